@@ -1,0 +1,4 @@
+"""`python -m raftzmq ...` is the same as `raftzmq ...`."""
+from raftzmq.cli import main
+
+main()
