@@ -1,0 +1,22 @@
+"""Pure protocol layer: messages, codec, quorum arithmetic and the election core. No I/O here."""
+from .codec import MAX_FRAME_BYTES, Codec, ProtocolError
+from .core import (
+    CANDIDATE,
+    FOLLOWER,
+    LEADER,
+    PRECANDIDATE,
+    CoreConfig,
+    ElectionCore,
+    Event,
+    HardState,
+    IllegalTransition,
+    Output,
+)
+from .messages import AppendEntries, AppendResponse, Message, RequestVote, TimeoutNow, VoteResponse
+from .quorum import has_majority, majority
+
+__all__ = [
+    "AppendEntries", "AppendResponse", "CANDIDATE", "Codec", "CoreConfig", "ElectionCore", "Event", "FOLLOWER",
+    "HardState", "IllegalTransition", "LEADER", "MAX_FRAME_BYTES", "Message", "Output", "PRECANDIDATE",
+    "ProtocolError", "RequestVote", "TimeoutNow", "VoteResponse", "has_majority", "majority",
+]

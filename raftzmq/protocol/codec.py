@@ -1,0 +1,98 @@
+"""Bytes <-> messages, with strict validation at the one boundary where bytes come in.
+
+Wire format: a compact JSON object, e.g. {"v":1,"k":"request_vote","t":7,"s":2,"d":3,"p":true}.
+JSON keeps frames readable in a packet capture; every field is checked (kind known, exact key set, integer
+ranges, ids in the cluster, destination is us) so that nothing malformed or spoofed from outside the member
+set ever reaches the core. Any failure raises ProtocolError and nothing else.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from .messages import (
+    MAX_TERM,
+    AppendEntries,
+    AppendResponse,
+    Message,
+    RequestVote,
+    TimeoutNow,
+    VoteResponse,
+)
+
+__all__ = ["WIRE_VERSION", "MAX_FRAME_BYTES", "ProtocolError", "Codec"]
+
+WIRE_VERSION = 1
+MAX_FRAME_BYTES = 256  # the largest valid frame is ~90 bytes; anything bigger is not ours
+
+# kind -> (class, {wire key: attribute} for the kind-specific boolean fields)
+_FLAGS: dict[str, tuple[type, dict[str, str]]] = {
+    "request_vote": (RequestVote, {"p": "prevote"}),
+    "vote_response": (VoteResponse, {"g": "granted", "p": "prevote"}),
+    "append_entries": (AppendEntries, {}),
+    "append_response": (AppendResponse, {"ok": "success"}),
+    "timeout_now": (TimeoutNow, {}),
+}
+_COMMON = {"v", "k", "t", "s", "d"}
+
+
+class ProtocolError(ValueError):
+    """A frame that is not a valid message for this node. `reason` is a short machine-friendly tag."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
+class Codec:
+    """Encodes any message; decodes only messages a member of `members` sent to `self_id`."""
+
+    def __init__(self, members: Iterable[int], self_id: int) -> None:
+        self.members = frozenset(members)
+        if self_id not in self.members:
+            raise ValueError(f"node {self_id} is not a member of {sorted(self.members)}")
+        self.self_id = self_id
+
+    @staticmethod
+    def encode(msg: Message) -> bytes:
+        doc: dict[str, object] = {"v": WIRE_VERSION, "k": msg.kind, "t": msg.term, "s": msg.src, "d": msg.dst}
+        for key, attr in _FLAGS[msg.kind][1].items():
+            doc[key] = getattr(msg, attr)
+        return json.dumps(doc, separators=(",", ":")).encode()
+
+    def decode(self, frame: bytes) -> Message:
+        if len(frame) > MAX_FRAME_BYTES:
+            raise ProtocolError("too_large", f"{len(frame)} bytes > {MAX_FRAME_BYTES}")
+        try:
+            doc = json.loads(frame, parse_constant=_reject_constant)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ProtocolError("not_json", str(exc)[:80]) from None
+        if not isinstance(doc, dict):
+            raise ProtocolError("not_object")
+        if doc.get("v") != WIRE_VERSION or type(doc.get("v")) is not int:
+            raise ProtocolError("bad_version", repr(doc.get("v"))[:20])
+        kind = doc.get("k")
+        if kind not in _FLAGS:
+            raise ProtocolError("unknown_kind", repr(kind)[:40])
+        cls, flags = _FLAGS[kind]
+        if set(doc) != _COMMON | set(flags):
+            raise ProtocolError("bad_fields", ",".join(sorted(map(str, set(doc) ^ (_COMMON | set(flags))))))
+        term, src, dst = doc["t"], doc["s"], doc["d"]
+        if type(term) is not int or not 0 <= term <= MAX_TERM:
+            raise ProtocolError("bad_term", repr(term)[:30])
+        if type(src) is not int or src not in self.members:
+            raise ProtocolError("unknown_source", repr(src)[:30])
+        if src == self.self_id:
+            raise ProtocolError("spoofed_source", "claims to come from this node")
+        if type(dst) is not int or dst != self.self_id:
+            raise ProtocolError("wrong_destination", repr(dst)[:30])
+        kwargs = {}
+        for key, attr in flags.items():
+            if type(doc[key]) is not bool:
+                raise ProtocolError("bad_flag", f"{key}={doc[key]!r}"[:40])
+            kwargs[attr] = doc[key]
+        return cls(term=term, src=src, dst=dst, **kwargs)
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not allowed")

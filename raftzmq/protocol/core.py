@@ -1,0 +1,380 @@
+"""The election state machine: sans-IO.
+
+Input: a message or the passage of time (`now`, seconds on any monotonic clock) and an injected RNG.
+Output: an `Output` saying what to persist, what to send, what happened (events) and when to call again.
+It never touches sockets, files or clocks, so the very same code runs in node processes and in the simulator.
+
+The embedding program must apply an Output in this order: persist `persist` durably (if not None), log
+`state_persisted`, log `events`, then send `messages`. That is what makes "a vote leaves only after it is
+durable" true (Raft thesis, section 3.8).
+
+Structure follows etcd-io/raft: term handling happens once at the top of `step`; then a flat dispatch on
+message type; roles change only through `_become`, which refuses transitions not in `TRANSITIONS`.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .messages import AppendEntries, AppendResponse, Message, RequestVote, TimeoutNow, VoteResponse
+from .quorum import majority
+
+__all__ = [
+    "FOLLOWER",
+    "PRECANDIDATE",
+    "CANDIDATE",
+    "LEADER",
+    "TRANSITIONS",
+    "PERSIST_MODES",
+    "CoreConfig",
+    "HardState",
+    "Event",
+    "Output",
+    "ElectionCore",
+    "IllegalTransition",
+]
+
+FOLLOWER, PRECANDIDATE, CANDIDATE, LEADER = "follower", "precandidate", "candidate", "leader"
+
+# Every role change the core may make, as data, so the docs and the code cannot drift apart.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    FOLLOWER: frozenset({FOLLOWER, PRECANDIDATE, CANDIDATE}),
+    PRECANDIDATE: frozenset({FOLLOWER, PRECANDIDATE, CANDIDATE}),
+    CANDIDATE: frozenset({FOLLOWER, PRECANDIDATE, CANDIDATE, LEADER}),
+    LEADER: frozenset({FOLLOWER}),
+}
+
+# "term-only" is deliberately unsafe: it exists so users can watch the checker catch the double vote it allows.
+PERSIST_MODES = ("term+vote", "term-only")
+
+
+class IllegalTransition(RuntimeError):
+    pass
+
+
+class Rng(Protocol):
+    def uniform(self, a: float, b: float) -> float: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CoreConfig:
+    node_id: int
+    members: tuple[int, ...]
+    election_timeout_min: float = 0.150
+    election_timeout_max: float = 0.300
+    heartbeat_interval: float = 0.050
+    prevote: bool = True
+    check_quorum: bool = True
+    persist_mode: str = "term+vote"
+
+    def __post_init__(self) -> None:
+        if self.node_id not in self.members:
+            raise ValueError(f"node {self.node_id} is not among members {self.members}")
+        if len(set(self.members)) != len(self.members):
+            raise ValueError(f"duplicate member ids in {self.members}")
+        if not 0 < self.election_timeout_min < self.election_timeout_max:
+            raise ValueError("need 0 < election_timeout_min < election_timeout_max")
+        if not 0 < self.heartbeat_interval < self.election_timeout_min:
+            raise ValueError("heartbeat_interval must be positive and below election_timeout_min")
+        if self.persist_mode not in PERSIST_MODES:
+            raise ValueError(f"persist_mode must be one of {PERSIST_MODES}")
+
+
+@dataclass(frozen=True, slots=True)
+class HardState:
+    """What must survive a crash: the current term and whom we voted for in it."""
+
+    term: int = 0
+    voted_for: int | None = None
+
+    def __post_init__(self) -> None:
+        if type(self.term) is not int or self.term < 0:
+            raise ValueError(f"term must be a non-negative int, got {self.term!r}")
+        if self.voted_for is not None and (type(self.voted_for) is not int or self.voted_for < 1):
+            raise ValueError(f"voted_for must be None or a node id, got {self.voted_for!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something that happened, named as in docs/log-schema.md; `term` is the node's term after it."""
+
+    name: str
+    term: int
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Output:
+    persist: HardState | None
+    messages: list[Message]
+    events: list[Event]
+    deadline: float  # call tick() at or after this time
+
+
+class ElectionCore:
+    """One node's election state. Not thread-safe by design: one caller, one loop."""
+
+    def __init__(self, config: CoreConfig, state: HardState, now: float, rng: Rng | None = None) -> None:
+        self.config = config
+        self.id = config.node_id
+        self.peers = tuple(m for m in config.members if m != self.id)
+        self.quorum = majority(len(config.members))
+        self.rng: Rng = rng if rng is not None else random.Random()
+        self.term = state.term
+        self.voted_for = state.voted_for
+        self.role = FOLLOWER
+        self.leader: int | None = None
+        self.votes: set[int] = set()  # voters that granted this (pre)candidacy, self included
+        self.leader_heard_at: float | None = None  # last heartbeat from the current leader
+        self.peer_heard_at: dict[int, float] = {}  # leader only: last response per peer, for CheckQuorum
+        self.transfer_target: int | None = None
+        self.now = now
+        self.election_deadline = 0.0
+        self.heartbeat_deadline = float("inf")
+        self._persisted = self._durable_view()
+        self._messages: list[Message] = []
+        self._events: list[Event] = []
+        self._reset_election_timer()
+
+    # ------------------------------------------------------------------ public API
+
+    def step(self, msg: Message, now: float) -> Output:
+        """Handle one message addressed to this node."""
+        self.now = now
+        if msg.dst != self.id or msg.src not in self.peers:
+            raise ValueError(f"message {msg} is not for node {self.id} from a peer (the codec should stop it)")
+        if msg.term > self.term and not self._is_future_term_probe(msg):
+            leader = msg.src if isinstance(msg, (AppendEntries, TimeoutNow)) else None
+            reason = "transfer" if msg.src == self.transfer_target else "higher_term"
+            self._become_follower(msg.term, leader, reason)
+        elif msg.term < self.term:
+            self._answer_stale(msg)
+            return self._flush()
+        self._dispatch(msg)
+        return self._flush()
+
+    def tick(self, now: float) -> Output:
+        """Advance time: fire the election timeout or the leader's heartbeat if due."""
+        self.now = now
+        if self.role == LEADER:
+            if now >= self.heartbeat_deadline:
+                if self.config.check_quorum and not self._quorum_active():
+                    self._step_down("check_quorum")
+                else:
+                    self._broadcast_heartbeat()
+        elif now >= self.election_deadline:
+            self._emit("election_timeout")
+            self._campaign(pre=self.config.prevote)
+        return self._flush()
+
+    def transfer_leadership(self, target: int, now: float) -> Output:
+        """Ask `target` to take over: it campaigns at once, skipping the pre-vote."""
+        self.now = now
+        if self.role != LEADER:
+            raise ValueError(f"node {self.id} is {self.role}, only a leader can transfer leadership")
+        if target not in self.peers:
+            raise ValueError(f"node {target} is not a peer of node {self.id}")
+        self.transfer_target = target
+        self._emit("transfer_started", target=target)
+        self._send(TimeoutNow(self.term, self.id, target))
+        return self._flush()
+
+    def hard_state(self) -> HardState:
+        return HardState(self.term, self.voted_for)
+
+    @property
+    def deadline(self) -> float:
+        return self.heartbeat_deadline if self.role == LEADER else self.election_deadline
+
+    # ------------------------------------------------------------------ term handling
+
+    def _is_future_term_probe(self, msg: Message) -> bool:
+        # Pre-votes ask about term+1 without anyone moving to it; a granted pre-vote echoes that term back.
+        # A *denied* pre-vote carries the voter's real term, which the pre-candidate must adopt.
+        if isinstance(msg, RequestVote):
+            return msg.prevote
+        return isinstance(msg, VoteResponse) and msg.prevote and msg.granted
+
+    def _answer_stale(self, msg: Message) -> None:
+        # Tell a stale sender the current term so it steps down; stale responses are simply ignored.
+        if isinstance(msg, (AppendEntries, TimeoutNow)):
+            self._send(AppendResponse(self.term, self.id, msg.src, success=False))
+        elif isinstance(msg, RequestVote):
+            name = "prevote_denied" if msg.prevote else "vote_denied"
+            self._emit(name, candidate=msg.src, reason="stale_term")
+            self._send(VoteResponse(self.term, self.id, msg.src, granted=False, prevote=msg.prevote))
+
+    # ------------------------------------------------------------------ dispatch (msg.term >= self.term)
+
+    def _dispatch(self, msg: Message) -> None:
+        if isinstance(msg, RequestVote):
+            self._on_request_vote(msg)
+        elif isinstance(msg, VoteResponse):
+            self._on_vote_response(msg)
+        elif isinstance(msg, AppendEntries):
+            self._on_heartbeat(msg)
+        elif isinstance(msg, AppendResponse):
+            if self.role == LEADER:
+                self.peer_heard_at[msg.src] = self.now
+        elif isinstance(msg, TimeoutNow):
+            if self.role == FOLLOWER and msg.src == self.leader:
+                self._campaign(pre=False)
+
+    def _on_request_vote(self, msg: RequestVote) -> None:
+        if msg.prevote:
+            in_lease = self.role == LEADER or (
+                self.leader is not None
+                and self.leader_heard_at is not None
+                and self.now - self.leader_heard_at < self.config.election_timeout_min
+            )
+            grant = msg.term > self.term and not in_lease
+            if grant:
+                self._emit("prevote_granted", candidate=msg.src)
+            else:
+                self._emit("prevote_denied", candidate=msg.src, reason="leader_alive" if in_lease else "term")
+            self._send(VoteResponse(msg.term if grant else self.term, self.id, msg.src, granted=grant, prevote=True))
+            return
+        # Real vote: msg.term == self.term now. One vote per term; a node that knows this term's leader
+        # refuses (that leader already holds a majority, so the candidate could not win anyway).
+        if self.voted_for == msg.src:
+            grant, reason = True, ""
+        elif self.voted_for is not None:
+            grant, reason = False, f"voted_for_{self.voted_for}"
+        elif self.leader is not None:
+            grant, reason = False, "has_leader"
+        else:
+            grant, reason = True, ""
+        if grant:
+            self.voted_for = msg.src
+            self._reset_election_timer()
+            self._emit("vote_granted", candidate=msg.src)
+        else:
+            self._emit("vote_denied", candidate=msg.src, reason=reason)
+        self._send(VoteResponse(self.term, self.id, msg.src, granted=grant, prevote=False))
+
+    def _on_vote_response(self, msg: VoteResponse) -> None:
+        if msg.prevote:
+            # Only answers to this round's question (term + 1) count.
+            if self.role != PRECANDIDATE or msg.term != self.term + 1 or not msg.granted:
+                return
+        elif self.role != CANDIDATE or msg.term != self.term or not msg.granted:
+            return
+        self.votes.add(msg.src)  # a set: a duplicated response counts once
+        if len(self.votes) >= self.quorum:
+            if self.role == PRECANDIDATE:
+                self._campaign(pre=False)
+            else:
+                self._become_leader()
+
+    def _on_heartbeat(self, msg: AppendEntries) -> None:
+        if self.role == LEADER:
+            # Another leader in our own term: election safety is already broken (only possible with the unsafe
+            # term-only persistence). Keep running and say so; the checker turns the logs into the verdict.
+            self._emit("message_dropped", peer=msg.src, kind=msg.kind, reason="conflicting_leader")
+            return
+        if self.role != FOLLOWER or self.leader != msg.src:
+            # A (pre)candidate that meets this term's leader simply follows it; that is not a step-down.
+            self._become_follower(self.term, msg.src, None)
+        self.leader_heard_at = self.now
+        self._reset_election_timer()
+        self._send(AppendResponse(self.term, self.id, msg.src, success=True))
+
+    # ------------------------------------------------------------------ role changes
+
+    def _become(self, role: str) -> None:
+        if role not in TRANSITIONS[self.role]:
+            raise IllegalTransition(f"node {self.id}: {self.role} -> {role} is not allowed")
+        self.role = role
+
+    def _become_follower(self, term: int, leader: int | None, reason: str | None) -> None:
+        if self.role != FOLLOWER and reason is not None:
+            self._emit_at(term, "stepped_down", reason=reason)
+        if term > self.term:
+            self.term, self.voted_for = term, None
+        self._become(FOLLOWER)
+        self.leader = leader
+        self.leader_heard_at = self.now if leader is not None else None
+        self.votes = set()
+        self.peer_heard_at = {}
+        self.transfer_target = None
+        self.heartbeat_deadline = float("inf")
+        self._reset_election_timer()
+        self._emit("became_follower", leader=leader)
+
+    def _step_down(self, reason: str) -> None:
+        self._emit("stepped_down", reason=reason)
+        self._become_follower(self.term, None, None)
+
+    def _campaign(self, pre: bool) -> None:
+        self.leader = None
+        self.leader_heard_at = None
+        self.votes = {self.id}
+        self._reset_election_timer()
+        if pre:
+            self._become(PRECANDIDATE)
+            self._emit("became_precandidate")
+            ask_term = self.term + 1
+        else:
+            self._become(CANDIDATE)
+            self.term += 1
+            self.voted_for = self.id  # persisted with the term before any RequestVote leaves (Output order)
+            self._emit("became_candidate")
+            self._emit("vote_granted", candidate=self.id)
+            ask_term = self.term
+        if len(self.votes) >= self.quorum:  # a one-node cluster elects itself
+            self._campaign(pre=False) if pre else self._become_leader()
+            return
+        for peer in self.peers:
+            self._send(RequestVote(ask_term, self.id, peer, prevote=pre))
+
+    def _become_leader(self) -> None:
+        self._become(LEADER)
+        self.leader = self.id
+        self.votes = set()
+        # A fresh leader gives every peer one election timeout of grace before CheckQuorum counts it dead.
+        self.peer_heard_at = {p: self.now for p in self.peers}
+        self._emit("became_leader")
+        self._broadcast_heartbeat()
+
+    # ------------------------------------------------------------------ leader duties
+
+    def _broadcast_heartbeat(self) -> None:
+        for peer in self.peers:
+            self._send(AppendEntries(self.term, self.id, peer))
+        self.heartbeat_deadline = self.now + self.config.heartbeat_interval
+
+    def _quorum_active(self) -> bool:
+        window = self.config.election_timeout_max
+        alive = 1 + sum(1 for t in self.peer_heard_at.values() if self.now - t <= window)
+        return alive >= self.quorum
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _reset_election_timer(self) -> None:
+        # Redrawn at every reset so that two nodes that collided once are unlikely to collide again.
+        cfg = self.config
+        self.election_deadline = self.now + self.rng.uniform(cfg.election_timeout_min, cfg.election_timeout_max)
+
+    def _durable_view(self) -> HardState:
+        if self.config.persist_mode == "term-only":
+            return HardState(self.term, None)
+        return HardState(self.term, self.voted_for)
+
+    def _send(self, msg: Message) -> None:
+        self._messages.append(msg)
+
+    def _emit(self, name: str, **fields: Any) -> None:
+        self._events.append(Event(name, self.term, fields))
+
+    def _emit_at(self, term: int, name: str, **fields: Any) -> None:
+        self._events.append(Event(name, term, fields))
+
+    def _flush(self) -> Output:
+        durable = self._durable_view()
+        persist = None
+        if durable != self._persisted:
+            persist = self._persisted = durable
+        out = Output(persist, self._messages, self._events, self.deadline)
+        self._messages, self._events = [], []
+        return out

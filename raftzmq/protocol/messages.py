@@ -1,0 +1,102 @@
+"""The five election messages. Frozen, slotted, validated on construction.
+
+Only leader election is modelled: there is no replicated log, so RequestVote carries no log position and
+AppendEntries is a pure heartbeat.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "MAX_TERM",
+    "Message",
+    "RequestVote",
+    "VoteResponse",
+    "AppendEntries",
+    "AppendResponse",
+    "TimeoutNow",
+    "MESSAGE_TYPES",
+]
+
+MAX_TERM = 2**63 - 1  # fits a signed 64-bit integer, like every Raft implementation's term
+
+
+def _check_int(name: str, value: object, low: int, high: int) -> None:
+    # bool is an int subclass; a True term is a bug, not a term.
+    if type(value) is not int or not low <= value <= high:
+        raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class _Base:
+    term: int
+    src: int
+    dst: int
+
+    def __post_init__(self) -> None:
+        _check_int("term", self.term, 0, MAX_TERM)
+        _check_int("src", self.src, 1, 2**31 - 1)
+        _check_int("dst", self.dst, 1, 2**31 - 1)
+        if self.src == self.dst:
+            raise ValueError(f"a node does not message itself (src == dst == {self.src})")
+
+
+@dataclass(frozen=True, slots=True)
+class RequestVote(_Base):
+    """Ask for a vote at `term`. A pre-vote asks "would you vote for me at `term`?" without anyone changing term."""
+
+    prevote: bool = False
+    kind = "request_vote"
+
+    def __post_init__(self) -> None:
+        _Base.__post_init__(self)
+        if type(self.prevote) is not bool:
+            raise ValueError("prevote must be a bool")
+
+
+@dataclass(frozen=True, slots=True)
+class VoteResponse(_Base):
+    """Answer to RequestVote. `term` is the request's term when granted, the voter's own term when denied."""
+
+    granted: bool = False
+    prevote: bool = False
+    kind = "vote_response"
+
+    def __post_init__(self) -> None:
+        _Base.__post_init__(self)
+        if type(self.granted) is not bool or type(self.prevote) is not bool:
+            raise ValueError("granted and prevote must be bools")
+
+
+@dataclass(frozen=True, slots=True)
+class AppendEntries(_Base):
+    """Heartbeat from the leader `src` of `term`."""
+
+    kind = "append_entries"
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResponse(_Base):
+    """Answer to a heartbeat; lets a leader with CheckQuorum know who is alive, and a stale leader learn the term."""
+
+    success: bool = True
+    kind = "append_response"
+
+    def __post_init__(self) -> None:
+        _Base.__post_init__(self)
+        if type(self.success) is not bool:
+            raise ValueError("success must be a bool")
+
+
+@dataclass(frozen=True, slots=True)
+class TimeoutNow(_Base):
+    """Leadership transfer: the leader tells `dst` to campaign at once, skipping the pre-vote."""
+
+    kind = "timeout_now"
+
+
+Message = RequestVote | VoteResponse | AppendEntries | AppendResponse | TimeoutNow
+
+MESSAGE_TYPES: dict[str, type] = {
+    cls.kind: cls for cls in (RequestVote, VoteResponse, AppendEntries, AppendResponse, TimeoutNow)
+}
