@@ -1,0 +1,19 @@
+"""Click commands, one module per family; raftzmq/cli.py assembles them. Each module stays thin: parse, call
+into lab/runtime/evidence, print, choose the exit code (0 ok, 1 a check failed, 2 usage or state error)."""
+from __future__ import annotations
+
+import importlib
+
+import click
+
+# module name -> names of the click commands it defines
+_FAMILIES = {
+}
+
+
+def registered() -> list[click.Command]:
+    out = []
+    for module, names in _FAMILIES.items():
+        mod = importlib.import_module(f"{__name__}.{module}")
+        out.extend(getattr(mod, name) for name in names)
+    return out
