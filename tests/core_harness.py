@@ -1,0 +1,196 @@
+"""A tiny harness for driving ElectionCore instances by hand in tests.
+
+- `FixedRng`: uniform(a, b) returns a fixed fraction of the way from a to b, and records every call.
+- `make_core`: one core with a pinned RNG and the default timings below.
+- `Cluster`: several cores, a FIFO "network" of pending messages, a shared clock, the durable HardState of
+  every node (what the embedding program would have fsynced), and a transcript of every Output.
+
+Nothing here is clever; tests read like transcripts: fire(1), deliver(), assert on the Outputs.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from raftzmq.protocol.core import LEADER, CoreConfig, ElectionCore, Event, HardState, Output
+from raftzmq.protocol.messages import Message
+
+__all__ = [
+    "ET_MIN",
+    "ET_MAX",
+    "HB",
+    "FixedRng",
+    "SeqRng",
+    "make_config",
+    "make_core",
+    "names",
+    "events_named",
+    "msgs",
+    "apply_persist",
+    "Cluster",
+]
+
+ET_MIN, ET_MAX, HB = 0.150, 0.300, 0.050
+
+
+class FixedRng:
+    """uniform(a, b) -> a + frac * (b - a); every call is recorded as (a, b, value)."""
+
+    def __init__(self, frac: float = 0.0) -> None:
+        self.frac = frac
+        self.calls: list[tuple[float, float, float]] = []
+
+    def uniform(self, a: float, b: float) -> float:
+        value = a + self.frac * (b - a)
+        self.calls.append((a, b, value))
+        return value
+
+
+class SeqRng(FixedRng):
+    """Like FixedRng, but the fractions come from a sequence (cycled), so successive draws differ."""
+
+    def __init__(self, fracs: Iterable[float]) -> None:
+        super().__init__(0.0)
+        self.fracs = list(fracs)
+        self.i = 0
+
+    def uniform(self, a: float, b: float) -> float:
+        self.frac = self.fracs[self.i % len(self.fracs)]
+        self.i += 1
+        return super().uniform(a, b)
+
+
+def make_config(node_id: int = 1, n: int = 3, **overrides) -> CoreConfig:
+    kw = dict(
+        node_id=node_id,
+        members=tuple(range(1, n + 1)),
+        election_timeout_min=ET_MIN,
+        election_timeout_max=ET_MAX,
+        heartbeat_interval=HB,
+    )
+    kw.update(overrides)
+    return CoreConfig(**kw)
+
+
+def make_core(
+    node_id: int = 1,
+    n: int = 3,
+    *,
+    state: HardState | None = None,
+    now: float = 0.0,
+    rng=None,
+    frac: float = 0.0,
+    core_cls: type[ElectionCore] = ElectionCore,
+    **overrides,
+) -> ElectionCore:
+    return core_cls(
+        make_config(node_id, n, **overrides),
+        state if state is not None else HardState(),
+        now,
+        rng if rng is not None else FixedRng(frac),
+    )
+
+
+def names(out: Output) -> list[str]:
+    return [e.name for e in out.events]
+
+
+def events_named(out: Output, name: str) -> list[Event]:
+    return [e for e in out.events if e.name == name]
+
+
+def msgs(out: Output, cls: type | None = None, **attrs) -> list[Message]:
+    """Messages of `out`, optionally of type `cls` and with the given attribute values."""
+    found = [m for m in out.messages if cls is None or isinstance(m, cls)]
+    return [m for m in found if all(getattr(m, k) == v for k, v in attrs.items())]
+
+
+def apply_persist(durable: HardState, out: Output) -> HardState:
+    """What is on disk after the embedding program applied `out` (persist comes first)."""
+    return out.persist if out.persist is not None else durable
+
+
+class Cluster:
+    """N cores on a perfect-but-manual network. `fracs[i]` pins node i+1's election-timeout fraction."""
+
+    def __init__(
+        self,
+        n: int = 3,
+        *,
+        fracs: Iterable[float] | None = None,
+        states: dict[int, HardState] | None = None,
+        now: float = 0.0,
+        core_cls: type[ElectionCore] = ElectionCore,
+        **overrides,
+    ) -> None:
+        self.n = n
+        self.ids = tuple(range(1, n + 1))
+        self.now = now
+        self.core_cls = core_cls
+        self.overrides = overrides
+        fracs = list(fracs) if fracs is not None else [0.0] + [0.9] * (n - 1)
+        self.fracs = dict(zip(self.ids, fracs))
+        self.durable: dict[int, HardState] = {i: (states or {}).get(i, HardState()) for i in self.ids}
+        self.cores: dict[int, ElectionCore] = {}
+        for i in self.ids:
+            self._boot(i)
+        self.pending: list[Message] = []
+        self.transcript: list[tuple[int, Output]] = []
+
+    def _boot(self, i: int) -> ElectionCore:
+        core = make_core(
+            i, self.n, state=self.durable[i], now=self.now, frac=self.fracs[i], core_cls=self.core_cls,
+            **self.overrides,
+        )
+        self.cores[i] = core
+        return core
+
+    def __getitem__(self, i: int) -> ElectionCore:
+        return self.cores[i]
+
+    # -------------------------------------------------------------- driving
+
+    def _record(self, i: int, out: Output) -> Output:
+        self.durable[i] = apply_persist(self.durable[i], out)
+        self.transcript.append((i, out))
+        self.pending.extend(out.messages)
+        return out
+
+    def tick(self, i: int, now: float | None = None) -> Output:
+        if now is not None:
+            self.now = now
+        return self._record(i, self.cores[i].tick(self.now))
+
+    def fire(self, i: int) -> Output:
+        """Advance the clock to node i's deadline (never backwards) and tick it."""
+        self.now = max(self.now, self.cores[i].deadline)
+        return self.tick(i)
+
+    def step(self, msg: Message) -> Output:
+        return self._record(msg.dst, self.cores[msg.dst].step(msg, self.now))
+
+    def transfer(self, leader: int, target: int) -> Output:
+        return self._record(leader, self.cores[leader].transfer_leadership(target, self.now))
+
+    def deliver(self, keep: Callable[[Message], bool] = lambda m: True) -> list[Output]:
+        """Deliver every message pending now (not the ones they cause); messages failing `keep` are dropped."""
+        batch, self.pending = self.pending, []
+        return [self.step(m) for m in batch if keep(m)]
+
+    def stabilize(self, keep: Callable[[Message], bool] = lambda m: True, limit: int = 100) -> None:
+        for _ in range(limit):
+            if not self.pending:
+                return
+            self.deliver(keep)
+        raise AssertionError("messages still flowing after %d rounds" % limit)
+
+    def restart(self, i: int) -> ElectionCore:
+        """Crash node i (its in-memory state is lost) and boot it from what it persisted."""
+        return self._boot(i)
+
+    # -------------------------------------------------------------- looking
+
+    def leaders(self) -> list[int]:
+        return [i for i, c in self.cores.items() if c.role == LEADER]
+
+    def events(self, name: str | None = None) -> list[tuple[int, Event]]:
+        return [(i, e) for i, out in self.transcript for e in out.events if name is None or e.name == name]
