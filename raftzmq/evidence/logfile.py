@@ -190,8 +190,8 @@ class LogWriter:
         self._lock = threading.Lock()  # seq order must equal file order even if threads share a writer
         self._fd: int | None = None
         if self.path is not None:
+            self.repaired_bytes = _cut_torn_tail(self.path)
             self._fd = os.open(self.path, _FILE_FLAGS, 0o644)
-            self.repaired_bytes = _cut_torn_tail(self._fd)
 
     @classmethod
     def to_list(
@@ -231,19 +231,18 @@ class LogWriter:
             if term is not None:
                 rec["term"] = term
             if self.by == "node":
-                self.seq += 1
                 rec["incarnation"] = self.incarnation
-                rec["seq"] = self.seq
+                rec["seq"] = self.seq + 1  # committed only once the record is out: no gaps from refused records
             rec.update(fields)
             if self.validate:
                 problem = validate_record(rec)
                 if problem is not None:
-                    if self.by == "node":
-                        self.seq -= 1
                     raise ValueError(f"invalid log record: {problem}: {rec!r}")
             if self._fd is not None:
                 data = (json.dumps(rec, separators=(",", ":"), allow_nan=False) + "\n").encode()
                 _write_all(self._fd, data)
+            if self.by == "node":
+                self.seq += 1
             if self.sink is not None:
                 self.sink(rec)
         return rec
@@ -271,8 +270,19 @@ def _write_all(fd: int, data: bytes) -> None:
         n = os.write(fd, data)
 
 
-def _cut_torn_tail(fd: int) -> int:
+def _cut_torn_tail(path: Path) -> int:
     """If the file does not end in a newline, truncate after its last newline; return bytes removed."""
+    try:
+        fd = os.open(path, os.O_RDWR | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        return 0
+    try:
+        return _cut_fd(fd)
+    finally:
+        os.close(fd)
+
+
+def _cut_fd(fd: int) -> int:
     size = os.fstat(fd).st_size
     if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
         return 0
