@@ -72,7 +72,7 @@ class Codec:
         if doc.get("v") != WIRE_VERSION or type(doc.get("v")) is not int:
             raise ProtocolError("bad_version", repr(doc.get("v"))[:20])
         kind = doc.get("k")
-        if kind not in _FLAGS:
+        if type(kind) is not str or kind not in _FLAGS:  # a list/dict kind is unhashable: no TypeError here
             raise ProtocolError("unknown_kind", repr(kind)[:40])
         cls, flags = _FLAGS[kind]
         if set(doc) != _COMMON | set(flags):
