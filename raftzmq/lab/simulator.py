@@ -1,0 +1,592 @@
+"""Seeded, single-threaded simulation of N election cores on a virtual clock.
+
+Everything random comes from `random.Random` instances derived from the seed, one per concern (network, fault
+schedule, disk writeback, vote-crashes, each core incarnation), so a run replays exactly from its seed and turning
+one fault on does not reshuffle the others. Time is a float of simulated seconds; events sit in a heapq ordered by
+(time, insertion number), so nothing depends on hash order or wall time.
+
+Each node applies a core Output exactly like the live node: persist (+ `state_persisted`), log the events, send.
+Records go to in-memory lists with the live schema (node-<id>.jsonl, supervisor.jsonl) and are fed to the
+evidence Checker as they are written; `write_logs` dumps them for `raftzmq check`.
+"""
+from __future__ import annotations
+
+import heapq
+import json
+import os
+import random
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from raftzmq.evidence.checker import Checker, Violation
+from raftzmq.evidence.logfile import LogWriter
+from raftzmq.protocol.core import LEADER, CoreConfig, ElectionCore, HardState
+from raftzmq.protocol.quorum import majority
+
+from . import faults as F
+from .simdisk import DISK_MODES, SimDisk
+
+__all__ = ["SimConfig", "SimResult", "Simulator", "run_seed", "write_logs", "format_record", "TRACE_LEN"]
+
+TRACE_LEN = 30  # records shown before a violation
+_DELIVER, _TICK, _CALL = 0, 1, 2  # heap entry kinds
+_FAKE_PID = 0  # simulated nodes have no process; the schema wants an int
+
+
+@dataclass(frozen=True, slots=True)
+class SimConfig:
+    nodes: int = 5
+    duration: float = 30.0  # simulated seconds
+    faults: frozenset[str] = frozenset(F.FAULT_KINDS)
+    persist_mode: str = "term+vote"
+    prevote: bool = True
+    check_quorum: bool = True
+    election_timeout: tuple[float, float] = (0.150, 0.300)
+    heartbeat: float = 0.050
+    disk: str = "safe"
+    delay: float = 0.005  # network baseline, see faults.NetParams
+    jitter: float = 0.004
+    delay_dist: str = "uniform"
+    fault_interval: float = 0.5  # mean simulated seconds between fault injections
+    vote_crash: float = 0.1  # probability that a node granting a vote crashes right after sending it
+    record_logs: bool = True  # keep every record (needed to write logs); off: only the trace window
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.nodes <= 256:
+            raise ValueError(f"nodes must be 1..256, got {self.nodes}")
+        if not self.duration > 0:
+            raise ValueError("duration must be > 0")
+        if self.disk not in DISK_MODES:
+            raise ValueError(f"disk must be one of {DISK_MODES}")
+        if self.delay_dist not in F.DELAY_DISTS:
+            raise ValueError(f"delay distribution must be one of {F.DELAY_DISTS}")
+        if not 0 <= self.jitter <= self.delay:
+            raise ValueError("need 0 <= jitter <= delay")
+        bad = set(self.faults) - set(F.FAULT_KINDS)
+        if bad:
+            raise ValueError(f"unknown faults {sorted(bad)}")
+
+    def core_config(self, node: int) -> CoreConfig:
+        lo, hi = self.election_timeout
+        return CoreConfig(node, tuple(range(1, self.nodes + 1)), lo, hi, self.heartbeat, self.prevote,
+                          self.check_quorum, self.persist_mode)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "nodes": self.nodes, "duration": self.duration, "faults": sorted(self.faults),
+            "persist": self.persist_mode, "prevote": self.prevote, "check_quorum": self.check_quorum,
+            "election_timeout_ms": [round(self.election_timeout[0] * 1000, 3), round(self.election_timeout[1] * 1000, 3)],
+            "heartbeat_ms": round(self.heartbeat * 1000, 3), "disk": self.disk,
+            "delay_ms": self.delay * 1000, "jitter_ms": self.jitter * 1000, "delay_dist": self.delay_dist,
+            "fault_interval": self.fault_interval, "vote_crash": self.vote_crash,
+        }
+
+
+@dataclass(slots=True)
+class SimResult:
+    seed: int
+    config: SimConfig
+    violations: list[Violation]
+    trace: list[dict[str, Any]]  # the TRACE_LEN records up to and including the first violation
+    files: dict[str, list[dict[str, Any]]]  # file name -> records (empty unless config.record_logs)
+    sim_time: float
+    elections: int  # campaigns (became_candidate)
+    leaders: int  # became_leader
+    max_term: int
+    leaderless: float  # simulated seconds with no reachable leader
+    failovers: list[float]  # leader loss -> new leader, seconds
+    unresolved_failovers: int
+    messages: int  # delivered
+    faults_injected: int
+    lost_writes: int
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "seed": self.seed, "ok": self.ok, "violations": [v.to_dict() for v in self.violations],
+            "sim_time": self.sim_time, "elections": self.elections, "leaders": self.leaders,
+            "max_term": self.max_term, "leaderless_s": round(self.leaderless, 6),
+            "failovers_s": [round(f, 6) for f in self.failovers], "unresolved_failovers": self.unresolved_failovers,
+            "messages": self.messages, "faults": self.faults_injected, "lost_writes": self.lost_writes,
+        }
+
+
+class _Clock:
+    """The LogWriter clock: simulated time, epoch 0 (ts and mono_ns both count simulated time)."""
+
+    __slots__ = ("now",)
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def time(self) -> float:
+        return round(self.now, 9)
+
+    def monotonic_ns(self) -> int:
+        return round(self.now * 1e9)
+
+
+class _Node:
+    __slots__ = ("id", "core", "up", "paused", "inbox", "gen", "timer_at", "inc", "log")
+
+    def __init__(self, nid: int) -> None:
+        self.id = nid
+        self.core: ElectionCore | None = None
+        self.up = False
+        self.paused = False
+        self.inbox: list = []  # messages that arrived while paused
+        self.gen = 0  # bumped on crash: stale timers and fault callbacks check it
+        self.timer_at = float("inf")  # time of the live tick entry in the heap
+        self.inc = 0
+        self.log: LogWriter | None = None
+
+
+class Simulator:
+    def __init__(self, config: SimConfig, seed: int) -> None:
+        self.cfg, self.seed = config, seed
+        n = config.nodes
+        self.n, self.quorum = n, majority(n)
+        rng = lambda concern: random.Random(f"{seed}/{concern}")  # str seeds hash with sha512: stable
+        self.net_rng, self.fault_rng, self.vote_rng = rng("net"), rng("faults"), rng("vote-crash")
+        self.rng_for = rng
+        self.disk = SimDisk(config.disk, rng("disk"))
+        self.base_net = F.NetParams(config.delay, config.jitter, config.delay_dist,
+                                    0.01 if "loss" in config.faults else 0.0,
+                                    0.01 if "dup" in config.faults else 0.0)
+        self._set_net(F.NetParams(**{k: getattr(self.base_net, k) for k in self.base_net.__slots__}))
+        self.links = F.full_links(n)
+        self.partitioned = False
+        self._last_partition = self._last_net = 0  # which fault a heal/restore timer belongs to
+        self.nodes = [_Node(i) for i in range(n + 1)]  # index 0 unused
+        self.heap: list[tuple] = []
+        self.seq = 0
+        self.clock = _Clock()
+        self.now = 0.0
+        # evidence
+        self.files: dict[str, list[dict[str, Any]]] = {"supervisor.jsonl": []}
+        for i in range(1, n + 1):
+            self.files[f"node-{i}.jsonl"] = []
+        self.trace: deque[dict[str, Any]] = deque(maxlen=TRACE_LEN)
+        self.frozen_trace: list[dict[str, Any]] | None = None
+        self.checker = Checker(n)
+        self.violations_seen = 0
+        self.inline_leaders: dict[int, int] = {}
+        self.inline_violations: list[Violation] = []
+        self.sup = LogWriter(None, by="supervisor", node=0, clock=self.clock, validate=False,
+                             sink=self._sink("supervisor.jsonl"))
+        # metrics
+        self.elections = self.leaders = self.max_term = self.messages = self.faults_injected = 0
+        self.has_leader, self.leaderless, self.leaderless_since = False, 0.0, 0.0
+        self.failovers: list[float] = []
+        self.loss: tuple[float, int, int] | None = None  # (since, lost leader, its term)
+        self.down = 0  # crashed or paused nodes
+
+    # ------------------------------------------------------------------ records
+
+    def _sink(self, name: str):
+        records, trace, feed = self.files[name], self.trace, self.checker.feed
+        keep = self.cfg.record_logs
+
+        line = 0
+
+        def sink(rec: dict[str, Any]) -> None:
+            nonlocal line
+            line += 1
+            if keep:
+                records.append(rec)
+            trace.append(rec)
+            feed(rec, f"{name}:{line}")
+            if len(self.checker.violations) != self.violations_seen:
+                self.violations_seen = len(self.checker.violations)
+                self._freeze_trace()
+        return sink
+
+    def _freeze_trace(self) -> None:
+        if self.frozen_trace is None:
+            self.frozen_trace = list(self.trace)
+
+    # ------------------------------------------------------------------ scheduling
+
+    def _push(self, t: float, kind: int, a: Any, b: Any = None) -> None:
+        self.seq += 1
+        heapq.heappush(self.heap, (t, self.seq, kind, a, b))
+
+    def _call_at(self, t: float, fn, *args) -> None:
+        self._push(t, _CALL, fn, args)
+
+    def _set_net(self, params: F.NetParams) -> None:
+        self.net = params
+        self.sample_delay = params.sampler(self.net_rng)
+
+    # ------------------------------------------------------------------ node lifecycle
+
+    def _start(self, node: _Node) -> None:
+        node.inc += 1
+        node.up, node.paused, node.inbox = True, False, []
+        state = self.disk.load(node.id)
+        self.sup.write("node_spawned", node=node.id, pid=_FAKE_PID, incarnation=node.inc)
+        name = f"node-{node.id}.jsonl"
+        node.log = LogWriter(None, by="node", node=node.id, incarnation=node.inc, clock=self.clock,
+                             validate=False, sink=self._sink(name))
+        node.log.write("node_started", term=state.term, voted_for=state.voted_for,
+                       persist_mode=self.cfg.persist_mode)
+        core = ElectionCore(self.cfg.core_config(node.id), state, self.now, self.rng_for(f"core/{node.id}/{node.inc}"))
+        node.core = core
+        node.timer_at = float("inf")
+        self._arm(node, core.deadline)
+
+    def _arm(self, node: _Node, deadline: float) -> None:
+        # One live tick entry per node; it only moves earlier here. A later deadline is found when it fires.
+        if deadline < node.timer_at:
+            node.timer_at = deadline
+            self.seq += 1
+            heapq.heappush(self.heap, (deadline, self.seq, _TICK, node, node.gen))
+
+    def _apply(self, node: _Node, out) -> None:
+        """The live node's order: persist + state_persisted, events, then messages."""
+        log = node.log
+        if out.persist is not None:
+            p = out.persist
+            sync_at = self.disk.write(node.id, p, self.now)
+            if sync_at is not None:
+                self._call_at(sync_at, self._sync, node, node.gen)
+            log.write("state_persisted", term=p.term, voted_for=p.voted_for)
+        if out.events:
+            self._on_events(node, out.events)
+        if out.messages:
+            self._send_all(out.messages)
+        if out.deadline < node.timer_at:
+            self._arm(node, out.deadline)
+
+    def _on_events(self, node: _Node, events) -> None:
+        log, nid = node.log, node.id
+        role_changed = False
+        for ev in events:
+            name = ev.name
+            log.write(name, term=ev.term, **ev.fields)
+            if name == "became_leader":
+                self.leaders += 1
+                role_changed = True
+                other = self.inline_leaders.setdefault(ev.term, nid)
+                if other != nid:
+                    self.inline_violations.append(Violation(
+                        "a", f"term {ev.term}: nodes {other} and {nid} both became leader (inline check)", ()))
+                    self._freeze_trace()
+                if self.loss is not None and ev.term > self.loss[2]:
+                    self.failovers.append(self.now - self.loss[0])
+                    self.loss = None
+            elif name == "became_candidate":
+                self.elections += 1
+                if ev.term > self.max_term:
+                    self.max_term = ev.term
+            elif name == "stepped_down":
+                role_changed = True
+            elif (name == "vote_granted" and ev.fields["candidate"] != nid and "crash" in self.cfg.faults
+                  and self.vote_rng.random() < self.cfg.vote_crash):
+                # Crash right after the vote leaves: the moment that matters for vote durability.
+                self._call_at(self.now, self._crash_if, node, node.gen, "short")
+        if role_changed:
+            self._update_leader()
+
+    def _send_all(self, messages) -> None:
+        links, net, rnd, now = self.links, self.net, self.net_rng.random, self.now
+        sample, loss, dup, heap = self.sample_delay, net.loss, net.dup, self.heap
+        seq = self.seq
+        for m in messages:
+            if not links[m.src][m.dst] or (loss and rnd() < loss):
+                continue
+            seq += 1
+            heapq.heappush(heap, (now + sample(), seq, _DELIVER, m, None))
+            if dup and rnd() < dup:
+                seq += 1
+                heapq.heappush(heap, (now + sample(), seq, _DELIVER, m, None))
+        self.seq = seq
+
+    def _sync(self, node: _Node, gen: int) -> None:
+        if gen == node.gen:
+            self.disk.sync(node.id)
+
+    # ------------------------------------------------------------------ main loop
+
+    def run(self) -> SimResult:
+        cfg = self.cfg
+        self.sup.write("cluster_started", nodes=self.n, config={**cfg.to_dict(), "seed": self.seed, "simulated": True})
+        for node in self.nodes[1:]:
+            self._start(node)
+        if cfg.faults:
+            self._call_at(self._next_fault_gap(), self._inject)
+        heap, pop, nodes = self.heap, heapq.heappop, self.nodes
+        end, clock = cfg.duration, self.clock
+        while heap:
+            t, _, kind, a, b = heap[0]
+            if t > end:
+                break
+            pop(heap)
+            self.now = clock.now = t
+            if kind == _DELIVER:
+                node = nodes[a.dst]
+                if not node.up or not self.links[a.src][a.dst]:
+                    continue
+                if node.paused:
+                    node.inbox.append(a)
+                    continue
+                self.messages += 1
+                self._apply(node, node.core.step(a, t))
+            elif kind == _TICK:
+                if b != a.gen or t != a.timer_at:
+                    continue  # superseded
+                a.timer_at = float("inf")
+                if not a.up or a.paused:
+                    continue  # re-armed on restart / resume
+                core = a.core
+                if t >= core.deadline:
+                    self._apply(a, core.tick(t))
+                else:
+                    self._arm(a, core.deadline)
+            else:
+                a(*b)
+        self.now = clock.now = end
+        self._update_leader()  # closes the leaderless interval at the end
+        if not self.has_leader:
+            self.leaderless += end - self.leaderless_since
+        return self._result()
+
+    def _result(self) -> SimResult:
+        result = self.checker.finish()
+        violations = list(result.violations)
+        if not any(v.invariant == "a" for v in violations):
+            violations = self.inline_violations[:1] + violations  # (the checker missed one: cannot, but say so)
+        if violations and self.frozen_trace is None:
+            self.frozen_trace = list(self.trace)  # (d) is only known at finish()
+        return SimResult(
+            self.seed, self.cfg, violations, self.frozen_trace or [], self.files if self.cfg.record_logs else {},
+            self.cfg.duration, self.elections, self.leaders, self.max_term, self.leaderless, self.failovers,
+            1 if self.loss is not None else 0, self.messages, self.faults_injected, self.disk.lost_writes,
+            result.stats)
+
+    # ------------------------------------------------------------------ leadership metrics
+
+    def _effective_leader(self) -> tuple[int, int] | None:
+        """(node, term) of an up leader that can reach a majority, highest term first."""
+        best = None
+        links = self.links
+        for node in self.nodes[1:]:
+            core = node.core
+            if node.up and not node.paused and core.role == LEADER:
+                reach = sum(1 for o in self.nodes[1:] if links[node.id][o.id] and o.up and not o.paused)
+                if reach >= self.quorum and (best is None or core.term > best[1]):
+                    best = (node.id, core.term)
+        return best
+
+    def _update_leader(self) -> None:
+        leader = self._effective_leader()
+        has = leader is not None
+        if has != self.has_leader:
+            if has:
+                self.leaderless += self.now - self.leaderless_since
+            else:
+                self.leaderless_since = self.now
+            self.has_leader = has
+        if self.loss is not None and leader is not None and leader[0] == self.loss[1] and leader[1] == self.loss[2]:
+            self.loss = None  # the old leader came back before anyone replaced it: no failover happened
+
+    def _hit_leader(self, nid: int) -> None:
+        """Called before a fault that may take node `nid` away as leader."""
+        core = self.nodes[nid].core
+        if self.loss is None and core is not None and core.role == LEADER and self.nodes[nid].up:
+            self.loss = (self.now, nid, core.term)
+
+    def _current_leader(self) -> int | None:
+        leader = self._effective_leader()
+        return leader[0] if leader else None
+
+    # ------------------------------------------------------------------ faults
+
+    def _next_fault_gap(self) -> float:
+        return self.now + self.fault_rng.expovariate(1.0 / self.cfg.fault_interval)
+
+    def _inject(self) -> None:
+        rng, kinds = self.fault_rng, sorted(self.cfg.faults)
+        kind = kinds[rng.randrange(len(kinds))]
+        getattr(self, "_fault_" + kind)(rng)
+        self._call_at(self._next_fault_gap(), self._inject)
+
+    def _pick_target(self, rng: random.Random) -> _Node | None:
+        if self.down >= (self.n - 1) // 2:
+            return None  # keep a majority able to run, so elections keep happening
+        leader = self._current_leader()
+        if leader is not None and rng.random() < 0.5:
+            return self.nodes[leader]
+        up = [node for node in self.nodes[1:] if node.up and not node.paused]
+        return up[rng.randrange(len(up))] if up else None
+
+    def _downtime(self, rng: random.Random, short: bool) -> float:
+        # Short restarts (a few ms) are what turn a lost vote into a second vote in the same term.
+        return rng.uniform(0.001, 0.05) if short or rng.random() < 0.4 else rng.uniform(0.1, 2.0)
+
+    def _fault_crash(self, rng: random.Random) -> None:
+        node = self._pick_target(rng)
+        if node is not None:
+            self._crash(node, self._downtime(rng, False))
+
+    def _crash_if(self, node: _Node, gen: int, how: str) -> None:
+        if gen == node.gen and node.up and self.down < (self.n - 1) // 2 + (self.n == 2):
+            self._crash(node, self._downtime(self.vote_rng, how == "short"))
+
+    def _crash(self, node: _Node, downtime: float) -> None:
+        self._hit_leader(node.id)
+        self.faults_injected += 1
+        if not node.paused:
+            self.down += 1
+        node.up, node.paused, node.core, node.inbox, node.log = False, False, None, [], None
+        node.gen += 1
+        self.disk.crash(node.id)
+        self.sup.write("node_killed", node=node.id, pid=_FAKE_PID, signal="SIGKILL")
+        self._update_leader()
+        self._call_at(self.now + downtime, self._restart, node, node.gen)
+
+    def _restart(self, node: _Node, gen: int) -> None:
+        if gen == node.gen and not node.up:
+            self.down -= 1
+            self._start(node)
+            self._update_leader()
+
+    def _fault_pause(self, rng: random.Random) -> None:
+        node = self._pick_target(rng)
+        if node is None:
+            return
+        self._hit_leader(node.id)
+        self.faults_injected += 1
+        self.down += 1
+        node.paused = True
+        self.sup.write("node_paused", node=node.id)
+        self._update_leader()
+        self._call_at(self.now + self._downtime(rng, False), self._resume, node, node.gen)
+
+    def _resume(self, node: _Node, gen: int) -> None:
+        if gen != node.gen or not node.paused:
+            return
+        self.down -= 1
+        node.paused = False
+        self.sup.write("node_resumed", node=node.id)
+        # The process wakes with a jumped clock and a full socket buffer: drain it, then let timers fire.
+        inbox, node.inbox = node.inbox, []
+        for msg in inbox:
+            if not node.up:
+                break
+            self.messages += 1
+            self._apply(node, node.core.step(msg, self.now))
+        if node.up:
+            core = node.core
+            if self.now >= core.deadline:
+                self._apply(node, core.tick(self.now))
+            self._arm(node, core.deadline)
+        self._update_leader()
+
+    def _fault_partition(self, rng: random.Random) -> None:
+        n = self.n
+        if n < 2:
+            return
+        shape = F.PARTITION_SHAPES[rng.randrange(len(F.PARTITION_SHAPES))]
+        leader = self._current_leader()
+        extra: dict[str, Any] = {}
+        if shape == "majorities-ring":
+            groups = F.ring_views(n, rng)
+            self.links = F.links_from_views(n, groups)
+            extra["views"] = True  # groups[i] is what node i+1 sees, not a disjoint split
+        else:
+            if shape == "split":
+                groups = F.random_split(n, rng)
+            else:
+                lone = leader if shape == "isolate-leader" and leader is not None else rng.randint(1, n)
+                groups = [[lone], [i for i in range(1, n + 1) if i != lone]]
+            self.links = F.links_from_groups(n, groups)
+        if leader is not None:
+            reach = sum(1 for i in range(1, n + 1) if self.links[leader][i])
+            if reach < self.quorum:
+                self._hit_leader(leader)
+        self.faults_injected += 1
+        self.partitioned = True
+        self._last_partition = self.faults_injected
+        self.sup.write("partition", groups=groups, shape=shape, **extra)
+        self._update_leader()
+        self._call_at(self.now + rng.uniform(0.2, 3.0), self._heal, self._last_partition)
+
+    def _heal(self, which: int) -> None:
+        # Only the latest partition heals; an older one's timer is stale once it was replaced.
+        if not self.partitioned or which != self._last_partition:
+            return
+        self.links = F.full_links(self.n)
+        self.partitioned = False
+        self.sup.write("heal")
+        self._update_leader()
+
+    def _fault_net(self, rng: random.Random, kind: str) -> None:
+        base = self.base_net
+        net = F.NetParams(base.delay, base.jitter, base.dist, base.loss, base.dup)
+        if kind == "loss":
+            net.loss = rng.choice((0.05, 0.2, 0.5))
+        elif kind == "dup":
+            net.dup = rng.choice((0.1, 0.3))
+        else:
+            net.delay = rng.uniform(0.01, 0.1)
+            net.jitter = net.delay * rng.uniform(0.2, 1.0)
+            net.dist = F.DELAY_DISTS[rng.randrange(2)]
+        self.faults_injected += 1
+        self._set_net(net)
+        self._net_changed(kind=kind)
+        self._call_at(self.now + rng.uniform(0.2, 3.0), self._net_restore, self.faults_injected)
+
+    def _net_changed(self, **extra: Any) -> None:
+        net = self.net
+        self.sup.write("net_changed", loss=net.loss, delay_ms=round(net.delay * 1000, 3),
+                       jitter_ms=round(net.jitter * 1000, 3), dup=net.dup, dist=net.dist, **extra)
+
+    def _net_restore(self, which: int) -> None:
+        if which == self._last_net:
+            self._set_net(F.NetParams(**{k: getattr(self.base_net, k) for k in self.base_net.__slots__}))
+            self._net_changed(kind="restore")
+
+    def _fault_loss(self, rng: random.Random) -> None:
+        self._fault_net(rng, "loss")
+        self._last_net = self.faults_injected
+
+    def _fault_dup(self, rng: random.Random) -> None:
+        self._fault_net(rng, "dup")
+        self._last_net = self.faults_injected
+
+    def _fault_delay(self, rng: random.Random) -> None:
+        self._fault_net(rng, "delay")
+        self._last_net = self.faults_injected
+
+
+def run_seed(config: SimConfig, seed: int) -> SimResult:
+    return Simulator(config, seed).run()
+
+
+def format_record(rec: dict[str, Any]) -> str:
+    """One line per record for violation reports: time, who, event, term, the remaining fields."""
+    skip = {"ts", "mono_ns", "event", "by", "node", "term", "seq", "incarnation"}
+    who = f"node {rec['node']}" if rec["by"] == "node" else "supervisor" + (f"->{rec['node']}" if rec["node"] else "")
+    inc = f"#{rec['incarnation']}" if "incarnation" in rec else ""
+    term = f" t{rec['term']}" if "term" in rec else ""
+    rest = " ".join(f"{k}={json.dumps(v, separators=(',', ':'))}" for k, v in rec.items() if k not in skip)
+    return f"{rec['mono_ns'] / 1e9:10.6f}s {who + inc:<14} {rec['event']}{term} {rest}".rstrip()
+
+
+def write_logs(result: SimResult, directory: str | os.PathLike[str]) -> Path:
+    """Write node-<id>.jsonl and supervisor.jsonl as the live cluster does (same serialisation as LogWriter)."""
+    if not result.files:
+        raise ValueError("this result kept no records (record_logs=False); rerun the seed to get logs")
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    for name, records in result.files.items():
+        lines = [json.dumps(r, separators=(",", ":"), allow_nan=False) + "\n" for r in records]
+        (d / name).write_text("".join(lines))
+    return d
