@@ -8,6 +8,9 @@ import click
 
 # module name -> names of the click commands it defines
 _FAMILIES = {
+    "cluster": ["start", "status", "kill", "restart", "stop", "pause", "resume", "partition", "isolate", "heal",
+                "net", "transfer"],
+    "evidence": ["logs", "check"],
 }
 
 

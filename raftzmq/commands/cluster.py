@@ -1,0 +1,425 @@
+"""Live-cluster commands: start, status, kill, restart, stop, pause, resume, partition, isolate, heal, net,
+transfer. `start` runs the supervisor (in the foreground, or detached); the rest talk to it over its control
+endpoint in the run directory."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Any, NoReturn
+
+import click
+
+from ..runtime.config import ConfigError, ClusterConfig, default_config, load_config, with_overrides
+from ..runtime.control import ControlClient, ControlError
+from ..runtime.rundir import RunDir, RunDirError, new_run_dir, resolve_run_dir
+from ..runtime.supervisor import Supervisor, SupervisorError
+
+__all__ = ["start", "status", "kill", "restart", "stop", "pause", "resume", "partition", "isolate", "heal",
+           "net", "transfer", "fail", "render_status"]
+
+RUN_DIR_HELP = "Run directory (default: $RAFTZMQ_RUN_DIR, else logs/latest)."
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    click.echo(f"raftzmq: error: {message}", err=True)
+    sys.exit(code)
+
+
+def run_dir_option(f: Any) -> Any:
+    return click.option("--run-dir", "run_dir", metavar="DIR", help=RUN_DIR_HELP)(f)
+
+
+def _client(run_dir: str | None) -> ControlClient:
+    try:
+        return ControlClient(resolve_run_dir(run_dir))
+    except RunDirError as exc:
+        fail(str(exc))
+
+
+def _request(run_dir: str | None, cmd: str, **args: Any) -> dict[str, Any]:
+    try:
+        return _client(run_dir).request(cmd, **args)
+    except ControlError as exc:
+        fail(str(exc))
+
+
+# ---------------------------------------------------------------------------------------------- rendering
+
+_ROLE_STYLE = {"leader": {"fg": "green", "bold": True}, "candidate": {"fg": "yellow"},
+               "precandidate": {"fg": "yellow"}, "follower": {}}
+
+
+def _state_word(node: dict[str, Any]) -> str:
+    if node["failed"]:
+        return "failed"
+    if node["paused"]:
+        return "paused"
+    if not node["alive"]:
+        return "stopped" if node["incarnation"] else "not started"
+    return "running"
+
+
+def render_status(st: dict[str, Any], color: bool = False) -> str:
+    head = f"run {st['run_dir']}\nleader: {st['leader'] if st['leader'] is not None else '-'}   " \
+           f"term: {st['term'] if st['term'] is not None else '-'}"
+    net = st.get("net") or {}
+    if net.get("groups"):
+        head += "   partition: " + " | ".join(",".join(map(str, g)) for g in net["groups"])
+    if net.get("loss") or net.get("delay_ms"):
+        head += f"   net: loss {net['loss']:.0%} delay {net['delay_ms']}±{net['jitter_ms']} ms"
+    rows = [("ID", "PID", "STATE", "ROLE", "TERM", "LEADER", "INC", "ENDPOINT")]
+    for n in st["nodes"]:
+        rows.append((str(n["id"]), str(n["pid"] or "-"), _state_word(n), n["role"] or "-",
+                     "-" if n["term"] is None else str(n["term"]), "-" if n["leader"] is None else str(n["leader"]),
+                     str(n["incarnation"]), n["endpoint"]))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = [head, ""]
+    for index, row in enumerate(rows):
+        text = "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
+        if color and index:
+            node = st["nodes"][index - 1]
+            style = _ROLE_STYLE.get(node["role"] or "", {}) if node["alive"] and not node["paused"] else {"dim": True}
+            if node["failed"]:
+                style = {"fg": "red"}
+            text = click.style(text, **style)
+        lines.append(text)
+    for n in st["nodes"]:
+        if n["failed"]:
+            lines.append(f"node {n['id']} failed: {n['failed']}")
+    return "\n".join(lines)
+
+
+def _summary_line(st: dict[str, Any]) -> str:
+    states = " ".join(f"{n['id']}:{(n['role'] or _state_word(n))[:4]}" for n in st["nodes"])
+    return f"leader={st['leader']} term={st['term']} {states}"
+
+
+# ---------------------------------------------------------------------------------------------- start
+
+def _resolve_config(config_path: str | None, base: ClusterConfig | None, **overrides: Any) -> ClusterConfig:
+    try:
+        config = load_config(config_path) if config_path else (base or default_config())
+        return with_overrides(config, **overrides)
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+@click.command()
+@click.option("--nodes", "-n", type=int, help="Number of nodes (default 5, from the config).")
+@click.option("--config", "config_path", metavar="FILE", help="TOML cluster config (default configs/default.toml).")
+@click.option("--election-timeout", metavar="MIN-MAX", help="Election timeout range in ms, e.g. 150-300.")
+@click.option("--heartbeat", type=int, metavar="MS", help="Heartbeat interval in ms.")
+@click.option("--no-prevote", is_flag=True, help="Disable PreVote.")
+@click.option("--no-check-quorum", is_flag=True, help="Disable CheckQuorum.")
+@click.option("--persist", type=click.Choice(["term+vote", "term-only"]),
+              help="What nodes persist; term-only is deliberately unsafe (watch `check` catch it).")
+@click.option("--transport", type=click.Choice(["tcp", "ipc"]), help="tcp on 127.0.0.1, or ipc sockets.")
+@click.option("--base-port", type=int, help="First TCP port (default: free ports chosen at start).")
+@click.option("--run-dir", "run_dir", metavar="DIR", help="Run directory (default: a new logs/<run-id>/).")
+@click.option("--detach", is_flag=True, help="Run in the background; return once a leader exists.")
+@click.option("--resume", is_flag=True, help="Start again in an existing run dir (default logs/latest) from its "
+                                            "state on disk.")
+@click.option("--wait", "wait_s", type=float, default=None, metavar="SECONDS",
+              help="With --detach: how long to wait for a leader (default 10 s + 0.1 s per node).")
+def start(nodes: int | None, config_path: str | None, election_timeout: str | None, heartbeat: int | None,
+          no_prevote: bool, no_check_quorum: bool, persist: str | None, transport: str | None,
+          base_port: int | None, run_dir: str | None, detach: bool, resume: bool, wait_s: float | None) -> None:
+    """Start a cluster: one OS process per node, plus this supervisor.
+
+    In the foreground it shows a live status table; Ctrl-C stops every process. Other commands
+    (kill, partition, logs, ...) act on it from another terminal.
+
+    \b
+    Examples:
+      raftzmq start                              # 5 nodes, configs/default.toml
+      raftzmq start --nodes 7 --election-timeout 300-600 --heartbeat 100
+      raftzmq start --config configs/fast.toml --detach
+      raftzmq start --persist term-only          # unsafe on purpose
+      raftzmq stop && raftzmq start --resume     # terms continue from disk
+    """
+    base = None
+    if resume:
+        try:
+            run = resolve_run_dir(run_dir)
+            base = ClusterConfig.from_dict(run.read_cluster()["config"], source=str(run.cluster_json))
+        except (RunDirError, ConfigError, KeyError) as exc:
+            fail(f"cannot resume: {exc}")
+    config = _resolve_config(
+        config_path, base, nodes=nodes, election_timeout_ms=election_timeout, heartbeat_ms=heartbeat,
+        prevote=False if no_prevote else None, check_quorum=False if no_check_quorum else None,
+        persist=persist, transport=transport, base_port=base_port)
+    if not resume:
+        if run_dir:
+            run = RunDir(run_dir)
+            if run.cluster_json.exists():
+                pid = run.live_supervisor()
+                fail(f"a cluster is already running in {run.path} (supervisor pid {pid})" if pid else
+                     f"{run.path} holds an earlier run; add --resume to continue it, or choose another --run-dir")
+            run.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        else:
+            run = new_run_dir()
+    if detach:
+        _start_detached(run, config, resume, wait_s)
+    else:
+        _start_foreground(run, config, resume)
+
+
+def _start_foreground(run: RunDir, config: ClusterConfig, resume: bool) -> None:
+    sup = Supervisor(run, config, resume=resume)
+    sup.install_signal_handlers()
+    try:
+        sup.setup()
+    except (SupervisorError, RunDirError) as exc:
+        fail(str(exc))
+    tty = sys.stdout.isatty()
+    click.echo(f"raftzmq: {config.nodes} nodes in {run.path}; Ctrl-C stops them all")
+    last = [""]
+
+    def show(st: dict[str, Any]) -> None:
+        if tty:
+            click.echo("\x1b[H\x1b[J" + render_status(st, color=True)
+                       + "\n\nCtrl-C to stop.  From another terminal: raftzmq kill ID | partition 1,2 3,4,5 | "
+                         "logs -f | check", nl=True)
+        else:
+            line = _summary_line(st)
+            if line != last[0]:
+                click.echo(f"{time.strftime('%H:%M:%S')} {line}")
+                last[0] = line
+
+    try:
+        sup.start_all()
+        sup.serve(on_refresh=show, refresh_s=0.25 if tty else 0.1)
+    finally:
+        sup.shutdown()
+    click.echo(f"raftzmq: stopped; logs in {run.path}; `raftzmq check --run-dir {run.path}` verifies them")
+
+
+def _start_detached(run: RunDir, config: ClusterConfig, resume: bool, wait_s: float | None) -> None:
+    args = [sys.executable, "-m", "raftzmq.runtime.supervisor", "--run-dir", str(run.path),
+            "--config-json", json.dumps(config.to_dict())] + (["--resume"] if resume else [])
+    env = Supervisor.child_env(None)
+    with open(run.supervisor_out, "ab") as out:
+        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env,
+                                start_new_session=True, close_fds=True)
+    deadline = time.monotonic() + (wait_s if wait_s is not None else 10 + 0.1 * config.nodes)
+    st = None
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = run.supervisor_out.read_text(errors="replace").strip().splitlines()[-5:]
+            fail("the supervisor exited: " + (" / ".join(tail) or f"code {proc.returncode}"))
+        if run.live_supervisor() == proc.pid:
+            try:
+                st = ControlClient(run, timeout_ms=1000).request("status")
+            except (ControlError, RunDirError):
+                st = None
+            if st and st["leader"] is not None:
+                click.echo(f"raftzmq: {config.nodes} nodes running in {run.path} (supervisor pid {proc.pid}); "
+                           f"leader {st['leader']} in term {st['term']}")
+                return
+            if st and any(n["failed"] for n in st["nodes"]):
+                break
+        time.sleep(0.05)  # polling a condition with a deadline, not synchronisation by sleep
+    detail = render_status(st) if st else "the supervisor did not answer"
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    fail(f"no leader was elected in time, so the cluster was stopped.\n{detail}")
+
+
+# ---------------------------------------------------------------------------------------------- queries
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--watch", "-w", is_flag=True, help="Refresh until Ctrl-C.")
+@click.option("--interval", type=float, default=0.25, show_default=True, help="Refresh period for --watch (s).")
+@run_dir_option
+def status(as_json: bool, watch: bool, interval: float, run_dir: str | None) -> None:
+    """Show each node's process state, role, term and leader.
+
+    \b
+    Examples:
+      raftzmq status
+      raftzmq status --json | jq .leader
+      raftzmq status --watch
+    """
+    client = _client(run_dir)
+    while True:
+        try:
+            st = client.request("status")
+        except ControlError as exc:
+            fail(str(exc))
+        if as_json:
+            click.echo(json.dumps(st))
+        else:
+            prefix = "\x1b[H\x1b[J" if watch and sys.stdout.isatty() else ""
+            click.echo(prefix + render_status(st, color=sys.stdout.isatty()))
+        if not watch:
+            return
+        try:
+            time.sleep(interval)  # a display refresh period, nothing waits on it
+        except KeyboardInterrupt:
+            return
+
+
+# ---------------------------------------------------------------------------------------------- faults
+
+def _ids_command(cmd: str, verb: str, example: str) -> click.Command:
+    @click.command(name=cmd, help=f"{verb}\n\n\b\nExamples:\n{example}")
+    @click.argument("ids", nargs=-1, required=True, type=int)
+    @run_dir_option
+    def command(ids: tuple[int, ...], run_dir: str | None) -> None:
+        for line in _request(run_dir, cmd, ids=list(ids))["done"]:
+            click.echo(line)
+
+    return command
+
+
+kill = _ids_command("kill", "SIGKILL the given nodes (state on disk stays; `restart` brings them back).",
+                    "  raftzmq kill 3\n  raftzmq kill 1 2")
+restart = _ids_command("restart", "Start stopped or killed nodes again from their state on disk "
+                                  "(a running node is killed first).", "  raftzmq restart 3")
+pause = _ids_command("pause", "SIGSTOP the given nodes: alive but silent, like a long GC pause.",
+                     "  raftzmq pause 2")
+resume = _ids_command("resume", "SIGCONT paused nodes.", "  raftzmq resume 2")
+
+
+@click.command()
+@click.argument("ids", nargs=-1, type=int)
+@run_dir_option
+def stop(ids: tuple[int, ...], run_dir: str | None) -> None:
+    """SIGTERM the given nodes, or with no ids stop the whole cluster (nodes and supervisor).
+
+    \b
+    Examples:
+      raftzmq stop 4
+      raftzmq stop
+    """
+    client = _client(run_dir)
+    try:
+        reply = client.request("stop", ids=list(ids))
+    except ControlError as exc:
+        fail(str(exc))
+    if ids:
+        for line in reply["done"]:
+            click.echo(line)
+        return
+    pid = client.run.live_supervisor()
+    deadline = time.monotonic() + 15
+    while pid is not None and client.run.live_supervisor() == pid and time.monotonic() < deadline:
+        time.sleep(0.05)  # polling the supervisor's exit with a deadline
+    if client.run.live_supervisor() == pid and pid is not None:
+        fail(f"the supervisor (pid {pid}) did not exit within 15 s")
+    click.echo(f"cluster in {client.run.path} stopped")
+
+
+def _parse_group(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a comma-separated list of node ids") from None
+
+
+@click.command()
+@click.argument("groups", nargs=-1, required=True)
+@run_dir_option
+def partition(groups: tuple[str, ...], run_dir: str | None) -> None:
+    """Split the network: nodes in different groups drop each other's messages.
+
+    \b
+    Examples:
+      raftzmq partition 1,2 3,4,5     # leader in the minority? watch CheckQuorum
+      raftzmq heal
+    """
+    reply = _request(run_dir, "partition", groups=[_parse_group(g) for g in groups])
+    click.echo("partitioned: " + " | ".join(",".join(map(str, g)) for g in reply["net"]["groups"]))
+
+
+@click.command()
+@click.argument("node", type=int)
+@run_dir_option
+def isolate(node: int, run_dir: str | None) -> None:
+    """Cut one node off from all others (a partition {ID} | rest).
+
+    \b
+    Examples:
+      raftzmq isolate 2
+      raftzmq heal
+    """
+    reply = _request(run_dir, "isolate", id=node)
+    click.echo("partitioned: " + " | ".join(",".join(map(str, g)) for g in reply["net"]["groups"]))
+
+
+@click.command()
+@run_dir_option
+def heal(run_dir: str | None) -> None:
+    """Remove every partition, loss and delay.
+
+    \b
+    Examples:
+      raftzmq heal
+    """
+    _request(run_dir, "heal")
+    click.echo("network healed")
+
+
+def _parse_delay(text: str | None) -> tuple[int | None, int | None]:
+    if text is None:
+        return None, None
+    base, _, jitter = text.replace("+-", "±").partition("±")
+    try:
+        return int(base), int(jitter) if jitter else 0
+    except ValueError:
+        raise click.BadParameter(f"expected MS or MS±MS (e.g. 20 or 20±10 or 20+-10), got {text!r}") from None
+
+
+@click.command()
+@click.option("--loss", type=click.FloatRange(0.0, 1.0), help="Probability that a message is dropped (0..1).")
+@click.option("--delay", metavar="MS[±MS]", help="Added one-way delay, with optional uniform jitter.")
+@run_dir_option
+def net(loss: float | None, delay: str | None, run_dir: str | None) -> None:
+    """Degrade the network between all nodes (applies on send).
+
+    \b
+    Examples:
+      raftzmq net --loss 0.1
+      raftzmq net --delay 40±20
+      raftzmq heal
+    """
+    delay_ms, jitter_ms = _parse_delay(delay)
+    if loss is None and delay is None:
+        raise click.UsageError("give --loss and/or --delay")
+    msg = _request(run_dir, "net", loss=loss, delay_ms=delay_ms, jitter_ms=jitter_ms)["net"]
+    click.echo(f"net: loss {msg['loss']:.0%}, delay {msg['delay_ms']}±{msg['jitter_ms']} ms")
+
+
+@click.command()
+@click.argument("target", type=int)
+@click.option("--wait", "wait_s", type=float, default=3.0, show_default=True,
+              help="Seconds to wait for the target to become leader.")
+@run_dir_option
+def transfer(target: int, wait_s: float, run_dir: str | None) -> None:
+    """Leadership transfer: the leader tells TARGET to campaign at once (TimeoutNow).
+
+    \b
+    Examples:
+      raftzmq transfer 4
+    """
+    client = _client(run_dir)
+    try:
+        reply = client.request("transfer", target=target)
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            st = client.request("status")
+            if st["leader"] == target:
+                click.echo(f"node {target} is leader in term {st['term']} (was node {reply['leader']} "
+                           f"in term {reply['term']})")
+                return
+            time.sleep(0.05)  # polling for the outcome with a deadline
+    except ControlError as exc:
+        fail(str(exc))
+    fail(f"node {target} did not become leader within {wait_s} s", code=1)

@@ -1,0 +1,578 @@
+"""The supervisor: owns the node processes, applies faults, serves the control endpoint.
+
+Single-threaded like the nodes: one poll loop over the control socket, with reaping, log tailing and the
+periodic netctl republish between polls. It never touches a node's sockets; nodes are separate programs
+started with fork+exec (subprocess), so no ZeroMQ context ever crosses a fork.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import zmq
+
+import raftzmq
+from ..evidence.logfile import LogTail, LogWriter
+from ..evidence.status import RoleTracker
+from .config import ClusterConfig
+from .control import COMMANDS
+from .rundir import RunDir, RunDirError
+
+__all__ = ["SupervisorError", "Supervisor", "EXIT_REFUSED", "parse_ids", "validate_groups"]
+
+EXIT_REFUSED = 3  # a node that refuses to start (docs/CONTRACTS.md); never restarted automatically
+_NETCTL_REPUBLISH_S = 0.25
+_STATUS_REFRESH_S = 0.05
+_STOP_GRACE_S = 3.0
+_RSS_PER_NODE_BYTES = 40 * 2**20  # the per-node RSS budget (docs/benchmarks.md), used to refuse absurd --nodes
+
+
+class SupervisorError(Exception):
+    """A request or a start that cannot be honoured; the message says why."""
+
+
+@dataclass(slots=True)
+class NodeProc:
+    id: int
+    endpoint: str
+    incarnation: int = 0
+    popen: subprocess.Popen | None = None
+    paused: bool = False
+    exit_code: int | None = None
+    failed: str | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.popen.pid if self.popen is not None else None
+
+    @property
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.returncode is None
+
+
+@dataclass(slots=True)
+class NetState:
+    version: int = 0
+    groups: list[list[int]] | None = None
+    loss: float = 0.0
+    delay_ms: int = 0
+    jitter_ms: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def message(self) -> dict[str, Any]:
+        return {"type": "net", "version": self.version, "groups": self.groups, "loss": self.loss,
+                "delay_ms": self.delay_ms, "jitter_ms": self.jitter_ms}
+
+
+def parse_ids(raw: Any, members: tuple[int, ...]) -> list[int]:
+    if not isinstance(raw, list) or not raw:
+        raise SupervisorError("give at least one node id")
+    ids: list[int] = []
+    for item in raw:
+        if type(item) is not int or item not in members:
+            raise SupervisorError(f"unknown node id {item!r}; this cluster has nodes {members[0]}..{members[-1]}")
+        if item in ids:
+            raise SupervisorError(f"node id {item} given twice")
+        ids.append(item)
+    return ids
+
+
+def validate_groups(raw: Any, members: tuple[int, ...]) -> list[list[int]]:
+    if not isinstance(raw, list) or len(raw) < 2:
+        raise SupervisorError("a partition needs at least two groups, e.g. `partition 1,2 3,4,5`")
+    groups = [parse_ids(g, members) for g in raw]
+    seen: dict[int, int] = {}
+    for index, group in enumerate(groups):
+        for node in group:
+            if node in seen:
+                raise SupervisorError(f"node {node} is in two groups ({seen[node] + 1} and {index + 1})")
+            seen[node] = index
+    missing = [m for m in members if m not in seen]
+    if missing:
+        raise SupervisorError(f"nodes {','.join(map(str, missing))} are in no group; list every node "
+                              "(a node in no group would be ambiguous)")
+    return [sorted(g) for g in groups]
+
+
+def _free_ports(host: str, count: int) -> list[int]:
+    # Hold every socket until all are chosen so the kernel cannot hand out one port twice.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.socket(family, socket.SOCK_STREAM)
+            s.bind((host, 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _check_ports_free(host: str, ports: list[int]) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for node, port in enumerate(ports, 1):
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError as exc:
+                raise SupervisorError(f"port {port} (node {node}) on {host} is not available: {exc.strerror}; "
+                                      "choose another base_port or 0 for free ports") from None
+
+
+def _check_capacity(nodes: int) -> None:
+    try:
+        with open("/proc/meminfo") as f:
+            avail = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError):
+        return
+    if nodes * _RSS_PER_NODE_BYTES > avail * 0.8:
+        raise SupervisorError(f"{nodes} nodes need about {nodes * 40} MB of memory; only "
+                              f"{avail // 2**20} MB are available")
+
+
+def _host_endpoint(host: str, port: int) -> str:
+    return f"tcp://[{host}]:{port}" if ":" in host else f"tcp://{host}:{port}"
+
+
+class Supervisor:
+    def __init__(self, run: RunDir, config: ClusterConfig, *, resume: bool = False,
+                 env: dict[str, str] | None = None) -> None:
+        self.run = run
+        self.config = config
+        self.resume = resume
+        self.members = config.members
+        self.env = self.child_env(env)
+        self.nodes: dict[int, NodeProc] = {}
+        self.net = NetState()
+        self.tracker = RoleTracker()
+        self.stop_requested = False
+        self._ctx: zmq.Context | None = None
+        self._control: zmq.Socket | None = None
+        self._netctl: zmq.Socket | None = None
+        self._log: LogWriter | None = None
+        self._tail = LogTail(run.path)
+        self._next_publish = 0.0
+        self._next_refresh = 0.0
+        self._transfer_seq = 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def setup(self) -> None:
+        """Claim the run dir, choose endpoints, write cluster.json, bind the control and netctl sockets."""
+        run = self.run
+        other = run.live_supervisor()
+        if other is not None and other != os.getpid():
+            raise SupervisorError(f"a cluster is already running in {run.path} (supervisor pid {other}); "
+                                  "stop it with `raftzmq stop` or choose another --run-dir")
+        _check_capacity(self.config.nodes)
+        if self.resume:
+            old = run.read_cluster()
+            if old.get("nodes") != self.config.nodes:
+                raise SupervisorError(f"{run.path} holds a {old.get('nodes')}-node cluster; "
+                                      f"--resume cannot change it to {self.config.nodes} nodes")
+        endpoints = self._choose_endpoints()
+        self.nodes = {n: NodeProc(n, endpoints[n]) for n in self.members}
+        for loc in self._tail.poll():  # learn incarnations of earlier runs in this dir (resume)
+            self.tracker.feed(loc.record)
+        for n, view in self.tracker.nodes.items():
+            if n in self.nodes:
+                self.nodes[n].incarnation = view.incarnation
+        run.supervisor_pid.write_text(f"{os.getpid()}\n")
+        self._ctx = zmq.Context()
+        control, netctl = run.ipc_endpoint("control"), run.ipc_endpoint("net")
+        self._control = self._bind(zmq.REP, control)
+        self._netctl = self._bind(zmq.PUB, netctl)
+        cluster = {
+            "run_id": run.path.name,
+            "nodes": self.config.nodes,
+            "config": self.config.to_dict(),
+            "endpoints": {str(n): p.endpoint for n, p in self.nodes.items()},
+            "control": control,
+            "netctl": netctl,
+            "supervisor_pid": os.getpid(),
+        }
+        run.write_json_atomic(run.cluster_json, cluster)
+        run.write_json_atomic(run.net_json, self.net.message())
+        self._log = LogWriter(run.supervisor_log, by="supervisor", node=0)
+        self._log.write("cluster_started", nodes=self.config.nodes, config=self.config.to_dict(),
+                        resume=self.resume, pid=os.getpid())
+
+    def _choose_endpoints(self) -> dict[int, str]:
+        cfg = self.config
+        if cfg.transport == "ipc":
+            return {n: self.run.ipc_endpoint(f"node-{n}") for n in self.members}
+        if cfg.base_port:
+            ports = list(range(cfg.base_port, cfg.base_port + cfg.nodes))
+            _check_ports_free(cfg.host, ports)
+        else:
+            ports = _free_ports(cfg.host, cfg.nodes)
+        return {n: _host_endpoint(cfg.host, port) for n, port in zip(self.members, ports)}
+
+    def _bind(self, kind: int, endpoint: str) -> zmq.Socket:
+        sock = self._ctx.socket(kind)
+        sock.setsockopt(zmq.LINGER, 0)
+        try:
+            sock.bind(endpoint)
+        except zmq.ZMQError as exc:
+            sock.close()
+            raise SupervisorError(f"cannot bind {endpoint}: {exc}") from None
+        return sock
+
+    @staticmethod
+    def child_env(extra: dict[str, str] | None) -> dict[str, str]:
+        env = dict(os.environ if extra is None else extra)
+        # Nodes must import this very package, installed or not (`python cli.py` from a checkout).
+        root = str(Path(raftzmq.__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+        return env
+
+    def start_all(self) -> None:
+        for n in self.members:
+            self.spawn(n)
+
+    def spawn(self, node_id: int) -> NodeProc:
+        proc = self.nodes[node_id]
+        proc.incarnation += 1
+        proc.paused, proc.exit_code, proc.failed = False, None, None
+        args = [sys.executable, "-m", "raftzmq.runtime.node", "--run-dir", str(self.run.path),
+                "--id", str(node_id), "--incarnation", str(proc.incarnation), "--supervisor-pid", str(os.getpid())]
+        with open(self.run.path / f"node-{node_id}.err", "ab") as err:
+            # Own process group: a Ctrl-C in the terminal reaches the supervisor only, which then stops the
+            # nodes in order and logs it.
+            proc.popen = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                                          env=self.env, process_group=0, close_fds=True)
+        self._log.write("node_spawned", node=node_id, pid=proc.pid, incarnation=proc.incarnation)
+        return proc
+
+    def serve(self, on_refresh: Callable[[dict[str, Any]], None] | None = None,
+              refresh_s: float = 0.25) -> None:
+        """Run until a stop is requested (control `stop` with no ids, SIGTERM, SIGINT)."""
+        poller = zmq.Poller()
+        poller.register(self._control, zmq.POLLIN)
+        next_display = 0.0
+        while not self.stop_requested:
+            ready = dict(poller.poll(timeout=50))
+            if self._control in ready:
+                self._serve_one()
+            self.reap()
+            now = time.monotonic()
+            if now >= self._next_refresh:
+                self.refresh()
+            if now >= self._next_publish:
+                self._publish(self.net.message())
+            if on_refresh is not None and now >= next_display:
+                next_display = now + refresh_s
+                on_refresh(self.status())
+
+    def install_signal_handlers(self) -> None:
+        def request_stop(signum: int, frame: Any) -> None:
+            self.stop_requested = True
+
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
+        signal.signal(signal.SIGHUP, request_stop)
+
+    def shutdown(self) -> None:
+        """Stop every node (SIGCONT paused ones first, SIGTERM, then SIGKILL after a grace), log, release."""
+        try:
+            alive = [p for p in self.nodes.values() if p.alive]
+            for p in alive:
+                self._signal(p, signal.SIGTERM)
+            deadline = time.monotonic() + _STOP_GRACE_S
+            for p in alive:
+                try:
+                    p.popen.wait(timeout=max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    self._signal(p, signal.SIGKILL)
+                    p.popen.wait(timeout=5)
+            self.reap()
+            if self._log is not None:
+                self._log.write("cluster_stopped")
+        finally:
+            for sock in (self._control, self._netctl):
+                if sock is not None:
+                    sock.close(linger=0)
+            if self._ctx is not None:
+                self._ctx.term()
+            try:
+                if self.run.supervisor_pid.read_text().strip() == str(os.getpid()):
+                    self.run.supervisor_pid.unlink()
+            except OSError:
+                pass
+
+    # ------------------------------------------------------------------ state
+
+    def reap(self) -> None:
+        for p in self.nodes.values():
+            if p.popen is None or p.exit_code is not None:
+                continue
+            code = p.popen.poll()
+            if code is None:
+                continue
+            p.exit_code, p.paused = code, False
+            self._log.write("node_exited", node=p.id, pid=p.pid, code=code,
+                            signal=signal.Signals(-code).name if code < 0 else None)
+            if code == EXIT_REFUSED:
+                p.failed = self._failure_reason(p)
+                self._log.write("node_failed", node=p.id, reason=p.failed)
+
+    def _failure_reason(self, p: NodeProc) -> str:
+        self.refresh()
+        view = self.tracker.nodes.get(p.id)
+        if view is not None and view.incarnation == p.incarnation and view.failed:
+            return view.failed
+        try:  # the node could not even open its log: its stderr says why
+            lines = (self.run.path / f"node-{p.id}.err").read_text(errors="replace").strip().splitlines()
+            return lines[-1] if lines else f"exit code {EXIT_REFUSED}"
+        except OSError:
+            return f"exit code {EXIT_REFUSED}"
+
+    def refresh(self) -> None:
+        self._next_refresh = time.monotonic() + _STATUS_REFRESH_S
+        for loc in self._tail.poll():
+            self.tracker.feed(loc.record)
+
+    def status(self) -> dict[str, Any]:
+        nodes = []
+        for n in self.members:
+            p = self.nodes[n]
+            view = self.tracker.nodes.get(n)
+            current = view is not None and view.incarnation == p.incarnation
+            running = p.alive and not p.paused
+            nodes.append({
+                "id": n,
+                "pid": p.pid if p.alive else None,
+                "alive": p.alive,
+                "paused": p.paused,
+                # A paused or dead node's last role is stale: show null, not what it used to be.
+                "role": view.role if running and current else None,
+                "term": view.term if current else None,
+                "leader": view.leader if running and current else None,
+                "endpoint": p.endpoint,
+                "incarnation": p.incarnation,
+                "exit_code": p.exit_code,
+                "failed": p.failed,
+            })
+        leaders = [x for x in nodes if x["role"] == "leader"]
+        leader = max(leaders, key=lambda x: x["term"] or 0) if leaders else None
+        terms = [x["term"] for x in nodes if x["alive"] and x["term"] is not None]
+        return {
+            "run_dir": str(self.run.path),
+            "leader": leader["id"] if leader else None,
+            "term": max(terms) if terms else None,
+            "net": {"groups": self.net.groups, "loss": self.net.loss, "delay_ms": self.net.delay_ms,
+                    "jitter_ms": self.net.jitter_ms},
+            "nodes": nodes,
+        }
+
+    # ------------------------------------------------------------------ control requests
+
+    def _serve_one(self) -> None:
+        try:
+            raw = self._control.recv(zmq.NOBLOCK)
+        except zmq.Again:
+            return
+        try:
+            req = json.loads(raw)
+            if not isinstance(req, dict) or req.get("cmd") not in COMMANDS:
+                raise SupervisorError(f"unknown request {str(raw[:60])}")
+            reply = {"ok": True, **self.handle(req)}
+        except SupervisorError as exc:
+            reply = {"ok": False, "error": str(exc)}
+        except ValueError as exc:
+            reply = {"ok": False, "error": f"malformed request: {exc}"}
+        self._control.send(json.dumps(reply).encode())
+
+    def handle(self, req: dict[str, Any]) -> dict[str, Any]:
+        cmd = req["cmd"]
+        if cmd == "status":
+            self.refresh()
+            return self.status()
+        if cmd == "stop" and not req.get("ids"):
+            self.stop_requested = True
+            return {"stopping": "cluster"}
+        if cmd in ("kill", "restart", "stop", "pause", "resume"):
+            ids = parse_ids(req.get("ids"), self.members)
+            return {"done": getattr(self, f"_do_{cmd}")(ids)}
+        if cmd == "partition":
+            return self._set_net(groups=validate_groups(req.get("groups"), self.members), event="partition")
+        if cmd == "isolate":
+            node = parse_ids([req.get("id")], self.members)[0]
+            if len(self.members) < 2:
+                raise SupervisorError("a one-node cluster has nobody to isolate from")
+            rest = [m for m in self.members if m != node]
+            return self._set_net(groups=[[node], rest], event="partition")
+        if cmd == "heal":
+            return self._set_net(groups=None, loss=0.0, delay_ms=0, jitter_ms=0, event="heal")
+        if cmd == "net":
+            return self._net_command(req)
+        if cmd == "transfer":
+            return self._transfer(req.get("target"))
+        raise SupervisorError(f"unknown command {cmd}")
+
+    def _do_kill(self, ids: list[int]) -> list[str]:
+        done = []
+        for n in ids:
+            p = self.nodes[n]
+            if not p.alive:
+                done.append(f"node {n} was not running")
+                continue
+            self._signal(p, signal.SIGKILL)
+            p.popen.wait(timeout=5)
+            self.reap()
+            done.append(f"node {n} killed (pid {p.pid})")
+        return done
+
+    def _do_restart(self, ids: list[int]) -> list[str]:
+        done = []
+        for n in ids:
+            if self.nodes[n].alive:
+                self._do_kill([n])
+            p = self.spawn(n)
+            done.append(f"node {n} started as incarnation {p.incarnation} (pid {p.pid})")
+        return done
+
+    def _do_stop(self, ids: list[int]) -> list[str]:
+        done = []
+        for n in ids:
+            p = self.nodes[n]
+            if not p.alive:
+                done.append(f"node {n} was not running")
+                continue
+            self._signal(p, signal.SIGTERM)
+            try:
+                p.popen.wait(timeout=_STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                self._signal(p, signal.SIGKILL)
+                p.popen.wait(timeout=5)
+            self.reap()
+            done.append(f"node {n} stopped (exit code {p.exit_code})")
+        return done
+
+    def _do_pause(self, ids: list[int]) -> list[str]:
+        done = []
+        for n in ids:
+            p = self.nodes[n]
+            if not p.alive or p.paused:
+                done.append(f"node {n} was {'already paused' if p.alive else 'not running'}")
+                continue
+            self._log.write("node_paused", node=n, pid=p.pid)
+            os.kill(p.pid, signal.SIGSTOP)
+            p.paused = True
+            done.append(f"node {n} paused (pid {p.pid})")
+        return done
+
+    def _do_resume(self, ids: list[int]) -> list[str]:
+        done = []
+        for n in ids:
+            p = self.nodes[n]
+            if not p.alive or not p.paused:
+                done.append(f"node {n} was {'not paused' if p.alive else 'not running'}")
+                continue
+            self._log.write("node_resumed", node=n, pid=p.pid)
+            os.kill(p.pid, signal.SIGCONT)
+            p.paused = False
+            done.append(f"node {n} resumed (pid {p.pid})")
+        return done
+
+    def _signal(self, p: NodeProc, sig: signal.Signals) -> None:
+        # The record comes first: a SIGKILL'd node cannot say it was killed, and the log must never
+        # show an effect before its cause.
+        self._log.write("node_killed", node=p.id, pid=p.pid, signal=sig.name)
+        try:
+            if p.paused and sig != signal.SIGKILL:
+                os.kill(p.pid, signal.SIGCONT)  # a stopped process cannot act on SIGTERM
+                p.paused = False
+            os.kill(p.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def _net_command(self, req: dict[str, Any]) -> dict[str, Any]:
+        loss, delay, jitter = req.get("loss"), req.get("delay_ms"), req.get("jitter_ms")
+        if loss is not None and (not isinstance(loss, (int, float)) or not 0.0 <= loss <= 1.0):
+            raise SupervisorError(f"loss must be between 0 and 1, got {loss!r}")
+        for name, value in (("delay", delay), ("jitter", jitter)):
+            if value is not None and (type(value) is not int or not 0 <= value <= 60_000):
+                raise SupervisorError(f"{name} must be 0..60000 ms, got {value!r}")
+        return self._set_net(loss=self.net.loss if loss is None else float(loss),
+                             delay_ms=self.net.delay_ms if delay is None else delay,
+                             jitter_ms=self.net.jitter_ms if jitter is None else jitter, event="net_changed")
+
+    _KEEP = object()
+
+    def _set_net(self, *, event: str, groups: Any = _KEEP, **values: Any) -> dict[str, Any]:
+        if groups is not self._KEEP:
+            self.net.groups = groups
+        for key, value in values.items():
+            setattr(self.net, key, value)
+        self.net.version += 1
+        msg = self.net.message()
+        fields = {"groups": msg["groups"]} if event == "partition" else {
+            k: msg[k] for k in ("loss", "delay_ms", "jitter_ms")} if event == "net_changed" else {}
+        self._log.write(event, **fields, version=self.net.version)
+        self.run.write_json_atomic(self.run.net_json, msg)
+        self._publish(msg)
+        return {"net": msg}
+
+    def _publish(self, msg: dict[str, Any]) -> None:
+        self._next_publish = time.monotonic() + _NETCTL_REPUBLISH_S
+        try:
+            self._netctl.send(json.dumps(msg).encode(), zmq.NOBLOCK)
+        except zmq.Again:
+            pass  # republished shortly anyway
+
+    def _transfer(self, target: Any) -> dict[str, Any]:
+        target = parse_ids([target], self.members)[0]
+        self.refresh()
+        status = self.status()
+        leader = status["leader"]
+        if leader is None:
+            raise SupervisorError("there is no leader right now; try again once one is elected")
+        if leader == target:
+            raise SupervisorError(f"node {target} is already the leader")
+        node = status["nodes"][target - 1]
+        if node["role"] is None:
+            raise SupervisorError(f"node {target} is not running (or paused); it cannot take over")
+        self._transfer_seq += 1
+        self._log.write("transfer_requested", node=target, leader=leader, term=status["term"])
+        self._publish({"type": "transfer", "id": self._transfer_seq, "target": target, "leader": leader})
+        return {"leader": leader, "target": target, "term": status["term"]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of a detached supervisor: `python -m raftzmq.runtime.supervisor --run-dir D --config-json J`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="raftzmq-supervisor")
+    parser.add_argument("--run-dir", required=True)
+    parser.add_argument("--config-json", required=True)
+    parser.add_argument("--resume", action="store_true")
+    args = parser.parse_args(argv)
+    config = ClusterConfig.from_dict(json.loads(args.config_json), source="--config-json")
+    sup = Supervisor(RunDir(args.run_dir), config, resume=args.resume)
+    sup.install_signal_handlers()
+    try:
+        sup.setup()
+    except (SupervisorError, RunDirError) as exc:
+        print(f"raftzmq: {exc}", file=sys.stderr)
+        return 2
+    try:
+        sup.start_all()
+        sup.serve()
+    finally:
+        sup.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
