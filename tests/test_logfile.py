@@ -297,3 +297,12 @@ def test_torn_tail_repair_scans_back_across_chunks(tmp_path, head, torn_len):
     with LogWriter(p, by="node", node=1, incarnation=2) as w:
         assert w.repaired_bytes == torn_len
     assert p.read_bytes() == kept
+
+
+def test_public_exports():
+    import raftzmq.evidence as ev
+    from raftzmq.evidence import checker
+
+    for mod in (ev, logfile, checker):
+        assert all(hasattr(mod, name) for name in mod.__all__), mod
+    assert {"LogWriter", "read_run", "iter_records", "LogTail", "Checker", "check_run", "run_check"} <= set(ev.__all__)
