@@ -1,0 +1,195 @@
+"""Real clusters: one OS process per node over ZeroMQ, driven through the CLI (issue: live cluster, "Must show").
+
+Every test leaves a run directory that `raftzmq check` must find clean, and no process behind.
+Timings are read from the logs' mono_ns (one host clock), not from the test's own wall clock.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from cluster_harness import REPO, Cluster, wait_for
+
+pytestmark = pytest.mark.cluster
+
+NS = 1_000_000_000
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    c = Cluster(tmp_path / "run")
+    try:
+        yield c
+    finally:
+        c.cleanup()
+        assert not c.live_pids(), "processes left behind"
+    if (c.run_dir / "cluster.json").exists():
+        verdict = c.cli("check", str(c.run_dir), check=False)
+        assert verdict.returncode == 0, verdict.stdout + verdict.stderr
+
+
+def _first(records, **match):
+    return next(r for r in records if all(r.get(k) == v for k, v in match.items()))
+
+
+def test_five_nodes_elect_exactly_one_leader_within_two_seconds(cluster):
+    cluster.start("--nodes", "5")
+    st = cluster.wait_leader()
+    assert [n["role"] for n in st["nodes"]].count("leader") == 1
+    assert all(n["leader"] == st["leader"] for n in st["nodes"]), st
+    started = _first(cluster.records("cluster_started"))
+    elected = cluster.records("became_leader")[0]
+    assert (elected["mono_ns"] - started["mono_ns"]) / NS < 2.0
+
+
+def test_killed_leader_is_replaced_within_a_second_and_rejoins_as_follower(cluster):
+    cluster.start("--nodes", "5")
+    old = cluster.wait_leader()
+    old_leader, old_term = old["leader"], old["term"]
+    cluster.cli("kill", str(old_leader))
+    new = cluster.wait_leader(other_than=old_leader, min_term=old_term + 1)
+    killed = _first(cluster.records("node_killed"), node=old_leader)
+    elected = next(r for r in cluster.records("became_leader") if r["term"] > old_term)
+    assert (elected["mono_ns"] - killed["mono_ns"]) / NS < 1.0
+
+    cluster.cli("restart", str(old_leader))
+    def rejoined():
+        node = cluster.status()["nodes"][old_leader - 1]
+        return node["role"] == "follower" and node["leader"] is not None and node
+    node = wait_for(rejoined, 5, "the restarted node to follow a leader")
+    restarted = [r for r in cluster.records("node_started", node=old_leader) if r["incarnation"] == 2]
+    assert restarted and restarted[0]["term"] >= old_term
+    assert node["term"] >= new["term"]
+
+
+def test_paused_leader_is_replaced_and_steps_down_on_resume(cluster):
+    cluster.start("--nodes", "5")
+    old = cluster.wait_leader()
+    cluster.cli("pause", str(old["leader"]))
+    paused_at = time.monotonic()
+    cluster.wait_leader(other_than=old["leader"], min_term=old["term"] + 1)
+    time.sleep(max(0.0, 2.0 - (time.monotonic() - paused_at)))  # the scenario: a 2 s pause, not a sync
+    cluster.cli("resume", str(old["leader"]))
+    wait_for(lambda: any(r["reason"] == "higher_term" for r in cluster.records("stepped_down", node=old["leader"])),
+             5, "the old leader to step down")
+    st = cluster.wait_leader()
+    assert st["leader"] != old["leader"] and [n["role"] for n in st["nodes"]].count("leader") == 1
+
+
+def test_leader_in_minority_partition_steps_down_by_check_quorum(cluster):
+    cluster.start("--nodes", "5")
+    old = cluster.wait_leader()
+    leader = old["leader"]
+    buddy = 1 if leader != 1 else 2
+    majority = [n for n in range(1, 6) if n not in (leader, buddy)]
+    cluster.cli("partition", f"{leader},{buddy}", ",".join(map(str, majority)))
+    wait_for(lambda: any(r["term"] > old["term"] for r in cluster.records("became_leader") if r["node"] in majority),
+             5, "the majority to elect a new leader")
+    down = wait_for(lambda: [r for r in cluster.records("stepped_down", node=leader)
+                             if r["reason"] == "check_quorum"], 5, "CheckQuorum to depose the old leader")
+    parted = _first(cluster.records("partition"))
+    # within an election timeout (max 300 ms) plus one heartbeat of detection granularity and scheduling slack
+    assert (down[0]["mono_ns"] - parted["mono_ns"]) / NS < 0.300 + 0.050 + 0.250
+    cluster.cli("heal")
+    def one_leader_agreed():
+        st = cluster.status()
+        roles = [n["role"] for n in st["nodes"]]
+        return roles.count("leader") == 1 and all(n["leader"] == st["leader"] for n in st["nodes"])
+    wait_for(one_leader_agreed, 5, "one leader that every node follows after heal")
+
+
+@pytest.mark.parametrize("prevote", [True, False], ids=["prevote", "no-prevote"])
+def test_isolated_follower_disrupts_only_without_prevote(cluster, prevote):
+    cluster.start("--nodes", "5", *([] if prevote else ["--no-prevote"]))
+    old = cluster.wait_leader()
+    follower = 1 if old["leader"] != 1 else 2
+    cluster.cli("isolate", str(follower))
+    isolated = time.monotonic()
+    if not prevote:  # without PreVote the isolated node keeps raising its term
+        wait_for(lambda: cluster.status()["nodes"][follower - 1]["term"] > old["term"] + 1, 5,
+                 "the isolated follower's term to rise")
+    time.sleep(max(0.0, 2.0 - (time.monotonic() - isolated)))  # the scenario: ~7 election timeouts cut off
+    cluster.cli("heal")
+    if prevote:
+        def back():
+            node = cluster.status()["nodes"][follower - 1]
+            return node["leader"] == old["leader"] and node
+        wait_for(back, 5, "the isolated follower to follow the leader again")
+        st = cluster.status()
+        assert (st["leader"], st["term"]) == (old["leader"], old["term"])
+        assert not [r for r in cluster.records("became_candidate")
+                    if r["mono_ns"] > _first(cluster.records("partition"))["mono_ns"]]
+    else:
+        st = cluster.wait_leader(min_term=old["term"] + 1)
+        assert st["term"] > old["term"]
+
+
+def test_whole_cluster_restart_continues_terms_from_disk(cluster):
+    cluster.start("--nodes", "3")
+    cluster.wait_leader()
+    cluster.cli("kill", str(cluster.leader()))  # force at least one more election so terms are > 1
+    before = cluster.wait_leader(min_term=2)
+    cluster.cli("stop")
+    assert not cluster.live_pids()
+    last = {n: max(r["term"] for r in cluster.records("state_persisted", node=n)) for n in (1, 2, 3)}
+    cluster.cli("start", "--detach", "--resume")
+    after = cluster.wait_leader(min_term=before["term"] + 1)
+    for n in (1, 2, 3):
+        started = [r for r in cluster.records("node_started", node=n)]
+        assert started[-1]["term"] >= last[n], (n, started[-1], last[n])
+    assert after["term"] > max(last.values()) - 1
+
+
+def test_bad_requests_fail_clearly_and_change_nothing(cluster):
+    cluster.start("--nodes", "3")
+    before = cluster.wait_leader()
+    for args, needle in [(("kill", "9"), "unknown node id 9"), (("kill", "1", "1"), "given twice"),
+                         (("partition", "1,2", "2,3"), "in two groups"), (("partition", "1", "2"), "in no group"),
+                         (("transfer", str(before["leader"])), "already the leader")]:
+        proc = cluster.cli(*args, check=False)
+        assert proc.returncode == 2 and needle in proc.stderr, (args, proc.stderr)
+    again = cluster.cli("start", "--detach", "--run-dir", str(cluster.run_dir), check=False)
+    assert again.returncode == 2 and "already running" in again.stderr
+    st = cluster.status()
+    assert all(n["alive"] for n in st["nodes"]) and st["term"] == before["term"]
+
+
+def test_no_cluster_running_is_a_clear_error(tmp_path):
+    c = Cluster(tmp_path / "nothing")
+    proc = c.cli("status", check=False)
+    assert proc.returncode == 2 and "no run directory" in proc.stderr
+
+
+def test_sigkill_of_supervisor_leaves_no_node_behind(cluster):
+    cluster.start("--nodes", "3")
+    cluster.wait_leader()
+    nodes = {n["pid"] for n in cluster.status()["nodes"]}
+    sup = int((cluster.run_dir / "supervisor.pid").read_text())
+    os.kill(sup, signal.SIGKILL)
+    wait_for(lambda: not any(os.path.exists(f"/proc/{p}") and b"raftzmq" in open(f"/proc/{p}/cmdline", "rb").read()
+                             for p in nodes), 5, "every node to exit after its supervisor died")
+
+
+def test_ctrl_c_of_foreground_start_stops_every_process(tmp_path):
+    c = Cluster(tmp_path / "run")
+    proc = subprocess.Popen([sys.executable, "-m", "raftzmq", "start", "--nodes", "3", "--run-dir", str(c.run_dir)],
+                            env=c.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    c.extra_pids.append(proc.pid)
+    try:
+        wait_for(lambda: (c.run_dir / "cluster.json").exists() and c.records("became_leader"), 10, "a leader")
+        nodes = c.live_pids() - {proc.pid}
+        assert len(nodes) == 3
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=15)
+        assert proc.returncode == 0, out
+        assert not c.live_pids()
+        assert c.records("cluster_stopped")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        c.cleanup()
