@@ -1,0 +1,412 @@
+"""One Raft node as one OS process: `python -m raftzmq.runtime.node --run-dir DIR --id N --incarnation K
+--supervisor-pid P` (docs/CONTRACTS.md, "Node process").
+
+A single thread runs a zmq.Poller over the ROUTER (peer messages), the netctl SUB (network faults, leadership
+transfer) and a socketpair that signals wake it up. The poll timeout is the time until the next thing the node
+must do (the core's deadline or a delayed send), capped so the parent check runs at least every
+MAX_POLL_MS. Nothing sleeps; there are no locks because there is nothing to share.
+
+Every Output of the core is applied strictly in the contract's order:
+  [failpoint before_persist] -> save hard state (fsync) -> log state_persisted -> [after_persist_before_send]
+  -> log events -> send messages -> [after_send]
+so a vote is durable before it is logged as given, and logged before it can leave.
+
+Exit codes: 0 clean stop (SIGTERM/SIGINT, or the supervisor is gone), 3 refused to start (bad arguments,
+config, corrupt state, address in use, bad failpoint spec), 4 storage fatal error. Anything else is a crash.
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import math
+import os
+import random
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any, NoReturn
+
+__all__ = ["main", "run_node", "EXIT_OK", "EXIT_REFUSED", "EXIT_STORAGE", "MAX_POLL_MS"]
+
+EXIT_OK, EXIT_REFUSED, EXIT_STORAGE = 0, 3, 4
+MAX_POLL_MS = 200  # upper bound on one poll: how late the getppid() check may notice a vanished supervisor
+NETCTL_BATCH = 32  # netctl messages handled per wake-up
+AFTER_SEND_FLUSH_MS = 200  # after_send failpoint: how long the sent messages get to leave before the SIGKILL
+PR_SET_PDEATHSIG = 1
+
+
+class _Exit(Exception):
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def set_parent_death_signal(sig: int = signal.SIGKILL) -> bool:
+    """Ask Linux to send `sig` when our parent *thread* exits. False where unsupported (non-Linux)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+class Node:
+    """The node's state and loop. Construct, then `run()`; returns an exit code (or SIGKILLs itself)."""
+
+    def __init__(self, run_dir: Path, node_id: int, incarnation: int, supervisor_pid: int,
+                 env: dict[str, str] | None = None) -> None:
+        self.run_dir, self.id, self.incarnation = run_dir, node_id, incarnation
+        self.supervisor_pid = supervisor_pid
+        self.env = dict(os.environ if env is None else env)
+        self.log: Any = None
+        self.core: Any = None
+        self.term = 0  # for log records written before the core exists
+        self.ctx: Any = None
+        self.transport: Any = None
+        self.sub: Any = None
+        self.stop_reason: str | None = None
+        self._wake_r: socket.socket | None = None
+        self._wake_w: socket.socket | None = None
+        self._last_transfer_id: Any = None
+
+    # ------------------------------------------------------------------ failure helpers
+
+    def _refuse(self, reason: str, code: int = EXIT_REFUSED) -> NoReturn:
+        print(f"raftzmq node {self.id}: {reason}", file=sys.stderr, flush=True)
+        if self.log is not None:
+            try:
+                self.log.write("node_failed", term=self.term, reason=reason)
+            except (OSError, ValueError):
+                pass
+        raise _Exit(code)
+
+    def _write(self, event: str, **fields: Any) -> None:
+        self.log.write(event, term=self.core.term if self.core is not None else self.term, **fields)
+
+    # ------------------------------------------------------------------ start-up
+
+    def run(self) -> int:
+        try:
+            self._start()
+            self._loop()
+            return self._stop()
+        except _Exit as e:
+            self._close_sockets()
+            return e.code
+        except BaseException as exc:  # a crash: say so in the log (the evidence), then let it propagate
+            if self.log is not None and not isinstance(exc, KeyboardInterrupt):
+                try:
+                    self._write("node_failed", reason=f"crash: {exc.__class__.__name__}: {exc}"[:300])
+                except Exception:
+                    pass
+            raise
+        finally:
+            if self.log is not None:
+                self.log.close()
+
+    def _start(self) -> None:
+        from raftzmq.evidence.logfile import LogWriter
+        from raftzmq.protocol import Codec, CoreConfig, ElectionCore
+        from raftzmq.runtime.config import ClusterConfig, ConfigError
+        from raftzmq.runtime.failpoints import FailpointError, Failpoints
+        from raftzmq.runtime.netem import NetEm
+        from raftzmq.runtime.storage import CorruptStateError, StateFile, StorageError, StorageFatalError
+        from raftzmq.runtime.transport import LogLimiter
+
+        # Signals only set a flag and (via the wakeup fd) make poll() return; all I/O happens in the loop.
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        signal.set_wakeup_fd(self._wake_w.fileno(), warn_on_full_buffer=False)
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+
+        if not self.run_dir.is_dir():
+            self._refuse(f"run directory {self.run_dir} does not exist")
+        try:
+            self.log = LogWriter(self.run_dir / f"node-{self.id}.jsonl", by="node", node=self.id,
+                                 incarnation=self.incarnation)
+        except (OSError, ValueError) as exc:
+            self._refuse(f"cannot open node log: {exc}")
+        if os.getppid() != self.supervisor_pid:
+            self._refuse(f"parent pid {os.getppid()} is not the supervisor pid {self.supervisor_pid}")
+        try:
+            self.failpoints = Failpoints.from_env(self.id, self.incarnation, self.env)
+        except FailpointError as exc:
+            self._refuse(str(exc))
+
+        cluster_path = self.run_dir / "cluster.json"
+        try:
+            cluster = json.loads(cluster_path.read_text())
+            if not isinstance(cluster, dict):
+                raise ValueError("not a JSON object")
+            config = ClusterConfig.from_dict(cluster["config"], source=str(cluster_path))
+            endpoints = {int(k): v for k, v in cluster["endpoints"].items()}
+            netctl = cluster.get("netctl")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, ConfigError) as exc:
+            self._refuse(f"bad {cluster_path}: {exc.__class__.__name__}: {exc}")
+        members = config.members
+        if cluster.get("nodes", config.nodes) != config.nodes or sorted(endpoints) != list(members):
+            self._refuse(f"bad {cluster_path}: endpoints {sorted(endpoints)} do not match members {list(members)}")
+        if self.id not in members:
+            self._refuse(f"node id {self.id} is not a member of {list(members)}")
+        if netctl is not None and not isinstance(netctl, str):
+            self._refuse(f"bad {cluster_path}: netctl must be an endpoint string")
+
+        self.state_file = StateFile(self.run_dir / f"node-{self.id}.state")
+        try:
+            state = self.state_file.load()
+        except CorruptStateError as exc:
+            # Never fall back to term 0: a node that forgets its vote can vote twice in one term.
+            self._refuse(f"corrupt state file, refusing to start: {exc}")
+        except StorageFatalError as exc:
+            self._refuse(f"cannot read state file: {exc}", EXIT_STORAGE)
+        except StorageError as exc:
+            self._refuse(f"state file: {exc}")
+        if state is None:
+            from raftzmq.protocol import HardState
+            state = HardState()
+        self.term = state.term
+        self._storage_fatal = StorageFatalError
+
+        seed = int.from_bytes(os.urandom(8), "big")
+        self.rng = random.Random(seed)
+        self.netem = NetEm(self.id, random.Random(f"{seed}:netem"))
+        lo, hi = config.election_timeout_ms
+        core_config = CoreConfig(
+            node_id=self.id, members=members, election_timeout_min=lo / 1000.0, election_timeout_max=hi / 1000.0,
+            heartbeat_interval=config.heartbeat_ms / 1000.0, prevote=config.prevote,
+            check_quorum=config.check_quorum, persist_mode=config.persist)
+
+        import zmq  # the context is created here, in the node process itself (never across fork)
+        from raftzmq.runtime.transport import AddressInUseError, Transport, TransportError
+
+        self.zmq = zmq
+        self.ctx = zmq.Context(io_threads=1)
+        self.limiter = LogLimiter(self._write, time.monotonic)
+        try:
+            self.transport = Transport(self.ctx, self.id, endpoints, Codec(members, self.id), self.limiter,
+                                       reconnect_ms=config.effective_reconnect_ms)
+            self.transport.open()
+        except AddressInUseError as exc:
+            self._refuse(f"cannot bind {exc.endpoint}: address already in use")
+        except TransportError as exc:
+            self._refuse(f"transport: {exc}")
+        if netctl is not None:
+            self.sub = self.ctx.socket(zmq.SUB)
+            self.sub.setsockopt(zmq.LINGER, 0)  # never wait on close
+            self.sub.setsockopt(zmq.RCVHWM, 64)  # netctl is republished; a backlog of old states is useless
+            self.sub.setsockopt(zmq.MAXMSGSIZE, 64 * 1024)  # a net document is small; refuse anything absurd
+            self.sub.setsockopt(zmq.RECONNECT_IVL, config.effective_reconnect_ms)  # reach a (re)started supervisor fast
+            self.sub.setsockopt(zmq.SUBSCRIBE, b"")  # topic-less protocol: take everything
+            try:
+                self.sub.connect(netctl)
+            except zmq.ZMQError as exc:
+                self._refuse(f"bad netctl endpoint {netctl!r}: {exc}")
+
+        now = time.monotonic()
+        self.core = ElectionCore(core_config, state, now, self.rng)
+        self._write("node_started", voted_for=state.voted_for, persist_mode=config.persist, rng_seed=seed,
+                    pid=os.getpid(), endpoint=self.transport.endpoint)
+        net_json = self.run_dir / "net.json"
+        try:
+            doc = json.loads(net_json.read_text())
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError) as exc:
+            self._write("netctl_rejected", reason=f"net.json: {exc}"[:200])
+        else:
+            self._apply_netctl(doc)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        # No I/O here: the loop sees the flag on its next iteration (the wakeup fd ends the current poll).
+        if self.stop_reason is None:
+            self.stop_reason = "sigterm" if signum == signal.SIGTERM else "sigint"
+
+    # ------------------------------------------------------------------ the loop
+
+    def _loop(self) -> None:
+        zmq = self.zmq
+        poller = zmq.Poller()
+        router = self.transport.router
+        poller.register(router, zmq.POLLIN)
+        if self.sub is not None:
+            poller.register(self.sub, zmq.POLLIN)
+        wake_fd = self._wake_r.fileno()
+        poller.register(wake_fd, zmq.POLLIN)
+        core, netem, transport = self.core, self.netem, self.transport
+        monotonic = time.monotonic
+        while True:
+            if self.stop_reason is not None:
+                return
+            if os.getppid() != self.supervisor_pid:
+                self.stop_reason = "supervisor_gone"
+                return
+            now = monotonic()
+            due = core.deadline
+            nd = netem.next_due
+            if nd is not None and nd < due:
+                due = nd
+            timeout = min(MAX_POLL_MS, max(0, math.ceil((due - now) * 1000.0)))
+            ready = dict(poller.poll(timeout))
+            if router in ready:
+                for msg in transport.receive():
+                    if not netem.allows(msg.src, self.id):
+                        transport.log_drop(msg.src, msg.kind, "partition")
+                        continue
+                    self._apply(core.step(msg, monotonic()))
+            if self.sub is not None and self.sub in ready:
+                self._read_netctl()
+            if wake_fd in ready:
+                try:
+                    while self._wake_r.recv(512):
+                        pass
+                except BlockingIOError:
+                    pass
+            now = monotonic()
+            if netem.next_due is not None and netem.next_due <= now:
+                send_now, cut = netem.pop_due(now)
+                for msg in cut:
+                    transport.log_drop(msg.dst, msg.kind, "partition")
+                for msg in send_now:
+                    transport.send(msg)
+            if now >= core.deadline:
+                self._apply(core.tick(now))
+            self.limiter.flush(now)
+
+    def _apply(self, out: Any) -> None:
+        """Apply one core Output in the contract's order."""
+        if out.persist is not None:
+            self.failpoints.hit("before_persist")
+            try:
+                self.state_file.save(out.persist)
+            except self._storage_fatal as exc:
+                self._refuse(f"storage fatal error: {exc}", EXIT_STORAGE)
+            self.log.write("state_persisted", term=out.persist.term, voted_for=out.persist.voted_for)
+            self.failpoints.hit("after_persist_before_send")
+        for ev in out.events:
+            self.log.write(ev.name, term=ev.term, **ev.fields)
+        if out.messages:
+            now = time.monotonic()
+            netem, transport = self.netem, self.transport
+            for msg in out.messages:
+                verdict, reason = netem.route(msg, now)
+                if verdict == "send":
+                    transport.send(msg)
+                elif verdict == "drop":
+                    transport.log_drop(msg.dst, msg.kind, reason)
+            self.failpoints.hit("after_send", before_kill=self._flush_before_kill)
+
+    def _flush_before_kill(self) -> None:
+        # zmq sends from its I/O thread; give queued messages a bounded chance to leave so that "after_send"
+        # means the messages were sent, not merely handed to a queue that the SIGKILL then discards.
+        self.transport.close(linger_ms=AFTER_SEND_FLUSH_MS)
+        if self.sub is not None:
+            self.sub.close(linger=0)
+        self.ctx.term()  # returns once the DEALER queues are flushed or the linger has expired
+
+    # ------------------------------------------------------------------ netctl
+
+    def _read_netctl(self) -> None:
+        zmq = self.zmq
+        for _ in range(NETCTL_BATCH):
+            try:
+                parts = self.sub.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            try:
+                if len(parts) != 1:
+                    raise ValueError(f"{len(parts)}-part message")
+                doc = json.loads(parts[0])
+            except ValueError as exc:
+                self._netctl_rejected(str(exc))
+                continue
+            self._apply_netctl(doc)
+
+    def _netctl_rejected(self, reason: str) -> None:
+        self.limiter.emit("netctl_rejected", ("netctl_rejected",), 1, reason=reason[:200])
+
+    def _apply_netctl(self, doc: Any) -> None:
+        from raftzmq.protocol import LEADER
+        from raftzmq.runtime.netem import NetemError
+
+        kind = doc.get("type") if isinstance(doc, dict) else None
+        if kind == "net":
+            try:
+                changed = self.netem.apply(doc)
+            except NetemError as exc:
+                self._netctl_rejected(f"net: {exc}")
+                return
+            if changed:
+                self._write("net_applied", **self.netem.state.to_fields())
+        elif kind == "transfer":
+            target, tid = doc.get("target"), doc.get("id")
+            if tid is not None and tid == self._last_transfer_id:
+                return  # a repeated publication of the same request
+            self._last_transfer_id = tid
+            if self.core.role != LEADER:
+                return  # only the leader acts; everyone else ignores it
+            if type(target) is not int or target not in self.core.peers:
+                self._netctl_rejected(f"transfer: target {target!r} is not a peer")
+                return
+            self._apply(self.core.transfer_leadership(target, time.monotonic()))
+        else:
+            self._netctl_rejected(f"unknown type {kind!r}")
+
+    # ------------------------------------------------------------------ shutdown
+
+    def _stop(self) -> int:
+        self.limiter.flush_all()
+        self._write("node_stopping", reason=self.stop_reason or "unknown")
+        self._close_sockets()
+        return EXIT_OK
+
+    def _close_sockets(self) -> None:
+        try:
+            signal.set_wakeup_fd(-1)
+        except ValueError:
+            pass
+        if self.transport is not None:
+            self.transport.close(linger_ms=0)
+        if self.sub is not None:
+            self.sub.close(linger=0)
+            self.sub = None
+        if self.ctx is not None:
+            self.ctx.term()
+            self.ctx = None
+        for s in (self._wake_r, self._wake_w):
+            if s is not None:
+                s.close()
+
+
+def run_node(run_dir: str | os.PathLike[str], node_id: int, incarnation: int, supervisor_pid: int,
+             env: dict[str, str] | None = None) -> int:
+    """Run a node in this process until it stops; returns the exit code. Must be called in a fresh process
+    (it installs signal handlers and PR_SET_PDEATHSIG, and owns the process's zmq context)."""
+    set_parent_death_signal(signal.SIGKILL)
+    return Node(Path(run_dir), node_id, incarnation, supervisor_pid, env).run()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m raftzmq.runtime.node", description="Run one raftzmq node.")
+    p.add_argument("--run-dir", required=True)
+    p.add_argument("--id", type=int, required=True)
+    p.add_argument("--incarnation", type=int, required=True)
+    p.add_argument("--supervisor-pid", type=int, required=True)
+    try:
+        args = p.parse_args(argv)
+    except SystemExit as exc:
+        return EXIT_REFUSED if exc.code else EXIT_OK
+    if args.id < 1 or args.incarnation < 1 or args.supervisor_pid < 1:
+        print("raftzmq node: --id, --incarnation and --supervisor-pid must be >= 1", file=sys.stderr)
+        return EXIT_REFUSED
+    return run_node(args.run_dir, args.id, args.incarnation, args.supervisor_pid)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

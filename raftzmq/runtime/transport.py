@@ -1,0 +1,260 @@
+"""ZeroMQ transport of one node: a ROUTER to receive, one DEALER per peer to send. No threads, no blocking.
+
+Why this shape (see STYLE.md, ZeroMQ notes):
+- The ROUTER only receives and every answer goes out over the responder's own DEALER, so routing ids are never
+  used for anything and are left unset. There is no ROUTER_HANDOVER, so a client that claims a member's routing
+  id cannot take over that member's connection: it merely gets a connection of its own.
+- What a frame *claims* (its `s` field) is checked by the codec only against the member set and against this
+  node's own id. A local process that connects and claims to be member 1 cannot be told apart from member 1:
+  that needs authentication (CURVE with a ZAP authenticator), which this testbed deliberately does not do. The
+  endpoints are loopback/ipc only, so "hostile" means "another process on this machine".
+- Sends never block: NOBLOCK, and zmq.Again (peer not connected or its small queue full) is a dropped message,
+  which Raft tolerates by design.
+
+Log records go through a LogLimiter so that a flood (garbage frames, a long partition, a dead peer) produces a
+bounded number of records, each with a `count` of the occurrences it stands for.
+"""
+from __future__ import annotations
+
+import errno
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Hashable, Mapping
+from typing import Any
+
+import zmq
+
+from raftzmq.protocol import Codec, Message, ProtocolError
+
+__all__ = [
+    "TransportError",
+    "AddressInUseError",
+    "LogLimiter",
+    "Transport",
+    "check_endpoint",
+    "SNDHWM",
+    "RCVHWM",
+    "MAXMSGSIZE",
+    "RECV_BATCH",
+]
+
+SNDHWM = 16  # a few heartbeat intervals' worth per peer; older news is useless to Raft, drop instead of queue
+RCVHWM = 1000  # bounds memory under a flood; zmq drops/pushes back beyond it, the codec drops the rest
+MAXMSGSIZE = 1024  # > codec MAX_FRAME_BYTES (256): 257..1024 is rejected and logged, beyond that zmq disconnects
+RECV_BATCH = 64  # frames handled per wake-up before the loop looks at timers again (a flood cannot starve ticks)
+DROP_LOG_BUDGET = 1  # message_dropped records per (peer, kind, reason) per window
+REJECT_LOG_BUDGET = 5  # message_rejected records per window, all reasons together
+
+_ENDPOINT = re.compile(r"^(?:tcp://(?:127\.0\.0\.1|localhost|\[::1\]):(\d{1,5})|ipc://(/.+))$")
+
+
+class TransportError(Exception):
+    def __init__(self, endpoint: str, reason: str) -> None:
+        super().__init__(f"{endpoint}: {reason}")
+        self.endpoint, self.reason = endpoint, reason
+
+
+class AddressInUseError(TransportError):
+    pass
+
+
+def check_endpoint(endpoint: str) -> str:
+    """Accept only loopback TCP (127.0.0.1, localhost, [::1]) with an explicit port, or an absolute ipc path:
+    nodes accept unauthenticated messages, so nothing may listen beyond this machine."""
+    m = _ENDPOINT.match(endpoint) if isinstance(endpoint, str) else None
+    if m is None or (m.group(1) is not None and not 1 <= int(m.group(1)) <= 65535):
+        raise TransportError(str(endpoint), "only tcp://127.0.0.1:PORT, tcp://[::1]:PORT, tcp://localhost:PORT "
+                                            "or ipc:///absolute/path endpoints are allowed")
+    return endpoint
+
+
+class LogLimiter:
+    """At most `budget` records per key per `window` seconds; the rest are counted, not written.
+
+    Every record carries `count`: the occurrences it stands for (itself plus those suppressed since the key's
+    previous record). `flush(now)` writes a summary record for keys whose window has ended with suppressed
+    occurrences, so the sum of `count` over all records equals the number of occurrences once flushed.
+    `log(event, **fields)` does the writing (the node adds the term).
+    """
+
+    def __init__(self, log: Callable[..., Any], clock: Callable[[], float] = time.monotonic,
+                 window: float = 1.0) -> None:
+        self.log, self.clock, self.window = log, clock, window
+        # key -> [window_start, records_in_window, suppressed, event, last_fields]
+        self._keys: dict[Hashable, list[Any]] = {}
+
+    def emit(self, event: str, key: Hashable, budget: int, **fields: Any) -> bool:
+        """Record one occurrence; returns True if a record was written now."""
+        now = self.clock()
+        st = self._keys.get(key)
+        if st is None:
+            st = self._keys[key] = [now, 0, 0, event, fields]
+        elif now - st[0] >= self.window:
+            st[0], st[1] = now, 0
+        if st[1] < budget:
+            st[1] += 1
+            count, st[2] = st[2] + 1, 0
+            self.log(event, **fields, count=count)
+            return True
+        st[2] += 1
+        st[3], st[4] = event, fields
+        return False
+
+    def flush(self, now: float | None = None) -> int:
+        """Write summaries for windows that ended with suppressed occurrences. Returns records written."""
+        now = self.clock() if now is None else now
+        written = 0
+        for st in self._keys.values():
+            if st[2] and now - st[0] >= self.window:
+                count, st[2] = st[2], 0
+                st[0], st[1] = now, 1
+                self.log(st[3], **st[4], count=count)
+                written += 1
+        return written
+
+    def flush_all(self) -> int:
+        """Write every pending summary regardless of windows (at shutdown)."""
+        written = 0
+        for st in self._keys.values():
+            if st[2]:
+                count, st[2] = st[2], 0
+                self.log(st[3], **st[4], count=count)
+                written += 1
+        return written
+
+    @property
+    def pending(self) -> int:
+        return sum(st[2] for st in self._keys.values())
+
+
+class Transport:
+    """Sockets of node `node_id`. Call `open()` (binds, connects), then `send()` / `receive()`; `close()`.
+
+    `router` is the socket to register in the caller's zmq.Poller (POLLIN). All methods are non-blocking.
+    """
+
+    def __init__(
+        self,
+        ctx: zmq.Context,
+        node_id: int,
+        endpoints: Mapping[int, str],
+        codec: Codec,
+        limiter: LogLimiter,
+        *,
+        reconnect_ms: int = 100,
+        sndhwm: int = SNDHWM,
+        rcvhwm: int = RCVHWM,
+        maxmsgsize: int = MAXMSGSIZE,
+        recv_batch: int = RECV_BATCH,
+    ) -> None:
+        if node_id not in endpoints:
+            raise ValueError(f"no endpoint for node {node_id}")
+        if reconnect_ms < 1:
+            raise ValueError("reconnect_ms must be >= 1")
+        self.ctx, self.node_id, self.codec, self.limiter = ctx, node_id, codec, limiter
+        self.endpoints = {int(k): check_endpoint(v) for k, v in endpoints.items()}
+        self.endpoint = self.endpoints[node_id]
+        self.reconnect_ms, self.sndhwm, self.rcvhwm = reconnect_ms, sndhwm, rcvhwm
+        self.maxmsgsize, self.recv_batch = maxmsgsize, recv_batch
+        self.router: zmq.Socket | None = None
+        self.dealers: dict[int, zmq.Socket] = {}
+        self.stats: Counter[str] = Counter()  # sent, received, dropped_queue_full, rejected, rejected:<reason>
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def open(self) -> None:
+        """Bind the ROUTER, connect the DEALERs. AddressInUseError / TransportError name the endpoint."""
+        router = self.ctx.socket(zmq.ROUTER)
+        router.setsockopt(zmq.LINGER, 0)  # never wait for anything on close; the ROUTER sends nothing anyway
+        router.setsockopt(zmq.RCVHWM, self.rcvhwm)  # bounded receive queue: a flood costs memory only up to this
+        router.setsockopt(zmq.MAXMSGSIZE, self.maxmsgsize)  # zmq disconnects a peer sending frames beyond this
+        if self.endpoint.startswith("tcp://[::1]"):
+            router.setsockopt(zmq.IPV6, 1)  # [::1] needs IPv6 enabled on the socket
+        try:
+            router.bind(self.endpoint)
+        except zmq.ZMQError as exc:
+            router.close(linger=0)
+            if exc.errno == errno.EADDRINUSE:
+                raise AddressInUseError(self.endpoint, "address already in use") from None
+            raise TransportError(self.endpoint, f"cannot bind: {exc}") from None
+        self.router = router
+        for peer, ep in sorted(self.endpoints.items()):
+            if peer == self.node_id:
+                continue
+            d = self.ctx.socket(zmq.DEALER)
+            d.setsockopt(zmq.LINGER, 0)  # close() must not hang on a dead peer
+            d.setsockopt(zmq.IMMEDIATE, 1)  # queue only on live connections: no stale votes to a restarted peer
+            d.setsockopt(zmq.SNDHWM, self.sndhwm)  # small: when a peer is slow, drop new messages, don't buffer
+            d.setsockopt(zmq.RCVHWM, 1)  # nothing is ever sent back over this connection
+            d.setsockopt(zmq.MAXMSGSIZE, self.maxmsgsize)  # ... and nothing large may arrive on it either
+            d.setsockopt(zmq.RECONNECT_IVL, self.reconnect_ms)  # well under the election timeout: a restarted
+            # peer is reachable again before anyone gives up on it
+            d.setsockopt(zmq.RECONNECT_IVL_MAX, self.reconnect_ms)  # no exponential backoff: a long-dead peer
+            # that comes back must not wait seconds (one loopback connect attempt per interval is cheap)
+            if ep.startswith("tcp://[::1]"):
+                d.setsockopt(zmq.IPV6, 1)
+            d.connect(ep)
+            self.dealers[peer] = d
+
+    def close(self, linger_ms: int = 0) -> None:
+        """Close all sockets. linger_ms > 0 gives queued sends that long to leave (only the after_send
+        failpoint wants that); the default drops them."""
+        for d in self.dealers.values():
+            d.close(linger=linger_ms)
+        self.dealers.clear()
+        if self.router is not None:
+            self.router.close(linger=0)
+            self.router = None
+
+    # ------------------------------------------------------------------ sending
+
+    def send(self, msg: Message) -> bool:
+        """Encode and send without blocking. False (and a rate-limited message_dropped) if it could not."""
+        sock = self.dealers.get(msg.dst)
+        if sock is None:
+            raise ValueError(f"node {msg.dst} is not a peer of node {self.node_id}")
+        try:
+            sock.send(self.codec.encode(msg), zmq.NOBLOCK)
+        except zmq.Again:
+            # With IMMEDIATE=1 this covers both "not connected" and "queue full"; either way the message is gone.
+            self.stats["dropped_queue_full"] += 1
+            self.log_drop(msg.dst, msg.kind, "queue_full")
+            return False
+        self.stats["sent"] += 1
+        return True
+
+    def log_drop(self, peer: int | None, kind: str, reason: str) -> None:
+        """Rate-limited message_dropped (also used by the node for netem drops)."""
+        self.limiter.emit("message_dropped", ("message_dropped", peer, kind, reason), DROP_LOG_BUDGET,
+                          peer=peer, kind=kind, reason=reason)
+
+    # ------------------------------------------------------------------ receiving
+
+    def receive(self) -> list[Message]:
+        """Read up to `recv_batch` waiting frames; return the valid messages, reject (count, log) the rest."""
+        assert self.router is not None, "open() first"
+        out: list[Message] = []
+        for _ in range(self.recv_batch):
+            try:
+                parts = self.router.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            # parts[0] is the routing id zmq assigned to the connection: it says nothing about who sent it.
+            if len(parts) != 2:
+                self._reject("multipart", sum(len(p) for p in parts[1:]))
+                continue
+            frame = parts[1]
+            try:
+                msg = self.codec.decode(frame)
+            except ProtocolError as exc:
+                self._reject(exc.reason, len(frame))
+                continue
+            self.stats["received"] += 1
+            out.append(msg)
+        return out
+
+    def _reject(self, reason: str, size: int) -> None:
+        self.stats["rejected"] += 1
+        self.stats[f"rejected:{reason}"] += 1
+        self.limiter.emit("message_rejected", ("message_rejected",), REJECT_LOG_BUDGET, reason=reason, size=size)
