@@ -176,6 +176,14 @@ class Cluster:
         batch, self.pending = self.pending, []
         return [self.step(m) for m in batch if keep(m)]
 
+    def take(self, match: Callable[[Message], bool]) -> Output:
+        """Deliver the first pending message matching `match`; the others stay pending, in order."""
+        for k, m in enumerate(self.pending):
+            if match(m):
+                del self.pending[k]
+                return self.step(m)
+        raise AssertionError("no pending message matches")
+
     def stabilize(self, keep: Callable[[Message], bool] = lambda m: True, limit: int = 100) -> None:
         for _ in range(limit):
             if not self.pending:
