@@ -4,7 +4,6 @@ endpoint in the run directory."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ from typing import Any, NoReturn
 
 import click
 
+from ..protocol.quorum import majority
 from ..runtime.config import ConfigError, ClusterConfig, default_config, load_config, with_overrides
 from ..runtime.control import ControlClient, ControlError
 from ..runtime.rundir import RunDir, RunDirError, new_run_dir, resolve_run_dir
@@ -215,12 +215,15 @@ def _start_detached(run: RunDir, config: ClusterConfig, resume: bool, wait_s: fl
                 st = ControlClient(run, timeout_ms=1000).request("status")
             except (ControlError, RunDirError):
                 st = None
+            failed = [n for n in st["nodes"] if n["failed"]] if st else []
             if st and st["leader"] is not None:
                 click.echo(f"raftzmq: {config.nodes} nodes running in {run.path} (supervisor pid {proc.pid}); "
                            f"leader {st['leader']} in term {st['term']}")
+                for n in failed:
+                    click.echo(f"raftzmq: warning: node {n['id']} refused to start: {n['failed']}", err=True)
                 return
-            if st and any(n["failed"] for n in st["nodes"]):
-                break
+            if len(failed) > config.nodes - majority(config.nodes):
+                break  # no majority can ever form: say so now rather than at the deadline
         time.sleep(0.05)  # polling a condition with a deadline, not synchronisation by sleep
     detail = render_status(st) if st else "the supervisor did not answer"
     proc.terminate()
@@ -228,7 +231,9 @@ def _start_detached(run: RunDir, config: ClusterConfig, resume: bool, wait_s: fl
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
-    fail(f"no leader was elected in time, so the cluster was stopped.\n{detail}")
+    why = "too many nodes refused to start for a majority" if st and any(n["failed"] for n in st["nodes"]) \
+        else "no leader was elected in time"
+    fail(f"{why}, so the cluster was stopped.\n{detail}")
 
 
 # ---------------------------------------------------------------------------------------------- queries

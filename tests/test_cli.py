@@ -1,0 +1,72 @@
+"""CLI behaviour that needs no running cluster: help, usage errors, bad configs (exit 2, clear message)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from raftzmq.cli import main
+from cluster_harness import REPO
+
+COMMANDS = ["start", "status", "kill", "restart", "stop", "pause", "resume", "partition", "isolate", "heal", "net",
+            "transfer", "logs", "check"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help_with_examples(command):
+    result = CliRunner().invoke(main, [command, "--help"])
+    assert result.exit_code == 0
+    assert "Examples:" in result.output and f"raftzmq {command}" in result.output
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--nodes", "0"], "nodes"),
+    (["--nodes", "100000"], "nodes"),
+    (["--election-timeout", "300-150"], "got min 300 and max 150"),
+    (["--election-timeout", "fast"], "MIN-MAX"),
+    (["--heartbeat", "100"], "heartbeat_ms"),
+    (["--config", "no/such.toml"], "no/such.toml"),
+])
+def test_bad_start_arguments_fail_before_anything_starts(tmp_path, args, needle):
+    run = tmp_path / "run"
+    result = CliRunner().invoke(main, ["start", "--run-dir", str(run), *args])
+    assert result.exit_code == 2, result.output
+    assert needle in result.output
+    assert not run.exists() or not (run / "cluster.json").exists()
+
+
+def test_bad_config_file_names_file_and_key(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("nodes = 5\n[timing]\nheartbeet_ms = 50\n")
+    result = CliRunner().invoke(main, ["start", "--config", str(bad), "--run-dir", str(tmp_path / "r")])
+    assert result.exit_code == 2
+    assert str(bad) in result.output and "timing.heartbeet_ms" in result.output and "heartbeat_ms" in result.output
+
+
+def test_commands_without_a_cluster_say_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAFTZMQ_RUN_DIR", str(tmp_path / "none"))
+    for args in (["status"], ["kill", "1"], ["partition", "1", "2"], ["heal"], ["transfer", "2"]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 2 and "no run directory" in result.output, (args, result.output)
+
+
+def test_stale_run_dir_without_supervisor_is_reported(tmp_path, monkeypatch):
+    run = tmp_path / "old"
+    run.mkdir()
+    (run / "cluster.json").write_text('{"nodes": 3, "control": "ipc:///nonexistent"}')
+    monkeypatch.setenv("RAFTZMQ_RUN_DIR", str(run))
+    result = CliRunner().invoke(main, ["status"])
+    assert result.exit_code == 2 and "no cluster is running" in result.output and "--resume" in result.output
+
+
+def test_net_needs_an_option_and_valid_delay(tmp_path, monkeypatch):
+    result = CliRunner().invoke(main, ["net", "--delay", "abc"])
+    assert result.exit_code == 2 and "MS" in result.output
+
+
+@pytest.mark.parametrize("entry", [["cli.py"], ["-m", "raftzmq"]])
+def test_shims_run_the_same_cli(entry):
+    proc = subprocess.run([sys.executable, *entry, "--help"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "Watch and break Raft leader election" in proc.stdout
