@@ -11,6 +11,7 @@ _FAMILIES = {
     "cluster": ["start", "status", "kill", "restart", "stop", "pause", "resume", "partition", "isolate", "heal",
                 "net", "transfer"],
     "evidence": ["logs", "check"],
+    "sim": ["sim"],
 }
 
 

@@ -32,6 +32,7 @@ __all__ = ["SimConfig", "SimResult", "Simulator", "run_seed", "write_logs", "for
 
 TRACE_LEN = 30  # records shown before a violation
 _DELIVER, _TICK, _CALL = 0, 1, 2  # heap entry kinds
+_INF = float("inf")
 _FAKE_PID = 0  # simulated nodes have no process; the schema wants an int
 
 
@@ -117,21 +118,6 @@ class SimResult:
         }
 
 
-class _Clock:
-    """The LogWriter clock: simulated time, epoch 0 (ts and mono_ns both count simulated time)."""
-
-    __slots__ = ("now",)
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def time(self) -> float:
-        return round(self.now, 9)
-
-    def monotonic_ns(self) -> int:
-        return round(self.now * 1e9)
-
-
 class _Node:
     __slots__ = ("id", "core", "up", "paused", "inbox", "gen", "timer_at", "inc", "log")
 
@@ -166,19 +152,19 @@ class Simulator:
         self.nodes = [_Node(i) for i in range(n + 1)]  # index 0 unused
         self.heap: list[tuple] = []
         self.seq = 0
-        self.clock = _Clock()
         self.now = 0.0
         # evidence
         self.files: dict[str, list[dict[str, Any]]] = {"supervisor.jsonl": []}
         for i in range(1, n + 1):
             self.files[f"node-{i}.jsonl"] = []
+        self.lines: dict[str, int] = {}
         self.trace: deque[dict[str, Any]] = deque(maxlen=TRACE_LEN)
         self.frozen_trace: list[dict[str, Any]] | None = None
         self.checker = Checker(n)
         self.violations_seen = 0
         self.inline_leaders: dict[int, int] = {}
         self.inline_violations: list[Violation] = []
-        self.sup = LogWriter(None, by="supervisor", node=0, clock=self.clock, validate=False,
+        self.sup = LogWriter(None, by="supervisor", node=0, clock=self, validate=False,
                              sink=self._sink("supervisor.jsonl"))
         # metrics
         self.elections = self.leaders = self.max_term = self.messages = self.faults_injected = 0
@@ -189,15 +175,21 @@ class Simulator:
 
     # ------------------------------------------------------------------ records
 
+    # The simulator is the LogWriter clock: ts and mono_ns both count simulated time from 0.
+    def time(self) -> float:
+        return round(self.now, 9)
+
+    def monotonic_ns(self) -> int:
+        return round(self.now * 1e9)
+
     def _sink(self, name: str):
         records, trace, feed = self.files[name], self.trace, self.checker.feed
         keep = self.cfg.record_logs
 
-        line = 0
+        lines = self.lines  # per file, shared by the writers of every incarnation
 
         def sink(rec: dict[str, Any]) -> None:
-            nonlocal line
-            line += 1
+            line = lines[name] = lines.get(name, 0) + 1
             if keep:
                 records.append(rec)
             trace.append(rec)
@@ -232,7 +224,7 @@ class Simulator:
         state = self.disk.load(node.id)
         self.sup.write("node_spawned", node=node.id, pid=_FAKE_PID, incarnation=node.inc)
         name = f"node-{node.id}.jsonl"
-        node.log = LogWriter(None, by="node", node=node.id, incarnation=node.inc, clock=self.clock,
+        node.log = LogWriter(None, by="node", node=node.id, incarnation=node.inc, clock=self,
                              validate=False, sink=self._sink(name))
         node.log.write("node_started", term=state.term, voted_for=state.voted_for,
                        persist_mode=self.cfg.persist_mode)
@@ -296,16 +288,16 @@ class Simulator:
 
     def _send_all(self, messages) -> None:
         links, net, rnd, now = self.links, self.net, self.net_rng.random, self.now
-        sample, loss, dup, heap = self.sample_delay, net.loss, net.dup, self.heap
+        sample, loss, dup, heap, push = self.sample_delay, net.loss, net.dup, self.heap, heapq.heappush
         seq = self.seq
         for m in messages:
             if not links[m.src][m.dst] or (loss and rnd() < loss):
                 continue
             seq += 1
-            heapq.heappush(heap, (now + sample(), seq, _DELIVER, m, None))
+            push(heap, (now + sample(), seq, _DELIVER, m, None))
             if dup and rnd() < dup:
                 seq += 1
-                heapq.heappush(heap, (now + sample(), seq, _DELIVER, m, None))
+                push(heap, (now + sample(), seq, _DELIVER, m, None))
         self.seq = seq
 
     def _sync(self, node: _Node, gen: int) -> None:
@@ -321,14 +313,16 @@ class Simulator:
             self._start(node)
         if cfg.faults:
             self._call_at(self._next_fault_gap(), self._inject)
-        heap, pop, nodes = self.heap, heapq.heappop, self.nodes
-        end, clock = cfg.duration, self.clock
+        heap, pop, push, nodes = self.heap, heapq.heappop, heapq.heappush, self.nodes
+        end, apply, send_all = cfg.duration, self._apply, self._send_all
+        delivered = 0
         while heap:
-            t, _, kind, a, b = heap[0]
+            entry = pop(heap)
+            t, _, kind, a, b = entry
             if t > end:
+                push(heap, entry)
                 break
-            pop(heap)
-            self.now = clock.now = t
+            self.now = t
             if kind == _DELIVER:
                 node = nodes[a.dst]
                 if not node.up or not self.links[a.src][a.dst]:
@@ -336,22 +330,33 @@ class Simulator:
                 if node.paused:
                     node.inbox.append(a)
                     continue
-                self.messages += 1
-                self._apply(node, node.core.step(a, t))
+                delivered += 1
+                out = node.core.step(a, t)
             elif kind == _TICK:
-                if b != a.gen or t != a.timer_at:
+                node = a
+                if b != node.gen or t != node.timer_at:
                     continue  # superseded
-                a.timer_at = float("inf")
-                if not a.up or a.paused:
+                node.timer_at = _INF
+                if not node.up or node.paused:
                     continue  # re-armed on restart / resume
-                core = a.core
-                if t >= core.deadline:
-                    self._apply(a, core.tick(t))
-                else:
-                    self._arm(a, core.deadline)
+                core = node.core
+                if t < core.deadline:
+                    self._arm(node, core.deadline)
+                    continue
+                out = core.tick(t)
             else:
                 a(*b)
-        self.now = clock.now = end
+                continue
+            # Inline fast path of _apply: most steps are heartbeats that neither persist nor emit events.
+            if out.persist is not None or out.events:
+                apply(node, out)
+                continue
+            if out.messages:
+                send_all(out.messages)
+            if out.deadline < node.timer_at:
+                self._arm(node, out.deadline)
+        self.messages += delivered
+        self.now = end
         self._update_leader()  # closes the leaderless interval at the end
         if not self.has_leader:
             self.leaderless += end - self.leaderless_since

@@ -1,0 +1,283 @@
+"""`raftzmq sim` and `raftzmq bench sim`: the election core in the seeded simulator. Thin: parse, call
+raftzmq.lab, print, exit 0 (clean), 1 (a safety violation), 2 (usage)."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import click
+
+from raftzmq.lab import faults as F
+from raftzmq.lab.bench_sim import bench_sim as _bench, profile_sim
+from raftzmq.lab.simdisk import DISK_MODES
+from raftzmq.lab.simulator import SimConfig, SimResult, format_record, run_seed, write_logs
+
+__all__ = ["sim", "bench_sim", "build_config", "replay_command", "percentile"]
+
+_DEFAULT = SimConfig()
+
+
+def _timeout(text: str) -> tuple[float, float]:
+    from raftzmq.runtime.config import ConfigError, parse_timeout_range
+
+    try:
+        lo, hi = parse_timeout_range(text, "--election-timeout")
+    except ConfigError as e:
+        raise click.BadParameter(e.reason) from None
+    return lo / 1000, hi / 1000
+
+
+def build_config(*, nodes: int, duration: float, faults: str, persist: str, prevote: bool, check_quorum: bool,
+                 election_timeout: str, heartbeat: int, disk: str, delay_ms: float, jitter_ms: float,
+                 delay_dist: str, vote_crash: float, fault_interval: float) -> SimConfig:
+    """CLI values -> SimConfig; click.UsageError (exit 2) on anything invalid."""
+    try:
+        kinds = F.parse_faults(faults)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--faults") from None
+    try:
+        return SimConfig(nodes=nodes, duration=duration, faults=kinds, persist_mode=persist, prevote=prevote,
+                         check_quorum=check_quorum, election_timeout=_timeout(election_timeout),
+                         heartbeat=heartbeat / 1000, disk=disk, delay=delay_ms / 1000, jitter=jitter_ms / 1000,
+                         delay_dist=delay_dist, vote_crash=vote_crash, fault_interval=fault_interval)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+
+
+def replay_command(cfg: SimConfig, seed: int) -> str:
+    """The shortest `raftzmq sim` command line that replays `seed` with `cfg`."""
+    d, out = _DEFAULT, [f"raftzmq sim --seed {seed}"]
+    flag = lambda cond, text: out.append(text) if cond else None  # noqa: E731
+    flag(cfg.nodes != d.nodes, f"--nodes {cfg.nodes}")
+    flag(cfg.duration != d.duration, f"--duration {cfg.duration:g}")
+    flag(cfg.faults != d.faults, f"--faults {','.join(sorted(cfg.faults)) or 'none'}")
+    flag(cfg.persist_mode != d.persist_mode, f"--persist {cfg.persist_mode}")
+    flag(not cfg.prevote, "--no-prevote")
+    flag(not cfg.check_quorum, "--no-check-quorum")
+    lo, hi = cfg.election_timeout
+    flag(cfg.election_timeout != d.election_timeout, f"--election-timeout {lo * 1000:g}-{hi * 1000:g}")
+    flag(cfg.heartbeat != d.heartbeat, f"--heartbeat {cfg.heartbeat * 1000:g}")
+    flag(cfg.disk != d.disk, f"--disk {cfg.disk}")
+    flag(cfg.delay != d.delay, f"--delay-ms {cfg.delay * 1000:g}")
+    flag(cfg.jitter != d.jitter, f"--jitter-ms {cfg.jitter * 1000:g}")
+    flag(cfg.delay_dist != d.delay_dist, f"--delay-dist {cfg.delay_dist}")
+    flag(cfg.vote_crash != d.vote_crash, f"--vote-crash {cfg.vote_crash:g}")
+    flag(cfg.fault_interval != d.fault_interval, f"--fault-interval {cfg.fault_interval:g}")
+    return " ".join(out)
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    """Nearest-rank percentile (p in 0..100) of unsorted values; None when empty."""
+    if not values:
+        return None
+    s = sorted(values)
+    k = max(0, min(len(s) - 1, -(-len(s) * p // 100) - 1))
+    return s[int(k)]
+
+
+def _ms(x: float | None) -> str:
+    return "-" if x is None else f"{x * 1000:.0f} ms"
+
+
+def _violation_report(r: SimResult, log_dir: Path | None, replay: str) -> str:
+    lines = [f"VIOLATION with seed {r.seed}:"]
+    for v in r.violations:
+        lines.append(f"  ({v.invariant}) {v.name}: {v.message}")
+        lines.extend(f"      at {w}" for w in v.where)
+    lines.append(f"the last {len(r.trace)} records up to the first violation:")
+    lines.extend("  " + format_record(rec) for rec in r.trace)
+    if log_dir is not None:
+        lines.append(f"logs: {log_dir}  (raftzmq check {log_dir})")
+    lines.append(f"replay: {replay}")
+    return "\n".join(lines)
+
+
+class _Totals:
+    def __init__(self) -> None:
+        self.seeds = self.bad = self.elections = self.leaders = self.faults = self.messages = 0
+        self.sim = self.leaderless = 0.0
+        self.failovers: list[float] = []
+        self.unresolved = 0
+
+    def add(self, r: SimResult) -> None:
+        self.seeds += 1
+        self.bad += not r.ok
+        self.elections += r.elections
+        self.leaders += r.leaders
+        self.faults += r.faults_injected
+        self.messages += r.messages
+        self.sim += r.sim_time
+        self.leaderless += r.leaderless
+        self.failovers.extend(r.failovers)
+        self.unresolved += r.unresolved_failovers
+
+    def to_dict(self, wall: float) -> dict[str, Any]:
+        f = self.failovers
+        return {
+            "seeds_run": self.seeds, "violations": self.bad, "simulated_s": round(self.sim, 3),
+            "wall_s": round(wall, 3), "sim_per_wall": round(self.sim / wall, 1) if wall > 0 else None,
+            "elections": self.elections, "leaders_elected": self.leaders,
+            "elections_per_s": round(self.elections / self.sim, 4) if self.sim else 0.0,
+            "leaderless_fraction": round(self.leaderless / self.sim, 4) if self.sim else 0.0,
+            "failovers": len(f), "failover_median_s": percentile(f, 50), "failover_p99_s": percentile(f, 99),
+            "unresolved_failovers": self.unresolved, "faults_injected": self.faults, "messages": self.messages,
+        }
+
+    def render(self, wall: float) -> str:
+        d = self.to_dict(wall)
+        return (f"seeds run: {d['seeds_run']}, violations: {d['violations']}\n"
+                f"elections: {d['elections']} ({d['elections_per_s']:.2f}/simulated s), "
+                f"leaders elected: {d['leaders_elected']}, faults injected: {d['faults_injected']}\n"
+                f"time without a leader: {100 * d['leaderless_fraction']:.1f}%\n"
+                f"failover (leader lost -> new leader): n={d['failovers']} median {_ms(d['failover_median_s'])}, "
+                f"p99 {_ms(d['failover_p99_s'])}, unresolved at end {d['unresolved_failovers']}\n"
+                f"wall time: {wall:.2f} s for {d['simulated_s']:g} simulated s "
+                f"({d['sim_per_wall'] or 0:.0f}x real time)\n")
+
+
+_EXAMPLES = """
+\b
+Examples:
+  raftzmq sim                                     # 100 seeds, 5 nodes, all faults, safe settings
+  raftzmq sim --nodes 5 --seeds 10000             # a long hunt
+  raftzmq sim --nodes 3 --persist term-only --faults crash,delay --vote-crash 0.5 --seeds 200
+                                                  # finds two leaders in one term, prints the seed
+  raftzmq sim --seed 17 --log-dir logs/s17 && raftzmq check logs/s17
+  raftzmq sim --disk unsafe-no-fsync --faults crash --seeds 50   # lost writes -> double votes
+"""
+
+
+def _options(fn):
+    opts = [
+        click.option("--nodes", type=click.IntRange(1, 256), default=_DEFAULT.nodes, show_default=True),
+        click.option("--duration", type=click.FloatRange(min=0.001), default=_DEFAULT.duration, show_default=True,
+                     help="Simulated seconds per seed."),
+        click.option("--faults", default="all", show_default=True,
+                     help=f"all, none, or a comma list of: {','.join(F.FAULT_KINDS)}."),
+        click.option("--persist", type=click.Choice(["term+vote", "term-only"]), default="term+vote",
+                     show_default=True, help="term-only is deliberately unsafe."),
+        click.option("--prevote/--no-prevote", default=True, show_default=True),
+        click.option("--check-quorum/--no-check-quorum", default=True, show_default=True),
+        click.option("--election-timeout", default="150-300", show_default=True, metavar="MIN-MAX",
+                     help="Milliseconds."),
+        click.option("--heartbeat", type=click.IntRange(min=1), default=50, show_default=True, help="Milliseconds."),
+        click.option("--disk", type=click.Choice(DISK_MODES), default="safe", show_default=True,
+                     help="unsafe-no-fsync: persists reach the disk only at a later writeback."),
+        click.option("--delay-ms", type=click.FloatRange(min=0.01), default=_DEFAULT.delay * 1000,
+                     show_default=True, help="Mean one-way network delay."),
+        click.option("--jitter-ms", type=click.FloatRange(min=0), default=_DEFAULT.jitter * 1000,
+                     show_default=True, help="Half-width (uniform) or std deviation (exponential)."),
+        click.option("--delay-dist", type=click.Choice(F.DELAY_DISTS), default="uniform", show_default=True),
+        click.option("--vote-crash", type=click.FloatRange(0, 1), default=_DEFAULT.vote_crash, show_default=True,
+                     help="With crash faults: chance that a node crashes right after granting a vote."),
+        click.option("--fault-interval", type=click.FloatRange(min=0.001), default=_DEFAULT.fault_interval,
+                     show_default=True, help="Mean simulated seconds between injected faults."),
+    ]
+    for opt in reversed(opts):
+        fn = opt(fn)
+    return fn
+
+
+def _config_from(kw: dict[str, Any]) -> SimConfig:
+    keys = ("nodes", "duration", "faults", "persist", "prevote", "check_quorum", "election_timeout", "heartbeat",
+            "disk", "delay_ms", "jitter_ms", "delay_dist", "vote_crash", "fault_interval")
+    return build_config(**{k: kw.pop(k) for k in keys})
+
+
+@click.command("sim", epilog=_EXAMPLES)
+@_options
+@click.option("--seeds", type=click.IntRange(min=1), default=None, help="Number of seeds to run [default: 100].")
+@click.option("--seed", type=int, default=None, help="Run (replay) exactly this seed.")
+@click.option("--first-seed", type=int, default=0, show_default=True)
+@click.option("--log-dir", type=click.Path(file_okay=False), default=None,
+              help="Write the run's logs here (one seed, or the failing one). Default for a failure: logs/sim-<seed>/.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def sim(**kw: Any) -> None:
+    """Run N election cores in one process on a virtual clock, with seeded faults, checking safety as it goes.
+
+    Stops at the first seed that breaks an invariant: prints the seed, the invariant, the records that led to
+    it, writes that seed's logs, and exits 1. Exit 0: no violation.
+    """
+    seeds, seed, first, log_dir, as_json = kw.pop("seeds"), kw.pop("seed"), kw.pop("first_seed"), kw.pop("log_dir"), kw.pop("as_json")
+    cfg = _config_from(kw)
+    if seed is not None and seeds is not None:
+        raise click.UsageError("give --seed S (one run) or --seeds N (a range), not both")
+    chosen = [seed] if seed is not None else range(first, first + (seeds or 100))
+    single = seed is not None or len(chosen) == 1
+    fast = replace(cfg, record_logs=single and log_dir is not None)
+    totals, failing = _Totals(), None
+    start = last_progress = time.perf_counter()
+    every = max(1, len(chosen) // 20)
+    for i, s in enumerate(chosen, 1):
+        r = run_seed(fast, s)
+        totals.add(r)
+        if not r.ok:
+            failing = r
+            break
+        now = time.perf_counter()
+        if not single and (i % every == 0 and now - last_progress > 1.0):
+            last_progress = now
+            click.echo(f"[sim] {i}/{len(chosen)} seeds, 0 violations, {now - start:.0f} s", err=True)
+    wall = time.perf_counter() - start
+
+    written = None
+    if failing is not None and not failing.files:
+        failing = run_seed(replace(cfg, record_logs=True), failing.seed)  # deterministic: same run, with logs
+    report_of = failing
+    if log_dir is not None and single and report_of is None:
+        report_of = r
+    if report_of is not None:
+        target = Path(log_dir) if log_dir is not None else Path("logs") / f"sim-{report_of.seed}"
+        written = write_logs(report_of, target)
+
+    summary = totals.to_dict(wall)
+    if as_json:
+        out: dict[str, Any] = {"ok": failing is None, "config": cfg.to_dict(), "summary": summary,
+                               "log_dir": str(written) if written else None}
+        if single:
+            out["run"] = r.summary()
+        if failing is not None:
+            out["failing_seed"] = failing.seed
+            out["violations"] = [v.to_dict() for v in failing.violations]
+            out["trace"] = failing.trace
+            out["replay"] = replay_command(cfg, failing.seed)
+        click.echo(json.dumps(out, indent=2))
+    else:
+        if failing is not None:
+            click.echo(_violation_report(failing, written, replay_command(cfg, failing.seed)))
+        elif written is not None:
+            click.echo(f"logs: {written}  (raftzmq check {written})")
+        click.echo(totals.render(wall), nl=False)
+    sys.exit(1 if failing is not None else 0)
+
+
+@click.command("sim", epilog="""
+\b
+Examples:
+  raftzmq bench sim                      # 5 nodes, all faults, 20 seeds x 5 runs
+  raftzmq bench sim --runs 9 --profile   # and where the time goes
+""")
+@_options
+@click.option("--seeds", type=click.IntRange(min=1), default=20, show_default=True, help="Seeds per run.")
+@click.option("--runs", type=click.IntRange(min=1), default=5, show_default=True, help="Median over this many.")
+@click.option("--profile", is_flag=True, help="Also print a cProfile of one pass, by own time.")
+@click.option("--json", "as_json", is_flag=True)
+def bench_sim(**kw: Any) -> None:
+    """Simulator speed: simulated seconds per wall second (median of several runs; checker on, no log files)."""
+    seeds, runs, profile, as_json = kw.pop("seeds"), kw.pop("runs"), kw.pop("profile"), kw.pop("as_json")
+    cfg = _config_from(kw)
+    res = _bench(cfg, seeds=seeds, runs=runs)
+    if as_json:
+        click.echo(json.dumps(res, indent=2))
+    else:
+        click.echo(f"{cfg.nodes} nodes, faults {','.join(sorted(cfg.faults)) or 'none'}, {seeds} seeds x "
+                   f"{cfg.duration:g} simulated s, {runs} runs\n"
+                   f"simulated/wall: median {res['ratio_median']:.0f}x (min {res['ratio_min']:.0f}x, "
+                   f"max {res['ratio_max']:.0f}x); {res['messages_per_s_median']:.0f} messages/s; "
+                   f"violations {res['violations']}")
+    if profile:
+        click.echo(profile_sim(cfg, seeds=min(seeds, 10)), err=as_json)

@@ -1,0 +1,67 @@
+"""Simulator throughput: simulated seconds per wall second (`raftzmq bench sim`).
+
+Runs the same seed range several times and reports the median ratio, because a shared machine is noisy. The
+checker and the in-memory trace stay on (they are part of every real run); writing log files is off.
+"""
+from __future__ import annotations
+
+import cProfile
+import io
+import platform
+import pstats
+import statistics
+import time
+from dataclasses import replace
+from typing import Any
+
+from .simulator import SimConfig, run_seed
+
+__all__ = ["bench_sim", "profile_sim"]
+
+
+def _one(config: SimConfig, seeds: range) -> dict[str, Any]:
+    start = time.perf_counter()
+    messages = elections = bad = 0
+    for seed in seeds:
+        r = run_seed(config, seed)
+        messages += r.messages
+        elections += r.elections
+        bad += not r.ok
+    wall = time.perf_counter() - start
+    sim = config.duration * len(seeds)
+    return {"wall_s": wall, "sim_s": sim, "ratio": sim / wall, "messages_per_s": messages / wall,
+            "elections": elections, "violations": bad}
+
+
+def bench_sim(config: SimConfig | None = None, *, seeds: int = 20, runs: int = 5, first_seed: int = 0) -> dict[str, Any]:
+    """Median over `runs` of (simulated seconds / wall second) for `seeds` seeds each."""
+    config = replace(config or SimConfig(), record_logs=False)
+    rng = range(first_seed, first_seed + seeds)
+    results = [_one(config, rng) for _ in range(runs)]
+    ratios = sorted(r["ratio"] for r in results)
+    return {
+        "config": config.to_dict(),
+        "seeds": seeds,
+        "runs": runs,
+        "ratio_median": statistics.median(ratios),
+        "ratio_min": ratios[0],
+        "ratio_max": ratios[-1],
+        "messages_per_s_median": statistics.median(r["messages_per_s"] for r in results),
+        "wall_s_median": statistics.median(r["wall_s"] for r in results),
+        "violations": results[0]["violations"],
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+    }
+
+
+def profile_sim(config: SimConfig | None = None, *, seeds: int = 10, top: int = 20) -> str:
+    """cProfile of one pass, sorted by own time: where the wall time goes."""
+    config = replace(config or SimConfig(), record_logs=False)
+    prof = cProfile.Profile()
+    prof.enable()
+    for seed in range(seeds):
+        run_seed(config, seed)
+    prof.disable()
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(top)
+    return out.getvalue()
