@@ -202,3 +202,58 @@ def test_ctrl_c_of_foreground_start_stops_every_process(tmp_path):
         if proc.poll() is None:
             proc.kill()
         c.cleanup()
+
+
+def test_corrupt_state_file_makes_that_node_refuse_and_status_says_why(cluster):
+    cluster.start("--nodes", "3")
+    cluster.wait_leader()
+    cluster.cli("stop")
+    state = cluster.run_dir / "node-2.state"
+    state.write_bytes(state.read_bytes()[:-7])  # a torn write, as a disk might leave it
+    damaged = state.read_bytes()
+    proc = cluster.cli("start", "--detach", "--resume")
+    assert "node 2 refused to start" in proc.stderr and str(state) in proc.stderr
+    st = cluster.wait_leader()
+    node2 = st["nodes"][1]
+    assert not node2["alive"] and str(state) in node2["failed"] and node2["role"] is None
+    assert state.read_bytes() == damaged, "a refusing node must not touch its state file"
+    spawned = [r for r in cluster.records("node_spawned") if r["node"] == 2]
+    assert len(spawned) == 2, "the supervisor must not restart a refusing node by itself"
+    assert any(str(state) in r["reason"] for r in cluster.records("node_failed", node=2))
+
+
+def test_port_in_use_is_a_clear_error(tmp_path):
+    import socket
+
+    c = Cluster(tmp_path / "run")
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        proc = c.cli("start", "--detach", "--run-dir", str(c.run_dir), "--nodes", "3",
+                     "--base-port", str(port - 1), check=False)
+    try:
+        assert proc.returncode == 2 and f"port {port} (node 2)" in proc.stderr, proc.stderr
+    finally:
+        c.cleanup()
+    assert not c.live_pids()
+
+
+def test_two_clusters_side_by_side_over_ipc_and_tcp(tmp_path):
+    a, b = Cluster(tmp_path / "a"), Cluster(tmp_path / "b")
+    try:
+        a.start("--nodes", "3", "--transport", "ipc")
+        b.start("--nodes", "3")
+        assert a.wait_leader()["nodes"][0]["endpoint"].startswith("ipc://")
+        before = b.wait_leader()
+        assert before["nodes"][0]["endpoint"].startswith("tcp://127.0.0.1:")
+        a.cli("kill", str(a.leader()))
+        a.wait_leader(min_term=2)
+        after = b.status()  # cluster b never noticed cluster a's failover
+        assert (after["leader"], after["term"]) == (before["leader"], before["term"])
+    finally:
+        a.cleanup()
+        b.cleanup()
+    for c in (a, b):
+        assert not c.live_pids()
+        assert c.cli("check", str(c.run_dir), check=False).returncode == 0
