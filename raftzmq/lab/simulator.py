@@ -68,6 +68,7 @@ class SimConfig:
         bad = set(self.faults) - set(F.FAULT_KINDS)
         if bad:
             raise ValueError(f"unknown faults {sorted(bad)}")
+        self.core_config(1)  # the core validates timeouts, heartbeat and persist mode
 
     def core_config(self, node: int) -> CoreConfig:
         lo, hi = self.election_timeout
@@ -287,17 +288,22 @@ class Simulator:
             self._update_leader()
 
     def _send_all(self, messages) -> None:
-        links, net, rnd, now = self.links, self.net, self.net_rng.random, self.now
-        sample, loss, dup, heap, push = self.sample_delay, net.loss, net.dup, self.heap, heapq.heappush
+        # Hot: one random draw decides loss and duplication together.
+        links, rnd, now, sample = self.links, self.net_rng.random, self.now, self.sample_delay
+        loss, lossdup, heap, push = self.net.loss, self.net.loss + self.net.dup, self.heap, heapq.heappush
         seq = self.seq
         for m in messages:
-            if not links[m.src][m.dst] or (loss and rnd() < loss):
+            if not links[m.src][m.dst]:
                 continue
+            if lossdup:
+                r = rnd()
+                if r < loss:
+                    continue
+                if r < lossdup:
+                    seq += 1
+                    push(heap, (now + sample(), seq, _DELIVER, m, None))
             seq += 1
             push(heap, (now + sample(), seq, _DELIVER, m, None))
-            if dup and rnd() < dup:
-                seq += 1
-                push(heap, (now + sample(), seq, _DELIVER, m, None))
         self.seq = seq
 
     def _sync(self, node: _Node, gen: int) -> None:

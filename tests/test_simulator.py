@@ -1,0 +1,201 @@
+"""The seeded simulator: safe settings stay safe, unsafe ones are caught, runs replay exactly."""
+import random
+import re
+from dataclasses import replace
+
+import pytest
+from click.testing import CliRunner
+
+from raftzmq.commands.sim import bench_sim, percentile, replay_command, sim
+from raftzmq.evidence.checker import check_run
+from raftzmq.evidence.logfile import read_run, validate_record
+from raftzmq.lab import faults as F
+from raftzmq.lab.simdisk import SimDisk
+from raftzmq.lab.simulator import SimConfig, run_seed, write_logs
+from raftzmq.protocol.core import HardState
+
+# The fault mix that makes term-only persistence break: 3 nodes, slow jittery network, crash right after a vote.
+TERM_ONLY = ["--nodes", "3", "--persist", "term-only", "--faults", "crash,delay", "--vote-crash", "0.5"]
+UNSAFE_DISK = SimConfig(nodes=3, disk="unsafe-no-fsync", faults=frozenset({"crash", "delay"}), vote_crash=0.5)
+
+
+def invoke(*args):
+    return CliRunner().invoke(sim, list(args), catch_exceptions=False)
+
+
+def invariants(result):
+    return sorted({v.invariant for v in result.violations})
+
+
+# ---------------------------------------------------------------------------------------------- safe stays safe
+
+
+def test_five_nodes_all_faults_few_hundred_seeds_clean():
+    cfg = SimConfig(nodes=5, duration=10.0, record_logs=False)
+    bad = [(s, invariants(r)) for s in range(300) if not (r := run_seed(cfg, s)).ok]
+    assert bad == []
+
+
+def test_every_fault_kind_fires_and_elections_recover():
+    r = run_seed(SimConfig(nodes=5, duration=30.0), 7)
+    events = {rec["event"] for rec in r.files["supervisor.jsonl"]}
+    assert {"cluster_started", "node_killed", "node_spawned", "node_paused", "node_resumed", "partition", "heal",
+            "net_changed"} <= events
+    shapes = {rec["shape"] for s in range(5) for rec in run_seed(SimConfig(), s).files["supervisor.jsonl"]
+              if rec["event"] == "partition"}
+    assert shapes == set(F.PARTITION_SHAPES)
+    assert r.ok and r.leaders >= 3 and r.failovers and r.leaderless < r.sim_time / 2
+
+
+def test_records_follow_the_live_schema_and_node_order(tmp_path):
+    r = run_seed(SimConfig(nodes=3, duration=10.0), 2)
+    for name, records in r.files.items():
+        for rec in records:
+            assert validate_record(rec) is None, (name, rec)
+        if name.startswith("node-"):
+            # each incarnation opens with node_started, seq restarts at 1; persist is logged before the events
+            starts = [rec for rec in records if rec["seq"] == 1]
+            assert starts and all(rec["event"] == "node_started" for rec in starts)
+            for prev, rec in zip(records, records[1:]):
+                if rec["event"] == "became_candidate":
+                    assert prev["event"] == "state_persisted" and prev["term"] == rec["term"]
+    d = write_logs(r, tmp_path / "run")
+    assert sorted(p.name for p in d.iterdir()) == ["node-1.jsonl", "node-2.jsonl", "node-3.jsonl", "supervisor.jsonl"]
+    assert len(read_run(d)) == sum(len(v) for v in r.files.values())
+    assert check_run(d).ok
+
+
+# ---------------------------------------------------------------------------------------------- unsafe is caught
+
+
+def test_term_only_finds_two_leaders_and_the_seed_replays(tmp_path):
+    res = invoke(*TERM_ONLY, "--seeds", "200", "--log-dir", str(tmp_path / "hunt"))
+    assert res.exit_code == 1, res.output
+    seed = int(re.search(r"VIOLATION with seed (\d+)", res.output).group(1))
+    first = re.search(r"\(a\) one-leader-per-term: term (\d+): nodes (\d+) and (\d+)", res.output)
+    assert first, res.output
+    assert f"replay: raftzmq sim --seed {seed} " in res.output
+    assert check_run(tmp_path / "hunt").violations[0].invariant == "a"  # `raftzmq check` agrees from the files
+
+    again = invoke(*TERM_ONLY, "--seed", str(seed), "--log-dir", str(tmp_path / "replay"))
+    assert again.exit_code == 1
+    assert first.group(0) in again.output  # same invariant, same term, same nodes
+
+    # the same seeds, default persistence: clean
+    clean = invoke(*TERM_ONLY[:2], *TERM_ONLY[4:], "--seeds", str(max(seed + 1, 50)))
+    assert clean.exit_code == 0, clean.output
+    assert "violations: 0" in clean.output
+
+
+def test_unsafe_disk_double_votes_across_restart_safe_disk_never():
+    unsafe = {s: invariants(run_seed(UNSAFE_DISK, s)) for s in range(10)}
+    assert any("b" in inv for inv in unsafe.values()), unsafe  # double vote across a restart
+    assert all("c" in inv for inv in unsafe.values())  # and restarts that load less than was durable
+    safe = replace(UNSAFE_DISK, disk="safe", record_logs=False)
+    assert all(run_seed(safe, s).ok for s in range(10))
+
+
+def test_unsafe_disk_loses_only_unsynced_writes():
+    disk = SimDisk("unsafe-no-fsync", random.Random(0))
+    assert disk.write(1, HardState(1, 2), 0.0) is not None  # first dirty write: caller schedules a sync
+    disk.sync(1)
+    assert disk.write(1, HardState(2, 3), 1.0) is not None
+    assert disk.write(1, HardState(3, None), 1.1) is None  # already dirty
+    disk.crash(1)
+    assert disk.load(1) == HardState(1, 2) and disk.lost_writes == 1
+    safe = SimDisk("safe", random.Random(0))
+    assert safe.write(1, HardState(5, 1), 0.0) is None
+    safe.crash(1)
+    assert safe.load(1) == HardState(5, 1)
+
+
+# ---------------------------------------------------------------------------------------------- determinism
+
+
+def test_same_seed_gives_byte_identical_logs(tmp_path):
+    for name in ("a", "b"):
+        assert invoke("--seed", "11", "--log-dir", str(tmp_path / name)).exit_code == 0
+    files = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert files and files == sorted(p.name for p in (tmp_path / "b").iterdir())
+    for f in files:
+        assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()
+    other = invoke("--seed", "12", "--log-dir", str(tmp_path / "c"))
+    assert (tmp_path / "c" / "supervisor.jsonl").read_bytes() != (tmp_path / "a" / "supervisor.jsonl").read_bytes()
+    assert other.exit_code == 0
+
+
+def test_disabling_a_fault_leaves_the_other_schedules_alone():
+    # per-concern RNGs: the network's draws do not depend on whether pauses happen
+    full = run_seed(SimConfig(duration=5.0, faults=frozenset({"crash", "partition"})), 3)
+    more = run_seed(SimConfig(duration=5.0, faults=frozenset({"crash", "partition", "pause"})), 3)
+    assert full.ok and more.ok
+    first_fault = lambda r: next(rec for rec in r.files["supervisor.jsonl"] if rec["event"] != "node_spawned"
+                                 and rec["event"] != "cluster_started")
+    assert first_fault(full)["mono_ns"] == first_fault(more)["mono_ns"]  # the fault clock is shared
+
+
+# ---------------------------------------------------------------------------------------------- pieces
+
+
+@pytest.mark.parametrize("n", [3, 4, 5, 7, 9])
+def test_majorities_ring_every_node_sees_a_different_majority(n):
+    views = F.ring_views(n, random.Random(n))
+    links = F.links_from_views(n, views)
+    assert all(len(v) >= n // 2 + 1 for v in views)
+    assert all(links[a][b] == links[b][a] for a in range(1, n + 1) for b in range(1, n + 1))
+    if n >= 5:
+        assert len({tuple(v) for v in views}) == n and all(len(v) < n for v in views)
+
+
+def test_parse_faults_and_percentile():
+    assert F.parse_faults("all") == frozenset(F.FAULT_KINDS)
+    assert F.parse_faults("none") == frozenset()
+    assert F.parse_faults("crash, pause") == {"crash", "pause"}
+    with pytest.raises(ValueError, match="bogus"):
+        F.parse_faults("crash,bogus")
+    assert percentile([], 50) is None
+    assert percentile([3.0, 1.0, 2.0], 50) == 2.0 and percentile(list(range(1, 101)), 99) == 99
+
+
+def test_replay_command_round_trips_non_defaults():
+    cfg = SimConfig(nodes=3, persist_mode="term-only", faults=frozenset({"crash", "delay"}), vote_crash=0.5,
+                    prevote=False, disk="unsafe-no-fsync")
+    cmd = replay_command(cfg, 42)
+    assert cmd.startswith("raftzmq sim --seed 42 ")
+    for part in ("--nodes 3", "--persist term-only", "--faults crash,delay", "--vote-crash 0.5", "--no-prevote",
+                 "--disk unsafe-no-fsync"):
+        assert part in cmd
+    assert replay_command(SimConfig(), 1) == "raftzmq sim --seed 1"
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+
+
+def test_cli_usage_errors_exit_2():
+    assert invoke("--seed", "1", "--seeds", "3").exit_code == 2
+    assert invoke("--faults", "crash,meteor").exit_code == 2
+    assert invoke("--election-timeout", "300-150").exit_code == 2
+    assert invoke("--nodes", "0").exit_code == 2
+    assert invoke("--heartbeat", "200").exit_code == 2  # not below the election timeout
+
+
+def test_cli_help_has_examples():
+    res = invoke("--help")
+    assert res.exit_code == 0 and "Examples:" in res.output and "--persist term-only" in res.output
+
+
+def test_cli_summary_and_json(tmp_path):
+    res = invoke("--seeds", "3", "--duration", "5")
+    assert res.exit_code == 0
+    for words in ("seeds run: 3, violations: 0", "failover", "time without a leader", "real time"):
+        assert words in res.output
+    import json
+
+    out = json.loads(invoke("--seed", "4", "--duration", "5", "--json").output)
+    assert out["ok"] and out["summary"]["seeds_run"] == 1 and out["run"]["seed"] == 4
+
+
+def test_bench_sim_command_runs():
+    res = CliRunner().invoke(bench_sim, ["--seeds", "1", "--runs", "1", "--duration", "2", "--json"])
+    assert res.exit_code == 0, res.output
+    assert '"ratio_median"' in res.output
