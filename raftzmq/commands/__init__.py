@@ -12,6 +12,7 @@ _FAMILIES = {
                 "net", "transfer"],
     "evidence": ["logs", "check"],
     "sim": ["sim"],
+    "bench": ["bench"],
 }
 
 

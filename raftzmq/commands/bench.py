@@ -1,0 +1,103 @@
+"""`raftzmq bench ...`: measurements recorded in docs/benchmarks.md (not timed tests)."""
+from __future__ import annotations
+
+import json
+import platform
+import os
+
+import click
+
+from ..lab import bench_cluster
+
+__all__ = ["bench"]
+
+
+def _machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
+
+
+def _emit(result: dict, as_json: bool) -> None:
+    result = {"machine": _machine(), **result}
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        for key, value in result.items():
+            if key != "samples":
+                click.echo(f"{key:>28}: {value}")
+
+
+def _progress(message: str) -> None:
+    click.echo(message, err=True)
+
+
+@click.group()
+def bench() -> None:
+    """Benchmarks of the simulator and of live clusters (see docs/benchmarks.md).
+
+    \b
+    Examples:
+      raftzmq bench cluster                 # cold start, idle CPU, RSS for 5 nodes
+      raftzmq bench large --hold 60         # 101 nodes: start-up and a stable minute
+      raftzmq bench spawn                   # fork+exec vs forkserver for 101 processes
+    """
+
+
+@bench.command()
+@click.option("--nodes", type=int, default=5, show_default=True)
+@click.option("--runs", type=int, default=5, show_default=True, help="Cold starts to take the median of.")
+@click.option("--idle", "idle_s", type=float, default=10.0, show_default=True, help="Idle window in seconds.")
+@click.option("--json", "as_json", is_flag=True)
+def cluster(nodes: int, runs: int, idle_s: float, as_json: bool) -> None:
+    """Cold start to first leader (interpreter start included), idle CPU of leader and followers, RSS.
+
+    \b
+    Examples:
+      raftzmq bench cluster --runs 7 --idle 20
+    """
+    result = {"cold_start": bench_cluster.cold_start(nodes=nodes, runs=runs, progress=_progress),
+              "idle": bench_cluster.idle_usage(nodes=nodes, seconds=idle_s, progress=_progress)}
+    if as_json:
+        _emit(result, True)
+        return
+    cold, idle = result["cold_start"], result["idle"]
+    _emit({"nodes": nodes,
+           "cold start median (s)": cold["median_s"],
+           "cold start samples (s)": ", ".join(f"{s:.3f}" for s in cold["samples_s"]),
+           "leader CPU (% core)": idle["leader_cpu_pct"],
+           "follower CPU median (% core)": idle["follower_cpu_pct_median"],
+           "follower CPU max (% core)": idle["follower_cpu_pct_max"],
+           "supervisor CPU (% core)": idle["supervisor_cpu_pct"],
+           "RSS median / max (MB)": f"{idle['rss_mb_median']} / {idle['rss_mb_max']}",
+           "leader stable in window": idle["stable"]}, False)
+
+
+@bench.command()
+@click.option("--nodes", type=int, default=101, show_default=True)
+@click.option("--hold", type=float, default=60.0, show_default=True, help="Seconds to watch for new terms.")
+@click.option("--config", "config_path", default=None, metavar="FILE",
+              help="Cluster config (default: the built-in defaults; try configs/large.toml).")
+@click.option("--json", "as_json", is_flag=True)
+def large(nodes: int, hold: float, config_path: str | None, as_json: bool) -> None:
+    """Many nodes: time until all are up with a leader, then a window with no new term.
+
+    \b
+    Examples:
+      raftzmq bench large --nodes 101 --hold 60
+      raftzmq bench large --config configs/large.toml
+    """
+    extra = ["--config", config_path] if config_path else []
+    _emit(bench_cluster.large_cluster(nodes=nodes, hold=hold, extra=extra, progress=_progress), as_json)
+
+
+@bench.command()
+@click.option("--nodes", type=int, default=101, show_default=True)
+@click.option("--runs", type=int, default=3, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def spawn(nodes: int, runs: int, as_json: bool) -> None:
+    """How fast N node processes can be started: fork+exec vs a preloaded forkserver.
+
+    \b
+    Examples:
+      raftzmq bench spawn --nodes 101 --runs 5
+    """
+    _emit(bench_cluster.spawn_methods(nodes=nodes, runs=runs, progress=_progress), as_json)
