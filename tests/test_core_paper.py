@@ -212,14 +212,13 @@ def test_new_leader_sends_heartbeats_to_every_peer_at_once():
 def test_leader_sends_heartbeats_every_heartbeat_interval():
     """§5.2: "Leaders send periodic heartbeats ... to all followers in order to maintain their authority."""
     core = leader_core(3, check_quorum=False)
-    t0 = core.now
-    for k in range(1, 6):
-        quiet = core.tick(t0 + k * HB - EPS)
-        assert quiet.messages == []
-        out = core.tick(t0 + k * HB + EPS)
+    due = core.now + HB
+    for _ in range(5):
+        assert core.deadline == pytest.approx(due)
+        assert core.tick(due - EPS).messages == []  # not yet
+        out = core.tick(due)
         assert sorted(m.dst for m in msgs(out, AppendEntries, term=5)) == [2, 3]
-        assert out.deadline == pytest.approx(t0 + k * HB + EPS + HB)
-        t0 += EPS
+        due += HB
 
 
 def test_follower_hearing_heartbeats_never_starts_an_election():
