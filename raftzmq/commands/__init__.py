@@ -13,6 +13,7 @@ _FAMILIES = {
     "evidence": ["logs", "check"],
     "sim": ["sim"],
     "bench": ["bench"],
+    "chaos": ["chaos"],
 }
 
 

@@ -285,6 +285,9 @@ class Supervisor:
     def shutdown(self) -> None:
         """Stop every node (SIGCONT paused ones first, SIGTERM, then SIGKILL after a grace), log, release."""
         try:
+            if self._log is not None:
+                # Marks what follows as the planned end of the run, not leader losses to recover from.
+                self._log.write("cluster_stopping")
             alive = [p for p in self.nodes.values() if p.alive]
             for p in alive:
                 self._signal(p, signal.SIGTERM)

@@ -1,0 +1,57 @@
+"""`raftzmq chaos`: a seeded nemesis against a live cluster, then the safety check."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ..lab.chaos import NEMESES, run_chaos
+from ..runtime.rundir import new_run_dir
+
+__all__ = ["chaos"]
+
+
+@click.command()
+@click.option("--nodes", type=click.IntRange(1, 64), default=5, show_default=True)
+@click.option("--duration", type=click.FloatRange(0.5, 3600), default=20.0, show_default=True,
+              help="Seconds of faults before healing.")
+@click.option("--seed", type=int, help="Seed of the fault schedule (printed; default random).")
+@click.option("--faults", default=",".join(NEMESES), show_default=True,
+              help=f"Comma list from: {', '.join(NEMESES)}.")
+@click.option("--run-dir", "run_dir", metavar="DIR", help="Run directory (default: a new logs/<run-id>/).")
+@click.option("--json", "as_json", is_flag=True)
+def chaos(nodes: int, duration: float, seed: int | None, faults: str, run_dir: str | None, as_json: bool) -> None:
+    """Start a cluster, inject random faults, heal, wait for one agreed leader, stop, check the logs.
+
+    Exit 0 when the cluster converged and the check is clean, 1 otherwise.
+
+    \b
+    Examples:
+      raftzmq chaos --duration 30
+      raftzmq chaos --seed 42 --faults kill,partition --nodes 7
+    """
+    kinds = tuple(k.strip() for k in faults.split(",") if k.strip())
+    bad = [k for k in kinds if k not in NEMESES]
+    if bad or not kinds:
+        raise click.BadParameter(f"unknown fault(s) {', '.join(bad) or '(none)'}; choose from {', '.join(NEMESES)}",
+                                 param_hint="--faults")
+    run = Path(run_dir) if run_dir else new_run_dir().path
+    say = (lambda s: None) if as_json else (lambda s: click.echo(s, err=True))
+    try:
+        result = run_chaos(run, nodes=nodes, duration=duration, seed=seed, kinds=kinds, log=say)
+    except RuntimeError as exc:
+        click.echo(f"raftzmq: error: {exc}", err=True)
+        sys.exit(2)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        click.echo(f"seed {result.seed}; faults: " + ", ".join(f"{k}×{v}" for k, v in sorted(result.faults.items())))
+        click.echo(f"converged to one agreed leader after healing: {'yes' if result.converged else 'NO'}")
+        click.echo("recovery: " + ", ".join(f"{k}={v}" for k, v in result.recovery.items()))
+        click.echo("check: " + ("clean" if result.check_ok else "VIOLATIONS"))
+        for line in result.violations:
+            click.echo(f"  {line}")
+        click.echo(f"logs: {result.run_dir}  (replay the schedule with --seed {result.seed})")
+    sys.exit(0 if result.ok else 1)

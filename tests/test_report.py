@@ -1,0 +1,47 @@
+"""Failover figures computed from hand-made records."""
+from raftzmq.evidence.report import failover_times, recovery_summary
+
+S = 1_000_000_000
+
+
+def rec(t, event, node, by="node", term=None, **fields):
+    r = {"ts": t, "mono_ns": int(t * S), "event": event, "by": by, "node": node, **fields}
+    if term is not None:
+        r["term"] = term
+    return r
+
+
+def test_kill_pause_partition_and_step_down_each_start_a_failover():
+    records = [
+        rec(0.0, "became_leader", 1, term=1),
+        rec(1.0, "node_killed", 1, by="supervisor", signal="SIGKILL"),
+        rec(1.25, "became_leader", 2, term=2),
+        rec(2.0, "node_paused", 2, by="supervisor"),
+        rec(2.5, "became_leader", 3, term=3),
+        rec(3.0, "partition", 0, by="supervisor", groups=[[3, 4], [1, 2, 5]]),
+        rec(3.1, "became_leader", 1, term=3),  # same term as before: not a recovery (and never happens)
+        rec(3.4, "became_leader", 5, term=4),
+        rec(4.0, "stepped_down", 5, term=4, reason="check_quorum"),
+        rec(4.5, "became_leader", 4, term=5),
+    ]
+    times, unresolved = failover_times(records, 5)
+    assert [round(t, 3) for t in times] == [0.25, 0.5, 0.4, 0.5]
+    assert unresolved == 0
+
+
+def test_partition_with_leader_in_majority_is_not_a_loss_and_stop_is_not_a_failure():
+    records = [
+        rec(0.0, "became_leader", 1, term=1),
+        rec(1.0, "partition", 0, by="supervisor", groups=[[1, 2, 3], [4, 5]]),
+        rec(2.0, "node_killed", 2, by="supervisor", signal="SIGKILL"),
+        rec(3.0, "cluster_stopping", 0, by="supervisor"),
+        rec(3.1, "node_killed", 1, by="supervisor", signal="SIGTERM"),
+    ]
+    assert failover_times(records, 5) == ([], 0)
+
+
+def test_an_unrecovered_loss_is_counted():
+    records = [rec(0.0, "became_leader", 1, term=1), rec(1.0, "node_killed", 1, by="supervisor")]
+    assert failover_times(records, 3) == ([], 1)
+    summary = recovery_summary(records, 3)
+    assert summary["unresolved_failovers"] == 1 and summary["elections_won"] == 1
