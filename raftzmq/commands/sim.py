@@ -79,6 +79,10 @@ def percentile(values: list[float], p: float) -> float | None:
     return s[int(k)]
 
 
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(x, 6)
+
+
 def _ms(x: float | None) -> str:
     return "-" if x is None else f"{x * 1000:.0f} ms"
 
@@ -99,6 +103,7 @@ def _violation_report(r: SimResult, log_dir: Path | None, replay: str) -> str:
 class _Totals:
     def __init__(self) -> None:
         self.seeds = self.bad = self.elections = self.leaders = self.faults = self.messages = 0
+        self.terms = self.max_term = 0
         self.sim = self.leaderless = 0.0
         self.failovers: list[float] = []
         self.unresolved = 0
@@ -108,6 +113,8 @@ class _Totals:
         self.bad += not r.ok
         self.elections += r.elections
         self.leaders += r.leaders
+        self.terms += r.max_term
+        self.max_term = max(self.max_term, r.max_term)
         self.faults += r.faults_injected
         self.messages += r.messages
         self.sim += r.sim_time
@@ -120,10 +127,12 @@ class _Totals:
         return {
             "seeds_run": self.seeds, "violations": self.bad, "simulated_s": round(self.sim, 3),
             "wall_s": round(wall, 3), "sim_per_wall": round(self.sim / wall, 1) if wall > 0 else None,
-            "elections": self.elections, "leaders_elected": self.leaders,
+            "elections": self.elections, "leaders_elected": self.leaders, "terms": self.terms,
+            "max_term": self.max_term,
             "elections_per_s": round(self.elections / self.sim, 4) if self.sim else 0.0,
             "leaderless_fraction": round(self.leaderless / self.sim, 4) if self.sim else 0.0,
-            "failovers": len(f), "failover_median_s": percentile(f, 50), "failover_p99_s": percentile(f, 99),
+            "failovers": len(f), "failover_median_s": _round(percentile(f, 50)),
+            "failover_p99_s": _round(percentile(f, 99)),
             "unresolved_failovers": self.unresolved, "faults_injected": self.faults, "messages": self.messages,
         }
 
@@ -131,7 +140,8 @@ class _Totals:
         d = self.to_dict(wall)
         return (f"seeds run: {d['seeds_run']}, violations: {d['violations']}\n"
                 f"elections: {d['elections']} ({d['elections_per_s']:.2f}/simulated s), "
-                f"leaders elected: {d['leaders_elected']}, faults injected: {d['faults_injected']}\n"
+                f"leaders elected: {d['leaders_elected']}, terms: {d['terms']} (max {d['max_term']}), "
+                f"faults injected: {d['faults_injected']}\n"
                 f"time without a leader: {100 * d['leaderless_fraction']:.1f}%\n"
                 f"failover (leader lost -> new leader): n={d['failovers']} median {_ms(d['failover_median_s'])}, "
                 f"p99 {_ms(d['failover_p99_s'])}, unresolved at end {d['unresolved_failovers']}\n"

@@ -173,6 +173,7 @@ class Simulator:
         self.failovers: list[float] = []
         self.loss: tuple[float, int, int] | None = None  # (since, lost leader, its term)
         self.down = 0  # crashed or paused nodes
+        self._max_down = max(1, (n - 1) // 2)  # a minority (but tiny clusters still get faults)
 
     # ------------------------------------------------------------------ records
 
@@ -320,7 +321,7 @@ class Simulator:
         if cfg.faults:
             self._call_at(self._next_fault_gap(), self._inject)
         heap, pop, push, nodes = self.heap, heapq.heappop, heapq.heappush, self.nodes
-        end, apply, send_all = cfg.duration, self._apply, self._send_all
+        end, apply, rnd = cfg.duration, self._apply, self.net_rng.random
         delivered = 0
         while heap:
             entry = pop(heap)
@@ -357,8 +358,22 @@ class Simulator:
             if out.persist is not None or out.events:
                 apply(node, out)
                 continue
-            if out.messages:
-                send_all(out.messages)
+            msgs = out.messages
+            if msgs:  # _send_all, inlined: this is the innermost loop of the whole simulator
+                links, sample, net, seq = self.links, self.sample_delay, self.net, self.seq
+                loss, lossdup = net.loss, net.loss + net.dup
+                for m in msgs:
+                    if links[m.src][m.dst]:
+                        if lossdup:
+                            r = rnd()
+                            if r < loss:
+                                continue
+                            if r < lossdup:
+                                seq += 1
+                                push(heap, (t + sample(), seq, _DELIVER, m, None))
+                        seq += 1
+                        push(heap, (t + sample(), seq, _DELIVER, m, None))
+                self.seq = seq
             if out.deadline < node.timer_at:
                 self._arm(node, out.deadline)
         self.messages += delivered
@@ -429,7 +444,7 @@ class Simulator:
         self._call_at(self._next_fault_gap(), self._inject)
 
     def _pick_target(self, rng: random.Random) -> _Node | None:
-        if self.down >= (self.n - 1) // 2:
+        if self.down >= self._max_down:
             return None  # keep a majority able to run, so elections keep happening
         leader = self._current_leader()
         if leader is not None and rng.random() < 0.5:
@@ -447,7 +462,7 @@ class Simulator:
             self._crash(node, self._downtime(rng, False))
 
     def _crash_if(self, node: _Node, gen: int, how: str) -> None:
-        if gen == node.gen and node.up and self.down < (self.n - 1) // 2 + (self.n == 2):
+        if gen == node.gen and node.up and self.down < self._max_down:
             self._crash(node, self._downtime(self.vote_rng, how == "short"))
 
     def _crash(self, node: _Node, downtime: float) -> None:
@@ -550,9 +565,10 @@ class Simulator:
             net.jitter = net.delay * rng.uniform(0.2, 1.0)
             net.dist = F.DELAY_DISTS[rng.randrange(2)]
         self.faults_injected += 1
+        self._last_net = self.faults_injected
         self._set_net(net)
         self._net_changed(kind=kind)
-        self._call_at(self.now + rng.uniform(0.2, 3.0), self._net_restore, self.faults_injected)
+        self._call_at(self.now + rng.uniform(0.2, 3.0), self._net_restore, self._last_net)
 
     def _net_changed(self, **extra: Any) -> None:
         net = self.net
@@ -566,15 +582,12 @@ class Simulator:
 
     def _fault_loss(self, rng: random.Random) -> None:
         self._fault_net(rng, "loss")
-        self._last_net = self.faults_injected
 
     def _fault_dup(self, rng: random.Random) -> None:
         self._fault_net(rng, "dup")
-        self._last_net = self.faults_injected
 
     def _fault_delay(self, rng: random.Random) -> None:
         self._fault_net(rng, "delay")
-        self._last_net = self.faults_injected
 
 
 def run_seed(config: SimConfig, seed: int) -> SimResult:
