@@ -296,3 +296,16 @@ def test_netctl_partition_and_leadership_transfer(cluster):
         assert cluster.events(leader, "net_applied", incarnation=2)[0]["groups"] == [[leader], others]
     finally:
         ctx.destroy(linger=0)
+
+
+def test_storage_fatal_error_exits_4(cluster):
+    p1 = cluster.spawn(1)  # alone, node 1 only pre-votes (never wins one), so it persists nothing yet
+    blocker = cluster.dir / "node-1.state"
+    blocker.mkdir()
+    (blocker / "x").write_text("a directory where the state file should go: os.replace fails")
+    cluster.spawn(2, wait=False)  # any election now needs node 1's durable vote
+    assert p1.wait(ELECTION_TIMEOUT) == 4, cluster.diagnostics(1)
+    failed = cluster.events(1, "node_failed")
+    assert len(failed) == 1 and "storage fatal" in failed[0]["reason"] and str(blocker) in failed[0]["reason"]
+    assert str(blocker) in p1.stderr_text()
+    assert not cluster.events(1, "state_persisted"), "nothing is logged as persisted when the save failed"
