@@ -8,7 +8,7 @@ import pytest
 import zmq
 
 from proc_helpers import free_tcp_ports, wait_until
-from raftzmq.protocol import AppendEntries, Codec, RequestVote, VoteResponse
+from raftzmq.protocol import AppendEntries, Codec, VoteResponse
 from raftzmq.runtime import netem as netem_mod
 from raftzmq.runtime.failpoints import FailpointError, Failpoints, FailpointSpec, parse
 from raftzmq.runtime.netem import DELAYED, DROP, SEND, NetEm, NetemError, NetState

@@ -29,6 +29,16 @@ import time
 from pathlib import Path
 from typing import Any, NoReturn
 
+import zmq
+
+from raftzmq.evidence.logfile import LogWriter
+from raftzmq.protocol import LEADER, Codec, CoreConfig, ElectionCore, HardState, Output
+from raftzmq.runtime.config import ClusterConfig, ConfigError
+from raftzmq.runtime.failpoints import FailpointError, Failpoints
+from raftzmq.runtime.netem import DROP, SEND, NetEm, NetemError
+from raftzmq.runtime.storage import CorruptStateError, StateFile, StorageError, StorageFatalError
+from raftzmq.runtime.transport import AddressInUseError, LogLimiter, Transport, TransportError
+
 __all__ = ["main", "run_node", "EXIT_OK", "EXIT_REFUSED", "EXIT_STORAGE", "MAX_POLL_MS"]
 
 EXIT_OK, EXIT_REFUSED, EXIT_STORAGE = 0, 3, 4
@@ -110,14 +120,6 @@ class Node:
                 self.log.close()
 
     def _start(self) -> None:
-        from raftzmq.evidence.logfile import LogWriter
-        from raftzmq.protocol import Codec, CoreConfig, ElectionCore
-        from raftzmq.runtime.config import ClusterConfig, ConfigError
-        from raftzmq.runtime.failpoints import FailpointError, Failpoints
-        from raftzmq.runtime.netem import NetEm
-        from raftzmq.runtime.storage import CorruptStateError, StateFile, StorageError, StorageFatalError
-        from raftzmq.runtime.transport import LogLimiter
-
         # Signals only set a flag and (via the wakeup fd) make poll() return; all I/O happens in the loop.
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -169,10 +171,8 @@ class Node:
         except StorageError as exc:
             self._refuse(f"state file: {exc}")
         if state is None:
-            from raftzmq.protocol import HardState
             state = HardState()
         self.term = state.term
-        self._storage_fatal = StorageFatalError
 
         seed = int.from_bytes(os.urandom(8), "big")
         self.rng = random.Random(seed)
@@ -183,11 +183,7 @@ class Node:
             heartbeat_interval=config.heartbeat_ms / 1000.0, prevote=config.prevote,
             check_quorum=config.check_quorum, persist_mode=config.persist)
 
-        import zmq  # the context is created here, in the node process itself (never across fork)
-        from raftzmq.runtime.transport import AddressInUseError, Transport, TransportError
-
-        self.zmq = zmq
-        self.ctx = zmq.Context(io_threads=1)
+        self.ctx = zmq.Context(io_threads=1)  # created here, in the node process itself (never across fork)
         self.limiter = LogLimiter(self._write, time.monotonic)
         try:
             self.transport = Transport(self.ctx, self.id, endpoints, Codec(members, self.id), self.limiter,
@@ -231,7 +227,6 @@ class Node:
     # ------------------------------------------------------------------ the loop
 
     def _loop(self) -> None:
-        zmq = self.zmq
         poller = zmq.Poller()
         router = self.transport.router
         poller.register(router, zmq.POLLIN)
@@ -279,13 +274,13 @@ class Node:
                 self._apply(core.tick(now))
             self.limiter.flush(now)
 
-    def _apply(self, out: Any) -> None:
+    def _apply(self, out: Output) -> None:
         """Apply one core Output in the contract's order."""
         if out.persist is not None:
             self.failpoints.hit("before_persist")
             try:
                 self.state_file.save(out.persist)
-            except self._storage_fatal as exc:
+            except StorageFatalError as exc:
                 self._refuse(f"storage fatal error: {exc}", EXIT_STORAGE)
             self.log.write("state_persisted", term=out.persist.term, voted_for=out.persist.voted_for)
             self.failpoints.hit("after_persist_before_send")
@@ -296,9 +291,9 @@ class Node:
             netem, transport = self.netem, self.transport
             for msg in out.messages:
                 verdict, reason = netem.route(msg, now)
-                if verdict == "send":
+                if verdict == SEND:
                     transport.send(msg)
-                elif verdict == "drop":
+                elif verdict == DROP:
                     transport.log_drop(msg.dst, msg.kind, reason)
             self.failpoints.hit("after_send", before_kill=self._flush_before_kill)
 
@@ -313,7 +308,6 @@ class Node:
     # ------------------------------------------------------------------ netctl
 
     def _read_netctl(self) -> None:
-        zmq = self.zmq
         for _ in range(NETCTL_BATCH):
             try:
                 parts = self.sub.recv_multipart(zmq.NOBLOCK)
@@ -332,9 +326,6 @@ class Node:
         self.limiter.emit("netctl_rejected", ("netctl_rejected",), 1, reason=reason[:200])
 
     def _apply_netctl(self, doc: Any) -> None:
-        from raftzmq.protocol import LEADER
-        from raftzmq.runtime.netem import NetemError
-
         kind = doc.get("type") if isinstance(doc, dict) else None
         if kind == "net":
             try:
