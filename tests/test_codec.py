@@ -265,3 +265,15 @@ def test_fuzz_decode_only_raises_protocol_error_or_returns_a_valid_message(codec
         assert codec.decode(Codec.encode(msg)) == msg
     assert rejected > 1000  # the loop really exercised the error paths
     assert accepted > 0  # ... and some mutations (e.g. whitespace, another valid term) stayed valid
+
+
+def test_repeated_key_and_non_utf8_encodings_are_rejected():
+    from raftzmq.protocol.codec import Codec, ProtocolError
+
+    codec = Codec((1, 2, 3), 2)
+    good = '{"v":1,"k":"append_entries","t":1,"s":1,"d":2}'
+    assert codec.decode(good.encode()).term == 1
+    for frame in (b'{"v":1,"k":"append_entries","t":1,"t":9,"s":1,"d":2}', good.encode("utf-16")):
+        with pytest.raises(ProtocolError) as info:
+            codec.decode(frame)
+        assert info.value.reason == "not_json"

@@ -783,3 +783,30 @@ def test_config_validates_timings_and_members():
 def test_fixed_rng_is_what_it_claims():
     rng = FixedRng(0.5)
     assert rng.uniform(1.0, 3.0) == 2.0 and rng.calls == [(1.0, 3.0, 2.0)]
+
+
+def test_a_transfer_whose_timeout_now_was_lost_is_aborted_after_an_election_timeout():
+    """etcd-io/raft: a leader abandons a leadership transfer that has not completed within an election timeout."""
+    from raftzmq.protocol.core import CoreConfig, ElectionCore, HardState, LEADER
+
+    class Rng:
+        def uniform(self, a, b):
+            return a
+
+    core = ElectionCore(CoreConfig(1, (1,)), HardState(), 0.0, Rng())
+    core.tick(1.0)
+    assert core.role == LEADER
+    core = ElectionCore(CoreConfig(1, (1, 2, 3), check_quorum=False), HardState(), 0.0, Rng())
+    core.tick(0.2)  # pre-vote round
+    from raftzmq.protocol.messages import VoteResponse
+    core.step(VoteResponse(1, 2, 1, granted=True, prevote=True), 0.2)
+    core.step(VoteResponse(1, 2, 1, granted=True, prevote=False), 0.2)
+    assert core.role == LEADER
+    out = core.transfer_leadership(3, 0.3)
+    assert [m.kind for m in out.messages] == ["timeout_now"] and core.transfer_target == 3
+    names = []
+    t = 0.3
+    while t < 0.3 + core.config.election_timeout_max + 0.1:
+        t += core.config.heartbeat_interval
+        names += [e.name for e in core.tick(t).events]
+    assert "transfer_aborted" in names and core.transfer_target is None

@@ -64,7 +64,8 @@ class Codec:
         if len(frame) > MAX_FRAME_BYTES:
             raise ProtocolError("too_large", f"{len(frame)} bytes > {MAX_FRAME_BYTES}")
         try:
-            doc = json.loads(frame, parse_constant=_reject_constant)
+            # UTF-8 only (json.loads would sniff UTF-16/32), and a repeated key is an error, not "last one wins".
+            doc = json.loads(frame.decode("utf-8"), parse_constant=_reject_constant, object_pairs_hook=_no_dup_keys)
         except (ValueError, UnicodeDecodeError) as exc:
             raise ProtocolError("not_json", str(exc)[:80]) from None
         if not isinstance(doc, dict):
@@ -92,6 +93,13 @@ class Codec:
                 raise ProtocolError("bad_flag", f"{key}={doc[key]!r}"[:40])
             kwargs[attr] = doc[key]
         return cls(term=term, src=src, dst=dst, **kwargs)
+
+
+def _no_dup_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    doc = dict(pairs)
+    if len(doc) != len(pairs):
+        raise ValueError("repeated key")
+    return doc
 
 
 def _reject_constant(name: str) -> None:

@@ -129,6 +129,7 @@ class ElectionCore:
         self.leader_heard_at: float | None = None  # last heartbeat from the current leader
         self.peer_heard_at: dict[int, float] = {}  # leader only: last response per peer, for CheckQuorum
         self.transfer_target: int | None = None
+        self.transfer_deadline = 0.0
         self.now = now
         self.election_deadline = 0.0
         self.heartbeat_deadline = float("inf")
@@ -158,6 +159,9 @@ class ElectionCore:
         """Advance time: fire the election timeout or the leader's heartbeat if due."""
         self.now = now
         if self.role == LEADER:
+            if self.transfer_target is not None and now >= self.transfer_deadline:
+                self._emit("transfer_aborted", target=self.transfer_target)
+                self.transfer_target = None
             if now >= self.heartbeat_deadline:
                 if self.config.check_quorum and not self._quorum_active():
                     self._step_down("check_quorum")
@@ -176,6 +180,8 @@ class ElectionCore:
         if target not in self.peers:
             raise ValueError(f"node {target} is not a peer of node {self.id}")
         self.transfer_target = target
+        # A lost TimeoutNow must not leave the transfer pending forever (etcd aborts after an election timeout).
+        self.transfer_deadline = now + self.config.election_timeout_max
         self._emit("transfer_started", target=target)
         self._send(TimeoutNow(self.term, self.id, target))
         return self._flush()
