@@ -6,10 +6,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any, Callable
 
+from proc_helpers import wait_until
 from raftzmq.evidence.logfile import read_run
 
 REPO = Path(__file__).resolve().parent.parent
@@ -17,14 +17,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.02) -> Any:
     """Poll `predicate` until it returns something truthy, or fail after `timeout` seconds saying `what`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)  # poll interval of a bounded wait
+    return wait_until(predicate, timeout, what, interval=interval)
 
 
 def _alive(pid: int) -> bool:
