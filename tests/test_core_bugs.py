@@ -26,9 +26,9 @@ from raftzmq.protocol.messages import AppendEntries, Message, RequestVote, VoteR
 class ForgetsSelfVote(ElectionCore):
     """Bug: the candidate bumps the term durably but does not persist its vote for itself."""
 
-    def _durable_view(self) -> HardState:
-        hs = ElectionCore._durable_view(self)
-        return HardState(hs.term, None) if hs.voted_for == self.id else hs
+    def _durable_view(self) -> tuple[int, int | None]:
+        term, voted_for = ElectionCore._durable_view(self)
+        return (term, None) if voted_for == self.id else (term, voted_for)
 
 
 class ForgetsVoteOnStepDown(ElectionCore):

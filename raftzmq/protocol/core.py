@@ -119,6 +119,14 @@ class ElectionCore:
         self.config = config
         self.id = config.node_id
         self.peers = tuple(m for m in config.members if m != self.id)
+        self._peer_set = frozenset(self.peers)
+        self._handlers = {
+            RequestVote: self._on_request_vote,
+            VoteResponse: self._on_vote_response,
+            AppendEntries: self._on_heartbeat,
+            AppendResponse: self._on_append_response,
+            TimeoutNow: self._on_timeout_now,
+        }
         self.quorum = majority(len(config.members))
         self.rng: Rng = rng if rng is not None else random.Random()
         self.term = state.term
@@ -133,6 +141,7 @@ class ElectionCore:
         self.now = now
         self.election_deadline = 0.0
         self.heartbeat_deadline = float("inf")
+        self._term_only = config.persist_mode == "term-only"
         self._persisted = self._durable_view()
         self._messages: list[Message] = []
         self._events: list[Event] = []
@@ -143,7 +152,7 @@ class ElectionCore:
     def step(self, msg: Message, now: float) -> Output:
         """Handle one message addressed to this node."""
         self.now = now
-        if msg.dst != self.id or msg.src not in self.peers:
+        if msg.dst != self.id or msg.src not in self._peer_set:
             raise ValueError(f"message {msg} is not for node {self.id} from a peer (the codec should stop it)")
         if msg.term > self.term and not self._is_future_term_probe(msg):
             leader = msg.src if isinstance(msg, (AppendEntries, TimeoutNow)) else None
@@ -214,18 +223,16 @@ class ElectionCore:
     # ------------------------------------------------------------------ dispatch (msg.term >= self.term)
 
     def _dispatch(self, msg: Message) -> None:
-        if isinstance(msg, RequestVote):
-            self._on_request_vote(msg)
-        elif isinstance(msg, VoteResponse):
-            self._on_vote_response(msg)
-        elif isinstance(msg, AppendEntries):
-            self._on_heartbeat(msg)
-        elif isinstance(msg, AppendResponse):
-            if self.role == LEADER:
-                self.peer_heard_at[msg.src] = self.now
-        elif isinstance(msg, TimeoutNow):
-            if self.role == FOLLOWER and msg.src == self.leader:
-                self._campaign(pre=False)
+        # A flat switch on message type, as a table (this is the hot path of the simulator).
+        self._handlers[type(msg)](msg)
+
+    def _on_append_response(self, msg: AppendResponse) -> None:
+        if self.role == LEADER:
+            self.peer_heard_at[msg.src] = self.now
+
+    def _on_timeout_now(self, msg: TimeoutNow) -> None:
+        if self.role == FOLLOWER and msg.src == self.leader:
+            self._campaign(pre=False)
 
     def _on_request_vote(self, msg: RequestVote) -> None:
         if msg.prevote:
@@ -362,10 +369,9 @@ class ElectionCore:
         cfg = self.config
         self.election_deadline = self.now + self.rng.uniform(cfg.election_timeout_min, cfg.election_timeout_max)
 
-    def _durable_view(self) -> HardState:
-        if self.config.persist_mode == "term-only":
-            return HardState(self.term, None)
-        return HardState(self.term, self.voted_for)
+    def _durable_view(self) -> tuple[int, int | None]:
+        # What must be on disk; "term-only" deliberately drops the vote.
+        return (self.term, None if self._term_only else self.voted_for)
 
     def _send(self, msg: Message) -> None:
         self._messages.append(msg)
@@ -379,8 +385,9 @@ class ElectionCore:
     def _flush(self) -> Output:
         durable = self._durable_view()
         persist = None
-        if durable != self._persisted:
-            persist = self._persisted = durable
+        if durable != self._persisted:  # compare plain tuples: this runs after every input
+            self._persisted = durable
+            persist = HardState(*durable)
         out = Output(persist, self._messages, self._events, self.deadline)
         self._messages, self._events = [], []
         return out

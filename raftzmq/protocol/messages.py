@@ -19,6 +19,7 @@ __all__ = [
 ]
 
 MAX_TERM = 2**63 - 1  # fits a signed 64-bit integer, like every Raft implementation's term
+_MAX_ID = 2**31 - 1
 
 
 def _check_int(name: str, value: object, low: int, high: int) -> None:
@@ -34,9 +35,14 @@ class _Base:
     dst: int
 
     def __post_init__(self) -> None:
+        # Fast path first: the simulator builds hundreds of thousands of these; the slow path names the field.
+        t, s, d = self.term, self.src, self.dst
+        if (type(t) is int and type(s) is int and type(d) is int and 0 <= t <= MAX_TERM
+                and 0 < s <= _MAX_ID and 0 < d <= _MAX_ID and s != d):
+            return
         _check_int("term", self.term, 0, MAX_TERM)
-        _check_int("src", self.src, 1, 2**31 - 1)
-        _check_int("dst", self.dst, 1, 2**31 - 1)
+        _check_int("src", self.src, 1, _MAX_ID)
+        _check_int("dst", self.dst, 1, _MAX_ID)
         if self.src == self.dst:
             raise ValueError(f"a node does not message itself (src == dst == {self.src})")
 
