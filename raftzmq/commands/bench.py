@@ -8,6 +8,7 @@ import os
 import click
 
 from ..lab import bench_cluster
+from .sim import bench_sim
 
 __all__ = ["bench"]
 
@@ -39,7 +40,11 @@ def bench() -> None:
       raftzmq bench cluster                 # cold start, idle CPU, RSS for 5 nodes
       raftzmq bench large --hold 60         # 101 nodes: start-up and a stable minute
       raftzmq bench spawn                   # fork+exec vs forkserver for 101 processes
+      raftzmq bench sim --runs 9            # simulated seconds per wall second
     """
+
+
+bench.add_command(bench_sim)
 
 
 @bench.command()

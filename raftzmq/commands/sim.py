@@ -14,6 +14,7 @@ import click
 from raftzmq.lab import faults as F
 from raftzmq.lab.bench_sim import bench_sim as _bench, profile_sim
 from raftzmq.lab.simdisk import DISK_MODES
+from raftzmq.lab.parallel import default_jobs, run_seeds
 from raftzmq.lab.simulator import SimConfig, SimResult, format_record, run_seed, write_logs
 
 __all__ = ["sim", "bench_sim", "build_config", "replay_command", "percentile"]
@@ -206,6 +207,8 @@ def _config_from(kw: dict[str, Any]) -> SimConfig:
 @click.option("--log-dir", type=click.Path(file_okay=False), default=None,
               help="Write the run's logs here (one seed, or the failing one). Default for a failure: logs/sim-<seed>/.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
+              help=f"Worker processes for a seed range (this machine: {default_jobs()} cores). Results are identical.")
 def sim(**kw: Any) -> None:
     """Run N election cores in one process on a virtual clock, with seeded faults, checking safety as it goes.
 
@@ -213,6 +216,7 @@ def sim(**kw: Any) -> None:
     it, writes that seed's logs, and exits 1. Exit 0: no violation.
     """
     seeds, seed, first, log_dir, as_json = kw.pop("seeds"), kw.pop("seed"), kw.pop("first_seed"), kw.pop("log_dir"), kw.pop("as_json")
+    jobs = kw.pop("jobs")
     cfg = _config_from(kw)
     if seed is not None and seeds is not None:
         raise click.UsageError("give --seed S (one run) or --seeds N (a range), not both")
@@ -222,8 +226,7 @@ def sim(**kw: Any) -> None:
     totals, failing = _Totals(), None
     start = last_progress = time.perf_counter()
     every = max(1, len(chosen) // 20)
-    for i, s in enumerate(chosen, 1):
-        r = run_seed(fast, s)
+    for i, r in enumerate(run_seeds(fast, chosen, jobs), 1):
         totals.add(r)
         if not r.ok:
             failing = r
@@ -275,17 +278,19 @@ Examples:
 @click.option("--seeds", type=click.IntRange(min=1), default=20, show_default=True, help="Seeds per run.")
 @click.option("--runs", type=click.IntRange(min=1), default=5, show_default=True, help="Median over this many.")
 @click.option("--profile", is_flag=True, help="Also print a cProfile of one pass, by own time.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
 @click.option("--json", "as_json", is_flag=True)
 def bench_sim(**kw: Any) -> None:
     """Simulator speed: simulated seconds per wall second (median of several runs; checker on, no log files)."""
     seeds, runs, profile, as_json = kw.pop("seeds"), kw.pop("runs"), kw.pop("profile"), kw.pop("as_json")
+    jobs = kw.pop("jobs")
     cfg = _config_from(kw)
-    res = _bench(cfg, seeds=seeds, runs=runs)
+    res = _bench(cfg, seeds=seeds, runs=runs, jobs=jobs)
     if as_json:
         click.echo(json.dumps(res, indent=2))
     else:
         click.echo(f"{cfg.nodes} nodes, faults {','.join(sorted(cfg.faults)) or 'none'}, {seeds} seeds x "
-                   f"{cfg.duration:g} simulated s, {runs} runs\n"
+                   f"{cfg.duration:g} simulated s, {runs} runs, {jobs} process(es)\n"
                    f"simulated/wall: median {res['ratio_median']:.0f}x (min {res['ratio_min']:.0f}x, "
                    f"max {res['ratio_max']:.0f}x); {res['messages_per_s_median']:.0f} messages/s; "
                    f"violations {res['violations']}")

@@ -15,16 +15,16 @@ import time
 from dataclasses import replace
 from typing import Any
 
+from .parallel import run_seeds
 from .simulator import SimConfig, run_seed
 
 __all__ = ["bench_sim", "profile_sim"]
 
 
-def _one(config: SimConfig, seeds: range) -> dict[str, Any]:
+def _one(config: SimConfig, seeds: range, jobs: int) -> dict[str, Any]:
     start, cpu0 = time.perf_counter(), time.process_time()
     messages = elections = bad = 0
-    for seed in seeds:
-        r = run_seed(config, seed)
+    for r in run_seeds(config, seeds, jobs):
         messages += r.messages
         elections += r.elections
         bad += not r.ok
@@ -34,11 +34,13 @@ def _one(config: SimConfig, seeds: range) -> dict[str, Any]:
             "elections": elections, "violations": bad}
 
 
-def bench_sim(config: SimConfig | None = None, *, seeds: int = 20, runs: int = 5, first_seed: int = 0) -> dict[str, Any]:
-    """Median over `runs` of (simulated seconds / wall second) for `seeds` seeds each."""
+def bench_sim(config: SimConfig | None = None, *, seeds: int = 20, runs: int = 5, first_seed: int = 0,
+              jobs: int = 1) -> dict[str, Any]:
+    """Median over `runs` of (simulated seconds / wall second) for `seeds` seeds each, on `jobs` processes
+    (with jobs > 1 the CPU ratio only counts this process, so it is reported as None)."""
     config = replace(config or SimConfig(), record_logs=False)
     rng = range(first_seed, first_seed + seeds)
-    results = [_one(config, rng) for _ in range(runs)]
+    results = [_one(config, rng, jobs) for _ in range(runs)]
     ratios = sorted(r["ratio"] for r in results)
     return {
         "config": config.to_dict(),
@@ -48,7 +50,8 @@ def bench_sim(config: SimConfig | None = None, *, seeds: int = 20, runs: int = 5
         "ratio_min": ratios[0],
         "ratio_max": ratios[-1],
         # CPU time is what this process got; on a shared box it is the steadier figure for comparisons.
-        "cpu_ratio_median": statistics.median(r["cpu_ratio"] for r in results),
+        "cpu_ratio_median": statistics.median(r["cpu_ratio"] for r in results) if jobs == 1 else None,
+        "jobs": jobs,
         "messages_per_s_median": statistics.median(r["messages_per_s"] for r in results),
         "wall_s_median": statistics.median(r["wall_s"] for r in results),
         "violations": results[0]["violations"],
