@@ -4,7 +4,8 @@ endpoint in the run directory."""
 from __future__ import annotations
 
 import json
-import subprocess
+import os
+import signal
 import sys
 import time
 from typing import Any, NoReturn
@@ -15,7 +16,7 @@ from ..protocol.quorum import majority
 from ..runtime.config import ConfigError, ClusterConfig, default_config, load_config, with_overrides
 from ..runtime.control import ControlClient, ControlError
 from ..runtime.rundir import RunDir, RunDirError, new_run_dir, resolve_run_dir
-from ..runtime.supervisor import Supervisor, SupervisorError
+from ..runtime.supervisor import SupervisorError, fork_detached_supervisor, run_supervisor
 
 __all__ = ["start", "status", "kill", "restart", "stop", "pause", "resume", "partition", "isolate", "heal",
            "net", "transfer", "fail", "render_status"]
@@ -168,15 +169,11 @@ def start(nodes: int | None, config_path: str | None, election_timeout: str | No
 
 
 def _start_foreground(run: RunDir, config: ClusterConfig, resume: bool) -> None:
-    sup = Supervisor(run, config, resume=resume)
-    sup.install_signal_handlers()
-    try:
-        sup.setup()
-    except (SupervisorError, RunDirError) as exc:
-        fail(str(exc))
     tty = sys.stdout.isatty()
-    click.echo(f"raftzmq: {config.nodes} nodes in {run.path}; Ctrl-C stops them all")
     last = [""]
+
+    def ready() -> None:
+        click.echo(f"raftzmq: {config.nodes} nodes in {run.path}; Ctrl-C stops them all")
 
     def show(st: dict[str, Any]) -> None:
         if tty:
@@ -190,34 +187,36 @@ def _start_foreground(run: RunDir, config: ClusterConfig, resume: bool) -> None:
                 last[0] = line
 
     try:
-        sup.start_all()
-        sup.serve(on_refresh=show, refresh_s=0.25 if tty else 0.1)
-    finally:
-        sup.shutdown()
-    click.echo(f"raftzmq: stopped; logs in {run.path}; `raftzmq check --run-dir {run.path}` verifies them")
+        run_supervisor(run, config, resume=resume, on_ready=ready, on_refresh=show,
+                       refresh_s=0.25 if tty else 0.1)
+    except (SupervisorError, RunDirError) as exc:
+        fail(str(exc))
+    click.echo(f"raftzmq: stopped; logs in {run.path}; `raftzmq check {run.path}` verifies them")
+
+
+def _exited(pid: int) -> int | None:
+    """The exit code of our child `pid` if it has exited (reaping it), else None."""
+    done, status = os.waitpid(pid, os.WNOHANG)
+    return os.waitstatus_to_exitcode(status) if done else None
 
 
 def _start_detached(run: RunDir, config: ClusterConfig, resume: bool, wait_s: float | None) -> None:
-    args = [sys.executable, "-m", "raftzmq.runtime.supervisor", "--run-dir", str(run.path),
-            "--config-json", json.dumps(config.to_dict())] + (["--resume"] if resume else [])
-    env = Supervisor.child_env(None)
-    with open(run.supervisor_out, "ab") as out:
-        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env,
-                                start_new_session=True, close_fds=True)
+    pid = fork_detached_supervisor(run, config, resume=resume)
     deadline = time.monotonic() + (wait_s if wait_s is not None else 10 + 0.1 * config.nodes)
     st = None
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
+        code = _exited(pid)
+        if code is not None:
             tail = run.supervisor_out.read_text(errors="replace").strip().splitlines()[-5:]
-            fail("the supervisor exited: " + (" / ".join(tail) or f"code {proc.returncode}"))
-        if run.live_supervisor() == proc.pid:
+            fail("the supervisor exited: " + (" / ".join(tail) or f"code {code}"))
+        if run.live_supervisor() == pid:
             try:
                 st = ControlClient(run, timeout_ms=1000).request("status")
             except (ControlError, RunDirError):
                 st = None
             failed = [n for n in st["nodes"] if n["failed"]] if st else []
             if st and st["leader"] is not None:
-                click.echo(f"raftzmq: {config.nodes} nodes running in {run.path} (supervisor pid {proc.pid}); "
+                click.echo(f"raftzmq: {config.nodes} nodes running in {run.path} (supervisor pid {pid}); "
                            f"leader {st['leader']} in term {st['term']}")
                 for n in failed:
                     click.echo(f"raftzmq: warning: node {n['id']} refused to start: {n['failed']}", err=True)
@@ -226,11 +225,14 @@ def _start_detached(run: RunDir, config: ClusterConfig, resume: bool, wait_s: fl
                 break  # no majority can ever form: say so now rather than at the deadline
         time.sleep(0.05)  # polling a condition with a deadline, not synchronisation by sleep
     detail = render_status(st) if st else "the supervisor did not answer"
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    os.kill(pid, signal.SIGTERM)  # it stops its nodes before it exits
+    stop_by = time.monotonic() + 10
+    while _exited(pid) is None:
+        if time.monotonic() > stop_by:
+            os.kill(pid, signal.SIGKILL)  # its nodes follow it (PR_SET_PDEATHSIG)
+            os.waitpid(pid, 0)
+            break
+        time.sleep(0.05)  # bounded wait for the supervisor's own shutdown
     why = "too many nodes refused to start for a majority" if st and any(n["failed"] for n in st["nodes"]) \
         else "no leader was elected in time"
     fail(f"{why}, so the cluster was stopped.\n{detail}")

@@ -42,7 +42,9 @@ from raftzmq.runtime.transport import AddressInUseError, LogLimiter, Transport, 
 __all__ = ["main", "run_node", "EXIT_OK", "EXIT_REFUSED", "EXIT_STORAGE", "MAX_POLL_MS"]
 
 EXIT_OK, EXIT_REFUSED, EXIT_STORAGE = 0, 3, 4
-MAX_POLL_MS = 200  # upper bound on one poll: how late the getppid() check may notice a vanished supervisor
+# Upper bound on one poll: how late the getppid() fallback notices a vanished supervisor (PR_SET_PDEATHSIG is
+# the primary mechanism). Every wake-up costs an idle node CPU, so this is not shorter than it must be.
+MAX_POLL_MS = 1000
 NETCTL_BATCH = 32  # netctl messages handled per wake-up
 AFTER_SEND_FLUSH_MS = 200  # after_send failpoint: how long the sent messages get to leave before the SIGKILL
 PR_SET_PDEATHSIG = 1

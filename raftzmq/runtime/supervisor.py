@@ -27,11 +27,16 @@ from .config import ClusterConfig
 from .control import COMMANDS
 from .rundir import RunDir, RunDirError
 
-__all__ = ["SupervisorError", "Supervisor", "EXIT_REFUSED", "parse_ids", "validate_groups"]
+__all__ = ["SupervisorError", "Supervisor", "EXIT_REFUSED", "parse_ids", "validate_groups", "run_supervisor",
+           "fork_detached_supervisor"]
 
 EXIT_REFUSED = 3  # a node that refuses to start (docs/CONTRACTS.md); never restarted automatically
+# netctl is PUB/SUB: a node that subscribes late misses a publication. Republish often while that can happen
+# (just after a spawn or a change), rarely otherwise: every publication wakes every node.
 _NETCTL_REPUBLISH_S = 0.25
-_STATUS_REFRESH_S = 0.05
+_NETCTL_REPUBLISH_IDLE_S = 5.0
+_NETCTL_BUSY_WINDOW_S = 3.0
+_IDLE_POLL_S = 0.25  # how late the supervisor may notice (and log) a node's exit when nobody is asking
 _STOP_GRACE_S = 3.0
 _RSS_PER_NODE_BYTES = 40 * 2**20  # the per-node RSS budget (docs/benchmarks.md), used to refuse absurd --nodes
 
@@ -162,7 +167,7 @@ class Supervisor:
         self._log: LogWriter | None = None
         self._tail = LogTail(run.path)
         self._next_publish = 0.0
-        self._next_refresh = 0.0
+        self._last_net_event = 0.0  # last spawn or network change: late subscribers are possible until a while after
         self._transfer_seq = 0
 
     # ------------------------------------------------------------------ lifecycle
@@ -252,6 +257,8 @@ class Supervisor:
             proc.popen = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
                                           env=self.env, process_group=0, close_fds=True)
         self._log.write("node_spawned", node=node_id, pid=proc.pid, incarnation=proc.incarnation)
+        self._last_net_event = time.monotonic()
+        self._next_publish = min(self._next_publish, self._last_net_event + _NETCTL_REPUBLISH_S)
         return proc
 
     def serve(self, on_refresh: Callable[[dict[str, Any]], None] | None = None,
@@ -261,17 +268,20 @@ class Supervisor:
         poller.register(self._control, zmq.POLLIN)
         next_display = 0.0
         while not self.stop_requested:
-            ready = dict(poller.poll(timeout=50))
+            # Requests are answered at once (they reap and read the logs first); between them the loop only
+            # reaps exits, republishes netctl and redraws, so it need not wake often.
+            now = time.monotonic()
+            wake = min(self._next_publish, next_display if on_refresh is not None else now + _IDLE_POLL_S)
+            ready = dict(poller.poll(timeout=max(0, min(_IDLE_POLL_S, wake - now)) * 1000))
             if self._control in ready:
                 self._serve_one()
             self.reap()
             now = time.monotonic()
-            if now >= self._next_refresh:
-                self.refresh()
             if now >= self._next_publish:
                 self._publish(self.net.message())
             if on_refresh is not None and now >= next_display:
                 next_display = now + refresh_s
+                self.refresh()
                 on_refresh(self.status())
 
     def install_signal_handlers(self) -> None:
@@ -341,7 +351,6 @@ class Supervisor:
             return f"exit code {EXIT_REFUSED}"
 
     def refresh(self) -> None:
-        self._next_refresh = time.monotonic() + _STATUS_REFRESH_S
         for loc in self._tail.poll():
             self.tracker.feed(loc.record)
 
@@ -399,6 +408,7 @@ class Supervisor:
     def handle(self, req: dict[str, Any]) -> dict[str, Any]:
         cmd = req["cmd"]
         if cmd == "status":
+            self.reap()
             self.refresh()
             return self.status()
         if cmd == "stop" and not req.get("ids"):
@@ -524,11 +534,14 @@ class Supervisor:
             k: msg[k] for k in ("loss", "delay_ms", "jitter_ms")} if event == "net_changed" else {}
         self._log.write(event, **fields, version=self.net.version)
         self.run.write_json_atomic(self.run.net_json, msg)
+        self._last_net_event = time.monotonic()
         self._publish(msg)
         return {"net": msg}
 
     def _publish(self, msg: dict[str, Any]) -> None:
-        self._next_publish = time.monotonic() + _NETCTL_REPUBLISH_S
+        now = time.monotonic()
+        busy = now - self._last_net_event < _NETCTL_BUSY_WINDOW_S
+        self._next_publish = now + (_NETCTL_REPUBLISH_S if busy else _NETCTL_REPUBLISH_IDLE_S)
         try:
             self._netctl.send(json.dumps(msg).encode(), zmq.NOBLOCK)
         except zmq.Again:
@@ -552,30 +565,55 @@ class Supervisor:
         return {"leader": leader, "target": target, "term": status["term"]}
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of a detached supervisor: `python -m raftzmq.runtime.supervisor --run-dir D --config-json J`."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="raftzmq-supervisor")
-    parser.add_argument("--run-dir", required=True)
-    parser.add_argument("--config-json", required=True)
-    parser.add_argument("--resume", action="store_true")
-    args = parser.parse_args(argv)
-    config = ClusterConfig.from_dict(json.loads(args.config_json), source="--config-json")
-    sup = Supervisor(RunDir(args.run_dir), config, resume=args.resume)
+def run_supervisor(run: RunDir, config: ClusterConfig, *, resume: bool = False,
+                   on_ready: Callable[[], None] | None = None,
+                   on_refresh: Callable[[dict[str, Any]], None] | None = None, refresh_s: float = 0.25) -> None:
+    """Set up, start every node and serve until stopped; always shuts the nodes down. Raises SupervisorError
+    or RunDirError, before any node starts, when the run cannot begin."""
+    sup = Supervisor(run, config, resume=resume)
     sup.install_signal_handlers()
+    sup.setup()
     try:
-        sup.setup()
-    except (SupervisorError, RunDirError) as exc:
-        print(f"raftzmq: {exc}", file=sys.stderr)
-        return 2
-    try:
+        if on_ready is not None:
+            on_ready()
         sup.start_all()
-        sup.serve()
+        sup.serve(on_refresh=on_refresh, refresh_s=refresh_s)
     finally:
         sup.shutdown()
-    return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def fork_detached_supervisor(run: RunDir, config: ClusterConfig, *, resume: bool = False) -> int:
+    """Fork a supervisor into its own session and return its pid; its output goes to supervisor.out.
+
+    A fork, not an exec: the CLI has already imported everything, which saves an interpreter start on the way
+    to the first leader. The caller must not have created a ZeroMQ context yet (none may cross a fork); the
+    child creates its own in setup().
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 2
+    try:
+        os.setsid()  # a Ctrl-C or hang-up of the launching terminal must not reach the cluster
+        out = os.open(run.supervisor_out, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(out, 1)
+        os.dup2(out, 2)
+        os.close(null)
+        os.close(out)
+        try:
+            run_supervisor(run, config, resume=resume)
+            code = 0
+        except (SupervisorError, RunDirError) as exc:
+            print(f"raftzmq: {exc}", file=sys.stderr)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
