@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from proc_helpers import wait_until
+from raftzmq.runtime.rundir import pid_alive
 from raftzmq.evidence.logfile import read_run
 
 REPO = Path(__file__).resolve().parent.parent
@@ -18,14 +19,6 @@ REPO = Path(__file__).resolve().parent.parent
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.02) -> Any:
     """Poll `predicate` until it returns something truthy, or fail after `timeout` seconds saying `what`."""
     return wait_until(predicate, timeout, what, interval=interval)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def _is_ours(pid: int) -> bool:
@@ -79,7 +72,7 @@ class Cluster:
         return found
 
     def live_pids(self) -> set[int]:
-        return {p for p in self.pids() if _alive(p) and _is_ours(p)}
+        return {p for p in self.pids() if pid_alive(p) and _is_ours(p)}
 
     def cleanup(self) -> None:
         """Stop politely, then SIGKILL by PID whatever is left."""

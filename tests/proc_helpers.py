@@ -32,6 +32,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from raftzmq.runtime.rundir import pid_alive
+
 __all__ = [
     "REPO_ROOT",
     "Proc",
@@ -72,19 +74,7 @@ def wait_until(predicate: Callable[[], T], timeout: float, what: str, *, interva
         time.sleep(interval)
 
 
-def pid_exists(pid: int) -> bool:
-    """True while `pid` is a live, non-zombie process."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return not sys.platform.startswith("linux")
+pid_exists = pid_alive  # one definition of "alive" (not a zombie), shared with the runtime
 
 
 def proc_start_time(pid: int) -> int | None:

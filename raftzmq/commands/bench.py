@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import json
-import platform
 import os
+import platform
+import sys
 
 import click
 
 from ..lab import bench_cluster
+from ..runtime.spawn import SPAWN_METHODS
 from .sim import bench_sim
 
 __all__ = ["bench"]
@@ -31,6 +33,14 @@ def _progress(message: str) -> None:
     click.echo(message, err=True)
 
 
+def _measure(fn, **kwargs):
+    try:
+        return fn(progress=_progress, **kwargs)
+    except RuntimeError as exc:
+        click.echo(f"raftzmq: error: {exc}", err=True)
+        sys.exit(2)
+
+
 @click.group()
 def bench() -> None:
     """Benchmarks of the simulator and of live clusters (see docs/benchmarks.md).
@@ -50,17 +60,20 @@ bench.add_command(bench_sim)
 @bench.command()
 @click.option("--nodes", type=int, default=5, show_default=True)
 @click.option("--runs", type=int, default=5, show_default=True, help="Cold starts to take the median of.")
+@click.option("--spawn", type=click.Choice(SPAWN_METHODS), default="forkserver", show_default=True,
+              help="How the cluster starts its nodes.")
 @click.option("--idle", "idle_s", type=float, default=10.0, show_default=True, help="Idle window in seconds.")
 @click.option("--json", "as_json", is_flag=True)
-def cluster(nodes: int, runs: int, idle_s: float, as_json: bool) -> None:
+def cluster(nodes: int, runs: int, spawn: str, idle_s: float, as_json: bool) -> None:
     """Cold start to first leader (interpreter start included), idle CPU of leader and followers, RSS.
 
     \b
     Examples:
       raftzmq bench cluster --runs 7 --idle 20
     """
-    result = {"cold_start": bench_cluster.cold_start(nodes=nodes, runs=runs, progress=_progress),
-              "idle": bench_cluster.idle_usage(nodes=nodes, seconds=idle_s, progress=_progress)}
+    extra = ["--spawn", spawn]
+    result = {"cold_start": _measure(bench_cluster.cold_start, nodes=nodes, runs=runs, extra=extra),
+              "idle": _measure(bench_cluster.idle_usage, nodes=nodes, seconds=idle_s, extra=extra)}
     if as_json:
         _emit(result, True)
         return
@@ -79,10 +92,12 @@ def cluster(nodes: int, runs: int, idle_s: float, as_json: bool) -> None:
 @bench.command()
 @click.option("--nodes", type=int, default=101, show_default=True)
 @click.option("--hold", type=float, default=60.0, show_default=True, help="Seconds to watch for new terms.")
+@click.option("--spawn", type=click.Choice(SPAWN_METHODS), default="forkserver", show_default=True,
+              help="How the cluster starts its nodes.")
 @click.option("--config", "config_path", default=None, metavar="FILE",
               help="Cluster config (default: the built-in defaults; try configs/large.toml).")
 @click.option("--json", "as_json", is_flag=True)
-def large(nodes: int, hold: float, config_path: str | None, as_json: bool) -> None:
+def large(nodes: int, hold: float, spawn: str, config_path: str | None, as_json: bool) -> None:
     """Many nodes: time until all are up with a leader, then a window with no new term.
 
     \b
@@ -90,8 +105,8 @@ def large(nodes: int, hold: float, config_path: str | None, as_json: bool) -> No
       raftzmq bench large --nodes 101 --hold 60
       raftzmq bench large --config configs/large.toml
     """
-    extra = ["--config", config_path] if config_path else []
-    _emit(bench_cluster.large_cluster(nodes=nodes, hold=hold, extra=extra, progress=_progress), as_json)
+    extra = ["--spawn", spawn] + (["--config", config_path] if config_path else [])
+    _emit(_measure(bench_cluster.large_cluster, nodes=nodes, hold=hold, extra=extra), as_json)
 
 
 @bench.command()
@@ -105,4 +120,4 @@ def spawn(nodes: int, runs: int, as_json: bool) -> None:
     Examples:
       raftzmq bench spawn --nodes 101 --runs 5
     """
-    _emit(bench_cluster.spawn_methods(nodes=nodes, runs=runs, progress=_progress), as_json)
+    _emit(_measure(bench_cluster.spawn_methods, nodes=nodes, runs=runs), as_json)

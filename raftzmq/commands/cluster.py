@@ -16,6 +16,7 @@ from ..protocol.quorum import majority
 from ..runtime.config import ConfigError, ClusterConfig, default_config, load_config, with_overrides
 from ..runtime.control import ControlClient, ControlError
 from ..runtime.rundir import RunDir, RunDirError, new_run_dir, resolve_run_dir
+from ..runtime.spawn import SPAWN_METHODS
 from ..runtime.supervisor import SupervisorError, fork_detached_supervisor, run_supervisor
 
 __all__ = ["start", "status", "kill", "restart", "stop", "pause", "resume", "partition", "isolate", "heal",
@@ -123,11 +124,14 @@ def _resolve_config(config_path: str | None, base: ClusterConfig | None, **overr
 @click.option("--detach", is_flag=True, help="Run in the background; return once a leader exists.")
 @click.option("--resume", is_flag=True, help="Start again in an existing run dir (default logs/latest) from its "
                                             "state on disk.")
+@click.option("--spawn", type=click.Choice(SPAWN_METHODS), default="forkserver", show_default=True,
+              help="How node processes start: forked from a preloaded forkserver, or fork+exec.")
 @click.option("--wait", "wait_s", type=float, default=None, metavar="SECONDS",
               help="With --detach: how long to wait for a leader (default 10 s + 0.1 s per node).")
 def start(nodes: int | None, config_path: str | None, election_timeout: str | None, heartbeat: int | None,
           no_prevote: bool, no_check_quorum: bool, persist: str | None, transport: str | None,
-          base_port: int | None, run_dir: str | None, detach: bool, resume: bool, wait_s: float | None) -> None:
+          base_port: int | None, run_dir: str | None, detach: bool, resume: bool, spawn: str,
+          wait_s: float | None) -> None:
     """Start a cluster: one OS process per node, plus this supervisor.
 
     In the foreground it shows a live status table; Ctrl-C stops every process. Other commands
@@ -163,12 +167,12 @@ def start(nodes: int | None, config_path: str | None, election_timeout: str | No
         else:
             run = new_run_dir()
     if detach:
-        _start_detached(run, config, resume, wait_s)
+        _start_detached(run, config, resume, spawn, wait_s)
     else:
-        _start_foreground(run, config, resume)
+        _start_foreground(run, config, resume, spawn)
 
 
-def _start_foreground(run: RunDir, config: ClusterConfig, resume: bool) -> None:
+def _start_foreground(run: RunDir, config: ClusterConfig, resume: bool, spawn: str) -> None:
     tty = sys.stdout.isatty()
     last = [""]
 
@@ -187,7 +191,7 @@ def _start_foreground(run: RunDir, config: ClusterConfig, resume: bool) -> None:
                 last[0] = line
 
     try:
-        run_supervisor(run, config, resume=resume, on_ready=ready, on_refresh=show,
+        run_supervisor(run, config, resume=resume, spawn=spawn, on_ready=ready, on_refresh=show,
                        refresh_s=0.25 if tty else 0.1)
     except (SupervisorError, RunDirError) as exc:
         fail(str(exc))
@@ -200,8 +204,8 @@ def _exited(pid: int) -> int | None:
     return os.waitstatus_to_exitcode(status) if done else None
 
 
-def _start_detached(run: RunDir, config: ClusterConfig, resume: bool, wait_s: float | None) -> None:
-    pid = fork_detached_supervisor(run, config, resume=resume)
+def _start_detached(run: RunDir, config: ClusterConfig, resume: bool, spawn: str, wait_s: float | None) -> None:
+    pid = fork_detached_supervisor(run, config, resume=resume, spawn=spawn)
     deadline = time.monotonic() + (wait_s if wait_s is not None else 10 + 0.1 * config.nodes)
     st = None
     while time.monotonic() < deadline:

@@ -1,8 +1,8 @@
 """The supervisor: owns the node processes, applies faults, serves the control endpoint.
 
 Single-threaded like the nodes: one poll loop over the control socket, with reaping, log tailing and the
-periodic netctl republish between polls. It never touches a node's sockets; nodes are separate programs
-started with fork+exec (subprocess), so no ZeroMQ context ever crosses a fork.
+periodic netctl republish between polls. It never touches a node's sockets; nodes are separate processes
+started by a preloaded forkserver or by fork+exec (spawn.py), so no ZeroMQ context ever crosses a fork.
 """
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from ..evidence.status import RoleTracker
 from .config import ClusterConfig
 from .control import COMMANDS
 from .rundir import RunDir, RunDirError
+from .spawn import SPAWN_METHODS, NodeHandle, Spawner, make_spawner
 
 __all__ = ["SupervisorError", "Supervisor", "EXIT_REFUSED", "parse_ids", "validate_groups", "run_supervisor",
            "fork_detached_supervisor"]
@@ -50,7 +51,7 @@ class NodeProc:
     id: int
     endpoint: str
     incarnation: int = 0
-    popen: subprocess.Popen | None = None
+    popen: NodeHandle | None = None  # subprocess.Popen or a forkserver process, see spawn.py
     paused: bool = False
     exit_code: int | None = None
     failed: str | None = None
@@ -151,8 +152,12 @@ def _host_endpoint(host: str, port: int) -> str:
 
 class Supervisor:
     def __init__(self, run: RunDir, config: ClusterConfig, *, resume: bool = False,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, spawn: str = "forkserver") -> None:
+        if spawn not in SPAWN_METHODS:
+            raise SupervisorError(f"unknown spawn method {spawn!r}; choose from {', '.join(SPAWN_METHODS)}")
         self.run = run
+        self.spawn_method = spawn
+        self._spawner: Spawner | None = None
         self.config = config
         self.resume = resume
         self.members = config.members
@@ -205,12 +210,16 @@ class Supervisor:
             "control": control,
             "netctl": netctl,
             "supervisor_pid": os.getpid(),
+            "spawn": self.spawn_method,
         }
         run.write_json_atomic(run.cluster_json, cluster)
         run.write_json_atomic(run.net_json, self.net.message())
         self._log = LogWriter(run.supervisor_log, by="supervisor", node=0)
+        # PYTHONPATH is set before the forkserver starts: it inherits this environment, and nodes inherit its.
+        os.environ["PYTHONPATH"] = self.env["PYTHONPATH"]
+        self._spawner = make_spawner(self.spawn_method)
         self._log.write("cluster_started", nodes=self.config.nodes, config=self.config.to_dict(),
-                        resume=self.resume, pid=os.getpid())
+                        resume=self.resume, pid=os.getpid(), spawn=self.spawn_method)
 
     def _choose_endpoints(self) -> dict[int, str]:
         cfg = self.config
@@ -249,13 +258,8 @@ class Supervisor:
         proc = self.nodes[node_id]
         proc.incarnation += 1
         proc.paused, proc.exit_code, proc.failed = False, None, None
-        args = [sys.executable, "-m", "raftzmq.runtime.node", "--run-dir", str(self.run.path),
-                "--id", str(node_id), "--incarnation", str(proc.incarnation), "--supervisor-pid", str(os.getpid())]
-        with open(self.run.path / f"node-{node_id}.err", "ab") as err:
-            # Own process group: a Ctrl-C in the terminal reaches the supervisor only, which then stops the
-            # nodes in order and logs it.
-            proc.popen = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                                          env=self.env, process_group=0, close_fds=True)
+        proc.popen = self._spawner.spawn(self.run.path, node_id, proc.incarnation,
+                                         self.run.path / f"node-{node_id}.err", self.env)
         self._log.write("node_spawned", node=node_id, pid=proc.pid, incarnation=proc.incarnation)
         self._last_net_event = time.monotonic()
         self._next_publish = min(self._next_publish, self._last_net_event + _NETCTL_REPUBLISH_S)
@@ -434,69 +438,55 @@ class Supervisor:
         raise SupervisorError(f"unknown command {cmd}")
 
     def _do_kill(self, ids: list[int]) -> list[str]:
-        done = []
-        for n in ids:
-            p = self.nodes[n]
-            if not p.alive:
-                done.append(f"node {n} was not running")
-                continue
-            self._signal(p, signal.SIGKILL)
-            p.popen.wait(timeout=5)
-            self.reap()
-            done.append(f"node {n} killed (pid {p.pid})")
-        return done
+        return [self._kill(self.nodes[n]) for n in ids]
 
     def _do_restart(self, ids: list[int]) -> list[str]:
-        done = []
-        for n in ids:
-            if self.nodes[n].alive:
-                self._do_kill([n])
-            p = self.spawn(n)
-            done.append(f"node {n} started as incarnation {p.incarnation} (pid {p.pid})")
-        return done
+        return [self._restart(self.nodes[n]) for n in ids]
 
     def _do_stop(self, ids: list[int]) -> list[str]:
-        done = []
-        for n in ids:
-            p = self.nodes[n]
-            if not p.alive:
-                done.append(f"node {n} was not running")
-                continue
-            self._signal(p, signal.SIGTERM)
-            try:
-                p.popen.wait(timeout=_STOP_GRACE_S)
-            except subprocess.TimeoutExpired:
-                self._signal(p, signal.SIGKILL)
-                p.popen.wait(timeout=5)
-            self.reap()
-            done.append(f"node {n} stopped (exit code {p.exit_code})")
-        return done
+        return [self._stop(self.nodes[n]) for n in ids]
 
     def _do_pause(self, ids: list[int]) -> list[str]:
-        done = []
-        for n in ids:
-            p = self.nodes[n]
-            if not p.alive or p.paused:
-                done.append(f"node {n} was {'already paused' if p.alive else 'not running'}")
-                continue
-            self._log.write("node_paused", node=n, pid=p.pid)
-            os.kill(p.pid, signal.SIGSTOP)
-            p.paused = True
-            done.append(f"node {n} paused (pid {p.pid})")
-        return done
+        return [self._pause(self.nodes[n], pause=True) for n in ids]
 
     def _do_resume(self, ids: list[int]) -> list[str]:
-        done = []
-        for n in ids:
-            p = self.nodes[n]
-            if not p.alive or not p.paused:
-                done.append(f"node {n} was {'not paused' if p.alive else 'not running'}")
-                continue
-            self._log.write("node_resumed", node=n, pid=p.pid)
-            os.kill(p.pid, signal.SIGCONT)
-            p.paused = False
-            done.append(f"node {n} resumed (pid {p.pid})")
-        return done
+        return [self._pause(self.nodes[n], pause=False) for n in ids]
+
+    def _kill(self, p: NodeProc) -> str:
+        if not p.alive:
+            return f"node {p.id} was not running"
+        self._signal(p, signal.SIGKILL)
+        p.popen.wait(timeout=5)
+        self.reap()
+        return f"node {p.id} killed (pid {p.pid})"
+
+    def _restart(self, p: NodeProc) -> str:
+        if p.alive:
+            self._kill(p)
+        self.spawn(p.id)
+        return f"node {p.id} started as incarnation {p.incarnation} (pid {p.pid})"
+
+    def _stop(self, p: NodeProc) -> str:
+        if not p.alive:
+            return f"node {p.id} was not running"
+        self._signal(p, signal.SIGTERM)
+        try:
+            p.popen.wait(timeout=_STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            self._signal(p, signal.SIGKILL)
+            p.popen.wait(timeout=5)
+        self.reap()
+        return f"node {p.id} stopped (exit code {p.exit_code})"
+
+    def _pause(self, p: NodeProc, pause: bool) -> str:
+        verb = "paused" if pause else "resumed"
+        if not p.alive or p.paused == pause:
+            return f"node {p.id} was {'not running' if not p.alive else 'already ' + verb}"
+        # Logged before the signal: the record must never come after the effect it describes.
+        self._log.write("node_paused" if pause else "node_resumed", node=p.id, pid=p.pid)
+        os.kill(p.pid, signal.SIGSTOP if pause else signal.SIGCONT)
+        p.paused = pause
+        return f"node {p.id} {verb} (pid {p.pid})"
 
     def _signal(self, p: NodeProc, sig: signal.Signals) -> None:
         # The record comes first: a SIGKILL'd node cannot say it was killed, and the log must never
@@ -565,12 +555,12 @@ class Supervisor:
         return {"leader": leader, "target": target, "term": status["term"]}
 
 
-def run_supervisor(run: RunDir, config: ClusterConfig, *, resume: bool = False,
+def run_supervisor(run: RunDir, config: ClusterConfig, *, resume: bool = False, spawn: str = "forkserver",
                    on_ready: Callable[[], None] | None = None,
                    on_refresh: Callable[[dict[str, Any]], None] | None = None, refresh_s: float = 0.25) -> None:
     """Set up, start every node and serve until stopped; always shuts the nodes down. Raises SupervisorError
     or RunDirError, before any node starts, when the run cannot begin."""
-    sup = Supervisor(run, config, resume=resume)
+    sup = Supervisor(run, config, resume=resume, spawn=spawn)
     sup.install_signal_handlers()
     sup.setup()
     try:
@@ -582,7 +572,8 @@ def run_supervisor(run: RunDir, config: ClusterConfig, *, resume: bool = False,
         sup.shutdown()
 
 
-def fork_detached_supervisor(run: RunDir, config: ClusterConfig, *, resume: bool = False) -> int:
+def fork_detached_supervisor(run: RunDir, config: ClusterConfig, *, resume: bool = False,
+                             spawn: str = "forkserver") -> int:
     """Fork a supervisor into its own session and return its pid; its output goes to supervisor.out.
 
     A fork, not an exec: the CLI has already imported everything, which saves an interpreter start on the way
@@ -605,7 +596,7 @@ def fork_detached_supervisor(run: RunDir, config: ClusterConfig, *, resume: bool
         os.close(null)
         os.close(out)
         try:
-            run_supervisor(run, config, resume=resume)
+            run_supervisor(run, config, resume=resume, spawn=spawn)
             code = 0
         except (SupervisorError, RunDirError) as exc:
             print(f"raftzmq: {exc}", file=sys.stderr)
