@@ -174,8 +174,9 @@ def test_no_cluster_running_is_a_clear_error(tmp_path):
     assert proc.returncode == 2 and "no run directory" in proc.stderr
 
 
-def test_sigkill_of_supervisor_leaves_no_node_behind(cluster):
-    cluster.start("--nodes", "3")
+@pytest.mark.parametrize("spawn", ["forkserver", "exec"])
+def test_sigkill_of_supervisor_leaves_no_node_behind(cluster, spawn):
+    cluster.start("--nodes", "3", "--spawn", spawn)
     cluster.wait_leader()
     nodes = {n["pid"] for n in cluster.status()["nodes"]}
     sup = int((cluster.run_dir / "supervisor.pid").read_text())
