@@ -235,7 +235,7 @@ class Simulator:
         if cfg.faults:
             self._call_at(self._next_fault_gap(), self._inject)
         heap, pop, push, nodes = self.heap, heapq.heappop, heapq.heappush, self.nodes
-        end, apply, rnd = cfg.duration, self._apply, self.net_rng.random
+        end, apply = cfg.duration, self._apply
         delivered = 0
         while heap:
             entry = pop(heap)
@@ -272,22 +272,8 @@ class Simulator:
             if out.persist is not None or out.events:
                 apply(node, out)
                 continue
-            msgs = out.messages
-            if msgs:  # _send_all, inlined: this is the innermost loop of the whole simulator
-                links, sample, net, seq = self.links, self.sample_delay, self.net, self.seq
-                loss, lossdup = net.loss, net.loss + net.dup
-                for m in msgs:
-                    if links[m.src][m.dst]:
-                        if lossdup:
-                            r = rnd()
-                            if r < loss:
-                                continue
-                            if r < lossdup:
-                                seq += 1
-                                push(heap, (t + sample(), seq, _DELIVER, m, None))
-                        seq += 1
-                        push(heap, (t + sample(), seq, _DELIVER, m, None))
-                self.seq = seq
+            if out.messages:
+                self._send_all(out.messages)
             if out.deadline < node.timer_at:
                 self._arm(node, out.deadline)
         self.messages += delivered
