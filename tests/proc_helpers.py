@@ -25,7 +25,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from cluster_harness import REPO, Cluster, wait_for
+from cluster_harness import Cluster, wait_for
 
 pytestmark = pytest.mark.cluster
 

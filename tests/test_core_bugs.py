@@ -12,7 +12,6 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-import pytest
 from core_harness import Cluster, apply_persist, events_named, make_core, msgs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

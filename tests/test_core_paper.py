@@ -368,7 +368,7 @@ def test_stale_append_responses_do_not_keep_a_leader_alive():
     core = leader_core(3, term=4)
     t = core.now
     while core.role == LEADER and core.now < t + 3 * ET_MAX:
-        out = core.tick(core.deadline)
+        core.tick(core.deadline)
         for p in (2, 3):
             core.step(AppendResponse(4, p, 1), core.now)
     assert core.role == FOLLOWER

@@ -12,7 +12,7 @@ import click
 
 from ..evidence.checker import run_check
 from ..evidence.logfile import Located, LogFormatError, LogTail
-from ..runtime.rundir import RunDirError, default_logs_root, resolve_run_dir
+from ..runtime.rundir import default_logs_root
 from .cluster import RUN_DIR_HELP, fail
 
 __all__ = ["logs", "check", "format_record"]
