@@ -52,6 +52,8 @@ def test_killed_leader_is_replaced_within_a_second_and_rejoins_as_follower(clust
     old = cluster.wait_leader()
     old_leader, old_term = old["leader"], old["term"]
     cluster.cli("kill", str(old_leader))
+    gone = cluster.status()["nodes"][old_leader - 1]  # the very next status shows it, not its stale role
+    assert (gone["alive"], gone["role"], gone["pid"]) == (False, None, None)
     new = cluster.wait_leader(other_than=old_leader, min_term=old_term + 1)
     killed = _first(cluster.records("node_killed"), node=old_leader)
     elected = next(r for r in cluster.records("became_leader") if r["term"] > old_term)
@@ -73,6 +75,8 @@ def test_paused_leader_is_replaced_and_steps_down_on_resume(cluster, check_quoru
     old = cluster.wait_leader()
     cluster.cli("pause", str(old["leader"]))
     paused_at = time.monotonic()
+    frozen = cluster.status()["nodes"][old["leader"] - 1]
+    assert (frozen["paused"], frozen["role"]) == (True, None)
     new = cluster.wait_leader(other_than=old["leader"], min_term=old["term"] + 1)
     time.sleep(max(0.0, 2.0 - (time.monotonic() - paused_at)))  # the scenario: a 2 s pause, not a sync
     cluster.cli("resume", str(old["leader"]))
