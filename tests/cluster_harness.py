@@ -66,6 +66,8 @@ class Cluster:
     def pids(self) -> set[int]:
         """Every process this run ever started: supervisors and node incarnations."""
         found = set(self.extra_pids)
+        if not self.run_dir.is_dir():
+            return found
         for rec in self.records():
             if rec["event"] in ("node_spawned", "cluster_started") and "pid" in rec:
                 found.add(rec["pid"])

@@ -262,3 +262,16 @@ def test_two_clusters_side_by_side_over_ipc_and_tcp(tmp_path):
     for c in (a, b):
         assert not c.live_pids()
         assert c.cli("check", str(c.run_dir), check=False).returncode == 0
+
+
+def test_restart_of_a_node_with_a_corrupt_state_file_says_why(cluster):
+    cluster.start("--nodes", "3")
+    leader = cluster.wait_leader()["leader"]
+    victim = 1 if leader != 1 else 2
+    cluster.cli("kill", str(victim))
+    state = cluster.run_dir / f"node-{victim}.state"
+    state.write_bytes(b"{ not a state file")
+    proc = cluster.cli("restart", str(victim), check=False)
+    assert proc.returncode == 2 and str(state) in proc.stderr, proc.stderr
+    proc = cluster.cli("restart", str(leader), check=True)
+    assert f"node {leader} is up as" in proc.stdout

@@ -292,8 +292,43 @@ def _ids_command(cmd: str, verb: str, example: str) -> click.Command:
 
 kill = _ids_command("kill", "SIGKILL the given nodes (state on disk stays; `restart` brings them back).",
                     "  raftzmq kill 3\n  raftzmq kill 1 2")
-restart = _ids_command("restart", "Start stopped or killed nodes again from their state on disk "
-                                  "(a running node is killed first).", "  raftzmq restart 3")
+@click.command()
+@click.argument("ids", nargs=-1, required=True, type=int)
+@click.option("--wait", "wait_s", type=float, default=5.0, show_default=True,
+              help="Seconds to wait for each node to come up (or refuse).")
+@run_dir_option
+def restart(ids: tuple[int, ...], wait_s: float, run_dir: str | None) -> None:
+    """Start stopped or killed nodes again from their state on disk (a running node is killed first).
+
+    Waits until each node runs (or refuses to start, e.g. a corrupt state file: exit 2 with the reason).
+
+    \b
+    Examples:
+      raftzmq restart 3
+      raftzmq restart 1 2
+    """
+    client = _client(run_dir)
+    try:
+        for line in client.request("restart", ids=list(ids))["done"]:
+            click.echo(line)
+        deadline = time.monotonic() + wait_s
+        pending = set(ids)
+        while pending and time.monotonic() < deadline:
+            nodes = {n["id"]: n for n in client.request("status")["nodes"]}
+            for n in sorted(pending):
+                node = nodes[n]
+                if node["failed"] or not node["alive"]:
+                    why = node["failed"] or f"exit code {node['exit_code']}"
+                    fail(f"node {n} did not start: {why}")
+                if node["role"] is not None:
+                    click.echo(f"node {n} is up as {node['role']} in term {node['term']}")
+                    pending.discard(n)
+            if pending:
+                time.sleep(0.05)  # polling the nodes' start with a deadline
+    except ControlError as exc:
+        fail(str(exc))
+    if pending:
+        fail(f"node(s) {', '.join(map(str, sorted(pending)))} not up after {wait_s} s; see `raftzmq status`")
 pause = _ids_command("pause", "SIGSTOP the given nodes: alive but silent, like a long GC pause.",
                      "  raftzmq pause 2")
 resume = _ids_command("resume", "SIGCONT paused nodes.", "  raftzmq resume 2")
