@@ -45,3 +45,20 @@ def test_an_unrecovered_loss_is_counted():
     assert failover_times(records, 3) == ([], 1)
     summary = recovery_summary(records, 3)
     assert summary["unresolved_failovers"] == 1 and summary["elections_won"] == 1
+
+
+def test_failovers_name_their_cause_and_the_report_lists_them():
+    from raftzmq.evidence.report import failovers, render_report
+
+    records = [
+        rec(0.0, "became_leader", 1, term=1),
+        rec(1.0, "node_killed", 1, by="supervisor", signal="SIGKILL"),
+        rec(1.2, "became_leader", 2, term=2),
+        rec(2.0, "stepped_down", 2, term=2, reason="check_quorum"),
+    ]
+    found = failovers(records, 3)
+    assert [(f.cause, f.leader, f.new_leader, f.seconds is not None) for f in found] == [
+        ("node_killed", 1, 2, True), ("stepped_down:check_quorum", 2, None, False)]
+    text = render_report(records, 3)
+    assert "term    2  node 2" in text and "node_killed" in text and "200 ms -> node 2" in text
+    assert "never recovered" in text

@@ -1,21 +1,24 @@
-"""Commands computed from logs: `logs` (merged, coloured, following) and `check` (the safety verdict)."""
+"""Commands computed from logs: `logs` (merged, coloured, following), `check` (the safety verdict) and `report`
+(how the run recovered)."""
 from __future__ import annotations
 
 import json
 import os
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ..evidence.checker import run_check
-from ..evidence.logfile import Located, LogFormatError, LogTail
+from ..evidence.checker import check_run, run_check
+from ..evidence.report import failovers, recovery_summary, render_report
+from ..evidence.logfile import Located, LogFormatError, LogTail, read_run
 from ..runtime.rundir import default_logs_root
 from .cluster import RUN_DIR_HELP, fail
 
-__all__ = ["logs", "check", "format_record"]
+__all__ = ["logs", "check", "report", "format_record"]
 
 _NODE_COLORS = ["cyan", "magenta", "blue", "yellow", "green", "bright_cyan", "bright_magenta", "bright_blue"]
 _EVENT_STYLE = {
@@ -115,3 +118,29 @@ def check(run_dir_arg: str | None, as_json: bool, run_dir: str | None) -> None:
     """
     path = _run_path(run_dir_arg or run_dir)
     sys.exit(run_check(path, as_json, sys.stdout))
+
+
+@click.command()
+@click.argument("run_dir_arg", metavar="[RUN_DIR]", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable figures.")
+@click.option("--run-dir", "run_dir", metavar="DIR", help=RUN_DIR_HELP)
+def report(run_dir_arg: str | None, as_json: bool, run_dir: str | None) -> None:
+    """How the run recovered, computed from its logs: who led which term, and every failover with its cause
+    (kill, pause, partition, step-down) and how long until a leader of a higher term took over.
+
+    \b
+    Examples:
+      raftzmq report
+      raftzmq report logs/sim-17 --json | jq .summary
+    """
+    path = _run_path(run_dir_arg or run_dir)
+    try:
+        records = [loc.record for loc in read_run(path, on_warning=lambda message: None)]
+        size = check_run(path).cluster_size or 0
+    except (LogFormatError, OSError) as exc:
+        fail(str(exc))
+    if as_json:
+        click.echo(json.dumps({"run_dir": str(path), "summary": recovery_summary(records, size),
+                               "failovers": [asdict(f) for f in failovers(records, size)]}, indent=2))
+    else:
+        click.echo(render_report(records, size), nl=False)

@@ -7,10 +7,11 @@ or stepping down — and ends at the first `became_leader` of a higher term. Tim
 from __future__ import annotations
 
 import statistics
+from dataclasses import dataclass, replace
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["failover_times", "recovery_summary"]
+__all__ = ["Failover", "failovers", "failover_times", "recovery_summary", "render_report"]
 
 
 def _minority(groups: list[list[int]] | None, node: int, cluster_size: int) -> bool:
@@ -22,33 +23,75 @@ def _minority(groups: list[list[int]] | None, node: int, cluster_size: int) -> b
     return True
 
 
-def failover_times(records: Iterable[dict[str, Any]], cluster_size: int) -> tuple[list[float], int]:
-    """(seconds from each leader loss to the next leader of a higher term, losses never recovered)."""
+@dataclass(frozen=True, slots=True)
+class Failover:
+    cause: str  # node_killed | node_paused | stepped_down:<reason> | partition
+    leader: int
+    term: int
+    lost_ns: int
+    new_leader: int | None = None
+    new_term: int | None = None
+    seconds: float | None = None  # None: never recovered before the run ended
+
+
+def failovers(records: Iterable[dict[str, Any]], cluster_size: int) -> list[Failover]:
+    """Every loss of the current leader, with what caused it and when a leader of a higher term followed."""
     leader: tuple[int, int] | None = None  # (node, term)
-    lost_at: int | None = None
-    out: list[float] = []
+    open_loss: Failover | None = None
+    out: list[Failover] = []
     for rec in records:
         event = rec["event"]
         if event == "cluster_stopping":
             break  # the planned end of the run: nothing after it is a failure to recover from
         if event == "became_leader":
             if leader is None or rec["term"] > leader[1]:
-                if lost_at is not None:
-                    out.append((rec["mono_ns"] - lost_at) / 1e9)
-                    lost_at = None
+                if open_loss is not None:
+                    out.append(replace(open_loss, new_leader=rec["node"], new_term=rec["term"],
+                                       seconds=(rec["mono_ns"] - open_loss.lost_ns) / 1e9))
+                    open_loss = None
                 leader = (rec["node"], rec["term"])
             continue
-        if leader is None or lost_at is not None:
+        if leader is None or open_loss is not None:
             continue
-        lost = (
-            (rec["by"] == "supervisor" and event in ("node_killed", "node_paused") and rec["node"] == leader[0])
-            or (event == "stepped_down" and rec["by"] == "node" and rec["node"] == leader[0]
-                and rec["term"] <= leader[1] + 1)
-            or (event == "partition" and _minority(rec.get("groups"), leader[0], cluster_size))
-        )
-        if lost:
-            lost_at = rec["mono_ns"]
-    return out, int(lost_at is not None)
+        cause = None
+        if rec["by"] == "supervisor" and event in ("node_killed", "node_paused") and rec["node"] == leader[0]:
+            cause = event
+        elif (event == "stepped_down" and rec["by"] == "node" and rec["node"] == leader[0]
+              and rec["term"] <= leader[1] + 1):
+            cause = f"stepped_down:{rec.get('reason')}"
+        elif event == "partition" and _minority(rec.get("groups"), leader[0], cluster_size):
+            cause = "partition"
+        if cause is not None:
+            open_loss = Failover(cause, leader[0], leader[1], rec["mono_ns"])
+    if open_loss is not None:
+        out.append(open_loss)
+    return out
+
+
+def failover_times(records: Iterable[dict[str, Any]], cluster_size: int) -> tuple[list[float], int]:
+    """(seconds from each leader loss to the next leader of a higher term, losses never recovered)."""
+    found = failovers(records, cluster_size)
+    return [f.seconds for f in found if f.seconds is not None], sum(f.seconds is None for f in found)
+
+
+def render_report(records: list[dict[str, Any]], cluster_size: int) -> str:
+    """A human account of a run: who led which term when, and every failover with its cause and duration."""
+    if not records:
+        return "no records\n"
+    t0 = records[0]["mono_ns"]
+    at = lambda ns: f"{(ns - t0) / 1e9:8.3f}s"  # noqa: E731 - a one-line formatter
+    lines = [f"cluster of {cluster_size}; times from the first record", "", "leaders:"]
+    for r in records:
+        if r["event"] == "became_leader":
+            lines.append(f"  {at(r['mono_ns'])}  term {r['term']:>4}  node {r['node']}")
+    lines += ["", "failovers (leader lost -> leader of a higher term):"]
+    for f in failovers(records, cluster_size):
+        took = f"{f.seconds * 1000:7.0f} ms -> node {f.new_leader} (term {f.new_term})" if f.seconds is not None \
+            else "   never recovered"
+        lines.append(f"  {at(f.lost_ns)}  node {f.leader} (term {f.term}) {f.cause:<26} {took}")
+    summary = recovery_summary(records, cluster_size)
+    lines += ["", "summary: " + ", ".join(f"{k}={v}" for k, v in summary.items())]
+    return "\n".join(lines) + "\n"
 
 
 def recovery_summary(records: list[dict[str, Any]], cluster_size: int) -> dict[str, Any]:
