@@ -58,14 +58,14 @@ class Codec:
         doc: dict[str, object] = {"v": WIRE_VERSION, "k": msg.kind, "t": msg.term, "s": msg.src, "d": msg.dst}
         for key, attr in _FLAGS[msg.kind][1].items():
             doc[key] = getattr(msg, attr)
-        return json.dumps(doc, separators=(",", ":")).encode()
+        return _ENCODER.encode(doc).encode()
 
     def decode(self, frame: bytes) -> Message:
         if len(frame) > MAX_FRAME_BYTES:
             raise ProtocolError("too_large", f"{len(frame)} bytes > {MAX_FRAME_BYTES}")
         try:
             # UTF-8 only (json.loads would sniff UTF-16/32), and a repeated key is an error, not "last one wins".
-            doc = json.loads(frame.decode("utf-8"), parse_constant=_reject_constant, object_pairs_hook=_no_dup_keys)
+            doc = _DECODER.decode(frame.decode("utf-8"))
         except (ValueError, UnicodeDecodeError) as exc:
             raise ProtocolError("not_json", str(exc)[:80]) from None
         if not isinstance(doc, dict):
@@ -104,3 +104,8 @@ def _no_dup_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
 
 def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not allowed")
+
+
+# Built once: json.loads/dumps with options construct a new decoder/encoder on every call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_no_dup_keys)
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
