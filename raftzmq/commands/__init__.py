@@ -10,7 +10,7 @@ import click
 _FAMILIES = {
     "cluster": ["start", "status", "kill", "restart", "stop", "pause", "resume", "partition", "isolate", "heal",
                 "net", "transfer"],
-    "evidence": ["logs", "check", "report"],
+    "evidence": ["logs", "check", "report", "timeline"],
     "sim": ["sim"],
     "bench": ["bench"],
     "chaos": ["chaos"],

@@ -14,11 +14,12 @@ import click
 
 from ..evidence.checker import check_run, run_check
 from ..evidence.report import failovers, recovery_summary, render_report
+from ..evidence.timeline import render_svg
 from ..evidence.logfile import Located, LogFormatError, LogTail, read_run
 from ..runtime.rundir import default_logs_root
 from .cluster import RUN_DIR_HELP, fail
 
-__all__ = ["logs", "check", "report", "format_record"]
+__all__ = ["logs", "check", "report", "timeline", "format_record"]
 
 _NODE_COLORS = ["cyan", "magenta", "blue", "yellow", "green", "bright_cyan", "bright_magenta", "bright_blue"]
 _EVENT_STYLE = {
@@ -144,3 +145,30 @@ def report(run_dir_arg: str | None, as_json: bool, run_dir: str | None) -> None:
                                "failovers": [asdict(f) for f in failovers(records, size)]}, indent=2))
     else:
         click.echo(render_report(records, size), nl=False)
+
+
+@click.command()
+@click.argument("run_dir_arg", metavar="[RUN_DIR]", required=False)
+@click.option("-o", "--output", metavar="FILE", help="Where to write the SVG (default: RUN_DIR/timeline.svg).")
+@click.option("--width", type=click.IntRange(400, 20000), default=1200, show_default=True, help="Pixels.")
+@click.option("--run-dir", "run_dir", metavar="DIR", help=RUN_DIR_HELP)
+def timeline(run_dir_arg: str | None, output: str | None, width: int, run_dir: str | None) -> None:
+    """Draw the run from its logs: a lane per node coloured by role over time, faults as vertical lines.
+
+    Writes an SVG (no plotting library needed); open it in a browser and hover for details.
+
+    \b
+    Examples:
+      raftzmq timeline                       # logs/latest/timeline.svg
+      raftzmq timeline logs/sim-17 -o sim17.svg --width 2400
+    """
+    path = _run_path(run_dir_arg or run_dir)
+    try:
+        records = [loc.record for loc in read_run(path, on_warning=lambda message: None)]
+    except (LogFormatError, OSError) as exc:
+        fail(str(exc))
+    if not records:
+        fail(f"{path}: no log records to draw")
+    target = Path(output) if output else path / "timeline.svg"
+    target.write_text(render_svg(records, width=width, title=str(path)))
+    click.echo(f"wrote {target}")
