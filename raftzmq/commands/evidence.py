@@ -170,5 +170,5 @@ def timeline(run_dir_arg: str | None, output: str | None, width: int, run_dir: s
     if not records:
         fail(f"{path}: no log records to draw")
     target = Path(output) if output else path / "timeline.svg"
-    target.write_text(render_svg(records, width=width, title=str(path)))
+    target.write_text(render_svg(records, width=width, title=f"raftzmq run {path.name}"))
     click.echo(f"wrote {target}")
