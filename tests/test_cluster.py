@@ -230,11 +230,21 @@ def test_corrupt_state_file_makes_that_node_refuse_and_status_says_why(cluster):
 def test_port_in_use_is_a_clear_error(tmp_path):
     import socket
 
+    def free(port):
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", port))
+                return True
+            except OSError:
+                return False
+
     c = Cluster(tmp_path / "run")
     with socket.socket() as held:
         held.bind(("127.0.0.1", 0))
         held.listen()
         port = held.getsockname()[1]
+        assert free(port - 1) and free(port + 1), "neighbouring ports busy; the scenario needs them free"
         proc = c.cli("start", "--detach", "--run-dir", str(c.run_dir), "--nodes", "3",
                      "--base-port", str(port - 1), check=False)
     try:

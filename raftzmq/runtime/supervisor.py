@@ -128,6 +128,8 @@ def _check_ports_free(host: str, ports: list[int]) -> None:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     for node, port in enumerate(ports, 1):
         with socket.socket(family, socket.SOCK_STREAM) as s:
+            # As libzmq binds: with SO_REUSEADDR, so a closed connection in TIME_WAIT does not count as "in use".
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind((host, port))
             except OSError as exc:
