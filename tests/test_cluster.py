@@ -285,3 +285,15 @@ def test_restart_of_a_node_with_a_corrupt_state_file_says_why(cluster):
     assert proc.returncode == 2 and str(state) in proc.stderr, proc.stderr
     proc = cluster.cli("restart", str(leader), check=True)
     assert f"node {leader} is up as" in proc.stdout
+
+
+def test_a_deleted_state_file_is_refused_not_reset_to_term_zero(cluster):
+    cluster.start("--nodes", "3")
+    leader = cluster.wait_leader()["leader"]
+    victim = 1 if leader != 1 else 2
+    cluster.cli("kill", str(victim))
+    state = cluster.run_dir / f"node-{victim}.state"
+    state.unlink()
+    proc = cluster.cli("restart", str(victim), check=False)
+    assert proc.returncode == 2 and "is missing" in proc.stderr and str(state) in proc.stderr, proc.stderr
+    assert not state.exists()

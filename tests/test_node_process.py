@@ -299,8 +299,9 @@ def test_netctl_partition_and_leadership_transfer(cluster):
 
 
 def test_storage_fatal_error_exits_4(cluster):
-    p1 = cluster.spawn(1)  # alone, node 1 only pre-votes (never wins one), so it persists nothing yet
+    p1 = cluster.spawn(1)  # alone, node 1 only pre-votes (never wins one), so it persists nothing after start
     blocker = cluster.dir / "node-1.state"
+    blocker.unlink()  # the term-0 file its first start wrote
     blocker.mkdir()
     (blocker / "x").write_text("a directory where the state file should go: os.replace fails")
     cluster.spawn(2, wait=False)  # any election now needs node 1's durable vote

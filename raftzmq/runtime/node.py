@@ -173,7 +173,16 @@ class Node:
         except StorageError as exc:
             self._refuse(f"state file: {exc}")
         if state is None:
+            # A missing file means term 0 only for a node that never ran: the first start writes the file, so a
+            # later incarnation without one has lost its state (and could vote twice in a term it voted in).
+            if self.incarnation > 1:
+                self._refuse(f"state file {self.state_file.path} is missing, but node {self.id} has run before "
+                             f"(this is incarnation {self.incarnation}); refusing to start from term 0")
             state = HardState()
+            try:
+                self.state_file.save(state)
+            except StorageFatalError as exc:
+                self._refuse(f"cannot create state file: {exc}", EXIT_STORAGE)
         self.term = state.term
 
         seed = int.from_bytes(os.urandom(8), "big")
