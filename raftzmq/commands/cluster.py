@@ -17,7 +17,8 @@ from ..runtime.config import ConfigError, ClusterConfig, default_config, load_co
 from ..runtime.control import ControlClient, ControlError
 from ..runtime.rundir import RunDir, RunDirError, new_run_dir, resolve_run_dir
 from ..runtime.spawn import SPAWN_METHODS
-from ..runtime.supervisor import SupervisorError, fork_detached_supervisor, run_supervisor
+from ..runtime.errors import SupervisorError
+from ..runtime.launch import fork_detached_supervisor, run_supervisor
 
 __all__ = ["start", "status", "kill", "restart", "stop", "pause", "resume", "partition", "isolate", "heal",
            "net", "transfer", "fail", "render_status"]

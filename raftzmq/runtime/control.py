@@ -10,9 +10,10 @@ from typing import Any
 
 import zmq
 
+from .errors import SupervisorError
 from .rundir import RunDir, RunDirError
 
-__all__ = ["COMMANDS", "ControlError", "ControlClient", "request"]
+__all__ = ["COMMANDS", "ControlError", "ControlClient", "request", "parse_ids", "validate_groups"]
 
 # command -> argument names it takes (validated on the supervisor side)
 COMMANDS: dict[str, tuple[str, ...]] = {
@@ -66,3 +67,35 @@ class ControlClient:
 
 def request(run: RunDir, cmd: str, **args: Any) -> dict[str, Any]:
     return ControlClient(run).request(cmd, **args)
+
+
+# Validation of request arguments, shared by every command that names nodes.
+
+def parse_ids(raw: Any, members: tuple[int, ...]) -> list[int]:
+    if not isinstance(raw, list) or not raw:
+        raise SupervisorError("give at least one node id")
+    ids: list[int] = []
+    for item in raw:
+        if type(item) is not int or item not in members:
+            raise SupervisorError(f"unknown node id {item!r}; this cluster has nodes {members[0]}..{members[-1]}")
+        if item in ids:
+            raise SupervisorError(f"node id {item} given twice")
+        ids.append(item)
+    return ids
+
+
+def validate_groups(raw: Any, members: tuple[int, ...]) -> list[list[int]]:
+    if not isinstance(raw, list) or len(raw) < 2:
+        raise SupervisorError("a partition needs at least two groups, e.g. `partition 1,2 3,4,5`")
+    groups = [parse_ids(g, members) for g in raw]
+    seen: dict[int, int] = {}
+    for index, group in enumerate(groups):
+        for node in group:
+            if node in seen:
+                raise SupervisorError(f"node {node} is in two groups ({seen[node] + 1} and {index + 1})")
+            seen[node] = index
+    missing = [m for m in members if m not in seen]
+    if missing:
+        raise SupervisorError(f"nodes {','.join(map(str, missing))} are in no group; list every node "
+                              "(a node in no group would be ambiguous)")
+    return [sorted(g) for g in groups]

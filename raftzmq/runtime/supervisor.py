@@ -9,9 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,12 +22,13 @@ import raftzmq
 from ..evidence.logfile import LogTail, LogWriter
 from ..evidence.status import RoleTracker
 from .config import ClusterConfig
-from .control import COMMANDS
-from .rundir import RunDir, RunDirError
+from .control import COMMANDS, parse_ids, validate_groups
+from .errors import SupervisorError
+from .resources import check_capacity, check_ports_free, free_ports, tcp_endpoint
+from .rundir import RunDir
 from .spawn import SPAWN_METHODS, NodeHandle, Spawner, make_spawner
 
-__all__ = ["SupervisorError", "Supervisor", "EXIT_REFUSED", "parse_ids", "validate_groups", "run_supervisor",
-           "fork_detached_supervisor"]
+__all__ = ["Supervisor", "SupervisorError", "EXIT_REFUSED", "NodeProc"]
 
 EXIT_REFUSED = 3  # a node that refuses to start (docs/CONTRACTS.md); never restarted automatically
 # netctl is PUB/SUB: a node that subscribes late misses a publication. Republish often while that can happen
@@ -39,11 +38,6 @@ _NETCTL_REPUBLISH_IDLE_S = 5.0
 _NETCTL_BUSY_WINDOW_S = 3.0
 _IDLE_POLL_S = 0.25  # how late the supervisor may notice (and log) a node's exit when nobody is asking
 _STOP_GRACE_S = 3.0
-_RSS_PER_NODE_BYTES = 40 * 2**20  # the per-node RSS budget (docs/benchmarks.md), used to refuse absurd --nodes
-
-
-class SupervisorError(Exception):
-    """A request or a start that cannot be honoured; the message says why."""
 
 
 @dataclass(slots=True)
@@ -77,79 +71,6 @@ class NetState:
     def message(self) -> dict[str, Any]:
         return {"type": "net", "version": self.version, "groups": self.groups, "loss": self.loss,
                 "delay_ms": self.delay_ms, "jitter_ms": self.jitter_ms}
-
-
-def parse_ids(raw: Any, members: tuple[int, ...]) -> list[int]:
-    if not isinstance(raw, list) or not raw:
-        raise SupervisorError("give at least one node id")
-    ids: list[int] = []
-    for item in raw:
-        if type(item) is not int or item not in members:
-            raise SupervisorError(f"unknown node id {item!r}; this cluster has nodes {members[0]}..{members[-1]}")
-        if item in ids:
-            raise SupervisorError(f"node id {item} given twice")
-        ids.append(item)
-    return ids
-
-
-def validate_groups(raw: Any, members: tuple[int, ...]) -> list[list[int]]:
-    if not isinstance(raw, list) or len(raw) < 2:
-        raise SupervisorError("a partition needs at least two groups, e.g. `partition 1,2 3,4,5`")
-    groups = [parse_ids(g, members) for g in raw]
-    seen: dict[int, int] = {}
-    for index, group in enumerate(groups):
-        for node in group:
-            if node in seen:
-                raise SupervisorError(f"node {node} is in two groups ({seen[node] + 1} and {index + 1})")
-            seen[node] = index
-    missing = [m for m in members if m not in seen]
-    if missing:
-        raise SupervisorError(f"nodes {','.join(map(str, missing))} are in no group; list every node "
-                              "(a node in no group would be ambiguous)")
-    return [sorted(g) for g in groups]
-
-
-def _free_ports(host: str, count: int) -> list[int]:
-    # Hold every socket until all are chosen so the kernel cannot hand out one port twice.
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    socks = []
-    try:
-        for _ in range(count):
-            s = socket.socket(family, socket.SOCK_STREAM)
-            s.bind((host, 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def _check_ports_free(host: str, ports: list[int]) -> None:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    for node, port in enumerate(ports, 1):
-        with socket.socket(family, socket.SOCK_STREAM) as s:
-            # As libzmq binds: with SO_REUSEADDR, so a closed connection in TIME_WAIT does not count as "in use".
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                s.bind((host, port))
-            except OSError as exc:
-                raise SupervisorError(f"port {port} (node {node}) on {host} is not available: {exc.strerror}; "
-                                      "choose another base_port or 0 for free ports") from None
-
-
-def _check_capacity(nodes: int) -> None:
-    try:
-        with open("/proc/meminfo") as f:
-            avail = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
-    except (OSError, StopIteration, ValueError):
-        return
-    if nodes * _RSS_PER_NODE_BYTES > avail * 0.8:
-        raise SupervisorError(f"{nodes} nodes need about {nodes * 40} MB of memory; only "
-                              f"{avail // 2**20} MB are available")
-
-
-def _host_endpoint(host: str, port: int) -> str:
-    return f"tcp://[{host}]:{port}" if ":" in host else f"tcp://{host}:{port}"
 
 
 class Supervisor:
@@ -186,7 +107,7 @@ class Supervisor:
         if other is not None and other != os.getpid():
             raise SupervisorError(f"a cluster is already running in {run.path} (supervisor pid {other}); "
                                   "stop it with `raftzmq stop` or choose another --run-dir")
-        _check_capacity(self.config.nodes)
+        check_capacity(self.config.nodes)
         if self.resume:
             old = run.read_cluster()
             if old.get("nodes") != self.config.nodes:
@@ -229,10 +150,10 @@ class Supervisor:
             return {n: self.run.ipc_endpoint(f"node-{n}") for n in self.members}
         if cfg.base_port:
             ports = list(range(cfg.base_port, cfg.base_port + cfg.nodes))
-            _check_ports_free(cfg.host, ports)
+            check_ports_free(cfg.host, ports)
         else:
-            ports = _free_ports(cfg.host, cfg.nodes)
-        return {n: _host_endpoint(cfg.host, port) for n, port in zip(self.members, ports)}
+            ports = free_ports(cfg.host, cfg.nodes)
+        return {n: tcp_endpoint(cfg.host, port) for n, port in zip(self.members, ports)}
 
     def _bind(self, kind: int, endpoint: str) -> zmq.Socket:
         sock = self._ctx.socket(kind)
@@ -555,58 +476,3 @@ class Supervisor:
         self._log.write("transfer_requested", node=target, leader=leader, term=status["term"])
         self._publish({"type": "transfer", "id": self._transfer_seq, "target": target, "leader": leader})
         return {"leader": leader, "target": target, "term": status["term"]}
-
-
-def run_supervisor(run: RunDir, config: ClusterConfig, *, resume: bool = False, spawn: str = "forkserver",
-                   on_ready: Callable[[], None] | None = None,
-                   on_refresh: Callable[[dict[str, Any]], None] | None = None, refresh_s: float = 0.25) -> None:
-    """Set up, start every node and serve until stopped; always shuts the nodes down. Raises SupervisorError
-    or RunDirError, before any node starts, when the run cannot begin."""
-    sup = Supervisor(run, config, resume=resume, spawn=spawn)
-    sup.install_signal_handlers()
-    sup.setup()
-    try:
-        if on_ready is not None:
-            on_ready()
-        sup.start_all()
-        sup.serve(on_refresh=on_refresh, refresh_s=refresh_s)
-    finally:
-        sup.shutdown()
-
-
-def fork_detached_supervisor(run: RunDir, config: ClusterConfig, *, resume: bool = False,
-                             spawn: str = "forkserver") -> int:
-    """Fork a supervisor into its own session and return its pid; its output goes to supervisor.out.
-
-    A fork, not an exec: the CLI has already imported everything, which saves an interpreter start on the way
-    to the first leader. The caller must not have created a ZeroMQ context yet (none may cross a fork); the
-    child creates its own in setup().
-    """
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid:
-        return pid
-    code = 2
-    try:
-        os.setsid()  # a Ctrl-C or hang-up of the launching terminal must not reach the cluster
-        out = os.open(run.supervisor_out, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
-        os.dup2(out, 1)
-        os.dup2(out, 2)
-        os.close(null)
-        os.close(out)
-        try:
-            run_supervisor(run, config, resume=resume, spawn=spawn)
-            code = 0
-        except (SupervisorError, RunDirError) as exc:
-            print(f"raftzmq: {exc}", file=sys.stderr)
-    except BaseException:
-        import traceback
-
-        traceback.print_exc()
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
