@@ -1,0 +1,14 @@
+"""The protocol package's public surface is deliberate: changing it should be a visible decision."""
+import raftzmq.protocol as protocol
+
+EXPECTED = {
+    "AppendEntries", "AppendResponse", "CANDIDATE", "Codec", "CoreConfig", "ElectionCore", "Event", "FOLLOWER",
+    "HardState", "IllegalTransition", "LEADER", "MAX_FRAME_BYTES", "Message", "Output", "PRECANDIDATE",
+    "ProtocolError", "RequestVote", "TimeoutNow", "VoteResponse", "has_majority", "majority",
+}
+
+
+def test_public_exports_are_exactly_the_curated_set():
+    assert set(protocol.__all__) == EXPECTED
+    for name in EXPECTED:
+        assert getattr(protocol, name) is not None
