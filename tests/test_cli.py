@@ -77,3 +77,18 @@ def test_net_needs_an_option_and_valid_delay(tmp_path, monkeypatch):
 def test_shims_run_the_same_cli(entry):
     proc = subprocess.run([sys.executable, *entry, "--help"], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "Watch and break Raft leader election" in proc.stdout
+
+
+def test_a_cluster_too_large_for_its_heartbeat_gets_a_warning(monkeypatch):
+    from raftzmq.commands import cluster
+    from raftzmq.runtime.config import ClusterConfig
+
+    monkeypatch.setattr(cluster.os, "sched_getaffinity", lambda pid: {0, 1})
+    warned = []
+    monkeypatch.setattr(cluster.click, "echo", lambda message, err=False: warned.append(message))
+    cluster._warn_if_too_tight(ClusterConfig(nodes=101, heartbeat_ms=50))
+    assert warned and "2000 heartbeats/s" in warned[0]
+    warned.clear()
+    cluster._warn_if_too_tight(ClusterConfig(nodes=101, election_timeout_ms=(500, 1000), heartbeat_ms=100))
+    cluster._warn_if_too_tight(ClusterConfig(nodes=5))
+    assert not warned

@@ -167,10 +167,25 @@ def start(nodes: int | None, config_path: str | None, election_timeout: str | No
             run.path.mkdir(mode=0o700, parents=True, exist_ok=True)
         else:
             run = new_run_dir()
+    _warn_if_too_tight(config)
     if detach:
         _start_detached(run, config, resume, spawn, wait_s)
     else:
         _start_foreground(run, config, resume, spawn)
+
+
+# Measured (docs/benchmarks.md): on 2 cores, 101 nodes at 50 ms heartbeats (a leader sending 2,000 a second) never
+# settled, while 101 nodes at 100 ms did. Above this rate per core we say so before starting.
+_HEARTBEATS_PER_S_PER_CORE = 500
+
+
+def _warn_if_too_tight(config: ClusterConfig) -> None:
+    rate = (config.nodes - 1) * 1000 / config.heartbeat_ms
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if rate > _HEARTBEATS_PER_S_PER_CORE * cores:
+        click.echo(f"raftzmq: warning: {config.nodes} nodes at a {config.heartbeat_ms} ms heartbeat means the leader "
+                   f"sends {rate:.0f} heartbeats/s; with {cores} cores elections may not settle. Consider "
+                   "--config configs/large.toml or a longer --heartbeat and --election-timeout.", err=True)
 
 
 def _start_foreground(run: RunDir, config: ClusterConfig, resume: bool, spawn: str) -> None:
