@@ -21,8 +21,16 @@ __all__ = ["chaos"]
 @click.option("--faults", default=",".join(NEMESES), show_default=True,
               help=f"Comma list from: {', '.join(NEMESES)}.")
 @click.option("--run-dir", "run_dir", metavar="DIR", help="Run directory (default: a new logs/<run-id>/).")
+@click.option("--config", "config_path", metavar="FILE", help="Cluster config for the run (as `start --config`).")
+@click.option("--election-timeout", metavar="MIN-MAX", help="As `start --election-timeout`.")
+@click.option("--heartbeat", type=int, metavar="MS", help="As `start --heartbeat`.")
+@click.option("--no-prevote", is_flag=True, help="As `start --no-prevote`.")
+@click.option("--no-check-quorum", is_flag=True, help="As `start --no-check-quorum`.")
+@click.option("--persist", type=click.Choice(["term+vote", "term-only"]), help="As `start --persist`.")
 @click.option("--json", "as_json", is_flag=True)
-def chaos(nodes: int, duration: float, seed: int | None, faults: str, run_dir: str | None, as_json: bool) -> None:
+def chaos(nodes: int, duration: float, seed: int | None, faults: str, run_dir: str | None, config_path: str | None,
+          election_timeout: str | None, heartbeat: int | None, no_prevote: bool, no_check_quorum: bool,
+          persist: str | None, as_json: bool) -> None:
     """Start a cluster, inject random faults, heal, wait for one agreed leader, stop, check the logs.
 
     Exit 0 when the cluster converged and the check is clean, 1 otherwise.
@@ -31,16 +39,22 @@ def chaos(nodes: int, duration: float, seed: int | None, faults: str, run_dir: s
     Examples:
       raftzmq chaos --duration 30
       raftzmq chaos --seed 42 --faults kill,partition --nodes 7
+      raftzmq chaos --no-prevote --no-check-quorum --duration 60
     """
     kinds = tuple(k.strip() for k in faults.split(",") if k.strip())
     bad = [k for k in kinds if k not in NEMESES]
     if bad or not kinds:
         raise click.BadParameter(f"unknown fault(s) {', '.join(bad) or '(none)'}; choose from {', '.join(NEMESES)}",
                                  param_hint="--faults")
+    start_args = [*(["--config", config_path] if config_path else []),
+                  *(["--election-timeout", election_timeout] if election_timeout else []),
+                  *(["--heartbeat", str(heartbeat)] if heartbeat else []),
+                  *(["--no-prevote"] if no_prevote else []), *(["--no-check-quorum"] if no_check_quorum else []),
+                  *(["--persist", persist] if persist else [])]
     run = Path(run_dir) if run_dir else new_run_dir().path
     say = (lambda s: None) if as_json else (lambda s: click.echo(s, err=True))
     try:
-        result = run_chaos(run, nodes=nodes, duration=duration, seed=seed, kinds=kinds, log=say)
+        result = run_chaos(run, nodes=nodes, duration=duration, seed=seed, kinds=kinds, extra=start_args, log=say)
     except RuntimeError as exc:
         click.echo(f"raftzmq: error: {exc}", err=True)
         sys.exit(2)
