@@ -262,20 +262,20 @@ class Supervisor:
             p.exit_code, p.paused = code, False
             self._log.write("node_exited", node=p.id, pid=p.pid, code=code,
                             signal=signal.Signals(-code).name if code < 0 else None)
-            if code == EXIT_REFUSED:
-                p.failed = self._failure_reason(p)
+            if code > 0:  # 3 refused to start, 4 storage fatal, anything else a crash; signals are not failures
+                p.failed = self._failure_reason(p, code)
                 self._log.write("node_failed", node=p.id, reason=p.failed)
 
-    def _failure_reason(self, p: NodeProc) -> str:
+    def _failure_reason(self, p: NodeProc, code: int) -> str:
         self.refresh()
         view = self.tracker.nodes.get(p.id)
         if view is not None and view.incarnation == p.incarnation and view.failed:
             return view.failed
         try:  # the node could not even open its log: its stderr says why
             lines = (self.run.path / f"node-{p.id}.err").read_text(errors="replace").strip().splitlines()
-            return lines[-1] if lines else f"exit code {EXIT_REFUSED}"
+            return lines[-1] if lines else f"exit code {code}"
         except OSError:
-            return f"exit code {EXIT_REFUSED}"
+            return f"exit code {code}"
 
     def refresh(self) -> None:
         for loc in self._tail.poll():
