@@ -92,3 +92,10 @@ def test_a_cluster_too_large_for_its_heartbeat_gets_a_warning(monkeypatch):
     cluster._warn_if_too_tight(ClusterConfig(nodes=101, election_timeout_ms=(500, 1000), heartbeat_ms=100))
     cluster._warn_if_too_tight(ClusterConfig(nodes=5))
     assert not warned
+
+
+def test_an_unwritable_run_directory_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    result = CliRunner().invoke(main, ["start", "--run-dir", str(blocker / "run")])
+    assert result.exit_code == 2 and "cannot create the run directory" in result.output

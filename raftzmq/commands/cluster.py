@@ -158,15 +158,10 @@ def start(nodes: int | None, config_path: str | None, election_timeout: str | No
         prevote=False if no_prevote else None, check_quorum=False if no_check_quorum else None,
         persist=persist, transport=transport, base_port=base_port)
     if not resume:
-        if run_dir:
-            run = RunDir(run_dir)
-            if run.cluster_json.exists():
-                pid = run.live_supervisor()
-                fail(f"a cluster is already running in {run.path} (supervisor pid {pid})" if pid else
-                     f"{run.path} holds an earlier run; add --resume to continue it, or choose another --run-dir")
-            run.path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        else:
-            run = new_run_dir()
+        try:
+            run = _fresh_run_dir(run_dir)
+        except OSError as exc:
+            fail(f"cannot create the run directory: {exc}")
     _warn_if_too_tight(config)
     if detach:
         _start_detached(run, config, resume, spawn, wait_s)
@@ -177,6 +172,18 @@ def start(nodes: int | None, config_path: str | None, election_timeout: str | No
 # Measured (docs/benchmarks.md): on 2 cores, 101 nodes at 50 ms heartbeats (a leader sending 2,000 a second) never
 # settled, while 101 nodes at 100 ms did. Above this rate per core we say so before starting.
 _HEARTBEATS_PER_S_PER_CORE = 500
+
+
+def _fresh_run_dir(run_dir: str | None) -> RunDir:
+    if not run_dir:
+        return new_run_dir()
+    run = RunDir(run_dir)
+    if run.cluster_json.exists():
+        pid = run.live_supervisor()
+        fail(f"a cluster is already running in {run.path} (supervisor pid {pid})" if pid else
+             f"{run.path} holds an earlier run; add --resume to continue it, or choose another --run-dir")
+    run.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return run
 
 
 def _warn_if_too_tight(config: ClusterConfig) -> None:
