@@ -274,12 +274,17 @@ def test_two_clusters_side_by_side_over_ipc_and_tcp(tmp_path):
         assert c.cli("check", str(c.run_dir), check=False).returncode == 0
 
 
-def test_restart_of_a_node_with_a_corrupt_state_file_says_why(cluster):
+def _killed_follower(cluster):
+    """Start 3 nodes, kill a follower; (leader, the killed node, its state file)."""
     cluster.start("--nodes", "3")
     leader = cluster.wait_leader()["leader"]
     victim = 1 if leader != 1 else 2
     cluster.cli("kill", str(victim))
-    state = cluster.run_dir / f"node-{victim}.state"
+    return leader, victim, cluster.run_dir / f"node-{victim}.state"
+
+
+def test_restart_of_a_node_with_a_corrupt_state_file_says_why(cluster):
+    leader, victim, state = _killed_follower(cluster)
     state.write_bytes(b"{ not a state file")
     proc = cluster.cli("restart", str(victim), check=False)
     assert proc.returncode == 2 and str(state) in proc.stderr, proc.stderr
@@ -288,11 +293,7 @@ def test_restart_of_a_node_with_a_corrupt_state_file_says_why(cluster):
 
 
 def test_a_deleted_state_file_is_refused_not_reset_to_term_zero(cluster):
-    cluster.start("--nodes", "3")
-    leader = cluster.wait_leader()["leader"]
-    victim = 1 if leader != 1 else 2
-    cluster.cli("kill", str(victim))
-    state = cluster.run_dir / f"node-{victim}.state"
+    _, victim, state = _killed_follower(cluster)
     state.unlink()
     proc = cluster.cli("restart", str(victim), check=False)
     assert proc.returncode == 2 and "is missing" in proc.stderr and str(state) in proc.stderr, proc.stderr
