@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from ..evidence.logfile import read_run
+from ..runtime.spawn import child_env
+from .cli_driver import run_cli
 
 __all__ = ["cold_start", "idle_usage", "large_cluster", "spawn_methods"]
 
@@ -26,23 +28,8 @@ _CLK_TCK = os.sysconf("SC_CLK_TCK")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
-def _env() -> dict[str, str]:
-    import raftzmq
-
-    root = str(Path(raftzmq.__file__).resolve().parent.parent)
-    return dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p))
-
-
-def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "raftzmq", *args], env=_env(), capture_output=True, text=True,
-                          timeout=timeout)
-    if proc.returncode != 0:
-        raise RuntimeError(f"raftzmq {' '.join(args[:3])}... failed ({proc.returncode}): {proc.stderr.strip()}")
-    return proc
-
-
 def _status(run: Path) -> dict[str, Any]:
-    return json.loads(_cli("status", "--json", "--run-dir", str(run)).stdout)
+    return json.loads(run_cli("status", "--json", "--run-dir", str(run)).stdout)
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -58,13 +45,13 @@ def _rss_mb(pid: int) -> float:
 
 def _started(run: Path, extra: list[str]) -> int:
     t0 = time.monotonic_ns()
-    _cli("start", "--detach", "--run-dir", str(run), *extra)
+    run_cli("start", "--detach", "--run-dir", str(run), *extra)
     return t0
 
 
 def _stop(run: Path) -> None:
     try:
-        _cli("stop", "--run-dir", str(run), timeout=60)
+        run_cli("stop", "--run-dir", str(run), timeout=60)
     except RuntimeError:
         pass
 
@@ -214,7 +201,7 @@ def spawn_methods(*, nodes: int = 101, runs: int = 3,
             endpoint = f"ipc://{tmp}/ready-{i}.sock"
 
             def exec_all(ep: str) -> list[Any]:
-                return [subprocess.Popen([sys.executable, "-c", _CHILD, ep], env=_env()) for _ in range(nodes)]
+                return [subprocess.Popen([sys.executable, "-c", _CHILD, ep], env=child_env()) for _ in range(nodes)]
 
             results["fork+exec"].append(_time_until_ready(nodes, exec_all, endpoint))
 

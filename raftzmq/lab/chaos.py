@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import random
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -21,7 +19,7 @@ from ..evidence.report import recovery_summary
 from ..protocol.quorum import majority
 from ..runtime.control import ControlClient, ControlError
 from ..runtime.rundir import RunDir
-from ..runtime.supervisor import Supervisor
+from .cli_driver import run_cli
 
 __all__ = ["NEMESES", "ChaosResult", "run_chaos"]
 
@@ -123,11 +121,7 @@ class _Nemesis:
 
 
 def _start(run: Path, nodes: int, extra: list[str]) -> None:
-    args = [sys.executable, "-m", "raftzmq", "start", "--detach", "--run-dir", str(run), "--nodes", str(nodes),
-            *extra]
-    proc = subprocess.run(args, env=Supervisor.child_env(None), capture_output=True, text=True, timeout=120)
-    if proc.returncode != 0:
-        raise RuntimeError(f"could not start the cluster: {proc.stderr.strip()}")
+    run_cli("start", "--detach", "--run-dir", str(run), "--nodes", str(nodes), *extra)
 
 
 def _agreed_leader(client: ControlClient) -> bool:

@@ -13,7 +13,7 @@ import zmq
 from .errors import SupervisorError
 from .rundir import RunDir, RunDirError
 
-__all__ = ["COMMANDS", "ControlError", "ControlClient", "request", "parse_ids", "validate_groups"]
+__all__ = ["COMMANDS", "ControlError", "ControlClient", "parse_ids", "validate_groups"]
 
 # command -> argument names it takes (validated on the supervisor side)
 COMMANDS: dict[str, tuple[str, ...]] = {
@@ -63,10 +63,6 @@ class ControlClient:
         if not reply.get("ok"):
             raise ControlError(reply.get("error", "request refused"))
         return reply
-
-
-def request(run: RunDir, cmd: str, **args: Any) -> dict[str, Any]:
-    return ControlClient(run).request(cmd, **args)
 
 
 # Validation of request arguments, shared by every command that names nodes.

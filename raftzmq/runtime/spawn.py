@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Protocol
 
-__all__ = ["SPAWN_METHODS", "NodeHandle", "Spawner", "ExecSpawner", "ForkserverSpawner", "make_spawner"]
+__all__ = ["SPAWN_METHODS", "child_env", "NodeHandle", "Spawner", "ExecSpawner", "ForkserverSpawner", "make_spawner"]
 
 SPAWN_METHODS = ("forkserver", "exec")
 
@@ -28,6 +28,17 @@ SPAWN_METHODS = ("forkserver", "exec")
 _PRELOAD = ["zmq", "raftzmq.runtime.node", "raftzmq.runtime.transport", "raftzmq.runtime.netem",
             "raftzmq.runtime.storage", "raftzmq.runtime.config", "raftzmq.runtime.failpoints", "raftzmq.protocol",
             "raftzmq.evidence.logfile"]
+
+
+def child_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for a child raftzmq process: `base` (default: ours) with this very package importable,
+    installed or not (`python cli.py` from a checkout)."""
+    import raftzmq
+
+    env = dict(os.environ if base is None else base)
+    root = str(Path(raftzmq.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    return env
 
 
 class NodeHandle(Protocol):
@@ -124,7 +135,7 @@ class ForkserverSpawner:
     def spawn(self, run_dir: Path, node_id: int, incarnation: int, err_path: Path,
               env: dict[str, str]) -> NodeHandle:
         # `env` is what exec'd nodes get; forked nodes inherit the forkserver's, which is this process's
-        # environment when the forkserver started (PYTHONPATH included, see Supervisor.child_env).
+        # environment when the forkserver started (PYTHONPATH included, see child_env).
         proc = self._ctx.Process(target=_node_main, args=(str(run_dir), node_id, incarnation, str(err_path)),
                                  name=f"raftzmq-node-{node_id}", daemon=True)
         proc.start()

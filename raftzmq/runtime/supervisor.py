@@ -12,13 +12,11 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import zmq
 
-import raftzmq
 from ..evidence.logfile import LogTail, LogWriter
 from ..evidence.status import RoleTracker
 from .config import ClusterConfig
@@ -26,7 +24,7 @@ from .control import COMMANDS, parse_ids, validate_groups
 from .errors import SupervisorError
 from .resources import check_capacity, check_ports_free, free_ports, tcp_endpoint
 from .rundir import RunDir
-from .spawn import SPAWN_METHODS, NodeHandle, Spawner, make_spawner
+from .spawn import SPAWN_METHODS, NodeHandle, Spawner, child_env, make_spawner
 
 __all__ = ["Supervisor", "SupervisorError", "EXIT_REFUSED", "NodeProc"]
 
@@ -66,7 +64,6 @@ class NetState:
     loss: float = 0.0
     delay_ms: int = 0
     jitter_ms: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def message(self) -> dict[str, Any]:
         return {"type": "net", "version": self.version, "groups": self.groups, "loss": self.loss,
@@ -84,7 +81,7 @@ class Supervisor:
         self.config = config
         self.resume = resume
         self.members = config.members
-        self.env = self.child_env(env)
+        self.env = child_env(env)
         self.nodes: dict[int, NodeProc] = {}
         self.net = NetState()
         self.tracker = RoleTracker()
@@ -164,14 +161,6 @@ class Supervisor:
             sock.close()
             raise SupervisorError(f"cannot bind {endpoint}: {exc}") from None
         return sock
-
-    @staticmethod
-    def child_env(extra: dict[str, str] | None) -> dict[str, str]:
-        env = dict(os.environ if extra is None else extra)
-        # Nodes must import this very package, installed or not (`python cli.py` from a checkout).
-        root = str(Path(raftzmq.__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
-        return env
 
     def start_all(self) -> None:
         for n in self.members:
@@ -434,11 +423,7 @@ class Supervisor:
                              delay_ms=self.net.delay_ms if delay is None else delay,
                              jitter_ms=self.net.jitter_ms if jitter is None else jitter, event="net_changed")
 
-    _KEEP = object()
-
-    def _set_net(self, *, event: str, groups: Any = _KEEP, **values: Any) -> dict[str, Any]:
-        if groups is not self._KEEP:
-            self.net.groups = groups
+    def _set_net(self, *, event: str, **values: Any) -> dict[str, Any]:
         for key, value in values.items():
             setattr(self.net, key, value)
         self.net.version += 1
