@@ -110,7 +110,9 @@ def check(run_dir_arg: str | None, as_json: bool, run_dir: str | None) -> None:
     """Verify a run's logs: one leader per term, one vote per node per term (across restarts), terms never go
     back, every leader backed by a majority, every vote durable before it was sent.
 
-    Works on live runs and simulator runs. Exit 0 clean, 1 a violation (with file:line), 2 unreadable input.
+    Works on live runs and simulator runs. Exit 0 clean, 1 a violation (with file:line), 2 unreadable input,
+    3 incomplete evidence: records are missing (a deleted log file, a lost incarnation, a seq gap), so no
+    verdict is given; the output says what is missing.
 
     \b
     Examples:
@@ -127,7 +129,8 @@ def check(run_dir_arg: str | None, as_json: bool, run_dir: str | None) -> None:
 @click.option("--run-dir", "run_dir", metavar="DIR", help=RUN_DIR_HELP)
 def report(run_dir_arg: str | None, as_json: bool, run_dir: str | None) -> None:
     """How the run recovered, computed from its logs: who led which term, and every failover with its cause
-    (kill, pause, partition, step-down) and how long until a leader of a higher term took over.
+    (kill, pause, partition, step-down) and how long until a leader of a higher term took over. If records are
+    missing (see `raftzmq check`), it says first what it could not see.
 
     \b
     Examples:
@@ -137,14 +140,17 @@ def report(run_dir_arg: str | None, as_json: bool, run_dir: str | None) -> None:
     path = _run_path(run_dir_arg or run_dir)
     try:
         records = [loc.record for loc in read_run(path, on_warning=lambda message: None)]
-        size = check_run(path).cluster_size or 0
+        checked = check_run(path)
     except (LogFormatError, OSError) as exc:
         fail(str(exc))
+    size = checked.cluster_size or 0
     if as_json:
-        click.echo(json.dumps({"run_dir": str(path), "summary": recovery_summary(records, size),
+        click.echo(json.dumps({"run_dir": str(path), "complete": checked.complete,
+                               "incomplete": [g.to_dict() for g in checked.incomplete],
+                               "summary": recovery_summary(records, size),
                                "failovers": [asdict(f) for f in failovers(records, size)]}, indent=2))
     else:
-        click.echo(render_report(records, size), nl=False)
+        click.echo(render_report(records, size, [g.message for g in checked.incomplete]), nl=False)
 
 
 @click.command()
