@@ -23,7 +23,7 @@ from .config import ClusterConfig
 from .control import COMMANDS, parse_ids, validate_groups
 from .errors import SupervisorError
 from .resources import check_capacity, check_ports_free, free_ports, tcp_endpoint
-from .rundir import RunDir
+from .rundir import RunDir, register_supervisor, unregister_supervisor
 from .spawn import SPAWN_METHODS, NodeHandle, Spawner, child_env, make_spawner
 
 __all__ = ["Supervisor", "SupervisorError", "EXIT_REFUSED", "NodeProc"]
@@ -118,6 +118,7 @@ class Supervisor:
             if n in self.nodes:
                 self.nodes[n].incarnation = view.incarnation
         run.supervisor_pid.write_text(f"{os.getpid()}\n")
+        register_supervisor(run)  # `raftzmq ps` finds it wherever its run dir is
         self._ctx = zmq.Context()
         control, netctl = run.ipc_endpoint("control"), run.ipc_endpoint("net")
         self._control = self._bind(zmq.REP, control)
@@ -238,6 +239,7 @@ class Supervisor:
                     self.run.supervisor_pid.unlink()
             except OSError:
                 pass
+            unregister_supervisor()
 
     # ------------------------------------------------------------------ state
 
