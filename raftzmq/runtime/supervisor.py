@@ -234,12 +234,26 @@ class Supervisor:
                     sock.close(linger=0)
             if self._ctx is not None:
                 self._ctx.term()
+            self._remove_socket_files()
             try:
                 if self.run.supervisor_pid.read_text().strip() == str(os.getpid()):
                     self.run.supervisor_pid.unlink()
             except OSError:
                 pass
             unregister_supervisor()
+
+    def _remove_socket_files(self) -> None:
+        """ipc endpoints leave their socket files behind; once every process is gone they are only litter."""
+        if self._ctx is None:
+            return  # setup did not get as far as binding: another supervisor may own these files
+        endpoints = [self.run.ipc_endpoint("control"), self.run.ipc_endpoint("net")]
+        endpoints += [p.endpoint for p in self.nodes.values() if not p.alive]
+        for endpoint in endpoints:
+            if endpoint.startswith("ipc://"):
+                try:
+                    os.unlink(endpoint[len("ipc://"):])
+                except OSError:
+                    pass
 
     # ------------------------------------------------------------------ state
 
