@@ -498,9 +498,15 @@ def _parse_delay(text: str | None) -> tuple[int | None, int | None]:
         return None, None
     base, _, jitter = text.replace("+-", "±").partition("±")
     try:
-        return int(base), int(jitter) if jitter else 0
+        return _ms(base), _ms(jitter) if jitter.strip() else 0
     except ValueError:
-        raise click.BadParameter(f"expected MS or MS±MS (e.g. 20 or 20±10 or 20+-10), got {text!r}") from None
+        raise click.BadParameter(f"expected MS or MS±MS (e.g. 20, 20ms, 20±10 or 20+-10ms), got {text!r}",
+                                 param_hint="--delay") from None
+
+
+def _ms(text: str) -> int:
+    text = text.strip()
+    return int(text[:-2] if text.endswith("ms") else text)
 
 
 @click.command()
@@ -510,16 +516,20 @@ def _parse_delay(text: str | None) -> tuple[int | None, int | None]:
 def net(loss: float | None, delay: str | None, run_dir: str | None) -> None:
     """Degrade the network between all nodes (applies on send).
 
+    Each call sets the whole degradation: an option left out means none of it (`net --delay 30` after
+    `net --loss 0.2` leaves no loss). Partitions are not touched; `heal` removes everything.
+
     \b
     Examples:
       raftzmq net --loss 0.1
-      raftzmq net --delay 40±20
+      raftzmq net --delay 40±20          # or 40+-20, 40ms±20ms
+      raftzmq net --loss 0.2 --delay 30
       raftzmq heal
     """
     delay_ms, jitter_ms = _parse_delay(delay)
     if loss is None and delay is None:
         raise click.UsageError("give --loss and/or --delay")
-    msg = _request(run_dir, "net", loss=loss, delay_ms=delay_ms, jitter_ms=jitter_ms)["net"]
+    msg = _request(run_dir, "net", loss=loss or 0.0, delay_ms=delay_ms or 0, jitter_ms=jitter_ms or 0)["net"]
     click.echo(f"net: loss {msg['loss']:.0%}, delay {msg['delay_ms']}±{msg['jitter_ms']} ms")
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "NODE_EVENT_FIELDS",
     "SUPERVISOR_EVENT_FIELDS",
     "PERSIST_MODES",
+    "EVENT_NAMES",
     "Clock",
     "LogWriter",
     "LogFormatError",
@@ -59,6 +60,10 @@ NODE_EVENT_FIELDS: dict[str, dict[str, str]] = {
     "node_stopping": {"reason": _STR},
     "node_failed": {"reason": _STR},
     "log_reopened": {"reason": _STR, "records_before": _INT},
+    "log_repaired": {},  # documented events whose fields are not validated: listed so readers know the name
+    "transfer_aborted": {},
+    "net_applied": {},
+    "netctl_rejected": {},
 }
 SUPERVISOR_EVENT_FIELDS: dict[str, dict[str, str]] = {
     "cluster_started": {"nodes": _INT, "config": _DICT},
@@ -72,9 +77,12 @@ SUPERVISOR_EVENT_FIELDS: dict[str, dict[str, str]] = {
     "net_changed": {"loss": _NUM, "delay_ms": _NUM, "jitter_ms": _NUM},
     "heal": {},
     "cluster_stopped": {},
+    "cluster_stopping": {},
+    "transfer_requested": {},
     "log_reopened": {"reason": _STR, "records_before": _INT},
 }
 _FIELDS_BY = {"node": NODE_EVENT_FIELDS, "supervisor": SUPERVISOR_EVENT_FIELDS}
+EVENT_NAMES = frozenset(NODE_EVENT_FIELDS) | frozenset(SUPERVISOR_EVENT_FIELDS)  # every documented event
 
 
 def _is_int(v: Any) -> bool:

@@ -375,10 +375,19 @@ class Supervisor:
         return [self._stop(self.nodes[n]) for n in ids]
 
     def _do_pause(self, ids: list[int]) -> list[str]:
+        self._require_running(ids, "paused")
         return [self._pause(self.nodes[n], pause=True) for n in ids]
 
     def _do_resume(self, ids: list[int]) -> list[str]:
+        self._require_running(ids, "resumed")
         return [self._pause(self.nodes[n], pause=False) for n in ids]
+
+    def _require_running(self, ids: list[int], verb: str) -> None:
+        # Checked for every id before acting on any, like transfer: a dead node cannot be paused or resumed.
+        dead = [n for n in ids if not self.nodes[n].alive]
+        if dead:
+            raise SupervisorError(f"node {', '.join(map(str, dead))} is not running, so it cannot be {verb}; "
+                                  f"`raftzmq restart {' '.join(map(str, dead))}` starts it")
 
     def _kill(self, p: NodeProc) -> str:
         if not p.alive:
@@ -407,9 +416,9 @@ class Supervisor:
         return f"node {p.id} stopped (exit code {p.exit_code})"
 
     def _pause(self, p: NodeProc, pause: bool) -> str:
+        if p.paused == pause:
+            return f"node {p.id} is already paused" if pause else f"node {p.id} is not paused"
         verb = "paused" if pause else "resumed"
-        if not p.alive or p.paused == pause:
-            return f"node {p.id} was {'not running' if not p.alive else 'already ' + verb}"
         # Logged before the signal: the record must never come after the effect it describes.
         self._log.write("node_paused" if pause else "node_resumed", node=p.id, pid=p.pid)
         os.kill(p.pid, signal.SIGSTOP if pause else signal.SIGCONT)
