@@ -276,3 +276,21 @@ def test_readme_jq_example_shows_what_its_comment_says(tmp_path):
     rows = [json.loads(l) for l in out.stdout.splitlines()]
     assert [(r["term"], r["node"]) for r in rows] == [(1, 1), (2, 2)]  # every election won, in time order
     assert all(set(r) == {"term", "node", "after_s"} for r in rows) and rows[0]["after_s"] >= 0
+
+
+def test_a_large_start_reports_progress(monkeypatch, capsys):
+    from raftzmq.commands import cluster
+
+    clock = iter([0.5, 1.2, 1.3, 2.5])
+    monkeypatch.setattr(cluster.time, "monotonic", lambda: next(clock))
+    progress = cluster._Progress(40, began=0.0)
+    st = {"leader": None, "nodes": [{"role": "follower"}] * 25 + [{"role": None}] * 15}
+    for _ in range(4):
+        progress.show(st)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == ["raftzmq: starting: 25/40 nodes up, no leader yet (1.2 s)",
+                     "raftzmq: starting: 25/40 nodes up, no leader yet (2.5 s)"]
+    small = cluster._Progress(5, began=0.0)
+    monkeypatch.setattr(cluster.time, "monotonic", lambda: 10.0)
+    small.show(st)
+    assert capsys.readouterr().err == ""

@@ -170,3 +170,22 @@ def test_check_and_report_commands_say_what_is_missing(tmp_path):
     assert report.exit_code == 0 and report.output.startswith("INCOMPLETE EVIDENCE: this report cannot see")
     assert "node 3" in report.output
     assert json.loads(CliRunner().invoke(main, ["report", str(tmp_path), "--json"]).output)["complete"] is False
+
+
+def test_a_node_killed_before_its_first_record_is_not_a_gap_but_a_lost_file_is(tmp_path):
+    r = Run(tmp_path, 3)
+    for n in (1, 2, 3):
+        r.start(n)
+    r.elect(1, 1, voters=[2, 3])
+    r.kill(3)
+    r.sup.write("node_exited", node=3, pid=3001, code=-9, signal="SIGKILL")
+    r.sup.write("node_spawned", node=3, pid=3002, incarnation=2)  # restarted and killed again at once
+    r.sup.write("node_exited", node=3, pid=3002, code=-9, signal="SIGKILL")
+    r.incs[3] = 2
+    r.start(3, term=1, voted_for=1)  # incarnation 3
+    r.close()
+    assert check_run(tmp_path).verdict == "ok"
+    # The same history, but incarnation 1's records are gone too: the file was replaced, nothing proves 2 silent.
+    path = tmp_path / "node-3.jsonl"
+    path.write_text("".join(l for l in path.read_text().splitlines(keepends=True) if '"incarnation":1' not in l))
+    assert kinds(check_run(tmp_path)) == ["missing_incarnation"]

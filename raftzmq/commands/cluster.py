@@ -272,6 +272,25 @@ def _start_foreground(run: RunDir, config: ClusterConfig, resume: bool, spawn: s
     click.echo(f"raftzmq: stopped; logs in {run.path}; `raftzmq check {run.path}` verifies them")
 
 
+class _Progress:
+    """A line on stderr about once a second while a large cluster comes up (a small one is up before the first)."""
+
+    LARGE = 20  # nodes
+    EVERY_S = 1.0
+
+    def __init__(self, nodes: int, began: float) -> None:
+        self.nodes, self.began, self.last = nodes, began, began
+
+    def show(self, st: dict[str, Any] | None) -> None:
+        now = time.monotonic()
+        if self.nodes < self.LARGE or st is None or now - self.last < self.EVERY_S:
+            return
+        self.last = now
+        up = sum(n["role"] is not None for n in st["nodes"])
+        leader = f"leader {st['leader']}" if st["leader"] is not None else "no leader yet"
+        click.echo(f"raftzmq: starting: {up}/{self.nodes} nodes up, {leader} ({now - self.began:.1f} s)", err=True)
+
+
 def _exited(pid: int) -> int | None:
     """The exit code of our child `pid` if it has exited (reaping it), else None."""
     done, status = os.waitpid(pid, os.WNOHANG)
@@ -281,7 +300,9 @@ def _exited(pid: int) -> int | None:
 def _start_detached(run: RunDir, config: ClusterConfig, resume: bool, spawn: str, wait_s: float | None,
                     on_started: Callable[[], None]) -> None:
     pid = fork_detached_supervisor(run, config, resume=resume, spawn=spawn)
-    deadline = time.monotonic() + (wait_s if wait_s is not None else 10 + 0.1 * config.nodes)
+    began = time.monotonic()
+    deadline = began + (wait_s if wait_s is not None else 10 + 0.1 * config.nodes)
+    progress = _Progress(config.nodes, began)
     st = None
     while time.monotonic() < deadline:
         code = _exited(pid)
@@ -297,6 +318,7 @@ def _start_detached(run: RunDir, config: ClusterConfig, resume: bool, spawn: str
             except (ControlError, RunDirError):
                 st = None
             failed = [n for n in st["nodes"] if n["failed"]] if st else []
+            progress.show(st)
             if st and st["leader"] is not None:
                 on_started()
                 click.echo(f"raftzmq: {config.nodes} nodes running in {run.path} (supervisor pid {pid}); "

@@ -8,7 +8,8 @@ Evidence is incomplete when:
   - an incarnation's records do not run seq 1, 2, 3, ... (its head was lost, or records in the middle);
   - a writer logged `log_reopened` (its file disappeared; what was in it is gone);
   - the supervisor spawned an incarnation that left no record, and did not report it refusing to start
-    (exit 3/4, when it may not have opened its log) — unless it is still running and simply has not logged yet;
+    (exit 3/4, when it may not have opened its log) or being killed before its first record (while the file
+    still holds earlier incarnations) — unless it is still running and simply has not logged yet;
   - a node's records skip an incarnation, with no supervisor record to explain it;
   - a live run (it has cluster.json) has no supervisor.jsonl, so nobody can tell which incarnations ran.
 Per-record cost is one comparison; the bookkeeping happens on the rare records (spawns, exits, reopens).
@@ -105,7 +106,12 @@ class Coverage:
         code = self._exit.get(key, "running")
         if code in REFUSED_EXIT_CODES:
             return  # refused to start, perhaps before it could open its log; the supervisor logged why
-        later = any(i > inc for i in self._seen.get(node, ()))
+        seen = self._seen.get(node, ())
+        if type(code) is int and code < 0 and any(i < inc for i in seen):
+            # Killed by a signal before its first record. Its file still holds earlier incarnations, so it was
+            # never deleted: had this incarnation written anything, it would be there.
+            return
+        later = any(i > inc for i in seen)
         recent = self._last_ns - self._spawn_ns[(node, inc)] < _FIRST_RECORD_WITHIN_NS
         if code == "running" and not self._stopped and not later and recent:
             return  # spawned just now and not logging yet (a live run): it cannot have voted without a record
