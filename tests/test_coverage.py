@@ -189,3 +189,20 @@ def test_a_node_killed_before_its_first_record_is_not_a_gap_but_a_lost_file_is(t
     path = tmp_path / "node-3.jsonl"
     path.write_text("".join(l for l in path.read_text().splitlines(keepends=True) if '"incarnation":1' not in l))
     assert kinds(check_run(tmp_path)) == ["missing_incarnation"]
+
+
+def test_every_documented_event_is_in_the_readers_tables():
+    import re
+    from pathlib import Path
+
+    from raftzmq.evidence.logfile import NODE_EVENT_FIELDS, SUPERVISOR_EVENT_FIELDS
+
+    schema = (Path(__file__).resolve().parent.parent / "docs" / "log-schema.md").read_text()
+
+    def documented(section: str) -> set[str]:
+        body = schema.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
+        rows = [line.split("|")[1] for line in body.splitlines() if line.startswith("| `")]
+        return {name for cell in rows for name in re.findall(r"`(\w+)`", cell)}
+
+    assert documented("Node events") == set(NODE_EVENT_FIELDS)
+    assert documented("Supervisor events") == set(SUPERVISOR_EVENT_FIELDS)
