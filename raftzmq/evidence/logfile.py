@@ -55,15 +55,15 @@ NODE_EVENT_FIELDS: dict[str, dict[str, str]] = {
     "election_timeout": {},
     "stepped_down": {"reason": _STR},
     "transfer_started": {"target": _INT},
+    "transfer_aborted": {"target": _INT},
+    "net_applied": {"version": _INT},
+    "netctl_rejected": {"reason": _STR},
     "message_dropped": {"peer": _INT_OR_NULL, "kind": _STR, "reason": _STR},
     "message_rejected": {"reason": _STR, "size": _INT},
     "node_stopping": {"reason": _STR},
     "node_failed": {"reason": _STR},
+    "log_repaired": {"bytes": _INT},
     "log_reopened": {"reason": _STR, "records_before": _INT},
-    "log_repaired": {},  # documented events whose fields are not validated: listed so readers know the name
-    "transfer_aborted": {},
-    "net_applied": {},
-    "netctl_rejected": {},
 }
 SUPERVISOR_EVENT_FIELDS: dict[str, dict[str, str]] = {
     "cluster_started": {"nodes": _INT, "config": _DICT},
@@ -76,9 +76,9 @@ SUPERVISOR_EVENT_FIELDS: dict[str, dict[str, str]] = {
     "partition": {"groups": _LIST},
     "net_changed": {"loss": _NUM, "delay_ms": _NUM, "jitter_ms": _NUM},
     "heal": {},
-    "cluster_stopped": {},
+    "transfer_requested": {"leader": _INT},
     "cluster_stopping": {},
-    "transfer_requested": {},
+    "cluster_stopped": {},
     "log_reopened": {"reason": _STR, "records_before": _INT},
 }
 _FIELDS_BY = {"node": NODE_EVENT_FIELDS, "supervisor": SUPERVISOR_EVENT_FIELDS}
