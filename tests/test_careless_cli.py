@@ -294,3 +294,28 @@ def test_a_large_start_reports_progress(monkeypatch, capsys):
     monkeypatch.setattr(cluster.time, "monotonic", lambda: 10.0)
     small.show(st)
     assert capsys.readouterr().err == ""
+
+
+def test_ctrl_c_of_a_parallel_sim_is_one_summary_not_a_traceback_per_worker(tmp_path):
+    import os
+    import signal
+    import sys
+
+    from cluster_harness import REPO, wait_for
+
+    err = tmp_path / "err"
+    with open(err, "w") as err_file:
+        proc = subprocess.Popen([sys.executable, "-m", "raftzmq", "sim", "--seeds", "1000000", "--jobs", "2",
+                                 "--duration", "2"], cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(REPO)),
+                                stdout=subprocess.PIPE, stderr=err_file, text=True, start_new_session=True)
+        try:
+            wait_for(lambda: "ETA" in err.read_text(), 60, "a progress line")
+            os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
+            out, _ = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    assert proc.returncode == sim_command.EXIT_INTERRUPTED
+    assert "interrupted after" in out and "of 1000000 seeds" in out
+    assert "Traceback" not in err.read_text() and "KeyboardInterrupt" not in err.read_text(), err.read_text()
