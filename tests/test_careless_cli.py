@@ -319,3 +319,15 @@ def test_ctrl_c_of_a_parallel_sim_is_one_summary_not_a_traceback_per_worker(tmp_
     assert proc.returncode == sim_command.EXIT_INTERRUPTED
     assert "interrupted after" in out and "of 1000000 seeds" in out
     assert "Traceback" not in err.read_text() and "KeyboardInterrupt" not in err.read_text(), err.read_text()
+
+
+def test_ps_forgets_supervisors_that_died_without_unregistering(tmp_path):
+    registry = tmp_path / "registry"
+    registry.mkdir()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    run = _stopped_run(tmp_path / "old")
+    (run / "supervisor.pid").write_text(f"{dead.pid}\n")
+    (registry / str(dead.pid)).write_text(f"{run}\n")
+    assert invoke("ps").output == "no cluster is running\n"
+    assert not (registry / str(dead.pid)).exists()

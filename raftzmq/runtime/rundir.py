@@ -176,6 +176,9 @@ def _registered() -> list[RunDir]:
     runs = []
     for entry in entries:
         try:
+            if not (entry.name.isdigit() and pid_alive(int(entry.name))):
+                entry.unlink()  # its supervisor died without unregistering (SIGKILL)
+                continue
             runs.append(RunDir(entry.read_text().strip()))
         except OSError:
             continue
