@@ -71,8 +71,10 @@ def render_status(st: dict[str, Any], color: bool = False) -> str:
     net = st.get("net") or {}
     if net.get("groups"):
         head += "   partition: " + " | ".join(",".join(map(str, g)) for g in net["groups"])
+    if net.get("cuts"):
+        head += "   cut: " + " ".join(f"{a}->{b}" for a, b in net["cuts"])
     if net.get("loss") or net.get("delay_ms"):
-        head += f"   net: loss {net['loss']:.0%} delay {net['delay_ms']}±{net['jitter_ms']} ms"
+        head += f"   net: loss {net['loss']:.0%} delay {net['delay_ms']:g}±{net['jitter_ms']:g} ms"
     rows = [("ID", "PID", "STATE", "ROLE", "TERM", "LEADER", "INC", "ENDPOINT")]
     for n in st["nodes"]:
         rows.append((str(n["id"]), str(n["pid"] or "-"), _state_word(n), n["role"] or "-",
@@ -447,7 +449,7 @@ def _parse_delay(text: str | None) -> tuple[int | None, int | None]:
 
 
 @click.command()
-@click.option("--loss", type=click.FloatRange(0.0, 1.0), help="Probability that a message is dropped (0..1).")
+@click.option("--loss", type=float, help="Probability that a message is dropped (0..1).")
 @click.option("--delay", metavar="MS[±MS]", help="Added one-way delay, with optional uniform jitter.")
 @run_dir_option
 def net(loss: float | None, delay: str | None, run_dir: str | None) -> None:
@@ -463,7 +465,7 @@ def net(loss: float | None, delay: str | None, run_dir: str | None) -> None:
     if loss is None and delay is None:
         raise click.UsageError("give --loss and/or --delay")
     msg = _request(run_dir, "net", loss=loss, delay_ms=delay_ms, jitter_ms=jitter_ms)["net"]
-    click.echo(f"net: loss {msg['loss']:.0%}, delay {msg['delay_ms']}±{msg['jitter_ms']} ms")
+    click.echo(f"net: loss {msg['loss']:.0%}, delay {msg['delay_ms']:g}±{msg['jitter_ms']:g} ms")
 
 
 @click.command()

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "isolate": ("id",),
     "heal": (),
     "net": ("loss", "delay_ms", "jitter_ms"),
+    "cut": ("src", "dst", "one_way"),
     "transfer": ("target",),
 }
 

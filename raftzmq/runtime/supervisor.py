@@ -19,6 +19,7 @@ import zmq
 
 from ..evidence.logfile import LogTail, LogWriter
 from ..evidence.status import RoleTracker
+from ..protocol.netmodel import HEALED, NetModel, NetModelError
 from .config import ClusterConfig
 from .control import COMMANDS, parse_ids, validate_groups
 from .errors import SupervisorError
@@ -57,19 +58,6 @@ class NodeProc:
         return self.popen is not None and self.popen.returncode is None
 
 
-@dataclass(slots=True)
-class NetState:
-    version: int = 0
-    groups: list[list[int]] | None = None
-    loss: float = 0.0
-    delay_ms: int = 0
-    jitter_ms: int = 0
-
-    def message(self) -> dict[str, Any]:
-        return {"type": "net", "version": self.version, "groups": self.groups, "loss": self.loss,
-                "delay_ms": self.delay_ms, "jitter_ms": self.jitter_ms}
-
-
 class Supervisor:
     def __init__(self, run: RunDir, config: ClusterConfig, *, resume: bool = False,
                  env: dict[str, str] | None = None, spawn: str = "forkserver") -> None:
@@ -83,7 +71,7 @@ class Supervisor:
         self.members = config.members
         self.env = child_env(env)
         self.nodes: dict[int, NodeProc] = {}
-        self.net = NetState()
+        self.net: NetModel = HEALED
         self.tracker = RoleTracker()
         self.stop_requested = False
         self._ctx: zmq.Context | None = None
@@ -133,7 +121,7 @@ class Supervisor:
             "spawn": self.spawn_method,
         }
         run.write_json_atomic(run.cluster_json, cluster)
-        run.write_json_atomic(run.net_json, self.net.message())
+        run.write_json_atomic(run.net_json, self.net.to_doc())
         self._log = LogWriter(run.supervisor_log, by="supervisor", node=0)
         # PYTHONPATH is set before the forkserver starts: it inherits this environment, and nodes inherit its.
         os.environ["PYTHONPATH"] = self.env["PYTHONPATH"]
@@ -194,7 +182,7 @@ class Supervisor:
             self.reap()
             now = time.monotonic()
             if now >= self._next_publish:
-                self._publish(self.net.message())
+                self._publish(self.net.to_doc())
             if on_refresh is not None and now >= next_display:
                 next_display = now + refresh_s
                 self.refresh()
@@ -298,8 +286,7 @@ class Supervisor:
             "run_dir": str(self.run.path),
             "leader": leader["id"] if leader else None,
             "term": max(terms) if terms else None,
-            "net": {"groups": self.net.groups, "loss": self.net.loss, "delay_ms": self.net.delay_ms,
-                    "jitter_ms": self.net.jitter_ms},
+            "net": {k: v for k, v in self.net.to_doc().items() if k not in ("type", "version")},
             "nodes": nodes,
         }
 
@@ -342,9 +329,11 @@ class Supervisor:
             rest = [m for m in self.members if m != node]
             return self._set_net(groups=[[node], rest], event="partition")
         if cmd == "heal":
-            return self._set_net(groups=None, loss=0.0, delay_ms=0, jitter_ms=0, event="heal")
+            return self._set_net(groups=None, cuts=frozenset(), loss=0.0, delay_ms=0, jitter_ms=0, event="heal")
         if cmd == "net":
             return self._net_command(req)
+        if cmd == "cut":
+            return self._cut_command(req)
         if cmd == "transfer":
             return self._transfer(req.get("target"))
         raise SupervisorError(f"unknown command {cmd}")
@@ -413,24 +402,25 @@ class Supervisor:
             pass
 
     def _net_command(self, req: dict[str, Any]) -> dict[str, Any]:
-        loss, delay, jitter = req.get("loss"), req.get("delay_ms"), req.get("jitter_ms")
-        if loss is not None and (not isinstance(loss, (int, float)) or not 0.0 <= loss <= 1.0):
-            raise SupervisorError(f"loss must be between 0 and 1, got {loss!r}")
-        for name, value in (("delay", delay), ("jitter", jitter)):
-            if value is not None and (type(value) is not int or not 0 <= value <= 60_000):
-                raise SupervisorError(f"{name} must be 0..60000 ms, got {value!r}")
-        return self._set_net(loss=self.net.loss if loss is None else float(loss),
-                             delay_ms=self.net.delay_ms if delay is None else delay,
-                             jitter_ms=self.net.jitter_ms if jitter is None else jitter, event="net_changed")
+        given = {k: req[k] for k in ("loss", "delay_ms", "jitter_ms") if req.get(k) is not None}
+        return self._set_net(event="net_changed", **given)
+
+    def _cut_command(self, req: dict[str, Any]) -> dict[str, Any]:
+        a, b = parse_ids([req.get("src"), req.get("dst")], self.members)
+        one_way = req.get("one_way", False)
+        if type(one_way) is not bool:
+            raise SupervisorError(f"one_way must be true or false, got {one_way!r}")
+        added = {(a, b)} if one_way else {(a, b), (b, a)}
+        return self._set_net(cuts=self.net.cuts | added, event="link_cut")
 
     def _set_net(self, *, event: str, **values: Any) -> dict[str, Any]:
-        for key, value in values.items():
-            setattr(self.net, key, value)
-        self.net.version += 1
-        msg = self.net.message()
-        fields = {"groups": msg["groups"]} if event == "partition" else {
-            k: msg[k] for k in ("loss", "delay_ms", "jitter_ms")} if event == "net_changed" else {}
-        self._log.write(event, **fields, version=self.net.version)
+        try:
+            self.net = self.net.changed(**values)
+        except NetModelError as exc:
+            raise SupervisorError(str(exc)) from None
+        msg = self.net.to_doc()
+        logged = {"partition": ("groups",), "net_changed": ("loss", "delay_ms", "jitter_ms"), "link_cut": ("cuts",)}
+        self._log.write(event, **{k: msg[k] for k in logged.get(event, ())}, version=self.net.version)
         self.run.write_json_atomic(self.run.net_json, msg)
         self._last_net_event = time.monotonic()
         self._publish(msg)
