@@ -13,7 +13,8 @@ from typing import Any, NoReturn
 import click
 
 from ..protocol.quorum import majority
-from ..runtime.config import ConfigError, ClusterConfig, default_config, load_config, with_overrides
+from ..runtime.config import ConfigError, ClusterConfig
+from .options import cluster_options, fail, resolve_cluster
 from ..runtime.control import ControlClient, ControlError
 from ..runtime.rundir import RunDir, RunDirError, new_run_dir, resolve_run_dir
 from ..runtime.spawn import SPAWN_METHODS
@@ -24,11 +25,6 @@ __all__ = ["start", "status", "kill", "restart", "stop", "pause", "resume", "par
            "net", "transfer", "fail", "render_status"]
 
 RUN_DIR_HELP = "Run directory (default: $RAFTZMQ_RUN_DIR, else logs/latest)."
-
-
-def fail(message: str, code: int = 2) -> NoReturn:
-    click.echo(f"raftzmq: error: {message}", err=True)
-    sys.exit(code)
 
 
 def run_dir_option(f: Any) -> Any:
@@ -104,23 +100,8 @@ def _summary_line(st: dict[str, Any]) -> str:
 
 # ---------------------------------------------------------------------------------------------- start
 
-def _resolve_config(config_path: str | None, base: ClusterConfig | None, **overrides: Any) -> ClusterConfig:
-    try:
-        config = load_config(config_path) if config_path else (base or default_config())
-        return with_overrides(config, **overrides)
-    except ConfigError as exc:
-        fail(str(exc))
-
-
 @click.command()
-@click.option("--nodes", "-n", type=int, help="Number of nodes (default 5, from the config).")
-@click.option("--config", "config_path", metavar="FILE", help="TOML cluster config (default configs/default.toml).")
-@click.option("--election-timeout", metavar="MIN-MAX", help="Election timeout range in ms, e.g. 150-300.")
-@click.option("--heartbeat", type=int, metavar="MS", help="Heartbeat interval in ms.")
-@click.option("--no-prevote", is_flag=True, help="Disable PreVote.")
-@click.option("--no-check-quorum", is_flag=True, help="Disable CheckQuorum.")
-@click.option("--persist", type=click.Choice(["term+vote", "term-only"]),
-              help="What nodes persist; term-only is deliberately unsafe (watch `check` catch it).")
+@cluster_options
 @click.option("--transport", type=click.Choice(["tcp", "ipc"]), help="tcp on 127.0.0.1, or ipc sockets.")
 @click.option("--base-port", type=int, help="First TCP port (default: free ports chosen at start).")
 @click.option("--run-dir", "run_dir", metavar="DIR", help="Run directory (default: a new logs/<run-id>/).")
@@ -131,10 +112,8 @@ def _resolve_config(config_path: str | None, base: ClusterConfig | None, **overr
               help="How node processes start: forked from a preloaded forkserver, or fork+exec.")
 @click.option("--wait", "wait_s", type=float, default=None, metavar="SECONDS",
               help="With --detach: how long to wait for a leader (default 10 s + 0.1 s per node).")
-def start(nodes: int | None, config_path: str | None, election_timeout: str | None, heartbeat: int | None,
-          no_prevote: bool, no_check_quorum: bool, persist: str | None, transport: str | None,
-          base_port: int | None, run_dir: str | None, detach: bool, resume: bool, spawn: str,
-          wait_s: float | None) -> None:
+def start(transport: str | None, base_port: int | None, run_dir: str | None, detach: bool, resume: bool, spawn: str,
+          wait_s: float | None, **flags: Any) -> None:
     """Start a cluster: one OS process per node, plus this supervisor.
 
     In the foreground it shows a live status table; Ctrl-C stops every process. Other commands
@@ -155,10 +134,7 @@ def start(nodes: int | None, config_path: str | None, election_timeout: str | No
             base = ClusterConfig.from_dict(run.read_cluster()["config"], source=str(run.cluster_json))
         except (RunDirError, ConfigError, KeyError) as exc:
             fail(f"cannot resume: {exc}")
-    config = _resolve_config(
-        config_path, base, nodes=nodes, election_timeout_ms=election_timeout, heartbeat_ms=heartbeat,
-        prevote=False if no_prevote else None, check_quorum=False if no_check_quorum else None,
-        persist=persist, transport=transport, base_port=base_port)
+    config = resolve_cluster(flags, base, transport=transport, base_port=base_port)
     if not resume:
         try:
             run = _fresh_run_dir(run_dir)

@@ -60,7 +60,7 @@ class Simulator:
         self.rng_for = rng
         self.disk = SimDisk(config.disk, rng("disk"))
         self.base_net = F.NetParams(
-            NetModel(delay_ms=config.delay * 1000, jitter_ms=config.jitter * 1000,
+            NetModel(delay_ms=config.delay_ms, jitter_ms=config.jitter_ms,
                      loss=0.01 if "loss" in config.faults else 0.0),
             0.01 if "dup" in config.faults else 0.0, config.delay_dist)
         self._set_net(self.base_net)

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from raftzmq.protocol.core import PERSIST_MODES
+from raftzmq.protocol.core import PERSIST_MODES, CoreConfig
 
 __all__ = [
     "ClusterConfig",
@@ -45,6 +45,7 @@ __all__ = [
     "PERSIST_MODES",
     "TRANSPORTS",
     "default_config",
+    "ms_to_s",
     "load_config",
     "parse_timeout_range",
     "with_overrides",
@@ -87,6 +88,11 @@ class ConfigError(ValueError):
         self.reason = reason
         where = f"{self.source}: key '{key}'" if key else self.source
         super().__init__(f"{where}: {reason}")
+
+
+def ms_to_s(ms: float) -> float:
+    """Config and flags speak milliseconds; the core and clocks speak seconds."""
+    return ms / 1000.0
 
 
 def _is_int(value: object) -> bool:
@@ -208,6 +214,12 @@ class ClusterConfig:
         if self.reconnect_ms is not None:
             return self.reconnect_ms
         return max(1, min(100, self.election_timeout_ms[0] // 3))
+
+    def core_config(self, node_id: int) -> CoreConfig:
+        """What the election core of `node_id` runs with: the one place where milliseconds become seconds."""
+        lo, hi = self.election_timeout_ms
+        return CoreConfig(node_id, self.members, ms_to_s(lo), ms_to_s(hi), ms_to_s(self.heartbeat_ms), self.prevote,
+                          self.check_quorum, self.persist)
 
     def to_dict(self) -> dict[str, Any]:
         """Flat JSON-ready dict (for cluster.json); from_dict(to_dict()) == self."""

@@ -32,7 +32,7 @@ from typing import Any, NoReturn
 import zmq
 
 from raftzmq.evidence.logfile import LogWriter
-from raftzmq.protocol import LEADER, Codec, CoreConfig, ElectionCore, HardState, Output
+from raftzmq.protocol import LEADER, Codec, ElectionCore, HardState, Output
 from raftzmq.runtime.config import ClusterConfig, ConfigError
 from raftzmq.runtime.failpoints import FailpointError, Failpoints
 from raftzmq.runtime.netem import DROP, SEND, NetctlError, NetEm, NetModelError, decode_netctl
@@ -188,11 +188,7 @@ class Node:
         seed = int.from_bytes(os.urandom(8), "big")
         self.rng = random.Random(seed)
         self.netem = NetEm(self.id, random.Random(f"{seed}:netem"))
-        lo, hi = config.election_timeout_ms
-        core_config = CoreConfig(
-            node_id=self.id, members=members, election_timeout_min=lo / 1000.0, election_timeout_max=hi / 1000.0,
-            heartbeat_interval=config.heartbeat_ms / 1000.0, prevote=config.prevote,
-            check_quorum=config.check_quorum, persist_mode=config.persist)
+        core_config = config.core_config(self.id)
 
         self.ctx = zmq.Context(io_threads=1)  # created here, in the node process itself (never across fork)
         self.limiter = LogLimiter(self._write, time.monotonic)
