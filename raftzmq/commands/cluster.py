@@ -47,7 +47,7 @@ def _request(run_dir: str | None, cmd: str, **args: Any) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------------------- rendering
 
-_ROLE_STYLE = {"leader": {"fg": "green", "bold": True}, "candidate": {"fg": "yellow"},
+_ROLE_STYLE: dict[str, dict[str, Any]] = {"leader": {"fg": "green", "bold": True}, "candidate": {"fg": "yellow"},
                "precandidate": {"fg": "yellow"}, "follower": {}}
 
 

@@ -310,7 +310,7 @@ class Simulator:
         links = self.links
         for node in self.nodes[1:]:
             core = node.core
-            if node.up and not node.paused and core.role == LEADER:
+            if node.up and not node.paused and core is not None and core.role == LEADER:
                 reach = sum(1 for o in self.nodes[1:] if links[node.id][o.id] and o.up and not o.paused)
                 if reach >= self.quorum and (best is None or core.term > best[1]):
                     best = (node.id, core.term)
@@ -406,6 +406,7 @@ class Simulator:
             return
         self.down -= 1
         node.paused = False
+        assert node.core is not None  # a paused node is up, so it has a core
         self.sup.write("node_resumed", node=node.id)
         # The process wakes with a jumped clock and a full socket buffer: drain it, then let timers fire.
         inbox, node.inbox = node.inbox, []

@@ -27,7 +27,7 @@ WIRE_VERSION = 2
 MAX_FRAME_BYTES = 256  # the largest valid frame is ~90 bytes; anything bigger is not ours
 
 # kind -> (class, {wire key: attribute} for the kind-specific boolean fields)
-_FLAGS: dict[str, tuple[type, dict[str, str]]] = {
+_FLAGS: dict[str, tuple[type[Message], dict[str, str]]] = {
     "request_vote": (RequestVote, {"p": "prevote", "x": "transfer"}),
     "vote_response": (VoteResponse, {"g": "granted", "p": "prevote"}),
     "append_entries": (AppendEntries, {}),
@@ -88,7 +88,7 @@ class Codec:
             raise ProtocolError("spoofed_source", "claims to come from this node")
         if type(dst) is not int or dst != self.self_id:
             raise ProtocolError("wrong_destination", repr(dst)[:30])
-        kwargs = {}
+        kwargs: dict[str, bool] = {}
         for key, attr in flags.items():
             if type(doc[key]) is not bool:
                 raise ProtocolError("bad_flag", f"{key}={doc[key]!r}"[:40])

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from .messages import AppendEntries, AppendResponse, Message, RequestVote, TimeoutNow, VoteResponse
@@ -128,7 +129,7 @@ class ElectionCore:
         self.id = config.node_id
         self.peers = tuple(m for m in config.members if m != self.id)
         self._peer_set = frozenset(self.peers)
-        self._handlers = {
+        self._handlers: dict[type, Callable[[Any], None]] = {
             RequestVote: self._on_request_vote,
             VoteResponse: self._on_vote_response,
             AppendEntries: self._on_heartbeat,

@@ -239,7 +239,9 @@ class Node:
         poller.register(router, zmq.POLLIN)
         if self.sub is not None:
             poller.register(self.sub, zmq.POLLIN)
-        wake_fd = self._wake_r.fileno()
+        wake = self._wake_r
+        assert wake is not None  # created with the sockets, before the loop
+        wake_fd = wake.fileno()
         poller.register(wake_fd, zmq.POLLIN)
         core, netem, transport = self.core, self.netem, self.transport
         monotonic = time.monotonic
@@ -266,7 +268,7 @@ class Node:
                 self._read_netctl()
             if wake_fd in ready:
                 try:
-                    while self._wake_r.recv(512):
+                    while wake.recv(512):
                         pass
                 except BlockingIOError:
                     pass

@@ -7,6 +7,7 @@ started by a preloaded forkserver or by fork+exec (spawn.py), so no ZeroMQ conte
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -57,6 +58,12 @@ class NodeProc:
     def alive(self) -> bool:
         return self.popen is not None and self.popen.returncode is None
 
+    @property
+    def process(self) -> NodeHandle:
+        """The current incarnation's process (only for a node that was spawned)."""
+        assert self.popen is not None, f"node {self.id} was never started"
+        return self.popen
+
 
 class Supervisor:
     def __init__(self, run: RunDir, config: ClusterConfig, *, resume: bool = False,
@@ -82,6 +89,17 @@ class Supervisor:
         self._next_publish = 0.0
         self._last_net_event = 0.0  # last spawn or network change: late subscribers are possible until a while after
         self._transfer_seq = 0
+
+    # ------------------------------------------------------------------ what setup() creates
+
+    @property
+    def log(self) -> LogWriter:
+        assert self._log is not None, "setup() first"
+        return self._log
+
+    def _socket(self, sock: zmq.Socket | None) -> zmq.Socket:
+        assert sock is not None, "setup() first"
+        return sock
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -126,7 +144,7 @@ class Supervisor:
         # PYTHONPATH is set before the forkserver starts: it inherits this environment, and nodes inherit its.
         os.environ["PYTHONPATH"] = self.env["PYTHONPATH"]
         self._spawner = make_spawner(self.spawn_method)
-        self._log.write("cluster_started", nodes=self.config.nodes, config=self.config.to_dict(),
+        self.log.write("cluster_started", nodes=self.config.nodes, config=self.config.to_dict(),
                         resume=self.resume, pid=os.getpid(), spawn=self.spawn_method)
 
     def _choose_endpoints(self) -> dict[int, str]:
@@ -141,6 +159,7 @@ class Supervisor:
         return {n: tcp_endpoint(cfg.host, port) for n, port in zip(self.members, ports)}
 
     def _bind(self, kind: int, endpoint: str) -> zmq.Socket:
+        assert self._ctx is not None
         sock = self._ctx.socket(kind)
         sock.setsockopt(zmq.LINGER, 0)
         try:
@@ -158,9 +177,10 @@ class Supervisor:
         proc = self.nodes[node_id]
         proc.incarnation += 1
         proc.paused, proc.exit_code, proc.failed = False, None, None
+        assert self._spawner is not None, "setup() first"
         proc.popen = self._spawner.spawn(self.run.path, node_id, proc.incarnation,
                                          self.run.path / f"node-{node_id}.err", self.env)
-        self._log.write("node_spawned", node=node_id, pid=proc.pid, incarnation=proc.incarnation)
+        self.log.write("node_spawned", node=node_id, pid=proc.pid, incarnation=proc.incarnation)
         self._last_net_event = time.monotonic()
         self._next_publish = min(self._next_publish, self._last_net_event + _NETCTL_REPUBLISH_S)
         return proc
@@ -176,7 +196,7 @@ class Supervisor:
             # reaps exits, republishes netctl and redraws, so it need not wake often.
             now = time.monotonic()
             wake = min(self._next_publish, next_display if on_refresh is not None else now + _IDLE_POLL_S)
-            ready = dict(poller.poll(timeout=max(0, min(_IDLE_POLL_S, wake - now)) * 1000))
+            ready = dict(poller.poll(timeout=math.ceil(max(0.0, min(_IDLE_POLL_S, wake - now)) * 1000)))
             if self._control in ready:
                 self._serve_one()
             self.reap()
@@ -201,20 +221,20 @@ class Supervisor:
         try:
             if self._log is not None:
                 # Marks what follows as the planned end of the run, not leader losses to recover from.
-                self._log.write("cluster_stopping")
+                self.log.write("cluster_stopping")
             alive = [p for p in self.nodes.values() if p.alive]
             for p in alive:
                 self._signal(p, signal.SIGTERM)
             deadline = time.monotonic() + _STOP_GRACE_S
             for p in alive:
                 try:
-                    p.popen.wait(timeout=max(0.0, deadline - time.monotonic()))
+                    p.process.wait(timeout=max(0.0, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     self._signal(p, signal.SIGKILL)
-                    p.popen.wait(timeout=5)
+                    p.process.wait(timeout=5)
             self.reap()
             if self._log is not None:
-                self._log.write("cluster_stopped")
+                self.log.write("cluster_stopped")
         finally:
             for sock in (self._control, self._netctl):
                 if sock is not None:
@@ -237,11 +257,11 @@ class Supervisor:
             if code is None:
                 continue
             p.exit_code, p.paused = code, False
-            self._log.write("node_exited", node=p.id, pid=p.pid, code=code,
+            self.log.write("node_exited", node=p.id, pid=p.pid, code=code,
                             signal=signal.Signals(-code).name if code < 0 else None)
             if code > 0:  # 3 refused to start, 4 storage fatal, anything else a crash; signals are not failures
                 p.failed = self._failure_reason(p, code)
-                self._log.write("node_failed", node=p.id, reason=p.failed)
+                self.log.write("node_failed", node=p.id, reason=p.failed)
 
     def _failure_reason(self, p: NodeProc, code: int) -> str:
         self.refresh()
@@ -263,7 +283,7 @@ class Supervisor:
         for n in self.members:
             p = self.nodes[n]
             view = self.tracker.nodes.get(n)
-            current = view is not None and view.incarnation == p.incarnation
+            current = view if view is not None and view.incarnation == p.incarnation else None
             running = p.alive and not p.paused
             nodes.append({
                 "id": n,
@@ -271,9 +291,9 @@ class Supervisor:
                 "alive": p.alive,
                 "paused": p.paused,
                 # A paused or dead node's last role is stale: show null, not what it used to be.
-                "role": view.role if running and current else None,
-                "term": view.term if current else None,
-                "leader": view.leader if running and current else None,
+                "role": current.role if running and current else None,
+                "term": current.term if current else None,
+                "leader": current.leader if running and current else None,
                 "endpoint": p.endpoint,
                 "incarnation": p.incarnation,
                 "exit_code": p.exit_code,
@@ -294,7 +314,7 @@ class Supervisor:
 
     def _serve_one(self) -> None:
         try:
-            raw = self._control.recv(zmq.NOBLOCK)
+            raw = self._socket(self._control).recv(zmq.NOBLOCK)
         except zmq.Again:
             return
         try:
@@ -306,7 +326,7 @@ class Supervisor:
             reply = {"ok": False, "error": str(exc)}
         except ValueError as exc:
             reply = {"ok": False, "error": f"malformed request: {exc}"}
-        self._control.send(json.dumps(reply).encode())
+        self._socket(self._control).send(json.dumps(reply).encode())
 
     def handle(self, req: dict[str, Any]) -> dict[str, Any]:
         cmd = req["cmd"]
@@ -357,7 +377,7 @@ class Supervisor:
         if not p.alive:
             return f"node {p.id} was not running"
         self._signal(p, signal.SIGKILL)
-        p.popen.wait(timeout=5)
+        p.process.wait(timeout=5)
         self.reap()
         return f"node {p.id} killed (pid {p.pid})"
 
@@ -372,10 +392,10 @@ class Supervisor:
             return f"node {p.id} was not running"
         self._signal(p, signal.SIGTERM)
         try:
-            p.popen.wait(timeout=_STOP_GRACE_S)
+            p.process.wait(timeout=_STOP_GRACE_S)
         except subprocess.TimeoutExpired:
             self._signal(p, signal.SIGKILL)
-            p.popen.wait(timeout=5)
+            p.process.wait(timeout=5)
         self.reap()
         return f"node {p.id} stopped (exit code {p.exit_code})"
 
@@ -384,20 +404,20 @@ class Supervisor:
         if not p.alive or p.paused == pause:
             return f"node {p.id} was {'not running' if not p.alive else 'already ' + verb}"
         # Logged before the signal: the record must never come after the effect it describes.
-        self._log.write("node_paused" if pause else "node_resumed", node=p.id, pid=p.pid)
-        os.kill(p.pid, signal.SIGSTOP if pause else signal.SIGCONT)
+        self.log.write("node_paused" if pause else "node_resumed", node=p.id, pid=p.pid)
+        os.kill(p.process.pid, signal.SIGSTOP if pause else signal.SIGCONT)
         p.paused = pause
         return f"node {p.id} {verb} (pid {p.pid})"
 
     def _signal(self, p: NodeProc, sig: signal.Signals) -> None:
         # The record comes first: a SIGKILL'd node cannot say it was killed, and the log must never
         # show an effect before its cause.
-        self._log.write("node_killed", node=p.id, pid=p.pid, signal=sig.name)
+        self.log.write("node_killed", node=p.id, pid=p.pid, signal=sig.name)
         try:
             if p.paused and sig != signal.SIGKILL:
-                os.kill(p.pid, signal.SIGCONT)  # a stopped process cannot act on SIGTERM
+                os.kill(p.process.pid, signal.SIGCONT)  # a stopped process cannot act on SIGTERM
                 p.paused = False
-            os.kill(p.pid, sig)
+            os.kill(p.process.pid, sig)
         except ProcessLookupError:
             pass
 
@@ -420,7 +440,7 @@ class Supervisor:
             raise SupervisorError(str(exc)) from None
         msg = self.net.to_doc()
         logged = {"partition": ("groups",), "net_changed": ("loss", "delay_ms", "jitter_ms"), "link_cut": ("cuts",)}
-        self._log.write(event, **{k: msg[k] for k in logged.get(event, ())}, version=self.net.version)
+        self.log.write(event, **{k: msg[k] for k in logged.get(event, ())}, version=self.net.version)
         self.run.write_json_atomic(self.run.net_json, msg)
         self._last_net_event = time.monotonic()
         self._publish(msg)
@@ -431,7 +451,7 @@ class Supervisor:
         busy = now - self._last_net_event < _NETCTL_BUSY_WINDOW_S
         self._next_publish = now + (_NETCTL_REPUBLISH_S if busy else _NETCTL_REPUBLISH_IDLE_S)
         try:
-            self._netctl.send(json.dumps(msg).encode(), zmq.NOBLOCK)
+            self._socket(self._netctl).send(json.dumps(msg).encode(), zmq.NOBLOCK)
         except zmq.Again:
             pass  # republished shortly anyway
 
@@ -448,6 +468,6 @@ class Supervisor:
         if node["role"] is None:
             raise SupervisorError(f"node {target} is not running (or paused); it cannot take over")
         self._transfer_seq += 1
-        self._log.write("transfer_requested", node=target, leader=leader, term=status["term"])
+        self.log.write("transfer_requested", node=target, leader=leader, term=status["term"])
         self._publish({"type": "transfer", "id": self._transfer_seq, "target": target, "leader": leader})
         return {"leader": leader, "target": target, "term": status["term"]}
