@@ -16,6 +16,7 @@ from raftzmq.lab.bench_sim import bench_sim as _bench, profile_sim
 from raftzmq.lab.simdisk import DISK_MODES
 from raftzmq.lab.parallel import default_jobs, run_seeds
 from raftzmq.lab.simulator import SimConfig, SimResult, format_record, run_seed, write_logs
+from raftzmq.protocol.units import s_to_ms
 from raftzmq.runtime.config import ClusterConfig
 
 from .options import cluster_options, fail, resolve_cluster
@@ -76,7 +77,7 @@ def _round(x: float | None) -> float | None:
 
 
 def _ms(x: float | None) -> str:
-    return "-" if x is None else f"{x * 1000:.0f} ms"
+    return "-" if x is None else f"{s_to_ms(x):.0f} ms"
 
 
 def _violation_report(r: SimResult, log_dir: Path | None, replay: str) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from raftzmq.protocol.netmodel import HEALED, NetModel, cuts_outside
+from raftzmq.protocol.units import ms_to_s
 
 __all__ = [
     "FAULT_KINDS",
@@ -67,7 +68,7 @@ class NetParams:
     def sampler(self, rng: random.Random) -> Callable[[], float]:
         """A zero-argument delay sampler in seconds, parameters bound (the hot path calls it per message)."""
         r = rng.random
-        delay, jitter = self.model.delay_ms / 1000.0, self.model.jitter_ms / 1000.0
+        delay, jitter = ms_to_s(self.model.delay_ms), ms_to_s(self.model.jitter_ms)
         if self.dist == "uniform":
             lo, width = max(1e-5, delay - jitter), 2 * jitter
             return lambda: lo + width * r()

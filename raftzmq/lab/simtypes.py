@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from raftzmq.evidence.checker import Violation
-from raftzmq.protocol.core import CoreConfig
+from raftzmq.protocol.core import PERSIST_MODES, CoreConfig
 from raftzmq.protocol.netmodel import NetModel
 from raftzmq.runtime.config import ClusterConfig, ConfigError
 
@@ -26,7 +26,7 @@ class SimConfig:
     nodes: int = 5
     duration: float = 30.0  # simulated seconds
     faults: frozenset[str] = frozenset(F.FAULT_KINDS)
-    persist_mode: str = "term+vote"
+    persist_mode: str = PERSIST_MODES[0]
     prevote: bool = True
     check_quorum: bool = True
     election_timeout_ms: tuple[int, int] = (150, 300)

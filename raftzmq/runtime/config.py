@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from raftzmq.protocol.core import PERSIST_MODES, CoreConfig
+from raftzmq.protocol.units import ms_to_s
 
 __all__ = [
     "ClusterConfig",
@@ -45,7 +46,6 @@ __all__ = [
     "PERSIST_MODES",
     "TRANSPORTS",
     "default_config",
-    "ms_to_s",
     "load_config",
     "parse_timeout_range",
     "with_overrides",
@@ -90,11 +90,6 @@ class ConfigError(ValueError):
         super().__init__(f"{where}: {reason}")
 
 
-def ms_to_s(ms: float) -> float:
-    """Config and flags speak milliseconds; the core and clocks speak seconds."""
-    return ms / 1000.0
-
-
 def _is_int(value: object) -> bool:
     return type(value) is int  # bool is an int subclass; refuse it
 
@@ -131,7 +126,7 @@ class ClusterConfig:
     heartbeat_ms: int = 50
     prevote: bool = True
     check_quorum: bool = True
-    persist: str = "term+vote"
+    persist: str = PERSIST_MODES[0]
     transport: str = "tcp"
     host: str = "127.0.0.1"
     base_port: int = 0

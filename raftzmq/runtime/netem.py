@@ -18,6 +18,7 @@ import json
 from typing import Any, Protocol
 
 from raftzmq.protocol.netmodel import HEALED, NetModel, NetModelError
+from raftzmq.protocol.units import ms_to_s
 
 __all__ = ["NetModel", "NetModelError", "NetEm", "NetctlError", "decode_netctl", "SEND", "DROP", "DELAYED", "MAX_DELAYED"]
 
@@ -83,7 +84,7 @@ class NetEm:
         if len(self._delayed) >= self.max_delayed:
             return DROP, "delay_queue_full"
         self._seq += 1
-        heapq.heappush(self._delayed, (now + delay / 1000.0, self._seq, msg))
+        heapq.heappush(self._delayed, (now + ms_to_s(delay), self._seq, msg))
         return DELAYED, None
 
     @property

@@ -21,6 +21,7 @@ import zmq
 from ..evidence.logfile import LogTail, LogWriter
 from ..evidence.status import RoleTracker
 from ..protocol.netmodel import HEALED, NetModel, NetModelError
+from ..protocol.units import s_to_ms
 from .config import ClusterConfig
 from .control import COMMANDS, parse_ids, validate_groups
 from .errors import SupervisorError
@@ -196,7 +197,7 @@ class Supervisor:
             # reaps exits, republishes netctl and redraws, so it need not wake often.
             now = time.monotonic()
             wake = min(self._next_publish, next_display if on_refresh is not None else now + _IDLE_POLL_S)
-            ready = dict(poller.poll(timeout=math.ceil(max(0.0, min(_IDLE_POLL_S, wake - now)) * 1000)))
+            ready = dict(poller.poll(timeout=math.ceil(s_to_ms(max(0.0, min(_IDLE_POLL_S, wake - now))))))
             if self._control in ready:
                 self._serve_one()
             self.reap()
