@@ -297,6 +297,15 @@ def test_netctl_partition_and_leadership_transfer(cluster):
         assert cluster.nodes[leader].wait(5) == 0
         cluster.spawn(leader)
         assert cluster.events(leader, "net_applied", incarnation=2)[0]["groups"] == [[leader], others]
+
+        # A frame nested past the parser's recursion limit, and a transfer whose id is a nested list, are rejected
+        # and logged (rate-limited: one record a second); no node stops over them.
+        bad = {"JSON nested too deeply": b"[" * 20_000 + b"]" * 20_000,
+               "transfer: id [[1]] is not an int": json.dumps({"type": "transfer", "id": [[1]], "target": 1}).encode()}
+        for reason, frame in bad.items():
+            wait_until(lambda: pub.send(frame) or all(cluster.events(i, "netctl_rejected", reason=reason)
+                                                      for i in range(1, 4)), ELECTION_TIMEOUT, f"'{reason}' logged")
+        assert all(cluster.nodes[i].alive for i in range(1, 4))
     finally:
         ctx.destroy(linger=0)
 
