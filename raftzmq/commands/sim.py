@@ -52,6 +52,7 @@ def replay_command(cfg: SimConfig, seed: int) -> str:
     flag(cfg.persist_mode != d.persist_mode, f"--persist {cfg.persist_mode}")
     flag(not cfg.prevote, "--no-prevote")
     flag(not cfg.check_quorum, "--no-check-quorum")
+    flag(cfg.hints, "--hints on")
     lo, hi = cfg.election_timeout_ms
     flag(cfg.election_timeout_ms != d.election_timeout_ms, f"--election-timeout {lo}-{hi}")
     flag(cfg.heartbeat_ms != d.heartbeat_ms, f"--heartbeat {cfg.heartbeat_ms}")

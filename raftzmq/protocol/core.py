@@ -18,6 +18,15 @@ a leadership transfer (`RequestVote.transfer`, sent by a node told TimeoutNow) p
 node still does, as in etcd: it answers the leader's heartbeats of the lower term with an AppendResponse of its
 higher term, and that response deposes the leader (`stepped_down`, reason `higher_term`) — the disruption etcd
 calls inevitable to free a node stuck at a higher term, and which only PreVote prevents.
+
+Disconnect hints (`CoreConfig.hints`, off by default): the embedding tells the core through `hint(peer, now)` that
+its connection to `peer` closed (a crashed process's connections close at once; a paused or partitioned one's do
+not). A follower that hears this about its leader waits a random delay in [0, hint_window) and then starts a
+*pre-vote* flagged `hint` — never a real vote, so a false hint cannot depose a live leader. A hint the node saw
+itself ends its own lease for that leader (for at most one minimum election timeout), so it grants such
+pre-votes and the real vote that follows; a node that saw no hint keeps its lease and denies them. A node that
+grants a hint pre-vote drops its own pending hint campaign (someone else is already running): the delay and
+this deferral keep followers that all saw the same close from splitting the vote.
 """
 from __future__ import annotations
 
@@ -76,6 +85,8 @@ class CoreConfig:
     prevote: bool = True
     check_quorum: bool = True
     persist_mode: str = "term+vote"
+    hints: bool = False
+    hint_window: float = 0.002  # a hinted follower campaigns after a delay drawn from [0, hint_window)
 
     def __post_init__(self) -> None:
         if self.node_id not in self.members:
@@ -88,6 +99,8 @@ class CoreConfig:
             raise ValueError("heartbeat_interval must be positive and below election_timeout_min")
         if self.persist_mode not in PERSIST_MODES:
             raise ValueError(f"persist_mode must be one of {PERSIST_MODES}")
+        if not 0 < self.hint_window < self.election_timeout_min:
+            raise ValueError("hint_window must be positive and below election_timeout_min")
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +160,9 @@ class ElectionCore:
         self.peer_heard_at: dict[int, float] = {}  # leader only: last response per peer, for CheckQuorum
         self.transfer_target: int | None = None
         self.transfer_deadline = 0.0
+        self.hint_leader: int | None = None  # the leader whose connection this node saw close ...
+        self.hint_at = 0.0  # ... and when
+        self.hint_deadline = float("inf")  # when this node's own hint-driven pre-vote starts
         self.now = now
         self.election_deadline = 0.0
         self.heartbeat_deadline = float("inf")
@@ -188,9 +204,23 @@ class ElectionCore:
                     self._step_down("check_quorum")
                 else:
                     self._broadcast_heartbeat()
+        elif now >= self.hint_deadline:
+            self._campaign(pre=True, hint=True)  # a pre-vote whatever config.prevote says
         elif now >= self.election_deadline:
             self._emit("election_timeout")
             self._campaign(pre=self.config.prevote)
+        return self._flush()
+
+    def hint(self, peer: int, now: float, closed: str = "connection") -> Output:
+        """The embedding saw its connection to `peer` close (`closed` says which, for the log). Acted on only with
+        `config.hints`, by a follower, about its current leader, once per leader; anything else changes nothing."""
+        self.now = now
+        if peer not in self._peer_set:
+            raise ValueError(f"node {peer} is not a peer of node {self.id}")
+        if self.config.hints and self.role == FOLLOWER and peer == self.leader and not self._hint_holds():
+            self.hint_leader, self.hint_at = peer, now
+            self.hint_deadline = now + self.rng.uniform(0.0, self.config.hint_window)
+            self._emit("hint", peer=peer, closed=closed)
         return self._flush()
 
     def transfer_leadership(self, target: int, now: float) -> Output:
@@ -212,17 +242,27 @@ class ElectionCore:
 
     @property
     def deadline(self) -> float:
-        return self.heartbeat_deadline if self.role == LEADER else self.election_deadline
+        if self.role == LEADER:
+            return self.heartbeat_deadline
+        return min(self.election_deadline, self.hint_deadline)
 
     # ------------------------------------------------------------------ term handling
 
     def _in_lease(self) -> bool:
-        """This node is the leader, or heard from the current leader within the minimum election timeout."""
+        """This node is the leader, or heard from the current leader within the minimum election timeout and has
+        not itself seen that leader's connection close since."""
         return self.role == LEADER or (
             self.leader is not None
             and self.leader_heard_at is not None
             and self.now - self.leader_heard_at < self.config.election_timeout_min
+            and not self._hint_holds()
         )
+
+    def _hint_holds(self) -> bool:
+        # A hint speaks for the leader it was about, and only for as long as a lease lasts: a leader that is in
+        # fact alive (a false hint) gets its lease back from the next heartbeats once this has passed.
+        return (self.hint_leader is not None and self.hint_leader == self.leader
+                and self.now - self.hint_at < self.config.election_timeout_min)
 
     def _lease_ignores(self, msg: Message) -> bool:
         # etcd-io/raft's inLease: with CheckQuorum, a real vote request of a higher term is ignored while the
@@ -264,7 +304,10 @@ class ElectionCore:
         if msg.prevote:
             in_lease = self._in_lease()
             grant = msg.term > self.term and not in_lease
-            if grant:
+            if grant and msg.hint:
+                self.hint_deadline = float("inf")  # the candidate saw the close too and runs already: defer to it
+                self._emit("prevote_granted", candidate=msg.src, hint=True)
+            elif grant:
                 self._emit("prevote_granted", candidate=msg.src)
             else:
                 self._emit("prevote_denied", candidate=msg.src, reason="leader_alive" if in_lease else "term")
@@ -333,6 +376,7 @@ class ElectionCore:
         self.votes = set()
         self.peer_heard_at = {}
         self.transfer_target = None
+        self._forget_hint()
         self.heartbeat_deadline = float("inf")
         self._reset_election_timer()
         self._emit("became_follower", leader=leader)
@@ -341,14 +385,15 @@ class ElectionCore:
         self._emit("stepped_down", reason=reason)
         self._become_follower(self.term, None, None)
 
-    def _campaign(self, pre: bool, transfer: bool = False) -> None:
+    def _campaign(self, pre: bool, transfer: bool = False, hint: bool = False) -> None:
         self.leader = None
         self.leader_heard_at = None
         self.votes = {self.id}
+        self._forget_hint()
         self._reset_election_timer()
         if pre:
             self._become(PRECANDIDATE)
-            self._emit("became_precandidate")
+            self._emit("became_precandidate", **({"hint": True} if hint else {}))
             ask_term = self.term + 1
         else:
             self._become(CANDIDATE)
@@ -361,7 +406,7 @@ class ElectionCore:
             self._campaign(pre=False) if pre else self._become_leader()
             return
         for peer in self.peers:
-            self._send(RequestVote(ask_term, self.id, peer, prevote=pre, transfer=transfer))
+            self._send(RequestVote(ask_term, self.id, peer, prevote=pre, transfer=transfer, hint=hint))
 
     def _become_leader(self) -> None:
         self._become(LEADER)
@@ -385,6 +430,9 @@ class ElectionCore:
         return alive >= self.quorum
 
     # ------------------------------------------------------------------ plumbing
+
+    def _forget_hint(self) -> None:
+        self.hint_leader, self.hint_deadline = None, float("inf")
 
     def _reset_election_timer(self) -> None:
         # Redrawn at every reset so that two nodes that collided once are unlikely to collide again.
