@@ -14,6 +14,7 @@ import click
 
 from ..evidence.checker import check_run, run_check
 from ..evidence.report import failovers, recovery_summary, render_report
+from ..evidence.html import existing_report, write_html_report
 from ..evidence.timeline import render_svg
 from ..evidence.logfile import Located, LogFormatError, LogTail, read_run
 from ..runtime.rundir import default_logs_root
@@ -124,17 +125,31 @@ def check(run_dir_arg: str | None, as_json: bool, run_dir: str | None) -> None:
 @click.command()
 @click.argument("run_dir_arg", metavar="[RUN_DIR]", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable figures.")
+@click.option("--html", "as_html", is_flag=True,
+              help="Write one self-contained interactive HTML page of the run instead (default RUN_DIR/report.html).")
+@click.option("-o", "--output", metavar="FILE", help="Where to write the HTML page (with --html).")
 @click.option("--run-dir", "run_dir", metavar="DIR", help=RUN_DIR_HELP)
-def report(run_dir_arg: str | None, as_json: bool, run_dir: str | None) -> None:
+def report(run_dir_arg: str | None, as_json: bool, as_html: bool, output: str | None, run_dir: str | None) -> None:
     """How the run recovered, computed from its logs: who led which term, and every failover with its cause
     (kill, pause, partition, step-down) and how long until a leader of a higher term took over.
+
+    With --html: one HTML file (no network needed) with a lane per node over time, terms and leaders, faults,
+    partitions, votes, the checker's verdict linking to the violating records, and the failovers with their CDF;
+    zoom with the wheel, pan by dragging, click for the records.
 
     \b
     Examples:
       raftzmq report
       raftzmq report logs/sim-17 --json | jq .summary
+      raftzmq report --html                          # logs/latest/report.html
+      raftzmq report logs/sim-17 --html -o sim17.html
     """
     path = _run_path(run_dir_arg or run_dir)
+    if output and not as_html:
+        fail("-o/--output is for --html")
+    if as_html:
+        _html_report(path, output)
+        return
     try:
         records = [loc.record for loc in read_run(path, on_warning=lambda message: None)]
         size = check_run(path).cluster_size or 0
@@ -145,6 +160,14 @@ def report(run_dir_arg: str | None, as_json: bool, run_dir: str | None) -> None:
                                "failovers": [asdict(f) for f in failovers(records, size)]}, indent=2))
     else:
         click.echo(render_report(records, size), nl=False)
+
+
+def _html_report(path: Path, output: str | None) -> None:
+    try:
+        target = write_html_report(path, output)
+    except (LogFormatError, OSError) as exc:
+        fail(str(exc))
+    click.echo(f"wrote {target}")
 
 
 @click.command()
