@@ -92,8 +92,13 @@ def logs(follow: bool, nodes: tuple[int, ...], events: tuple[str, ...], as_json:
                 continue
             click.echo(json.dumps(rec, separators=(",", ":")) if as_json else format_record(rec, color))
 
+    report = existing_report(path)
+    if report and follow:  # on stderr, so `--json | jq` still reads only records
+        click.echo(f"report of this run: {report}", err=True)
     try:
         emit(tail.poll())
+        if report and not follow:
+            click.echo(f"report of this run: {report}", err=True)
         while follow:
             time.sleep(0.1)  # tail -f: wake up to look for new lines; nothing else waits on this
             emit(tail.poll())
