@@ -128,13 +128,14 @@ def _marks(c: _Canvas) -> list[str]:
         y_to = c.bottom if m.node == 0 else c.y(m.node) + _LANE_H + 4
         parts.append(f'<line class="fault {m.kind}" x1="{xf:.1f}" y1="{y_from}" x2="{xf:.1f}" y2="{y_to}" '
                      f'stroke="{color}" stroke-width="2"><title>{escape(m.detail)}</title></line>')
-        row = next((r for r in range(_LABEL_ROWS) if row_end[r] < xf), None)
+        label_w = len(m.label) * _CHAR_W
+        anchor = "end" if xf + label_w > c.width else "start"  # keep labels near the right edge inside
+        start = xf - label_w if anchor == "end" else xf
+        row = next((r for r in range(_LABEL_ROWS) if row_end[r] < start), None)
         if row is None:
             continue  # crowded: the line and its title stay, the label would overlap
-        label_w = len(m.label) * _CHAR_W
-        row_end[row] = xf + label_w + 6
+        row_end[row] = start + label_w + 6
         y = 34 + row * _LABEL_ROW_H + 10
-        anchor = "end" if xf + label_w > c.width else "start"  # keep labels near the right edge inside
         parts.append(f'<text class="fault-label" x="{xf:.1f}" y="{y}" font-size="11" fill="{color}" '
                      f'text-anchor="{anchor}">{escape(m.label)}</text>')
         parts.append(f'<line x1="{xf:.1f}" y1="{y + 2}" x2="{xf:.1f}" y2="{y_from}" stroke="{color}" '

@@ -39,6 +39,7 @@
     return e;
   }
   function fmtT(ms) {
+    if (ms === 0) return '0s';
     if (Math.abs(ms) >= 60000) return (ms / 60000).toFixed(0) + 'm' + ((ms % 60000) / 1000).toFixed(1).padStart(4, '0') + 's';
     if (Math.abs(ms) >= 1000) return (ms / 1000).toFixed(3) + 's';
     return ms.toFixed(ms < 10 ? 3 : 1) + 'ms';
@@ -181,11 +182,11 @@
       el('line', { x1: x, x2: x, y1: y0, y2: y1, stroke: color, 'stroke-width': 2.5, class: 'mark ' + m.kind,
         'data-kind': 'mark', 'data-i': i }, g);
       if (!opts.labels) continue;
-      const row = rowEnd.findIndex((end) => end < x);
+      const w = m.label.length * 6.2, anchor = x + w > G.width ? 'end' : 'start';
+      const start = anchor === 'end' ? x - w : x;
+      const row = rowEnd.findIndex((end) => end < start);
       if (row < 0) continue;
-      const w = m.label.length * 6.2;
-      rowEnd[row] = x + w + 6;
-      const anchor = x + w > G.width ? 'end' : 'start';
+      rowEnd[row] = start + w + 6;
       el('text', { x: x, y: G.labelsY + row * 13 + 10, fill: color, 'font-size': 11, 'text-anchor': anchor,
         class: 'mark-label', 'data-kind': 'mark', 'data-i': i }, g, m.label);
     }
