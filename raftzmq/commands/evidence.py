@@ -181,9 +181,9 @@ def _html_report(path: Path, output: str | None) -> None:
 @click.option("--width", type=click.IntRange(400, 20000), default=1200, show_default=True, help="Pixels.")
 @click.option("--run-dir", "run_dir", metavar="DIR", help=RUN_DIR_HELP)
 def timeline(run_dir_arg: str | None, output: str | None, width: int, run_dir: str | None) -> None:
-    """Draw the run from its logs: a lane per node coloured by role over time, faults as vertical lines.
-
-    Writes an SVG (no plotting library needed); open it in a browser and hover for details.
+    """Draw the run from its logs: a lane per node coloured by role over time, every fault marked and labelled,
+    network states shaded, the checker's violations marked, and a legend. A static SVG for READMEs and papers
+    (`raftzmq report --html` is the interactive view); hover in a browser for the full records.
 
     \b
     Examples:
@@ -192,11 +192,13 @@ def timeline(run_dir_arg: str | None, output: str | None, width: int, run_dir: s
     """
     path = _run_path(run_dir_arg or run_dir)
     try:
-        records = [loc.record for loc in read_run(path, on_warning=lambda message: None)]
+        located = read_run(path, on_warning=lambda message: None)
+        check = check_run(path) if located else None
     except (LogFormatError, OSError) as exc:
         fail(str(exc))
-    if not records:
+    if not located:
         fail(f"{path}: no log records to draw")
     target = Path(output) if output else path / "timeline.svg"
-    target.write_text(render_svg(records, width=width, title=f"raftzmq run {path.name}"))
+    target.write_text(render_svg([loc.record for loc in located], width=width, title=f"raftzmq run {path.name}",
+                                 wheres=[loc.where for loc in located], check=check))
     click.echo(f"wrote {target}")

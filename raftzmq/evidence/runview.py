@@ -121,7 +121,7 @@ class ViolationMark:
     name: str
     message: str
     where: tuple[str, ...]
-    indexes: tuple[int, ...]  # records named by `where` that are in this view
+    indexes: tuple[int, ...]  # index of each record named by `where`, -1 if it is not in this view
     at_ns: int | None
     node: int | None
 
@@ -373,8 +373,8 @@ def _violations(check: CheckResult | None, wheres: Sequence[str] | None,
     index_of = {w: i for i, w in enumerate(wheres or ())}
     out = []
     for v in check.violations:
-        found = tuple(index_of[w] for w in v.where if w in index_of)
-        first = records[found[0]] if found else None
+        found = tuple(index_of.get(w, -1) for w in v.where)  # aligned with `where`; -1: not in this view
+        first = next((records[i] for i in found if i >= 0), None)
         out.append(ViolationMark(v.invariant, v.name, v.message, v.where, found,
                                  first["mono_ns"] if first else None, first["node"] if first else None))
     return out

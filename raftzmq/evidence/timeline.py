@@ -155,7 +155,7 @@ def _violations(c: _Canvas) -> list[str]:
                      f'<line x1="{xf:.1f}" y1="{c.top}" x2="{xf:.1f}" y2="{c.bottom}" stroke="{color}" '
                      'stroke-width="2" stroke-dasharray="5,3"/>'
                      f'<path d="M{xf - 7:.1f},{y - 1} L{xf + 7:.1f},{y - 1} L{xf:.1f},{y + 11} Z" fill="{color}"/>'
-                     f'<text x="{xf + 9:.1f}" y="{y + 10}" font-size="11" font-weight="bold" fill="{color}">'
+                     f'<text x="{xf + 9:.1f}" y="{y + 10}" font-size="11" font-weight="bold" fill="{color}" stroke="white" stroke-width="3" paint-order="stroke">'
                      f'({v.invariant}) {escape(v.name)}</text></g>')
     return parts
 

@@ -423,8 +423,8 @@
       li.appendChild(document.createTextNode(`: ${v.message} — at `));
       v.where.forEach((w, k) => {
         const recIdx = v.recs[k];
-        const a = h('a', { class: 'where', 'data-rec': recIdx === undefined ? '' : recIdx }, li, w.split('/').pop());
-        a.onclick = () => { if (recIdx !== undefined) focus(D.records[recIdx][2], D.records[recIdx][3].node, recIdx); };
+        const a = h('a', { class: 'where', 'data-rec': recIdx }, li, w.split('/').pop());
+        a.onclick = () => { if (recIdx >= 0) focus(D.records[recIdx][2], D.records[recIdx][3].node, recIdx); };
         li.appendChild(document.createTextNode(' '));
       });
     });
