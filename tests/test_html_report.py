@@ -160,3 +160,20 @@ def test_data_cannot_close_its_script_element(tmp_path):
     path, data = html_report(tmp_path / "run")
     assert "</script><script>alert" not in path.read_text()
     assert any(rec[3].get("reason", "").startswith("</script>") for rec in data["records"])
+
+
+def test_cut_links_are_shown_when_the_supervisor_reports_them(tmp_path):
+    from logs_fixtures import Run
+    r = Run(tmp_path / "run")
+    for n in (1, 2, 3):
+        r.start(n)
+    r.sup.write("net_changed", loss=0.0, delay_ms=0, jitter_ms=0, cuts=[[1, 2], [3, 1]], version=1)
+    r.rec(1, "election_timeout", 0)
+    r.sup.write("heal", version=2)
+    r.rec(2, "election_timeout", 0)
+    r.close()
+    _, data = html_report(tmp_path / "run")
+    cut = [s for s in data["net"] if s["cuts"]]
+    assert len(cut) == 1 and cut[0]["cuts"] == [[1, 2], [3, 1]] and cut[0]["partitioned"]
+    assert "cut 1→2, 3→1" in cut[0]["label"]
+    assert [m["kind"] for m in data["marks"] if m["kind"] in ("net", "heal")] == ["net", "heal"]

@@ -64,6 +64,16 @@ def test_report_in_headless_chromium(tmp_path):
         assert browser.eval("document.querySelectorAll('#timeline path.violation').length") > 0
         assert browser.eval("document.querySelectorAll('#failovers tr.fo').length") == len(data["failovers"])
 
+        lane_y = (boxes[1]["top"] + boxes[1]["bottom"]) / 2
+        x = browser.eval(f"""(() => {{ for (let x = 100; x < 1300; x += 5) {{
+            const e = document.elementFromPoint(x, {lane_y}); if (e && e.classList.contains('seg')) return x; }} }})()""")
+        browser.page("Input.dispatchMouseEvent", type="mouseMoved", x=x, y=lane_y)  # hover: what is there
+        assert browser.wait_for("!document.getElementById('tooltip').hidden && "
+                                "document.getElementById('tooltip').textContent").startswith("node 2")
+        browser.click(x, lane_y)  # click: that node's records around that moment
+        assert "node 2" in browser.wait_for("document.querySelector('#records .rec') && "
+                                            "document.getElementById('records').textContent")
+
         whole = [float(v) for v in browser.eval(f"{TL}.window").split(",")]
         browser.eval("document.querySelector('#verdict a.where').click()")  # a violation link: zoom + records
         browser.wait_for(f"{TL}.window !== '{whole[0]},{whole[1]}'")

@@ -109,13 +109,20 @@ def _net(c: _Canvas) -> list[str]:
 
 
 def _group_strips(c: _Canvas, span: Any, x0: float, w: float) -> list[str]:
+    """A thin strip above each lane: the colour of its partition group, or the partition colour if one of its
+    links is cut (without disjoint groups)."""
     out = []
+    cut = {n for link in span.cuts for n in link}
     for node in c.view.nodes:
         g = span.group_of(node)
         if g is not None:
-            color = GROUP_COLORS[g % len(GROUP_COLORS)]
-            out.append(f'<rect class="group-strip" x="{x0:.1f}" y="{c.y(node) - 4}" width="{w:.1f}" height="3" '
-                       f'fill="{color}"><title>group {g + 1}: {escape(str(span.groups[g]))}</title></rect>')
+            color, cls, what = GROUP_COLORS[g % len(GROUP_COLORS)], "group-strip", f"group {g + 1}: {span.groups[g]}"
+        elif node in cut:
+            color, cls, what = _PARTITION_SHADE, "cut-strip", f"node {node} has cut links: {span.label}"
+        else:
+            continue
+        out.append(f'<rect class="{cls}" x="{x0:.1f}" y="{c.y(node) - 4}" width="{w:.1f}" height="3" '
+                   f'fill="{color}"><title>{escape(what)}</title></rect>')
     return out
 
 
@@ -180,7 +187,7 @@ def _legend_items() -> list[tuple[str, str]]:
     items += [(f'<line x1="6" y1="0" x2="6" y2="12" stroke="{color}" stroke-width="2"/>', text)
               for kind, (color, text) in MARK_STYLE.items() if kind != "violation"]
     items += [(f'<rect width="12" height="12" fill="{_PARTITION_SHADE}" fill-opacity="0.25"/>',
-               "network row: partition / cut links (strip above a lane = its group)"),
+               "network row: partition / cut links (strip above a lane: its group, or pink: a cut link)"),
               (f'<rect width="12" height="12" fill="{_NET_SHADE}" fill-opacity="0.25"/>', "network row: loss / delay"),
               (f'<path d="M0,0 L12,0 L6,12 Z" fill="{MARK_STYLE["violation"][0]}"/>', MARK_STYLE["violation"][1]),
               ('<text x="0" y="10" font-size="10" fill="#2e7d32">t7</text>', "leader's term (above: a short term)")]

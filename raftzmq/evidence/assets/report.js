@@ -123,12 +123,12 @@
           'fill-opacity': 0.06, 'pointer-events': 'none', class: 'partition-band' }, g);
         bandTo = x1;
       }
-      if (w < 2 || !s.groups || s.views) continue;  // groups are only readable where the span has some width
-      s.groups.forEach((grp, gi) => grp.forEach((node) => {
-        if (laneOf[node] === undefined) return;
-        el('rect', { x: x0, y: G.y(node) - 4, width: w, height: 3, fill: GROUP_COLORS[gi % GROUP_COLORS.length],
-          class: 'group-strip', 'data-kind': 'net', 'data-i': i }, g);
-      }));
+      if (w < 2) continue;  // groups are only readable where the span has some width
+      const strip = (node, color, cls) => {
+        if (laneOf[node] !== undefined) el('rect', { x: x0, y: G.y(node) - 4, width: w, height: 3, fill: color, class: cls, 'data-kind': 'net', 'data-i': i }, g);
+      };
+      if (s.groups && !s.views) s.groups.forEach((grp, gi) => grp.forEach((node) => strip(node, GROUP_COLORS[gi % GROUP_COLORS.length], 'group-strip')));
+      else new Set(s.cuts.flat()).forEach((node) => strip(node, MARKS.partition[0], 'cut-strip'));
     }
   }
   function drawSegment(g, G, node, seg, idx, merged) {
@@ -364,7 +364,9 @@
     tip.style.top = (e.clientY - box.top + 14) + 'px';
   }
   function click(e) {
-    const t = e.target, kind = t.dataset && t.dataset.kind, i = +(t.dataset && t.dataset.i);
+    // With the pointer captured (for dragging), e.target is the svg itself: ask what lies under the pointer.
+    const t = document.elementFromPoint(e.clientX, e.clientY) || e.target;
+    const kind = t.dataset && t.dataset.kind, i = +(t.dataset && t.dataset.i);
     const rect = tl.getBoundingClientRect(), at = timeAt(e.clientX - rect.left);
     if (kind === 'seg') { const node = t.parentNode.dataset.node; showRecords(at, +node, [D.lanes[node][i][4]]); }
     else if (kind === 'mark') showRecords(D.marks[i].t, D.marks[i].node || null, [D.marks[i].rec]);
@@ -451,6 +453,7 @@
     item(sw((s) => el('rect', { width: 14, height: 14, fill: MARKS.partition[0], 'fill-opacity': 0.28 }, s)), 'network: partitioned / links cut');
     item(sw((s) => el('rect', { width: 14, height: 14, fill: MARKS.net[0], 'fill-opacity': 0.28 }, s)), 'network: loss / delay');
     item(sw((s) => { el('rect', { y: 0, width: 14, height: 4, fill: GROUP_COLORS[0] }, s); el('rect', { y: 8, width: 14, height: 4, fill: GROUP_COLORS[1] }, s); }), 'strip above a lane: its partition group');
+    item(sw((s) => el('rect', { y: 5, width: 14, height: 4, fill: MARKS.partition[0] }, s)), 'strip above a lane: it has a cut link');
     item(sw((s) => el('line', { x1: 1, y1: 2, x2: 13, y2: 12, stroke: '#1b5e20', 'stroke-width': 1.5 }, s)), 'vote granted (voter → candidate)');
     item(sw((s) => el('line', { x1: 1, y1: 2, x2: 13, y2: 12, stroke: '#f9a825', 'stroke-width': 1.5, 'stroke-dasharray': '3,2' }, s)), 'pre-vote granted');
     item(sw((s) => el('line', { x1: 1, y1: 2, x2: 13, y2: 12, stroke: '#c62828', 'stroke-width': 1.5 }, s)), 'vote / pre-vote denied');
