@@ -64,6 +64,12 @@ def _run_path(run_dir: str | None) -> Path:
     return latest.resolve()
 
 
+def _note_report(path: Path) -> None:
+    report = existing_report(path)
+    if report:  # on stderr, so `logs --json | jq` still reads only records
+        click.echo(f"report of this run: {report}", err=True)
+
+
 @click.command()
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new records (new nodes and incarnations too).")
 @click.option("--node", "nodes", type=int, multiple=True, help="Only this node (repeatable).")
@@ -92,13 +98,12 @@ def logs(follow: bool, nodes: tuple[int, ...], events: tuple[str, ...], as_json:
                 continue
             click.echo(json.dumps(rec, separators=(",", ":")) if as_json else format_record(rec, color))
 
-    report = existing_report(path)
-    if report and follow:  # on stderr, so `--json | jq` still reads only records
-        click.echo(f"report of this run: {report}", err=True)
+    if follow:
+        _note_report(path)
     try:
         emit(tail.poll())
-        if report and not follow:
-            click.echo(f"report of this run: {report}", err=True)
+        if not follow:
+            _note_report(path)
         while follow:
             time.sleep(0.1)  # tail -f: wake up to look for new lines; nothing else waits on this
             emit(tail.poll())

@@ -40,7 +40,7 @@
   }
   function fmtT(ms) {
     if (ms === 0) return '0s';
-    if (Math.abs(ms) >= 60000) return (ms / 60000).toFixed(0) + 'm' + ((ms % 60000) / 1000).toFixed(1).padStart(4, '0') + 's';
+    if (ms >= 60000) return Math.floor(ms / 60000) + 'm' + ((ms % 60000) / 1000).toFixed(1).padStart(4, '0') + 's';
     if (Math.abs(ms) >= 1000) return (ms / 1000).toFixed(3) + 's';
     return ms.toFixed(ms < 10 ? 3 : 1) + 'ms';
   }
