@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from ..evidence.checker import check_run, run_check
+from ..evidence.checker import check_located, check_run, run_check
 from ..evidence.report import failovers, recovery_summary, render_report
 from ..evidence.html import existing_report, write_html_report
 from ..evidence.timeline import render_svg
@@ -197,8 +197,9 @@ def timeline(run_dir_arg: str | None, output: str | None, width: int, run_dir: s
     """
     path = _run_path(run_dir_arg or run_dir)
     try:
-        located = read_run(path, on_warning=lambda message: None)
-        check = check_run(path) if located else None
+        torn: list[str] = []
+        located = read_run(path, on_warning=torn.append)
+        check = check_located(path, located, warnings=torn) if located else None
     except (LogFormatError, OSError) as exc:
         fail(str(exc))
     if not located:

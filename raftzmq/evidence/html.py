@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .checker import CheckResult, check_run
+from .checker import CheckResult, check_located
 from .logfile import Located, LogFormatError, read_run
 from .report import failovers, recovery_summary
 from .runview import MARK_STYLE, ROLE_STYLE, RunView, build_view
@@ -114,10 +114,11 @@ def write_html_report(run_dir: str | os.PathLike[str], output: str | os.PathLike
     """Read and check the run, write its report (default RUN_DIR/report.html) and return the path.
     Raises LogFormatError/OSError like check_run for a run that cannot be read."""
     run = Path(run_dir)
-    located = read_run(run, on_warning=lambda message: None)  # torn lines show up in the checker's warnings
+    torn: list[str] = []
+    located = read_run(run, on_warning=torn.append)
     if not located:
         raise LogFormatError(str(run), "no log records")
-    check = check_run(run)
+    check = check_located(run, located, warnings=torn)
     target = Path(output) if output is not None else run / REPORT_NAME
     tmp = target.with_name(f".{target.name}.tmp")
     tmp.write_text(render_html(located, check, title=f"raftzmq run {run.resolve().name}"), encoding="utf-8")
