@@ -49,10 +49,9 @@
     for (const m of [1, 2, 5, 10]) if (m * p >= raw) return m * p;
     return 10 * p;
   }
-  function tickText(ms, step) {
-    if (step >= 1000) { const d = step >= 10000 ? 0 : Math.max(0, -Math.floor(Math.log10(step / 1000))); return (ms / 1000).toFixed(d) + 's'; }
-    const d = Math.max(0, -Math.floor(Math.log10(step)));
-    return ms.toFixed(d) + 'ms';
+  function tickText(ms, step) {  // seconds with as many decimals as the step needs; ms only below one second
+    if (ms >= 1000 || step >= 1000) return (ms / 1000).toFixed(Math.max(0, -Math.floor(Math.log10(step / 1000) + 1e-9))) + 's';
+    return ms.toFixed(Math.max(0, -Math.floor(Math.log10(step) + 1e-9))) + 'ms';
   }
   function firstEnding(arr, t, endOf) {  // index of the first item whose end >= t (arr sorted by start and end)
     let lo = 0, hi = arr.length;
