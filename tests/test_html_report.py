@@ -177,3 +177,19 @@ def test_cut_links_are_shown_when_the_supervisor_reports_them(tmp_path):
     assert len(cut) == 1 and cut[0]["cuts"] == [[1, 2], [3, 1]] and cut[0]["partitioned"]
     assert "cut 1→2, 3→1" in cut[0]["label"]
     assert [m["kind"] for m in data["marks"] if m["kind"] in ("net", "heal")] == ["net", "heal"]
+
+
+def test_missing_records_make_an_incomplete_verdict_not_ok(tmp_path, sim_report):
+    import shutil
+    run = tmp_path / "gap"
+    shutil.copytree(sim_report[0], run)
+    lines = (run / "node-1.jsonl").read_text().splitlines(keepends=True)
+    (run / "node-1.jsonl").write_text("".join(lines[:5] + lines[6:]))  # one record lost
+    _, data = html_report(run)
+    verdict = data["verdict"]
+    assert verdict["ok"] is False and verdict["verdict"] == "incomplete" and verdict["violations"] == []
+    assert any(g["kind"] == "seq_gap" and g["node"] == 1 for g in verdict["incomplete"])
+    for gap in verdict["incomplete"]:
+        if gap["where"]:
+            file_index, line, _, _ = data["records"][gap["rec"]]
+            assert f"{data['files'][file_index]}:{line}" == Path(gap["where"]).name

@@ -87,6 +87,14 @@ def test_report_in_headless_chromium(tmp_path):
 
         png = browser.screenshot()
         assert browser.errors() == []
+
+        gap_run = tmp_path / "gap"  # a run with a lost record: no verdict, said in the banner
+        assert sim(gap_run, "--seed", "11", "--duration", "5").returncode == 0
+        lines = (gap_run / "node-2.jsonl").read_text().splitlines(keepends=True)
+        (gap_run / "node-2.jsonl").write_text("".join(lines[:4] + lines[5:]))
+        loaded(browser, html_report(gap_run)[0])
+        assert browser.eval("document.getElementById('verdict').className") == "banner incomplete"
+        assert browser.eval("document.querySelectorAll('#verdict li.gap-item').length") >= 1
     (tmp_path / "report.png").write_bytes(png)  # kept with the test's files, to look at when it fails
     roles = {k: hex_rgb(v[0]) for k, v in data["style"]["roles"].items() if k in ("follower", "leader")}
     seen = [role_pixels(png, box, 90, roles) for box in boxes]

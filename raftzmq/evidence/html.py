@@ -50,8 +50,13 @@ def _violations(view: RunView) -> list[dict[str, Any]]:
             for v in view.violations]
 
 
-def _verdict(view: RunView, check: CheckResult) -> dict[str, Any]:
-    return {"ok": check.ok, "violations": _violations(view), "suppressed": check.suppressed,
+def _gaps(check: CheckResult, index_of: dict[str, int]) -> list[dict[str, Any]]:
+    return [{**gap.to_dict(), "rec": index_of.get(gap.where, -1) if gap.where else -1} for gap in check.incomplete]
+
+
+def _verdict(view: RunView, check: CheckResult, index_of: dict[str, int]) -> dict[str, Any]:
+    return {"ok": check.ok, "verdict": check.verdict, "incomplete": _gaps(check, index_of),
+            "violations": _violations(view), "suppressed": check.suppressed,
             "cluster_size": check.cluster_size, "cluster_size_source": check.cluster_size_source,
             "warnings": check.warnings, "stats": {k: v for k, v in check.stats.items() if k != "leaders_per_term"}}
 
@@ -72,8 +77,8 @@ def _records(located: Sequence[Located], files: dict[str, int], view: RunView) -
 
 def report_data(located: Sequence[Located], check: CheckResult, *, title: str) -> dict[str, Any]:
     """Everything the page shows, as JSON-able data. Times are milliseconds from the first record."""
-    records = [loc.record for loc in located]
-    view = build_view(records, wheres=[loc.where for loc in located], check=check)
+    records, wheres = [loc.record for loc in located], [loc.where for loc in located]
+    view = build_view(records, wheres=wheres, check=check)
     size = check.cluster_size or len(view.nodes)
     files: dict[str, int] = {}
     rows = _records(located, files, view)
@@ -88,7 +93,7 @@ def report_data(located: Sequence[Located], check: CheckResult, *, title: str) -
         "net": _net(view),
         "votes": [[_ms(view, a.at_ns), a.kind, a.voter, a.candidate, a.term, a.granted, a.index]
                   for a in view.arrows],
-        "verdict": _verdict(view, check),
+        "verdict": _verdict(view, check, {w: i for i, w in enumerate(wheres)}),
         "failovers": _failovers(view, size),
         "summary": recovery_summary(records, size),
         "files": [Path(name).name for name in files],

@@ -414,10 +414,19 @@
     const st = V.stats;
     const facts = `${st.records} records, nodes ${st.nodes.join(',')}, cluster size ${V.cluster_size} (${V.cluster_size_source}), max term ${st.max_term}`;
     if (V.ok) { box.className = 'banner ok'; box.textContent = `Checker: OK — no safety violations. ${facts}.`; return; }
-    box.className = 'banner bad';
-    h('strong', {}, box, `Checker: ${V.violations.length + V.suppressed} SAFETY VIOLATION(S). `);
+    const nViolations = V.violations.length + V.suppressed;
+    box.className = nViolations ? 'banner bad' : 'banner incomplete';
+    h('strong', {}, box, nViolations ? `Checker: ${nViolations} SAFETY VIOLATION(S). `
+      : 'Checker: INCOMPLETE EVIDENCE — records are missing, so there is no verdict. ');
     box.appendChild(document.createTextNode(facts));
     const ul = h('ul', {}, box);
+    V.incomplete.forEach((gap) => {
+      const li = h('li', { class: 'gap-item' }, ul, `missing (${gap.kind}): ${gap.message}`);
+      if (gap.rec < 0) return;
+      li.appendChild(document.createTextNode(' — at '));
+      const a = h('a', { class: 'where', 'data-rec': gap.rec }, li, gap.where.split('/').pop());
+      a.onclick = () => focus(D.records[gap.rec][2], D.records[gap.rec][3].node, gap.rec);
+    });
     V.violations.forEach((v, i) => {
       const li = h('li', { class: 'violation-item' }, ul);
       h('a', { 'data-violation': i }, li, `(${v.invariant}) ${v.name}`).onclick = () => showViolation(i);
