@@ -193,3 +193,14 @@ def test_missing_records_make_an_incomplete_verdict_not_ok(tmp_path, sim_report)
         if gap["where"]:
             file_index, line, _, _ = data["records"][gap["rec"]]
             assert f"{data['files'][file_index]}:{line}" == Path(gap["where"]).name
+
+
+def test_checking_records_already_read_gives_the_verdict_of_check_run(tmp_path, sim_report, violating_report):
+    import shutil
+    from raftzmq.evidence.checker import check_located, check_run
+    gap = tmp_path / "gap"
+    shutil.copytree(sim_report[0], gap)
+    lines = (gap / "node-3.jsonl").read_text().splitlines(keepends=True)
+    (gap / "node-3.jsonl").write_text("".join(lines[:7] + lines[8:]))
+    for run in (sim_report[0], violating_report[0], gap):
+        assert check_located(run, read_run(run)).to_dict() == check_run(run).to_dict()

@@ -206,6 +206,12 @@ def _legend(c: _Canvas, y0: int) -> tuple[list[str], int]:
     return parts, y + 18
 
 
+def _verdict_text(check: CheckResult) -> str:
+    if check.violations:
+        return f"{len(check.violations) + check.suppressed} VIOLATION(S), marked in red"
+    return "INCOMPLETE evidence (records are missing): no verdict" if check.incomplete else "OK"
+
+
 def render_svg(records: Sequence[dict[str, Any]], *, width: int = 1200, title: str = "",
                wheres: Sequence[str] | None = None, check: CheckResult | None = None) -> str:
     """The run as an SVG document (a string). Pass `wheres` ("file:line" per record) and `check` to mark the
@@ -213,8 +219,7 @@ def render_svg(records: Sequence[dict[str, Any]], *, width: int = 1200, title: s
     view = build_view(records, wheres=wheres, check=check)
     c = _Canvas(view, width)
     legend, height = _legend(c, c.bottom + 30)
-    verdict = "" if check is None else (" — checker: OK" if check.ok else f" — checker: {len(check.violations)} "
-                                        "VIOLATION(S), marked in red")
+    verdict = "" if check is None else f" — checker: {_verdict_text(check)}"
     body = [f'<text x="{_LEFT}" y="20" font-size="14">{escape(title + verdict)}</text>', *_net(c), *_lanes(c),
             *_marks(c), *_violations(c), *_axis(c), *legend]
     return "\n".join([f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 4}" '
