@@ -85,6 +85,22 @@ def test_report_in_headless_chromium(tmp_path):
         start, end = (float(v) for v in browser.eval(f"{TL}.window").split(","))
         assert 0 <= start and end <= data["t_end_ms"] and end - start < 0.8 * data["t_end_ms"]
 
+        y = (boxes[0]["top"] + boxes[0]["bottom"]) / 2  # drag to the left: the window moves later in time
+        browser.page("Input.dispatchMouseEvent", type="mousePressed", x=700, y=y, button="left", clickCount=1)
+        browser.page("Input.dispatchMouseEvent", type="mouseMoved", x=500, y=y, button="left", buttons=1)
+        browser.page("Input.dispatchMouseEvent", type="mouseReleased", x=500, y=y, button="left", clickCount=1)
+        browser.wait_for(f"{TL}.window !== '{start},{end}'")
+        moved = [float(v) for v in browser.eval(f"{TL}.window").split(",")]
+        assert moved[0] > start and abs((moved[1] - moved[0]) - (end - start)) < 1e-6 * data["t_end_ms"]
+
+        browser.eval("document.getElementById('zoom-reset').click()")
+        browser.wait_for(f"{TL}.window === '0,{data['t_end_ms']}'")
+        prevotes = sum(v[1] == "prevote" for v in data["votes"])
+        assert 0 < prevotes <= 800  # few enough to be drawn for the whole run (the page's limit)
+        assert browser.eval("document.querySelectorAll('#timeline line.vote.prevote').length") == 0
+        browser.eval("document.getElementById('show-prevotes').click()")  # the pre-vote toggle
+        browser.wait_for(f"document.querySelectorAll('#timeline line.vote.prevote').length === {prevotes}")
+
         png = browser.screenshot()
         assert browser.errors() == []
 
