@@ -16,7 +16,7 @@
   const L = { left: 78, right: 14, axis: 22, labels: 2 * 13, term: 18, net: 18, lane: 24, gap: 10 };
   const MAX_ARROWS = 800;
   const tl = document.getElementById('timeline'), ov = document.getElementById('overview');
-  const tip = document.getElementById('tooltip');
+  const tip = document.getElementById('tooltip'), votesNote = document.getElementById('votes-note');
   const recTimes = D.records.map((r) => r[2]);
   const voteTimes = D.votes.map((v) => v[0]), markTimes = D.marks.map((m) => m.t);
   const laneOf = {}; D.nodes.forEach((n, i) => { laneOf[n] = i; });
@@ -191,14 +191,14 @@
     }
   }
   function drawVotes(g, G) {
+    votesNote.textContent = '';
     if (!opts.votes && !opts.prevotes) return;
     const votes = D.votes;
     const from = firstAt(voteTimes, win[0]), to = firstAt(voteTimes, win[1] + 1e-9);
     const shown = [];
     for (let i = from; i < to; i++) if (votes[i][1] === 'vote' ? opts.votes : opts.prevotes) shown.push(i);
     if (shown.length > MAX_ARROWS) {
-      el('text', { x: G.width - L.right, y: G.netY - 4, 'text-anchor': 'end', 'font-size': 11, fill: '#888', class: 'votes-hidden' },
-        g, shown.length + ' votes in view: zoom in to see them');
+      votesNote.textContent = `${shown.length} votes in view: zoom in to see them`;
       return;
     }
     shown.forEach((vi) => {
@@ -412,7 +412,7 @@
   function verdict() {
     const V = D.verdict, box = document.getElementById('verdict');
     const st = V.stats;
-    const facts = `${st.records} records, nodes ${st.nodes.join(',')}, cluster size ${V.cluster_size} (${V.cluster_size_source}), max term ${st.max_term}`;
+    const facts = `${st.records} records, nodes ${ranges(st.nodes)}, cluster size ${V.cluster_size} (${V.cluster_size_source}), max term ${st.max_term}`;
     if (V.ok) { box.className = 'banner ok'; box.textContent = `Checker: OK — no safety violations. ${facts}.`; return; }
     const nViolations = V.violations.length + V.suppressed;
     box.className = nViolations ? 'banner bad' : 'banner incomplete';
@@ -438,6 +438,13 @@
         li.appendChild(document.createTextNode(' '));
       });
     });
+  }
+  function ranges(ids) {  // [1,2,3,5] -> "1–3,5"
+    const out = [];
+    ids.forEach((n, i) => {
+      if (i && n === ids[i - 1] + 1) out[out.length - 1][1] = n; else out.push([n, n]);
+    });
+    return out.map(([a, b]) => (a === b ? String(a) : a + '–' + b)).join(',');
   }
   function summary() {
     const s = D.summary;
