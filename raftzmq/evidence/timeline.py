@@ -66,7 +66,9 @@ def _fill(state: str) -> str:
     return "url(#hatch)" if state == "paused" else ROLE_STYLE[state][0]
 
 
-def _segment(c: _Canvas, node: int, seg: Segment, short_labels: list[str]) -> str:
+def _segment(c: _Canvas, node: int, seg: Segment, short_labels: dict[int, float]) -> str:
+    """One state of one node; a leader's term as its label, inside or (short terms) above the lane.
+    `short_labels[node]`: where the last label above that lane ends."""
     x0, x1, y = c.x(seg.start_ns), c.x(seg.end_ns), c.y(node)
     label = f"node {node}: {seg.state} (term {seg.term}) {(seg.end_ns - seg.start_ns) / 1e9:.3f}s"
     stroke = {"down": ' stroke="#e53935" stroke-dasharray="3,2"', "stopped": ' stroke="#9e9e9e"'}.get(seg.state, "")
@@ -76,18 +78,47 @@ def _segment(c: _Canvas, node: int, seg: Segment, short_labels: list[str]) -> st
         text = f"t{seg.term}"
         if x1 - x0 > len(text) * _CHAR_W + 4:
             out += f'<text class="term-label" x="{x0 + 3:.1f}" y="{y + 15}" fill="white">{text}</text>'
-        else:  # too short to hold its label: put it above the lane, in the gap
-            short_labels.append(f'<text class="term-label short" x="{(x0 + x1) / 2:.1f}" y="{y - 2}" '
-                                f'font-size="10" text-anchor="middle" fill="#2e7d32">{text}</text>')
+        elif (x0 + x1) / 2 - len(text) * 3.5 > short_labels.get(node, -1e9):  # above the lane, if there is room
+            short_labels[node] = (x0 + x1) / 2 + len(text) * 3.5 + 2
+            out += (f'<text class="term-label short" x="{(x0 + x1) / 2:.1f}" y="{y - 2}" '
+                    f'font-size="10" text-anchor="middle" fill="#2e7d32">{text}</text>')
+    return out
+
+
+def _visible_segments(c: _Canvas, segments: list[Segment]) -> list[Segment]:
+    """Leader segments and segments at least a pixel wide as they are; runs of narrower ones merged into one
+    (the state that took most of their time), so a long run draws a picture and not thousands of hairlines."""
+    out: list[Segment] = []
+    bucket: list[Segment] = []
+
+    def flush() -> None:
+        if bucket:
+            time_in: dict[str, int] = {}
+            for seg in bucket:
+                time_in[seg.state] = time_in.get(seg.state, 0) + seg.end_ns - seg.start_ns
+            state = max(time_in, key=time_in.__getitem__)
+            out.append(Segment(bucket[0].start_ns, bucket[-1].end_ns, state, None, bucket[0].index))
+            bucket.clear()
+
+    for seg in segments:
+        if seg.state == "leader" or c.x(seg.end_ns) - c.x(seg.start_ns) >= 1:
+            flush()
+            out.append(seg)
+            continue
+        bucket.append(seg)
+        if c.x(seg.end_ns) - c.x(bucket[0].start_ns) >= 2:
+            flush()
+    flush()
     return out
 
 
 def _lanes(c: _Canvas) -> list[str]:
-    parts, short = [], []
+    parts: list[str] = []
+    short: dict[int, float] = {}
     for node in c.view.nodes:
         parts.append(f'<text x="{_LEFT - 8}" y="{c.y(node) + 15}" text-anchor="end">node {node}</text>')
-        parts += [_segment(c, node, seg, short) for seg in c.view.lanes.get(node, [])]
-    return parts + short
+        parts += [_segment(c, node, seg, short) for seg in _visible_segments(c, c.view.lanes.get(node, []))]
+    return parts
 
 
 def _net(c: _Canvas) -> list[str]:
@@ -129,8 +160,12 @@ def _group_strips(c: _Canvas, span: Any, x0: float, w: float) -> list[str]:
 def _marks(c: _Canvas) -> list[str]:
     parts: list[str] = []
     row_end = [-1e9] * _LABEL_ROWS  # x where the last label in each row ends
+    last_x: dict[int, float] = {}
     for m in c.view.marks:
         color, xf = MARK_STYLE[m.kind][0], c.x(m.at_ns)
+        if xf - last_x.get(m.node, -1e9) < 2:
+            continue  # one mark per node every 2 pixels: a dense run stays a picture (the HTML report zooms)
+        last_x[m.node] = xf
         y_from = c.net_y if m.node == 0 else c.y(m.node) - 4
         y_to = c.bottom if m.node == 0 else c.y(m.node) + _LANE_H + 4
         parts.append(f'<line class="fault {m.kind}" x1="{xf:.1f}" y1="{y_from}" x2="{xf:.1f}" y2="{y_to}" '
