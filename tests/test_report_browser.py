@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from headless import Browser, chromium_path, decode_png, pixel
-from test_html_report import html_report, sim
+from report_runs import html_report, sim
 
 pytestmark = pytest.mark.skipif(chromium_path() is None,
                                 reason="chromium is not installed (.ci/run installs it with apt-get)")
