@@ -51,7 +51,15 @@ class Browser:
         self._next_id = 0
         self._inbox: queue.Queue = queue.Queue()
         self.events: list[dict[str, Any]] = []
+        self.session = ""
         threading.Thread(target=self._read, daemon=True).start()
+        try:
+            self._open_page(width, height)
+        except BaseException:
+            self.close()  # no browser left behind when the page cannot be set up
+            raise
+
+    def _open_page(self, width: int, height: int) -> None:
         target = self.call("Target.createTarget", url="about:blank")["targetId"]
         self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
         for domain in ("Page", "Runtime", "Log", "Network"):
