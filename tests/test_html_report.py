@@ -137,6 +137,10 @@ def test_output_option_and_errors(tmp_path, sim_report):
     assert result.exit_code == 2 and "missing" in result.output
     result = CliRunner().invoke(main, ["report", str(run), "-o", str(out)])
     assert result.exit_code == 2 and "--html" in result.output
+    for bad in (tmp_path, tmp_path / "no" / "such.html"):  # a directory, a missing one: clear, nothing left
+        result = CliRunner().invoke(main, ["report", str(run), "--html", "-o", str(bad)])
+        assert result.exit_code == 2 and str(bad) in result.output and "Traceback" not in result.output
+    assert not list(tmp_path.glob(".*.tmp"))
 
 
 def test_data_cannot_close_its_script_element(tmp_path):

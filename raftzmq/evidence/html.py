@@ -7,6 +7,7 @@ the network. The data is the run view of runview.py, so it says exactly what the
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 from collections.abc import Sequence
@@ -125,10 +126,22 @@ def write_html_report(run_dir: str | os.PathLike[str], output: str | os.PathLike
         raise LogFormatError(str(run), "no log records")
     check = check_located(run, located, warnings=torn)
     target = Path(output) if output is not None else run / REPORT_NAME
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(render_html(located, check, title=f"raftzmq run {run.resolve().name}"), encoding="utf-8")
-    os.replace(tmp, target)  # a reader (a browser reloading) never sees half a page
+    _write_whole(target, render_html(located, check, title=f"raftzmq run {run.resolve().name}"))
     return target
+
+
+def _write_whole(target: Path, text: str) -> None:
+    """Write through a temporary file and rename, so a reader (a browser reloading) never sees half a page.
+    OSErrors name `target`, never the temporary file."""
+    if target.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a directory; give a file name", str(target))
+    tmp = target.with_name(f".{target.name}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror, str(target)) from None
 
 
 def existing_report(run_dir: str | os.PathLike[str]) -> Path | None:
