@@ -296,7 +296,7 @@ def _marks(records: Sequence[dict[str, Any]]) -> list[Mark]:
 # ---------------------------------------------------------------------------------------------- network
 
 
-_CLEAR = {"groups": None, "views": False, "cuts": [], "loss": 0.0, "delay_ms": 0.0, "jitter_ms": 0.0}
+_CLEAR: dict[str, Any] = {"groups": None, "views": False, "cuts": [], "loss": 0.0, "delay_ms": 0.0, "jitter_ms": 0.0}
 
 
 def _next_net(state: dict[str, Any], rec: dict[str, Any]) -> dict[str, Any] | None:

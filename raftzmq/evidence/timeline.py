@@ -230,7 +230,8 @@ def _legend_items() -> list[tuple[str, str]]:
 
 
 def _legend(c: _Canvas, y0: int) -> tuple[list[str], int]:
-    parts, x, y = [], _LEFT, y0
+    parts: list[str] = []
+    x, y = float(_LEFT), y0
     for swatch, text in _legend_items():
         item_w = 18 + len(text) * _CHAR_W + 16
         if x + item_w > c.width and x > _LEFT:
