@@ -159,7 +159,7 @@ def test_cut_links_are_shown_when_the_supervisor_reports_them(tmp_path):
     r = Run(tmp_path / "run")
     for n in (1, 2, 3):
         r.start(n)
-    r.sup.write("net_changed", loss=0.0, delay_ms=0, jitter_ms=0, cuts=[[1, 2], [3, 1]], version=1)
+    r.sup.write("link_cut", cuts=[[1, 2], [3, 1]], version=1)  # the supervisor's `cut` (docs/log-schema.md)
     r.rec(1, "election_timeout", 0)
     r.sup.write("heal", version=2)
     r.rec(2, "election_timeout", 0)
@@ -168,7 +168,8 @@ def test_cut_links_are_shown_when_the_supervisor_reports_them(tmp_path):
     cut = [s for s in data["net"] if s["cuts"]]
     assert len(cut) == 1 and cut[0]["cuts"] == [[1, 2], [3, 1]] and cut[0]["partitioned"]
     assert "cut 1→2, 3→1" in cut[0]["label"]
-    assert [m["kind"] for m in data["marks"] if m["kind"] in ("net", "heal")] == ["net", "heal"]
+    assert [(m["kind"], m["label"]) for m in data["marks"] if m["node"] == 0][-2:] == [
+        ("partition", "cut 1→2, 3→1"), ("heal", "heal")]
 
 
 def test_missing_records_make_an_incomplete_verdict_not_ok(tmp_path, sim_report):
