@@ -24,9 +24,10 @@ its connection to `peer` closed (a crashed process's connections close at once; 
 not). A follower that hears this about its leader waits a random delay in [0, hint_window) and then starts a
 *pre-vote* flagged `hint` — never a real vote, so a false hint cannot depose a live leader. A hint the node saw
 itself ends its own lease for that leader (for at most one minimum election timeout), so it grants such
-pre-votes and the real vote that follows; a node that saw no hint keeps its lease and denies them. A node that
-grants a hint pre-vote drops its own pending hint campaign (someone else is already running): the delay and
-this deferral keep followers that all saw the same close from splitting the vote.
+pre-votes and the real vote that follows; a node that saw no hint keeps its lease and denies them. Followers
+that all saw the same close must not split the real vote: a node that grants a hint pre-vote drops its own
+pending hint campaign (someone else runs already), and of two hinted pre-candidates that meet, the lower id
+runs on and the other yields.
 """
 from __future__ import annotations
 
@@ -163,6 +164,7 @@ class ElectionCore:
         self.hint_leader: int | None = None  # the leader whose connection this node saw close ...
         self.hint_at = 0.0  # ... and when
         self.hint_deadline = float("inf")  # when this node's own hint-driven pre-vote starts
+        self.hint_round = False  # this node's current pre-vote was started by a hint
         self.now = now
         self.election_deadline = 0.0
         self.heartbeat_deadline = float("inf")
@@ -300,18 +302,29 @@ class ElectionCore:
         if self.role == FOLLOWER and msg.src == self.leader:
             self._campaign(pre=False, transfer=True)
 
+    def _on_prevote(self, msg: RequestVote) -> None:
+        if msg.hint and self.hint_round and msg.term == self.term + 1:
+            # Two hinted followers run at once. If both won their pre-votes they would split the real vote, so
+            # the lower id runs on and the other yields (a pre-vote changed no term or vote: nothing to undo).
+            if msg.src > self.id:
+                self._emit("prevote_denied", candidate=msg.src, reason="hint_rival")
+                self._send(VoteResponse(self.term, self.id, msg.src, granted=False, prevote=True))
+                return
+            self._become_follower(self.term, None, None)
+        in_lease = self._in_lease()
+        grant = msg.term > self.term and not in_lease
+        if grant and msg.hint:
+            self.hint_deadline = float("inf")  # the candidate saw the close too and runs already: defer to it
+            self._emit("prevote_granted", candidate=msg.src, hint=True)
+        elif grant:
+            self._emit("prevote_granted", candidate=msg.src)
+        else:
+            self._emit("prevote_denied", candidate=msg.src, reason="leader_alive" if in_lease else "term")
+        self._send(VoteResponse(msg.term if grant else self.term, self.id, msg.src, granted=grant, prevote=True))
+
     def _on_request_vote(self, msg: RequestVote) -> None:
         if msg.prevote:
-            in_lease = self._in_lease()
-            grant = msg.term > self.term and not in_lease
-            if grant and msg.hint:
-                self.hint_deadline = float("inf")  # the candidate saw the close too and runs already: defer to it
-                self._emit("prevote_granted", candidate=msg.src, hint=True)
-            elif grant:
-                self._emit("prevote_granted", candidate=msg.src)
-            else:
-                self._emit("prevote_denied", candidate=msg.src, reason="leader_alive" if in_lease else "term")
-            self._send(VoteResponse(msg.term if grant else self.term, self.id, msg.src, granted=grant, prevote=True))
+            self._on_prevote(msg)
             return
         # Real vote: msg.term == self.term now. One vote per term; a node that knows this term's leader
         # refuses (that leader already holds a majority, so the candidate could not win anyway).
@@ -345,7 +358,16 @@ class ElectionCore:
             else:
                 self._become_leader()
 
+    def _is_ghost(self, msg: AppendEntries) -> bool:
+        # A heartbeat the dead leader sent just before its connection closed can arrive after the hint (another
+        # connection, another queue). Within the hint window it is taken for that; later, the leader lives.
+        return (self.hint_round and msg.src == self.hint_leader
+                and self.now - self.hint_at < self.config.hint_window)
+
     def _on_heartbeat(self, msg: AppendEntries) -> None:
+        if self._is_ghost(msg):
+            self._emit("message_dropped", peer=msg.src, kind=msg.kind, reason="after_hint")
+            return
         if self.role == LEADER:
             # Another leader in our own term: election safety is already broken (only possible with the unsafe
             # term-only persistence). Keep running and say so; the checker turns the logs into the verdict.
@@ -389,7 +411,7 @@ class ElectionCore:
         self.leader = None
         self.leader_heard_at = None
         self.votes = {self.id}
-        self._forget_hint()
+        self.hint_deadline, self.hint_round = float("inf"), hint  # hint_leader stays: see _is_ghost
         self._reset_election_timer()
         if pre:
             self._become(PRECANDIDATE)
@@ -432,7 +454,7 @@ class ElectionCore:
     # ------------------------------------------------------------------ plumbing
 
     def _forget_hint(self) -> None:
-        self.hint_leader, self.hint_deadline = None, float("inf")
+        self.hint_leader, self.hint_deadline, self.hint_round = None, float("inf"), False
 
     def _reset_election_timer(self) -> None:
         # Redrawn at every reset so that two nodes that collided once are unlikely to collide again.
