@@ -16,6 +16,7 @@ from raftzmq.protocol.core import FOLLOWER, LEADER, PRECANDIDATE, ElectionCore, 
 from raftzmq.protocol.messages import AppendEntries, Message, RequestVote
 
 WINDOW = 0.002  # CoreConfig's default hint window
+HB_DUE = 0.050  # the harness's heartbeat interval: the leader's next round
 
 
 def hint(c: Cluster, i: int, peer: int) -> Output:
@@ -242,3 +243,64 @@ def test_no_hint_output_ever_persists_or_sends_a_real_vote_request():
     assert hint_outputs and all(o.persist is None and o.messages == [] for o in hint_outputs)
     out = c.fire(2)
     assert not msgs(out, RequestVote, prevote=False) and not msgs(out, AppendEntries)
+
+
+class NoRivalry(ElectionCore):
+    """Bug: hinted pre-candidates that meet both run on (each grants the other)."""
+
+    def _on_prevote(self, msg: RequestVote) -> None:
+        rival, self.hint_round = self.hint_round, False
+        super()._on_prevote(msg)
+        self.hint_round = rival and self.role == PRECANDIDATE
+
+
+@pytest.mark.parametrize("core_cls", [ElectionCore, NoRivalry])
+def test_of_two_hinted_precandidates_that_meet_the_lower_id_runs_on_and_the_vote_does_not_split(core_cls):
+    """Two hinted followers campaign at once: without a tie-break both collect a pre-vote majority and both stand
+    for the real vote, which can split (2-2 among four live nodes) and leave the cluster to its timers."""
+    c = leader_1(core_cls)
+    kill_leader_and_hint(c)
+    c.fire(2)
+    c.now = c[4].deadline  # node 4's delay ran out before node 2's pre-vote reached it
+    c.tick(4)
+    c.deliver(without(1))  # the two rounds cross
+    run_until_leader(c)
+    candidates = [i for i, _ in c.events("became_candidate")]
+    assert (candidates == [2]) == (core_cls is ElectionCore), candidates
+    if core_cls is ElectionCore:
+        assert [(i, e.fields) for i, e in c.events("prevote_denied")] == [(2, {"candidate": 4, "reason": "hint_rival"})]
+
+
+class FollowsGhosts(ElectionCore):
+    """Bug: a hinted pre-candidate takes the dead leader's last heartbeat (still in flight at the close) for a
+    live leader and goes back to following it."""
+
+    def _is_ghost(self, msg: AppendEntries) -> bool:
+        return False
+
+
+@pytest.mark.parametrize("core_cls", [ElectionCore, FollowsGhosts])
+def test_the_dead_leaders_last_heartbeat_arriving_after_the_hint_does_not_end_the_hint_round(core_cls):
+    c = leader_1(core_cls)
+    c.now += 0.010
+    c.tick(1, c.now + HB_DUE)  # node 1's last heartbeat round leaves ...
+    last = [m for m in c.pending if isinstance(m, AppendEntries)]
+    kill_leader_and_hint(c)  # ... it dies, and the close is seen before its heartbeats arrive
+    c.fire(2)
+    c.pending += last
+    c.deliver(lambda m: m.dst != 1)  # node 2's pre-votes and then the dead leader's heartbeats arrive
+    run_until_leader(c)
+    winner = [i for i, _ in c.events("became_leader")]
+    assert (winner == [2] and not c.events("election_timeout")) == (core_cls is ElectionCore), winner
+    if core_cls is ElectionCore:
+        assert c.events("message_dropped")[0][1].fields == {"peer": 1, "kind": "append_entries", "reason": "after_hint"}
+
+
+def test_after_the_hint_window_a_heartbeat_of_the_hinted_leader_is_followed():
+    """A false hint: the leader lives, and its heartbeat after the window brings the pre-candidate back."""
+    c = leader_1()
+    hint(c, 2, 1)
+    c.fire(2)
+    c.now += WINDOW
+    out = c.step(AppendEntries(1, 1, 2))
+    assert c[2].role == FOLLOWER and c[2].leader == 1 and names(out) == ["became_follower"]
