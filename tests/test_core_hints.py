@@ -9,8 +9,13 @@ The embedding calls `core.hint(peer, now)` when its connection to `peer` closed.
 """
 from __future__ import annotations
 
+import random
+
 import pytest
 from core_harness import ET_MIN, Cluster, events_named, make_core, msgs, names
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_core_bugs import ACTIONS, Sim
 
 from raftzmq.protocol.core import FOLLOWER, LEADER, PRECANDIDATE, ElectionCore, Output
 from raftzmq.protocol.messages import AppendEntries, Message, RequestVote
@@ -304,3 +309,64 @@ def test_after_the_hint_window_a_heartbeat_of_the_hinted_leader_is_followed():
     c.now += WINDOW
     out = c.step(AppendEntries(1, 1, 2))
     assert c[2].role == FOLLOWER and c[2].leader == 1 and names(out) == ["became_follower"]
+
+
+# ---------------------------------------------------------------------------------------------- property test
+
+
+class HintSim(Sim):
+    """test_core_bugs' adversarial scheduler with hints on, and hints as one more action: true or false, about the
+    node's leader or anyone, at any time."""
+
+    def boot(self, i: int) -> None:
+        self.boots += 1
+        self.cores[i] = make_core(i, self.n, state=self.durable[i], now=self.now,
+                                  rng=random.Random(self.seed * 1000 + self.boots), prevote=self.prevote,
+                                  check_quorum=self.check_quorum, persist_mode=self.mode, hints=True)
+
+    def act(self, action: str, x: int) -> None:
+        if action != "hint":
+            return super().act(action, x)
+        i = self.ids[x % self.n]
+        core = self.cores[i]
+        peers = [p for p in self.ids if p != i]
+        peer = core.leader if core.leader not in (None, i) and x % 3 else peers[(x // self.n) % len(peers)]
+        self.record(i, core.hint(peer, self.now))
+
+
+HINT_ACTIONS = ACTIONS + ["hint", "hint", "fire"]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    n=st.sampled_from([3, 5]),
+    prevote=st.booleans(),
+    check_quorum=st.booleans(),
+    seed=st.integers(0, 2**20),
+    actions=st.lists(st.tuples(st.sampled_from(HINT_ACTIONS), st.integers(0, 2**16)), max_size=250),
+)
+def test_random_schedules_with_true_and_false_hints_keep_election_safety(n, prevote, check_quorum, seed, actions):
+    sim = HintSim(n, seed, prevote=prevote, check_quorum=check_quorum)
+    for action, x in actions:
+        sim.act(action, x)
+        assert not sim.violations, sim.violations
+
+
+def test_random_hint_schedules_are_not_vacuous():
+    """The schedules above run hint pre-votes and elect leaders through them."""
+    hinted = 0
+    for seed in range(60):
+        r = random.Random(seed)
+        sim = HintSim(r.choice([3, 5]), seed, prevote=r.random() < 0.5, check_quorum=r.random() < 0.5)
+        events = []
+        original = sim.record
+
+        def record(i, out, events=events, original=original):
+            events.extend(e for e in out.events)
+            original(i, out)
+        sim.record = record
+        for _ in range(400):
+            sim.act(r.choice(HINT_ACTIONS), r.randrange(2**16))
+        assert not sim.violations
+        hinted += any(e.name == "became_precandidate" and e.fields.get("hint") for e in events)
+    assert hinted > 10  # (16 of these 60 seeds when written)
