@@ -149,6 +149,7 @@ _EXAMPLES = """
 Examples:
   raftzmq sim                                     # 100 seeds, 5 nodes, all faults, safe settings
   raftzmq sim --nodes 5 --seeds 10000             # a long hunt
+  raftzmq sim --nodes 5 --seeds 10000 --jobs 2 --hints on   # crashes close connections: disconnect hints
   raftzmq sim --nodes 3 --persist term-only --faults crash,delay --vote-crash 0.5 --seeds 200
                                                   # finds two leaders in one term, prints the seed
   raftzmq sim --seed 17 --log-dir logs/s17 && raftzmq check logs/s17
