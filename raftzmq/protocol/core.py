@@ -26,8 +26,8 @@ not). A follower that hears this about its leader waits a random delay in [0, hi
 itself ends its own lease for that leader (for at most one minimum election timeout), so it grants such
 pre-votes and the real vote that follows; a node that saw no hint keeps its lease and denies them. Followers
 that all saw the same close must not split the real vote: a node that grants a hint pre-vote drops its own
-pending hint campaign (someone else runs already), and of two hinted pre-candidates that meet, the lower id
-runs on and the other yields.
+pending hint campaign (someone else runs already) and grants no other candidate's hint pre-vote for that term
+(for a lease's length), and of two hinted pre-candidates that meet, the lower id runs on and the other yields.
 """
 from __future__ import annotations
 
@@ -165,6 +165,7 @@ class ElectionCore:
         self.hint_at = 0.0  # ... and when
         self.hint_deadline = float("inf")  # when this node's own hint-driven pre-vote starts
         self.hint_round = False  # this node's current pre-vote was started by a hint
+        self.hint_promise: tuple[int, int, float] | None = None  # (term, candidate, when) of the last hint grant
         self.now = now
         self.election_deadline = 0.0
         self.heartbeat_deadline = float("inf")
@@ -303,24 +304,33 @@ class ElectionCore:
             self._campaign(pre=False, transfer=True)
 
     def _on_prevote(self, msg: RequestVote) -> None:
-        if msg.hint and self.hint_round and msg.term == self.term + 1:
-            # Two hinted followers run at once. If both won their pre-votes they would split the real vote, so
-            # the lower id runs on and the other yields (a pre-vote changed no term or vote: nothing to undo).
-            if msg.src > self.id:
-                self._emit("prevote_denied", candidate=msg.src, reason="hint_rival")
-                self._send(VoteResponse(self.term, self.id, msg.src, granted=False, prevote=True))
-                return
-            self._become_follower(self.term, None, None)
+        reason = self._hint_refusal(msg) if msg.hint else None
         in_lease = self._in_lease()
-        grant = msg.term > self.term and not in_lease
+        if reason is None and (msg.term <= self.term or in_lease):
+            reason = "leader_alive" if in_lease else "term"
+        grant = reason is None
         if grant and msg.hint:
             self.hint_deadline = float("inf")  # the candidate saw the close too and runs already: defer to it
+            self.hint_promise = (msg.term, msg.src, self.now)
             self._emit("prevote_granted", candidate=msg.src, hint=True)
         elif grant:
             self._emit("prevote_granted", candidate=msg.src)
         else:
-            self._emit("prevote_denied", candidate=msg.src, reason="leader_alive" if in_lease else "term")
+            self._emit("prevote_denied", candidate=msg.src, reason=reason)
         self._send(VoteResponse(msg.term if grant else self.term, self.id, msg.src, granted=grant, prevote=True))
+
+    def _hint_refusal(self, msg: RequestVote) -> str | None:
+        """Why a hint pre-vote is refused so that followers who all saw the same close put up one candidate, not
+        several who split the real vote (a pre-vote changes no term or vote, so none of this touches safety)."""
+        if self.hint_round and msg.term == self.term + 1:
+            if msg.src > self.id:
+                return "hint_rival"  # both run hint pre-votes: the lower id runs on ...
+            self._become_follower(self.term, None, None)  # ... and the other yields
+        promise = self.hint_promise
+        if (promise is not None and promise[0] == msg.term and promise[1] != msg.src
+                and self.now - promise[2] < self.config.election_timeout_min):
+            return "hint_promised"  # granted another hint pre-vote for this term, within a lease's length
+        return None
 
     def _on_request_vote(self, msg: RequestVote) -> None:
         if msg.prevote:
