@@ -26,8 +26,8 @@ not). A follower that hears this about its leader waits a random delay in [0, hi
 itself ends its own lease for that leader (for at most one minimum election timeout), so it grants such
 pre-votes and the real vote that follows; a node that saw no hint keeps its lease and denies them. Followers
 that all saw the same close must not split the real vote: a node that grants a hint pre-vote drops its own
-pending hint campaign (someone else runs already) and grants no other candidate's hint pre-vote for that term
-(for a lease's length), and of two hinted pre-candidates that meet, the lower id runs on and the other yields.
+pending hint campaign (someone else runs already), a node that sees the close after it heard another's hint
+pre-vote starts none, and of two hinted pre-candidates that meet, the lower id runs on and the other yields.
 """
 from __future__ import annotations
 
@@ -165,7 +165,7 @@ class ElectionCore:
         self.hint_at = 0.0  # ... and when
         self.hint_deadline = float("inf")  # when this node's own hint-driven pre-vote starts
         self.hint_round = False  # this node's current pre-vote was started by a hint
-        self.hint_promise: tuple[int, int, float] | None = None  # (term, candidate, when) of the last hint grant
+        self.hint_round_seen: tuple[int, float] | None = None  # (term, when) of the last hint pre-vote received
         self.now = now
         self.election_deadline = 0.0
         self.heartbeat_deadline = float("inf")
@@ -222,7 +222,8 @@ class ElectionCore:
             raise ValueError(f"node {peer} is not a peer of node {self.id}")
         if self.config.hints and self.role == FOLLOWER and peer == self.leader and not self._hint_holds():
             self.hint_leader, self.hint_at = peer, now
-            self.hint_deadline = now + self.rng.uniform(0.0, self.config.hint_window)
+            if not self._hint_round_running():  # a node whose hint came late lets the running round be
+                self.hint_deadline = now + self.rng.uniform(0.0, self.config.hint_window)
             self._emit("hint", peer=peer, closed=closed)
         return self._flush()
 
@@ -309,9 +310,10 @@ class ElectionCore:
         if reason is None and (msg.term <= self.term or in_lease):
             reason = "leader_alive" if in_lease else "term"
         grant = reason is None
+        if msg.hint:
+            self.hint_round_seen = (msg.term, self.now)  # someone runs a hint round for this term: see hint()
         if grant and msg.hint:
             self.hint_deadline = float("inf")  # the candidate saw the close too and runs already: defer to it
-            self.hint_promise = (msg.term, msg.src, self.now)
             self._emit("prevote_granted", candidate=msg.src, hint=True)
         elif grant:
             self._emit("prevote_granted", candidate=msg.src)
@@ -320,17 +322,18 @@ class ElectionCore:
         self._send(VoteResponse(msg.term if grant else self.term, self.id, msg.src, granted=grant, prevote=True))
 
     def _hint_refusal(self, msg: RequestVote) -> str | None:
-        """Why a hint pre-vote is refused so that followers who all saw the same close put up one candidate, not
-        several who split the real vote (a pre-vote changes no term or vote, so none of this touches safety)."""
+        # Two hinted followers run at once: if both won their pre-votes they would split the real vote, so the
+        # lower id runs on and the other yields (a pre-vote changed no term or vote: nothing to undo).
         if self.hint_round and msg.term == self.term + 1:
             if msg.src > self.id:
-                return "hint_rival"  # both run hint pre-votes: the lower id runs on ...
-            self._become_follower(self.term, None, None)  # ... and the other yields
-        promise = self.hint_promise
-        if (promise is not None and promise[0] == msg.term and promise[1] != msg.src
-                and self.now - promise[2] < self.config.election_timeout_min):
-            return "hint_promised"  # granted another hint pre-vote for this term, within a lease's length
+                return "hint_rival"
+            self._become_follower(self.term, None, None)
         return None
+
+    def _hint_round_running(self) -> bool:
+        seen = self.hint_round_seen
+        return (seen is not None and seen[0] == self.term + 1
+                and self.now - seen[1] < self.config.election_timeout_min)
 
     def _on_request_vote(self, msg: RequestVote) -> None:
         if msg.prevote:
