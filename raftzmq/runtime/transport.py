@@ -248,7 +248,7 @@ class Transport:
 
     def disconnects(self, monitor: zmq.Socket) -> list[tuple[int, str]]:
         """(peer, endpoint) for each close `monitor` reported since the last call; never blocks."""
-        peer, out = self.monitors[monitor], []
+        peer, out = self.monitors[monitor], list[tuple[int, str]]()
         while True:
             try:
                 event = recv_monitor_message(monitor, zmq.NOBLOCK)
