@@ -39,7 +39,10 @@ PERSIST_MODES = ("term+vote", "term-only")
 _INT, _INT_OR_NULL, _STR, _NUM, _LIST, _DICT, _MODE, _INT_OR_STR = (
     "int", "int|null", "str", "number", "list", "object", "persist_mode", "int|str")
 
-# Extra fields each known event must carry (term/incarnation/seq are common to all node records).
+# THE schema table: every event any raftzmq process writes, and the extra fields it must carry (term, incarnation
+# and seq are common to all node records). docs/log-schema.md documents exactly these events
+# (tests/test_schema.py keeps the doc, this table and the writers in the package in step). Writers refuse events
+# missing here; readers accept them (forward compatibility: a newer writer may add events).
 NODE_EVENT_FIELDS: dict[str, dict[str, str]] = {
     "node_started": {"voted_for": _INT_OR_NULL, "persist_mode": _MODE},
     "state_persisted": {"voted_for": _INT_OR_NULL},
@@ -54,10 +57,14 @@ NODE_EVENT_FIELDS: dict[str, dict[str, str]] = {
     "election_timeout": {},
     "stepped_down": {"reason": _STR},
     "transfer_started": {"target": _INT},
+    "transfer_aborted": {"target": _INT},
+    "net_applied": {"version": _INT},
+    "netctl_rejected": {"reason": _STR},
     "message_dropped": {"peer": _INT_OR_NULL, "kind": _STR, "reason": _STR},
     "message_rejected": {"reason": _STR, "size": _INT},
     "node_stopping": {"reason": _STR},
     "node_failed": {"reason": _STR},
+    "log_repaired": {"bytes": _INT},
 }
 SUPERVISOR_EVENT_FIELDS: dict[str, dict[str, str]] = {
     "cluster_started": {"nodes": _INT, "config": _DICT},
@@ -70,6 +77,8 @@ SUPERVISOR_EVENT_FIELDS: dict[str, dict[str, str]] = {
     "partition": {"groups": _LIST},
     "net_changed": {"loss": _NUM, "delay_ms": _NUM, "jitter_ms": _NUM},
     "heal": {},
+    "transfer_requested": {"leader": _INT},
+    "cluster_stopping": {},
     "cluster_stopped": {},
 }
 _FIELDS_BY = {"node": NODE_EVENT_FIELDS, "supervisor": SUPERVISOR_EVENT_FIELDS}
@@ -99,8 +108,9 @@ def _kind_ok(v: Any, kind: str) -> bool:
     raise AssertionError(kind)
 
 
-def validate_record(rec: Any) -> str | None:
-    """Return what is wrong with `rec` per docs/log-schema.md, or None if it is valid."""
+def validate_record(rec: Any, *, known_event: bool = False) -> str | None:
+    """Return what is wrong with `rec` per docs/log-schema.md, or None if it is valid. Unknown events pass
+    unless `known_event` (what writers ask for: every event they write must be in the table)."""
     if not isinstance(rec, dict):
         return "record is not a JSON object"
     ts = rec.get("ts")
@@ -127,6 +137,8 @@ def validate_record(rec: Any) -> str | None:
     elif "term" in rec and not (_is_int(rec["term"]) and rec["term"] >= 0):
         return f"term must be an int >= 0, got {rec['term']!r}"
     spec = _FIELDS_BY[by].get(event)
+    if spec is None and known_event:
+        return f"{by} event {event!r} is not in the schema table (evidence/logfile.py, docs/log-schema.md)"
     if spec:
         for key, kind in spec.items():
             if key not in rec:
@@ -235,7 +247,7 @@ class LogWriter:
                 rec["seq"] = self.seq + 1  # committed only once the record is out: no gaps from refused records
             rec.update(fields)
             if self.validate:
-                problem = validate_record(rec)
+                problem = validate_record(rec, known_event=True)
                 if problem is not None:
                     raise ValueError(f"invalid log record: {problem}: {rec!r}")
             if self._fd is not None:

@@ -145,6 +145,8 @@ class Node:
         self._apply = self._embedding()
         self._write("node_started", voted_for=state.voted_for, persist_mode=config.persist, rng_seed=seed,
                     pid=os.getpid(), endpoint=self.transport.endpoint)
+        if self.log.repaired_bytes:
+            self._write("log_repaired", bytes=self.log.repaired_bytes)  # a torn last line of the last incarnation
         self._apply_saved_net()
 
     def _core_config(self, config: ClusterConfig) -> CoreConfig:
