@@ -140,6 +140,9 @@ class Checker:
             if event == "cluster_started":
                 n = rec.get("nodes")
                 size = len(n) if isinstance(n, list) else n
+                if type(size) is not int:
+                    self.warnings.append(f"{where}: cluster_started without a cluster size")
+                    return
                 if self._started_size is not None and self._started_size[0] != size:
                     self.warnings.append(f"{where}: cluster_started says {size} nodes, earlier {self._started_size[0]}")
                 self._started_size = (size, where or "supervisor")
@@ -174,7 +177,7 @@ class Checker:
             st.last_term = (term, where)
 
         if event == "vote_granted":
-            self._vote(node, term, rec.get("candidate"), st, where)
+            self._vote(node, term, rec["candidate"], st, where)
         elif event == "state_persisted":
             self._durable(st, term, rec.get("voted_for"), where)
         elif event == "became_leader":

@@ -14,7 +14,7 @@ import time as _time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Callable, Iterator, Protocol, TypeGuard
 
 __all__ = [
     "NODE_EVENT_FIELDS",
@@ -84,7 +84,7 @@ SUPERVISOR_EVENT_FIELDS: dict[str, dict[str, str]] = {
 _FIELDS_BY = {"node": NODE_EVENT_FIELDS, "supervisor": SUPERVISOR_EVENT_FIELDS}
 
 
-def _is_int(v: Any) -> bool:
+def _is_int(v: Any) -> TypeGuard[int]:
     return type(v) is int  # bool is an int subclass; JSON true must not pass as a node id
 
 
@@ -346,7 +346,7 @@ def _reject_constant(name: str) -> Any:
 
 def _parse_line(raw: bytes, where: str) -> dict[str, Any]:
     try:
-        rec = json.loads(raw, parse_constant=_reject_constant)
+        rec: dict[str, Any] = json.loads(raw, parse_constant=_reject_constant)  # a dict once validated below
     except ValueError as e:  # JSONDecodeError and UnicodeDecodeError are both ValueErrors
         raise LogFormatError(where, f"not valid JSON ({e})") from None
     problem = validate_record(rec)

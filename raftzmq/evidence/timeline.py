@@ -77,7 +77,9 @@ def render_svg(records: list[dict[str, Any]], *, width: int = 1200, title: str =
     plot_w = width - left - 20
     height = top + len(nodes) * (lane_h + gap) + 60
     span = max(1, last - first)
-    x = lambda ns: left + (ns - first) * plot_w / span  # noqa: E731 - a one-line scale
+    def x(ns: int) -> float:
+        return left + (ns - first) * plot_w / span
+
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
              f'font-family="sans-serif" font-size="12">',
              '<rect width="100%" height="100%" fill="white"/>',
