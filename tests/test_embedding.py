@@ -23,8 +23,8 @@ from raftzmq.runtime.embedding import embed, persist_index
 from raftzmq.runtime.failpoints import Failpoints
 from raftzmq.runtime.netem import NetEm
 
-SCENARIO = SimConfig(nodes=3, duration=6.0)  # all faults, including crashes right after a vote
-SEED = 4  # 4 crashes, 6 campaigns, 5 leaders
+SCENARIO = SimConfig(nodes=3, duration=8.0)  # all faults, including crashes right after a vote
+SEED = 2  # 5 crashes, 7 campaigns, 5 leaders
 
 Trace = list[tuple[Any, ...]]
 

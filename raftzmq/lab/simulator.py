@@ -1,8 +1,9 @@
 """Seeded, single-threaded simulation of N election cores on a virtual clock.
 
-Everything random comes from `random.Random` instances derived from the seed, one per concern (network, fault
-schedule, disk writeback, vote-crashes, each core incarnation), so a run replays exactly from its seed and turning
-one fault on does not reshuffle the others. Time is a float of simulated seconds; events sit in a heapq ordered by
+Everything random comes from `random.Random` instances derived from the seed, one per concern (network, when
+faults strike, which fault and its parameters, disk writeback, vote-crashes, each core incarnation), so a run
+replays exactly from its seed, and the fault clock is the same for every set of fault kinds: turning a kind on or
+off changes what strikes, never when (tests/test_simulator.py checks every injection time). Time is a float of simulated seconds; events sit in a heapq ordered by
 (time, insertion number), so nothing depends on hash order or wall time.
 
 Each node applies a core Output through the live node's own embedding (runtime/embedding.py) with simulated
@@ -62,6 +63,7 @@ class Simulator:
         self.n, self.quorum = n, majority(n)
         rng = lambda concern: random.Random(f"{seed}/{concern}")  # str seeds hash with sha512: stable
         self.net_rng, self.fault_rng, self.vote_rng = rng("net"), rng("faults"), rng("vote-crash")
+        self.fault_clock = rng("fault-clock")  # only the gaps between injections: independent of the fault kinds
         self.rng_for = rng
         self.disk = SimDisk(config.disk, rng("disk"))
         self.base_net = F.NetParams(config.delay, config.jitter, config.delay_dist,
@@ -351,7 +353,7 @@ class Simulator:
     # ------------------------------------------------------------------ faults
 
     def _next_fault_gap(self) -> float:
-        return self.now + self.fault_rng.expovariate(1.0 / self.cfg.fault_interval)
+        return self.now + self.fault_clock.expovariate(1.0 / self.cfg.fault_interval)
 
     def _inject(self) -> None:
         rng, kinds = self.fault_rng, sorted(self.cfg.faults)
