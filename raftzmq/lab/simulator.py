@@ -3,8 +3,9 @@
 Everything random comes from `random.Random` instances derived from the seed, one per concern (network, when
 faults strike, which fault and its parameters, disk writeback, vote-crashes, each core incarnation), so a run
 replays exactly from its seed, and the fault clock is the same for every set of fault kinds: turning a kind on or
-off changes what strikes, never when (tests/test_simulator.py checks every injection time). Time is a float of simulated seconds; events sit in a heapq ordered by
-(time, insertion number), so nothing depends on hash order or wall time.
+off changes what strikes, never when (tests/test_simulator.py checks every injection time). Time is a float of
+simulated seconds; events sit in a heapq ordered by (time, insertion number), so nothing depends on hash order or
+wall time.
 
 Each node applies a core Output through the live node's own embedding (runtime/embedding.py) with simulated
 ports: a SimDisk for saves, in-memory records for the log, the event heap for sends.
@@ -22,8 +23,8 @@ from typing import Any
 from raftzmq.evidence.checker import Checker, Violation
 from raftzmq.evidence.logfile import LogWriter
 from raftzmq.protocol.core import LEADER, ElectionCore, HardState, Output
-from raftzmq.runtime.embedding import Apply, LogPort, SavePort, SendPort, embed
 from raftzmq.protocol.quorum import majority
+from raftzmq.runtime.embedding import Apply, LogPort, SavePort, SendPort, embed
 
 from . import faults as F
 from .simdisk import SimDisk

@@ -27,17 +27,13 @@ from typing import Any
 from raftzmq.protocol.core import Event, HardState, Output
 from raftzmq.protocol.messages import Message
 
-__all__ = ["Apply", "SavePort", "LogPort", "SendPort", "FailpointPort", "embed", "persist_index", "no_failpoint"]
+__all__ = ["Apply", "SavePort", "LogPort", "SendPort", "FailpointPort", "embed", "persist_index"]
 
 SavePort = Callable[[HardState], Any]
 LogPort = Callable[[str, int, dict[str, Any]], Any]
 SendPort = Callable[[list[Message]], Any]
 FailpointPort = Callable[[str], Any]
 Apply = Callable[[Output], None]
-
-
-def no_failpoint(name: str) -> None:
-    """The failpoint port of embeddings that have none (the simulator, the core harness)."""
 
 
 def persist_index(events: list[Event], term: int) -> int:
@@ -49,8 +45,9 @@ def persist_index(events: list[Event], term: int) -> int:
     return len(events)
 
 
-def embed(save: SavePort, log: LogPort, send: SendPort, failpoint: FailpointPort = no_failpoint) -> Apply:
-    """Return `apply(output)`, which carries out one core Output through the ports in the contract's order."""
+def embed(save: SavePort, log: LogPort, send: SendPort, failpoint: FailpointPort | None = None) -> Apply:
+    """Return `apply(output)`, which carries out one core Output through the ports in the contract's order.
+    Without a failpoint port (the simulator, the harnesses) no failpoint is ever called."""
 
     def apply(out: Output) -> None:
         persist, events = out.persist, out.events
@@ -58,15 +55,18 @@ def embed(save: SavePort, log: LogPort, send: SendPort, failpoint: FailpointPort
             cut = persist_index(events, persist.term)
             for ev in events[:cut]:
                 log(ev.name, ev.term, ev.fields)
-            failpoint("before_persist")
+            if failpoint is not None:
+                failpoint("before_persist")
             save(persist)
             log("state_persisted", persist.term, {"voted_for": persist.voted_for})
-            failpoint("after_persist_before_send")
+            if failpoint is not None:
+                failpoint("after_persist_before_send")
             events = events[cut:]
-        for ev in events:
+        for ev in events:  # the hot path (a heartbeat or its answer) has neither persist nor events
             log(ev.name, ev.term, ev.fields)
         if out.messages:
             send(out.messages)
-            failpoint("after_send")
+            if failpoint is not None:
+                failpoint("after_send")
 
     return apply

@@ -142,7 +142,6 @@ class Node:
         self.netem = NetEm(self.id, random.Random(f"{seed}:netem"))
         self._open_sockets(config, endpoints, netctl)
         self.core = ElectionCore(self._core_config(config), state, time.monotonic(), self.rng)
-        self._apply = self._embedding()
         self._write("node_started", voted_for=state.voted_for, persist_mode=config.persist, rng_seed=seed,
                     pid=os.getpid(), endpoint=self.transport.endpoint)
         if self.log.repaired_bytes:
