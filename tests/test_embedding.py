@@ -212,3 +212,27 @@ def test_state_persisted_goes_where_the_core_entered_the_persisted_term():
                    ("state_persisted", 5), ("fp", "after_persist_before_send"), ("became_candidate", 5),
                    ("vote_granted", 5), ("send", 1), ("fp", "after_send")]
     assert persist_index(events, 6) == 3 and persist_index([], 1) == 0
+
+
+def test_a_storage_fatal_error_mid_output_is_logged_without_going_back_in_term(tmp_path):
+    """A follower told by its leader of a higher term to take over (TimeoutNow) logs became_follower at that term
+    before the save of the next term fails; node_failed then carries the core's term, not the loaded one."""
+    from raftzmq.protocol.core import CoreConfig, ElectionCore
+    from raftzmq.protocol.messages import TimeoutNow
+    from raftzmq.runtime.storage import StorageFatalError
+
+    class BrokenDisk:
+        path = tmp_path / "node-1.state"
+
+        def save(self, state):
+            raise StorageFatalError(self.path, "fsync temp file failed: [Errno 5] EIO")
+
+    node = node_mod.Node(tmp_path, 1, 1, os.getpid(), env={})
+    node.log = LogWriter.to_list(by="node", node=1, incarnation=1)
+    node.state_file, node.failpoints = BrokenDisk(), Failpoints([], 1, 1)
+    node.core = ElectionCore(CoreConfig(1, (1, 2, 3)), HardState(0, None), 0.0)
+    with pytest.raises(node_mod._Exit) as exit_:
+        node._apply(node.core.step(TimeoutNow(3, 2, 1), 0.0))
+    assert exit_.value.code == node_mod.EXIT_STORAGE
+    records = node.log.records
+    assert [(r["event"], r["term"]) for r in records] == [("became_follower", 3), ("node_failed", 4)]

@@ -100,7 +100,7 @@ class Node:
         print(f"raftzmq node {self.id}: {reason}", file=sys.stderr, flush=True)
         if self.log is not None:
             try:
-                self.log.write("node_failed", term=self.term, reason=reason)
+                self._write("node_failed", reason=reason)  # the core's term if it exists: never back in term
             except (OSError, ValueError):
                 pass
         raise _Exit(code)
