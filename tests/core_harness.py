@@ -106,7 +106,7 @@ def msgs(out: Output, cls: type | None = None, **attrs) -> list[Message]:
     return [m for m in found if all(getattr(m, k) == v for k, v in attrs.items())]
 
 
-def _ignore(*args: object) -> None:
+def _ignore(*args: object, **kwargs: object) -> None:
     pass
 
 
@@ -153,7 +153,7 @@ class Cluster:
         )
         self.cores[i] = core
         self._apply[i] = embed(lambda state: self.durable.__setitem__(i, state),
-                               lambda event, term, fields: self.records.append((i, event, term, fields)),
+                               lambda event, term, **fields: self.records.append((i, event, term, fields)),
                                lambda messages: self.pending.extend(messages))
         return core
 

@@ -329,7 +329,7 @@ class Sim:
     def save(self, i: int, state: HardState) -> None:
         self.durable[i] = state
 
-    def log(self, i: int, event: str, term: int, fields: dict) -> None:
+    def log(self, i: int, event: str, *, term: int, **fields) -> None:
         """Checked at the moment the embedding logs each record, so the checks see the embedding's order."""
         if term < self.record_term[i]:
             self.violations.append(f"node {i} logged {event} at term {term} after term {self.record_term[i]}")
@@ -419,9 +419,9 @@ def _persist_first(save, log, send, failpoint=None):
     def apply(out: Output) -> None:
         if out.persist is not None:
             save(out.persist)
-            log("state_persisted", out.persist.term, {"voted_for": out.persist.voted_for})
+            log("state_persisted", term=out.persist.term, voted_for=out.persist.voted_for)
         for ev in out.events:
-            log(ev.name, ev.term, ev.fields)
+            log(ev.name, term=ev.term, **ev.fields)
         if out.messages:
             send(out.messages)
     return apply

@@ -90,8 +90,8 @@ class Recording(Simulator):
             trace.append(("save", state))
             save(state)
 
-        def rec_log(event: str, term: int, fields: dict[str, Any]) -> dict[str, Any]:
-            rec = log_event(event, term, fields)
+        def rec_log(event: str, *, term: int, **fields: Any) -> dict[str, Any]:
+            rec = log_event(event, term=term, **fields)
             trace.append(("log", rec))
             return rec
 
@@ -175,9 +175,9 @@ def _send_first(save, log, send, failpoint=None):
             send(out.messages)
         if out.persist is not None:
             save(out.persist)
-            log("state_persisted", out.persist.term, {"voted_for": out.persist.voted_for})
+            log("state_persisted", term=out.persist.term, voted_for=out.persist.voted_for)
         for ev in out.events:
-            log(ev.name, ev.term, ev.fields)
+            log(ev.name, term=ev.term, **ev.fields)
     return apply
 
 
@@ -204,7 +204,7 @@ def _events(*spec):
 
 def test_state_persisted_goes_where_the_core_entered_the_persisted_term():
     log: list = []
-    apply = embed(lambda s: log.append(("save", s)), lambda e, t, f: log.append((e, t)),
+    apply = embed(lambda s: log.append(("save", s)), lambda e, term, **f: log.append((e, term)),
                   lambda ms: log.append(("send", len(ms))), lambda name: log.append(("fp", name)))
     events = _events(("election_timeout", 4), ("became_candidate", 5), ("vote_granted", 5))
     apply(Output(HardState(5, 1), ["m"], events, 0.0))

@@ -53,12 +53,15 @@ def test_records_follow_the_live_schema_and_node_order(tmp_path):
         for rec in records:
             assert validate_record(rec) is None, (name, rec)
         if name.startswith("node-"):
-            # each incarnation opens with node_started, seq restarts at 1; persist is logged before the events
+            # each incarnation opens with node_started, seq restarts at 1; state_persisted stands where the core
+            # entered the new term (right before became_candidate), so terms never go back within an incarnation
             starts = [rec for rec in records if rec["seq"] == 1]
             assert starts and all(rec["event"] == "node_started" for rec in starts)
             for prev, rec in zip(records, records[1:]):
                 if rec["event"] == "became_candidate":
                     assert prev["event"] == "state_persisted" and prev["term"] == rec["term"]
+                if rec["incarnation"] == prev["incarnation"]:
+                    assert rec["term"] >= prev["term"], (prev, rec)
     d = write_logs(r, tmp_path / "run")
     assert sorted(p.name for p in d.iterdir()) == ["node-1.jsonl", "node-2.jsonl", "node-3.jsonl", "supervisor.jsonl"]
     assert len(read_run(d)) == sum(len(v) for v in r.files.values())

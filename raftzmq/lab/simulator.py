@@ -17,6 +17,7 @@ from __future__ import annotations
 import heapq
 import random
 from collections import deque
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -98,6 +99,9 @@ class Simulator:
         self.loss: tuple[float, int, int] | None = None  # (since, lost leader, its term)
         self.down = 0  # crashed or paused nodes
         self._max_down = max(1, (n - 1) // 2)  # a minority (but tiny clusters still get faults)
+        # the events the run's metrics follow, and who follows them (see _sink)
+        self._watched = {"became_leader": self._on_leader, "became_candidate": self._on_candidate,
+                         "stepped_down": self._on_stepped_down, "vote_granted": self._on_vote}
 
     # ------------------------------------------------------------------ records
 
@@ -108,9 +112,12 @@ class Simulator:
     def monotonic_ns(self) -> int:
         return round(self.now * 1e9)
 
-    def _sink(self, name: str):
+    def _sink(self, name: str, node: _Node | None = None) -> Callable[[dict[str, Any]], None]:
+        """Where a file's records go: the kept records, the trace, the checker, and (for a node's records) the
+        run's metrics, which follow a few events (see _watched)."""
         records, trace, feed = self.files[name], self.trace, self.checker.feed
         keep = self.cfg.record_logs
+        watched = self._watched.get if node is not None else None
 
         lines = self.lines  # per file, shared by the writers of every incarnation
 
@@ -123,6 +130,10 @@ class Simulator:
             if len(self.checker.violations) != self.violations_seen:
                 self.violations_seen = len(self.checker.violations)
                 self._freeze_trace()
+            if watched is not None:
+                on_event = watched(rec["event"])
+                if on_event is not None:
+                    on_event(node, rec["term"], rec)
         return sink
 
     def _freeze_trace(self) -> None:
@@ -151,7 +162,7 @@ class Simulator:
         self.sup.write("node_spawned", node=node.id, pid=_FAKE_PID, incarnation=node.inc)
         name = f"node-{node.id}.jsonl"
         log = LogWriter(None, by="node", node=node.id, incarnation=node.inc, clock=self, validate=False,
-                        sink=self._sink(name))
+                        sink=self._sink(name, node))
         log.write("node_started", term=state.term, voted_for=state.voted_for, persist_mode=self.cfg.persist_mode)
         node.apply = self._embedding(node, log)
         core = ElectionCore(self.cfg.core_config(node.id), state, self.now, self.rng_for(f"core/{node.id}/{node.inc}"))
@@ -179,26 +190,12 @@ class Simulator:
 
     def _ports(self, node: _Node, log: LogWriter) -> tuple[SavePort, LogPort, SendPort]:
         """save, log and send of one node incarnation (no failpoints: the simulator crashes nodes itself)."""
-        return partial(self._save, node), self._log_port(node, log), self._send_all
+        return partial(self._save, node), log.write, self._send_all
 
     def _save(self, node: _Node, state: HardState) -> None:
         sync_at = self.disk.write(node.id, state, self.now)
         if sync_at is not None:
             self._call_at(sync_at, self._sync, node, node.gen)
-
-    def _log_port(self, node: _Node, log: LogWriter) -> LogPort:
-        """Writes a node's records (returns each) and keeps the run's metrics from the events that matter."""
-        write, watch = log.write, self._WATCHED
-
-        def log_event(name: str, term: int, fields: dict[str, Any]) -> dict[str, Any]:
-            rec = write(name, term=term, **fields)
-            if name in watch:
-                getattr(self, watch[name])(node, term, fields)
-            return rec
-        return log_event
-
-    _WATCHED = {"became_leader": "_on_leader", "became_candidate": "_on_candidate", "stepped_down": "_on_stepped_down",
-                "vote_granted": "_on_vote"}
 
     def _on_leader(self, node: _Node, term: int, fields: dict[str, Any]) -> None:
         self.leaders += 1

@@ -15,7 +15,7 @@ node's records never go back in term, and a vote is durable before it is logged 
 
 Ports:
     save(state: HardState)                     durable write; returns only once the state is durable
-    log(event: str, term: int, fields: dict)   append one record
+    log(event, *, term, **fields)              append one record (LogWriter.write is one)
     send(messages: list[Message])              hand the messages to the network (non-empty lists only)
     failpoint(name: str)                       one of runtime/failpoints.NAMES; may not return
 """
@@ -30,7 +30,7 @@ from raftzmq.protocol.messages import Message
 __all__ = ["Apply", "SavePort", "LogPort", "SendPort", "FailpointPort", "embed", "persist_index"]
 
 SavePort = Callable[[HardState], Any]
-LogPort = Callable[[str, int, dict[str, Any]], Any]
+LogPort = Callable[..., Any]  # log(event: str, *, term: int, **fields)
 SendPort = Callable[[list[Message]], Any]
 FailpointPort = Callable[[str], Any]
 Apply = Callable[[Output], None]
@@ -54,16 +54,17 @@ def embed(save: SavePort, log: LogPort, send: SendPort, failpoint: FailpointPort
         if persist is not None:
             cut = persist_index(events, persist.term)
             for ev in events[:cut]:
-                log(ev.name, ev.term, ev.fields)
+                log(ev.name, term=ev.term, **ev.fields)
             if failpoint is not None:
                 failpoint("before_persist")
             save(persist)
-            log("state_persisted", persist.term, {"voted_for": persist.voted_for})
+            log("state_persisted", term=persist.term, voted_for=persist.voted_for)
             if failpoint is not None:
                 failpoint("after_persist_before_send")
             events = events[cut:]
-        for ev in events:  # the hot path (a heartbeat or its answer) has neither persist nor events
-            log(ev.name, ev.term, ev.fields)
+        if events:  # the hot path (a heartbeat or its answer) has neither persist nor events
+            for ev in events:
+                log(ev.name, term=ev.term, **ev.fields)
         if out.messages:
             send(out.messages)
             if failpoint is not None:

@@ -340,8 +340,8 @@ class Node:
         except StorageFatalError as exc:
             self._refuse(f"storage fatal error: {exc}", EXIT_STORAGE)
 
-    def _log_event(self, event: str, term: int, fields: dict[str, Any]) -> None:
-        self.log.write(event, term=term, **fields)
+    def _log_event(self, event: str, *, term: int, **fields: Any) -> dict[str, Any]:
+        return self.log.write(event, term=term, **fields)  # self.log exists once _open_log ran
 
     def _send(self, messages: list[Message]) -> None:
         now = time.monotonic()
