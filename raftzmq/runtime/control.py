@@ -17,7 +17,7 @@ __all__ = ["COMMANDS", "ControlError", "ControlClient", "parse_ids", "validate_g
 
 # The commands the supervisor serves; each handler validates its own arguments.
 COMMANDS = frozenset({"status", "kill", "restart", "stop", "pause", "resume", "partition", "isolate", "heal", "net",
-                      "transfer"})
+                      "cut", "transfer"})
 
 
 class ControlError(Exception):
@@ -35,7 +35,7 @@ class ControlClient:
         self.run = run
 
     def request(self, cmd: str, **args: Any) -> dict[str, Any]:
-        ctx = zmq.Context.instance()
+        ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
         sock = ctx.socket(zmq.REQ)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.RCVTIMEO, self.timeout_ms)
