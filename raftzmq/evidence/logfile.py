@@ -217,12 +217,14 @@ class LogWriter:
             self._open()
 
     def _open(self) -> None:
+        assert self.path is not None  # only writers with a file open one
         self._fd = os.open(self.path, _FILE_FLAGS, 0o644)
         st = os.fstat(self._fd)
         self._identity = (st.st_dev, st.st_ino)
 
     def _vanished(self) -> str | None:
         """Why the open file is no longer the one at `path` ("missing" or "replaced"), or None if it still is."""
+        assert self.path is not None  # asked only while a file is open
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
@@ -231,7 +233,7 @@ class LogWriter:
 
     def _reopen_if_vanished(self, term: int | None) -> None:
         reason = self._vanished()
-        if reason is None:
+        if reason is None or self._fd is None:
             return
         os.close(self._fd)
         self._open()

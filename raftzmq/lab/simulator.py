@@ -131,7 +131,7 @@ class Simulator:
             if len(self.checker.violations) != self.violations_seen:
                 self.violations_seen = len(self.checker.violations)
                 self._freeze_trace()
-            if watched is not None:
+            if watched is not None and node is not None:
                 on_event = watched(rec["event"])
                 if on_event is not None:
                     on_event(node, rec["term"], rec)
