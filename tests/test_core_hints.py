@@ -322,7 +322,7 @@ class HintSim(Sim):
     node's leader or anyone, at any time."""
 
     def boot(self, i: int) -> None:
-        self.boots += 1
+        super().boot(i)  # the embedding and the checks; then the same core with hints on
         self.cores[i] = make_core(i, self.n, state=self.durable[i], now=self.now,
                                   rng=random.Random(self.seed * 1000 + self.boots), prevote=self.prevote,
                                   check_quorum=self.check_quorum, persist_mode=self.mode, hints=True)
