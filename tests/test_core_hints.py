@@ -406,3 +406,27 @@ def test_a_late_hinted_follower_does_not_stand_against_a_candidate_that_won_its_
     run_until_leader(c)
     candidates = [i for i, _ in c.events("became_candidate")]
     assert (candidates == [4]) == (core_cls is ElectionCore), candidates
+
+
+class NoRetry(ElectionCore):
+    """Bug: a hint pre-candidate asks once; those who denied it before they saw the close are never asked again."""
+
+    def _retry_hint_prevote(self) -> None:
+        self.hint_deadline = float("inf")
+
+
+@pytest.mark.parametrize("core_cls", [ElectionCore, NoRetry])
+def test_a_hint_prevote_asks_again_those_who_saw_the_close_after_it_first_asked(core_cls):
+    c = leader_1(core_cls)
+    t = kill_leader_and_hint(c, hinted=(2,))
+    c.fire(2)
+    c.deliver(without(1))  # 3, 4 and 5 have not seen the close yet: their lease holds, they refuse
+    assert {e.fields["reason"] for _, e in c.events("prevote_denied")} == {"leader_alive"}
+    for i in (3, 4, 5):
+        hint(c, i, 1)  # they see it now; node 2's round runs, so they start none of their own
+        assert c[i].deadline > t + ET_MIN
+    c.stabilize(without(1))
+    run_until_leader(c)
+    assert [i for i, _ in c.events("became_precandidate")][0] == 2
+    fast = c[2].role == LEADER and not c.events("election_timeout") and c.now - t < 10 * WINDOW
+    assert fast == (core_cls is ElectionCore), (c.now - t, c.events("election_timeout"))

@@ -28,7 +28,8 @@ itself ends its own lease for that leader (for at most one minimum election time
 pre-votes and the real vote that follows; a node that saw no hint keeps its lease and denies them. Followers
 that all saw the same close must not split the real vote: a node that grants a hint pre-vote drops its own
 pending hint campaign (someone else runs already), a node that sees the close after it heard another's hint
-pre-vote starts none, and of two hinted pre-candidates that meet, the lower id runs on and the other yields.
+pre-vote starts none (the hint pre-candidate asks again, after 1, 2, 4... hint windows, those who have not granted
+yet), and of two hinted pre-candidates that meet, the lower id runs on and the other yields.
 """
 from __future__ import annotations
 
@@ -166,6 +167,7 @@ class ElectionCore:
         self.hint_at = 0.0  # ... and when
         self.hint_deadline = float("inf")  # when this node's own hint-driven pre-vote starts
         self.hint_round = False  # this node's current pre-vote was started by a hint
+        self.hint_gap = 0.0  # a hint pre-candidate asks again after this long (doubling)
         self.hint_round_seen: tuple[int, float] | None = None  # (term, when) of the last hint pre-vote received
         self.now = now
         self.election_deadline = 0.0
@@ -208,11 +210,13 @@ class ElectionCore:
                     self._step_down("check_quorum")
                 else:
                     self._broadcast_heartbeat()
-        elif now >= self.hint_deadline:
+        elif now >= self.hint_deadline and self.role == FOLLOWER:
             self._campaign(pre=True, hint=True)  # a pre-vote whatever config.prevote says
         elif now >= self.election_deadline:
             self._emit("election_timeout")
             self._campaign(pre=self.config.prevote)
+        elif now >= self.hint_deadline:
+            self._retry_hint_prevote()
         return self._flush()
 
     def hint(self, peer: int, now: float, closed: str = "connection") -> Output:
@@ -443,6 +447,18 @@ class ElectionCore:
             return
         for peer in self.peers:
             self._send(RequestVote(ask_term, self.id, peer, prevote=pre, transfer=transfer, hint=hint))
+        if hint:
+            self.hint_gap = self.config.hint_window
+            self.hint_deadline = self.now + self.hint_gap
+
+    def _retry_hint_prevote(self) -> None:
+        # Followers who denied the hint pre-vote because they had not seen the close yet (their lease held) see it
+        # a few milliseconds later, and they start no round of their own (see hint()): ask them again.
+        self.hint_gap *= 2
+        self.hint_deadline = self.now + self.hint_gap
+        for peer in self.peers:
+            if peer not in self.votes:
+                self._send(RequestVote(self.term + 1, self.id, peer, prevote=True, hint=True))
 
     def _become_leader(self) -> None:
         self._become(LEADER)
