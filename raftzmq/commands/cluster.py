@@ -19,6 +19,8 @@ from ..runtime.rundir import RunDir, RunDirError, new_run_dir, resolve_run_dir
 from ..runtime.spawn import SPAWN_METHODS
 from ..runtime.errors import SupervisorError
 from ..runtime.launch import fork_detached_supervisor, run_supervisor
+from ..runtime.curve import AUTH_MODES
+from ..runtime.netns import NET_MODES, require_root
 
 __all__ = ["start", "status", "kill", "restart", "stop", "pause", "resume", "partition", "isolate", "heal",
            "net", "transfer", "fail", "render_status"]
@@ -73,6 +75,9 @@ def render_status(st: dict[str, Any], color: bool = False) -> str:
         head += "   partition: " + " | ".join(",".join(map(str, g)) for g in net["groups"])
     if net.get("loss") or net.get("delay_ms"):
         head += f"   net: loss {net['loss']:.0%} delay {net['delay_ms']}±{net['jitter_ms']} ms"
+    if net.get("mode") == "netns" or net.get("auth") == "curve":
+        packet = ", ".join(net.get("packet_level") or []) or "none"
+        head += f"\nnetwork: {net.get('mode')}, auth {net.get('auth')}; packet-level faults: {packet}"
     rows = [("ID", "PID", "STATE", "ROLE", "TERM", "LEADER", "INC", "ENDPOINT")]
     for n in st["nodes"]:
         rows.append((str(n["id"]), str(n["pid"] or "-"), _state_word(n), n["role"] or "-",
@@ -129,10 +134,14 @@ def _resolve_config(config_path: str | None, base: ClusterConfig | None, **overr
               help="How node processes start: forked from a preloaded forkserver, or fork+exec.")
 @click.option("--wait", "wait_s", type=float, default=None, metavar="SECONDS",
               help="With --detach: how long to wait for a leader (default 10 s + 0.1 s per node).")
+@click.option("--auth", type=click.Choice(AUTH_MODES), default=None,
+              help="curve: nodes authenticate each other (CURVE keys in the run dir, ZAP); default none.")
+@click.option("--net", "net_mode", type=click.Choice(NET_MODES), default=None,
+              help="netns (root only): each node in its own network namespace, faults as packet drops.")
 def start(nodes: int | None, config_path: str | None, election_timeout: str | None, heartbeat: int | None,
           no_prevote: bool, no_check_quorum: bool, persist: str | None, transport: str | None,
           base_port: int | None, run_dir: str | None, detach: bool, resume: bool, spawn: str,
-          wait_s: float | None) -> None:
+          wait_s: float | None, auth: str | None, net_mode: str | None) -> None:
     """Start a cluster: one OS process per node, plus this supervisor.
 
     In the foreground it shows a live status table; Ctrl-C stops every process. Other commands
@@ -145,14 +154,24 @@ def start(nodes: int | None, config_path: str | None, election_timeout: str | No
       raftzmq start --config configs/fast.toml --detach
       raftzmq start --persist term-only          # unsafe on purpose
       raftzmq stop && raftzmq start --resume     # terms continue from disk
+      raftzmq start --auth curve                 # peers authenticate (CURVE + ZAP)
+      sudo raftzmq start --net netns --detach    # namespaces, real TCP, packet-level partitions
     """
     base = None
     if resume:
         try:
             run = resolve_run_dir(run_dir)
-            base = ClusterConfig.from_dict(run.read_cluster()["config"], source=str(run.cluster_json))
+            old = run.read_cluster()
+            base = ClusterConfig.from_dict(old["config"], source=str(run.cluster_json))
         except (RunDirError, ConfigError, KeyError) as exc:
             fail(f"cannot resume: {exc}")
+        auth, net_mode = auth or old.get("auth", "none"), net_mode or old.get("net", "host")
+    network = {"auth": auth or "none", "net": net_mode or "host"}
+    if network["net"] == "netns":
+        try:
+            require_root()
+        except SupervisorError as exc:
+            fail(str(exc))
     config = _resolve_config(
         config_path, base, nodes=nodes, election_timeout_ms=election_timeout, heartbeat_ms=heartbeat,
         prevote=False if no_prevote else None, check_quorum=False if no_check_quorum else None,
@@ -164,9 +183,9 @@ def start(nodes: int | None, config_path: str | None, election_timeout: str | No
             fail(f"cannot create the run directory: {exc}")
     _warn_if_too_tight(config)
     if detach:
-        _start_detached(run, config, resume, spawn, wait_s)
+        _start_detached(run, config, resume, spawn, wait_s, network)
     else:
-        _start_foreground(run, config, resume, spawn)
+        _start_foreground(run, config, resume, spawn, network)
 
 
 # Measured (docs/benchmarks.md): on 2 cores, 101 nodes at 50 ms heartbeats (a leader sending 2,000 a second) never
@@ -195,7 +214,8 @@ def _warn_if_too_tight(config: ClusterConfig) -> None:
                    "--config configs/large.toml or a longer --heartbeat and --election-timeout.", err=True)
 
 
-def _start_foreground(run: RunDir, config: ClusterConfig, resume: bool, spawn: str) -> None:
+def _start_foreground(run: RunDir, config: ClusterConfig, resume: bool, spawn: str,
+                      network: dict[str, str]) -> None:
     tty = sys.stdout.isatty()
     last = [""]
 
@@ -215,7 +235,7 @@ def _start_foreground(run: RunDir, config: ClusterConfig, resume: bool, spawn: s
 
     try:
         run_supervisor(run, config, resume=resume, spawn=spawn, on_ready=ready, on_refresh=show,
-                       refresh_s=0.25 if tty else 0.1)
+                       refresh_s=0.25 if tty else 0.1, **network)
     except (SupervisorError, RunDirError) as exc:
         fail(str(exc))
     click.echo(f"raftzmq: stopped; logs in {run.path}; `raftzmq check {run.path}` verifies them")
@@ -227,8 +247,9 @@ def _exited(pid: int) -> int | None:
     return os.waitstatus_to_exitcode(status) if done else None
 
 
-def _start_detached(run: RunDir, config: ClusterConfig, resume: bool, spawn: str, wait_s: float | None) -> None:
-    pid = fork_detached_supervisor(run, config, resume=resume, spawn=spawn)
+def _start_detached(run: RunDir, config: ClusterConfig, resume: bool, spawn: str, wait_s: float | None,
+                    network: dict[str, str]) -> None:
+    pid = fork_detached_supervisor(run, config, resume=resume, spawn=spawn, **network)
     deadline = time.monotonic() + (wait_s if wait_s is not None else 10 + 0.1 * config.nodes)
     st = None
     while time.monotonic() < deadline:

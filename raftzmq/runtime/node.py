@@ -34,7 +34,9 @@ import zmq
 from raftzmq.evidence.logfile import LogWriter
 from raftzmq.protocol import LEADER, Codec, CoreConfig, ElectionCore, HardState, Output
 from raftzmq.runtime.config import ClusterConfig, ConfigError
+from raftzmq.runtime.curve import CurveError, settings_for_node
 from raftzmq.runtime.failpoints import FailpointError, Failpoints
+from raftzmq.runtime.netns import NetnsError, enter_netns
 from raftzmq.runtime.netem import DROP, SEND, NetEm, NetemError
 from raftzmq.runtime.storage import CorruptStateError, StateFile, StorageError, StorageFatalError
 from raftzmq.runtime.transport import AddressInUseError, LogLimiter, Transport, TransportError
@@ -70,7 +72,7 @@ def set_parent_death_signal(sig: int = signal.SIGKILL) -> bool:
 class Node:
     """The node's state and loop. Construct, then `run()`; returns an exit code (or SIGKILLs itself)."""
 
-    def __init__(self, run_dir: Path, node_id: int, incarnation: int, supervisor_pid: int,
+    def __init__(self, run_dir: Path, node_id: int, incarnation: int, supervisor_pid: int | None,
                  env: dict[str, str] | None = None) -> None:
         self.run_dir, self.id, self.incarnation = run_dir, node_id, incarnation
         self.supervisor_pid = supervisor_pid
@@ -137,7 +139,7 @@ class Node:
                                  incarnation=self.incarnation)
         except (OSError, ValueError) as exc:
             self._refuse(f"cannot open node log: {exc}")
-        if os.getppid() != self.supervisor_pid:
+        if self.supervisor_pid is not None and os.getppid() != self.supervisor_pid:  # None: standalone
             self._refuse(f"parent pid {os.getppid()} is not the supervisor pid {self.supervisor_pid}")
         try:
             self.failpoints = Failpoints.from_env(self.id, self.incarnation, self.env)
@@ -161,6 +163,10 @@ class Node:
             self._refuse(f"node id {self.id} is not a member of {list(members)}")
         if netctl is not None and not isinstance(netctl, str):
             self._refuse(f"bad {cluster_path}: netctl must be an endpoint string")
+        try:
+            curve = settings_for_node(cluster, self.run_dir, self.id)
+        except CurveError as exc:
+            self._refuse(f"authentication: {exc}")
 
         self.state_file = StateFile(self.run_dir / f"node-{self.id}.state")
         try:
@@ -194,11 +200,13 @@ class Node:
             heartbeat_interval=config.heartbeat_ms / 1000.0, prevote=config.prevote,
             check_quorum=config.check_quorum, persist_mode=config.persist)
 
+        self._enter_netns(cluster.get("netns"))
         self.ctx = zmq.Context(io_threads=1)  # created here, in the node process itself (never across fork)
         self.limiter = LogLimiter(self._write, time.monotonic)
         try:
             self.transport = Transport(self.ctx, self.id, endpoints, Codec(members, self.id), self.limiter,
-                                       reconnect_ms=config.effective_reconnect_ms)
+                                       reconnect_ms=config.effective_reconnect_ms, curve=curve,
+                                       remote_ok=cluster.get("net") == "netns")
             self.transport.open()
         except AddressInUseError as exc:
             self._refuse(f"cannot bind {exc.endpoint}: address already in use")
@@ -230,6 +238,15 @@ class Node:
         else:
             self._apply_netctl(doc)
 
+    def _enter_netns(self, names: Any) -> None:
+        """--net netns: move into this node's namespace before any socket exists (runtime/netns.py)."""
+        if not isinstance(names, dict) or str(self.id) not in names:
+            return
+        try:
+            enter_netns(str(names[str(self.id)]))
+        except (OSError, NetnsError) as exc:
+            self._refuse(f"cannot enter network namespace {names[str(self.id)]}: {exc}")
+
     def _on_signal(self, signum: int, frame: Any) -> None:
         # No I/O here: the loop sees the flag on its next iteration (the wakeup fd ends the current poll).
         if self.stop_reason is None:
@@ -238,6 +255,7 @@ class Node:
     # ------------------------------------------------------------------ the loop
 
     def _loop(self) -> None:
+        core, netem, transport = self.core, self.netem, self.transport
         poller = zmq.Poller()
         router = self.transport.router
         poller.register(router, zmq.POLLIN)
@@ -245,12 +263,14 @@ class Node:
             poller.register(self.sub, zmq.POLLIN)
         wake_fd = self._wake_r.fileno()
         poller.register(wake_fd, zmq.POLLIN)
-        core, netem, transport = self.core, self.netem, self.transport
+        zap = transport.zap.socket if transport.zap is not None else None  # CURVE: handshakes wait for us
+        if zap is not None:
+            poller.register(zap, zmq.POLLIN)
         monotonic = time.monotonic
         while True:
             if self.stop_reason is not None:
                 return
-            if os.getppid() != self.supervisor_pid:
+            if self.supervisor_pid is not None and os.getppid() != self.supervisor_pid:
                 self.stop_reason = "supervisor_gone"
                 return
             now = monotonic()
@@ -260,6 +280,8 @@ class Node:
                 due = nd
             timeout = min(MAX_POLL_MS, max(0, math.ceil((due - now) * 1000.0)))
             ready = dict(poller.poll(timeout))
+            if zap is not None and zap in ready:
+                transport.zap.handle()
             if router in ready:
                 for msg in transport.receive():
                     if not netem.allows(msg.src, self.id):
