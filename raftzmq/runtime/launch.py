@@ -22,7 +22,11 @@ def run_supervisor(run: RunDir, config: ClusterConfig, *, resume: bool = False, 
     or RunDirError, before any node starts, when the run cannot begin. `options`: Supervisor's auth and net."""
     sup = Supervisor(run, config, resume=resume, spawn=spawn, **options)
     sup.install_signal_handlers()
-    sup.setup()
+    try:
+        sup.setup()
+    except BaseException:
+        sup.shutdown()  # releases what setup had made (namespaces of --net netns)
+        raise
     try:
         if on_ready is not None:
             on_ready()

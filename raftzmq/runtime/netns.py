@@ -177,7 +177,7 @@ class NetnsNetwork:
             endpoints = load(self.cluster_file, private_network=True).endpoints()
         except ClusterFileError as exc:
             raise NetnsError(str(exc)) from None
-        return {"endpoints": {str(n): e for n, e in endpoints.items()}, "cluster_file": str(self.cluster_file),
+        return {"endpoints": endpoints, "cluster_file": str(self.cluster_file),
                 "netns": {str(n): self.namespace(n) for n in self.members}, "netns_tag": self.tag}
 
     def apply(self, msg: dict[str, Any]) -> dict[str, Any]:
