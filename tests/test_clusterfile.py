@@ -11,7 +11,7 @@ from raftzmq.cli import main
 from raftzmq.runtime.clusterfile import ClusterFileError, load, parse
 from raftzmq.runtime.config import default_config
 from raftzmq.runtime.curve import generate_keypair
-from raftzmq.runtime.netns import node_address, rules_for
+from raftzmq.runtime.netns import groups_allow, node_address, rules_for
 from raftzmq.runtime.standalone import StandaloneError, init_cluster, prepare_node
 
 KEY = generate_keypair().public.decode()
@@ -78,15 +78,23 @@ def test_node_command_bad_input_is_exit_2(tmp_path):
 
 
 def test_partition_rules_drop_both_ways_only_across_groups():
-    script = rules_for(1, [[1, 2], [3, 4, 5]], 0.0, range(1, 6))
+    script = rules_for(1, groups_allow([[1, 2], [3, 4, 5]]), 0.0, range(1, 6))
     addresses = "{ " + ", ".join(node_address(n) for n in (3, 4, 5)) + " }"
     assert f"ip saddr {addresses} drop" in script and f"ip daddr {addresses} drop" in script
     assert node_address(2) not in script and "numgen" not in script
-    healed = rules_for(1, None, 0.0, range(1, 6))
+    healed = rules_for(1, groups_allow(None), 0.0, range(1, 6))
     assert "drop" not in healed and "delete table inet raftzmq" in healed
 
 
 def test_loss_rule_drops_that_fraction_of_outgoing_packets():
-    script = rules_for(3, None, 0.25, range(1, 6))
+    script = rules_for(3, groups_allow(None), 0.25, range(1, 6))
     assert "numgen random mod 10000 < 2500 drop" in script.split("chain output")[1]
     assert "numgen" not in script.split("chain output")[0]
+
+
+def test_a_one_way_cut_drops_only_that_direction_on_each_end():
+    def cut_1_to_2(src, dst):
+        return (src, dst) != (1, 2)
+    sender, receiver = rules_for(1, cut_1_to_2, 0.0, range(1, 4)), rules_for(2, cut_1_to_2, 0.0, range(1, 4))
+    assert f"ip daddr {{ {node_address(2)} }} drop" in sender and "saddr" not in sender
+    assert f"ip saddr {{ {node_address(1)} }} drop" in receiver and "daddr" not in receiver

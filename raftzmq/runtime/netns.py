@@ -28,7 +28,7 @@ import re
 import secrets
 import shutil
 import subprocess
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ from .errors import SupervisorError
 from .rundir import RunDir, pid_alive
 
 __all__ = ["NET_MODES", "NetnsError", "NetnsNetwork", "PORT", "node_address", "enter_netns", "require_root",
-           "sweep_stale", "list_namespaces", "delete_run", "rules_for"]
+           "sweep_stale", "list_namespaces", "delete_run", "rules_for", "groups_allow"]
 
 NET_MODES = ("host", "netns")
 PORT = 7000
@@ -100,18 +100,13 @@ def enter_netns(name: str) -> None:
 # ---------------------------------------------------------------------------------------------- rules
 
 
-def rules_for(node: int, groups: list[list[int]] | None, loss: float, members: Iterable[int]) -> str:
-    """The nft script that replaces node `node`'s table: drop traffic with nodes outside its group, and `loss`
-    of its outgoing packets. Atomic: nft applies the whole script or nothing."""
-    cut: list[int] = []
-    if groups is not None:
-        mine = next((g for g in groups if node in g), None)
-        cut = [m for m in members if m != node and (mine is None or m not in mine)]
-    inbound = outbound = ""
-    if cut:
-        addresses = ", ".join(node_address(m) for m in cut)
-        inbound = f"ip saddr {{ {addresses} }} drop;"
-        outbound = f"ip daddr {{ {addresses} }} drop;"
+def rules_for(node: int, allows: Callable[[int, int], bool], loss: float, members: Iterable[int]) -> str:
+    """The nft script that replaces node `node`'s table: drop what `allows(src, dst)` forbids on the links that
+    touch `node` (inbound from src, outbound to dst), and `loss` of its outgoing packets. Atomic: nft applies
+    the whole script or nothing."""
+    peers = [m for m in members if m != node]
+    inbound = _drop("saddr", [m for m in peers if not allows(m, node)])
+    outbound = _drop("daddr", [m for m in peers if not allows(node, m)])
     if loss > 0:
         outbound += f" numgen random mod 10000 < {round(loss * 10000)} drop;"
     return ("table inet raftzmq {}\ndelete table inet raftzmq\n"
@@ -119,6 +114,17 @@ def rules_for(node: int, groups: list[list[int]] | None, loss: float, members: I
             f"  chain input {{ type filter hook input priority 0; policy accept; {inbound} }}\n"
             f"  chain output {{ type filter hook output priority 0; policy accept; {outbound} }}\n"
             "}\n")
+
+
+def _drop(field: str, nodes: list[int]) -> str:
+    return f"ip {field} {{ {', '.join(node_address(m) for m in nodes)} }} drop;" if nodes else ""
+
+
+def groups_allow(groups: list[list[int]] | None) -> Callable[[int, int], bool]:
+    """allows(src, dst) of a partition into groups (nodes in no group form one more group)."""
+    def group_of(n: int) -> int:
+        return next((i for i, g in enumerate(groups or []) if n in g), -1)
+    return lambda src, dst: groups is None or group_of(src) == group_of(dst)
 
 
 # ---------------------------------------------------------------------------------------------- a run
@@ -183,7 +189,7 @@ class NetnsNetwork:
     def apply(self, msg: dict[str, Any]) -> dict[str, Any]:
         """Make partitions and loss packet rules; return what the nodes still apply themselves (delay)."""
         for n in self.members:
-            script = rules_for(n, msg.get("groups"), float(msg.get("loss") or 0.0), self.members)
+            script = rules_for(n, groups_allow(msg.get("groups")), float(msg.get("loss") or 0.0), self.members)
             if self._applied.get(n) != script:
                 _run(["ip", "netns", "exec", self.namespace(n), "nft", "-f", "-"], script)
                 self._applied[n] = script
