@@ -62,6 +62,13 @@ def _in_namespace(pid: int, name: str) -> bool:
     return os.stat(f"/proc/{pid}/ns/net").st_ino == os.stat(f"/run/netns/{name}").st_ino
 
 
+def _established(namespace: str, peer: int) -> int:
+    """TCP connections in `namespace` that are established with node `peer`'s address."""
+    out = subprocess.run(["ip", "netns", "exec", namespace, "ss", "-Htn", "state", "established", "dst",
+                          netns.node_address(peer)], capture_output=True, text=True, timeout=30, check=True).stdout
+    return len(out.splitlines())
+
+
 def _agree(c: Cluster, members=range(1, 6), other_than=None):
     st = c.status()
     nodes = [n for n in st["nodes"] if n["id"] in members]
@@ -81,9 +88,12 @@ def test_netns_cluster_elects_fails_over_partitions_and_heals(cluster):
     assert set(st["net"]["packet_level"]) >= {"partition", "isolate", "loss"}
 
     old = st["leader"]
+    witness = f"rzq{tag}-{old % 5 + 1}"
+    assert _established(witness, old) == 2  # its DEALER to the leader, and the leader's DEALER to it
     cluster.cli("kill", str(old))
     st = wait_for(lambda: _agree(cluster, [m for m in range(1, 6) if m != old], other_than=old), 10,
                   "a new leader after the kill")
+    wait_for(lambda: _established(witness, old) == 0, 10, "a kill closing the TCP connections (FIN/RST)")
     cluster.cli("restart", str(old))
     st = wait_for(lambda: _agree(cluster), 10, "the restarted node following")
 
@@ -94,7 +104,9 @@ def test_netns_cluster_elects_fails_over_partitions_and_heals(cluster):
     wait_for(lambda: _agree(cluster, majority, other_than=leader), 10, "a leader in the majority")
     wait_for(lambda: cluster.status()["nodes"][leader - 1]["role"] != "leader", 10,
              "the cut-off leader stepping down (CheckQuorum)")
-    # Packet level: the nodes were never told about the partition, the kernel dropped the packets.
+    # Packet level: the nodes were never told about the partition, the kernel dropped the packets, and TCP
+    # still believes in every connection across it (no FIN, no RST: what a cable pulled out looks like).
+    assert _established(f"rzq{tag}-{majority[0]}", leader) == 2
     assert all(r["groups"] is None for r in cluster.records("net_applied"))
     assert not [r for r in cluster.records("message_dropped") if r["reason"] == "partition"]
 
