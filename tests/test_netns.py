@@ -51,6 +51,7 @@ def cluster(tmp_path):
         left = _ours(tag) if tag else []
         if tag:
             netns.delete_run(tag)  # whatever happened above, nothing of this run survives the test
+        netns.sweep_stale()  # nor of a run that died before it could say its tag
         assert not c.live_pids(), "processes left behind"
         assert not left, f"namespaces left after stop: {left}"
         assert not (netns.REGISTRY / f"{tag}.json").exists()

@@ -77,7 +77,8 @@ def render_status(st: dict[str, Any], color: bool = False) -> str:
         head += f"   net: loss {net['loss']:.0%} delay {net['delay_ms']}±{net['jitter_ms']} ms"
     if net.get("mode") == "netns" or net.get("auth") == "curve":
         packet = ", ".join(net.get("packet_level") or []) or "none"
-        head += f"\nnetwork: {net.get('mode')}, auth {net.get('auth')}; packet-level faults: {packet}"
+        head += (f"\nnetwork: {net.get('mode')}, auth {net.get('auth')}; packet-level faults: {packet}; "
+                 "applied by the nodes: " + ("delay" if net.get("packet_level") else "all"))
     rows = [("ID", "PID", "STATE", "ROLE", "TERM", "LEADER", "INC", "ENDPOINT")]
     for n in st["nodes"]:
         rows.append((str(n["id"]), str(n["pid"] or "-"), _state_word(n), n["role"] or "-",
