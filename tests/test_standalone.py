@@ -34,15 +34,13 @@ def test_three_standalone_nodes_from_a_cluster_file_elect_and_their_logs_check(t
                               str(tmp_path / f"host{n}"), "--key", str(tmp_path / "keys" / f"node-{n}.key")),
                          env=env, name=f"node{n}") for n in (1, 2, 3)]
 
-    def leaders():
-        found = set()
-        for n in (1, 2, 3):
-            if (tmp_path / f"host{n}" / f"node-{n}.jsonl").exists():
-                found |= {loc.record["node"] for loc in read_run(tmp_path / f"host{n}")
-                          if loc.record["event"] == "became_leader"}
-        return found
+    def events(name):
+        return {loc.record["node"] for n in (1, 2, 3) if (tmp_path / f"host{n}" / f"node-{n}.jsonl").exists()
+                for loc in read_run(tmp_path / f"host{n}") if loc.record["event"] == name}
 
-    wait_until(leaders, 30, "a leader among the standalone nodes",
+    # All three started (their SIGTERM handlers are in place from then on) and one of them leads.
+    wait_until(lambda: events("node_started") == {1, 2, 3} and events("became_leader"), 60,
+               "three started nodes and a leader among them",
                diagnostics=lambda: "\n".join(p.stderr_text() for p in nodes))
     for p in nodes:
         p.signal(signal.SIGTERM)

@@ -14,7 +14,8 @@ _FAMILIES = {
     "sim": ["sim"],
     "bench": ["bench"],
     "chaos": ["chaos"],
-    "node": ["node", "init_cluster", "clean"],
+    "runs": ["ps", "clean"],
+    "node": ["node", "init_cluster"],
 }
 
 

@@ -1,5 +1,6 @@
 """Nodes beyond one supervisor: `node` (one node on its own host, from a cluster file), `init-cluster` (write a
-cluster file and one keypair per member), `clean` (remove network namespaces left by a killed supervisor)."""
+cluster file and one keypair per member), and `clean --net` (namespaces left by a killed supervisor; the
+`clean` command itself lives in runs.py)."""
 from __future__ import annotations
 
 import sys
@@ -9,11 +10,11 @@ import click
 
 from ..runtime.config import ConfigError, default_config, load_config
 from ..runtime.curve import AUTH_MODES
-from ..runtime.netns import NetnsError, list_namespaces, require_root, sweep_stale
+from ..runtime.netns import NetnsError, list_namespaces, require_root, stale_namespaces, sweep_stale
 from ..runtime.standalone import StandaloneError, init_cluster as write_cluster, prepare_node, run_standalone
 from .cluster import fail
 
-__all__ = ["node", "init_cluster", "clean"]
+__all__ = ["node", "init_cluster", "clean_namespaces"]
 
 
 @click.command()
@@ -69,21 +70,16 @@ def init_cluster(endpoints: tuple[str, ...], out: str, keys_dir: str, auth: str,
                    "to member N only")
 
 
-@click.command()
-@click.option("--net", "net", is_flag=True, help="Network namespaces (and their links and rules) of dead runs.")
-def clean(net: bool) -> None:
-    """Remove what a supervisor killed by SIGKILL left behind; live runs are never touched.
-
-    \b
-    Examples:
-      sudo raftzmq clean --net
-    """
-    if not net:
-        raise click.UsageError("say what to clean: --net")
+def clean_namespaces(dry_run: bool) -> None:
+    """`raftzmq clean --net`: remove what `--net netns` runs whose supervisor is gone left; live runs untouched."""
     try:
         require_root()
     except NetnsError as exc:
         fail(str(exc))
+    if dry_run:
+        names = stale_namespaces()
+        click.echo(f"would remove {len(names)} namespace(s){': ' + ', '.join(names) if names else ''}")
+        return
     removed = sweep_stale()
     click.echo(f"removed {len(removed)} namespace(s){': ' + ', '.join(removed) if removed else ''}; "
                f"{len(list_namespaces())} of live runs left")

@@ -38,7 +38,7 @@ from .errors import SupervisorError
 from .rundir import RunDir, pid_alive
 
 __all__ = ["NET_MODES", "NetnsError", "NetnsNetwork", "PORT", "node_address", "enter_netns", "require_root",
-           "sweep_stale", "list_namespaces", "delete_run", "rules_for", "groups_allow"]
+           "sweep_stale", "stale_namespaces", "list_namespaces", "delete_run", "rules_for", "groups_allow"]
 
 NET_MODES = ("host", "netns")
 PORT = 7000
@@ -234,15 +234,24 @@ def delete_run(tag: str) -> list[str]:
     return names
 
 
-def sweep_stale() -> list[str]:
-    """Remove the namespaces of runs whose supervisor is gone; returns the names removed."""
+def _stale_tags() -> list[str]:
     tags = {_NAME.match(n).group(1) for n in list_namespaces()}  # type: ignore[union-attr]
     try:
         tags |= {p.stem for p in REGISTRY.glob("*.json")}
     except OSError:
         pass
+    return sorted(t for t in tags if not _owner_alive(t))
+
+
+def stale_namespaces() -> list[str]:
+    """Namespaces of runs whose supervisor is gone."""
+    stale = set(_stale_tags())
+    return [n for n in list_namespaces() if _NAME.match(n).group(1) in stale]  # type: ignore[union-attr]
+
+
+def sweep_stale() -> list[str]:
+    """Remove the namespaces of runs whose supervisor is gone; returns the names removed."""
     removed: list[str] = []
-    for tag in sorted(tags):
-        if not _owner_alive(tag):
-            removed += delete_run(tag)
+    for tag in _stale_tags():
+        removed += delete_run(tag)
     return removed
