@@ -18,7 +18,8 @@ KEY = generate_keypair().public.decode()
 
 
 def _doc(auth="curve", members=None, **top):
-    members = members or [{"id": n, "endpoint": f"tcp://10.0.0.{n}:7000", "public_key": KEY} for n in (1, 2, 3)]
+    members = members or [{"id": n, "endpoint": f"tcp://10.0.0.{n}:7000",
+                           "public_key": generate_keypair().public.decode()} for n in (1, 2, 3)]
     return {"auth": auth, "members": members, **top}
 
 
@@ -43,6 +44,8 @@ def test_init_cluster_writes_a_file_that_parses_back_with_one_private_key_per_me
     (_doc(members=[{"id": 1, "endpoint": "tcp://*:7000", "public_key": KEY}]), "tcp://HOST:PORT"),
     (_doc(members=[{"id": 1, "endpoint": "tcp://a:1", "public_key": KEY},
                    {"id": 2, "endpoint": "tcp://a:1", "public_key": KEY}]), "share an endpoint"),
+    (_doc(members=[{"id": 1, "endpoint": "tcp://a:1", "public_key": KEY},
+                   {"id": 2, "endpoint": "tcp://b:1", "public_key": KEY}]), "share a key"),
     (_doc(timing={"heartbeat_ms": 500}), "heartbeat_ms"),
     (_doc(network={"host": "0.0.0.0"}), "reconnect_ms"),
     (_doc(nodes=3), "unknown key 'nodes'"),

@@ -124,9 +124,10 @@ def _members(raw: Any, source: str, auth: str, private_network: bool) -> dict[in
                                _public_key(m.get("public_key"), where, auth))
     if sorted(members) != list(range(1, len(members) + 1)):
         raise ClusterFileError(f"{source}: member ids must be 1..{len(members)}, got {sorted(members)}")
-    endpoints = [m.endpoint for m in members.values()]
-    if len(set(endpoints)) != len(endpoints):
-        raise ClusterFileError(f"{source}: two members share an endpoint")
+    for what in ("endpoint", "public_key"):
+        values = [getattr(m, what) for m in members.values() if getattr(m, what) is not None]
+        if len(set(values)) != len(values):  # one key for two members would make them indistinguishable
+            raise ClusterFileError(f"{source}: two members share {'an endpoint' if what == 'endpoint' else 'a key'}")
     return members
 
 
