@@ -130,10 +130,14 @@ def spawn(nodes: int, runs: int, as_json: bool) -> None:
 @click.option("--nodes", type=int, default=5, show_default=True)
 @click.option("--failovers", type=int, default=10, show_default=True, help="Leader kills to take the median of.")
 @click.option("--idle", "idle_s", type=float, default=10.0, show_default=True, help="Idle window in seconds.")
+@click.option("--partitions", type=int, default=0, show_default=True,
+              help="Then cut the leader and one follower off this many times, timing their rejoin after heal.")
+@click.option("--hold", "hold_s", type=float, default=5.0, show_default=True, help="Seconds each partition lasts.")
 @click.option("--auth", type=click.Choice(AUTH_MODES), default="none", show_default=True)
 @click.option("--net", "net_mode", type=click.Choice(NET_MODES), default="host", show_default=True)
 @click.option("--json", "as_json", is_flag=True)
-def net_bench(nodes: int, failovers: int, idle_s: float, auth: str, net_mode: str, as_json: bool) -> None:
+def net_bench(nodes: int, failovers: int, idle_s: float, partitions: int, hold_s: float, auth: str, net_mode: str,
+              as_json: bool) -> None:
     """Idle CPU (schedstat) and failover after a leader kill, with or without CURVE and network namespaces.
 
     \b
@@ -141,6 +145,8 @@ def net_bench(nodes: int, failovers: int, idle_s: float, auth: str, net_mode: st
       raftzmq bench net --failovers 10 --idle 20
       raftzmq bench net --auth curve
       sudo raftzmq bench net --net netns --auth curve
+      sudo raftzmq bench net --net netns --failovers 0 --partitions 5 --hold 8
     """
     extra = ["--auth", auth, "--net", net_mode]
-    _emit(_measure(bench_net.net_costs, nodes=nodes, failovers=failovers, idle_s=idle_s, extra=extra), as_json)
+    _emit(_measure(bench_net.net_costs, nodes=nodes, failovers=failovers, idle_s=idle_s, partitions=partitions,
+                   hold_s=hold_s, extra=extra), as_json)

@@ -82,9 +82,29 @@ def _failover(run: Path) -> float:
     return (elected - killed) / 1e9
 
 
-def net_costs(*, nodes: int = 5, failovers: int = 10, idle_s: float = 10.0, extra: list[str] | None = None,
+def _heal_recovery(run: Path, hold_s: float, nodes: int) -> float:
+    """Cut the leader and one follower off for `hold_s` seconds, heal, and return the seconds from the `heal`
+    record until both follow the majority's leader again (their `became_follower` records)."""
+    st = _wait(lambda: _settled(run), 20, "a settled cluster")
+    minority = [st["leader"], st["leader"] % nodes + 1]
+    majority = [m for m in range(1, nodes + 1) if m not in minority]
+    run_cli("partition", ",".join(map(str, minority)), ",".join(map(str, majority)), "--run-dir", str(run))
+    _wait(lambda: _status(run)["leader"] in majority, 20, "a leader in the majority")
+    time.sleep(hold_s)  # the partition's duration is the experiment's parameter
+    run_cli("heal", "--run-dir", str(run))
+    _wait(lambda: _settled(run), 60, "everyone following one leader after heal")
+    records = [loc.record for loc in read_run(run)]
+    healed = max(r["mono_ns"] for r in records if r["event"] == "heal")
+    back = [min(r["mono_ns"] for r in records if r["event"] == "became_follower" and r["node"] == m
+                and r["mono_ns"] > healed and r.get("leader") is not None) for m in minority]
+    return (max(back) - healed) / 1e9
+
+
+def net_costs(*, nodes: int = 5, failovers: int = 10, idle_s: float = 10.0, partitions: int = 0,
+              hold_s: float = 5.0, extra: list[str] | None = None,
               progress: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
-    """Idle CPU over `idle_s` seconds, then `failovers` leader kills (each followed by a restart)."""
+    """Idle CPU over `idle_s` seconds, `failovers` leader kills (each followed by a restart), then `partitions`
+    partitions of `hold_s` seconds each, timing the rejoin after heal."""
     with tempfile.TemporaryDirectory(prefix="raftzmq-bench-") as tmp:
         run = Path(tmp) / "run"
         run_cli("start", "--detach", "--run-dir", str(run), "--nodes", str(nodes), *(extra or []))
@@ -95,12 +115,18 @@ def net_costs(*, nodes: int = 5, failovers: int = 10, idle_s: float = 10.0, extr
             for i in range(failovers):
                 samples.append(_failover(run))
                 progress(f"failover {i + 1}/{failovers}: {samples[-1]:.3f} s")
+            rejoin = []
+            for i in range(partitions):
+                rejoin.append(_heal_recovery(run, hold_s, nodes))
+                progress(f"partition {i + 1}/{partitions} of {hold_s:g} s: rejoined {rejoin[-1]:.3f} s after heal")
         finally:
             try:
                 run_cli("stop", "--run-dir", str(run), timeout=60)
             except RuntimeError:
                 pass
     return {"nodes": nodes, "settings": " ".join(extra or []) or "loopback, no auth", **idle,
-            "failover_median_s": round(statistics.median(samples), 3),
-            "failover_max_s": round(max(samples), 3), "failover_samples_s": [round(s, 3) for s in samples],
+            "failover_median_s": round(statistics.median(samples), 3) if samples else None,
+            "failover_max_s": round(max(samples), 3) if samples else None,
+            "failover_samples_s": [round(s, 3) for s in samples],
+            "partition_hold_s": hold_s, "rejoin_after_heal_s": [round(s, 3) for s in rejoin],
             "loadavg": os.getloadavg()}
