@@ -100,7 +100,7 @@ def parse(doc: dict[str, Any], source: str, *, private_network: bool = False) ->
         raise ClusterFileError(f"{source}: [network] takes only reconnect_ms here; each member's endpoint "
                                "says where it listens")
     members = _members(doc.get("members"), source, auth, private_network)
-    tables = {k: doc[k] for k in ("name", "timing", "features", "network") if k in doc}
+    tables: dict[str, Any] = {k: doc[k] for k in ("name", "timing", "features", "network") if k in doc}
     try:
         config = config_from_toml(source, {"nodes": len(members), **tables})
     except ConfigError as exc:

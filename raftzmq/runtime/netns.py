@@ -9,7 +9,7 @@ Layout of one run (tag = 6 random hex digits, so concurrent runs never share a n
   the run directory (cluster.toml) and loads back with the multi-host parser (runtime/clusterfile.py).
 - a node enters its namespace itself (setns) before it creates its zmq context.
 
-Faults: partitions and loss become nftables rules inside the node namespaces (table `inet raftzmq`): a packet
+Faults: partitions, cuts (one-way too) and loss become nftables rules inside the node namespaces (table `inet raftzmq`): a packet
 to or from a node in another group is dropped in both namespaces, so TCP sees a real partition (no FIN,
 retransmits, a connection that resumes after heal); loss drops that fraction of every namespace's outgoing
 packets at random (`numgen random`), which TCP turns into retransmits and latency, not lost messages. The kernel
@@ -32,13 +32,14 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ..protocol.netmodel import HEALED, NetModel
 from .clusterfile import ClusterFileError, Member, load, render
 from .config import ClusterConfig
 from .errors import SupervisorError
 from .rundir import RunDir, pid_alive
 
 __all__ = ["NET_MODES", "NetnsError", "NetnsNetwork", "PORT", "node_address", "enter_netns", "require_root",
-           "sweep_stale", "stale_namespaces", "list_namespaces", "delete_run", "rules_for", "groups_allow"]
+           "sweep_stale", "stale_namespaces", "list_namespaces", "delete_run", "rules_for"]
 
 NET_MODES = ("host", "netns")
 PORT = 7000
@@ -120,13 +121,6 @@ def _drop(field: str, nodes: list[int]) -> str:
     return f"ip {field} {{ {', '.join(node_address(m) for m in nodes)} }} drop;" if nodes else ""
 
 
-def groups_allow(groups: list[list[int]] | None) -> Callable[[int, int], bool]:
-    """allows(src, dst) of a partition into groups (nodes in no group form one more group)."""
-    def group_of(n: int) -> int:
-        return next((i for i, g in enumerate(groups or []) if n in g), -1)
-    return lambda src, dst: groups is None or group_of(src) == group_of(dst)
-
-
 # ---------------------------------------------------------------------------------------------- a run
 
 
@@ -135,7 +129,7 @@ class NetnsNetwork:
 
     def __init__(self, tag: str, run: RunDir, members: tuple[int, ...]) -> None:
         self.tag, self.run, self.members = tag, run, members
-        self.packet_level: list[str] = ["partition", "isolate", "loss"]
+        self.packet_level: list[str] = ["partition", "isolate", "cut", "loss"]
         self._applied: dict[int, str] = {}
 
     @property
@@ -154,7 +148,7 @@ class NetnsNetwork:
         try:
             self._write_cluster_file(config, public_keys)
             self._build()
-            self.apply({"groups": None, "loss": 0.0})
+            self.apply(HEALED.to_doc())
         except BaseException:
             self.destroy()
             raise
@@ -187,13 +181,14 @@ class NetnsNetwork:
                 "netns": {str(n): self.namespace(n) for n in self.members}, "netns_tag": self.tag}
 
     def apply(self, msg: dict[str, Any]) -> dict[str, Any]:
-        """Make partitions and loss packet rules; return what the nodes still apply themselves (delay)."""
+        """Make partitions, cuts and loss packet rules; return what the nodes still apply themselves (delay)."""
+        model = NetModel.from_doc(msg)
         for n in self.members:
-            script = rules_for(n, groups_allow(msg.get("groups")), float(msg.get("loss") or 0.0), self.members)
+            script = rules_for(n, model.allows, model.loss, self.members)
             if self._applied.get(n) != script:
                 _run(["ip", "netns", "exec", self.namespace(n), "nft", "-f", "-"], script)
                 self._applied[n] = script
-        return {**msg, "groups": None, "loss": 0.0}
+        return {**msg, "groups": None, "cuts": [], "loss": 0.0}
 
     def destroy(self) -> None:
         delete_run(self.tag)

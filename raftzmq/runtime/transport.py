@@ -260,29 +260,38 @@ class Transport:
         """Read up to `recv_batch` waiting frames; return the valid messages, reject (count, log) the rest."""
         assert self.router is not None, "open() first"
         out: list[Message] = []
-        authenticated = self.curve is not None
         for _ in range(self.recv_batch):
             try:
-                parts = self.router.recv_multipart(zmq.NOBLOCK, copy=not authenticated)
+                parts, user_id = self._read()
             except zmq.Again:
                 break
             # parts[0] is the routing id zmq assigned to the connection: it says nothing about who sent it.
             if len(parts) != 2:
                 self._reject("multipart", sum(len(p) for p in parts[1:]))
                 continue
-            frame = parts[1].bytes if authenticated else parts[1]
+            frame = parts[1]
             try:
                 msg = self.codec.decode(frame)
             except ProtocolError as exc:
                 self._reject(exc.reason, len(frame))
                 continue
-            if authenticated and parts[1].get("User-Id") != str(msg.src):
+            if self.curve is not None and user_id != str(msg.src):
                 # A member's key, but a frame claiming another member: impersonation by an insider.
                 self._reject("sender_mismatch", len(frame))
                 continue
             self.stats["received"] += 1
             out.append(msg)
         return out
+
+    def _read(self) -> tuple[list[bytes], str | None]:
+        """One waiting message (zmq.Again if none) and, with CURVE, the member id (ZAP User-Id) that its
+        connection authenticated as."""
+        assert self.router is not None, "open() first"
+        if self.curve is None:
+            return self.router.recv_multipart(zmq.NOBLOCK), None
+        frames = self.router.recv_multipart(zmq.NOBLOCK, copy=False)
+        user_id = frames[-1].get("User-Id")
+        return [f.bytes for f in frames], user_id if isinstance(user_id, str) else None
 
     def _auth_rejected(self, reason: str, address: str, key: str) -> None:
         self.stats["auth_rejected"] += 1
