@@ -21,6 +21,8 @@ from click.testing import CliRunner
 from cluster_harness import REPO, Cluster, wait_for
 from raftzmq.cli import main
 from raftzmq.runtime import netns
+from raftzmq.runtime.control import ControlClient
+from raftzmq.runtime.rundir import RunDir
 
 pytestmark = [pytest.mark.cluster]
 
@@ -154,3 +156,23 @@ def test_netns_without_root_is_a_clear_error(tmp_path, monkeypatch):
     result = CliRunner().invoke(main, ["start", "--net", "netns", "--run-dir", str(tmp_path / "r")])
     assert result.exit_code == 2 and "needs root" in result.output, result.output
     assert not (tmp_path / "r").exists()
+
+
+@needs_root
+def test_netns_one_way_cuts_from_the_leader_are_packet_rules(cluster):
+    cluster.start("--nodes", "5", "--net", "netns")
+    leader = wait_for(lambda: _agree(cluster), 10, "a settled cluster")["leader"]
+    followers = [m for m in range(1, 6) if m != leader]
+    control = ControlClient(RunDir(cluster.run_dir))
+    for f in followers:  # the leader can no longer send to anyone; everyone can still send to it
+        control.request("cut", src=leader, dst=f, one_way=True)
+    wait_for(lambda: _agree(cluster, followers, other_than=leader), 10, "a new leader among the followers")
+    tag = _tag(cluster)
+    rules = subprocess.run(["ip", "netns", "exec", f"rzq{tag}-{leader}", "nft", "list", "table", "inet", "raftzmq"],
+                           capture_output=True, text=True, check=True).stdout
+    assert "daddr" in rules and "saddr" not in rules, rules  # outbound only: one way
+    assert json.loads((cluster.run_dir / "net.json").read_text())["cuts"] == [], "nodes are not told"
+    assert sorted(map(tuple, cluster.status()["net"]["cuts"])) == [(leader, f) for f in followers]
+    cluster.cli("heal")
+    wait_for(lambda: _agree(cluster), 20, "one leader for all five after heal")
+    cluster.cli("stop")
