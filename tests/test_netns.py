@@ -151,6 +151,15 @@ def test_netns_curve_outsider_in_a_member_namespace_changes_nothing(cluster):
     cluster.cli("stop")
 
 
+@needs_root
+def test_netns_with_ipc_transport_is_refused_and_leaves_nothing(tmp_path):
+    before = netns.list_namespaces()
+    result = CliRunner().invoke(main, ["start", "--net", "netns", "--transport", "ipc", "--detach", "--run-dir",
+                                       str(tmp_path / "r")])
+    assert result.exit_code == 2 and "leave out --transport ipc" in result.output, result.output
+    assert netns.list_namespaces() == before
+
+
 def test_netns_without_root_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(netns.os, "geteuid", lambda: 1000)
     result = CliRunner().invoke(main, ["start", "--net", "netns", "--run-dir", str(tmp_path / "r")])

@@ -25,6 +25,7 @@ from ..runtime.errors import SupervisorError
 from ..runtime.launch import fork_detached_supervisor, run_supervisor
 from ..runtime.curve import AUTH_MODES
 from ..runtime.netns import NET_MODES, require_root
+from ..runtime.netns import check_config as check_netns_config
 
 __all__ = ["start", "status", "kill", "restart", "stop", "pause", "resume", "partition", "isolate", "heal",
            "net", "transfer", "fail", "render_status", "running_hint"]
@@ -166,12 +167,13 @@ def start(transport: str | None, base_port: int | None, run_dir: str | None, det
             fail(f"cannot resume: {exc}")
         auth, net_mode = auth or old.get("auth", "none"), net_mode or old.get("net", "host")
     network = {"auth": auth or "none", "net": net_mode or "host"}
+    config = resolve_cluster(flags, base, transport=transport, base_port=base_port)
     if network["net"] == "netns":
         try:
             require_root()
+            check_netns_config(config)
         except SupervisorError as exc:
             fail(str(exc))
-    config = resolve_cluster(flags, base, transport=transport, base_port=base_port)
     if not resume:
         try:
             run = _fresh_run_dir(run_dir, concurrent)

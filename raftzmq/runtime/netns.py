@@ -39,6 +39,7 @@ from .errors import SupervisorError
 from .rundir import RunDir, pid_alive
 
 __all__ = ["NET_MODES", "NetnsError", "NetnsNetwork", "PORT", "node_address", "enter_netns", "require_root",
+           "check_config",
            "sweep_stale", "stale_namespaces", "list_namespaces", "delete_run", "rules_for"]
 
 NET_MODES = ("host", "netns")
@@ -65,6 +66,13 @@ def require_root() -> None:
     missing = [tool for tool in ("ip", "nft") if shutil.which(tool) is None]
     if missing:
         raise NetnsError(f"--net netns needs {' and '.join(missing)} (apt-get install iproute2 nftables)")
+
+
+def check_config(config: ClusterConfig) -> None:
+    """Settings that have no meaning here are refused rather than silently ignored."""
+    if config.transport != "tcp" or config.base_port:
+        raise NetnsError(f"--net netns gives every node its own address and port {PORT} over TCP; leave out "
+                         "--transport ipc and --base-port")
 
 
 def _run(argv: list[str], stdin: str | None = None) -> None:

@@ -25,7 +25,7 @@ from ..protocol.units import s_to_ms
 from .config import ClusterConfig
 from .control import COMMANDS, parse_ids, validate_groups
 from .curve import AUTH_MODES, CurveError, ensure_keys
-from .netns import NET_MODES, NetnsNetwork
+from .netns import NET_MODES, NetnsNetwork, check_config
 from .errors import SupervisorError
 from .resources import check_capacity, check_ports_free, free_ports, tcp_endpoint
 from .rundir import RunDir, register_supervisor, unregister_supervisor
@@ -170,6 +170,7 @@ class Supervisor:
         except CurveError as exc:
             raise SupervisorError(f"keys: {exc}") from None
         if self.net_mode == "netns":
+            check_config(self.config)
             self._netns = NetnsNetwork.create(self.run, self.config, fields.get("public_keys"))
             return {**fields, **self._netns.cluster_fields()}
         return {**fields, "endpoints": self._choose_endpoints()}
