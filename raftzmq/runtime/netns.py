@@ -9,11 +9,12 @@ Layout of one run (tag = 6 random hex digits, so concurrent runs never share a n
   the run directory (cluster.toml) and loads back with the multi-host parser (runtime/clusterfile.py).
 - a node enters its namespace itself (setns) before it creates its zmq context.
 
-Faults: partitions, cuts (one-way too) and loss become nftables rules inside the node namespaces (table `inet raftzmq`): a packet
-to or from a node in another group is dropped in both namespaces, so TCP sees a real partition (no FIN,
-retransmits, a connection that resumes after heal); loss drops that fraction of every namespace's outgoing
-packets at random (`numgen random`), which TCP turns into retransmits and latency, not lost messages. The kernel
-here has no tc netem, so delay stays application-level (the nodes' own netem).
+Faults: partitions, cuts (one-way too) and loss become nftables rules in the input path of the receiving node's
+namespace (table `inet raftzmq`): a packet from a node it may not hear from is dropped on arrival, so TCP sees
+what a cable pulled out looks like (no FIN, retransmits with back-off, a connection that resumes after heal);
+loss drops that fraction of the packets arriving at every node (`numgen random`), which TCP turns into
+retransmits and latency, not lost messages. The kernel here has no tc netem, so delay stays application-level
+(the nodes' own netem).
 
 Clean-up: `destroy()` on stop deletes every namespace of the run (the veth pairs and rules go with them). A run
 registers itself in /run/raftzmq-netns/<tag>.json with its supervisor's pid and start time; a run whose
@@ -110,18 +111,20 @@ def enter_netns(name: str) -> None:
 
 
 def rules_for(node: int, allows: Callable[[int, int], bool], loss: float, members: Iterable[int]) -> str:
-    """The nft script that replaces node `node`'s table: drop what `allows(src, dst)` forbids on the links that
-    touch `node` (inbound from src, outbound to dst), and `loss` of its outgoing packets. Atomic: nft applies
-    the whole script or nothing."""
-    peers = [m for m in members if m != node]
-    inbound = _drop("saddr", [m for m in peers if not allows(m, node)])
-    outbound = _drop("daddr", [m for m in peers if not allows(node, m)])
+    """The nft script that replaces node `node`'s table: drop arriving packets from peers that `allows(src,
+    node)` forbids, and `loss` of all arriving packets. Atomic: nft applies the whole script or nothing.
+
+    Only the receiving end drops, as a network in between would: a packet dropped in the sender's own output
+    path is a local error to its TCP, which then retries every 0.5 s without backing off, while a packet lost
+    on the way leaves the sender waiting for an acknowledgement with exponential back-off (measured:
+    docs/benchmarks.md)."""
+    blocked = [m for m in members if m != node and not allows(m, node)]
+    rules = _drop("saddr", blocked)
     if loss > 0:
-        outbound += f" numgen random mod 10000 < {round(loss * 10000)} drop;"
+        rules += f" numgen random mod 10000 < {round(loss * 10000)} drop;"
     return ("table inet raftzmq {}\ndelete table inet raftzmq\n"
             "table inet raftzmq {\n"
-            f"  chain input {{ type filter hook input priority 0; policy accept; {inbound} }}\n"
-            f"  chain output {{ type filter hook output priority 0; policy accept; {outbound} }}\n"
+            f"  chain input {{ type filter hook input priority 0; policy accept; {rules} }}\n"
             "}\n")
 
 
