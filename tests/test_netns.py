@@ -187,3 +187,28 @@ def test_netns_one_way_cuts_from_the_leader_are_packet_rules_at_the_receivers(cl
     cluster.cli("heal")
     wait_for(lambda: _agree(cluster), 20, "one leader for all five after heal")
     cluster.cli("stop")
+
+
+@needs_root
+def test_a_start_that_fails_after_the_namespaces_exist_removes_them(tmp_path, monkeypatch):
+    from raftzmq.runtime.config import default_config
+    from raftzmq.runtime.errors import SupervisorError
+    from raftzmq.runtime.launch import run_supervisor
+    from raftzmq.runtime.supervisor import Supervisor
+
+    def refuse(self, kind, endpoint):
+        assert len(netns.list_namespaces()) > len(before), "the namespaces exist by now"
+        raise SupervisorError(f"cannot bind {endpoint}: refused by the test")
+
+    before = netns.list_namespaces()
+    monkeypatch.setattr(Supervisor, "_bind", refuse)
+    monkeypatch.setattr(signal, "signal", lambda *a: None)  # leave pytest's handlers alone
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    try:
+        with pytest.raises(SupervisorError, match="refused by the test"):
+            run_supervisor(run, default_config(), net="netns")
+        assert netns.list_namespaces() == before
+    finally:  # if not, this test's own namespaces go anyway (their owner, this process, is alive: no sweep)
+        for tag in {n[len(netns.PREFIX):].split("-")[0] for n in set(netns.list_namespaces()) - set(before)}:
+            netns.delete_run(tag)

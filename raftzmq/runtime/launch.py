@@ -25,7 +25,7 @@ def run_supervisor(run: RunDir, config: ClusterConfig, *, resume: bool = False, 
     try:
         sup.setup()
     except BaseException:
-        sup.shutdown()  # releases what setup had made (namespaces of --net netns)
+        sup.release_network()  # namespaces of --net netns must not outlive a start that failed
         raise
     try:
         if on_ready is not None:

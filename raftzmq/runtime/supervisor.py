@@ -175,6 +175,12 @@ class Supervisor:
             return {**fields, **self._netns.cluster_fields()}
         return {**fields, "endpoints": self._choose_endpoints()}
 
+    def release_network(self) -> None:
+        """Delete the run's network namespaces (netns mode); safe to call more than once."""
+        if self._netns is not None:
+            self._netns.destroy()
+            self._netns = None
+
     def _for_nodes(self, msg: dict[str, Any]) -> dict[str, Any]:
         """The netctl message nodes get: in netns mode partitions and loss are packet rules, not theirs."""
         return msg if self._netns is None or msg.get("type") != "net" else self._netns.apply(msg)
@@ -274,8 +280,7 @@ class Supervisor:
             if self._ctx is not None:
                 self._ctx.term()
             self._remove_socket_files()
-            if self._netns is not None:
-                self._netns.destroy()  # after the nodes: a namespace with a live process in it would linger
+            self.release_network()  # after the nodes: a namespace with a live process in it would linger
             try:
                 if self.run.supervisor_pid.read_text().strip() == str(os.getpid()):
                     self.run.supervisor_pid.unlink()
