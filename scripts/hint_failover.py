@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> dict:
                     st, since = s, time.monotonic()
             time.sleep(rng.uniform(0, lo / 3 / 1000))  # a random point of the heartbeat interval
             client.request("kill", ids=[st["leader"]])
-            wait(lambda: (s := client.request("status"))["leader"] not in (None, st["leader"]), 10, "a new leader")
+            wait(lambda: client.request("status")["leader"] not in (None, st["leader"]), 10, "a new leader")
             client.request("restart", ids=[st["leader"]])
             if trial % 10 == 9:
                 load.append(os.getloadavg()[0])
