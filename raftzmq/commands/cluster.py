@@ -153,6 +153,7 @@ def start(transport: str | None, base_port: int | None, run_dir: str | None, det
       raftzmq start --nodes 7 --election-timeout 300-600 --heartbeat 100
       raftzmq start --config configs/fast.toml --detach
       raftzmq start --persist term-only          # unsafe on purpose
+      raftzmq start --hints on                   # a killed leader is replaced in milliseconds
       raftzmq stop && raftzmq start --resume     # terms continue from disk
       raftzmq start --auth curve                 # peers authenticate (CURVE + ZAP)
       sudo raftzmq start --net netns --detach    # namespaces, real TCP, packet-level partitions

@@ -56,6 +56,7 @@ NODE_EVENT_FIELDS: dict[str, dict[str, str]] = {
     "prevote_granted": {"candidate": _INT},
     "prevote_denied": {"candidate": _INT},
     "election_timeout": {},
+    "hint": {"peer": _INT, "closed": _STR},
     "stepped_down": {"reason": _STR},
     "transfer_started": {"target": _INT},
     "transfer_aborted": {"target": _INT},

@@ -2,7 +2,8 @@
 --supervisor-pid P` (docs/CONTRACTS.md, "Node process").
 
 A single thread runs a zmq.Poller over the ROUTER (peer messages), the netctl SUB (network faults, leadership
-transfer) and a socketpair that signals wake it up. The poll timeout is the time until the next thing the node
+transfer), with hints on the DEALERs' monitor sockets (a peer's connection closed: `core.hint`), and a socketpair
+that signals wake it up. The poll timeout is the time until the next thing the node
 must do (the core's deadline or a delayed send), capped so the parent check runs at least every
 MAX_POLL_MS. Nothing sleeps; there are no locks because there is nothing to share.
 
@@ -255,7 +256,7 @@ class Node:
         try:
             self.transport = Transport(self.ctx, self.id, endpoints, Codec(members, self.id), self.limiter,
                                        reconnect_ms=config.effective_reconnect_ms, curve=self.curve,
-                                       remote_ok=self.remote_ok)
+                                       remote_ok=self.remote_ok, watch_disconnects=config.hints)
             self.transport.open()
         except AddressInUseError as exc:
             self._refuse(f"cannot bind {exc.endpoint}: address already in use")
@@ -309,6 +310,9 @@ class Node:
         zap = transport.zap.socket if transport.zap is not None else None  # CURVE: handshakes wait for us
         if zap is not None:
             poller.register(zap, zmq.POLLIN)
+        monitors = list(transport.monitors)  # empty unless hints are on
+        for mon in monitors:
+            poller.register(mon, zmq.POLLIN)
         monotonic = time.monotonic
         while True:
             if self.stop_reason is not None:
@@ -331,6 +335,10 @@ class Node:
                         transport.log_drop(msg.src, msg.kind, "partition")
                         continue
                     self._apply(core.step(msg, monotonic()))
+            for mon in monitors:
+                if mon in ready:
+                    for peer, endpoint in transport.disconnects(mon):
+                        self._apply(core.hint(peer, monotonic(), endpoint))
             if self.sub is not None and self.sub in ready:
                 self._read_netctl()
             if wake_fd in ready:
