@@ -161,6 +161,8 @@ class Simulator:
         self.net = params
         self.links = params.model.link_matrix(self.n)  # links[src][dst]: the hot path's lookup
         self.sample_delay = params.sampler(self.net_rng)
+        self.uniform_delay = params.uniform_span()  # _send_all draws these itself (same draws as sample_delay)
+        self.net_loss, self.net_lossdup = params.loss, params.loss + params.dup
 
     def set_net_model(self, model: NetModel) -> None:
         """Partitions, cuts, loss, delay and jitter as on live nodes; duplication and distribution stay."""
@@ -237,9 +239,12 @@ class Simulator:
             self._call_at(self.now, self._crash_if, node, node.gen, "short")
 
     def _send_all(self, messages) -> None:
-        # Hot: one random draw decides loss and duplication together.
+        # Hot: one random draw decides loss and duplication together; a uniform delay is drawn inline (the
+        # sampler's formula and draw, without a call per message).
         links, rnd, now, sample = self.links, self.net_rng.random, self.now, self.sample_delay
-        loss, lossdup, heap, push = self.net.loss, self.net.loss + self.net.dup, self.heap, heapq.heappush
+        loss, lossdup, heap, push = self.net_loss, self.net_lossdup, self.heap, heapq.heappush
+        uniform = self.uniform_delay
+        lo, width = uniform if uniform is not None else (0.0, 0.0)
         seq = self.seq
         for m in messages:
             if not links[m.src][m.dst]:
@@ -250,9 +255,9 @@ class Simulator:
                     continue
                 if r < lossdup:
                     seq += 1
-                    push(heap, (now + sample(), seq, _DELIVER, m, None))
+                    push(heap, (now + (lo + width * rnd() if uniform else sample()), seq, _DELIVER, m, None))
             seq += 1
-            push(heap, (now + sample(), seq, _DELIVER, m, None))
+            push(heap, (now + (lo + width * rnd() if uniform else sample()), seq, _DELIVER, m, None))
         self.seq = seq
 
     def _sync(self, node: _Node, gen: int) -> None:
