@@ -87,6 +87,7 @@ class Simulator:
         self.heap: list[tuple] = []
         self.seq = 0
         self.now = 0.0
+        self._stamped_at, self._ts, self._mono_ns = 0.0, 0.0, 0  # the clock's last stamp (see time())
         # evidence
         self.files: dict[str, list[dict[str, Any]]] = {"supervisor.jsonl": []}
         for i in range(1, n + 1):
@@ -113,12 +114,21 @@ class Simulator:
 
     # ------------------------------------------------------------------ records
 
-    # The simulator is the LogWriter clock: ts and mono_ns both count simulated time from 0.
+    # The simulator is the LogWriter clock: ts and mono_ns both count simulated time from 0. Both are computed
+    # once per simulated instant (an Output's records share one; round(x, 9) costs more than the call).
     def time(self) -> float:
-        return round(self.now, 9)
+        if self.now != self._stamped_at:
+            self._stamp()
+        return self._ts
 
     def monotonic_ns(self) -> int:
-        return round(self.now * 1e9)
+        if self.now != self._stamped_at:
+            self._stamp()
+        return self._mono_ns
+
+    def _stamp(self) -> None:
+        now = self._stamped_at = self.now
+        self._ts, self._mono_ns = round(now, 9), round(now * 1e9)
 
     def _sink(self, name: str, node: _Node | None = None) -> Callable[[dict[str, Any]], None]:
         """Where a file's records go: the kept records, the trace, the checker, and (for a node's records) the
@@ -276,6 +286,7 @@ class Simulator:
         heap, pop, push, nodes = self.heap, heapq.heappop, heapq.heappush, self.nodes
         end = cfg.duration
         delivered = 0
+        links = self.links  # changes only in fault callbacks (_CALL entries): re-read after each
         while heap:
             entry = pop(heap)
             t, _, kind, a, b = entry
@@ -285,7 +296,7 @@ class Simulator:
             self.now = t
             if kind == _DELIVER:
                 node = nodes[a.dst]
-                if not node.up or not self.links[a.src][a.dst]:
+                if not node.up or not links[a.src][a.dst]:
                     continue
                 if node.paused:
                     node.inbox.append(a)
@@ -306,6 +317,7 @@ class Simulator:
                 out = core.tick(t)
             else:
                 a(*b)
+                links = self.links
                 continue
             node.apply(out)  # the one embedding; no fast path of its own
             if out.deadline < node.timer_at:
