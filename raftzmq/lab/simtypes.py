@@ -33,6 +33,7 @@ class SimConfig:
     fault_interval: float = 0.5  # mean simulated seconds between fault injections
     vote_crash: float = 0.1  # probability that a node granting a vote crashes right after sending it
     record_logs: bool = True  # keep every record (needed to write logs); off: only the trace window
+    core: str = "builtin"  # which core runs: a spec for raftzmq.runtime.coreload (docs/core-contract.md)
 
     def __post_init__(self) -> None:
         if not 1 <= self.nodes <= 256:
@@ -49,6 +50,9 @@ class SimConfig:
         if bad:
             raise ValueError(f"unknown faults {sorted(bad)}")
         self.core_config(1)  # the core validates timeouts, heartbeat and persist mode
+        if self.core != "builtin" and self.persist_mode != "term+vote":
+            raise ValueError("--persist term-only switches the built-in core only; a plug-in core decides what it "
+                             "persists itself, and the checker holds it to term+vote")
 
     def core_config(self, node: int) -> CoreConfig:
         lo, hi = self.election_timeout
@@ -62,7 +66,7 @@ class SimConfig:
             "election_timeout_ms": [round(self.election_timeout[0] * 1000, 3), round(self.election_timeout[1] * 1000, 3)],
             "heartbeat_ms": round(self.heartbeat * 1000, 3), "disk": self.disk,
             "delay_ms": self.delay * 1000, "jitter_ms": self.jitter * 1000, "delay_dist": self.delay_dist,
-            "fault_interval": self.fault_interval, "vote_crash": self.vote_crash,
+            "fault_interval": self.fault_interval, "vote_crash": self.vote_crash, "core": self.core,
         }
 
 

@@ -20,6 +20,7 @@ from raftzmq.evidence.checker import Checker, Violation
 from raftzmq.evidence.logfile import LogWriter
 from raftzmq.protocol.core import LEADER, ElectionCore
 from raftzmq.protocol.quorum import majority
+from raftzmq.runtime.coreload import load_core
 
 from . import faults as F
 from .simdisk import SimDisk
@@ -51,6 +52,7 @@ class _Node:
 class Simulator:
     def __init__(self, config: SimConfig, seed: int) -> None:
         self.cfg, self.seed = config, seed
+        self.make_core = load_core(config.core)  # ElectionCore itself, or a plug-in behind its contract checks
         n = config.nodes
         self.n, self.quorum = n, majority(n)
         rng = lambda concern: random.Random(f"{seed}/{concern}")  # str seeds hash with sha512: stable
@@ -144,7 +146,7 @@ class Simulator:
                              validate=False, sink=self._sink(name))
         node.log.write("node_started", term=state.term, voted_for=state.voted_for,
                        persist_mode=self.cfg.persist_mode)
-        core = ElectionCore(self.cfg.core_config(node.id), state, self.now, self.rng_for(f"core/{node.id}/{node.inc}"))
+        core = self.make_core(self.cfg.core_config(node.id), state, self.now, self.rng_for(f"core/{node.id}/{node.inc}"))
         node.core = core
         node.timer_at = float("inf")
         self._arm(node, core.deadline)
@@ -228,6 +230,12 @@ class Simulator:
     # ------------------------------------------------------------------ main loop
 
     def run(self) -> SimResult:
+        try:
+            return self._run()
+        finally:
+            getattr(self.make_core, "close", lambda: None)()  # child processes of an exec: core
+
+    def _run(self) -> SimResult:
         cfg = self.cfg
         self.sup.write("cluster_started", nodes=self.n, config={**cfg.to_dict(), "seed": self.seed, "simulated": True})
         for node in self.nodes[1:]:
