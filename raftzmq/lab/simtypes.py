@@ -13,7 +13,7 @@ from raftzmq.protocol.core import CoreConfig
 from . import faults as F
 from .simdisk import DISK_MODES
 
-__all__ = ["SimConfig", "SimResult", "format_record", "write_logs"]
+__all__ = ["SimConfig", "SimResult", "format_record", "write_logs", "write_records"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,9 +117,14 @@ def write_logs(result: SimResult, directory: str | os.PathLike[str]) -> Path:
     """Write node-<id>.jsonl and supervisor.jsonl as the live cluster does (same serialisation as LogWriter)."""
     if not result.files:
         raise ValueError("this result kept no records (record_logs=False); rerun the seed to get logs")
+    return write_records(result.files, directory)
+
+
+def write_records(files: dict[str, list[dict[str, Any]]], directory: str | os.PathLike[str]) -> Path:
+    """Write records by file name (node-<id>.jsonl, supervisor.jsonl) into `directory`."""
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
-    for name, records in result.files.items():
+    for name, records in files.items():
         lines = [json.dumps(r, separators=(",", ":"), allow_nan=False) + "\n" for r in records]
         (d / name).write_text("".join(lines))
     return d

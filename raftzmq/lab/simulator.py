@@ -50,9 +50,10 @@ class _Node:
 
 
 class Simulator:
-    def __init__(self, config: SimConfig, seed: int) -> None:
+    def __init__(self, config: SimConfig, seed: int, make_core=None) -> None:
         self.cfg, self.seed = config, seed
-        self.make_core = load_core(config.core)  # ElectionCore itself, or a plug-in behind its contract checks
+        # ElectionCore itself, or a plug-in behind its contract checks; conform passes an observing factory.
+        self.make_core = make_core if make_core is not None else load_core(config.core)
         n = config.nodes
         self.n, self.quorum = n, majority(n)
         rng = lambda concern: random.Random(f"{seed}/{concern}")  # str seeds hash with sha512: stable
