@@ -9,6 +9,7 @@ import click
 
 from ..lab.chaos import NEMESES, run_chaos
 from ..runtime.rundir import new_run_dir
+from .conform import checked_spec, core_option
 
 __all__ = ["chaos"]
 
@@ -27,10 +28,11 @@ __all__ = ["chaos"]
 @click.option("--no-prevote", is_flag=True, help="As `start --no-prevote`.")
 @click.option("--no-check-quorum", is_flag=True, help="As `start --no-check-quorum`.")
 @click.option("--persist", type=click.Choice(["term+vote", "term-only"]), help="As `start --persist`.")
+@core_option
 @click.option("--json", "as_json", is_flag=True)
 def chaos(nodes: int, duration: float, seed: int | None, faults: str, run_dir: str | None, config_path: str | None,
           election_timeout: str | None, heartbeat: int | None, no_prevote: bool, no_check_quorum: bool,
-          persist: str | None, as_json: bool) -> None:
+          persist: str | None, core: str | None, as_json: bool) -> None:
     """Start a cluster, inject random faults, heal, wait for one agreed leader, stop, check the logs.
 
     Exit 0 when the cluster converged and the check is clean, 1 otherwise.
@@ -40,6 +42,7 @@ def chaos(nodes: int, duration: float, seed: int | None, faults: str, run_dir: s
       raftzmq chaos --duration 30
       raftzmq chaos --seed 42 --faults kill,partition --nodes 7
       raftzmq chaos --no-prevote --no-check-quorum --duration 60
+      raftzmq chaos --core examples/minimal_core.py:MinimalCore --no-prevote --no-check-quorum
     """
     kinds = tuple(k.strip() for k in faults.split(",") if k.strip())
     bad = [k for k in kinds if k not in NEMESES]
@@ -50,7 +53,8 @@ def chaos(nodes: int, duration: float, seed: int | None, faults: str, run_dir: s
                   *(["--election-timeout", election_timeout] if election_timeout else []),
                   *(["--heartbeat", str(heartbeat)] if heartbeat else []),
                   *(["--no-prevote"] if no_prevote else []), *(["--no-check-quorum"] if no_check_quorum else []),
-                  *(["--persist", persist] if persist else [])]
+                  *(["--persist", persist] if persist else []),
+                  *(["--core", checked_spec(core)] if core else [])]
     run = Path(run_dir) if run_dir else new_run_dir().path
     say = (lambda s: None) if as_json else (lambda s: click.echo(s, err=True))
     try:

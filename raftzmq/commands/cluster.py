@@ -19,6 +19,7 @@ from ..runtime.rundir import RunDir, RunDirError, new_run_dir, resolve_run_dir
 from ..runtime.spawn import SPAWN_METHODS
 from ..runtime.errors import SupervisorError
 from ..runtime.launch import fork_detached_supervisor, run_supervisor
+from .conform import checked_spec, core_option
 
 __all__ = ["start", "status", "kill", "restart", "stop", "pause", "resume", "partition", "isolate", "heal",
            "net", "transfer", "fail", "render_status"]
@@ -120,6 +121,7 @@ def _resolve_config(config_path: str | None, base: ClusterConfig | None, **overr
 @click.option("--persist", type=click.Choice(["term+vote", "term-only"]),
               help="What nodes persist; term-only is deliberately unsafe (watch `check` catch it).")
 @click.option("--transport", type=click.Choice(["tcp", "ipc"]), help="tcp on 127.0.0.1, or ipc sockets.")
+@core_option
 @click.option("--base-port", type=int, help="First TCP port (default: free ports chosen at start).")
 @click.option("--run-dir", "run_dir", metavar="DIR", help="Run directory (default: a new logs/<run-id>/).")
 @click.option("--detach", is_flag=True, help="Run in the background; return once a leader exists.")
@@ -130,7 +132,7 @@ def _resolve_config(config_path: str | None, base: ClusterConfig | None, **overr
 @click.option("--wait", "wait_s", type=float, default=None, metavar="SECONDS",
               help="With --detach: how long to wait for a leader (default 10 s + 0.1 s per node).")
 def start(nodes: int | None, config_path: str | None, election_timeout: str | None, heartbeat: int | None,
-          no_prevote: bool, no_check_quorum: bool, persist: str | None, transport: str | None,
+          no_prevote: bool, no_check_quorum: bool, persist: str | None, transport: str | None, core: str | None,
           base_port: int | None, run_dir: str | None, detach: bool, resume: bool, spawn: str,
           wait_s: float | None) -> None:
     """Start a cluster: one OS process per node, plus this supervisor.
@@ -145,6 +147,7 @@ def start(nodes: int | None, config_path: str | None, election_timeout: str | No
       raftzmq start --config configs/fast.toml --detach
       raftzmq start --persist term-only          # unsafe on purpose
       raftzmq stop && raftzmq start --resume     # terms continue from disk
+      raftzmq start --core examples/minimal_core.py:MinimalCore   # your own election core
     """
     base = None
     if resume:
@@ -156,7 +159,8 @@ def start(nodes: int | None, config_path: str | None, election_timeout: str | No
     config = _resolve_config(
         config_path, base, nodes=nodes, election_timeout_ms=election_timeout, heartbeat_ms=heartbeat,
         prevote=False if no_prevote else None, check_quorum=False if no_check_quorum else None,
-        persist=persist, transport=transport, base_port=base_port)
+        persist=persist, transport=transport, base_port=base_port, core=core)
+    config = _resolve_config(None, config, core=checked_spec(config.core))  # import errors: exit 2, now
     if not resume:
         try:
             run = _fresh_run_dir(run_dir)

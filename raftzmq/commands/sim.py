@@ -3,6 +3,7 @@ raftzmq.lab, print, exit 0 (clean), 1 (a safety violation), 2 (usage)."""
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 import time
 from dataclasses import replace
@@ -16,6 +17,7 @@ from raftzmq.lab.bench_sim import bench_sim as _bench, profile_sim
 from raftzmq.lab.simdisk import DISK_MODES
 from raftzmq.lab.parallel import default_jobs, run_seeds
 from raftzmq.lab.simulator import SimConfig, SimResult, format_record, run_seed, write_logs
+from raftzmq.runtime.coreload import CoreContractError
 
 __all__ = ["sim", "bench_sim", "build_config", "replay_command", "percentile"]
 
@@ -34,7 +36,7 @@ def _timeout(text: str) -> tuple[float, float]:
 
 def build_config(*, nodes: int, duration: float, faults: str, persist: str, prevote: bool, check_quorum: bool,
                  election_timeout: str, heartbeat: int, disk: str, delay_ms: float, jitter_ms: float,
-                 delay_dist: str, vote_crash: float, fault_interval: float) -> SimConfig:
+                 delay_dist: str, vote_crash: float, fault_interval: float, core: str | None = None) -> SimConfig:
     """CLI values -> SimConfig; click.UsageError (exit 2) on anything invalid."""
     try:
         kinds = F.parse_faults(faults)
@@ -44,9 +46,16 @@ def build_config(*, nodes: int, duration: float, faults: str, persist: str, prev
         return SimConfig(nodes=nodes, duration=duration, faults=kinds, persist_mode=persist, prevote=prevote,
                          check_quorum=check_quorum, election_timeout=_timeout(election_timeout),
                          heartbeat=heartbeat / 1000, disk=disk, delay=delay_ms / 1000, jitter=jitter_ms / 1000,
-                         delay_dist=delay_dist, vote_crash=vote_crash, fault_interval=fault_interval)
+                         delay_dist=delay_dist, vote_crash=vote_crash, fault_interval=fault_interval,
+                         core=_core_spec(core))
     except ValueError as e:
         raise click.UsageError(str(e)) from None
+
+
+def _core_spec(core: str | None) -> str:
+    from .conform import checked_spec
+
+    return checked_spec(core)  # a core that cannot load is a one-line error, exit 2
 
 
 def replay_command(cfg: SimConfig, seed: int) -> str:
@@ -68,6 +77,7 @@ def replay_command(cfg: SimConfig, seed: int) -> str:
     flag(cfg.delay_dist != d.delay_dist, f"--delay-dist {cfg.delay_dist}")
     flag(cfg.vote_crash != d.vote_crash, f"--vote-crash {cfg.vote_crash:g}")
     flag(cfg.fault_interval != d.fault_interval, f"--fault-interval {cfg.fault_interval:g}")
+    flag(cfg.core != d.core, f"--core {shlex.quote(cfg.core)}")
     return " ".join(out)
 
 
@@ -159,6 +169,7 @@ Examples:
                                                   # finds two leaders in one term, prints the seed
   raftzmq sim --seed 17 --log-dir logs/s17 && raftzmq check logs/s17
   raftzmq sim --disk unsafe-no-fsync --faults crash --seeds 50   # lost writes -> double votes
+  raftzmq sim --core examples/minimal_core.py:MinimalCore --no-prevote --no-check-quorum
 """
 
 
@@ -187,6 +198,8 @@ def _options(fn):
                      help="With crash faults: chance that a node crashes right after granting a vote."),
         click.option("--fault-interval", type=click.FloatRange(min=0.001), default=_DEFAULT.fault_interval,
                      show_default=True, help="Mean simulated seconds between injected faults."),
+        click.option("--core", metavar="SPEC", default=None, help="Election core: builtin, module:Class, "
+                     "file.py:Class or exec:COMMAND (docs/core-contract.md)."),
     ]
     for opt in reversed(opts):
         fn = opt(fn)
@@ -195,7 +208,7 @@ def _options(fn):
 
 def _config_from(kw: dict[str, Any]) -> SimConfig:
     keys = ("nodes", "duration", "faults", "persist", "prevote", "check_quorum", "election_timeout", "heartbeat",
-            "disk", "delay_ms", "jitter_ms", "delay_dist", "vote_crash", "fault_interval")
+            "disk", "delay_ms", "jitter_ms", "delay_dist", "vote_crash", "fault_interval", "core")
     return build_config(**{k: kw.pop(k) for k in keys})
 
 
@@ -226,15 +239,19 @@ def sim(**kw: Any) -> None:
     totals, failing = _Totals(), None
     start = last_progress = time.perf_counter()
     every = max(1, len(chosen) // 20)
-    for i, r in enumerate(run_seeds(fast, chosen, jobs), 1):
-        totals.add(r)
-        if not r.ok:
-            failing = r
-            break
-        now = time.perf_counter()
-        if not single and (i % every == 0 and now - last_progress > 1.0):
-            last_progress = now
-            click.echo(f"[sim] {i}/{len(chosen)} seeds, 0 violations, {now - start:.0f} s", err=True)
+    try:
+        for i, r in enumerate(run_seeds(fast, chosen, jobs), 1):
+            totals.add(r)
+            if not r.ok:
+                failing = r
+                break
+            now = time.perf_counter()
+            if not single and (i % every == 0 and now - last_progress > 1.0):
+                last_progress = now
+                click.echo(f"[sim] {i}/{len(chosen)} seeds, 0 violations, {now - start:.0f} s", err=True)
+    except CoreContractError as exc:  # a plug-in core that breaks the contract mid-run: which rule, no traceback
+        click.echo(f"raftzmq: error: {exc}", err=True)
+        sys.exit(2)
     wall = time.perf_counter() - start
 
     written = None

@@ -160,6 +160,7 @@ class CheckedCore:
         self._peer_set = frozenset(self.peers)
         self._durable_term = -1
         self._last_term = 0
+        self._event_term = 0
         self._check_state("constructor")
 
     @property
@@ -227,11 +228,20 @@ class CheckedCore:
         for ev in out.events:
             self._check_event(what, ev)
 
+    def _check_event_term(self, what: str, ev: Event) -> None:
+        # A node's records never go back in term (docs/log-schema.md), and none is ahead of the node's term.
+        term = getattr(self.inner, "term", None)
+        if type(ev.term) is not int or ev.term < self._event_term or (type(term) is int and ev.term > term):
+            self._fail(what, f"event {ev.name} has term {ev.term!r}: events never go back in term (last "
+                             f"{self._event_term}) and are never ahead of the core's term ({term!r})")
+        self._event_term = ev.term
+
     def _check_event(self, what: str, ev: Any) -> None:
         if not isinstance(ev, Event) or not isinstance(ev.name, str) or not isinstance(ev.fields, dict):
             self._fail(what, f"events must be raftzmq.protocol.Event(name, term, fields), got {ev!r}")
         if ev.name in EMBEDDING_EVENTS:
             self._fail(what, f"event {ev.name!r} is written by the embedding, not by a core")
+        self._check_event_term(what, ev)
         record = {"ts": 0.0, "mono_ns": 0, "event": ev.name, "by": "node", "node": self.id, "term": ev.term,
                   "incarnation": 1, "seq": 1, **ev.fields}
         problem = validate_record(record)

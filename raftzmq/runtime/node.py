@@ -32,16 +32,17 @@ from typing import Any, NoReturn
 import zmq
 
 from raftzmq.evidence.logfile import LogWriter
-from raftzmq.protocol import LEADER, Codec, CoreConfig, ElectionCore, HardState, Output
+from raftzmq.protocol import LEADER, Codec, CoreConfig, HardState, Output
 from raftzmq.runtime.config import ClusterConfig, ConfigError
+from raftzmq.runtime.coreload import CoreContractError, CoreLoadError, load_core
 from raftzmq.runtime.failpoints import FailpointError, Failpoints
 from raftzmq.runtime.netem import DROP, SEND, NetEm, NetemError
 from raftzmq.runtime.storage import CorruptStateError, StateFile, StorageError, StorageFatalError
 from raftzmq.runtime.transport import AddressInUseError, LogLimiter, Transport, TransportError
 
-__all__ = ["main", "run_node", "EXIT_OK", "EXIT_REFUSED", "EXIT_STORAGE", "MAX_POLL_MS"]
+__all__ = ["main", "run_node", "EXIT_OK", "EXIT_REFUSED", "EXIT_STORAGE", "EXIT_CORE", "MAX_POLL_MS"]
 
-EXIT_OK, EXIT_REFUSED, EXIT_STORAGE = 0, 3, 4
+EXIT_OK, EXIT_REFUSED, EXIT_STORAGE, EXIT_CORE = 0, 3, 4, 5
 # Upper bound on one poll: how late the getppid() fallback notices a vanished supervisor (PR_SET_PDEATHSIG is
 # the primary mechanism). Every wake-up costs an idle node CPU, so this is not shorter than it must be.
 MAX_POLL_MS = 1000
@@ -107,6 +108,12 @@ class Node:
             self._start()
             self._loop()
             return self._stop()
+        except CoreContractError as exc:  # a plug-in core broke docs/core-contract.md: say which rule, no traceback
+            self._close_sockets()
+            try:
+                self._refuse(str(exc), EXIT_CORE)
+            except _Exit as e:
+                return e.code
         except _Exit as e:
             self._close_sockets()
             return e.code
@@ -217,7 +224,10 @@ class Node:
                 self._refuse(f"bad netctl endpoint {netctl!r}: {exc}")
 
         now = time.monotonic()
-        self.core = ElectionCore(core_config, state, now, self.rng)
+        try:
+            self.core = load_core(config.core)(core_config, state, now, self.rng)
+        except CoreLoadError as exc:
+            self._refuse(str(exc))
         self._write("node_started", voted_for=state.voted_for, persist_mode=config.persist, rng_seed=seed,
                     pid=os.getpid(), endpoint=self.transport.endpoint)
         net_json = self.run_dir / "net.json"
