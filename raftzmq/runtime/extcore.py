@@ -46,9 +46,11 @@ class _Child:
             raise CoreContractError(f"core exec:{command}: cannot start: {exc}") from None
         self.buf = b""
 
-    def send(self, doc: dict[str, Any]) -> None:
+    def send(self, *docs: dict[str, Any]) -> None:
+        """Write the lines in one go (an acknowledgement and the next request share a write)."""
+        data = b"".join(json.dumps(doc, separators=(",", ":")).encode() + b"\n" for doc in docs)
         try:
-            self.proc.stdin.write(json.dumps(doc, separators=(",", ":")).encode() + b"\n")
+            self.proc.stdin.write(data)
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError):
             self._died("its stdin is closed")
@@ -128,10 +130,11 @@ class ExternalCore:
         return self._call({"op": "transfer", "target": target, "now": now})
 
     def _call(self, request: dict[str, Any]) -> Output:
-        if self._unacked is not None:
-            self.child.send({"op": "persisted", "term": self._unacked.term, "voted_for": self._unacked.voted_for})
-            self._unacked = None
-        self.child.send(request)
+        ack = self._unacked
+        if ack is None:
+            self.child.send(request)
+        else:
+            self.child.send({"op": "persisted", "term": ack.term, "voted_for": ack.voted_for}, request)
         out = self._output(self.child.receive())
         self._unacked = out.persist
         return out
