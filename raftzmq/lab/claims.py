@@ -246,8 +246,10 @@ def higher_term_steps_down(f: Ctx) -> None:
     _candidate(b)
     b.step(VoteResponse(5, 2, 1, granted=True))
     expect(b[1].role == LEADER, "node 1 leads term 5")
-    b.step(AppendEntries(6, 3, 1))
+    out = b.step(AppendEntries(6, 3, 1))
     expect((b[1].role, b[1].term) == (FOLLOWER, 6), "a leader that hears of term 6 becomes a follower of term 6")
+    expect({"stepped_down", "became_follower"} <= set(names(out)),
+           "and says so: events stepped_down and became_follower (the checker's figures and status read them)")
     b2 = Bench(f, 3, states={1: HardState(4)})
     _candidate(b2)
     b2.step(RequestVote(7, 3, 1))
