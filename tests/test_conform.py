@@ -3,7 +3,6 @@ the smallest failing seed and a replay that reproduces it; cores written against
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
 
 import pytest
 from click.testing import CliRunner

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from raftzmq.protocol.core import CANDIDATE, FOLLOWER, LEADER, PRECANDIDATE, ElectionCore, HardState, Output
 from raftzmq.lab.mutants import NaiveTally  # the gallery of mutant cores lives in the package (raftzmq conform)
-from raftzmq.protocol.messages import AppendEntries, Message, RequestVote, VoteResponse
+from raftzmq.protocol.messages import AppendEntries, RequestVote, VoteResponse
 
 # ---------------------------------------------------------------------------------------------- mutants
 

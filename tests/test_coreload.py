@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from raftzmq.cli import main
 from raftzmq.lab.simulator import SimConfig, Simulator
-from raftzmq.protocol import ElectionCore, Event, HardState, Output, RequestVote
+from raftzmq.protocol import ElectionCore
 from raftzmq.runtime.coreload import CoreContractError, CoreLoadError, load_core, resolve_spec
 
 DIED = "closed its stdout|its stdin is closed"  # which end the adapter notices first is a race
