@@ -15,6 +15,7 @@ _FAMILIES = {
     "bench": ["bench"],
     "chaos": ["chaos"],
     "conform": ["conform"],
+    "runs": ["ps", "clean"],
 }
 
 

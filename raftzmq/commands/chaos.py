@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from ..evidence.checker import EXIT_INCOMPLETE
 from ..lab.chaos import NEMESES, run_chaos
 from ..runtime.rundir import new_run_dir
 from .conform import checked_spec, core_option
@@ -35,7 +36,8 @@ def chaos(nodes: int, duration: float, seed: int | None, faults: str, run_dir: s
           persist: str | None, core: str | None, as_json: bool) -> None:
     """Start a cluster, inject random faults, heal, wait for one agreed leader, stop, check the logs.
 
-    Exit 0 when the cluster converged and the check is clean, 1 otherwise.
+    Exit 0 when the cluster converged and the check is clean, 3 when the logs are incomplete (no verdict, see
+    `raftzmq check`), 1 otherwise. The run directory is not made logs/latest; the last lines name it.
 
     \b
     Examples:
@@ -68,8 +70,9 @@ def chaos(nodes: int, duration: float, seed: int | None, faults: str, run_dir: s
         click.echo(f"seed {result.seed}; faults: " + ", ".join(f"{k}×{v}" for k, v in sorted(result.faults.items())))
         click.echo(f"converged to one agreed leader after healing: {'yes' if result.converged else 'NO'}")
         click.echo("recovery: " + ", ".join(f"{k}={v}" for k, v in result.recovery.items()))
-        click.echo("check: " + ("clean" if result.check_ok else "VIOLATIONS"))
-        for line in result.violations:
+        click.echo("check: " + {"ok": "clean", "violation": "VIOLATIONS",
+                                "incomplete": "INCOMPLETE EVIDENCE (no verdict)"}[result.check_verdict])
+        for line in result.incomplete + result.violations:
             click.echo(f"  {line}")
         click.echo(f"logs: {result.run_dir}  (replay the schedule with --seed {result.seed})")
-    sys.exit(0 if result.ok else 1)
+    sys.exit(EXIT_INCOMPLETE if result.check_verdict == "incomplete" else 0 if result.ok else 1)
