@@ -34,13 +34,13 @@ class Core:
 
     def step(self, msg, now):
         self.now = now
-        kind, term, src = msg["k"], msg["t"], msg["s"]
+        kind, term, src = msg["kind"], msg["term"], msg["src"]
         if term > self.term:
             self.follow(term, src if kind in ("append_entries", "timeout_now") else None)
         if kind == "request_vote":
             self.on_request_vote(term, src)
         elif kind == "vote_response":
-            if self.role == "candidate" and term == self.term and msg["g"]:
+            if self.role == "candidate" and term == self.term and msg["granted"]:
                 self.votes.add(src)
                 if 2 * len(self.votes) > len(self.members):
                     self.lead()
@@ -74,16 +74,16 @@ class Core:
             self.emit("vote_granted", candidate=src)
         else:
             self.emit("vote_denied", candidate=src, reason="stale_term" if term < self.term else "voted")
-        self.send("vote_response", src, g=grant, p=False)
+        self.send("vote_response", src, granted=grant)
 
     def on_heartbeat(self, term, src):
         if term < self.term:
-            self.send("append_response", src, ok=False)
+            self.send("append_response", src, success=False)
             return
         if self.role != "follower" or self.leader != src:
             self.follow(self.term, src)
         self.reset_timer()
-        self.send("append_response", src, ok=True)
+        self.send("append_response", src, success=True)
 
     def follow(self, term, leader):
         if self.role != "follower":
@@ -105,7 +105,7 @@ class Core:
             self.lead()
             return
         for p in self.peers:
-            self.send("request_vote", p, p=False)
+            self.send("request_vote", p)
 
     def lead(self):
         self.role, self.leader = "leader", self.id
@@ -123,7 +123,7 @@ class Core:
         self.deadline = self.now + self.rng.uniform(self.et_min, self.et_max)
 
     def send(self, kind, dst, **flags):
-        self.out.append({"v": 1, "k": kind, "t": self.term, "s": self.id, "d": dst, **flags})
+        self.out.append({"kind": kind, "term": self.term, "src": self.id, "dst": dst, **flags})
 
     def emit(self, name, **fields):
         self.events.append({"name": name, "term": self.term, "fields": fields})

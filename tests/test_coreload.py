@@ -147,8 +147,25 @@ def _child(tmp_path, body: str) -> str:
     ("print(json.dumps({'persist': None}), flush=True)\n", "malformed answer"),
     ("sys.exit(3)\n", DIED),
     ("print(json.dumps({'persist': None, 'events': [], 'deadline': 1.0, 'role': 'follower', 'term': 0, "
-     "'messages': [{'v': 1, 'k': 'append_entries', 't': 0, 's': 1, 'd': 7}]}), flush=True)\n", "not to a peer"),
+     "'messages': [{'kind': 'append_entries', 'term': 0, 'src': 1, 'dst': 7}]}), flush=True)\n", "not to a peer"),
+    ("print(json.dumps({'persist': None, 'events': [], 'deadline': 1.0, 'role': 'follower', 'term': 0, "
+     "'messages': [{'kind': 'append_entries', 'term': 0, 'src': 1, 'dst': 2, 'leader': 1}]}), flush=True)\n",
+     "unknown field"),
+    ("print(json.dumps({'persist': None, 'events': [], 'deadline': 1.0, 'role': 'follower', 'term': 0, "
+     "'messages': [{'kind': 'vote_response', 'term': 0, 'src': 1, 'dst': 2, 'granted': 'yes'}]}), flush=True)\n",
+     "must be bools"),
 ])
 def test_a_misbehaving_child_process_is_a_contract_error(tmp_path, body, rule):
     with pytest.raises(CoreLoadError, match=rule):
         resolve_spec(_child(tmp_path, body))
+
+
+def test_child_messages_round_trip_and_missing_flags_take_defaults():
+    from raftzmq.protocol import AppendEntries, AppendResponse, RequestVote, TimeoutNow, VoteResponse
+    from raftzmq.runtime.extcore import message_from_json, message_to_json
+
+    for msg in (RequestVote(3, 1, 2, prevote=True), VoteResponse(3, 2, 1, granted=True, prevote=True),
+                AppendEntries(3, 1, 2), AppendResponse(3, 2, 1, success=False), TimeoutNow(3, 1, 2)):
+        assert message_from_json(message_to_json(msg)) == msg
+    assert message_from_json({"kind": "append_response", "term": 1, "src": 2, "dst": 1}).success is True
+    assert message_from_json({"kind": "request_vote", "term": 1, "src": 2, "dst": 1}).prevote is False

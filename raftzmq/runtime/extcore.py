@@ -2,18 +2,20 @@
 
 The protocol is in docs/core-contract.md ("Cores in other languages"). In short, one JSON object per line:
   to the child:   {"op":"init","config":{...},"state":{"term":T,"voted_for":V},"now":S,"seed":N}
-                  {"op":"step","msg":{wire message},"now":S}   {"op":"tick","now":S}
+                  {"op":"step","msg":{message},"now":S}   {"op":"tick","now":S}
                   {"op":"transfer","target":ID,"now":S}
                   {"op":"persisted","term":T,"voted_for":V}   (an acknowledgement; no answer)
   from the child: {"persist":null|{"term":T,"voted_for":V},"messages":[...],"events":[{"name","term","fields"}],
                    "deadline":S,"role":"follower"|...,"term":T}   (one line per init/step/tick/transfer)
-Messages use the wire format of raftzmq.protocol.codec and are validated by the same codec. The embedding applies
-an Output completely (persist first) before it calls the core again, so the adapter acknowledges each persist
-request with "persisted" just before the next call. A child that answers late, exits, or writes anything else
+A message is its kind and its fields, e.g. {"kind":"request_vote","term":5,"src":2,"dst":1,"prevote":false}; flags
+a child leaves out take their defaults, so a child keeps working when a message gains a flag. The embedding
+applies an Output completely (persist first) before it calls the core again, so the adapter acknowledges each
+persist request with "persisted" just before the next call. A child that answers late, exits, or writes anything else
 is a CoreContractError; a child must exit when its stdin closes (that is how it learns its node died).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import select
@@ -22,13 +24,12 @@ import subprocess
 import time
 from typing import Any
 
-from raftzmq.protocol.codec import Codec, ProtocolError
 from raftzmq.protocol.core import CoreConfig, Event, HardState, Output
-from raftzmq.protocol.messages import Message
+from raftzmq.protocol.messages import MESSAGE_TYPES, Message
 
 from .coreload import CoreContractError
 
-__all__ = ["ExternalCore", "ExternalCoreFactory", "ANSWER_TIMEOUT_S"]
+__all__ = ["ExternalCore", "ExternalCoreFactory", "ANSWER_TIMEOUT_S", "message_to_json", "message_from_json"]
 
 ANSWER_TIMEOUT_S = 10.0  # generous: a loaded machine; a core that takes this long per call is broken anyway
 _MAX_LINE = 1 << 20
@@ -107,7 +108,6 @@ class ExternalCore:
     def __init__(self, child: _Child, config: CoreConfig, state: HardState, now: float, rng: Any) -> None:
         self.child, self.id = child, config.node_id
         self.peers = tuple(m for m in config.members if m != self.id)
-        self._codecs = {m: Codec(config.members, m) for m in config.members}
         self._unacked: HardState | None = None
         self.role, self.term, self.deadline = "follower", state.term, now
         cfg = {"node_id": config.node_id, "members": list(config.members),
@@ -120,8 +120,7 @@ class ExternalCore:
                     "now": now, "seed": seed})
 
     def step(self, msg: Message, now: float) -> Output:
-        wire = json.loads(Codec.encode(msg))
-        return self._call({"op": "step", "msg": wire, "now": now})
+        return self._call({"op": "step", "msg": message_to_json(msg), "now": now})
 
     def tick(self, now: float) -> Output:
         return self._call({"op": "tick", "now": now})
@@ -151,15 +150,27 @@ class ExternalCore:
             raise CoreContractError(f"core exec:{self.child.command}: malformed answer ({exc.__class__.__name__}: "
                                     f"{exc}): {json.dumps(doc)[:200]}") from None
 
-    def _message(self, wire: Any) -> Message:
-        dst = wire.get("d") if isinstance(wire, dict) else None
-        codec = self._codecs.get(dst) if type(dst) is int else None
-        if codec is None or dst == self.id:
-            raise ValueError(f"message to {dst!r}, not to a peer")
-        try:
-            return codec.decode(json.dumps(wire, separators=(",", ":")).encode())
-        except ProtocolError as exc:
-            raise ValueError(f"message {wire!r}: {exc}") from None
+    def _message(self, doc: Any) -> Message:
+        msg = message_from_json(doc)
+        if msg.dst not in self.peers:
+            raise ValueError(f"message to {msg.dst!r}, not to a peer")
+        return msg
+
+
+def message_to_json(msg: Message) -> dict[str, Any]:
+    return {"kind": msg.kind, **{f.name: getattr(msg, f.name) for f in dataclasses.fields(msg)}}
+
+
+def message_from_json(doc: Any) -> Message:
+    """The inverse of message_to_json; missing boolean flags take their defaults, unknown keys are an error."""
+    cls = MESSAGE_TYPES.get(doc.get("kind")) if isinstance(doc, dict) else None
+    if cls is None:
+        raise ValueError(f"message {doc!r}: kind must be one of {', '.join(MESSAGE_TYPES)}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(doc) - names - {"kind"}
+    if unknown:
+        raise ValueError(f"message {doc!r}: unknown field(s) {', '.join(sorted(map(str, unknown)))}")
+    return cls(**{k: v for k, v in doc.items() if k != "kind"})
 
 
 class ExternalCoreFactory:
