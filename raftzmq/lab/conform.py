@@ -243,7 +243,7 @@ def _figures(t: dict[str, Any]) -> dict[str, Any]:
 def _liveness(card: Scorecard, base: SimConfig, factory: Any) -> None:
     """Cold starts without faults: the time to the first leader, per size; a run without one fails."""
     firsts: list[float] = []
-    duration = LIVENESS_TIMEOUTS * base.election_timeout[1]
+    duration = LIVENESS_TIMEOUTS * base.core_config(1).election_timeout_max
     for n in card.sizes:
         cfg = replace(base, nodes=n, faults=frozenset(), duration=duration)
         for seed in range(LIVENESS_SEEDS):
