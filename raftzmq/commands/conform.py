@@ -12,27 +12,18 @@ import click
 from ..lab import faults as F
 from ..lab.conform import conform as run_conform, render, replay_seed
 from ..lab.simtypes import SimConfig, write_records
-from ..runtime.coreload import CoreLoadError, load_core
+from ..runtime.coreload import CoreLoadError, load_core, resolve_spec
+from .options import fail
 
-__all__ = ["conform", "core_option", "checked_spec"]
-
-CORE_HELP = ("Election core to run: builtin, package.module:Class, path/to/file.py:Class or exec:COMMAND "
-             "(docs/core-contract.md).")
-
-
-def core_option(fn: Any) -> Any:
-    return click.option("--core", "core", metavar="SPEC", default=None, help=CORE_HELP)(fn)
+__all__ = ["conform"]
 
 
 def checked_spec(spec: str | None) -> str:
     """The resolved spec, or a one-line error and exit 2 (import errors and contract violations alike)."""
-    from ..runtime.coreload import resolve_spec
-
     try:
         return resolve_spec(spec)
     except CoreLoadError as exc:
-        click.echo(f"raftzmq: error: {exc}", err=True)
-        sys.exit(2)
+        fail(str(exc))
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -93,8 +84,7 @@ def conform(spec: str, seeds: int, nodes: str, duration: float, faults: str, pre
         card = run_conform(spec, seeds=seeds, sizes=sizes, duration=duration, faults=kinds, prevote=prevote,
                            check_quorum=check_quorum, first_seed=first_seed, progress=progress)
     except CoreLoadError as exc:
-        click.echo(f"raftzmq: error: {exc}", err=True)
-        sys.exit(2)
+        fail(str(exc))
     click.echo(json.dumps(card.to_dict(), indent=2) if as_json else render(card))
     sys.exit(0 if card.ok else 1)
 

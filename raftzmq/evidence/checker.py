@@ -16,10 +16,10 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Iterable, TextIO
 
 from .coverage import Coverage, Gap
-from .logfile import LogFormatError, iter_records, run_files
+from .logfile import Located, LogFormatError, iter_records, run_files
 
 __all__ = [
     "INVARIANTS",
@@ -28,6 +28,7 @@ __all__ = [
     "Checker",
     "EXIT_INCOMPLETE",
     "check_run",
+    "check_located",
     "render_summary",
     "run_check",
 ]
@@ -309,6 +310,27 @@ def _cluster_json_size(run_dir: Path) -> int | None:
     return size
 
 
+def _checker_for(run_dir: Path, cluster_size: int | None) -> Checker:
+    from_json = _cluster_json_size(run_dir)
+    if from_json is None:
+        return Checker(cluster_size, size_source="parameter")
+    checker = Checker(from_json, size_source="cluster.json")
+    checker.expect_supervisor_log = True  # a live run: only the supervisor says which incarnations ran
+    return checker
+
+
+def check_located(run_dir: str | os.PathLike[str], located: Iterable[Located], *, cluster_size: int | None = None,
+                  warnings: Iterable[str] = ()) -> CheckResult:
+    """check_run over records already read with read_run (so a caller that needs them too reads the run once);
+    `warnings` are the reader's (torn last lines)."""
+    checker = _checker_for(Path(run_dir), cluster_size)
+    for loc in sorted(located, key=lambda loc: (loc.file, loc.line)):  # each file in its own order, as check_run
+        checker.feed(loc.record, loc.where)
+    result = checker.finish()
+    result.warnings[:0] = list(warnings)
+    return result
+
+
 def check_run(run_dir: str | os.PathLike[str], *, cluster_size: int | None = None) -> CheckResult:
     """Check every *.jsonl of a run dir. Cluster size: cluster_started record, else cluster.json, else
     `cluster_size`, else inferred. Raises FileNotFoundError/NotADirectoryError, or LogFormatError (with
@@ -317,12 +339,7 @@ def check_run(run_dir: str | os.PathLike[str], *, cluster_size: int | None = Non
     files = run_files(d)
     if not files:
         raise LogFormatError(str(d), "no *.jsonl log files")
-    from_json = _cluster_json_size(d)
-    if from_json is not None:
-        checker = Checker(from_json, size_source="cluster.json")
-        checker.expect_supervisor_log = True  # a live run: only the supervisor says which incarnations ran
-    else:
-        checker = Checker(cluster_size, size_source="parameter")
+    checker = _checker_for(d, cluster_size)
     torn: list[str] = []
     for p in files:
         for rec, where in iter_records(p, on_warning=torn.append):
