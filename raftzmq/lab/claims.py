@@ -133,7 +133,7 @@ def sent(out: Output, cls: type, **attrs: Any) -> list[Message]:
     return [m for m in out.messages if isinstance(m, cls) and all(getattr(m, k) == v for k, v in attrs.items())]
 
 
-def granted_votes(out: Output) -> list[int]:
+def granted_votes(out: Output) -> list[Any]:
     return [e.fields.get("candidate") for e in out.events if e.name == "vote_granted"]
 
 
@@ -183,7 +183,7 @@ def timeouts_randomized(ctx: Ctx) -> None:
 def vote_granted_once_per_term(f: Ctx) -> None:
     b = Bench(f, 3, states={1: HardState(4)})
     out = b.step(RequestVote(5, 2, 1))
-    expect(sent(out, VoteResponse, granted=True, dst=2) and granted_votes(out) == [2],
+    expect(bool(sent(out, VoteResponse, granted=True, dst=2)) and granted_votes(out) == [2],
            "a follower grants the first candidate of term 5 (vote_granted candidate=2)")
     out = b.step(RequestVote(5, 3, 1))
     expect(not sent(out, VoteResponse, granted=True) and not granted_votes(out),

@@ -196,8 +196,9 @@ def conform(spec: str, *, seeds: int = 100, sizes: tuple[int, ...] = (3, 5), dur
     size, then the smallest seed), then fault-free liveness runs. Raises CoreLoadError for a spec that cannot load."""
     factory = load_core(spec, probe=True)
     card = Scorecard(spec, run_claims(factory), sizes=sizes)
-    base = SimConfig(duration=duration, prevote=prevote, check_quorum=check_quorum, core=spec, record_logs=False,
-                     **({} if faults is None else {"faults": faults}))
+    base = SimConfig(duration=duration, prevote=prevote, check_quorum=check_quorum, core=spec, record_logs=False)
+    if faults is not None:
+        base = replace(base, faults=faults)
     totals: dict[str, Any] = {"failovers": [], "leaderless": 0.0, "sim": 0.0, "elections": 0, "unresolved": 0}
     for n in sizes:
         cfg = replace(base, nodes=n)

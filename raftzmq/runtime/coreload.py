@@ -200,13 +200,15 @@ class CheckedCore:
 
     def _check_state(self, what: str) -> None:
         inner = self.inner
-        role, term, deadline = (getattr(inner, a, None) for a in ("role", "term", "deadline"))
+        role: Any = getattr(inner, "role", None)
+        term: Any = getattr(inner, "term", None)
+        deadline: Any = getattr(inner, "deadline", None)
         if role not in ROLES:
             self._fail(what, f"role must be one of {', '.join(ROLES)}, got {role!r}")
-        if type(term) is not int or term < self._last_term:
+        if not isinstance(term, int) or type(term) is bool or term < self._last_term:
             self._fail(what, f"term must be an int that never decreases, got {term!r} after {self._last_term}")
         self._last_term = term
-        if type(deadline) not in (int, float) or math.isnan(deadline):
+        if not isinstance(deadline, (int, float)) or math.isnan(deadline):
             self._fail(what, f"deadline must be a number, got {deadline!r}")
 
     def _check_output(self, what: str, out: Any) -> None:

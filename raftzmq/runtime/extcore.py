@@ -45,14 +45,16 @@ class _Child:
                                          close_fds=True)
         except (OSError, ValueError) as exc:
             raise CoreContractError(f"core exec:{command}: cannot start: {exc}") from None
+        assert self.proc.stdin is not None and self.proc.stdout is not None  # both are PIPE
+        self.stdin, self.stdout = self.proc.stdin, self.proc.stdout
         self.buf = b""
 
     def send(self, *docs: dict[str, Any]) -> None:
         """Write the lines in one go (an acknowledgement and the next request share a write)."""
         data = b"".join(json.dumps(doc, separators=(",", ":")).encode() + b"\n" for doc in docs)
         try:
-            self.proc.stdin.write(data)
-            self.proc.stdin.flush()
+            self.stdin.write(data)
+            self.stdin.flush()
         except (BrokenPipeError, OSError):
             self._died("its stdin is closed")
 
@@ -70,7 +72,7 @@ class _Child:
         return doc
 
     def _readline(self) -> bytes:
-        fd, deadline = self.proc.stdout.fileno(), time.monotonic() + ANSWER_TIMEOUT_S
+        fd, deadline = self.stdout.fileno(), time.monotonic() + ANSWER_TIMEOUT_S
         while b"\n" not in self.buf:
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([fd], [], [], left)[0]:
@@ -90,7 +92,7 @@ class _Child:
                                 + (f" (exited with {code})" if code is not None else ""))
 
     def close(self) -> None:
-        for pipe in (self.proc.stdin, self.proc.stdout):
+        for pipe in (self.stdin, self.stdout):
             try:
                 pipe.close()
             except OSError:
@@ -163,7 +165,7 @@ def message_to_json(msg: Message) -> dict[str, Any]:
 
 def message_from_json(doc: Any) -> Message:
     """The inverse of message_to_json; missing boolean flags take their defaults, unknown keys are an error."""
-    cls = MESSAGE_TYPES.get(doc.get("kind")) if isinstance(doc, dict) else None
+    cls = MESSAGE_TYPES.get(str(doc.get("kind"))) if isinstance(doc, dict) else None
     if cls is None:
         raise ValueError(f"message {doc!r}: kind must be one of {', '.join(MESSAGE_TYPES)}")
     names = {f.name for f in dataclasses.fields(cls)}
