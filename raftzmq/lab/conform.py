@@ -195,18 +195,26 @@ def conform(spec: str, *, seeds: int = 100, sizes: tuple[int, ...] = (3, 5), dur
     """Claims, then `seeds` seeds per cluster size with faults (stop at the first failing seed: the smallest
     size, then the smallest seed), then fault-free liveness runs. Raises CoreLoadError for a spec that cannot load."""
     factory = load_core(spec, probe=True)
-    card = Scorecard(spec, run_claims(factory), sizes=sizes)
-    base = SimConfig(duration=duration, prevote=prevote, check_quorum=check_quorum, core=spec, record_logs=False)
-    if faults is not None:
-        base = replace(base, faults=faults)
+    try:
+        card = Scorecard(spec, run_claims(factory), sizes=sizes)
+        base = SimConfig(duration=duration, prevote=prevote, check_quorum=check_quorum, core=spec, record_logs=False)
+        _seeds(card, replace(base, faults=faults) if faults is not None else base, factory, seeds, first_seed,
+               progress)
+        _liveness(card, base, factory)
+    finally:
+        getattr(factory, "close", lambda: None)()  # the child processes of an exec: core, whatever happened
+    return card
+
+
+def _seeds(card: Scorecard, base: SimConfig, factory: Any, seeds: int, first_seed: int, progress: Any) -> None:
     totals: dict[str, Any] = {"failovers": [], "leaderless": 0.0, "sim": 0.0, "elections": 0, "unresolved": 0}
-    for n in sizes:
+    for n in card.sizes:
         cfg = replace(base, nodes=n)
         for seed in range(first_seed, first_seed + seeds):
             _, result, findings, _ = _run(cfg, seed, factory)
             card.seeds_run += 1
             if findings:
-                card.failure = _shortest(spec, cfg, seed, factory)
+                card.failure = _shortest(card.spec, cfg, seed, factory)
                 break
             _add(totals, result)
             if progress is not None:
@@ -214,8 +222,6 @@ def conform(spec: str, *, seeds: int = 100, sizes: tuple[int, ...] = (3, 5), dur
         if card.failure is not None:
             break
     card.liveness = _figures(totals)
-    _liveness(card, base, factory)
-    return card
 
 
 def _add(totals: dict[str, Any], r: SimResult | None) -> None:
