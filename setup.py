@@ -10,7 +10,6 @@ setup(
     install_requires=["pyzmq>=25", "click>=8.1"],
     extras_require={
         "test": ["pytest>=7", "hypothesis>=6"],
-        "plot": ["matplotlib"],
     },
     entry_points={"console_scripts": ["raftzmq=raftzmq.cli:main"]},
 )

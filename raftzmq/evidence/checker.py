@@ -101,14 +101,13 @@ class CheckResult:
 class _Node:
     """Per node id: the current incarnation's view plus what was durable across incarnations."""
 
-    __slots__ = ("inc", "seq", "event_term", "persist_term", "mode", "covered", "durable", "max_inc")
+    __slots__ = ("inc", "seq", "last_term", "mode", "covered", "durable", "max_inc")
 
     def __init__(self) -> None:
         self.inc = 0
         self.max_inc = 0
         self.seq = 0
-        self.event_term = (-1, "")  # (term, where) of the last non-persist record in this incarnation
-        self.persist_term = (-1, "")  # same for state_persisted records
+        self.last_term = (-1, "")  # (term, where) of the last record of this incarnation
         self.mode = TERM_AND_VOTE  # strict until node_started says otherwise
         self.covered: set[tuple[int, int]] = set()  # durable (term, voted_for) pairs seen in this incarnation
         self.durable: tuple[int, int | None, str] | None = None  # (term, voted_for, where), all incarnations
@@ -163,6 +162,9 @@ class Checker:
             if event == "cluster_started":
                 n = rec.get("nodes")
                 size = len(n) if isinstance(n, list) else n
+                if type(size) is not int:
+                    self.warnings.append(f"{where}: cluster_started without a cluster size")
+                    return
                 if self._started_size is not None and self._started_size[0] != size:
                     self.warnings.append(f"{where}: cluster_started says {size} nodes, earlier {self._started_size[0]}")
                 self._started_size = (size, where or "supervisor")
@@ -179,7 +181,7 @@ class Checker:
                 self._violate("c", f"node {node}: incarnation went back from {st.inc} to {inc} "
                                    f"(two processes with one node id?)", where)
             st.inc, st.seq, st.mode = inc, 0, TERM_AND_VOTE
-            st.event_term = st.persist_term = (-1, "")
+            st.last_term = (-1, "")
             st.covered = set()
             st.max_inc = max(st.max_inc, inc)
             self.coverage.incarnation(node, inc)
@@ -190,19 +192,17 @@ class Checker:
         st.seq = rec["seq"]
         self._terms.add(term)
 
-        # (c) within an incarnation. state_persisted is its own track: the embedding program logs it before the
-        # events of the same step, and those events may carry the older term (election_timeout at T, then
-        # state_persisted T+1, became_candidate T+1 is the normal order).
-        track = "persist_term" if event == "state_persisted" else "event_term"
-        last_term, last_where = getattr(st, track)
+        # (c) within an incarnation, with no exception: every record carries the node's term after its event,
+        # and the embedding logs state_persisted where the core entered the persisted term (docs/log-schema.md).
+        last_term, last_where = st.last_term
         if term < last_term:
             self._violate("c", f"node {node} incarnation {inc}: term went back from {last_term} to {term}",
                           where, last_where)
         else:
-            setattr(st, track, (term, where))
+            st.last_term = (term, where)
 
         if event == "vote_granted":
-            self._vote(node, term, rec.get("candidate"), st, where)
+            self._vote(node, term, rec["candidate"], st, where)
         elif event == "state_persisted":
             self._durable(st, term, rec.get("voted_for"), where)
         elif event == "became_leader":

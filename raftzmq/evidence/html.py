@@ -153,4 +153,5 @@ def existing_report(run_dir: str | os.PathLike[str]) -> Path | None:
 def read_report_data(html: str) -> dict[str, Any]:
     """The data inlined in a report page (for tests and tools)."""
     start = html.index(_DATA_TAG) + len(_DATA_TAG)
-    return json.loads(html[start:html.index("</script>", start)])
+    data: dict[str, Any] = json.loads(html[start:html.index("</script>", start)])
+    return data
