@@ -70,3 +70,37 @@ def test_jsonl_child_core_runs_a_live_cluster(tmp_path):
     # A core process ends with its node (its stdin closes), killed or stopped.
     wait_for(lambda: not any(pid_alive(p) for p in core_pids), 5, "the core processes to exit")
     assert check_run(c.run_dir).ok
+
+
+BREAKS_AS_LEADER = '''
+from raftzmq.protocol import ElectionCore, Event
+
+
+class BreaksAsLeader(ElectionCore):
+    """Correct until it leads; then it claims a durable write it never asked for (a reserved event)."""
+
+    def tick(self, now):
+        out = super().tick(now)
+        if self.role == "leader":
+            out.events.append(Event("state_persisted", self.term, {"voted_for": self.id}))
+        return out
+'''
+
+
+def test_a_core_that_breaks_the_contract_live_stops_its_node_with_the_rule_not_a_traceback(tmp_path):
+    core = tmp_path / "breaks.py"
+    core.write_text(BREAKS_AS_LEADER)
+    c = Cluster(tmp_path / "run")
+    try:
+        # Whether `start` still sees a leader before they fail does not matter here.
+        c.cli("start", "--detach", "--run-dir", str(c.run_dir), "--nodes", "3", "--core", f"{core}:BreaksAsLeader",
+              check=False)
+        failed = wait_for(lambda: [n for n in c.status()["nodes"] if n["failed"]], 15, "a node to fail")
+    finally:
+        c.cleanup()
+    assert "written by the embedding" in failed[0]["failed"]
+    records = c.records("node_failed", node=failed[0]["id"])
+    assert records and "state_persisted" in records[0]["reason"]
+    exited = [r for r in c.records("node_exited") if r["node"] == failed[0]["id"]]
+    assert exited and exited[0]["code"] == 5
+    assert "Traceback" not in (c.run_dir / f"node-{failed[0]['id']}.err").read_text()
