@@ -12,6 +12,7 @@ or the simulator. Loading and probing failures are `CoreLoadError` with a one-li
 """
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import math
@@ -104,7 +105,8 @@ def _import_file(path: str) -> Any:
     file = Path(path)
     if not file.is_file():
         raise CoreLoadError(f"core file {path} does not exist")
-    name = f"raftzmq_plugin_{abs(hash(str(file.resolve())))}"
+    # A stable name per file (str hashes are salted per process): the same module in every worker and node.
+    name = "raftzmq_plugin_" + hashlib.sha1(str(file.resolve()).encode()).hexdigest()[:16]
     if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, file)
