@@ -1,10 +1,8 @@
 """The static timeline picture is computed from the logs: segments per node, and a well-formed SVG that says
 everything without hover: a legend entry for every mark it draws, labelled faults, round ticks, planned stops
 apart from kills, short leader terms labelled, and the checker's violations marked."""
-import re
 import xml.etree.ElementTree as ET
 
-import pytest
 from click.testing import CliRunner
 
 from logs_fixtures import Run, clean_run

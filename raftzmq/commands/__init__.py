@@ -16,6 +16,7 @@ _FAMILIES = {
     "chaos": ["chaos"],
     "conform": ["conform"],
     "runs": ["ps", "clean"],
+    "node": ["node", "init_cluster"],
 }
 
 
