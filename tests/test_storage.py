@@ -295,15 +295,17 @@ def test_failpoints_fire_in_order(tmp_path, monkeypatch):
 
     sf = StateFile(path, failpoint=failpoint)
     sf.save(hs(1, None))
-    assert log == ["before_persist", "replace", "after_persist"]
+    assert log == ["before_persist", "before_rename", "replace", "after_persist"]
     log.clear()
     sf.save(hs(2, 2))
-    assert log == ["before_persist", "replace", "after_persist"]
-    # before_persist: the new state is not on disk yet; after_persist: it is.
+    assert log == ["before_persist", "before_rename", "replace", "after_persist"]
+    # before_persist and before_rename: the new state is not the state file yet; after_persist: it is.
     assert seen_on_disk == [
         ("before_persist", None),
+        ("before_rename", None),
         ("after_persist", hs(1, None)),
         ("before_persist", hs(1, None)),
+        ("before_rename", hs(1, None)),
         ("after_persist", hs(2, 2)),
     ]
 

@@ -14,6 +14,7 @@ _FAMILIES = {
     "sim": ["sim"],
     "bench": ["bench"],
     "chaos": ["chaos"],
+    "faults": ["skew", "failpoint", "disk"],
 }
 
 

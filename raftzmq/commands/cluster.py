@@ -92,7 +92,20 @@ def render_status(st: dict[str, Any], color: bool = False) -> str:
     for n in st["nodes"]:
         if n["failed"]:
             lines.append(f"node {n['id']} failed: {n['failed']}")
+    lines.extend(_fault_lines(st.get("faults") or {}))
     return "\n".join(lines)
+
+
+def _fault_lines(faults: dict[str, Any]) -> list[str]:
+    """What `skew`, `failpoint` and `disk` injected (runtime/nodefaults.py), one line per node."""
+    out = []
+    for node, f in faults.items():
+        what = [f"timers at {f['skew']:g}x"] if f["skew"] != 1.0 else []
+        what += [f"failpoint {name} armed" for name in f["failpoints"]]
+        what += [f"disk fault {f['disk']} armed"] if f["disk"] else []
+        if what:
+            out.append(f"node {node}: " + ", ".join(what))
+    return out
 
 
 def _summary_line(st: dict[str, Any]) -> str:

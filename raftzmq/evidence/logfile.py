@@ -58,6 +58,7 @@ NODE_EVENT_FIELDS: dict[str, dict[str, str]] = {
     "message_rejected": {"reason": _STR, "size": _INT},
     "node_stopping": {"reason": _STR},
     "node_failed": {"reason": _STR},
+    "faults_applied": {"skew": _NUM, "failpoints": _LIST},
 }
 SUPERVISOR_EVENT_FIELDS: dict[str, dict[str, str]] = {
     "cluster_started": {"nodes": _INT, "config": _DICT},
@@ -71,6 +72,7 @@ SUPERVISOR_EVENT_FIELDS: dict[str, dict[str, str]] = {
     "net_changed": {"loss": _NUM, "delay_ms": _NUM, "jitter_ms": _NUM},
     "heal": {},
     "cluster_stopped": {},
+    "fault_injected": {"kind": _STR, "incarnation": _INT},
 }
 _FIELDS_BY = {"node": NODE_EVENT_FIELDS, "supervisor": SUPERVISOR_EVENT_FIELDS}
 

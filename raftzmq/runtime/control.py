@@ -28,6 +28,9 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "heal": (),
     "net": ("loss", "delay_ms", "jitter_ms"),
     "transfer": ("target",),
+    "skew": ("id", "factor"),
+    "failpoint": ("id", "name"),
+    "disk": ("id", "fault"),
 }
 
 

@@ -33,9 +33,12 @@ import zmq
 
 from raftzmq.evidence.logfile import LogWriter
 from raftzmq.protocol import LEADER, Codec, CoreConfig, ElectionCore, HardState, Output
+from raftzmq.runtime.clock import SkewedClock
 from raftzmq.runtime.config import ClusterConfig, ConfigError
+from raftzmq.runtime.diskfaults import FaultyFileOps
 from raftzmq.runtime.failpoints import FailpointError, Failpoints
 from raftzmq.runtime.netem import DROP, SEND, NetEm, NetemError
+from raftzmq.runtime.nodefaults import FaultReceiver, FaultsError
 from raftzmq.runtime.storage import CorruptStateError, StateFile, StorageError, StorageFatalError
 from raftzmq.runtime.transport import AddressInUseError, LogLimiter, Transport, TransportError
 
@@ -85,6 +88,8 @@ class Node:
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
         self._last_transfer_id: Any = None
+        self.clock = SkewedClock()  # the core's time; skewed on request (raftzmq skew), see runtime/clock.py
+        self.disk = FaultyFileOps()  # the state file's disk; fails on request (raftzmq disk)
 
     # ------------------------------------------------------------------ failure helpers
 
@@ -162,7 +167,8 @@ class Node:
         if netctl is not None and not isinstance(netctl, str):
             self._refuse(f"bad {cluster_path}: netctl must be an endpoint string")
 
-        self.state_file = StateFile(self.run_dir / f"node-{self.id}.state")
+        self.state_file = StateFile(self.run_dir / f"node-{self.id}.state", self.failpoints.storage_hook, self.disk)
+        self.faults = FaultReceiver(self.id, self.incarnation, self.clock, self.failpoints, self.disk)
         try:
             state = self.state_file.load()
         except CorruptStateError as exc:
@@ -216,7 +222,7 @@ class Node:
             except zmq.ZMQError as exc:
                 self._refuse(f"bad netctl endpoint {netctl!r}: {exc}")
 
-        now = time.monotonic()
+        now = self.clock.now()
         self.core = ElectionCore(core_config, state, now, self.rng)
         self._write("node_started", voted_for=state.voted_for, persist_mode=config.persist, rng_seed=seed,
                     pid=os.getpid(), endpoint=self.transport.endpoint)
@@ -246,7 +252,7 @@ class Node:
         wake_fd = self._wake_r.fileno()
         poller.register(wake_fd, zmq.POLLIN)
         core, netem, transport = self.core, self.netem, self.transport
-        monotonic = time.monotonic
+        monotonic = self.clock.now
         while True:
             if self.stop_reason is not None:
                 return
@@ -258,7 +264,7 @@ class Node:
             nd = netem.next_due
             if nd is not None and nd < due:
                 due = nd
-            timeout = min(MAX_POLL_MS, max(0, math.ceil((due - now) * 1000.0)))
+            timeout = min(MAX_POLL_MS, max(0, math.ceil(self.clock.real_seconds(due - now) * 1000.0)))
             ready = dict(poller.poll(timeout))
             if router in ready:
                 for msg in transport.receive():
@@ -283,7 +289,7 @@ class Node:
                     transport.send(msg)
             if now >= core.deadline:
                 self._apply(core.tick(now))
-            self.limiter.flush(now)
+            self.limiter.flush()  # its own (real) clock: log windows are not skewed
 
     def _apply(self, out: Output) -> None:
         """Apply one core Output in the contract's order."""
@@ -293,12 +299,13 @@ class Node:
                 self.state_file.save(out.persist)
             except StorageFatalError as exc:
                 self._refuse(f"storage fatal error: {exc}", EXIT_STORAGE)
+            self.term = out.persist.term  # the last durable term: what node_failed reports if a later save fails
             self.log.write("state_persisted", term=out.persist.term, voted_for=out.persist.voted_for)
             self.failpoints.hit("after_persist_before_send")
         for ev in out.events:
             self.log.write(ev.name, term=ev.term, **ev.fields)
         if out.messages:
-            now = time.monotonic()
+            now = self.clock.now()
             netem, transport = self.netem, self.transport
             for msg in out.messages:
                 verdict, reason = netem.route(msg, now)
@@ -356,7 +363,15 @@ class Node:
             if type(target) is not int or target not in self.core.peers:
                 self._netctl_rejected(f"transfer: target {target!r} is not a peer")
                 return
-            self._apply(self.core.transfer_leadership(target, time.monotonic()))
+            self._apply(self.core.transfer_leadership(target, self.clock.now()))
+        elif kind == "faults":
+            try:
+                applied = self.faults.apply(doc)
+            except FaultsError as exc:
+                self._netctl_rejected(f"faults: {exc}")
+                return
+            if applied is not None:
+                self._write("faults_applied", **applied.log_fields())
         else:
             self._netctl_rejected(f"unknown type {kind!r}")
 

@@ -22,6 +22,7 @@ from ..evidence.status import RoleTracker
 from .config import ClusterConfig
 from .control import COMMANDS, parse_ids, validate_groups
 from .errors import SupervisorError
+from .nodefaults import FaultsError, FaultTable
 from .resources import check_capacity, check_ports_free, free_ports, tcp_endpoint
 from .rundir import RunDir
 from .spawn import SPAWN_METHODS, NodeHandle, Spawner, child_env, make_spawner
@@ -84,6 +85,7 @@ class Supervisor:
         self.env = child_env(env)
         self.nodes: dict[int, NodeProc] = {}
         self.net = NetState()
+        self.faults = FaultTable()  # skew, failpoints, disk faults injected into running nodes
         self.tracker = RoleTracker()
         self.stop_requested = False
         self._ctx: zmq.Context | None = None
@@ -195,6 +197,7 @@ class Supervisor:
             now = time.monotonic()
             if now >= self._next_publish:
                 self._publish(self.net.message())
+                self._publish(self.faults.message())
             if on_refresh is not None and now >= next_display:
                 next_display = now + refresh_s
                 self.refresh()
@@ -249,6 +252,7 @@ class Supervisor:
             if code is None:
                 continue
             p.exit_code, p.paused = code, False
+            self.faults.drop_arms(p.id)
             self._log.write("node_exited", node=p.id, pid=p.pid, code=code,
                             signal=signal.Signals(-code).name if code < 0 else None)
             if code > 0:  # 3 refused to start, 4 storage fatal, anything else a crash; signals are not failures
@@ -301,6 +305,7 @@ class Supervisor:
             "net": {"groups": self.net.groups, "loss": self.net.loss, "delay_ms": self.net.delay_ms,
                     "jitter_ms": self.net.jitter_ms},
             "nodes": nodes,
+            "faults": self.faults.summary(),
         }
 
     # ------------------------------------------------------------------ control requests
@@ -342,11 +347,16 @@ class Supervisor:
             rest = [m for m in self.members if m != node]
             return self._set_net(groups=[[node], rest], event="partition")
         if cmd == "heal":
+            if self.faults.nodes:
+                self.faults.clear()
+                self._publish(self.faults.message())
             return self._set_net(groups=None, loss=0.0, delay_ms=0, jitter_ms=0, event="heal")
         if cmd == "net":
             return self._net_command(req)
         if cmd == "transfer":
             return self._transfer(req.get("target"))
+        if cmd in ("skew", "failpoint", "disk"):
+            return self._inject(cmd, parse_ids([req.get("id")], self.members)[0], req)
         raise SupervisorError(f"unknown command {cmd}")
 
     def _do_kill(self, ids: list[int]) -> list[str]:
@@ -444,6 +454,29 @@ class Supervisor:
             self._netctl.send(json.dumps(msg).encode(), zmq.NOBLOCK)
         except zmq.Again:
             pass  # republished shortly anyway
+
+    def _inject(self, cmd: str, node: int, req: dict[str, Any]) -> dict[str, Any]:
+        """A fault inside one node (runtime/nodefaults.py): skew for the node, the others for its running
+        incarnation (a failpoint or disk fault must not outlive the process it was meant for)."""
+        proc = self.nodes[node]
+        value = req.get({"skew": "factor", "failpoint": "name", "disk": "fault"}[cmd])
+        if cmd != "skew" and not proc.alive:
+            raise SupervisorError(f"node {node} is not running; a {cmd} fault needs a running node")
+        try:
+            if cmd == "skew":
+                self.faults.set_skew(node, value)
+            elif cmd == "failpoint":
+                self.faults.arm_failpoint(node, proc.incarnation, value)
+            else:
+                self.faults.arm_disk(node, proc.incarnation, value)
+        except FaultsError as exc:
+            raise SupervisorError(str(exc)) from None
+        # Logged before it is published: the record never comes after the effect it describes.
+        self._log.write("fault_injected", node=node, kind=cmd, value=value, incarnation=proc.incarnation)
+        self._last_net_event = time.monotonic()  # republish often for a while, like a network change
+        msg = self.faults.message()
+        self._publish(msg)
+        return {"node": node, "kind": cmd, "value": value, "incarnation": proc.incarnation}
 
     def _transfer(self, target: Any) -> dict[str, Any]:
         target = parse_ids([target], self.members)[0]
