@@ -15,6 +15,7 @@ _FAMILIES = {
     "bench": ["bench"],
     "chaos": ["chaos"],
     "faults": ["skew", "failpoint", "disk"],
+    "scenario": ["scenario"],
 }
 
 

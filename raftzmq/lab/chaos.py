@@ -19,7 +19,7 @@ from ..evidence.report import recovery_summary
 from ..protocol.quorum import majority
 from ..runtime.control import ControlClient, ControlError
 from ..runtime.rundir import RunDir
-from .cli_driver import run_cli
+from .cli_driver import run_cli, stop_cluster
 
 __all__ = ["NEMESES", "ChaosResult", "run_chaos"]
 
@@ -152,13 +152,7 @@ def run_chaos(run_dir: Path, *, nodes: int = 5, duration: float = 20.0, seed: in
             time.sleep(0.05)  # polling for convergence with a deadline
     finally:
         result.faults = nemesis.faults
-        try:
-            client.request("stop")
-            deadline = time.monotonic() + 15
-            while RunDir(run_dir).live_supervisor() is not None and time.monotonic() < deadline:
-                time.sleep(0.05)  # waiting for the supervisor's exit, bounded
-        except ControlError:
-            pass
+        stop_cluster(client, run_dir)
     verdict = check_run(run_dir)
     result.check_ok = verdict.ok
     result.violations = [f"{v.name}: {v.message}" for v in verdict.violations]

@@ -226,14 +226,14 @@ class Node:
         self.core = ElectionCore(core_config, state, now, self.rng)
         self._write("node_started", voted_for=state.voted_for, persist_mode=config.persist, rng_seed=seed,
                     pid=os.getpid(), endpoint=self.transport.endpoint)
-        net_json = self.run_dir / "net.json"
-        try:
-            doc = json.loads(net_json.read_text())
-        except FileNotFoundError:
-            pass
-        except (OSError, ValueError) as exc:
-            self._write("netctl_rejected", reason=f"net.json: {exc}"[:200])
-        else:
+        for name in ("net.json", "faults.json"):  # the supervisor's current state, before netctl says it again
+            try:
+                doc = json.loads((self.run_dir / name).read_text())
+            except FileNotFoundError:
+                continue
+            except (OSError, ValueError) as exc:
+                self._write("netctl_rejected", reason=f"{name}: {exc}"[:200])
+                continue
             self._apply_netctl(doc)
 
     def _on_signal(self, signum: int, frame: Any) -> None:

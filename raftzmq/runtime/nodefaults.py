@@ -87,12 +87,15 @@ class FaultTable:
             raise FaultsError(str(exc)) from None
         self._changed()
 
-    def drop_arms(self, node: int) -> None:
-        """The node's process exited: its failpoints and disk fault went with it (its skew stays)."""
+    def drop_arms(self, node: int) -> bool:
+        """The node's process exited: its failpoints and disk fault went with it (its skew stays).
+        True if that changed anything."""
         entry = self.nodes.get(node)
-        if entry is not None and (entry.failpoints or entry.disk):
-            entry.incarnation, entry.failpoints, entry.disk = None, [], None
-            self._changed()
+        if entry is None or not (entry.failpoints or entry.disk):
+            return False
+        entry.incarnation, entry.failpoints, entry.disk = None, [], None
+        self._changed()
+        return True
 
     def clear(self) -> None:
         self.nodes.clear()

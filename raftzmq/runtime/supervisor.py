@@ -136,6 +136,7 @@ class Supervisor:
         }
         run.write_json_atomic(run.cluster_json, cluster)
         run.write_json_atomic(run.net_json, self.net.message())
+        run.write_json_atomic(run.faults_json, self.faults.message())  # none yet (a resumed run starts clean)
         self._log = LogWriter(run.supervisor_log, by="supervisor", node=0)
         # PYTHONPATH is set before the forkserver starts: it inherits this environment, and nodes inherit its.
         os.environ["PYTHONPATH"] = self.env["PYTHONPATH"]
@@ -252,7 +253,8 @@ class Supervisor:
             if code is None:
                 continue
             p.exit_code, p.paused = code, False
-            self.faults.drop_arms(p.id)
+            if self.faults.drop_arms(p.id):
+                self._faults_changed()
             self._log.write("node_exited", node=p.id, pid=p.pid, code=code,
                             signal=signal.Signals(-code).name if code < 0 else None)
             if code > 0:  # 3 refused to start, 4 storage fatal, anything else a crash; signals are not failures
@@ -349,7 +351,7 @@ class Supervisor:
         if cmd == "heal":
             if self.faults.nodes:
                 self.faults.clear()
-                self._publish(self.faults.message())
+                self._faults_changed()
             return self._set_net(groups=None, loss=0.0, delay_ms=0, jitter_ms=0, event="heal")
         if cmd == "net":
             return self._net_command(req)
@@ -473,10 +475,15 @@ class Supervisor:
             raise SupervisorError(str(exc)) from None
         # Logged before it is published: the record never comes after the effect it describes.
         self._log.write("fault_injected", node=node, kind=cmd, value=value, incarnation=proc.incarnation)
-        self._last_net_event = time.monotonic()  # republish often for a while, like a network change
-        msg = self.faults.message()
-        self._publish(msg)
+        self._faults_changed()
         return {"node": node, "kind": cmd, "value": value, "incarnation": proc.incarnation}
+
+    def _faults_changed(self) -> None:
+        # Like the network state: written for nodes that start later, published for those running.
+        msg = self.faults.message()
+        self.run.write_json_atomic(self.run.faults_json, msg)
+        self._last_net_event = time.monotonic()  # republish often for a while
+        self._publish(msg)
 
     def _transfer(self, target: Any) -> dict[str, Any]:
         target = parse_ids([target], self.members)[0]
