@@ -16,6 +16,7 @@ _FAMILIES = {
     "chaos": ["chaos"],
     "faults": ["skew", "failpoint", "disk"],
     "scenario": ["scenario"],
+    "fuzz": ["fuzz"],
 }
 
 
