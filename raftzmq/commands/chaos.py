@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -11,6 +13,28 @@ from ..lab.chaos import NEMESES, run_chaos
 from ..runtime.rundir import new_run_dir
 
 __all__ = ["chaos"]
+
+
+def _reporters(as_json: bool, verbose: bool) -> tuple[Callable[[str], None], Callable[[str], None]]:
+    """(log, progress): each fault line with -v; a progress line rewritten in place on a terminal, else one
+    line every 5 s."""
+    if as_json:
+        return (lambda s: None), (lambda s: None)
+    tty = sys.stderr.isatty()
+    last = [0.0]
+
+    def progress(line: str) -> None:
+        if tty:
+            click.echo("\r\x1b[K" + line, err=True, nl=False)
+        elif time.monotonic() - last[0] >= 5:
+            last[0] = time.monotonic()
+            click.echo(line, err=True)
+
+    def log(line: str) -> None:
+        if verbose or line.startswith("nemesis: heal"):
+            click.echo(("\r\x1b[K" if tty else "") + line, err=True)
+
+    return log, progress
 
 
 @click.command()
@@ -28,10 +52,16 @@ __all__ = ["chaos"]
 @click.option("--no-check-quorum", is_flag=True, help="As `start --no-check-quorum`.")
 @click.option("--persist", type=click.Choice(["term+vote", "term-only"]), help="As `start --persist`.")
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--verbose", "-v", is_flag=True, help="Print every fault as it is applied.")
 def chaos(nodes: int, duration: float, seed: int | None, faults: str, run_dir: str | None, config_path: str | None,
           election_timeout: str | None, heartbeat: int | None, no_prevote: bool, no_check_quorum: bool,
-          persist: str | None, as_json: bool) -> None:
+          persist: str | None, as_json: bool, verbose: bool) -> None:
     """Start a cluster, inject random faults, heal, wait for one agreed leader, stop, check the logs.
+
+    Faults: kill, pause, crash (a failpoint: before_persist, before_rename, after_persist_before_send,
+    after_send), disk (ENOSPC/EIO on write, fsync, rename; read-only), partition, isolate-leader, net
+    (loss, delay), transfer, skew. The whole schedule comes from the seed (chaos.json records it and what
+    each step resolved to). A live progress line shows the fault count, leader, term and nodes up.
 
     Exit 0 when the cluster converged and the check is clean, 1 otherwise.
 
@@ -39,6 +69,7 @@ def chaos(nodes: int, duration: float, seed: int | None, faults: str, run_dir: s
     Examples:
       raftzmq chaos --duration 30
       raftzmq chaos --seed 42 --faults kill,partition --nodes 7
+      raftzmq chaos --seed 7 --faults crash,disk,skew -v
       raftzmq chaos --no-prevote --no-check-quorum --duration 60
     """
     kinds = tuple(k.strip() for k in faults.split(",") if k.strip())
@@ -52,15 +83,19 @@ def chaos(nodes: int, duration: float, seed: int | None, faults: str, run_dir: s
                   *(["--no-prevote"] if no_prevote else []), *(["--no-check-quorum"] if no_check_quorum else []),
                   *(["--persist", persist] if persist else [])]
     run = Path(run_dir) if run_dir else new_run_dir().path
-    say = (lambda s: None) if as_json else (lambda s: click.echo(s, err=True))
+    click.echo(f"raftzmq chaos: run {run}", err=True)
+    say, progress = _reporters(as_json, verbose)
     try:
-        result = run_chaos(run, nodes=nodes, duration=duration, seed=seed, kinds=kinds, extra=start_args, log=say)
+        result = run_chaos(run, nodes=nodes, duration=duration, seed=seed, kinds=kinds, extra=start_args, log=say,
+                           progress=progress)
     except RuntimeError as exc:
         click.echo(f"raftzmq: error: {exc}", err=True)
         sys.exit(2)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
+        click.echo(f"longest time without a leader while a majority was up and connected: "
+                   f"{result.recovery['longest_leaderless_with_majority_s']} s")
         click.echo(f"seed {result.seed}; faults: " + ", ".join(f"{k}×{v}" for k, v in sorted(result.faults.items())))
         click.echo(f"converged to one agreed leader after healing: {'yes' if result.converged else 'NO'}")
         click.echo("recovery: " + ", ".join(f"{k}={v}" for k, v in result.recovery.items()))
