@@ -31,3 +31,27 @@ def test_a_minute_of_every_fault_kind_checks_clean_and_converges(tmp_path):
     assert [r for r in exits if r["code"] == -9 and r["pid"] not in killed], "no failpoint crash took effect"
     assert result.recovery["failovers"] >= 5
     assert 0 < result.recovery["longest_leaderless_with_majority_s"] < DURATION
+
+
+@pytest.mark.parametrize("where", ["chaos", "scenario"])
+def test_a_run_that_fails_midway_still_stops_every_process(tmp_path, monkeypatch, where):
+    from raftzmq.lab import chaos, scenario
+    from raftzmq.runtime.rundir import RunDir
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("a nemesis bug")
+
+    if where == "chaos":
+        monkeypatch.setattr(chaos._Executor, "run", boom)
+        run = lambda run_dir: run_chaos(run_dir, nodes=3, duration=5.0, seed=1)  # noqa: E731
+    else:
+        monkeypatch.setattr(scenario._Script, "run", boom)
+        run = lambda run_dir: scenario.double_vote(run_dir)  # noqa: E731
+    c = Cluster(tmp_path / "run")
+    try:
+        with pytest.raises(RuntimeError, match="a nemesis bug"):
+            run(c.run_dir)
+        assert RunDir(c.run_dir).live_supervisor() is None  # stopped by the run itself, not by this cleanup
+        assert c.pids() and not c.live_pids()
+    finally:
+        c.cleanup()

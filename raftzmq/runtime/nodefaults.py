@@ -67,12 +67,12 @@ class FaultTable:
             entry.incarnation, entry.failpoints, entry.disk = incarnation, [], None
         return entry
 
-    def set_skew(self, node: int, factor: Any) -> float:
+    def set_skew(self, node: int, factor: Any) -> None:
         try:
             self._entry(node).skew = check_skew(factor)
         except SkewError as exc:
             raise FaultsError(str(exc)) from None
-        return self._changed()
+        self._changed()
 
     def arm_failpoint(self, node: int, incarnation: int, name: Any) -> None:
         entry = self._arm_entry(node, incarnation)
@@ -101,9 +101,8 @@ class FaultTable:
         self.nodes.clear()
         self._changed()
 
-    def _changed(self) -> float:
+    def _changed(self) -> None:
         self.version += 1
-        return self.version
 
     def message(self) -> dict[str, Any]:
         return {"type": "faults", "version": self.version,
