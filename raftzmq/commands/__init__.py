@@ -17,6 +17,7 @@ _FAMILIES = {
     "faults": ["skew", "failpoint", "disk"],
     "scenario": ["scenario"],
     "fuzz": ["fuzz"],
+    "runs": ["ps", "clean"],
 }
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from ..evidence.checker import EXIT_INCOMPLETE
 from ..lab.chaos import NEMESES, run_chaos
 from ..runtime.rundir import new_run_dir
 
@@ -63,7 +64,8 @@ def chaos(nodes: int, duration: float, seed: int | None, faults: str, run_dir: s
     (loss, delay), transfer, skew. The whole schedule comes from the seed (chaos.json records it and what
     each step resolved to). A live progress line shows the fault count, leader, term and nodes up.
 
-    Exit 0 when the cluster converged and the check is clean, 1 otherwise.
+    Exit 0 when the cluster converged and the check is clean, 3 when the logs are incomplete (no verdict, see
+    `raftzmq check`), 1 otherwise. The run directory is not made logs/latest; the last lines name it.
 
     \b
     Examples:
@@ -94,13 +96,14 @@ def chaos(nodes: int, duration: float, seed: int | None, faults: str, run_dir: s
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
-        click.echo(f"longest time without a leader while a majority was up and connected: "
-                   f"{result.recovery['longest_leaderless_with_majority_s']} s")
         click.echo(f"seed {result.seed}; faults: " + ", ".join(f"{k}×{v}" for k, v in sorted(result.faults.items())))
         click.echo(f"converged to one agreed leader after healing: {'yes' if result.converged else 'NO'}")
         click.echo("recovery: " + ", ".join(f"{k}={v}" for k, v in result.recovery.items()))
-        click.echo("check: " + ("clean" if result.check_ok else "VIOLATIONS"))
-        for line in result.violations:
+        click.echo(f"longest time without a leader while a majority was up and connected: "
+                   f"{result.recovery['longest_leaderless_with_majority_s']} s")
+        click.echo("check: " + {"ok": "clean", "violation": "VIOLATIONS",
+                                "incomplete": "INCOMPLETE EVIDENCE (no verdict)"}[result.check_verdict])
+        for line in result.incomplete + result.violations:
             click.echo(f"  {line}")
         click.echo(f"logs: {result.run_dir}  (replay the schedule with --seed {result.seed})")
-    sys.exit(0 if result.ok else 1)
+    sys.exit(EXIT_INCOMPLETE if result.check_verdict == "incomplete" else 0 if result.ok else 1)

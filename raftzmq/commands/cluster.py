@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 import click
@@ -15,19 +16,24 @@ import click
 from ..protocol.quorum import majority
 from ..runtime.config import ConfigError, ClusterConfig, default_config, load_config, with_overrides
 from ..runtime.control import ControlClient, ControlError
-from ..runtime.rundir import RunDir, RunDirError, new_run_dir, resolve_run_dir
+from ..runtime.rundir import (RunDir, RunDirError, default_logs_root, new_run_dir, point_latest, resolve_run_dir,
+                              running_clusters)
 from ..runtime.spawn import SPAWN_METHODS
 from ..runtime.errors import SupervisorError
 from ..runtime.launch import fork_detached_supervisor, run_supervisor
 
 __all__ = ["start", "status", "kill", "restart", "stop", "pause", "resume", "partition", "isolate", "heal",
-           "net", "transfer", "fail", "render_status"]
+           "net", "transfer", "fail", "render_status", "running_hint"]
 
 RUN_DIR_HELP = "Run directory (default: $RAFTZMQ_RUN_DIR, else logs/latest)."
 
 
-def fail(message: str, code: int = 2) -> NoReturn:
-    click.echo(f"raftzmq: error: {message}", err=True)
+def fail(message: str, code: int = 2, as_json: bool = False) -> NoReturn:
+    """Print one error line (stderr; with as_json a JSON object on stdout, for scripts) and exit."""
+    if as_json:
+        click.echo(json.dumps({"ok": False, "error": message}))
+    else:
+        click.echo(f"raftzmq: error: {message}", err=True)
     sys.exit(code)
 
 
@@ -35,11 +41,20 @@ def run_dir_option(f: Any) -> Any:
     return click.option("--run-dir", "run_dir", metavar="DIR", help=RUN_DIR_HELP)(f)
 
 
-def _client(run_dir: str | None) -> ControlClient:
+def _client(run_dir: str | None, as_json: bool = False) -> ControlClient:
     try:
         return ControlClient(resolve_run_dir(run_dir))
     except RunDirError as exc:
-        fail(str(exc))
+        fail(str(exc) + running_hint(), as_json=as_json)
+
+
+def running_hint() -> str:
+    """Where the live clusters are, for an error about one that is not (e.g. logs/latest names a stopped run)."""
+    live = running_clusters()
+    if not live:
+        return ""
+    return "; running now: " + ", ".join(f"{run.path} (pid {pid})" for run, pid in live) + \
+        " (reach one with --run-dir DIR; `raftzmq ps` lists them)"
 
 
 def _request(run_dir: str | None, cmd: str, **args: Any) -> dict[str, Any]:
@@ -140,16 +155,21 @@ def _resolve_config(config_path: str | None, base: ClusterConfig | None, **overr
                                             "state on disk.")
 @click.option("--spawn", type=click.Choice(SPAWN_METHODS), default="forkserver", show_default=True,
               help="How node processes start: forked from a preloaded forkserver, or fork+exec.")
-@click.option("--wait", "wait_s", type=float, default=None, metavar="SECONDS",
+@click.option("--wait", "wait_s", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
               help="With --detach: how long to wait for a leader (default 10 s + 0.1 s per node).")
+@click.option("--concurrent", is_flag=True, help="Start even though another cluster runs under the same logs "
+                                                 "directory (logs/latest then points to the new one).")
 def start(nodes: int | None, config_path: str | None, election_timeout: str | None, heartbeat: int | None,
           no_prevote: bool, no_check_quorum: bool, persist: str | None, transport: str | None,
           base_port: int | None, run_dir: str | None, detach: bool, resume: bool, spawn: str,
-          wait_s: float | None) -> None:
+          wait_s: float | None, concurrent: bool) -> None:
     """Start a cluster: one OS process per node, plus this supervisor.
 
     In the foreground it shows a live status table; Ctrl-C stops every process. Other commands
     (kill, partition, logs, ...) act on it from another terminal.
+
+    A new run goes to logs/<run-id>/, and logs/latest points to it once it has started. If another cluster
+    runs under logs/ already, start refuses (it would take logs/latest from it) unless --concurrent.
 
     \b
     Examples:
@@ -172,14 +192,17 @@ def start(nodes: int | None, config_path: str | None, election_timeout: str | No
         persist=persist, transport=transport, base_port=base_port)
     if not resume:
         try:
-            run = _fresh_run_dir(run_dir)
+            run = _fresh_run_dir(run_dir, concurrent)
         except OSError as exc:
             fail(f"cannot create the run directory: {exc}")
+    _check_writable(run)
     _warn_if_too_tight(config)
+    # logs/latest moves to a new default run only once it has started, never to one that failed.
+    on_started = (lambda: point_latest(run.path.parent, run.path)) if not (run_dir or resume) else (lambda: None)
     if detach:
-        _start_detached(run, config, resume, spawn, wait_s)
+        _start_detached(run, config, resume, spawn, wait_s, on_started)
     else:
-        _start_foreground(run, config, resume, spawn)
+        _start_foreground(run, config, resume, spawn, on_started)
 
 
 # Measured (docs/benchmarks.md): on 2 cores, 101 nodes at 50 ms heartbeats (a leader sending 2,000 a second) never
@@ -187,8 +210,9 @@ def start(nodes: int | None, config_path: str | None, election_timeout: str | No
 _HEARTBEATS_PER_S_PER_CORE = 500
 
 
-def _fresh_run_dir(run_dir: str | None) -> RunDir:
+def _fresh_run_dir(run_dir: str | None, concurrent: bool) -> RunDir:
     if not run_dir:
+        _refuse_if_another_runs(concurrent)
         return new_run_dir()
     run = RunDir(run_dir)
     if run.cluster_json.exists():
@@ -197,6 +221,29 @@ def _fresh_run_dir(run_dir: str | None) -> RunDir:
              f"{run.path} holds an earlier run; add --resume to continue it, or choose another --run-dir")
     run.path.mkdir(mode=0o700, parents=True, exist_ok=True)
     return run
+
+
+def _refuse_if_another_runs(concurrent: bool) -> None:
+    root = default_logs_root().absolute()
+    others = [(run, pid) for run, pid in running_clusters(root) if run.path.parent.resolve() == root.resolve()]
+    if not others:
+        return
+    names = ", ".join(f"{run.path} (supervisor pid {pid})" for run, pid in others)
+    if not concurrent:
+        fail(f"a cluster is already running: {names}; stop it with `raftzmq stop`, or add --concurrent to start "
+             f"another (logs/latest will then point to the new one; `raftzmq ps` lists both)")
+    click.echo(f"raftzmq: warning: also running: {names}; logs/latest will point to the new cluster, pass "
+               "--run-dir to reach the other one", err=True)
+
+
+def _check_writable(run: RunDir) -> None:
+    """Fail now, with the path, if the supervisor could not write its files into the run directory."""
+    probe = run.path / f".write-test-{os.getpid()}"
+    try:
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        fail(f"cannot write in the run directory {run.path}: {exc.strerror or exc}")
 
 
 def _warn_if_too_tight(config: ClusterConfig) -> None:
@@ -208,11 +255,13 @@ def _warn_if_too_tight(config: ClusterConfig) -> None:
                    "--config configs/large.toml or a longer --heartbeat and --election-timeout.", err=True)
 
 
-def _start_foreground(run: RunDir, config: ClusterConfig, resume: bool, spawn: str) -> None:
+def _start_foreground(run: RunDir, config: ClusterConfig, resume: bool, spawn: str,
+                      on_started: Callable[[], None]) -> None:
     tty = sys.stdout.isatty()
     last = [""]
 
     def ready() -> None:
+        on_started()
         click.echo(f"raftzmq: {config.nodes} nodes in {run.path}; Ctrl-C stops them all")
 
     def show(st: dict[str, Any]) -> None:
@@ -231,7 +280,28 @@ def _start_foreground(run: RunDir, config: ClusterConfig, resume: bool, spawn: s
                        refresh_s=0.25 if tty else 0.1)
     except (SupervisorError, RunDirError) as exc:
         fail(str(exc))
+    except OSError as exc:
+        fail(f"{exc.filename or run.path}: {exc.strerror or exc}")
     click.echo(f"raftzmq: stopped; logs in {run.path}; `raftzmq check {run.path}` verifies them")
+
+
+class _Progress:
+    """A line on stderr about once a second while a large cluster comes up (a small one is up before the first)."""
+
+    LARGE = 20  # nodes
+    EVERY_S = 1.0
+
+    def __init__(self, nodes: int, began: float) -> None:
+        self.nodes, self.began, self.last = nodes, began, began
+
+    def show(self, st: dict[str, Any] | None) -> None:
+        now = time.monotonic()
+        if self.nodes < self.LARGE or st is None or now - self.last < self.EVERY_S:
+            return
+        self.last = now
+        up = sum(n["role"] is not None for n in st["nodes"])
+        leader = f"leader {st['leader']}" if st["leader"] is not None else "no leader yet"
+        click.echo(f"raftzmq: starting: {up}/{self.nodes} nodes up, {leader} ({now - self.began:.1f} s)", err=True)
 
 
 def _exited(pid: int) -> int | None:
@@ -240,14 +310,20 @@ def _exited(pid: int) -> int | None:
     return os.waitstatus_to_exitcode(status) if done else None
 
 
-def _start_detached(run: RunDir, config: ClusterConfig, resume: bool, spawn: str, wait_s: float | None) -> None:
+def _start_detached(run: RunDir, config: ClusterConfig, resume: bool, spawn: str, wait_s: float | None,
+                    on_started: Callable[[], None]) -> None:
     pid = fork_detached_supervisor(run, config, resume=resume, spawn=spawn)
-    deadline = time.monotonic() + (wait_s if wait_s is not None else 10 + 0.1 * config.nodes)
+    began = time.monotonic()
+    deadline = began + (wait_s if wait_s is not None else 10 + 0.1 * config.nodes)
+    progress = _Progress(config.nodes, began)
     st = None
     while time.monotonic() < deadline:
         code = _exited(pid)
         if code is not None:
-            tail = run.supervisor_out.read_text(errors="replace").strip().splitlines()[-5:]
+            try:
+                tail = run.supervisor_out.read_text(errors="replace").strip().splitlines()[-5:]
+            except OSError:
+                tail = []
             fail("the supervisor exited: " + (" / ".join(tail) or f"code {code}"))
         if run.live_supervisor() == pid:
             try:
@@ -255,7 +331,9 @@ def _start_detached(run: RunDir, config: ClusterConfig, resume: bool, spawn: str
             except (ControlError, RunDirError):
                 st = None
             failed = [n for n in st["nodes"] if n["failed"]] if st else []
+            progress.show(st)
             if st and st["leader"] is not None:
+                on_started()
                 click.echo(f"raftzmq: {config.nodes} nodes running in {run.path} (supervisor pid {pid}); "
                            f"leader {st['leader']} in term {st['term']}")
                 for n in failed:
@@ -283,7 +361,8 @@ def _start_detached(run: RunDir, config: ClusterConfig, resume: bool, spawn: str
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--watch", "-w", is_flag=True, help="Refresh until Ctrl-C.")
-@click.option("--interval", type=float, default=0.25, show_default=True, help="Refresh period for --watch (s).")
+@click.option("--interval", type=click.FloatRange(min=0.05), default=0.25, show_default=True,
+              help="Refresh period for --watch (s), at least 0.05.")
 @run_dir_option
 def status(as_json: bool, watch: bool, interval: float, run_dir: str | None) -> None:
     """Show each node's process state, role, term and leader.
@@ -294,12 +373,12 @@ def status(as_json: bool, watch: bool, interval: float, run_dir: str | None) -> 
       raftzmq status --json | jq .leader
       raftzmq status --watch
     """
-    client = _client(run_dir)
+    client = _client(run_dir, as_json)
     while True:
         try:
             st = client.request("status")
         except ControlError as exc:
-            fail(str(exc))
+            fail(str(exc), as_json=as_json)
         if as_json:
             click.echo(json.dumps(st))
         else:
@@ -454,9 +533,15 @@ def _parse_delay(text: str | None) -> tuple[int | None, int | None]:
         return None, None
     base, _, jitter = text.replace("+-", "±").partition("±")
     try:
-        return int(base), int(jitter) if jitter else 0
+        return _ms(base), _ms(jitter) if jitter.strip() else 0
     except ValueError:
-        raise click.BadParameter(f"expected MS or MS±MS (e.g. 20 or 20±10 or 20+-10), got {text!r}") from None
+        raise click.BadParameter(f"expected MS or MS±MS (e.g. 20, 20ms, 20±10 or 20+-10ms), got {text!r}",
+                                 param_hint="--delay") from None
+
+
+def _ms(text: str) -> int:
+    text = text.strip()
+    return int(text[:-2] if text.endswith("ms") else text)
 
 
 @click.command()
@@ -466,16 +551,20 @@ def _parse_delay(text: str | None) -> tuple[int | None, int | None]:
 def net(loss: float | None, delay: str | None, run_dir: str | None) -> None:
     """Degrade the network between all nodes (applies on send).
 
+    Each call sets the whole degradation: an option left out means none of it (`net --delay 30` after
+    `net --loss 0.2` leaves no loss). Partitions are not touched; `heal` removes everything.
+
     \b
     Examples:
       raftzmq net --loss 0.1
-      raftzmq net --delay 40±20
+      raftzmq net --delay 40±20          # or 40+-20, 40ms±20ms
+      raftzmq net --loss 0.2 --delay 30
       raftzmq heal
     """
     delay_ms, jitter_ms = _parse_delay(delay)
     if loss is None and delay is None:
         raise click.UsageError("give --loss and/or --delay")
-    msg = _request(run_dir, "net", loss=loss, delay_ms=delay_ms, jitter_ms=jitter_ms)["net"]
+    msg = _request(run_dir, "net", loss=loss or 0.0, delay_ms=delay_ms or 0, jitter_ms=jitter_ms or 0)["net"]
     click.echo(f"net: loss {msg['loss']:.0%}, delay {msg['delay_ms']}±{msg['jitter_ms']} ms")
 
 

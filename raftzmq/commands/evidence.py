@@ -2,6 +2,7 @@
 (how the run recovered)."""
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import sys
@@ -15,7 +16,7 @@ import click
 from ..evidence.checker import check_run, run_check
 from ..evidence.report import failovers, recovery_summary, render_report
 from ..evidence.timeline import render_svg
-from ..evidence.logfile import Located, LogFormatError, LogTail, read_run
+from ..evidence.logfile import EVENT_NAMES, Located, LogFormatError, LogTail, read_run
 from ..runtime.rundir import default_logs_root
 from .cluster import RUN_DIR_HELP, fail
 
@@ -92,7 +93,9 @@ def logs(follow: bool, nodes: tuple[int, ...], events: tuple[str, ...], as_json:
             click.echo(json.dumps(rec, separators=(",", ":")) if as_json else format_record(rec, color))
 
     try:
-        emit(tail.poll())
+        first = tail.poll()
+        _check_filters(path, first, nodes, events)
+        emit(first)
         while follow:
             time.sleep(0.1)  # tail -f: wake up to look for new lines; nothing else waits on this
             emit(tail.poll())
@@ -100,6 +103,22 @@ def logs(follow: bool, nodes: tuple[int, ...], events: tuple[str, ...], as_json:
         fail(str(exc))
     except (KeyboardInterrupt, BrokenPipeError):
         pass
+
+
+def _check_filters(path: Path, batch: list[Located], nodes: tuple[int, ...], events: tuple[str, ...]) -> None:
+    """A --node or --event that can never match is a typo, not an empty answer."""
+    seen = {loc.record["node"] for loc in batch} | {0}
+    sizes = [loc.record.get("nodes") for loc in batch if loc.record["event"] == "cluster_started"]
+    members = set(range(sizes[-1] + 1)) if sizes and type(sizes[-1]) is int else set()
+    for n in nodes:
+        if n not in seen | members:
+            fail(f"unknown node id {n}: {path} has records of nodes {', '.join(map(str, sorted(seen - {0})))}")
+    known = EVENT_NAMES | {loc.record["event"] for loc in batch}
+    for e in events:
+        if e not in known:
+            close = difflib.get_close_matches(e, sorted(known), n=1)
+            fail(f"unknown event {e!r}" + (f"; did you mean {close[0]!r}?" if close else
+                                           "; docs/log-schema.md lists the events"))
 
 
 @click.command()
@@ -110,7 +129,9 @@ def check(run_dir_arg: str | None, as_json: bool, run_dir: str | None) -> None:
     """Verify a run's logs: one leader per term, one vote per node per term (across restarts), terms never go
     back, every leader backed by a majority, every vote durable before it was sent.
 
-    Works on live runs and simulator runs. Exit 0 clean, 1 a violation (with file:line), 2 unreadable input.
+    Works on live runs and simulator runs. Exit 0 clean, 1 a violation (with file:line), 2 unreadable input,
+    3 incomplete evidence: records are missing (a deleted log file, a lost incarnation, a seq gap), so no
+    verdict is given; the output says what is missing.
 
     \b
     Examples:
@@ -127,7 +148,8 @@ def check(run_dir_arg: str | None, as_json: bool, run_dir: str | None) -> None:
 @click.option("--run-dir", "run_dir", metavar="DIR", help=RUN_DIR_HELP)
 def report(run_dir_arg: str | None, as_json: bool, run_dir: str | None) -> None:
     """How the run recovered, computed from its logs: who led which term, and every failover with its cause
-    (kill, pause, partition, step-down) and how long until a leader of a higher term took over.
+    (kill, pause, partition, step-down) and how long until a leader of a higher term took over. If records are
+    missing (see `raftzmq check`), it says first what it could not see.
 
     \b
     Examples:
@@ -137,14 +159,17 @@ def report(run_dir_arg: str | None, as_json: bool, run_dir: str | None) -> None:
     path = _run_path(run_dir_arg or run_dir)
     try:
         records = [loc.record for loc in read_run(path, on_warning=lambda message: None)]
-        size = check_run(path).cluster_size or 0
+        checked = check_run(path)
     except (LogFormatError, OSError) as exc:
         fail(str(exc))
+    size = checked.cluster_size or 0
     if as_json:
-        click.echo(json.dumps({"run_dir": str(path), "summary": recovery_summary(records, size),
+        click.echo(json.dumps({"run_dir": str(path), "complete": checked.complete,
+                               "incomplete": [g.to_dict() for g in checked.incomplete],
+                               "summary": recovery_summary(records, size),
                                "failovers": [asdict(f) for f in failovers(records, size)]}, indent=2))
     else:
-        click.echo(render_report(records, size), nl=False)
+        click.echo(render_report(records, size, [g.message for g in checked.incomplete]), nl=False)
 
 
 @click.command()
@@ -170,5 +195,11 @@ def timeline(run_dir_arg: str | None, output: str | None, width: int, run_dir: s
     if not records:
         fail(f"{path}: no log records to draw")
     target = Path(output) if output else path / "timeline.svg"
-    target.write_text(render_svg(records, width=width, title=f"raftzmq run {path.name}"))
+    svg = render_svg(records, width=width, title=f"raftzmq run {path.name}")
+    try:
+        target.write_text(svg)
+    except OSError as exc:
+        hint = " (give a file name, not a directory)" if target.is_dir() else \
+            "" if output else "; write it elsewhere with -o FILE"
+        fail(f"cannot write {target}: {exc.strerror or exc}{hint}")
     click.echo(f"wrote {target}")

@@ -17,6 +17,8 @@ from raftzmq.lab.simdisk import DISK_MODES
 from raftzmq.lab.parallel import default_jobs, run_seeds
 from raftzmq.lab.simulator import SimConfig, SimResult, format_record, run_seed, write_logs
 
+from .cluster import fail
+
 __all__ = ["sim", "bench_sim", "build_config", "replay_command", "percentile"]
 
 _DEFAULT = SimConfig()
@@ -213,39 +215,31 @@ def sim(**kw: Any) -> None:
     """Run N election cores in one process on a virtual clock, with seeded faults, checking safety as it goes.
 
     Stops at the first seed that breaks an invariant: prints the seed, the invariant, the records that led to
-    it, writes that seed's logs, and exits 1. Exit 0: no violation.
+    it, writes that seed's logs, and exits 1. Exit 0: no violation. A range shows its progress with an ETA on
+    stderr; Ctrl-C prints the summary of the seeds that finished and exits 130.
     """
     seeds, seed, first, log_dir, as_json = kw.pop("seeds"), kw.pop("seed"), kw.pop("first_seed"), kw.pop("log_dir"), kw.pop("as_json")
     jobs = kw.pop("jobs")
     cfg = _config_from(kw)
     if seed is not None and seeds is not None:
         raise click.UsageError("give --seed S (one run) or --seeds N (a range), not both")
+    if log_dir is not None:
+        _make_log_dir(Path(log_dir))  # before the run: a long hunt must not end in "cannot write"
     chosen = [seed] if seed is not None else range(first, first + (seeds or 100))
     single = seed is not None or len(chosen) == 1
     fast = replace(cfg, record_logs=single and log_dir is not None)
-    totals, failing = _Totals(), None
-    start = last_progress = time.perf_counter()
-    every = max(1, len(chosen) // 20)
-    for i, r in enumerate(run_seeds(fast, chosen, jobs), 1):
-        totals.add(r)
-        if not r.ok:
-            failing = r
-            break
-        now = time.perf_counter()
-        if not single and (i % every == 0 and now - last_progress > 1.0):
-            last_progress = now
-            click.echo(f"[sim] {i}/{len(chosen)} seeds, 0 violations, {now - start:.0f} s", err=True)
+    start = time.perf_counter()
+    totals, failing, r, interrupted = _run(fast, chosen, jobs, progress=not single)
     wall = time.perf_counter() - start
+    if interrupted:
+        _report_interrupted(totals, len(chosen), wall, as_json)
 
-    written = None
     if failing is not None and not failing.files:
         failing = run_seed(replace(cfg, record_logs=True), failing.seed)  # deterministic: same run, with logs
     report_of = failing
     if log_dir is not None and single and report_of is None:
         report_of = r
-    if report_of is not None:
-        target = Path(log_dir) if log_dir is not None else Path("logs") / f"sim-{report_of.seed}"
-        written = write_logs(report_of, target)
+    written = _keep_logs(report_of, log_dir) if report_of is not None else None
 
     summary = totals.to_dict(wall)
     if as_json:
@@ -266,6 +260,66 @@ def sim(**kw: Any) -> None:
             click.echo(f"logs: {written}  (raftzmq check {written})")
         click.echo(totals.render(wall), nl=False)
     sys.exit(1 if failing is not None else 0)
+
+
+_PROGRESS_EVERY_S = 2.0
+EXIT_INTERRUPTED = 130  # the shell's convention for "ended by SIGINT"
+
+
+def _run(cfg: SimConfig, chosen: Any, jobs: int, progress: bool) -> tuple[_Totals, SimResult | None, Any, bool]:
+    """Run the seeds until the first violation or a Ctrl-C: (totals, failing result, last result, interrupted).
+    With `progress`, a line on stderr every few seconds: seeds done, violations, elapsed time and an ETA."""
+    totals, failing, r = _Totals(), None, None
+    start = last_progress = time.perf_counter()
+    try:
+        for i, r in enumerate(run_seeds(cfg, chosen, jobs), 1):
+            totals.add(r)
+            if not r.ok:
+                return totals, r, r, False
+            now = time.perf_counter()
+            if progress and now - last_progress >= _PROGRESS_EVERY_S:
+                last_progress = now
+                eta = (now - start) / i * (len(chosen) - i)
+                click.echo(f"[sim] {i}/{len(chosen)} seeds, 0 violations, {now - start:.0f} s, "
+                           f"ETA {_duration(eta)}", err=True)
+    except KeyboardInterrupt:
+        return totals, failing, r, True
+    return totals, failing, r, False
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def _report_interrupted(totals: _Totals, planned: int, wall: float, as_json: bool) -> None:
+    """Ctrl-C: what ran so far, then exit 130. No violation was found in the seeds that finished."""
+    if as_json:
+        click.echo(json.dumps({"ok": None, "interrupted": True, "seeds_planned": planned,
+                               "summary": totals.to_dict(wall)}, indent=2))
+    else:
+        click.echo(f"interrupted after {totals.seeds} of {planned} seeds; partial summary:")
+        click.echo(totals.render(wall), nl=False)
+    sys.exit(EXIT_INTERRUPTED)
+
+
+def _make_log_dir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(f"cannot create --log-dir {path}: {exc.strerror or exc}")
+
+
+def _keep_logs(result: SimResult, log_dir: str | None) -> Path | None:
+    """Write the seed's logs (to --log-dir, else logs/sim-<seed>/); a failure to write is a warning, since the
+    verdict stands without the files and the replay command reproduces them."""
+    target = Path(log_dir) if log_dir is not None else Path("logs") / f"sim-{result.seed}"
+    try:
+        return write_logs(result, target)
+    except OSError as exc:
+        click.echo(f"raftzmq: warning: cannot write the logs to {target}: {exc.strerror or exc} "
+                   "(choose a writable --log-dir to keep them)", err=True)
+        return None
 
 
 @click.command("sim", epilog="""

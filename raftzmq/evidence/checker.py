@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from .coverage import Coverage, Gap
 from .logfile import LogFormatError, iter_records, run_files
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "Violation",
     "CheckResult",
     "Checker",
+    "EXIT_INCOMPLETE",
     "check_run",
     "render_summary",
     "run_check",
@@ -38,6 +40,7 @@ INVARIANTS = {
     "e": "vote-durable-first",
 }
 TERM_AND_VOTE = "term+vote"
+EXIT_INCOMPLETE = 3  # `raftzmq check`: records are missing, so there is no verdict (README, "Exit codes")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,14 +65,26 @@ class CheckResult:
     cluster_size_source: str  # "cluster_started" | "cluster.json" | "parameter" | "inferred" | "unknown"
     warnings: list[str] = field(default_factory=list)
     suppressed: int = 0  # violations beyond max_violations, counted but not kept
+    incomplete: list[Gap] = field(default_factory=list)  # what the records cannot show (coverage.py)
+
+    @property
+    def complete(self) -> bool:
+        return not self.incomplete
 
     @property
     def ok(self) -> bool:
-        return not self.violations
+        return not self.violations and not self.incomplete
+
+    @property
+    def verdict(self) -> str:
+        """"incomplete" (no verdict: records are missing), "violation" or "ok"."""
+        return "incomplete" if self.incomplete else "violation" if self.violations else "ok"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
+            "verdict": self.verdict,
+            "incomplete": [g.to_dict() for g in self.incomplete],
             "violations": [v.to_dict() for v in self.violations],
             "suppressed_violations": self.suppressed,
             "cluster_size": self.cluster_size,
@@ -122,6 +137,9 @@ class Checker:
         self._voters: dict[tuple[int, int], dict[int, str]] = {}  # (term, candidate) -> voter -> where
         self._started_size: tuple[int, str] | None = None
         self._finished = False
+        self.coverage = Coverage()
+        self.last_ns = 0
+        self.expect_supervisor_log = False  # check_run sets it for live runs (they have a cluster.json)
 
     # ---------------------------------------------------------------------------------------------- feeding
 
@@ -134,10 +152,13 @@ class Checker:
     def feed(self, rec: dict[str, Any], where: str | None = None) -> None:
         """One record. `where` is "file:line"; in-memory callers may omit it (a node/incarnation/seq label is used)."""
         self.records += 1
+        if rec["mono_ns"] > self.last_ns:
+            self.last_ns = rec["mono_ns"]
         event = rec["event"]
         self.events[event] = self.events.get(event, 0) + 1
         if rec["by"] != "node":
             self.supervisor_records += 1
+            self.coverage.supervisor(rec, where or "supervisor")
             if event == "cluster_started":
                 n = rec.get("nodes")
                 size = len(n) if isinstance(n, list) else n
@@ -160,8 +181,11 @@ class Checker:
             st.event_term = st.persist_term = (-1, "")
             st.covered = set()
             st.max_inc = max(st.max_inc, inc)
-        if rec["seq"] != st.seq + 1:
-            self.warnings.append(f"{where}: node {node} incarnation {inc} seq {rec['seq']} follows {st.seq}")
+            self.coverage.incarnation(node, inc)
+        if event == "log_reopened":
+            self.coverage.reopened(rec, where)  # says itself what is lost before it; no seq gap on top
+        elif rec["seq"] != st.seq + 1:
+            self.coverage.seq_mismatch(node, inc, rec["seq"], st.seq, where)
         st.seq = rec["seq"]
         self._terms.add(term)
 
@@ -266,7 +290,9 @@ class Checker:
             "events": dict(sorted(self.events.items())),
         }
         self.violations.sort(key=lambda v: v.invariant)
-        return CheckResult(self.violations, stats, size, source, self.warnings, self.suppressed)
+        gaps = self.coverage.finish(expect_supervisor_log=self.expect_supervisor_log,
+                                    supervisor_records=self.supervisor_records, last_ns=self.last_ns)
+        return CheckResult(self.violations, stats, size, source, self.warnings, self.suppressed, gaps)
 
 
 def _cluster_json_size(run_dir: Path) -> int | None:
@@ -294,6 +320,7 @@ def check_run(run_dir: str | os.PathLike[str], *, cluster_size: int | None = Non
     from_json = _cluster_json_size(d)
     if from_json is not None:
         checker = Checker(from_json, size_source="cluster.json")
+        checker.expect_supervisor_log = True  # a live run: only the supervisor says which incarnations ran
     else:
         checker = Checker(cluster_size, size_source="parameter")
     torn: list[str] = []
@@ -310,7 +337,14 @@ def render_summary(result: CheckResult, *, max_violations: int = 50, max_terms: 
     s = result.stats
     lines: list[str] = []
     n = len(result.violations) + result.suppressed
-    lines.append("OK: no safety violations" if result.ok else f"VIOLATIONS: {n}")
+    if result.incomplete:
+        lines.append(f"INCOMPLETE EVIDENCE: {len(result.incomplete)} gap(s) in the records; no verdict")
+        for g in result.incomplete:
+            lines.append(f"  {g.message}" + (f"\n      at {g.where}" if g.where else ""))
+        if n:
+            lines.append(f"violations seen in the partial records ({n}; they may be artefacts of what is missing):")
+    else:
+        lines.append("OK: no safety violations" if result.ok else f"VIOLATIONS: {n}")
     for v in result.violations[:max_violations]:
         lines.append(f"  ({v.invariant}) {v.name}: {v.message}")
         for w in v.where:
@@ -335,7 +369,8 @@ def render_summary(result: CheckResult, *, max_violations: int = 50, max_terms: 
 
 
 def run_check(run_dir: str | os.PathLike[str], as_json: bool, out: TextIO) -> int:
-    """`raftzmq check RUN_DIR [--json]`: 0 clean, 1 violation(s), 2 unreadable input (message names path/line)."""
+    """`raftzmq check RUN_DIR [--json]`: 0 clean, 1 violation(s), 2 unreadable input (message names path/line),
+    3 incomplete evidence (records are missing, so no verdict; the output says which)."""
     try:
         result = check_run(run_dir)
     except (LogFormatError, OSError) as e:
@@ -343,4 +378,4 @@ def run_check(run_dir: str | os.PathLike[str], as_json: bool, out: TextIO) -> in
         out.write(json.dumps({"ok": False, "error": msg}) + "\n" if as_json else f"error: {msg}\n")
         return 2
     out.write(result.to_json(indent=2) + "\n" if as_json else render_summary(result))
-    return 0 if result.ok else 1
+    return {"ok": 0, "violation": 1, "incomplete": EXIT_INCOMPLETE}[result.verdict]

@@ -33,7 +33,9 @@ class ChaosResult:
     faults: Counter = field(default_factory=Counter)
     converged: bool = False
     check_ok: bool = False
+    check_verdict: str = "ok"  # checker.CheckResult.verdict: ok | violation | incomplete
     violations: list[str] = field(default_factory=list)
+    incomplete: list[str] = field(default_factory=list)  # what the logs are missing (no verdict then)
     recovery: dict[str, Any] = field(default_factory=dict)
     schedule: list[dict[str, Any]] = field(default_factory=list)
     executed: list[dict[str, Any]] = field(default_factory=list)
@@ -44,7 +46,8 @@ class ChaosResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"run_dir": self.run_dir, "seed": self.seed, "ok": self.ok, "faults": dict(self.faults),
-                "converged": self.converged, "check_ok": self.check_ok, "violations": self.violations,
+                "converged": self.converged, "check_ok": self.check_ok, "check_verdict": self.check_verdict,
+                "violations": self.violations, "incomplete": self.incomplete,
                 "recovery": self.recovery, "schedule": self.schedule, "executed": self.executed}
 
 
@@ -200,7 +203,8 @@ def run_chaos(run_dir: Path, *, nodes: int = 5, duration: float = 20.0, seed: in
     finally:
         stop_cluster(client, run_dir)
     verdict = check_run(run_dir)
-    result.check_ok = verdict.ok
+    result.check_ok, result.check_verdict = verdict.ok, verdict.verdict
+    result.incomplete = [g.message for g in verdict.incomplete]
     result.violations = [f"{v.name}: {v.message}" for v in verdict.violations]
     records = [loc.record for loc in read_run(run_dir)]
     result.recovery = recovery_summary(records, nodes)

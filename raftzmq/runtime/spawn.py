@@ -105,7 +105,8 @@ def _node_main(run_dir: str, node_id: int, incarnation: int, err_path: str) -> N
     os.dup2(err, 2)
     os.close(null)
     os.close(err)
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # the forkserver ignores them; a node must not
+        signal.signal(sig, signal.SIG_DFL)
     # multiprocessing hands every child a copy of the forkserver's "alive" pipe, and the forkserver only exits
     # at EOF on that pipe: a live node would keep it (and so itself) running after the supervisor died. Close
     # our copy, so that the supervisor's death ends the forkserver and, through PR_SET_PDEATHSIG, every node.
@@ -125,12 +126,32 @@ def _node_main(run_dir: str, node_id: int, incarnation: int, err_path: str) -> N
     sys.exit(run_node(run_dir, node_id, incarnation, parent))
 
 
+def _start_forkserver_deaf_to_group_signals() -> None:
+    """Start the forkserver with SIGTERM and SIGHUP ignored (an ignored disposition survives exec).
+
+    It shares the supervisor's process group, so `timeout 20 raftzmq start` or a closed terminal signals it too.
+    Had it died of that, its nodes would die with it (PR_SET_PDEATHSIG) before the supervisor could stop them,
+    and multiprocessing would report their exit codes as 255: a clean stop shown as every node failing. The
+    supervisor stops the nodes itself; the forkserver still exits when the supervisor does (its alive pipe).
+    A SIGTERM that reaches the supervisor during these few milliseconds is lost; Ctrl-C (SIGINT) is not.
+    """
+    from multiprocessing import forkserver
+
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        forkserver.ensure_running()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 class ForkserverSpawner:
     """Forks nodes from a warm forkserver (multiprocessing) started for this supervisor."""
 
     def __init__(self) -> None:
         self._ctx = multiprocessing.get_context("forkserver")
         self._ctx.set_forkserver_preload(_PRELOAD)
+        _start_forkserver_deaf_to_group_signals()
 
     def spawn(self, run_dir: Path, node_id: int, incarnation: int, err_path: Path,
               env: dict[str, str]) -> NodeHandle:

@@ -24,7 +24,7 @@ from .control import COMMANDS, parse_ids, validate_groups
 from .errors import SupervisorError
 from .nodefaults import FaultsError, FaultTable
 from .resources import check_capacity, check_ports_free, free_ports, tcp_endpoint
-from .rundir import RunDir
+from .rundir import RunDir, register_supervisor, unregister_supervisor
 from .spawn import SPAWN_METHODS, NodeHandle, Spawner, child_env, make_spawner
 
 __all__ = ["Supervisor", "SupervisorError", "EXIT_REFUSED", "NodeProc"]
@@ -120,6 +120,7 @@ class Supervisor:
             if n in self.nodes:
                 self.nodes[n].incarnation = view.incarnation
         run.supervisor_pid.write_text(f"{os.getpid()}\n")
+        register_supervisor(run)  # `raftzmq ps` finds it wherever its run dir is
         self._ctx = zmq.Context()
         control, netctl = run.ipc_endpoint("control"), run.ipc_endpoint("net")
         self._control = self._bind(zmq.REP, control)
@@ -237,11 +238,26 @@ class Supervisor:
                     sock.close(linger=0)
             if self._ctx is not None:
                 self._ctx.term()
+            self._remove_socket_files()
             try:
                 if self.run.supervisor_pid.read_text().strip() == str(os.getpid()):
                     self.run.supervisor_pid.unlink()
             except OSError:
                 pass
+            unregister_supervisor()
+
+    def _remove_socket_files(self) -> None:
+        """ipc endpoints leave their socket files behind; once every process is gone they are only litter."""
+        if self._ctx is None:
+            return  # setup did not get as far as binding: another supervisor may own these files
+        endpoints = [self.run.ipc_endpoint("control"), self.run.ipc_endpoint("net")]
+        endpoints += [p.endpoint for p in self.nodes.values() if not p.alive]
+        for endpoint in endpoints:
+            if endpoint.startswith("ipc://"):
+                try:
+                    os.unlink(endpoint[len("ipc://"):])
+                except OSError:
+                    pass
 
     # ------------------------------------------------------------------ state
 
@@ -371,10 +387,19 @@ class Supervisor:
         return [self._stop(self.nodes[n]) for n in ids]
 
     def _do_pause(self, ids: list[int]) -> list[str]:
+        self._require_running(ids, "paused")
         return [self._pause(self.nodes[n], pause=True) for n in ids]
 
     def _do_resume(self, ids: list[int]) -> list[str]:
+        self._require_running(ids, "resumed")
         return [self._pause(self.nodes[n], pause=False) for n in ids]
+
+    def _require_running(self, ids: list[int], verb: str) -> None:
+        # Checked for every id before acting on any, like transfer: a dead node cannot be paused or resumed.
+        dead = [n for n in ids if not self.nodes[n].alive]
+        if dead:
+            raise SupervisorError(f"node {', '.join(map(str, dead))} is not running, so it cannot be {verb}; "
+                                  f"`raftzmq restart {' '.join(map(str, dead))}` starts it")
 
     def _kill(self, p: NodeProc) -> str:
         if not p.alive:
@@ -403,9 +428,9 @@ class Supervisor:
         return f"node {p.id} stopped (exit code {p.exit_code})"
 
     def _pause(self, p: NodeProc, pause: bool) -> str:
+        if p.paused == pause:
+            return f"node {p.id} is already paused" if pause else f"node {p.id} is not paused"
         verb = "paused" if pause else "resumed"
-        if not p.alive or p.paused == pause:
-            return f"node {p.id} was {'not running' if not p.alive else 'already ' + verb}"
         # Logged before the signal: the record must never come after the effect it describes.
         self._log.write("node_paused" if pause else "node_resumed", node=p.id, pid=p.pid)
         os.kill(p.pid, signal.SIGSTOP if pause else signal.SIGCONT)
