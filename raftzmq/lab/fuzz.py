@@ -24,7 +24,7 @@ import zmq
 
 from ..evidence.logfile import iter_records
 from ..protocol import Codec, ProtocolError
-from ..protocol.codec import MAX_FRAME_BYTES
+from ..protocol.codec import MAX_FRAME_BYTES, WIRE_VERSION
 from ..protocol.messages import MAX_TERM, AppendEntries, RequestVote, VoteResponse
 from ..runtime.control import ControlClient
 from ..runtime.rundir import RunDir
@@ -89,7 +89,7 @@ class FrameFactory:
         return [self.rng.choice([
             text.replace('"t":', '"t":NaN,"x":', 1).encode(), text[:-1].encode() + b',"t":1}',
             b"[1,2,3]", b'"request_vote"', b"42", b"null", text.encode("utf-16"), b"\xff\xfe" + text.encode(),
-            json.dumps({**doc, "k": "install_snapshot"}).encode(), json.dumps({**doc, "v": 2}).encode(),
+            json.dumps({**doc, "k": "install_snapshot"}).encode(), json.dumps({**doc, "v": WIRE_VERSION + 1}).encode(),
             json.dumps({**doc, "extra": 1}).encode(), b""])]
 
     def oversize(self, target: int) -> list[bytes]:
