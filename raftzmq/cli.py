@@ -37,6 +37,7 @@ def help_command(ctx: click.Context, command: tuple[str, ...]) -> None:
     """
     group: click.Command = main
     sub_ctx = ctx.parent
+    assert sub_ctx is not None  # `help` always runs under the `raftzmq` group
     for name in command:
         sub = group.get_command(sub_ctx, name) if isinstance(group, click.Group) else None
         if sub is None:

@@ -27,6 +27,8 @@ __all__ = [
     "msgs",
     "apply_persist",
     "Cluster",
+    "vote_requests_after_isolation",
+    "transfer_leadership",
 ]
 
 ET_MIN, ET_MAX, HB = 0.150, 0.300, 0.050
@@ -202,3 +204,40 @@ class Cluster:
 
     def events(self, name: str | None = None) -> list[tuple[int, Event]]:
         return [(i, e) for i, out in self.transcript for e in out.events if name is None or e.name == name]
+
+
+# -------------------------------------------------------------- scenarios shared by the paper tests and the mutants
+
+
+def vote_requests_after_isolation(core_cls: type[ElectionCore] = ElectionCore, **cfg) -> Cluster:
+    """PreVote off. Node 1 leads a 3-node cluster; node 3 is cut off for three of its election timeouts (its term
+    climbs to 5); it comes back and its RequestVotes of term 5 reach nodes 1 and 2 right after the leader's
+    heartbeat round reached node 2 (so node 2 is inside its lease), before any heartbeat reaches node 3."""
+    c = Cluster(3, prevote=False, fracs=[0.0, 0.5, 0.9], core_cls=core_cls, **cfg)
+    c.fire(1)
+    c.stabilize()
+    assert c.leaders() == [1]
+    cut_off = lambda m: 3 not in (m.src, m.dst)  # noqa: E731
+    for _ in range(3):
+        c.fire(3)
+        c.pending = [m for m in c.pending if cut_off(m)]
+        c.tick(1)
+        c.stabilize(cut_off)
+    c.fire(3)  # back: its next campaign's requests get through
+    requests, c.pending = c.pending, []
+    c.tick(1, c.now)  # a heartbeat round just before them: node 2 has heard from its leader
+    c.stabilize(cut_off)
+    c.pending = requests
+    c.deliver()
+    return c
+
+
+def transfer_leadership(core_cls: type[ElectionCore] = ElectionCore, **cfg) -> Cluster:
+    """Node 1 leads; it transfers leadership to node 2 while every node is inside CheckQuorum's lease."""
+    c = Cluster(3, core_cls=core_cls, **cfg)
+    c.fire(1)
+    c.stabilize()
+    assert c.leaders() == [1]
+    c.transfer(1, 2)
+    c.stabilize()
+    return c

@@ -12,7 +12,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from core_harness import Cluster, apply_persist, events_named, make_core, msgs
+from core_harness import (Cluster, apply_persist, events_named, make_core, msgs, transfer_leadership,
+                          vote_requests_after_isolation)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -61,6 +62,23 @@ class NaiveTally(ElectionCore):
         if len(self._tally) >= self.quorum:
             self._campaign(pre=False) if pre else self._become_leader()
         return self._flush()
+
+
+class LeaseForPreVotesOnly(ElectionCore):
+    """Bug: CheckQuorum's lease covers pre-votes only, so a real RequestVote of a higher term deposes a healthy
+    leader (what this core did before it followed etcd-io/raft's inLease)."""
+
+    def _lease_ignores(self, msg: Message) -> bool:
+        return False
+
+
+class LeaseIgnoresTransfers(ElectionCore):
+    """Bug: the lease does not look at the transfer flag, so a leadership transfer cannot get its votes."""
+
+    def _lease_ignores(self, msg: Message) -> bool:
+        if isinstance(msg, RequestVote) and msg.transfer:
+            msg = RequestVote(msg.term, msg.src, msg.dst, prevote=msg.prevote)
+        return ElectionCore._lease_ignores(self, msg)
 
 
 def naive(**flags) -> type[ElectionCore]:
@@ -277,6 +295,27 @@ def test_restart_with_persisted_vote_for_self_does_not_vote_for_others():
 
 
 # ---------------------------------------------------------------------------------------------- property test
+
+
+# ---------------------------------------------------------------------------------------------- CheckQuorum's lease
+
+
+def test_vote_requests_from_a_node_back_from_isolation_do_not_depose_the_leader():
+    """PreVote off, CheckQuorum on: the returning node's inflated RequestVotes are ignored inside the lease. The
+    mutant whose lease covers pre-votes only lets them depose the leader."""
+    c = vote_requests_after_isolation(check_quorum=True)
+    assert c.leaders() == [1] and c[1].term == 1
+    bad = vote_requests_after_isolation(LeaseForPreVotesOnly, check_quorum=True)
+    assert bad.leaders() == [] and bad[1].term == 5
+
+
+def test_a_leadership_transfer_passes_the_lease():
+    """The transfer target's requests say so on the wire; the lease lets them through. The mutant that ignores
+    the flag leaves the transfer stuck: nobody grants, the old leader stays."""
+    c = transfer_leadership(check_quorum=True, prevote=False)
+    assert c.leaders() == [2] and c[2].term == 2
+    bad = transfer_leadership(LeaseIgnoresTransfers, check_quorum=True, prevote=False)
+    assert bad.leaders() == [1] and bad[2].role == CANDIDATE
 
 
 @dataclass

@@ -22,7 +22,7 @@ _FAMILIES = {
 
 
 def registered() -> list[click.Command]:
-    out = []
+    out: list[click.Command] = []
     for module, names in _FAMILIES.items():
         mod = importlib.import_module(f"{__name__}.{module}")
         out.extend(getattr(mod, name) for name in names)

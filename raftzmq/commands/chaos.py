@@ -6,12 +6,14 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
 from ..evidence.checker import EXIT_INCOMPLETE
 from ..lab.chaos import NEMESES, run_chaos
 from ..runtime.rundir import new_run_dir
+from .options import cluster_options, resolve_cluster, start_args
 
 __all__ = ["chaos"]
 
@@ -39,24 +41,17 @@ def _reporters(as_json: bool, verbose: bool) -> tuple[Callable[[str], None], Cal
 
 
 @click.command()
-@click.option("--nodes", type=click.IntRange(1, 64), default=5, show_default=True)
+@cluster_options
 @click.option("--duration", type=click.FloatRange(0.5, 3600), default=20.0, show_default=True,
               help="Seconds of faults before healing.")
 @click.option("--seed", type=int, help="Seed of the fault schedule (printed; default random).")
 @click.option("--faults", default=",".join(NEMESES), show_default=True,
               help=f"Comma list from: {', '.join(NEMESES)}.")
 @click.option("--run-dir", "run_dir", metavar="DIR", help="Run directory (default: a new logs/<run-id>/).")
-@click.option("--config", "config_path", metavar="FILE", help="Cluster config for the run (as `start --config`).")
-@click.option("--election-timeout", metavar="MIN-MAX", help="As `start --election-timeout`.")
-@click.option("--heartbeat", type=int, metavar="MS", help="As `start --heartbeat`.")
-@click.option("--no-prevote", is_flag=True, help="As `start --no-prevote`.")
-@click.option("--no-check-quorum", is_flag=True, help="As `start --no-check-quorum`.")
-@click.option("--persist", type=click.Choice(["term+vote", "term-only"]), help="As `start --persist`.")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--verbose", "-v", is_flag=True, help="Print every fault as it is applied.")
-def chaos(nodes: int, duration: float, seed: int | None, faults: str, run_dir: str | None, config_path: str | None,
-          election_timeout: str | None, heartbeat: int | None, no_prevote: bool, no_check_quorum: bool,
-          persist: str | None, as_json: bool, verbose: bool) -> None:
+def chaos(duration: float, seed: int | None, faults: str, run_dir: str | None, as_json: bool, verbose: bool,
+          **flags: Any) -> None:
     """Start a cluster, inject random faults, heal, wait for one agreed leader, stop, check the logs.
 
     Faults: kill, pause, crash (a failpoint: before_persist, before_rename, after_persist_before_send,
@@ -64,8 +59,9 @@ def chaos(nodes: int, duration: float, seed: int | None, faults: str, run_dir: s
     (loss, delay), transfer, skew. The whole schedule comes from the seed (chaos.json records it and what
     each step resolved to). A live progress line shows the fault count, leader, term and nodes up.
 
-    Exit 0 when the cluster converged and the check is clean, 3 when the logs are incomplete (no verdict, see
-    `raftzmq check`), 1 otherwise. The run directory is not made logs/latest; the last lines name it.
+    Takes the cluster switches of `raftzmq start` (same rules, same refusals). Exit 0 when the cluster converged
+    and the check is clean, 3 when the logs are incomplete (no verdict, see `raftzmq check`), 1 otherwise. The run
+    directory is not made logs/latest; the last lines name it.
 
     \b
     Examples:
@@ -79,17 +75,14 @@ def chaos(nodes: int, duration: float, seed: int | None, faults: str, run_dir: s
     if bad or not kinds:
         raise click.BadParameter(f"unknown fault(s) {', '.join(bad) or '(none)'}; choose from {', '.join(NEMESES)}",
                                  param_hint="--faults")
-    start_args = [*(["--config", config_path] if config_path else []),
-                  *(["--election-timeout", election_timeout] if election_timeout else []),
-                  *(["--heartbeat", str(heartbeat)] if heartbeat else []),
-                  *(["--no-prevote"] if no_prevote else []), *(["--no-check-quorum"] if no_check_quorum else []),
-                  *(["--persist", persist] if persist else [])]
+    config_path = flags["config_path"]
+    config = resolve_cluster(flags)
     run = Path(run_dir) if run_dir else new_run_dir().path
     click.echo(f"raftzmq chaos: run {run}", err=True)
     say, progress = _reporters(as_json, verbose)
     try:
-        result = run_chaos(run, nodes=nodes, duration=duration, seed=seed, kinds=kinds, extra=start_args, log=say,
-                           progress=progress)
+        result = run_chaos(run, nodes=config.nodes, duration=duration, seed=seed, kinds=kinds,
+                           extra=start_args(config, config_path), log=say, progress=progress)
     except RuntimeError as exc:
         click.echo(f"raftzmq: error: {exc}", err=True)
         sys.exit(2)

@@ -9,12 +9,13 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
 from ..protocol.quorum import majority
-from ..runtime.config import ConfigError, ClusterConfig, default_config, load_config, with_overrides
+from ..runtime.config import ConfigError, ClusterConfig
+from .options import cluster_options, fail, resolve_cluster
 from ..runtime.control import ControlClient, ControlError
 from ..runtime.rundir import (RunDir, RunDirError, default_logs_root, new_run_dir, point_latest, resolve_run_dir,
                               running_clusters)
@@ -26,15 +27,6 @@ __all__ = ["start", "status", "kill", "restart", "stop", "pause", "resume", "par
            "net", "transfer", "fail", "render_status", "running_hint"]
 
 RUN_DIR_HELP = "Run directory (default: $RAFTZMQ_RUN_DIR, else logs/latest)."
-
-
-def fail(message: str, code: int = 2, as_json: bool = False) -> NoReturn:
-    """Print one error line (stderr; with as_json a JSON object on stdout, for scripts) and exit."""
-    if as_json:
-        click.echo(json.dumps({"ok": False, "error": message}))
-    else:
-        click.echo(f"raftzmq: error: {message}", err=True)
-    sys.exit(code)
 
 
 def run_dir_option(f: Any) -> Any:
@@ -66,7 +58,7 @@ def _request(run_dir: str | None, cmd: str, **args: Any) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------------------- rendering
 
-_ROLE_STYLE = {"leader": {"fg": "green", "bold": True}, "candidate": {"fg": "yellow"},
+_ROLE_STYLE: dict[str, dict[str, Any]] = {"leader": {"fg": "green", "bold": True}, "candidate": {"fg": "yellow"},
                "precandidate": {"fg": "yellow"}, "follower": {}}
 
 
@@ -86,8 +78,10 @@ def render_status(st: dict[str, Any], color: bool = False) -> str:
     net = st.get("net") or {}
     if net.get("groups"):
         head += "   partition: " + " | ".join(",".join(map(str, g)) for g in net["groups"])
+    if net.get("cuts"):
+        head += "   cut: " + " ".join(f"{a}->{b}" for a, b in net["cuts"])
     if net.get("loss") or net.get("delay_ms"):
-        head += f"   net: loss {net['loss']:.0%} delay {net['delay_ms']}±{net['jitter_ms']} ms"
+        head += f"   net: loss {net['loss']:.0%} delay {net['delay_ms']:g}±{net['jitter_ms']:g} ms"
     rows = [("ID", "PID", "STATE", "ROLE", "TERM", "LEADER", "INC", "ENDPOINT")]
     for n in st["nodes"]:
         rows.append((str(n["id"]), str(n["pid"] or "-"), _state_word(n), n["role"] or "-",
@@ -130,23 +124,8 @@ def _summary_line(st: dict[str, Any]) -> str:
 
 # ---------------------------------------------------------------------------------------------- start
 
-def _resolve_config(config_path: str | None, base: ClusterConfig | None, **overrides: Any) -> ClusterConfig:
-    try:
-        config = load_config(config_path) if config_path else (base or default_config())
-        return with_overrides(config, **overrides)
-    except ConfigError as exc:
-        fail(str(exc))
-
-
 @click.command()
-@click.option("--nodes", "-n", type=int, help="Number of nodes (default 5, from the config).")
-@click.option("--config", "config_path", metavar="FILE", help="TOML cluster config (default configs/default.toml).")
-@click.option("--election-timeout", metavar="MIN-MAX", help="Election timeout range in ms, e.g. 150-300.")
-@click.option("--heartbeat", type=int, metavar="MS", help="Heartbeat interval in ms.")
-@click.option("--no-prevote", is_flag=True, help="Disable PreVote.")
-@click.option("--no-check-quorum", is_flag=True, help="Disable CheckQuorum.")
-@click.option("--persist", type=click.Choice(["term+vote", "term-only"]),
-              help="What nodes persist; term-only is deliberately unsafe (watch `check` catch it).")
+@cluster_options
 @click.option("--transport", type=click.Choice(["tcp", "ipc"]), help="tcp on 127.0.0.1, or ipc sockets.")
 @click.option("--base-port", type=int, help="First TCP port (default: free ports chosen at start).")
 @click.option("--run-dir", "run_dir", metavar="DIR", help="Run directory (default: a new logs/<run-id>/).")
@@ -159,10 +138,8 @@ def _resolve_config(config_path: str | None, base: ClusterConfig | None, **overr
               help="With --detach: how long to wait for a leader (default 10 s + 0.1 s per node).")
 @click.option("--concurrent", is_flag=True, help="Start even though another cluster runs under the same logs "
                                                  "directory (logs/latest then points to the new one).")
-def start(nodes: int | None, config_path: str | None, election_timeout: str | None, heartbeat: int | None,
-          no_prevote: bool, no_check_quorum: bool, persist: str | None, transport: str | None,
-          base_port: int | None, run_dir: str | None, detach: bool, resume: bool, spawn: str,
-          wait_s: float | None, concurrent: bool) -> None:
+def start(transport: str | None, base_port: int | None, run_dir: str | None, detach: bool, resume: bool, spawn: str,
+          wait_s: float | None, concurrent: bool, **flags: Any) -> None:
     """Start a cluster: one OS process per node, plus this supervisor.
 
     In the foreground it shows a live status table; Ctrl-C stops every process. Other commands
@@ -186,10 +163,7 @@ def start(nodes: int | None, config_path: str | None, election_timeout: str | No
             base = ClusterConfig.from_dict(run.read_cluster()["config"], source=str(run.cluster_json))
         except (RunDirError, ConfigError, KeyError) as exc:
             fail(f"cannot resume: {exc}")
-    config = _resolve_config(
-        config_path, base, nodes=nodes, election_timeout_ms=election_timeout, heartbeat_ms=heartbeat,
-        prevote=False if no_prevote else None, check_quorum=False if no_check_quorum else None,
-        persist=persist, transport=transport, base_port=base_port)
+    config = resolve_cluster(flags, base, transport=transport, base_port=base_port)
     if not resume:
         try:
             run = _fresh_run_dir(run_dir, concurrent)
@@ -545,7 +519,7 @@ def _ms(text: str) -> int:
 
 
 @click.command()
-@click.option("--loss", type=click.FloatRange(0.0, 1.0), help="Probability that a message is dropped (0..1).")
+@click.option("--loss", type=float, help="Probability that a message is dropped (0..1).")
 @click.option("--delay", metavar="MS[±MS]", help="Added one-way delay, with optional uniform jitter.")
 @run_dir_option
 def net(loss: float | None, delay: str | None, run_dir: str | None) -> None:
@@ -565,7 +539,7 @@ def net(loss: float | None, delay: str | None, run_dir: str | None) -> None:
     if loss is None and delay is None:
         raise click.UsageError("give --loss and/or --delay")
     msg = _request(run_dir, "net", loss=loss or 0.0, delay_ms=delay_ms or 0, jitter_ms=jitter_ms or 0)["net"]
-    click.echo(f"net: loss {msg['loss']:.0%}, delay {msg['delay_ms']}±{msg['jitter_ms']} ms")
+    click.echo(f"net: loss {msg['loss']:.0%}, delay {msg['delay_ms']:g}±{msg['jitter_ms']:g} ms")
 
 
 @click.command()

@@ -23,7 +23,7 @@ from .cluster import RUN_DIR_HELP, fail
 __all__ = ["logs", "check", "report", "timeline", "format_record"]
 
 _NODE_COLORS = ["cyan", "magenta", "blue", "yellow", "green", "bright_cyan", "bright_magenta", "bright_blue"]
-_EVENT_STYLE = {
+_EVENT_STYLE: dict[str, dict[str, Any]] = {
     "became_leader": {"fg": "green", "bold": True},
     "stepped_down": {"fg": "red", "bold": True},
     "became_candidate": {"fg": "yellow"},

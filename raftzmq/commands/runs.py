@@ -55,8 +55,8 @@ def ps(as_json: bool) -> None:
     table += [(str(r["supervisor_pid"]), dash(r["nodes"]), dash(r["leader"]), dash(r["term"]),
                r["run_dir"] + ("  (latest)" if r["latest"] else "")) for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(4)]
-    for row in table:
-        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[4])
+    for line in table:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(line, widths)) + "  " + line[4])
 
 
 def _age(text: str | None) -> float | None:

@@ -54,6 +54,7 @@ def double_vote_cmd(persist: str, run_dir: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
+        assert result.check is not None  # double_vote always checks before it returns
         click.echo(f"\nraftzmq check {run}:")
         click.echo(render_summary(result.check), nl=False)
     sys.exit(0 if result.ok else 1)

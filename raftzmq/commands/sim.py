@@ -16,39 +16,30 @@ from raftzmq.lab.bench_sim import bench_sim as _bench, profile_sim
 from raftzmq.lab.simdisk import DISK_MODES
 from raftzmq.lab.parallel import default_jobs, run_seeds
 from raftzmq.lab.simulator import SimConfig, SimResult, format_record, run_seed, write_logs
+from raftzmq.protocol.units import s_to_ms
+from raftzmq.runtime.config import ClusterConfig
 
-from .cluster import fail
+from .options import cluster_options, fail, resolve_cluster
+
 
 __all__ = ["sim", "bench_sim", "build_config", "replay_command", "percentile"]
 
 _DEFAULT = SimConfig()
 
 
-def _timeout(text: str) -> tuple[float, float]:
-    from raftzmq.runtime.config import ConfigError, parse_timeout_range
-
-    try:
-        lo, hi = parse_timeout_range(text, "--election-timeout")
-    except ConfigError as e:
-        raise click.BadParameter(e.reason) from None
-    return lo / 1000, hi / 1000
-
-
-def build_config(*, nodes: int, duration: float, faults: str, persist: str, prevote: bool, check_quorum: bool,
-                 election_timeout: str, heartbeat: int, disk: str, delay_ms: float, jitter_ms: float,
-                 delay_dist: str, vote_crash: float, fault_interval: float) -> SimConfig:
-    """CLI values -> SimConfig; click.UsageError (exit 2) on anything invalid."""
+def build_config(cluster: ClusterConfig, *, duration: float, faults: str, disk: str, delay_ms: float,
+                 jitter_ms: float, delay_dist: str, vote_crash: float, fault_interval: float) -> SimConfig:
+    """A resolved cluster config plus the simulator's own flags -> SimConfig; exit 2 on anything invalid."""
     try:
         kinds = F.parse_faults(faults)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--faults") from None
     try:
-        return SimConfig(nodes=nodes, duration=duration, faults=kinds, persist_mode=persist, prevote=prevote,
-                         check_quorum=check_quorum, election_timeout=_timeout(election_timeout),
-                         heartbeat=heartbeat / 1000, disk=disk, delay=delay_ms / 1000, jitter=jitter_ms / 1000,
-                         delay_dist=delay_dist, vote_crash=vote_crash, fault_interval=fault_interval)
+        return SimConfig.from_cluster(cluster, duration=duration, faults=kinds, disk=disk, delay_ms=delay_ms,
+                                      jitter_ms=jitter_ms, delay_dist=delay_dist, vote_crash=vote_crash,
+                                      fault_interval=fault_interval)
     except ValueError as e:
-        raise click.UsageError(str(e)) from None
+        fail(str(e))
 
 
 def replay_command(cfg: SimConfig, seed: int) -> str:
@@ -61,12 +52,12 @@ def replay_command(cfg: SimConfig, seed: int) -> str:
     flag(cfg.persist_mode != d.persist_mode, f"--persist {cfg.persist_mode}")
     flag(not cfg.prevote, "--no-prevote")
     flag(not cfg.check_quorum, "--no-check-quorum")
-    lo, hi = cfg.election_timeout
-    flag(cfg.election_timeout != d.election_timeout, f"--election-timeout {lo * 1000:g}-{hi * 1000:g}")
-    flag(cfg.heartbeat != d.heartbeat, f"--heartbeat {cfg.heartbeat * 1000:g}")
+    lo, hi = cfg.election_timeout_ms
+    flag(cfg.election_timeout_ms != d.election_timeout_ms, f"--election-timeout {lo}-{hi}")
+    flag(cfg.heartbeat_ms != d.heartbeat_ms, f"--heartbeat {cfg.heartbeat_ms}")
     flag(cfg.disk != d.disk, f"--disk {cfg.disk}")
-    flag(cfg.delay != d.delay, f"--delay-ms {cfg.delay * 1000:g}")
-    flag(cfg.jitter != d.jitter, f"--jitter-ms {cfg.jitter * 1000:g}")
+    flag(cfg.delay_ms != d.delay_ms, f"--delay-ms {cfg.delay_ms:g}")
+    flag(cfg.jitter_ms != d.jitter_ms, f"--jitter-ms {cfg.jitter_ms:g}")
     flag(cfg.delay_dist != d.delay_dist, f"--delay-dist {cfg.delay_dist}")
     flag(cfg.vote_crash != d.vote_crash, f"--vote-crash {cfg.vote_crash:g}")
     flag(cfg.fault_interval != d.fault_interval, f"--fault-interval {cfg.fault_interval:g}")
@@ -87,7 +78,7 @@ def _round(x: float | None) -> float | None:
 
 
 def _ms(x: float | None) -> str:
-    return "-" if x is None else f"{x * 1000:.0f} ms"
+    return "-" if x is None else f"{s_to_ms(x):.0f} ms"
 
 
 def _violation_report(r: SimResult, log_dir: Path | None, replay: str) -> str:
@@ -166,24 +157,17 @@ Examples:
 
 def _options(fn):
     opts = [
-        click.option("--nodes", type=click.IntRange(1, 256), default=_DEFAULT.nodes, show_default=True),
+        cluster_options,
         click.option("--duration", type=click.FloatRange(min=0.001), default=_DEFAULT.duration, show_default=True,
                      help="Simulated seconds per seed."),
         click.option("--faults", default="all", show_default=True,
                      help=f"all, none, or a comma list of: {','.join(F.FAULT_KINDS)}."),
-        click.option("--persist", type=click.Choice(["term+vote", "term-only"]), default="term+vote",
-                     show_default=True, help="term-only is deliberately unsafe."),
-        click.option("--prevote/--no-prevote", default=True, show_default=True),
-        click.option("--check-quorum/--no-check-quorum", default=True, show_default=True),
-        click.option("--election-timeout", default="150-300", show_default=True, metavar="MIN-MAX",
-                     help="Milliseconds."),
-        click.option("--heartbeat", type=click.IntRange(min=1), default=50, show_default=True, help="Milliseconds."),
         click.option("--disk", type=click.Choice(DISK_MODES), default="safe", show_default=True,
                      help="unsafe-no-fsync: persists reach the disk only at a later writeback."),
-        click.option("--delay-ms", type=click.FloatRange(min=0.01), default=_DEFAULT.delay * 1000,
-                     show_default=True, help="Mean one-way network delay."),
-        click.option("--jitter-ms", type=click.FloatRange(min=0), default=_DEFAULT.jitter * 1000,
-                     show_default=True, help="Half-width (uniform) or std deviation (exponential)."),
+        click.option("--delay-ms", type=float, default=_DEFAULT.delay_ms, show_default=True,
+                     help="Mean one-way network delay."),
+        click.option("--jitter-ms", type=float, default=_DEFAULT.jitter_ms, show_default=True,
+                     help="Half-width (uniform) or std deviation (exponential)."),
         click.option("--delay-dist", type=click.Choice(F.DELAY_DISTS), default="uniform", show_default=True),
         click.option("--vote-crash", type=click.FloatRange(0, 1), default=_DEFAULT.vote_crash, show_default=True,
                      help="With crash faults: chance that a node crashes right after granting a vote."),
@@ -196,9 +180,9 @@ def _options(fn):
 
 
 def _config_from(kw: dict[str, Any]) -> SimConfig:
-    keys = ("nodes", "duration", "faults", "persist", "prevote", "check_quorum", "election_timeout", "heartbeat",
-            "disk", "delay_ms", "jitter_ms", "delay_dist", "vote_crash", "fault_interval")
-    return build_config(**{k: kw.pop(k) for k in keys})
+    cluster = resolve_cluster(kw)  # the live cluster's switches and rules (start, chaos, bench: the same)
+    keys = ("duration", "faults", "disk", "delay_ms", "jitter_ms", "delay_dist", "vote_crash", "fault_interval")
+    return build_config(cluster, **{k: kw.pop(k) for k in keys})
 
 
 @click.command("sim", epilog=_EXAMPLES)

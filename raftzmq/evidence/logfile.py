@@ -75,6 +75,7 @@ SUPERVISOR_EVENT_FIELDS: dict[str, dict[str, str]] = {
     "node_paused": {},
     "node_resumed": {},
     "partition": {"groups": _LIST},
+    "link_cut": {"cuts": _LIST},
     "net_changed": {"loss": _NUM, "delay_ms": _NUM, "jitter_ms": _NUM},
     "heal": {},
     "transfer_requested": {"leader": _INT},

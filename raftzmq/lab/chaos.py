@@ -140,6 +140,7 @@ class _Executor:
         return f"{verb} node {node}"
 
     def _undo(self, action: Action) -> str:
+        assert action.undoes is not None  # the planner always says what an undo reverts
         node = self.node_of.get(action.undoes)
         if node is None or node not in self.down:
             return "skipped: nothing to undo"

@@ -23,7 +23,7 @@ from typing import Any
 import zmq
 
 from ..evidence.logfile import iter_records
-from ..protocol import Codec, ProtocolError
+from ..protocol import Codec, Message, ProtocolError
 from ..protocol.codec import MAX_FRAME_BYTES, WIRE_VERSION
 from ..protocol.messages import MAX_TERM, AppendEntries, RequestVote, VoteResponse
 from ..runtime.control import ControlClient
@@ -46,10 +46,11 @@ class FrameFactory:
     def _valid_doc(self, target: int) -> dict[str, Any]:
         rng = self.rng
         src = rng.choice([m for m in self.members if m != target] or [target])
-        kind = rng.choice([RequestVote(1, src, target, prevote=rng.random() < 0.5),
-                           VoteResponse(1, src, target, granted=True, prevote=False),
-                           AppendEntries(1, src, target)])
-        return json.loads(Codec.encode(kind))
+        options: list[Message] = [RequestVote(1, src, target, prevote=rng.random() < 0.5),
+                                  VoteResponse(1, src, target, granted=True, prevote=False),
+                                  AppendEntries(1, src, target)]
+        msg = rng.choice(options)
+        return dict(json.loads(Codec.encode(msg)))
 
     def random_bytes(self, target: int) -> list[bytes]:
         return [self.rng.randbytes(self.rng.randint(0, MAX_FRAME_BYTES))]

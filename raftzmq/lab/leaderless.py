@@ -38,7 +38,7 @@ class _State:
         self.cuts: set[tuple[int, int]] = set()
 
     def feed(self, rec: dict[str, Any]) -> None:
-        event, node = rec["event"], rec.get("node")
+        event, node = rec["event"], int(rec.get("node", 0))
         if rec.get("by") == "node":
             if event == "node_started":
                 self.up.add(node)

@@ -14,11 +14,13 @@ from __future__ import annotations
 import heapq
 import random
 from collections import deque
+from dataclasses import replace
 from typing import Any
 
 from raftzmq.evidence.checker import Checker, Violation
 from raftzmq.evidence.logfile import LogWriter
 from raftzmq.protocol.core import LEADER, ElectionCore
+from raftzmq.protocol.netmodel import NetModel
 from raftzmq.protocol.quorum import majority
 
 from . import faults as F
@@ -57,12 +59,11 @@ class Simulator:
         self.net_rng, self.fault_rng, self.vote_rng = rng("net"), rng("faults"), rng("vote-crash")
         self.rng_for = rng
         self.disk = SimDisk(config.disk, rng("disk"))
-        self.base_net = F.NetParams(config.delay, config.jitter, config.delay_dist,
-                                    0.01 if "loss" in config.faults else 0.0,
-                                    0.01 if "dup" in config.faults else 0.0)
-        self._set_net(F.NetParams(**{k: getattr(self.base_net, k) for k in self.base_net.__slots__}))
-        self.links = F.full_links(n)
-        self.partitioned = False
+        self.base_net = F.NetParams(
+            NetModel(delay_ms=config.delay_ms, jitter_ms=config.jitter_ms,
+                     loss=0.01 if "loss" in config.faults else 0.0),
+            0.01 if "dup" in config.faults else 0.0, config.delay_dist)
+        self._set_net(self.base_net)
         self._last_partition = self._last_net = 0  # which fault a heal/restore timer belongs to
         self.nodes = [_Node(i) for i in range(n + 1)]  # index 0 unused
         self.heap: list[tuple] = []
@@ -130,7 +131,12 @@ class Simulator:
 
     def _set_net(self, params: F.NetParams) -> None:
         self.net = params
+        self.links = params.model.link_matrix(self.n)  # links[src][dst]: the hot path's lookup
         self.sample_delay = params.sampler(self.net_rng)
+
+    def set_net_model(self, model: NetModel) -> None:
+        """Partitions, cuts, loss, delay and jitter as on live nodes; duplication and distribution stay."""
+        self._set_net(replace(self.net, model=model))
 
     # ------------------------------------------------------------------ node lifecycle
 
@@ -304,7 +310,7 @@ class Simulator:
         links = self.links
         for node in self.nodes[1:]:
             core = node.core
-            if node.up and not node.paused and core.role == LEADER:
+            if node.up and not node.paused and core is not None and core.role == LEADER:
                 reach = sum(1 for o in self.nodes[1:] if links[node.id][o.id] and o.up and not o.paused)
                 if reach >= self.quorum and (best is None or core.term > best[1]):
                     best = (node.id, core.term)
@@ -400,6 +406,7 @@ class Simulator:
             return
         self.down -= 1
         node.paused = False
+        assert node.core is not None  # a paused node is up, so it has a core
         self.sup.write("node_resumed", node=node.id)
         # The process wakes with a jumped clock and a full socket buffer: drain it, then let timers fire.
         inbox, node.inbox = node.inbox, []
@@ -424,7 +431,7 @@ class Simulator:
         extra: dict[str, Any] = {}
         if shape == "majorities-ring":
             groups = F.ring_views(n, rng)
-            self.links = F.links_from_views(n, groups)
+            self.set_net_model(self.net.model.changed(groups=None, cuts=F.ring_cuts(groups)))
             extra["views"] = True  # groups[i] is what node i+1 sees, not a disjoint split
         else:
             if shape == "split":
@@ -432,13 +439,12 @@ class Simulator:
             else:
                 lone = leader if shape == "isolate-leader" and leader is not None else rng.randint(1, n)
                 groups = [[lone], [i for i in range(1, n + 1) if i != lone]]
-            self.links = F.links_from_groups(n, groups)
+            self.set_net_model(self.net.model.changed(groups=groups, cuts=frozenset()))
         if leader is not None:
             reach = sum(1 for i in range(1, n + 1) if self.links[leader][i])
             if reach < self.quorum:
                 self._hit_leader(leader)
         self.faults_injected += 1
-        self.partitioned = True
         self._last_partition = self.faults_injected
         self.sup.write("partition", groups=groups, shape=shape, **extra)
         self._update_leader()
@@ -446,38 +452,40 @@ class Simulator:
 
     def _heal(self, which: int) -> None:
         # Only the latest partition heals; an older one's timer is stale once it was replaced.
-        if not self.partitioned or which != self._last_partition:
+        if not self.net.model.partitioned or which != self._last_partition:
             return
-        self.links = F.full_links(self.n)
-        self.partitioned = False
+        self.set_net_model(self.net.model.changed(groups=None, cuts=frozenset()))
         self.sup.write("heal")
         self._update_leader()
 
     def _fault_net(self, rng: random.Random, kind: str) -> None:
         base = self.base_net
-        net = F.NetParams(base.delay, base.jitter, base.dist, base.loss, base.dup)
+        values = {"loss": base.model.loss, "delay_ms": base.model.delay_ms, "jitter_ms": base.model.jitter_ms}
+        dup, dist = base.dup, base.dist
         if kind == "loss":
-            net.loss = rng.choice((0.05, 0.2, 0.5))
+            values["loss"] = rng.choice((0.05, 0.2, 0.5))
         elif kind == "dup":
-            net.dup = rng.choice((0.1, 0.3))
+            dup = rng.choice((0.1, 0.3))
         else:
-            net.delay = rng.uniform(0.01, 0.1)
-            net.jitter = net.delay * rng.uniform(0.2, 1.0)
-            net.dist = F.DELAY_DISTS[rng.randrange(2)]
+            delay = rng.uniform(10.0, 100.0)
+            values.update(delay_ms=delay, jitter_ms=delay * rng.uniform(0.2, 1.0))
+            dist = F.DELAY_DISTS[rng.randrange(2)]
         self.faults_injected += 1
         self._last_net = self.faults_injected
-        self._set_net(net)
+        self._set_net(F.NetParams(self.net.model.changed(**values), dup, dist))
         self._net_changed(kind=kind)
         self._call_at(self.now + rng.uniform(0.2, 3.0), self._net_restore, self._last_net)
 
     def _net_changed(self, **extra: Any) -> None:
-        net = self.net
-        self.sup.write("net_changed", loss=net.loss, delay_ms=round(net.delay * 1000, 3),
-                       jitter_ms=round(net.jitter * 1000, 3), dup=net.dup, dist=net.dist, **extra)
+        net, model = self.net, self.net.model
+        self.sup.write("net_changed", loss=model.loss, delay_ms=round(model.delay_ms, 3),
+                       jitter_ms=round(model.jitter_ms, 3), dup=net.dup, dist=net.dist, **extra)
 
     def _net_restore(self, which: int) -> None:
         if which == self._last_net:
-            self._set_net(F.NetParams(**{k: getattr(self.base_net, k) for k in self.base_net.__slots__}))
+            b = self.base_net
+            model = self.net.model.changed(loss=b.model.loss, delay_ms=b.model.delay_ms, jitter_ms=b.model.jitter_ms)
+            self._set_net(F.NetParams(model, b.dup, b.dist))
             self._net_changed(kind="restore")
 
     def _fault_loss(self, rng: random.Random) -> None:

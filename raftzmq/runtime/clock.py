@@ -24,7 +24,8 @@ class SkewError(ValueError):
 
 
 def check_skew(factor: object) -> float:
-    if type(factor) not in (int, float) or not math.isfinite(factor) or not SKEW_MIN <= factor <= SKEW_MAX:
+    if not (isinstance(factor, (int, float)) and type(factor) is not bool and math.isfinite(factor)
+            and SKEW_MIN <= factor <= SKEW_MAX):
         raise SkewError(f"skew factor must be a number in [{SKEW_MIN:g}, {SKEW_MAX:g}], got {factor!r}")
     return float(factor)
 

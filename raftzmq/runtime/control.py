@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "isolate": ("id",),
     "heal": (),
     "net": ("loss", "delay_ms", "jitter_ms"),
+    "cut": ("src", "dst", "one_way"),
     "transfer": ("target",),
     "skew": ("id", "factor"),
     "failpoint": ("id", "name"),
@@ -49,7 +50,7 @@ class ControlClient:
         self.run = run
 
     def request(self, cmd: str, **args: Any) -> dict[str, Any]:
-        ctx = zmq.Context.instance()
+        ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
         sock = ctx.socket(zmq.REQ)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.RCVTIMEO, self.timeout_ms)

@@ -32,12 +32,12 @@ from typing import Any, NoReturn
 import zmq
 
 from raftzmq.evidence.logfile import LogWriter
-from raftzmq.protocol import LEADER, Codec, CoreConfig, ElectionCore, HardState, Output
+from raftzmq.protocol import LEADER, Codec, ElectionCore, HardState, Output
 from raftzmq.runtime.clock import SkewedClock
 from raftzmq.runtime.config import ClusterConfig, ConfigError
 from raftzmq.runtime.diskfaults import FaultyFileOps
 from raftzmq.runtime.failpoints import FailpointError, Failpoints
-from raftzmq.runtime.netem import DROP, SEND, NetEm, NetemError
+from raftzmq.runtime.netem import DROP, SEND, NetctlError, NetEm, NetModelError, decode_netctl
 from raftzmq.runtime.nodefaults import FaultReceiver, FaultsError
 from raftzmq.runtime.storage import CorruptStateError, StateFile, StorageError, StorageFatalError
 from raftzmq.runtime.transport import AddressInUseError, LogLimiter, Transport, TransportError
@@ -194,11 +194,7 @@ class Node:
         seed = int.from_bytes(os.urandom(8), "big")
         self.rng = random.Random(seed)
         self.netem = NetEm(self.id, random.Random(f"{seed}:netem"))
-        lo, hi = config.election_timeout_ms
-        core_config = CoreConfig(
-            node_id=self.id, members=members, election_timeout_min=lo / 1000.0, election_timeout_max=hi / 1000.0,
-            heartbeat_interval=config.heartbeat_ms / 1000.0, prevote=config.prevote,
-            check_quorum=config.check_quorum, persist_mode=config.persist)
+        core_config = config.core_config(self.id)
 
         self.ctx = zmq.Context(io_threads=1)  # created here, in the node process itself (never across fork)
         self.limiter = LogLimiter(self._write, time.monotonic)
@@ -228,10 +224,10 @@ class Node:
                     pid=os.getpid(), endpoint=self.transport.endpoint)
         for name in ("net.json", "faults.json"):  # the supervisor's current state, before netctl says it again
             try:
-                doc = json.loads((self.run_dir / name).read_text())
+                doc = decode_netctl((self.run_dir / name).read_bytes())
             except FileNotFoundError:
                 continue
-            except (OSError, ValueError) as exc:
+            except (OSError, NetctlError) as exc:
                 self._write("netctl_rejected", reason=f"{name}: {exc}"[:200])
                 continue
             self._apply_netctl(doc)
@@ -249,7 +245,9 @@ class Node:
         poller.register(router, zmq.POLLIN)
         if self.sub is not None:
             poller.register(self.sub, zmq.POLLIN)
-        wake_fd = self._wake_r.fileno()
+        wake = self._wake_r
+        assert wake is not None  # created with the sockets, before the loop
+        wake_fd = wake.fileno()
         poller.register(wake_fd, zmq.POLLIN)
         core, netem, transport = self.core, self.netem, self.transport
         monotonic = self.clock.now
@@ -276,7 +274,7 @@ class Node:
                 self._read_netctl()
             if wake_fd in ready:
                 try:
-                    while self._wake_r.recv(512):
+                    while wake.recv(512):
                         pass
                 except BlockingIOError:
                     pass
@@ -333,9 +331,9 @@ class Node:
                 return
             try:
                 if len(parts) != 1:
-                    raise ValueError(f"{len(parts)}-part message")
-                doc = json.loads(parts[0])
-            except ValueError as exc:
+                    raise NetctlError(f"{len(parts)}-part message")
+                doc = decode_netctl(parts[0])
+            except NetctlError as exc:
                 self._netctl_rejected(str(exc))
                 continue
             self._apply_netctl(doc)
@@ -343,19 +341,24 @@ class Node:
     def _netctl_rejected(self, reason: str) -> None:
         self.limiter.emit("netctl_rejected", ("netctl_rejected",), 1, reason=reason[:200])
 
-    def _apply_netctl(self, doc: Any) -> None:
-        kind = doc.get("type") if isinstance(doc, dict) else None
+    def _apply_netctl(self, doc: dict[str, Any]) -> None:
+        kind = doc.get("type")
         if kind == "net":
             try:
                 changed = self.netem.apply(doc)
-            except NetemError as exc:
+            except NetModelError as exc:
                 self._netctl_rejected(f"net: {exc}")
                 return
             if changed:
-                self._write("net_applied", **self.netem.state.to_fields())
+                fields = self.netem.model.to_doc()
+                del fields["type"]
+                self._write("net_applied", **fields)
         elif kind == "transfer":
             target, tid = doc.get("target"), doc.get("id")
-            if tid is not None and tid == self._last_transfer_id:
+            if type(tid) is not int:
+                self._netctl_rejected(f"transfer: id {tid!r} is not an int"[:200])
+                return
+            if tid == self._last_transfer_id:
                 return  # a repeated publication of the same request
             self._last_transfer_id = tid
             if self.core.role != LEADER:
@@ -373,7 +376,7 @@ class Node:
             if applied is not None:
                 self._write("faults_applied", **applied.log_fields())
         else:
-            self._netctl_rejected(f"unknown type {kind!r}")
+            self._netctl_rejected(f"unknown type {kind!r}"[:200])
 
     # ------------------------------------------------------------------ shutdown
 

@@ -44,6 +44,9 @@ def child_env(base: dict[str, str] | None = None) -> dict[str, str]:
 class NodeHandle(Protocol):
     pid: int
 
+    @property
+    def returncode(self) -> int | None: ...
+
     def poll(self) -> int | None: ...
 
     def wait(self, timeout: float | None = None) -> int: ...
@@ -78,6 +81,7 @@ class _ProcessHandle:
 
     def __init__(self, proc: multiprocessing.process.BaseProcess) -> None:
         self._proc = proc
+        assert proc.pid is not None, "started before it is handed over"
         self.pid: int = proc.pid
 
     @property
