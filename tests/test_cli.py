@@ -12,7 +12,7 @@ from cluster_harness import REPO
 
 COMMANDS = ["start", "status", "kill", "restart", "stop", "pause", "resume", "partition", "isolate", "heal", "net",
             "transfer", "logs", "check", "report", "timeline", "sim", "chaos", "bench", "bench sim", "bench cluster", "bench large",
-            "skew", "failpoint", "disk", "scenario", "scenario double-vote", "fuzz",
+            "skew", "failpoint", "disk", "cut", "uncut", "scenario", "scenario double-vote", "fuzz",
             "bench spawn", "help", "ps", "clean"]
 
 

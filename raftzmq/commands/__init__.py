@@ -14,7 +14,7 @@ _FAMILIES = {
     "sim": ["sim"],
     "bench": ["bench"],
     "chaos": ["chaos"],
-    "faults": ["skew", "failpoint", "disk"],
+    "faults": ["skew", "failpoint", "disk", "cut", "uncut"],
     "scenario": ["scenario"],
     "fuzz": ["fuzz"],
     "runs": ["ps", "clean"],

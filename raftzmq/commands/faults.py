@@ -1,6 +1,6 @@
 """Faults inside one running node: `skew` (its timers run fast or slow), `failpoint` (it SIGKILLs itself at an
-exact moment of a persist/send), `disk` (its state file's disk starts failing). The supervisor passes them to
-the node over netctl (runtime/nodefaults.py)."""
+exact moment of a persist/send), `disk` (its state file's disk starts failing); the supervisor passes them to
+the node over netctl (runtime/nodefaults.py). And faults of single links: `cut`, `uncut` (protocol/netmodel.py)."""
 from __future__ import annotations
 
 import click
@@ -9,7 +9,7 @@ from ..runtime.diskfaults import DISK_FAULTS
 from ..runtime.failpoints import NAMES as FAILPOINTS
 from .cluster import _request, run_dir_option
 
-__all__ = ["skew", "failpoint", "disk"]
+__all__ = ["skew", "failpoint", "disk", "cut", "uncut"]
 
 
 @click.command()
@@ -79,3 +79,45 @@ def disk(node: int, fault: str, run_dir: str | None) -> None:
     reply = _request(run_dir, "disk", id=node, fault=fault)
     click.echo(f"node {reply['node']} (incarnation {reply['incarnation']}): disk fault {fault} armed; "
                "it fails at the node's next persist")
+
+
+@click.command()
+@click.argument("src", type=int)
+@click.argument("dst", type=int)
+@click.option("--one-way", is_flag=True, help="Cut only SRC -> DST (DST's messages still reach SRC).")
+@run_dir_option
+def cut(src: int, dst: int, one_way: bool, run_dir: str | None) -> None:
+    """Cut the link between SRC and DST (both directions, or only SRC -> DST with --one-way).
+
+    Cuts add up, to any shape: every link into the leader cut one-way is the "simplex leader" (it still
+    sends heartbeats, hears no answer: CheckQuorum deposes it). `uncut` removes one, `heal` all.
+
+    \b
+    Examples:
+      raftzmq cut 1 2                 # 1 and 2 no longer hear each other
+      raftzmq cut 2 1 --one-way       # 2's messages to 1 are dropped; 1 -> 2 still works
+      for n in 2 3 4 5; do raftzmq cut $n 1 --one-way; done   # a simplex leader 1
+    """
+    reply = _request(run_dir, "cut", src=src, dst=dst, one_way=one_way)
+    click.echo("cut links: " + _links(reply["net"]["cuts"]))
+
+
+@click.command()
+@click.argument("src", type=int)
+@click.argument("dst", type=int)
+@click.option("--one-way", is_flag=True, help="Restore only SRC -> DST.")
+@run_dir_option
+def uncut(src: int, dst: int, one_way: bool, run_dir: str | None) -> None:
+    """Restore the link between SRC and DST (both directions, or only SRC -> DST with --one-way).
+
+    \b
+    Examples:
+      raftzmq uncut 1 2
+      raftzmq uncut 2 1 --one-way
+    """
+    reply = _request(run_dir, "uncut", src=src, dst=dst, one_way=one_way)
+    click.echo("cut links: " + (_links(reply["net"]["cuts"]) or "none"))
+
+
+def _links(cuts: list[list[int]]) -> str:
+    return " ".join(f"{a}->{b}" for a, b in cuts)

@@ -60,6 +60,8 @@ class _State:
             self.groups = [set(g) for g in rec.get("groups") or []] or None
         elif event == "link_cut":
             self.cuts = {(a, b) for a, b in rec.get("cuts", [])}
+            if "groups" in rec:  # a shape replaces the partition
+                self.groups = [set(g) for g in rec["groups"] or []] or None
         elif event == "heal":
             self.groups, self.cuts = None, set()
 

@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "heal": (),
     "net": ("loss", "delay_ms", "jitter_ms"),
     "cut": ("src", "dst", "one_way"),
+    "uncut": ("src", "dst", "one_way"),
+    "links": ("cuts",),
     "transfer": ("target",),
     "skew": ("id", "factor"),
     "failpoint": ("id", "name"),

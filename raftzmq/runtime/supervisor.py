@@ -379,8 +379,10 @@ class Supervisor:
             return self._set_net(groups=None, cuts=frozenset(), loss=0.0, delay_ms=0, jitter_ms=0, event="heal")
         if cmd == "net":
             return self._net_command(req)
-        if cmd == "cut":
-            return self._cut_command(req)
+        if cmd in ("cut", "uncut"):
+            return self._cut_command(req, add=cmd == "cut")
+        if cmd == "links":
+            return self._set_net(groups=None, cuts=self._pairs(req.get("cuts")), event="link_cut")
         if cmd == "transfer":
             return self._transfer(req.get("target"))
         if cmd in ("skew", "failpoint", "disk"):
@@ -463,13 +465,20 @@ class Supervisor:
         given = {k: req[k] for k in ("loss", "delay_ms", "jitter_ms") if req.get(k) is not None}
         return self._set_net(event="net_changed", **given)
 
-    def _cut_command(self, req: dict[str, Any]) -> dict[str, Any]:
+    def _cut_command(self, req: dict[str, Any], add: bool) -> dict[str, Any]:
         a, b = parse_ids([req.get("src"), req.get("dst")], self.members)
         one_way = req.get("one_way", False)
         if type(one_way) is not bool:
             raise SupervisorError(f"one_way must be true or false, got {one_way!r}")
-        added = {(a, b)} if one_way else {(a, b), (b, a)}
-        return self._set_net(cuts=self.net.cuts | added, event="link_cut")
+        links = {(a, b)} if one_way else {(a, b), (b, a)}
+        return self._set_net(cuts=self.net.cuts | links if add else self.net.cuts - links, event="link_cut")
+
+    def _pairs(self, raw: Any) -> frozenset[tuple[int, int]]:
+        """A whole set of cuts (`links`: a shape such as a majorities-ring, replacing any partition)."""
+        if not isinstance(raw, list) or not all(isinstance(p, list) and len(p) == 2 for p in raw):
+            raise SupervisorError("cuts must be a list of [src, dst] pairs")
+        pairs = [tuple(parse_ids(p, self.members)) for p in raw]
+        return frozenset((a, b) for a, b in pairs)
 
     def _set_net(self, *, event: str, **values: Any) -> dict[str, Any]:
         try:
@@ -477,7 +486,7 @@ class Supervisor:
         except NetModelError as exc:
             raise SupervisorError(str(exc)) from None
         msg = self.net.to_doc()
-        logged = {"partition": ("groups",), "net_changed": ("loss", "delay_ms", "jitter_ms"), "link_cut": ("cuts",)}
+        logged = {"partition": ("groups",), "net_changed": ("loss", "delay_ms", "jitter_ms"), "link_cut": ("cuts", "groups")}
         self.log.write(event, **{k: msg[k] for k in logged.get(event, ())}, version=self.net.version)
         self.run.write_json_atomic(self.run.net_json, msg)
         self._last_net_event = time.monotonic()
