@@ -55,8 +55,9 @@ def chaos(duration: float, seed: int | None, faults: str, run_dir: str | None, a
     """Start a cluster, inject random faults, heal, wait for one agreed leader, stop, check the logs.
 
     Faults: kill, pause, crash (a failpoint: before_persist, before_rename, after_persist_before_send,
-    after_send), disk (ENOSPC/EIO on write, fsync, rename; read-only), partition, isolate-leader, net
-    (loss, delay), transfer, skew. The whole schedule comes from the seed (chaos.json records it and what
+    after_send), disk (ENOSPC/EIO on write, fsync, rename; read-only), partition, isolate-leader, cut,
+    one-way, ring (majorities-ring), bridge, simplex-leader (every link into the leader cut), net (loss,
+    delay), transfer, skew. The whole schedule comes from the seed (chaos.json records it and what
     each step resolved to). A live progress line shows the fault count, leader, term and nodes up.
 
     Takes the cluster switches of `raftzmq start` (same rules, same refusals). Exit 0 when the cluster converged

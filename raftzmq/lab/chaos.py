@@ -1,6 +1,6 @@
 """A seeded nemesis against a live cluster (after Jepsen's etcd tests): the schedule from lab/nemesis.py (kill,
-pause, failpoint crashes, disk errors, partitions, isolating the leader, lossy/slow network, leadership transfer,
-timer skew), executed against real processes; then heal everything, wait for one agreed leader, stop, and check
+pause, failpoint crashes, disk errors, partitions, isolating the leader, cut and one-way links, majorities-ring,
+bridge, simplex leader, lossy/slow network, leadership transfer, timer skew), executed against real processes; then heal everything, wait for one agreed leader, stop, and check
 the logs. The schedule is reproducible from the seed; the cluster's own timing is not (real processes).
 """
 from __future__ import annotations
@@ -21,6 +21,7 @@ from ..runtime.control import ControlClient, ControlError
 from ..runtime.rundir import RunDir
 from .cli_driver import run_cli, stop_cluster
 from .leaderless import longest_leaderless
+from .netshapes import bridge_cuts, into_cuts, ring_cuts
 from .nemesis import DOWN_KINDS, NEMESES, Action, plan
 
 __all__ = ["NEMESES", "ChaosResult", "run_chaos"]
@@ -89,6 +90,8 @@ class _Executor:
         if action.kind in ("heal", "partition", "net"):
             self._req(action.kind, **action.params)
             return f"{action.kind} {action.params or ''}".rstrip()
+        if action.kind in ("cut", "one-way", "ring", "bridge"):
+            return self._links(action)
         node = self._target(action)
         if node is None:
             return "skipped: no eligible node"
@@ -114,6 +117,20 @@ class _Executor:
         return f"{action.kind} node {node} {action.params}"
 
     _disk = _crash
+
+    def _links(self, action: Action) -> str:
+        p = action.params
+        if action.kind in ("cut", "one-way"):
+            self._req("cut", src=p["src"], dst=p["dst"], one_way=p["one_way"])
+            return f"{action.kind} {p['src']}->{p['dst']}"
+        cuts = ring_cuts(self.nodes, random.Random(p["order_seed"])) if action.kind == "ring" else \
+            bridge_cuts(self.nodes, p["bridge"])
+        self._req("links", cuts=[list(c) for c in sorted(cuts)])
+        return f"{action.kind} {p}"
+
+    def _simplex_leader(self, node: int, action: Action) -> str:
+        self._req("links", cuts=[list(c) for c in sorted(into_cuts(self.nodes, node))])
+        return f"simplex leader {node}: every link into it cut"
 
     def _isolate_leader(self, node: int, action: Action) -> str:
         self._req("isolate", id=node)

@@ -1,5 +1,9 @@
 """The chaos nemesis as a plan and an executor.
 
+Network faults: partition (two groups), isolate-leader, net (loss, delay), cut (one link, both ways), one-way (one
+direction of a link), ring (a majorities-ring in a random order), bridge (two halves joined by one node),
+simplex-leader (every link into the leader cut; it still sends). All are undone by `heal`.
+
 `plan(seed, ...)` turns a seed into the whole fault schedule before anything runs: when, which fault, with which
 parameters, and what it undoes. It never consults the live cluster, so the same seed always gives the same
 schedule (`raftzmq chaos --seed S` replays it; chaos.json records it). What depends on the live cluster - who
@@ -22,7 +26,7 @@ from ..runtime.failpoints import NAMES as FAILPOINTS
 __all__ = ["NEMESES", "DOWN_KINDS", "NET_KINDS", "Action", "plan"]
 
 DOWN_KINDS = ("kill", "pause", "crash", "disk")  # take one node down (crash/disk: at its next persist)
-NET_KINDS = ("partition", "isolate-leader", "net")  # undone by heal
+NET_KINDS = ("partition", "isolate-leader", "net", "cut", "one-way", "ring", "bridge", "simplex-leader")  # heal
 NEMESES = (*DOWN_KINDS, *NET_KINDS, "transfer", "skew")
 SKEWS = (0.25, 0.5, 2.0, 4.0)
 
@@ -69,6 +73,10 @@ class _Planner:
             self.net_open.append(self._add(at, kind, params={"groups": self._split(value)}))
         elif kind == "isolate-leader" and self.nodes >= 2:
             self.net_open.append(self._add(at, kind, target="leader"))
+        elif kind in ("cut", "one-way", "ring", "bridge") and self.nodes >= 3:
+            self.net_open.append(self._add(at, kind, params=self._links(kind, value)))
+        elif kind == "simplex-leader" and self.nodes >= 3:
+            self.net_open.append(self._add(at, kind, target="leader"))
         elif kind == "net":
             self.net_open.append(self._add(at, kind, params={
                 "loss": round(0.05 + 0.25 * value, 2), "delay_ms": int(40 * pick), "jitter_ms": int(20 * value)}))
@@ -85,6 +93,16 @@ class _Planner:
             names = list(DISK_FAULTS)
             return {"fault": names[int(value * len(names))]}
         return {}
+
+    def _links(self, kind: str, value: float) -> dict[str, Any]:
+        """cut / one-way: a random link (its src -> dst), ring: a random ring order, bridge: a random bridge."""
+        ids = list(range(1, self.nodes + 1))
+        random.Random(value).shuffle(ids)  # derived from the step's own draw
+        if kind == "ring":
+            return {"order_seed": int(value * 2**31)}
+        if kind == "bridge":
+            return {"bridge": ids[0]}
+        return {"src": ids[0], "dst": ids[1], "one_way": kind == "one-way"}
 
     def _split(self, value: float) -> list[list[int]]:
         ids = list(range(1, self.nodes + 1))
