@@ -83,3 +83,15 @@ def test_a_paused_leader_does_not_serve():
     records = [*started(3), rec(0.1, "became_leader", 1), rec(1.0, "node_paused", 1, by="supervisor"),
                rec(1.6, "became_leader", 2), rec(2.0, "node_resumed", 1, by="supervisor")]
     assert longest_leaderless(records, 3) == pytest.approx(0.6)
+
+
+def test_a_shape_replaces_the_partition_and_a_simplex_leader_does_not_serve():
+    into_3 = [[s, 3] for s in (1, 2, 4, 5)]
+    records = [*started(5), rec(0.1, "became_leader", 1),
+               rec(1.0, "partition", 0, by="supervisor", groups=[[1, 2], [3, 4, 5]]),
+               rec(1.5, "became_leader", 3),
+               # the simplex shape replaces the groups: 3 hears nobody (it serves no majority), 1, 2, 4, 5 talk again
+               rec(2.0, "link_cut", 0, by="supervisor", cuts=into_3, groups=None),
+               rec(2.4, "stepped_down", 3, reason="check_quorum"), rec(2.4, "became_leader", 1),
+               rec(3.0, "became_follower", 2, leader=1)]
+    assert longest_leaderless(records, 5) == pytest.approx(0.5)
