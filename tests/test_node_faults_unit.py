@@ -83,10 +83,14 @@ def test_before_rename_failpoint_leaves_the_old_state_file_in_place(tmp_path):
 
     fps = Failpoints([], 1, 1, kill=kill)
     fps.inject(["before_rename"])
-    sf = StateFile(tmp_path / "node-1.state", fps.storage_hook)
+    disk = FaultyFileOps()
+    disk.before_rename = lambda: fps.hit("before_rename")  # as the node hangs it
+    sf = StateFile(tmp_path / "node-1.state", ops=disk)
     with pytest.raises(KeyboardInterrupt):
         sf.save(HardState(5, 1))
-    assert killed and sf.load() is None  # the temp file was complete, the state file never replaced
+    tmp = list(tmp_path.glob(".node-1.state.tmp-*"))
+    assert killed and len(tmp) == 1 and b'"term":5' in tmp[0].read_bytes()  # written in full...
+    assert sf.load() is None  # ...but the state file was never replaced (and load drops the stale temp)
 
 
 # ---------------------------------------------------------------------------------------------- clock

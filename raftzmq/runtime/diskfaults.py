@@ -1,4 +1,5 @@
-"""Disk faults at the storage layer: a FileOps (storage.py's port) whose operations fail as a failing disk's do.
+"""Disk faults at the storage layer: a FileOps (storage.py's port) whose operations fail as a failing disk's do,
+and the place where the `before_rename` failpoint sits (between the synced temp file and the rename).
 
 A node's StateFile performs its durable replace through one of these. Once a fault is armed (by the supervisor,
 over netctl, see runtime/nodefaults.py), the matching operation raises the OSError the kernel would return, so
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Callable
 
 from .storage import FileOps
 
@@ -49,6 +51,9 @@ class FaultyFileOps(FileOps):
 
     def __init__(self) -> None:
         self.armed: str | None = None
+        # Called just before the rename, when the new state is written and synced to the temp file but the state
+        # file is not replaced yet: the node hangs its `before_rename` failpoint here.
+        self.before_rename: Callable[[], None] | None = None
 
     def arm(self, fault: str | None) -> None:
         """Arm `fault` (None: the disk works again — only before it failed, see the module docstring)."""
@@ -75,5 +80,7 @@ class FaultyFileOps(FileOps):
         super().fsync(fd)
 
     def replace(self, src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        if self.before_rename is not None:
+            self.before_rename()
         self._maybe_fail("rename", src)
         super().replace(src, dst)

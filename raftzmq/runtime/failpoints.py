@@ -15,11 +15,10 @@ import signal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-__all__ = ["ENV_VAR", "NAMES", "STORAGE_NAMES", "FailpointError", "FailpointSpec", "Failpoints", "parse"]
+__all__ = ["ENV_VAR", "NAMES", "FailpointError", "FailpointSpec", "Failpoints", "parse"]
 
 ENV_VAR = "RAFTZMQ_FAILPOINTS"
 NAMES = ("before_persist", "before_rename", "after_persist_before_send", "after_send")
-STORAGE_NAMES = ("before_rename",)  # fired inside StateFile.save (the node fires the others itself)
 
 
 class FailpointError(ValueError):
@@ -80,11 +79,6 @@ class Failpoints:
         if unknown:
             raise FailpointError(f"unknown failpoint {unknown[0]!r}; known: {', '.join(NAMES)}")
         self.armed = self._from_env | frozenset(names)
-
-    def storage_hook(self, name: str) -> None:
-        """StateFile's failpoint callback: it reports every stage; only STORAGE_NAMES are failpoints here."""
-        if name in STORAGE_NAMES:
-            self.hit(name)
 
     @classmethod
     def from_env(cls, node: int, incarnation: int, env: Mapping[str, str] | None = None) -> Failpoints:

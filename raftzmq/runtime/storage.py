@@ -29,7 +29,7 @@ import json
 import os
 import zlib
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from raftzmq.protocol.core import HardState
 
@@ -49,7 +49,7 @@ FORMAT = "raftzmq-hardstate"
 VERSION = 1
 _FIELDS = frozenset({"format", "version", "term", "voted_for", "crc32"})
 
-Failpoint = Callable[[str], None]
+
 
 
 class FileOps:
@@ -73,7 +73,6 @@ class FileOps:
 
 
 _REAL_OPS = FileOps()
-
 
 class StorageError(Exception):
     """Base class for storage errors; carries the file path and a reason."""
@@ -185,20 +184,12 @@ def decode_state(data: bytes, path: str | os.PathLike[str] = "<bytes>") -> tuple
 
 
 class StateFile:
-    """One node's durable hard state at ``path``.
+    """One node's durable hard state at ``path``. (Failpoints around a save are the embedding's, not ours:
+    runtime/embedding.py.)"""
 
-    ``failpoint(name)``, if given, is called with "before_persist" (before the
-    temp file is written), "before_rename" (the temp file is written and synced,
-    the target not yet replaced) and "after_persist" (after the directory fsync),
-    so a test harness can kill the process at exactly those moments.
-    ``ops`` performs the file operations (default: the real ones).
-    """
-
-    def __init__(self, path: str | os.PathLike[str], failpoint: Failpoint | None = None,
-                 ops: FileOps | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str], ops: FileOps | None = None) -> None:
         self.path = Path(path)
-        self._failpoint = failpoint
-        self._ops = ops or _REAL_OPS
+        self._ops = ops or _REAL_OPS  # the file operations (a fault injector may stand in for the disk)
 
     def __repr__(self) -> str:
         return f"StateFile({str(self.path)!r})"
@@ -231,7 +222,6 @@ class StateFile:
         ever reaching the disk. The only safe reaction is to stop the node.
         """
         payload = encode_state(state.term, state.voted_for)  # ValueError: caller bug
-        self._fire("before_persist")
         tmp = self._tmp_path()
         ops = self._ops
         step = "open temp file"
@@ -246,7 +236,6 @@ class StateFile:
                 ops.fsync(fd)
             finally:
                 ops.close(fd)
-            self._fire("before_rename")
             step = "replace state file"
             ops.replace(tmp, self.path)
             step = "open directory"
@@ -263,11 +252,6 @@ class StateFile:
             except OSError:
                 pass
             raise StorageFatalError(self.path, f"{step} failed: {exc}") from exc
-        self._fire("after_persist")
-
-    def _fire(self, name: str) -> None:
-        if self._failpoint is not None:
-            self._failpoint(name)
 
     def _remove_stale_temps(self) -> None:
         # Temps left by a crash before rename never hold committed state; the
