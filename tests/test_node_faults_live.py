@@ -43,8 +43,10 @@ def test_a_follower_whose_timers_run_fast_does_not_disrupt_with_prevote(cluster)
     st = cluster.wait_leader(timeout=10)
     fast = next(n["id"] for n in st["nodes"] if n["id"] != st["leader"])
     cluster.cli("skew", str(fast), "5")  # election timeouts of 30-60 ms real against 50 ms heartbeats
-    denied = wait_for(lambda: [r for r in cluster.records("prevote_denied") if r["candidate"] == fast], 10,
-                      "the fast node's pre-votes to be denied")
+    skewed = wait_for(lambda: [r for r in cluster.records("faults_applied", fast) if r["skew"] == 5], 5,
+                      "the node to apply its skew")[0]
+    denied = wait_for(lambda: [r for r in cluster.records("prevote_denied") if r["candidate"] == fast
+                               and r["mono_ns"] > skewed["mono_ns"]], 10, "the fast node's pre-votes to be denied")
     assert denied[0]["reason"] == "leader_alive"
     now = cluster.status()
     assert (now["leader"], now["term"]) == (st["leader"], st["term"])  # PreVote kept it from raising the term
