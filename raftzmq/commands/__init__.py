@@ -18,6 +18,7 @@ _FAMILIES = {
     "scenario": ["scenario"],
     "fuzz": ["fuzz"],
     "runs": ["ps", "clean"],
+    "node": ["node", "init_cluster"],
 }
 
 

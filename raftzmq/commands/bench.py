@@ -9,7 +9,9 @@ from typing import Any
 
 import click
 
-from ..lab import bench_cluster
+from ..lab import bench_cluster, bench_net
+from ..runtime.curve import AUTH_MODES
+from ..runtime.netns import NET_MODES
 from ..runtime.spawn import SPAWN_METHODS
 from .options import cluster_options, resolve_cluster, start_args
 from .sim import bench_sim
@@ -53,6 +55,7 @@ def bench() -> None:
       raftzmq bench large --hold 60         # 101 nodes: start-up and a stable minute
       raftzmq bench spawn                   # fork+exec vs forkserver for 101 processes
       raftzmq bench sim --runs 9            # simulated seconds per wall second
+      raftzmq bench net --auth curve        # idle CPU and failover with CURVE
     """
 
 
@@ -136,3 +139,29 @@ def spawn(nodes: int, runs: int, as_json: bool) -> None:
       raftzmq bench spawn --nodes 101 --runs 5
     """
     _emit(_measure(bench_cluster.spawn_methods, nodes=nodes, runs=runs), as_json)
+
+
+@bench.command(name="net")
+@click.option("--nodes", type=int, default=5, show_default=True)
+@click.option("--failovers", type=int, default=10, show_default=True, help="Leader kills to take the median of.")
+@click.option("--idle", "idle_s", type=float, default=10.0, show_default=True, help="Idle window in seconds.")
+@click.option("--partitions", type=int, default=0, show_default=True,
+              help="Then cut the leader and one follower off this many times, timing their rejoin after heal.")
+@click.option("--hold", "hold_s", type=float, default=5.0, show_default=True, help="Seconds each partition lasts.")
+@click.option("--auth", type=click.Choice(AUTH_MODES), default="none", show_default=True)
+@click.option("--net", "net_mode", type=click.Choice(NET_MODES), default="host", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def net_bench(nodes: int, failovers: int, idle_s: float, partitions: int, hold_s: float, auth: str, net_mode: str,
+              as_json: bool) -> None:
+    """Idle CPU (schedstat) and failover after a leader kill, with or without CURVE and network namespaces.
+
+    \b
+    Examples:
+      raftzmq bench net --failovers 10 --idle 20
+      raftzmq bench net --auth curve
+      sudo raftzmq bench net --net netns --auth curve
+      sudo raftzmq bench net --net netns --failovers 0 --partitions 5 --hold 8
+    """
+    extra = ["--auth", auth, "--net", net_mode]
+    _emit(_measure(bench_net.net_costs, nodes=nodes, failovers=failovers, idle_s=idle_s, partitions=partitions,
+                   hold_s=hold_s, extra=extra), as_json)
