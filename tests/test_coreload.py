@@ -9,6 +9,7 @@ import textwrap
 import pytest
 from click.testing import CliRunner
 
+from cluster_harness import REPO
 from raftzmq.cli import main
 from raftzmq.lab.simulator import SimConfig, Simulator
 from raftzmq.protocol import ElectionCore
@@ -169,3 +170,10 @@ def test_child_messages_round_trip_and_missing_flags_take_defaults():
         assert message_from_json(message_to_json(msg)) == msg
     assert message_from_json({"kind": "append_response", "term": 1, "src": 2, "dst": 1}).success is True
     assert message_from_json({"kind": "request_vote", "term": 1, "src": 2, "dst": 1}).prevote is False
+
+
+def test_a_core_without_hint_ignores_disconnect_hints():
+    cfg = SimConfig(nodes=3, duration=10.0, prevote=False, check_quorum=False, hints=True,
+                    core=f"{REPO}/examples/minimal_core.py:MinimalCore")
+    result = Simulator(cfg, 0).run()
+    assert result.ok and result.leaders >= 1

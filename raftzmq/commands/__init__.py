@@ -15,6 +15,9 @@ _FAMILIES = {
     "bench": ["bench"],
     "chaos": ["chaos"],
     "conform": ["conform"],
+    "faults": ["skew", "failpoint", "disk", "cut", "uncut"],
+    "scenario": ["scenario"],
+    "fuzz": ["fuzz"],
     "runs": ["ps", "clean"],
     "node": ["node", "init_cluster"],
 }

@@ -116,6 +116,9 @@ class _Watched:
     def transfer_leadership(self, target: int, now: float) -> Any:
         return self._seen(self.inner.transfer_leadership(target, now), now)
 
+    def hint(self, peer: int, now: float, closed: str = "connection") -> Any:
+        return self._seen(self.inner.hint(peer, now, closed), now)
+
     def _seen(self, out: Any, now: float) -> Any:
         for ev in out.events:
             if ev.name == "became_leader":

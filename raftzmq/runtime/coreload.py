@@ -186,6 +186,12 @@ class CheckedCore:
     def transfer_leadership(self, target: int, now: float) -> Output:
         return self._call("transfer_leadership", self.inner.transfer_leadership, target, now)
 
+    def hint(self, peer: int, now: float, closed: str = "connection") -> Output:
+        """Disconnect hints (`--hints on`) are optional: a core without `hint` ignores them and keeps its timer."""
+        if not callable(getattr(self.inner, "hint", None)):
+            return Output(None, [], [], self.inner.deadline)
+        return self._call("hint", self.inner.hint, peer, now, closed)
+
     def _call(self, what: str, fn: Callable[..., Any], *args: Any) -> Output:
         try:
             out = fn(*args)

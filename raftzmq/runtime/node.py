@@ -2,7 +2,8 @@
 --supervisor-pid P` (docs/CONTRACTS.md, "Node process").
 
 A single thread runs a zmq.Poller over the ROUTER (peer messages), the netctl SUB (network faults, leadership
-transfer) and a socketpair that signals wake it up. The poll timeout is the time until the next thing the node
+transfer), with hints on the DEALERs' monitor sockets (a peer's connection closed: `core.hint`), and a socketpair
+that signals wake it up. The poll timeout is the time until the next thing the node
 must do (the core's deadline or a delayed send), capped so the parent check runs at least every
 MAX_POLL_MS. Nothing sleeps; there are no locks because there is nothing to share.
 
@@ -34,13 +35,16 @@ import zmq
 from raftzmq.evidence.logfile import LogWriter
 from raftzmq.protocol import LEADER, Codec, HardState
 from raftzmq.protocol.messages import Message
+from raftzmq.runtime.clock import SkewedClock
 from raftzmq.runtime.config import ClusterConfig, ConfigError
 from raftzmq.runtime.coreload import CoreContractError, CoreLoadError, load_core
+from raftzmq.runtime.diskfaults import FaultyFileOps
 from raftzmq.runtime.embedding import Apply, embed
 from raftzmq.runtime.curve import CurveError, CurveSettings, settings_for_node
 from raftzmq.runtime.failpoints import FailpointError, Failpoints
 from raftzmq.runtime.netns import NetnsError, enter_netns
 from raftzmq.runtime.netem import DROP, SEND, NetctlError, NetEm, NetModelError, decode_netctl
+from raftzmq.runtime.nodefaults import FaultReceiver, FaultsError
 from raftzmq.runtime.storage import CorruptStateError, StateFile, StorageError, StorageFatalError
 from raftzmq.runtime.transport import AddressInUseError, LogLimiter, Transport, TransportError
 
@@ -101,6 +105,9 @@ class Node:
         self.netns: str | None = None
         self.remote_ok = False
         self._apply: Apply = self._embedding()
+        self.clock = SkewedClock()  # the core's time; skewed on request (raftzmq skew), see runtime/clock.py
+        self.disk = FaultyFileOps()  # the state file's disk; fails on request (raftzmq disk), see diskfaults.py
+        self.faults: Any = None
 
     # ------------------------------------------------------------------ failure helpers
 
@@ -165,7 +172,7 @@ class Node:
     def _make_core(self, config: ClusterConfig, state: HardState) -> Any:
         """The configured core: the built-in one, or a plug-in behind its contract checks (runtime/coreload.py)."""
         try:
-            return load_core(config.core)(config.core_config(self.id), state, time.monotonic(), self.rng)
+            return load_core(config.core)(config.core_config(self.id), state, self.clock.now(), self.rng)
         except CoreLoadError as exc:
             self._refuse(str(exc))
 
@@ -229,7 +236,9 @@ class Node:
         self.remote_ok = cluster.get("net") == "netns"
 
     def _load_state(self) -> HardState:
-        self.state_file = StateFile(self.run_dir / f"node-{self.id}.state")
+        self.disk.before_rename = lambda: self.failpoints.hit("before_rename")
+        self.state_file = StateFile(self.run_dir / f"node-{self.id}.state", ops=self.disk)
+        self.faults = FaultReceiver(self.id, self.incarnation, self.clock, self.failpoints, self.disk)
         try:
             state = self.state_file.load()
         except CorruptStateError as exc:
@@ -269,7 +278,7 @@ class Node:
         try:
             self.transport = Transport(self.ctx, self.id, endpoints, Codec(members, self.id), self.limiter,
                                        reconnect_ms=config.effective_reconnect_ms, curve=self.curve,
-                                       remote_ok=self.remote_ok)
+                                       remote_ok=self.remote_ok, watch_disconnects=config.hints)
             self.transport.open()
         except AddressInUseError as exc:
             self._refuse(f"cannot bind {exc.endpoint}: address already in use")
@@ -291,16 +300,17 @@ class Node:
             self._refuse(f"bad netctl endpoint {netctl!r}: {exc}")
 
     def _apply_saved_net(self) -> None:
-        """A node (re)started during a partition applies the current network state before the first netctl."""
-        net_json = self.run_dir / "net.json"
-        try:
-            doc = decode_netctl(net_json.read_bytes())
-        except FileNotFoundError:
-            return
-        except (OSError, NetctlError) as exc:
-            self._write("netctl_rejected", reason=f"net.json: {exc}"[:200])
-            return
-        self._apply_netctl(doc)
+        """A node (re)started during a fault applies the current network state and node faults (net.json,
+        faults.json) before the first netctl, so e.g. a skewed clock holds from its first timeout."""
+        for name in ("net.json", "faults.json"):
+            try:
+                doc = decode_netctl((self.run_dir / name).read_bytes())
+            except FileNotFoundError:
+                continue
+            except (OSError, NetctlError) as exc:
+                self._write("netctl_rejected", reason=f"{name}: {exc}"[:200])
+                continue
+            self._apply_netctl(doc)
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         # No I/O here: the loop sees the flag on its next iteration (the wakeup fd ends the current poll).
@@ -323,7 +333,10 @@ class Node:
         zap = transport.zap.socket if transport.zap is not None else None  # CURVE: handshakes wait for us
         if zap is not None:
             poller.register(zap, zmq.POLLIN)
-        monotonic = time.monotonic
+        monitors = list(transport.monitors)  # empty unless hints are on
+        for mon in monitors:
+            poller.register(mon, zmq.POLLIN)
+        monotonic = self.clock.now
         while True:
             if self.stop_reason is not None:
                 return
@@ -335,7 +348,7 @@ class Node:
             nd = netem.next_due
             if nd is not None and nd < due:
                 due = nd
-            timeout = min(MAX_POLL_MS, max(0, math.ceil((due - now) * 1000.0)))
+            timeout = min(MAX_POLL_MS, max(0, math.ceil(self.clock.real_seconds(due - now) * 1000.0)))
             ready = dict(poller.poll(timeout))
             if zap is not None and zap in ready:
                 transport.zap.handle()
@@ -345,6 +358,10 @@ class Node:
                         transport.log_drop(msg.src, msg.kind, "partition")
                         continue
                     self._apply(core.step(msg, monotonic()))
+            for mon in monitors:
+                if mon in ready:
+                    for peer, endpoint in transport.disconnects(mon):
+                        self._apply(core.hint(peer, monotonic(), endpoint))
             if self.sub is not None and self.sub in ready:
                 self._read_netctl()
             if wake_fd in ready:
@@ -362,7 +379,7 @@ class Node:
                     transport.send(msg)
             if now >= core.deadline:
                 self._apply(core.tick(now))
-            self.limiter.flush(now)
+            self.limiter.flush()  # its own (real) clock: log windows are not skewed
 
     # ------------------------------------------------------------------ the embedding's ports
 
@@ -381,7 +398,7 @@ class Node:
         return self.log.write(event, term=term, **fields)  # self.log exists once _open_log ran
 
     def _send(self, messages: list[Message]) -> None:
-        now = time.monotonic()
+        now = self.clock.now()
         netem, transport = self.netem, self.transport
         for msg in messages:
             verdict, reason = netem.route(msg, now)
@@ -446,7 +463,15 @@ class Node:
             if type(target) is not int or target not in self.core.peers:
                 self._netctl_rejected(f"transfer: target {target!r} is not a peer")
                 return
-            self._apply(self.core.transfer_leadership(target, time.monotonic()))
+            self._apply(self.core.transfer_leadership(target, self.clock.now()))
+        elif kind == "faults":
+            try:
+                applied = self.faults.apply(doc)
+            except FaultsError as exc:
+                self._netctl_rejected(f"faults: {exc}")
+                return
+            if applied is not None:
+                self._write("faults_applied", **applied.log_fields())
         else:
             self._netctl_rejected(f"unknown type {kind!r}"[:200])
 
