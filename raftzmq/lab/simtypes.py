@@ -32,6 +32,7 @@ class SimConfig:
     delay_dist: str = "uniform"
     fault_interval: float = 0.5  # mean simulated seconds between fault injections
     vote_crash: float = 0.1  # probability that a node granting a vote crashes right after sending it
+    persist_delay: float = 0.0  # seconds a durable persist takes: messages of that step leave this much later
     record_logs: bool = True  # keep every record (needed to write logs); off: only the trace window
 
     def __post_init__(self) -> None:
@@ -45,6 +46,8 @@ class SimConfig:
             raise ValueError(f"delay distribution must be one of {F.DELAY_DISTS}")
         if not 0 <= self.jitter <= self.delay:
             raise ValueError("need 0 <= jitter <= delay")
+        if not 0 <= self.persist_delay < 1:
+            raise ValueError("persist_delay must be in [0, 1) seconds")
         bad = set(self.faults) - set(F.FAULT_KINDS)
         if bad:
             raise ValueError(f"unknown faults {sorted(bad)}")
@@ -63,6 +66,7 @@ class SimConfig:
             "heartbeat_ms": round(self.heartbeat * 1000, 3), "disk": self.disk,
             "delay_ms": self.delay * 1000, "jitter_ms": self.jitter * 1000, "delay_dist": self.delay_dist,
             "fault_interval": self.fault_interval, "vote_crash": self.vote_crash,
+            "persist_delay_ms": self.persist_delay * 1000,
         }
 
 

@@ -168,7 +168,8 @@ class Simulator:
         if out.events:
             self._on_events(node, out.events)
         if out.messages:
-            self._send_all(out.messages)
+            # What a step sends leaves only once its persist has returned (the live node's fsync time).
+            self._send_all(out.messages, self.cfg.persist_delay if out.persist is not None else 0.0)
         if out.deadline < node.timer_at:
             self._arm(node, out.deadline)
 
@@ -202,9 +203,9 @@ class Simulator:
         if role_changed:
             self._update_leader()
 
-    def _send_all(self, messages) -> None:
+    def _send_all(self, messages, after: float = 0.0) -> None:
         # Hot: one random draw decides loss and duplication together.
-        links, rnd, now, sample = self.links, self.net_rng.random, self.now, self.sample_delay
+        links, rnd, now, sample = self.links, self.net_rng.random, self.now + after, self.sample_delay
         loss, lossdup, heap, push = self.net.loss, self.net.loss + self.net.dup, self.heap, heapq.heappush
         seq = self.seq
         for m in messages:
@@ -488,6 +489,34 @@ class Simulator:
 
     def _fault_delay(self, rng: random.Random) -> None:
         self._fault_net(rng, "delay")
+
+
+    # ------------------------------------------------------------------ scripted faults (benchmarks)
+    # With `faults` empty, a driver schedules its own: bench_failover kills the leader, waits for a successor,
+    # restarts the old one. Callbacks run inside run(), at virtual time `self.now`.
+
+    def call_at(self, t: float, fn, *args) -> None:
+        """Run `fn(*args)` at virtual time `t` (inside run())."""
+        self._call_at(t, fn, *args)
+
+    def leader(self) -> tuple[int, int] | None:
+        """(node, term) of the leader that can reach a majority, or None."""
+        return self._effective_leader()
+
+    def all_up(self) -> bool:
+        return all(node.up and not node.paused for node in self.nodes[1:])
+
+    def kill(self, node_id: int) -> None:
+        """SIGKILL `node_id` (logged as the live supervisor does); it stays down until `restart`."""
+        self._crash(self.nodes[node_id], _INF)
+
+    def restart(self, node_id: int) -> None:
+        node = self.nodes[node_id]
+        self._restart(node, node.gen)
+
+    def stop(self) -> None:
+        """End run() after the current callback: nothing further is simulated."""
+        self.heap.clear()
 
 
 def run_seed(config: SimConfig, seed: int) -> SimResult:

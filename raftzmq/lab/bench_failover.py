@@ -1,0 +1,169 @@
+"""`raftzmq bench failover`: Figure 16 of the Raft paper on real processes (and the simulator, and the model).
+
+Per timeout range, one live cluster (started through the CLI, driven through the supervisor's control endpoint):
+  1. wait until every node is up and follows one leader, and that has held for `settle` (2 x the max timeout);
+  2. wait U[0, heartbeat) more, then SIGKILL the leader (`kill`; the supervisor logs `node_killed` first);
+  3. wait for a `became_leader` of a higher term in the logs; restart the old leader; next trial.
+
+Heartbeat phase. Heartbeats are not logged (a record per heartbeat would cost a write every 6 ms at 12-24 ms and
+shift what we measure), so the phase is not read back per trial; it is made uniform by construction: the moment
+the driver decides to kill (after step 1) is independent of the leader's heartbeat timer, and the extra U[0, hb)
+makes (kill - any heartbeat) mod hb exactly uniform for a periodic timer. The logs check it statistically: the
+first survivor's `election_timeout` comes min(T_i) - phase after the kill, so its mean (`detect_ms`) must be
+E[min T_i] - hb/2; the summary shows both.
+
+Everything reported (table, CSV, SVG) is recomputed from the run directory (`analyze`), which is what
+`--from RUN_DIR` does too. Layout of RUN_DIR: failover.json (parameters, machine costs), load.jsonl,
+real-<range>/ (a live run dir), sim-<range>/ (simulator logs), trials.csv, summary.json, table.txt, fig16.svg.
+"""
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..evidence.logfile import LogTail
+from ..runtime.control import ControlClient, ControlError
+from ..runtime.rundir import RunDir
+from .cli_driver import run_cli
+from .failover_sim import run_sim_trials
+from .fig16 import range_label
+from .machine_costs import measure_costs
+from .machine_load import LoadSampler
+
+__all__ = ["META", "heartbeat_for", "run_failover", "settle_s"]
+
+META = "failover.json"
+_SUCCESSOR_TIMEOUT_S = 120.0
+_STABLE_TIMEOUT_S = 60.0
+
+
+def heartbeat_for(rng: tuple[int, int], heartbeat: str | int) -> int:
+    """The paper's convention: half the minimum election timeout (whole ms, rounded down)."""
+    hb = max(1, rng[0] // 2) if heartbeat == "half" else int(heartbeat)
+    if not 0 < hb * 2 <= rng[0]:
+        raise ValueError(f"heartbeat {hb} ms is more than half the minimum timeout of {range_label(rng)}")
+    return hb
+
+
+def settle_s(rng: tuple[int, int]) -> float:
+    return max(0.1, 2 * rng[1] / 1000)
+
+
+class _Eta:
+    def __init__(self, total: int) -> None:
+        self.total, self.done, self.t0 = total, 0, time.monotonic()
+
+    def tick(self) -> str:
+        self.done += 1
+        left = (time.monotonic() - self.t0) / self.done * (self.total - self.done)
+        return f"{self.done}/{self.total}, ETA {int(left // 60)} min {int(left % 60):02d} s"
+
+
+class _LiveCluster:
+    """One range's cluster: stability, kill, successor, restart — all through the control endpoint and logs."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self.client = ControlClient(RunDir(run_dir), timeout_ms=10_000)
+        self.tail = LogTail(run_dir, from_start=False)
+
+    def stable_leader(self, hold_s: float) -> tuple[int, int]:
+        """(leader, term) once all nodes have followed that leader for `hold_s`."""
+        deadline, since, seen = time.monotonic() + _STABLE_TIMEOUT_S, time.monotonic(), None
+        while time.monotonic() < deadline:
+            st = self.client.request("status")
+            ok = st["leader"] is not None and all(n["alive"] and n["leader"] == st["leader"] for n in st["nodes"])
+            now = (st["leader"], st["term"]) if ok else None
+            if now != seen:
+                seen, since = now, time.monotonic()
+            elif now is not None and time.monotonic() - since >= hold_s:
+                return now
+            time.sleep(0.02)  # polling the supervisor, bounded by the deadline
+        raise RuntimeError(f"{self.run_dir}: no stable leader within {_STABLE_TIMEOUT_S:.0f} s")
+
+    def kill_and_wait(self, leader: int, term: int) -> int | None:
+        """SIGKILL the leader; the term of its successor (None if none came within the timeout)."""
+        self.tail.poll()  # forget what came before the kill
+        self.client.request("kill", ids=[leader])
+        deadline = time.monotonic() + _SUCCESSOR_TIMEOUT_S
+        while time.monotonic() < deadline:
+            for loc in self.tail.poll():
+                if loc.record["event"] == "became_leader" and loc.record["term"] > term:
+                    return loc.record["term"]
+            time.sleep(0.005)  # polling the logs, bounded by the deadline
+        return None
+
+    def restart(self, node: int) -> None:
+        self.client.request("restart", ids=[node])
+
+    def stop(self) -> None:
+        try:
+            self.client.request("stop")
+        except ControlError:
+            return
+        deadline = time.monotonic() + 15
+        while RunDir(self.run_dir).live_supervisor() is not None and time.monotonic() < deadline:
+            time.sleep(0.05)  # waiting for the supervisor's exit, bounded
+
+
+def _live_range(out: Path, rng: tuple[int, int], meta: dict[str, Any], eta: _Eta,
+                progress: Callable[[str], None]) -> None:
+    label, hb = range_label(rng), meta["heartbeat_ms"][range_label(rng)]
+    run_dir = out / f"real-{label}"
+    run_cli("start", "--detach", "--run-dir", str(run_dir), "--nodes", str(meta["nodes"]),
+            "--election-timeout", label, "--heartbeat", str(hb), timeout=120)
+    cluster = _LiveCluster(run_dir)
+    phase_rng = random.Random(f"failover-live/{meta['seed']}/{label}")
+    try:
+        for i in range(meta["trials"]):
+            leader, term = cluster.stable_leader(settle_s(rng))
+            time.sleep(phase_rng.uniform(0.0, hb / 1000))  # the kill's phase: uniform over a heartbeat interval
+            new_term = cluster.kill_and_wait(leader, term)
+            if new_term is None:
+                progress(f"{label}: no new leader within {_SUCCESSOR_TIMEOUT_S:.0f} s after killing {leader}")
+                break
+            cluster.restart(leader)
+            progress(f"{label}: trial {i + 1} killed leader {leader} (term {term}), "
+                     f"new leader in term {new_term} — {eta.tick()}")
+    finally:
+        cluster.stop()
+
+
+def _sim_range(out: Path, rng: tuple[int, int], meta: dict[str, Any]) -> None:
+    costs, label = meta["costs"], range_label(rng)
+    one_way, persist = costs["one_way_ms"], costs["persist_ms"]
+    run_sim_trials(out / f"sim-{label}", timeout_ms=rng, heartbeat_ms=meta["heartbeat_ms"][label],
+                   nodes=meta["nodes"], trials=meta["trials"], one_way_ms=one_way["median"],
+                   jitter_ms=max(0.0, one_way["p90"] - one_way["median"]), persist_ms=persist["median"],
+                   settle_s=settle_s(rng), seed=meta["seed"])
+
+
+def _write_meta(out: Path, meta: dict[str, Any]) -> None:
+    (out / META).write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def run_failover(out: Path, *, ranges: list[tuple[int, int]], trials: int, nodes: int, heartbeat: str | int,
+                 seed: int, sim: bool, progress: Callable[[str], None]) -> dict[str, Any]:
+    """Measure every range into `out` (which must not exist yet); return the metadata. analyze() reports."""
+    heartbeats = {range_label(r): heartbeat_for(r, heartbeat) for r in ranges}
+    out.mkdir(parents=True)
+    progress("measuring loopback latency and persist time on this machine")
+    meta = {"ranges": [list(r) for r in ranges], "trials": trials, "nodes": nodes, "heartbeat": heartbeat,
+            "heartbeat_ms": heartbeats, "seed": seed, "sim": sim, "costs": measure_costs(out),
+            "completed": [], "started_unix": time.time()}
+    _write_meta(out, meta)
+    eta = _Eta(trials * len(ranges))
+    with LoadSampler(out / "load.jsonl"):
+        for rng in ranges:
+            _live_range(out, rng, meta, eta, progress)
+            if sim:
+                _sim_range(out, rng, meta)
+            meta["completed"].append(range_label(rng))
+            _write_meta(out, meta)
+    meta["finished_unix"] = time.time()
+    _write_meta(out, meta)
+    return meta

@@ -1,0 +1,126 @@
+"""Everything `bench failover` reports, recomputed from a run directory: trials.csv, the table beside the paper's
+and the model's rows, summary.json and fig16.svg. The live run and `--from RUN_DIR` both call `analyze`.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+from .bench_failover import META
+from .failover_trials import Trial, trials_from_run, write_csv
+from .fig16 import STAT_FIELDS, Stats, model_trials, paper_cdf_points, paper_stats, range_label, summarize
+from .fig16_svg import render_cdf_svg
+from .machine_load import BUSY_LIMIT, STEAL_LIMIT, read_samples, summarize_load
+
+__all__ = ["analyze", "MODEL_TRIALS"]
+
+MODEL_TRIALS = 10_000
+_CURVE_POINTS = 400  # the model's curve is drawn through this many of its quantiles
+
+
+def _model(rng: tuple[int, int], meta: dict[str, Any]) -> tuple[list[float], list[int]]:
+    costs = meta["costs"]
+    return model_trials(rng, heartbeat_ms=meta["heartbeat_ms"][range_label(rng)], nodes=meta["nodes"],
+                        trials=MODEL_TRIALS, one_way_ms=costs["one_way_ms"]["median"],
+                        persist_ms=costs["persist_ms"]["median"], seed=meta["seed"])
+
+
+def _source_trials(out: Path, rng: tuple[int, int], meta: dict[str, Any],
+                   samples: list[dict[str, Any]]) -> dict[str, tuple[list[Trial], int]]:
+    label, found = range_label(rng), {}
+    for source, prefix, load in (("real", "real", samples), ("sim", "sim", None)):
+        run_dir = out / f"{prefix}-{label}"
+        if run_dir.is_dir():
+            found[source] = trials_from_run(run_dir, source=source, label=label, samples=load, nodes=meta["nodes"])
+    return found
+
+
+def _fmt_row(name: str, st: Stats | None, extra: str = "") -> str:
+    if st is None:
+        return f"  {name:<8} {'-':>6}"
+    cells = " ".join(f"{v:>7.1f}" for v in st.row())
+    multi = "      -" if st.multi_term is None else f"{100 * st.multi_term:6.1f}%"
+    return f"  {name:<8} {st.trials:>6} {cells} {multi}{extra}"
+
+
+def _range_block(label: str, hb: int, rows: dict[str, Stats | None], real: list[Trial], unrecovered: int) -> list[str]:
+    header = f"  {'source':<8} {'trials':>6} " + " ".join(f"{f:>7}" for f in STAT_FIELDS) + "  >1 term"
+    lines = [f"{label} ms, heartbeat {hb} ms", header]
+    for name in ("real", "sim", "model", "paper"):
+        if name in rows:
+            extra = ""
+            if name == "real" and real:
+                loaded = sum(1 for t in real if t.loaded)
+                extra = f"  ({loaded}/{len(real)} under load" + (f", {unrecovered} never recovered)" if unrecovered
+                                                                  else ")")
+            lines.append(_fmt_row(name, rows[name], extra))
+    return lines
+
+
+def _detect_check(real: list[Trial], model_detect_ms: float) -> str:
+    detect = [t.detect_ms for t in real if t.detect_ms is not None]
+    if not detect:
+        return ""
+    return (f"  phase check: first election_timeout {statistics.fmean(detect):.1f} ms after the kill on average; "
+            f"uniform phase predicts {model_detect_ms:.1f} ms (E[min T] - hb/2)")
+
+
+def _expected_detect(rng: tuple[int, int], hb: int, survivors: int) -> float:
+    return rng[0] + (rng[1] - rng[0]) / (survivors + 1) - hb / 2
+
+
+def _one_range(out: Path, rng: tuple[int, int], meta: dict[str, Any], samples: list[dict[str, Any]]):
+    label, hb = range_label(rng), meta["heartbeat_ms"][range_label(rng)]
+    found = _source_trials(out, rng, meta, samples)
+    model_d, model_t = _model(rng, meta)
+    rows = {src: summarize([t.downtime_ms for t in ts], [t.terms for t in ts]) for src, (ts, _) in found.items()}
+    rows |= {"model": summarize(model_d, model_t), "paper": paper_stats(rng)}
+    real, unrecovered = found.get("real", ([], 0))
+    lines = _range_block(label, hb, rows, real, unrecovered)
+    lines.append(_detect_check(real, _expected_detect(rng, hb, meta["nodes"] - 1)))
+    ordered = sorted(model_d)
+    curve = [ordered[int((k + 0.5) * len(ordered) / _CURVE_POINTS)] for k in range(_CURVE_POINTS)]
+    series = {"model": curve} | {src: [t.downtime_ms for t in ts] for src, (ts, _) in found.items()}
+    trials = [t for ts, _ in found.values() for t in ts]
+    summary = {name: (st.to_dict() if st else None) for name, st in rows.items()}
+    summary |= {"heartbeat_ms": hb, "unrecovered": unrecovered, "loaded": sum(1 for t in real if t.loaded)}
+    return [line for line in lines if line], (label, series, paper_cdf_points(rng)), trials, summary
+
+
+def analyze(out: Path) -> dict[str, Any]:
+    """Recompute and write trials.csv, table.txt, summary.json and fig16.svg from `out`; return the summary."""
+    meta = json.loads((out / META).read_text())
+    samples = read_samples(out / "load.jsonl")
+    ranges = [tuple(r) for r in meta["ranges"] if range_label(tuple(r)) in meta["completed"]
+              or (out / f"real-{range_label(tuple(r))}").is_dir()]
+    load = summarize_load(samples)
+    table = [_header(meta, load)]
+    panels, trials, per_range = [], [], {}
+    for rng in ranges:
+        lines, panel, ts, summary = _one_range(out, rng, meta, samples)
+        table += [""] + lines
+        panels.append(panel)
+        trials += ts
+        per_range[range_label(rng)] = summary
+    text = "\n".join(table) + "\n"
+    write_csv(out / "trials.csv", trials)
+    (out / "table.txt").write_text(text)
+    title = f"Figure 16 on {meta['nodes']} real processes: time without a leader after the leader is killed"
+    (out / "fig16.svg").write_text(render_cdf_svg(panels, title))
+    summary = {"run_dir": str(out), "load": load, "costs": meta["costs"], "ranges": per_range, "table": text}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def _header(meta: dict[str, Any], load: dict[str, Any]) -> str:
+    c = meta["costs"]
+    machine = (f"load average {load['load1_mean']} (max {load['load1_max']}) on {load['cpus']} CPUs, "
+               f"busy {100 * load['busy_mean']:.0f} %, steal {100 * load['steal_mean']:.1f} % "
+               f"(max {100 * load['steal_max']:.1f} %)" if load.get("samples") else "no load samples")
+    return (f"{meta['nodes']} nodes; times in ms from the kill's mono_ns to the new leader's became_leader\n"
+            f"machine while it ran: {machine}; a trial is 'under load' when the machine was >= "
+            f"{BUSY_LIMIT:.0%} busy or >= {STEAL_LIMIT:.0%} stolen around its kill\n"
+            f"measured here: one-way loopback {c['one_way_ms']['median']} ms (p90 {c['one_way_ms']['p90']}), "
+            f"persist {c['persist_ms']['median']} ms (p90 {c['persist_ms']['p90']}); sim and model use the medians")

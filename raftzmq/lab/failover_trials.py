@@ -1,0 +1,88 @@
+"""Failover trials read back from a run's logs, live or simulated: the one definition every output uses.
+
+A trial is a SIGKILL of the current leader (`node_killed` by the supervisor, cause `node_killed` in
+evidence.report.failovers) and ends at the first `became_leader` of a higher term. downtime = that record's
+mono_ns - the kill's mono_ns (the kill is logged just before the signal is sent); terms = new term - old term;
+detect = the first survivor's `election_timeout` after the kill - the kill (how long until anyone noticed).
+"""
+from __future__ import annotations
+
+import bisect
+import csv
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from ..evidence.logfile import read_run
+from ..evidence.report import failovers
+from .machine_load import is_loaded, load_at
+
+__all__ = ["Trial", "trials_from_run", "write_csv", "read_csv", "cluster_size"]
+
+
+@dataclass(frozen=True, slots=True)
+class Trial:
+    source: str  # "real" | "sim"
+    range: str  # "150-300"
+    trial: int  # 1.. within (source, range), in time order
+    leader: int
+    term: int
+    new_leader: int
+    new_term: int
+    kill_mono_ns: int
+    leader_mono_ns: int
+    downtime_ms: float
+    terms: int
+    detect_ms: float | None
+    load1: float | None
+    busy: float | None
+    steal: float | None
+    loaded: bool | None
+
+
+def cluster_size(run_dir: Path) -> int:
+    return int(json.loads((run_dir / "cluster.json").read_text())["nodes"]) if (run_dir / "cluster.json").exists() \
+        else _started_nodes(run_dir)
+
+
+def _started_nodes(run_dir: Path) -> int:
+    for loc in read_run(run_dir):
+        if loc.record["event"] == "cluster_started":
+            return int(loc.record["nodes"])
+    raise ValueError(f"{run_dir}: no cluster.json and no cluster_started record: cannot tell the cluster size")
+
+
+def trials_from_run(run_dir: Path, *, source: str, label: str, samples: list[dict[str, Any]] | None = None,
+                    nodes: int | None = None) -> tuple[list[Trial], int]:
+    """(every leader kill that a new leader followed, leader kills never recovered) in time order."""
+    records = [loc.record for loc in read_run(run_dir)]
+    found = [f for f in failovers(records, nodes or cluster_size(run_dir)) if f.cause == "node_killed"]
+    timeouts = [r["mono_ns"] for r in records if r["event"] == "election_timeout"]
+    out = []
+    for f in (f for f in found if f.seconds is not None):
+        i = bisect.bisect_left(timeouts, f.lost_ns)
+        detect = (timeouts[i] - f.lost_ns) / 1e6 if i < len(timeouts) else None
+        leader_ns = f.lost_ns + round(f.seconds * 1e9)
+        s = load_at(samples, f.lost_ns) if samples else None
+        out.append(Trial(source, label, len(out) + 1, f.leader, f.term, f.new_leader, f.new_term, f.lost_ns,
+                         leader_ns, round((leader_ns - f.lost_ns) / 1e6, 3), f.new_term - f.term,
+                         None if detect is None else round(detect, 3), s and s["load1"], s and s["busy"],
+                         s and s["steal"], is_loaded(s)))
+    return out, sum(f.seconds is None for f in found)
+
+
+_COLUMNS = [f.name for f in fields(Trial)]
+
+
+def write_csv(path: Path, trials: list[Trial]) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=_COLUMNS)
+        w.writeheader()
+        for t in trials:
+            w.writerow({k: ("" if v is None else v) for k, v in asdict(t).items()})
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
