@@ -53,7 +53,9 @@ class LoadSampler:
     def _run(self) -> None:
         prev = _cpu_times()
         with open(self.path, "a") as out:
-            while not self._stop.wait(self.period_s):
+            stopping = False
+            while not stopping:  # one last sample at the stop, so the final interval is covered too
+                stopping = self._stop.wait(self.period_s)
                 now = _cpu_times()
                 delta = [b - a for a, b in zip(prev, now)]
                 prev = now
