@@ -134,7 +134,8 @@ def _live_range(out: Path, rng: tuple[int, int], meta: dict[str, Any], eta: _Eta
 
 
 def _sim_range(out: Path, rng: tuple[int, int], meta: dict[str, Any]) -> None:
-    costs, label = meta["costs"], range_label(rng)
+    label = range_label(rng)
+    costs = meta["costs"][label]
     one_way, persist = costs["one_way_ms"], costs["persist_ms"]
     run_sim_trials(out / f"sim-{label}", timeout_ms=rng, heartbeat_ms=meta["heartbeat_ms"][label],
                    nodes=meta["nodes"], trials=meta["trials"], one_way_ms=one_way["median"],
@@ -151,15 +152,21 @@ def run_failover(out: Path, *, ranges: list[tuple[int, int]], trials: int, nodes
     """Measure every range into `out` (which must not exist yet); return the metadata. analyze() reports."""
     heartbeats = {range_label(r): heartbeat_for(r, heartbeat) for r in ranges}
     out.mkdir(parents=True)
-    progress("measuring loopback latency and persist time on this machine")
     meta = {"ranges": [list(r) for r in ranges], "trials": trials, "nodes": nodes, "heartbeat": heartbeat,
-            "heartbeat_ms": heartbeats, "seed": seed, "sim": sim, "costs": measure_costs(out),
-            "completed": [], "started_unix": time.time()}
-    _write_meta(out, meta)
+            "heartbeat_ms": heartbeats, "seed": seed, "sim": sim, "costs": {}, "completed": [],
+            "started_unix": time.time()}
     eta = _Eta(trials * len(ranges))
     with LoadSampler(out / "load.jsonl"):
         for rng in ranges:
-            _live_range(out, rng, meta, eta, progress)
+            # Disk and CPU contention change by the minute here: measure the costs next to each range's trials.
+            progress(f"{range_label(rng)}: measuring loopback latency and persist time on this machine")
+            meta["costs"][range_label(rng)] = measure_costs(out)
+            _write_meta(out, meta)
+            try:
+                _live_range(out, rng, meta, eta, progress)
+            except (RuntimeError, ControlError) as exc:  # one broken range must not cost the others
+                progress(f"{range_label(rng)}: stopped early: {exc}")
+                meta.setdefault("errors", {})[range_label(rng)] = str(exc)
             if sim:
                 _sim_range(out, rng, meta)
             meta["completed"].append(range_label(rng))

@@ -21,7 +21,7 @@ _CURVE_POINTS = 400  # the model's curve is drawn through this many of its quant
 
 
 def _model(rng: tuple[int, int], meta: dict[str, Any]) -> tuple[list[float], list[int]]:
-    costs = meta["costs"]
+    costs = meta["costs"][range_label(rng)]
     return model_trials(rng, heartbeat_ms=meta["heartbeat_ms"][range_label(rng)], nodes=meta["nodes"],
                         trials=MODEL_TRIALS, one_way_ms=costs["one_way_ms"]["median"],
                         persist_ms=costs["persist_ms"]["median"], seed=meta["seed"])
@@ -45,9 +45,12 @@ def _fmt_row(name: str, st: Stats | None, extra: str = "") -> str:
     return f"  {name:<8} {st.trials:>6} {cells} {multi}{extra}"
 
 
-def _range_block(label: str, hb: int, rows: dict[str, Stats | None], real: list[Trial], unrecovered: int) -> list[str]:
+def _range_block(label: str, hb: int, costs: dict[str, Any], rows: dict[str, Stats | None], real: list[Trial],
+                 unrecovered: int) -> list[str]:
     header = f"  {'source':<8} {'trials':>6} " + " ".join(f"{f:>7}" for f in STAT_FIELDS) + "  >1 term"
-    lines = [f"{label} ms, heartbeat {hb} ms", header]
+    ow, persist = costs["one_way_ms"], costs["persist_ms"]
+    lines = [f"{label} ms, heartbeat {hb} ms; measured before it: one-way loopback {ow['median']} ms "
+             f"(p90 {ow['p90']}), persist {persist['median']} ms (p90 {persist['p90']})", header]
     for name in ("real", "sim", "model", "paper"):
         if name in rows:
             extra = ""
@@ -67,6 +70,21 @@ def _detect_check(real: list[Trial], model_detect_ms: float) -> str:
             f"uniform phase predicts {model_detect_ms:.1f} ms (E[min T] - hb/2)")
 
 
+def _median(values: list[float | None]) -> str:
+    present = [v for v in values if v is not None]
+    return f"{statistics.median(present):.1f}" if present else "-"
+
+
+def _breakdown(name: str, trials: list[Trial]) -> str:
+    """Medians of where a failover's time goes, one-term trials only (their parts add up)."""
+    one = [t for t in trials if t.terms == 1]
+    if not one:
+        return ""
+    return (f"  {name} one-term trials ({len(one)}), medians: detect {_median([t.detect_ms for t in one])}, "
+            f"pre-vote+persist {_median([t.prevote_ms for t in one])}, vote round "
+            f"{_median([t.vote_ms for t in one])} ms")
+
+
 def _expected_detect(rng: tuple[int, int], hb: int, survivors: int) -> float:
     return rng[0] + (rng[1] - rng[0]) / (survivors + 1) - hb / 2
 
@@ -78,14 +96,16 @@ def _one_range(out: Path, rng: tuple[int, int], meta: dict[str, Any], samples: l
     rows = {src: summarize([t.downtime_ms for t in ts], [t.terms for t in ts]) for src, (ts, _) in found.items()}
     rows |= {"model": summarize(model_d, model_t), "paper": paper_stats(rng)}
     real, unrecovered = found.get("real", ([], 0))
-    lines = _range_block(label, hb, rows, real, unrecovered)
+    lines = _range_block(label, hb, meta["costs"][label], rows, real, unrecovered)
     lines.append(_detect_check(real, _expected_detect(rng, hb, meta["nodes"] - 1)))
+    lines += [_breakdown(src, ts) for src, (ts, _) in found.items()]
     ordered = sorted(model_d)
     curve = [ordered[int((k + 0.5) * len(ordered) / _CURVE_POINTS)] for k in range(_CURVE_POINTS)]
     series = {"model": curve} | {src: [t.downtime_ms for t in ts] for src, (ts, _) in found.items()}
     trials = [t for ts, _ in found.values() for t in ts]
     summary = {name: (st.to_dict() if st else None) for name, st in rows.items()}
-    summary |= {"heartbeat_ms": hb, "unrecovered": unrecovered, "loaded": sum(1 for t in real if t.loaded)}
+    summary |= {"heartbeat_ms": hb, "costs": meta["costs"][label], "unrecovered": unrecovered,
+                "loaded": sum(1 for t in real if t.loaded)}
     return [line for line in lines if line], (label, series, paper_cdf_points(rng)), trials, summary
 
 
@@ -93,8 +113,9 @@ def analyze(out: Path) -> dict[str, Any]:
     """Recompute and write trials.csv, table.txt, summary.json and fig16.svg from `out`; return the summary."""
     meta = json.loads((out / META).read_text())
     samples = read_samples(out / "load.jsonl")
-    ranges = [tuple(r) for r in meta["ranges"] if range_label(tuple(r)) in meta["completed"]
-              or (out / f"real-{range_label(tuple(r))}").is_dir()]
+    # A run stopped early still reports the ranges it began (their costs are measured before the cluster starts).
+    ranges = [tuple(r) for r in meta["ranges"] if range_label(tuple(r)) in meta["costs"]
+              and (out / f"real-{range_label(tuple(r))}").is_dir()]
     load = summarize_load(samples)
     table = [_header(meta, load)]
     panels, trials, per_range = [], [], {}
@@ -109,18 +130,16 @@ def analyze(out: Path) -> dict[str, Any]:
     (out / "table.txt").write_text(text)
     title = f"Figure 16 on {meta['nodes']} real processes: time without a leader after the leader is killed"
     (out / "fig16.svg").write_text(render_cdf_svg(panels, title))
-    summary = {"run_dir": str(out), "load": load, "costs": meta["costs"], "ranges": per_range, "table": text}
+    summary = {"run_dir": str(out), "load": load, "ranges": per_range, "table": text}
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
 
 def _header(meta: dict[str, Any], load: dict[str, Any]) -> str:
-    c = meta["costs"]
     machine = (f"load average {load['load1_mean']} (max {load['load1_max']}) on {load['cpus']} CPUs, "
                f"busy {100 * load['busy_mean']:.0f} %, steal {100 * load['steal_mean']:.1f} % "
                f"(max {100 * load['steal_max']:.1f} %)" if load.get("samples") else "no load samples")
     return (f"{meta['nodes']} nodes; times in ms from the kill's mono_ns to the new leader's became_leader\n"
             f"machine while it ran: {machine}; a trial is 'under load' when the machine was >= "
-            f"{BUSY_LIMIT:.0%} busy or >= {STEAL_LIMIT:.0%} stolen around its kill\n"
-            f"measured here: one-way loopback {c['one_way_ms']['median']} ms (p90 {c['one_way_ms']['p90']}), "
-            f"persist {c['persist_ms']['median']} ms (p90 {c['persist_ms']['p90']}); sim and model use the medians")
+            f"{BUSY_LIMIT:.0%} busy or >= {STEAL_LIMIT:.0%} stolen around its kill; sim and model use the "
+            "median one-way latency and persist time measured before each range")

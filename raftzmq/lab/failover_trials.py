@@ -4,6 +4,9 @@ A trial is a SIGKILL of the current leader (`node_killed` by the supervisor, cau
 evidence.report.failovers) and ends at the first `became_leader` of a higher term. downtime = that record's
 mono_ns - the kill's mono_ns (the kill is logged just before the signal is sent); terms = new term - old term;
 detect = the first survivor's `election_timeout` after the kill - the kill (how long until anyone noticed).
+The winning election is split further from the winner's own records: prevote = its `became_precandidate` ->
+its `state_persisted` of the new term (the pre-vote round plus its durable self-vote), vote = that record ->
+`became_leader` (RequestVote out, the voters' persists, their answers back).
 """
 from __future__ import annotations
 
@@ -35,6 +38,8 @@ class Trial:
     downtime_ms: float
     terms: int
     detect_ms: float | None
+    prevote_ms: float | None
+    vote_ms: float | None
     load1: float | None
     busy: float | None
     steal: float | None
@@ -62,14 +67,36 @@ def trials_from_run(run_dir: Path, *, source: str, label: str, samples: list[dic
     out = []
     for f in (f for f in found if f.seconds is not None):
         i = bisect.bisect_left(timeouts, f.lost_ns)
-        detect = (timeouts[i] - f.lost_ns) / 1e6 if i < len(timeouts) else None
+        detect = _ms(timeouts[i] - f.lost_ns) if i < len(timeouts) else None
         leader_ns = f.lost_ns + round(f.seconds * 1e9)
+        prevote, vote = _winning_election(records, f.new_leader, f.new_term, f.lost_ns, leader_ns)
         s = load_at(samples, f.lost_ns) if samples else None
         out.append(Trial(source, label, len(out) + 1, f.leader, f.term, f.new_leader, f.new_term, f.lost_ns,
-                         leader_ns, round((leader_ns - f.lost_ns) / 1e6, 3), f.new_term - f.term,
-                         None if detect is None else round(detect, 3), s and s["load1"], s and s["busy"],
-                         s and s["steal"], is_loaded(s)))
+                         leader_ns, _ms(leader_ns - f.lost_ns), f.new_term - f.term, detect, prevote, vote,
+                         s and s["load1"], s and s["busy"], s and s["steal"], is_loaded(s)))
     return out, sum(f.seconds is None for f in found)
+
+
+def _ms(ns: int) -> float:
+    return round(ns / 1e6, 3)
+
+
+def _winning_election(records: list[dict[str, Any]], winner: int, term: int, start_ns: int,
+                      end_ns: int) -> tuple[float | None, float | None]:
+    pre = persisted = None
+    lo = bisect.bisect_left(records, start_ns, key=lambda r: r["mono_ns"])
+    for r in records[lo:]:
+        if r["mono_ns"] > end_ns:
+            break
+        if r["node"] != winner or r["by"] != "node":
+            continue
+        if r["event"] == "became_precandidate":
+            pre = r["mono_ns"]
+        elif r["event"] == "state_persisted" and r["term"] == term and r["voted_for"] == winner:
+            persisted = r["mono_ns"]
+    if persisted is None:
+        return None, None
+    return (None if pre is None or pre > persisted else _ms(persisted - pre)), _ms(end_ns - persisted)
 
 
 _COLUMNS = [f.name for f in fields(Trial)]

@@ -64,6 +64,8 @@ def _axes(panel: _Panel, lo: float, hi: float, title: str) -> list[str]:
         out.append(f'<text x="{x:.1f}" y="{panel.y0 + panel.h + 12:.1f}" text-anchor="middle">{t:g}</text>')
     for share in (0.0, 0.5, 0.9, 1.0):
         y = panel.y(share)
+        out.append(f'<line x1="{panel.x0:.1f}" y1="{y:.1f}" x2="{panel.x0 + panel.w:.1f}" y2="{y:.1f}" '
+                   'stroke="#ddd" stroke-width="0.5"/>')
         out.append(f'<text x="{panel.x0 - 4:.1f}" y="{y + 3:.1f}" text-anchor="end">{share * 100:.0f}%</text>')
     out.append(f'<text x="{panel.x0 + panel.w / 2:.1f}" y="{panel.y0 + panel.h + 26:.1f}" '
                'text-anchor="middle">time without leader (ms)</text>')
