@@ -119,12 +119,15 @@ def test_a_trial_is_a_kill_of_the_leader_until_a_higher_term_leads(tmp_path):
         _rec(341, "became_precandidate", 2, term=1),
         _rec(346, "state_persisted", 2, term=2, voted_for=2),
         _rec(347, "state_persisted", 3, term=2, voted_for=2),  # a voter's persist: not the winner's own
+        _rec(348, "vote_granted", 3, term=2, candidate=2),
+        _rec(350, "vote_granted", 4, term=2, candidate=2),
+        _rec(351, "vote_granted", 5, term=2, candidate=2),
         _rec(352, "became_leader", 2, term=2),
         _rec(900, "node_killed", 2, by="supervisor", pid=1, signal="SIGKILL"),  # never recovered
     ])
     trials, unrecovered = trials_from_run(tmp_path / "run", source="real", label="150-300")
-    assert [(t.leader, t.new_leader, t.downtime_ms, t.terms, t.detect_ms, t.prevote_ms, t.vote_ms)
-            for t in trials] == [(1, 2, 152.0, 1, 140.0, 5.0, 6.0)]
+    assert [(t.leader, t.new_leader, t.downtime_ms, t.terms, t.detect_ms, t.prevote_ms, t.vote_ms, t.voter_ms)
+            for t in trials] == [(1, 2, 152.0, 1, 140.0, 5.0, 6.0, 4.0)]
     assert unrecovered == 1
 
 

@@ -4,7 +4,9 @@ delay and persist time measured on this machine, no CPU contention, no timer lat
 A callback driver on the virtual clock: wait until one leader has held for `settle_s` with every node up, wait a
 uniform fraction of a heartbeat interval, kill the leader, poll (every 0.5 ms virtual) until a leader of a higher
 term exists, restart the old one, repeat. The simulator's logs are written like a live run's, so the same reader
-(failover_trials) turns both into trials.
+(failover_trials) turns both into trials. (The simulator logs `state_persisted` when a persist starts and holds
+the step's messages back for the persist time, so its pre-vote/vote split of a failover differs from a live
+node's; the sums agree.)
 """
 from __future__ import annotations
 

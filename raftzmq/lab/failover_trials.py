@@ -6,7 +6,10 @@ mono_ns - the kill's mono_ns (the kill is logged just before the signal is sent)
 detect = the first survivor's `election_timeout` after the kill - the kill (how long until anyone noticed).
 The winning election is split further from the winner's own records: prevote = its `became_precandidate` ->
 its `state_persisted` of the new term (the pre-vote round plus its durable self-vote), vote = that record ->
-`became_leader` (RequestVote out, the voters' persists, their answers back).
+`became_leader` (RequestVote out, the voters' persists, their answers back). voter = the median over the voters
+that granted it of their `vote_granted` - that record: one message hop plus the voter's persist (a vote is
+logged once durable, the candidate's state before its RequestVotes leave), i.e. the persist time as the nodes
+paid it during the run.
 """
 from __future__ import annotations
 
@@ -40,6 +43,7 @@ class Trial:
     detect_ms: float | None
     prevote_ms: float | None
     vote_ms: float | None
+    voter_ms: float | None
     load1: float | None
     busy: float | None
     steal: float | None
@@ -69,10 +73,10 @@ def trials_from_run(run_dir: Path, *, source: str, label: str, samples: list[dic
         i = bisect.bisect_left(timeouts, f.lost_ns)
         detect = _ms(timeouts[i] - f.lost_ns) if i < len(timeouts) else None
         leader_ns = f.lost_ns + round(f.seconds * 1e9)
-        prevote, vote = _winning_election(records, f.new_leader, f.new_term, f.lost_ns, leader_ns)
+        prevote, vote, voter = _winning_election(records, f.new_leader, f.new_term, f.lost_ns, leader_ns)
         s = load_at(samples, f.lost_ns) if samples else None
         out.append(Trial(source, label, len(out) + 1, f.leader, f.term, f.new_leader, f.new_term, f.lost_ns,
-                         leader_ns, _ms(leader_ns - f.lost_ns), f.new_term - f.term, detect, prevote, vote,
+                         leader_ns, _ms(leader_ns - f.lost_ns), f.new_term - f.term, detect, prevote, vote, voter,
                          s and s["load1"], s and s["busy"], s and s["steal"], is_loaded(s)))
     return out, sum(f.seconds is None for f in found)
 
@@ -82,21 +86,26 @@ def _ms(ns: int) -> float:
 
 
 def _winning_election(records: list[dict[str, Any]], winner: int, term: int, start_ns: int,
-                      end_ns: int) -> tuple[float | None, float | None]:
+                      end_ns: int) -> tuple[float | None, float | None, float | None]:
     pre = persisted = None
+    granted: list[int] = []
     lo = bisect.bisect_left(records, start_ns, key=lambda r: r["mono_ns"])
     for r in records[lo:]:
         if r["mono_ns"] > end_ns:
             break
-        if r["node"] != winner or r["by"] != "node":
+        if r["by"] != "node" or r["term"] != term and r["event"] != "became_precandidate":
             continue
-        if r["event"] == "became_precandidate":
+        if r["node"] != winner:
+            if r["event"] == "vote_granted" and r["candidate"] == winner and persisted is not None:
+                granted.append(r["mono_ns"] - persisted)
+        elif r["event"] == "became_precandidate":
             pre = r["mono_ns"]
-        elif r["event"] == "state_persisted" and r["term"] == term and r["voted_for"] == winner:
+        elif r["event"] == "state_persisted" and r["voted_for"] == winner:
             persisted = r["mono_ns"]
     if persisted is None:
-        return None, None
-    return (None if pre is None or pre > persisted else _ms(persisted - pre)), _ms(end_ns - persisted)
+        return None, None, None
+    prevote = None if pre is None or pre > persisted else _ms(persisted - pre)
+    return prevote, _ms(end_ns - persisted), _ms(sorted(granted)[(len(granted) - 1) // 2]) if granted else None
 
 
 _COLUMNS = [f.name for f in fields(Trial)]

@@ -1,9 +1,11 @@
 """What a message and a persist cost on this machine, for the simulator and the model of bench failover.
 
 - one-way loopback latency: half the round trip of a small frame between this process and an echo process over
-  ZeroMQ TCP on 127.0.0.1 (DEALER -> ROUTER, what nodes use), Python on both ends, so wake-ups are included;
+  ZeroMQ TCP on 127.0.0.1 (DEALER -> ROUTER, what nodes use), Python on both ends;
 - persist: `StateFile.save` (write temp, fsync, rename, fsync directory) in the benchmark's output directory,
   on the same file system as the run's state files.
+Samples are spaced (`_GAP_S`) as a node's are: back-to-back fsyncs queue behind each other (on this VM's disk
+they took 10-17 ms each against ~4 ms spaced), and a hot ping-pong never pays the wake-up of a sleeping process.
 """
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ from ..runtime.spawn import child_env
 from ..runtime.storage import StateFile
 
 __all__ = ["measure_costs"]
+
+_GAP_S = 0.005  # between samples: the pause is part of what is measured (an idle process, an idle disk queue)
 
 _ECHO = """
 import sys, zmq
@@ -50,6 +54,7 @@ def _one_way_ms(rounds: int) -> list[float]:
         sock.connect(f"tcp://127.0.0.1:{int(echo.stdout.readline())}")
         out = []
         for i in range(rounds + 10):
+            time.sleep(_GAP_S)
             t0 = time.perf_counter_ns()
             sock.send(b"x" * 64)
             if not sock.poll(5000):
@@ -74,12 +79,13 @@ def _persist_ms(directory: Path, rounds: int) -> list[float]:
         state = StateFile(Path(tmp) / "node-1.state")
         out = []
         for term in range(1, rounds + 1):
+            time.sleep(2 * _GAP_S)
             t0 = time.perf_counter_ns()
             state.save(HardState(term, 1))
             out.append((time.perf_counter_ns() - t0) / 1e6)
         return out
 
 
-def measure_costs(directory: Path, *, rounds: int = 300) -> dict[str, Any]:
+def measure_costs(directory: Path, *, rounds: int = 200) -> dict[str, Any]:
     """{"one_way_ms": quantiles, "persist_ms": quantiles} measured now, in `directory`."""
     return {"one_way_ms": _quantiles(_one_way_ms(rounds)), "persist_ms": _quantiles(_persist_ms(directory, rounds // 3))}
