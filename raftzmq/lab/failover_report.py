@@ -18,6 +18,7 @@ __all__ = ["analyze", "MODEL_TRIALS"]
 
 MODEL_TRIALS = 10_000
 _CURVE_POINTS = 400  # the model's curve is drawn through this many of its quantiles
+_MIN_QUIET = 20  # show the unloaded real trials as their own row once there are this many
 
 
 def _model(rng: tuple[int, int], meta: dict[str, Any]) -> tuple[list[float], list[int]]:
@@ -52,7 +53,7 @@ def _range_block(label: str, hb: int, costs: dict[str, Any], rows: dict[str, Sta
     lines = [f"{label} ms, heartbeat {hb} ms; one-way loopback {ow['median']} ms (p90 {ow['p90']}); persist "
              f"{costs.get('persist_in_run_ms')} ms in the run, {persist['median']} ms (p90 {persist['p90']}) "
              "in a micro-benchmark", header]
-    for name in ("real", "sim", "model", "paper"):
+    for name in ("real", "quiet", "sim", "model", "paper"):
         if name in rows:
             extra = ""
             if name == "real" and real:
@@ -97,6 +98,9 @@ def _one_range(out: Path, rng: tuple[int, int], meta: dict[str, Any], samples: l
     rows = {src: summarize([t.downtime_ms for t in ts], [t.terms for t in ts]) for src, (ts, _) in found.items()}
     rows |= {"model": summarize(model_d, model_t), "paper": paper_stats(rng)}
     real, unrecovered = found.get("real", ([], 0))
+    quiet = [t for t in real if t.loaded is False]
+    if len(quiet) >= _MIN_QUIET:  # the real trials taken while the machine was not loaded, on their own
+        rows["quiet"] = summarize([t.downtime_ms for t in quiet], [t.terms for t in quiet])
     lines = _range_block(label, hb, meta["costs"][label], rows, real, unrecovered)
     lines.append(_detect_check(real, _expected_detect(rng, hb, meta["nodes"] - 1)))
     lines += [_breakdown(src, ts) for src, (ts, _) in found.items()]
