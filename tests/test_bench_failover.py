@@ -17,7 +17,7 @@ from cluster_harness import Cluster, REPO
 from raftzmq.evidence.logfile import read_run
 from raftzmq.lab import failover_sim
 from raftzmq.lab.failover_sim import run_sim_trials
-from raftzmq.lab.failover_trials import read_csv, trials_from_run
+from raftzmq.lab.failover_trials import disruptions, read_csv, trials_from_run
 from raftzmq.lab.fig16 import model_trials, parse_ranges, summarize
 from raftzmq.lab.fig16_svg import render_cdf_svg
 
@@ -131,6 +131,7 @@ def test_a_trial_is_a_kill_of_the_leader_until_a_higher_term_leads(tmp_path):
     assert [(t.leader, t.new_leader, t.downtime_ms, t.terms, t.detect_ms, t.prevote_ms, t.vote_ms, t.voter_ms)
             for t in trials] == [(1, 2, 152.0, 1, 140.0, 5.0, 6.0, 4.0)]
     assert unrecovered == 1
+    assert disruptions(tmp_path / "run", 5) == {"kills": 3, "kills_missing_the_leader": 1, "other_leader_losses": {}}
 
 
 def test_model_matches_the_issue_reference_points():

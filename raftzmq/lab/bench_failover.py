@@ -39,7 +39,7 @@ from .failover_sim import run_sim_trials
 from .failover_trials import trials_from_run
 from .fig16 import range_label
 from .machine_costs import measure_costs
-from .machine_load import LoadSampler
+from .machine_load import LoadSampler, run_queue_wait
 
 __all__ = ["META", "heartbeat_for", "persist_for_models", "run_failover", "settle_s"]
 
@@ -104,6 +104,12 @@ class _LiveCluster:
             time.sleep(0.005)  # polling the logs, bounded by the deadline
         return None
 
+    def run_queue_waits(self) -> dict[str, Any]:
+        """Per live node, how long its main thread waited for a CPU per wake-up since it started."""
+        nodes = {str(n["id"]): run_queue_wait(n["pid"]) for n in self.client.request("status")["nodes"] if n["pid"]}
+        waits = sorted(w["wait_per_run_ms"] for w in nodes.values() if w)
+        return {"nodes": nodes, "median_wait_per_run_ms": waits[len(waits) // 2] if waits else None}
+
     def restart(self, node: int) -> None:
         self.client.request("restart", ids=[node])
 
@@ -136,6 +142,7 @@ def _live_range(out: Path, rng: tuple[int, int], meta: dict[str, Any], eta: _Eta
             cluster.restart(leader)
             progress(f"{label}: trial {i + 1} killed leader {leader} (term {term}), "
                      f"new leader in term {new_term} — {eta.tick()}")
+        meta.setdefault("run_queue", {})[label] = cluster.run_queue_waits()
     finally:
         cluster.stop()
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .bench_failover import META, persist_for_models
-from .failover_trials import Trial, trials_from_run, write_csv
+from .failover_trials import Trial, disruptions, trials_from_run, write_csv
 from .fig16 import STAT_FIELDS, Stats, model_trials, paper_cdf_points, paper_stats, range_label, summarize
 from .fig16_svg import render_cdf_svg
 from .machine_load import BUSY_LIMIT, STEAL_LIMIT, read_samples, summarize_load
@@ -64,6 +64,16 @@ def _range_block(label: str, hb: int, costs: dict[str, Any], rows: dict[str, Sta
     return lines
 
 
+def _disruption_line(out: Path, label: str, meta: dict[str, Any]) -> str:
+    run_dir = out / f"real-{label}"
+    d = disruptions(run_dir, meta["nodes"])
+    others = ", ".join(f"{n} {cause}" for cause, n in sorted(d["other_leader_losses"].items())) or "none"
+    wait = (meta.get("run_queue") or {}).get(label, {}).get("median_wait_per_run_ms")
+    cpu = "" if wait is None else f"; a node's main thread waited {wait:.2f} ms (median node) for a CPU per wake-up"
+    return (f"  {d['kills']} kills, {d['kills_missing_the_leader']} hit a node that was no longer the leader; "
+            f"leader losses the benchmark did not cause: {others}{cpu}")
+
+
 def _detect_check(real: list[Trial], model_detect_ms: float) -> str:
     detect = [t.detect_ms for t in real if t.detect_ms is not None]
     if not detect:
@@ -103,6 +113,8 @@ def _one_range(out: Path, rng: tuple[int, int], meta: dict[str, Any], samples: l
         rows["quiet"] = summarize([t.downtime_ms for t in quiet], [t.terms for t in quiet])
     lines = _range_block(label, hb, meta["costs"][label], rows, real, unrecovered)
     lines.append(_detect_check(real, _expected_detect(rng, hb, meta["nodes"] - 1)))
+    if (out / f"real-{label}").is_dir():
+        lines.append(_disruption_line(out, label, meta))
     lines += [_breakdown(src, ts) for src, (ts, _) in found.items()]
     ordered = sorted(model_d)
     curve = [ordered[int((k + 0.5) * len(ordered) / _CURVE_POINTS)] for k in range(_CURVE_POINTS)]

@@ -24,7 +24,7 @@ from ..evidence.logfile import read_run
 from ..evidence.report import failovers
 from .machine_load import is_loaded, load_at
 
-__all__ = ["Trial", "trials_from_run", "write_csv", "read_csv", "cluster_size"]
+__all__ = ["Trial", "trials_from_run", "disruptions", "write_csv", "read_csv", "cluster_size"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +79,24 @@ def trials_from_run(run_dir: Path, *, source: str, label: str, samples: list[dic
                          leader_ns, _ms(leader_ns - f.lost_ns), f.new_term - f.term, detect, prevote, vote, voter,
                          s and s["load1"], s and s["busy"], s and s["steal"], is_loaded(s)))
     return out, sum(f.seconds is None for f in found)
+
+
+def disruptions(run_dir: Path, nodes: int) -> dict[str, Any]:
+    """What else happened in a benchmark run: kills that found the leader already gone (its role had moved on
+    between the status check and the kill) and leader losses the benchmark did not cause, by cause."""
+    records = [loc.record for loc in read_run(run_dir)]
+    found = failovers(records, nodes)
+    kills = 0
+    for r in records:
+        if r["event"] == "cluster_stopping":
+            break
+        kills += r["event"] == "node_killed" and r["by"] == "supervisor"
+    others: dict[str, int] = {}
+    for f in found:
+        if f.cause != "node_killed":
+            others[f.cause] = others.get(f.cause, 0) + 1
+    return {"kills": kills, "kills_missing_the_leader": kills - sum(f.cause == "node_killed" for f in found),
+            "other_leader_losses": others}
 
 
 def _ms(ns: int) -> float:

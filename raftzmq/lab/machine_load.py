@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BUSY_LIMIT", "STEAL_LIMIT", "LoadSampler", "read_samples", "load_at", "is_loaded", "summarize_load"]
+__all__ = ["BUSY_LIMIT", "STEAL_LIMIT", "LoadSampler", "read_samples", "load_at", "is_loaded", "summarize_load",
+           "run_queue_wait"]
 
 BUSY_LIMIT = 0.75
 STEAL_LIMIT = 0.05
@@ -96,3 +97,17 @@ def summarize_load(samples: list[dict[str, Any]]) -> dict[str, Any]:
     return {"samples": len(samples), "load1_mean": mean("load1"), "load1_max": max(s["load1"] for s in samples),
             "busy_mean": mean("busy"), "steal_mean": mean("steal"), "steal_max": max(s["steal"] for s in samples),
             "cpus": samples[-1]["cpus"]}
+
+
+def run_queue_wait(pid: int) -> dict[str, float] | None:
+    """A process' main thread from /proc/<pid>/schedstat: CPU time, time spent runnable but waiting for a CPU,
+    and how often it was scheduled. wait / scheduled is how late, on average, it ran after being woken (a timer
+    that fired, a message that arrived): on a machine with more runnable tasks than CPUs this is the timer
+    lateness that poll rounding alone does not explain."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/schedstat") as f:
+            cpu_ns, wait_ns, slices = (int(x) for x in f.read().split()[:3])
+    except (OSError, ValueError):
+        return None
+    return {"cpu_ms": cpu_ns / 1e6, "wait_ms": wait_ns / 1e6, "scheduled": slices,
+            "wait_per_run_ms": round(wait_ns / 1e6 / slices, 4) if slices else 0.0}
