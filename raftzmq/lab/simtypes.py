@@ -32,7 +32,7 @@ class SimConfig:
     delay_dist: str = "uniform"
     fault_interval: float = 0.5  # mean simulated seconds between fault injections
     vote_crash: float = 0.1  # probability that a node granting a vote crashes right after sending it
-    persist_delay: float = 0.0  # seconds a durable persist takes: messages of that step leave this much later
+    persist_delay: float = 0.0  # seconds a persist takes: the node is blocked, and that step's messages wait
     record_logs: bool = True  # keep every record (needed to write logs); off: only the trace window
 
     def __post_init__(self) -> None:

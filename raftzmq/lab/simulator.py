@@ -34,7 +34,7 @@ _FAKE_PID = 0  # simulated nodes have no process; the schema wants an int
 
 
 class _Node:
-    __slots__ = ("id", "core", "up", "paused", "inbox", "gen", "timer_at", "inc", "log")
+    __slots__ = ("id", "core", "up", "paused", "inbox", "gen", "timer_at", "inc", "log", "busy_until")
 
     def __init__(self, nid: int) -> None:
         self.id = nid
@@ -46,6 +46,7 @@ class _Node:
         self.timer_at = float("inf")  # time of the live tick entry in the heap
         self.inc = 0
         self.log: LogWriter | None = None
+        self.busy_until = 0.0  # a live node blocks in fsync: nothing else happens to it until then
 
 
 class Simulator:
@@ -137,6 +138,7 @@ class Simulator:
     def _start(self, node: _Node) -> None:
         node.inc += 1
         node.up, node.paused, node.inbox = True, False, []
+        node.busy_until = 0.0
         state = self.disk.load(node.id)
         self.sup.write("node_spawned", node=node.id, pid=_FAKE_PID, incarnation=node.inc)
         name = f"node-{node.id}.jsonl"
@@ -161,6 +163,7 @@ class Simulator:
         log = node.log
         if out.persist is not None:
             p = out.persist
+            node.busy_until = self.now + self.cfg.persist_delay
             sync_at = self.disk.write(node.id, p, self.now)
             if sync_at is not None:
                 self._call_at(sync_at, self._sync, node, node.gen)
@@ -252,6 +255,9 @@ class Simulator:
                 if node.paused:
                     node.inbox.append(a)
                     continue
+                if t < node.busy_until:  # still persisting: the message waits in the socket
+                    self._push(node.busy_until, _DELIVER, a)
+                    continue
                 delivered += 1
                 out = node.core.step(a, t)
             elif kind == _TICK:
@@ -262,8 +268,8 @@ class Simulator:
                 if not node.up or node.paused:
                     continue  # re-armed on restart / resume
                 core = node.core
-                if t < core.deadline:
-                    self._arm(node, core.deadline)
+                if t < core.deadline or t < node.busy_until:
+                    self._arm(node, max(core.deadline, node.busy_until))
                     continue
                 out = core.tick(t)
             else:
