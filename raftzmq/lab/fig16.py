@@ -2,12 +2,14 @@
 model of a failover, and the statistics every source (paper, model, simulator, real processes) is reduced to.
 
 The model, per trial: the leader dies at phase φ ~ U[0, heartbeat) of its heartbeat interval; each of the s
-survivors times out at T_i ~ U[m, M] after the last heartbeat it heard; the first one runs a pre-vote round and a
-vote round (`round_s`: four one-way latencies and two persists); timers fire up to `late_ms` late. Every survivor that times out before the first
-candidate's RequestVote reaches it (the window `round_s` - one one-way latency - one persist after the first
-timeout, i.e. its pre-vote round plus its own persist) becomes a candidate too; voters grant the first request
-they see, so the first candidate wins unless more than s - quorum + 1 candidates split the votes. Then every
-survivor's timer restarts at once and the next term repeats the draw. downtime = Σ_terms (min T_i + round_s) - φ.
+survivors times out at T_i ~ U[m, M] (plus up to `late_ms` of timer lateness) after the last heartbeat it heard.
+The first one wins after a pre-vote round and a vote round: four one-way latencies and two persists (its own
+self-vote, then a voter's). It can be split: a survivor that times out before the first candidate's RequestVote
+reaches it pre-votes too, and becomes a candidate if quorum - 1 others are still at the old term (a survivor that
+is already a candidate denies); voters grant the first RequestVote they see, so the first candidate wins unless
+more than s + 1 - quorum survivors became candidates. After a split each survivor's timer restarts when it
+became a candidate (after its persist) or granted a vote, and the next term repeats the draw from there.
+downtime = the winning term's first timeout + the two rounds - φ.
 """
 from __future__ import annotations
 
@@ -106,17 +108,36 @@ def paper_cdf_points(rng: tuple[int, int]) -> list[tuple[float, float]]:
     return [(row[0], 0.0), (row[1], 0.5), (row[2], 0.9), (row[3], 0.99), (row[4], 1.0)]
 
 
+def _candidates(fire: list[tuple[float, int]], quorum: int, ow: float, rv_arrives: float) -> dict[int, float]:
+    """Who reaches term + 1 as a candidate, and when. A survivor that times out pre-votes; it gets a grant from
+    every other survivor still at the old term (not yet a candidate itself, not yet asked by the first
+    candidate's RequestVote) and needs quorum - 1 of them."""
+    moved: dict[int, float] = {}
+    for t, i in fire:
+        asked = t + ow
+        if asked >= rv_arrives:
+            break  # it has granted the first candidate's RequestVote (and reset its timer) before timing out
+        free = sum(1 for _, j in fire if j != i and not (j in moved and moved[j] <= asked))
+        if free >= quorum - 1:
+            moved[i] = t + 2 * ow
+    return moved
+
+
 def _model_trial(r: random.Random, lo: float, hi: float, hb: float, survivors: int, quorum: int,
-                 round_s: float, window: float, late: float) -> tuple[float, int]:
-    total, terms = -r.uniform(0.0, hb), 0
-    while True:
-        terms += 1
-        draws = sorted(r.uniform(lo, hi) + r.uniform(0.0, late) for _ in range(survivors))
-        total += draws[0] + round_s
-        candidates = sum(1 for t in draws if t < draws[0] + window)
-        # The first candidate gets its own vote and every non-candidate's: it wins with a quorum of those.
-        if 1 + survivors - candidates >= quorum or terms >= _MAX_TERMS:
-            return total, terms
+                 ow: float, persist: float, late: float) -> tuple[float, int]:
+    phase = r.uniform(0.0, hb)
+    starts = [0.0] * survivors  # when each survivor's timer last restarted; 0 = the last heartbeat
+    for terms in range(1, _MAX_TERMS + 1):
+        fire = sorted((st + r.uniform(lo, hi) + r.uniform(0.0, late), i) for i, st in enumerate(starts))
+        first = fire[0][0]
+        rv_arrives = first + 3 * ow + persist  # pre-vote round, the candidate's persist, RequestVote in transit
+        moved = _candidates(fire, quorum, ow, rv_arrives)
+        # Voters grant the first RequestVote they see (the first candidate's): it wins with a quorum of those.
+        if 1 + survivors - len(moved) >= quorum or terms == _MAX_TERMS:
+            return first + 4 * ow + 2 * persist - phase, terms
+        # A split: candidates restart their timers once their own persist is done, the others when they voted.
+        starts = [moved[i] + persist if i in moved else rv_arrives + persist for i in range(survivors)]
+    raise AssertionError("unreachable")
 
 
 def model_trials(rng: tuple[int, int], *, heartbeat_ms: float, nodes: int = 5, trials: int = 10_000,
@@ -127,8 +148,6 @@ def model_trials(rng: tuple[int, int], *, heartbeat_ms: float, nodes: int = 5, t
     `late_ms`: a timer fires up to this much late (U[0, late_ms)); 1 ms is the whole-millisecond poll timeout of
     our nodes. Without any such spread, ranges narrower than the vote round (150-151) would split forever."""
     r = random.Random(f"fig16-model/{seed}/{rng[0]}-{rng[1]}/{heartbeat_ms}")
-    round_ms = 4 * one_way_ms + 2 * persist_ms
-    window = 2 * one_way_ms + persist_ms + one_way_ms  # pre-vote round, candidate's persist, RequestVote transit
-    out = [_model_trial(r, rng[0], rng[1], heartbeat_ms, nodes - 1, majority(nodes), round_ms, window, late_ms)
-           for _ in range(trials)]
+    out = [_model_trial(r, rng[0], rng[1], heartbeat_ms, nodes - 1, majority(nodes), one_way_ms, persist_ms,
+                        late_ms) for _ in range(trials)]
     return [d for d, _ in out], [t for _, t in out]
