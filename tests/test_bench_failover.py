@@ -178,8 +178,10 @@ def test_svg_carries_the_values_it_draws():
     series = _svg_series(svg)
     assert series[("real", "12-24")] == [10.0, 20.0, 30.0]
     assert series[("paper", "12-24")] == [15.0, 30.0]
-    xs = [float(x) for x in re.findall(r"[ML]([\d.]+),", re.search(r'd="([^"]+)"[^>]*data-source="real"', svg)[1])]
-    assert xs == sorted(xs) and len(xs) == 6
+    steps = re.findall(r"H([\d.]+)V([\d.]+)", re.search(r'd="([^"]+)"[^>]*data-source="real"', svg)[1])
+    xs, ys = [float(x) for x, _ in steps], [float(y) for _, y in steps]
+    assert len(steps) == 3 and xs == sorted(xs) and ys == sorted(ys, reverse=True)  # up by one third per value
+    assert ys[0] - ys[1] == pytest.approx(ys[1] - ys[2], abs=0.15)
 
 
 @pytest.mark.parametrize("args, message", [

@@ -17,7 +17,7 @@ from .machine_load import BUSY_LIMIT, STEAL_LIMIT, read_samples, summarize_load
 __all__ = ["analyze", "MODEL_TRIALS"]
 
 MODEL_TRIALS = 10_000
-_CURVE_POINTS = 400  # the model's curve is drawn through this many of its quantiles
+_CURVE_POINTS = 200  # the model's curve is drawn through this many of its quantiles
 _MIN_QUIET = 20  # show the unloaded real trials as their own row once there are this many
 
 

@@ -36,16 +36,20 @@ class _Panel:
         return self.y0 + self.h * (1.0 - share)
 
 
-def _steps(values: list[float]) -> list[tuple[float, float]]:
+def _line(panel: _Panel, pts: list[tuple[float, float]]) -> str:
+    return " ".join(f"{'M' if i == 0 else 'L'}{panel.x(ms):.1f},{panel.y(s):.1f}" for i, (ms, s) in enumerate(pts))
+
+
+def _steps(panel: _Panel, values: list[float]) -> str:
+    """The empirical CDF: a step up by 1/n at each value (H to the value's x, V to the new share)."""
     n = len(values)
-    pts = []
+    parts = [f"M{panel.x(values[0]):.1f},{panel.y(0.0):.1f}"]
     for i, v in enumerate(values):
-        pts += [(v, i / n), (v, (i + 1) / n)]
-    return pts
+        parts.append(f"H{panel.x(v):.1f}V{panel.y((i + 1) / n):.1f}")
+    return "".join(parts)
 
 
-def _path(panel: _Panel, pts: list[tuple[float, float]], source: str, label: str, values: list[float]) -> str:
-    d = " ".join(f"{'M' if i == 0 else 'L'}{panel.x(ms):.2f},{panel.y(s):.2f}" for i, (ms, s) in enumerate(pts))
+def _path(d: str, source: str, label: str, values: list[float]) -> str:
     data = " ".join(f"{v:g}" for v in values)
     dash = f' stroke-dasharray="{_DASH[source]}"' if _DASH[source] else ""
     return (f'<path d="{d}" fill="none" stroke="{COLORS[source]}" stroke-width="1.4"{dash} '
@@ -96,11 +100,11 @@ def render_cdf_svg(panels: list[tuple[str, dict[str, list[float]], list[tuple[fl
         panel = _Panel((i % _COLS) * _PANEL_W, 50 + (i // _COLS) * _PANEL_H, lo, hi)
         body += _axes(panel, lo, hi, f"{label} ms")
         if paper:
-            body.append(_path(panel, paper, "paper", label, [p[0] for p in paper]))
+            body.append(_path(_line(panel, paper), "paper", label, [p[0] for p in paper]))
         for source in ("model", "sim", "real"):
             values = sorted(series.get(source) or [])
             if values:
-                body.append(_path(panel, _steps(values), source, label, values))
+                body.append(_path(_steps(panel, values), source, label, values))
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
             f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="10">\n'
             f'<rect width="{width}" height="{height}" fill="#fff"/>\n' + "\n".join(body) + "\n</svg>\n")
