@@ -23,6 +23,30 @@ def main() -> None:
     """
 
 
+@main.command("help")
+@click.argument("command", nargs=-1)
+@click.pass_context
+def help_command(ctx: click.Context, command: tuple[str, ...]) -> None:
+    """Show the help of raftzmq or of one command (same as --help).
+
+    \b
+    Examples:
+      raftzmq help
+      raftzmq help start
+      raftzmq help bench sim
+    """
+    group: click.Command = main
+    sub_ctx = ctx.parent
+    assert sub_ctx is not None  # `help` always runs under the `raftzmq` group
+    for name in command:
+        sub = group.get_command(sub_ctx, name) if isinstance(group, click.Group) else None
+        if sub is None:
+            raise click.UsageError(f"no such command {' '.join(command)!r}; `raftzmq help` lists them")
+        sub_ctx = click.Context(sub, info_name=name, parent=sub_ctx)
+        group = sub
+    click.echo(sub_ctx.get_help())
+
+
 def _register() -> None:
     from .commands import registered
 

@@ -142,6 +142,37 @@ def test_isolated_follower_disrupts_only_without_prevote(cluster, prevote):
         assert st["term"] > old["term"]
 
 
+def test_check_quorum_lease_keeps_the_leader_against_vote_requests_of_a_higher_term(cluster):
+    """PreVote off, CheckQuorum on: cut the leader -> F link one way. F hears no heartbeat, so it campaigns again
+    and again at ever higher terms; its RequestVotes reach everyone, who ignore them inside the lease (etcd-io/raft's
+    inLease), so the leader stays. On heal, F's reply to a heartbeat carries its higher term and deposes the leader
+    (as in etcd: the one disruption only PreVote prevents)."""
+    from raftzmq.runtime.control import ControlClient
+    from raftzmq.runtime.rundir import RunDir
+
+    cluster.start("--nodes", "3", "--no-prevote")
+    old = cluster.wait_leader()
+    leader, term = old["leader"], old["term"]
+    follower = 1 if leader != 1 else 2
+    other = ({1, 2, 3} - {leader, follower}).pop()
+    ControlClient(RunDir(cluster.run_dir)).request("cut", src=leader, dst=follower, one_way=True)
+    wait_for(lambda: (cluster.status()["nodes"][follower - 1]["term"] or 0) >= term + 3, 5,
+             "the cut-off follower to campaign at higher terms")
+    st = cluster.status()
+    assert (st["leader"], [n["term"] for n in st["nodes"] if n["id"] != follower]) == (leader, [term, term])
+    cut = _first(cluster.records("link_cut"))
+    assert cut["cuts"] == [[leader, follower]]
+    assert not [r for r in cluster.records("stepped_down", node=leader) if r["mono_ns"] > cut["mono_ns"]]
+    ignored = {r["node"] for r in cluster.records("vote_denied") if r["candidate"] == follower
+               and r["reason"] == "leader_alive"}
+    assert ignored == {leader, other}
+    cluster.cli("heal")
+    down = wait_for(lambda: [r for r in cluster.records("stepped_down", node=leader)
+                             if r["mono_ns"] > cut["mono_ns"]], 5, "the heartbeat reply to depose the leader")
+    assert down[0]["reason"] == "higher_term"
+    cluster.wait_leader(min_term=term + 3)
+
+
 def test_whole_cluster_restart_continues_terms_from_disk(cluster):
     cluster.start("--nodes", "3")
     cluster.wait_leader()
@@ -239,12 +270,21 @@ def test_port_in_use_is_a_clear_error(tmp_path):
             except OSError:
                 return False
 
+    def hold_port_with_free_neighbours(tries=50):
+        # Other processes on a busy machine take ephemeral ports too: try a few until both neighbours are free.
+        for _ in range(tries):
+            held = socket.socket()
+            held.bind(("127.0.0.1", 0))
+            held.listen()
+            port = held.getsockname()[1]
+            if free(port - 1) and free(port + 1):
+                return held, port
+            held.close()
+        pytest.fail(f"no ephemeral port with free neighbours in {tries} tries; the scenario needs one")
+
     c = Cluster(tmp_path / "run")
-    with socket.socket() as held:
-        held.bind(("127.0.0.1", 0))
-        held.listen()
-        port = held.getsockname()[1]
-        assert free(port - 1) and free(port + 1), "neighbouring ports busy; the scenario needs them free"
+    held, port = hold_port_with_free_neighbours()
+    with held:
         proc = c.cli("start", "--detach", "--run-dir", str(c.run_dir), "--nodes", "3",
                      "--base-port", str(port - 1), check=False)
     try:

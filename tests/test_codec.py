@@ -44,7 +44,7 @@ def frame(**doc) -> bytes:
 
 
 def valid_doc(**changes):
-    doc = {"v": WIRE_VERSION, "k": "request_vote", "t": 7, "s": 2, "d": ME, "p": False}
+    doc = {"v": WIRE_VERSION, "k": "request_vote", "t": 7, "s": 2, "d": ME, "p": False, "x": False}
     doc.update(changes)
     return doc
 
@@ -74,7 +74,7 @@ def test_round_trip(codec, msg):
 
 def test_encoding_is_compact_json_with_the_documented_keys():
     data = Codec.encode(RequestVote(7, 2, 3, prevote=True))
-    assert json.loads(data) == {"v": 1, "k": "request_vote", "t": 7, "s": 2, "d": 3, "p": True}
+    assert json.loads(data) == {"v": 2, "k": "request_vote", "t": 7, "s": 2, "d": 3, "p": True, "x": False}
     assert b" " not in data
 
 
@@ -105,7 +105,7 @@ def test_not_json(codec, data):
 
 @pytest.mark.parametrize("const", ["NaN", "Infinity", "-Infinity"])
 def test_json_nan_and_infinity_are_rejected(codec, const):
-    data = b'{"v":1,"k":"request_vote","t":%s,"s":2,"d":3,"p":false}' % const.encode()
+    data = b'{"v":2,"k":"request_vote","t":%s,"s":2,"d":3,"p":false,"x":false}' % const.encode()
     assert reason_of(codec, data) == "not_json"
 
 
@@ -114,7 +114,7 @@ def test_non_object(codec, data):
     assert reason_of(codec, data) == "not_object"
 
 
-@pytest.mark.parametrize("version", [0, 2, "1", 1.0, True, None, [1]])
+@pytest.mark.parametrize("version", [0, 1, 3, "2", 2.0, True, None, [2]])
 def test_wrong_version(codec, version):
     assert reason_of(codec, frame(**valid_doc(v=version))) == "bad_version"
 
@@ -130,7 +130,7 @@ def test_unknown_kind(codec, kind):
     assert reason_of(codec, frame(**valid_doc(k=kind))) == "unknown_kind"
 
 
-@pytest.mark.parametrize("missing", ["t", "s", "d", "p"])
+@pytest.mark.parametrize("missing", ["t", "s", "d", "p", "x"])
 def test_missing_field(codec, missing):
     doc = valid_doc()
     del doc[missing]
@@ -140,11 +140,11 @@ def test_missing_field(codec, missing):
 @pytest.mark.parametrize(
     "doc",
     [
-        valid_doc(x=1),
+        valid_doc(z=1),
         valid_doc(g=True),  # a vote_response field on a request_vote
-        {"v": 1, "k": "append_entries", "t": 1, "s": 2, "d": ME, "p": False},
-        {"v": 1, "k": "timeout_now", "t": 1, "s": 2, "d": ME, "ok": True},
-        {"v": 1, "k": "vote_response", "t": 1, "s": 2, "d": ME, "g": True},  # missing p
+        {"v": 2, "k": "append_entries", "t": 1, "s": 2, "d": ME, "p": False},
+        {"v": 2, "k": "timeout_now", "t": 1, "s": 2, "d": ME, "ok": True},
+        {"v": 2, "k": "vote_response", "t": 1, "s": 2, "d": ME, "g": True},  # missing p
     ],
 )
 def test_extra_or_misplaced_field(codec, doc):
@@ -177,7 +177,8 @@ def test_wrong_destination(codec, dst):
 @pytest.mark.parametrize(
     "kind, key, others",
     [
-        ("request_vote", "p", {}),
+        ("request_vote", "p", {"x": False}),
+        ("request_vote", "x", {"p": False}),
         ("vote_response", "g", {"p": False}),
         ("vote_response", "p", {"g": True}),
         ("append_response", "ok", {}),
@@ -185,7 +186,7 @@ def test_wrong_destination(codec, dst):
 )
 @pytest.mark.parametrize("value", [0, 1, "true", None, [], 1.0])
 def test_non_bool_flag(codec, kind, key, others, value):
-    doc = {"v": 1, "k": kind, "t": 3, "s": 2, "d": ME, key: value, **others}
+    doc = {"v": WIRE_VERSION, "k": kind, "t": 3, "s": 2, "d": ME, key: value, **others}
     assert reason_of(codec, frame(**doc)) == "bad_flag"
 
 
@@ -271,9 +272,9 @@ def test_repeated_key_and_non_utf8_encodings_are_rejected():
     from raftzmq.protocol.codec import Codec, ProtocolError
 
     codec = Codec((1, 2, 3), 2)
-    good = '{"v":1,"k":"append_entries","t":1,"s":1,"d":2}'
+    good = '{"v":2,"k":"append_entries","t":1,"s":1,"d":2}'
     assert codec.decode(good.encode()).term == 1
-    for frame in (b'{"v":1,"k":"append_entries","t":1,"t":9,"s":1,"d":2}', good.encode("utf-16")):
+    for frame in (b'{"v":2,"k":"append_entries","t":1,"t":9,"s":1,"d":2}', good.encode("utf-16")):
         with pytest.raises(ProtocolError) as info:
             codec.decode(frame)
         assert info.value.reason == "not_json"

@@ -22,6 +22,7 @@ from core_harness import (
     make_core,
     msgs,
     names,
+    vote_requests_after_isolation,
 )
 
 from raftzmq.protocol.core import (
@@ -65,17 +66,17 @@ def leader_core(n=3, term=4, **cfg) -> ElectionCore:
     return core
 
 
-def core_in_role(role: str, n=3) -> ElectionCore:
+def core_in_role(role: str, n=3, **cfg) -> ElectionCore:
     """Node 1 at term 5 in `role`, having voted in term 5 (for 2 as a follower or pre-candidate, else for itself)."""
     if role == FOLLOWER:
-        core = make_core(1, n, state=HardState(5, 2))
+        core = make_core(1, n, state=HardState(5, 2), **cfg)
     elif role == PRECANDIDATE:
-        core = make_core(1, n, state=HardState(5, 2), prevote=True)
+        core = make_core(1, n, state=HardState(5, 2), **{"prevote": True, **cfg})
         timeout(core)
     elif role == CANDIDATE:
-        core, _ = candidate_core(n, term=4)
+        core, _ = candidate_core(n, term=4, **cfg)
     else:
-        core = leader_core(n, term=4)
+        core = leader_core(n, term=4, **cfg)
     assert (core.role, core.term) == (role, 5)
     return core
 
@@ -137,7 +138,7 @@ def test_election_timeout_is_drawn_uniformly_from_min_max_and_redrawn_at_every_r
     """§5.2: "election timeouts are chosen randomly from a fixed interval (e.g., 150-300ms)"; §9.3 of the thesis:
     a new timeout is chosen at every reset so that colliding candidates are unlikely to collide again."""
     rng = SeqRng([i / 16 for i in (0, 8, 16, 4, 12, 2, 10, 6, 14, 1, 9, 5, 13)])
-    core = make_core(1, n=3, rng=rng, prevote=False)
+    core = make_core(1, n=3, rng=rng, prevote=False, check_quorum=False)  # no lease: the vote below is granted
     assert core.deadline == pytest.approx(0.0 + ET_MIN)
 
     def check_redrawn(before: int) -> None:
@@ -306,8 +307,9 @@ def test_any_message_with_higher_term_makes_node_adopt_term_become_follower_and_
 @pytest.mark.parametrize("role", [FOLLOWER, PRECANDIDATE, CANDIDATE, LEADER])
 def test_higher_term_request_vote_makes_node_follower_and_then_vote(role):
     """Figure 2: step down on a higher term first; then the RequestVote is judged in the new term, where the node
-    has not voted yet, so it grants (and persists term and vote together)."""
-    core = core_in_role(role)
+    has not voted yet, so it grants (and persists term and vote together). (Figure 2 alone: CheckQuorum's lease,
+    which makes a leader ignore such a request, is tested below.)"""
+    core = core_in_role(role, check_quorum=False)
     out = core.step(RequestVote(9, 3, 1), core.now + 0.01)
     assert (core.role, core.term, core.voted_for) == (FOLLOWER, 9, 3)
     assert out.persist == HardState(9, 3)
@@ -607,14 +609,58 @@ def test_check_quorum_off_lets_an_isolated_leader_stay():
         assert core.role == LEADER and len(msgs(out, AppendEntries)) == 2
 
 
+@pytest.mark.parametrize("check_quorum", [True, False], ids=["check-quorum", "no-check-quorum"])
+def test_check_quorum_lease_ignores_vote_requests_from_a_node_back_from_isolation(check_quorum):
+    """Thesis §4.2.3, as etcd-io/raft implements it with CheckQuorum (`inLease`): "if a server receives a
+    RequestVote request within the minimum election timeout of hearing from a current leader, it does not update
+    its term or grant its vote". With PreVote off, a node back from isolation asks at an inflated term: the leader
+    and the follower that hears it ignore the request (no answer, no term change); without CheckQuorum it deposes
+    the leader."""
+    c = vote_requests_after_isolation(check_quorum=check_quorum)
+    assert c[3].term == 5 and c[3].role == CANDIDATE
+    if check_quorum:
+        assert c.leaders() == [1] and (c[1].term, c[2].term, c[2].leader) == (1, 1, 1)
+        assert c.pending == [], "an ignored request is not answered"
+        denied = [(i, e.term, e.fields) for i, e in c.events("vote_denied") if e.fields["candidate"] == 3]
+        assert denied[-2:] == [(1, 1, {"candidate": 3, "reason": "leader_alive"}),
+                               (2, 1, {"candidate": 3, "reason": "leader_alive"})]
+    else:
+        assert c.leaders() == [] and c[1].term == 5
+        assert [e.fields["reason"] for i, e in c.events("stepped_down") if i == 1] == ["higher_term"]
+
+
+def test_check_quorum_lease_ends_a_minimum_election_timeout_after_the_leader_was_last_heard():
+    """The lease is the minimum election timeout since the last heartbeat; after it, a vote request counts again."""
+    core = make_core(2, state=HardState(3), prevote=False)
+    core.step(AppendEntries(3, 1, 2), 1.0)
+    out = core.step(RequestVote(4, 3, 2), 1.0 + ET_MIN - EPS)
+    assert (core.term, out.messages, out.persist) == (3, [], None)
+    out = core.step(RequestVote(4, 3, 2), 1.0 + ET_MIN + EPS)
+    assert (core.term, core.voted_for) == (4, 3) and msgs(out, VoteResponse, granted=True)
+
+
+def test_a_node_the_lease_ignores_still_deposes_the_leader_through_its_heartbeat_reply():
+    """What the ignored node's responses still do, as in etcd-io/raft: the leader's next heartbeat (of the lower
+    term) is answered with the node's higher term, and that reply makes the leader step down — the one disruption
+    CheckQuorum does not prevent (PreVote does: the isolated node's term never grows)."""
+    c = vote_requests_after_isolation(check_quorum=True)
+    c.fire(1)
+    c.stabilize()
+    assert [e.fields["reason"] for i, e in c.events("stepped_down") if i == 1] == ["higher_term"]
+    assert c.leaders() == [] and c[1].term == 5
+
+
 # ---------------------------------------------------------------------------------------------- transfer (§3.10)
 
 
-def test_leadership_transfer():
+@pytest.mark.parametrize("prevote", [True, False])
+def test_leadership_transfer(prevote):
     """Thesis §3.10: the leader sends TimeoutNow to the target, which "starts a new election immediately (without
     waiting for its election timeout)" — skipping the pre-vote — at term+1 and wins; the old leader steps down when
-    it sees the higher term, with reason "transfer"."""
-    c = elect_node_1(3, prevote=True)
+    it sees the higher term, with reason "transfer". CheckQuorum is on and every node is inside its lease: the
+    target's requests say they are made for a transfer (etcd-io/raft's campaignTransfer), which the lease lets
+    through."""
+    c = elect_node_1(3, prevote=prevote, check_quorum=True)
     term = c[1].term
     out = c.transfer(1, 2)
     assert out.messages == [TimeoutNow(term, 1, 2)]
@@ -623,7 +669,7 @@ def test_leadership_transfer():
     assert c[2].role == CANDIDATE and c[2].term == term + 1
     assert "became_precandidate" not in names(out)
     assert out.persist == HardState(term + 1, 2)
-    assert sorted(m.dst for m in msgs(out, RequestVote, term=term + 1, prevote=False)) == [1, 3]
+    assert sorted(m.dst for m in msgs(out, RequestVote, term=term + 1, prevote=False, transfer=True)) == [1, 3]
     c.stabilize()
     assert c.leaders() == [2]
     assert all(c[i].term == term + 1 and c[i].leader == 2 for i in (1, 3))

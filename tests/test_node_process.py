@@ -182,12 +182,15 @@ def test_wrong_supervisor_pid_and_bad_failpoint_spec_refuse(cluster, procs):
 
 
 def test_failpoint_after_persist_before_send_leaves_a_durable_vote_that_never_left(cluster):
-    # Node 3 dies at its first persist, which records a vote (for itself as candidate, or for a peer).
+    # Node 3 dies at its first persist, which records a vote (for itself as candidate, or for a peer). Node 2
+    # stays down until then: with only 1 and 3 up no leader can exist without 3's vote, so 3's first persist is
+    # a vote however the two race (with all three up, 1 and 2 could elect a leader whose heartbeat is 3's first
+    # persist, with no vote in it).
     cluster.spawn(3, env_extra={"RAFTZMQ_FAILPOINTS": "3@1:after_persist_before_send"}, wait=False)
     cluster.spawn(1, wait=False)
-    cluster.spawn(2, wait=False)
     p3 = cluster.nodes[3]
     assert p3.wait(ELECTION_TIMEOUT) == -signal.SIGKILL, cluster.diagnostics(3)
+    cluster.spawn(2, wait=False)
     recs = cluster.records(3)
     last = recs[-1]
     assert last["event"] == "state_persisted" and last["voted_for"] is not None, recs
@@ -294,6 +297,15 @@ def test_netctl_partition_and_leadership_transfer(cluster):
         assert cluster.nodes[leader].wait(5) == 0
         cluster.spawn(leader)
         assert cluster.events(leader, "net_applied", incarnation=2)[0]["groups"] == [[leader], others]
+
+        # A frame nested past the parser's recursion limit, and a transfer whose id is a nested list, are rejected
+        # and logged (rate-limited: one record a second); no node stops over them.
+        bad = {"JSON nested too deeply": b"[" * 20_000 + b"]" * 20_000,
+               "transfer: id [[1]] is not an int": json.dumps({"type": "transfer", "id": [[1]], "target": 1}).encode()}
+        for reason, frame in bad.items():
+            wait_until(lambda: pub.send(frame) or all(cluster.events(i, "netctl_rejected", reason=reason)
+                                                      for i in range(1, 4)), ELECTION_TIMEOUT, f"'{reason}' logged")
+        assert all(cluster.nodes[i].alive for i in range(1, 4))
     finally:
         ctx.destroy(linger=0)
 

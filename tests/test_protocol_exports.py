@@ -3,7 +3,8 @@ import raftzmq.protocol as protocol
 
 EXPECTED = {
     "AppendEntries", "AppendResponse", "CANDIDATE", "Codec", "CoreConfig", "ElectionCore", "Event", "FOLLOWER",
-    "HardState", "IllegalTransition", "LEADER", "MAX_FRAME_BYTES", "Message", "Output", "PRECANDIDATE",
+    "HardState", "IllegalTransition", "LEADER", "MAX_FRAME_BYTES", "Message", "NetModel", "NetModelError", "Output",
+    "PRECANDIDATE",
     "ProtocolError", "RequestVote", "TimeoutNow", "VoteResponse", "has_majority", "majority",
 }
 

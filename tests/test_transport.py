@@ -11,7 +11,7 @@ from proc_helpers import free_tcp_ports, wait_until
 from raftzmq.protocol import AppendEntries, Codec, VoteResponse
 from raftzmq.runtime import netem as netem_mod
 from raftzmq.runtime.failpoints import FailpointError, Failpoints, FailpointSpec, parse
-from raftzmq.runtime.netem import DELAYED, DROP, SEND, NetEm, NetemError, NetState
+from raftzmq.runtime.netem import DELAYED, DROP, SEND, NetEm, NetModelError
 from raftzmq.runtime.transport import (
     REJECT_LOG_BUDGET,
     AddressInUseError,
@@ -267,9 +267,9 @@ def test_netem_partitions_both_directions_and_implicit_group():
 ])
 def test_netem_rejects_bad_documents(doc):
     ne = NetEm(1, random.Random(1))
-    with pytest.raises(NetemError):
+    with pytest.raises(NetModelError):
         ne.apply(doc)
-    assert ne.state == NetState()
+    assert ne.state is None
 
 
 def test_netem_loss_is_seeded_and_roughly_right():
@@ -337,4 +337,4 @@ def test_failpoint_hits_only_armed_node_and_incarnation():
 
 
 def test_module_exports():
-    assert set(netem_mod.__all__) >= {"NetEm", "NetState", "NetemError"}
+    assert set(netem_mod.__all__) >= {"NetEm", "NetModel", "NetModelError", "decode_netctl"}

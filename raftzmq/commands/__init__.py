@@ -14,11 +14,12 @@ _FAMILIES = {
     "sim": ["sim"],
     "bench": ["bench"],
     "chaos": ["chaos"],
+    "runs": ["ps", "clean"],
 }
 
 
 def registered() -> list[click.Command]:
-    out = []
+    out: list[click.Command] = []
     for module, names in _FAMILIES.items():
         mod = importlib.import_module(f"{__name__}.{module}")
         out.extend(getattr(mod, name) for name in names)

@@ -4,11 +4,11 @@ from __future__ import annotations
 import json
 import os
 import platform
-import sys
-
 import random
+import sys
 import time
 from pathlib import Path
+from typing import Any, NoReturn
 
 import click
 
@@ -18,6 +18,7 @@ from ..lab.failover_report import analyze
 from ..lab.fig16 import parse_ranges
 from ..runtime.control import ControlError
 from ..runtime.spawn import SPAWN_METHODS
+from .options import cluster_options, resolve_cluster, start_args
 from .sim import bench_sim
 
 __all__ = ["bench"]
@@ -66,21 +67,34 @@ def bench() -> None:
 bench.add_command(bench_sim)
 
 
+def _cluster_args(flags: dict[str, Any], nodes: int | None = None) -> tuple[int, list[str]]:
+    """Resolve the cluster switches as `start` does (same refusals, exit 2): (nodes, flags for `start`)."""
+    if flags["nodes"] is None and nodes is not None:
+        flags["nodes"] = nodes
+    config_path = flags["config_path"]
+    config = resolve_cluster(flags)
+    return config.nodes, start_args(config, config_path)
+
+
 @bench.command()
-@click.option("--nodes", type=int, default=5, show_default=True)
+@cluster_options
 @click.option("--runs", type=int, default=5, show_default=True, help="Cold starts to take the median of.")
 @click.option("--spawn", type=click.Choice(SPAWN_METHODS), default="forkserver", show_default=True,
               help="How the cluster starts its nodes.")
 @click.option("--idle", "idle_s", type=float, default=10.0, show_default=True, help="Idle window in seconds.")
 @click.option("--json", "as_json", is_flag=True)
-def cluster(nodes: int, runs: int, spawn: str, idle_s: float, as_json: bool) -> None:
+def cluster(runs: int, spawn: str, idle_s: float, as_json: bool, **flags: Any) -> None:
     """Cold start to first leader (interpreter start included), idle CPU of leader and followers, RSS.
+
+    Takes the cluster switches of `raftzmq start` (same rules, same refusals).
 
     \b
     Examples:
       raftzmq bench cluster --runs 7 --idle 20
+      raftzmq bench cluster --nodes 7 --heartbeat 100 --election-timeout 300-600
     """
-    extra = ["--spawn", spawn]
+    nodes, args = _cluster_args(flags)
+    extra = ["--spawn", spawn, *args]
     result = {"cold_start": _measure(bench_cluster.cold_start, nodes=nodes, runs=runs, extra=extra),
               "idle": _measure(bench_cluster.idle_usage, nodes=nodes, seconds=idle_s, extra=extra)}
     if as_json:
@@ -99,22 +113,22 @@ def cluster(nodes: int, runs: int, spawn: str, idle_s: float, as_json: bool) -> 
 
 
 @bench.command()
-@click.option("--nodes", type=int, default=101, show_default=True)
+@cluster_options
 @click.option("--hold", type=float, default=60.0, show_default=True, help="Seconds to watch for new terms.")
 @click.option("--spawn", type=click.Choice(SPAWN_METHODS), default="forkserver", show_default=True,
               help="How the cluster starts its nodes.")
-@click.option("--config", "config_path", default=None, metavar="FILE",
-              help="Cluster config (default: the built-in defaults; try configs/large.toml).")
 @click.option("--json", "as_json", is_flag=True)
-def large(nodes: int, hold: float, spawn: str, config_path: str | None, as_json: bool) -> None:
-    """Many nodes: time until all are up with a leader, then a window with no new term.
+def large(hold: float, spawn: str, as_json: bool, **flags: Any) -> None:
+    """Many nodes (101 unless --nodes or --config say otherwise): time until all are up with a leader, then a
+    window with no new term. Takes the cluster switches of `raftzmq start`.
 
     \b
     Examples:
       raftzmq bench large --nodes 101 --hold 60
       raftzmq bench large --config configs/large.toml
     """
-    extra = ["--spawn", spawn] + (["--config", config_path] if config_path else [])
+    nodes, args = _cluster_args(flags, nodes=None if flags["config_path"] else 101)
+    extra = ["--spawn", spawn, *args]
     _emit(_measure(bench_cluster.large_cluster, nodes=nodes, hold=hold, extra=extra), as_json)
 
 
@@ -132,7 +146,7 @@ def spawn(nodes: int, runs: int, as_json: bool) -> None:
     _emit(_measure(bench_cluster.spawn_methods, nodes=nodes, runs=runs), as_json)
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     click.echo(f"raftzmq: error: {message}", err=True)
     sys.exit(2)
 

@@ -4,36 +4,33 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
+from ..evidence.checker import EXIT_INCOMPLETE
 from ..lab.chaos import NEMESES, run_chaos
 from ..runtime.rundir import new_run_dir
+from .options import cluster_options, resolve_cluster, start_args
 
 __all__ = ["chaos"]
 
 
 @click.command()
-@click.option("--nodes", type=click.IntRange(1, 64), default=5, show_default=True)
+@cluster_options
 @click.option("--duration", type=click.FloatRange(0.5, 3600), default=20.0, show_default=True,
               help="Seconds of faults before healing.")
 @click.option("--seed", type=int, help="Seed of the fault schedule (printed; default random).")
 @click.option("--faults", default=",".join(NEMESES), show_default=True,
               help=f"Comma list from: {', '.join(NEMESES)}.")
 @click.option("--run-dir", "run_dir", metavar="DIR", help="Run directory (default: a new logs/<run-id>/).")
-@click.option("--config", "config_path", metavar="FILE", help="Cluster config for the run (as `start --config`).")
-@click.option("--election-timeout", metavar="MIN-MAX", help="As `start --election-timeout`.")
-@click.option("--heartbeat", type=int, metavar="MS", help="As `start --heartbeat`.")
-@click.option("--no-prevote", is_flag=True, help="As `start --no-prevote`.")
-@click.option("--no-check-quorum", is_flag=True, help="As `start --no-check-quorum`.")
-@click.option("--persist", type=click.Choice(["term+vote", "term-only"]), help="As `start --persist`.")
 @click.option("--json", "as_json", is_flag=True)
-def chaos(nodes: int, duration: float, seed: int | None, faults: str, run_dir: str | None, config_path: str | None,
-          election_timeout: str | None, heartbeat: int | None, no_prevote: bool, no_check_quorum: bool,
-          persist: str | None, as_json: bool) -> None:
+def chaos(duration: float, seed: int | None, faults: str, run_dir: str | None, as_json: bool, **flags: Any) -> None:
     """Start a cluster, inject random faults, heal, wait for one agreed leader, stop, check the logs.
 
-    Exit 0 when the cluster converged and the check is clean, 1 otherwise.
+    Takes the cluster switches of `raftzmq start` (same rules, same refusals). Exit 0 when the cluster converged
+    and the check is clean, 3 when the logs are incomplete (no verdict, see `raftzmq check`), 1 otherwise. The run
+    directory is not made logs/latest; the last lines name it.
 
     \b
     Examples:
@@ -46,15 +43,13 @@ def chaos(nodes: int, duration: float, seed: int | None, faults: str, run_dir: s
     if bad or not kinds:
         raise click.BadParameter(f"unknown fault(s) {', '.join(bad) or '(none)'}; choose from {', '.join(NEMESES)}",
                                  param_hint="--faults")
-    start_args = [*(["--config", config_path] if config_path else []),
-                  *(["--election-timeout", election_timeout] if election_timeout else []),
-                  *(["--heartbeat", str(heartbeat)] if heartbeat else []),
-                  *(["--no-prevote"] if no_prevote else []), *(["--no-check-quorum"] if no_check_quorum else []),
-                  *(["--persist", persist] if persist else [])]
+    config_path = flags["config_path"]
+    config = resolve_cluster(flags)
     run = Path(run_dir) if run_dir else new_run_dir().path
     say = (lambda s: None) if as_json else (lambda s: click.echo(s, err=True))
     try:
-        result = run_chaos(run, nodes=nodes, duration=duration, seed=seed, kinds=kinds, extra=start_args, log=say)
+        result = run_chaos(run, nodes=config.nodes, duration=duration, seed=seed, kinds=kinds,
+                           extra=start_args(config, config_path), log=say)
     except RuntimeError as exc:
         click.echo(f"raftzmq: error: {exc}", err=True)
         sys.exit(2)
@@ -64,8 +59,9 @@ def chaos(nodes: int, duration: float, seed: int | None, faults: str, run_dir: s
         click.echo(f"seed {result.seed}; faults: " + ", ".join(f"{k}×{v}" for k, v in sorted(result.faults.items())))
         click.echo(f"converged to one agreed leader after healing: {'yes' if result.converged else 'NO'}")
         click.echo("recovery: " + ", ".join(f"{k}={v}" for k, v in result.recovery.items()))
-        click.echo("check: " + ("clean" if result.check_ok else "VIOLATIONS"))
-        for line in result.violations:
+        click.echo("check: " + {"ok": "clean", "violation": "VIOLATIONS",
+                                "incomplete": "INCOMPLETE EVIDENCE (no verdict)"}[result.check_verdict])
+        for line in result.incomplete + result.violations:
             click.echo(f"  {line}")
         click.echo(f"logs: {result.run_dir}  (replay the schedule with --seed {result.seed})")
-    sys.exit(0 if result.ok else 1)
+    sys.exit(EXIT_INCOMPLETE if result.check_verdict == "incomplete" else 0 if result.ok else 1)

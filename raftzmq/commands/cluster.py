@@ -8,38 +8,46 @@ import os
 import signal
 import sys
 import time
-from typing import Any, NoReturn
+from collections.abc import Callable
+from typing import Any
 
 import click
 
+from ..evidence.html import existing_report
 from ..protocol.quorum import majority
-from ..runtime.config import ConfigError, ClusterConfig, default_config, load_config, with_overrides
+from ..runtime.config import ConfigError, ClusterConfig
+from .options import cluster_options, fail, resolve_cluster
 from ..runtime.control import ControlClient, ControlError
-from ..runtime.rundir import RunDir, RunDirError, new_run_dir, resolve_run_dir
+from ..runtime.rundir import (RunDir, RunDirError, default_logs_root, new_run_dir, point_latest, resolve_run_dir,
+                              running_clusters)
 from ..runtime.spawn import SPAWN_METHODS
 from ..runtime.errors import SupervisorError
 from ..runtime.launch import fork_detached_supervisor, run_supervisor
 
 __all__ = ["start", "status", "kill", "restart", "stop", "pause", "resume", "partition", "isolate", "heal",
-           "net", "transfer", "fail", "render_status"]
+           "net", "transfer", "fail", "render_status", "running_hint"]
 
 RUN_DIR_HELP = "Run directory (default: $RAFTZMQ_RUN_DIR, else logs/latest)."
-
-
-def fail(message: str, code: int = 2) -> NoReturn:
-    click.echo(f"raftzmq: error: {message}", err=True)
-    sys.exit(code)
 
 
 def run_dir_option(f: Any) -> Any:
     return click.option("--run-dir", "run_dir", metavar="DIR", help=RUN_DIR_HELP)(f)
 
 
-def _client(run_dir: str | None) -> ControlClient:
+def _client(run_dir: str | None, as_json: bool = False) -> ControlClient:
     try:
         return ControlClient(resolve_run_dir(run_dir))
     except RunDirError as exc:
-        fail(str(exc))
+        fail(str(exc) + running_hint(), as_json=as_json)
+
+
+def running_hint() -> str:
+    """Where the live clusters are, for an error about one that is not (e.g. logs/latest names a stopped run)."""
+    live = running_clusters()
+    if not live:
+        return ""
+    return "; running now: " + ", ".join(f"{run.path} (pid {pid})" for run, pid in live) + \
+        " (reach one with --run-dir DIR; `raftzmq ps` lists them)"
 
 
 def _request(run_dir: str | None, cmd: str, **args: Any) -> dict[str, Any]:
@@ -51,7 +59,7 @@ def _request(run_dir: str | None, cmd: str, **args: Any) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------------------- rendering
 
-_ROLE_STYLE = {"leader": {"fg": "green", "bold": True}, "candidate": {"fg": "yellow"},
+_ROLE_STYLE: dict[str, dict[str, Any]] = {"leader": {"fg": "green", "bold": True}, "candidate": {"fg": "yellow"},
                "precandidate": {"fg": "yellow"}, "follower": {}}
 
 
@@ -71,8 +79,10 @@ def render_status(st: dict[str, Any], color: bool = False) -> str:
     net = st.get("net") or {}
     if net.get("groups"):
         head += "   partition: " + " | ".join(",".join(map(str, g)) for g in net["groups"])
+    if net.get("cuts"):
+        head += "   cut: " + " ".join(f"{a}->{b}" for a, b in net["cuts"])
     if net.get("loss") or net.get("delay_ms"):
-        head += f"   net: loss {net['loss']:.0%} delay {net['delay_ms']}±{net['jitter_ms']} ms"
+        head += f"   net: loss {net['loss']:.0%} delay {net['delay_ms']:g}±{net['jitter_ms']:g} ms"
     rows = [("ID", "PID", "STATE", "ROLE", "TERM", "LEADER", "INC", "ENDPOINT")]
     for n in st["nodes"]:
         rows.append((str(n["id"]), str(n["pid"] or "-"), _state_word(n), n["role"] or "-",
@@ -102,23 +112,8 @@ def _summary_line(st: dict[str, Any]) -> str:
 
 # ---------------------------------------------------------------------------------------------- start
 
-def _resolve_config(config_path: str | None, base: ClusterConfig | None, **overrides: Any) -> ClusterConfig:
-    try:
-        config = load_config(config_path) if config_path else (base or default_config())
-        return with_overrides(config, **overrides)
-    except ConfigError as exc:
-        fail(str(exc))
-
-
 @click.command()
-@click.option("--nodes", "-n", type=int, help="Number of nodes (default 5, from the config).")
-@click.option("--config", "config_path", metavar="FILE", help="TOML cluster config (default configs/default.toml).")
-@click.option("--election-timeout", metavar="MIN-MAX", help="Election timeout range in ms, e.g. 150-300.")
-@click.option("--heartbeat", type=int, metavar="MS", help="Heartbeat interval in ms.")
-@click.option("--no-prevote", is_flag=True, help="Disable PreVote.")
-@click.option("--no-check-quorum", is_flag=True, help="Disable CheckQuorum.")
-@click.option("--persist", type=click.Choice(["term+vote", "term-only"]),
-              help="What nodes persist; term-only is deliberately unsafe (watch `check` catch it).")
+@cluster_options
 @click.option("--transport", type=click.Choice(["tcp", "ipc"]), help="tcp on 127.0.0.1, or ipc sockets.")
 @click.option("--base-port", type=int, help="First TCP port (default: free ports chosen at start).")
 @click.option("--run-dir", "run_dir", metavar="DIR", help="Run directory (default: a new logs/<run-id>/).")
@@ -127,16 +122,19 @@ def _resolve_config(config_path: str | None, base: ClusterConfig | None, **overr
                                             "state on disk.")
 @click.option("--spawn", type=click.Choice(SPAWN_METHODS), default="forkserver", show_default=True,
               help="How node processes start: forked from a preloaded forkserver, or fork+exec.")
-@click.option("--wait", "wait_s", type=float, default=None, metavar="SECONDS",
+@click.option("--wait", "wait_s", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
               help="With --detach: how long to wait for a leader (default 10 s + 0.1 s per node).")
-def start(nodes: int | None, config_path: str | None, election_timeout: str | None, heartbeat: int | None,
-          no_prevote: bool, no_check_quorum: bool, persist: str | None, transport: str | None,
-          base_port: int | None, run_dir: str | None, detach: bool, resume: bool, spawn: str,
-          wait_s: float | None) -> None:
+@click.option("--concurrent", is_flag=True, help="Start even though another cluster runs under the same logs "
+                                                 "directory (logs/latest then points to the new one).")
+def start(transport: str | None, base_port: int | None, run_dir: str | None, detach: bool, resume: bool, spawn: str,
+          wait_s: float | None, concurrent: bool, **flags: Any) -> None:
     """Start a cluster: one OS process per node, plus this supervisor.
 
     In the foreground it shows a live status table; Ctrl-C stops every process. Other commands
     (kill, partition, logs, ...) act on it from another terminal.
+
+    A new run goes to logs/<run-id>/, and logs/latest points to it once it has started. If another cluster
+    runs under logs/ already, start refuses (it would take logs/latest from it) unless --concurrent.
 
     \b
     Examples:
@@ -153,20 +151,20 @@ def start(nodes: int | None, config_path: str | None, election_timeout: str | No
             base = ClusterConfig.from_dict(run.read_cluster()["config"], source=str(run.cluster_json))
         except (RunDirError, ConfigError, KeyError) as exc:
             fail(f"cannot resume: {exc}")
-    config = _resolve_config(
-        config_path, base, nodes=nodes, election_timeout_ms=election_timeout, heartbeat_ms=heartbeat,
-        prevote=False if no_prevote else None, check_quorum=False if no_check_quorum else None,
-        persist=persist, transport=transport, base_port=base_port)
+    config = resolve_cluster(flags, base, transport=transport, base_port=base_port)
     if not resume:
         try:
-            run = _fresh_run_dir(run_dir)
+            run = _fresh_run_dir(run_dir, concurrent)
         except OSError as exc:
             fail(f"cannot create the run directory: {exc}")
+    _check_writable(run)
     _warn_if_too_tight(config)
+    # logs/latest moves to a new default run only once it has started, never to one that failed.
+    on_started = (lambda: point_latest(run.path.parent, run.path)) if not (run_dir or resume) else (lambda: None)
     if detach:
-        _start_detached(run, config, resume, spawn, wait_s)
+        _start_detached(run, config, resume, spawn, wait_s, on_started)
     else:
-        _start_foreground(run, config, resume, spawn)
+        _start_foreground(run, config, resume, spawn, on_started)
 
 
 # Measured (docs/benchmarks.md): on 2 cores, 101 nodes at 50 ms heartbeats (a leader sending 2,000 a second) never
@@ -174,8 +172,9 @@ def start(nodes: int | None, config_path: str | None, election_timeout: str | No
 _HEARTBEATS_PER_S_PER_CORE = 500
 
 
-def _fresh_run_dir(run_dir: str | None) -> RunDir:
+def _fresh_run_dir(run_dir: str | None, concurrent: bool) -> RunDir:
     if not run_dir:
+        _refuse_if_another_runs(concurrent)
         return new_run_dir()
     run = RunDir(run_dir)
     if run.cluster_json.exists():
@@ -184,6 +183,29 @@ def _fresh_run_dir(run_dir: str | None) -> RunDir:
              f"{run.path} holds an earlier run; add --resume to continue it, or choose another --run-dir")
     run.path.mkdir(mode=0o700, parents=True, exist_ok=True)
     return run
+
+
+def _refuse_if_another_runs(concurrent: bool) -> None:
+    root = default_logs_root().absolute()
+    others = [(run, pid) for run, pid in running_clusters(root) if run.path.parent.resolve() == root.resolve()]
+    if not others:
+        return
+    names = ", ".join(f"{run.path} (supervisor pid {pid})" for run, pid in others)
+    if not concurrent:
+        fail(f"a cluster is already running: {names}; stop it with `raftzmq stop`, or add --concurrent to start "
+             f"another (logs/latest will then point to the new one; `raftzmq ps` lists both)")
+    click.echo(f"raftzmq: warning: also running: {names}; logs/latest will point to the new cluster, pass "
+               "--run-dir to reach the other one", err=True)
+
+
+def _check_writable(run: RunDir) -> None:
+    """Fail now, with the path, if the supervisor could not write its files into the run directory."""
+    probe = run.path / f".write-test-{os.getpid()}"
+    try:
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        fail(f"cannot write in the run directory {run.path}: {exc.strerror or exc}")
 
 
 def _warn_if_too_tight(config: ClusterConfig) -> None:
@@ -195,11 +217,13 @@ def _warn_if_too_tight(config: ClusterConfig) -> None:
                    "--config configs/large.toml or a longer --heartbeat and --election-timeout.", err=True)
 
 
-def _start_foreground(run: RunDir, config: ClusterConfig, resume: bool, spawn: str) -> None:
+def _start_foreground(run: RunDir, config: ClusterConfig, resume: bool, spawn: str,
+                      on_started: Callable[[], None]) -> None:
     tty = sys.stdout.isatty()
     last = [""]
 
     def ready() -> None:
+        on_started()
         click.echo(f"raftzmq: {config.nodes} nodes in {run.path}; Ctrl-C stops them all")
 
     def show(st: dict[str, Any]) -> None:
@@ -218,7 +242,28 @@ def _start_foreground(run: RunDir, config: ClusterConfig, resume: bool, spawn: s
                        refresh_s=0.25 if tty else 0.1)
     except (SupervisorError, RunDirError) as exc:
         fail(str(exc))
+    except OSError as exc:
+        fail(f"{exc.filename or run.path}: {exc.strerror or exc}")
     click.echo(f"raftzmq: stopped; logs in {run.path}; `raftzmq check {run.path}` verifies them")
+
+
+class _Progress:
+    """A line on stderr about once a second while a large cluster comes up (a small one is up before the first)."""
+
+    LARGE = 20  # nodes
+    EVERY_S = 1.0
+
+    def __init__(self, nodes: int, began: float) -> None:
+        self.nodes, self.began, self.last = nodes, began, began
+
+    def show(self, st: dict[str, Any] | None) -> None:
+        now = time.monotonic()
+        if self.nodes < self.LARGE or st is None or now - self.last < self.EVERY_S:
+            return
+        self.last = now
+        up = sum(n["role"] is not None for n in st["nodes"])
+        leader = f"leader {st['leader']}" if st["leader"] is not None else "no leader yet"
+        click.echo(f"raftzmq: starting: {up}/{self.nodes} nodes up, {leader} ({now - self.began:.1f} s)", err=True)
 
 
 def _exited(pid: int) -> int | None:
@@ -227,14 +272,20 @@ def _exited(pid: int) -> int | None:
     return os.waitstatus_to_exitcode(status) if done else None
 
 
-def _start_detached(run: RunDir, config: ClusterConfig, resume: bool, spawn: str, wait_s: float | None) -> None:
+def _start_detached(run: RunDir, config: ClusterConfig, resume: bool, spawn: str, wait_s: float | None,
+                    on_started: Callable[[], None]) -> None:
     pid = fork_detached_supervisor(run, config, resume=resume, spawn=spawn)
-    deadline = time.monotonic() + (wait_s if wait_s is not None else 10 + 0.1 * config.nodes)
+    began = time.monotonic()
+    deadline = began + (wait_s if wait_s is not None else 10 + 0.1 * config.nodes)
+    progress = _Progress(config.nodes, began)
     st = None
     while time.monotonic() < deadline:
         code = _exited(pid)
         if code is not None:
-            tail = run.supervisor_out.read_text(errors="replace").strip().splitlines()[-5:]
+            try:
+                tail = run.supervisor_out.read_text(errors="replace").strip().splitlines()[-5:]
+            except OSError:
+                tail = []
             fail("the supervisor exited: " + (" / ".join(tail) or f"code {code}"))
         if run.live_supervisor() == pid:
             try:
@@ -242,7 +293,9 @@ def _start_detached(run: RunDir, config: ClusterConfig, resume: bool, spawn: str
             except (ControlError, RunDirError):
                 st = None
             failed = [n for n in st["nodes"] if n["failed"]] if st else []
+            progress.show(st)
             if st and st["leader"] is not None:
+                on_started()
                 click.echo(f"raftzmq: {config.nodes} nodes running in {run.path} (supervisor pid {pid}); "
                            f"leader {st['leader']} in term {st['term']}")
                 for n in failed:
@@ -267,10 +320,19 @@ def _start_detached(run: RunDir, config: ClusterConfig, resume: bool, spawn: str
 
 # ---------------------------------------------------------------------------------------------- queries
 
+def _report_note(run_dir: str | None) -> str:
+    try:
+        report = existing_report(resolve_run_dir(run_dir).path)
+    except RunDirError:
+        return ""
+    return f"\nreport of the run: {report}" if report else ""
+
+
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--watch", "-w", is_flag=True, help="Refresh until Ctrl-C.")
-@click.option("--interval", type=float, default=0.25, show_default=True, help="Refresh period for --watch (s).")
+@click.option("--interval", type=click.FloatRange(min=0.05), default=0.25, show_default=True,
+              help="Refresh period for --watch (s), at least 0.05.")
 @run_dir_option
 def status(as_json: bool, watch: bool, interval: float, run_dir: str | None) -> None:
     """Show each node's process state, role, term and leader.
@@ -281,17 +343,21 @@ def status(as_json: bool, watch: bool, interval: float, run_dir: str | None) -> 
       raftzmq status --json | jq .leader
       raftzmq status --watch
     """
-    client = _client(run_dir)
+    try:
+        client = ControlClient(resolve_run_dir(run_dir))
+    except RunDirError as exc:  # e.g. the cluster has stopped: its report may still be there
+        fail(str(exc) + running_hint() + _report_note(run_dir), as_json=as_json)
     while True:
+        report = existing_report(client.run.path)
         try:
             st = client.request("status")
         except ControlError as exc:
-            fail(str(exc))
+            fail(str(exc) + (f"\nreport of the run: {report}" if report else ""), as_json=as_json)
         if as_json:
-            click.echo(json.dumps(st))
+            click.echo(json.dumps({**st, "report": str(report) if report else None}))
         else:
             prefix = "\x1b[H\x1b[J" if watch and sys.stdout.isatty() else ""
-            click.echo(prefix + render_status(st, color=sys.stdout.isatty()))
+            click.echo(prefix + render_status(st, color=sys.stdout.isatty()) + (f"\nreport: {report}" if report else ""))
         if not watch:
             return
         try:
@@ -441,29 +507,39 @@ def _parse_delay(text: str | None) -> tuple[int | None, int | None]:
         return None, None
     base, _, jitter = text.replace("+-", "±").partition("±")
     try:
-        return int(base), int(jitter) if jitter else 0
+        return _ms(base), _ms(jitter) if jitter.strip() else 0
     except ValueError:
-        raise click.BadParameter(f"expected MS or MS±MS (e.g. 20 or 20±10 or 20+-10), got {text!r}") from None
+        raise click.BadParameter(f"expected MS or MS±MS (e.g. 20, 20ms, 20±10 or 20+-10ms), got {text!r}",
+                                 param_hint="--delay") from None
+
+
+def _ms(text: str) -> int:
+    text = text.strip()
+    return int(text[:-2] if text.endswith("ms") else text)
 
 
 @click.command()
-@click.option("--loss", type=click.FloatRange(0.0, 1.0), help="Probability that a message is dropped (0..1).")
+@click.option("--loss", type=float, help="Probability that a message is dropped (0..1).")
 @click.option("--delay", metavar="MS[±MS]", help="Added one-way delay, with optional uniform jitter.")
 @run_dir_option
 def net(loss: float | None, delay: str | None, run_dir: str | None) -> None:
     """Degrade the network between all nodes (applies on send).
 
+    Each call sets the whole degradation: an option left out means none of it (`net --delay 30` after
+    `net --loss 0.2` leaves no loss). Partitions are not touched; `heal` removes everything.
+
     \b
     Examples:
       raftzmq net --loss 0.1
-      raftzmq net --delay 40±20
+      raftzmq net --delay 40±20          # or 40+-20, 40ms±20ms
+      raftzmq net --loss 0.2 --delay 30
       raftzmq heal
     """
     delay_ms, jitter_ms = _parse_delay(delay)
     if loss is None and delay is None:
         raise click.UsageError("give --loss and/or --delay")
-    msg = _request(run_dir, "net", loss=loss, delay_ms=delay_ms, jitter_ms=jitter_ms)["net"]
-    click.echo(f"net: loss {msg['loss']:.0%}, delay {msg['delay_ms']}±{msg['jitter_ms']} ms")
+    msg = _request(run_dir, "net", loss=loss or 0.0, delay_ms=delay_ms or 0, jitter_ms=jitter_ms or 0)["net"]
+    click.echo(f"net: loss {msg['loss']:.0%}, delay {msg['delay_ms']:g}±{msg['jitter_ms']:g} ms")
 
 
 @click.command()

@@ -2,6 +2,7 @@
 (how the run recovered)."""
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import sys
@@ -12,17 +13,18 @@ from typing import Any
 
 import click
 
-from ..evidence.checker import check_run, run_check
+from ..evidence.checker import check_located, check_run, run_check
 from ..evidence.report import failovers, recovery_summary, render_report
+from ..evidence.html import existing_report, write_html_report
 from ..evidence.timeline import render_svg
-from ..evidence.logfile import Located, LogFormatError, LogTail, read_run
+from ..evidence.logfile import EVENT_NAMES, Located, LogFormatError, LogTail, read_run
 from ..runtime.rundir import default_logs_root
 from .cluster import RUN_DIR_HELP, fail
 
 __all__ = ["logs", "check", "report", "timeline", "format_record"]
 
 _NODE_COLORS = ["cyan", "magenta", "blue", "yellow", "green", "bright_cyan", "bright_magenta", "bright_blue"]
-_EVENT_STYLE = {
+_EVENT_STYLE: dict[str, dict[str, Any]] = {
     "became_leader": {"fg": "green", "bold": True},
     "stepped_down": {"fg": "red", "bold": True},
     "became_candidate": {"fg": "yellow"},
@@ -63,6 +65,12 @@ def _run_path(run_dir: str | None) -> Path:
     return latest.resolve()
 
 
+def _note_report(path: Path) -> None:
+    report = existing_report(path)
+    if report:  # on stderr, so `logs --json | jq` still reads only records
+        click.echo(f"report of this run: {report}", err=True)
+
+
 @click.command()
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new records (new nodes and incarnations too).")
 @click.option("--node", "nodes", type=int, multiple=True, help="Only this node (repeatable).")
@@ -91,8 +99,14 @@ def logs(follow: bool, nodes: tuple[int, ...], events: tuple[str, ...], as_json:
                 continue
             click.echo(json.dumps(rec, separators=(",", ":")) if as_json else format_record(rec, color))
 
+    if follow:
+        _note_report(path)
     try:
-        emit(tail.poll())
+        first = tail.poll()
+        _check_filters(path, first, nodes, events)
+        emit(first)
+        if not follow:
+            _note_report(path)
         while follow:
             time.sleep(0.1)  # tail -f: wake up to look for new lines; nothing else waits on this
             emit(tail.poll())
@@ -100,6 +114,22 @@ def logs(follow: bool, nodes: tuple[int, ...], events: tuple[str, ...], as_json:
         fail(str(exc))
     except (KeyboardInterrupt, BrokenPipeError):
         pass
+
+
+def _check_filters(path: Path, batch: list[Located], nodes: tuple[int, ...], events: tuple[str, ...]) -> None:
+    """A --node or --event that can never match is a typo, not an empty answer."""
+    seen = {loc.record["node"] for loc in batch} | {0}
+    sizes = [loc.record.get("nodes") for loc in batch if loc.record["event"] == "cluster_started"]
+    members = set(range(sizes[-1] + 1)) if sizes and type(sizes[-1]) is int else set()
+    for n in nodes:
+        if n not in seen | members:
+            fail(f"unknown node id {n}: {path} has records of nodes {', '.join(map(str, sorted(seen - {0})))}")
+    known = EVENT_NAMES | {loc.record["event"] for loc in batch}
+    for e in events:
+        if e not in known:
+            close = difflib.get_close_matches(e, sorted(known), n=1)
+            fail(f"unknown event {e!r}" + (f"; did you mean {close[0]!r}?" if close else
+                                           "; docs/log-schema.md lists the events"))
 
 
 @click.command()
@@ -110,7 +140,9 @@ def check(run_dir_arg: str | None, as_json: bool, run_dir: str | None) -> None:
     """Verify a run's logs: one leader per term, one vote per node per term (across restarts), terms never go
     back, every leader backed by a majority, every vote durable before it was sent.
 
-    Works on live runs and simulator runs. Exit 0 clean, 1 a violation (with file:line), 2 unreadable input.
+    Works on live runs and simulator runs. Exit 0 clean, 1 a violation (with file:line), 2 unreadable input,
+    3 incomplete evidence: records are missing (a deleted log file, a lost incarnation, a seq gap), so no
+    verdict is given; the output says what is missing.
 
     \b
     Examples:
@@ -124,27 +156,53 @@ def check(run_dir_arg: str | None, as_json: bool, run_dir: str | None) -> None:
 @click.command()
 @click.argument("run_dir_arg", metavar="[RUN_DIR]", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable figures.")
+@click.option("--html", "as_html", is_flag=True,
+              help="Write one self-contained interactive HTML page of the run instead (default RUN_DIR/report.html).")
+@click.option("-o", "--output", metavar="FILE", help="Where to write the HTML page (with --html).")
 @click.option("--run-dir", "run_dir", metavar="DIR", help=RUN_DIR_HELP)
-def report(run_dir_arg: str | None, as_json: bool, run_dir: str | None) -> None:
+def report(run_dir_arg: str | None, as_json: bool, as_html: bool, output: str | None, run_dir: str | None) -> None:
     """How the run recovered, computed from its logs: who led which term, and every failover with its cause
-    (kill, pause, partition, step-down) and how long until a leader of a higher term took over.
+    (kill, pause, partition, step-down) and how long until a leader of a higher term took over. If records are
+    missing (see `raftzmq check`), it says first what it could not see.
+
+    With --html: one HTML file (no network needed) with a lane per node over time, terms and leaders, faults,
+    partitions, votes, the checker's verdict linking to the violating records, and the failovers with their CDF;
+    zoom with the wheel, pan by dragging, click for the records.
 
     \b
     Examples:
       raftzmq report
       raftzmq report logs/sim-17 --json | jq .summary
+      raftzmq report --html                          # logs/latest/report.html
+      raftzmq report logs/sim-17 --html -o sim17.html
     """
     path = _run_path(run_dir_arg or run_dir)
+    if output and not as_html:
+        fail("-o/--output is for --html")
+    if as_html:
+        _html_report(path, output)
+        return
     try:
         records = [loc.record for loc in read_run(path, on_warning=lambda message: None)]
-        size = check_run(path).cluster_size or 0
+        checked = check_run(path)
     except (LogFormatError, OSError) as exc:
         fail(str(exc))
+    size = checked.cluster_size or 0
     if as_json:
-        click.echo(json.dumps({"run_dir": str(path), "summary": recovery_summary(records, size),
+        click.echo(json.dumps({"run_dir": str(path), "complete": checked.complete,
+                               "incomplete": [g.to_dict() for g in checked.incomplete],
+                               "summary": recovery_summary(records, size),
                                "failovers": [asdict(f) for f in failovers(records, size)]}, indent=2))
     else:
-        click.echo(render_report(records, size), nl=False)
+        click.echo(render_report(records, size, [g.message for g in checked.incomplete]), nl=False)
+
+
+def _html_report(path: Path, output: str | None) -> None:
+    try:
+        target = write_html_report(path, output)
+    except (LogFormatError, OSError) as exc:
+        fail(str(exc))
+    click.echo(f"wrote {target}")
 
 
 @click.command()
@@ -153,9 +211,9 @@ def report(run_dir_arg: str | None, as_json: bool, run_dir: str | None) -> None:
 @click.option("--width", type=click.IntRange(400, 20000), default=1200, show_default=True, help="Pixels.")
 @click.option("--run-dir", "run_dir", metavar="DIR", help=RUN_DIR_HELP)
 def timeline(run_dir_arg: str | None, output: str | None, width: int, run_dir: str | None) -> None:
-    """Draw the run from its logs: a lane per node coloured by role over time, faults as vertical lines.
-
-    Writes an SVG (no plotting library needed); open it in a browser and hover for details.
+    """Draw the run from its logs: a lane per node coloured by role over time, every fault marked and labelled,
+    network states shaded, the checker's violations marked, and a legend. A static SVG for READMEs and papers
+    (`raftzmq report --html` is the interactive view); hover in a browser for the full records.
 
     \b
     Examples:
@@ -164,11 +222,20 @@ def timeline(run_dir_arg: str | None, output: str | None, width: int, run_dir: s
     """
     path = _run_path(run_dir_arg or run_dir)
     try:
-        records = [loc.record for loc in read_run(path, on_warning=lambda message: None)]
+        torn: list[str] = []
+        located = read_run(path, on_warning=torn.append)
+        check = check_located(path, located, warnings=torn) if located else None
     except (LogFormatError, OSError) as exc:
         fail(str(exc))
-    if not records:
+    if not located:
         fail(f"{path}: no log records to draw")
     target = Path(output) if output else path / "timeline.svg"
-    target.write_text(render_svg(records, width=width, title=f"raftzmq run {path.name}"))
+    svg = render_svg([loc.record for loc in located], width=width, title=f"raftzmq run {path.name}",
+                     wheres=[loc.where for loc in located], check=check)
+    try:
+        target.write_text(svg)
+    except OSError as exc:
+        hint = " (give a file name, not a directory)" if target.is_dir() else \
+            "" if output else "; write it elsewhere with -o FILE"
+        fail(f"cannot write {target}: {exc.strerror or exc}{hint}")
     click.echo(f"wrote {target}")

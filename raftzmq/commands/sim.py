@@ -16,37 +16,30 @@ from raftzmq.lab.bench_sim import bench_sim as _bench, profile_sim
 from raftzmq.lab.simdisk import DISK_MODES
 from raftzmq.lab.parallel import default_jobs, run_seeds
 from raftzmq.lab.simulator import SimConfig, SimResult, format_record, run_seed, write_logs
+from raftzmq.protocol.units import s_to_ms
+from raftzmq.runtime.config import ClusterConfig
+
+from .options import cluster_options, fail, resolve_cluster
+
 
 __all__ = ["sim", "bench_sim", "build_config", "replay_command", "percentile"]
 
 _DEFAULT = SimConfig()
 
 
-def _timeout(text: str) -> tuple[float, float]:
-    from raftzmq.runtime.config import ConfigError, parse_timeout_range
-
-    try:
-        lo, hi = parse_timeout_range(text, "--election-timeout")
-    except ConfigError as e:
-        raise click.BadParameter(e.reason) from None
-    return lo / 1000, hi / 1000
-
-
-def build_config(*, nodes: int, duration: float, faults: str, persist: str, prevote: bool, check_quorum: bool,
-                 election_timeout: str, heartbeat: int, disk: str, delay_ms: float, jitter_ms: float,
-                 delay_dist: str, vote_crash: float, fault_interval: float) -> SimConfig:
-    """CLI values -> SimConfig; click.UsageError (exit 2) on anything invalid."""
+def build_config(cluster: ClusterConfig, *, duration: float, faults: str, disk: str, delay_ms: float,
+                 jitter_ms: float, delay_dist: str, vote_crash: float, fault_interval: float) -> SimConfig:
+    """A resolved cluster config plus the simulator's own flags -> SimConfig; exit 2 on anything invalid."""
     try:
         kinds = F.parse_faults(faults)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--faults") from None
     try:
-        return SimConfig(nodes=nodes, duration=duration, faults=kinds, persist_mode=persist, prevote=prevote,
-                         check_quorum=check_quorum, election_timeout=_timeout(election_timeout),
-                         heartbeat=heartbeat / 1000, disk=disk, delay=delay_ms / 1000, jitter=jitter_ms / 1000,
-                         delay_dist=delay_dist, vote_crash=vote_crash, fault_interval=fault_interval)
+        return SimConfig.from_cluster(cluster, duration=duration, faults=kinds, disk=disk, delay_ms=delay_ms,
+                                      jitter_ms=jitter_ms, delay_dist=delay_dist, vote_crash=vote_crash,
+                                      fault_interval=fault_interval)
     except ValueError as e:
-        raise click.UsageError(str(e)) from None
+        fail(str(e))
 
 
 def replay_command(cfg: SimConfig, seed: int) -> str:
@@ -59,12 +52,12 @@ def replay_command(cfg: SimConfig, seed: int) -> str:
     flag(cfg.persist_mode != d.persist_mode, f"--persist {cfg.persist_mode}")
     flag(not cfg.prevote, "--no-prevote")
     flag(not cfg.check_quorum, "--no-check-quorum")
-    lo, hi = cfg.election_timeout
-    flag(cfg.election_timeout != d.election_timeout, f"--election-timeout {lo * 1000:g}-{hi * 1000:g}")
-    flag(cfg.heartbeat != d.heartbeat, f"--heartbeat {cfg.heartbeat * 1000:g}")
+    lo, hi = cfg.election_timeout_ms
+    flag(cfg.election_timeout_ms != d.election_timeout_ms, f"--election-timeout {lo}-{hi}")
+    flag(cfg.heartbeat_ms != d.heartbeat_ms, f"--heartbeat {cfg.heartbeat_ms}")
     flag(cfg.disk != d.disk, f"--disk {cfg.disk}")
-    flag(cfg.delay != d.delay, f"--delay-ms {cfg.delay * 1000:g}")
-    flag(cfg.jitter != d.jitter, f"--jitter-ms {cfg.jitter * 1000:g}")
+    flag(cfg.delay_ms != d.delay_ms, f"--delay-ms {cfg.delay_ms:g}")
+    flag(cfg.jitter_ms != d.jitter_ms, f"--jitter-ms {cfg.jitter_ms:g}")
     flag(cfg.delay_dist != d.delay_dist, f"--delay-dist {cfg.delay_dist}")
     flag(cfg.vote_crash != d.vote_crash, f"--vote-crash {cfg.vote_crash:g}")
     flag(cfg.fault_interval != d.fault_interval, f"--fault-interval {cfg.fault_interval:g}")
@@ -85,7 +78,7 @@ def _round(x: float | None) -> float | None:
 
 
 def _ms(x: float | None) -> str:
-    return "-" if x is None else f"{x * 1000:.0f} ms"
+    return "-" if x is None else f"{s_to_ms(x):.0f} ms"
 
 
 def _violation_report(r: SimResult, log_dir: Path | None, replay: str) -> str:
@@ -164,24 +157,17 @@ Examples:
 
 def _options(fn):
     opts = [
-        click.option("--nodes", type=click.IntRange(1, 256), default=_DEFAULT.nodes, show_default=True),
+        cluster_options,
         click.option("--duration", type=click.FloatRange(min=0.001), default=_DEFAULT.duration, show_default=True,
                      help="Simulated seconds per seed."),
         click.option("--faults", default="all", show_default=True,
                      help=f"all, none, or a comma list of: {','.join(F.FAULT_KINDS)}."),
-        click.option("--persist", type=click.Choice(["term+vote", "term-only"]), default="term+vote",
-                     show_default=True, help="term-only is deliberately unsafe."),
-        click.option("--prevote/--no-prevote", default=True, show_default=True),
-        click.option("--check-quorum/--no-check-quorum", default=True, show_default=True),
-        click.option("--election-timeout", default="150-300", show_default=True, metavar="MIN-MAX",
-                     help="Milliseconds."),
-        click.option("--heartbeat", type=click.IntRange(min=1), default=50, show_default=True, help="Milliseconds."),
         click.option("--disk", type=click.Choice(DISK_MODES), default="safe", show_default=True,
                      help="unsafe-no-fsync: persists reach the disk only at a later writeback."),
-        click.option("--delay-ms", type=click.FloatRange(min=0.01), default=_DEFAULT.delay * 1000,
-                     show_default=True, help="Mean one-way network delay."),
-        click.option("--jitter-ms", type=click.FloatRange(min=0), default=_DEFAULT.jitter * 1000,
-                     show_default=True, help="Half-width (uniform) or std deviation (exponential)."),
+        click.option("--delay-ms", type=float, default=_DEFAULT.delay_ms, show_default=True,
+                     help="Mean one-way network delay."),
+        click.option("--jitter-ms", type=float, default=_DEFAULT.jitter_ms, show_default=True,
+                     help="Half-width (uniform) or std deviation (exponential)."),
         click.option("--delay-dist", type=click.Choice(F.DELAY_DISTS), default="uniform", show_default=True),
         click.option("--vote-crash", type=click.FloatRange(0, 1), default=_DEFAULT.vote_crash, show_default=True,
                      help="With crash faults: chance that a node crashes right after granting a vote."),
@@ -194,9 +180,9 @@ def _options(fn):
 
 
 def _config_from(kw: dict[str, Any]) -> SimConfig:
-    keys = ("nodes", "duration", "faults", "persist", "prevote", "check_quorum", "election_timeout", "heartbeat",
-            "disk", "delay_ms", "jitter_ms", "delay_dist", "vote_crash", "fault_interval")
-    return build_config(**{k: kw.pop(k) for k in keys})
+    cluster = resolve_cluster(kw)  # the live cluster's switches and rules (start, chaos, bench: the same)
+    keys = ("duration", "faults", "disk", "delay_ms", "jitter_ms", "delay_dist", "vote_crash", "fault_interval")
+    return build_config(cluster, **{k: kw.pop(k) for k in keys})
 
 
 @click.command("sim", epilog=_EXAMPLES)
@@ -213,39 +199,31 @@ def sim(**kw: Any) -> None:
     """Run N election cores in one process on a virtual clock, with seeded faults, checking safety as it goes.
 
     Stops at the first seed that breaks an invariant: prints the seed, the invariant, the records that led to
-    it, writes that seed's logs, and exits 1. Exit 0: no violation.
+    it, writes that seed's logs, and exits 1. Exit 0: no violation. A range shows its progress with an ETA on
+    stderr; Ctrl-C prints the summary of the seeds that finished and exits 130.
     """
     seeds, seed, first, log_dir, as_json = kw.pop("seeds"), kw.pop("seed"), kw.pop("first_seed"), kw.pop("log_dir"), kw.pop("as_json")
     jobs = kw.pop("jobs")
     cfg = _config_from(kw)
     if seed is not None and seeds is not None:
         raise click.UsageError("give --seed S (one run) or --seeds N (a range), not both")
+    if log_dir is not None:
+        _make_log_dir(Path(log_dir))  # before the run: a long hunt must not end in "cannot write"
     chosen = [seed] if seed is not None else range(first, first + (seeds or 100))
     single = seed is not None or len(chosen) == 1
     fast = replace(cfg, record_logs=single and log_dir is not None)
-    totals, failing = _Totals(), None
-    start = last_progress = time.perf_counter()
-    every = max(1, len(chosen) // 20)
-    for i, r in enumerate(run_seeds(fast, chosen, jobs), 1):
-        totals.add(r)
-        if not r.ok:
-            failing = r
-            break
-        now = time.perf_counter()
-        if not single and (i % every == 0 and now - last_progress > 1.0):
-            last_progress = now
-            click.echo(f"[sim] {i}/{len(chosen)} seeds, 0 violations, {now - start:.0f} s", err=True)
+    start = time.perf_counter()
+    totals, failing, r, interrupted = _run(fast, chosen, jobs, progress=not single)
     wall = time.perf_counter() - start
+    if interrupted:
+        _report_interrupted(totals, len(chosen), wall, as_json)
 
-    written = None
     if failing is not None and not failing.files:
         failing = run_seed(replace(cfg, record_logs=True), failing.seed)  # deterministic: same run, with logs
     report_of = failing
     if log_dir is not None and single and report_of is None:
         report_of = r
-    if report_of is not None:
-        target = Path(log_dir) if log_dir is not None else Path("logs") / f"sim-{report_of.seed}"
-        written = write_logs(report_of, target)
+    written = _keep_logs(report_of, log_dir) if report_of is not None else None
 
     summary = totals.to_dict(wall)
     if as_json:
@@ -266,6 +244,66 @@ def sim(**kw: Any) -> None:
             click.echo(f"logs: {written}  (raftzmq check {written})")
         click.echo(totals.render(wall), nl=False)
     sys.exit(1 if failing is not None else 0)
+
+
+_PROGRESS_EVERY_S = 2.0
+EXIT_INTERRUPTED = 130  # the shell's convention for "ended by SIGINT"
+
+
+def _run(cfg: SimConfig, chosen: Any, jobs: int, progress: bool) -> tuple[_Totals, SimResult | None, Any, bool]:
+    """Run the seeds until the first violation or a Ctrl-C: (totals, failing result, last result, interrupted).
+    With `progress`, a line on stderr every few seconds: seeds done, violations, elapsed time and an ETA."""
+    totals, failing, r = _Totals(), None, None
+    start = last_progress = time.perf_counter()
+    try:
+        for i, r in enumerate(run_seeds(cfg, chosen, jobs), 1):
+            totals.add(r)
+            if not r.ok:
+                return totals, r, r, False
+            now = time.perf_counter()
+            if progress and now - last_progress >= _PROGRESS_EVERY_S:
+                last_progress = now
+                eta = (now - start) / i * (len(chosen) - i)
+                click.echo(f"[sim] {i}/{len(chosen)} seeds, 0 violations, {now - start:.0f} s, "
+                           f"ETA {_duration(eta)}", err=True)
+    except KeyboardInterrupt:
+        return totals, failing, r, True
+    return totals, failing, r, False
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def _report_interrupted(totals: _Totals, planned: int, wall: float, as_json: bool) -> None:
+    """Ctrl-C: what ran so far, then exit 130. No violation was found in the seeds that finished."""
+    if as_json:
+        click.echo(json.dumps({"ok": None, "interrupted": True, "seeds_planned": planned,
+                               "summary": totals.to_dict(wall)}, indent=2))
+    else:
+        click.echo(f"interrupted after {totals.seeds} of {planned} seeds; partial summary:")
+        click.echo(totals.render(wall), nl=False)
+    sys.exit(EXIT_INTERRUPTED)
+
+
+def _make_log_dir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(f"cannot create --log-dir {path}: {exc.strerror or exc}")
+
+
+def _keep_logs(result: SimResult, log_dir: str | None) -> Path | None:
+    """Write the seed's logs (to --log-dir, else logs/sim-<seed>/); a failure to write is a warning, since the
+    verdict stands without the files and the replay command reproduces them."""
+    target = Path(log_dir) if log_dir is not None else Path("logs") / f"sim-{result.seed}"
+    try:
+        return write_logs(result, target)
+    except OSError as exc:
+        click.echo(f"raftzmq: warning: cannot write the logs to {target}: {exc.strerror or exc} "
+                   "(choose a writable --log-dir to keep them)", err=True)
+        return None
 
 
 @click.command("sim", epilog="""

@@ -16,16 +16,19 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Iterable, TextIO
 
-from .logfile import LogFormatError, iter_records, run_files
+from .coverage import Coverage, Gap
+from .logfile import Located, LogFormatError, iter_records, run_files
 
 __all__ = [
     "INVARIANTS",
     "Violation",
     "CheckResult",
     "Checker",
+    "EXIT_INCOMPLETE",
     "check_run",
+    "check_located",
     "render_summary",
     "run_check",
 ]
@@ -38,6 +41,7 @@ INVARIANTS = {
     "e": "vote-durable-first",
 }
 TERM_AND_VOTE = "term+vote"
+EXIT_INCOMPLETE = 3  # `raftzmq check`: records are missing, so there is no verdict (README, "Exit codes")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,14 +66,26 @@ class CheckResult:
     cluster_size_source: str  # "cluster_started" | "cluster.json" | "parameter" | "inferred" | "unknown"
     warnings: list[str] = field(default_factory=list)
     suppressed: int = 0  # violations beyond max_violations, counted but not kept
+    incomplete: list[Gap] = field(default_factory=list)  # what the records cannot show (coverage.py)
+
+    @property
+    def complete(self) -> bool:
+        return not self.incomplete
 
     @property
     def ok(self) -> bool:
-        return not self.violations
+        return not self.violations and not self.incomplete
+
+    @property
+    def verdict(self) -> str:
+        """"incomplete" (no verdict: records are missing), "violation" or "ok"."""
+        return "incomplete" if self.incomplete else "violation" if self.violations else "ok"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
+            "verdict": self.verdict,
+            "incomplete": [g.to_dict() for g in self.incomplete],
             "violations": [v.to_dict() for v in self.violations],
             "suppressed_violations": self.suppressed,
             "cluster_size": self.cluster_size,
@@ -85,14 +101,13 @@ class CheckResult:
 class _Node:
     """Per node id: the current incarnation's view plus what was durable across incarnations."""
 
-    __slots__ = ("inc", "seq", "event_term", "persist_term", "mode", "covered", "durable", "max_inc")
+    __slots__ = ("inc", "seq", "last_term", "mode", "covered", "durable", "max_inc")
 
     def __init__(self) -> None:
         self.inc = 0
         self.max_inc = 0
         self.seq = 0
-        self.event_term = (-1, "")  # (term, where) of the last non-persist record in this incarnation
-        self.persist_term = (-1, "")  # same for state_persisted records
+        self.last_term = (-1, "")  # (term, where) of the last record of this incarnation
         self.mode = TERM_AND_VOTE  # strict until node_started says otherwise
         self.covered: set[tuple[int, int]] = set()  # durable (term, voted_for) pairs seen in this incarnation
         self.durable: tuple[int, int | None, str] | None = None  # (term, voted_for, where), all incarnations
@@ -122,6 +137,9 @@ class Checker:
         self._voters: dict[tuple[int, int], dict[int, str]] = {}  # (term, candidate) -> voter -> where
         self._started_size: tuple[int, str] | None = None
         self._finished = False
+        self.coverage = Coverage()
+        self.last_ns = 0
+        self.expect_supervisor_log = False  # check_run sets it for live runs (they have a cluster.json)
 
     # ---------------------------------------------------------------------------------------------- feeding
 
@@ -134,13 +152,19 @@ class Checker:
     def feed(self, rec: dict[str, Any], where: str | None = None) -> None:
         """One record. `where` is "file:line"; in-memory callers may omit it (a node/incarnation/seq label is used)."""
         self.records += 1
+        if rec["mono_ns"] > self.last_ns:
+            self.last_ns = rec["mono_ns"]
         event = rec["event"]
         self.events[event] = self.events.get(event, 0) + 1
         if rec["by"] != "node":
             self.supervisor_records += 1
+            self.coverage.supervisor(rec, where or "supervisor")
             if event == "cluster_started":
                 n = rec.get("nodes")
                 size = len(n) if isinstance(n, list) else n
+                if type(size) is not int:
+                    self.warnings.append(f"{where}: cluster_started without a cluster size")
+                    return
                 if self._started_size is not None and self._started_size[0] != size:
                     self.warnings.append(f"{where}: cluster_started says {size} nodes, earlier {self._started_size[0]}")
                 self._started_size = (size, where or "supervisor")
@@ -157,27 +181,28 @@ class Checker:
                 self._violate("c", f"node {node}: incarnation went back from {st.inc} to {inc} "
                                    f"(two processes with one node id?)", where)
             st.inc, st.seq, st.mode = inc, 0, TERM_AND_VOTE
-            st.event_term = st.persist_term = (-1, "")
+            st.last_term = (-1, "")
             st.covered = set()
             st.max_inc = max(st.max_inc, inc)
-        if rec["seq"] != st.seq + 1:
-            self.warnings.append(f"{where}: node {node} incarnation {inc} seq {rec['seq']} follows {st.seq}")
+            self.coverage.incarnation(node, inc)
+        if event == "log_reopened":
+            self.coverage.reopened(rec, where)  # says itself what is lost before it; no seq gap on top
+        elif rec["seq"] != st.seq + 1:
+            self.coverage.seq_mismatch(node, inc, rec["seq"], st.seq, where)
         st.seq = rec["seq"]
         self._terms.add(term)
 
-        # (c) within an incarnation. state_persisted is its own track: the embedding program logs it before the
-        # events of the same step, and those events may carry the older term (election_timeout at T, then
-        # state_persisted T+1, became_candidate T+1 is the normal order).
-        track = "persist_term" if event == "state_persisted" else "event_term"
-        last_term, last_where = getattr(st, track)
+        # (c) within an incarnation, with no exception: every record carries the node's term after its event,
+        # and the embedding logs state_persisted where the core entered the persisted term (docs/log-schema.md).
+        last_term, last_where = st.last_term
         if term < last_term:
             self._violate("c", f"node {node} incarnation {inc}: term went back from {last_term} to {term}",
                           where, last_where)
         else:
-            setattr(st, track, (term, where))
+            st.last_term = (term, where)
 
         if event == "vote_granted":
-            self._vote(node, term, rec.get("candidate"), st, where)
+            self._vote(node, term, rec["candidate"], st, where)
         elif event == "state_persisted":
             self._durable(st, term, rec.get("voted_for"), where)
         elif event == "became_leader":
@@ -266,7 +291,9 @@ class Checker:
             "events": dict(sorted(self.events.items())),
         }
         self.violations.sort(key=lambda v: v.invariant)
-        return CheckResult(self.violations, stats, size, source, self.warnings, self.suppressed)
+        gaps = self.coverage.finish(expect_supervisor_log=self.expect_supervisor_log,
+                                    supervisor_records=self.supervisor_records, last_ns=self.last_ns)
+        return CheckResult(self.violations, stats, size, source, self.warnings, self.suppressed, gaps)
 
 
 def _cluster_json_size(run_dir: Path) -> int | None:
@@ -283,6 +310,27 @@ def _cluster_json_size(run_dir: Path) -> int | None:
     return size
 
 
+def _checker_for(run_dir: Path, cluster_size: int | None) -> Checker:
+    from_json = _cluster_json_size(run_dir)
+    if from_json is None:
+        return Checker(cluster_size, size_source="parameter")
+    checker = Checker(from_json, size_source="cluster.json")
+    checker.expect_supervisor_log = True  # a live run: only the supervisor says which incarnations ran
+    return checker
+
+
+def check_located(run_dir: str | os.PathLike[str], located: Iterable[Located], *, cluster_size: int | None = None,
+                  warnings: Iterable[str] = ()) -> CheckResult:
+    """check_run over records already read with read_run (so a caller that needs them too reads the run once);
+    `warnings` are the reader's (torn last lines)."""
+    checker = _checker_for(Path(run_dir), cluster_size)
+    for loc in sorted(located, key=lambda loc: (loc.file, loc.line)):  # each file in its own order, as check_run
+        checker.feed(loc.record, loc.where)
+    result = checker.finish()
+    result.warnings[:0] = list(warnings)
+    return result
+
+
 def check_run(run_dir: str | os.PathLike[str], *, cluster_size: int | None = None) -> CheckResult:
     """Check every *.jsonl of a run dir. Cluster size: cluster_started record, else cluster.json, else
     `cluster_size`, else inferred. Raises FileNotFoundError/NotADirectoryError, or LogFormatError (with
@@ -291,11 +339,7 @@ def check_run(run_dir: str | os.PathLike[str], *, cluster_size: int | None = Non
     files = run_files(d)
     if not files:
         raise LogFormatError(str(d), "no *.jsonl log files")
-    from_json = _cluster_json_size(d)
-    if from_json is not None:
-        checker = Checker(from_json, size_source="cluster.json")
-    else:
-        checker = Checker(cluster_size, size_source="parameter")
+    checker = _checker_for(d, cluster_size)
     torn: list[str] = []
     for p in files:
         for rec, where in iter_records(p, on_warning=torn.append):
@@ -310,7 +354,14 @@ def render_summary(result: CheckResult, *, max_violations: int = 50, max_terms: 
     s = result.stats
     lines: list[str] = []
     n = len(result.violations) + result.suppressed
-    lines.append("OK: no safety violations" if result.ok else f"VIOLATIONS: {n}")
+    if result.incomplete:
+        lines.append(f"INCOMPLETE EVIDENCE: {len(result.incomplete)} gap(s) in the records; no verdict")
+        for g in result.incomplete:
+            lines.append(f"  {g.message}" + (f"\n      at {g.where}" if g.where else ""))
+        if n:
+            lines.append(f"violations seen in the partial records ({n}; they may be artefacts of what is missing):")
+    else:
+        lines.append("OK: no safety violations" if result.ok else f"VIOLATIONS: {n}")
     for v in result.violations[:max_violations]:
         lines.append(f"  ({v.invariant}) {v.name}: {v.message}")
         for w in v.where:
@@ -335,7 +386,8 @@ def render_summary(result: CheckResult, *, max_violations: int = 50, max_terms: 
 
 
 def run_check(run_dir: str | os.PathLike[str], as_json: bool, out: TextIO) -> int:
-    """`raftzmq check RUN_DIR [--json]`: 0 clean, 1 violation(s), 2 unreadable input (message names path/line)."""
+    """`raftzmq check RUN_DIR [--json]`: 0 clean, 1 violation(s), 2 unreadable input (message names path/line),
+    3 incomplete evidence (records are missing, so no verdict; the output says which)."""
     try:
         result = check_run(run_dir)
     except (LogFormatError, OSError) as e:
@@ -343,4 +395,4 @@ def run_check(run_dir: str | os.PathLike[str], as_json: bool, out: TextIO) -> in
         out.write(json.dumps({"ok": False, "error": msg}) + "\n" if as_json else f"error: {msg}\n")
         return 2
     out.write(result.to_json(indent=2) + "\n" if as_json else render_summary(result))
-    return 0 if result.ok else 1
+    return {"ok": 0, "violation": 1, "incomplete": EXIT_INCOMPLETE}[result.verdict]

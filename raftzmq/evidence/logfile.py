@@ -14,12 +14,13 @@ import time as _time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Callable, Iterator, Protocol, TypeGuard
 
 __all__ = [
     "NODE_EVENT_FIELDS",
     "SUPERVISOR_EVENT_FIELDS",
     "PERSIST_MODES",
+    "EVENT_NAMES",
     "Clock",
     "LogWriter",
     "LogFormatError",
@@ -39,7 +40,10 @@ PERSIST_MODES = ("term+vote", "term-only")
 _INT, _INT_OR_NULL, _STR, _NUM, _LIST, _DICT, _MODE, _INT_OR_STR = (
     "int", "int|null", "str", "number", "list", "object", "persist_mode", "int|str")
 
-# Extra fields each known event must carry (term/incarnation/seq are common to all node records).
+# THE schema table: every event any raftzmq process writes, and the extra fields it must carry (term, incarnation
+# and seq are common to all node records). docs/log-schema.md documents exactly these events
+# (tests/test_schema.py keeps the doc, this table and the writers in the package in step). Writers refuse events
+# missing here; readers accept them (forward compatibility: a newer writer may add events).
 NODE_EVENT_FIELDS: dict[str, dict[str, str]] = {
     "node_started": {"voted_for": _INT_OR_NULL, "persist_mode": _MODE},
     "state_persisted": {"voted_for": _INT_OR_NULL},
@@ -54,10 +58,15 @@ NODE_EVENT_FIELDS: dict[str, dict[str, str]] = {
     "election_timeout": {},
     "stepped_down": {"reason": _STR},
     "transfer_started": {"target": _INT},
+    "transfer_aborted": {"target": _INT},
+    "net_applied": {"version": _INT},
+    "netctl_rejected": {"reason": _STR},
     "message_dropped": {"peer": _INT_OR_NULL, "kind": _STR, "reason": _STR},
     "message_rejected": {"reason": _STR, "size": _INT},
     "node_stopping": {"reason": _STR},
     "node_failed": {"reason": _STR},
+    "log_repaired": {"bytes": _INT},
+    "log_reopened": {"reason": _STR, "records_before": _INT},
 }
 SUPERVISOR_EVENT_FIELDS: dict[str, dict[str, str]] = {
     "cluster_started": {"nodes": _INT, "config": _DICT},
@@ -68,14 +77,19 @@ SUPERVISOR_EVENT_FIELDS: dict[str, dict[str, str]] = {
     "node_paused": {},
     "node_resumed": {},
     "partition": {"groups": _LIST},
+    "link_cut": {"cuts": _LIST},
     "net_changed": {"loss": _NUM, "delay_ms": _NUM, "jitter_ms": _NUM},
     "heal": {},
+    "transfer_requested": {"leader": _INT},
+    "cluster_stopping": {},
     "cluster_stopped": {},
+    "log_reopened": {"reason": _STR, "records_before": _INT},
 }
 _FIELDS_BY = {"node": NODE_EVENT_FIELDS, "supervisor": SUPERVISOR_EVENT_FIELDS}
+EVENT_NAMES = frozenset(NODE_EVENT_FIELDS) | frozenset(SUPERVISOR_EVENT_FIELDS)  # every documented event
 
 
-def _is_int(v: Any) -> bool:
+def _is_int(v: Any) -> TypeGuard[int]:
     return type(v) is int  # bool is an int subclass; JSON true must not pass as a node id
 
 
@@ -99,8 +113,9 @@ def _kind_ok(v: Any, kind: str) -> bool:
     raise AssertionError(kind)
 
 
-def validate_record(rec: Any) -> str | None:
-    """Return what is wrong with `rec` per docs/log-schema.md, or None if it is valid."""
+def validate_record(rec: Any, *, known_event: bool = False) -> str | None:
+    """Return what is wrong with `rec` per docs/log-schema.md, or None if it is valid. Unknown events pass
+    unless `known_event` (what writers ask for: every event they write must be in the table)."""
     if not isinstance(rec, dict):
         return "record is not a JSON object"
     ts = rec.get("ts")
@@ -127,6 +142,8 @@ def validate_record(rec: Any) -> str | None:
     elif "term" in rec and not (_is_int(rec["term"]) and rec["term"] >= 0):
         return f"term must be an int >= 0, got {rec['term']!r}"
     spec = _FIELDS_BY[by].get(event)
+    if spec is None and known_event:
+        return f"{by} event {event!r} is not in the schema table (evidence/logfile.py, docs/log-schema.md)"
     if spec:
         for key, kind in spec.items():
             if key not in rec:
@@ -162,6 +179,9 @@ class LogWriter:
     Opening an existing file whose last line was torn by a kill truncates that fragment (see `repaired_bytes`):
     the torn record's action never happened, because the write precedes the action, and leaving it would put a
     broken line in the middle of the file once this incarnation appends.
+    If the file disappears while open (deleted, or replaced by another file), the next write opens a new file at
+    the path and first writes `log_reopened {reason, records_before}`: records must not go on into an unlinked
+    inode that no reader will ever see, and the new file must say that what came before it is gone.
     """
 
     def __init__(
@@ -187,11 +207,39 @@ class LogWriter:
         self.sink, self.validate = sink, validate
         self.seq = 0
         self.repaired_bytes = 0
+        self.reopened = 0  # how many times the file disappeared and was opened again
+        self._written = 0  # records written into the currently open file
+        self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the open file
         self._lock = threading.Lock()  # seq order must equal file order even if threads share a writer
         self._fd: int | None = None
         if self.path is not None:
             self.repaired_bytes = _cut_torn_tail(self.path)
-            self._fd = os.open(self.path, _FILE_FLAGS, 0o644)
+            self._open()
+
+    def _open(self) -> None:
+        assert self.path is not None  # only writers with a file open one
+        self._fd = os.open(self.path, _FILE_FLAGS, 0o644)
+        st = os.fstat(self._fd)
+        self._identity = (st.st_dev, st.st_ino)
+
+    def _vanished(self) -> str | None:
+        """Why the open file is no longer the one at `path` ("missing" or "replaced"), or None if it still is."""
+        assert self.path is not None  # asked only while a file is open
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return "missing"
+        return None if (st.st_dev, st.st_ino) == self._identity else "replaced"
+
+    def _reopen_if_vanished(self, term: int | None) -> None:
+        reason = self._vanished()
+        if reason is None or self._fd is None:
+            return
+        os.close(self._fd)
+        self._open()
+        self.reopened += 1
+        before, self._written = self._written, 0
+        self._emit(self._build("log_reopened", term, None, {"reason": reason, "records_before": before}))
 
     @classmethod
     def to_list(
@@ -220,32 +268,42 @@ class LogWriter:
         if self.by == "node" and term is None:
             raise ValueError(f"node record {event!r} needs term=")
         with self._lock:
-            clock = self.clock
-            rec: dict[str, Any] = {
-                "ts": clock.time(),
-                "mono_ns": clock.monotonic_ns(),
-                "event": event,
-                "by": self.by,
-                "node": self.node if node is None else node,
-            }
-            if term is not None:
-                rec["term"] = term
-            if self.by == "node":
-                rec["incarnation"] = self.incarnation
-                rec["seq"] = self.seq + 1  # committed only once the record is out: no gaps from refused records
-            rec.update(fields)
-            if self.validate:
-                problem = validate_record(rec)
-                if problem is not None:
-                    raise ValueError(f"invalid log record: {problem}: {rec!r}")
             if self._fd is not None:
-                data = (json.dumps(rec, separators=(",", ":"), allow_nan=False) + "\n").encode()
-                _write_all(self._fd, data)
-            if self.by == "node":
-                self.seq += 1
-            if self.sink is not None:
-                self.sink(rec)
+                self._reopen_if_vanished(term)
+            rec = self._build(event, term, node, fields)
+            self._emit(rec)
         return rec
+
+    def _build(self, event: str, term: int | None, node: int | None, fields: dict[str, Any]) -> dict[str, Any]:
+        clock = self.clock
+        rec: dict[str, Any] = {
+            "ts": clock.time(),
+            "mono_ns": clock.monotonic_ns(),
+            "event": event,
+            "by": self.by,
+            "node": self.node if node is None else node,
+        }
+        if term is not None:
+            rec["term"] = term
+        if self.by == "node":
+            rec["incarnation"] = self.incarnation
+            rec["seq"] = self.seq + 1  # committed only once the record is out: no gaps from refused records
+        rec.update(fields)
+        if self.validate:
+            problem = validate_record(rec, known_event=True)
+            if problem is not None:
+                raise ValueError(f"invalid log record: {problem}: {rec!r}")
+        return rec
+
+    def _emit(self, rec: dict[str, Any]) -> None:
+        if self._fd is not None:
+            data = (json.dumps(rec, separators=(",", ":"), allow_nan=False) + "\n").encode()
+            _write_all(self._fd, data)
+            self._written += 1
+        if self.by == "node":
+            self.seq += 1
+        if self.sink is not None:
+            self.sink(rec)
 
     def close(self) -> None:
         with self._lock:
@@ -334,7 +392,7 @@ def _reject_constant(name: str) -> Any:
 
 def _parse_line(raw: bytes, where: str) -> dict[str, Any]:
     try:
-        rec = json.loads(raw, parse_constant=_reject_constant)
+        rec: dict[str, Any] = json.loads(raw, parse_constant=_reject_constant)  # a dict once validated below
     except ValueError as e:  # JSONDecodeError and UnicodeDecodeError are both ValueErrors
         raise LogFormatError(where, f"not valid JSON ({e})") from None
     problem = validate_record(rec)
@@ -404,6 +462,9 @@ def _merge_key(loc: Located) -> tuple[int, str, int]:
     return (loc.record["mono_ns"], loc.file, loc.line)
 
 
+_HEAD_BYTES = 64  # a record's ts and mono_ns are in its first 64 bytes: they tell two files apart
+
+
 class LogTail:
     """Incremental reader for `raftzmq logs -f`: each `poll()` returns the complete lines appended since the last
     poll, from every *.jsonl in `run_dir`, including files that appeared since (new nodes).
@@ -417,12 +478,20 @@ class LogTail:
         self.run_dir = Path(run_dir)
         self._pos: dict[str, int] = {}
         self._line: dict[str, int] = {}
+        # The first bytes of each file: a file deleted and written anew (a node reopening its log) is read from its
+        # start. Not the inode number: a deleted file's inode is often reused at once for the new one.
+        self._head: dict[str, bytes] = {}
         if not from_start and self.run_dir.is_dir():
             for p in run_files(self.run_dir):
                 with open(p, "rb") as f:
                     data = f.read()
+                self._head[str(p)] = data[:_HEAD_BYTES]
                 end = data.rfind(b"\n") + 1
                 self._pos[str(p)], self._line[str(p)] = end, data.count(b"\n", 0, end)
+
+    def _same_file(self, name: str, f: Any) -> bool:
+        head = self._head.get(name)
+        return head is None or f.read(len(head)) == head
 
     def poll(self) -> list[Located]:
         if not self.run_dir.is_dir():
@@ -433,7 +502,7 @@ class LogTail:
             pos = self._pos.get(name, 0)
             try:
                 with open(p, "rb") as f:
-                    if os.fstat(f.fileno()).st_size < pos:  # replaced or cut: start over
+                    if os.fstat(f.fileno()).st_size < pos or not self._same_file(name, f):  # cut or written anew
                         pos, self._line[name] = 0, 0
                     f.seek(pos)
                     data = f.read()
@@ -447,5 +516,7 @@ class LogTail:
                 lineno += 1
                 out.append(Located(_parse_line(raw, f"{name}:{lineno}"), name, lineno))
             self._pos[name], self._line[name] = pos + end, lineno
+            if pos == 0:
+                self._head[name] = data[:_HEAD_BYTES]
         out.sort(key=_merge_key)
         return out

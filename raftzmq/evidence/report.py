@@ -74,13 +74,19 @@ def failover_times(records: Iterable[dict[str, Any]], cluster_size: int) -> tupl
     return [f.seconds for f in found if f.seconds is not None], sum(f.seconds is None for f in found)
 
 
-def render_report(records: list[dict[str, Any]], cluster_size: int) -> str:
-    """A human account of a run: who led which term when, and every failover with its cause and duration."""
+def render_report(records: list[dict[str, Any]], cluster_size: int, unseen: Iterable[str] = ()) -> str:
+    """A human account of a run: who led which term when, and every failover with its cause and duration.
+    `unseen` names what the records cannot show (lost records, incarnations, files); it is said first, because
+    everything below is computed without it."""
+    lost = [f"  {line}" for line in unseen]
+    head = ["INCOMPLETE EVIDENCE: this report cannot see", *lost, ""] if lost else []
     if not records:
-        return "no records\n"
+        return "\n".join([*head, "no records"]) + "\n"
     t0 = records[0]["mono_ns"]
-    at = lambda ns: f"{(ns - t0) / 1e9:8.3f}s"  # noqa: E731 - a one-line formatter
-    lines = [f"cluster of {cluster_size}; times from the first record", "", "leaders:"]
+    def at(ns: int) -> str:
+        return f"{(ns - t0) / 1e9:8.3f}s"
+
+    lines = [*head, f"cluster of {cluster_size}; times from the first record", "", "leaders:"]
     for r in records:
         if r["event"] == "became_leader":
             lines.append(f"  {at(r['mono_ns'])}  term {r['term']:>4}  node {r['node']}")

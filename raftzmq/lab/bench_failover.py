@@ -182,7 +182,7 @@ def run_failover(out: Path, *, ranges: list[tuple[int, int]], trials: int, nodes
     """Measure every range into `out` (which must not exist yet); return the metadata. analyze() reports."""
     heartbeats = {range_label(r): heartbeat_for(r, heartbeat) for r in ranges}
     out.mkdir(parents=True)
-    meta = {"ranges": [list(r) for r in ranges], "trials": trials, "nodes": nodes, "heartbeat": heartbeat,
+    meta: dict[str, Any] = {"ranges": [list(r) for r in ranges], "trials": trials, "nodes": nodes, "heartbeat": heartbeat,
             "heartbeat_ms": heartbeats, "seed": seed, "sim": sim, "costs": {}, "completed": [],
             "started_unix": time.time()}
     eta = _Eta(trials * len(ranges))

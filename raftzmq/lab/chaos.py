@@ -33,7 +33,9 @@ class ChaosResult:
     faults: Counter = field(default_factory=Counter)
     converged: bool = False
     check_ok: bool = False
+    check_verdict: str = "ok"  # checker.CheckResult.verdict: ok | violation | incomplete
     violations: list[str] = field(default_factory=list)
+    incomplete: list[str] = field(default_factory=list)  # what the logs are missing (no verdict then)
     recovery: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -42,7 +44,8 @@ class ChaosResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"run_dir": self.run_dir, "seed": self.seed, "ok": self.ok, "faults": dict(self.faults),
-                "converged": self.converged, "check_ok": self.check_ok, "violations": self.violations,
+                "converged": self.converged, "check_ok": self.check_ok, "check_verdict": self.check_verdict,
+                "violations": self.violations, "incomplete": self.incomplete,
                 "recovery": self.recovery}
 
 
@@ -160,7 +163,8 @@ def run_chaos(run_dir: Path, *, nodes: int = 5, duration: float = 20.0, seed: in
         except ControlError:
             pass
     verdict = check_run(run_dir)
-    result.check_ok = verdict.ok
+    result.check_ok, result.check_verdict = verdict.ok, verdict.verdict
+    result.incomplete = [g.message for g in verdict.incomplete]
     result.violations = [f"{v.name}: {v.message}" for v in verdict.violations]
     records = [loc.record for loc in read_run(run_dir)]
     result.recovery = recovery_summary(records, nodes)

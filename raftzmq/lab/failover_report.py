@@ -120,7 +120,7 @@ def _one_range(out: Path, rng: tuple[int, int], meta: dict[str, Any], samples: l
     curve = [ordered[int((k + 0.5) * len(ordered) / _CURVE_POINTS)] for k in range(_CURVE_POINTS)]
     series = {"model": curve} | {src: [t.downtime_ms for t in ts] for src, (ts, _) in found.items()}
     trials = [t for ts, _ in found.values() for t in ts]
-    summary = {name: (st.to_dict() if st else None) for name, st in rows.items()}
+    summary: dict[str, Any] = {name: (st.to_dict() if st else None) for name, st in rows.items()}
     summary |= {"heartbeat_ms": hb, "costs": meta["costs"][label], "unrecovered": unrecovered,
                 "loaded": sum(1 for t in real if t.loaded)}
     return [line for line in lines if line], (label, series, paper_cdf_points(rng)), trials, summary

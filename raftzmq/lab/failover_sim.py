@@ -33,7 +33,7 @@ class _Driver:
     def wait_stable(self) -> None:
         sim = self.sim
         leader = sim.leader() if sim.all_up() else None
-        if leader is None or leader != self.stable_leader:
+        if leader is None or leader != self.stable_leader or self.stable_since is None:
             self.stable_leader, self.stable_since = leader, sim.now
         elif sim.now - self.stable_since >= self.settle_s:
             sim.call_at(sim.now + self.rng.uniform(0.0, self.heartbeat_s), self.kill, leader)
@@ -51,6 +51,7 @@ class _Driver:
         self.wait_successor()
 
     def wait_successor(self) -> None:
+        assert self.killed is not None, "wait_successor runs only after a kill"
         sim, (node, term, when) = self.sim, self.killed
         now_leader = sim.leader()
         if now_leader is not None and now_leader[1] > term:
@@ -70,9 +71,9 @@ class _Driver:
 def run_sim_trials(log_dir: Path, *, timeout_ms: tuple[int, int], heartbeat_ms: int, nodes: int, trials: int,
                    one_way_ms: float, jitter_ms: float, persist_ms: float, settle_s: float, seed: int) -> Path:
     """Run `trials` leader kills on the simulator and write its logs to `log_dir`."""
-    config = SimConfig(nodes=nodes, duration=1e7, faults=frozenset(), election_timeout=(
-        timeout_ms[0] / 1000, timeout_ms[1] / 1000), heartbeat=heartbeat_ms / 1000, delay=one_way_ms / 1000,
-        jitter=min(jitter_ms, one_way_ms) / 1000, persist_delay=persist_ms / 1000, vote_crash=0.0)
+    config = SimConfig(nodes=nodes, duration=1e7, faults=frozenset(), election_timeout_ms=timeout_ms,
+                       heartbeat_ms=heartbeat_ms, delay_ms=one_way_ms, jitter_ms=min(jitter_ms, one_way_ms),
+                       persist_ms=persist_ms, vote_crash=0.0)
     sim = Simulator(config, seed)
     driver = _Driver(sim, trials, heartbeat_ms / 1000, settle_s, seed)
     sim.call_at(0.0, driver.wait_stable)

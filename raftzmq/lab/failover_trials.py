@@ -68,8 +68,10 @@ def trials_from_run(run_dir: Path, *, source: str, label: str, samples: list[dic
     records = [loc.record for loc in read_run(run_dir)]
     found = [f for f in failovers(records, nodes or cluster_size(run_dir)) if f.cause == "node_killed"]
     timeouts = [r["mono_ns"] for r in records if r["event"] == "election_timeout"]
-    out = []
-    for f in (f for f in found if f.seconds is not None):
+    out: list[Trial] = []
+    for f in found:
+        if f.seconds is None or f.new_leader is None or f.new_term is None:
+            continue  # never recovered: counted below
         i = bisect.bisect_left(timeouts, f.lost_ns)
         detect = _ms(timeouts[i] - f.lost_ns) if i < len(timeouts) else None
         leader_ns = f.lost_ns + round(f.seconds * 1e9)
@@ -77,7 +79,8 @@ def trials_from_run(run_dir: Path, *, source: str, label: str, samples: list[dic
         s = load_at(samples, f.lost_ns) if samples else None
         out.append(Trial(source, label, len(out) + 1, f.leader, f.term, f.new_leader, f.new_term, f.lost_ns,
                          leader_ns, _ms(leader_ns - f.lost_ns), f.new_term - f.term, detect, prevote, vote, voter,
-                         s and s["load1"], s and s["busy"], s and s["steal"], is_loaded(s)))
+                         s["load1"] if s else None, s["busy"] if s else None, s["steal"] if s else None,
+                         is_loaded(s)))
     return out, sum(f.seconds is None for f in found)
 
 

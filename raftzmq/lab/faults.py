@@ -1,13 +1,18 @@
 """Fault vocabulary for the simulator: fault kinds, the network's delay model and partition shapes.
 
-Partitions are returned as a link matrix `links[src][dst]` (index 0 unused) because a majorities-ring is not
-a set of disjoint groups: node i talks to i±1..i±k around a ring, so each node sees a different majority.
+Partitions are NetModels (protocol/netmodel.py), the same type live nodes apply. A majorities-ring is not a set
+of disjoint groups (node i talks to i±1..i±k around a ring, so each node sees a different majority): it is
+expressed as cuts. The simulator looks links up in the model's `link_matrix`.
 """
 from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from raftzmq.protocol.netmodel import HEALED, NetModel, cuts_outside
+from raftzmq.protocol.units import ms_to_s
 
 __all__ = [
     "FAULT_KINDS",
@@ -15,10 +20,8 @@ __all__ = [
     "PARTITION_SHAPES",
     "parse_faults",
     "NetParams",
-    "full_links",
-    "links_from_groups",
     "ring_views",
-    "links_from_views",
+    "ring_cuts",
     "random_split",
 ]
 
@@ -41,37 +44,36 @@ def parse_faults(text: str) -> frozenset[str]:
     return frozenset(kinds)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class NetParams:
-    """Current network behaviour. Both distributions have mean `delay`; `jitter` is the half-width (uniform)
-    or the standard deviation (exponential: delay - jitter + Exp(mean=jitter))."""
+    """The simulator's network: the shared NetModel (partitions, cuts, loss, delay and jitter in ms, with the
+    same validation as on live nodes) plus what only the simulator models: duplication and the delay
+    distribution. Both distributions have mean `delay_ms`; `jitter_ms` is the half-width (uniform) or the
+    standard deviation (exponential: delay - jitter + Exp(mean=jitter))."""
 
-    delay: float = 0.005
-    jitter: float = 0.004
-    dist: str = "uniform"
-    loss: float = 0.0
+    model: NetModel = HEALED
     dup: float = 0.0
+    dist: str = "uniform"
 
-    def sampler(self, rng: random.Random):
-        """A zero-argument delay sampler with the parameters bound (the hot path calls it per message)."""
+    def __post_init__(self) -> None:
+        if self.dist not in DELAY_DISTS:
+            raise ValueError(f"delay distribution must be one of {DELAY_DISTS}")
+        if type(self.dup) not in (int, float) or not 0 <= self.dup <= 1:
+            raise ValueError(f"dup must be a number in [0, 1], got {self.dup!r}")
+
+    @property
+    def loss(self) -> float:
+        return self.model.loss
+
+    def sampler(self, rng: random.Random) -> Callable[[], float]:
+        """A zero-argument delay sampler in seconds, parameters bound (the hot path calls it per message)."""
         r = rng.random
+        delay, jitter = ms_to_s(self.model.delay_ms), ms_to_s(self.model.jitter_ms)
         if self.dist == "uniform":
-            lo, width = max(1e-5, self.delay - self.jitter), 2 * self.jitter
+            lo, width = max(1e-5, delay - jitter), 2 * jitter
             return lambda: lo + width * r()
-        base, scale, log = max(1e-5, self.delay - self.jitter), self.jitter, math.log
+        base, scale, log = max(1e-5, delay - jitter), jitter, math.log
         return lambda: base - scale * log(1.0 - r())
-
-
-def full_links(n: int) -> list[list[bool]]:
-    return [[True] * (n + 1) for _ in range(n + 1)]
-
-
-def links_from_groups(n: int, groups: list[list[int]]) -> list[list[bool]]:
-    where = [0] * (n + 1)
-    for g, members in enumerate(groups):
-        for node in members:
-            where[node] = g
-    return [[where[a] == where[b] for b in range(n + 1)] for a in range(n + 1)]
 
 
 def ring_views(n: int, rng: random.Random) -> list[list[int]]:
@@ -86,12 +88,9 @@ def ring_views(n: int, rng: random.Random) -> list[list[int]]:
     return views
 
 
-def links_from_views(n: int, views: list[list[int]]) -> list[list[bool]]:
-    links = [[False] * (n + 1) for _ in range(n + 1)]
-    for a in range(1, n + 1):
-        for b in views[a - 1]:
-            links[a][b] = links[b][a] = True
-    return links
+def ring_cuts(views: list[list[int]]) -> frozenset[tuple[int, int]]:
+    """The cuts (both directions) that leave each node talking only to its view (views[i] is node i+1's)."""
+    return cuts_outside({i + 1: v for i, v in enumerate(views)})
 
 
 def random_split(n: int, rng: random.Random) -> list[list[int]]:

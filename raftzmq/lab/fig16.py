@@ -97,7 +97,10 @@ def summarize(downtimes_ms: list[float], terms: list[int] | None = None) -> Stat
 
 def paper_stats(rng: tuple[int, int]) -> Stats | None:
     row = PAPER.get(rng)
-    return None if row is None else Stats(1000, *row, None)
+    if row is None:
+        return None
+    low, p50, p90, p99, high, mean = row
+    return Stats(1000, low, p50, p90, p99, high, mean, None)
 
 
 def paper_cdf_points(rng: tuple[int, int]) -> list[tuple[float, float]]:

@@ -47,6 +47,7 @@ def _one_way_ms(rounds: int) -> list[float]:
     import zmq
 
     echo = subprocess.Popen([sys.executable, "-c", _ECHO], stdout=subprocess.PIPE, text=True, env=child_env())
+    assert echo.stdout is not None
     ctx = zmq.Context()
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)

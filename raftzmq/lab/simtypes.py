@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from raftzmq.evidence.checker import Violation
-from raftzmq.protocol.core import CoreConfig
+from raftzmq.protocol.core import PERSIST_MODES, CoreConfig
+from raftzmq.protocol.netmodel import NetModel
+from raftzmq.runtime.config import ClusterConfig, ConfigError
 
 from . import faults as F
 from .simdisk import DISK_MODES
@@ -18,55 +20,67 @@ __all__ = ["SimConfig", "SimResult", "format_record", "write_logs"]
 
 @dataclass(frozen=True, slots=True)
 class SimConfig:
+    """A simulated run. The cluster settings (nodes, timing, features, persistence) are those of a live cluster and
+    are validated by the same rules (runtime/config.py ClusterConfig); the network baseline by the NetModel's."""
+
     nodes: int = 5
     duration: float = 30.0  # simulated seconds
     faults: frozenset[str] = frozenset(F.FAULT_KINDS)
-    persist_mode: str = "term+vote"
+    persist_mode: str = PERSIST_MODES[0]
     prevote: bool = True
     check_quorum: bool = True
-    election_timeout: tuple[float, float] = (0.150, 0.300)
-    heartbeat: float = 0.050
+    election_timeout_ms: tuple[int, int] = (150, 300)
+    heartbeat_ms: int = 50
     disk: str = "safe"
-    delay: float = 0.005  # network baseline, see faults.NetParams
-    jitter: float = 0.004
+    delay_ms: float = 5.0  # network baseline, see faults.NetParams
+    jitter_ms: float = 4.0
     delay_dist: str = "uniform"
     fault_interval: float = 0.5  # mean simulated seconds between fault injections
     vote_crash: float = 0.1  # probability that a node granting a vote crashes right after sending it
-    persist_delay: float = 0.0  # seconds a persist takes: the node is blocked, and that step's messages wait
+    persist_ms: float = 0.0  # how long a persist takes: the node is blocked, and that step's messages wait
     record_logs: bool = True  # keep every record (needed to write logs); off: only the trace window
 
     def __post_init__(self) -> None:
-        if not 1 <= self.nodes <= 256:
-            raise ValueError(f"nodes must be 1..256, got {self.nodes}")
+        self.cluster_config()  # nodes, timeouts, heartbeat, features and persist mode: the live cluster's rules
         if not self.duration > 0:
             raise ValueError("duration must be > 0")
         if self.disk not in DISK_MODES:
             raise ValueError(f"disk must be one of {DISK_MODES}")
-        if self.delay_dist not in F.DELAY_DISTS:
-            raise ValueError(f"delay distribution must be one of {F.DELAY_DISTS}")
-        if not 0 <= self.jitter <= self.delay:
+        F.NetParams(NetModel(delay_ms=self.delay_ms, jitter_ms=self.jitter_ms), 0.0, self.delay_dist)
+        if not self.jitter_ms <= self.delay_ms:
             raise ValueError("need 0 <= jitter <= delay")
-        if not 0 <= self.persist_delay < 1:
-            raise ValueError("persist_delay must be in [0, 1) seconds")
+        if not 0 <= self.persist_ms < 1000:
+            raise ValueError("persist_ms must be in [0, 1000)")
         bad = set(self.faults) - set(F.FAULT_KINDS)
         if bad:
             raise ValueError(f"unknown faults {sorted(bad)}")
-        self.core_config(1)  # the core validates timeouts, heartbeat and persist mode
+
+    @classmethod
+    def from_cluster(cls, cluster: ClusterConfig, **sim: Any) -> SimConfig:
+        """The simulated counterpart of a live cluster config, plus simulator-only settings."""
+        return cls(nodes=cluster.nodes, persist_mode=cluster.persist, prevote=cluster.prevote,
+                   check_quorum=cluster.check_quorum, election_timeout_ms=cluster.election_timeout_ms,
+                   heartbeat_ms=cluster.heartbeat_ms, **sim)
+
+    def cluster_config(self) -> ClusterConfig:
+        try:
+            return ClusterConfig(nodes=self.nodes, election_timeout_ms=self.election_timeout_ms,
+                                 heartbeat_ms=self.heartbeat_ms, prevote=self.prevote,
+                                 check_quorum=self.check_quorum, persist=self.persist_mode)
+        except ConfigError as exc:
+            raise ValueError(f"key '{exc.key}': {exc.reason}") from None
 
     def core_config(self, node: int) -> CoreConfig:
-        lo, hi = self.election_timeout
-        return CoreConfig(node, tuple(range(1, self.nodes + 1)), lo, hi, self.heartbeat, self.prevote,
-                          self.check_quorum, self.persist_mode)
+        return self.cluster_config().core_config(node)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "nodes": self.nodes, "duration": self.duration, "faults": sorted(self.faults),
             "persist": self.persist_mode, "prevote": self.prevote, "check_quorum": self.check_quorum,
-            "election_timeout_ms": [round(self.election_timeout[0] * 1000, 3), round(self.election_timeout[1] * 1000, 3)],
-            "heartbeat_ms": round(self.heartbeat * 1000, 3), "disk": self.disk,
-            "delay_ms": self.delay * 1000, "jitter_ms": self.jitter * 1000, "delay_dist": self.delay_dist,
+            "election_timeout_ms": list(self.election_timeout_ms), "heartbeat_ms": self.heartbeat_ms,
+            "disk": self.disk, "delay_ms": self.delay_ms, "jitter_ms": self.jitter_ms, "delay_dist": self.delay_dist,
             "fault_interval": self.fault_interval, "vote_crash": self.vote_crash,
-            "persist_delay_ms": self.persist_delay * 1000,
+            "persist_ms": self.persist_ms,
         }
 
 

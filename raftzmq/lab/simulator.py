@@ -1,11 +1,14 @@
 """Seeded, single-threaded simulation of N election cores on a virtual clock.
 
-Everything random comes from `random.Random` instances derived from the seed, one per concern (network, fault
-schedule, disk writeback, vote-crashes, each core incarnation), so a run replays exactly from its seed and turning
-one fault on does not reshuffle the others. Time is a float of simulated seconds; events sit in a heapq ordered by
-(time, insertion number), so nothing depends on hash order or wall time.
+Everything random comes from `random.Random` instances derived from the seed, one per concern (network, when
+faults strike, which fault and its parameters, disk writeback, vote-crashes, each core incarnation), so a run
+replays exactly from its seed, and the fault clock is the same for every set of fault kinds: turning a kind on or
+off changes what strikes, never when (tests/test_simulator.py checks every injection time). Time is a float of
+simulated seconds; events sit in a heapq ordered by (time, insertion number), so nothing depends on hash order or
+wall time.
 
-Each node applies a core Output exactly like the live node: persist (+ `state_persisted`), log the events, send.
+Each node applies a core Output through the live node's own embedding (runtime/embedding.py) with simulated
+ports: a SimDisk for saves, in-memory records for the log, the event heap for sends.
 Records go to in-memory lists with the live schema (node-<id>.jsonl, supervisor.jsonl) and are fed to the
 evidence Checker as they are written; `write_logs` dumps them for `raftzmq check`.
 """
@@ -14,12 +17,18 @@ from __future__ import annotations
 import heapq
 import random
 from collections import deque
+from collections.abc import Callable
+from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from raftzmq.evidence.checker import Checker, Violation
 from raftzmq.evidence.logfile import LogWriter
-from raftzmq.protocol.core import LEADER, ElectionCore
+from raftzmq.protocol.core import LEADER, ElectionCore, HardState, Output
+from raftzmq.protocol.netmodel import NetModel
 from raftzmq.protocol.quorum import majority
+from raftzmq.protocol.units import ms_to_s
+from raftzmq.runtime.embedding import Apply, LogPort, SavePort, SendPort, embed
 
 from . import faults as F
 from .simdisk import SimDisk
@@ -33,8 +42,12 @@ _INF = float("inf")
 _FAKE_PID = 0  # simulated nodes have no process; the schema wants an int
 
 
+def _down(out: Output) -> None:
+    raise AssertionError("a crashed node's core produced output")
+
+
 class _Node:
-    __slots__ = ("id", "core", "up", "paused", "inbox", "gen", "timer_at", "inc", "log", "busy_until")
+    __slots__ = ("id", "core", "up", "paused", "inbox", "gen", "timer_at", "inc", "apply", "busy_until")
 
     def __init__(self, nid: int) -> None:
         self.id = nid
@@ -45,7 +58,7 @@ class _Node:
         self.gen = 0  # bumped on crash: stale timers and fault callbacks check it
         self.timer_at = float("inf")  # time of the live tick entry in the heap
         self.inc = 0
-        self.log: LogWriter | None = None
+        self.apply: Apply = _down  # the embedding of the current incarnation's core
         self.busy_until = 0.0  # a live node blocks in fsync: nothing else happens to it until then
 
 
@@ -56,14 +69,14 @@ class Simulator:
         self.n, self.quorum = n, majority(n)
         rng = lambda concern: random.Random(f"{seed}/{concern}")  # str seeds hash with sha512: stable
         self.net_rng, self.fault_rng, self.vote_rng = rng("net"), rng("faults"), rng("vote-crash")
+        self.fault_clock = rng("fault-clock")  # only the gaps between injections: independent of the fault kinds
         self.rng_for = rng
         self.disk = SimDisk(config.disk, rng("disk"))
-        self.base_net = F.NetParams(config.delay, config.jitter, config.delay_dist,
-                                    0.01 if "loss" in config.faults else 0.0,
-                                    0.01 if "dup" in config.faults else 0.0)
-        self._set_net(F.NetParams(**{k: getattr(self.base_net, k) for k in self.base_net.__slots__}))
-        self.links = F.full_links(n)
-        self.partitioned = False
+        self.base_net = F.NetParams(
+            NetModel(delay_ms=config.delay_ms, jitter_ms=config.jitter_ms,
+                     loss=0.01 if "loss" in config.faults else 0.0),
+            0.01 if "dup" in config.faults else 0.0, config.delay_dist)
+        self._set_net(self.base_net)
         self._last_partition = self._last_net = 0  # which fault a heal/restore timer belongs to
         self.nodes = [_Node(i) for i in range(n + 1)]  # index 0 unused
         self.heap: list[tuple] = []
@@ -89,6 +102,9 @@ class Simulator:
         self.loss: tuple[float, int, int] | None = None  # (since, lost leader, its term)
         self.down = 0  # crashed or paused nodes
         self._max_down = max(1, (n - 1) // 2)  # a minority (but tiny clusters still get faults)
+        # the events the run's metrics follow, and who follows them (see _sink)
+        self._watched = {"became_leader": self._on_leader, "became_candidate": self._on_candidate,
+                         "stepped_down": self._on_stepped_down, "vote_granted": self._on_vote}
 
     # ------------------------------------------------------------------ records
 
@@ -99,9 +115,12 @@ class Simulator:
     def monotonic_ns(self) -> int:
         return round(self.now * 1e9)
 
-    def _sink(self, name: str):
+    def _sink(self, name: str, node: _Node | None = None) -> Callable[[dict[str, Any]], None]:
+        """Where a file's records go: the kept records, the trace, the checker, and (for a node's records) the
+        run's metrics, which follow a few events (see _watched)."""
         records, trace, feed = self.files[name], self.trace, self.checker.feed
         keep = self.cfg.record_logs
+        watched = self._watched.get if node is not None else None
 
         lines = self.lines  # per file, shared by the writers of every incarnation
 
@@ -114,6 +133,10 @@ class Simulator:
             if len(self.checker.violations) != self.violations_seen:
                 self.violations_seen = len(self.checker.violations)
                 self._freeze_trace()
+            if watched is not None and node is not None:
+                on_event = watched(rec["event"])
+                if on_event is not None:
+                    on_event(node, rec["term"], rec)
         return sink
 
     def _freeze_trace(self) -> None:
@@ -131,7 +154,12 @@ class Simulator:
 
     def _set_net(self, params: F.NetParams) -> None:
         self.net = params
+        self.links = params.model.link_matrix(self.n)  # links[src][dst]: the hot path's lookup
         self.sample_delay = params.sampler(self.net_rng)
+
+    def set_net_model(self, model: NetModel) -> None:
+        """Partitions, cuts, loss, delay and jitter as on live nodes; duplication and distribution stay."""
+        self._set_net(replace(self.net, model=model))
 
     # ------------------------------------------------------------------ node lifecycle
 
@@ -142,10 +170,10 @@ class Simulator:
         state = self.disk.load(node.id)
         self.sup.write("node_spawned", node=node.id, pid=_FAKE_PID, incarnation=node.inc)
         name = f"node-{node.id}.jsonl"
-        node.log = LogWriter(None, by="node", node=node.id, incarnation=node.inc, clock=self,
-                             validate=False, sink=self._sink(name))
-        node.log.write("node_started", term=state.term, voted_for=state.voted_for,
-                       persist_mode=self.cfg.persist_mode)
+        log = LogWriter(None, by="node", node=node.id, incarnation=node.inc, clock=self, validate=False,
+                        sink=self._sink(name, node))
+        log.write("node_started", term=state.term, voted_for=state.voted_for, persist_mode=self.cfg.persist_mode)
+        node.apply = self._embedding(node, log)
         core = ElectionCore(self.cfg.core_config(node.id), state, self.now, self.rng_for(f"core/{node.id}/{node.inc}"))
         node.core = core
         node.timer_at = float("inf")
@@ -158,53 +186,57 @@ class Simulator:
             self.seq += 1
             heapq.heappush(self.heap, (deadline, self.seq, _TICK, node, node.gen))
 
-    def _apply(self, node: _Node, out) -> None:
-        """The live node's order: persist + state_persisted, events, then messages."""
-        log = node.log
-        if out.persist is not None:
-            p = out.persist
-            node.busy_until = self.now + self.cfg.persist_delay
-            sync_at = self.disk.write(node.id, p, self.now)
-            if sync_at is not None:
-                self._call_at(sync_at, self._sync, node, node.gen)
-            log.write("state_persisted", term=p.term, voted_for=p.voted_for)
-        if out.events:
-            self._on_events(node, out.events)
-        if out.messages:
-            # What a step sends leaves only once its persist has returned (the live node's fsync time).
-            self._send_all(out.messages, self.cfg.persist_delay if out.persist is not None else 0.0)
+    def _apply(self, node: _Node, out: Output) -> None:
+        """The one embedding (runtime/embedding.py, as in the live node), then re-arm the node's timer."""
+        node.apply(out)
         if out.deadline < node.timer_at:
             self._arm(node, out.deadline)
 
-    def _on_events(self, node: _Node, events) -> None:
-        log, nid = node.log, node.id
-        role_changed = False
-        for ev in events:
-            name = ev.name
-            log.write(name, term=ev.term, **ev.fields)
-            if name == "became_leader":
-                self.leaders += 1
-                role_changed = True
-                other = self.inline_leaders.setdefault(ev.term, nid)
-                if other != nid:
-                    self.inline_violations.append(Violation(
-                        "a", f"term {ev.term}: nodes {other} and {nid} both became leader (inline check)", ()))
-                    self._freeze_trace()
-                if self.loss is not None and ev.term > self.loss[2]:
-                    self.failovers.append(self.now - self.loss[0])
-                    self.loss = None
-            elif name == "became_candidate":
-                self.elections += 1
-                if ev.term > self.max_term:
-                    self.max_term = ev.term
-            elif name == "stepped_down":
-                role_changed = True
-            elif (name == "vote_granted" and ev.fields["candidate"] != nid and "crash" in self.cfg.faults
-                  and self.vote_rng.random() < self.cfg.vote_crash):
-                # Crash right after the vote leaves: the moment that matters for vote durability.
-                self._call_at(self.now, self._crash_if, node, node.gen, "short")
-        if role_changed:
-            self._update_leader()
+    # ------------------------------------------------------------------ the embedding's ports
+
+    def _embedding(self, node: _Node, log: LogWriter) -> Apply:
+        return embed(*self._ports(node, log))
+
+    def _ports(self, node: _Node, log: LogWriter) -> tuple[SavePort, LogPort, SendPort]:
+        """save, log and send of one node incarnation (no failpoints: the simulator crashes nodes itself)."""
+        send = self._send_all if not self.cfg.persist_ms else partial(self._send_after_persist, node)
+        return partial(self._save, node), log.write, send
+
+    def _save(self, node: _Node, state: HardState) -> None:
+        node.busy_until = self.now + ms_to_s(self.cfg.persist_ms)
+        sync_at = self.disk.write(node.id, state, self.now)
+        if sync_at is not None:
+            self._call_at(sync_at, self._sync, node, node.gen)
+
+    def _on_leader(self, node: _Node, term: int, fields: dict[str, Any]) -> None:
+        self.leaders += 1
+        other = self.inline_leaders.setdefault(term, node.id)
+        if other != node.id:
+            self.inline_violations.append(Violation(
+                "a", f"term {term}: nodes {other} and {node.id} both became leader (inline check)", ()))
+            self._freeze_trace()
+        if self.loss is not None and term > self.loss[2]:
+            self.failovers.append(self.now - self.loss[0])
+            self.loss = None
+        self._update_leader()
+
+    def _on_candidate(self, node: _Node, term: int, fields: dict[str, Any]) -> None:
+        self.elections += 1
+        if term > self.max_term:
+            self.max_term = term
+
+    def _on_stepped_down(self, node: _Node, term: int, fields: dict[str, Any]) -> None:
+        self._update_leader()
+
+    def _on_vote(self, node: _Node, term: int, fields: dict[str, Any]) -> None:
+        if (fields["candidate"] != node.id and "crash" in self.cfg.faults
+                and self.vote_rng.random() < self.cfg.vote_crash):
+            # Crash right after the vote leaves: the moment that matters for vote durability.
+            self._call_at(self.now, self._crash_if, node, node.gen, "short")
+
+    def _send_after_persist(self, node: _Node, messages) -> None:
+        # What a step sends leaves only once that step's persist has returned (the live node's fsync time).
+        self._send_all(messages, max(0.0, node.busy_until - self.now))
 
     def _send_all(self, messages, after: float = 0.0) -> None:
         # Hot: one random draw decides loss and duplication together.
@@ -239,7 +271,7 @@ class Simulator:
         if cfg.faults:
             self._call_at(self._next_fault_gap(), self._inject)
         heap, pop, push, nodes = self.heap, heapq.heappop, heapq.heappush, self.nodes
-        end, apply = cfg.duration, self._apply
+        end = cfg.duration
         delivered = 0
         while heap:
             entry = pop(heap)
@@ -275,12 +307,7 @@ class Simulator:
             else:
                 a(*b)
                 continue
-            # Inline fast path of _apply: most steps are heartbeats that neither persist nor emit events.
-            if out.persist is not None or out.events:
-                apply(node, out)
-                continue
-            if out.messages:
-                self._send_all(out.messages)
+            node.apply(out)  # the one embedding; no fast path of its own
             if out.deadline < node.timer_at:
                 self._arm(node, out.deadline)
         self.messages += delivered
@@ -311,7 +338,7 @@ class Simulator:
         links = self.links
         for node in self.nodes[1:]:
             core = node.core
-            if node.up and not node.paused and core.role == LEADER:
+            if node.up and not node.paused and core is not None and core.role == LEADER:
                 reach = sum(1 for o in self.nodes[1:] if links[node.id][o.id] and o.up and not o.paused)
                 if reach >= self.quorum and (best is None or core.term > best[1]):
                     best = (node.id, core.term)
@@ -342,7 +369,7 @@ class Simulator:
     # ------------------------------------------------------------------ faults
 
     def _next_fault_gap(self) -> float:
-        return self.now + self.fault_rng.expovariate(1.0 / self.cfg.fault_interval)
+        return self.now + self.fault_clock.expovariate(1.0 / self.cfg.fault_interval)
 
     def _inject(self) -> None:
         rng, kinds = self.fault_rng, sorted(self.cfg.faults)
@@ -377,7 +404,7 @@ class Simulator:
         self.faults_injected += 1
         if not node.paused:
             self.down += 1
-        node.up, node.paused, node.core, node.inbox, node.log = False, False, None, [], None
+        node.up, node.paused, node.core, node.inbox, node.apply = False, False, None, [], _down
         node.gen += 1
         self.disk.crash(node.id)
         self.sup.write("node_killed", node=node.id, pid=_FAKE_PID, signal="SIGKILL")
@@ -407,6 +434,7 @@ class Simulator:
             return
         self.down -= 1
         node.paused = False
+        assert node.core is not None  # a paused node is up, so it has a core
         self.sup.write("node_resumed", node=node.id)
         # The process wakes with a jumped clock and a full socket buffer: drain it, then let timers fire.
         inbox, node.inbox = node.inbox, []
@@ -431,7 +459,7 @@ class Simulator:
         extra: dict[str, Any] = {}
         if shape == "majorities-ring":
             groups = F.ring_views(n, rng)
-            self.links = F.links_from_views(n, groups)
+            self.set_net_model(self.net.model.changed(groups=None, cuts=F.ring_cuts(groups)))
             extra["views"] = True  # groups[i] is what node i+1 sees, not a disjoint split
         else:
             if shape == "split":
@@ -439,13 +467,12 @@ class Simulator:
             else:
                 lone = leader if shape == "isolate-leader" and leader is not None else rng.randint(1, n)
                 groups = [[lone], [i for i in range(1, n + 1) if i != lone]]
-            self.links = F.links_from_groups(n, groups)
+            self.set_net_model(self.net.model.changed(groups=groups, cuts=frozenset()))
         if leader is not None:
             reach = sum(1 for i in range(1, n + 1) if self.links[leader][i])
             if reach < self.quorum:
                 self._hit_leader(leader)
         self.faults_injected += 1
-        self.partitioned = True
         self._last_partition = self.faults_injected
         self.sup.write("partition", groups=groups, shape=shape, **extra)
         self._update_leader()
@@ -453,38 +480,40 @@ class Simulator:
 
     def _heal(self, which: int) -> None:
         # Only the latest partition heals; an older one's timer is stale once it was replaced.
-        if not self.partitioned or which != self._last_partition:
+        if not self.net.model.partitioned or which != self._last_partition:
             return
-        self.links = F.full_links(self.n)
-        self.partitioned = False
+        self.set_net_model(self.net.model.changed(groups=None, cuts=frozenset()))
         self.sup.write("heal")
         self._update_leader()
 
     def _fault_net(self, rng: random.Random, kind: str) -> None:
         base = self.base_net
-        net = F.NetParams(base.delay, base.jitter, base.dist, base.loss, base.dup)
+        values = {"loss": base.model.loss, "delay_ms": base.model.delay_ms, "jitter_ms": base.model.jitter_ms}
+        dup, dist = base.dup, base.dist
         if kind == "loss":
-            net.loss = rng.choice((0.05, 0.2, 0.5))
+            values["loss"] = rng.choice((0.05, 0.2, 0.5))
         elif kind == "dup":
-            net.dup = rng.choice((0.1, 0.3))
+            dup = rng.choice((0.1, 0.3))
         else:
-            net.delay = rng.uniform(0.01, 0.1)
-            net.jitter = net.delay * rng.uniform(0.2, 1.0)
-            net.dist = F.DELAY_DISTS[rng.randrange(2)]
+            delay = rng.uniform(10.0, 100.0)
+            values.update(delay_ms=delay, jitter_ms=delay * rng.uniform(0.2, 1.0))
+            dist = F.DELAY_DISTS[rng.randrange(2)]
         self.faults_injected += 1
         self._last_net = self.faults_injected
-        self._set_net(net)
+        self._set_net(F.NetParams(self.net.model.changed(**values), dup, dist))
         self._net_changed(kind=kind)
         self._call_at(self.now + rng.uniform(0.2, 3.0), self._net_restore, self._last_net)
 
     def _net_changed(self, **extra: Any) -> None:
-        net = self.net
-        self.sup.write("net_changed", loss=net.loss, delay_ms=round(net.delay * 1000, 3),
-                       jitter_ms=round(net.jitter * 1000, 3), dup=net.dup, dist=net.dist, **extra)
+        net, model = self.net, self.net.model
+        self.sup.write("net_changed", loss=model.loss, delay_ms=round(model.delay_ms, 3),
+                       jitter_ms=round(model.jitter_ms, 3), dup=net.dup, dist=net.dist, **extra)
 
     def _net_restore(self, which: int) -> None:
         if which == self._last_net:
-            self._set_net(F.NetParams(**{k: getattr(self.base_net, k) for k in self.base_net.__slots__}))
+            b = self.base_net
+            model = self.net.model.changed(loss=b.model.loss, delay_ms=b.model.delay_ms, jitter_ms=b.model.jitter_ms)
+            self._set_net(F.NetParams(model, b.dup, b.dist))
             self._net_changed(kind="restore")
 
     def _fault_loss(self, rng: random.Random) -> None:

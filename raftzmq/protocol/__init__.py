@@ -1,4 +1,5 @@
-"""Pure protocol layer: messages, codec, quorum arithmetic and the election core. No I/O here."""
+"""Pure protocol layer: messages, codec, quorum arithmetic, the election core and the network-fault model.
+No I/O here."""
 from .codec import MAX_FRAME_BYTES, Codec, ProtocolError
 from .core import (
     CANDIDATE,
@@ -13,10 +14,11 @@ from .core import (
     Output,
 )
 from .messages import AppendEntries, AppendResponse, Message, RequestVote, TimeoutNow, VoteResponse
+from .netmodel import NetModel, NetModelError
 from .quorum import has_majority, majority
 
 __all__ = [
     "AppendEntries", "AppendResponse", "CANDIDATE", "Codec", "CoreConfig", "ElectionCore", "Event", "FOLLOWER",
-    "HardState", "IllegalTransition", "LEADER", "MAX_FRAME_BYTES", "Message", "Output", "PRECANDIDATE",
+    "HardState", "IllegalTransition", "LEADER", "MAX_FRAME_BYTES", "Message", "NetModel", "NetModelError", "Output", "PRECANDIDATE",
     "ProtocolError", "RequestVote", "TimeoutNow", "VoteResponse", "has_majority", "majority",
 ]

@@ -1,6 +1,7 @@
 """Bytes <-> messages, with strict validation at the one boundary where bytes come in.
 
-Wire format: a compact JSON object, e.g. {"v":1,"k":"request_vote","t":7,"s":2,"d":3,"p":true}.
+Wire format: a compact JSON object, e.g. {"v":2,"k":"request_vote","t":7,"s":2,"d":3,"p":true,"x":false}.
+Version 2 added the request_vote key "x" (a vote request made for a leadership transfer).
 JSON keeps frames readable in a packet capture; every field is checked (kind known, exact key set, integer
 ranges, ids in the cluster, destination is us) so that nothing malformed or spoofed from outside the member
 set ever reaches the core. Any failure raises ProtocolError and nothing else.
@@ -22,12 +23,12 @@ from .messages import (
 
 __all__ = ["WIRE_VERSION", "MAX_FRAME_BYTES", "ProtocolError", "Codec"]
 
-WIRE_VERSION = 1
+WIRE_VERSION = 2
 MAX_FRAME_BYTES = 256  # the largest valid frame is ~90 bytes; anything bigger is not ours
 
 # kind -> (class, {wire key: attribute} for the kind-specific boolean fields)
-_FLAGS: dict[str, tuple[type, dict[str, str]]] = {
-    "request_vote": (RequestVote, {"p": "prevote"}),
+_FLAGS: dict[str, tuple[type[Message], dict[str, str]]] = {
+    "request_vote": (RequestVote, {"p": "prevote", "x": "transfer"}),
     "vote_response": (VoteResponse, {"g": "granted", "p": "prevote"}),
     "append_entries": (AppendEntries, {}),
     "append_response": (AppendResponse, {"ok": "success"}),
@@ -87,7 +88,7 @@ class Codec:
             raise ProtocolError("spoofed_source", "claims to come from this node")
         if type(dst) is not int or dst != self.self_id:
             raise ProtocolError("wrong_destination", repr(dst)[:30])
-        kwargs = {}
+        kwargs: dict[str, bool] = {}
         for key, attr in flags.items():
             if type(doc[key]) is not bool:
                 raise ProtocolError("bad_flag", f"{key}={doc[key]!r}"[:40])

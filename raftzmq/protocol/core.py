@@ -4,17 +4,27 @@ Input: a message or the passage of time (`now`, seconds on any monotonic clock) 
 Output: an `Output` saying what to persist, what to send, what happened (events) and when to call again.
 It never touches sockets, files or clocks, so the very same code runs in node processes and in the simulator.
 
-The embedding program must apply an Output in this order: persist `persist` durably (if not None), log
-`state_persisted`, log `events`, then send `messages`. That is what makes "a vote leaves only after it is
-durable" true (Raft thesis, section 3.8).
+The embedding (runtime/embedding.py, the one used everywhere) applies an Output in this order: log the events
+produced before the core entered the persisted term, persist `persist` durably (if not None) and log
+`state_persisted`, log the remaining events, then send `messages`. That is what makes "a vote leaves only after
+it is durable" true (Raft thesis, section 3.8). Events of one Output never go back in term.
 
 Structure follows etcd-io/raft: term handling happens once at the top of `step`; then a flat dispatch on
 message type; roles change only through `_become`, which refuses transitions not in `TRANSITIONS`.
+
+CheckQuorum's leader lease, as etcd-io/raft has it (`inLease` in raft.go's Step): a node that heard from a live
+leader within the minimum election timeout (or is that leader) ignores a RequestVote of a higher term: it neither
+adopts the term nor answers (it logs `vote_denied`, reason `leader_alive`). Only a request that says it comes from
+a leadership transfer (`RequestVote.transfer`, sent by a node told TimeoutNow) passes the lease. What the ignored
+node still does, as in etcd: it answers the leader's heartbeats of the lower term with an AppendResponse of its
+higher term, and that response deposes the leader (`stepped_down`, reason `higher_term`) — the disruption etcd
+calls inevitable to free a node stuck at a higher term, and which only PreVote prevents.
 """
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from .messages import AppendEntries, AppendResponse, Message, RequestVote, TimeoutNow, VoteResponse
@@ -120,7 +130,7 @@ class ElectionCore:
         self.id = config.node_id
         self.peers = tuple(m for m in config.members if m != self.id)
         self._peer_set = frozenset(self.peers)
-        self._handlers = {
+        self._handlers: dict[type, Callable[[Any], None]] = {
             RequestVote: self._on_request_vote,
             VoteResponse: self._on_vote_response,
             AppendEntries: self._on_heartbeat,
@@ -154,6 +164,9 @@ class ElectionCore:
         self.now = now
         if msg.dst != self.id or msg.src not in self._peer_set:
             raise ValueError(f"message {msg} is not for node {self.id} from a peer (the codec should stop it)")
+        if msg.term > self.term and self._lease_ignores(msg):
+            self._emit("vote_denied", candidate=msg.src, reason="leader_alive")  # no answer, no term change
+            return self._flush()
         if msg.term > self.term and not self._is_future_term_probe(msg):
             leader = msg.src if isinstance(msg, (AppendEntries, TimeoutNow)) else None
             reason = "transfer" if msg.src == self.transfer_target else "higher_term"
@@ -204,6 +217,20 @@ class ElectionCore:
 
     # ------------------------------------------------------------------ term handling
 
+    def _in_lease(self) -> bool:
+        """This node is the leader, or heard from the current leader within the minimum election timeout."""
+        return self.role == LEADER or (
+            self.leader is not None
+            and self.leader_heard_at is not None
+            and self.now - self.leader_heard_at < self.config.election_timeout_min
+        )
+
+    def _lease_ignores(self, msg: Message) -> bool:
+        # etcd-io/raft's inLease: with CheckQuorum, a real vote request of a higher term is ignored while the
+        # lease holds, unless it was made for a leadership transfer. (Pre-votes are answered below, denied.)
+        return (isinstance(msg, RequestVote) and not msg.prevote and not msg.transfer
+                and self.config.check_quorum and self._in_lease())
+
     def _is_future_term_probe(self, msg: Message) -> bool:
         # Pre-votes ask about term+1 without anyone moving to it; a granted pre-vote echoes that term back.
         # A *denied* pre-vote carries the voter's real term, which the pre-candidate must adopt.
@@ -232,15 +259,11 @@ class ElectionCore:
 
     def _on_timeout_now(self, msg: TimeoutNow) -> None:
         if self.role == FOLLOWER and msg.src == self.leader:
-            self._campaign(pre=False)
+            self._campaign(pre=False, transfer=True)
 
     def _on_request_vote(self, msg: RequestVote) -> None:
         if msg.prevote:
-            in_lease = self.role == LEADER or (
-                self.leader is not None
-                and self.leader_heard_at is not None
-                and self.now - self.leader_heard_at < self.config.election_timeout_min
-            )
+            in_lease = self._in_lease()
             grant = msg.term > self.term and not in_lease
             if grant:
                 self._emit("prevote_granted", candidate=msg.src)
@@ -319,7 +342,7 @@ class ElectionCore:
         self._emit("stepped_down", reason=reason)
         self._become_follower(self.term, None, None)
 
-    def _campaign(self, pre: bool) -> None:
+    def _campaign(self, pre: bool, transfer: bool = False) -> None:
         self.leader = None
         self.leader_heard_at = None
         self.votes = {self.id}
@@ -339,7 +362,7 @@ class ElectionCore:
             self._campaign(pre=False) if pre else self._become_leader()
             return
         for peer in self.peers:
-            self._send(RequestVote(ask_term, self.id, peer, prevote=pre))
+            self._send(RequestVote(ask_term, self.id, peer, prevote=pre, transfer=transfer))
 
     def _become_leader(self) -> None:
         self._become(LEADER)

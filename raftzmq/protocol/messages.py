@@ -49,15 +49,18 @@ class _Base:
 
 @dataclass(frozen=True, slots=True)
 class RequestVote(_Base):
-    """Ask for a vote at `term`. A pre-vote asks "would you vote for me at `term`?" without anyone changing term."""
+    """Ask for a vote at `term`. A pre-vote asks "would you vote for me at `term`?" without anyone changing term.
+    `transfer`: the candidate campaigns because the leader told it to (TimeoutNow); such a request passes
+    CheckQuorum's leader lease (etcd-io/raft's campaignTransfer)."""
 
     prevote: bool = False
+    transfer: bool = False
     kind = "request_vote"
 
     def __post_init__(self) -> None:
         _Base.__post_init__(self)
-        if type(self.prevote) is not bool:
-            raise ValueError("prevote must be a bool")
+        if type(self.prevote) is not bool or type(self.transfer) is not bool:
+            raise ValueError("prevote and transfer must be bools")
 
 
 @dataclass(frozen=True, slots=True)

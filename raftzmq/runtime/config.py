@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from raftzmq.protocol.core import PERSIST_MODES
+from raftzmq.protocol.core import PERSIST_MODES, CoreConfig
+from raftzmq.protocol.units import ms_to_s
 
 __all__ = [
     "ClusterConfig",
@@ -125,7 +126,7 @@ class ClusterConfig:
     heartbeat_ms: int = 50
     prevote: bool = True
     check_quorum: bool = True
-    persist: str = "term+vote"
+    persist: str = PERSIST_MODES[0]
     transport: str = "tcp"
     host: str = "127.0.0.1"
     base_port: int = 0
@@ -208,6 +209,12 @@ class ClusterConfig:
         if self.reconnect_ms is not None:
             return self.reconnect_ms
         return max(1, min(100, self.election_timeout_ms[0] // 3))
+
+    def core_config(self, node_id: int) -> CoreConfig:
+        """What the election core of `node_id` runs with: the one place where milliseconds become seconds."""
+        lo, hi = self.election_timeout_ms
+        return CoreConfig(node_id, self.members, ms_to_s(lo), ms_to_s(hi), ms_to_s(self.heartbeat_ms), self.prevote,
+                          self.check_quorum, self.persist)
 
     def to_dict(self) -> dict[str, Any]:
         """Flat JSON-ready dict (for cluster.json); from_dict(to_dict()) == self."""

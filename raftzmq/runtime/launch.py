@@ -59,6 +59,8 @@ def fork_detached_supervisor(run: RunDir, config: ClusterConfig, *, resume: bool
             code = 0
         except (SupervisorError, RunDirError) as exc:
             print(f"raftzmq: {exc}", file=sys.stderr)
+        except OSError as exc:  # e.g. the run directory became unwritable: one line, not a traceback
+            print(f"raftzmq: {exc.filename or run.path}: {exc.strerror or exc}", file=sys.stderr)
     except BaseException:
         import traceback
 

@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import secrets
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,12 @@ __all__ = [
     "default_logs_root",
     "new_run_dir",
     "resolve_run_dir",
+    "point_latest",
     "pid_alive",
+    "registry_dir",
+    "register_supervisor",
+    "unregister_supervisor",
+    "running_clusters",
 ]
 
 # sun_path is 108 bytes on Linux; leave room for the terminating NUL.
@@ -99,13 +105,13 @@ def default_logs_root() -> Path:
 
 
 def new_run_dir(logs_root: Path | None = None) -> RunDir:
-    """logs/<timestamp>-<random>/, created 0700, and logs/latest pointed at it."""
+    """logs/<timestamp>-<random>/, created 0700. `logs/latest` is not moved: the caller points it there with
+    `point_latest` once the start has succeeded, so it never names a run that failed to start."""
     root = logs_root or default_logs_root()
     root.mkdir(parents=True, exist_ok=True)
     run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
     path = root / run_id
     path.mkdir(mode=0o700)
-    point_latest(root, path)
     return RunDir(path)
 
 
@@ -136,3 +142,60 @@ def resolve_run_dir(option: str | os.PathLike[str] | None) -> RunDir:
     if not run.cluster_json.exists():
         raise RunDirError(f"{run.path}: not a raftzmq run directory (no cluster.json)")
     return run
+
+
+# ---------------------------------------------------------------------------------------------- running clusters
+# Each supervisor registers itself (a file named after its pid, holding its run dir) so that `raftzmq ps` and the
+# "another cluster is running" checks find clusters wherever their run directories are.
+
+
+def registry_dir() -> Path:
+    """$RAFTZMQ_REGISTRY, else a private directory per user under the temp dir."""
+    env = os.environ.get("RAFTZMQ_REGISTRY")
+    return Path(env) if env else Path(tempfile.gettempdir()) / f"raftzmq-{os.getuid()}" / "running"
+
+
+def register_supervisor(run: RunDir) -> None:
+    d = registry_dir()
+    d.mkdir(mode=0o700, parents=True, exist_ok=True)
+    (d / str(os.getpid())).write_text(f"{run.path}\n")
+
+
+def unregister_supervisor() -> None:
+    try:
+        (registry_dir() / str(os.getpid())).unlink()
+    except OSError:
+        pass
+
+
+def _registered() -> list[RunDir]:
+    try:
+        entries = list(registry_dir().iterdir())
+    except OSError:
+        return []
+    runs = []
+    for entry in entries:
+        try:
+            if not (entry.name.isdigit() and pid_alive(int(entry.name))):
+                entry.unlink()  # its supervisor died without unregistering (SIGKILL)
+                continue
+            runs.append(RunDir(entry.read_text().strip()))
+        except OSError:
+            continue
+    return runs
+
+
+def running_clusters(logs_root: Path | None = None) -> list[tuple[RunDir, int]]:
+    """(run dir, supervisor pid) of every live cluster: registered ones, and any under `logs_root` (default the
+    logs root) whose supervisor.pid names a live process. A cluster counts as running only while its run dir's
+    supervisor.pid names a live process (a stale registry entry or a recycled pid does not)."""
+    root = logs_root or default_logs_root()
+    candidates = _registered()
+    if root.is_dir():
+        candidates += [RunDir(p) for p in root.iterdir() if p.is_dir() and not p.is_symlink()]
+    found: dict[Path, tuple[RunDir, int]] = {}
+    for run in candidates:
+        pid = run.live_supervisor()
+        if pid is not None and run.cluster_json.exists():
+            found.setdefault(run.path.resolve(), (run, pid))
+    return sorted(found.values(), key=lambda item: str(item[0].path))

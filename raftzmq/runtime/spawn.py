@@ -44,6 +44,9 @@ def child_env(base: dict[str, str] | None = None) -> dict[str, str]:
 class NodeHandle(Protocol):
     pid: int
 
+    @property
+    def returncode(self) -> int | None: ...
+
     def poll(self) -> int | None: ...
 
     def wait(self, timeout: float | None = None) -> int: ...
@@ -52,8 +55,6 @@ class NodeHandle(Protocol):
 class Spawner(Protocol):
     def spawn(self, run_dir: Path, node_id: int, incarnation: int, err_path: Path,
               env: dict[str, str]) -> NodeHandle: ...
-
-    def close(self) -> None: ...
 
 
 class ExecSpawner:
@@ -69,15 +70,13 @@ class ExecSpawner:
             return subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
                                     env=env, process_group=0, close_fds=True)
 
-    def close(self) -> None:
-        pass
-
 
 class _ProcessHandle:
     """A multiprocessing.Process seen through the subset of subprocess.Popen the supervisor uses."""
 
     def __init__(self, proc: multiprocessing.process.BaseProcess) -> None:
         self._proc = proc
+        assert proc.pid is not None, "started before it is handed over"
         self.pid: int = proc.pid
 
     @property
@@ -105,7 +104,8 @@ def _node_main(run_dir: str, node_id: int, incarnation: int, err_path: str) -> N
     os.dup2(err, 2)
     os.close(null)
     os.close(err)
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # the forkserver ignores them; a node must not
+        signal.signal(sig, signal.SIG_DFL)
     # multiprocessing hands every child a copy of the forkserver's "alive" pipe, and the forkserver only exits
     # at EOF on that pipe: a live node would keep it (and so itself) running after the supervisor died. Close
     # our copy, so that the supervisor's death ends the forkserver and, through PR_SET_PDEATHSIG, every node.
@@ -125,12 +125,32 @@ def _node_main(run_dir: str, node_id: int, incarnation: int, err_path: str) -> N
     sys.exit(run_node(run_dir, node_id, incarnation, parent))
 
 
+def _start_forkserver_deaf_to_group_signals() -> None:
+    """Start the forkserver with SIGTERM and SIGHUP ignored (an ignored disposition survives exec).
+
+    It shares the supervisor's process group, so `timeout 20 raftzmq start` or a closed terminal signals it too.
+    Had it died of that, its nodes would die with it (PR_SET_PDEATHSIG) before the supervisor could stop them,
+    and multiprocessing would report their exit codes as 255: a clean stop shown as every node failing. The
+    supervisor stops the nodes itself; the forkserver still exits when the supervisor does (its alive pipe).
+    A SIGTERM that reaches the supervisor during these few milliseconds is lost; Ctrl-C (SIGINT) is not.
+    """
+    from multiprocessing import forkserver
+
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        forkserver.ensure_running()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 class ForkserverSpawner:
     """Forks nodes from a warm forkserver (multiprocessing) started for this supervisor."""
 
     def __init__(self) -> None:
         self._ctx = multiprocessing.get_context("forkserver")
         self._ctx.set_forkserver_preload(_PRELOAD)
+        _start_forkserver_deaf_to_group_signals()
 
     def spawn(self, run_dir: Path, node_id: int, incarnation: int, err_path: Path,
               env: dict[str, str]) -> NodeHandle:
@@ -140,9 +160,6 @@ class ForkserverSpawner:
                                  name=f"raftzmq-node-{node_id}", daemon=True)
         proc.start()
         return _ProcessHandle(proc)
-
-    def close(self) -> None:
-        pass  # the forkserver exits on its own when this process does
 
 
 def make_spawner(method: str) -> Spawner:

@@ -7,6 +7,7 @@ started by a preloaded forkserver or by fork+exec (spawn.py), so no ZeroMQ conte
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -19,11 +20,13 @@ import zmq
 
 from ..evidence.logfile import LogTail, LogWriter
 from ..evidence.status import RoleTracker
+from ..protocol.netmodel import HEALED, NetModel, NetModelError
+from ..protocol.units import s_to_ms
 from .config import ClusterConfig
 from .control import COMMANDS, parse_ids, validate_groups
 from .errors import SupervisorError
 from .resources import check_capacity, check_ports_free, free_ports, tcp_endpoint
-from .rundir import RunDir
+from .rundir import RunDir, register_supervisor, unregister_supervisor
 from .spawn import SPAWN_METHODS, NodeHandle, Spawner, child_env, make_spawner
 
 __all__ = ["Supervisor", "SupervisorError", "EXIT_REFUSED", "NodeProc"]
@@ -56,18 +59,11 @@ class NodeProc:
     def alive(self) -> bool:
         return self.popen is not None and self.popen.returncode is None
 
-
-@dataclass(slots=True)
-class NetState:
-    version: int = 0
-    groups: list[list[int]] | None = None
-    loss: float = 0.0
-    delay_ms: int = 0
-    jitter_ms: int = 0
-
-    def message(self) -> dict[str, Any]:
-        return {"type": "net", "version": self.version, "groups": self.groups, "loss": self.loss,
-                "delay_ms": self.delay_ms, "jitter_ms": self.jitter_ms}
+    @property
+    def process(self) -> NodeHandle:
+        """The current incarnation's process (only for a node that was spawned)."""
+        assert self.popen is not None, f"node {self.id} was never started"
+        return self.popen
 
 
 class Supervisor:
@@ -83,7 +79,7 @@ class Supervisor:
         self.members = config.members
         self.env = child_env(env)
         self.nodes: dict[int, NodeProc] = {}
-        self.net = NetState()
+        self.net: NetModel = HEALED
         self.tracker = RoleTracker()
         self.stop_requested = False
         self._ctx: zmq.Context | None = None
@@ -94,6 +90,17 @@ class Supervisor:
         self._next_publish = 0.0
         self._last_net_event = 0.0  # last spawn or network change: late subscribers are possible until a while after
         self._transfer_seq = 0
+
+    # ------------------------------------------------------------------ what setup() creates
+
+    @property
+    def log(self) -> LogWriter:
+        assert self._log is not None, "setup() first"
+        return self._log
+
+    def _socket(self, sock: zmq.Socket | None) -> zmq.Socket:
+        assert sock is not None, "setup() first"
+        return sock
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -118,6 +125,7 @@ class Supervisor:
             if n in self.nodes:
                 self.nodes[n].incarnation = view.incarnation
         run.supervisor_pid.write_text(f"{os.getpid()}\n")
+        register_supervisor(run)  # `raftzmq ps` finds it wherever its run dir is
         self._ctx = zmq.Context()
         control, netctl = run.ipc_endpoint("control"), run.ipc_endpoint("net")
         self._control = self._bind(zmq.REP, control)
@@ -133,12 +141,12 @@ class Supervisor:
             "spawn": self.spawn_method,
         }
         run.write_json_atomic(run.cluster_json, cluster)
-        run.write_json_atomic(run.net_json, self.net.message())
+        run.write_json_atomic(run.net_json, self.net.to_doc())
         self._log = LogWriter(run.supervisor_log, by="supervisor", node=0)
         # PYTHONPATH is set before the forkserver starts: it inherits this environment, and nodes inherit its.
         os.environ["PYTHONPATH"] = self.env["PYTHONPATH"]
         self._spawner = make_spawner(self.spawn_method)
-        self._log.write("cluster_started", nodes=self.config.nodes, config=self.config.to_dict(),
+        self.log.write("cluster_started", nodes=self.config.nodes, config=self.config.to_dict(),
                         resume=self.resume, pid=os.getpid(), spawn=self.spawn_method)
 
     def _choose_endpoints(self) -> dict[int, str]:
@@ -153,6 +161,7 @@ class Supervisor:
         return {n: tcp_endpoint(cfg.host, port) for n, port in zip(self.members, ports)}
 
     def _bind(self, kind: int, endpoint: str) -> zmq.Socket:
+        assert self._ctx is not None
         sock = self._ctx.socket(kind)
         sock.setsockopt(zmq.LINGER, 0)
         try:
@@ -170,9 +179,10 @@ class Supervisor:
         proc = self.nodes[node_id]
         proc.incarnation += 1
         proc.paused, proc.exit_code, proc.failed = False, None, None
+        assert self._spawner is not None, "setup() first"
         proc.popen = self._spawner.spawn(self.run.path, node_id, proc.incarnation,
                                          self.run.path / f"node-{node_id}.err", self.env)
-        self._log.write("node_spawned", node=node_id, pid=proc.pid, incarnation=proc.incarnation)
+        self.log.write("node_spawned", node=node_id, pid=proc.pid, incarnation=proc.incarnation)
         self._last_net_event = time.monotonic()
         self._next_publish = min(self._next_publish, self._last_net_event + _NETCTL_REPUBLISH_S)
         return proc
@@ -188,13 +198,13 @@ class Supervisor:
             # reaps exits, republishes netctl and redraws, so it need not wake often.
             now = time.monotonic()
             wake = min(self._next_publish, next_display if on_refresh is not None else now + _IDLE_POLL_S)
-            ready = dict(poller.poll(timeout=max(0, min(_IDLE_POLL_S, wake - now)) * 1000))
+            ready = dict(poller.poll(timeout=math.ceil(s_to_ms(max(0.0, min(_IDLE_POLL_S, wake - now))))))
             if self._control in ready:
                 self._serve_one()
             self.reap()
             now = time.monotonic()
             if now >= self._next_publish:
-                self._publish(self.net.message())
+                self._publish(self.net.to_doc())
             if on_refresh is not None and now >= next_display:
                 next_display = now + refresh_s
                 self.refresh()
@@ -213,31 +223,46 @@ class Supervisor:
         try:
             if self._log is not None:
                 # Marks what follows as the planned end of the run, not leader losses to recover from.
-                self._log.write("cluster_stopping")
+                self.log.write("cluster_stopping")
             alive = [p for p in self.nodes.values() if p.alive]
             for p in alive:
                 self._signal(p, signal.SIGTERM)
             deadline = time.monotonic() + _STOP_GRACE_S
             for p in alive:
                 try:
-                    p.popen.wait(timeout=max(0.0, deadline - time.monotonic()))
+                    p.process.wait(timeout=max(0.0, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     self._signal(p, signal.SIGKILL)
-                    p.popen.wait(timeout=5)
+                    p.process.wait(timeout=5)
             self.reap()
             if self._log is not None:
-                self._log.write("cluster_stopped")
+                self.log.write("cluster_stopped")
         finally:
             for sock in (self._control, self._netctl):
                 if sock is not None:
                     sock.close(linger=0)
             if self._ctx is not None:
                 self._ctx.term()
+            self._remove_socket_files()
             try:
                 if self.run.supervisor_pid.read_text().strip() == str(os.getpid()):
                     self.run.supervisor_pid.unlink()
             except OSError:
                 pass
+            unregister_supervisor()
+
+    def _remove_socket_files(self) -> None:
+        """ipc endpoints leave their socket files behind; once every process is gone they are only litter."""
+        if self._ctx is None:
+            return  # setup did not get as far as binding: another supervisor may own these files
+        endpoints = [self.run.ipc_endpoint("control"), self.run.ipc_endpoint("net")]
+        endpoints += [p.endpoint for p in self.nodes.values() if not p.alive]
+        for endpoint in endpoints:
+            if endpoint.startswith("ipc://"):
+                try:
+                    os.unlink(endpoint[len("ipc://"):])
+                except OSError:
+                    pass
 
     # ------------------------------------------------------------------ state
 
@@ -249,11 +274,11 @@ class Supervisor:
             if code is None:
                 continue
             p.exit_code, p.paused = code, False
-            self._log.write("node_exited", node=p.id, pid=p.pid, code=code,
+            self.log.write("node_exited", node=p.id, pid=p.pid, code=code,
                             signal=signal.Signals(-code).name if code < 0 else None)
             if code > 0:  # 3 refused to start, 4 storage fatal, anything else a crash; signals are not failures
                 p.failed = self._failure_reason(p, code)
-                self._log.write("node_failed", node=p.id, reason=p.failed)
+                self.log.write("node_failed", node=p.id, reason=p.failed)
 
     def _failure_reason(self, p: NodeProc, code: int) -> str:
         self.refresh()
@@ -275,7 +300,7 @@ class Supervisor:
         for n in self.members:
             p = self.nodes[n]
             view = self.tracker.nodes.get(n)
-            current = view is not None and view.incarnation == p.incarnation
+            current = view if view is not None and view.incarnation == p.incarnation else None
             running = p.alive and not p.paused
             nodes.append({
                 "id": n,
@@ -283,9 +308,9 @@ class Supervisor:
                 "alive": p.alive,
                 "paused": p.paused,
                 # A paused or dead node's last role is stale: show null, not what it used to be.
-                "role": view.role if running and current else None,
-                "term": view.term if current else None,
-                "leader": view.leader if running and current else None,
+                "role": current.role if running and current else None,
+                "term": current.term if current else None,
+                "leader": current.leader if running and current else None,
                 "endpoint": p.endpoint,
                 "incarnation": p.incarnation,
                 "exit_code": p.exit_code,
@@ -298,8 +323,7 @@ class Supervisor:
             "run_dir": str(self.run.path),
             "leader": leader["id"] if leader else None,
             "term": max(terms) if terms else None,
-            "net": {"groups": self.net.groups, "loss": self.net.loss, "delay_ms": self.net.delay_ms,
-                    "jitter_ms": self.net.jitter_ms},
+            "net": {k: v for k, v in self.net.to_doc().items() if k not in ("type", "version")},
             "nodes": nodes,
         }
 
@@ -307,7 +331,7 @@ class Supervisor:
 
     def _serve_one(self) -> None:
         try:
-            raw = self._control.recv(zmq.NOBLOCK)
+            raw = self._socket(self._control).recv(zmq.NOBLOCK)
         except zmq.Again:
             return
         try:
@@ -319,7 +343,7 @@ class Supervisor:
             reply = {"ok": False, "error": str(exc)}
         except ValueError as exc:
             reply = {"ok": False, "error": f"malformed request: {exc}"}
-        self._control.send(json.dumps(reply).encode())
+        self._socket(self._control).send(json.dumps(reply).encode())
 
     def handle(self, req: dict[str, Any]) -> dict[str, Any]:
         cmd = req["cmd"]
@@ -342,9 +366,11 @@ class Supervisor:
             rest = [m for m in self.members if m != node]
             return self._set_net(groups=[[node], rest], event="partition")
         if cmd == "heal":
-            return self._set_net(groups=None, loss=0.0, delay_ms=0, jitter_ms=0, event="heal")
+            return self._set_net(groups=None, cuts=frozenset(), loss=0.0, delay_ms=0, jitter_ms=0, event="heal")
         if cmd == "net":
             return self._net_command(req)
+        if cmd == "cut":
+            return self._cut_command(req)
         if cmd == "transfer":
             return self._transfer(req.get("target"))
         raise SupervisorError(f"unknown command {cmd}")
@@ -359,16 +385,25 @@ class Supervisor:
         return [self._stop(self.nodes[n]) for n in ids]
 
     def _do_pause(self, ids: list[int]) -> list[str]:
+        self._require_running(ids, "paused")
         return [self._pause(self.nodes[n], pause=True) for n in ids]
 
     def _do_resume(self, ids: list[int]) -> list[str]:
+        self._require_running(ids, "resumed")
         return [self._pause(self.nodes[n], pause=False) for n in ids]
+
+    def _require_running(self, ids: list[int], verb: str) -> None:
+        # Checked for every id before acting on any, like transfer: a dead node cannot be paused or resumed.
+        dead = [n for n in ids if not self.nodes[n].alive]
+        if dead:
+            raise SupervisorError(f"node {', '.join(map(str, dead))} is not running, so it cannot be {verb}; "
+                                  f"`raftzmq restart {' '.join(map(str, dead))}` starts it")
 
     def _kill(self, p: NodeProc) -> str:
         if not p.alive:
             return f"node {p.id} was not running"
         self._signal(p, signal.SIGKILL)
-        p.popen.wait(timeout=5)
+        p.process.wait(timeout=5)
         self.reap()
         return f"node {p.id} killed (pid {p.pid})"
 
@@ -383,54 +418,55 @@ class Supervisor:
             return f"node {p.id} was not running"
         self._signal(p, signal.SIGTERM)
         try:
-            p.popen.wait(timeout=_STOP_GRACE_S)
+            p.process.wait(timeout=_STOP_GRACE_S)
         except subprocess.TimeoutExpired:
             self._signal(p, signal.SIGKILL)
-            p.popen.wait(timeout=5)
+            p.process.wait(timeout=5)
         self.reap()
         return f"node {p.id} stopped (exit code {p.exit_code})"
 
     def _pause(self, p: NodeProc, pause: bool) -> str:
+        if p.paused == pause:
+            return f"node {p.id} is already paused" if pause else f"node {p.id} is not paused"
         verb = "paused" if pause else "resumed"
-        if not p.alive or p.paused == pause:
-            return f"node {p.id} was {'not running' if not p.alive else 'already ' + verb}"
         # Logged before the signal: the record must never come after the effect it describes.
-        self._log.write("node_paused" if pause else "node_resumed", node=p.id, pid=p.pid)
-        os.kill(p.pid, signal.SIGSTOP if pause else signal.SIGCONT)
+        self.log.write("node_paused" if pause else "node_resumed", node=p.id, pid=p.pid)
+        os.kill(p.process.pid, signal.SIGSTOP if pause else signal.SIGCONT)
         p.paused = pause
         return f"node {p.id} {verb} (pid {p.pid})"
 
     def _signal(self, p: NodeProc, sig: signal.Signals) -> None:
         # The record comes first: a SIGKILL'd node cannot say it was killed, and the log must never
         # show an effect before its cause.
-        self._log.write("node_killed", node=p.id, pid=p.pid, signal=sig.name)
+        self.log.write("node_killed", node=p.id, pid=p.pid, signal=sig.name)
         try:
             if p.paused and sig != signal.SIGKILL:
-                os.kill(p.pid, signal.SIGCONT)  # a stopped process cannot act on SIGTERM
+                os.kill(p.process.pid, signal.SIGCONT)  # a stopped process cannot act on SIGTERM
                 p.paused = False
-            os.kill(p.pid, sig)
+            os.kill(p.process.pid, sig)
         except ProcessLookupError:
             pass
 
     def _net_command(self, req: dict[str, Any]) -> dict[str, Any]:
-        loss, delay, jitter = req.get("loss"), req.get("delay_ms"), req.get("jitter_ms")
-        if loss is not None and (not isinstance(loss, (int, float)) or not 0.0 <= loss <= 1.0):
-            raise SupervisorError(f"loss must be between 0 and 1, got {loss!r}")
-        for name, value in (("delay", delay), ("jitter", jitter)):
-            if value is not None and (type(value) is not int or not 0 <= value <= 60_000):
-                raise SupervisorError(f"{name} must be 0..60000 ms, got {value!r}")
-        return self._set_net(loss=self.net.loss if loss is None else float(loss),
-                             delay_ms=self.net.delay_ms if delay is None else delay,
-                             jitter_ms=self.net.jitter_ms if jitter is None else jitter, event="net_changed")
+        given = {k: req[k] for k in ("loss", "delay_ms", "jitter_ms") if req.get(k) is not None}
+        return self._set_net(event="net_changed", **given)
+
+    def _cut_command(self, req: dict[str, Any]) -> dict[str, Any]:
+        a, b = parse_ids([req.get("src"), req.get("dst")], self.members)
+        one_way = req.get("one_way", False)
+        if type(one_way) is not bool:
+            raise SupervisorError(f"one_way must be true or false, got {one_way!r}")
+        added = {(a, b)} if one_way else {(a, b), (b, a)}
+        return self._set_net(cuts=self.net.cuts | added, event="link_cut")
 
     def _set_net(self, *, event: str, **values: Any) -> dict[str, Any]:
-        for key, value in values.items():
-            setattr(self.net, key, value)
-        self.net.version += 1
-        msg = self.net.message()
-        fields = {"groups": msg["groups"]} if event == "partition" else {
-            k: msg[k] for k in ("loss", "delay_ms", "jitter_ms")} if event == "net_changed" else {}
-        self._log.write(event, **fields, version=self.net.version)
+        try:
+            self.net = self.net.changed(**values)
+        except NetModelError as exc:
+            raise SupervisorError(str(exc)) from None
+        msg = self.net.to_doc()
+        logged = {"partition": ("groups",), "net_changed": ("loss", "delay_ms", "jitter_ms"), "link_cut": ("cuts",)}
+        self.log.write(event, **{k: msg[k] for k in logged.get(event, ())}, version=self.net.version)
         self.run.write_json_atomic(self.run.net_json, msg)
         self._last_net_event = time.monotonic()
         self._publish(msg)
@@ -441,7 +477,7 @@ class Supervisor:
         busy = now - self._last_net_event < _NETCTL_BUSY_WINDOW_S
         self._next_publish = now + (_NETCTL_REPUBLISH_S if busy else _NETCTL_REPUBLISH_IDLE_S)
         try:
-            self._netctl.send(json.dumps(msg).encode(), zmq.NOBLOCK)
+            self._socket(self._netctl).send(json.dumps(msg).encode(), zmq.NOBLOCK)
         except zmq.Again:
             pass  # republished shortly anyway
 
@@ -458,6 +494,6 @@ class Supervisor:
         if node["role"] is None:
             raise SupervisorError(f"node {target} is not running (or paused); it cannot take over")
         self._transfer_seq += 1
-        self._log.write("transfer_requested", node=target, leader=leader, term=status["term"])
+        self.log.write("transfer_requested", node=target, leader=leader, term=status["term"])
         self._publish({"type": "transfer", "id": self._transfer_seq, "target": target, "leader": leader})
         return {"leader": leader, "target": target, "term": status["term"]}
