@@ -12,11 +12,13 @@ from typing import Any, NoReturn
 
 import click
 
-from ..lab import bench_cluster
+from ..lab import bench_cluster, bench_net
 from ..lab.bench_failover import META, heartbeat_for, run_failover
 from ..lab.failover_report import analyze
 from ..lab.fig16 import parse_ranges
 from ..runtime.control import ControlError
+from ..runtime.curve import AUTH_MODES
+from ..runtime.netns import NET_MODES
 from ..runtime.spawn import SPAWN_METHODS
 from .options import cluster_options, resolve_cluster, start_args
 from .sim import bench_sim
@@ -61,6 +63,7 @@ def bench() -> None:
       raftzmq bench spawn                   # fork+exec vs forkserver for 101 processes
       raftzmq bench sim --runs 9            # simulated seconds per wall second
       raftzmq bench failover --sim          # the Raft paper's Figure 16 on real processes
+      raftzmq bench net --auth curve        # idle CPU and failover with CURVE
     """
 
 
@@ -180,11 +183,13 @@ def _report(summary: dict, as_json: bool) -> None:
 @click.option("--out", "out_dir", default=None, metavar="DIR",
               help="New directory for the run (default logs/failover-<time>).")
 @click.option("--sim", is_flag=True, help="Also run the same trials on the simulator.")
+@click.option("--hints", type=click.Choice(("on", "off")), default="off", show_default=True,
+              help="Disconnect hints on the live nodes and in the simulator (see `raftzmq start --help`).")
 @click.option("--from", "from_dir", default=None, metavar="RUN_DIR",
               help="Recompute the table, CSV and plot from an earlier run; runs nothing.")
 @click.option("--json", "as_json", is_flag=True)
 def failover(timeouts: str, trials: int, nodes: int, heartbeat: str, seed: int | None, out_dir: str | None,
-             sim: bool, from_dir: str | None, as_json: bool) -> None:
+             sim: bool, hints: str, from_dir: str | None, as_json: bool) -> None:
     """Figure 16 of the Raft paper: time without a leader after the leader is SIGKILLed.
 
     Per range, a live cluster; before each trial one leader has held for 2x the max timeout; the leader is
@@ -197,6 +202,7 @@ def failover(timeouts: str, trials: int, nodes: int, heartbeat: str, seed: int |
       raftzmq bench failover --timeouts 150-300 --trials 50 --sim
       raftzmq bench failover --trials 200 --sim --out runs/fig16     # all nine ranges
       raftzmq bench failover --timeouts 12-24 --heartbeat 4
+      raftzmq bench failover --timeouts 150-300 --hints on          # failover by disconnect hint
       raftzmq bench failover --from runs/fig16                       # the table and plot again
     """
     if from_dir is not None:
@@ -215,7 +221,7 @@ def failover(timeouts: str, trials: int, nodes: int, heartbeat: str, seed: int |
     seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
     try:
         run_failover(out, ranges=ranges, trials=trials, nodes=nodes, heartbeat=hb, seed=seed, sim=sim,
-                     progress=_progress)
+                     hints=hints == "on", progress=_progress)
     except (RuntimeError, ControlError) as exc:
         _fail(f"{exc} (partial results: raftzmq bench failover --from {out})")
     _report(analyze(out), as_json)
@@ -228,3 +234,28 @@ def _analyze_existing(run: Path) -> dict:
         return analyze(run)
     except (ValueError, KeyError, OSError) as exc:
         _fail(f"cannot read {run}: {exc}")
+
+@bench.command(name="net")
+@click.option("--nodes", type=int, default=5, show_default=True)
+@click.option("--failovers", type=int, default=10, show_default=True, help="Leader kills to take the median of.")
+@click.option("--idle", "idle_s", type=float, default=10.0, show_default=True, help="Idle window in seconds.")
+@click.option("--partitions", type=int, default=0, show_default=True,
+              help="Then cut the leader and one follower off this many times, timing their rejoin after heal.")
+@click.option("--hold", "hold_s", type=float, default=5.0, show_default=True, help="Seconds each partition lasts.")
+@click.option("--auth", type=click.Choice(AUTH_MODES), default="none", show_default=True)
+@click.option("--net", "net_mode", type=click.Choice(NET_MODES), default="host", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def net_bench(nodes: int, failovers: int, idle_s: float, partitions: int, hold_s: float, auth: str, net_mode: str,
+              as_json: bool) -> None:
+    """Idle CPU (schedstat) and failover after a leader kill, with or without CURVE and network namespaces.
+
+    \b
+    Examples:
+      raftzmq bench net --failovers 10 --idle 20
+      raftzmq bench net --auth curve
+      sudo raftzmq bench net --net netns --auth curve
+      sudo raftzmq bench net --net netns --failovers 0 --partitions 5 --hold 8
+    """
+    extra = ["--auth", auth, "--net", net_mode]
+    _emit(_measure(bench_net.net_costs, nodes=nodes, failovers=failovers, idle_s=idle_s, partitions=partitions,
+                   hold_s=hold_s, extra=extra), as_json)

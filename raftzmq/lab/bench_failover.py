@@ -128,7 +128,8 @@ def _live_range(out: Path, rng: tuple[int, int], meta: dict[str, Any], eta: _Eta
     label, hb = range_label(rng), meta["heartbeat_ms"][range_label(rng)]
     run_dir = out / f"real-{label}"
     run_cli("start", "--detach", "--run-dir", str(run_dir), "--nodes", str(meta["nodes"]),
-            "--election-timeout", label, "--heartbeat", str(hb), timeout=120)
+            "--election-timeout", label, "--heartbeat", str(hb), "--hints", "on" if meta.get("hints") else "off",
+            timeout=120)
     cluster = _LiveCluster(run_dir)
     phase_rng = random.Random(f"failover-live/{meta['seed']}/{label}")
     try:
@@ -170,7 +171,7 @@ def _sim_range(out: Path, rng: tuple[int, int], meta: dict[str, Any]) -> None:
     run_sim_trials(out / f"sim-{label}", timeout_ms=rng, heartbeat_ms=meta["heartbeat_ms"][label],
                    nodes=meta["nodes"], trials=meta["trials"], one_way_ms=one_way["median"],
                    jitter_ms=max(0.0, one_way["p90"] - one_way["median"]), persist_ms=persist_for_models(costs),
-                   settle_s=settle_s(rng), seed=meta["seed"])
+                   settle_s=settle_s(rng), seed=meta["seed"], hints=bool(meta.get("hints")))
 
 
 def _write_meta(out: Path, meta: dict[str, Any]) -> None:
@@ -178,12 +179,12 @@ def _write_meta(out: Path, meta: dict[str, Any]) -> None:
 
 
 def run_failover(out: Path, *, ranges: list[tuple[int, int]], trials: int, nodes: int, heartbeat: str | int,
-                 seed: int, sim: bool, progress: Callable[[str], None]) -> dict[str, Any]:
+                 seed: int, sim: bool, progress: Callable[[str], None], hints: bool = False) -> dict[str, Any]:
     """Measure every range into `out` (which must not exist yet); return the metadata. analyze() reports."""
     heartbeats = {range_label(r): heartbeat_for(r, heartbeat) for r in ranges}
     out.mkdir(parents=True)
     meta: dict[str, Any] = {"ranges": [list(r) for r in ranges], "trials": trials, "nodes": nodes, "heartbeat": heartbeat,
-            "heartbeat_ms": heartbeats, "seed": seed, "sim": sim, "costs": {}, "completed": [],
+            "heartbeat_ms": heartbeats, "seed": seed, "sim": sim, "hints": hints, "costs": {}, "completed": [],
             "started_unix": time.time()}
     eta = _Eta(trials * len(ranges))
     with LoadSampler(out / "load.jsonl"):

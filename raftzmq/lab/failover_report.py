@@ -112,6 +112,9 @@ def _one_range(out: Path, rng: tuple[int, int], meta: dict[str, Any], samples: l
     if len(quiet) >= _MIN_QUIET:  # the real trials taken while the machine was not loaded, on their own
         rows["quiet"] = summarize([t.downtime_ms for t in quiet], [t.terms for t in quiet])
     lines = _range_block(label, hb, meta["costs"][label], rows, real, unrecovered)
+    if meta.get("hints"):
+        lines.insert(1, "  hints on: a follower pre-votes when its leader's connection closes; the model knows only "
+                        "timeouts")
     lines.append(_detect_check(real, _expected_detect(rng, hb, meta["nodes"] - 1)))
     if (out / f"real-{label}").is_dir():
         lines.append(_disruption_line(out, label, meta))

@@ -2,7 +2,8 @@
 --supervisor-pid P` (docs/CONTRACTS.md, "Node process").
 
 A single thread runs a zmq.Poller over the ROUTER (peer messages), the netctl SUB (network faults, leadership
-transfer) and a socketpair that signals wake it up. The poll timeout is the time until the next thing the node
+transfer), with hints on the DEALERs' monitor sockets (a peer's connection closed: `core.hint`), and a socketpair
+that signals wake it up. The poll timeout is the time until the next thing the node
 must do (the core's deadline or a delayed send), capped so the parent check runs at least every
 MAX_POLL_MS. Nothing sleeps; there are no locks because there is nothing to share.
 
@@ -36,7 +37,9 @@ from raftzmq.protocol import LEADER, Codec, ElectionCore, HardState
 from raftzmq.protocol.messages import Message
 from raftzmq.runtime.config import ClusterConfig, ConfigError
 from raftzmq.runtime.embedding import Apply, embed
+from raftzmq.runtime.curve import CurveError, CurveSettings, settings_for_node
 from raftzmq.runtime.failpoints import FailpointError, Failpoints
+from raftzmq.runtime.netns import NetnsError, enter_netns
 from raftzmq.runtime.netem import DROP, SEND, NetctlError, NetEm, NetModelError, decode_netctl
 from raftzmq.runtime.storage import CorruptStateError, StateFile, StorageError, StorageFatalError
 from raftzmq.runtime.transport import AddressInUseError, LogLimiter, Transport, TransportError
@@ -72,7 +75,7 @@ def set_parent_death_signal(sig: int = signal.SIGKILL) -> bool:
 class Node:
     """The node's state and loop. Construct, then `run()`; returns an exit code (or SIGKILLs itself)."""
 
-    def __init__(self, run_dir: Path, node_id: int, incarnation: int, supervisor_pid: int,
+    def __init__(self, run_dir: Path, node_id: int, incarnation: int, supervisor_pid: int | None,
                  env: dict[str, str] | None = None) -> None:
         self.run_dir, self.id, self.incarnation = run_dir, node_id, incarnation
         self.supervisor_pid = supervisor_pid
@@ -92,6 +95,11 @@ class Node:
         self.rng: Any = None
         self.netem: Any = None
         self.limiter: Any = None
+        # From cluster.json: CURVE settings (auth curve), this node's network namespace (net netns), and whether
+        # endpoints beyond loopback are expected (inside the run's namespaces).
+        self.curve: CurveSettings | None = None
+        self.netns: str | None = None
+        self.remote_ok = False
         self._apply: Apply = self._embedding()
 
     # ------------------------------------------------------------------ failure helpers
@@ -167,7 +175,7 @@ class Node:
             self._refuse(f"cannot open node log: {exc}")
 
     def _check_parent(self) -> None:
-        if os.getppid() != self.supervisor_pid:
+        if self.supervisor_pid is not None and os.getppid() != self.supervisor_pid:  # None: standalone
             self._refuse(f"parent pid {os.getppid()} is not the supervisor pid {self.supervisor_pid}")
 
     def _arm_failpoints(self) -> None:
@@ -195,7 +203,17 @@ class Node:
             self._refuse(f"node id {self.id} is not a member of {list(members)}")
         if netctl is not None and not isinstance(netctl, str):
             self._refuse(f"bad {cluster_path}: netctl must be an endpoint string")
+        self._read_network(cluster)
         return config, endpoints, netctl
+
+    def _read_network(self, cluster: dict[str, Any]) -> None:
+        try:
+            self.curve = settings_for_node(cluster, self.run_dir, self.id)
+        except CurveError as exc:
+            self._refuse(f"authentication: {exc}")
+        names = cluster.get("netns")
+        self.netns = str(names[str(self.id)]) if isinstance(names, dict) and str(self.id) in names else None
+        self.remote_ok = cluster.get("net") == "netns"
 
     def _load_state(self) -> HardState:
         self.state_file = StateFile(self.run_dir / f"node-{self.id}.state")
@@ -227,12 +245,18 @@ class Node:
         return state
 
     def _open_sockets(self, config: ClusterConfig, endpoints: dict[int, str], netctl: str | None) -> None:
+        if self.netns is not None:  # --net netns: into this node's namespace before any socket exists
+            try:
+                enter_netns(self.netns)
+            except (OSError, NetnsError) as exc:
+                self._refuse(f"cannot enter network namespace {self.netns}: {exc}")
         self.ctx = zmq.Context(io_threads=1)  # created here, in the node process itself (never across fork)
         self.limiter = LogLimiter(self._write, time.monotonic)
         members = config.members
         try:
             self.transport = Transport(self.ctx, self.id, endpoints, Codec(members, self.id), self.limiter,
-                                       reconnect_ms=config.effective_reconnect_ms)
+                                       reconnect_ms=config.effective_reconnect_ms, curve=self.curve,
+                                       remote_ok=self.remote_ok, watch_disconnects=config.hints)
             self.transport.open()
         except AddressInUseError as exc:
             self._refuse(f"cannot bind {exc.endpoint}: address already in use")
@@ -283,11 +307,17 @@ class Node:
         wake_fd = wake.fileno()
         poller.register(wake_fd, zmq.POLLIN)
         core, netem, transport = self.core, self.netem, self.transport
+        zap = transport.zap.socket if transport.zap is not None else None  # CURVE: handshakes wait for us
+        if zap is not None:
+            poller.register(zap, zmq.POLLIN)
+        monitors = list(transport.monitors)  # empty unless hints are on
+        for mon in monitors:
+            poller.register(mon, zmq.POLLIN)
         monotonic = time.monotonic
         while True:
             if self.stop_reason is not None:
                 return
-            if os.getppid() != self.supervisor_pid:
+            if self.supervisor_pid is not None and os.getppid() != self.supervisor_pid:
                 self.stop_reason = "supervisor_gone"
                 return
             now = monotonic()
@@ -297,12 +327,18 @@ class Node:
                 due = nd
             timeout = min(MAX_POLL_MS, max(0, math.ceil((due - now) * 1000.0)))
             ready = dict(poller.poll(timeout))
+            if zap is not None and zap in ready:
+                transport.zap.handle()
             if router in ready:
                 for msg in transport.receive():
                     if not netem.allows(msg.src, self.id):
                         transport.log_drop(msg.src, msg.kind, "partition")
                         continue
                     self._apply(core.step(msg, monotonic()))
+            for mon in monitors:
+                if mon in ready:
+                    for peer, endpoint in transport.disconnects(mon):
+                        self._apply(core.hint(peer, monotonic(), endpoint))
             if self.sub is not None and self.sub in ready:
                 self._read_netctl()
             if wake_fd in ready:
