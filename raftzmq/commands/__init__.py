@@ -14,6 +14,10 @@ _FAMILIES = {
     "sim": ["sim"],
     "bench": ["bench"],
     "chaos": ["chaos"],
+    "conform": ["conform"],
+    "faults": ["skew", "failpoint", "disk", "cut", "uncut"],
+    "scenario": ["scenario"],
+    "fuzz": ["fuzz"],
     "runs": ["ps", "clean"],
     "node": ["node", "init_cluster"],
 }

@@ -67,6 +67,7 @@ NODE_EVENT_FIELDS: dict[str, dict[str, str]] = {
     "auth_rejected": {"reason": _STR, "address": _STR, "public_key": _STR},
     "node_stopping": {"reason": _STR},
     "node_failed": {"reason": _STR},
+    "faults_applied": {"skew": _NUM, "failpoints": _LIST},
     "log_repaired": {"bytes": _INT},
     "log_reopened": {"reason": _STR, "records_before": _INT},
 }
@@ -85,6 +86,7 @@ SUPERVISOR_EVENT_FIELDS: dict[str, dict[str, str]] = {
     "transfer_requested": {"leader": _INT},
     "cluster_stopping": {},
     "cluster_stopped": {},
+    "fault_injected": {"kind": _STR, "incarnation": _INT},
     "log_reopened": {"reason": _STR, "records_before": _INT},
 }
 _FIELDS_BY = {"node": NODE_EVENT_FIELDS, "supervisor": SUPERVISOR_EVENT_FIELDS}

@@ -33,20 +33,24 @@ from typing import Any, NoReturn
 import zmq
 
 from raftzmq.evidence.logfile import LogWriter
-from raftzmq.protocol import LEADER, Codec, ElectionCore, HardState
+from raftzmq.protocol import LEADER, Codec, HardState
 from raftzmq.protocol.messages import Message
+from raftzmq.runtime.clock import SkewedClock
 from raftzmq.runtime.config import ClusterConfig, ConfigError
+from raftzmq.runtime.coreload import CoreContractError, CoreLoadError, load_core
+from raftzmq.runtime.diskfaults import FaultyFileOps
 from raftzmq.runtime.embedding import Apply, embed
 from raftzmq.runtime.curve import CurveError, CurveSettings, settings_for_node
 from raftzmq.runtime.failpoints import FailpointError, Failpoints
 from raftzmq.runtime.netns import NetnsError, enter_netns
 from raftzmq.runtime.netem import DROP, SEND, NetctlError, NetEm, NetModelError, decode_netctl
+from raftzmq.runtime.nodefaults import FaultReceiver, FaultsError
 from raftzmq.runtime.storage import CorruptStateError, StateFile, StorageError, StorageFatalError
 from raftzmq.runtime.transport import AddressInUseError, LogLimiter, Transport, TransportError
 
-__all__ = ["main", "run_node", "EXIT_OK", "EXIT_REFUSED", "EXIT_STORAGE", "MAX_POLL_MS"]
+__all__ = ["main", "run_node", "EXIT_OK", "EXIT_REFUSED", "EXIT_STORAGE", "EXIT_CORE", "MAX_POLL_MS"]
 
-EXIT_OK, EXIT_REFUSED, EXIT_STORAGE = 0, 3, 4
+EXIT_OK, EXIT_REFUSED, EXIT_STORAGE, EXIT_CORE = 0, 3, 4, 5
 # Upper bound on one poll: how late the getppid() fallback notices a vanished supervisor (PR_SET_PDEATHSIG is
 # the primary mechanism). Every wake-up costs an idle node CPU, so this is not shorter than it must be.
 MAX_POLL_MS = 1000
@@ -101,6 +105,9 @@ class Node:
         self.netns: str | None = None
         self.remote_ok = False
         self._apply: Apply = self._embedding()
+        self.clock = SkewedClock()  # the core's time; skewed on request (raftzmq skew), see runtime/clock.py
+        self.disk = FaultyFileOps()  # the state file's disk; fails on request (raftzmq disk), see diskfaults.py
+        self.faults: Any = None
 
     # ------------------------------------------------------------------ failure helpers
 
@@ -123,6 +130,12 @@ class Node:
             self._start()
             self._loop()
             return self._stop()
+        except CoreContractError as exc:  # a plug-in core broke docs/core-contract.md: say which rule, no traceback
+            self._close_sockets()
+            try:
+                self._refuse(str(exc), EXIT_CORE)
+            except _Exit as e:
+                return e.code
         except _Exit as e:
             self._close_sockets()
             return e.code
@@ -149,12 +162,19 @@ class Node:
         self.rng = random.Random(seed)
         self.netem = NetEm(self.id, random.Random(f"{seed}:netem"))
         self._open_sockets(config, endpoints, netctl)
-        self.core = ElectionCore(config.core_config(self.id), state, time.monotonic(), self.rng)
+        self.core = self._make_core(config, state)
         self._write("node_started", voted_for=state.voted_for, persist_mode=config.persist, rng_seed=seed,
                     pid=os.getpid(), endpoint=self.transport.endpoint)
         if self.log.repaired_bytes:
             self._write("log_repaired", bytes=self.log.repaired_bytes)  # a torn last line of the last incarnation
         self._apply_saved_net()
+
+    def _make_core(self, config: ClusterConfig, state: HardState) -> Any:
+        """The configured core: the built-in one, or a plug-in behind its contract checks (runtime/coreload.py)."""
+        try:
+            return load_core(config.core)(config.core_config(self.id), state, self.clock.now(), self.rng)
+        except CoreLoadError as exc:
+            self._refuse(str(exc))
 
     def _install_signal_wakeup(self) -> None:
         # Signals only set a flag and (via the wakeup fd) make poll() return; all I/O happens in the loop.
@@ -216,7 +236,9 @@ class Node:
         self.remote_ok = cluster.get("net") == "netns"
 
     def _load_state(self) -> HardState:
-        self.state_file = StateFile(self.run_dir / f"node-{self.id}.state")
+        self.disk.before_rename = lambda: self.failpoints.hit("before_rename")
+        self.state_file = StateFile(self.run_dir / f"node-{self.id}.state", ops=self.disk)
+        self.faults = FaultReceiver(self.id, self.incarnation, self.clock, self.failpoints, self.disk)
         try:
             state = self.state_file.load()
         except CorruptStateError as exc:
@@ -278,16 +300,17 @@ class Node:
             self._refuse(f"bad netctl endpoint {netctl!r}: {exc}")
 
     def _apply_saved_net(self) -> None:
-        """A node (re)started during a partition applies the current network state before the first netctl."""
-        net_json = self.run_dir / "net.json"
-        try:
-            doc = decode_netctl(net_json.read_bytes())
-        except FileNotFoundError:
-            return
-        except (OSError, NetctlError) as exc:
-            self._write("netctl_rejected", reason=f"net.json: {exc}"[:200])
-            return
-        self._apply_netctl(doc)
+        """A node (re)started during a fault applies the current network state and node faults (net.json,
+        faults.json) before the first netctl, so e.g. a skewed clock holds from its first timeout."""
+        for name in ("net.json", "faults.json"):
+            try:
+                doc = decode_netctl((self.run_dir / name).read_bytes())
+            except FileNotFoundError:
+                continue
+            except (OSError, NetctlError) as exc:
+                self._write("netctl_rejected", reason=f"{name}: {exc}"[:200])
+                continue
+            self._apply_netctl(doc)
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         # No I/O here: the loop sees the flag on its next iteration (the wakeup fd ends the current poll).
@@ -313,7 +336,7 @@ class Node:
         monitors = list(transport.monitors)  # empty unless hints are on
         for mon in monitors:
             poller.register(mon, zmq.POLLIN)
-        monotonic = time.monotonic
+        monotonic = self.clock.now
         while True:
             if self.stop_reason is not None:
                 return
@@ -325,7 +348,7 @@ class Node:
             nd = netem.next_due
             if nd is not None and nd < due:
                 due = nd
-            timeout = min(MAX_POLL_MS, max(0, math.ceil((due - now) * 1000.0)))
+            timeout = min(MAX_POLL_MS, max(0, math.ceil(self.clock.real_seconds(due - now) * 1000.0)))
             ready = dict(poller.poll(timeout))
             if zap is not None and zap in ready:
                 transport.zap.handle()
@@ -356,7 +379,7 @@ class Node:
                     transport.send(msg)
             if now >= core.deadline:
                 self._apply(core.tick(now))
-            self.limiter.flush(now)
+            self.limiter.flush()  # its own (real) clock: log windows are not skewed
 
     # ------------------------------------------------------------------ the embedding's ports
 
@@ -375,7 +398,7 @@ class Node:
         return self.log.write(event, term=term, **fields)  # self.log exists once _open_log ran
 
     def _send(self, messages: list[Message]) -> None:
-        now = time.monotonic()
+        now = self.clock.now()
         netem, transport = self.netem, self.transport
         for msg in messages:
             verdict, reason = netem.route(msg, now)
@@ -440,7 +463,15 @@ class Node:
             if type(target) is not int or target not in self.core.peers:
                 self._netctl_rejected(f"transfer: target {target!r} is not a peer")
                 return
-            self._apply(self.core.transfer_leadership(target, time.monotonic()))
+            self._apply(self.core.transfer_leadership(target, self.clock.now()))
+        elif kind == "faults":
+            try:
+                applied = self.faults.apply(doc)
+            except FaultsError as exc:
+                self._netctl_rejected(f"faults: {exc}")
+                return
+            if applied is not None:
+                self._write("faults_applied", **applied.log_fields())
         else:
             self._netctl_rejected(f"unknown type {kind!r}"[:200])
 
