@@ -392,10 +392,9 @@ class ElectionCore:
         if self.role != FOLLOWER or self.leader != msg.src:
             # A (pre)candidate that meets this term's leader simply follows it; that is not a step-down.
             self._become_follower(self.term, msg.src, None)
-        self.leader_heard_at = now = self.now
-        cfg = self.config  # _reset_election_timer and _send, inlined on the hottest path
-        self.election_deadline = now + self.rng.uniform(cfg.election_timeout_min, cfg.election_timeout_max)
-        self._messages.append(AppendResponse(self.term, self.id, msg.src, success=True))
+        self.leader_heard_at = self.now
+        self._reset_election_timer()  # (a method: lab/mutants.py's FixedTimeouts overrides it)
+        self._messages.append(AppendResponse(self.term, self.id, msg.src, success=True))  # _send, inlined
 
     # ------------------------------------------------------------------ role changes
 
