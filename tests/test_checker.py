@@ -100,15 +100,21 @@ def test_term_only_mode_skips_e_and_vote_part_of_c(tmp_path):
 # ------------------------------------------------------------------------------------------- rejected histories
 
 
-def test_a_two_leaders_in_one_term(tmp_path):
+def _two_leaders_in_term_1(tmp_path) -> Run:
+    """Node 1 elected by 2 and 3; node 4 by 5 and by 3 again (the double vote (b) that makes (a) possible)."""
     r = Run(tmp_path, 5)
     for n in range(1, 6):
         r.start(n)
     r.elect(1, 1, voters=[2, 3])
     r.campaign(4, 1, from_term=0)
     r.grant(5, 1, 4)
-    r.vote(3, 1, 4)  # 3 also votes for 4: that is the (b) that makes (a) possible
+    r.vote(3, 1, 4)
     r.lead(4, 1)
+    return r
+
+
+def test_a_two_leaders_in_one_term(tmp_path):
+    r = _two_leaders_in_term_1(tmp_path)
     r.close()
     res = check_run(tmp_path)
     assert letters(res) == ["a", "b", "e"]
@@ -310,14 +316,7 @@ def test_cluster_started_wins_over_cluster_json(tmp_path):
 
 
 def test_in_memory_feed_matches_files_and_any_file_interleaving(tmp_path):
-    r = Run(tmp_path, 5)
-    for n in range(1, 6):
-        r.start(n)
-    r.elect(1, 1, voters=[2, 3])
-    r.campaign(4, 1, from_term=0)
-    r.grant(5, 1, 4)
-    r.vote(3, 1, 4)
-    r.lead(4, 1)
+    r = _two_leaders_in_term_1(tmp_path)
     r.close()
     from_files = check_run(tmp_path)
     per_file = [list(iter_records(p)) for p in run_files(tmp_path)]
