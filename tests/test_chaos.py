@@ -7,6 +7,7 @@ import pytest
 
 from raftzmq.lab.chaos import run_chaos
 from raftzmq.lab.nemesis import NEMESES, plan
+from raftzmq.runtime.node import EXIT_STORAGE
 from cluster_harness import Cluster, cluster_session
 
 pytestmark = pytest.mark.cluster
@@ -23,7 +24,7 @@ def test_a_minute_of_every_fault_kind_checks_clean_and_converges(tmp_path):
     assert saved["seed"] == SEED and saved["schedule"] == [a.to_dict() for a in plan(SEED, 5, DURATION, NEMESES)]
     exits = [r for r in c.records("node_exited")]
     killed = {r["pid"] for r in c.records("node_killed")}
-    assert [r for r in exits if r["code"] == 4], "no disk fault took effect"
+    assert [r for r in exits if r["code"] == EXIT_STORAGE], "no disk fault took effect"
     assert [r for r in exits if r["code"] == -9 and r["pid"] not in killed], "no failpoint crash took effect"
     assert result.recovery["failovers"] >= 5
     assert 0 < result.recovery["longest_leaderless_with_majority_s"] < DURATION

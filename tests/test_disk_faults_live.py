@@ -9,10 +9,9 @@ import pytest
 
 from cluster_harness import Cluster, cluster_session, wait_for
 from raftzmq.runtime.diskfaults import DISK_FAULTS
+from raftzmq.runtime.node import EXIT_STORAGE
 
 pytestmark = pytest.mark.cluster
-
-EXIT_STORAGE = 4
 
 
 @pytest.fixture(scope="module")
