@@ -9,6 +9,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -174,21 +175,12 @@ def start(transport: str | None, base_port: int | None, run_dir: str | None, det
     """
     base = None
     if resume:
-        try:
-            run = resolve_run_dir(run_dir)
-            old = run.read_cluster()
-            base = ClusterConfig.from_dict(old["config"], source=str(run.cluster_json))
-        except (RunDirError, ConfigError, KeyError) as exc:
-            fail(f"cannot resume: {exc}")
+        run, base, old = _resumed_run(run_dir)
         auth, net_mode = auth or old.get("auth", "none"), net_mode or old.get("net", "host")
     network = {"auth": auth or "none", "net": net_mode or "host"}
     config = resolve_cluster(flags, base, transport=transport, base_port=base_port)
     if network["net"] == "netns":
-        try:
-            require_root()
-            check_netns_config(config)
-        except SupervisorError as exc:
-            fail(str(exc))
+        _check_netns(config)
     if not resume:
         try:
             run = _fresh_run_dir(run_dir, concurrent)
@@ -207,6 +199,24 @@ def start(transport: str | None, base_port: int | None, run_dir: str | None, det
 # Measured (docs/benchmarks.md): on 2 cores, 101 nodes at 50 ms heartbeats (a leader sending 2,000 a second) never
 # settled, while 101 nodes at 100 ms did. Above this rate per core we say so before starting.
 _HEARTBEATS_PER_S_PER_CORE = 500
+
+
+def _resumed_run(run_dir: str | None) -> tuple[RunDir, ClusterConfig, dict[str, Any]]:
+    """The run dir to resume, the config it ran with, and its cluster.json."""
+    try:
+        run = resolve_run_dir(run_dir)
+        old = run.read_cluster()
+        return run, ClusterConfig.from_dict(old["config"], source=str(run.cluster_json)), old
+    except (RunDirError, ConfigError, KeyError) as exc:
+        fail(f"cannot resume: {exc}")
+
+
+def _check_netns(config: ClusterConfig) -> None:
+    try:
+        require_root()
+        check_netns_config(config)
+    except SupervisorError as exc:
+        fail(str(exc))
 
 
 def _fresh_run_dir(run_dir: str | None, concurrent: bool) -> RunDir:
@@ -319,11 +329,7 @@ def _start_detached(run: RunDir, config: ClusterConfig, resume: bool, spawn: str
     while time.monotonic() < deadline:
         code = _exited(pid)
         if code is not None:
-            try:
-                tail = run.supervisor_out.read_text(errors="replace").strip().splitlines()[-5:]
-            except OSError:
-                tail = []
-            fail("the supervisor exited: " + (" / ".join(tail) or f"code {code}"))
+            fail("the supervisor exited: " + (" / ".join(_last_lines(run.supervisor_out, 5)) or f"code {code}"))
         if run.live_supervisor() == pid:
             try:
                 st = ControlClient(run, timeout_ms=1000).request("status")
@@ -342,7 +348,22 @@ def _start_detached(run: RunDir, config: ClusterConfig, resume: bool, spawn: str
                 break  # no majority can ever form: say so now rather than at the deadline
         time.sleep(0.05)  # polling a condition with a deadline, not synchronisation by sleep
     detail = render_status(st) if st else "the supervisor did not answer"
-    os.kill(pid, signal.SIGTERM)  # it stops its nodes before it exits
+    _stop_supervisor(pid)
+    why = "too many nodes refused to start for a majority" if st and any(n["failed"] for n in st["nodes"]) \
+        else "no leader was elected in time"
+    fail(f"{why}, so the cluster was stopped.\n{detail}")
+
+
+def _last_lines(path: Path, n: int) -> list[str]:
+    try:
+        return path.read_text(errors="replace").strip().splitlines()[-n:]
+    except OSError:
+        return []
+
+
+def _stop_supervisor(pid: int) -> None:
+    """SIGTERM our detached supervisor (it stops its nodes first); SIGKILL it if it has not exited in 10 s."""
+    os.kill(pid, signal.SIGTERM)
     stop_by = time.monotonic() + 10
     while _exited(pid) is None:
         if time.monotonic() > stop_by:
@@ -350,9 +371,6 @@ def _start_detached(run: RunDir, config: ClusterConfig, resume: bool, spawn: str
             os.waitpid(pid, 0)
             break
         time.sleep(0.05)  # bounded wait for the supervisor's own shutdown
-    why = "too many nodes refused to start for a majority" if st and any(n["failed"] for n in st["nodes"]) \
-        else "no leader was elected in time"
-    fail(f"{why}, so the cluster was stopped.\n{detail}")
 
 
 # ---------------------------------------------------------------------------------------------- queries
