@@ -78,14 +78,24 @@ def _state_word(node: dict[str, Any]) -> str:
     return "running"
 
 
+def groups_text(groups: list[list[int]]) -> str:
+    """Partition groups as the commands print them: `1,2 | 3,4,5`."""
+    return " | ".join(",".join(map(str, g)) for g in groups)
+
+
+def cuts_text(cuts: list[list[int]]) -> str:
+    """Cut links as the commands print them: `1->2 2->1`."""
+    return " ".join(f"{a}->{b}" for a, b in cuts)
+
+
 def render_status(st: dict[str, Any], color: bool = False) -> str:
     head = f"run {st['run_dir']}\nleader: {st['leader'] if st['leader'] is not None else '-'}   " \
            f"term: {st['term'] if st['term'] is not None else '-'}"
     net = st.get("net") or {}
     if net.get("groups"):
-        head += "   partition: " + " | ".join(",".join(map(str, g)) for g in net["groups"])
+        head += "   partition: " + groups_text(net["groups"])
     if net.get("cuts"):
-        head += "   cut: " + " ".join(f"{a}->{b}" for a, b in net["cuts"])
+        head += "   cut: " + cuts_text(net["cuts"])
     if net.get("loss") or net.get("delay_ms"):
         head += f"   net: loss {net['loss']:.0%} delay {net['delay_ms']:g}±{net['jitter_ms']:g} ms"
     if net.get("mode") == "netns" or net.get("auth") == "curve":
@@ -535,7 +545,7 @@ def partition(groups: tuple[str, ...], ring: bool, bridge: int | None, run_dir: 
         raise click.UsageError("give the groups, or --ring, or --bridge N (one of them)")
     if groups:
         reply = _request(run_dir, "partition", groups=[_parse_group(g) for g in groups])
-        click.echo("partitioned: " + " | ".join(",".join(map(str, g)) for g in reply["net"]["groups"]))
+        click.echo("partitioned: " + groups_text(reply["net"]["groups"]))
         return
     client = _client(run_dir)
     n = client.run.read_cluster()["nodes"]
@@ -546,7 +556,7 @@ def partition(groups: tuple[str, ...], ring: bool, bridge: int | None, run_dir: 
         reply = client.request("links", cuts=[list(c) for c in sorted(cuts)])
     except ControlError as exc:
         fail(str(exc))
-    click.echo("cut links: " + (" ".join(f"{a}->{b}" for a, b in reply["net"]["cuts"]) or "none"))
+    click.echo("cut links: " + (cuts_text(reply["net"]["cuts"]) or "none"))
 
 
 @click.command()
@@ -561,7 +571,7 @@ def isolate(node: int, run_dir: str | None) -> None:
       raftzmq heal
     """
     reply = _request(run_dir, "isolate", id=node)
-    click.echo("partitioned: " + " | ".join(",".join(map(str, g)) for g in reply["net"]["groups"]))
+    click.echo("partitioned: " + groups_text(reply["net"]["groups"]))
 
 
 @click.command()
