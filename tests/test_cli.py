@@ -12,7 +12,7 @@ from raftzmq.cli import main
 from cluster_harness import REPO
 
 COMMANDS = ["start", "status", "kill", "restart", "stop", "pause", "resume", "partition", "isolate", "heal", "net",
-            "transfer", "logs", "check", "report", "timeline", "sim", "chaos", "bench", "bench sim", "bench cluster", "bench large",
+            "transfer", "logs", "check", "report", "timeline", "sim", "chaos", "conform", "bench", "bench sim", "bench cluster", "bench large",
             "skew", "failpoint", "disk", "cut", "uncut", "scenario", "scenario double-vote", "fuzz",
             "bench spawn", "bench net", "help", "ps", "clean", "node", "init-cluster"]
 

@@ -31,6 +31,7 @@ from raftzmq.evidence.logfile import LogWriter
 from raftzmq.protocol.core import LEADER, ElectionCore, HardState, Output
 from raftzmq.protocol.netmodel import NetModel
 from raftzmq.protocol.quorum import majority
+from raftzmq.runtime.coreload import load_core
 from raftzmq.runtime.embedding import Apply, LogPort, SavePort, SendPort, embed
 
 from . import faults as F
@@ -67,8 +68,10 @@ class _Node:
 
 
 class Simulator:
-    def __init__(self, config: SimConfig, seed: int) -> None:
+    def __init__(self, config: SimConfig, seed: int, make_core=None) -> None:
         self.cfg, self.seed = config, seed
+        # ElectionCore itself, or a plug-in behind its contract checks; conform passes an observing factory.
+        self.make_core = make_core if make_core is not None else load_core(config.core)
         n = config.nodes
         self.n, self.quorum = n, majority(n)
         rng = lambda concern: random.Random(f"{seed}/{concern}")  # str seeds hash with sha512: stable
@@ -178,7 +181,8 @@ class Simulator:
                         sink=self._sink(name, node))
         log.write("node_started", term=state.term, voted_for=state.voted_for, persist_mode=self.cfg.persist_mode)
         node.apply = self._embedding(node, log)
-        core = ElectionCore(self.cfg.core_config(node.id), state, self.now, self.rng_for(f"core/{node.id}/{node.inc}"))
+        core = self.make_core(self.cfg.core_config(node.id), state, self.now,
+                              self.rng_for(f"core/{node.id}/{node.inc}"))
         node.core = core
         node.timer_at = float("inf")
         self._arm(node, core.deadline)
@@ -262,6 +266,12 @@ class Simulator:
     # ------------------------------------------------------------------ main loop
 
     def run(self) -> SimResult:
+        try:
+            return self._run()
+        finally:
+            getattr(self.make_core, "close", lambda: None)()  # child processes of an exec: core
+
+    def _run(self) -> SimResult:
         cfg = self.cfg
         self.sup.write("cluster_started", nodes=self.n, config={**cfg.to_dict(), "seed": self.seed, "simulated": True})
         for node in self.nodes[1:]:
