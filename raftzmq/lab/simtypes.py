@@ -38,6 +38,7 @@ class SimConfig:
     delay_dist: str = "uniform"
     fault_interval: float = 0.5  # mean simulated seconds between fault injections
     vote_crash: float = 0.1  # probability that a node granting a vote crashes right after sending it
+    persist_ms: float = 0.0  # how long a persist takes: the node is blocked, and that step's messages wait
     record_logs: bool = True  # keep every record (needed to write logs); off: only the trace window
     core: str = "builtin"  # which core runs: a spec for raftzmq.runtime.coreload (docs/core-contract.md)
 
@@ -50,6 +51,8 @@ class SimConfig:
         F.NetParams(NetModel(delay_ms=self.delay_ms, jitter_ms=self.jitter_ms), 0.0, self.delay_dist)
         if not self.jitter_ms <= self.delay_ms:
             raise ValueError("need 0 <= jitter <= delay")
+        if not 0 <= self.persist_ms < 1000:
+            raise ValueError("persist_ms must be in [0, 1000)")
         bad = set(self.faults) - set(F.FAULT_KINDS)
         if bad:
             raise ValueError(f"unknown faults {sorted(bad)}")
@@ -83,6 +86,7 @@ class SimConfig:
             "heartbeat_ms": self.heartbeat_ms,
             "disk": self.disk, "delay_ms": self.delay_ms, "jitter_ms": self.jitter_ms, "delay_dist": self.delay_dist,
             "fault_interval": self.fault_interval, "vote_crash": self.vote_crash, "core": self.core,
+            "persist_ms": self.persist_ms,
         }
 
 
