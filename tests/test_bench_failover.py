@@ -15,7 +15,8 @@ import pytest
 
 from cluster_harness import Cluster, REPO
 from raftzmq.evidence.logfile import read_run
-from raftzmq.lab import failover_sim
+from raftzmq.lab import bench_failover, failover_sim
+from raftzmq.lab.bench_failover import run_failover
 from raftzmq.lab.failover_sim import run_sim_trials
 from raftzmq.lab.failover_trials import disruptions, read_csv, trials_from_run
 from raftzmq.lab.fig16 import model_trials, parse_ranges, summarize
@@ -189,10 +190,37 @@ def test_svg_carries_the_values_it_draws():
     (["--timeouts", "12-24", "--heartbeat", "7"], "more than half the minimum"),
     (["--heartbeat", "fast"], "--heartbeat must be"),
     (["--from", "/nonexistent/run"], "not a bench failover run directory"),
+    (["--core", "no_such_module_xyz:Core"], "cannot import no_such_module_xyz"),
+    (["--core", "examples/minimal_core.py:NoSuchClass"], "has no class NoSuchClass"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message):
     proc = _cli("bench", "failover", *args, timeout=60)
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_core_spec_reaches_start_the_simulator_and_the_run_metadata(tmp_path, monkeypatch):
+    # No cluster: `start` and the simulator are stand-ins that record what they were given; the metadata and
+    # `--from` are the real ones.
+    spec = f"{REPO}/tests/contract_core.py:ContractCore"
+    starts, sims = [], []
+
+    def fake_start(*argv, **_):
+        starts.append(list(argv))
+        raise RuntimeError("no cluster in this test")  # the range stops early, as a broken start would
+    monkeypatch.setattr(bench_failover, "run_cli", fake_start)
+    monkeypatch.setattr(bench_failover, "measure_costs", lambda _out: {
+        "one_way_ms": {"median": 0.1, "p90": 0.2}, "persist_ms": {"median": 1.0}})
+    monkeypatch.setattr(bench_failover, "run_sim_trials", lambda path, **kw: sims.append(kw))
+    out = tmp_path / "run"
+    run_failover(out, ranges=[(150, 300)], trials=2, nodes=5, heartbeat="half", seed=1, sim=True,
+                 progress=lambda _m: None, core=spec)
+    assert starts[0][starts[0].index("--core") + 1] == spec
+    assert sims[0]["core"] == spec
+    assert json.loads((out / bench_failover.META).read_text())["core"] == spec
+    shown = _cli("bench", "failover", "--from", str(out), "--json", timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["core"] == spec and f"core {spec}," in json.loads(shown.stdout)["table"]
 
 
 def test_parse_ranges_all_is_the_papers_nine():

@@ -8,7 +8,7 @@ import random
 import sys
 import time
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
@@ -17,10 +17,11 @@ from ..lab.bench_failover import META, heartbeat_for, run_failover
 from ..lab.failover_report import analyze
 from ..lab.fig16 import parse_ranges
 from ..runtime.control import ControlError
+from ..runtime.coreload import CoreLoadError, resolve_spec
 from ..runtime.curve import AUTH_MODES
 from ..runtime.netns import NET_MODES
 from ..runtime.spawn import SPAWN_METHODS
-from .options import cluster_options, resolve_cluster, start_args
+from .options import cluster_options, fail, resolve_cluster, start_args
 from .sim import bench_sim
 
 __all__ = ["bench"]
@@ -149,16 +150,11 @@ def spawn(nodes: int, runs: int, as_json: bool) -> None:
     _emit(_measure(bench_cluster.spawn_methods, nodes=nodes, runs=runs), as_json)
 
 
-def _fail(message: str) -> NoReturn:
-    click.echo(f"raftzmq: error: {message}", err=True)
-    sys.exit(2)
-
-
 def _heartbeat(value: str) -> str | int:
     if value == "half":
         return value
     if not value.isdigit() or int(value) < 1:
-        _fail(f"--heartbeat must be a positive number of ms or 'half', got {value!r}")
+        fail(f"--heartbeat must be a positive number of ms or 'half', got {value!r}")
     return int(value)
 
 
@@ -185,11 +181,14 @@ def _report(summary: dict, as_json: bool) -> None:
 @click.option("--sim", is_flag=True, help="Also run the same trials on the simulator.")
 @click.option("--hints", type=click.Choice(("on", "off")), default="off", show_default=True,
               help="Disconnect hints on the live nodes and in the simulator (see `raftzmq start --help`).")
+@click.option("--core", default="builtin", show_default=True, metavar="SPEC",
+              help="Election core on the live nodes and in the simulator: package.module:Class, path/file.py:Class "
+                   "or exec:COMMAND (docs/core-contract.md).")
 @click.option("--from", "from_dir", default=None, metavar="RUN_DIR",
               help="Recompute the table, CSV and plot from an earlier run; runs nothing.")
 @click.option("--json", "as_json", is_flag=True)
 def failover(timeouts: str, trials: int, nodes: int, heartbeat: str, seed: int | None, out_dir: str | None,
-             sim: bool, hints: str, from_dir: str | None, as_json: bool) -> None:
+             sim: bool, hints: str, core: str, from_dir: str | None, as_json: bool) -> None:
     """Figure 16 of the Raft paper: time without a leader after the leader is SIGKILLed.
 
     Per range, a live cluster; before each trial one leader has held for 2x the max timeout; the leader is
@@ -203,6 +202,7 @@ def failover(timeouts: str, trials: int, nodes: int, heartbeat: str, seed: int |
       raftzmq bench failover --trials 200 --sim --out runs/fig16     # all nine ranges
       raftzmq bench failover --timeouts 12-24 --heartbeat 4
       raftzmq bench failover --timeouts 150-300 --hints on          # failover by disconnect hint
+      raftzmq bench failover --timeouts 150-300 --core examples/minimal_core.py:MinimalCore
       raftzmq bench failover --from runs/fig16                       # the table and plot again
     """
     if from_dir is not None:
@@ -213,27 +213,28 @@ def failover(timeouts: str, trials: int, nodes: int, heartbeat: str, seed: int |
         hb = _heartbeat(heartbeat)
         for r in ranges:
             heartbeat_for(r, hb)
-    except ValueError as exc:
-        _fail(str(exc))
+        core = resolve_spec(core)  # imported and probed now: a bad core is one line before anything starts
+    except (ValueError, CoreLoadError) as exc:
+        fail(str(exc))
     out = Path(out_dir) if out_dir else Path("logs") / time.strftime("failover-%Y%m%d-%H%M%S")
     if out.exists():
-        _fail(f"{out} already exists; choose a new --out directory (or report it with --from {out})")
+        fail(f"{out} already exists; choose a new --out directory (or report it with --from {out})")
     seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
     try:
         run_failover(out, ranges=ranges, trials=trials, nodes=nodes, heartbeat=hb, seed=seed, sim=sim,
-                     hints=hints == "on", progress=_progress)
+                     hints=hints == "on", core=core, progress=_progress)
     except (RuntimeError, ControlError) as exc:
-        _fail(f"{exc} (partial results: raftzmq bench failover --from {out})")
+        fail(f"{exc} (partial results: raftzmq bench failover --from {out})")
     _report(analyze(out), as_json)
 
 
 def _analyze_existing(run: Path) -> dict:
     if not (run / META).is_file():
-        _fail(f"{run} is not a bench failover run directory (no {META})")
+        fail(f"{run} is not a bench failover run directory (no {META})")
     try:
         return analyze(run)
     except (ValueError, KeyError, OSError) as exc:
-        _fail(f"cannot read {run}: {exc}")
+        fail(f"cannot read {run}: {exc}")
 
 @bench.command(name="net")
 @click.option("--nodes", type=int, default=5, show_default=True)

@@ -149,8 +149,11 @@ def analyze(out: Path) -> dict[str, Any]:
     write_csv(out / "trials.csv", trials)
     (out / "table.txt").write_text(text)
     title = f"Figure 16 on {meta['nodes']} real processes: time without a leader after the leader is killed"
+    if meta.get("core", "builtin") != "builtin":
+        title += f" (core {meta['core']})"
     (out / "fig16.svg").write_text(render_cdf_svg(panels, title))
-    summary = {"run_dir": str(out), "load": load, "ranges": per_range, "table": text}
+    summary = {"run_dir": str(out), "core": meta.get("core", "builtin"), "hints": bool(meta.get("hints")),
+               "load": load, "ranges": per_range, "table": text}
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
@@ -159,7 +162,9 @@ def _header(meta: dict[str, Any], load: dict[str, Any]) -> str:
     machine = (f"load average {load['load1_mean']} (max {load['load1_max']}) on {load['cpus']} CPUs, "
                f"busy {100 * load['busy_mean']:.0f} %, steal {100 * load['steal_mean']:.1f} % "
                f"(max {100 * load['steal_max']:.1f} %)" if load.get("samples") else "no load samples")
-    return (f"{meta['nodes']} nodes; times in ms from the kill's mono_ns to the new leader's became_leader\n"
+    hints = "on" if meta.get("hints") else "off"
+    return (f"{meta['nodes']} nodes, core {meta.get('core', 'builtin')}, hints {hints}; times in ms from the kill's "
+            "mono_ns to the new leader's became_leader\n"
             f"machine while it ran: {machine}; a trial is 'under load' when the machine was >= "
             f"{BUSY_LIMIT:.0%} busy or >= {STEAL_LIMIT:.0%} stolen around its kill; sim and model use the "
             "median one-way latency measured before each range and the persist time the nodes paid in it")
