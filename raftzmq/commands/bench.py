@@ -245,9 +245,12 @@ def _analyze_existing(run: Path) -> dict:
 @click.option("--hold", "hold_s", type=float, default=5.0, show_default=True, help="Seconds each partition lasts.")
 @click.option("--auth", type=click.Choice(AUTH_MODES), default="none", show_default=True)
 @click.option("--net", "net_mode", type=click.Choice(NET_MODES), default="host", show_default=True)
+@click.option("--hints", type=click.Choice(("on", "off")), default="off", show_default=True,
+              help="Disconnect hints (see `raftzmq start --help`); counts the `hint` records after kills and "
+                   "while partitioned.")
 @click.option("--json", "as_json", is_flag=True)
 def net_bench(nodes: int, failovers: int, idle_s: float, partitions: int, hold_s: float, auth: str, net_mode: str,
-              as_json: bool) -> None:
+              hints: str, as_json: bool) -> None:
     """Idle CPU (schedstat) and failover after a leader kill, with or without CURVE and network namespaces.
 
     \b
@@ -256,7 +259,8 @@ def net_bench(nodes: int, failovers: int, idle_s: float, partitions: int, hold_s
       raftzmq bench net --auth curve
       sudo raftzmq bench net --net netns --auth curve
       sudo raftzmq bench net --net netns --failovers 0 --partitions 5 --hold 8
+      sudo raftzmq bench net --net netns --hints on --partitions 3     # a kill hints, a packet-level cut does not
     """
-    extra = ["--auth", auth, "--net", net_mode]
+    extra = ["--auth", auth, "--net", net_mode, "--hints", hints]
     _emit(_measure(bench_net.net_costs, nodes=nodes, failovers=failovers, idle_s=idle_s, partitions=partitions,
                    hold_s=hold_s, extra=extra), as_json)
