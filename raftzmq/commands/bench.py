@@ -14,7 +14,7 @@ import click
 
 from ..lab import bench_cluster, bench_net
 from ..lab.bench_failover import META, heartbeat_for, run_failover
-from ..lab.failover_report import analyze
+from ..lab.failover_report import analyze, compare
 from ..lab.fig16 import parse_ranges
 from ..runtime.control import ControlError
 from ..runtime.coreload import CoreLoadError, resolve_spec
@@ -177,18 +177,19 @@ def _report(summary: dict, as_json: bool) -> None:
               help="Heartbeat interval; 'half' = half the minimum timeout (the paper's setting).")
 @click.option("--seed", type=int, default=None, help="Seeds the kill phases, the simulator and the model.")
 @click.option("--out", "out_dir", default=None, metavar="DIR",
-              help="New directory for the run (default logs/failover-<time>).")
+              help="New directory for the run (default logs/failover-<time>); with several --from, the chart file.")
 @click.option("--sim", is_flag=True, help="Also run the same trials on the simulator.")
 @click.option("--hints", type=click.Choice(("on", "off")), default="off", show_default=True,
               help="Disconnect hints on the live nodes and in the simulator (see `raftzmq start --help`).")
 @click.option("--core", default="builtin", show_default=True, metavar="SPEC",
               help="Election core on the live nodes and in the simulator: package.module:Class, path/file.py:Class "
                    "or exec:COMMAND (docs/core-contract.md).")
-@click.option("--from", "from_dir", default=None, metavar="RUN_DIR",
-              help="Recompute the table, CSV and plot from an earlier run; runs nothing.")
+@click.option("--from", "from_dirs", multiple=True, metavar="RUN_DIR",
+              help="Recompute the table, CSV and plot from an earlier run; runs nothing. Twice or more (with --out "
+                   "FILE.svg): also one chart with every run's curves, e.g. hints on beside hints off.")
 @click.option("--json", "as_json", is_flag=True)
 def failover(timeouts: str, trials: int, nodes: int, heartbeat: str, seed: int | None, out_dir: str | None,
-             sim: bool, hints: str, core: str, from_dir: str | None, as_json: bool) -> None:
+             sim: bool, hints: str, core: str, from_dirs: tuple[str, ...], as_json: bool) -> None:
     """Figure 16 of the Raft paper: time without a leader after the leader is SIGKILLed.
 
     Per range, a live cluster; before each trial one leader has held for 2x the max timeout; the leader is
@@ -204,9 +205,13 @@ def failover(timeouts: str, trials: int, nodes: int, heartbeat: str, seed: int |
       raftzmq bench failover --timeouts 150-300 --hints on          # failover by disconnect hint
       raftzmq bench failover --timeouts 150-300 --core examples/minimal_core.py:MinimalCore
       raftzmq bench failover --from runs/fig16                       # the table and plot again
+      raftzmq bench failover --from runs/on --from runs/off --out hints.svg   # both runs on one chart
     """
-    if from_dir is not None:
-        _report(_analyze_existing(Path(from_dir)), as_json)
+    if len(from_dirs) > 1:
+        _compare([Path(d) for d in from_dirs], out_dir, as_json)
+        return
+    if from_dirs:
+        _report(_analyze_existing(Path(from_dirs[0])), as_json)
         return
     try:
         ranges = parse_ranges(timeouts)
@@ -228,13 +233,36 @@ def failover(timeouts: str, trials: int, nodes: int, heartbeat: str, seed: int |
     _report(analyze(out), as_json)
 
 
-def _analyze_existing(run: Path) -> dict:
+def _check_run_dir(run: Path) -> None:
     if not (run / META).is_file():
         fail(f"{run} is not a bench failover run directory (no {META})")
+
+
+def _analyze_existing(run: Path) -> dict:
+    _check_run_dir(run)
     try:
         return analyze(run)
     except (ValueError, KeyError, OSError) as exc:
         fail(f"cannot read {run}: {exc}")
+
+
+def _compare(runs: list[Path], chart: str | None, as_json: bool) -> None:
+    if chart is None or not chart.endswith(".svg"):
+        fail("several --from runs are drawn on one chart: name it with --out FILE.svg")
+    for run in runs:
+        _check_run_dir(run)
+    try:
+        summaries = compare(runs, Path(chart))
+    except (ValueError, KeyError, OSError) as exc:
+        fail(f"cannot compare {', '.join(map(str, runs))}: {exc}")
+    if as_json:
+        click.echo(json.dumps({"machine": _machine(), "runs": summaries, "chart": chart}, indent=2))
+        return
+    for summary in summaries:
+        click.echo(f"== {summary['run_dir']}")
+        _report(summary, False)
+        click.echo()
+    click.echo(f"chart of all {len(runs)} runs: {chart}")
 
 @bench.command(name="net")
 @click.option("--nodes", type=int, default=5, show_default=True)
