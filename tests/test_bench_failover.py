@@ -225,3 +225,34 @@ def test_core_spec_reaches_start_the_simulator_and_the_run_metadata(tmp_path, mo
 
 def test_parse_ranges_all_is_the_papers_nine():
     assert len(parse_ranges("all")) == 9 and parse_ranges("12-24, 150-151") == [(12, 24), (150, 151)]
+
+
+def _fake_run(out: Path, hints: bool) -> list[float]:
+    """A run directory whose 'real' logs come from the simulator (same record format): cheap, and real enough for
+    the report. Returns the downtimes its trials.csv gives."""
+    out.mkdir()
+    costs = {"one_way_ms": {"median": 0.1, "p90": 0.2}, "persist_ms": {"median": 1.0, "p90": 2.0},
+             "persist_in_run_ms": 1.0}
+    (out / "failover.json").write_text(json.dumps({
+        "ranges": [[150, 300]], "trials": 4, "nodes": 5, "heartbeat": "half", "heartbeat_ms": {"150-300": 75},
+        "seed": 3, "sim": False, "hints": hints, "core": "builtin", "costs": {"150-300": costs}}))
+    run_sim_trials(out / "real-150-300", timeout_ms=(150, 300), heartbeat_ms=75, nodes=5, trials=4, one_way_ms=0.1,
+                   jitter_ms=0.05, persist_ms=1.0, settle_s=0.6, seed=3, hints=hints)
+    trials, _ = trials_from_run(out / "real-150-300", source="real", label="150-300")
+    return sorted(t.downtime_ms for t in trials)
+
+
+def test_from_several_runs_draws_them_on_one_chart(tmp_path):
+    on, off = _fake_run(tmp_path / "on", True), _fake_run(tmp_path / "off", False)
+    assert len(on) == len(off) == 4 and max(on) < min(off)  # hints: milliseconds; timeouts: over 100 ms
+    chart = tmp_path / "both.svg"
+    proc = _cli("bench", "failover", "--from", str(tmp_path / "on"), "--from", str(tmp_path / "off"),
+                "--out", str(chart), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    series = _svg_series(chart.read_text())
+    assert [round(v, 3) for v in series[("real hints on", "150-300")]] == [round(v, 3) for v in on]
+    assert [round(v, 3) for v in series[("real hints off", "150-300")]] == [round(v, 3) for v in off]
+    assert {("paper", "150-300"), ("model", "150-300")} <= set(series)
+    assert "real, hints on" in chart.read_text() and "real, hints off" in chart.read_text()  # the legend
+    no_chart = _cli("bench", "failover", "--from", str(tmp_path / "on"), "--from", str(tmp_path / "off"), timeout=60)
+    assert no_chart.returncode == 2 and "--out FILE.svg" in no_chart.stderr
