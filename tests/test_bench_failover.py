@@ -135,6 +135,19 @@ def test_a_trial_is_a_kill_of_the_leader_until_a_higher_term_leads(tmp_path):
     assert disruptions(tmp_path / "run", 5) == {"kills": 3, "kills_missing_the_leader": 1, "other_leader_losses": {}}
 
 
+def test_a_failover_without_a_timeout_has_no_detect_time(tmp_path):
+    # A hinted failover logs no election_timeout; a later, unrelated timeout is not its detection.
+    _write_records(tmp_path / "run", [
+        _rec(0, "became_leader", 1, term=1),
+        _rec(100, "node_killed", 1, by="supervisor", pid=1, signal="SIGKILL"),
+        _rec(103, "hint", 2, term=1, peer=1, closed="tcp://127.0.0.1:1"),
+        _rec(112, "became_leader", 2, term=2),
+        _rec(2500, "election_timeout", 3, term=2),
+    ])
+    trials, _ = trials_from_run(tmp_path / "run", source="real", label="150-300")
+    assert [(t.downtime_ms, t.detect_ms) for t in trials] == [(12.0, None)]
+
+
 def test_model_matches_the_issue_reference_points():
     # Issue 7: Monte Carlo of the model, 5 nodes, 150-300 ms: median ~144 ms at heartbeat 75, ~154 at 50;
     # 12-24 ms at heartbeat 6: ~14 ms.
