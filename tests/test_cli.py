@@ -100,3 +100,13 @@ def test_an_unwritable_run_directory_is_a_clear_error(tmp_path):
     blocker.write_text("not a directory")
     result = CliRunner().invoke(main, ["start", "--run-dir", str(blocker / "run")])
     assert result.exit_code == 2 and "cannot create the run directory" in result.output
+
+
+def test_bench_net_hands_hints_to_the_cluster_it_starts(monkeypatch):
+    from raftzmq.lab import bench_net
+    seen: dict = {}
+    monkeypatch.setattr(bench_net, "net_costs", lambda **kw: seen.update(kw) or {"nodes": kw["nodes"]})
+    result = CliRunner().invoke(main, ["bench", "net", "--hints", "on", "--json"])
+    assert result.exit_code == 0, result.output
+    extra = seen["extra"]
+    assert extra[extra.index("--hints") + 1] == "on"
