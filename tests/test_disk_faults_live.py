@@ -64,9 +64,13 @@ def test_a_voter_whose_disk_fails_never_answers_the_vote(tmp_path):
     """3 nodes: the leader is killed, so the survivor can only win with the faulty node's vote. The faulty node's
     timers run slow (skew), so the survivor asks first; the faulty node fails to persist the new term/vote and
     exits without answering. The survivor's election times out unanswered; a good disk (restart) elects a leader.
-    (A node that sent its vote before it was durable would have elected the survivor.)"""
+    (A node that sent its vote before it was durable would have elected the survivor.)
+
+    PreVote and CheckQuorum are off: with them, the slow clock also stretches the voter's lease, which ends only
+    up to one election timeout of its own before that timeout fires, so the voter could campaign first (and fail on
+    its own vote) before the survivor's pre-vote got through; without them the survivor asks at once."""
     with cluster_session(tmp_path / "run") as c:
-        c.start("--nodes", "3")
+        c.start("--nodes", "3", "--no-prevote", "--no-check-quorum")
         st = c.wait_leader(timeout=10)
         leader, term = st["leader"], st["term"]
         voter, survivor = [n["id"] for n in st["nodes"] if n["id"] != leader]
