@@ -9,9 +9,9 @@ from typing import Any
 
 import click
 
-from ..lab import bench_cluster
+from ..lab import bench_cluster, bench_hotpath
 from ..runtime.spawn import SPAWN_METHODS
-from .options import cluster_options, resolve_cluster, start_args
+from .options import cluster_options, fail, resolve_cluster, start_args
 from .sim import bench_sim
 
 __all__ = ["bench"]
@@ -52,6 +52,7 @@ def bench() -> None:
       raftzmq bench cluster                 # cold start, idle CPU, RSS for 5 nodes
       raftzmq bench large --hold 60         # 101 nodes: start-up and a stable minute
       raftzmq bench spawn                   # fork+exec vs forkserver for 101 processes
+      raftzmq bench hotpath                 # CPU per heartbeat against a bare pyzmq floor
       raftzmq bench sim --runs 9            # simulated seconds per wall second
     """
 
@@ -136,3 +137,30 @@ def spawn(nodes: int, runs: int, as_json: bool) -> None:
       raftzmq bench spawn --nodes 101 --runs 5
     """
     _emit(_measure(bench_cluster.spawn_methods, nodes=nodes, runs=runs), as_json)
+
+
+@bench.command()
+@cluster_options
+@click.option("--sizes", default="5", show_default=True, metavar="N[,N...]",
+              help="Cluster sizes to measure (the floor has min(N, 5) processes).")
+@click.option("--runs", type=int, default=3, show_default=True, help="Windows per size (medians are reported).")
+@click.option("--seconds", type=float, default=10.0, show_default=True, help="Length of each window.")
+@click.option("--json", "as_json", is_flag=True)
+def hotpath(sizes: str, runs: int, seconds: float, as_json: bool, **flags: Any) -> None:
+    """CPU per heartbeat of a raftzmq follower and leader against the floor (a bare pyzmq cluster doing only
+    the same traffic, in the same window), and how late the heartbeat timer fires (p50/p99).
+
+    \b
+    Examples:
+      raftzmq bench hotpath                       # 5 nodes, 3 windows of 10 s
+      raftzmq bench hotpath --sizes 5,101 --runs 3
+    """
+    try:
+        ns = [int(x) for x in sizes.split(",")]
+    except ValueError:
+        fail(f"--sizes: expected comma-separated integers, got {sizes!r}")
+    config_path = flags["config_path"]
+    config = resolve_cluster(flags)
+    res = _measure(bench_hotpath.hotpath, nodes=ns, runs=runs, seconds=seconds, heartbeat_ms=config.heartbeat_ms,
+                   extra=start_args(config, config_path))
+    _emit({"load average at start": bench_hotpath.load_average(), **res}, as_json)

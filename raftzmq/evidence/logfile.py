@@ -61,6 +61,7 @@ NODE_EVENT_FIELDS: dict[str, dict[str, str]] = {
     "message_dropped": {"peer": _INT_OR_NULL, "kind": _STR, "reason": _STR},
     "message_rejected": {"reason": _STR, "size": _INT},
     "node_stopping": {"reason": _STR},
+    "loop_stats": {"wakes": _INT, "ticks": _INT},
     "node_failed": {"reason": _STR},
     "log_repaired": {"bytes": _INT},
     "log_reopened": {"reason": _STR, "records_before": _INT},

@@ -35,6 +35,7 @@ from raftzmq.evidence.logfile import LogWriter
 from raftzmq.protocol import LEADER, Codec, ElectionCore, HardState, Output
 from raftzmq.runtime.config import ClusterConfig, ConfigError
 from raftzmq.runtime.failpoints import FailpointError, Failpoints
+from raftzmq.runtime.loopstats import LoopStats
 from raftzmq.runtime.netem import DROP, SEND, NetctlError, NetEm, NetModelError, decode_netctl
 from raftzmq.runtime.storage import CorruptStateError, StateFile, StorageError, StorageFatalError
 from raftzmq.runtime.transport import AddressInUseError, LogLimiter, Transport, TransportError
@@ -85,6 +86,7 @@ class Node:
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
         self._last_transfer_id: Any = None
+        self.loop_stats = LoopStats()
 
     # ------------------------------------------------------------------ failure helpers
 
@@ -245,6 +247,7 @@ class Node:
         poller.register(wake_fd, zmq.POLLIN)
         core, netem, transport = self.core, self.netem, self.transport
         monotonic = time.monotonic
+        stats = self.loop_stats
         while True:
             if self.stop_reason is not None:
                 return
@@ -258,6 +261,7 @@ class Node:
                 due = nd
             timeout = min(MAX_POLL_MS, max(0, math.ceil((due - now) * 1000.0)))
             ready = dict(poller.poll(timeout))
+            stats.wakes += 1
             if router in ready:
                 for msg in transport.receive():
                     if not netem.allows(msg.src, self.id):
@@ -280,6 +284,7 @@ class Node:
                 for msg in send_now:
                     transport.send(msg)
             if now >= core.deadline:
+                stats.tick_late(now - core.deadline)
                 self._apply(core.tick(now))
             self.limiter.flush(now)
 
@@ -367,6 +372,7 @@ class Node:
 
     def _stop(self) -> int:
         self.limiter.flush_all()
+        self._write("loop_stats", **self.loop_stats.summary())
         self._write("node_stopping", reason=self.stop_reason or "unknown")
         self._close_sockets()
         return EXIT_OK
