@@ -19,9 +19,9 @@ from __future__ import annotations
 import argparse
 import ctypes
 import json
-import math
 import os
 import random
+import select
 import signal
 import socket
 import sys
@@ -236,60 +236,84 @@ class Node:
     # ------------------------------------------------------------------ the loop
 
     def _loop(self) -> None:
-        poller = zmq.Poller()
-        router = self.transport.router
-        poller.register(router, zmq.POLLIN)
+        # epoll on the sockets' ZMQ_FDs and the wakeup fd, registered once: a wake costs one epoll_wait and
+        # reports only the fds that have something to say (zmq.Poller rebuilt and re-polled every socket each
+        # call). ZMQ_FD only signals an edge, so a socket is read until ZMQ_EVENTS shows nothing left (see
+        # Transport.receive) or, when a batch cap stops early, the next poll does not sleep.
+        ep = select.epoll()
+        router_fd = self.transport.router.getsockopt(zmq.FD)
+        ep.register(router_fd, select.EPOLLIN)
+        sub_fd = -1
         if self.sub is not None:
-            poller.register(self.sub, zmq.POLLIN)
-        wake = self._wake_r
-        assert wake is not None  # created with the sockets, before the loop
-        wake_fd = wake.fileno()
-        poller.register(wake_fd, zmq.POLLIN)
-        core, netem, transport = self.core, self.netem, self.transport
-        monotonic = time.monotonic
-        stats = self.loop_stats
-        while True:
-            if self.stop_reason is not None:
-                return
-            if os.getppid() != self.supervisor_pid:
-                self.stop_reason = "supervisor_gone"
-                return
-            now = monotonic()
-            due = core.deadline
+            sub_fd = self.sub.getsockopt(zmq.FD)
+            ep.register(sub_fd, select.EPOLLIN)
+        assert self._wake_r is not None  # created with the sockets, before the loop
+        wake_fd = self._wake_r.fileno()
+        ep.register(wake_fd, select.EPOLLIN)
+        try:
+            self._run_loop(ep, router_fd, sub_fd, wake_fd)
+        finally:
+            ep.close()
+
+    def _run_loop(self, ep: Any, router_fd: int, sub_fd: int, wake_fd: int) -> None:
+        core, netem, transport, limiter, stats = self.core, self.netem, self.transport, self.limiter, self.loop_stats
+        monotonic, step, node_id = time.monotonic, core.step, self.id
+        now = monotonic()
+        parent_check = now  # the getppid() fallback, at most once per MAX_POLL_MS (PR_SET_PDEATHSIG is primary)
+        more = True  # frames may wait on the ROUTER (a batch cap left them, or they came before the loop)
+        netctl_more = self.sub is not None
+        while self.stop_reason is None:
+            if now >= parent_check:
+                if os.getppid() != self.supervisor_pid:
+                    self.stop_reason = "supervisor_gone"
+                    return
+                parent_check = now + MAX_POLL_MS / 1000.0
+            due = min(core.deadline, parent_check)
             nd = netem.next_due
             if nd is not None and nd < due:
                 due = nd
-            timeout = min(MAX_POLL_MS, max(0, math.ceil((due - now) * 1000.0)))
-            ready = dict(poller.poll(timeout))
-            stats.wakes += 1
-            if router in ready:
-                for msg in transport.receive():
-                    if not netem.allows(msg.src, self.id):
-                        transport.log_drop(msg.src, msg.kind, "partition")
-                        continue
-                    self._apply(core.step(msg, monotonic()))
-            if self.sub is not None and self.sub in ready:
-                self._read_netctl()
-            if wake_fd in ready:
-                try:
-                    while wake.recv(512):
-                        pass
-                except BlockingIOError:
-                    pass
+            ready = ep.poll(0 if more or netctl_more else max(0.0, due - now))
             now = monotonic()
-            if netem.next_due is not None and netem.next_due <= now:
-                send_now, cut = netem.pop_due(now)
-                for msg in cut:
-                    transport.log_drop(msg.dst, msg.kind, "partition")
-                for msg in send_now:
-                    transport.send(msg)
+            stats.wakes += 1
+            for fd, _ in ready:
+                if fd == wake_fd:
+                    self._drain_wake()
+                elif fd == sub_fd:
+                    netctl_more = True
+            if netctl_more:
+                netctl_more = self._read_netctl()
+            if more or ready:
+                for msg in transport.receive():
+                    if netem.allows(msg.src, node_id):
+                        self._apply(step(msg, now), now)
+                    else:
+                        transport.log_drop(msg.src, msg.kind, "partition")
+                more = transport.more
+            if nd is not None and nd <= now:
+                self._send_delayed(now)
             if now >= core.deadline:
                 stats.tick_late(now - core.deadline)
-                self._apply(core.tick(now))
-            self.limiter.flush(now)
+                self._apply(core.tick(now), now)
+            limiter.flush(now)
+            now = monotonic()
 
-    def _apply(self, out: Output) -> None:
-        """Apply one core Output in the contract's order."""
+    def _drain_wake(self) -> None:
+        assert self._wake_r is not None
+        try:
+            while self._wake_r.recv(512):
+                pass
+        except BlockingIOError:
+            pass
+
+    def _send_delayed(self, now: float) -> None:
+        send_now, cut = self.netem.pop_due(now)
+        for msg in cut:
+            self.transport.log_drop(msg.dst, msg.kind, "partition")
+        for msg in send_now:
+            self.transport.send(msg)
+
+    def _apply(self, out: Output, now: float | None = None) -> None:
+        """Apply one core Output in the contract's order (`now`: the loop's clock reading, if it has one)."""
         if out.persist is not None:
             self.failpoints.hit("before_persist")
             try:
@@ -301,7 +325,8 @@ class Node:
         for ev in out.events:
             self.log.write(ev.name, term=ev.term, **ev.fields)
         if out.messages:
-            now = time.monotonic()
+            if now is None:
+                now = time.monotonic()
             netem, transport = self.netem, self.transport
             for msg in out.messages:
                 verdict, reason = netem.route(msg, now)
@@ -321,12 +346,13 @@ class Node:
 
     # ------------------------------------------------------------------ netctl
 
-    def _read_netctl(self) -> None:
+    def _read_netctl(self) -> bool:
+        """Handle up to NETCTL_BATCH messages; True if more may be waiting (read again before sleeping)."""
         for _ in range(NETCTL_BATCH):
             try:
                 parts = self.sub.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
-                return
+                return False
             try:
                 if len(parts) != 1:
                     raise NetctlError(f"{len(parts)}-part message")
@@ -335,6 +361,7 @@ class Node:
                 self._netctl_rejected(str(exc))
                 continue
             self._apply_netctl(doc)
+        return True
 
     def _netctl_rejected(self, reason: str) -> None:
         self.limiter.emit("netctl_rejected", ("netctl_rejected",), 1, reason=reason[:200])

@@ -160,6 +160,7 @@ class Transport:
         self.router: zmq.Socket | None = None
         self.dealers: dict[int, zmq.Socket] = {}
         self.stats: Counter[str] = Counter()  # sent, received, dropped_queue_full, rejected, rejected:<reason>
+        self.more = False  # receive() stopped at recv_batch with frames still waiting
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -232,14 +233,22 @@ class Transport:
     # ------------------------------------------------------------------ receiving
 
     def receive(self) -> list[Message]:
-        """Read up to `recv_batch` waiting frames; return the valid messages, reject (count, log) the rest."""
-        assert self.router is not None, "open() first"
+        """Read up to `recv_batch` waiting frames; return the valid messages, reject (count, log) the rest.
+
+        Reads while ZMQ_EVENTS says a frame is waiting (no zmq.Again exception per wake), so when it returns with
+        `more` False the ROUTER's ZMQ_FD will signal the next arrival; with `more` True the caller must call
+        again without sleeping."""
+        router = self.router
+        assert router is not None, "open() first"
         out: list[Message] = []
+        self.more = False
         for _ in range(self.recv_batch):
+            if not router.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                return out
             try:
-                parts = self.router.recv_multipart(zmq.NOBLOCK)
+                parts = router.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
-                break
+                return out
             # parts[0] is the routing id zmq assigned to the connection: it says nothing about who sent it.
             if len(parts) != 2:
                 self._reject("multipart", sum(len(p) for p in parts[1:]))
@@ -252,6 +261,7 @@ class Transport:
                 continue
             self.stats["received"] += 1
             out.append(msg)
+        self.more = bool(router.getsockopt(zmq.EVENTS) & zmq.POLLIN)
         return out
 
     def _reject(self, reason: str, size: int) -> None:
