@@ -216,7 +216,7 @@ class Transport:
         if sock is None:
             raise ValueError(f"node {msg.dst} is not a peer of node {self.node_id}")
         try:
-            sock.send(self.codec.encode(msg), zmq.NOBLOCK)
+            sock.send(self.codec.encode_cached(msg), zmq.NOBLOCK)
         except zmq.Again:
             # With IMMEDIATE=1 this covers both "not connected" and "queue full"; either way the message is gone.
             self.stats["dropped_queue_full"] += 1
