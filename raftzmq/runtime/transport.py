@@ -46,6 +46,9 @@ RECV_BATCH = 64  # frames handled per wake-up before the loop looks at timers ag
 DROP_LOG_BUDGET = 1  # message_dropped records per (peer, kind, reason) per window
 REJECT_LOG_BUDGET = 5  # message_rejected records per window, all reasons together
 
+# Plain ints: pyzmq's enum members cost an enum construction per `&` on the hot path.
+_EVENTS, _POLLIN, _NOBLOCK = int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.NOBLOCK)
+
 _ENDPOINT = re.compile(r"^(?:tcp://(?:127\.0\.0\.1|localhost|\[::1\]):(\d{1,5})|ipc://(/.+))$")
 
 
@@ -216,7 +219,7 @@ class Transport:
         if sock is None:
             raise ValueError(f"node {msg.dst} is not a peer of node {self.node_id}")
         try:
-            sock.send(self.codec.encode_cached(msg), zmq.NOBLOCK)
+            sock.send(self.codec.encode_cached(msg), _NOBLOCK)
         except zmq.Again:
             # With IMMEDIATE=1 this covers both "not connected" and "queue full"; either way the message is gone.
             self.stats["dropped_queue_full"] += 1
@@ -243,10 +246,10 @@ class Transport:
         out: list[Message] = []
         self.more = False
         for _ in range(self.recv_batch):
-            if not router.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            if not router.getsockopt(_EVENTS) & _POLLIN:
                 return out
             try:
-                parts = router.recv_multipart(zmq.NOBLOCK)
+                parts = router.recv_multipart(_NOBLOCK)
             except zmq.Again:
                 return out
             # parts[0] is the routing id zmq assigned to the connection: it says nothing about who sent it.
@@ -261,7 +264,7 @@ class Transport:
                 continue
             self.stats["received"] += 1
             out.append(msg)
-        self.more = bool(router.getsockopt(zmq.EVENTS) & zmq.POLLIN)
+        self.more = bool(router.getsockopt(_EVENTS) & _POLLIN)
         return out
 
     def _reject(self, reason: str, size: int) -> None:
