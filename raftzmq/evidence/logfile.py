@@ -62,6 +62,7 @@ NODE_EVENT_FIELDS: dict[str, dict[str, str]] = {
     "message_rejected": {"reason": _STR, "size": _INT},
     "node_stopping": {"reason": _STR},
     "loop_stats": {"wakes": _INT, "ticks": _INT},
+    "timer_released": {"reason": _STR, "held_ms": _INT},
     "node_failed": {"reason": _STR},
     "log_repaired": {"bytes": _INT},
     "log_reopened": {"reason": _STR, "records_before": _INT},
@@ -69,6 +70,7 @@ NODE_EVENT_FIELDS: dict[str, dict[str, str]] = {
 SUPERVISOR_EVENT_FIELDS: dict[str, dict[str, str]] = {
     "cluster_started": {"nodes": _INT, "config": _DICT},
     "node_spawned": {"pid": _INT, "incarnation": _INT},
+    "timers_released": {"nodes": _INT},
     "node_killed": {"pid": _INT, "signal": _INT_OR_STR},
     "node_exited": {"pid": _INT, "code": _INT_OR_NULL},
     "node_failed": {"reason": _STR},

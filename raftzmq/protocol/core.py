@@ -193,6 +193,14 @@ class ElectionCore:
             self._campaign(pre=self.config.prevote)
         return self._flush()
 
+    def restart_election_timer(self, now: float) -> None:
+        """Draw a follower's election timeout afresh from `now`, as at construction. The embedding program calls
+        this when it stops holding a new node's timer (the cluster's start-up barrier): a timer drawn when the
+        process started may have expired long ago, and all such timers firing at once would collide."""
+        if self.role == FOLLOWER:
+            self.now = now
+            self._reset_election_timer()
+
     def transfer_leadership(self, target: int, now: float) -> Output:
         """Ask `target` to take over: it campaigns at once, skipping the pre-vote."""
         self.now = now

@@ -32,11 +32,12 @@ from typing import Any, NoReturn
 import zmq
 
 from raftzmq.evidence.logfile import LogWriter
-from raftzmq.protocol import LEADER, Codec, ElectionCore, HardState, Output
+from raftzmq.protocol import FOLLOWER, LEADER, Codec, ElectionCore, HardState, Output
 from raftzmq.runtime.config import ClusterConfig, ConfigError
 from raftzmq.runtime.failpoints import FailpointError, Failpoints
 from raftzmq.runtime.loopstats import LoopStats
 from raftzmq.runtime.netem import DROP, SEND, NetctlError, NetEm, NetModelError, decode_netctl
+from raftzmq.runtime.startup import HOLD_KEY, StartupHoldError, held_until
 from raftzmq.runtime.storage import CorruptStateError, StateFile, StorageError, StorageFatalError
 from raftzmq.runtime.transport import AddressInUseError, LogLimiter, Transport, TransportError
 
@@ -87,6 +88,8 @@ class Node:
         self._wake_w: socket.socket | None = None
         self._last_transfer_id: Any = None
         self.loop_stats = LoopStats()
+        self.hold_until: float | None = None  # the start-up barrier (runtime/startup.py): no election timer yet
+        self._hold_since = 0.0
 
     # ------------------------------------------------------------------ failure helpers
 
@@ -216,6 +219,10 @@ class Node:
 
         now = time.monotonic()
         self.core = ElectionCore(core_config, state, now, self.rng)
+        try:
+            self.hold_until, self._hold_since = held_until(cluster.get(HOLD_KEY), self.id, self.incarnation, now), now
+        except StartupHoldError as exc:
+            self._refuse(f"bad {cluster_path}: {exc}")
         self._write("node_started", voted_for=state.voted_for, persist_mode=config.persist, rng_seed=seed,
                     pid=os.getpid(), endpoint=self.transport.endpoint)
         net_json = self.run_dir / "net.json"
@@ -268,7 +275,7 @@ class Node:
                     self.stop_reason = "supervisor_gone"
                     return
                 parent_check = now + MAX_POLL_MS / 1000.0
-            due = min(core.deadline, parent_check)
+            due = min(core.deadline if self.hold_until is None else self.hold_until, parent_check)
             nd = netem.next_due
             if nd is not None and nd < due:
                 due = nd
@@ -291,11 +298,27 @@ class Node:
                 more = transport.more
             if nd is not None and nd <= now:
                 self._send_delayed(now)
-            if now >= core.deadline:
-                stats.tick_late(now - core.deadline)
-                self._apply(core.tick(now), now)
+            self._timers(now)
             limiter.flush(now)
             now = monotonic()
+
+    def _timers(self, now: float) -> None:
+        core = self.core
+        if self.hold_until is not None:
+            if now >= self.hold_until:
+                self._release("bound", now)
+            elif core.role != FOLLOWER:
+                self._release("campaign", now)  # e.g. a TimeoutNow: a campaigning node needs its timers
+            return
+        if now >= core.deadline:
+            self.loop_stats.tick_late(now - core.deadline)
+            self._apply(core.tick(now), now)
+
+    def _release(self, reason: str, now: float) -> None:
+        """End the start-up hold: the election timer runs from now on, drawn afresh."""
+        self.hold_until = None
+        self.core.restart_election_timer(now)
+        self._write("timer_released", reason=reason, held_ms=round((now - self._hold_since) * 1000))
 
     def _drain_wake(self) -> None:
         assert self._wake_r is not None
@@ -378,6 +401,9 @@ class Node:
                 fields = self.netem.model.to_doc()
                 del fields["type"]
                 self._write("net_applied", **fields)
+        elif kind == "release":
+            if self.hold_until is not None:
+                self._release("release", time.monotonic())
         elif kind == "transfer":
             target, tid = doc.get("target"), doc.get("id")
             if type(tid) is not int:

@@ -1,0 +1,47 @@
+"""The start-up barrier: a cluster's first nodes hold their election timers until all of them are up.
+
+Started together, N processes come up over a second or more (more under load), and a node whose timer fires
+while most peers are still starting campaigns in vain, at a cost to everyone starting up. So the supervisor
+writes `startup_hold` into cluster.json — `{"bound_ms": B, "incarnations": {"<id>": K, ...}}` — and a node whose
+incarnation is the listed one does not run its election timer until the supervisor publishes `{"type":
+"release"}` on netctl (once every listed node has logged `node_started` and had time to connect), or until
+`bound_ms` after its own start, whichever comes first: a lost release delays elections, never stops them. The
+node answers every message meanwhile, and a node that campaigns anyway (TimeoutNow) is no longer held. Nodes
+restarted later (a higher incarnation) never hold. See docs/CONTRACTS.md.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["HOLD_KEY", "hold_bound_ms", "hold_document", "held_until", "StartupHoldError"]
+
+HOLD_KEY = "startup_hold"
+
+
+class StartupHoldError(ValueError):
+    pass
+
+
+def hold_bound_ms(nodes: int) -> int:
+    """How long a node waits for the release before it starts its timer anyway: the time a loaded 2-core machine
+    needs to start `nodes` processes from the forkserver (~30 ms each, docs/benchmarks.md), with margin."""
+    return 2000 + 50 * nodes
+
+
+def hold_document(incarnations: Mapping[int, int], nodes: int) -> dict[str, Any]:
+    return {"bound_ms": hold_bound_ms(nodes), "incarnations": {str(n): k for n, k in incarnations.items()}}
+
+
+def held_until(doc: Any, node_id: int, incarnation: int, now: float) -> float | None:
+    """When this node stops waiting for the release (monotonic seconds), or None if it does not hold at all."""
+    if doc is None:
+        return None
+    if not isinstance(doc, dict) or not isinstance(doc.get("incarnations"), dict):
+        raise StartupHoldError(f"{HOLD_KEY} must be an object with 'incarnations'")
+    bound = doc.get("bound_ms")
+    if type(bound) is not int or not 0 <= bound <= 600_000:
+        raise StartupHoldError(f"{HOLD_KEY}.bound_ms must be an int in 0..600000, got {bound!r}")
+    if doc["incarnations"].get(str(node_id)) != incarnation:
+        return None
+    return now + bound / 1000.0
