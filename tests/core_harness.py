@@ -3,7 +3,8 @@
 - `FixedRng`: uniform(a, b) returns a fixed fraction of the way from a to b, and records every call.
 - `make_core`: one core with a pinned RNG and the default timings below.
 - `Cluster`: several cores, a FIFO "network" of pending messages, a shared clock, the durable HardState of
-  every node (what the embedding program would have fsynced), and a transcript of every Output.
+  every node, the records every node logged and a transcript of every Output. Outputs are applied by the one
+  embedding (runtime/embedding.py) with in-memory ports, as in the node and the simulator.
 
 Nothing here is clever; tests read like transcripts: fire(1), deliver(), assert on the Outputs.
 """
@@ -13,6 +14,7 @@ from collections.abc import Callable, Iterable
 
 from raftzmq.protocol.core import LEADER, CoreConfig, ElectionCore, Event, HardState, Output
 from raftzmq.protocol.messages import Message
+from raftzmq.runtime.embedding import Apply, embed
 
 __all__ = [
     "ET_MIN",
@@ -106,9 +108,15 @@ def msgs(out: Output, cls: type | None = None, **attrs) -> list[Message]:
     return [m for m in found if all(getattr(m, k) == v for k, v in attrs.items())]
 
 
+def _ignore(*args: object, **kwargs: object) -> None:
+    pass
+
+
 def apply_persist(durable: HardState, out: Output) -> HardState:
-    """What is on disk after the embedding program applied `out` (persist comes first)."""
-    return out.persist if out.persist is not None else durable
+    """What is on disk after the embedding applied `out`."""
+    saved = [durable]
+    embed(saved.append, _ignore, _ignore)(out)
+    return saved[-1]
 
 
 class Cluster:
@@ -133,10 +141,12 @@ class Cluster:
         self.fracs = dict(zip(self.ids, fracs))
         self.durable: dict[int, HardState] = {i: (states or {}).get(i, HardState()) for i in self.ids}
         self.cores: dict[int, ElectionCore] = {}
-        for i in self.ids:
-            self._boot(i)
         self.pending: list[Message] = []
         self.transcript: list[tuple[int, Output]] = []
+        self.records: list[tuple[int, str, int, dict]] = []  # (node, event, term, fields) in log order
+        self._apply: dict[int, Apply] = {}
+        for i in self.ids:
+            self._boot(i)
 
     def _boot(self, i: int) -> ElectionCore:
         core = make_core(
@@ -144,6 +154,9 @@ class Cluster:
             **self.overrides,
         )
         self.cores[i] = core
+        self._apply[i] = embed(lambda state: self.durable.__setitem__(i, state),
+                               lambda event, term, **fields: self.records.append((i, event, term, fields)),
+                               lambda messages: self.pending.extend(messages))
         return core
 
     def __getitem__(self, i: int) -> ElectionCore:
@@ -152,9 +165,8 @@ class Cluster:
     # -------------------------------------------------------------- driving
 
     def _record(self, i: int, out: Output) -> Output:
-        self.durable[i] = apply_persist(self.durable[i], out)
         self.transcript.append((i, out))
-        self.pending.extend(out.messages)
+        self._apply[i](out)
         return out
 
     def tick(self, i: int, now: float | None = None) -> Output:

@@ -1,8 +1,9 @@
 """Hand-made run directories for evidence tests, written through the real LogWriter with a fake shared clock.
 
 Reads like a transcript: `run.start(1)`, `run.campaign(1, term=1)`, `run.grant(2, term=1, cand=1)`, `run.lead(1, 1)`.
-Each helper writes exactly the records a correct node would, in the order the contract prescribes (persist and log
-`state_persisted`, then events); tests break invariants by calling the lower-level `rec`/`vote` helpers directly.
+Each helper writes exactly the records a correct node would, in the order the embedding produces them (events
+of the old term, `state_persisted`, then the new term's events); tests break invariants by calling the
+lower-level `rec`/`vote` helpers directly.
 """
 from __future__ import annotations
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from typing import Any
+from functools import partial
 
 from core_harness import (Cluster, apply_persist, events_named, make_core, msgs, transfer_leadership,
                           vote_requests_after_isolation)
@@ -19,6 +21,7 @@ from hypothesis import strategies as st
 
 from raftzmq.protocol.core import CANDIDATE, FOLLOWER, LEADER, PRECANDIDATE, ElectionCore, HardState, Output
 from raftzmq.protocol.messages import AppendEntries, Message, RequestVote, VoteResponse
+from raftzmq.runtime.embedding import Apply, embed
 
 # ---------------------------------------------------------------------------------------------- mutants
 
@@ -330,6 +333,7 @@ class Sim:
     now: float = 0.0
     pending: list = field(default_factory=list)
     violations: list = field(default_factory=list)
+    embedding: Any = embed  # tests swap in a mutant embedding
 
     def __post_init__(self) -> None:
         self.ids = tuple(range(1, self.n + 1))
@@ -338,6 +342,8 @@ class Sim:
         self.last_term = {i: 0 for i in self.ids}
         self.votes: dict[tuple[int, int], int] = {}
         self.leaders: dict[int, int] = {}
+        self.record_term: dict[int, int] = {}
+        self.apply: dict[int, Apply] = {}
         self.boots = 0
         for i in self.ids:
             self.boot(i)
@@ -349,24 +355,33 @@ class Sim:
             i, self.n, state=self.durable[i], now=self.now, rng=rng, prevote=self.prevote,
             check_quorum=self.check_quorum, persist_mode=self.mode,
         )
+        self.record_term[i] = self.durable[i].term  # node_started logs the loaded term
+        self.apply[i] = self.embedding(partial(self.save, i), partial(self.log, i), lambda ms: self.pending.extend(ms))
 
     def record(self, i: int, out: Output) -> None:
-        self.durable[i] = apply_persist(self.durable[i], out)
         core = self.cores[i]
         if core.term < self.last_term[i]:
             self.violations.append(f"node {i} term went back {self.last_term[i]} -> {core.term}")
         self.last_term[i] = core.term
-        for e in out.events:
-            if e.name == "vote_granted":
-                cand = e.fields["candidate"]
-                if self.durable[i] != HardState(e.term, cand):
-                    self.violations.append(f"node {i} vote for {cand} in {e.term} not durable: {self.durable[i]}")
-                if self.votes.setdefault((i, e.term), cand) != cand:
-                    self.violations.append(f"node {i} voted twice in term {e.term}")
-            elif e.name == "became_leader":
-                if self.leaders.setdefault(e.term, i) != i:
-                    self.violations.append(f"two leaders in term {e.term}: {self.leaders[e.term]} and {i}")
-        self.pending.extend(out.messages)
+        self.apply[i](out)
+
+    def save(self, i: int, state: HardState) -> None:
+        self.durable[i] = state
+
+    def log(self, i: int, event: str, *, term: int, **fields) -> None:
+        """Checked at the moment the embedding logs each record, so the checks see the embedding's order."""
+        if term < self.record_term[i]:
+            self.violations.append(f"node {i} logged {event} at term {term} after term {self.record_term[i]}")
+        self.record_term[i] = term
+        if event == "vote_granted":
+            cand = fields["candidate"]
+            if self.durable[i] != HardState(term, cand):
+                self.violations.append(f"node {i} vote for {cand} in {term} not durable: {self.durable[i]}")
+            if self.votes.setdefault((i, term), cand) != cand:
+                self.violations.append(f"node {i} voted twice in term {term}")
+        elif event == "became_leader":
+            if self.leaders.setdefault(term, i) != i:
+                self.violations.append(f"two leaders in term {term}: {self.leaders[term]} and {i}")
 
     def act(self, action: str, x: int) -> None:
         i = self.ids[x % self.n]
@@ -411,9 +426,10 @@ def test_random_schedules_keep_election_safety(n, prevote, check_quorum, seed, a
         assert not sim.violations, sim.violations
 
 
-def _random_run(seed: int, mode: str) -> Sim:
+def _random_run(seed: int, mode: str, embedding: Any = embed) -> Sim:
     r = random.Random(seed)
-    sim = Sim(r.choice([3, 5]), seed, mode=mode, prevote=r.random() < 0.5, check_quorum=r.random() < 0.5)
+    sim = Sim(r.choice([3, 5]), seed, mode=mode, prevote=r.random() < 0.5, check_quorum=r.random() < 0.5,
+              embedding=embedding)
     for _ in range(400):
         sim.act(r.choice(ACTIONS), r.randrange(2**16))
     return sim
@@ -434,3 +450,25 @@ def test_random_schedules_catch_the_unsafe_term_only_mode():
     assert any("not durable" in v for v in found)
     assert any("voted twice" in v for v in found)
     assert any("two leaders" in v for v in found)
+
+
+def _persist_first(save, log, send, failpoint=None):
+    """Mutant embedding: logs state_persisted before all of the step's events (the order before issue 6)."""
+
+    def apply(out: Output) -> None:
+        if out.persist is not None:
+            save(out.persist)
+            log("state_persisted", term=out.persist.term, voted_for=out.persist.voted_for)
+        for ev in out.events:
+            log(ev.name, term=ev.term, **ev.fields)
+        if out.messages:
+            send(out.messages)
+    return apply
+
+
+def test_records_never_go_back_in_term_and_the_old_order_would():
+    """The embedding logs records in the core's order, so a node's records are monotone in term; logging
+    state_persisted first puts the new term before the old term's election_timeout (caught by the same runs)."""
+    assert all(not _random_run(seed, "term+vote").violations for seed in range(30))
+    found = [v for seed in range(30) for v in _random_run(seed, "term+vote", _persist_first).violations]
+    assert any("logged election_timeout at term" in v for v in found), found[:5]

@@ -62,7 +62,7 @@ def test_writer_refuses_bad_records(tmp_path):
         with pytest.raises(ValueError, match="candidate"):
             w.write("vote_granted", term=1, candidate="2")
         with pytest.raises(ValueError):
-            w.write("custom", term=1, x=float("nan"))  # NaN is not JSON
+            w.write("election_timeout", term=1, x=float("nan"))  # NaN is not JSON
         rec = w.write("election_timeout", term=1)
         assert rec["seq"] == 1  # failed writes did not consume sequence numbers
     with pytest.raises(ValueError, match="incarnation"):
@@ -73,7 +73,7 @@ def test_writer_refuses_bad_records(tmp_path):
 def test_nan_rejected_even_without_validation(tmp_path):
     with LogWriter(tmp_path / "n.jsonl", by="node", node=1, incarnation=1, validate=False) as w:
         with pytest.raises(ValueError):
-            w.write("custom", term=1, x=float("inf"))
+            w.write("election_timeout", term=1, x=float("inf"))
 
 
 def test_one_os_write_per_record_on_an_append_fd(tmp_path, monkeypatch):
@@ -111,8 +111,8 @@ def test_two_writers_on_one_file_interleave_whole_lines(tmp_path):
     a = LogWriter(p, by="node", node=1, incarnation=1, clock=clock)
     b = LogWriter(p, by="node", node=1, incarnation=2, clock=clock)
     for i in range(50):
-        a.write("custom", term=i, pad="a" * (i * 37 % 500))
-        b.write("custom", term=i, pad="b" * (i * 53 % 700))
+        a.write("election_timeout", term=i, pad="a" * (i * 37 % 500))
+        b.write("election_timeout", term=i, pad="b" * (i * 53 % 700))
     a.close()
     b.close()
     recs = [r for r, _ in iter_records(p)]

@@ -276,51 +276,6 @@ def test_file_then_directory_fsynced_after_replace(sf, monkeypatch):
     assert events[0][2] == os.stat(sf.path).st_ino  # the synced temp is what got renamed
 
 
-def test_failpoints_fire_in_order(tmp_path, monkeypatch):
-    log = []
-    real_replace = os.replace
-
-    def replace(src, dst):
-        log.append("replace")
-        real_replace(src, dst)
-
-    monkeypatch.setattr(os, "replace", replace)
-    path = tmp_path / "state.json"
-
-    seen_on_disk = []
-
-    def failpoint(name):
-        log.append(name)
-        seen_on_disk.append((name, StateFile(path).load()))
-
-    sf = StateFile(path, failpoint=failpoint)
-    sf.save(hs(1, None))
-    assert log == ["before_persist", "replace", "after_persist"]
-    log.clear()
-    sf.save(hs(2, 2))
-    assert log == ["before_persist", "replace", "after_persist"]
-    # before_persist: the new state is not on disk yet; after_persist: it is.
-    assert seen_on_disk == [
-        ("before_persist", None),
-        ("after_persist", hs(1, None)),
-        ("before_persist", hs(1, None)),
-        ("after_persist", hs(2, 2)),
-    ]
-
-
-def test_failpoint_exception_before_persist_aborts_save(sf):
-    sf.save(hs(1, None))
-
-    def die(name):
-        if name == "before_persist":
-            raise KeyboardInterrupt("simulated SIGKILL")
-
-    killing = StateFile(sf.path, failpoint=die)
-    with pytest.raises(KeyboardInterrupt):
-        killing.save(hs(2, 2))
-    assert sf.load().term == 1
-
-
 @pytest.mark.parametrize("term,voted_for", [(-1, None), (1, 0), ("1", None), (True, None)])
 def test_save_rejects_invalid_state(sf, term, voted_for):
     # HardState validates itself; storage must not trust a duck-typed stand-in either.

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from ..evidence.html import existing_report
 from ..protocol.quorum import majority
 from ..runtime.config import ConfigError, ClusterConfig
 from .options import cluster_options, fail, resolve_cluster
@@ -319,6 +320,14 @@ def _start_detached(run: RunDir, config: ClusterConfig, resume: bool, spawn: str
 
 # ---------------------------------------------------------------------------------------------- queries
 
+def _report_note(run_dir: str | None) -> str:
+    try:
+        report = existing_report(resolve_run_dir(run_dir).path)
+    except RunDirError:
+        return ""
+    return f"\nreport of the run: {report}" if report else ""
+
+
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--watch", "-w", is_flag=True, help="Refresh until Ctrl-C.")
@@ -334,17 +343,21 @@ def status(as_json: bool, watch: bool, interval: float, run_dir: str | None) -> 
       raftzmq status --json | jq .leader
       raftzmq status --watch
     """
-    client = _client(run_dir, as_json)
+    try:
+        client = ControlClient(resolve_run_dir(run_dir))
+    except RunDirError as exc:  # e.g. the cluster has stopped: its report may still be there
+        fail(str(exc) + running_hint() + _report_note(run_dir), as_json=as_json)
     while True:
+        report = existing_report(client.run.path)
         try:
             st = client.request("status")
         except ControlError as exc:
-            fail(str(exc), as_json=as_json)
+            fail(str(exc) + (f"\nreport of the run: {report}" if report else ""), as_json=as_json)
         if as_json:
-            click.echo(json.dumps(st))
+            click.echo(json.dumps({**st, "report": str(report) if report else None}))
         else:
             prefix = "\x1b[H\x1b[J" if watch and sys.stdout.isatty() else ""
-            click.echo(prefix + render_status(st, color=sys.stdout.isatty()))
+            click.echo(prefix + render_status(st, color=sys.stdout.isatty()) + (f"\nreport: {report}" if report else ""))
         if not watch:
             return
         try:

@@ -13,8 +13,9 @@ from typing import Any
 
 import click
 
-from ..evidence.checker import check_run, run_check
+from ..evidence.checker import check_located, check_run, run_check
 from ..evidence.report import failovers, recovery_summary, render_report
+from ..evidence.html import existing_report, write_html_report
 from ..evidence.timeline import render_svg
 from ..evidence.logfile import EVENT_NAMES, Located, LogFormatError, LogTail, read_run
 from ..runtime.rundir import default_logs_root
@@ -64,6 +65,12 @@ def _run_path(run_dir: str | None) -> Path:
     return latest.resolve()
 
 
+def _note_report(path: Path) -> None:
+    report = existing_report(path)
+    if report:  # on stderr, so `logs --json | jq` still reads only records
+        click.echo(f"report of this run: {report}", err=True)
+
+
 @click.command()
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new records (new nodes and incarnations too).")
 @click.option("--node", "nodes", type=int, multiple=True, help="Only this node (repeatable).")
@@ -92,10 +99,14 @@ def logs(follow: bool, nodes: tuple[int, ...], events: tuple[str, ...], as_json:
                 continue
             click.echo(json.dumps(rec, separators=(",", ":")) if as_json else format_record(rec, color))
 
+    if follow:
+        _note_report(path)
     try:
         first = tail.poll()
         _check_filters(path, first, nodes, events)
         emit(first)
+        if not follow:
+            _note_report(path)
         while follow:
             time.sleep(0.1)  # tail -f: wake up to look for new lines; nothing else waits on this
             emit(tail.poll())
@@ -145,18 +156,32 @@ def check(run_dir_arg: str | None, as_json: bool, run_dir: str | None) -> None:
 @click.command()
 @click.argument("run_dir_arg", metavar="[RUN_DIR]", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable figures.")
+@click.option("--html", "as_html", is_flag=True,
+              help="Write one self-contained interactive HTML page of the run instead (default RUN_DIR/report.html).")
+@click.option("-o", "--output", metavar="FILE", help="Where to write the HTML page (with --html).")
 @click.option("--run-dir", "run_dir", metavar="DIR", help=RUN_DIR_HELP)
-def report(run_dir_arg: str | None, as_json: bool, run_dir: str | None) -> None:
+def report(run_dir_arg: str | None, as_json: bool, as_html: bool, output: str | None, run_dir: str | None) -> None:
     """How the run recovered, computed from its logs: who led which term, and every failover with its cause
     (kill, pause, partition, step-down) and how long until a leader of a higher term took over. If records are
     missing (see `raftzmq check`), it says first what it could not see.
+
+    With --html: one HTML file (no network needed) with a lane per node over time, terms and leaders, faults,
+    partitions, votes, the checker's verdict linking to the violating records, and the failovers with their CDF;
+    zoom with the wheel, pan by dragging, click for the records.
 
     \b
     Examples:
       raftzmq report
       raftzmq report logs/sim-17 --json | jq .summary
+      raftzmq report --html                          # logs/latest/report.html
+      raftzmq report logs/sim-17 --html -o sim17.html
     """
     path = _run_path(run_dir_arg or run_dir)
+    if output and not as_html:
+        fail("-o/--output is for --html")
+    if as_html:
+        _html_report(path, output)
+        return
     try:
         records = [loc.record for loc in read_run(path, on_warning=lambda message: None)]
         checked = check_run(path)
@@ -172,15 +197,23 @@ def report(run_dir_arg: str | None, as_json: bool, run_dir: str | None) -> None:
         click.echo(render_report(records, size, [g.message for g in checked.incomplete]), nl=False)
 
 
+def _html_report(path: Path, output: str | None) -> None:
+    try:
+        target = write_html_report(path, output)
+    except (LogFormatError, OSError) as exc:
+        fail(str(exc))
+    click.echo(f"wrote {target}")
+
+
 @click.command()
 @click.argument("run_dir_arg", metavar="[RUN_DIR]", required=False)
 @click.option("-o", "--output", metavar="FILE", help="Where to write the SVG (default: RUN_DIR/timeline.svg).")
 @click.option("--width", type=click.IntRange(400, 20000), default=1200, show_default=True, help="Pixels.")
 @click.option("--run-dir", "run_dir", metavar="DIR", help=RUN_DIR_HELP)
 def timeline(run_dir_arg: str | None, output: str | None, width: int, run_dir: str | None) -> None:
-    """Draw the run from its logs: a lane per node coloured by role over time, faults as vertical lines.
-
-    Writes an SVG (no plotting library needed); open it in a browser and hover for details.
+    """Draw the run from its logs: a lane per node coloured by role over time, every fault marked and labelled,
+    network states shaded, the checker's violations marked, and a legend. A static SVG for READMEs and papers
+    (`raftzmq report --html` is the interactive view); hover in a browser for the full records.
 
     \b
     Examples:
@@ -189,13 +222,16 @@ def timeline(run_dir_arg: str | None, output: str | None, width: int, run_dir: s
     """
     path = _run_path(run_dir_arg or run_dir)
     try:
-        records = [loc.record for loc in read_run(path, on_warning=lambda message: None)]
+        torn: list[str] = []
+        located = read_run(path, on_warning=torn.append)
+        check = check_located(path, located, warnings=torn) if located else None
     except (LogFormatError, OSError) as exc:
         fail(str(exc))
-    if not records:
+    if not located:
         fail(f"{path}: no log records to draw")
     target = Path(output) if output else path / "timeline.svg"
-    svg = render_svg(records, width=width, title=f"raftzmq run {path.name}")
+    svg = render_svg([loc.record for loc in located], width=width, title=f"raftzmq run {path.name}",
+                     wheres=[loc.where for loc in located], check=check)
     try:
         target.write_text(svg)
     except OSError as exc:

@@ -16,10 +16,10 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Iterable, TextIO
 
 from .coverage import Coverage, Gap
-from .logfile import LogFormatError, iter_records, run_files
+from .logfile import Located, LogFormatError, iter_records, run_files
 
 __all__ = [
     "INVARIANTS",
@@ -28,6 +28,7 @@ __all__ = [
     "Checker",
     "EXIT_INCOMPLETE",
     "check_run",
+    "check_located",
     "render_summary",
     "run_check",
 ]
@@ -100,14 +101,13 @@ class CheckResult:
 class _Node:
     """Per node id: the current incarnation's view plus what was durable across incarnations."""
 
-    __slots__ = ("inc", "seq", "event_term", "persist_term", "mode", "covered", "durable", "max_inc")
+    __slots__ = ("inc", "seq", "last_term", "mode", "covered", "durable", "max_inc")
 
     def __init__(self) -> None:
         self.inc = 0
         self.max_inc = 0
         self.seq = 0
-        self.event_term = (-1, "")  # (term, where) of the last non-persist record in this incarnation
-        self.persist_term = (-1, "")  # same for state_persisted records
+        self.last_term = (-1, "")  # (term, where) of the last record of this incarnation
         self.mode = TERM_AND_VOTE  # strict until node_started says otherwise
         self.covered: set[tuple[int, int]] = set()  # durable (term, voted_for) pairs seen in this incarnation
         self.durable: tuple[int, int | None, str] | None = None  # (term, voted_for, where), all incarnations
@@ -162,6 +162,9 @@ class Checker:
             if event == "cluster_started":
                 n = rec.get("nodes")
                 size = len(n) if isinstance(n, list) else n
+                if type(size) is not int:
+                    self.warnings.append(f"{where}: cluster_started without a cluster size")
+                    return
                 if self._started_size is not None and self._started_size[0] != size:
                     self.warnings.append(f"{where}: cluster_started says {size} nodes, earlier {self._started_size[0]}")
                 self._started_size = (size, where or "supervisor")
@@ -178,7 +181,7 @@ class Checker:
                 self._violate("c", f"node {node}: incarnation went back from {st.inc} to {inc} "
                                    f"(two processes with one node id?)", where)
             st.inc, st.seq, st.mode = inc, 0, TERM_AND_VOTE
-            st.event_term = st.persist_term = (-1, "")
+            st.last_term = (-1, "")
             st.covered = set()
             st.max_inc = max(st.max_inc, inc)
             self.coverage.incarnation(node, inc)
@@ -189,19 +192,17 @@ class Checker:
         st.seq = rec["seq"]
         self._terms.add(term)
 
-        # (c) within an incarnation. state_persisted is its own track: the embedding program logs it before the
-        # events of the same step, and those events may carry the older term (election_timeout at T, then
-        # state_persisted T+1, became_candidate T+1 is the normal order).
-        track = "persist_term" if event == "state_persisted" else "event_term"
-        last_term, last_where = getattr(st, track)
+        # (c) within an incarnation, with no exception: every record carries the node's term after its event,
+        # and the embedding logs state_persisted where the core entered the persisted term (docs/log-schema.md).
+        last_term, last_where = st.last_term
         if term < last_term:
             self._violate("c", f"node {node} incarnation {inc}: term went back from {last_term} to {term}",
                           where, last_where)
         else:
-            setattr(st, track, (term, where))
+            st.last_term = (term, where)
 
         if event == "vote_granted":
-            self._vote(node, term, rec.get("candidate"), st, where)
+            self._vote(node, term, rec["candidate"], st, where)
         elif event == "state_persisted":
             self._durable(st, term, rec.get("voted_for"), where)
         elif event == "became_leader":
@@ -309,6 +310,27 @@ def _cluster_json_size(run_dir: Path) -> int | None:
     return size
 
 
+def _checker_for(run_dir: Path, cluster_size: int | None) -> Checker:
+    from_json = _cluster_json_size(run_dir)
+    if from_json is None:
+        return Checker(cluster_size, size_source="parameter")
+    checker = Checker(from_json, size_source="cluster.json")
+    checker.expect_supervisor_log = True  # a live run: only the supervisor says which incarnations ran
+    return checker
+
+
+def check_located(run_dir: str | os.PathLike[str], located: Iterable[Located], *, cluster_size: int | None = None,
+                  warnings: Iterable[str] = ()) -> CheckResult:
+    """check_run over records already read with read_run (so a caller that needs them too reads the run once);
+    `warnings` are the reader's (torn last lines)."""
+    checker = _checker_for(Path(run_dir), cluster_size)
+    for loc in sorted(located, key=lambda loc: (loc.file, loc.line)):  # each file in its own order, as check_run
+        checker.feed(loc.record, loc.where)
+    result = checker.finish()
+    result.warnings[:0] = list(warnings)
+    return result
+
+
 def check_run(run_dir: str | os.PathLike[str], *, cluster_size: int | None = None) -> CheckResult:
     """Check every *.jsonl of a run dir. Cluster size: cluster_started record, else cluster.json, else
     `cluster_size`, else inferred. Raises FileNotFoundError/NotADirectoryError, or LogFormatError (with
@@ -317,12 +339,7 @@ def check_run(run_dir: str | os.PathLike[str], *, cluster_size: int | None = Non
     files = run_files(d)
     if not files:
         raise LogFormatError(str(d), "no *.jsonl log files")
-    from_json = _cluster_json_size(d)
-    if from_json is not None:
-        checker = Checker(from_json, size_source="cluster.json")
-        checker.expect_supervisor_log = True  # a live run: only the supervisor says which incarnations ran
-    else:
-        checker = Checker(cluster_size, size_source="parameter")
+    checker = _checker_for(d, cluster_size)
     torn: list[str] = []
     for p in files:
         for rec, where in iter_records(p, on_warning=torn.append):

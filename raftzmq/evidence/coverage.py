@@ -48,8 +48,8 @@ class Coverage:
         self.gaps: list[Gap] = []
         self._seen: dict[int, set[int]] = {}  # node -> incarnations with records
         self._spawned: dict[tuple[int, int], str] = {}  # (node, incarnation) -> where
-        self._pid_of: dict[tuple[int, int], int] = {}
-        self._exit: dict[tuple[int, int], int | None] = {}  # (node, pid) -> exit code (None: killed by signal)
+        self._pid_of: dict[tuple[int, int], int | None] = {}
+        self._exit: dict[tuple[int, int | None], int | None] = {}  # (node, pid) -> exit code (None: by a signal)
         self._spawn_ns: dict[tuple[int, int], int] = {}
         self._stopped = False  # cluster_stopped: every node has exited
 
@@ -103,7 +103,7 @@ class Coverage:
 
     def _silent_spawn(self, node: int, inc: int, where: str) -> None:
         key = (node, self._pid_of.get((node, inc)))
-        code = self._exit.get(key, "running")
+        code: int | str | None = self._exit.get(key, "running")
         if code in REFUSED_EXIT_CODES:
             return  # refused to start, perhaps before it could open its log; the supervisor logged why
         seen = self._seen.get(node, ())

@@ -14,7 +14,7 @@ import time as _time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Callable, Iterator, Protocol, TypeGuard
 
 __all__ = [
     "NODE_EVENT_FIELDS",
@@ -40,7 +40,10 @@ PERSIST_MODES = ("term+vote", "term-only")
 _INT, _INT_OR_NULL, _STR, _NUM, _LIST, _DICT, _MODE, _INT_OR_STR = (
     "int", "int|null", "str", "number", "list", "object", "persist_mode", "int|str")
 
-# Extra fields each known event must carry (term/incarnation/seq are common to all node records).
+# THE schema table: every event any raftzmq process writes, and the extra fields it must carry (term, incarnation
+# and seq are common to all node records). docs/log-schema.md documents exactly these events
+# (tests/test_schema.py keeps the doc, this table and the writers in the package in step). Writers refuse events
+# missing here; readers accept them (forward compatibility: a newer writer may add events).
 NODE_EVENT_FIELDS: dict[str, dict[str, str]] = {
     "node_started": {"voted_for": _INT_OR_NULL, "persist_mode": _MODE},
     "state_persisted": {"voted_for": _INT_OR_NULL},
@@ -89,7 +92,7 @@ _FIELDS_BY = {"node": NODE_EVENT_FIELDS, "supervisor": SUPERVISOR_EVENT_FIELDS}
 EVENT_NAMES = frozenset(NODE_EVENT_FIELDS) | frozenset(SUPERVISOR_EVENT_FIELDS)  # every documented event
 
 
-def _is_int(v: Any) -> bool:
+def _is_int(v: Any) -> TypeGuard[int]:
     return type(v) is int  # bool is an int subclass; JSON true must not pass as a node id
 
 
@@ -113,8 +116,9 @@ def _kind_ok(v: Any, kind: str) -> bool:
     raise AssertionError(kind)
 
 
-def validate_record(rec: Any) -> str | None:
-    """Return what is wrong with `rec` per docs/log-schema.md, or None if it is valid."""
+def validate_record(rec: Any, *, known_event: bool = False) -> str | None:
+    """Return what is wrong with `rec` per docs/log-schema.md, or None if it is valid. Unknown events pass
+    unless `known_event` (what writers ask for: every event they write must be in the table)."""
     if not isinstance(rec, dict):
         return "record is not a JSON object"
     ts = rec.get("ts")
@@ -141,6 +145,8 @@ def validate_record(rec: Any) -> str | None:
     elif "term" in rec and not (_is_int(rec["term"]) and rec["term"] >= 0):
         return f"term must be an int >= 0, got {rec['term']!r}"
     spec = _FIELDS_BY[by].get(event)
+    if spec is None and known_event:
+        return f"{by} event {event!r} is not in the schema table (evidence/logfile.py, docs/log-schema.md)"
     if spec:
         for key, kind in spec.items():
             if key not in rec:
@@ -214,12 +220,14 @@ class LogWriter:
             self._open()
 
     def _open(self) -> None:
+        assert self.path is not None  # only writers with a file open one
         self._fd = os.open(self.path, _FILE_FLAGS, 0o644)
         st = os.fstat(self._fd)
         self._identity = (st.st_dev, st.st_ino)
 
     def _vanished(self) -> str | None:
         """Why the open file is no longer the one at `path` ("missing" or "replaced"), or None if it still is."""
+        assert self.path is not None  # asked only while a file is open
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
@@ -228,7 +236,7 @@ class LogWriter:
 
     def _reopen_if_vanished(self, term: int | None) -> None:
         reason = self._vanished()
-        if reason is None:
+        if reason is None or self._fd is None:
             return
         os.close(self._fd)
         self._open()
@@ -285,7 +293,7 @@ class LogWriter:
             rec["seq"] = self.seq + 1  # committed only once the record is out: no gaps from refused records
         rec.update(fields)
         if self.validate:
-            problem = validate_record(rec)
+            problem = validate_record(rec, known_event=True)
             if problem is not None:
                 raise ValueError(f"invalid log record: {problem}: {rec!r}")
         return rec
@@ -387,7 +395,7 @@ def _reject_constant(name: str) -> Any:
 
 def _parse_line(raw: bytes, where: str) -> dict[str, Any]:
     try:
-        rec = json.loads(raw, parse_constant=_reject_constant)
+        rec: dict[str, Any] = json.loads(raw, parse_constant=_reject_constant)  # a dict once validated below
     except ValueError as e:  # JSONDecodeError and UnicodeDecodeError are both ValueErrors
         raise LogFormatError(where, f"not valid JSON ({e})") from None
     problem = validate_record(rec)

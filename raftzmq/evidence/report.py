@@ -83,7 +83,9 @@ def render_report(records: list[dict[str, Any]], cluster_size: int, unseen: Iter
     if not records:
         return "\n".join([*head, "no records"]) + "\n"
     t0 = records[0]["mono_ns"]
-    at = lambda ns: f"{(ns - t0) / 1e9:8.3f}s"  # noqa: E731 - a one-line formatter
+    def at(ns: int) -> str:
+        return f"{(ns - t0) / 1e9:8.3f}s"
+
     lines = [*head, f"cluster of {cluster_size}; times from the first record", "", "leaders:"]
     for r in records:
         if r["event"] == "became_leader":

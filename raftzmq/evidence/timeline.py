@@ -1,117 +1,263 @@
-"""A picture of a run, computed from its logs: one lane per node, coloured by role over time, with the
-supervisor's faults marked. Plain SVG, so it needs no plotting library and opens in any browser.
+"""A static picture of a run for READMEs and papers, computed from its logs: one lane per node coloured by role
+over time, every fault marked and labelled with its details, network states shaded, the checker's violations
+marked, and a legend for every kind of mark. Plain SVG: no plotting library, and it says everything without hover
+(hover titles add the full records).
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+import math
+from collections.abc import Sequence
 from html import escape
 from typing import Any
 
-__all__ = ["Segment", "role_segments", "render_svg"]
+from .checker import CheckResult
+from .runview import MARK_STYLE, ROLE_STYLE, RunView, Segment, build_view, role_segments
 
-_ROLE_OF = {"node_started": "follower", "became_follower": "follower", "became_precandidate": "precandidate",
-            "became_candidate": "candidate", "became_leader": "leader"}
-_DOWN = {"node_stopping", "node_failed"}
-COLORS = {"follower": "#cfd8dc", "precandidate": "#ffe082", "candidate": "#ffb74d", "leader": "#43a047",
-          "paused": "#7e57c2", "down": "#ffffff"}
-_FAULTS = {"node_killed": "#e53935", "node_paused": "#7e57c2", "node_resumed": "#7e57c2", "partition": "#d81b60",
-           "heal": "#00897b", "net_changed": "#6d4c41", "transfer_requested": "#1e88e5"}
+__all__ = ["Segment", "role_segments", "render_svg", "nice_ticks", "GROUP_COLORS"]
 
-
-@dataclass(frozen=True, slots=True)
-class Segment:
-    start_ns: int
-    end_ns: int
-    state: str  # a role, "paused" or "down"
-    term: int | None
+GROUP_COLORS = ("#1565c0", "#ef6c00", "#6a1b9a", "#2e7d32", "#ad1457", "#00838f")
+_PARTITION_SHADE, _NET_SHADE = "#d81b60", "#6d4c41"
+_LEFT, _RIGHT, _LANE_H, _LANE_GAP, _LABEL_ROWS, _LABEL_ROW_H = 70, 20, 22, 14, 3, 13
+_CHAR_W = 6.2  # average width of an 11 px sans-serif character, for fitting labels
 
 
-def role_segments(records: Iterable[dict[str, Any]]) -> tuple[dict[int, list[Segment]], int, int]:
-    """Per node, the time it spent in each state; records merged by mono_ns. Also (first_ns, last_ns)."""
-    current: dict[int, tuple[int, str, int | None]] = {}  # node -> (since, state, term)
-    resume_to: dict[int, tuple[str, int | None]] = {}
-    out: dict[int, list[Segment]] = {}
-    first = last = None
-
-    def switch(node: int, at: int, state: str, term: int | None) -> None:
-        if node in current:
-            since, old, old_term = current[node]
-            if (old, old_term) == (state, term):
-                return
-            if at > since:
-                out.setdefault(node, []).append(Segment(since, at, old, old_term))
-        current[node] = (at, state, term)
-
-    for rec in records:
-        at, event, node = rec["mono_ns"], rec["event"], rec["node"]
-        first = at if first is None else first
-        last = at
-        if rec["by"] == "node":
-            if event in _ROLE_OF:
-                switch(node, at, _ROLE_OF[event], rec["term"])
-            elif event in _DOWN:
-                switch(node, at, "down", rec["term"])
-        elif node:  # supervisor records about one node
-            term = current.get(node, (0, "", None))[2]
-            if event == "node_killed" and rec.get("signal") in ("SIGKILL", 9):
-                switch(node, at, "down", term)
-            elif event == "node_exited":
-                switch(node, at, "down", term)
-            elif event == "node_paused" and node in current:
-                resume_to[node] = current[node][1:]
-                switch(node, at, "paused", term)
-            elif event == "node_resumed" and node in resume_to:
-                switch(node, at, *resume_to.pop(node))
-    for node, (since, state, term) in current.items():
-        if last is not None and last > since:
-            out.setdefault(node, []).append(Segment(since, last, state, term))
-    return out, first or 0, last or 0
+def nice_ticks(span_s: float, max_ticks: int = 10) -> list[float]:
+    """Round tick positions (1, 2 or 5 times a power of ten) from 0 to span_s."""
+    if span_s <= 0:
+        return [0.0]
+    raw = span_s / max_ticks
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    return [round(k * step, 9) for k in range(int(span_s / step + 1e-9) + 1)]
 
 
-def render_svg(records: list[dict[str, Any]], *, width: int = 1200, title: str = "") -> str:
-    """The run as an SVG document (a string)."""
-    lanes, first, last = role_segments(records)
-    nodes = sorted(lanes)
-    left, top, lane_h, gap = 70, 40, 22, 6
-    plot_w = width - left - 20
-    height = top + len(nodes) * (lane_h + gap) + 60
-    span = max(1, last - first)
-    x = lambda ns: left + (ns - first) * plot_w / span  # noqa: E731 - a one-line scale
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'font-family="sans-serif" font-size="12">',
-             '<rect width="100%" height="100%" fill="white"/>',
-             f'<text x="{left}" y="20" font-size="14">{escape(title)}</text>']
-    for i, node in enumerate(nodes):
-        y = top + i * (lane_h + gap)
-        parts.append(f'<text x="{left - 8}" y="{y + 15}" text-anchor="end">node {node}</text>')
-        for seg in lanes[node]:
-            x0, x1 = x(seg.start_ns), x(seg.end_ns)
-            label = f"node {node}: {seg.state} (term {seg.term}) {(seg.end_ns - seg.start_ns) / 1e9:.3f}s"
-            stroke = ' stroke="#9e9e9e" stroke-dasharray="3,2"' if seg.state == "down" else ""
-            parts.append(f'<rect class="{seg.state}" x="{x0:.1f}" y="{y}" width="{max(0.5, x1 - x0):.1f}" '
-                         f'height="{lane_h}" fill="{COLORS[seg.state]}"{stroke}><title>{escape(label)}</title></rect>')
-            if seg.state == "leader" and x1 - x0 > 24:
-                parts.append(f'<text x="{x0 + 3:.1f}" y="{y + 15}" fill="white">t{seg.term}</text>')
-    bottom = top + len(nodes) * (lane_h + gap)
-    for rec in records:
-        color = _FAULTS.get(rec["event"])
-        if rec["by"] != "supervisor" or color is None:
+def _tick_text(t: float, step: float) -> str:
+    decimals = max(0, -math.floor(math.log10(step))) if step < 1 else 0
+    return f"{t:.{decimals}f}s"
+
+
+class _Canvas:
+    """Coordinates of one picture: time to x, node to lane y."""
+
+    def __init__(self, view: RunView, width: int) -> None:
+        self.view, self.width = view, width
+        self.plot_w = width - _LEFT - _RIGHT
+        self.span = max(1, view.last_ns - view.first_ns)
+        self.net_y = 34 + _LABEL_ROWS * _LABEL_ROW_H
+        self.top = self.net_y + 26
+        self.row = {node: i for i, node in enumerate(view.nodes)}
+        self.bottom = self.top + len(view.nodes) * (_LANE_H + _LANE_GAP)
+
+    def x(self, ns: int) -> float:
+        return _LEFT + (ns - self.view.first_ns) * self.plot_w / self.span
+
+    def y(self, node: int) -> int:
+        return self.top + self.row.get(node, 0) * (_LANE_H + _LANE_GAP)
+
+
+def _defs() -> str:
+    paused = ROLE_STYLE["paused"][0]
+    return ('<defs><pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse" '
+            'patternTransform="rotate(45)"><rect width="6" height="6" fill="#ede7f6"/>'
+            f'<line x1="0" y1="0" x2="0" y2="6" stroke="{paused}" stroke-width="3"/></pattern></defs>')
+
+
+def _fill(state: str) -> str:
+    return "url(#hatch)" if state == "paused" else ROLE_STYLE[state][0]
+
+
+def _segment(c: _Canvas, node: int, seg: Segment, short_labels: dict[int, float]) -> str:
+    """One state of one node; a leader's term as its label, inside or (short terms) above the lane.
+    `short_labels[node]`: where the last label above that lane ends."""
+    x0, x1, y = c.x(seg.start_ns), c.x(seg.end_ns), c.y(node)
+    label = f"node {node}: {seg.state} (term {seg.term}) {(seg.end_ns - seg.start_ns) / 1e9:.3f}s"
+    stroke = {"down": ' stroke="#e53935" stroke-dasharray="3,2"', "stopped": ' stroke="#9e9e9e"'}.get(seg.state, "")
+    out = (f'<rect class="{seg.state}" x="{x0:.1f}" y="{y}" width="{max(0.5, x1 - x0):.1f}" height="{_LANE_H}" '
+           f'fill="{_fill(seg.state)}"{stroke}><title>{escape(label)}</title></rect>')
+    if seg.state == "leader":
+        text = f"t{seg.term}"
+        if x1 - x0 > len(text) * _CHAR_W + 4:
+            out += f'<text class="term-label" x="{x0 + 3:.1f}" y="{y + 15}" fill="white">{text}</text>'
+        elif (x0 + x1) / 2 - len(text) * 3.5 > short_labels.get(node, -1e9):  # above the lane, if there is room
+            short_labels[node] = (x0 + x1) / 2 + len(text) * 3.5 + 2
+            out += (f'<text class="term-label short" x="{(x0 + x1) / 2:.1f}" y="{y - 2}" '
+                    f'font-size="10" text-anchor="middle" fill="#2e7d32">{text}</text>')
+    return out
+
+
+def _visible_segments(c: _Canvas, segments: list[Segment]) -> list[Segment]:
+    """Leader segments and segments at least a pixel wide as they are; runs of narrower ones merged into one
+    (the state that took most of their time), so a long run draws a picture and not thousands of hairlines."""
+    out: list[Segment] = []
+    bucket: list[Segment] = []
+
+    def flush() -> None:
+        if bucket:
+            time_in: dict[str, int] = {}
+            for seg in bucket:
+                time_in[seg.state] = time_in.get(seg.state, 0) + seg.end_ns - seg.start_ns
+            state = max(time_in, key=time_in.__getitem__)
+            out.append(Segment(bucket[0].start_ns, bucket[-1].end_ns, state, None, bucket[0].index))
+            bucket.clear()
+
+    for seg in segments:
+        if seg.state == "leader" or c.x(seg.end_ns) - c.x(seg.start_ns) >= 1:
+            flush()
+            out.append(seg)
             continue
-        xf = x(rec["mono_ns"])
-        what = rec["event"] + (f" node {rec['node']}" if rec["node"] else "")
-        parts.append(f'<line class="fault" x1="{xf:.1f}" y1="{top - 6}" x2="{xf:.1f}" y2="{bottom}" '
-                     f'stroke="{color}" stroke-width="1.5"><title>{escape(what)}</title></line>')
-    seconds = span / 1e9
-    for k in range(11):
-        xt = left + k * plot_w / 10
-        parts.append(f'<text x="{xt:.1f}" y="{bottom + 16}" text-anchor="middle">{k * seconds / 10:.2f}s</text>')
-    legend_x = left
-    for name, color in COLORS.items():
-        parts.append(f'<rect x="{legend_x}" y="{bottom + 28}" width="12" height="12" fill="{color}" '
-                     'stroke="#9e9e9e"/>')
-        parts.append(f'<text x="{legend_x + 16}" y="{bottom + 38}">{name}</text>')
-        legend_x += 110
-    parts.append(f'<text x="{legend_x}" y="{bottom + 38}">| lines: faults (hover for details)</text>')
-    parts.append("</svg>")
-    return "\n".join(parts) + "\n"
+        bucket.append(seg)
+        if c.x(seg.end_ns) - c.x(bucket[0].start_ns) >= 2:
+            flush()
+    flush()
+    return out
+
+
+def _lanes(c: _Canvas) -> list[str]:
+    parts: list[str] = []
+    short: dict[int, float] = {}
+    for node in c.view.nodes:
+        parts.append(f'<text x="{_LEFT - 8}" y="{c.y(node) + 15}" text-anchor="end">node {node}</text>')
+        parts += [_segment(c, node, seg, short) for seg in _visible_segments(c, c.view.lanes.get(node, []))]
+    return parts
+
+
+def _net(c: _Canvas) -> list[str]:
+    parts = [f'<text x="{_LEFT - 8}" y="{c.net_y + 12}" text-anchor="end" font-size="11">network</text>']
+    for span in c.view.net:
+        x0, x1 = c.x(span.start_ns), c.x(span.end_ns)
+        w = max(1.0, x1 - x0)
+        label = span.label
+        color = _PARTITION_SHADE if span.partitioned else _NET_SHADE
+        parts.append(f'<rect class="net-span" x="{x0:.1f}" y="{c.net_y}" width="{w:.1f}" height="16" fill="{color}" '
+                     f'fill-opacity="0.25"><title>{escape(label)}</title></rect>')
+        if w > len(label) * _CHAR_W * 0.9:
+            parts.append(f'<text x="{x0 + 2:.1f}" y="{c.net_y + 12}" font-size="10">{escape(label)}</text>')
+        if span.partitioned:
+            parts.append(f'<rect class="partition-band" x="{x0:.1f}" y="{c.top - 2}" width="{w:.1f}" '
+                         f'height="{c.bottom - c.top}" fill="{_PARTITION_SHADE}" fill-opacity="0.07"/>')
+            parts += _group_strips(c, span, x0, w)
+    return parts
+
+
+def _group_strips(c: _Canvas, span: Any, x0: float, w: float) -> list[str]:
+    """A thin strip above each lane: the colour of its partition group, or the partition colour if one of its
+    links is cut (without disjoint groups)."""
+    out = []
+    cut = {n for link in span.cuts for n in link}
+    for node in c.view.nodes:
+        g = span.group_of(node)
+        if g is not None:
+            color, cls, what = GROUP_COLORS[g % len(GROUP_COLORS)], "group-strip", f"group {g + 1}: {span.groups[g]}"
+        elif node in cut:
+            color, cls, what = _PARTITION_SHADE, "cut-strip", f"node {node} has cut links: {span.label}"
+        else:
+            continue
+        out.append(f'<rect class="{cls}" x="{x0:.1f}" y="{c.y(node) - 4}" width="{w:.1f}" height="3" '
+                   f'fill="{color}"><title>{escape(what)}</title></rect>')
+    return out
+
+
+def _marks(c: _Canvas) -> list[str]:
+    parts: list[str] = []
+    row_end = [-1e9] * _LABEL_ROWS  # x where the last label in each row ends
+    last_x: dict[int, float] = {}
+    for m in c.view.marks:
+        color, xf = MARK_STYLE[m.kind][0], c.x(m.at_ns)
+        if xf - last_x.get(m.node, -1e9) < 2:
+            continue  # one mark per node every 2 pixels: a dense run stays a picture (the HTML report zooms)
+        last_x[m.node] = xf
+        y_from = c.net_y if m.node == 0 else c.y(m.node) - 4
+        y_to = c.bottom if m.node == 0 else c.y(m.node) + _LANE_H + 4
+        parts.append(f'<line class="fault {m.kind}" x1="{xf:.1f}" y1="{y_from}" x2="{xf:.1f}" y2="{y_to}" '
+                     f'stroke="{color}" stroke-width="2"><title>{escape(m.detail)}</title></line>')
+        label_w = len(m.label) * _CHAR_W
+        anchor = "end" if xf + label_w > c.width else "start"  # keep labels near the right edge inside
+        start = xf - label_w if anchor == "end" else xf
+        row = next((r for r in range(_LABEL_ROWS) if row_end[r] < start), None)
+        if row is None:
+            continue  # crowded: the line and its title stay, the label would overlap
+        row_end[row] = start + label_w + 6
+        y = 34 + row * _LABEL_ROW_H + 10
+        parts.append(f'<text class="fault-label" x="{xf:.1f}" y="{y}" font-size="11" fill="{color}" '
+                     f'text-anchor="{anchor}">{escape(m.label)}</text>')
+        parts.append(f'<line x1="{xf:.1f}" y1="{y + 2}" x2="{xf:.1f}" y2="{y_from}" stroke="{color}" '
+                     'stroke-width="0.6" stroke-dasharray="1,2"/>')
+    return parts
+
+
+def _violations(c: _Canvas) -> list[str]:
+    parts = []
+    color = MARK_STYLE["violation"][0]
+    for v in c.view.violations:
+        if v.at_ns is None:
+            continue
+        xf, y = c.x(v.at_ns), c.y(v.node) if v.node in c.row else c.top
+        text = f"({v.invariant}) {v.name}: {v.message}"
+        parts.append(f'<g class="violation"><title>{escape(text)}</title>'
+                     f'<line x1="{xf:.1f}" y1="{c.top}" x2="{xf:.1f}" y2="{c.bottom}" stroke="{color}" '
+                     'stroke-width="2" stroke-dasharray="5,3"/>'
+                     f'<path d="M{xf - 7:.1f},{y - 1} L{xf + 7:.1f},{y - 1} L{xf:.1f},{y + 11} Z" fill="{color}"/>'
+                     f'<text x="{xf + 9:.1f}" y="{y + 10}" font-size="11" font-weight="bold" fill="{color}" stroke="white" stroke-width="3" paint-order="stroke">'
+                     f'({v.invariant}) {escape(v.name)}</text></g>')
+    return parts
+
+
+def _axis(c: _Canvas) -> list[str]:
+    seconds = c.span / 1e9
+    ticks = nice_ticks(seconds)
+    step = ticks[1] - ticks[0] if len(ticks) > 1 else 1.0
+    parts = [f'<line x1="{_LEFT}" y1="{c.bottom}" x2="{_LEFT + c.plot_w}" y2="{c.bottom}" stroke="#9e9e9e"/>']
+    for t in ticks:
+        xt = _LEFT + t * 1e9 * c.plot_w / c.span
+        parts.append(f'<line x1="{xt:.1f}" y1="{c.bottom}" x2="{xt:.1f}" y2="{c.bottom + 4}" stroke="#9e9e9e"/>')
+        parts.append(f'<text class="tick" x="{xt:.1f}" y="{c.bottom + 16}" text-anchor="middle">'
+                     f'{_tick_text(t, step)}</text>')
+    return parts
+
+
+def _legend_items() -> list[tuple[str, str]]:
+    """(swatch svg, text) for every kind of mark the picture can contain."""
+    items = [(f'<rect width="12" height="12" fill="{_fill(state)}" stroke="#9e9e9e"/>', text)
+             for state, (_, text) in ROLE_STYLE.items()]
+    items += [(f'<line x1="6" y1="0" x2="6" y2="12" stroke="{color}" stroke-width="2"/>', text)
+              for kind, (color, text) in MARK_STYLE.items() if kind != "violation"]
+    items += [(f'<rect width="12" height="12" fill="{_PARTITION_SHADE}" fill-opacity="0.25"/>',
+               "network row: partition / cut links (strip above a lane: its group, or pink: a cut link)"),
+              (f'<rect width="12" height="12" fill="{_NET_SHADE}" fill-opacity="0.25"/>', "network row: loss / delay"),
+              (f'<path d="M0,0 L12,0 L6,12 Z" fill="{MARK_STYLE["violation"][0]}"/>', MARK_STYLE["violation"][1]),
+              ('<text x="0" y="10" font-size="10" fill="#2e7d32">t7</text>', "leader's term (above: a short term)")]
+    return items
+
+
+def _legend(c: _Canvas, y0: int) -> tuple[list[str], int]:
+    parts: list[str] = []
+    x, y = float(_LEFT), y0
+    for swatch, text in _legend_items():
+        item_w = 18 + len(text) * _CHAR_W + 16
+        if x + item_w > c.width and x > _LEFT:
+            x, y = _LEFT, y + 18
+        parts.append(f'<g class="legend" transform="translate({x},{y})">{swatch}'
+                     f'<text x="18" y="10" font-size="11">{escape(text)}</text></g>')
+        x += item_w
+    return parts, y + 18
+
+
+def _verdict_text(check: CheckResult) -> str:
+    if check.violations:
+        return f"{len(check.violations) + check.suppressed} VIOLATION(S), marked in red"
+    return "INCOMPLETE evidence (records are missing): no verdict" if check.incomplete else "OK"
+
+
+def render_svg(records: Sequence[dict[str, Any]], *, width: int = 1200, title: str = "",
+               wheres: Sequence[str] | None = None, check: CheckResult | None = None) -> str:
+    """The run as an SVG document (a string). Pass `wheres` ("file:line" per record) and `check` to mark the
+    checker's violations on the records that broke an invariant."""
+    view = build_view(records, wheres=wheres, check=check)
+    c = _Canvas(view, width)
+    legend, height = _legend(c, c.bottom + 30)
+    verdict = "" if check is None else f" — checker: {_verdict_text(check)}"
+    body = [f'<text x="{_LEFT}" y="20" font-size="14">{escape(title + verdict)}</text>', *_net(c), *_lanes(c),
+            *_marks(c), *_violations(c), *_axis(c), *legend]
+    return "\n".join([f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 4}" '
+                      'font-family="sans-serif" font-size="12">', _defs(),
+                      '<rect width="100%" height="100%" fill="white"/>', *body, "</svg>"]) + "\n"

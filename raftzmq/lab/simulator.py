@@ -1,11 +1,14 @@
 """Seeded, single-threaded simulation of N election cores on a virtual clock.
 
-Everything random comes from `random.Random` instances derived from the seed, one per concern (network, fault
-schedule, disk writeback, vote-crashes, each core incarnation), so a run replays exactly from its seed and turning
-one fault on does not reshuffle the others. Time is a float of simulated seconds; events sit in a heapq ordered by
-(time, insertion number), so nothing depends on hash order or wall time.
+Everything random comes from `random.Random` instances derived from the seed, one per concern (network, when
+faults strike, which fault and its parameters, disk writeback, vote-crashes, each core incarnation), so a run
+replays exactly from its seed, and the fault clock is the same for every set of fault kinds: turning a kind on or
+off changes what strikes, never when (tests/test_simulator.py checks every injection time). Time is a float of
+simulated seconds; events sit in a heapq ordered by (time, insertion number), so nothing depends on hash order or
+wall time.
 
-Each node applies a core Output exactly like the live node: persist (+ `state_persisted`), log the events, send.
+Each node applies a core Output through the live node's own embedding (runtime/embedding.py) with simulated
+ports: a SimDisk for saves, in-memory records for the log, the event heap for sends.
 Records go to in-memory lists with the live schema (node-<id>.jsonl, supervisor.jsonl) and are fed to the
 evidence Checker as they are written; `write_logs` dumps them for `raftzmq check`.
 """
@@ -14,14 +17,17 @@ from __future__ import annotations
 import heapq
 import random
 from collections import deque
+from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from raftzmq.evidence.checker import Checker, Violation
 from raftzmq.evidence.logfile import LogWriter
-from raftzmq.protocol.core import LEADER, ElectionCore
+from raftzmq.protocol.core import LEADER, ElectionCore, HardState, Output
 from raftzmq.protocol.netmodel import NetModel
 from raftzmq.protocol.quorum import majority
+from raftzmq.runtime.embedding import Apply, LogPort, SavePort, SendPort, embed
 
 from . import faults as F
 from .simdisk import SimDisk
@@ -35,8 +41,12 @@ _INF = float("inf")
 _FAKE_PID = 0  # simulated nodes have no process; the schema wants an int
 
 
+def _down(out: Output) -> None:
+    raise AssertionError("a crashed node's core produced output")
+
+
 class _Node:
-    __slots__ = ("id", "core", "up", "paused", "inbox", "gen", "timer_at", "inc", "log")
+    __slots__ = ("id", "core", "up", "paused", "inbox", "gen", "timer_at", "inc", "apply")
 
     def __init__(self, nid: int) -> None:
         self.id = nid
@@ -47,7 +57,7 @@ class _Node:
         self.gen = 0  # bumped on crash: stale timers and fault callbacks check it
         self.timer_at = float("inf")  # time of the live tick entry in the heap
         self.inc = 0
-        self.log: LogWriter | None = None
+        self.apply: Apply = _down  # the embedding of the current incarnation's core
 
 
 class Simulator:
@@ -57,6 +67,7 @@ class Simulator:
         self.n, self.quorum = n, majority(n)
         rng = lambda concern: random.Random(f"{seed}/{concern}")  # str seeds hash with sha512: stable
         self.net_rng, self.fault_rng, self.vote_rng = rng("net"), rng("faults"), rng("vote-crash")
+        self.fault_clock = rng("fault-clock")  # only the gaps between injections: independent of the fault kinds
         self.rng_for = rng
         self.disk = SimDisk(config.disk, rng("disk"))
         self.base_net = F.NetParams(
@@ -89,6 +100,9 @@ class Simulator:
         self.loss: tuple[float, int, int] | None = None  # (since, lost leader, its term)
         self.down = 0  # crashed or paused nodes
         self._max_down = max(1, (n - 1) // 2)  # a minority (but tiny clusters still get faults)
+        # the events the run's metrics follow, and who follows them (see _sink)
+        self._watched = {"became_leader": self._on_leader, "became_candidate": self._on_candidate,
+                         "stepped_down": self._on_stepped_down, "vote_granted": self._on_vote}
 
     # ------------------------------------------------------------------ records
 
@@ -99,9 +113,12 @@ class Simulator:
     def monotonic_ns(self) -> int:
         return round(self.now * 1e9)
 
-    def _sink(self, name: str):
+    def _sink(self, name: str, node: _Node | None = None) -> Callable[[dict[str, Any]], None]:
+        """Where a file's records go: the kept records, the trace, the checker, and (for a node's records) the
+        run's metrics, which follow a few events (see _watched)."""
         records, trace, feed = self.files[name], self.trace, self.checker.feed
         keep = self.cfg.record_logs
+        watched = self._watched.get if node is not None else None
 
         lines = self.lines  # per file, shared by the writers of every incarnation
 
@@ -114,6 +131,10 @@ class Simulator:
             if len(self.checker.violations) != self.violations_seen:
                 self.violations_seen = len(self.checker.violations)
                 self._freeze_trace()
+            if watched is not None and node is not None:
+                on_event = watched(rec["event"])
+                if on_event is not None:
+                    on_event(node, rec["term"], rec)
         return sink
 
     def _freeze_trace(self) -> None:
@@ -146,10 +167,10 @@ class Simulator:
         state = self.disk.load(node.id)
         self.sup.write("node_spawned", node=node.id, pid=_FAKE_PID, incarnation=node.inc)
         name = f"node-{node.id}.jsonl"
-        node.log = LogWriter(None, by="node", node=node.id, incarnation=node.inc, clock=self,
-                             validate=False, sink=self._sink(name))
-        node.log.write("node_started", term=state.term, voted_for=state.voted_for,
-                       persist_mode=self.cfg.persist_mode)
+        log = LogWriter(None, by="node", node=node.id, incarnation=node.inc, clock=self, validate=False,
+                        sink=self._sink(name, node))
+        log.write("node_started", term=state.term, voted_for=state.voted_for, persist_mode=self.cfg.persist_mode)
+        node.apply = self._embedding(node, log)
         core = ElectionCore(self.cfg.core_config(node.id), state, self.now, self.rng_for(f"core/{node.id}/{node.inc}"))
         node.core = core
         node.timer_at = float("inf")
@@ -162,51 +183,51 @@ class Simulator:
             self.seq += 1
             heapq.heappush(self.heap, (deadline, self.seq, _TICK, node, node.gen))
 
-    def _apply(self, node: _Node, out) -> None:
-        """The live node's order: persist + state_persisted, events, then messages."""
-        log = node.log
-        if out.persist is not None:
-            p = out.persist
-            sync_at = self.disk.write(node.id, p, self.now)
-            if sync_at is not None:
-                self._call_at(sync_at, self._sync, node, node.gen)
-            log.write("state_persisted", term=p.term, voted_for=p.voted_for)
-        if out.events:
-            self._on_events(node, out.events)
-        if out.messages:
-            self._send_all(out.messages)
+    def _apply(self, node: _Node, out: Output) -> None:
+        """The one embedding (runtime/embedding.py, as in the live node), then re-arm the node's timer."""
+        node.apply(out)
         if out.deadline < node.timer_at:
             self._arm(node, out.deadline)
 
-    def _on_events(self, node: _Node, events) -> None:
-        log, nid = node.log, node.id
-        role_changed = False
-        for ev in events:
-            name = ev.name
-            log.write(name, term=ev.term, **ev.fields)
-            if name == "became_leader":
-                self.leaders += 1
-                role_changed = True
-                other = self.inline_leaders.setdefault(ev.term, nid)
-                if other != nid:
-                    self.inline_violations.append(Violation(
-                        "a", f"term {ev.term}: nodes {other} and {nid} both became leader (inline check)", ()))
-                    self._freeze_trace()
-                if self.loss is not None and ev.term > self.loss[2]:
-                    self.failovers.append(self.now - self.loss[0])
-                    self.loss = None
-            elif name == "became_candidate":
-                self.elections += 1
-                if ev.term > self.max_term:
-                    self.max_term = ev.term
-            elif name == "stepped_down":
-                role_changed = True
-            elif (name == "vote_granted" and ev.fields["candidate"] != nid and "crash" in self.cfg.faults
-                  and self.vote_rng.random() < self.cfg.vote_crash):
-                # Crash right after the vote leaves: the moment that matters for vote durability.
-                self._call_at(self.now, self._crash_if, node, node.gen, "short")
-        if role_changed:
-            self._update_leader()
+    # ------------------------------------------------------------------ the embedding's ports
+
+    def _embedding(self, node: _Node, log: LogWriter) -> Apply:
+        return embed(*self._ports(node, log))
+
+    def _ports(self, node: _Node, log: LogWriter) -> tuple[SavePort, LogPort, SendPort]:
+        """save, log and send of one node incarnation (no failpoints: the simulator crashes nodes itself)."""
+        return partial(self._save, node), log.write, self._send_all
+
+    def _save(self, node: _Node, state: HardState) -> None:
+        sync_at = self.disk.write(node.id, state, self.now)
+        if sync_at is not None:
+            self._call_at(sync_at, self._sync, node, node.gen)
+
+    def _on_leader(self, node: _Node, term: int, fields: dict[str, Any]) -> None:
+        self.leaders += 1
+        other = self.inline_leaders.setdefault(term, node.id)
+        if other != node.id:
+            self.inline_violations.append(Violation(
+                "a", f"term {term}: nodes {other} and {node.id} both became leader (inline check)", ()))
+            self._freeze_trace()
+        if self.loss is not None and term > self.loss[2]:
+            self.failovers.append(self.now - self.loss[0])
+            self.loss = None
+        self._update_leader()
+
+    def _on_candidate(self, node: _Node, term: int, fields: dict[str, Any]) -> None:
+        self.elections += 1
+        if term > self.max_term:
+            self.max_term = term
+
+    def _on_stepped_down(self, node: _Node, term: int, fields: dict[str, Any]) -> None:
+        self._update_leader()
+
+    def _on_vote(self, node: _Node, term: int, fields: dict[str, Any]) -> None:
+        if (fields["candidate"] != node.id and "crash" in self.cfg.faults
+                and self.vote_rng.random() < self.cfg.vote_crash):
+            # Crash right after the vote leaves: the moment that matters for vote durability.
+            self._call_at(self.now, self._crash_if, node, node.gen, "short")
 
     def _send_all(self, messages) -> None:
         # Hot: one random draw decides loss and duplication together.
@@ -241,7 +262,7 @@ class Simulator:
         if cfg.faults:
             self._call_at(self._next_fault_gap(), self._inject)
         heap, pop, push, nodes = self.heap, heapq.heappop, heapq.heappush, self.nodes
-        end, apply = cfg.duration, self._apply
+        end = cfg.duration
         delivered = 0
         while heap:
             entry = pop(heap)
@@ -274,12 +295,7 @@ class Simulator:
             else:
                 a(*b)
                 continue
-            # Inline fast path of _apply: most steps are heartbeats that neither persist nor emit events.
-            if out.persist is not None or out.events:
-                apply(node, out)
-                continue
-            if out.messages:
-                self._send_all(out.messages)
+            node.apply(out)  # the one embedding; no fast path of its own
             if out.deadline < node.timer_at:
                 self._arm(node, out.deadline)
         self.messages += delivered
@@ -341,7 +357,7 @@ class Simulator:
     # ------------------------------------------------------------------ faults
 
     def _next_fault_gap(self) -> float:
-        return self.now + self.fault_rng.expovariate(1.0 / self.cfg.fault_interval)
+        return self.now + self.fault_clock.expovariate(1.0 / self.cfg.fault_interval)
 
     def _inject(self) -> None:
         rng, kinds = self.fault_rng, sorted(self.cfg.faults)
@@ -376,7 +392,7 @@ class Simulator:
         self.faults_injected += 1
         if not node.paused:
             self.down += 1
-        node.up, node.paused, node.core, node.inbox, node.log = False, False, None, [], None
+        node.up, node.paused, node.core, node.inbox, node.apply = False, False, None, [], _down
         node.gen += 1
         self.disk.crash(node.id)
         self.sup.write("node_killed", node=node.id, pid=_FAKE_PID, signal="SIGKILL")

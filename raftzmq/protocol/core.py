@@ -4,9 +4,10 @@ Input: a message or the passage of time (`now`, seconds on any monotonic clock) 
 Output: an `Output` saying what to persist, what to send, what happened (events) and when to call again.
 It never touches sockets, files or clocks, so the very same code runs in node processes and in the simulator.
 
-The embedding program must apply an Output in this order: persist `persist` durably (if not None), log
-`state_persisted`, log `events`, then send `messages`. That is what makes "a vote leaves only after it is
-durable" true (Raft thesis, section 3.8).
+The embedding (runtime/embedding.py, the one used everywhere) applies an Output in this order: log the events
+produced before the core entered the persisted term, persist `persist` durably (if not None) and log
+`state_persisted`, log the remaining events, then send `messages`. That is what makes "a vote leaves only after
+it is durable" true (Raft thesis, section 3.8). Events of one Output never go back in term.
 
 Structure follows etcd-io/raft: term handling happens once at the top of `step`; then a flat dispatch on
 message type; roles change only through `_become`, which refuses transitions not in `TRANSITIONS`.

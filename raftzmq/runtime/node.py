@@ -6,9 +6,9 @@ transfer) and a socketpair that signals wake it up. The poll timeout is the time
 must do (the core's deadline or a delayed send), capped so the parent check runs at least every
 MAX_POLL_MS. Nothing sleeps; there are no locks because there is nothing to share.
 
-Every Output of the core is applied strictly in the contract's order:
+Every Output of the core is applied by the one embedding (runtime/embedding.py) in the contract's order:
   [failpoint before_persist] -> save hard state (fsync) -> log state_persisted -> [after_persist_before_send]
-  -> log events -> send messages -> [after_send]
+  -> log the events -> send messages -> [after_send]
 so a vote is durable before it is logged as given, and logged before it can leave.
 
 Exit codes: 0 clean stop (SIGTERM/SIGINT, or the supervisor is gone), 3 refused to start (bad arguments,
@@ -32,8 +32,10 @@ from typing import Any, NoReturn
 import zmq
 
 from raftzmq.evidence.logfile import LogWriter
-from raftzmq.protocol import FOLLOWER, LEADER, Codec, ElectionCore, HardState, Output
+from raftzmq.protocol import FOLLOWER, LEADER, Codec, ElectionCore, HardState
+from raftzmq.protocol.messages import Message
 from raftzmq.runtime.config import ClusterConfig, ConfigError
+from raftzmq.runtime.embedding import Apply, embed
 from raftzmq.runtime.failpoints import FailpointError, Failpoints
 from raftzmq.runtime.loopstats import LoopStats
 from raftzmq.runtime.netem import DROP, SEND, NetctlError, NetEm, NetModelError, decode_netctl
@@ -87,9 +89,16 @@ class Node:
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
         self._last_transfer_id: Any = None
+        self.failpoints: Any = None
+        self.state_file: Any = None
+        self.rng: Any = None
+        self.netem: Any = None
+        self.limiter: Any = None
+        self._apply: Apply = self._embedding()
         self.loop_stats = LoopStats()
         self.hold_until: float | None = None  # the start-up barrier (runtime/startup.py): no election timer yet
         self._hold_since = 0.0
+        self._hold_doc: Any = None
 
     # ------------------------------------------------------------------ failure helpers
 
@@ -97,7 +106,7 @@ class Node:
         print(f"raftzmq node {self.id}: {reason}", file=sys.stderr, flush=True)
         if self.log is not None:
             try:
-                self.log.write("node_failed", term=self.term, reason=reason)
+                self._write("node_failed", reason=reason)  # the core's term if it exists: never back in term
             except (OSError, ValueError):
                 pass
         raise _Exit(code)
@@ -127,6 +136,27 @@ class Node:
                 self.log.close()
 
     def _start(self) -> None:
+        """Start-up, one named step each; any step may refuse (exit 3, or 4 for storage) with a clear reason."""
+        self._install_signal_wakeup()
+        self._open_log()
+        self._check_parent()
+        self._arm_failpoints()
+        config, endpoints, netctl = self._read_cluster()
+        state = self._load_state()
+        seed = int.from_bytes(os.urandom(8), "big")
+        self.rng = random.Random(seed)
+        self.netem = NetEm(self.id, random.Random(f"{seed}:netem"))
+        self._open_sockets(config, endpoints, netctl)
+        now = time.monotonic()
+        self.core = ElectionCore(config.core_config(self.id), state, now, self.rng)
+        self.hold_until, self._hold_since = held_until(self._hold_doc, self.id, self.incarnation, now), now
+        self._write("node_started", voted_for=state.voted_for, persist_mode=config.persist, rng_seed=seed,
+                    pid=os.getpid(), endpoint=self.transport.endpoint)
+        if self.log.repaired_bytes:
+            self._write("log_repaired", bytes=self.log.repaired_bytes)  # a torn last line of the last incarnation
+        self._apply_saved_net()
+
+    def _install_signal_wakeup(self) -> None:
         # Signals only set a flag and (via the wakeup fd) make poll() return; all I/O happens in the loop.
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -135,6 +165,7 @@ class Node:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
 
+    def _open_log(self) -> None:
         if not self.run_dir.is_dir():
             self._refuse(f"run directory {self.run_dir} does not exist")
         try:
@@ -142,13 +173,19 @@ class Node:
                                  incarnation=self.incarnation)
         except (OSError, ValueError) as exc:
             self._refuse(f"cannot open node log: {exc}")
+
+    def _check_parent(self) -> None:
         if os.getppid() != self.supervisor_pid:
             self._refuse(f"parent pid {os.getppid()} is not the supervisor pid {self.supervisor_pid}")
+
+    def _arm_failpoints(self) -> None:
         try:
             self.failpoints = Failpoints.from_env(self.id, self.incarnation, self.env)
         except FailpointError as exc:
             self._refuse(str(exc))
 
+    def _read_cluster(self) -> tuple[ClusterConfig, dict[int, str], str | None]:
+        """cluster.json: the config, every member's endpoint, and the netctl endpoint (None: no netctl)."""
         cluster_path = self.run_dir / "cluster.json"
         try:
             cluster = json.loads(cluster_path.read_text())
@@ -157,7 +194,9 @@ class Node:
             config = ClusterConfig.from_dict(cluster["config"], source=str(cluster_path))
             endpoints = {int(k): v for k, v in cluster["endpoints"].items()}
             netctl = cluster.get("netctl")
-        except (OSError, ValueError, KeyError, TypeError, AttributeError, ConfigError) as exc:
+            self._hold_doc = cluster.get(HOLD_KEY)
+            held_until(self._hold_doc, self.id, self.incarnation, 0.0)  # validate now, refuse before any socket
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, ConfigError, StartupHoldError) as exc:
             self._refuse(f"bad {cluster_path}: {exc.__class__.__name__}: {exc}")
         members = config.members
         if cluster.get("nodes", config.nodes) != config.nodes or sorted(endpoints) != list(members):
@@ -166,7 +205,9 @@ class Node:
             self._refuse(f"node id {self.id} is not a member of {list(members)}")
         if netctl is not None and not isinstance(netctl, str):
             self._refuse(f"bad {cluster_path}: netctl must be an endpoint string")
+        return config, endpoints, netctl
 
+    def _load_state(self) -> HardState:
         self.state_file = StateFile(self.run_dir / f"node-{self.id}.state")
         try:
             state = self.state_file.load()
@@ -178,25 +219,27 @@ class Node:
         except StorageError as exc:
             self._refuse(f"state file: {exc}")
         if state is None:
-            # A missing file means term 0 only for a node that never ran: the first start writes the file, so a
-            # later incarnation without one has lost its state (and could vote twice in a term it voted in).
-            if self.incarnation > 1:
-                self._refuse(f"state file {self.state_file.path} is missing, but node {self.id} has run before "
-                             f"(this is incarnation {self.incarnation}); refusing to start from term 0")
-            state = HardState()
-            try:
-                self.state_file.save(state)
-            except StorageFatalError as exc:
-                self._refuse(f"cannot create state file: {exc}", EXIT_STORAGE)
+            state = self._first_state()
         self.term = state.term
+        return state
 
-        seed = int.from_bytes(os.urandom(8), "big")
-        self.rng = random.Random(seed)
-        self.netem = NetEm(self.id, random.Random(f"{seed}:netem"))
-        core_config = config.core_config(self.id)
+    def _first_state(self) -> HardState:
+        # A missing file means term 0 only for a node that never ran: the first start writes the file, so a
+        # later incarnation without one has lost its state (and could vote twice in a term it voted in).
+        if self.incarnation > 1:
+            self._refuse(f"state file {self.state_file.path} is missing, but node {self.id} has run before "
+                         f"(this is incarnation {self.incarnation}); refusing to start from term 0")
+        state = HardState()
+        try:
+            self.state_file.save(state)
+        except StorageFatalError as exc:
+            self._refuse(f"cannot create state file: {exc}", EXIT_STORAGE)
+        return state
 
+    def _open_sockets(self, config: ClusterConfig, endpoints: dict[int, str], netctl: str | None) -> None:
         self.ctx = zmq.Context(io_threads=1)  # created here, in the node process itself (never across fork)
         self.limiter = LogLimiter(self._write, time.monotonic)
+        members = config.members
         try:
             self.transport = Transport(self.ctx, self.id, endpoints, Codec(members, self.id), self.limiter,
                                        reconnect_ms=config.effective_reconnect_ms)
@@ -206,34 +249,31 @@ class Node:
         except TransportError as exc:
             self._refuse(f"transport: {exc}")
         if netctl is not None:
-            self.sub = self.ctx.socket(zmq.SUB)
-            self.sub.setsockopt(zmq.LINGER, 0)  # never wait on close
-            self.sub.setsockopt(zmq.RCVHWM, 64)  # netctl is republished; a backlog of old states is useless
-            self.sub.setsockopt(zmq.MAXMSGSIZE, 64 * 1024)  # a net document is small; refuse anything absurd
-            self.sub.setsockopt(zmq.RECONNECT_IVL, config.effective_reconnect_ms)  # reach a (re)started supervisor fast
-            self.sub.setsockopt(zmq.SUBSCRIBE, b"")  # topic-less protocol: take everything
-            try:
-                self.sub.connect(netctl)
-            except zmq.ZMQError as exc:
-                self._refuse(f"bad netctl endpoint {netctl!r}: {exc}")
+            self._subscribe_netctl(netctl, config.effective_reconnect_ms)
 
-        now = time.monotonic()
-        self.core = ElectionCore(core_config, state, now, self.rng)
+    def _subscribe_netctl(self, netctl: str, reconnect_ms: int) -> None:
+        self.sub = self.ctx.socket(zmq.SUB)
+        self.sub.setsockopt(zmq.LINGER, 0)  # never wait on close
+        self.sub.setsockopt(zmq.RCVHWM, 64)  # netctl is republished; a backlog of old states is useless
+        self.sub.setsockopt(zmq.MAXMSGSIZE, 64 * 1024)  # a net document is small; refuse anything absurd
+        self.sub.setsockopt(zmq.RECONNECT_IVL, reconnect_ms)  # reach a (re)started supervisor fast
+        self.sub.setsockopt(zmq.SUBSCRIBE, b"")  # topic-less protocol: take everything
         try:
-            self.hold_until, self._hold_since = held_until(cluster.get(HOLD_KEY), self.id, self.incarnation, now), now
-        except StartupHoldError as exc:
-            self._refuse(f"bad {cluster_path}: {exc}")
-        self._write("node_started", voted_for=state.voted_for, persist_mode=config.persist, rng_seed=seed,
-                    pid=os.getpid(), endpoint=self.transport.endpoint)
+            self.sub.connect(netctl)
+        except zmq.ZMQError as exc:
+            self._refuse(f"bad netctl endpoint {netctl!r}: {exc}")
+
+    def _apply_saved_net(self) -> None:
+        """A node (re)started during a partition applies the current network state before the first netctl."""
         net_json = self.run_dir / "net.json"
         try:
             doc = decode_netctl(net_json.read_bytes())
         except FileNotFoundError:
-            pass
+            return
         except (OSError, NetctlError) as exc:
             self._write("netctl_rejected", reason=f"net.json: {exc}"[:200])
-        else:
-            self._apply_netctl(doc)
+            return
+        self._apply_netctl(doc)
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         # No I/O here: the loop sees the flag on its next iteration (the wakeup fd ends the current poll).
@@ -292,7 +332,7 @@ class Node:
             if more or ready:
                 for msg in transport.receive():
                     if netem.allows(msg.src, node_id):
-                        self._apply(step(msg, now), now)
+                        self._apply(step(msg, now))
                     else:
                         transport.log_drop(msg.src, msg.kind, "partition")
                 more = transport.more
@@ -312,7 +352,7 @@ class Node:
             return
         if now >= core.deadline:
             self.loop_stats.tick_late(now - core.deadline)
-            self._apply(core.tick(now), now)
+            self._apply(core.tick(now))
 
     def _release(self, reason: str, now: float) -> None:
         """End the start-up hold: the election timer runs from now on, drawn afresh."""
@@ -335,29 +375,34 @@ class Node:
         for msg in send_now:
             self.transport.send(msg)
 
-    def _apply(self, out: Output, now: float | None = None) -> None:
-        """Apply one core Output in the contract's order (`now`: the loop's clock reading, if it has one)."""
-        if out.persist is not None:
-            self.failpoints.hit("before_persist")
-            try:
-                self.state_file.save(out.persist)
-            except StorageFatalError as exc:
-                self._refuse(f"storage fatal error: {exc}", EXIT_STORAGE)
-            self.log.write("state_persisted", term=out.persist.term, voted_for=out.persist.voted_for)
-            self.failpoints.hit("after_persist_before_send")
-        for ev in out.events:
-            self.log.write(ev.name, term=ev.term, **ev.fields)
-        if out.messages:
-            if now is None:
-                now = time.monotonic()
-            netem, transport = self.netem, self.transport
-            for msg in out.messages:
-                verdict, reason = netem.route(msg, now)
-                if verdict == SEND:
-                    transport.send(msg)
-                elif verdict == DROP:
-                    transport.log_drop(msg.dst, msg.kind, reason)
-            self.failpoints.hit("after_send", before_kill=self._flush_before_kill)
+    # ------------------------------------------------------------------ the embedding's ports
+
+    def _embedding(self) -> Apply:
+        """The core's Output applied through this process's disk, log, network and failpoints (one embedding:
+        runtime/embedding.py, the same one the simulator runs)."""
+        return embed(self._save_state, self._log_event, self._send, self._failpoint)
+
+    def _save_state(self, state: HardState) -> None:
+        try:
+            self.state_file.save(state)
+        except StorageFatalError as exc:
+            self._refuse(f"storage fatal error: {exc}", EXIT_STORAGE)
+
+    def _log_event(self, event: str, *, term: int, **fields: Any) -> dict[str, Any]:
+        return self.log.write(event, term=term, **fields)  # self.log exists once _open_log ran
+
+    def _send(self, messages: list[Message]) -> None:
+        now = time.monotonic()
+        netem, transport = self.netem, self.transport
+        for msg in messages:
+            verdict, reason = netem.route(msg, now)
+            if verdict == SEND:
+                transport.send(msg)
+            elif verdict == DROP:
+                transport.log_drop(msg.dst, msg.kind, reason)
+
+    def _failpoint(self, name: str) -> None:
+        self.failpoints.hit(name, before_kill=self._flush_before_kill if name == "after_send" else None)
 
     def _flush_before_kill(self) -> None:
         # zmq sends from its I/O thread; give queued messages a bounded chance to leave so that "after_send"

@@ -56,8 +56,6 @@ class Spawner(Protocol):
     def spawn(self, run_dir: Path, node_id: int, incarnation: int, err_path: Path,
               env: dict[str, str]) -> NodeHandle: ...
 
-    def close(self) -> None: ...
-
 
 class ExecSpawner:
     """fork+exec of `python -m raftzmq.runtime.node`: slower, but each node is a pristine interpreter."""
@@ -71,9 +69,6 @@ class ExecSpawner:
             # nodes in order and logs it.
             return subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
                                     env=env, process_group=0, close_fds=True)
-
-    def close(self) -> None:
-        pass
 
 
 class _ProcessHandle:
@@ -165,9 +160,6 @@ class ForkserverSpawner:
                                  name=f"raftzmq-node-{node_id}", daemon=True)
         proc.start()
         return _ProcessHandle(proc)
-
-    def close(self) -> None:
-        pass  # the forkserver exits on its own when this process does
 
 
 def make_spawner(method: str) -> Spawner:

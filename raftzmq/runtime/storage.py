@@ -27,7 +27,7 @@ import json
 import os
 import zlib
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from raftzmq.protocol.core import HardState
 
@@ -46,7 +46,6 @@ FORMAT = "raftzmq-hardstate"
 VERSION = 1
 _FIELDS = frozenset({"format", "version", "term", "voted_for", "crc32"})
 
-Failpoint = Callable[[str], None]
 
 
 class StorageError(Exception):
@@ -159,16 +158,11 @@ def decode_state(data: bytes, path: str | os.PathLike[str] = "<bytes>") -> tuple
 
 
 class StateFile:
-    """One node's durable hard state at ``path``.
+    """One node's durable hard state at ``path``. (Failpoints around a save are the embedding's, not ours:
+    runtime/embedding.py.)"""
 
-    ``failpoint(name)``, if given, is called with "before_persist" (before the
-    temp file is written) and "after_persist" (after the directory fsync), so a
-    test harness can kill the process at exactly those moments.
-    """
-
-    def __init__(self, path: str | os.PathLike[str], failpoint: Failpoint | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self._failpoint = failpoint
 
     def __repr__(self) -> str:
         return f"StateFile({str(self.path)!r})"
@@ -201,7 +195,6 @@ class StateFile:
         ever reaching the disk. The only safe reaction is to stop the node.
         """
         payload = encode_state(state.term, state.voted_for)  # ValueError: caller bug
-        self._fire("before_persist")
         tmp = self._tmp_path()
         step = "open temp file"
         try:
@@ -231,11 +224,6 @@ class StateFile:
             except OSError:
                 pass
             raise StorageFatalError(self.path, f"{step} failed: {exc}") from exc
-        self._fire("after_persist")
-
-    def _fire(self, name: str) -> None:
-        if self._failpoint is not None:
-            self._failpoint(name)
 
     def _remove_stale_temps(self) -> None:
         # Temps left by a crash before rename never hold committed state; the

@@ -1,0 +1,157 @@
+"""`raftzmq report --html`: one self-contained HTML file that shows a run interactively (lanes per node, terms and
+leaders, faults, network states, votes, the checker's verdict, failovers and their CDF), with zoom and pan.
+
+The page is the template, stylesheet and script in assets/ with the run's data inlined as JSON (in a
+`<script type="application/json" id="run-data">`, which tests and tools can read back). Nothing is loaded from
+the network. The data is the run view of runview.py, so it says exactly what the static SVG says.
+"""
+from __future__ import annotations
+
+import errno
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import asdict
+from html import escape
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .checker import CheckResult, check_located
+from .logfile import Located, LogFormatError, read_run
+from .report import failovers, recovery_summary
+from .runview import MARK_STYLE, ROLE_STYLE, RunView, build_view
+
+__all__ = ["REPORT_NAME", "DATA_VERSION", "report_data", "render_html", "write_html_report", "existing_report",
+           "read_report_data"]
+
+REPORT_NAME = "report.html"
+DATA_VERSION = 1
+_DATA_TAG = '<script type="application/json" id="run-data">'
+
+
+def _ms(view: RunView, ns: int) -> float:
+    return round((ns - view.first_ns) / 1e6, 3)
+
+
+def _lanes(view: RunView) -> dict[str, list[list[Any]]]:
+    return {str(node): [[_ms(view, s.start_ns), _ms(view, s.end_ns), s.state, s.term, s.index] for s in segs]
+            for node, segs in view.lanes.items()}
+
+
+def _net(view: RunView) -> list[dict[str, Any]]:
+    return [{"t0": _ms(view, s.start_ns), "t1": _ms(view, s.end_ns), "groups": s.groups, "views": s.views,
+             "cuts": s.cuts, "loss": s.loss, "delay_ms": s.delay_ms, "jitter_ms": s.jitter_ms,
+             "partitioned": s.partitioned, "label": s.label, "rec": s.index} for s in view.net]
+
+
+def _violations(view: RunView) -> list[dict[str, Any]]:
+    return [{"invariant": v.invariant, "name": v.name, "message": v.message, "where": list(v.where),
+             "recs": list(v.indexes), "t": None if v.at_ns is None else _ms(view, v.at_ns), "node": v.node}
+            for v in view.violations]
+
+
+def _gaps(check: CheckResult, index_of: dict[str, int]) -> list[dict[str, Any]]:
+    return [{**gap.to_dict(), "rec": index_of.get(gap.where, -1) if gap.where else -1} for gap in check.incomplete]
+
+
+def _verdict(view: RunView, check: CheckResult, index_of: dict[str, int]) -> dict[str, Any]:
+    return {"ok": check.ok, "verdict": check.verdict, "incomplete": _gaps(check, index_of),
+            "violations": _violations(view), "suppressed": check.suppressed,
+            "cluster_size": check.cluster_size, "cluster_size_source": check.cluster_size_source,
+            "warnings": check.warnings, "stats": {k: v for k, v in check.stats.items() if k != "leaders_per_term"}}
+
+
+def _failovers(view: RunView, size: int) -> list[dict[str, Any]]:
+    out = []
+    for f in failovers(view.records, size):
+        row = asdict(f)
+        row["lost_ms"] = _ms(view, row.pop("lost_ns"))
+        out.append(row)
+    return out
+
+
+def _records(located: Sequence[Located], files: dict[str, int], view: RunView) -> list[list[Any]]:
+    return [[files.setdefault(loc.file, len(files)), loc.line, _ms(view, loc.record["mono_ns"]), loc.record]
+            for loc in located]
+
+
+def report_data(located: Sequence[Located], check: CheckResult, *, title: str) -> dict[str, Any]:
+    """Everything the page shows, as JSON-able data. Times are milliseconds from the first record."""
+    records, wheres = [loc.record for loc in located], [loc.where for loc in located]
+    view = build_view(records, wheres=wheres, check=check)
+    size = check.cluster_size or len(view.nodes)
+    files: dict[str, int] = {}
+    rows = _records(located, files, view)
+    return {
+        "version": DATA_VERSION, "title": title, "first_ns": view.first_ns, "t_end_ms": _ms(view, view.last_ns),
+        "nodes": view.nodes, "cluster_size": size,
+        "style": {"roles": ROLE_STYLE, "marks": MARK_STYLE},
+        "lanes": _lanes(view),
+        "terms": [[_ms(view, t.start_ns), _ms(view, t.end_ns), t.term, list(t.leaders)] for t in view.terms],
+        "marks": [{"t": _ms(view, m.at_ns), "kind": m.kind, "node": m.node, "label": m.label, "detail": m.detail,
+                   "rec": m.index} for m in view.marks],
+        "net": _net(view),
+        "votes": [[_ms(view, a.at_ns), a.kind, a.voter, a.candidate, a.term, a.granted, a.index]
+                  for a in view.arrows],
+        "verdict": _verdict(view, check, {w: i for i, w in enumerate(wheres)}),
+        "failovers": _failovers(view, size),
+        "summary": recovery_summary(records, size),
+        "files": [Path(name).name for name in files],
+        "records": rows,
+    }
+
+
+def _asset(name: str) -> str:
+    return resources.files(__package__).joinpath("assets", name).read_text(encoding="utf-8")
+
+
+def render_html(located: Sequence[Located], check: CheckResult, *, title: str) -> str:
+    """The report page as one string: template + inline CSS + inline JS + the data as JSON."""
+    data = json.dumps(report_data(located, check, title=title), separators=(",", ":"), allow_nan=False)
+    data = data.replace("<", "\\u003c")  # no "</script>" or "<!--" can end the data block early
+    page = _asset("report.html").replace("__TITLE__", escape(title))
+    for key, value in (("/*CSS*/", _asset("report.css")), ("/*JS*/", _asset("report.js")), ("__DATA__", data)):
+        page = page.replace(key, value, 1)  # once, and last the data, so no run can inject a placeholder
+    return page
+
+
+def write_html_report(run_dir: str | os.PathLike[str], output: str | os.PathLike[str] | None = None) -> Path:
+    """Read and check the run, write its report (default RUN_DIR/report.html) and return the path.
+    Raises LogFormatError/OSError like check_run for a run that cannot be read."""
+    run = Path(run_dir)
+    torn: list[str] = []
+    located = read_run(run, on_warning=torn.append)
+    if not located:
+        raise LogFormatError(str(run), "no log records")
+    check = check_located(run, located, warnings=torn)
+    target = Path(output) if output is not None else run / REPORT_NAME
+    _write_whole(target, render_html(located, check, title=f"raftzmq run {run.resolve().name}"))
+    return target
+
+
+def _write_whole(target: Path, text: str) -> None:
+    """Write through a temporary file and rename, so a reader (a browser reloading) never sees half a page.
+    OSErrors name `target`, never the temporary file."""
+    if target.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a directory; give a file name", str(target))
+    tmp = target.with_name(f".{target.name}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror, str(target)) from None
+
+
+def existing_report(run_dir: str | os.PathLike[str]) -> Path | None:
+    """The run's HTML report at its default place, if one was written."""
+    path = Path(run_dir) / REPORT_NAME
+    return path if path.is_file() else None
+
+
+def read_report_data(html: str) -> dict[str, Any]:
+    """The data inlined in a report page (for tests and tools)."""
+    start = html.index(_DATA_TAG) + len(_DATA_TAG)
+    data: dict[str, Any] = json.loads(html[start:html.index("</script>", start)])
+    return data
