@@ -102,7 +102,8 @@ def _floor_leader(cfg: dict[str, Any]) -> None:
         d.setsockopt(zmq.IMMEDIATE, 1)
         d.connect(ep)
         dealers.append(d)
-    interval, late, answers = cfg["heartbeat_ms"] / 1000, [], 0
+    interval, answers = cfg["heartbeat_ms"] / 1000, 0
+    late: list[float] = []
     due = time.monotonic() + interval
     end = None
     while True:
@@ -146,8 +147,9 @@ class _Floor:
         eps = [f"tcp://127.0.0.1:{p}" for p in ports]
         env = child_env()
         cmd = [sys.executable, "-m", "raftzmq.lab.bench_hotpath"]
-        self.followers = [subprocess.Popen([*cmd, "follower", json.dumps({"bind": ep, "leader": eps[0]})], env=env)
-                          for ep in eps[1:]]
+        self.followers: list[subprocess.Popen[str]] = [
+            subprocess.Popen([*cmd, "follower", json.dumps({"bind": ep, "leader": eps[0]})], env=env, text=True)
+            for ep in eps[1:]]
         self.leader = subprocess.Popen([*cmd, "leader", json.dumps({
             "bind": eps[0], "peers": eps[1:], "heartbeat_ms": heartbeat_ms, "seconds": seconds})],
             env=env, stdout=subprocess.PIPE, text=True)
@@ -162,7 +164,8 @@ class _Floor:
         return json.loads(out.strip().splitlines()[-1])
 
     def stop(self) -> None:
-        for p in [self.leader, *self.followers]:
+        procs: list[subprocess.Popen[str]] = [self.leader, *self.followers]
+        for p in procs:
             if p.poll() is None:
                 p.kill()
             p.wait()

@@ -246,7 +246,7 @@ class Transport:
         out: list[Message] = []
         self.more = False
         for _ in range(self.recv_batch):
-            if not router.getsockopt(_EVENTS) & _POLLIN:
+            if not self._readable(router):
                 return out
             try:
                 parts = router.recv_multipart(_NOBLOCK)
@@ -264,8 +264,13 @@ class Transport:
                 continue
             self.stats["received"] += 1
             out.append(msg)
-        self.more = bool(router.getsockopt(_EVENTS) & _POLLIN)
+        self.more = self._readable(router)
         return out
+
+    @staticmethod
+    def _readable(sock: zmq.Socket) -> bool:
+        # ZMQ_EVENTS also processes the socket's pending commands, which re-arms its ZMQ_FD edge.
+        return bool(int(sock.getsockopt(_EVENTS)) & _POLLIN)
 
     def _reject(self, reason: str, size: int) -> None:
         self.stats["rejected"] += 1
