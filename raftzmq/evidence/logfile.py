@@ -65,6 +65,7 @@ NODE_EVENT_FIELDS: dict[str, dict[str, str]] = {
     "message_rejected": {"reason": _STR, "size": _INT},
     "node_stopping": {"reason": _STR},
     "loop_stats": {"wakes": _INT, "ticks": _INT},
+    "log_cap_reached": {"cap": _INT},
     "timer_released": {"reason": _STR, "held_ms": _INT},
     "node_failed": {"reason": _STR},
     "log_repaired": {"bytes": _INT},

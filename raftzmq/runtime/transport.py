@@ -37,14 +37,16 @@ __all__ = [
     "RCVHWM",
     "MAXMSGSIZE",
     "RECV_BATCH",
+    "LIMITED_RECORD_CAP",
 ]
 
 SNDHWM = 16  # a few heartbeat intervals' worth per peer; older news is useless to Raft, drop instead of queue
 RCVHWM = 1000  # bounds memory under a flood; zmq drops/pushes back beyond it, the codec drops the rest
 MAXMSGSIZE = 1024  # > codec MAX_FRAME_BYTES (256): 257..1024 is rejected and logged, beyond that zmq disconnects
 RECV_BATCH = 64  # frames handled per wake-up before the loop looks at timers again (a flood cannot starve ticks)
-DROP_LOG_BUDGET = 1  # message_dropped records per (peer, kind, reason) per window
+DROP_LOG_BUDGET = 1  # message_dropped records per (kind, reason) per window
 REJECT_LOG_BUDGET = 5  # message_rejected records per window, all reasons together
+LIMITED_RECORD_CAP = 2000  # rate-limited records per node incarnation; then only counts (see LogLimiter)
 
 # Plain ints: pyzmq's enum members cost an enum construction per `&` on the hot path.
 _EVENTS, _POLLIN, _NOBLOCK = int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.NOBLOCK)
@@ -77,14 +79,19 @@ class LogLimiter:
 
     Every record carries `count`: the occurrences it stands for (itself plus those suppressed since the key's
     previous record). `flush(now)` writes a summary record for keys whose window has ended with suppressed
-    occurrences, so the sum of `count` over all records equals the number of occurrences once flushed.
+    occurrences, so the sum of `count` over all records equals the number of occurrences once flushed. A summary
+    carries the fields its occurrences agree on; a field they differ in (e.g. drops to several peers) is null.
+    After `cap` records in all, the limiter writes `log_cap_reached` once and from then on only counts: the
+    totals come out at a clean stop (`flush_all`), so a flood of any length costs a bounded log.
     `log(event, **fields)` does the writing (the node adds the term).
     """
 
     def __init__(self, log: Callable[..., Any], clock: Callable[[], float] = time.monotonic,
-                 window: float = 1.0) -> None:
-        self.log, self.clock, self.window = log, clock, window
-        # key -> [window_start, records_in_window, suppressed, event, last_fields]
+                 window: float = 1.0, cap: int = LIMITED_RECORD_CAP) -> None:
+        self.log, self.clock, self.window, self.cap = log, clock, window, cap
+        self.written = 0
+        self._due = float("inf")  # no summary can be due before this
+        # key -> [window_start, records_in_window, suppressed, event, fields of the suppressed]
         self._keys: dict[Hashable, list[Any]] = {}
 
     def emit(self, event: str, key: Hashable, budget: int, **fields: Any) -> bool:
@@ -95,33 +102,52 @@ class LogLimiter:
             st = self._keys[key] = [now, 0, 0, event, fields]
         elif now - st[0] >= self.window:
             st[0], st[1] = now, 0
-        if st[1] < budget:
+        if st[1] < budget and self.written < self.cap:
             st[1] += 1
             count, st[2] = st[2] + 1, 0
-            self.log(event, **fields, count=count)
+            self._write(event, fields, count)
             return True
+        if st[2] == 0:
+            st[3], st[4] = event, dict(fields)
+        elif st[4] != fields:
+            st[4] = {k: (v if fields.get(k) == v else None) for k, v in st[4].items()}
         st[2] += 1
-        st[3], st[4] = event, fields
+        self._due = min(self._due, st[0] + self.window)
         return False
+
+    def _write(self, event: str, fields: dict[str, Any], count: int) -> None:
+        self.written += 1
+        self.log(event, **fields, count=count)
+        if self.written == self.cap:
+            self.log("log_cap_reached", cap=self.cap)
 
     def flush(self, now: float | None = None) -> int:
         """Write summaries for windows that ended with suppressed occurrences. Returns records written."""
         now = self.clock() if now is None else now
-        written = 0
+        if now < self._due or self.written >= self.cap:
+            return 0
+        written, self._due = 0, float("inf")
         for st in self._keys.values():
-            if st[2] and now - st[0] >= self.window:
-                count, st[2] = st[2], 0
-                st[0], st[1] = now, 1
-                self.log(st[3], **st[4], count=count)
-                written += 1
+            if not st[2]:
+                continue
+            if now - st[0] < self.window:
+                self._due = min(self._due, st[0] + self.window)
+                continue
+            count, st[2] = st[2], 0
+            st[0], st[1] = now, 1
+            self._write(st[3], st[4], count)
+            written += 1
+            if self.written >= self.cap:
+                break
         return written
 
     def flush_all(self) -> int:
-        """Write every pending summary regardless of windows (at shutdown)."""
+        """Write every pending summary regardless of windows and of the cap (at shutdown)."""
         written = 0
         for st in self._keys.values():
             if st[2]:
                 count, st[2] = st[2], 0
+                self.written += 1
                 self.log(st[3], **st[4], count=count)
                 written += 1
         return written
@@ -230,7 +256,9 @@ class Transport:
 
     def log_drop(self, peer: int | None, kind: str, reason: str) -> None:
         """Rate-limited message_dropped (also used by the node for netem drops)."""
-        self.limiter.emit("message_dropped", ("message_dropped", peer, kind, reason), DROP_LOG_BUDGET,
+        # Keyed without the peer: a leader cut off from 100 peers writes one record per kind and reason per
+        # window (peer null when it stands for several), not one per peer.
+        self.limiter.emit("message_dropped", ("message_dropped", kind, reason), DROP_LOG_BUDGET,
                           peer=peer, kind=kind, reason=reason)
 
     # ------------------------------------------------------------------ receiving
