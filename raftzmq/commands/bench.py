@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ..lab import bench_cluster, bench_hotpath
+from ..lab import bench_cluster, bench_hotpath, bench_scale
 from ..runtime.spawn import SPAWN_METHODS
 from .options import cluster_options, fail, resolve_cluster, start_args
 from .sim import bench_sim
@@ -53,6 +53,7 @@ def bench() -> None:
       raftzmq bench large --hold 60         # 101 nodes: start-up and a stable minute
       raftzmq bench spawn                   # fork+exec vs forkserver for 101 processes
       raftzmq bench hotpath                 # CPU per heartbeat against a bare pyzmq floor
+      raftzmq bench scale                   # 5, 25, 51, 101 nodes: start-up, elections, CPU, RSS, logs
       raftzmq bench sim --runs 9            # simulated seconds per wall second
     """
 
@@ -163,4 +164,32 @@ def hotpath(sizes: str, runs: int, seconds: float, as_json: bool, **flags: Any) 
     config = resolve_cluster(flags)
     res = _measure(bench_hotpath.hotpath, nodes=ns, runs=runs, seconds=seconds, heartbeat_ms=config.heartbeat_ms,
                    extra=start_args(config, config_path))
+    _emit({"load average at start": bench_hotpath.load_average(), **res}, as_json)
+
+
+@bench.command()
+@cluster_options
+@click.option("--sizes", default="5,25,51,101", show_default=True, metavar="N[,N...]", help="Cluster sizes.")
+@click.option("--hold", type=float, default=60.0, show_default=True,
+              help="Seconds to watch each cluster after its leader is elected.")
+@click.option("--runs", type=int, default=1, show_default=True, help="Clusters per size.")
+@click.option("--json", "as_json", is_flag=True)
+def scale(sizes: str, hold: float, runs: int, as_json: bool, **flags: Any) -> None:
+    """Per cluster size: time to all up, to the first and to the stable leader, terms, elections and pre-votes
+    until it, elections during a hold, cluster CPU, RSS per node, log bytes (start-up and per idle minute).
+
+    Takes the cluster switches of `raftzmq start` (default timings unless told otherwise).
+
+    \b
+    Examples:
+      raftzmq bench scale                          # 5, 25, 51 and 101 nodes, 60 s hold each
+      raftzmq bench scale --sizes 51,101 --hold 30 --runs 3
+    """
+    try:
+        ns = [int(x) for x in sizes.split(",")]
+    except ValueError:
+        fail(f"--sizes: expected comma-separated integers, got {sizes!r}")
+    config_path = flags["config_path"]
+    config = resolve_cluster(flags)
+    res = _measure(bench_scale.scale, sizes=ns, hold=hold, runs=runs, extra=start_args(config, config_path))
     _emit({"load average at start": bench_hotpath.load_average(), **res}, as_json)
