@@ -357,9 +357,14 @@ def test_the_release_starts_every_held_timer_at_once(cluster):
         cluster.start_all()
         time.sleep(0.5)  # longer than an election timeout: a node that does not hold would campaign meanwhile
         assert all(not cluster.events(i, "election_timeout") for i in range(1, cluster.n + 1))
-        wait_until(lambda: pub.send(b'{"type": "release"}') or all(
+        wait_until(lambda: pub.send(b'{"type": "release", "first": 2}') or all(
             cluster.events(i, "timer_released", reason="release") for i in range(1, cluster.n + 1)), 10, "releases")
         cluster.wait_leader()
+        timeouts = sorted((r["mono_ns"], i) for i in range(1, cluster.n + 1)
+                          for r in cluster.events(i, "election_timeout"))
+        assert timeouts[0][1] == 2, "the node the release names campaigns first"
+        assert [r["first"] for r in cluster.events(2, "timer_released")] == [True]
+        assert [r["first"] for r in cluster.events(1, "timer_released")] == [False]
     finally:
         pub.close(linger=0)
         ctx.term()

@@ -194,13 +194,21 @@ class ElectionCore:
             self._campaign(pre=self.config.prevote)
         return self._flush()
 
-    def restart_election_timer(self, now: float) -> None:
-        """Draw a follower's election timeout afresh from `now`, as at construction. The embedding program calls
-        this when it stops holding a new node's timer (the cluster's start-up barrier): a timer drawn when the
-        process started may have expired long ago, and all such timers firing at once would collide."""
+    def restart_election_timer(self, now: float, offset: float = 0.0) -> None:
+        """Draw a follower's election timeout afresh, from `now + offset`. The embedding program calls this when
+        it stops holding a new node's timer (the cluster's start-up barrier): a timer drawn when the process
+        started may have expired long ago, and all such timers firing at once would collide. A positive offset
+        gives a node nominated to campaign first (`campaign_now`) a head start; timers only decide liveness."""
         if self.role == FOLLOWER:
             self.now = now
             self._reset_election_timer()
+            self.election_deadline += offset
+
+    def campaign_now(self, now: float) -> Output:
+        """A follower's election timer fires now: the usual (pre-)election, as if its timeout had expired."""
+        if self.role == FOLLOWER:
+            self.election_deadline = now
+        return self.tick(now)
 
     def transfer_leadership(self, target: int, now: float) -> Output:
         """Ask `target` to take over: it campaigns at once, skipping the pre-vote."""

@@ -354,11 +354,16 @@ class Node:
             self.loop_stats.tick_late(now - core.deadline)
             self._apply(core.tick(now))
 
-    def _release(self, reason: str, now: float) -> None:
-        """End the start-up hold: the election timer runs from now on, drawn afresh."""
+    def _release(self, reason: str, now: float, first: bool = False) -> None:
+        """End the start-up hold. The node the release names `first` campaigns at once; every other node's
+        timer is drawn afresh one maximum election timeout later, so the first has a head start (the machine may
+        need that long to carry one round of votes to every peer); after a lost release, just drawn afresh."""
         self.hold_until = None
-        self.core.restart_election_timer(now)
-        self._write("timer_released", reason=reason, held_ms=round((now - self._hold_since) * 1000))
+        self._write("timer_released", reason=reason, held_ms=round((now - self._hold_since) * 1000), first=first)
+        if first:
+            self._apply(self.core.campaign_now(now))
+        else:
+            self.core.restart_election_timer(now, self.core.config.election_timeout_max if reason == "release" else 0.0)
 
     def _drain_wake(self) -> None:
         assert self._wake_r is not None
@@ -448,7 +453,7 @@ class Node:
                 self._write("net_applied", **fields)
         elif kind == "release":
             if self.hold_until is not None:
-                self._release("release", time.monotonic())
+                self._release("release", time.monotonic(), first=doc.get("first") == self.id)
         elif kind == "transfer":
             target, tid = doc.get("target"), doc.get("id")
             if type(tid) is not int:

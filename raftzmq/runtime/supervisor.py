@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import random
 import signal
 import subprocess
 import time
@@ -42,7 +43,6 @@ _IDLE_POLL_S = 0.25  # how late the supervisor may notice (and log) a node's exi
 _STOP_GRACE_S = 3.0
 _RELEASE_POLL_S = 0.02  # while the start-up barrier holds: how often to look for the last node_started
 _RELEASE_CONNECT_IVLS = 2  # after the last node_started, wait this many reconnect intervals: DEALERs connect
-_RELEASE = json.dumps({"type": "release"}).encode()
 
 
 @dataclass(slots=True)
@@ -97,6 +97,7 @@ class Supervisor:
         self._hold: dict[int, int] = {}  # start-up barrier: node -> incarnation still to release (startup.py)
         self._release_at: float | None = None
         self._release_until = 0.0  # republish the release until then (late subscribers)
+        self._release_doc = b""
 
     # ------------------------------------------------------------------ what setup() creates
 
@@ -184,6 +185,10 @@ class Supervisor:
             self.spawn(n)
         self._hold = {n: self.nodes[n].incarnation for n in self.members}
 
+    def _is_up(self, n: int, inc: int) -> bool:
+        view = self.tracker.nodes.get(n)
+        return self.nodes[n].alive and view is not None and view.incarnation == inc and view.role is not None
+
     def _check_release(self, now: float) -> None:
         """The start-up barrier: once every node of this start has logged node_started (or is gone), give their
         DEALERs time to connect, then release all election timers at once (docs/CONTRACTS.md)."""
@@ -191,12 +196,15 @@ class Supervisor:
             self.refresh()
             for n, inc in self._hold.items():
                 p, view = self.nodes[n], self.tracker.nodes.get(n)
-                up = view is not None and view.incarnation == inc and (view.role or view.failed or view.stopped)
-                if p.alive and p.incarnation == inc and not up:
+                done = view is not None and view.incarnation == inc and (view.role or view.failed or view.stopped)
+                if p.alive and p.incarnation == inc and not done:
                     return
             self._release_at = now + ms_to_s(_RELEASE_CONNECT_IVLS * self.config.effective_reconnect_ms)
         elif now >= self._release_at:
-            self.log.write("timers_released", node=0, nodes=len(self._hold))
+            up = [n for n, inc in self._hold.items() if self._is_up(n, inc)]
+            first = random.choice(up) if up else None
+            self.log.write("timers_released", node=0, nodes=len(self._hold), first=first)
+            self._release_doc = json.dumps({"type": "release", "first": first}).encode()
             self._hold, self._release_at = {}, None
             self._release_until = self._last_net_event = now + 0.0  # republish busily (late subscribers)
             self._release_until += _NETCTL_BUSY_WINDOW_S
@@ -511,7 +519,7 @@ class Supervisor:
         try:
             sock.send(json.dumps(msg).encode(), zmq.NOBLOCK)
             if now < self._release_until:
-                sock.send(_RELEASE, zmq.NOBLOCK)
+                sock.send(self._release_doc, zmq.NOBLOCK)
         except zmq.Again:
             pass  # republished shortly anyway
 
