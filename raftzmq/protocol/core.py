@@ -151,6 +151,7 @@ class ElectionCore:
         self.now = now
         self.election_deadline = 0.0
         self.heartbeat_deadline = float("inf")
+        self._patience_until = 0.0  # campaign_now: (pre-)candidacies last at least until then
         self._term_only = config.persist_mode == "term-only"
         self._persisted = self._durable_view()
         self._messages: list[Message] = []
@@ -194,20 +195,23 @@ class ElectionCore:
             self._campaign(pre=self.config.prevote)
         return self._flush()
 
-    def restart_election_timer(self, now: float, offset: float = 0.0) -> None:
-        """Draw a follower's election timeout afresh, from `now + offset`. The embedding program calls this when
-        it stops holding a new node's timer (the cluster's start-up barrier): a timer drawn when the process
-        started may have expired long ago, and all such timers firing at once would collide. A positive offset
-        gives a node nominated to campaign first (`campaign_now`) a head start; timers only decide liveness."""
+    def restart_election_timer(self, now: float) -> None:
+        """Draw a follower's election timeout afresh from `now`, as at construction. The embedding program calls
+        this when it stops holding a new node's timer (the cluster's start-up barrier): a timer drawn when the
+        process started may have expired long ago, and all such timers firing at once would collide."""
         if self.role == FOLLOWER:
             self.now = now
             self._reset_election_timer()
-            self.election_deadline += offset
 
-    def campaign_now(self, now: float) -> Output:
-        """A follower's election timer fires now: the usual (pre-)election, as if its timeout had expired."""
+    def campaign_now(self, now: float, patience: float = 0.0) -> Output:
+        """A follower's election timer fires now: the usual (pre-)election, as if its timeout had expired, except
+        that its (pre-)candidacies last at least until `now + patience` before it tries again. The embedding
+        nominates one node so at a cluster's start, while the others hold their timers: on a busy machine one
+        round of durable votes from a large cluster can take longer than an election timeout, and restarting the
+        election would throw those votes away. Ends when it leads or follows; timers only decide liveness."""
         if self.role == FOLLOWER:
             self.election_deadline = now
+            self._patience_until = now + patience
         return self.tick(now)
 
     def transfer_leadership(self, target: int, now: float) -> Output:
@@ -351,6 +355,7 @@ class ElectionCore:
         self.peer_heard_at = {}
         self.transfer_target = None
         self.heartbeat_deadline = float("inf")
+        self._patience_until = 0.0
         self._reset_election_timer()
         self._emit("became_follower", leader=leader)
 
@@ -363,6 +368,7 @@ class ElectionCore:
         self.leader_heard_at = None
         self.votes = {self.id}
         self._reset_election_timer()
+        self.election_deadline = max(self.election_deadline, self._patience_until)
         if pre:
             self._become(PRECANDIDATE)
             self._emit("became_precandidate")
@@ -382,6 +388,7 @@ class ElectionCore:
 
     def _become_leader(self) -> None:
         self._become(LEADER)
+        self._patience_until = 0.0
         self.leader = self.id
         self.votes = set()
         # A fresh leader gives every peer one election timeout of grace before CheckQuorum counts it dead.

@@ -39,7 +39,7 @@ from raftzmq.runtime.embedding import Apply, embed
 from raftzmq.runtime.failpoints import FailpointError, Failpoints
 from raftzmq.runtime.loopstats import LoopStats
 from raftzmq.runtime.netem import DROP, SEND, NetctlError, NetEm, NetModelError, decode_netctl
-from raftzmq.runtime.startup import HOLD_KEY, StartupHoldError, held_until
+from raftzmq.runtime.startup import HOLD_KEY, StartupHoldError, first_election_patience_s, held_until
 from raftzmq.runtime.storage import CorruptStateError, StateFile, StorageError, StorageFatalError
 from raftzmq.runtime.transport import AddressInUseError, LogLimiter, Transport, TransportError
 
@@ -345,25 +345,33 @@ class Node:
     def _timers(self, now: float) -> None:
         core = self.core
         if self.hold_until is not None:
-            if now >= self.hold_until:
-                self._release("bound", now)
-            elif core.role != FOLLOWER:
+            if core.role != FOLLOWER:
                 self._release("campaign", now)  # e.g. a TimeoutNow: a campaigning node needs its timers
+            elif core.leader is not None:
+                self._release("leader", now)
+            elif now >= self.hold_until:
+                self._release("bound", now)
             return
         if now >= core.deadline:
             self.loop_stats.tick_late(now - core.deadline)
             self._apply(core.tick(now))
 
-    def _release(self, reason: str, now: float, first: bool = False) -> None:
-        """End the start-up hold. The node the release names `first` campaigns at once; every other node's
-        timer is drawn afresh one maximum election timeout later, so the first has a head start (the machine may
-        need that long to carry one round of votes to every peer); after a lost release, just drawn afresh."""
-        self.hold_until = None
-        self._write("timer_released", reason=reason, held_ms=round((now - self._hold_since) * 1000), first=first)
-        if first:
-            self._apply(self.core.campaign_now(now))
+    def _on_release(self, first: Any, now: float) -> None:
+        """The supervisor's release: the named node campaigns now; the others hold on until they hear a leader,
+        for at most the first election's patience (runtime/startup.py)."""
+        patience = first_election_patience_s(len(self.core.config.members))
+        if first == self.id:
+            self._release("first", now)
+            self._apply(self.core.campaign_now(now, patience))
         else:
-            self.core.restart_election_timer(now, self.core.config.election_timeout_max if reason == "release" else 0.0)
+            self.hold_until = now + patience
+
+    def _release(self, reason: str, now: float) -> None:
+        """End the start-up hold: from here on the election timer runs (drawn afresh unless campaigning)."""
+        self.hold_until = None
+        self._write("timer_released", reason=reason, held_ms=round((now - self._hold_since) * 1000))
+        if reason != "first":
+            self.core.restart_election_timer(now)
 
     def _drain_wake(self) -> None:
         assert self._wake_r is not None
@@ -453,7 +461,7 @@ class Node:
                 self._write("net_applied", **fields)
         elif kind == "release":
             if self.hold_until is not None:
-                self._release("release", time.monotonic(), first=doc.get("first") == self.id)
+                self._on_release(doc.get("first"), time.monotonic())
         elif kind == "transfer":
             target, tid = doc.get("target"), doc.get("id")
             if type(tid) is not int:

@@ -51,6 +51,8 @@ LIMITED_RECORD_CAP = 2000  # rate-limited records per node incarnation; then onl
 # Plain ints: pyzmq's enum members cost an enum construction per `&` on the hot path.
 _EVENTS, _POLLIN, _NOBLOCK = int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.NOBLOCK)
 
+_MIXED_NULL = frozenset({"peer"})  # summary fields that become null when the occurrences differ in them
+
 _ENDPOINT = re.compile(r"^(?:tcp://(?:127\.0\.0\.1|localhost|\[::1\]):(\d{1,5})|ipc://(/.+))$")
 
 
@@ -80,7 +82,7 @@ class LogLimiter:
     Every record carries `count`: the occurrences it stands for (itself plus those suppressed since the key's
     previous record). `flush(now)` writes a summary record for keys whose window has ended with suppressed
     occurrences, so the sum of `count` over all records equals the number of occurrences once flushed. A summary
-    carries the fields its occurrences agree on; a field they differ in (e.g. drops to several peers) is null.
+    carries the latest occurrence's fields, except `peer`, which is null when its occurrences involved several.
     After `cap` records in all, the limiter writes `log_cap_reached` once and from then on only counts: the
     totals come out at a clean stop (`flush_all`), so a flood of any length costs a bounded log.
     `log(event, **fields)` does the writing (the node adds the term).
@@ -109,8 +111,8 @@ class LogLimiter:
             return True
         if st[2] == 0:
             st[3], st[4] = event, dict(fields)
-        elif st[4] != fields:
-            st[4] = {k: (v if fields.get(k) == v else None) for k, v in st[4].items()}
+        elif st[4] != fields:  # the latest value, except a peer that differs: null (the schema allows it)
+            st[4] = {k: (None if k in _MIXED_NULL and st[4].get(k) != v else v) for k, v in fields.items()}
         st[2] += 1
         self._due = min(self._due, st[0] + self.window)
         return False
