@@ -33,6 +33,15 @@ def _rss_mb(pid: int) -> float:
         return 0.0
 
 
+def _pss_mb(pid: int) -> float:
+    """Proportional set size: shared pages (the forkserver's preloaded modules, libzmq) split among sharers."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("Pss:")) / 1024
+    except (OSError, ValueError, StopIteration):
+        return 0.0
+
+
 def _log_bytes(run: Path) -> int:
     return sum(p.stat().st_size for p in run.glob("*.jsonl"))
 
@@ -87,6 +96,7 @@ def one_size(nodes: int, hold: float, extra: list[str], tmp: Path,
         held = time.monotonic() - h0
         cpu = sum(cpu_ns(p) for p in pids) - cpu0
         rss = [_rss_mb(p) for p in pids[:-1]]
+        pss = [_pss_mb(p) for p in pids[:-1]]
         final = json.loads(run_cli("status", "--json", "--run-dir", str(run)).stdout)
         bytes1 = _log_bytes(run)
     finally:
@@ -104,6 +114,7 @@ def one_size(nodes: int, hold: float, extra: list[str], tmp: Path,
         "term_before_after_hold": [st["term"], final["term"]],
         "cluster_cpu_pct": round(100 * cpu / 1e9 / held, 1),
         "rss_mb_median": round(statistics.median(rss), 1), "rss_mb_max": round(max(rss), 1),
+        "pss_mb_median": round(statistics.median(pss), 1),
         "log_bytes_startup": bytes0,
         "log_bytes_per_node_per_idle_min": round((bytes1 - bytes0) / nodes * 60 / held),
     }
