@@ -12,7 +12,7 @@ from cluster_harness import REPO
 
 COMMANDS = ["start", "status", "kill", "restart", "stop", "pause", "resume", "partition", "isolate", "heal", "net",
             "transfer", "logs", "check", "report", "timeline", "sim", "chaos", "bench", "bench sim", "bench cluster", "bench large",
-            "bench spawn", "bench hotpath", "bench scale", "help", "ps", "clean"]
+            "bench spawn", "bench hotpath", "bench scale", "bench net", "help", "ps", "clean", "node", "init-cluster"]
 
 
 def test_the_command_list_above_is_complete():

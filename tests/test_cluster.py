@@ -270,12 +270,21 @@ def test_port_in_use_is_a_clear_error(tmp_path):
             except OSError:
                 return False
 
+    def hold_port_with_free_neighbours(tries=50):
+        # Other processes on a busy machine take ephemeral ports too: try a few until both neighbours are free.
+        for _ in range(tries):
+            held = socket.socket()
+            held.bind(("127.0.0.1", 0))
+            held.listen()
+            port = held.getsockname()[1]
+            if free(port - 1) and free(port + 1):
+                return held, port
+            held.close()
+        pytest.fail(f"no ephemeral port with free neighbours in {tries} tries; the scenario needs one")
+
     c = Cluster(tmp_path / "run")
-    with socket.socket() as held:
-        held.bind(("127.0.0.1", 0))
-        held.listen()
-        port = held.getsockname()[1]
-        assert free(port - 1) and free(port + 1), "neighbouring ports busy; the scenario needs them free"
+    held, port = hold_port_with_free_neighbours()
+    with held:
         proc = c.cli("start", "--detach", "--run-dir", str(c.run_dir), "--nodes", "3",
                      "--base-port", str(port - 1), check=False)
     try:

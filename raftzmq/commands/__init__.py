@@ -15,6 +15,7 @@ _FAMILIES = {
     "bench": ["bench"],
     "chaos": ["chaos"],
     "runs": ["ps", "clean"],
+    "node": ["node", "init_cluster"],
 }
 
 

@@ -9,7 +9,9 @@ from typing import Any
 
 import click
 
-from ..lab import bench_cluster, bench_hotpath, bench_scale
+from ..lab import bench_cluster, bench_hotpath, bench_net, bench_scale
+from ..runtime.curve import AUTH_MODES
+from ..runtime.netns import NET_MODES
 from ..runtime.spawn import SPAWN_METHODS
 from .options import cluster_options, fail, resolve_cluster, start_args
 from .sim import bench_sim
@@ -55,6 +57,7 @@ def bench() -> None:
       raftzmq bench hotpath                 # CPU per heartbeat against a bare pyzmq floor
       raftzmq bench scale                   # 5, 25, 51, 101 nodes: start-up, elections, CPU, RSS, logs
       raftzmq bench sim --runs 9            # simulated seconds per wall second
+      raftzmq bench net --auth curve        # idle CPU and failover with CURVE
     """
 
 
@@ -193,3 +196,29 @@ def scale(sizes: str, hold: float, runs: int, as_json: bool, **flags: Any) -> No
     config = resolve_cluster(flags)
     res = _measure(bench_scale.scale, sizes=ns, hold=hold, runs=runs, extra=start_args(config, config_path))
     _emit({"load average at start": bench_hotpath.load_average(), **res}, as_json)
+
+
+@bench.command(name="net")
+@click.option("--nodes", type=int, default=5, show_default=True)
+@click.option("--failovers", type=int, default=10, show_default=True, help="Leader kills to take the median of.")
+@click.option("--idle", "idle_s", type=float, default=10.0, show_default=True, help="Idle window in seconds.")
+@click.option("--partitions", type=int, default=0, show_default=True,
+              help="Then cut the leader and one follower off this many times, timing their rejoin after heal.")
+@click.option("--hold", "hold_s", type=float, default=5.0, show_default=True, help="Seconds each partition lasts.")
+@click.option("--auth", type=click.Choice(AUTH_MODES), default="none", show_default=True)
+@click.option("--net", "net_mode", type=click.Choice(NET_MODES), default="host", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def net_bench(nodes: int, failovers: int, idle_s: float, partitions: int, hold_s: float, auth: str, net_mode: str,
+              as_json: bool) -> None:
+    """Idle CPU (schedstat) and failover after a leader kill, with or without CURVE and network namespaces.
+
+    \b
+    Examples:
+      raftzmq bench net --failovers 10 --idle 20
+      raftzmq bench net --auth curve
+      sudo raftzmq bench net --net netns --auth curve
+      sudo raftzmq bench net --net netns --failovers 0 --partitions 5 --hold 8
+    """
+    extra = ["--auth", auth, "--net", net_mode]
+    _emit(_measure(bench_net.net_costs, nodes=nodes, failovers=failovers, idle_s=idle_s, partitions=partitions,
+                   hold_s=hold_s, extra=extra), as_json)

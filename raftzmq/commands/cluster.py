@@ -23,6 +23,9 @@ from ..runtime.rundir import (RunDir, RunDirError, default_logs_root, new_run_di
 from ..runtime.spawn import SPAWN_METHODS
 from ..runtime.errors import SupervisorError
 from ..runtime.launch import fork_detached_supervisor, run_supervisor
+from ..runtime.curve import AUTH_MODES
+from ..runtime.netns import NET_MODES, require_root
+from ..runtime.netns import check_config as check_netns_config
 
 __all__ = ["start", "status", "kill", "restart", "stop", "pause", "resume", "partition", "isolate", "heal",
            "net", "transfer", "fail", "render_status", "running_hint"]
@@ -83,6 +86,10 @@ def render_status(st: dict[str, Any], color: bool = False) -> str:
         head += "   cut: " + " ".join(f"{a}->{b}" for a, b in net["cuts"])
     if net.get("loss") or net.get("delay_ms"):
         head += f"   net: loss {net['loss']:.0%} delay {net['delay_ms']:g}±{net['jitter_ms']:g} ms"
+    if net.get("mode") == "netns" or net.get("auth") == "curve":
+        packet = ", ".join(net.get("packet_level") or []) or "none"
+        head += (f"\nnetwork: {net.get('mode')}, auth {net.get('auth')}; packet-level faults: {packet}; "
+                 "applied by the nodes: " + ("delay" if net.get("packet_level") else "all"))
     rows = [("ID", "PID", "STATE", "ROLE", "TERM", "LEADER", "INC", "ENDPOINT")]
     for n in st["nodes"]:
         rows.append((str(n["id"]), str(n["pid"] or "-"), _state_word(n), n["role"] or "-",
@@ -126,8 +133,12 @@ def _summary_line(st: dict[str, Any]) -> str:
               help="With --detach: how long to wait for a leader (default 10 s + 0.1 s per node).")
 @click.option("--concurrent", is_flag=True, help="Start even though another cluster runs under the same logs "
                                                  "directory (logs/latest then points to the new one).")
+@click.option("--auth", type=click.Choice(AUTH_MODES), default=None,
+              help="curve: nodes authenticate each other (CURVE keys in the run dir, ZAP); default none.")
+@click.option("--net", "net_mode", type=click.Choice(NET_MODES), default=None,
+              help="netns (root only): each node in its own network namespace, faults as packet drops.")
 def start(transport: str | None, base_port: int | None, run_dir: str | None, detach: bool, resume: bool, spawn: str,
-          wait_s: float | None, concurrent: bool, **flags: Any) -> None:
+          wait_s: float | None, concurrent: bool, auth: str | None, net_mode: str | None, **flags: Any) -> None:
     """Start a cluster: one OS process per node, plus this supervisor.
 
     In the foreground it shows a live status table; Ctrl-C stops every process. Other commands
@@ -143,15 +154,26 @@ def start(transport: str | None, base_port: int | None, run_dir: str | None, det
       raftzmq start --config configs/fast.toml --detach
       raftzmq start --persist term-only          # unsafe on purpose
       raftzmq stop && raftzmq start --resume     # terms continue from disk
+      raftzmq start --auth curve                 # peers authenticate (CURVE + ZAP)
+      sudo raftzmq start --net netns --detach    # namespaces, real TCP, packet-level partitions
     """
     base = None
     if resume:
         try:
             run = resolve_run_dir(run_dir)
-            base = ClusterConfig.from_dict(run.read_cluster()["config"], source=str(run.cluster_json))
+            old = run.read_cluster()
+            base = ClusterConfig.from_dict(old["config"], source=str(run.cluster_json))
         except (RunDirError, ConfigError, KeyError) as exc:
             fail(f"cannot resume: {exc}")
+        auth, net_mode = auth or old.get("auth", "none"), net_mode or old.get("net", "host")
+    network = {"auth": auth or "none", "net": net_mode or "host"}
     config = resolve_cluster(flags, base, transport=transport, base_port=base_port)
+    if network["net"] == "netns":
+        try:
+            require_root()
+            check_netns_config(config)
+        except SupervisorError as exc:
+            fail(str(exc))
     if not resume:
         try:
             run = _fresh_run_dir(run_dir, concurrent)
@@ -162,9 +184,9 @@ def start(transport: str | None, base_port: int | None, run_dir: str | None, det
     # logs/latest moves to a new default run only once it has started, never to one that failed.
     on_started = (lambda: point_latest(run.path.parent, run.path)) if not (run_dir or resume) else (lambda: None)
     if detach:
-        _start_detached(run, config, resume, spawn, wait_s, on_started)
+        _start_detached(run, config, resume, spawn, wait_s, on_started, network)
     else:
-        _start_foreground(run, config, resume, spawn, on_started)
+        _start_foreground(run, config, resume, spawn, on_started, network)
 
 
 # Measured (docs/benchmarks.md): on 2 cores, 101 nodes at 50 ms heartbeats (a leader sending 2,000 a second) never
@@ -218,7 +240,7 @@ def _warn_if_too_tight(config: ClusterConfig) -> None:
 
 
 def _start_foreground(run: RunDir, config: ClusterConfig, resume: bool, spawn: str,
-                      on_started: Callable[[], None]) -> None:
+                      on_started: Callable[[], None], network: dict[str, str]) -> None:
     tty = sys.stdout.isatty()
     last = [""]
 
@@ -239,7 +261,7 @@ def _start_foreground(run: RunDir, config: ClusterConfig, resume: bool, spawn: s
 
     try:
         run_supervisor(run, config, resume=resume, spawn=spawn, on_ready=ready, on_refresh=show,
-                       refresh_s=0.25 if tty else 0.1)
+                       refresh_s=0.25 if tty else 0.1, **network)
     except (SupervisorError, RunDirError) as exc:
         fail(str(exc))
     except OSError as exc:
@@ -273,8 +295,8 @@ def _exited(pid: int) -> int | None:
 
 
 def _start_detached(run: RunDir, config: ClusterConfig, resume: bool, spawn: str, wait_s: float | None,
-                    on_started: Callable[[], None]) -> None:
-    pid = fork_detached_supervisor(run, config, resume=resume, spawn=spawn)
+                    on_started: Callable[[], None], network: dict[str, str]) -> None:
+    pid = fork_detached_supervisor(run, config, resume=resume, spawn=spawn, **network)
     began = time.monotonic()
     deadline = began + (wait_s if wait_s is not None else 10 + 0.1 * config.nodes)
     progress = _Progress(config.nodes, began)

@@ -11,6 +11,7 @@ import click
 from ..runtime.control import ControlClient, ControlError
 from ..runtime.rundir import RunDir, RunDirError, default_logs_root, running_clusters
 from ..runtime.runs import list_runs, parse_age, remove_run, select_for_removal
+from .node import clean_namespaces
 from .cluster import fail
 
 __all__ = ["ps", "clean"]
@@ -74,7 +75,9 @@ def _age(text: str | None) -> float | None:
 @click.option("--older-than", "older_than", metavar="AGE", help="Only runs last written more than AGE ago: 30m, "
                                                                  "12h, 7d, 2w.")
 @click.option("--dry-run", is_flag=True, help="Only list what would be deleted.")
-def clean(keep: int | None, older_than: str | None, dry_run: bool) -> None:
+@click.option("--net", is_flag=True, help="Instead: remove the network namespaces (links, rules) that netns runs "
+                                          "whose supervisor was killed left behind (root).")
+def clean(keep: int | None, older_than: str | None, dry_run: bool, net: bool) -> None:
     """Delete old run directories under the logs directory ($RAFTZMQ_LOGS, else logs/).
 
     Never deletes a running cluster's directory or the one logs/latest points to, and only touches
@@ -85,7 +88,11 @@ def clean(keep: int | None, older_than: str | None, dry_run: bool) -> None:
       raftzmq clean                        # keep the 10 newest runs
       raftzmq clean --keep 3
       raftzmq clean --older-than 7d --dry-run
+      sudo raftzmq clean --net             # namespaces of dead `start --net netns` runs
     """
+    if net:
+        clean_namespaces(dry_run)
+        return
     age = _age(older_than)
     if keep is None and age is None:
         keep = 10

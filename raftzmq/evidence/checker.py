@@ -296,26 +296,29 @@ class Checker:
         return CheckResult(self.violations, stats, size, source, self.warnings, self.suppressed, gaps)
 
 
-def _cluster_json_size(run_dir: Path) -> int | None:
+def _cluster_json(run_dir: Path) -> tuple[int, bool] | None:
+    """(cluster size, supervised) from cluster.json, or None without one. Standalone nodes (`raftzmq node`,
+    "spawn": "standalone") have no supervisor, so no supervisor log is expected of them."""
     p = run_dir / "cluster.json"
     if not p.is_file():
         return None
     try:
-        n = json.loads(p.read_text()).get("nodes")
+        doc = json.loads(p.read_text())
+        n = doc.get("nodes")
     except (ValueError, AttributeError) as e:
         raise LogFormatError(str(p), f"cannot read cluster size ({e})") from None
     size = len(n) if isinstance(n, list) else n
     if type(size) is not int or size < 1:
         raise LogFormatError(str(p), f"'nodes' must be a positive int, got {n!r}")
-    return size
+    return size, doc.get("spawn") != "standalone"
 
 
 def _checker_for(run_dir: Path, cluster_size: int | None) -> Checker:
-    from_json = _cluster_json_size(run_dir)
+    from_json = _cluster_json(run_dir)
     if from_json is None:
         return Checker(cluster_size, size_source="parameter")
-    checker = Checker(from_json, size_source="cluster.json")
-    checker.expect_supervisor_log = True  # a live run: only the supervisor says which incarnations ran
+    checker = Checker(from_json[0], size_source="cluster.json")
+    checker.expect_supervisor_log = from_json[1]  # supervised: only the supervisor says which incarnations ran
     return checker
 
 

@@ -45,6 +45,7 @@ __all__ = [
     "MAX_TIMEOUT_MS",
     "PERSIST_MODES",
     "TRANSPORTS",
+    "config_from_toml",
     "default_config",
     "load_config",
     "parse_timeout_range",
@@ -292,6 +293,11 @@ def load_config(path: str | os.PathLike[str]) -> ClusterConfig:
         raise ConfigError(source, None, f"not UTF-8 text: {exc}") from None
     except OSError as exc:
         raise ConfigError(source, None, f"cannot read config file: {exc.strerror or exc}") from None
+    return _build(source, _flatten_toml(source, doc), dotted=True)
+
+
+def config_from_toml(source: str, doc: dict[str, Any]) -> ClusterConfig:
+    """Validate an already parsed TOML document with the config file's layout (the cluster file reuses it)."""
     return _build(source, _flatten_toml(source, doc), dotted=True)
 
 

@@ -16,12 +16,17 @@ __all__ = ["run_supervisor", "fork_detached_supervisor"]
 
 def run_supervisor(run: RunDir, config: ClusterConfig, *, resume: bool = False, spawn: str = "forkserver",
                    on_ready: Callable[[], None] | None = None,
-                   on_refresh: Callable[[dict[str, Any]], None] | None = None, refresh_s: float = 0.25) -> None:
+                   on_refresh: Callable[[dict[str, Any]], None] | None = None, refresh_s: float = 0.25,
+                   **options: Any) -> None:
     """Set up, start every node and serve until stopped; always shuts the nodes down. Raises SupervisorError
-    or RunDirError, before any node starts, when the run cannot begin."""
-    sup = Supervisor(run, config, resume=resume, spawn=spawn)
+    or RunDirError, before any node starts, when the run cannot begin. `options`: Supervisor's auth and net."""
+    sup = Supervisor(run, config, resume=resume, spawn=spawn, **options)
     sup.install_signal_handlers()
-    sup.setup()
+    try:
+        sup.setup()
+    except BaseException:
+        sup.release_network()  # namespaces of --net netns must not outlive a start that failed
+        raise
     try:
         if on_ready is not None:
             on_ready()
@@ -32,7 +37,7 @@ def run_supervisor(run: RunDir, config: ClusterConfig, *, resume: bool = False, 
 
 
 def fork_detached_supervisor(run: RunDir, config: ClusterConfig, *, resume: bool = False,
-                             spawn: str = "forkserver") -> int:
+                             spawn: str = "forkserver", **options: Any) -> int:
     """Fork a supervisor into its own session and return its pid; its output goes to supervisor.out.
 
     A fork, not an exec: the CLI has already imported everything, which saves an interpreter start on the way
@@ -55,7 +60,7 @@ def fork_detached_supervisor(run: RunDir, config: ClusterConfig, *, resume: bool
         os.close(null)
         os.close(out)
         try:
-            run_supervisor(run, config, resume=resume, spawn=spawn)
+            run_supervisor(run, config, resume=resume, spawn=spawn, **options)
             code = 0
         except (SupervisorError, RunDirError) as exc:
             print(f"raftzmq: {exc}", file=sys.stderr)

@@ -36,7 +36,9 @@ from raftzmq.protocol import FOLLOWER, LEADER, Codec, ElectionCore, HardState
 from raftzmq.protocol.messages import Message
 from raftzmq.runtime.config import ClusterConfig, ConfigError
 from raftzmq.runtime.embedding import Apply, embed
+from raftzmq.runtime.curve import ZAP_BATCH, CurveError, CurveSettings, settings_for_node
 from raftzmq.runtime.failpoints import FailpointError, Failpoints
+from raftzmq.runtime.netns import NetnsError, enter_netns
 from raftzmq.runtime.loopstats import LoopStats
 from raftzmq.runtime.netem import DROP, SEND, NetctlError, NetEm, NetModelError, decode_netctl
 from raftzmq.runtime.startup import HOLD_KEY, StartupHoldError, first_election_patience_s, held_until
@@ -74,7 +76,7 @@ def set_parent_death_signal(sig: int = signal.SIGKILL) -> bool:
 class Node:
     """The node's state and loop. Construct, then `run()`; returns an exit code (or SIGKILLs itself)."""
 
-    def __init__(self, run_dir: Path, node_id: int, incarnation: int, supervisor_pid: int,
+    def __init__(self, run_dir: Path, node_id: int, incarnation: int, supervisor_pid: int | None,
                  env: dict[str, str] | None = None) -> None:
         self.run_dir, self.id, self.incarnation = run_dir, node_id, incarnation
         self.supervisor_pid = supervisor_pid
@@ -94,6 +96,11 @@ class Node:
         self.rng: Any = None
         self.netem: Any = None
         self.limiter: Any = None
+        # From cluster.json: CURVE settings (auth curve), this node's network namespace (net netns), and whether
+        # endpoints beyond loopback are expected (inside the run's namespaces).
+        self.curve: CurveSettings | None = None
+        self.netns: str | None = None
+        self.remote_ok = False
         self._apply: Apply = self._embedding()
         self.loop_stats = LoopStats()
         self.hold_until: float | None = None  # the start-up barrier (runtime/startup.py): no election timer yet
@@ -175,7 +182,7 @@ class Node:
             self._refuse(f"cannot open node log: {exc}")
 
     def _check_parent(self) -> None:
-        if os.getppid() != self.supervisor_pid:
+        if self.supervisor_pid is not None and os.getppid() != self.supervisor_pid:  # None: standalone
             self._refuse(f"parent pid {os.getppid()} is not the supervisor pid {self.supervisor_pid}")
 
     def _arm_failpoints(self) -> None:
@@ -205,7 +212,17 @@ class Node:
             self._refuse(f"node id {self.id} is not a member of {list(members)}")
         if netctl is not None and not isinstance(netctl, str):
             self._refuse(f"bad {cluster_path}: netctl must be an endpoint string")
+        self._read_network(cluster)
         return config, endpoints, netctl
+
+    def _read_network(self, cluster: dict[str, Any]) -> None:
+        try:
+            self.curve = settings_for_node(cluster, self.run_dir, self.id)
+        except CurveError as exc:
+            self._refuse(f"authentication: {exc}")
+        names = cluster.get("netns")
+        self.netns = str(names[str(self.id)]) if isinstance(names, dict) and str(self.id) in names else None
+        self.remote_ok = cluster.get("net") == "netns"
 
     def _load_state(self) -> HardState:
         self.state_file = StateFile(self.run_dir / f"node-{self.id}.state")
@@ -237,12 +254,18 @@ class Node:
         return state
 
     def _open_sockets(self, config: ClusterConfig, endpoints: dict[int, str], netctl: str | None) -> None:
+        if self.netns is not None:  # --net netns: into this node's namespace before any socket exists
+            try:
+                enter_netns(self.netns)
+            except (OSError, NetnsError) as exc:
+                self._refuse(f"cannot enter network namespace {self.netns}: {exc}")
         self.ctx = zmq.Context(io_threads=1)  # created here, in the node process itself (never across fork)
         self.limiter = LogLimiter(self._write, time.monotonic)
         members = config.members
         try:
             self.transport = Transport(self.ctx, self.id, endpoints, Codec(members, self.id), self.limiter,
-                                       reconnect_ms=config.effective_reconnect_ms)
+                                       reconnect_ms=config.effective_reconnect_ms, curve=self.curve,
+                                       remote_ok=self.remote_ok)
             self.transport.open()
         except AddressInUseError as exc:
             self._refuse(f"cannot bind {exc.endpoint}: address already in use")
@@ -297,21 +320,26 @@ class Node:
         assert self._wake_r is not None  # created with the sockets, before the loop
         wake_fd = self._wake_r.fileno()
         ep.register(wake_fd, select.EPOLLIN)
+        zap_fd = -1  # CURVE: handshakes wait for our ZAP handler
+        if self.transport.zap is not None:
+            zap_fd = self.transport.zap.socket.getsockopt(zmq.FD)
+            ep.register(zap_fd, select.EPOLLIN)
         try:
-            self._run_loop(ep, router_fd, sub_fd, wake_fd)
+            self._run_loop(ep, sub_fd, wake_fd, zap_fd)
         finally:
             ep.close()
 
-    def _run_loop(self, ep: Any, router_fd: int, sub_fd: int, wake_fd: int) -> None:
+    def _run_loop(self, ep: Any, sub_fd: int, wake_fd: int, zap_fd: int) -> None:
         core, netem, transport, limiter, stats = self.core, self.netem, self.transport, self.limiter, self.loop_stats
         monotonic, step, node_id = time.monotonic, core.step, self.id
         now = monotonic()
         parent_check = now  # the getppid() fallback, at most once per MAX_POLL_MS (PR_SET_PDEATHSIG is primary)
         more = True  # frames may wait on the ROUTER (a batch cap left them, or they came before the loop)
         netctl_more = self.sub is not None
+        zap_more = zap_fd >= 0
         while self.stop_reason is None:
             if now >= parent_check:
-                if os.getppid() != self.supervisor_pid:
+                if self.supervisor_pid is not None and os.getppid() != self.supervisor_pid:
                     self.stop_reason = "supervisor_gone"
                     return
                 parent_check = now + MAX_POLL_MS / 1000.0
@@ -319,7 +347,7 @@ class Node:
             nd = netem.next_due
             if nd is not None and nd < due:
                 due = nd
-            ready = ep.poll(0 if more or netctl_more else max(0.0, due - now))
+            ready = ep.poll(0 if more or netctl_more or zap_more else max(0.0, due - now))
             now = monotonic()
             stats.wakes += 1
             for fd, _ in ready:
@@ -327,6 +355,10 @@ class Node:
                     self._drain_wake()
                 elif fd == sub_fd:
                     netctl_more = True
+                elif fd == zap_fd:
+                    zap_more = True
+            if zap_more:
+                zap_more = transport.zap.handle() == ZAP_BATCH
             if netctl_more:
                 netctl_more = self._read_netctl()
             if more or ready:

@@ -25,6 +25,8 @@ from ..protocol.netmodel import HEALED, NetModel, NetModelError
 from ..protocol.units import ms_to_s, s_to_ms
 from .config import ClusterConfig
 from .control import COMMANDS, parse_ids, validate_groups
+from .curve import AUTH_MODES, CurveError, ensure_keys
+from .netns import NET_MODES, NetnsNetwork, check_config
 from .errors import SupervisorError
 from .resources import check_capacity, check_ports_free, free_ports, tcp_endpoint
 from .rundir import RunDir, register_supervisor, unregister_supervisor
@@ -72,9 +74,16 @@ class NodeProc:
 
 class Supervisor:
     def __init__(self, run: RunDir, config: ClusterConfig, *, resume: bool = False,
-                 env: dict[str, str] | None = None, spawn: str = "forkserver") -> None:
+                 env: dict[str, str] | None = None, spawn: str = "forkserver", auth: str = "none",
+                 net: str = "host") -> None:
         if spawn not in SPAWN_METHODS:
             raise SupervisorError(f"unknown spawn method {spawn!r}; choose from {', '.join(SPAWN_METHODS)}")
+        if auth not in AUTH_MODES:
+            raise SupervisorError(f"unknown auth {auth!r}; choose from {', '.join(AUTH_MODES)}")
+        if net not in NET_MODES:
+            raise SupervisorError(f"unknown net mode {net!r}; choose from {', '.join(NET_MODES)}")
+        self.auth, self.net_mode = auth, net
+        self._netns: NetnsNetwork | None = None
         self.run = run
         self.spawn_method = spawn
         self._spawner: Spawner | None = None
@@ -125,7 +134,8 @@ class Supervisor:
             if old.get("nodes") != self.config.nodes:
                 raise SupervisorError(f"{run.path} holds a {old.get('nodes')}-node cluster; "
                                       f"--resume cannot change it to {self.config.nodes} nodes")
-        endpoints = self._choose_endpoints()
+        network_fields = self._prepare_network()
+        endpoints = network_fields.pop("endpoints")
         self.nodes = {n: NodeProc(n, endpoints[n]) for n in self.members}
         for loc in self._tail.poll():  # learn incarnations of earlier runs in this dir (resume)
             self.tracker.feed(loc.record)
@@ -148,15 +158,41 @@ class Supervisor:
             "supervisor_pid": os.getpid(),
             HOLD_KEY: hold_document({n: p.incarnation + 1 for n, p in self.nodes.items()}, self.config.nodes),
             "spawn": self.spawn_method,
+            **network_fields,
         }
         run.write_json_atomic(run.cluster_json, cluster)
-        run.write_json_atomic(run.net_json, self.net.to_doc())
+        run.write_json_atomic(run.net_json, self._for_nodes(self.net.to_doc()))
         self._log = LogWriter(run.supervisor_log, by="supervisor", node=0)
         # PYTHONPATH is set before the forkserver starts: it inherits this environment, and nodes inherit its.
         os.environ["PYTHONPATH"] = self.env["PYTHONPATH"]
         self._spawner = make_spawner(self.spawn_method)
         self.log.write("cluster_started", nodes=self.config.nodes, config=self.config.to_dict(),
                         resume=self.resume, pid=os.getpid(), spawn=self.spawn_method)
+
+    def _prepare_network(self) -> dict[str, Any]:
+        """Endpoints and the cluster.json fields of the network mode and authentication (keys are created
+        here, in the run directory)."""
+        fields: dict[str, Any] = {"auth": self.auth, "net": self.net_mode}
+        try:
+            if self.auth == "curve":
+                fields["public_keys"] = {str(n): k for n, k in ensure_keys(self.run.path, self.members).items()}
+        except CurveError as exc:
+            raise SupervisorError(f"keys: {exc}") from None
+        if self.net_mode == "netns":
+            check_config(self.config)
+            self._netns = NetnsNetwork.create(self.run, self.config, fields.get("public_keys"))
+            return {**fields, **self._netns.cluster_fields()}
+        return {**fields, "endpoints": self._choose_endpoints()}
+
+    def release_network(self) -> None:
+        """Delete the run's network namespaces (netns mode); safe to call more than once."""
+        if self._netns is not None:
+            self._netns.destroy()
+            self._netns = None
+
+    def _for_nodes(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """The netctl message nodes get: in netns mode partitions and loss are packet rules, not theirs."""
+        return msg if self._netns is None or msg.get("type") != "net" else self._netns.apply(msg)
 
     def _choose_endpoints(self) -> dict[int, str]:
         cfg = self.config
@@ -243,7 +279,7 @@ class Supervisor:
             if self._hold:
                 self._check_release(now)
             if now >= self._next_publish:
-                self._publish(self.net.to_doc())
+                self._publish(self._for_nodes(self.net.to_doc()))
             if on_refresh is not None and now >= next_display:
                 next_display = now + refresh_s
                 self.refresh()
@@ -283,6 +319,7 @@ class Supervisor:
             if self._ctx is not None:
                 self._ctx.term()
             self._remove_socket_files()
+            self.release_network()  # after the nodes: a namespace with a live process in it would linger
             try:
                 if self.run.supervisor_pid.read_text().strip() == str(os.getpid()):
                     self.run.supervisor_pid.unlink()
@@ -362,7 +399,9 @@ class Supervisor:
             "run_dir": str(self.run.path),
             "leader": leader["id"] if leader else None,
             "term": max(terms) if terms else None,
-            "net": {k: v for k, v in self.net.to_doc().items() if k not in ("type", "version")},
+            "net": {**{k: v for k, v in self.net.to_doc().items() if k not in ("type", "version")},
+                    "mode": self.net_mode, "auth": self.auth,
+                    "packet_level": self._netns.packet_level if self._netns else []},
             "nodes": nodes,
         }
 
@@ -506,9 +545,10 @@ class Supervisor:
         msg = self.net.to_doc()
         logged = {"partition": ("groups",), "net_changed": ("loss", "delay_ms", "jitter_ms"), "link_cut": ("cuts",)}
         self.log.write(event, **{k: msg[k] for k in logged.get(event, ())}, version=self.net.version)
-        self.run.write_json_atomic(self.run.net_json, msg)
+        for_nodes = self._for_nodes(msg)
+        self.run.write_json_atomic(self.run.net_json, for_nodes)
         self._last_net_event = time.monotonic()
-        self._publish(msg)
+        self._publish(for_nodes)
         return {"net": msg}
 
     def _publish(self, msg: dict[str, Any]) -> None:

@@ -5,9 +5,10 @@ Why this shape (see STYLE.md, ZeroMQ notes):
   used for anything and are left unset. There is no ROUTER_HANDOVER, so a client that claims a member's routing
   id cannot take over that member's connection: it merely gets a connection of its own.
 - What a frame *claims* (its `s` field) is checked by the codec only against the member set and against this
-  node's own id. A local process that connects and claims to be member 1 cannot be told apart from member 1:
-  that needs authentication (CURVE with a ZAP authenticator), which this testbed deliberately does not do. The
-  endpoints are loopback/ipc only, so "hostile" means "another process on this machine".
+  node's own id. Without authentication a local process that connects and claims to be member 1 cannot be told
+  apart from member 1, so unauthenticated endpoints are loopback/ipc only ("hostile" = another local process),
+  or addresses inside network namespaces created for the run. With `curve` (runtime/curve.py) only members'
+  keys complete a handshake, and a frame must claim the member whose key carried it.
 - Sends never block: NOBLOCK, and zmq.Again (peer not connected or its small queue full) is a dropped message,
   which Raft tolerates by design.
 
@@ -26,6 +27,7 @@ from typing import Any
 import zmq
 
 from raftzmq.protocol import Codec, Message, ProtocolError
+from raftzmq.runtime.curve import CurveSettings, ZapHandler, make_client, make_server
 
 __all__ = [
     "TransportError",
@@ -54,6 +56,8 @@ _EVENTS, _POLLIN, _NOBLOCK = int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.NOBLOCK)
 _MIXED_NULL = frozenset({"peer"})  # summary fields that become null when the occurrences differ in them
 
 _ENDPOINT = re.compile(r"^(?:tcp://(?:127\.0\.0\.1|localhost|\[::1\]):(\d{1,5})|ipc://(/.+))$")
+# Any host: an IPv4 literal, a DNS name, or a bracketed IPv6 literal (only for authenticated or namespaced runs).
+_ANY_TCP = re.compile(r"^tcp://(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]):(\d{1,5})$")
 
 
 class TransportError(Exception):
@@ -66,9 +70,14 @@ class AddressInUseError(TransportError):
     pass
 
 
-def check_endpoint(endpoint: str) -> str:
+def check_endpoint(endpoint: str, remote_ok: bool = False) -> str:
     """Accept only loopback TCP (127.0.0.1, localhost, [::1]) with an explicit port, or an absolute ipc path:
-    nodes accept unauthenticated messages, so nothing may listen beyond this machine."""
+    nodes accept unauthenticated messages, so nothing may listen beyond this machine. `remote_ok` (CURVE, or a
+    network namespace of the run) also accepts tcp://HOST:PORT for any host."""
+    if remote_ok and isinstance(endpoint, str):
+        m = _ANY_TCP.match(endpoint)
+        if m is not None and 1 <= int(m.group(1)) <= 65535:
+            return endpoint
     m = _ENDPOINT.match(endpoint) if isinstance(endpoint, str) else None
     if m is None or (m.group(1) is not None and not 1 <= int(m.group(1)) <= 65535):
         raise TransportError(str(endpoint), "only tcp://127.0.0.1:PORT, tcp://[::1]:PORT, tcp://localhost:PORT "
@@ -178,17 +187,23 @@ class Transport:
         rcvhwm: int = RCVHWM,
         maxmsgsize: int = MAXMSGSIZE,
         recv_batch: int = RECV_BATCH,
+        curve: CurveSettings | None = None,
+        remote_ok: bool = False,
     ) -> None:
         if node_id not in endpoints:
             raise ValueError(f"no endpoint for node {node_id}")
         if reconnect_ms < 1:
             raise ValueError("reconnect_ms must be >= 1")
         self.ctx, self.node_id, self.codec, self.limiter = ctx, node_id, codec, limiter
-        self.endpoints = {int(k): check_endpoint(v) for k, v in endpoints.items()}
+        if curve is not None and set(curve.public_keys) != set(endpoints):
+            raise ValueError("curve: need exactly one public key per member")
+        self.curve = curve
+        self.endpoints = {int(k): check_endpoint(v, remote_ok or curve is not None) for k, v in endpoints.items()}
         self.endpoint = self.endpoints[node_id]
         self.reconnect_ms, self.sndhwm, self.rcvhwm = reconnect_ms, sndhwm, rcvhwm
         self.maxmsgsize, self.recv_batch = maxmsgsize, recv_batch
         self.router: zmq.Socket | None = None
+        self.zap: ZapHandler | None = None  # CURVE only: register zap.socket in the poller, call zap.handle()
         self.dealers: dict[int, zmq.Socket] = {}
         self.stats: Counter[str] = Counter()  # sent, received, dropped_queue_full, rejected, rejected:<reason>
         self.more = False  # receive() stopped at recv_batch with frames still waiting
@@ -197,11 +212,16 @@ class Transport:
 
     def open(self) -> None:
         """Bind the ROUTER, connect the DEALERs. AddressInUseError / TransportError name the endpoint."""
+        if self.curve is not None:
+            self.zap = ZapHandler(self.ctx, self.curve.public_keys, self._auth_rejected)
+            self.zap.open()  # before the CURVE server binds: no handshake may happen without it
         router = self.ctx.socket(zmq.ROUTER)
+        if self.curve is not None:
+            make_server(router, self.curve.keypair)
         router.setsockopt(zmq.LINGER, 0)  # never wait for anything on close; the ROUTER sends nothing anyway
         router.setsockopt(zmq.RCVHWM, self.rcvhwm)  # bounded receive queue: a flood costs memory only up to this
         router.setsockopt(zmq.MAXMSGSIZE, self.maxmsgsize)  # zmq disconnects a peer sending frames beyond this
-        if self.endpoint.startswith("tcp://[::1]"):
+        if self.endpoint.startswith("tcp://["):
             router.setsockopt(zmq.IPV6, 1)  # [::1] needs IPv6 enabled on the socket
         try:
             router.bind(self.endpoint)
@@ -224,8 +244,10 @@ class Transport:
             # peer is reachable again before anyone gives up on it
             d.setsockopt(zmq.RECONNECT_IVL_MAX, self.reconnect_ms)  # no exponential backoff: a long-dead peer
             # that comes back must not wait seconds (one loopback connect attempt per interval is cheap)
-            if ep.startswith("tcp://[::1]"):
+            if ep.startswith("tcp://["):
                 d.setsockopt(zmq.IPV6, 1)
+            if self.curve is not None:
+                make_client(d, self.curve.keypair, self.curve.public_keys[peer])
             d.connect(ep)
             self.dealers[peer] = d
 
@@ -238,6 +260,9 @@ class Transport:
         if self.router is not None:
             self.router.close(linger=0)
             self.router = None
+        if self.zap is not None:
+            self.zap.close()
+            self.zap = None
 
     # ------------------------------------------------------------------ sending
 
@@ -279,7 +304,7 @@ class Transport:
             if not self._readable(router):
                 return out
             try:
-                parts = router.recv_multipart(_NOBLOCK)
+                parts, user_id = self._read()
             except zmq.Again:
                 return out
             # parts[0] is the routing id zmq assigned to the connection: it says nothing about who sent it.
@@ -292,6 +317,10 @@ class Transport:
             except ProtocolError as exc:
                 self._reject(exc.reason, len(frame))
                 continue
+            if self.curve is not None and user_id != str(msg.src):
+                # A member's key, but a frame claiming another member: impersonation by an insider.
+                self._reject("sender_mismatch", len(frame))
+                continue
             self.stats["received"] += 1
             out.append(msg)
         self.more = self._readable(router)
@@ -301,6 +330,21 @@ class Transport:
     def _readable(sock: zmq.Socket) -> bool:
         # ZMQ_EVENTS also processes the socket's pending commands, which re-arms its ZMQ_FD edge.
         return bool(int(sock.getsockopt(_EVENTS)) & _POLLIN)
+
+    def _read(self) -> tuple[list[bytes], str | None]:
+        """One waiting message (zmq.Again if none) and, with CURVE, the member id (ZAP User-Id) that its
+        connection authenticated as."""
+        assert self.router is not None, "open() first"
+        if self.curve is None:
+            return self.router.recv_multipart(_NOBLOCK), None
+        frames = self.router.recv_multipart(zmq.NOBLOCK, copy=False)
+        user_id = frames[-1].get("User-Id")
+        return [f.bytes for f in frames], user_id if isinstance(user_id, str) else None
+
+    def _auth_rejected(self, reason: str, address: str, key: str) -> None:
+        self.stats["auth_rejected"] += 1
+        self.limiter.emit("auth_rejected", ("auth_rejected",), REJECT_LOG_BUDGET, reason=reason,
+                          address=address, public_key=key)
 
     def _reject(self, reason: str, size: int) -> None:
         self.stats["rejected"] += 1
