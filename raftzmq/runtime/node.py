@@ -52,6 +52,7 @@ EXIT_OK, EXIT_REFUSED, EXIT_STORAGE = 0, 3, 4
 # the primary mechanism). Every wake-up costs an idle node CPU, so this is not shorter than it must be.
 MAX_POLL_MS = 1000
 NETCTL_BATCH = 32  # netctl messages handled per wake-up
+_ROUTER, _WAKE = -2, -3  # pseudo-fds in the loop's bookkeeping (real fds are >= 0)
 AFTER_SEND_FLUSH_MS = 200  # after_send failpoint: how long the sent messages get to leave before the SIGKILL
 PR_SET_PDEATHSIG = 1
 
@@ -330,13 +331,13 @@ class Node:
             ep.close()
 
     def _run_loop(self, ep: Any, sub_fd: int, wake_fd: int, zap_fd: int) -> None:
-        core, netem, transport, limiter, stats = self.core, self.netem, self.transport, self.limiter, self.loop_stats
-        monotonic, step, node_id = time.monotonic, core.step, self.id
+        core, netem, limiter, stats = self.core, self.netem, self.limiter, self.loop_stats
+        monotonic = time.monotonic
+        # Sources that may hold more than one batch (or news from before the loop): read again without sleeping.
+        pending = {fd for fd in (sub_fd, zap_fd) if fd >= 0} | {_ROUTER}
+        sources = {wake_fd: _WAKE, sub_fd: sub_fd, zap_fd: zap_fd}
         now = monotonic()
         parent_check = now  # the getppid() fallback, at most once per MAX_POLL_MS (PR_SET_PDEATHSIG is primary)
-        more = True  # frames may wait on the ROUTER (a batch cap left them, or they came before the loop)
-        netctl_more = self.sub is not None
-        zap_more = zap_fd >= 0
         while self.stop_reason is None:
             if now >= parent_check:
                 if self.supervisor_pid is not None and os.getppid() != self.supervisor_pid:
@@ -347,32 +348,39 @@ class Node:
             nd = netem.next_due
             if nd is not None and nd < due:
                 due = nd
-            ready = ep.poll(0 if more or netctl_more or zap_more else max(0.0, due - now))
+            ready = ep.poll(0 if pending else max(0.0, due - now))
             now = monotonic()
             stats.wakes += 1
-            for fd, _ in ready:
-                if fd == wake_fd:
-                    self._drain_wake()
-                elif fd == sub_fd:
-                    netctl_more = True
-                elif fd == zap_fd:
-                    zap_more = True
-            if zap_more:
-                zap_more = transport.zap.handle() == ZAP_BATCH
-            if netctl_more:
-                netctl_more = self._read_netctl()
-            if more or ready:
-                for msg in transport.receive():
-                    if netem.allows(msg.src, node_id):
-                        self._apply(step(msg, now))
-                    else:
-                        transport.log_drop(msg.src, msg.kind, "partition")
-                more = transport.more
+            if ready or pending:
+                pending = self._service(ready, pending, sources, now, sub_fd, zap_fd)
             if nd is not None and nd <= now:
                 self._send_delayed(now)
             self._timers(now)
             limiter.flush(now)
             now = monotonic()
+
+    def _service(self, ready: list[tuple[int, int]], pending: set[int], sources: dict[int, int], now: float,
+                 sub_fd: int, zap_fd: int) -> set[int]:
+        """Read every source that signalled or still holds frames; returns the sources still holding some."""
+        for fd, _ in ready:
+            src = sources.get(fd, _ROUTER)
+            if src == _WAKE:
+                self._drain_wake()
+            else:
+                pending.add(src)
+        transport, netem, step, node_id = self.transport, self.netem, self.core.step, self.id
+        if zap_fd in pending and transport.zap.handle() < ZAP_BATCH:
+            pending.discard(zap_fd)
+        if sub_fd in pending and not self._read_netctl():
+            pending.discard(sub_fd)
+        for msg in transport.receive():  # any wake may come with frames: ZMQ_FD signals only an edge
+            if netem.allows(msg.src, node_id):
+                self._apply(step(msg, now))
+            else:
+                transport.log_drop(msg.src, msg.kind, "partition")
+        if not transport.more:
+            pending.discard(_ROUTER)
+        return pending
 
     def _timers(self, now: float) -> None:
         core = self.core
