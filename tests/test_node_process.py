@@ -357,6 +357,12 @@ def test_the_release_starts_every_held_timer_at_once(cluster):
         cluster.start_all()
         time.sleep(0.5)  # longer than an election timeout: a node that does not hold would campaign meanwhile
         assert all(not cluster.events(i, "election_timeout") for i in range(1, cluster.n + 1))
+        # As the supervisor does: `connect` once all are up, republished; two reconnect intervals later (the
+        # config's 100 ms here: a step of the protocol, not a wait for something to happen) `release`, naming 2.
+        connect_until = time.monotonic() + 0.2
+        while time.monotonic() < connect_until:
+            pub.send(b'{"type": "connect"}')
+            time.sleep(0.02)  # the republish period
         wait_until(lambda: pub.send(b'{"type": "release", "first": 2}') or all(
             cluster.events(i, "timer_released") for i in range(1, cluster.n + 1)), 10, "releases")
         assert cluster.wait_leader() == (1, 2), "the node the release names campaigns, alone, and wins term 1"

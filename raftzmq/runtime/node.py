@@ -267,7 +267,7 @@ class Node:
             self.transport = Transport(self.ctx, self.id, endpoints, Codec(members, self.id), self.limiter,
                                        reconnect_ms=config.effective_reconnect_ms, curve=self.curve,
                                        remote_ok=self.remote_ok)
-            self.transport.open()
+            self.transport.open(connect=held_until(self._hold_doc, self.id, self.incarnation, 0.0) is None)
         except AddressInUseError as exc:
             self._refuse(f"cannot bind {exc.endpoint}: address already in use")
         except TransportError as exc:
@@ -398,9 +398,12 @@ class Node:
 
     def _on_release(self, first: Any, now: float) -> None:
         """The supervisor's release: the named node campaigns now; the others hold on until they hear a leader,
-        for at most the first election's patience (runtime/startup.py)."""
+        for at most the first election's patience (runtime/startup.py). A node that missed the connect step
+        connects only now, and its first messages would find no connection: it runs an ordinary timer instead."""
         patience = first_election_patience_s(len(self.core.config.members))
-        if first == self.id:
+        if self.transport.connect_peers():
+            self._release("release", now)
+        elif first == self.id:
             self._release("first", now)
             self._apply(self.core.campaign_now(now, patience))
         else:
@@ -409,6 +412,7 @@ class Node:
     def _release(self, reason: str, now: float) -> None:
         """End the start-up hold: from here on the election timer runs (drawn afresh unless campaigning)."""
         self.hold_until = None
+        self.transport.connect_peers()  # no-op unless the connect step was missed (the bound, a lost message)
         self._write("timer_released", reason=reason, held_ms=round((now - self._hold_since) * 1000))
         if reason != "first":
             self.core.restart_election_timer(now)
@@ -499,6 +503,8 @@ class Node:
                 fields = self.netem.model.to_doc()
                 del fields["type"]
                 self._write("net_applied", **fields)
+        elif kind == "connect":
+            self.transport.connect_peers()  # every node of the start is up (the barrier's first step)
         elif kind == "release":
             if self.hold_until is not None:
                 self._on_release(doc.get("first"), time.monotonic())

@@ -44,6 +44,7 @@ _NETCTL_BUSY_WINDOW_S = 3.0
 _IDLE_POLL_S = 0.25  # how late the supervisor may notice (and log) a node's exit when nobody is asking
 _STOP_GRACE_S = 3.0
 _RELEASE_POLL_S = 0.02  # while the start-up barrier holds: how often to look for the last node_started
+_CONNECT = json.dumps({"type": "connect"}).encode()
 _RELEASE_CONNECT_IVLS = 2  # after the last node_started, wait this many reconnect intervals: DEALERs connect
 
 
@@ -236,6 +237,10 @@ class Supervisor:
                 if p.alive and p.incarnation == inc and not done:
                     return
             self._release_at = now + ms_to_s(_RELEASE_CONNECT_IVLS * self.config.effective_reconnect_ms)
+            self._release_doc = _CONNECT  # all up: connect now (republished until the release replaces it)
+            self._release_until = self._last_net_event = now + 0.0
+            self._release_until += _NETCTL_BUSY_WINDOW_S
+            self._publish(self.net.to_doc())
         elif now >= self._release_at:
             up = [n for n, inc in self._hold.items() if self._is_up(n, inc)]
             first = random.choice(up) if up else None

@@ -210,8 +210,9 @@ class Transport:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def open(self) -> None:
-        """Bind the ROUTER, connect the DEALERs. AddressInUseError / TransportError name the endpoint."""
+    def open(self, connect: bool = True) -> None:
+        """Bind the ROUTER and (unless told not to yet) connect the DEALERs. AddressInUseError / TransportError
+        name the endpoint."""
         if self.curve is not None:
             self.zap = ZapHandler(self.ctx, self.curve.public_keys, self._auth_rejected)
             self.zap.open()  # before the CURVE server binds: no handshake may happen without it
@@ -231,6 +232,15 @@ class Transport:
                 raise AddressInUseError(self.endpoint, "address already in use") from None
             raise TransportError(self.endpoint, f"cannot bind: {exc}") from None
         self.router = router
+        if connect:
+            self.connect_peers()
+
+    def connect_peers(self) -> bool:
+        """One DEALER per peer (once). A node of a cluster's start connects only when every node is up (the
+        start-up barrier, runtime/startup.py): 100 nodes that each retry every reconnect interval to peers not yet
+        started cost the machine tens of thousands of refused connects a second, and slow the start itself."""
+        if self.dealers:
+            return False
         for peer, ep in sorted(self.endpoints.items()):
             if peer == self.node_id:
                 continue
@@ -250,6 +260,7 @@ class Transport:
                 make_client(d, self.curve.keypair, self.curve.public_keys[peer])
             d.connect(ep)
             self.dealers[peer] = d
+        return True
 
     def close(self, linger_ms: int = 0) -> None:
         """Close all sockets. linger_ms > 0 gives queued sends that long to leave (only the after_send
@@ -270,7 +281,10 @@ class Transport:
         """Encode and send without blocking. False (and a rate-limited message_dropped) if it could not."""
         sock = self.dealers.get(msg.dst)
         if sock is None:
-            raise ValueError(f"node {msg.dst} is not a peer of node {self.node_id}")
+            if msg.dst == self.node_id or msg.dst not in self.endpoints:
+                raise ValueError(f"node {msg.dst} is not a peer of node {self.node_id}")
+            self.log_drop(msg.dst, msg.kind, "not_connected")  # before connect_peers(): gone, as Raft allows
+            return False
         try:
             sock.send(self.codec.encode_cached(msg), _NOBLOCK)
         except zmq.Again:
