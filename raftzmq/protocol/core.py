@@ -151,7 +151,7 @@ class ElectionCore:
         self.now = now
         self.election_deadline = 0.0
         self.heartbeat_deadline = float("inf")
-        self._patience_until = 0.0  # campaign_now: (pre-)candidacies last at least until then
+        self._patience_until = 0.0  # campaign_now: candidacies (not pre-candidacies) last at least until then
         self._term_only = config.persist_mode == "term-only"
         self._persisted = self._durable_view()
         self._messages: list[Message] = []
@@ -205,10 +205,11 @@ class ElectionCore:
 
     def campaign_now(self, now: float, patience: float = 0.0) -> Output:
         """A follower's election timer fires now: the usual (pre-)election, as if its timeout had expired, except
-        that its (pre-)candidacies last at least until `now + patience` before it tries again. The embedding
+        that its candidacies last at least until `now + patience` before it tries again. The embedding
         nominates one node so at a cluster's start, while the others hold their timers: on a busy machine one
         round of durable votes from a large cluster can take longer than an election timeout, and restarting the
-        election would throw those votes away. Ends when it leads or follows; timers only decide liveness."""
+        election would throw those votes away (pre-vote rounds, which persist nothing, retry at the usual pace).
+        Ends when it leads or follows; timers only decide liveness."""
         if self.role == FOLLOWER:
             self.election_deadline = now
             self._patience_until = now + patience
@@ -368,7 +369,8 @@ class ElectionCore:
         self.leader_heard_at = None
         self.votes = {self.id}
         self._reset_election_timer()
-        self.election_deadline = max(self.election_deadline, self._patience_until)
+        if not pre:  # a pre-vote round makes nothing durable: retrying it soon costs nothing
+            self.election_deadline = max(self.election_deadline, self._patience_until)
         if pre:
             self._become(PRECANDIDATE)
             self._emit("became_precandidate")
