@@ -1,10 +1,11 @@
 """One Raft node as one OS process: `python -m raftzmq.runtime.node --run-dir DIR --id N --incarnation K
 --supervisor-pid P` (docs/CONTRACTS.md, "Node process").
 
-A single thread runs a zmq.Poller over the ROUTER (peer messages), the netctl SUB (network faults, leadership
-transfer) and a socketpair that signals wake it up. The poll timeout is the time until the next thing the node
-must do (the core's deadline or a delayed send), capped so the parent check runs at least every
-MAX_POLL_MS. Nothing sleeps; there are no locks because there is nothing to share.
+A single thread runs an epoll over the ZMQ_FDs of the ROUTER (peer messages), the netctl SUB (network faults,
+leadership transfer, the start-up barrier), the ZAP socket (CURVE only) and a socketpair that signals wake it
+up. The poll timeout is the time until the next thing the node must do (the core's deadline, a delayed send, the
+end of the start-up hold), capped so the parent check runs at least every MAX_POLL_MS. Nothing sleeps; there
+are no locks because there is nothing to share.
 
 Every Output of the core is applied by the one embedding (runtime/embedding.py) in the contract's order:
   [failpoint before_persist] -> save hard state (fsync) -> log state_persisted -> [after_persist_before_send]
