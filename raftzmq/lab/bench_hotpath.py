@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -28,7 +29,7 @@ from ..runtime.resources import free_ports
 from ..runtime.spawn import child_env
 from .cli_driver import run_cli
 
-__all__ = ["hotpath", "cpu_ns", "load_average", "floor_main"]
+__all__ = ["hotpath", "cpu_ns", "load_average", "floor_main", "stop_cluster"]
 
 _HEARTBEAT_FRAME = b'{"v":2,"k":"append_entries","t":1,"s":1,"d":2}'
 _ANSWER_FRAME = b'{"v":2,"k":"append_response","t":1,"s":2,"d":1,"ok":true}'
@@ -48,6 +49,30 @@ def cpu_ns(pid: int) -> int:
         except (OSError, ValueError, IndexError):
             pass
     return total
+
+
+def stop_cluster(run: Path, nodes: int) -> None:
+    """`raftzmq stop`; if that fails (a supervisor too busy to answer), SIGTERM and then SIGKILL the supervisor
+    by its pid, so that a benchmark never leaves a cluster behind (its nodes die with it)."""
+    try:
+        run_cli("stop", "--run-dir", str(run), timeout=60 + nodes)
+        return
+    except (RuntimeError, subprocess.TimeoutExpired):
+        pass
+    try:
+        pid = int((run / "supervisor.pid").read_text())
+    except (OSError, ValueError):
+        return
+    for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            if not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split(")")[-1].split()[0] == "Z":
+                return
+            time.sleep(0.1)  # polling the pid with a deadline
 
 
 def load_average() -> str:
@@ -218,10 +243,7 @@ def _one_run(nodes: int, heartbeat_ms: int, seconds: float, extra: list[str], tm
     finally:
         if floor is not None:
             floor.stop()
-        try:
-            run_cli("stop", "--run-dir", str(run), timeout=60 + nodes)
-        except RuntimeError:
-            pass
+        stop_cluster(run, nodes)
     rounds = elapsed / (heartbeat_ms / 1000)  # nominal heartbeat rounds in the window (same for both)
     per = {k: statistics.median(v) / rounds / 1000 for k, v in used.items()}  # µs per round / heartbeat
     return {"load": load, "stable": stable, "seconds": round(elapsed, 1),
@@ -240,15 +262,24 @@ def hotpath(*, nodes: list[int], runs: int = 3, seconds: float = 10.0, heartbeat
     result: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="raftzmq-hot-") as tmp:
         for n in nodes:
-            samples = []
+            samples, failures = [], []
             for i in range(runs):
-                samples.append(_one_run(n, heartbeat_ms, seconds, extra or [], Path(tmp), i))
+                try:
+                    samples.append(_one_run(n, heartbeat_ms, seconds, extra or [], Path(tmp), i))
+                except (RuntimeError, StopIteration, KeyError, subprocess.TimeoutExpired) as exc:
+                    failures.append(f"run {i + 1}: {exc}"[:300])
+                    progress(failures[-1])
+                    continue
                 progress(f"{n} nodes, run {i + 1}/{runs}: {samples[-1]}")
+            if not samples:
+                result[f"{n} nodes"] = {"failures": failures}
+                continue
             keys = [k for k, v in samples[0].items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
             med = {k: statistics.median(s[k] for s in samples if s[k] is not None)
                    for k in keys if any(s[k] is not None for s in samples)}
             result[f"{n} nodes"] = {"median": med, "loads": [s["load"] for s in samples],
-                                    "stable": [s["stable"] for s in samples], "samples": samples}
+                                    "stable": [s["stable"] for s in samples], "samples": samples,
+                                    "failures": failures}
     return result
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..evidence.logfile import read_run
-from .bench_hotpath import cpu_ns, load_average
+from .bench_hotpath import cpu_ns, load_average, stop_cluster
 from .cli_driver import run_cli
 
 __all__ = ["scale", "one_size"]
@@ -99,11 +99,10 @@ def one_size(nodes: int, hold: float, extra: list[str], tmp: Path,
         pss = [_pss_mb(p) for p in pids[:-1]]
         final = json.loads(run_cli("status", "--json", "--run-dir", str(run)).stdout)
         bytes1 = _log_bytes(run)
+    except RuntimeError as exc:  # the supervisor did not answer a status request
+        return {"nodes": nodes, "load": load0, "failed": str(exc).splitlines()[-1][:200]}
     finally:
-        try:
-            run_cli("stop", "--run-dir", str(run), timeout=60 + nodes)
-        except RuntimeError:
-            pass
+        stop_cluster(run, nodes)
     records = _records(run)
     in_hold = [r for r in records if h0_ns <= r["mono_ns"] <= h0_ns + held * 1e9]
     return {
