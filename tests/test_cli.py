@@ -12,6 +12,7 @@ from cluster_harness import REPO
 
 COMMANDS = ["start", "status", "kill", "restart", "stop", "pause", "resume", "partition", "isolate", "heal", "net",
             "transfer", "logs", "check", "report", "timeline", "sim", "chaos", "bench", "bench sim", "bench cluster", "bench large",
+            "skew", "failpoint", "disk", "cut", "uncut", "scenario", "scenario double-vote", "fuzz",
             "bench spawn", "bench hotpath", "bench scale", "bench net", "help", "ps", "clean", "node", "init-cluster"]
 
 

@@ -44,7 +44,7 @@ def frame(**doc) -> bytes:
 
 
 def valid_doc(**changes):
-    doc = {"v": WIRE_VERSION, "k": "request_vote", "t": 7, "s": 2, "d": ME, "p": False, "x": False}
+    doc = {"v": WIRE_VERSION, "k": "request_vote", "t": 7, "s": 2, "d": ME, "p": False, "x": False, "h": False}
     doc.update(changes)
     return doc
 
@@ -74,8 +74,18 @@ def test_round_trip(codec, msg):
 
 def test_encoding_is_compact_json_with_the_documented_keys():
     data = Codec.encode(RequestVote(7, 2, 3, prevote=True))
-    assert json.loads(data) == {"v": 2, "k": "request_vote", "t": 7, "s": 2, "d": 3, "p": True, "x": False}
+    assert json.loads(data) == {"v": 3, "k": "request_vote", "t": 7, "s": 2, "d": 3, "p": True, "x": False,
+                                "h": False}
     assert b" " not in data
+
+
+def test_a_hint_pre_vote_round_trips_and_contradictory_flags_are_refused(codec):
+    """Wire version 3: "h" marks a pre-vote started by a disconnect hint. A hint that is a real vote or a transfer
+    means nothing, so the frame is refused like any other malformed one (never a ValueError from the message)."""
+    msg = RequestVote(7, 2, ME, prevote=True, hint=True)
+    assert codec.decode(Codec.encode(msg)) == msg
+    for bad in (dict(p=False, h=True), dict(p=True, x=True, h=True)):
+        assert reason_of(codec, frame(**valid_doc(**bad))) == "bad_flag"
 
 
 def test_codec_refuses_a_self_id_outside_the_members():
@@ -105,7 +115,7 @@ def test_not_json(codec, data):
 
 @pytest.mark.parametrize("const", ["NaN", "Infinity", "-Infinity"])
 def test_json_nan_and_infinity_are_rejected(codec, const):
-    data = b'{"v":2,"k":"request_vote","t":%s,"s":2,"d":3,"p":false,"x":false}' % const.encode()
+    data = b'{"v":3,"k":"request_vote","t":%s,"s":2,"d":3,"p":false,"x":false,"h":false}' % const.encode()
     assert reason_of(codec, data) == "not_json"
 
 
@@ -114,7 +124,7 @@ def test_non_object(codec, data):
     assert reason_of(codec, data) == "not_object"
 
 
-@pytest.mark.parametrize("version", [0, 1, 3, "2", 2.0, True, None, [2]])
+@pytest.mark.parametrize("version", [0, 1, 2, 4, "3", 3.0, True, None, [3]])
 def test_wrong_version(codec, version):
     assert reason_of(codec, frame(**valid_doc(v=version))) == "bad_version"
 
@@ -130,7 +140,7 @@ def test_unknown_kind(codec, kind):
     assert reason_of(codec, frame(**valid_doc(k=kind))) == "unknown_kind"
 
 
-@pytest.mark.parametrize("missing", ["t", "s", "d", "p", "x"])
+@pytest.mark.parametrize("missing", ["t", "s", "d", "p", "x", "h"])
 def test_missing_field(codec, missing):
     doc = valid_doc()
     del doc[missing]
@@ -142,9 +152,9 @@ def test_missing_field(codec, missing):
     [
         valid_doc(z=1),
         valid_doc(g=True),  # a vote_response field on a request_vote
-        {"v": 2, "k": "append_entries", "t": 1, "s": 2, "d": ME, "p": False},
-        {"v": 2, "k": "timeout_now", "t": 1, "s": 2, "d": ME, "ok": True},
-        {"v": 2, "k": "vote_response", "t": 1, "s": 2, "d": ME, "g": True},  # missing p
+        {"v": 3, "k": "append_entries", "t": 1, "s": 2, "d": ME, "p": False},
+        {"v": 3, "k": "timeout_now", "t": 1, "s": 2, "d": ME, "ok": True},
+        {"v": 3, "k": "vote_response", "t": 1, "s": 2, "d": ME, "g": True},  # missing p
     ],
 )
 def test_extra_or_misplaced_field(codec, doc):
@@ -177,8 +187,9 @@ def test_wrong_destination(codec, dst):
 @pytest.mark.parametrize(
     "kind, key, others",
     [
-        ("request_vote", "p", {"x": False}),
-        ("request_vote", "x", {"p": False}),
+        ("request_vote", "p", {"x": False, "h": False}),
+        ("request_vote", "x", {"p": False, "h": False}),
+        ("request_vote", "h", {"p": True, "x": False}),
         ("vote_response", "g", {"p": False}),
         ("vote_response", "p", {"g": True}),
         ("append_response", "ok", {}),
@@ -229,7 +240,7 @@ def _mutate(rng: random.Random, data: bytes) -> bytes:
             return data
         if not isinstance(doc, dict):
             return data
-        key = rng.choice(sorted(doc) + ["x", "g", "ok", "p"])
+        key = rng.choice(sorted(doc) + ["x", "g", "ok", "p", "h"])
         if rng.random() < 0.2:
             doc.pop(key, None)
         else:
@@ -272,9 +283,9 @@ def test_repeated_key_and_non_utf8_encodings_are_rejected():
     from raftzmq.protocol.codec import Codec, ProtocolError
 
     codec = Codec((1, 2, 3), 2)
-    good = '{"v":2,"k":"append_entries","t":1,"s":1,"d":2}'
+    good = '{"v":3,"k":"append_entries","t":1,"s":1,"d":2}'
     assert codec.decode(good.encode()).term == 1
-    for frame in (b'{"v":2,"k":"append_entries","t":1,"t":9,"s":1,"d":2}', good.encode("utf-16")):
+    for frame in (b'{"v":3,"k":"append_entries","t":1,"t":9,"s":1,"d":2}', good.encode("utf-16")):
         with pytest.raises(ProtocolError) as info:
             codec.decode(frame)
         assert info.value.reason == "not_json"

@@ -70,6 +70,7 @@ def test_default_config_values():
     assert cfg.heartbeat_ms == 50
     assert cfg.prevote and cfg.check_quorum
     assert cfg.persist == "term+vote"
+    assert not cfg.hints  # plain runs behave like the paper's Raft
     assert (cfg.transport, cfg.host, cfg.base_port) == ("tcp", "127.0.0.1", 0)
     assert cfg.members == (1, 2, 3, 4, 5)
 
@@ -90,6 +91,14 @@ def test_specific_shipped_settings():
     assert large.nodes == 101 and large.election_timeout_ms[0] >= 500
     fast = by_name["fast"]
     assert fast.election_timeout_ms[1] <= 100 and fast.heartbeat_ms * 2 <= fast.election_timeout_ms[0]
+    assert fast.hints and fast.core_config(1).hints
+    assert not any(c.hints for name, c in by_name.items() if name != "fast")
+
+
+def test_hints_is_a_features_key_with_the_boolean_rule(tmp_path):
+    assert load_config(write(tmp_path, "[features]\nhints = true\n")).hints
+    assert_config_error(write(tmp_path, '[features]\nhints = "on"\n'), "features.hints", "expected true or false")
+    assert_config_error(write(tmp_path, "hints = true\n"), "hints", "did you mean 'features.hints'")
 
 
 def test_empty_file_gives_builtin_defaults(tmp_path):

@@ -56,7 +56,10 @@ def test_persist_mode_names_are_the_cores():
 def test_the_simulator_runs_the_live_clusters_rules():
     cluster = ClusterConfig(nodes=3, election_timeout_ms=(200, 400), heartbeat_ms=40, prevote=False)
     sim = SimConfig.from_cluster(cluster)
-    assert sim.core_config(2) == cluster.core_config(2)
+    # Same rules; only the hint window is sized by each network's own one-way latency.
+    assert sim.core_config(2) == cluster.core_config(2, one_way_ms=sim.delay_ms)
+    hinted = SimConfig.from_cluster(ClusterConfig(hints=True))
+    assert hinted.hints and hinted.core_config(1).hints and not sim.core_config(1).hints
     assert cluster.core_config(2).election_timeout_min == 0.2 and cluster.core_config(2).heartbeat_interval == 0.04
     with pytest.raises(ValueError, match="heartbeat_ms"):
         SimConfig(heartbeat_ms=100)  # the rule `start` applies: heartbeat * 2 <= minimum election timeout

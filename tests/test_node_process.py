@@ -297,7 +297,8 @@ def test_netctl_partition_and_leadership_transfer(cluster):
         cluster.nodes[leader].signal(signal.SIGTERM)
         assert cluster.nodes[leader].wait(5) == 0
         cluster.spawn(leader)
-        assert cluster.events(leader, "net_applied", incarnation=2)[0]["groups"] == [[leader], others]
+        applied = cluster.wait_event(leader, "net_applied", incarnation=2)  # written after node_started
+        assert applied["groups"] == [[leader], others]
 
         # A frame nested past the parser's recursion limit, and a transfer whose id is a nested list, are rejected
         # and logged (rate-limited: one record a second); no node stops over them.

@@ -62,3 +62,24 @@ def test_failovers_name_their_cause_and_the_report_lists_them():
     text = render_report(records, 3)
     assert "term    2  node 2" in text and "node_killed" in text and "200 ms -> node 2" in text
     assert "never recovered" in text
+
+
+def test_a_failover_came_through_a_hint_only_when_the_winners_campaign_was_a_hint_prevote():
+    from raftzmq.evidence.report import failovers, render_report
+    records = [
+        rec(0.0, "became_leader", 1, term=1),
+        rec(1.0, "node_killed", 1, by="supervisor", signal="SIGKILL"),
+        rec(1.001, "hint", 2, term=1, peer=1, closed="tcp://127.0.0.1:5001"),
+        rec(1.002, "became_precandidate", 2, term=1, hint=True),
+        rec(1.003, "became_candidate", 2, term=2),
+        rec(1.004, "became_leader", 2, term=2),
+        rec(2.0, "node_paused", 2, by="supervisor"),
+        rec(2.1, "became_precandidate", 3, term=2, hint=True),  # a hint round that lost ...
+        rec(2.2, "became_follower", 3, term=2, leader=None),
+        rec(2.3, "election_timeout", 3, term=2),  # ... and the timer's round that won
+        rec(2.3, "became_precandidate", 3, term=2),
+        rec(2.4, "became_leader", 3, term=3),
+    ]
+    assert [f.via_hint for f in failovers(records, 5)] == [True, False]
+    text = render_report(records, 5)
+    assert text.count("via hint") == 1 and "failovers_via_hint=1" in text

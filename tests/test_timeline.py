@@ -144,3 +144,15 @@ def test_timeline_command_writes_the_file(tmp_path):
     result = CliRunner().invoke(main, ["timeline", str(tmp_path / "run"), "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert out.read_text().startswith("<svg")
+
+
+def test_a_campaign_started_by_a_hint_is_marked_and_one_started_by_the_timer_is_not():
+    records = [rec(0.0, "node_started", n) for n in (1, 2, 3)] + [
+        rec(0.5, "became_leader", 1, term=1),
+        rec(1.0, "node_killed", 1, by="supervisor", signal="SIGKILL"),
+        rec(1.001, "hint", 2, term=1, peer=1, closed="tcp://127.0.0.1:5001"),
+        rec(1.002, "became_precandidate", 2, term=1, hint=True),
+        rec(1.003, "became_precandidate", 3, term=1)]
+    root = svg_of(records)
+    assert [e.get("class") for e in lines(root, "hint")] == ["fault hint"]
+    assert "hint 2" in texts(root, "fault-label") and "hint 3" not in texts(root, "fault-label")

@@ -368,3 +368,29 @@ def test_log_limiter_cap_writes_one_record_then_only_counts_until_the_stop():
     assert out[-1][1] == {"cap": 3}
     assert lim.flush_all() == 2
     assert sum(f.get("count", 0) for _, f in out) == occurrences, "every occurrence is accounted for at the stop"
+
+
+def test_disconnect_monitors_report_a_peer_whose_sockets_close_and_nothing_for_connects_or_retries(ctx, endpoints):
+    """With watch_disconnects, a DEALER whose established connection closes (the peer's process died: its
+    sockets close) is reported once with the endpoint; a peer that is not up yet, connect retries, our own start
+    and the reconnect after the peer comes back report nothing."""
+    limiter = LogLimiter(lambda event, **f: None)
+    a = Transport(ctx, 1, endpoints, Codec(MEMBERS, 1), limiter, reconnect_ms=10, watch_disconnects=True)
+    a.open()
+    mon_of = {peer: mon for mon, peer in a.monitors.items()}
+    assert sorted(mon_of) == [2, 3]
+    all_reports = lambda: [r for mon in a.monitors for r in a.disconnects(mon)]  # noqa: E731
+
+    b, _ = make(ctx, 2, endpoints)  # node 3 never starts: node 1 keeps retrying it
+    receive_until(b, lambda got: got, "node 1 to reach node 2",
+                  resend=lambda: a.send(AppendEntries(1, 1, 2)))
+    assert all_reports() == []
+    b.close()
+    assert wait_until(all_reports, 3.0, "the close of node 2's sockets") == [(2, endpoints[2])]
+    b, _ = make(ctx, 2, endpoints)  # back: node 1's DEALER reconnects
+    receive_until(b, lambda got: got, "node 1 to reach node 2 again",
+                  resend=lambda: a.send(AppendEntries(1, 1, 2)))
+    assert all_reports() == []
+    a.close()
+    b.close()
+    assert a.monitors == {}

@@ -14,6 +14,9 @@ _FAMILIES = {
     "sim": ["sim"],
     "bench": ["bench"],
     "chaos": ["chaos"],
+    "faults": ["skew", "failpoint", "disk", "cut", "uncut"],
+    "scenario": ["scenario"],
+    "fuzz": ["fuzz"],
     "runs": ["ps", "clean"],
     "node": ["node", "init_cluster"],
 }

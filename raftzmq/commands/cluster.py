@@ -15,6 +15,7 @@ import click
 
 from ..evidence.html import existing_report
 from ..protocol.quorum import majority
+from ..lab.netshapes import bridge_cuts, ring_cuts
 from ..runtime.config import ConfigError, ClusterConfig
 from .options import cluster_options, fail, resolve_cluster
 from ..runtime.control import ControlClient, ControlError
@@ -109,7 +110,20 @@ def render_status(st: dict[str, Any], color: bool = False) -> str:
     for n in st["nodes"]:
         if n["failed"]:
             lines.append(f"node {n['id']} failed: {n['failed']}")
+    lines.extend(_fault_lines(st.get("faults") or {}))
     return "\n".join(lines)
+
+
+def _fault_lines(faults: dict[str, Any]) -> list[str]:
+    """What `skew`, `failpoint` and `disk` injected (runtime/nodefaults.py), one line per node."""
+    out = []
+    for node, f in faults.items():
+        what = [f"timers at {f['skew']:g}x"] if f["skew"] != 1.0 else []
+        what += [f"failpoint {name} armed" for name in f["failpoints"]]
+        what += [f"disk fault {f['disk']} armed"] if f["disk"] else []
+        if what:
+            out.append(f"node {node}: " + ", ".join(what))
+    return out
 
 
 def _summary_line(st: dict[str, Any]) -> str:
@@ -153,6 +167,7 @@ def start(transport: str | None, base_port: int | None, run_dir: str | None, det
       raftzmq start --nodes 7 --election-timeout 300-600 --heartbeat 100
       raftzmq start --config configs/fast.toml --detach
       raftzmq start --persist term-only          # unsafe on purpose
+      raftzmq start --hints on                   # a killed leader is replaced in milliseconds
       raftzmq stop && raftzmq start --resume     # terms continue from disk
       raftzmq start --auth curve                 # peers authenticate (CURVE + ZAP)
       sudo raftzmq start --net netns --detach    # namespaces, real TCP, packet-level partitions
@@ -482,18 +497,38 @@ def _parse_group(text: str) -> list[int]:
 
 
 @click.command()
-@click.argument("groups", nargs=-1, required=True)
+@click.argument("groups", nargs=-1)
+@click.option("--ring", is_flag=True, help="Majorities-ring: each node sees a majority, no two the same one.")
+@click.option("--bridge", type=int, metavar="N", help="Two halves that meet only through node N.")
 @run_dir_option
-def partition(groups: tuple[str, ...], run_dir: str | None) -> None:
-    """Split the network: nodes in different groups drop each other's messages.
+def partition(groups: tuple[str, ...], ring: bool, bridge: int | None, run_dir: str | None) -> None:
+    """Split the network: nodes in different groups drop each other's messages; or a link-level shape.
+
+    --ring and --bridge cut links (see `status`) instead of forming groups; they replace any partition.
 
     \b
     Examples:
       raftzmq partition 1,2 3,4,5     # leader in the minority? watch CheckQuorum
+      raftzmq partition --ring        # 5 nodes: 1 sees 5,1,2; 2 sees 1,2,3; ... (Jepsen's majorities-ring)
+      raftzmq partition --bridge 3    # {1,2} and {4,5} meet only through 3
       raftzmq heal
     """
-    reply = _request(run_dir, "partition", groups=[_parse_group(g) for g in groups])
-    click.echo("partitioned: " + " | ".join(",".join(map(str, g)) for g in reply["net"]["groups"]))
+    if sum([bool(groups), ring, bridge is not None]) != 1:
+        raise click.UsageError("give the groups, or --ring, or --bridge N (one of them)")
+    if groups:
+        reply = _request(run_dir, "partition", groups=[_parse_group(g) for g in groups])
+        click.echo("partitioned: " + " | ".join(",".join(map(str, g)) for g in reply["net"]["groups"]))
+        return
+    client = _client(run_dir)
+    n = client.run.read_cluster()["nodes"]
+    if bridge is not None and not 1 <= bridge <= n:
+        fail(f"unknown node id {bridge}; this cluster has nodes 1..{n}")
+    cuts = ring_cuts(n) if ring else bridge_cuts(n, bridge or 0)
+    try:
+        reply = client.request("links", cuts=[list(c) for c in sorted(cuts)])
+    except ControlError as exc:
+        fail(str(exc))
+    click.echo("cut links: " + (" ".join(f"{a}->{b}" for a, b in reply["net"]["cuts"]) or "none"))
 
 
 @click.command()

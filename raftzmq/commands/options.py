@@ -21,7 +21,9 @@ __all__ = ["cluster_options", "fail", "resolve_cluster", "start_args", "CLUSTER_
 F = TypeVar("F", bound=Callable[..., Any])
 
 # Flag parameters that cluster_options adds, in the order `start` documents them.
-CLUSTER_KEYS = ("config_path", "nodes", "election_timeout", "heartbeat", "prevote", "check_quorum", "persist")
+CLUSTER_KEYS = ("config_path", "nodes", "election_timeout", "heartbeat", "prevote", "check_quorum", "persist",
+                "hints")
+ON_OFF = {"on": True, "off": False}
 
 
 def fail(message: str, code: int = 2, as_json: bool = False) -> NoReturn:
@@ -35,7 +37,7 @@ def fail(message: str, code: int = 2, as_json: bool = False) -> NoReturn:
 
 def cluster_options(fn: F) -> F:
     """--config, --nodes, --election-timeout, --heartbeat, --prevote/--no-prevote, --check-quorum/--no-check-quorum,
-    --persist. Unset flags keep the config file's value (default: configs/default.toml)."""
+    --persist, --hints. Unset flags keep the config file's value (default: configs/default.toml)."""
     opts = [
         click.option("--config", "config_path", metavar="FILE",
                      help="TOML cluster config (default: configs/default.toml)."),
@@ -47,6 +49,9 @@ def cluster_options(fn: F) -> F:
                      help="CheckQuorum on or off (default: on, from the config)."),
         click.option("--persist", type=click.Choice(PERSIST_MODES),
                      help="What nodes persist; term-only is deliberately unsafe (watch `check` catch it)."),
+        click.option("--hints", type=click.Choice(tuple(ON_OFF)),
+                     help="Disconnect hints: a follower that sees its leader's connection close starts a pre-vote "
+                          "at once instead of waiting out its timeout (default: off, from the config)."),
     ]
     for opt in reversed(opts):
         fn = opt(fn)
@@ -61,7 +66,8 @@ def resolve_cluster(kw: dict[str, Any], base: ClusterConfig | None = None, **mor
         config = load_config(flags["config_path"]) if flags["config_path"] else (base or default_config())
         return with_overrides(config, nodes=flags["nodes"], election_timeout_ms=flags["election_timeout"],
                               heartbeat_ms=flags["heartbeat"], prevote=flags["prevote"],
-                              check_quorum=flags["check_quorum"], persist=flags["persist"], **more)
+                              check_quorum=flags["check_quorum"], persist=flags["persist"],
+                              hints=None if flags["hints"] is None else ON_OFF[flags["hints"]], **more)
     except ConfigError as exc:
         fail(str(exc))
 
@@ -72,4 +78,5 @@ def start_args(config: ClusterConfig, config_path: str | None = None) -> list[st
     lo, hi = config.election_timeout_ms
     return [*(["--config", config_path] if config_path else []), "--election-timeout", f"{lo}-{hi}",
             "--heartbeat", str(config.heartbeat_ms), "--prevote" if config.prevote else "--no-prevote",
-            "--check-quorum" if config.check_quorum else "--no-check-quorum", "--persist", config.persist]
+            "--check-quorum" if config.check_quorum else "--no-check-quorum", "--persist", config.persist,
+            "--hints", "on" if config.hints else "off"]

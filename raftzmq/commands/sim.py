@@ -52,6 +52,7 @@ def replay_command(cfg: SimConfig, seed: int) -> str:
     flag(cfg.persist_mode != d.persist_mode, f"--persist {cfg.persist_mode}")
     flag(not cfg.prevote, "--no-prevote")
     flag(not cfg.check_quorum, "--no-check-quorum")
+    flag(cfg.hints, "--hints on")
     lo, hi = cfg.election_timeout_ms
     flag(cfg.election_timeout_ms != d.election_timeout_ms, f"--election-timeout {lo}-{hi}")
     flag(cfg.heartbeat_ms != d.heartbeat_ms, f"--heartbeat {cfg.heartbeat_ms}")
@@ -148,6 +149,7 @@ _EXAMPLES = """
 Examples:
   raftzmq sim                                     # 100 seeds, 5 nodes, all faults, safe settings
   raftzmq sim --nodes 5 --seeds 10000             # a long hunt
+  raftzmq sim --nodes 5 --seeds 10000 --jobs 2 --hints on   # crashes close connections: disconnect hints
   raftzmq sim --nodes 3 --persist term-only --faults crash,delay --vote-crash 0.5 --seeds 200
                                                   # finds two leaders in one term, prints the seed
   raftzmq sim --seed 17 --log-dir logs/s17 && raftzmq check logs/s17

@@ -56,6 +56,7 @@ NODE_EVENT_FIELDS: dict[str, dict[str, str]] = {
     "prevote_granted": {"candidate": _INT},
     "prevote_denied": {"candidate": _INT},
     "election_timeout": {},
+    "hint": {"peer": _INT, "closed": _STR},
     "stepped_down": {"reason": _STR},
     "transfer_started": {"target": _INT},
     "transfer_aborted": {"target": _INT},
@@ -69,6 +70,7 @@ NODE_EVENT_FIELDS: dict[str, dict[str, str]] = {
     "log_cap_reached": {"cap": _INT},
     "timer_released": {"reason": _STR, "held_ms": _INT},
     "node_failed": {"reason": _STR},
+    "faults_applied": {"skew": _NUM, "failpoints": _LIST},
     "log_repaired": {"bytes": _INT},
     "log_reopened": {"reason": _STR, "records_before": _INT},
 }
@@ -88,6 +90,7 @@ SUPERVISOR_EVENT_FIELDS: dict[str, dict[str, str]] = {
     "transfer_requested": {"leader": _INT},
     "cluster_stopping": {},
     "cluster_stopped": {},
+    "fault_injected": {"kind": _STR, "incarnation": _INT},
     "log_reopened": {"reason": _STR, "records_before": _INT},
 }
 _FIELDS_BY = {"node": NODE_EVENT_FIELDS, "supervisor": SUPERVISOR_EVENT_FIELDS}

@@ -3,6 +3,8 @@
 The planned end of a run (`cluster_stopping`) ends the analysis.
 A failover starts when the current leader is lost — killed, stopped, paused, cut into a minority by a partition,
 or stepping down — and ends at the first `became_leader` of a higher term. Times come from mono_ns.
+A failover came through a disconnect hint when the winner's campaign began with a hint pre-vote
+(`became_precandidate` with `hint`) rather than with its election timer.
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ class Failover:
     new_leader: int | None = None
     new_term: int | None = None
     seconds: float | None = None  # None: never recovered before the run ended
+    via_hint: bool = False  # the winner's campaign was a hint pre-vote
 
 
 def failovers(records: Iterable[dict[str, Any]], cluster_size: int) -> list[Failover]:
@@ -39,15 +42,19 @@ def failovers(records: Iterable[dict[str, Any]], cluster_size: int) -> list[Fail
     leader: tuple[int, int] | None = None  # (node, term)
     open_loss: Failover | None = None
     out: list[Failover] = []
+    hinted: dict[int, bool] = {}  # node -> its current campaign began with a hint pre-vote
     for rec in records:
         event = rec["event"]
         if event == "cluster_stopping":
             break  # the planned end of the run: nothing after it is a failure to recover from
+        if event in ("became_precandidate", "election_timeout", "became_follower") and rec["by"] == "node":
+            hinted[rec["node"]] = event == "became_precandidate" and rec.get("hint") is True
         if event == "became_leader":
             if leader is None or rec["term"] > leader[1]:
                 if open_loss is not None:
                     out.append(replace(open_loss, new_leader=rec["node"], new_term=rec["term"],
-                                       seconds=(rec["mono_ns"] - open_loss.lost_ns) / 1e9))
+                                       seconds=(rec["mono_ns"] - open_loss.lost_ns) / 1e9,
+                                       via_hint=hinted.get(rec["node"], False)))
                     open_loss = None
                 leader = (rec["node"], rec["term"])
             continue
@@ -94,6 +101,7 @@ def render_report(records: list[dict[str, Any]], cluster_size: int, unseen: Iter
     for f in failovers(records, cluster_size):
         took = f"{f.seconds * 1000:7.0f} ms -> node {f.new_leader} (term {f.new_term})" if f.seconds is not None \
             else "   never recovered"
+        took += " via hint" if f.via_hint else ""
         lines.append(f"  {at(f.lost_ns)}  node {f.leader} (term {f.term}) {f.cause:<26} {took}")
     summary = recovery_summary(records, cluster_size)
     lines += ["", "summary: " + ", ".join(f"{k}={v}" for k, v in summary.items())]
@@ -101,17 +109,19 @@ def render_report(records: list[dict[str, Any]], cluster_size: int, unseen: Iter
 
 
 def recovery_summary(records: list[dict[str, Any]], cluster_size: int) -> dict[str, Any]:
-    failovers, unresolved = failover_times(records, cluster_size)
+    via_hint = sum(f.via_hint for f in failovers(records, cluster_size))
+    failovers_s, unresolved = failover_times(records, cluster_size)
     leaders = [r for r in records if r["event"] == "became_leader"]
     terms = [r["term"] for r in records if r.get("by") == "node"]
     summary: dict[str, Any] = {
         "elections_won": len(leaders),
         "max_term": max(terms) if terms else 0,
-        "failovers": len(failovers),
+        "failovers": len(failovers_s),
         "unresolved_failovers": unresolved,
+        "failovers_via_hint": via_hint,
     }
-    if failovers:
-        ordered = sorted(failovers)
+    if failovers_s:
+        ordered = sorted(failovers_s)
         summary.update(failover_median_s=round(statistics.median(ordered), 3),
                        failover_max_s=round(ordered[-1], 3),
                        failover_p90_s=round(ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))], 3))

@@ -39,6 +39,7 @@ MARK_STYLE: dict[str, tuple[str, str]] = {
     "net": ("#6d4c41", "net: loss / delay changed"),
     "transfer": ("#fb8c00", "leadership transfer requested"),
     "failed": ("#b71c1c", "node failed (refused / storage fatal)"),
+    "hint": ("#00c853", "hint pre-vote (the leader's connection closed)"),
     "violation": ("#ff1744", "safety violation (checker)"),
 }
 _ROLE_OF = {"node_started": "follower", "became_follower": "follower", "became_precandidate": "precandidate",
@@ -284,6 +285,8 @@ def mark_of(rec: dict[str, Any], i: int, stopping: bool) -> Mark | None:
 def _marks(records: Sequence[dict[str, Any]]) -> list[Mark]:
     out, stopping = [], False
     for i, rec in enumerate(records):
+        if rec["event"] == "became_precandidate" and rec.get("hint") is True:  # a campaign started by a hint
+            out.append(Mark(rec["mono_ns"], "hint", rec["node"], f"hint {rec['node']}", _detail(rec), i))
         if rec["by"] != "supervisor":
             continue
         stopping = stopping or rec["event"] == "cluster_stopping"

@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
+from pathlib import Path
 
+from ..runtime.control import ControlClient, ControlError
+from ..runtime.rundir import RunDir
 from ..runtime.spawn import child_env
 
-__all__ = ["run_cli"]
+__all__ = ["run_cli", "stop_cluster"]
 
 
 def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -16,3 +20,14 @@ def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     if proc.returncode != 0:
         raise RuntimeError(f"raftzmq {' '.join(args[:3])}... failed ({proc.returncode}): {proc.stderr.strip()}")
     return proc
+
+
+def stop_cluster(client: ControlClient, run_dir: Path, timeout: float = 15.0) -> None:
+    """Ask the supervisor to stop the cluster and wait (bounded) until it has exited."""
+    try:
+        client.request("stop")
+    except ControlError:
+        return
+    deadline = time.monotonic() + timeout
+    while RunDir(run_dir).live_supervisor() is not None and time.monotonic() < deadline:
+        time.sleep(0.05)  # waiting for the supervisor's exit, bounded

@@ -76,11 +76,13 @@ class NetParams:
         return lambda: base - scale * log(1.0 - r())
 
 
-def ring_views(n: int, rng: random.Random) -> list[list[int]]:
-    """Majorities-ring over a random ring order: each node sees itself and k neighbours each side, where
-    2k + 1 is the smallest odd count >= a majority. Returns each node's view, indexed by position node-1."""
+def ring_views(n: int, rng: random.Random | None = None) -> list[list[int]]:
+    """Majorities-ring over a random ring order (rng None: ids in order, 1-2-...-n-1, as `partition --ring`
+    makes it): each node sees itself and k neighbours each side, where 2k + 1 is the smallest odd count >= a
+    majority. Returns each node's view, indexed by position node-1."""
     order = list(range(1, n + 1))
-    rng.shuffle(order)
+    if rng is not None:
+        rng.shuffle(order)
     k = (n // 2 + 1) // 2
     views: list[list[int]] = [[] for _ in range(n)]
     for pos, node in enumerate(order):

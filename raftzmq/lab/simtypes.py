@@ -29,6 +29,7 @@ class SimConfig:
     persist_mode: str = PERSIST_MODES[0]
     prevote: bool = True
     check_quorum: bool = True
+    hints: bool = False
     election_timeout_ms: tuple[int, int] = (150, 300)
     heartbeat_ms: int = 50
     disk: str = "safe"
@@ -56,25 +57,28 @@ class SimConfig:
     def from_cluster(cls, cluster: ClusterConfig, **sim: Any) -> SimConfig:
         """The simulated counterpart of a live cluster config, plus simulator-only settings."""
         return cls(nodes=cluster.nodes, persist_mode=cluster.persist, prevote=cluster.prevote,
-                   check_quorum=cluster.check_quorum, election_timeout_ms=cluster.election_timeout_ms,
+                   check_quorum=cluster.check_quorum, hints=cluster.hints,
+                   election_timeout_ms=cluster.election_timeout_ms,
                    heartbeat_ms=cluster.heartbeat_ms, **sim)
 
     def cluster_config(self) -> ClusterConfig:
         try:
             return ClusterConfig(nodes=self.nodes, election_timeout_ms=self.election_timeout_ms,
                                  heartbeat_ms=self.heartbeat_ms, prevote=self.prevote,
-                                 check_quorum=self.check_quorum, persist=self.persist_mode)
+                                 check_quorum=self.check_quorum, persist=self.persist_mode, hints=self.hints)
         except ConfigError as exc:
             raise ValueError(f"key '{exc.key}': {exc.reason}") from None
 
     def core_config(self, node: int) -> CoreConfig:
-        return self.cluster_config().core_config(node)
+        """The live cluster's core config; the hint window is sized by the simulated network's latency."""
+        return self.cluster_config().core_config(node, one_way_ms=self.delay_ms)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "nodes": self.nodes, "duration": self.duration, "faults": sorted(self.faults),
             "persist": self.persist_mode, "prevote": self.prevote, "check_quorum": self.check_quorum,
-            "election_timeout_ms": list(self.election_timeout_ms), "heartbeat_ms": self.heartbeat_ms,
+            "hints": self.hints, "election_timeout_ms": list(self.election_timeout_ms),
+            "heartbeat_ms": self.heartbeat_ms,
             "disk": self.disk, "delay_ms": self.delay_ms, "jitter_ms": self.jitter_ms, "delay_dist": self.delay_dist,
             "fault_interval": self.fault_interval, "vote_crash": self.vote_crash,
         }

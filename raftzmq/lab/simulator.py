@@ -11,6 +11,10 @@ Each node applies a core Output through the live node's own embedding (runtime/e
 ports: a SimDisk for saves, in-memory records for the log, the event heap for sends.
 Records go to in-memory lists with the live schema (node-<id>.jsonl, supervisor.jsonl) and are fed to the
 evidence Checker as they are written; `write_logs` dumps them for `raftzmq check`.
+
+Connection-close events (disconnect hints): a crash closes the crashed node's connections, and each other node's
+transport notices after HINT_DELAY (the kernel closes a dead process's sockets at once; a pause or a partition
+closes nothing, so neither produces one). Modelled only with hints on, so runs with hints off replay as before.
 """
 from __future__ import annotations
 
@@ -39,6 +43,7 @@ TRACE_LEN = 30  # records shown before a violation
 _DELIVER, _TICK, _CALL = 0, 1, 2  # heap entry kinds
 _INF = float("inf")
 _FAKE_PID = 0  # simulated nodes have no process; the schema wants an int
+HINT_DELAY = (0.0001, 0.002)  # seconds from a crash to a survivor's monitor event (loopback: well under 1 ms)
 
 
 def _down(out: Output) -> None:
@@ -46,7 +51,7 @@ def _down(out: Output) -> None:
 
 
 class _Node:
-    __slots__ = ("id", "core", "up", "paused", "inbox", "gen", "timer_at", "inc", "apply")
+    __slots__ = ("id", "core", "up", "paused", "inbox", "hints", "gen", "timer_at", "inc", "apply")
 
     def __init__(self, nid: int) -> None:
         self.id = nid
@@ -54,6 +59,7 @@ class _Node:
         self.up = False
         self.paused = False
         self.inbox: list = []  # messages that arrived while paused
+        self.hints: list[int] = []  # peers whose connection closed while this node was paused
         self.gen = 0  # bumped on crash: stale timers and fault callbacks check it
         self.timer_at = float("inf")  # time of the live tick entry in the heap
         self.inc = 0
@@ -68,6 +74,7 @@ class Simulator:
         rng = lambda concern: random.Random(f"{seed}/{concern}")  # str seeds hash with sha512: stable
         self.net_rng, self.fault_rng, self.vote_rng = rng("net"), rng("faults"), rng("vote-crash")
         self.fault_clock = rng("fault-clock")  # only the gaps between injections: independent of the fault kinds
+        self.hint_rng = rng("hints")
         self.rng_for = rng
         self.disk = SimDisk(config.disk, rng("disk"))
         self.base_net = F.NetParams(
@@ -163,7 +170,7 @@ class Simulator:
 
     def _start(self, node: _Node) -> None:
         node.inc += 1
-        node.up, node.paused, node.inbox = True, False, []
+        node.up, node.paused, node.inbox, node.hints = True, False, [], []
         state = self.disk.load(node.id)
         self.sup.write("node_spawned", node=node.id, pid=_FAKE_PID, incarnation=node.inc)
         name = f"node-{node.id}.jsonl"
@@ -397,7 +404,24 @@ class Simulator:
         self.disk.crash(node.id)
         self.sup.write("node_killed", node=node.id, pid=_FAKE_PID, signal="SIGKILL")
         self._update_leader()
+        if self.cfg.hints:
+            self._close_connections(node.id)
         self._call_at(self.now + downtime, self._restart, node, node.gen)
+
+    def _close_connections(self, dead: int) -> None:
+        # Every other live process's connection to the dead one closes; each notices on its own.
+        for other in self.nodes[1:]:
+            if other.id != dead and other.up:
+                self._call_at(self.now + self.hint_rng.uniform(*HINT_DELAY), self._hint, other, other.gen, dead)
+
+    def _hint(self, node: _Node, gen: int, peer: int) -> None:
+        if gen != node.gen or not node.up:
+            return  # that process died too; its successor never had the connection
+        if node.paused:
+            node.hints.append(peer)  # the event waits in the monitor's queue until the process runs again
+            return
+        assert node.core is not None
+        self._apply(node, node.core.hint(peer, self.now, "simulated"))
 
     def _restart(self, node: _Node, gen: int) -> None:
         if gen == node.gen and not node.up:
@@ -431,6 +455,10 @@ class Simulator:
                 break
             self.messages += 1
             self._apply(node, node.core.step(msg, self.now))
+        hints, node.hints = node.hints, []
+        for peer in hints:
+            if node.up:
+                self._apply(node, node.core.hint(peer, self.now, "simulated"))
         if node.up:
             core = node.core
             if self.now >= core.deadline:

@@ -1,7 +1,8 @@
 """Bytes <-> messages, with strict validation at the one boundary where bytes come in.
 
-Wire format: a compact JSON object, e.g. {"v":2,"k":"request_vote","t":7,"s":2,"d":3,"p":true,"x":false}.
-Version 2 added the request_vote key "x" (a vote request made for a leadership transfer).
+Wire format: a compact JSON object, e.g. {"v":3,"k":"request_vote","t":7,"s":2,"d":3,"p":true,"x":false,"h":false}.
+Version 2 added the request_vote key "x" (a vote request made for a leadership transfer); version 3 the key "h"
+(a pre-vote started by a disconnect hint; "h" true needs "p" true and "x" false).
 JSON keeps frames readable in a packet capture; every field is checked (kind known, exact key set, integer
 ranges, ids in the cluster, destination is us) so that nothing malformed or spoofed from outside the member
 set ever reaches the core. Any failure raises ProtocolError and nothing else.
@@ -23,13 +24,13 @@ from .messages import (
 
 __all__ = ["WIRE_VERSION", "MAX_FRAME_BYTES", "ProtocolError", "Codec"]
 
-WIRE_VERSION = 2
+WIRE_VERSION = 3
 MAX_FRAME_BYTES = 256  # the largest valid frame is ~90 bytes; anything bigger is not ours
 CACHE_ENTRIES = 1024  # per direction; a cache that fills is emptied (new terms make the old entries useless)
 
 # kind -> (class, {wire key: attribute} for the kind-specific boolean fields)
 _FLAGS: dict[str, tuple[type[Message], dict[str, str]]] = {
-    "request_vote": (RequestVote, {"p": "prevote", "x": "transfer"}),
+    "request_vote": (RequestVote, {"p": "prevote", "x": "transfer", "h": "hint"}),
     "vote_response": (VoteResponse, {"g": "granted", "p": "prevote"}),
     "append_entries": (AppendEntries, {}),
     "append_response": (AppendResponse, {"ok": "success"}),
@@ -121,7 +122,10 @@ class Codec:
             if type(doc[key]) is not bool:
                 raise ProtocolError("bad_flag", f"{key}={doc[key]!r}"[:40])
             kwargs[attr] = doc[key]
-        return cls(term=term, src=src, dst=dst, **kwargs)
+        try:
+            return cls(term=term, src=src, dst=dst, **kwargs)
+        except ValueError as exc:  # flags that contradict each other (a hint that is not a pre-vote)
+            raise ProtocolError("bad_flag", str(exc)[:60]) from None
 
 
 def _no_dup_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:

@@ -19,6 +19,17 @@ a leadership transfer (`RequestVote.transfer`, sent by a node told TimeoutNow) p
 node still does, as in etcd: it answers the leader's heartbeats of the lower term with an AppendResponse of its
 higher term, and that response deposes the leader (`stepped_down`, reason `higher_term`) — the disruption etcd
 calls inevitable to free a node stuck at a higher term, and which only PreVote prevents.
+
+Disconnect hints (`CoreConfig.hints`, off by default): the embedding tells the core through `hint(peer, now)` that
+its connection to `peer` closed (a crashed process's connections close at once; a paused or partitioned one's do
+not). A follower that hears this about its leader waits a random delay in [0, hint_window) and then starts a
+*pre-vote* flagged `hint` — never a real vote, so a false hint cannot depose a live leader. A hint the node saw
+itself ends its own lease for that leader (for at most one minimum election timeout), so it grants such
+pre-votes and the real vote that follows; a node that saw no hint keeps its lease and denies them. Followers
+that all saw the same close must not split the real vote: a node that grants a hint pre-vote drops its own
+pending hint campaign (someone else runs already), a node that sees the close after it heard another's hint
+pre-vote starts none (the hint pre-candidate asks again, after 1, 2, 4... hint windows, those who have not granted
+yet), and of two hinted pre-candidates that meet, the lower id runs on and the other yields.
 """
 from __future__ import annotations
 
@@ -77,6 +88,8 @@ class CoreConfig:
     prevote: bool = True
     check_quorum: bool = True
     persist_mode: str = "term+vote"
+    hints: bool = False
+    hint_window: float = 0.002  # a hinted follower campaigns after a delay drawn from [0, hint_window)
 
     def __post_init__(self) -> None:
         if self.node_id not in self.members:
@@ -89,6 +102,8 @@ class CoreConfig:
             raise ValueError("heartbeat_interval must be positive and below election_timeout_min")
         if self.persist_mode not in PERSIST_MODES:
             raise ValueError(f"persist_mode must be one of {PERSIST_MODES}")
+        if not 0 < self.hint_window < self.election_timeout_min:
+            raise ValueError("hint_window must be positive and below election_timeout_min")
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +163,12 @@ class ElectionCore:
         self.peer_heard_at: dict[int, float] = {}  # leader only: last response per peer, for CheckQuorum
         self.transfer_target: int | None = None
         self.transfer_deadline = 0.0
+        self.hint_leader: int | None = None  # the leader whose connection this node saw close ...
+        self.hint_at = 0.0  # ... and when
+        self.hint_deadline = float("inf")  # when this node's own hint-driven pre-vote starts
+        self.hint_round = False  # this node's current pre-vote was started by a hint
+        self.hint_gap = 0.0  # a hint pre-candidate asks again after this long (doubling)
+        self.hint_round_seen: tuple[int, float] | None = None  # (term, when) of the last hint pre-vote received
         self.now = now
         self.election_deadline = 0.0
         self.heartbeat_deadline = float("inf")
@@ -190,9 +211,26 @@ class ElectionCore:
                     self._step_down("check_quorum")
                 else:
                     self._broadcast_heartbeat()
+        elif now >= self.hint_deadline and self.role == FOLLOWER:
+            self._campaign(pre=True, hint=True)  # a pre-vote whatever config.prevote says
         elif now >= self.election_deadline:
             self._emit("election_timeout")
             self._campaign(pre=self.config.prevote)
+        elif now >= self.hint_deadline:
+            self._retry_hint_prevote()
+        return self._flush()
+
+    def hint(self, peer: int, now: float, closed: str = "connection") -> Output:
+        """The embedding saw its connection to `peer` close (`closed` says which, for the log). Acted on only with
+        `config.hints`, by a follower, about its current leader, once per leader; anything else changes nothing."""
+        self.now = now
+        if peer not in self._peer_set:
+            raise ValueError(f"node {peer} is not a peer of node {self.id}")
+        if self.config.hints and self.role == FOLLOWER and peer == self.leader and not self._hint_holds():
+            self.hint_leader, self.hint_at = peer, now
+            if not self._hint_round_running():  # a node whose hint came late lets the running round be
+                self.hint_deadline = now + self.rng.uniform(0.0, self.config.hint_window)
+            self._emit("hint", peer=peer, closed=closed)
         return self._flush()
 
     def restart_election_timer(self, now: float) -> None:
@@ -234,17 +272,27 @@ class ElectionCore:
 
     @property
     def deadline(self) -> float:
-        return self.heartbeat_deadline if self.role == LEADER else self.election_deadline
+        if self.role == LEADER:
+            return self.heartbeat_deadline
+        return min(self.election_deadline, self.hint_deadline)
 
     # ------------------------------------------------------------------ term handling
 
     def _in_lease(self) -> bool:
-        """This node is the leader, or heard from the current leader within the minimum election timeout."""
+        """This node is the leader, or heard from the current leader within the minimum election timeout and has
+        not itself seen that leader's connection close since."""
         return self.role == LEADER or (
             self.leader is not None
             and self.leader_heard_at is not None
             and self.now - self.leader_heard_at < self.config.election_timeout_min
+            and not self._hint_holds()
         )
+
+    def _hint_holds(self) -> bool:
+        # A hint speaks for the leader it was about, and only for as long as a lease lasts: a leader that is in
+        # fact alive (a false hint) gets its lease back from the next heartbeats once this has passed.
+        return (self.hint_leader is not None and self.hint_leader == self.leader
+                and self.now - self.hint_at < self.config.election_timeout_min)
 
     def _lease_ignores(self, msg: Message) -> bool:
         # etcd-io/raft's inLease: with CheckQuorum, a real vote request of a higher term is ignored while the
@@ -282,15 +330,40 @@ class ElectionCore:
         if self.role == FOLLOWER and msg.src == self.leader:
             self._campaign(pre=False, transfer=True)
 
+    def _on_prevote(self, msg: RequestVote) -> None:
+        reason = self._hint_refusal(msg) if msg.hint else None
+        in_lease = self._in_lease()
+        if reason is None and (msg.term <= self.term or in_lease):
+            reason = "leader_alive" if in_lease else "term"
+        grant = reason is None
+        if msg.hint:
+            self.hint_round_seen = (msg.term, self.now)  # someone runs a hint round for this term: see hint()
+        if grant and msg.hint:
+            self.hint_deadline = float("inf")  # the candidate saw the close too and runs already: defer to it
+            self._emit("prevote_granted", candidate=msg.src, hint=True)
+        elif grant:
+            self._emit("prevote_granted", candidate=msg.src)
+        else:
+            self._emit("prevote_denied", candidate=msg.src, reason=reason)
+        self._send(VoteResponse(msg.term if grant else self.term, self.id, msg.src, granted=grant, prevote=True))
+
+    def _hint_refusal(self, msg: RequestVote) -> str | None:
+        # Two hinted followers run at once: if both won their pre-votes they would split the real vote, so the
+        # lower id runs on and the other yields (a pre-vote changed no term or vote: nothing to undo).
+        if self.hint_round and msg.term == self.term + 1:
+            if msg.src > self.id:
+                return "hint_rival"
+            self._become_follower(self.term, None, None)
+        return None
+
+    def _hint_round_running(self) -> bool:
+        seen = self.hint_round_seen
+        return (seen is not None and seen[0] == self.term + 1
+                and self.now - seen[1] < self.config.election_timeout_min)
+
     def _on_request_vote(self, msg: RequestVote) -> None:
         if msg.prevote:
-            in_lease = self._in_lease()
-            grant = msg.term > self.term and not in_lease
-            if grant:
-                self._emit("prevote_granted", candidate=msg.src)
-            else:
-                self._emit("prevote_denied", candidate=msg.src, reason="leader_alive" if in_lease else "term")
-            self._send(VoteResponse(msg.term if grant else self.term, self.id, msg.src, granted=grant, prevote=True))
+            self._on_prevote(msg)
             return
         # Real vote: msg.term == self.term now. One vote per term; a node that knows this term's leader
         # refuses (that leader already holds a majority, so the candidate could not win anyway).
@@ -324,7 +397,16 @@ class ElectionCore:
             else:
                 self._become_leader()
 
+    def _is_ghost(self, msg: AppendEntries) -> bool:
+        # A heartbeat the dead leader sent just before its connection closed can arrive after the hint (another
+        # connection, another queue). Within the hint window it is taken for that; later, the leader lives.
+        return (self.hint_round and msg.src == self.hint_leader
+                and self.now - self.hint_at < self.config.hint_window)
+
     def _on_heartbeat(self, msg: AppendEntries) -> None:
+        if self._is_ghost(msg):
+            self._emit("message_dropped", peer=msg.src, kind=msg.kind, reason="after_hint")
+            return
         if self.role == LEADER:
             # Another leader in our own term: election safety is already broken (only possible with the unsafe
             # term-only persistence). Keep running and say so; the checker turns the logs into the verdict.
@@ -355,6 +437,7 @@ class ElectionCore:
         self.votes = set()
         self.peer_heard_at = {}
         self.transfer_target = None
+        self._forget_hint()
         self.heartbeat_deadline = float("inf")
         self._patience_until = 0.0
         self._reset_election_timer()
@@ -364,16 +447,17 @@ class ElectionCore:
         self._emit("stepped_down", reason=reason)
         self._become_follower(self.term, None, None)
 
-    def _campaign(self, pre: bool, transfer: bool = False) -> None:
+    def _campaign(self, pre: bool, transfer: bool = False, hint: bool = False) -> None:
         self.leader = None
         self.leader_heard_at = None
         self.votes = {self.id}
+        self.hint_deadline, self.hint_round = float("inf"), hint  # hint_leader stays: see _is_ghost
         self._reset_election_timer()
         if not pre:  # a pre-vote round makes nothing durable: retrying it soon costs nothing
             self.election_deadline = max(self.election_deadline, self._patience_until)
         if pre:
             self._become(PRECANDIDATE)
-            self._emit("became_precandidate")
+            self._emit("became_precandidate", **({"hint": True} if hint else {}))
             ask_term = self.term + 1
         else:
             self._become(CANDIDATE)
@@ -386,7 +470,19 @@ class ElectionCore:
             self._campaign(pre=False) if pre else self._become_leader()
             return
         for peer in self.peers:
-            self._send(RequestVote(ask_term, self.id, peer, prevote=pre, transfer=transfer))
+            self._send(RequestVote(ask_term, self.id, peer, prevote=pre, transfer=transfer, hint=hint))
+        if hint:
+            self.hint_gap = self.config.hint_window
+            self.hint_deadline = self.now + self.hint_gap
+
+    def _retry_hint_prevote(self) -> None:
+        # Followers who denied the hint pre-vote because they had not seen the close yet (their lease held) see it
+        # a few milliseconds later, and they start no round of their own (see hint()): ask them again.
+        self.hint_gap *= 2
+        self.hint_deadline = self.now + self.hint_gap
+        for peer in self.peers:
+            if peer not in self.votes:
+                self._send(RequestVote(self.term + 1, self.id, peer, prevote=True, hint=True))
 
     def _become_leader(self) -> None:
         self._become(LEADER)
@@ -411,6 +507,9 @@ class ElectionCore:
         return alive >= self.quorum
 
     # ------------------------------------------------------------------ plumbing
+
+    def _forget_hint(self) -> None:
+        self.hint_leader, self.hint_deadline, self.hint_round = None, float("inf"), False
 
     def _reset_election_timer(self) -> None:
         # Redrawn at every reset so that two nodes that collided once are unlikely to collide again.

@@ -51,16 +51,21 @@ class _Base:
 class RequestVote(_Base):
     """Ask for a vote at `term`. A pre-vote asks "would you vote for me at `term`?" without anyone changing term.
     `transfer`: the candidate campaigns because the leader told it to (TimeoutNow); such a request passes
-    CheckQuorum's leader lease (etcd-io/raft's campaignTransfer)."""
+    CheckQuorum's leader lease (etcd-io/raft's campaignTransfer).
+    `hint`: a pre-vote started because the candidate saw its connection to the leader close (a disconnect
+    hint); a voter that saw the same leader's connection close grants it despite the lease. Always a pre-vote."""
 
     prevote: bool = False
     transfer: bool = False
+    hint: bool = False
     kind = "request_vote"
 
     def __post_init__(self) -> None:
         _Base.__post_init__(self)
-        if type(self.prevote) is not bool or type(self.transfer) is not bool:
-            raise ValueError("prevote and transfer must be bools")
+        if type(self.prevote) is not bool or type(self.transfer) is not bool or type(self.hint) is not bool:
+            raise ValueError("prevote, transfer and hint must be bools")
+        if self.hint and (not self.prevote or self.transfer):
+            raise ValueError("a hint request is a pre-vote and not a transfer")
 
 
 @dataclass(frozen=True, slots=True)

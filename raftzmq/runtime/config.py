@@ -12,6 +12,7 @@ equal configs/default.toml)::
     prevote = true
     check_quorum = true
     persist = "term+vote"             # or "term-only" (deliberately unsafe)
+    hints = false                     # disconnect hints: a crashed leader is replaced in milliseconds
     [network]
     transport = "tcp"                 # or "ipc"
     host = "127.0.0.1"                # loopback only: 127.0.0.1, localhost, ::1
@@ -39,6 +40,8 @@ __all__ = [
     "ClusterConfig",
     "ConfigError",
     "DEFAULT_CONFIG_PATH",
+    "HINT_WINDOW_LATENCIES",
+    "LOOPBACK_ONE_WAY_MS",
     "CONFIG_DIR",
     "LOOPBACK_HOSTS",
     "MAX_NODES",
@@ -62,6 +65,12 @@ MAX_TIMEOUT_MS = 60_000
 TRANSPORTS = ("tcp", "ipc")
 # Nodes accept unauthenticated messages: nothing may listen beyond loopback.
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+# Disconnect hints: a hinted follower waits a random delay within this many one-way latencies before its
+# pre-vote, so that followers who all saw the same close rarely campaign together.
+HINT_WINDOW_LATENCIES = 4
+# One-way latency between two nodes on loopback including both event loops' wake-ups on a busy 2-core
+# machine (idle it is ~0.1 ms; docs/benchmarks.md).
+LOOPBACK_ONE_WAY_MS = 0.5
 
 # TOML table for each field; None = top level.
 _TOML_TABLE: dict[str, str | None] = {
@@ -72,6 +81,7 @@ _TOML_TABLE: dict[str, str | None] = {
     "prevote": "features",
     "check_quorum": "features",
     "persist": "features",
+    "hints": "features",
     "transport": "network",
     "host": "network",
     "base_port": "network",
@@ -128,6 +138,7 @@ class ClusterConfig:
     prevote: bool = True
     check_quorum: bool = True
     persist: str = PERSIST_MODES[0]
+    hints: bool = False
     transport: str = "tcp"
     host: str = "127.0.0.1"
     base_port: int = 0
@@ -169,6 +180,7 @@ class ClusterConfig:
 
         _want_bool("prevote", self.prevote)
         _want_bool("check_quorum", self.check_quorum)
+        _want_bool("hints", self.hints)
         _want_choice("persist", self.persist, PERSIST_MODES)
         _want_choice("transport", self.transport, TRANSPORTS)
         if not isinstance(self.host, str) or self.host not in LOOPBACK_HOSTS:
@@ -211,11 +223,13 @@ class ClusterConfig:
             return self.reconnect_ms
         return max(1, min(100, self.election_timeout_ms[0] // 3))
 
-    def core_config(self, node_id: int) -> CoreConfig:
-        """What the election core of `node_id` runs with: the one place where milliseconds become seconds."""
+    def core_config(self, node_id: int, one_way_ms: float = LOOPBACK_ONE_WAY_MS) -> CoreConfig:
+        """What the election core of `node_id` runs with: the one place where milliseconds become seconds.
+        `one_way_ms`: the network's one-way latency, which sizes the hint window (the simulator passes its own)."""
         lo, hi = self.election_timeout_ms
         return CoreConfig(node_id, self.members, ms_to_s(lo), ms_to_s(hi), ms_to_s(self.heartbeat_ms), self.prevote,
-                          self.check_quorum, self.persist)
+                          self.check_quorum, self.persist, self.hints,
+                          ms_to_s(min(HINT_WINDOW_LATENCIES * one_way_ms, lo / 2)))
 
     def to_dict(self) -> dict[str, Any]:
         """Flat JSON-ready dict (for cluster.json); from_dict(to_dict()) == self."""

@@ -17,7 +17,7 @@ __all__ = ["COMMANDS", "ControlError", "ControlClient", "parse_ids", "validate_g
 
 # The commands the supervisor serves; each handler validates its own arguments.
 COMMANDS = frozenset({"status", "kill", "restart", "stop", "pause", "resume", "partition", "isolate", "heal", "net",
-                      "cut", "transfer"})
+                      "cut", "uncut", "links", "transfer", "skew", "failpoint", "disk"})
 
 
 class ControlError(Exception):

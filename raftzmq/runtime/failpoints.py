@@ -1,7 +1,9 @@
 """Named failpoints: a node SIGKILLs itself at an exact moment of applying an Output (docs/CONTRACTS.md).
 
 Armed through the environment: ``RAFTZMQ_FAILPOINTS="N[@K]:name[,N[@K]:name...]"`` arms `name` on node N,
-optionally only in incarnation K. Names: ``before_persist``, ``after_persist_before_send``, ``after_send``.
+optionally only in incarnation K. Names: ``before_persist``, ``before_rename`` (the new state is written to
+the temp file and synced, the state file not yet replaced), ``after_persist_before_send``, ``after_send``.
+The supervisor can also arm one in a running node (`raftzmq failpoint`, over netctl: runtime/nodefaults.py).
 
 A SIGKILL (not an exception, not exit()) is the point: no finally blocks, no atexit, no socket flushing —
 exactly what a power cut or OOM kill leaves behind, minus the page cache (see STYLE.md).
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 __all__ = ["ENV_VAR", "NAMES", "FailpointError", "FailpointSpec", "Failpoints", "parse"]
 
 ENV_VAR = "RAFTZMQ_FAILPOINTS"
-NAMES = ("before_persist", "after_persist_before_send", "after_send")
+NAMES = ("before_persist", "before_rename", "after_persist_before_send", "after_send")
 
 
 class FailpointError(ValueError):
@@ -66,8 +68,17 @@ class Failpoints:
     def __init__(self, specs: list[FailpointSpec], node: int, incarnation: int,
                  kill: Callable[[], None] | None = None) -> None:
         self.node, self.incarnation = node, incarnation
-        self.armed = frozenset(s.name for s in specs if s.matches(node, incarnation))
+        self._from_env = frozenset(s.name for s in specs if s.matches(node, incarnation))
+        self.armed = self._from_env
         self._kill = kill or _sigkill_self
+
+    def inject(self, names: list[str]) -> None:
+        """Arm `names` in addition to the environment's (failpoints injected into a running node; a new list
+        replaces the previous one)."""
+        unknown = [n for n in names if n not in NAMES]
+        if unknown:
+            raise FailpointError(f"unknown failpoint {unknown[0]!r}; known: {', '.join(NAMES)}")
+        self.armed = self._from_env | frozenset(names)
 
     @classmethod
     def from_env(cls, node: int, incarnation: int, env: Mapping[str, str] | None = None) -> Failpoints:

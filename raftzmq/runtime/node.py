@@ -2,10 +2,11 @@
 --supervisor-pid P` (docs/CONTRACTS.md, "Node process").
 
 A single thread runs an epoll over the ZMQ_FDs of the ROUTER (peer messages), the netctl SUB (network faults,
-leadership transfer, the start-up barrier), the ZAP socket (CURVE only) and a socketpair that signals wake it
-up. The poll timeout is the time until the next thing the node must do (the core's deadline, a delayed send, the
-end of the start-up hold), capped so the parent check runs at least every MAX_POLL_MS. Nothing sleeps; there
-are no locks because there is nothing to share.
+leadership transfer, the start-up barrier), the ZAP socket (CURVE only), with hints the DEALERs' monitor sockets (a
+peer's connection closed: `core.hint`), and a socketpair that signals wake it up. The poll timeout is the time
+until the next thing the node must do (the core's deadline, a delayed send, the end of the start-up hold), capped
+so the parent check runs at least every MAX_POLL_MS. Nothing sleeps; there are no locks because there is nothing
+to share.
 
 Every Output of the core is applied by the one embedding (runtime/embedding.py) in the contract's order:
   [failpoint before_persist] -> save hard state (fsync) -> log state_persisted -> [after_persist_before_send]
@@ -35,13 +36,16 @@ import zmq
 from raftzmq.evidence.logfile import LogWriter
 from raftzmq.protocol import FOLLOWER, LEADER, Codec, ElectionCore, HardState
 from raftzmq.protocol.messages import Message
+from raftzmq.runtime.clock import SkewedClock
 from raftzmq.runtime.config import ClusterConfig, ConfigError
+from raftzmq.runtime.diskfaults import FaultyFileOps
 from raftzmq.runtime.embedding import Apply, embed
 from raftzmq.runtime.curve import ZAP_BATCH, CurveError, CurveSettings, settings_for_node
 from raftzmq.runtime.failpoints import FailpointError, Failpoints
 from raftzmq.runtime.netns import NetnsError, enter_netns
 from raftzmq.runtime.loopstats import LoopStats
 from raftzmq.runtime.netem import DROP, SEND, NetctlError, NetEm, NetModelError, decode_netctl
+from raftzmq.runtime.nodefaults import FaultReceiver, FaultsError
 from raftzmq.runtime.startup import HOLD_KEY, StartupHoldError, first_election_patience_s, held_until
 from raftzmq.runtime.storage import CorruptStateError, StateFile, StorageError, StorageFatalError
 from raftzmq.runtime.transport import AddressInUseError, LogLimiter, Transport, TransportError
@@ -104,10 +108,15 @@ class Node:
         self.netns: str | None = None
         self.remote_ok = False
         self._apply: Apply = self._embedding()
+        self.clock = SkewedClock()  # the core's time; skewed on request (raftzmq skew), see runtime/clock.py
+        self.disk = FaultyFileOps()  # the state file's disk; fails on request (raftzmq disk), see diskfaults.py
+        self.faults: Any = None
         self.loop_stats = LoopStats()
         self.hold_until: float | None = None  # the start-up barrier (runtime/startup.py): no election timer yet
         self._hold_since = 0.0
         self._hold_doc: Any = None
+        self._ep: Any = None  # the loop's epoll, once it runs
+        self._monitor_of: dict[int, Any] = {}  # monitor socket fd -> monitor socket (hints)
 
     # ------------------------------------------------------------------ failure helpers
 
@@ -156,7 +165,7 @@ class Node:
         self.rng = random.Random(seed)
         self.netem = NetEm(self.id, random.Random(f"{seed}:netem"))
         self._open_sockets(config, endpoints, netctl)
-        now = time.monotonic()
+        now = self.clock.now()
         self.core = ElectionCore(config.core_config(self.id), state, now, self.rng)
         self.hold_until, self._hold_since = held_until(self._hold_doc, self.id, self.incarnation, now), now
         self._write("node_started", voted_for=state.voted_for, persist_mode=config.persist, rng_seed=seed,
@@ -227,7 +236,9 @@ class Node:
         self.remote_ok = cluster.get("net") == "netns"
 
     def _load_state(self) -> HardState:
-        self.state_file = StateFile(self.run_dir / f"node-{self.id}.state")
+        self.disk.before_rename = lambda: self.failpoints.hit("before_rename")
+        self.state_file = StateFile(self.run_dir / f"node-{self.id}.state", ops=self.disk)
+        self.faults = FaultReceiver(self.id, self.incarnation, self.clock, self.failpoints, self.disk)
         try:
             state = self.state_file.load()
         except CorruptStateError as exc:
@@ -267,7 +278,7 @@ class Node:
         try:
             self.transport = Transport(self.ctx, self.id, endpoints, Codec(members, self.id), self.limiter,
                                        reconnect_ms=config.effective_reconnect_ms, curve=self.curve,
-                                       remote_ok=self.remote_ok)
+                                       remote_ok=self.remote_ok, watch_disconnects=config.hints)
             self.transport.open(connect=held_until(self._hold_doc, self.id, self.incarnation, 0.0) is None)
         except AddressInUseError as exc:
             self._refuse(f"cannot bind {exc.endpoint}: address already in use")
@@ -289,16 +300,17 @@ class Node:
             self._refuse(f"bad netctl endpoint {netctl!r}: {exc}")
 
     def _apply_saved_net(self) -> None:
-        """A node (re)started during a partition applies the current network state before the first netctl."""
-        net_json = self.run_dir / "net.json"
-        try:
-            doc = decode_netctl(net_json.read_bytes())
-        except FileNotFoundError:
-            return
-        except (OSError, NetctlError) as exc:
-            self._write("netctl_rejected", reason=f"net.json: {exc}"[:200])
-            return
-        self._apply_netctl(doc)
+        """A node (re)started during a fault applies the current network state and node faults (net.json,
+        faults.json) before the first netctl, so e.g. a skewed clock holds from its first timeout."""
+        for name in ("net.json", "faults.json"):
+            try:
+                doc = decode_netctl((self.run_dir / name).read_bytes())
+            except FileNotFoundError:
+                continue
+            except (OSError, NetctlError) as exc:
+                self._write("netctl_rejected", reason=f"{name}: {exc}"[:200])
+                continue
+            self._apply_netctl(doc)
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         # No I/O here: the loop sees the flag on its next iteration (the wakeup fd ends the current poll).
@@ -333,7 +345,9 @@ class Node:
 
     def _run_loop(self, ep: Any, sub_fd: int, wake_fd: int, zap_fd: int) -> None:
         core, netem, limiter, stats = self.core, self.netem, self.limiter, self.loop_stats
-        monotonic = time.monotonic
+        monotonic, real_seconds = self.clock.now, self.clock.real_seconds
+        self._ep = ep
+        self._watch_monitors()
         # Sources that may hold more than one batch (or news from before the loop): read again without sleeping.
         pending = {fd for fd in (sub_fd, zap_fd) if fd >= 0} | {_ROUTER}
         sources = {wake_fd: _WAKE, sub_fd: sub_fd, zap_fd: zap_fd}
@@ -349,7 +363,7 @@ class Node:
             nd = netem.next_due
             if nd is not None and nd < due:
                 due = nd
-            ready = ep.poll(0 if pending else max(0.0, due - now))
+            ready = ep.poll(0 if pending else real_seconds(max(0.0, due - now)))
             now = monotonic()
             stats.wakes += 1
             if ready or pending:
@@ -357,7 +371,7 @@ class Node:
             if nd is not None and nd <= now:
                 self._send_delayed(now)
             self._timers(now)
-            limiter.flush(now)
+            limiter.flush()  # its own (real) clock: log windows are not skewed
             now = monotonic()
 
     def _service(self, ready: list[tuple[int, int]], pending: set[int], sources: dict[int, int], now: float,
@@ -367,6 +381,9 @@ class Node:
             src = sources.get(fd, _ROUTER)
             if src == _WAKE:
                 self._drain_wake()
+            elif fd in self._monitor_of:
+                for peer, endpoint in self.transport.disconnects(self._monitor_of[fd]):
+                    self._apply(self.core.hint(peer, now, endpoint))
             else:
                 pending.add(src)
         transport, netem, step, node_id = self.transport, self.netem, self.core.step, self.id
@@ -402,7 +419,7 @@ class Node:
         for at most the first election's patience (runtime/startup.py). A node that missed the connect step
         connects only now, and its first messages would find no connection: it runs an ordinary timer instead."""
         patience = first_election_patience_s(len(self.core.config.members))
-        if self.transport.connect_peers():
+        if self._connect_peers():
             self._release("release", now)
         elif first == self.id:
             self._release("first", now)
@@ -413,10 +430,27 @@ class Node:
     def _release(self, reason: str, now: float) -> None:
         """End the start-up hold: from here on the election timer runs (drawn afresh unless campaigning)."""
         self.hold_until = None
-        self.transport.connect_peers()  # no-op unless the connect step was missed (the bound, a lost message)
+        self._connect_peers()  # no-op unless the connect step was missed (the bound, a lost message)
         self._write("timer_released", reason=reason, held_ms=round((now - self._hold_since) * 1000))
         if reason != "first":
             self.core.restart_election_timer(now)
+
+    def _connect_peers(self) -> bool:
+        """Connect the DEALERs if the start-up barrier had kept them back; True if that happened now."""
+        if not self.transport.connect_peers():
+            return False
+        self._watch_monitors()
+        return True
+
+    def _watch_monitors(self) -> None:
+        """Put the DEALERs' monitor sockets (hints) in the loop's epoll: they exist once the DEALERs do."""
+        if self._ep is None:
+            return
+        for mon in self.transport.monitors:
+            fd = mon.getsockopt(zmq.FD)
+            if fd not in self._monitor_of:
+                self._monitor_of[fd] = mon
+                self._ep.register(fd, select.EPOLLIN)
 
     def _drain_wake(self) -> None:
         assert self._wake_r is not None
@@ -450,7 +484,7 @@ class Node:
         return self.log.write(event, term=term, **fields)  # self.log exists once _open_log ran
 
     def _send(self, messages: list[Message]) -> None:
-        now = time.monotonic()
+        now = self.clock.now()
         netem, transport = self.netem, self.transport
         for msg in messages:
             verdict, reason = netem.route(msg, now)
@@ -505,10 +539,10 @@ class Node:
                 del fields["type"]
                 self._write("net_applied", **fields)
         elif kind == "connect":
-            self.transport.connect_peers()  # every node of the start is up (the barrier's first step)
+            self._connect_peers()  # every node of the start is up (the barrier's first step)
         elif kind == "release":
             if self.hold_until is not None:
-                self._on_release(doc.get("first"), time.monotonic())
+                self._on_release(doc.get("first"), self.clock.now())
         elif kind == "transfer":
             target, tid = doc.get("target"), doc.get("id")
             if type(tid) is not int:
@@ -522,7 +556,15 @@ class Node:
             if type(target) is not int or target not in self.core.peers:
                 self._netctl_rejected(f"transfer: target {target!r} is not a peer")
                 return
-            self._apply(self.core.transfer_leadership(target, time.monotonic()))
+            self._apply(self.core.transfer_leadership(target, self.clock.now()))
+        elif kind == "faults":
+            try:
+                applied = self.faults.apply(doc)
+            except FaultsError as exc:
+                self._netctl_rejected(f"faults: {exc}")
+                return
+            if applied is not None:
+                self._write("faults_applied", **applied.log_fields())
         else:
             self._netctl_rejected(f"unknown type {kind!r}"[:200])
 

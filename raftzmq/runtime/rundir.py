@@ -61,6 +61,7 @@ class RunDir:
     supervisor_pid = property(lambda self: self.path / "supervisor.pid")
     supervisor_out = property(lambda self: self.path / "supervisor.out")
     net_json = property(lambda self: self.path / "net.json")
+    faults_json = property(lambda self: self.path / "faults.json")
 
     def node_log(self, node: int) -> Path:
         return self.path / f"node-{node}.jsonl"

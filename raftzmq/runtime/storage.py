@@ -13,7 +13,9 @@ itself valid: a torn or truncated file is always refused, never read as term 0.
 started); every other defect raises :class:`CorruptStateError`.
 
 ``save`` is a durable replace: write ``.<name>.tmp-<pid>`` in the same directory,
-fsync it, ``os.replace`` it over the target, fsync the directory. A crash before
+fsync it, ``os.replace`` it over the target, fsync the directory. The file
+operations go through a port (:class:`FileOps`; the real ``os`` calls by
+default) so that runtime/diskfaults.py can make them fail as a failing disk does. A crash before
 the rename leaves the old file intact; the stale temp file is ignored (and
 best-effort removed) by ``load``.
 
@@ -38,6 +40,7 @@ __all__ = [
     "CorruptStateError",
     "StorageFatalError",
     "StateFile",
+    "FileOps",
     "encode_state",
     "decode_state",
 ]
@@ -47,6 +50,29 @@ VERSION = 1
 _FIELDS = frozenset({"format", "version", "term", "voted_for", "crc32"})
 
 
+
+
+class FileOps:
+    """The file operations a durable replace needs: the real ``os`` calls. A port, so that a fault injector
+    (runtime/diskfaults.py) can stand in for the disk without StateFile knowing."""
+
+    def open(self, path: str | os.PathLike[str], flags: int, mode: int = 0o777) -> int:
+        return os.open(path, flags, mode)
+
+    def write(self, fd: int, data: memoryview) -> int:
+        return os.write(fd, data)
+
+    def fsync(self, fd: int) -> None:
+        os.fsync(fd)
+
+    def replace(self, src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        os.replace(src, dst)
+
+    def close(self, fd: int) -> None:
+        os.close(fd)
+
+
+_REAL_OPS = FileOps()
 
 class StorageError(Exception):
     """Base class for storage errors; carries the file path and a reason."""
@@ -161,8 +187,9 @@ class StateFile:
     """One node's durable hard state at ``path``. (Failpoints around a save are the embedding's, not ours:
     runtime/embedding.py.)"""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], ops: FileOps | None = None) -> None:
         self.path = Path(path)
+        self._ops = ops or _REAL_OPS  # the file operations (a fault injector may stand in for the disk)
 
     def __repr__(self) -> str:
         return f"StateFile({str(self.path)!r})"
@@ -196,28 +223,29 @@ class StateFile:
         """
         payload = encode_state(state.term, state.voted_for)  # ValueError: caller bug
         tmp = self._tmp_path()
+        ops = self._ops
         step = "open temp file"
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            fd = ops.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             try:
                 step = "write temp file"
                 view = memoryview(payload)
                 while view:
-                    view = view[os.write(fd, view):]
+                    view = view[ops.write(fd, view):]
                 step = "fsync temp file"
-                os.fsync(fd)
+                ops.fsync(fd)
             finally:
-                os.close(fd)
+                ops.close(fd)
             step = "replace state file"
-            os.replace(tmp, self.path)
+            ops.replace(tmp, self.path)
             step = "open directory"
-            dirfd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
+            dirfd = ops.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
             try:
                 # The rename is only durable once the directory entry is synced.
                 step = "fsync directory"
-                os.fsync(dirfd)
+                ops.fsync(dirfd)
             finally:
-                os.close(dirfd)
+                ops.close(dirfd)
         except OSError as exc:
             try:
                 tmp.unlink()

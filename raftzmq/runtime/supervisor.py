@@ -28,6 +28,7 @@ from .control import COMMANDS, parse_ids, validate_groups
 from .curve import AUTH_MODES, CurveError, ensure_keys
 from .netns import NET_MODES, NetnsNetwork, check_config
 from .errors import SupervisorError
+from .nodefaults import FaultsError, FaultTable
 from .resources import check_capacity, check_ports_free, free_ports, tcp_endpoint
 from .rundir import RunDir, register_supervisor, unregister_supervisor
 from .startup import HOLD_KEY, hold_document
@@ -94,6 +95,7 @@ class Supervisor:
         self.env = child_env(env)
         self.nodes: dict[int, NodeProc] = {}
         self.net: NetModel = HEALED
+        self.faults = FaultTable()  # skew, failpoints, disk faults injected into running nodes
         self.tracker = RoleTracker()
         self.stop_requested = False
         self._ctx: zmq.Context | None = None
@@ -163,6 +165,7 @@ class Supervisor:
         }
         run.write_json_atomic(run.cluster_json, cluster)
         run.write_json_atomic(run.net_json, self._for_nodes(self.net.to_doc()))
+        run.write_json_atomic(run.faults_json, self.faults.message())  # none yet (a resumed run starts clean)
         self._log = LogWriter(run.supervisor_log, by="supervisor", node=0)
         # PYTHONPATH is set before the forkserver starts: it inherits this environment, and nodes inherit its.
         os.environ["PYTHONPATH"] = self.env["PYTHONPATH"]
@@ -285,6 +288,7 @@ class Supervisor:
                 self._check_release(now)
             if now >= self._next_publish:
                 self._publish(self._for_nodes(self.net.to_doc()))
+                self._publish(self.faults.message())
             if on_refresh is not None and now >= next_display:
                 next_display = now + refresh_s
                 self.refresh()
@@ -355,6 +359,8 @@ class Supervisor:
             if code is None:
                 continue
             p.exit_code, p.paused = code, False
+            if self.faults.drop_arms(p.id):
+                self._faults_changed()
             self.log.write("node_exited", node=p.id, pid=p.pid, code=code,
                             signal=signal.Signals(-code).name if code < 0 else None)
             if code > 0:  # 3 refused to start, 4 storage fatal, anything else a crash; signals are not failures
@@ -408,6 +414,7 @@ class Supervisor:
                     "mode": self.net_mode, "auth": self.auth,
                     "packet_level": self._netns.packet_level if self._netns else []},
             "nodes": nodes,
+            "faults": self.faults.summary(),
         }
 
     # ------------------------------------------------------------------ control requests
@@ -449,13 +456,20 @@ class Supervisor:
             rest = [m for m in self.members if m != node]
             return self._set_net(groups=[[node], rest], event="partition")
         if cmd == "heal":
+            if self.faults.nodes:
+                self.faults.clear()
+                self._faults_changed()
             return self._set_net(groups=None, cuts=frozenset(), loss=0.0, delay_ms=0, jitter_ms=0, event="heal")
         if cmd == "net":
             return self._net_command(req)
-        if cmd == "cut":
-            return self._cut_command(req)
+        if cmd in ("cut", "uncut"):
+            return self._cut_command(req, add=cmd == "cut")
+        if cmd == "links":
+            return self._set_net(groups=None, cuts=self._pairs(req.get("cuts")), event="link_cut")
         if cmd == "transfer":
             return self._transfer(req.get("target"))
+        if cmd in ("skew", "failpoint", "disk"):
+            return self._inject(cmd, parse_ids([req.get("id")], self.members)[0], req)
         raise SupervisorError(f"unknown command {cmd}")
 
     def _do_kill(self, ids: list[int]) -> list[str]:
@@ -534,13 +548,20 @@ class Supervisor:
         given = {k: req[k] for k in ("loss", "delay_ms", "jitter_ms") if req.get(k) is not None}
         return self._set_net(event="net_changed", **given)
 
-    def _cut_command(self, req: dict[str, Any]) -> dict[str, Any]:
+    def _cut_command(self, req: dict[str, Any], add: bool) -> dict[str, Any]:
         a, b = parse_ids([req.get("src"), req.get("dst")], self.members)
         one_way = req.get("one_way", False)
         if type(one_way) is not bool:
             raise SupervisorError(f"one_way must be true or false, got {one_way!r}")
-        added = {(a, b)} if one_way else {(a, b), (b, a)}
-        return self._set_net(cuts=self.net.cuts | added, event="link_cut")
+        links = {(a, b)} if one_way else {(a, b), (b, a)}
+        return self._set_net(cuts=self.net.cuts | links if add else self.net.cuts - links, event="link_cut")
+
+    def _pairs(self, raw: Any) -> frozenset[tuple[int, int]]:
+        """A whole set of cuts (`links`: a shape such as a majorities-ring, replacing any partition)."""
+        if not isinstance(raw, list) or not all(isinstance(p, list) and len(p) == 2 for p in raw):
+            raise SupervisorError("cuts must be a list of [src, dst] pairs")
+        pairs = [tuple(parse_ids(p, self.members)) for p in raw]
+        return frozenset((a, b) for a, b in pairs)
 
     def _set_net(self, *, event: str, **values: Any) -> dict[str, Any]:
         try:
@@ -548,7 +569,7 @@ class Supervisor:
         except NetModelError as exc:
             raise SupervisorError(str(exc)) from None
         msg = self.net.to_doc()
-        logged = {"partition": ("groups",), "net_changed": ("loss", "delay_ms", "jitter_ms"), "link_cut": ("cuts",)}
+        logged = {"partition": ("groups",), "net_changed": ("loss", "delay_ms", "jitter_ms"), "link_cut": ("cuts", "groups")}
         self.log.write(event, **{k: msg[k] for k in logged.get(event, ())}, version=self.net.version)
         for_nodes = self._for_nodes(msg)
         self.run.write_json_atomic(self.run.net_json, for_nodes)
@@ -567,6 +588,34 @@ class Supervisor:
                 sock.send(self._release_doc, zmq.NOBLOCK)
         except zmq.Again:
             pass  # republished shortly anyway
+
+    def _inject(self, cmd: str, node: int, req: dict[str, Any]) -> dict[str, Any]:
+        """A fault inside one node (runtime/nodefaults.py): skew for the node, the others for its running
+        incarnation (a failpoint or disk fault must not outlive the process it was meant for)."""
+        proc = self.nodes[node]
+        value = req.get({"skew": "factor", "failpoint": "name", "disk": "fault"}[cmd])
+        if cmd != "skew" and not proc.alive:
+            raise SupervisorError(f"node {node} is not running; a {cmd} fault needs a running node")
+        try:
+            if cmd == "skew":
+                self.faults.set_skew(node, value)
+            elif cmd == "failpoint":
+                self.faults.arm_failpoint(node, proc.incarnation, value)
+            else:
+                self.faults.arm_disk(node, proc.incarnation, value)
+        except FaultsError as exc:
+            raise SupervisorError(str(exc)) from None
+        # Logged before it is published: the record never comes after the effect it describes.
+        self.log.write("fault_injected", node=node, kind=cmd, value=value, incarnation=proc.incarnation)
+        self._faults_changed()
+        return {"node": node, "kind": cmd, "value": value, "incarnation": proc.incarnation}
+
+    def _faults_changed(self) -> None:
+        # Like the network state: written for nodes that start later, published for those running.
+        msg = self.faults.message()
+        self.run.write_json_atomic(self.run.faults_json, msg)
+        self._last_net_event = time.monotonic()  # republish often for a while
+        self._publish(msg)
 
     def _transfer(self, target: Any) -> dict[str, Any]:
         target = parse_ids([target], self.members)[0]

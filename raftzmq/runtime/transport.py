@@ -12,6 +12,12 @@ Why this shape (see STYLE.md, ZeroMQ notes):
 - Sends never block: NOBLOCK, and zmq.Again (peer not connected or its small queue full) is a dropped message,
   which Raft tolerates by design.
 
+Disconnect hints (`watch_disconnects=True`): each DEALER gets libzmq's socket monitor, filtered to
+ZMQ_EVENT_DISCONNECTED, so the owner learns within a millisecond that a peer's process died (the kernel closes its
+sockets). Only an established connection that closes raises it: connect retries, a peer that is not up yet, our
+own start and the DEALER's reconnects raise nothing. The monitor sockets are polled by the owner's loop like the
+ROUTER; there is no thread.
+
 Log records go through a LogLimiter so that a flood (garbage frames, a long partition, a dead peer) produces a
 bounded number of records, each with a `count` of the occurrences it stands for.
 """
@@ -25,6 +31,7 @@ from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from raftzmq.protocol import Codec, Message, ProtocolError
 from raftzmq.runtime.curve import CurveSettings, ZapHandler, make_client, make_server
@@ -189,6 +196,7 @@ class Transport:
         recv_batch: int = RECV_BATCH,
         curve: CurveSettings | None = None,
         remote_ok: bool = False,
+        watch_disconnects: bool = False,
     ) -> None:
         if node_id not in endpoints:
             raise ValueError(f"no endpoint for node {node_id}")
@@ -205,6 +213,8 @@ class Transport:
         self.router: zmq.Socket | None = None
         self.zap: ZapHandler | None = None  # CURVE only: register zap.socket in the poller, call zap.handle()
         self.dealers: dict[int, zmq.Socket] = {}
+        self.watch_disconnects = watch_disconnects
+        self.monitors: dict[zmq.Socket, int] = {}  # monitor socket -> the peer whose DEALER it watches
         self.stats: Counter[str] = Counter()  # sent, received, dropped_queue_full, rejected, rejected:<reason>
         self.more = False  # receive() stopped at recv_batch with frames still waiting
 
@@ -258,6 +268,8 @@ class Transport:
                 d.setsockopt(zmq.IPV6, 1)
             if self.curve is not None:
                 make_client(d, self.curve.keypair, self.curve.public_keys[peer])
+            if self.watch_disconnects:  # before connect: no close of this connection goes unseen
+                self.monitors[d.get_monitor_socket(zmq.EVENT_DISCONNECTED)] = peer
             d.connect(ep)
             self.dealers[peer] = d
         return True
@@ -265,6 +277,9 @@ class Transport:
     def close(self, linger_ms: int = 0) -> None:
         """Close all sockets. linger_ms > 0 gives queued sends that long to leave (only the after_send
         failpoint wants that); the default drops them."""
+        for mon in self.monitors:
+            mon.close(linger=0)  # before the DEALERs (and the context): nothing waits on a monitor
+        self.monitors.clear()
         for d in self.dealers.values():
             d.close(linger=linger_ms)
         self.dealers.clear()
@@ -301,6 +316,19 @@ class Transport:
         # window (peer null when it stands for several), not one per peer.
         self.limiter.emit("message_dropped", ("message_dropped", kind, reason), DROP_LOG_BUDGET,
                           peer=peer, kind=kind, reason=reason)
+
+    # ------------------------------------------------------------------ disconnects
+
+    def disconnects(self, monitor: zmq.Socket) -> list[tuple[int, str]]:
+        """(peer, endpoint) for each close `monitor` reported since the last call; never blocks."""
+        peer, out = self.monitors[monitor], list[tuple[int, str]]()
+        while True:
+            try:
+                event = recv_monitor_message(monitor, zmq.NOBLOCK)
+            except zmq.Again:
+                return out
+            if event["event"] == zmq.EVENT_DISCONNECTED:  # the filter lets nothing else through; be sure
+                out.append((peer, bytes(event["endpoint"]).decode("utf-8", "replace")))
 
     # ------------------------------------------------------------------ receiving
 

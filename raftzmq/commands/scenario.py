@@ -1,0 +1,60 @@
+"""`raftzmq scenario ...`: scripted fault sequences on real processes that end in a checked verdict."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ..evidence.checker import render_summary
+from ..lab.scenario import ScenarioError, double_vote
+from ..runtime.rundir import new_run_dir
+
+__all__ = ["scenario"]
+
+
+@click.group()
+def scenario() -> None:
+    """Scripted fault sequences on a live cluster, checked from the logs.
+
+    \b
+    Examples:
+      raftzmq scenario double-vote                       # clean: exit 0
+      raftzmq scenario double-vote --persist term-only   # two leaders in one term: exit 1
+    """
+
+
+@scenario.command(name="double-vote")
+@click.option("--persist", type=click.Choice(["term+vote", "term-only"]), default="term+vote", show_default=True,
+              help="What the nodes persist; term-only forgets the vote across a restart.")
+@click.option("--run-dir", "run_dir", metavar="DIR", help="Run directory (default: a new logs/<run-id>/).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
+def double_vote_cmd(persist: str, run_dir: str | None, as_json: bool) -> None:
+    """A voter grants its vote, is killed, restarts, and a second candidate asks it in the same term.
+
+    Three nodes, PreVote off, scripted with kill, transfer, skew, partition and restart so that the
+    interleaving is the same every time (see raftzmq/lab/scenario.py). With term-only persistence the
+    voter forgets its vote and grants it again: two leaders in one term, and the checker says so (exit 1).
+    With term+vote (the default) it refuses: clean (exit 0). Exit 2 if a step did not happen in time.
+
+    \b
+    Examples:
+      raftzmq scenario double-vote
+      raftzmq scenario double-vote --persist term-only --run-dir /tmp/dv
+      raftzmq check /tmp/dv                              # the same verdict again, from the logs
+    """
+    run = Path(run_dir) if run_dir else new_run_dir().path
+    say = (lambda s: None) if as_json else click.echo
+    try:
+        result = double_vote(run, persist=persist, log=say)
+    except (ScenarioError, RuntimeError) as exc:
+        click.echo(f"raftzmq: error: {exc} (logs: {run})", err=True)
+        sys.exit(2)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        assert result.check is not None  # double_vote always checks before it returns
+        click.echo(f"\nraftzmq check {run}:")
+        click.echo(render_summary(result.check), nl=False)
+    sys.exit(0 if result.ok else 1)

@@ -1,0 +1,102 @@
+"""Disk faults on a live cluster (issue 10, item 4): each fault makes the node's next persist fail; the node logs
+why and exits with its storage code (4) without answering what it could not make durable; `status` shows why;
+the others keep a leader. One 5-node cluster serves every fault (a restart gives the node a working disk)."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from cluster_harness import Cluster, wait_for
+from raftzmq.runtime.diskfaults import DISK_FAULTS
+
+pytestmark = pytest.mark.cluster
+
+EXIT_STORAGE = 4
+
+
+def _checked_cleanup(c: Cluster) -> None:
+    try:
+        c.cleanup()
+    finally:
+        assert not c.live_pids(), "processes left behind"
+    if (c.run_dir / "cluster.json").exists():
+        verdict = c.cli("check", str(c.run_dir), check=False)
+        assert verdict.returncode == 0, verdict.stdout + verdict.stderr
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    c = Cluster(tmp_path_factory.mktemp("disk") / "run")
+    try:
+        c.start("--nodes", "5")
+        yield c
+    finally:
+        _checked_cleanup(c)
+
+
+def _arm(c: Cluster, node: int, fault: str) -> None:
+    c.cli("disk", str(node), fault)
+    inc = c.status()["nodes"][node - 1]["incarnation"]
+    wait_for(lambda: [r for r in c.records("faults_applied", node) if r["incarnation"] == inc and r["disk"] == fault],
+             5, f"node {node} to apply disk fault {fault}")
+
+
+def _failed(c: Cluster, node: int) -> dict:
+    def done():
+        n = c.status()["nodes"][node - 1]
+        return n if n["failed"] else None
+    return wait_for(done, 10, f"node {node} to fail on its disk")
+
+
+@pytest.mark.parametrize("fault", list(DISK_FAULTS))
+def test_disk_fault_stops_the_node_with_its_reason_and_the_others_keep_a_leader(cluster, fault):
+    st = cluster.wait_leader(timeout=10)
+    leader, term = st["leader"], st["term"]
+    follower, target = [n["id"] for n in st["nodes"] if n["id"] != leader][:2]
+    inc = st["nodes"][follower - 1]["incarnation"]
+    _arm(cluster, follower, fault)
+    cluster.cli("transfer", str(target), check=False)  # a new term: every node must persist it
+
+    node = _failed(cluster, follower)
+    assert node["exit_code"] == EXIT_STORAGE and not node["alive"]
+    code = DISK_FAULTS[fault][1]
+    assert f"injected: {fault}" in node["failed"] and os.strerror(code) in node["failed"]
+    assert f"node {follower} failed" in cluster.cli("status").stdout  # the human view says why too
+    mine = [r for r in cluster.records(node=follower) if r["by"] == "node" and r["incarnation"] == inc]
+    assert not [r for r in mine if r["event"] in ("state_persisted", "vote_granted") and r["term"] > term], mine
+    assert mine[-1]["event"] == "node_failed" and "storage fatal error" in mine[-1]["reason"]
+
+    after = cluster.wait_leader(timeout=10, min_term=term + 1)
+    assert after["leader"] != follower
+
+    cluster.cli("restart", str(follower))  # a new incarnation: a working disk, and the node rejoins
+    wait_for(lambda: cluster.status()["nodes"][follower - 1]["role"] == "follower", 10, "the node to rejoin")
+
+
+def test_a_voter_whose_disk_fails_never_answers_the_vote(tmp_path):
+    """3 nodes: the leader is killed, so the survivor can only win with the faulty node's vote. The faulty node's
+    timers run slow (skew), so the survivor asks first; the faulty node fails to persist the new term/vote and
+    exits without answering. The survivor's election times out unanswered; a good disk (restart) elects a leader.
+    (A node that sent its vote before it was durable would have elected the survivor.)"""
+    c = Cluster(tmp_path / "run")
+    try:
+        c.start("--nodes", "3")
+        st = c.wait_leader(timeout=10)
+        leader, term = st["leader"], st["term"]
+        voter, survivor = [n["id"] for n in st["nodes"] if n["id"] != leader]
+        c.cli("skew", str(voter), "0.1")
+        _arm(c, voter, "fsync:EIO")
+        c.cli("kill", str(leader))
+        assert _failed(c, voter)["exit_code"] == EXIT_STORAGE
+        asked = wait_for(lambda: [r for r in c.records("became_candidate", survivor) if r["term"] > term], 10,
+                         "the survivor to campaign")[0]
+        wait_for(lambda: [r for r in c.records("election_timeout", survivor) if r["seq"] > asked["seq"]
+                          and r["incarnation"] == asked["incarnation"]], 10, "the survivor's election to time out")
+        assert not [r for r in c.records("became_leader") if r["term"] > term]
+        assert not [r for r in c.records("vote_granted", voter) if r["term"] > term]
+        c.cli("heal")  # the voter's clock back to normal too
+        c.cli("restart", str(voter))
+        assert c.wait_leader(timeout=10, min_term=term + 1)["leader"] in (voter, survivor)
+    finally:
+        _checked_cleanup(c)
