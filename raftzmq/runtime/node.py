@@ -451,6 +451,9 @@ class Node:
             if fd not in self._monitor_of:
                 self._monitor_of[fd] = mon
                 self._ep.register(fd, select.EPOLLIN)
+                # ZMQ_FD signals an edge only after a read found the socket empty: read once to arm it.
+                for peer, endpoint in self.transport.disconnects(mon):
+                    self._apply(self.core.hint(peer, self.clock.now(), endpoint))
 
     def _drain_wake(self) -> None:
         assert self._wake_r is not None
