@@ -20,6 +20,7 @@ def main() -> None:
       raftzmq logs -f                    # merged, coloured, following
       raftzmq check                      # prove no term had two leaders
       raftzmq sim --nodes 5 --seeds 1000 # the same core in a seeded simulator
+      raftzmq conform my_core.py:MyCore  # judge your own election core (docs/core-contract.md)
     """
 
 

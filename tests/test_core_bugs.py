@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from raftzmq.protocol.core import CANDIDATE, FOLLOWER, LEADER, PRECANDIDATE, ElectionCore, HardState, Output
+from raftzmq.lab.mutants import NaiveTally  # the gallery of mutant cores lives in the package (raftzmq conform)
 from raftzmq.protocol.messages import AppendEntries, Message, RequestVote, VoteResponse
 from raftzmq.runtime.embedding import Apply, embed
 
@@ -40,31 +41,6 @@ class ForgetsVoteOnStepDown(ElectionCore):
     def _become_follower(self, term, leader, reason) -> None:
         super()._become_follower(term, leader, reason)
         self.voted_for = None
-
-
-class NaiveTally(ElectionCore):
-    """Counts granted VoteResponses the way buggy implementations do; each flag turns one check off."""
-
-    check_term = True  # off: responses of another term count
-    check_kind = True  # off: pre-vote and real-vote responses are interchangeable
-    dedupe = True  # off: votes are counted in a list, so a duplicated response counts twice
-
-    def step(self, msg: Message, now: float) -> Output:
-        if not (isinstance(msg, VoteResponse) and msg.granted and self.role in (PRECANDIDATE, CANDIDATE)):
-            return super().step(msg, now)
-        pre = self.role == PRECANDIDATE
-        if (self.check_kind and msg.prevote != pre) or (
-            self.check_term and msg.term != (self.term + 1 if pre else self.term)
-        ):
-            return super().step(msg, now)
-        self.now = now
-        if getattr(self, "_round", None) != (self.role, self.term):
-            self._round, self._tally = (self.role, self.term), [self.id]
-        if not (self.dedupe and msg.src in self._tally):
-            self._tally.append(msg.src)
-        if len(self._tally) >= self.quorum:
-            self._campaign(pre=False) if pre else self._become_leader()
-        return self._flush()
 
 
 class LeaseForPreVotesOnly(ElectionCore):

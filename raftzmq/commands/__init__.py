@@ -14,6 +14,7 @@ _FAMILIES = {
     "sim": ["sim"],
     "bench": ["bench"],
     "chaos": ["chaos"],
+    "conform": ["conform"],
     "faults": ["skew", "failpoint", "disk", "cut", "uncut"],
     "scenario": ["scenario"],
     "fuzz": ["fuzz"],

@@ -4,12 +4,19 @@ from __future__ import annotations
 import json
 import os
 import platform
+import random
 import sys
-from typing import Any
+import time
+from pathlib import Path
+from typing import Any, NoReturn
 
 import click
 
 from ..lab import bench_cluster, bench_hotpath, bench_net, bench_scale
+from ..lab.bench_failover import META, heartbeat_for, run_failover
+from ..lab.failover_report import analyze
+from ..lab.fig16 import parse_ranges
+from ..runtime.control import ControlError
 from ..runtime.curve import AUTH_MODES
 from ..runtime.netns import NET_MODES
 from ..runtime.spawn import SPAWN_METHODS
@@ -57,6 +64,7 @@ def bench() -> None:
       raftzmq bench hotpath                 # CPU per heartbeat against a bare pyzmq floor
       raftzmq bench scale                   # 5, 25, 51, 101 nodes: start-up, elections, CPU, RSS, logs
       raftzmq bench sim --runs 9            # simulated seconds per wall second
+      raftzmq bench failover --sim          # the Raft paper's Figure 16 on real processes
       raftzmq bench net --auth curve        # idle CPU and failover with CURVE
     """
 
@@ -197,6 +205,94 @@ def scale(sizes: str, hold: float, runs: int, as_json: bool, **flags: Any) -> No
     res = _measure(bench_scale.scale, sizes=ns, hold=hold, runs=runs, extra=start_args(config, config_path))
     _emit({"load average at start": bench_hotpath.load_average(), **res}, as_json)
 
+
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"raftzmq: error: {message}", err=True)
+    sys.exit(2)
+
+
+def _heartbeat(value: str) -> str | int:
+    if value == "half":
+        return value
+    if not value.isdigit() or int(value) < 1:
+        _fail(f"--heartbeat must be a positive number of ms or 'half', got {value!r}")
+    return int(value)
+
+
+def _report(summary: dict, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"machine": _machine(), **summary}, indent=2))
+        return
+    click.echo(summary["table"], nl=False)
+    run = summary["run_dir"]
+    click.echo(f"\nfiles: {run}/trials.csv, {run}/fig16.svg, {run}/summary.json")
+
+
+@bench.command()
+@click.option("--timeouts", default="all", show_default=True, metavar="MIN-MAX,...",
+              help="Election timeout ranges in ms, comma-separated; 'all' = the paper's nine.")
+@click.option("--trials", type=click.IntRange(1, 100_000), default=200, show_default=True,
+              help="Leader kills per range.")
+@click.option("--nodes", type=click.IntRange(3, 15), default=5, show_default=True)
+@click.option("--heartbeat", "heartbeat", default="half", show_default=True, metavar="MS|half",
+              help="Heartbeat interval; 'half' = half the minimum timeout (the paper's setting).")
+@click.option("--seed", type=int, default=None, help="Seeds the kill phases, the simulator and the model.")
+@click.option("--out", "out_dir", default=None, metavar="DIR",
+              help="New directory for the run (default logs/failover-<time>).")
+@click.option("--sim", is_flag=True, help="Also run the same trials on the simulator.")
+@click.option("--hints", type=click.Choice(("on", "off")), default="off", show_default=True,
+              help="Disconnect hints on the live nodes and in the simulator (see `raftzmq start --help`).")
+@click.option("--from", "from_dir", default=None, metavar="RUN_DIR",
+              help="Recompute the table, CSV and plot from an earlier run; runs nothing.")
+@click.option("--json", "as_json", is_flag=True)
+def failover(timeouts: str, trials: int, nodes: int, heartbeat: str, seed: int | None, out_dir: str | None,
+             sim: bool, hints: str, from_dir: str | None, as_json: bool) -> None:
+    """Figure 16 of the Raft paper: time without a leader after the leader is SIGKILLed.
+
+    Per range, a live cluster; before each trial one leader has held for 2x the max timeout; the leader is
+    killed at a uniformly random point of its heartbeat interval and restarted once a new leader exists.
+    Downtime runs from the kill's record to the new leader's became_leader. Prints per range the real,
+    simulated (--sim), model and paper rows; writes trials.csv, fig16.svg, summary.json into the run dir.
+
+    \b
+    Examples:
+      raftzmq bench failover --timeouts 150-300 --trials 50 --sim
+      raftzmq bench failover --trials 200 --sim --out runs/fig16     # all nine ranges
+      raftzmq bench failover --timeouts 12-24 --heartbeat 4
+      raftzmq bench failover --timeouts 150-300 --hints on          # failover by disconnect hint
+      raftzmq bench failover --from runs/fig16                       # the table and plot again
+    """
+    if from_dir is not None:
+        _report(_analyze_existing(Path(from_dir)), as_json)
+        return
+    try:
+        ranges = parse_ranges(timeouts)
+        hb = _heartbeat(heartbeat)
+        for r in ranges:
+            heartbeat_for(r, hb)
+    except ValueError as exc:
+        _fail(str(exc))
+    out = Path(out_dir) if out_dir else Path("logs") / time.strftime("failover-%Y%m%d-%H%M%S")
+    if out.exists():
+        _fail(f"{out} already exists; choose a new --out directory (or report it with --from {out})")
+    seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
+    try:
+        run_failover(out, ranges=ranges, trials=trials, nodes=nodes, heartbeat=hb, seed=seed, sim=sim,
+                     hints=hints == "on", progress=_progress)
+    except (RuntimeError, ControlError) as exc:
+        _fail(f"{exc} (partial results: raftzmq bench failover --from {out})")
+    _report(analyze(out), as_json)
+
+
+def _analyze_existing(run: Path) -> dict:
+    if not (run / META).is_file():
+        _fail(f"{run} is not a bench failover run directory (no {META})")
+    try:
+        return analyze(run)
+    except (ValueError, KeyError, OSError) as exc:
+        _fail(f"cannot read {run}: {exc}")
 
 @bench.command(name="net")
 @click.option("--nodes", type=int, default=5, show_default=True)

@@ -70,6 +70,7 @@ def chaos(duration: float, seed: int | None, faults: str, run_dir: str | None, a
       raftzmq chaos --seed 42 --faults kill,partition --nodes 7
       raftzmq chaos --seed 7 --faults crash,disk,skew -v
       raftzmq chaos --no-prevote --no-check-quorum --duration 60
+      raftzmq chaos --core examples/minimal_core.py:MinimalCore --no-prevote --no-check-quorum
     """
     kinds = tuple(k.strip() for k in faults.split(",") if k.strip())
     bad = [k for k in kinds if k not in NEMESES]

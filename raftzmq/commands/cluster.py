@@ -171,6 +171,7 @@ def start(transport: str | None, base_port: int | None, run_dir: str | None, det
       raftzmq stop && raftzmq start --resume     # terms continue from disk
       raftzmq start --auth curve                 # peers authenticate (CURVE + ZAP)
       sudo raftzmq start --net netns --detach    # namespaces, real TCP, packet-level partitions
+      raftzmq start --core examples/minimal_core.py:MinimalCore --no-prevote --no-check-quorum   # your core
     """
     base = None
     if resume:

@@ -14,6 +14,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from ..protocol.core import PERSIST_MODES
+from ..runtime.coreload import CoreLoadError, resolve_spec
 from ..runtime.config import ClusterConfig, ConfigError, default_config, load_config, with_overrides
 
 __all__ = ["cluster_options", "fail", "resolve_cluster", "start_args", "CLUSTER_KEYS"]
@@ -22,7 +23,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 # Flag parameters that cluster_options adds, in the order `start` documents them.
 CLUSTER_KEYS = ("config_path", "nodes", "election_timeout", "heartbeat", "prevote", "check_quorum", "persist",
-                "hints")
+                "hints", "core")
 ON_OFF = {"on": True, "off": False}
 
 
@@ -37,7 +38,7 @@ def fail(message: str, code: int = 2, as_json: bool = False) -> NoReturn:
 
 def cluster_options(fn: F) -> F:
     """--config, --nodes, --election-timeout, --heartbeat, --prevote/--no-prevote, --check-quorum/--no-check-quorum,
-    --persist, --hints. Unset flags keep the config file's value (default: configs/default.toml)."""
+    --persist, --hints, --core. Unset flags keep the config file's value (default: configs/default.toml)."""
     opts = [
         click.option("--config", "config_path", metavar="FILE",
                      help="TOML cluster config (default: configs/default.toml)."),
@@ -52,6 +53,8 @@ def cluster_options(fn: F) -> F:
         click.option("--hints", type=click.Choice(tuple(ON_OFF)),
                      help="Disconnect hints: a follower that sees its leader's connection close starts a pre-vote "
                           "at once instead of waiting out its timeout (default: off, from the config)."),
+        click.option("--core", metavar="SPEC", help="Election core: builtin, package.module:Class, "
+                     "path/file.py:Class or exec:COMMAND (docs/core-contract.md; `raftzmq conform` judges one)."),
     ]
     for opt in reversed(opts):
         fn = opt(fn)
@@ -64,11 +67,13 @@ def resolve_cluster(kw: dict[str, Any], base: ClusterConfig | None = None, **mor
     flags = {k: kw.pop(k) for k in CLUSTER_KEYS}
     try:
         config = load_config(flags["config_path"]) if flags["config_path"] else (base or default_config())
-        return with_overrides(config, nodes=flags["nodes"], election_timeout_ms=flags["election_timeout"],
-                              heartbeat_ms=flags["heartbeat"], prevote=flags["prevote"],
-                              check_quorum=flags["check_quorum"], persist=flags["persist"],
-                              hints=None if flags["hints"] is None else ON_OFF[flags["hints"]], **more)
-    except ConfigError as exc:
+        config = with_overrides(config, nodes=flags["nodes"], election_timeout_ms=flags["election_timeout"],
+                                heartbeat_ms=flags["heartbeat"], prevote=flags["prevote"],
+                                check_quorum=flags["check_quorum"], persist=flags["persist"], core=flags["core"],
+                                hints=None if flags["hints"] is None else ON_OFF[flags["hints"]], **more)
+        # The core is imported and probed now: a bad one is a one-line error before anything starts.
+        return with_overrides(config, core=resolve_spec(config.core))
+    except (ConfigError, CoreLoadError) as exc:
         fail(str(exc))
 
 
@@ -79,4 +84,4 @@ def start_args(config: ClusterConfig, config_path: str | None = None) -> list[st
     return [*(["--config", config_path] if config_path else []), "--election-timeout", f"{lo}-{hi}",
             "--heartbeat", str(config.heartbeat_ms), "--prevote" if config.prevote else "--no-prevote",
             "--check-quorum" if config.check_quorum else "--no-check-quorum", "--persist", config.persist,
-            "--hints", "on" if config.hints else "off"]
+            "--hints", "on" if config.hints else "off", "--core", config.core]

@@ -3,6 +3,7 @@ raftzmq.lab, print, exit 0 (clean), 1 (a safety violation), 2 (usage)."""
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 import time
 from dataclasses import replace
@@ -16,6 +17,7 @@ from raftzmq.lab.bench_sim import bench_sim as _bench, profile_sim
 from raftzmq.lab.simdisk import DISK_MODES
 from raftzmq.lab.parallel import default_jobs, run_seeds
 from raftzmq.lab.simulator import SimConfig, SimResult, format_record, run_seed, write_logs
+from raftzmq.runtime.coreload import CoreContractError
 from raftzmq.protocol.units import s_to_ms
 from raftzmq.runtime.config import ClusterConfig
 
@@ -62,6 +64,7 @@ def replay_command(cfg: SimConfig, seed: int) -> str:
     flag(cfg.delay_dist != d.delay_dist, f"--delay-dist {cfg.delay_dist}")
     flag(cfg.vote_crash != d.vote_crash, f"--vote-crash {cfg.vote_crash:g}")
     flag(cfg.fault_interval != d.fault_interval, f"--fault-interval {cfg.fault_interval:g}")
+    flag(cfg.core != d.core, f"--core {shlex.quote(cfg.core)}")
     return " ".join(out)
 
 
@@ -154,6 +157,7 @@ Examples:
                                                   # finds two leaders in one term, prints the seed
   raftzmq sim --seed 17 --log-dir logs/s17 && raftzmq check logs/s17
   raftzmq sim --disk unsafe-no-fsync --faults crash --seeds 50   # lost writes -> double votes
+  raftzmq sim --core examples/minimal_core.py:MinimalCore --no-prevote --no-check-quorum
 """
 
 
@@ -270,6 +274,8 @@ def _run(cfg: SimConfig, chosen: Any, jobs: int, progress: bool) -> tuple[_Total
                            f"ETA {_duration(eta)}", err=True)
     except KeyboardInterrupt:
         return totals, failing, r, True
+    except CoreContractError as exc:  # a plug-in core that breaks the contract mid-run: which rule, no traceback
+        fail(str(exc))
     return totals, failing, r, False
 
 

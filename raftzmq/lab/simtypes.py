@@ -15,7 +15,7 @@ from raftzmq.runtime.config import ClusterConfig, ConfigError
 from . import faults as F
 from .simdisk import DISK_MODES
 
-__all__ = ["SimConfig", "SimResult", "format_record", "write_logs"]
+__all__ = ["SimConfig", "SimResult", "format_record", "write_logs", "write_records"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +38,9 @@ class SimConfig:
     delay_dist: str = "uniform"
     fault_interval: float = 0.5  # mean simulated seconds between fault injections
     vote_crash: float = 0.1  # probability that a node granting a vote crashes right after sending it
+    persist_ms: float = 0.0  # how long a persist takes: the node is blocked, and that step's messages wait
     record_logs: bool = True  # keep every record (needed to write logs); off: only the trace window
+    core: str = "builtin"  # which core runs: a spec for raftzmq.runtime.coreload (docs/core-contract.md)
 
     def __post_init__(self) -> None:
         self.cluster_config()  # nodes, timeouts, heartbeat, features and persist mode: the live cluster's rules
@@ -49,6 +51,8 @@ class SimConfig:
         F.NetParams(NetModel(delay_ms=self.delay_ms, jitter_ms=self.jitter_ms), 0.0, self.delay_dist)
         if not self.jitter_ms <= self.delay_ms:
             raise ValueError("need 0 <= jitter <= delay")
+        if not 0 <= self.persist_ms < 1000:
+            raise ValueError("persist_ms must be in [0, 1000)")
         bad = set(self.faults) - set(F.FAULT_KINDS)
         if bad:
             raise ValueError(f"unknown faults {sorted(bad)}")
@@ -59,13 +63,14 @@ class SimConfig:
         return cls(nodes=cluster.nodes, persist_mode=cluster.persist, prevote=cluster.prevote,
                    check_quorum=cluster.check_quorum, hints=cluster.hints,
                    election_timeout_ms=cluster.election_timeout_ms,
-                   heartbeat_ms=cluster.heartbeat_ms, **sim)
+                   heartbeat_ms=cluster.heartbeat_ms, core=cluster.core, **sim)
 
     def cluster_config(self) -> ClusterConfig:
         try:
             return ClusterConfig(nodes=self.nodes, election_timeout_ms=self.election_timeout_ms,
                                  heartbeat_ms=self.heartbeat_ms, prevote=self.prevote,
-                                 check_quorum=self.check_quorum, persist=self.persist_mode, hints=self.hints)
+                                 check_quorum=self.check_quorum, persist=self.persist_mode, hints=self.hints,
+                                 core=self.core)
         except ConfigError as exc:
             raise ValueError(f"key '{exc.key}': {exc.reason}") from None
 
@@ -80,7 +85,8 @@ class SimConfig:
             "hints": self.hints, "election_timeout_ms": list(self.election_timeout_ms),
             "heartbeat_ms": self.heartbeat_ms,
             "disk": self.disk, "delay_ms": self.delay_ms, "jitter_ms": self.jitter_ms, "delay_dist": self.delay_dist,
-            "fault_interval": self.fault_interval, "vote_crash": self.vote_crash,
+            "fault_interval": self.fault_interval, "vote_crash": self.vote_crash, "core": self.core,
+            "persist_ms": self.persist_ms,
         }
 
 
@@ -131,9 +137,14 @@ def write_logs(result: SimResult, directory: str | os.PathLike[str]) -> Path:
     """Write node-<id>.jsonl and supervisor.jsonl as the live cluster does (same serialisation as LogWriter)."""
     if not result.files:
         raise ValueError("this result kept no records (record_logs=False); rerun the seed to get logs")
+    return write_records(result.files, directory)
+
+
+def write_records(files: dict[str, list[dict[str, Any]]], directory: str | os.PathLike[str]) -> Path:
+    """Write records by file name (node-<id>.jsonl, supervisor.jsonl) into `directory`."""
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
-    for name, records in result.files.items():
+    for name, records in files.items():
         lines = [json.dumps(r, separators=(",", ":"), allow_nan=False) + "\n" for r in records]
         (d / name).write_text("".join(lines))
     return d

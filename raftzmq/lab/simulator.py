@@ -31,6 +31,8 @@ from raftzmq.evidence.logfile import LogWriter
 from raftzmq.protocol.core import LEADER, ElectionCore, HardState, Output
 from raftzmq.protocol.netmodel import NetModel
 from raftzmq.protocol.quorum import majority
+from raftzmq.runtime.coreload import load_core
+from raftzmq.protocol.units import ms_to_s
 from raftzmq.runtime.embedding import Apply, LogPort, SavePort, SendPort, embed
 
 from . import faults as F
@@ -51,7 +53,7 @@ def _down(out: Output) -> None:
 
 
 class _Node:
-    __slots__ = ("id", "core", "up", "paused", "inbox", "hints", "gen", "timer_at", "inc", "apply")
+    __slots__ = ("id", "core", "up", "paused", "inbox", "hints", "gen", "timer_at", "inc", "apply", "busy_until")
 
     def __init__(self, nid: int) -> None:
         self.id = nid
@@ -64,11 +66,14 @@ class _Node:
         self.timer_at = float("inf")  # time of the live tick entry in the heap
         self.inc = 0
         self.apply: Apply = _down  # the embedding of the current incarnation's core
+        self.busy_until = 0.0  # a live node blocks in fsync: nothing else happens to it until then
 
 
 class Simulator:
-    def __init__(self, config: SimConfig, seed: int) -> None:
+    def __init__(self, config: SimConfig, seed: int, make_core=None) -> None:
         self.cfg, self.seed = config, seed
+        # ElectionCore itself, or a plug-in behind its contract checks; conform passes an observing factory.
+        self.make_core = make_core if make_core is not None else load_core(config.core)
         n = config.nodes
         self.n, self.quorum = n, majority(n)
         rng = lambda concern: random.Random(f"{seed}/{concern}")  # str seeds hash with sha512: stable
@@ -171,6 +176,7 @@ class Simulator:
     def _start(self, node: _Node) -> None:
         node.inc += 1
         node.up, node.paused, node.inbox, node.hints = True, False, [], []
+        node.busy_until = 0.0
         state = self.disk.load(node.id)
         self.sup.write("node_spawned", node=node.id, pid=_FAKE_PID, incarnation=node.inc)
         name = f"node-{node.id}.jsonl"
@@ -178,7 +184,8 @@ class Simulator:
                         sink=self._sink(name, node))
         log.write("node_started", term=state.term, voted_for=state.voted_for, persist_mode=self.cfg.persist_mode)
         node.apply = self._embedding(node, log)
-        core = ElectionCore(self.cfg.core_config(node.id), state, self.now, self.rng_for(f"core/{node.id}/{node.inc}"))
+        core = self.make_core(self.cfg.core_config(node.id), state, self.now,
+                              self.rng_for(f"core/{node.id}/{node.inc}"))
         node.core = core
         node.timer_at = float("inf")
         self._arm(node, core.deadline)
@@ -203,9 +210,11 @@ class Simulator:
 
     def _ports(self, node: _Node, log: LogWriter) -> tuple[SavePort, LogPort, SendPort]:
         """save, log and send of one node incarnation (no failpoints: the simulator crashes nodes itself)."""
-        return partial(self._save, node), log.write, self._send_all
+        send = self._send_all if not self.cfg.persist_ms else partial(self._send_after_persist, node)
+        return partial(self._save, node), log.write, send
 
     def _save(self, node: _Node, state: HardState) -> None:
+        node.busy_until = self.now + ms_to_s(self.cfg.persist_ms)
         sync_at = self.disk.write(node.id, state, self.now)
         if sync_at is not None:
             self._call_at(sync_at, self._sync, node, node.gen)
@@ -236,9 +245,13 @@ class Simulator:
             # Crash right after the vote leaves: the moment that matters for vote durability.
             self._call_at(self.now, self._crash_if, node, node.gen, "short")
 
-    def _send_all(self, messages) -> None:
+    def _send_after_persist(self, node: _Node, messages) -> None:
+        # What a step sends leaves only once that step's persist has returned (the live node's fsync time).
+        self._send_all(messages, max(0.0, node.busy_until - self.now))
+
+    def _send_all(self, messages, after: float = 0.0) -> None:
         # Hot: one random draw decides loss and duplication together.
-        links, rnd, now, sample = self.links, self.net_rng.random, self.now, self.sample_delay
+        links, rnd, now, sample = self.links, self.net_rng.random, self.now + after, self.sample_delay
         loss, lossdup, heap, push = self.net.loss, self.net.loss + self.net.dup, self.heap, heapq.heappush
         seq = self.seq
         for m in messages:
@@ -262,6 +275,12 @@ class Simulator:
     # ------------------------------------------------------------------ main loop
 
     def run(self) -> SimResult:
+        try:
+            return self._run()
+        finally:
+            getattr(self.make_core, "close", lambda: None)()  # child processes of an exec: core
+
+    def _run(self) -> SimResult:
         cfg = self.cfg
         self.sup.write("cluster_started", nodes=self.n, config={**cfg.to_dict(), "seed": self.seed, "simulated": True})
         for node in self.nodes[1:]:
@@ -285,6 +304,9 @@ class Simulator:
                 if node.paused:
                     node.inbox.append(a)
                     continue
+                if t < node.busy_until:  # still persisting: the message waits in the socket
+                    self._push(node.busy_until, _DELIVER, a)
+                    continue
                 delivered += 1
                 out = node.core.step(a, t)
             elif kind == _TICK:
@@ -295,8 +317,8 @@ class Simulator:
                 if not node.up or node.paused:
                     continue  # re-armed on restart / resume
                 core = node.core
-                if t < core.deadline:
-                    self._arm(node, core.deadline)
+                if t < core.deadline or t < node.busy_until:
+                    self._arm(node, max(core.deadline, node.busy_until))
                     continue
                 out = core.tick(t)
             else:
@@ -540,6 +562,34 @@ class Simulator:
 
     def _fault_delay(self, rng: random.Random) -> None:
         self._fault_net(rng, "delay")
+
+
+    # ------------------------------------------------------------------ scripted faults (benchmarks)
+    # With `faults` empty, a driver schedules its own: bench_failover kills the leader, waits for a successor,
+    # restarts the old one. Callbacks run inside run(), at virtual time `self.now`.
+
+    def call_at(self, t: float, fn, *args) -> None:
+        """Run `fn(*args)` at virtual time `t` (inside run())."""
+        self._call_at(t, fn, *args)
+
+    def leader(self) -> tuple[int, int] | None:
+        """(node, term) of the leader that can reach a majority, or None."""
+        return self._effective_leader()
+
+    def all_up(self) -> bool:
+        return all(node.up and not node.paused for node in self.nodes[1:])
+
+    def kill(self, node_id: int) -> None:
+        """SIGKILL `node_id` (logged as the live supervisor does); it stays down until `restart`."""
+        self._crash(self.nodes[node_id], _INF)
+
+    def restart(self, node_id: int) -> None:
+        node = self.nodes[node_id]
+        self._restart(node, node.gen)
+
+    def stop(self) -> None:
+        """End run() after the current callback: nothing further is simulated."""
+        self.heap.clear()
 
 
 def run_seed(config: SimConfig, seed: int) -> SimResult:

@@ -13,6 +13,7 @@ equal configs/default.toml)::
     check_quorum = true
     persist = "term+vote"             # or "term-only" (deliberately unsafe)
     hints = false                     # disconnect hints: a crashed leader is replaced in milliseconds
+    core = "builtin"                  # or module:Class, file.py:Class, exec:COMMAND (docs/core-contract.md)
     [network]
     transport = "tcp"                 # or "ipc"
     host = "127.0.0.1"                # loopback only: 127.0.0.1, localhost, ::1
@@ -82,6 +83,7 @@ _TOML_TABLE: dict[str, str | None] = {
     "check_quorum": "features",
     "persist": "features",
     "hints": "features",
+    "core": "features",
     "transport": "network",
     "host": "network",
     "base_port": "network",
@@ -144,6 +146,7 @@ class ClusterConfig:
     base_port: int = 0
     reconnect_ms: int | None = None  # None: derived, see effective_reconnect_ms
     name: str | None = None
+    core: str = "builtin"  # which election core the nodes run; loaded by runtime/coreload.py
 
     def __post_init__(self) -> None:
         nodes = _want_int("nodes", self.nodes)
@@ -182,6 +185,11 @@ class ClusterConfig:
         _want_bool("check_quorum", self.check_quorum)
         _want_bool("hints", self.hints)
         _want_choice("persist", self.persist, PERSIST_MODES)
+        if not isinstance(self.core, str) or not self.core.strip():
+            raise ConfigError("ClusterConfig", "core", f"expected a core spec string, got {self.core!r}")
+        if self.core != "builtin" and self.persist != "term+vote":
+            raise ConfigError("ClusterConfig", "persist", "term-only switches the built-in core only; a plug-in "
+                              "core decides what it persists, and the checker holds it to term+vote")
         _want_choice("transport", self.transport, TRANSPORTS)
         if not isinstance(self.host, str) or self.host not in LOOPBACK_HOSTS:
             raise ConfigError(

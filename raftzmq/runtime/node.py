@@ -34,10 +34,11 @@ from typing import Any, NoReturn
 import zmq
 
 from raftzmq.evidence.logfile import LogWriter
-from raftzmq.protocol import FOLLOWER, LEADER, Codec, ElectionCore, HardState
+from raftzmq.protocol import FOLLOWER, LEADER, Codec, HardState
 from raftzmq.protocol.messages import Message
 from raftzmq.runtime.clock import SkewedClock
 from raftzmq.runtime.config import ClusterConfig, ConfigError
+from raftzmq.runtime.coreload import CoreContractError, CoreLoadError, load_core
 from raftzmq.runtime.diskfaults import FaultyFileOps
 from raftzmq.runtime.embedding import Apply, embed
 from raftzmq.runtime.curve import ZAP_BATCH, CurveError, CurveSettings, settings_for_node
@@ -50,9 +51,9 @@ from raftzmq.runtime.startup import HOLD_KEY, StartupHoldError, first_election_p
 from raftzmq.runtime.storage import CorruptStateError, StateFile, StorageError, StorageFatalError
 from raftzmq.runtime.transport import AddressInUseError, LogLimiter, Transport, TransportError
 
-__all__ = ["main", "run_node", "EXIT_OK", "EXIT_REFUSED", "EXIT_STORAGE", "MAX_POLL_MS"]
+__all__ = ["main", "run_node", "EXIT_OK", "EXIT_REFUSED", "EXIT_STORAGE", "EXIT_CORE", "MAX_POLL_MS"]
 
-EXIT_OK, EXIT_REFUSED, EXIT_STORAGE = 0, 3, 4
+EXIT_OK, EXIT_REFUSED, EXIT_STORAGE, EXIT_CORE = 0, 3, 4, 5
 # Upper bound on one poll: how late the getppid() fallback notices a vanished supervisor (PR_SET_PDEATHSIG is
 # the primary mechanism). Every wake-up costs an idle node CPU, so this is not shorter than it must be.
 MAX_POLL_MS = 1000
@@ -139,6 +140,12 @@ class Node:
             self._start()
             self._loop()
             return self._stop()
+        except CoreContractError as exc:  # a plug-in core broke docs/core-contract.md: say which rule, no traceback
+            self._close_sockets()
+            try:
+                self._refuse(str(exc), EXIT_CORE)
+            except _Exit as e:
+                return e.code
         except _Exit as e:
             self._close_sockets()
             return e.code
@@ -165,14 +172,24 @@ class Node:
         self.rng = random.Random(seed)
         self.netem = NetEm(self.id, random.Random(f"{seed}:netem"))
         self._open_sockets(config, endpoints, netctl)
+        self.core = self._make_core(config, state)
         now = self.clock.now()
-        self.core = ElectionCore(config.core_config(self.id), state, now, self.rng)
         self.hold_until, self._hold_since = held_until(self._hold_doc, self.id, self.incarnation, now), now
+        if not hasattr(self.core, "campaign_now"):  # a plug-in core without the barrier's two calls: no hold
+            self.hold_until = None
+            self.transport.connect_peers()
         self._write("node_started", voted_for=state.voted_for, persist_mode=config.persist, rng_seed=seed,
                     pid=os.getpid(), endpoint=self.transport.endpoint)
         if self.log.repaired_bytes:
             self._write("log_repaired", bytes=self.log.repaired_bytes)  # a torn last line of the last incarnation
         self._apply_saved_net()
+
+    def _make_core(self, config: ClusterConfig, state: HardState) -> Any:
+        """The configured core: the built-in one, or a plug-in behind its contract checks (runtime/coreload.py)."""
+        try:
+            return load_core(config.core)(config.core_config(self.id), state, self.clock.now(), self.rng)
+        except CoreLoadError as exc:
+            self._refuse(str(exc))
 
     def _install_signal_wakeup(self) -> None:
         # Signals only set a flag and (via the wakeup fd) make poll() return; all I/O happens in the loop.
