@@ -6,8 +6,9 @@ import os
 import signal
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from proc_helpers import wait_until
 from raftzmq.runtime.rundir import pid_alive
@@ -85,3 +86,22 @@ class Cluster:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+@contextmanager
+def cluster_session(run_dir: Path, *, check: bool = True,
+                    after_cleanup: Callable[[Cluster], None] | None = None) -> Iterator[Cluster]:
+    """The live-cluster fixture every cluster test uses: yields a Cluster, then stops it and SIGKILLs whatever is
+    left even when the test failed, runs `after_cleanup` (more teardown, e.g. namespaces), asserts no process is
+    left behind and, with `check`, that `raftzmq check` finds the run clean (if a cluster was started at all)."""
+    c = Cluster(run_dir)
+    try:
+        yield c
+    finally:
+        c.cleanup()
+        if after_cleanup is not None:
+            after_cleanup(c)
+        assert not c.live_pids(), "processes left behind"
+    if check and (c.run_dir / "cluster.json").exists():
+        verdict = c.cli("check", str(c.run_dir), check=False)
+        assert verdict.returncode == 0, verdict.stdout + verdict.stderr

@@ -11,7 +11,7 @@ import random
 import pytest
 import zmq
 
-from cluster_harness import Cluster, wait_for
+from cluster_harness import cluster_session, wait_for
 from raftzmq.protocol import AppendEntries, Codec, RequestVote, VoteResponse
 from raftzmq.runtime import curve
 
@@ -20,15 +20,8 @@ pytestmark = pytest.mark.cluster
 
 @pytest.fixture
 def cluster(tmp_path):
-    c = Cluster(tmp_path / "run")
-    try:
+    with cluster_session(tmp_path / "run") as c:
         yield c
-    finally:
-        c.cleanup()
-        assert not c.live_pids(), "processes left behind"
-    if (c.run_dir / "cluster.json").exists():
-        verdict = c.cli("check", str(c.run_dir), check=False)
-        assert verdict.returncode == 0, verdict.stdout + verdict.stderr
 
 
 class Outsider:

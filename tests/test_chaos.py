@@ -7,7 +7,8 @@ import pytest
 
 from raftzmq.lab.chaos import run_chaos
 from raftzmq.lab.nemesis import NEMESES, plan
-from cluster_harness import Cluster
+from raftzmq.runtime.node import EXIT_STORAGE
+from cluster_harness import Cluster, cluster_session
 
 pytestmark = pytest.mark.cluster
 
@@ -15,19 +16,15 @@ SEED, DURATION = 20261136, 60.0  # a seed whose minute holds every kind at least
 
 
 def test_a_minute_of_every_fault_kind_checks_clean_and_converges(tmp_path):
-    c = Cluster(tmp_path / "run")
-    try:
+    with cluster_session(tmp_path / "run", check=False) as c:  # the run checks itself: result.check_ok
         result = run_chaos(c.run_dir, nodes=5, duration=DURATION, seed=SEED, kinds=NEMESES)
-    finally:
-        c.cleanup()
-    assert not c.live_pids()
     assert result.converged and result.check_ok, result.violations
     assert set(NEMESES) <= set(result.faults), result.faults
     saved = json.loads((c.run_dir / "chaos.json").read_text())
     assert saved["seed"] == SEED and saved["schedule"] == [a.to_dict() for a in plan(SEED, 5, DURATION, NEMESES)]
     exits = [r for r in c.records("node_exited")]
     killed = {r["pid"] for r in c.records("node_killed")}
-    assert [r for r in exits if r["code"] == 4], "no disk fault took effect"
+    assert [r for r in exits if r["code"] == EXIT_STORAGE], "no disk fault took effect"
     assert [r for r in exits if r["code"] == -9 and r["pid"] not in killed], "no failpoint crash took effect"
     assert result.recovery["failovers"] >= 5
     assert 0 < result.recovery["longest_leaderless_with_majority_s"] < DURATION

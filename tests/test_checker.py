@@ -83,9 +83,11 @@ def test_c_has_no_exception_for_state_persisted(tmp_path):
     assert v.invariant == "c" and "term went back from 1 to 0" in v.message
 
 
-def test_term_only_mode_skips_e_and_vote_part_of_c(tmp_path):
+def _term_only_leader_then_voter_2_restarted(tmp_path):
+    """Term-only persistence (the vote is never in the persisted state): 1 leads term 1 with 2's vote; 2 restarts
+    in term 1 having forgotten that vote."""
     r = three_started(tmp_path, mode="term-only")
-    r.persist(1, 1, None)  # term-only: the vote is never in the persisted state
+    r.persist(1, 1, None)
     r.rec(1, "became_candidate", 1)
     r.vote(1, 1, 1)
     r.persist(2, 1, None)
@@ -93,6 +95,11 @@ def test_term_only_mode_skips_e_and_vote_part_of_c(tmp_path):
     r.lead(1, 1)
     r.kill(2)
     r.start(2, term=1, voted_for=None, mode="term-only")
+    return r
+
+
+def test_term_only_mode_skips_e_and_vote_part_of_c(tmp_path):
+    r = _term_only_leader_then_voter_2_restarted(tmp_path)
     r.close()
     assert check_run(tmp_path).ok
 
@@ -100,15 +107,21 @@ def test_term_only_mode_skips_e_and_vote_part_of_c(tmp_path):
 # ------------------------------------------------------------------------------------------- rejected histories
 
 
-def test_a_two_leaders_in_one_term(tmp_path):
+def _two_leaders_in_term_1(tmp_path) -> Run:
+    """Node 1 elected by 2 and 3; node 4 by 5 and by 3 again (the double vote (b) that makes (a) possible)."""
     r = Run(tmp_path, 5)
     for n in range(1, 6):
         r.start(n)
     r.elect(1, 1, voters=[2, 3])
     r.campaign(4, 1, from_term=0)
     r.grant(5, 1, 4)
-    r.vote(3, 1, 4)  # 3 also votes for 4: that is the (b) that makes (a) possible
+    r.vote(3, 1, 4)
     r.lead(4, 1)
+    return r
+
+
+def test_a_two_leaders_in_one_term(tmp_path):
+    r = _two_leaders_in_term_1(tmp_path)
     r.close()
     res = check_run(tmp_path)
     assert letters(res) == ["a", "b", "e"]
@@ -254,15 +267,7 @@ def test_e_persist_of_previous_incarnation_does_not_cover(tmp_path):
 
 
 def test_term_only_mode_still_rejects_two_leaders_and_double_votes(tmp_path):
-    r = three_started(tmp_path, mode="term-only")
-    r.persist(1, 1, None)
-    r.rec(1, "became_candidate", 1)
-    r.vote(1, 1, 1)
-    r.persist(2, 1, None)
-    r.vote(2, 1, 1)
-    r.lead(1, 1)
-    r.kill(2)
-    r.start(2, term=1, voted_for=None, mode="term-only")  # legitimately forgot its vote
+    r = _term_only_leader_then_voter_2_restarted(tmp_path)  # 2 legitimately forgot its vote
     r.vote(2, 1, 3)  # ... and gives it again
     r.persist(3, 1, None)
     r.rec(3, "became_candidate", 1)
@@ -310,14 +315,7 @@ def test_cluster_started_wins_over_cluster_json(tmp_path):
 
 
 def test_in_memory_feed_matches_files_and_any_file_interleaving(tmp_path):
-    r = Run(tmp_path, 5)
-    for n in range(1, 6):
-        r.start(n)
-    r.elect(1, 1, voters=[2, 3])
-    r.campaign(4, 1, from_term=0)
-    r.grant(5, 1, 4)
-    r.vote(3, 1, 4)
-    r.lead(4, 1)
+    r = _two_leaders_in_term_1(tmp_path)
     r.close()
     from_files = check_run(tmp_path)
     per_file = [list(iter_records(p)) for p in run_files(tmp_path)]

@@ -1,6 +1,7 @@
 """CLI behaviour that needs no running cluster: help, usage errors, bad configs (exit 2, clear message)."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -100,3 +101,18 @@ def test_an_unwritable_run_directory_is_a_clear_error(tmp_path):
     blocker.write_text("not a directory")
     result = CliRunner().invoke(main, ["start", "--run-dir", str(blocker / "run")])
     assert result.exit_code == 2 and "cannot create the run directory" in result.output
+
+
+def test_sim_json_names_the_failing_seed_and_how_to_replay_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the failing seed's logs go to logs/sim-<seed>/ here
+    clean = CliRunner().invoke(main, ["sim", "--nodes", "3", "--seed", "4", "--duration", "5", "--json"])
+    assert clean.exit_code == 0, clean.output
+    doc = json.loads(clean.output)
+    assert doc["ok"] and doc["run"]["seed"] == 4 and doc["log_dir"] is None and "failing_seed" not in doc
+    bad = CliRunner().invoke(main, ["sim", "--nodes", "3", "--persist", "term-only", "--faults", "crash,delay",
+                                    "--vote-crash", "0.5", "--seeds", "200", "--json"])
+    assert bad.exit_code == 1, bad.output
+    doc = json.loads(bad.output)
+    assert not doc["ok"] and doc["violations"] and doc["trace"] and "run" not in doc
+    assert doc["replay"].startswith(f"raftzmq sim --seed {doc['failing_seed']} ")
+    assert doc["log_dir"] == f"logs/sim-{doc['failing_seed']}" and (tmp_path / doc["log_dir"]).is_dir()

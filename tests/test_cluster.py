@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from cluster_harness import Cluster, wait_for
+from cluster_harness import Cluster, cluster_session, wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -22,15 +22,8 @@ NS = 1_000_000_000
 
 @pytest.fixture
 def cluster(tmp_path):
-    c = Cluster(tmp_path / "run")
-    try:
+    with cluster_session(tmp_path / "run") as c:
         yield c
-    finally:
-        c.cleanup()
-        assert not c.live_pids(), "processes left behind"
-    if (c.run_dir / "cluster.json").exists():
-        verdict = c.cli("check", str(c.run_dir), check=False)
-        assert verdict.returncode == 0, verdict.stdout + verdict.stderr
 
 
 def _first(records, **match):

@@ -74,6 +74,16 @@ def test_tail_starts_over_on_a_file_written_anew(tmp_path):
 # ------------------------------------------------------------------------------------------- the checker
 
 
+def _elected_then_node_3_log_deleted(tmp_path) -> Run:
+    """Node 1 elected in term 1 with node 3's vote; then node 3's log file is deleted (the writer is still open)."""
+    r = Run(tmp_path, 3)
+    for n in (1, 2, 3):
+        r.start(n)
+    r.elect(1, 1, voters=[3], followers=[2, 3])
+    (tmp_path / "node-3.jsonl").unlink()
+    return r
+
+
 def test_a_complete_run_has_a_verdict(tmp_path):
     clean_run(tmp_path)
     res = check_run(tmp_path)
@@ -82,11 +92,7 @@ def test_a_complete_run_has_a_verdict(tmp_path):
 
 def test_a_deleted_node_log_is_incomplete_evidence_not_a_violation(tmp_path):
     # Node 3's votes made node 1 leader; without them (d) would claim node 1 had no majority.
-    r = Run(tmp_path, 3)
-    for n in (1, 2, 3):
-        r.start(n)
-    r.elect(1, 1, voters=[3], followers=[2, 3])
-    (tmp_path / "node-3.jsonl").unlink()
+    r = _elected_then_node_3_log_deleted(tmp_path)
     r.close()
     res = check_run(tmp_path)
     assert res.verdict == "incomplete" and not res.ok
@@ -99,11 +105,7 @@ def test_a_deleted_node_log_is_incomplete_evidence_not_a_violation(tmp_path):
 
 
 def test_a_log_deleted_while_the_node_runs_is_incomplete(tmp_path):
-    r = Run(tmp_path, 3)
-    for n in (1, 2, 3):
-        r.start(n)
-    r.elect(1, 1, voters=[3], followers=[2, 3])
-    (tmp_path / "node-3.jsonl").unlink()
+    r = _elected_then_node_3_log_deleted(tmp_path)
     r.follow(3, 1, 1)  # the writer reopens the file and logs log_reopened first
     r.close()
     res = check_run(tmp_path)
@@ -156,11 +158,7 @@ def test_a_live_run_without_its_supervisor_log_is_incomplete(tmp_path):
 
 
 def test_check_and_report_commands_say_what_is_missing(tmp_path):
-    r = Run(tmp_path, 3)
-    for n in (1, 2, 3):
-        r.start(n)
-    r.elect(1, 1, voters=[3], followers=[2, 3])
-    (tmp_path / "node-3.jsonl").unlink()
+    r = _elected_then_node_3_log_deleted(tmp_path)
     r.close()
     result = CliRunner().invoke(main, ["check", str(tmp_path), "--json"])
     assert result.exit_code == EXIT_INCOMPLETE

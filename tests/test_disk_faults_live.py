@@ -7,32 +7,18 @@ import os
 
 import pytest
 
-from cluster_harness import Cluster, wait_for
+from cluster_harness import Cluster, cluster_session, wait_for
 from raftzmq.runtime.diskfaults import DISK_FAULTS
+from raftzmq.runtime.node import EXIT_STORAGE
 
 pytestmark = pytest.mark.cluster
-
-EXIT_STORAGE = 4
-
-
-def _checked_cleanup(c: Cluster) -> None:
-    try:
-        c.cleanup()
-    finally:
-        assert not c.live_pids(), "processes left behind"
-    if (c.run_dir / "cluster.json").exists():
-        verdict = c.cli("check", str(c.run_dir), check=False)
-        assert verdict.returncode == 0, verdict.stdout + verdict.stderr
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    c = Cluster(tmp_path_factory.mktemp("disk") / "run")
-    try:
+    with cluster_session(tmp_path_factory.mktemp("disk") / "run") as c:
         c.start("--nodes", "5")
         yield c
-    finally:
-        _checked_cleanup(c)
 
 
 def _arm(c: Cluster, node: int, fault: str) -> None:
@@ -79,8 +65,7 @@ def test_a_voter_whose_disk_fails_never_answers_the_vote(tmp_path):
     timers run slow (skew), so the survivor asks first; the faulty node fails to persist the new term/vote and
     exits without answering. The survivor's election times out unanswered; a good disk (restart) elects a leader.
     (A node that sent its vote before it was durable would have elected the survivor.)"""
-    c = Cluster(tmp_path / "run")
-    try:
+    with cluster_session(tmp_path / "run") as c:
         c.start("--nodes", "3")
         st = c.wait_leader(timeout=10)
         leader, term = st["leader"], st["term"]
@@ -98,5 +83,3 @@ def test_a_voter_whose_disk_fails_never_answers_the_vote(tmp_path):
         c.cli("heal")  # the voter's clock back to normal too
         c.cli("restart", str(voter))
         assert c.wait_leader(timeout=10, min_term=term + 1)["leader"] in (voter, survivor)
-    finally:
-        _checked_cleanup(c)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cluster_harness import Cluster, wait_for
+from cluster_harness import cluster_session, wait_for
 from raftzmq.lab.netshapes import bridge_cuts, into_cuts, ring_cuts
 
 MEMBERS = (1, 2, 3, 4, 5)
@@ -31,14 +31,8 @@ def test_into_cuts_only_the_links_into_the_node():
 
 @pytest.fixture
 def cluster(tmp_path):
-    c = Cluster(tmp_path / "run")
-    try:
+    with cluster_session(tmp_path / "run") as c:
         yield c
-    finally:
-        c.cleanup()
-        assert not c.live_pids(), "processes left behind"
-    verdict = c.cli("check", str(c.run_dir), check=False)
-    assert verdict.returncode == 0, verdict.stdout
 
 
 @pytest.mark.cluster

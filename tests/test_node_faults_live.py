@@ -3,21 +3,15 @@ from __future__ import annotations
 
 import pytest
 
-from cluster_harness import Cluster, wait_for
+from cluster_harness import cluster_session, wait_for
 
 pytestmark = pytest.mark.cluster
 
 
 @pytest.fixture
 def cluster(tmp_path):
-    c = Cluster(tmp_path / "run")
-    try:
+    with cluster_session(tmp_path / "run") as c:
         yield c
-    finally:
-        c.cleanup()
-        assert not c.live_pids(), "processes left behind"
-    verdict = c.cli("check", str(c.run_dir), check=False)
-    assert verdict.returncode == 0, verdict.stdout
 
 
 def test_a_leader_whose_timers_run_slow_is_deposed_and_the_skew_survives_its_restart(cluster):

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from cluster_harness import Cluster
+from cluster_harness import cluster_session
 from raftzmq.evidence.html import read_report_data
 
 pytestmark = pytest.mark.cluster
 
 
 def test_report_of_a_real_run(tmp_path):
-    c = Cluster(tmp_path / "run")
-    try:
+    with cluster_session(tmp_path / "run") as c:
         c.start("--nodes", "3")
         first = c.wait_leader()["leader"]
         c.cli("kill", str(first))
@@ -32,8 +31,6 @@ def test_report_of_a_real_run(tmp_path):
         c.cli("stop")
         assert str(report) in c.cli("status", check=False).stderr  # the cluster is gone, its report is not
         c.cli("report", "--html")
-    finally:
-        c.cleanup()
     data = read_report_data(report.read_text())
     records = c.records()
     assert data["nodes"] == [1, 2, 3] and data["verdict"]["ok"] is True

@@ -1,7 +1,8 @@
 """The log schema has one source: the table in evidence/logfile.py. The doc documents exactly its events, and
 every event written anywhere in the package is in it: found by reading the code (literal event names given to a
 writer), by running the simulator (which writes unvalidated), and at run time by the writer itself, which
-refuses an event missing from the table (so an event name computed at run time fails the test that writes it)."""
+refuses an event missing from the table (so an event name computed at run time fails the test that writes it).
+On the reading side, every event name a record is compared with is in the table too."""
 from __future__ import annotations
 
 import ast
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from raftzmq.evidence.logfile import NODE_EVENT_FIELDS, SUPERVISOR_EVENT_FIELDS, LogWriter
+from raftzmq.evidence.logfile import EVENT_NAMES, NODE_EVENT_FIELDS, SUPERVISOR_EVENT_FIELDS, LogWriter
 from raftzmq.lab.simulator import SimConfig, run_seed
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,6 +117,45 @@ def test_the_scan_catches_an_undocumented_event():
     assert written_events(src, Path("lab/simulator.py")) == {
         ("node", "warp_drive"), ("node", "became_leader"), ("supervisor", "node_paused"), ("node", "x_y"),
         ("node", "y_z")}
+
+
+def _is_event_of_a_record(e: ast.expr) -> bool:
+    """`rec["event"]`, `rec.get("event")`, `loc.event` or a variable named `event`."""
+    if isinstance(e, ast.Subscript):
+        return isinstance(e.slice, ast.Constant) and e.slice.value == "event"
+    if isinstance(e, ast.Call) and isinstance(e.func, ast.Attribute) and e.func.attr == "get":
+        return bool(e.args) and isinstance(e.args[0], ast.Constant) and e.args[0].value == "event"
+    return (isinstance(e, ast.Attribute) and e.attr == "event") or (isinstance(e, ast.Name) and e.id == "event")
+
+
+def _strings(e: ast.expr) -> set[str]:
+    if isinstance(e, ast.Constant) and isinstance(e.value, str):
+        return {e.value}
+    if isinstance(e, (ast.Tuple, ast.List, ast.Set)):
+        return set().union(*(_strings(x) for x in e.elts))
+    return set()
+
+
+def read_events(source: str) -> set[str]:
+    """Event names a reader compares a record's event with (`==`, `!=`, `in`, against literals)."""
+    found: set[str] = set()
+    for cmp in ast.walk(ast.parse(source)):
+        if isinstance(cmp, ast.Compare) and any(_is_event_of_a_record(s) for s in (cmp.left, *cmp.comparators)):
+            for side in (cmp.left, *cmp.comparators):
+                found |= _strings(side)
+    return found
+
+
+def test_every_event_a_reader_looks_for_is_in_the_table():
+    # A misspelt name on the reading side (checker, report, pictures, lab) would silently never match.
+    read = {e for p in sorted(PKG.rglob("*.py")) for e in read_events(p.read_text())}
+    assert {"became_leader", "vote_granted", "node_spawned", "link_cut"} <= read  # the scan sees the readers
+    assert sorted(read - EVENT_NAMES) == []
+
+
+def test_the_reader_scan_catches_a_misspelt_event():
+    src = 'if rec["event"] == "became_leadr": pass\nx = [r for r in rs if r.get("event") in ("hint", "warp")]\n'
+    assert read_events(src) - EVENT_NAMES == {"became_leadr", "warp"}
 
 
 def test_writers_refuse_events_not_in_the_table():

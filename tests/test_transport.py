@@ -152,7 +152,8 @@ def test_malformed_oversize_and_spoofed_frames_are_rejected_and_counted(ctx, end
     rejected = [r for r in records if r["event"] == "message_rejected"]
     assert 1 <= len(rejected) <= REJECT_LOG_BUDGET
     assert {r["reason"] for r in rejected} <= set(bad_frames) | {"multipart"}
-    assert all(r["size"] >= 0 for r in rejected)
+    sizes = {reason: len(frame) for reason, frame in bad_frames.items()} | {"multipart": 2}  # b"a" + b"b"
+    assert all(r["size"] == sizes[r["reason"]] for r in rejected), rejected
     h.close()
     t2.close()
 

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from ..evidence.checker import EXIT_INCOMPLETE
-from ..lab.chaos import NEMESES, run_chaos
+from ..lab.chaos import NEMESES, ChaosResult, run_chaos
 from ..runtime.rundir import new_run_dir
 from .options import cluster_options, resolve_cluster, start_args
 
@@ -91,14 +91,18 @@ def chaos(duration: float, seed: int | None, faults: str, run_dir: str | None, a
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
-        click.echo(f"seed {result.seed}; faults: " + ", ".join(f"{k}×{v}" for k, v in sorted(result.faults.items())))
-        click.echo(f"converged to one agreed leader after healing: {'yes' if result.converged else 'NO'}")
-        click.echo("recovery: " + ", ".join(f"{k}={v}" for k, v in result.recovery.items()))
-        click.echo(f"longest time without a leader while a majority was up and connected: "
-                   f"{result.recovery['longest_leaderless_with_majority_s']} s")
-        click.echo("check: " + {"ok": "clean", "violation": "VIOLATIONS",
-                                "incomplete": "INCOMPLETE EVIDENCE (no verdict)"}[result.check_verdict])
-        for line in result.incomplete + result.violations:
-            click.echo(f"  {line}")
-        click.echo(f"logs: {result.run_dir}  (replay the schedule with --seed {result.seed})")
+        _print_result(result)
     sys.exit(EXIT_INCOMPLETE if result.check_verdict == "incomplete" else 0 if result.ok else 1)
+
+
+def _print_result(result: ChaosResult) -> None:
+    click.echo(f"seed {result.seed}; faults: " + ", ".join(f"{k}×{v}" for k, v in sorted(result.faults.items())))
+    click.echo(f"converged to one agreed leader after healing: {'yes' if result.converged else 'NO'}")
+    click.echo("recovery: " + ", ".join(f"{k}={v}" for k, v in result.recovery.items()))
+    click.echo(f"longest time without a leader while a majority was up and connected: "
+               f"{result.recovery['longest_leaderless_with_majority_s']} s")
+    click.echo("check: " + {"ok": "clean", "violation": "VIOLATIONS",
+                            "incomplete": "INCOMPLETE EVIDENCE (no verdict)"}[result.check_verdict])
+    for line in result.incomplete + result.violations:
+        click.echo(f"  {line}")
+    click.echo(f"logs: {result.run_dir}  (replay the schedule with --seed {result.seed})")

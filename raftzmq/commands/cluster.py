@@ -9,6 +9,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -77,14 +78,24 @@ def _state_word(node: dict[str, Any]) -> str:
     return "running"
 
 
+def groups_text(groups: list[list[int]]) -> str:
+    """Partition groups as the commands print them: `1,2 | 3,4,5`."""
+    return " | ".join(",".join(map(str, g)) for g in groups)
+
+
+def cuts_text(cuts: list[list[int]]) -> str:
+    """Cut links as the commands print them: `1->2 2->1`."""
+    return " ".join(f"{a}->{b}" for a, b in cuts)
+
+
 def render_status(st: dict[str, Any], color: bool = False) -> str:
     head = f"run {st['run_dir']}\nleader: {st['leader'] if st['leader'] is not None else '-'}   " \
            f"term: {st['term'] if st['term'] is not None else '-'}"
     net = st.get("net") or {}
     if net.get("groups"):
-        head += "   partition: " + " | ".join(",".join(map(str, g)) for g in net["groups"])
+        head += "   partition: " + groups_text(net["groups"])
     if net.get("cuts"):
-        head += "   cut: " + " ".join(f"{a}->{b}" for a, b in net["cuts"])
+        head += "   cut: " + cuts_text(net["cuts"])
     if net.get("loss") or net.get("delay_ms"):
         head += f"   net: loss {net['loss']:.0%} delay {net['delay_ms']:g}±{net['jitter_ms']:g} ms"
     if net.get("mode") == "netns" or net.get("auth") == "curve":
@@ -175,21 +186,12 @@ def start(transport: str | None, base_port: int | None, run_dir: str | None, det
     """
     base = None
     if resume:
-        try:
-            run = resolve_run_dir(run_dir)
-            old = run.read_cluster()
-            base = ClusterConfig.from_dict(old["config"], source=str(run.cluster_json))
-        except (RunDirError, ConfigError, KeyError) as exc:
-            fail(f"cannot resume: {exc}")
+        run, base, old = _resumed_run(run_dir)
         auth, net_mode = auth or old.get("auth", "none"), net_mode or old.get("net", "host")
     network = {"auth": auth or "none", "net": net_mode or "host"}
     config = resolve_cluster(flags, base, transport=transport, base_port=base_port)
     if network["net"] == "netns":
-        try:
-            require_root()
-            check_netns_config(config)
-        except SupervisorError as exc:
-            fail(str(exc))
+        _check_netns(config)
     if not resume:
         try:
             run = _fresh_run_dir(run_dir, concurrent)
@@ -208,6 +210,24 @@ def start(transport: str | None, base_port: int | None, run_dir: str | None, det
 # Measured (docs/benchmarks.md): on 2 cores, 101 nodes at 50 ms heartbeats (a leader sending 2,000 a second) never
 # settled, while 101 nodes at 100 ms did. Above this rate per core we say so before starting.
 _HEARTBEATS_PER_S_PER_CORE = 500
+
+
+def _resumed_run(run_dir: str | None) -> tuple[RunDir, ClusterConfig, dict[str, Any]]:
+    """The run dir to resume, the config it ran with, and its cluster.json."""
+    try:
+        run = resolve_run_dir(run_dir)
+        old = run.read_cluster()
+        return run, ClusterConfig.from_dict(old["config"], source=str(run.cluster_json)), old
+    except (RunDirError, ConfigError, KeyError) as exc:
+        fail(f"cannot resume: {exc}")
+
+
+def _check_netns(config: ClusterConfig) -> None:
+    try:
+        require_root()
+        check_netns_config(config)
+    except SupervisorError as exc:
+        fail(str(exc))
 
 
 def _fresh_run_dir(run_dir: str | None, concurrent: bool) -> RunDir:
@@ -320,11 +340,7 @@ def _start_detached(run: RunDir, config: ClusterConfig, resume: bool, spawn: str
     while time.monotonic() < deadline:
         code = _exited(pid)
         if code is not None:
-            try:
-                tail = run.supervisor_out.read_text(errors="replace").strip().splitlines()[-5:]
-            except OSError:
-                tail = []
-            fail("the supervisor exited: " + (" / ".join(tail) or f"code {code}"))
+            fail("the supervisor exited: " + (" / ".join(_last_lines(run.supervisor_out, 5)) or f"code {code}"))
         if run.live_supervisor() == pid:
             try:
                 st = ControlClient(run, timeout_ms=1000).request("status")
@@ -343,7 +359,22 @@ def _start_detached(run: RunDir, config: ClusterConfig, resume: bool, spawn: str
                 break  # no majority can ever form: say so now rather than at the deadline
         time.sleep(0.05)  # polling a condition with a deadline, not synchronisation by sleep
     detail = render_status(st) if st else "the supervisor did not answer"
-    os.kill(pid, signal.SIGTERM)  # it stops its nodes before it exits
+    _stop_supervisor(pid)
+    why = "too many nodes refused to start for a majority" if st and any(n["failed"] for n in st["nodes"]) \
+        else "no leader was elected in time"
+    fail(f"{why}, so the cluster was stopped.\n{detail}")
+
+
+def _last_lines(path: Path, n: int) -> list[str]:
+    try:
+        return path.read_text(errors="replace").strip().splitlines()[-n:]
+    except OSError:
+        return []
+
+
+def _stop_supervisor(pid: int) -> None:
+    """SIGTERM our detached supervisor (it stops its nodes first); SIGKILL it if it has not exited in 10 s."""
+    os.kill(pid, signal.SIGTERM)
     stop_by = time.monotonic() + 10
     while _exited(pid) is None:
         if time.monotonic() > stop_by:
@@ -351,9 +382,6 @@ def _start_detached(run: RunDir, config: ClusterConfig, resume: bool, spawn: str
             os.waitpid(pid, 0)
             break
         time.sleep(0.05)  # bounded wait for the supervisor's own shutdown
-    why = "too many nodes refused to start for a majority" if st and any(n["failed"] for n in st["nodes"]) \
-        else "no leader was elected in time"
-    fail(f"{why}, so the cluster was stopped.\n{detail}")
 
 
 # ---------------------------------------------------------------------------------------------- queries
@@ -518,7 +546,7 @@ def partition(groups: tuple[str, ...], ring: bool, bridge: int | None, run_dir: 
         raise click.UsageError("give the groups, or --ring, or --bridge N (one of them)")
     if groups:
         reply = _request(run_dir, "partition", groups=[_parse_group(g) for g in groups])
-        click.echo("partitioned: " + " | ".join(",".join(map(str, g)) for g in reply["net"]["groups"]))
+        click.echo("partitioned: " + groups_text(reply["net"]["groups"]))
         return
     client = _client(run_dir)
     n = client.run.read_cluster()["nodes"]
@@ -529,7 +557,7 @@ def partition(groups: tuple[str, ...], ring: bool, bridge: int | None, run_dir: 
         reply = client.request("links", cuts=[list(c) for c in sorted(cuts)])
     except ControlError as exc:
         fail(str(exc))
-    click.echo("cut links: " + (" ".join(f"{a}->{b}" for a, b in reply["net"]["cuts"]) or "none"))
+    click.echo("cut links: " + (cuts_text(reply["net"]["cuts"]) or "none"))
 
 
 @click.command()
@@ -544,7 +572,7 @@ def isolate(node: int, run_dir: str | None) -> None:
       raftzmq heal
     """
     reply = _request(run_dir, "isolate", id=node)
-    click.echo("partitioned: " + " | ".join(",".join(map(str, g)) for g in reply["net"]["groups"]))
+    click.echo("partitioned: " + groups_text(reply["net"]["groups"]))
 
 
 @click.command()

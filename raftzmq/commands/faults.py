@@ -7,7 +7,7 @@ import click
 
 from ..runtime.diskfaults import DISK_FAULTS
 from ..runtime.failpoints import NAMES as FAILPOINTS
-from .cluster import _request, run_dir_option
+from .cluster import _request, cuts_text, run_dir_option
 
 __all__ = ["skew", "failpoint", "disk", "cut", "uncut"]
 
@@ -99,7 +99,7 @@ def cut(src: int, dst: int, one_way: bool, run_dir: str | None) -> None:
       for n in 2 3 4 5; do raftzmq cut $n 1 --one-way; done   # a simplex leader 1
     """
     reply = _request(run_dir, "cut", src=src, dst=dst, one_way=one_way)
-    click.echo("cut links: " + _links(reply["net"]["cuts"]))
+    click.echo("cut links: " + cuts_text(reply["net"]["cuts"]))
 
 
 @click.command()
@@ -116,8 +116,4 @@ def uncut(src: int, dst: int, one_way: bool, run_dir: str | None) -> None:
       raftzmq uncut 2 1 --one-way
     """
     reply = _request(run_dir, "uncut", src=src, dst=dst, one_way=one_way)
-    click.echo("cut links: " + (_links(reply["net"]["cuts"]) or "none"))
-
-
-def _links(cuts: list[list[int]]) -> str:
-    return " ".join(f"{a}->{b}" for a, b in cuts)
+    click.echo("cut links: " + (cuts_text(reply["net"]["cuts"]) or "none"))

@@ -233,16 +233,7 @@ def sim(**kw: Any) -> None:
 
     summary = totals.to_dict(wall)
     if as_json:
-        out: dict[str, Any] = {"ok": failing is None, "config": cfg.to_dict(), "summary": summary,
-                               "log_dir": str(written) if written else None}
-        if single:
-            out["run"] = r.summary()
-        if failing is not None:
-            out["failing_seed"] = failing.seed
-            out["violations"] = [v.to_dict() for v in failing.violations]
-            out["trace"] = failing.trace
-            out["replay"] = replay_command(cfg, failing.seed)
-        click.echo(json.dumps(out, indent=2))
+        click.echo(json.dumps(_json_result(cfg, summary, written, r if single else None, failing), indent=2))
     else:
         if failing is not None:
             click.echo(_violation_report(failing, written, replay_command(cfg, failing.seed)))
@@ -250,6 +241,20 @@ def sim(**kw: Any) -> None:
             click.echo(f"logs: {written}  (raftzmq check {written})")
         click.echo(totals.render(wall), nl=False)
     sys.exit(1 if failing is not None else 0)
+
+
+def _json_result(cfg: SimConfig, summary: dict[str, Any], written: Path | None, single_run: SimResult | None,
+                 failing: SimResult | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"ok": failing is None, "config": cfg.to_dict(), "summary": summary,
+                           "log_dir": str(written) if written else None}
+    if single_run is not None:
+        out["run"] = single_run.summary()
+    if failing is not None:
+        out["failing_seed"] = failing.seed
+        out["violations"] = [v.to_dict() for v in failing.violations]
+        out["trace"] = failing.trace
+        out["replay"] = replay_command(cfg, failing.seed)
+    return out
 
 
 _PROGRESS_EVERY_S = 2.0

@@ -157,19 +157,8 @@ class Checker:
         event = rec["event"]
         self.events[event] = self.events.get(event, 0) + 1
         if rec["by"] != "node":
-            self.supervisor_records += 1
-            self.coverage.supervisor(rec, where or "supervisor")
-            if event == "cluster_started":
-                n = rec.get("nodes")
-                size = len(n) if isinstance(n, list) else n
-                if type(size) is not int:
-                    self.warnings.append(f"{where}: cluster_started without a cluster size")
-                    return
-                if self._started_size is not None and self._started_size[0] != size:
-                    self.warnings.append(f"{where}: cluster_started says {size} nodes, earlier {self._started_size[0]}")
-                self._started_size = (size, where or "supervisor")
+            self._feed_supervisor(rec, where)
             return
-
         node, term, inc = rec["node"], rec["term"], rec["incarnation"]
         if where is None:
             where = f"node {node} inc {inc} seq {rec['seq']}"
@@ -177,21 +166,44 @@ class Checker:
         if st is None:
             st = self._nodes[node] = _Node()
         if inc != st.inc:
-            if inc < st.inc:
-                self._violate("c", f"node {node}: incarnation went back from {st.inc} to {inc} "
-                                   f"(two processes with one node id?)", where)
-            st.inc, st.seq, st.mode = inc, 0, TERM_AND_VOTE
-            st.last_term = (-1, "")
-            st.covered = set()
-            st.max_inc = max(st.max_inc, inc)
-            self.coverage.incarnation(node, inc)
-        if event == "log_reopened":
+            self._enter_incarnation(node, inc, st, where)
+        self._follow_seq(rec, st, where)
+        self._terms.add(term)
+        self._term_never_goes_back(node, inc, term, st, where)
+        self._judge(rec, st, where)
+
+    def _feed_supervisor(self, rec: dict[str, Any], where: str | None) -> None:
+        self.supervisor_records += 1
+        self.coverage.supervisor(rec, where or "supervisor")
+        if rec["event"] != "cluster_started":
+            return
+        n = rec.get("nodes")
+        size = len(n) if isinstance(n, list) else n
+        if type(size) is not int:
+            self.warnings.append(f"{where}: cluster_started without a cluster size")
+            return
+        if self._started_size is not None and self._started_size[0] != size:
+            self.warnings.append(f"{where}: cluster_started says {size} nodes, earlier {self._started_size[0]}")
+        self._started_size = (size, where or "supervisor")
+
+    def _enter_incarnation(self, node: int, inc: int, st: _Node, where: str) -> None:
+        if inc < st.inc:
+            self._violate("c", f"node {node}: incarnation went back from {st.inc} to {inc} "
+                               f"(two processes with one node id?)", where)
+        st.inc, st.seq, st.mode = inc, 0, TERM_AND_VOTE
+        st.last_term = (-1, "")
+        st.covered = set()
+        st.max_inc = max(st.max_inc, inc)
+        self.coverage.incarnation(node, inc)
+
+    def _follow_seq(self, rec: dict[str, Any], st: _Node, where: str) -> None:
+        if rec["event"] == "log_reopened":
             self.coverage.reopened(rec, where)  # says itself what is lost before it; no seq gap on top
         elif rec["seq"] != st.seq + 1:
-            self.coverage.seq_mismatch(node, inc, rec["seq"], st.seq, where)
+            self.coverage.seq_mismatch(rec["node"], rec["incarnation"], rec["seq"], st.seq, where)
         st.seq = rec["seq"]
-        self._terms.add(term)
 
+    def _term_never_goes_back(self, node: int, inc: int, term: int, st: _Node, where: str) -> None:
         # (c) within an incarnation, with no exception: every record carries the node's term after its event,
         # and the embedding logs state_persisted where the core entered the persisted term (docs/log-schema.md).
         last_term, last_where = st.last_term
@@ -201,6 +213,9 @@ class Checker:
         else:
             st.last_term = (term, where)
 
+    def _judge(self, rec: dict[str, Any], st: _Node, where: str) -> None:
+        """The events the invariants are about: votes, durable state, leaders, restarts."""
+        event, node, term = rec["event"], rec["node"], rec["term"]
         if event == "vote_granted":
             self._vote(node, term, rec["candidate"], st, where)
         elif event == "state_persisted":

@@ -52,6 +52,7 @@ class Coverage:
         self._exit: dict[tuple[int, int | None], int | None] = {}  # (node, pid) -> exit code (None: by a signal)
         self._spawn_ns: dict[tuple[int, int], int] = {}
         self._stopped = False  # cluster_stopped: every node has exited
+        self._last_ns = 0  # the newest mono_ns of any record, given to finish()
 
     def incarnation(self, node: int, inc: int) -> None:
         self._seen.setdefault(node, set()).add(inc)

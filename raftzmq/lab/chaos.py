@@ -18,8 +18,7 @@ from ..evidence.checker import check_run
 from ..evidence.logfile import read_run
 from ..evidence.report import recovery_summary
 from ..runtime.control import ControlClient, ControlError
-from ..runtime.rundir import RunDir
-from .cli_driver import run_cli, stop_cluster
+from .cli_driver import detached_cluster
 from .leaderless import longest_leaderless
 from .netshapes import bridge_cuts, into_cuts, ring_cuts
 from .nemesis import DOWN_KINDS, NEMESES, Action, plan
@@ -207,10 +206,8 @@ def run_chaos(run_dir: Path, *, nodes: int = 5, duration: float = 20.0, seed: in
     seed = seed if seed is not None else random.SystemRandom().randrange(2**32)
     actions = plan(seed, nodes, duration, kinds, gap)
     result = ChaosResult(str(run_dir), seed, schedule=[a.to_dict() for a in actions])
-    run_cli("start", "--detach", "--run-dir", str(run_dir), "--nodes", str(nodes), *(extra or []))
-    client = ControlClient(RunDir(run_dir))
-    executor = _Executor(client, nodes, actions)
-    try:
+    with detached_cluster(run_dir, "--nodes", str(nodes), *(extra or [])) as client:
+        executor = _Executor(client, nodes, actions)
         _execute(executor, actions, duration, result, log, progress)
         log("nemesis: heal everything and wait for one agreed leader")
         executor.heal_all()
@@ -218,8 +215,6 @@ def run_chaos(run_dir: Path, *, nodes: int = 5, duration: float = 20.0, seed: in
         while time.monotonic() < deadline and not result.converged:
             result.converged = _agreed_leader(client)
             time.sleep(0.05)  # polling for convergence with a deadline
-    finally:
-        stop_cluster(client, run_dir)
     verdict = check_run(run_dir)
     result.check_ok, result.check_verdict = verdict.ok, verdict.verdict
     result.incomplete = [g.message for g in verdict.incomplete]

@@ -4,13 +4,15 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from ..runtime.control import ControlClient, ControlError
 from ..runtime.rundir import RunDir
 from ..runtime.spawn import child_env
 
-__all__ = ["run_cli", "stop_cluster"]
+__all__ = ["detached_cluster", "run_cli", "stop_cluster"]
 
 
 def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -31,3 +33,15 @@ def stop_cluster(client: ControlClient, run_dir: Path, timeout: float = 15.0) ->
     deadline = time.monotonic() + timeout
     while RunDir(run_dir).live_supervisor() is not None and time.monotonic() < deadline:
         time.sleep(0.05)  # waiting for the supervisor's exit, bounded
+
+
+@contextmanager
+def detached_cluster(run_dir: Path, *start_args: str) -> Iterator[ControlClient]:
+    """`raftzmq start --detach --run-dir RUN_DIR START_ARGS`, a control client for it, and a bounded stop of the
+    cluster when the block ends, however it ends (the way lab runs start and stop their clusters)."""
+    run_cli("start", "--detach", "--run-dir", str(run_dir), *start_args)
+    client = ControlClient(RunDir(run_dir))
+    try:
+        yield client
+    finally:
+        stop_cluster(client, run_dir)

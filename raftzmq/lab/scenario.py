@@ -26,8 +26,7 @@ from typing import Any
 from ..evidence.checker import CheckResult, check_run
 from ..evidence.logfile import read_run
 from ..runtime.control import ControlClient
-from ..runtime.rundir import RunDir
-from .cli_driver import run_cli, stop_cluster
+from .cli_driver import detached_cluster
 
 __all__ = ["ScenarioError", "ScenarioResult", "double_vote"]
 
@@ -80,9 +79,9 @@ def _leaders(run_dir: Path) -> dict[int, list[int]]:
 
 
 class _Script:
-    def __init__(self, run_dir: Path, result: ScenarioResult, log: Callable[[str], None]) -> None:
-        self.run_dir, self.result, self.log = run_dir, result, log
-        self.client = ControlClient(RunDir(run_dir))
+    def __init__(self, run_dir: Path, client: ControlClient, result: ScenarioResult,
+                 log: Callable[[str], None]) -> None:
+        self.run_dir, self.client, self.result, self.log = run_dir, client, result, log
 
     def say(self, text: str) -> None:
         self.result.steps.append(text)
@@ -125,13 +124,9 @@ def double_vote(run_dir: Path, *, persist: str = "term+vote", log: Callable[[str
                 extra: list[str] | None = None) -> ScenarioResult:
     """Run the script in a new 3-node cluster in `run_dir`, stop it, and check the logs."""
     result = ScenarioResult(str(run_dir), persist)
-    run_cli("start", "--detach", "--run-dir", str(run_dir), "--nodes", "3", "--no-prevote", "--persist", persist,
-            *(extra or []))
-    script = _Script(run_dir, result, log)
-    try:
+    with detached_cluster(run_dir, "--nodes", "3", "--no-prevote", "--persist", persist, *(extra or [])) as client:
+        script = _Script(run_dir, client, result, log)
         script.run()
-    finally:
-        stop_cluster(script.client, run_dir)
     result.leaders_per_term = _leaders(run_dir)
     twice = {t: ns for t, ns in result.leaders_per_term.items() if len(ns) > 1}
     script.say("two leaders in term " + ", ".join(f"{t}: nodes {ns}" for t, ns in twice.items()) if twice else

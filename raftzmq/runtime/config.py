@@ -152,7 +152,14 @@ class ClusterConfig:
         nodes = _want_int("nodes", self.nodes)
         if not 1 <= nodes <= MAX_NODES:
             raise ConfigError("ClusterConfig", "nodes", f"must be between 1 and {MAX_NODES}, got {nodes}")
+        self._check_timing()
+        self._check_switches()
+        self._check_network(nodes)
+        if self.name is not None and (not isinstance(self.name, str) or not self.name.strip()):
+            raise ConfigError("ClusterConfig", "name", f"expected a non-empty string, got {self.name!r}")
 
+    def _check_timing(self) -> None:
+        """Election timeout range and heartbeat, normalised to a (min, max) tuple of ints."""
         rng = self.election_timeout_ms
         if not isinstance(rng, (list, tuple)) or len(rng) != 2:
             raise ConfigError(
@@ -181,6 +188,7 @@ class ClusterConfig:
                 "otherwise one delayed or lost heartbeat makes followers start elections against a healthy leader",
             )
 
+    def _check_switches(self) -> None:
         _want_bool("prevote", self.prevote)
         _want_bool("check_quorum", self.check_quorum)
         _want_bool("hints", self.hints)
@@ -190,6 +198,9 @@ class ClusterConfig:
         if self.core != "builtin" and self.persist != "term+vote":
             raise ConfigError("ClusterConfig", "persist", "term-only switches the built-in core only; a plug-in "
                               "core decides what it persists, and the checker holds it to term+vote")
+
+    def _check_network(self, nodes: int) -> None:
+        """Transport, a loopback host, ports for every node, the reconnect interval."""
         _want_choice("transport", self.transport, TRANSPORTS)
         if not isinstance(self.host, str) or self.host not in LOOPBACK_HOSTS:
             raise ConfigError(
@@ -211,13 +222,10 @@ class ClusterConfig:
                     "base_port",
                     f"ports {port}..{port + nodes - 1} for {nodes} nodes go beyond 65535",
                 )
-
         if self.reconnect_ms is not None:
             rc = _want_int("reconnect_ms", self.reconnect_ms)
             if not 1 <= rc <= MAX_TIMEOUT_MS:
                 raise ConfigError("ClusterConfig", "reconnect_ms", f"must be 1..{MAX_TIMEOUT_MS}, got {rc}")
-        if self.name is not None and (not isinstance(self.name, str) or not self.name.strip()):
-            raise ConfigError("ClusterConfig", "name", f"expected a non-empty string, got {self.name!r}")
 
     @property
     def members(self) -> tuple[int, ...]:

@@ -142,6 +142,7 @@ class NetnsNetwork:
         self.tag, self.run, self.members = tag, run, members
         self.packet_level: list[str] = ["partition", "isolate", "cut", "loss"]
         self._applied: dict[int, str] = {}
+        self.cluster_file = run.path / "cluster.toml"  # written by create(): each node's address in its namespace
 
     @property
     def hub(self) -> str:
@@ -168,7 +169,6 @@ class NetnsNetwork:
     def _write_cluster_file(self, config: ClusterConfig, public_keys: Mapping[str, str] | None) -> None:
         members = {n: Member(n, f"tcp://{node_address(n)}:{PORT}", (public_keys or {}).get(str(n)))
                    for n in self.members}
-        self.cluster_file = self.run.path / "cluster.toml"
         self.cluster_file.write_text(render(config, "curve" if public_keys else "none", members))
 
     def _build(self) -> None:

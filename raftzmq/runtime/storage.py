@@ -131,55 +131,67 @@ def _reject_constant(name: str) -> Any:
 
 def decode_state(data: bytes, path: str | os.PathLike[str] = "<bytes>") -> tuple[int, int | None]:
     """Parse and verify file bytes; return (term, voted_for) or raise CorruptStateError."""
+    try:
+        return _verify(_parse(data))
+    except _Bad as exc:
+        raise CorruptStateError(path, str(exc)) from None
 
-    def bad(reason: str) -> CorruptStateError:
-        return CorruptStateError(path, reason)
 
+class _Bad(Exception):
+    """Why the bytes are not a valid state file (decode_state adds the path)."""
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def _parse(data: bytes) -> dict[str, Any]:
+    """One line of strict JSON holding an object: no duplicate keys, no NaN/Infinity."""
     if not data:
-        raise bad("empty file (truncated write?)")
+        raise _Bad("empty file (truncated write?)")
     if not data.endswith(b"\n"):
-        raise bad("truncated: missing trailing newline")
+        raise _Bad("truncated: missing trailing newline")
     if data.count(b"\n") != 1:
-        raise bad("trailing data after the JSON document")
+        raise _Bad("trailing data after the JSON document")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise bad(f"not UTF-8: {exc}") from None
-
-    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key, value in pairs:
-            if key in out:
-                raise ValueError(f"duplicate key {key!r}")
-            out[key] = value
-        return out
-
+        raise _Bad(f"not UTF-8: {exc}") from None
     try:
-        doc = json.loads(text, object_pairs_hook=no_duplicates, parse_constant=_reject_constant)
+        doc = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
     except ValueError as exc:  # JSONDecodeError is a ValueError
-        raise bad(f"invalid JSON: {exc}") from None
+        raise _Bad(f"invalid JSON: {exc}") from None
     if not isinstance(doc, dict):
-        raise bad(f"expected a JSON object, got {type(doc).__name__}")
+        raise _Bad(f"expected a JSON object, got {type(doc).__name__}")
+    return doc
 
+
+def _verify(doc: dict[str, Any]) -> tuple[int, int | None]:
+    """Exactly our fields, our format and version, valid values, and a matching checksum."""
     missing = sorted(_FIELDS - doc.keys())
     extra = sorted(doc.keys() - _FIELDS)
     if missing:
-        raise bad(f"missing field(s): {', '.join(missing)}")
+        raise _Bad(f"missing field(s): {', '.join(missing)}")
     if extra:
-        raise bad(f"unexpected field(s): {', '.join(extra)}")
+        raise _Bad(f"unexpected field(s): {', '.join(extra)}")
     if doc["format"] != FORMAT:
-        raise bad(f"format is {doc['format']!r}, expected {FORMAT!r}")
+        raise _Bad(f"format is {doc['format']!r}, expected {FORMAT!r}")
     if type(doc["version"]) is not int or doc["version"] != VERSION:
-        raise bad(f"unsupported version {doc['version']!r} (this build reads version {VERSION})")
+        raise _Bad(f"unsupported version {doc['version']!r} (this build reads version {VERSION})")
     term, voted_for, crc = doc["term"], doc["voted_for"], doc["crc32"]
     reason = _check_values(term, voted_for)
     if reason is not None:
-        raise bad(reason)
+        raise _Bad(reason)
     if type(crc) is not int:
-        raise bad(f"crc32 must be an integer, got {type(crc).__name__}")
+        raise _Bad(f"crc32 must be an integer, got {type(crc).__name__}")
     expected = zlib.crc32(_canonical(term, voted_for))
     if crc != expected:
-        raise bad(f"checksum mismatch: stored crc32 {crc}, computed {expected}")
+        raise _Bad(f"checksum mismatch: stored crc32 {crc}, computed {expected}")
     return term, voted_for
 
 

@@ -126,6 +126,28 @@ class Supervisor:
 
     def setup(self) -> None:
         """Claim the run dir, choose endpoints, write cluster.json, bind the control and netctl sockets."""
+        self._claim_run_dir()
+        network_fields = self._prepare_network()
+        endpoints = network_fields.pop("endpoints")
+        self.nodes = {n: NodeProc(n, endpoints[n]) for n in self.members}
+        self._learn_incarnations()
+        self.run.supervisor_pid.write_text(f"{os.getpid()}\n")
+        register_supervisor(self.run)  # `raftzmq ps` finds it wherever its run dir is
+        self._ctx = zmq.Context()
+        control, netctl = self.run.ipc_endpoint("control"), self.run.ipc_endpoint("net")
+        self._control = self._bind(zmq.REP, control)
+        self._netctl = self._bind(zmq.PUB, netctl)
+        self._write_run_files(control, netctl, network_fields)
+        self._log = LogWriter(self.run.supervisor_log, by="supervisor", node=0)
+        # PYTHONPATH is set before the forkserver starts: it inherits this environment, and nodes inherit its.
+        os.environ["PYTHONPATH"] = self.env["PYTHONPATH"]
+        self._spawner = make_spawner(self.spawn_method)
+        self.log.write("cluster_started", nodes=self.config.nodes, config=self.config.to_dict(),
+                        resume=self.resume, pid=os.getpid(), spawn=self.spawn_method)
+
+    def _claim_run_dir(self) -> None:
+        """Refuse a run dir another supervisor holds, a cluster too large for this machine, and a resume that
+        would change the cluster's size."""
         run = self.run
         other = run.live_supervisor()
         if other is not None and other != os.getpid():
@@ -137,20 +159,19 @@ class Supervisor:
             if old.get("nodes") != self.config.nodes:
                 raise SupervisorError(f"{run.path} holds a {old.get('nodes')}-node cluster; "
                                       f"--resume cannot change it to {self.config.nodes} nodes")
-        network_fields = self._prepare_network()
-        endpoints = network_fields.pop("endpoints")
-        self.nodes = {n: NodeProc(n, endpoints[n]) for n in self.members}
-        for loc in self._tail.poll():  # learn incarnations of earlier runs in this dir (resume)
+
+    def _learn_incarnations(self) -> None:
+        """Continue each node's incarnation count from earlier runs in this dir (resume)."""
+        for loc in self._tail.poll():
             self.tracker.feed(loc.record)
         for n, view in self.tracker.nodes.items():
             if n in self.nodes:
                 self.nodes[n].incarnation = view.incarnation
-        run.supervisor_pid.write_text(f"{os.getpid()}\n")
-        register_supervisor(run)  # `raftzmq ps` finds it wherever its run dir is
-        self._ctx = zmq.Context()
-        control, netctl = run.ipc_endpoint("control"), run.ipc_endpoint("net")
-        self._control = self._bind(zmq.REP, control)
-        self._netctl = self._bind(zmq.PUB, netctl)
+
+    def _write_run_files(self, control: str, netctl: str, network_fields: dict[str, Any]) -> None:
+        """cluster.json, and the network and fault state nodes read at start (none yet: a resumed run starts
+        clean)."""
+        run = self.run
         cluster = {
             "run_id": run.path.name,
             "nodes": self.config.nodes,
@@ -165,13 +186,7 @@ class Supervisor:
         }
         run.write_json_atomic(run.cluster_json, cluster)
         run.write_json_atomic(run.net_json, self._for_nodes(self.net.to_doc()))
-        run.write_json_atomic(run.faults_json, self.faults.message())  # none yet (a resumed run starts clean)
-        self._log = LogWriter(run.supervisor_log, by="supervisor", node=0)
-        # PYTHONPATH is set before the forkserver starts: it inherits this environment, and nodes inherit its.
-        os.environ["PYTHONPATH"] = self.env["PYTHONPATH"]
-        self._spawner = make_spawner(self.spawn_method)
-        self.log.write("cluster_started", nodes=self.config.nodes, config=self.config.to_dict(),
-                        resume=self.resume, pid=os.getpid(), spawn=self.spawn_method)
+        run.write_json_atomic(run.faults_json, self.faults.message())
 
     def _prepare_network(self) -> dict[str, Any]:
         """Endpoints and the cluster.json fields of the network mode and authentication (keys are created
