@@ -15,7 +15,8 @@ import pytest
 
 from cluster_harness import Cluster, REPO
 from raftzmq.evidence.logfile import read_run
-from raftzmq.lab import failover_sim
+from raftzmq.lab import bench_failover, failover_sim
+from raftzmq.lab.bench_failover import run_failover
 from raftzmq.lab.failover_sim import run_sim_trials
 from raftzmq.lab.failover_trials import disruptions, read_csv, trials_from_run
 from raftzmq.lab.fig16 import model_trials, parse_ranges, summarize
@@ -134,6 +135,19 @@ def test_a_trial_is_a_kill_of_the_leader_until_a_higher_term_leads(tmp_path):
     assert disruptions(tmp_path / "run", 5) == {"kills": 3, "kills_missing_the_leader": 1, "other_leader_losses": {}}
 
 
+def test_a_failover_without_a_timeout_has_no_detect_time(tmp_path):
+    # A hinted failover logs no election_timeout; a later, unrelated timeout is not its detection.
+    _write_records(tmp_path / "run", [
+        _rec(0, "became_leader", 1, term=1),
+        _rec(100, "node_killed", 1, by="supervisor", pid=1, signal="SIGKILL"),
+        _rec(103, "hint", 2, term=1, peer=1, closed="tcp://127.0.0.1:1"),
+        _rec(112, "became_leader", 2, term=2),
+        _rec(2500, "election_timeout", 3, term=2),
+    ])
+    trials, _ = trials_from_run(tmp_path / "run", source="real", label="150-300")
+    assert [(t.downtime_ms, t.detect_ms) for t in trials] == [(12.0, None)]
+
+
 def test_model_matches_the_issue_reference_points():
     # Issue 7: Monte Carlo of the model, 5 nodes, 150-300 ms: median ~144 ms at heartbeat 75, ~154 at 50;
     # 12-24 ms at heartbeat 6: ~14 ms.
@@ -189,11 +203,69 @@ def test_svg_carries_the_values_it_draws():
     (["--timeouts", "12-24", "--heartbeat", "7"], "more than half the minimum"),
     (["--heartbeat", "fast"], "--heartbeat must be"),
     (["--from", "/nonexistent/run"], "not a bench failover run directory"),
+    (["--core", "no_such_module_xyz:Core"], "cannot import no_such_module_xyz"),
+    (["--core", "examples/minimal_core.py:NoSuchClass"], "has no class NoSuchClass"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message):
     proc = _cli("bench", "failover", *args, timeout=60)
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_core_spec_reaches_start_the_simulator_and_the_run_metadata(tmp_path, monkeypatch):
+    # No cluster: `start` and the simulator are stand-ins that record what they were given; the metadata and
+    # `--from` are the real ones.
+    spec = f"{REPO}/tests/contract_core.py:ContractCore"
+    starts, sims = [], []
+
+    def fake_start(*argv, **_):
+        starts.append(list(argv))
+        raise RuntimeError("no cluster in this test")  # the range stops early, as a broken start would
+    monkeypatch.setattr(bench_failover, "run_cli", fake_start)
+    monkeypatch.setattr(bench_failover, "measure_costs", lambda _out: {
+        "one_way_ms": {"median": 0.1, "p90": 0.2}, "persist_ms": {"median": 1.0}})
+    monkeypatch.setattr(bench_failover, "run_sim_trials", lambda path, **kw: sims.append(kw))
+    out = tmp_path / "run"
+    run_failover(out, ranges=[(150, 300)], trials=2, nodes=5, heartbeat="half", seed=1, sim=True,
+                 progress=lambda _m: None, core=spec)
+    assert starts[0][starts[0].index("--core") + 1] == spec
+    assert sims[0]["core"] == spec
+    assert json.loads((out / bench_failover.META).read_text())["core"] == spec
+    shown = _cli("bench", "failover", "--from", str(out), "--json", timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["core"] == spec and f"core {spec}," in json.loads(shown.stdout)["table"]
 
 
 def test_parse_ranges_all_is_the_papers_nine():
     assert len(parse_ranges("all")) == 9 and parse_ranges("12-24, 150-151") == [(12, 24), (150, 151)]
+
+
+def _fake_run(out: Path, hints: bool) -> list[float]:
+    """A run directory whose 'real' logs come from the simulator (same record format): cheap, and real enough for
+    the report. Returns the downtimes its trials.csv gives."""
+    out.mkdir()
+    costs = {"one_way_ms": {"median": 0.1, "p90": 0.2}, "persist_ms": {"median": 1.0, "p90": 2.0},
+             "persist_in_run_ms": 1.0}
+    (out / "failover.json").write_text(json.dumps({
+        "ranges": [[150, 300]], "trials": 4, "nodes": 5, "heartbeat": "half", "heartbeat_ms": {"150-300": 75},
+        "seed": 3, "sim": False, "hints": hints, "core": "builtin", "costs": {"150-300": costs}}))
+    run_sim_trials(out / "real-150-300", timeout_ms=(150, 300), heartbeat_ms=75, nodes=5, trials=4, one_way_ms=0.1,
+                   jitter_ms=0.05, persist_ms=1.0, settle_s=0.6, seed=3, hints=hints)
+    trials, _ = trials_from_run(out / "real-150-300", source="real", label="150-300")
+    return sorted(t.downtime_ms for t in trials)
+
+
+def test_from_several_runs_draws_them_on_one_chart(tmp_path):
+    on, off = _fake_run(tmp_path / "on", True), _fake_run(tmp_path / "off", False)
+    assert len(on) == len(off) == 4 and max(on) < min(off)  # hints: milliseconds; timeouts: over 100 ms
+    chart = tmp_path / "both.svg"
+    proc = _cli("bench", "failover", "--from", str(tmp_path / "on"), "--from", str(tmp_path / "off"),
+                "--out", str(chart), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    series = _svg_series(chart.read_text())
+    assert [round(v, 3) for v in series[("real hints on", "150-300")]] == [round(v, 3) for v in on]
+    assert [round(v, 3) for v in series[("real hints off", "150-300")]] == [round(v, 3) for v in off]
+    assert {("paper", "150-300"), ("model", "150-300")} <= set(series)
+    assert "real, hints on" in chart.read_text() and "real, hints off" in chart.read_text()  # the legend
+    no_chart = _cli("bench", "failover", "--from", str(tmp_path / "on"), "--from", str(tmp_path / "off"), timeout=60)
+    assert no_chart.returncode == 2 and "--out FILE.svg" in no_chart.stderr

@@ -103,6 +103,16 @@ def test_an_unwritable_run_directory_is_a_clear_error(tmp_path):
     assert result.exit_code == 2 and "cannot create the run directory" in result.output
 
 
+def test_bench_net_hands_hints_to_the_cluster_it_starts(monkeypatch):
+    from raftzmq.lab import bench_net
+    seen: dict = {}
+    monkeypatch.setattr(bench_net, "net_costs", lambda **kw: seen.update(kw) or {"nodes": kw["nodes"]})
+    result = CliRunner().invoke(main, ["bench", "net", "--hints", "on", "--json"])
+    assert result.exit_code == 0, result.output
+    extra = seen["extra"]
+    assert extra[extra.index("--hints") + 1] == "on"
+
+
 def test_sim_json_names_the_failing_seed_and_how_to_replay_it(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the failing seed's logs go to logs/sim-<seed>/ here
     clean = CliRunner().invoke(main, ["sim", "--nodes", "3", "--seed", "4", "--duration", "5", "--json"])

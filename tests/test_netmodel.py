@@ -116,3 +116,16 @@ def test_netem_fast_path_follows_every_model_change():
     assert em.route(msg, 0.0)[0] == "delayed" and em.delayed_count == 1
     em.apply({"type": "net", "version": 4})
     assert em.route(msg, 0.0) == (SEND, None) and em.allows(2, 1)
+
+
+@pytest.mark.parametrize("model", [
+    HEALED,
+    NetModel(groups=([1, 2], [3, 4, 5])),
+    NetModel(groups=([1], [2, 3])),  # nodes 4 and 5 in no group: cut off from everyone, as allows() says
+    NetModel(cuts=cuts_outside({1: [1, 2, 5], 2: [1, 2, 3], 3: [2, 3, 4], 4: [3, 4, 5], 5: [4, 5, 1]})),
+    NetModel(groups=([1, 2, 3], [4, 5]), cuts=[(1, 2), (5, 4)]),
+])
+def test_the_link_matrix_is_allows_for_every_pair(model):
+    # The simulator's per-message lookup table, built in one pass; it must say what allows() says, index 0 too.
+    links = model.link_matrix(5)
+    assert links == [[model.allows(a, b) for b in range(6)] for a in range(6)]

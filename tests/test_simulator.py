@@ -13,6 +13,7 @@ from raftzmq.lab import faults as F
 from raftzmq.lab.simdisk import SimDisk
 from raftzmq.lab.simulator import SimConfig, Simulator, run_seed, write_logs
 from raftzmq.protocol.core import HardState
+from raftzmq.protocol.messages import AppendEntries
 from raftzmq.protocol.netmodel import NetModel
 
 # The fault mix that makes term-only persistence break: 3 nodes, slow jittery network, crash right after a vote.
@@ -183,6 +184,30 @@ def test_majorities_ring_every_node_sees_a_different_majority(n):
     assert all(links[a][b] == links[b][a] for a in range(1, n + 1) for b in range(1, n + 1))
     if n >= 5:
         assert len({tuple(v) for v in views}) == n and all(len(v) < n for v in views)
+
+
+@pytest.mark.parametrize("dist", F.DELAY_DISTS)
+def test_send_all_draws_what_the_sampler_draws(dist):
+    # _send_all draws uniform delays inline (a call less per message): same draws, same order, same sums as the
+    # sampler, with a loss/duplication draw before each message's delay.
+    sim = Simulator(SimConfig(nodes=3, faults=frozenset()), 1)
+    model = NetModel(delay_ms=20.0, jitter_ms=15.0, loss=0.3)
+    sim._set_net(F.NetParams(model, 0.3, dist))
+    twin = random.Random()
+    twin.setstate(sim.net_rng.getstate())
+    sample = F.NetParams(model, 0.3, dist).sampler(twin)
+    sim.now = 1.25
+    messages = [AppendEntries(1, 1, dst) for dst in (2, 3)] * 40
+    sim._send_all(messages)
+    expected = []
+    for m in messages:
+        r = twin.random()
+        if r < 0.3:
+            continue
+        for _ in range(2 if r < 0.6 else 1):  # a duplicate: two deliveries, two delay draws
+            expected.append((1.25 + sample(), m))
+    got = [(t, m) for t, _, _, m, _ in sorted(sim.heap, key=lambda e: e[1])]
+    assert len(got) > len(messages) / 2 and got == expected
 
 
 def test_parse_faults_and_percentile():

@@ -8,15 +8,16 @@ import random
 import sys
 import time
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
 from ..lab import bench_cluster, bench_hotpath, bench_net, bench_scale
 from ..lab.bench_failover import META, heartbeat_for, run_failover
-from ..lab.failover_report import analyze
+from ..lab.failover_report import analyze, compare
 from ..lab.fig16 import parse_ranges
 from ..runtime.control import ControlError
+from ..runtime.coreload import CoreLoadError, resolve_spec
 from ..runtime.curve import AUTH_MODES
 from ..runtime.netns import NET_MODES
 from ..runtime.spawn import SPAWN_METHODS
@@ -206,18 +207,11 @@ def scale(sizes: str, hold: float, runs: int, as_json: bool, **flags: Any) -> No
     _emit({"load average at start": bench_hotpath.load_average(), **res}, as_json)
 
 
-
-
-def _fail(message: str) -> NoReturn:
-    click.echo(f"raftzmq: error: {message}", err=True)
-    sys.exit(2)
-
-
 def _heartbeat(value: str) -> str | int:
     if value == "half":
         return value
     if not value.isdigit() or int(value) < 1:
-        _fail(f"--heartbeat must be a positive number of ms or 'half', got {value!r}")
+        fail(f"--heartbeat must be a positive number of ms or 'half', got {value!r}")
     return int(value)
 
 
@@ -240,15 +234,19 @@ def _report(summary: dict, as_json: bool) -> None:
               help="Heartbeat interval; 'half' = half the minimum timeout (the paper's setting).")
 @click.option("--seed", type=int, default=None, help="Seeds the kill phases, the simulator and the model.")
 @click.option("--out", "out_dir", default=None, metavar="DIR",
-              help="New directory for the run (default logs/failover-<time>).")
+              help="New directory for the run (default logs/failover-<time>); with several --from, the chart file.")
 @click.option("--sim", is_flag=True, help="Also run the same trials on the simulator.")
 @click.option("--hints", type=click.Choice(("on", "off")), default="off", show_default=True,
               help="Disconnect hints on the live nodes and in the simulator (see `raftzmq start --help`).")
-@click.option("--from", "from_dir", default=None, metavar="RUN_DIR",
-              help="Recompute the table, CSV and plot from an earlier run; runs nothing.")
+@click.option("--core", default="builtin", show_default=True, metavar="SPEC",
+              help="Election core on the live nodes and in the simulator: package.module:Class, path/file.py:Class "
+                   "or exec:COMMAND (docs/core-contract.md).")
+@click.option("--from", "from_dirs", multiple=True, metavar="RUN_DIR",
+              help="Recompute the table, CSV and plot from an earlier run; runs nothing. Twice or more (with --out "
+                   "FILE.svg): also one chart with every run's curves, e.g. hints on beside hints off.")
 @click.option("--json", "as_json", is_flag=True)
 def failover(timeouts: str, trials: int, nodes: int, heartbeat: str, seed: int | None, out_dir: str | None,
-             sim: bool, hints: str, from_dir: str | None, as_json: bool) -> None:
+             sim: bool, hints: str, core: str, from_dirs: tuple[str, ...], as_json: bool) -> None:
     """Figure 16 of the Raft paper: time without a leader after the leader is SIGKILLed.
 
     Per range, a live cluster; before each trial one leader has held for 2x the max timeout; the leader is
@@ -262,37 +260,66 @@ def failover(timeouts: str, trials: int, nodes: int, heartbeat: str, seed: int |
       raftzmq bench failover --trials 200 --sim --out runs/fig16     # all nine ranges
       raftzmq bench failover --timeouts 12-24 --heartbeat 4
       raftzmq bench failover --timeouts 150-300 --hints on          # failover by disconnect hint
+      raftzmq bench failover --timeouts 150-300 --core examples/minimal_core.py:MinimalCore
       raftzmq bench failover --from runs/fig16                       # the table and plot again
+      raftzmq bench failover --from runs/on --from runs/off --out hints.svg   # both runs on one chart
     """
-    if from_dir is not None:
-        _report(_analyze_existing(Path(from_dir)), as_json)
+    if len(from_dirs) > 1:
+        _compare([Path(d) for d in from_dirs], out_dir, as_json)
+        return
+    if from_dirs:
+        _report(_analyze_existing(Path(from_dirs[0])), as_json)
         return
     try:
         ranges = parse_ranges(timeouts)
         hb = _heartbeat(heartbeat)
         for r in ranges:
             heartbeat_for(r, hb)
-    except ValueError as exc:
-        _fail(str(exc))
+        core = resolve_spec(core)  # imported and probed now: a bad core is one line before anything starts
+    except (ValueError, CoreLoadError) as exc:
+        fail(str(exc))
     out = Path(out_dir) if out_dir else Path("logs") / time.strftime("failover-%Y%m%d-%H%M%S")
     if out.exists():
-        _fail(f"{out} already exists; choose a new --out directory (or report it with --from {out})")
+        fail(f"{out} already exists; choose a new --out directory (or report it with --from {out})")
     seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
     try:
         run_failover(out, ranges=ranges, trials=trials, nodes=nodes, heartbeat=hb, seed=seed, sim=sim,
-                     hints=hints == "on", progress=_progress)
+                     hints=hints == "on", core=core, progress=_progress)
     except (RuntimeError, ControlError) as exc:
-        _fail(f"{exc} (partial results: raftzmq bench failover --from {out})")
+        fail(f"{exc} (partial results: raftzmq bench failover --from {out})")
     _report(analyze(out), as_json)
 
 
-def _analyze_existing(run: Path) -> dict:
+def _check_run_dir(run: Path) -> None:
     if not (run / META).is_file():
-        _fail(f"{run} is not a bench failover run directory (no {META})")
+        fail(f"{run} is not a bench failover run directory (no {META})")
+
+
+def _analyze_existing(run: Path) -> dict:
+    _check_run_dir(run)
     try:
         return analyze(run)
     except (ValueError, KeyError, OSError) as exc:
-        _fail(f"cannot read {run}: {exc}")
+        fail(f"cannot read {run}: {exc}")
+
+
+def _compare(runs: list[Path], chart: str | None, as_json: bool) -> None:
+    if chart is None or not chart.endswith(".svg"):
+        fail("several --from runs are drawn on one chart: name it with --out FILE.svg")
+    for run in runs:
+        _check_run_dir(run)
+    try:
+        summaries = compare(runs, Path(chart))
+    except (ValueError, KeyError, OSError) as exc:
+        fail(f"cannot compare {', '.join(map(str, runs))}: {exc}")
+    if as_json:
+        click.echo(json.dumps({"machine": _machine(), "runs": summaries, "chart": chart}, indent=2))
+        return
+    for summary in summaries:
+        click.echo(f"== {summary['run_dir']}")
+        _report(summary, False)
+        click.echo()
+    click.echo(f"chart of all {len(runs)} runs: {chart}")
 
 @bench.command(name="net")
 @click.option("--nodes", type=int, default=5, show_default=True)
@@ -303,9 +330,12 @@ def _analyze_existing(run: Path) -> dict:
 @click.option("--hold", "hold_s", type=float, default=5.0, show_default=True, help="Seconds each partition lasts.")
 @click.option("--auth", type=click.Choice(AUTH_MODES), default="none", show_default=True)
 @click.option("--net", "net_mode", type=click.Choice(NET_MODES), default="host", show_default=True)
+@click.option("--hints", type=click.Choice(("on", "off")), default="off", show_default=True,
+              help="Disconnect hints (see `raftzmq start --help`); counts the `hint` records after kills and "
+                   "while partitioned.")
 @click.option("--json", "as_json", is_flag=True)
 def net_bench(nodes: int, failovers: int, idle_s: float, partitions: int, hold_s: float, auth: str, net_mode: str,
-              as_json: bool) -> None:
+              hints: str, as_json: bool) -> None:
     """Idle CPU (schedstat) and failover after a leader kill, with or without CURVE and network namespaces.
 
     \b
@@ -314,7 +344,8 @@ def net_bench(nodes: int, failovers: int, idle_s: float, partitions: int, hold_s
       raftzmq bench net --auth curve
       sudo raftzmq bench net --net netns --auth curve
       sudo raftzmq bench net --net netns --failovers 0 --partitions 5 --hold 8
+      sudo raftzmq bench net --net netns --hints on --partitions 3     # a kill hints, a packet-level cut does not
     """
-    extra = ["--auth", auth, "--net", net_mode]
+    extra = ["--auth", auth, "--net", net_mode, "--hints", hints]
     _emit(_measure(bench_net.net_costs, nodes=nodes, failovers=failovers, idle_s=idle_s, partitions=partitions,
                    hold_s=hold_s, extra=extra), as_json)

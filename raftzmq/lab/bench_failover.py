@@ -33,6 +33,7 @@ from typing import Any
 
 from ..evidence.logfile import LogTail
 from ..runtime.control import ControlClient, ControlError
+from ..runtime.coreload import BUILTIN
 from ..runtime.rundir import RunDir
 from .cli_driver import run_cli
 from .failover_sim import run_sim_trials
@@ -129,7 +130,7 @@ def _live_range(out: Path, rng: tuple[int, int], meta: dict[str, Any], eta: _Eta
     run_dir = out / f"real-{label}"
     run_cli("start", "--detach", "--run-dir", str(run_dir), "--nodes", str(meta["nodes"]),
             "--election-timeout", label, "--heartbeat", str(hb), "--hints", "on" if meta.get("hints") else "off",
-            timeout=120)
+            "--core", meta.get("core", BUILTIN), timeout=120)
     cluster = _LiveCluster(run_dir)
     phase_rng = random.Random(f"failover-live/{meta['seed']}/{label}")
     try:
@@ -157,6 +158,8 @@ def persist_for_models(costs: dict[str, Any]) -> float:
 def _in_run_persist(out: Path, rng: tuple[int, int], meta: dict[str, Any]) -> float | None:
     """Median over one-term trials of (a voter's vote_granted - the candidate's persisted self-vote) - one hop."""
     label = range_label(rng)
+    if not (out / f"real-{label}").is_dir():  # the cluster never started (the range's error says why)
+        return None
     trials, _ = trials_from_run(out / f"real-{label}", source="real", label=label, nodes=meta["nodes"])
     voter = [t.voter_ms for t in trials if t.terms == 1 and t.voter_ms is not None]
     if not voter:
@@ -171,7 +174,8 @@ def _sim_range(out: Path, rng: tuple[int, int], meta: dict[str, Any]) -> None:
     run_sim_trials(out / f"sim-{label}", timeout_ms=rng, heartbeat_ms=meta["heartbeat_ms"][label],
                    nodes=meta["nodes"], trials=meta["trials"], one_way_ms=one_way["median"],
                    jitter_ms=max(0.0, one_way["p90"] - one_way["median"]), persist_ms=persist_for_models(costs),
-                   settle_s=settle_s(rng), seed=meta["seed"], hints=bool(meta.get("hints")))
+                   settle_s=settle_s(rng), seed=meta["seed"], hints=bool(meta.get("hints")),
+                   core=meta.get("core", BUILTIN))
 
 
 def _write_meta(out: Path, meta: dict[str, Any]) -> None:
@@ -179,13 +183,15 @@ def _write_meta(out: Path, meta: dict[str, Any]) -> None:
 
 
 def run_failover(out: Path, *, ranges: list[tuple[int, int]], trials: int, nodes: int, heartbeat: str | int,
-                 seed: int, sim: bool, progress: Callable[[str], None], hints: bool = False) -> dict[str, Any]:
-    """Measure every range into `out` (which must not exist yet); return the metadata. analyze() reports."""
+                 seed: int, sim: bool, progress: Callable[[str], None], hints: bool = False,
+                 core: str = BUILTIN) -> dict[str, Any]:
+    """Measure every range into `out` (which must not exist yet); return the metadata. analyze() reports.
+    `core` is a spec already checked by coreload.resolve_spec; the live nodes and the simulator both run it."""
     heartbeats = {range_label(r): heartbeat_for(r, heartbeat) for r in ranges}
     out.mkdir(parents=True)
-    meta: dict[str, Any] = {"ranges": [list(r) for r in ranges], "trials": trials, "nodes": nodes, "heartbeat": heartbeat,
-            "heartbeat_ms": heartbeats, "seed": seed, "sim": sim, "hints": hints, "costs": {}, "completed": [],
-            "started_unix": time.time()}
+    meta: dict[str, Any] = {"ranges": [list(r) for r in ranges], "trials": trials, "nodes": nodes,
+                            "heartbeat": heartbeat, "heartbeat_ms": heartbeats, "seed": seed, "sim": sim,
+                            "hints": hints, "core": core, "costs": {}, "completed": [], "started_unix": time.time()}
     eta = _Eta(trials * len(ranges))
     with LoadSampler(out / "load.jsonl"):
         for rng in ranges:

@@ -70,7 +70,13 @@ def _idle(run: Path, seconds: float) -> dict[str, Any]:
             "stable": (after["leader"], after["term"]) == (st["leader"], st["term"])}
 
 
-def _failover(run: Path) -> float:
+def _hints_between(records: list[dict[str, Any]], start_ns: int, end_ns: int) -> int:
+    """`hint` records (a follower saw its leader's connection close) logged in [start_ns, end_ns]."""
+    return sum(1 for r in records if r["event"] == "hint" and start_ns <= r["mono_ns"] <= end_ns)
+
+
+def _failover(run: Path) -> tuple[float, int]:
+    """Kill the leader: (seconds until the next became_leader, `hint` records in between)."""
     st = _wait(lambda: _settled(run), 20, "a settled cluster")
     leader = st["leader"]
     run_cli("kill", str(leader), "--run-dir", str(run))
@@ -79,12 +85,12 @@ def _failover(run: Path) -> float:
     killed = max(r["mono_ns"] for r in records if r["event"] == "node_killed" and r["node"] == leader)
     elected = min(r["mono_ns"] for r in records if r["event"] == "became_leader" and r["mono_ns"] > killed)
     run_cli("restart", str(leader), "--run-dir", str(run))
-    return (elected - killed) / 1e9
+    return (elected - killed) / 1e9, _hints_between(records, killed, elected)
 
 
-def _heal_recovery(run: Path, hold_s: float, nodes: int) -> float:
-    """Cut the leader and one follower off for `hold_s` seconds, heal, and return the seconds from the `heal`
-    record until both follow the majority's leader again (their `became_follower` records)."""
+def _heal_recovery(run: Path, hold_s: float, nodes: int) -> tuple[float, int]:
+    """Cut the leader and one follower off for `hold_s` seconds, heal: (seconds from the `heal` record until both
+    follow the majority's leader again (their `became_follower` records), `hint` records while cut off)."""
     st = _wait(lambda: _settled(run), 20, "a settled cluster")
     minority = [st["leader"], st["leader"] % nodes + 1]
     majority = [m for m in range(1, nodes + 1) if m not in minority]
@@ -95,9 +101,10 @@ def _heal_recovery(run: Path, hold_s: float, nodes: int) -> float:
     _wait(lambda: _settled(run), 60, "everyone following one leader after heal")
     records = [loc.record for loc in read_run(run)]
     healed = max(r["mono_ns"] for r in records if r["event"] == "heal")
+    cut = max(r["mono_ns"] for r in records if r["event"] == "partition")
     back = [min(r["mono_ns"] for r in records if r["event"] == "became_follower" and r["node"] == m
                 and r["mono_ns"] > healed and r.get("leader") is not None) for m in minority]
-    return (max(back) - healed) / 1e9
+    return (max(back) - healed) / 1e9, _hints_between(records, cut, healed)
 
 
 def net_costs(*, nodes: int = 5, failovers: int = 10, idle_s: float = 10.0, partitions: int = 0,
@@ -111,14 +118,19 @@ def net_costs(*, nodes: int = 5, failovers: int = 10, idle_s: float = 10.0, part
         try:
             idle = _idle(run, idle_s)
             progress(f"idle: {idle}")
-            samples = []
+            samples, kill_hints = [], 0
             for i in range(failovers):
-                samples.append(_failover(run))
-                progress(f"failover {i + 1}/{failovers}: {samples[-1]:.3f} s")
-            rejoin = []
+                seconds, hints = _failover(run)
+                samples.append(seconds)
+                kill_hints += hints
+                progress(f"failover {i + 1}/{failovers}: {seconds:.3f} s, {hints} hint records")
+            rejoin, cut_hints = [], 0
             for i in range(partitions):
-                rejoin.append(_heal_recovery(run, hold_s, nodes))
-                progress(f"partition {i + 1}/{partitions} of {hold_s:g} s: rejoined {rejoin[-1]:.3f} s after heal")
+                seconds, hints = _heal_recovery(run, hold_s, nodes)
+                rejoin.append(seconds)
+                cut_hints += hints
+                progress(f"partition {i + 1}/{partitions} of {hold_s:g} s: rejoined {seconds:.3f} s after heal, "
+                         f"{hints} hint records while cut")
         finally:
             try:
                 run_cli("stop", "--run-dir", str(run), timeout=60)
@@ -128,5 +140,7 @@ def net_costs(*, nodes: int = 5, failovers: int = 10, idle_s: float = 10.0, part
             "failover_median_s": round(statistics.median(samples), 3) if samples else None,
             "failover_max_s": round(max(samples), 3) if samples else None,
             "failover_samples_s": [round(s, 3) for s in samples],
+            "hint_records_after_kills": kill_hints,
             "partition_hold_s": hold_s, "rejoin_after_heal_s": [round(s, 3) for s in rejoin],
+            "hint_records_while_partitioned": cut_hints,
             "loadavg": os.getloadavg()}

@@ -1,5 +1,6 @@
 """Everything `bench failover` reports, recomputed from a run directory: trials.csv, the table beside the paper's
-and the model's rows, summary.json and fig16.svg. The live run and `--from RUN_DIR` both call `analyze`.
+and the model's rows, summary.json and fig16.svg. The live run and `--from RUN_DIR` both call `analyze`;
+`--from A --from B --out chart.svg` calls `compare`, which draws several runs (hints on and off, say) on one chart.
 """
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ from typing import Any
 from .bench_failover import META, persist_for_models
 from .failover_trials import Trial, disruptions, trials_from_run, write_csv
 from .fig16 import STAT_FIELDS, Stats, model_trials, paper_cdf_points, paper_stats, range_label, summarize
-from .fig16_svg import render_cdf_svg
+from .fig16_svg import compare_styles, render_cdf_svg
 from .machine_load import BUSY_LIMIT, STEAL_LIMIT, read_samples, summarize_load
 
-__all__ = ["analyze", "MODEL_TRIALS"]
+__all__ = ["analyze", "compare", "run_name", "MODEL_TRIALS"]
 
 MODEL_TRIALS = 10_000
 _CURVE_POINTS = 200  # the model's curve is drawn through this many of its quantiles
@@ -131,6 +132,40 @@ def _one_range(out: Path, rng: tuple[int, int], meta: dict[str, Any], samples: l
 
 def analyze(out: Path) -> dict[str, Any]:
     """Recompute and write trials.csv, table.txt, summary.json and fig16.svg from `out`; return the summary."""
+    return _analyze(out)[0]
+
+
+def run_name(out: Path) -> str:
+    """How a run is named on a comparison chart: its settings that change the curves."""
+    meta = json.loads((out / META).read_text())
+    core = meta.get("core", "builtin")
+    return f"hints {'on' if meta.get('hints') else 'off'}" + (f", core {core}" if core != "builtin" else "")
+
+
+def compare(runs: list[Path], chart: Path) -> list[dict[str, Any]]:
+    """Analyze each run (as --from does) and draw them on one chart: per range that every run has, the paper's
+    curve, the first run's model, and each run's real and simulated curves. Returns the runs' summaries."""
+    done = [_analyze(run) for run in runs]
+    names = [run_name(run) for run in runs]
+    if len(set(names)) < len(names):  # same settings twice: the directory tells them apart
+        names = [f"{name} ({run.name})" for name, run in zip(names, runs)]
+    panels = []
+    for label, series, paper in done[0][1]:
+        others = [{s: v for lab, ss, _ in d[1] if lab == label for s, v in ss.items()} for d in done]
+        if not all(others):
+            continue
+        merged = {"model": series["model"]}
+        for name, other in zip(names, others):
+            merged |= {f"{src} {name}": other[src] for src in ("real", "sim") if src in other}
+        panels.append((label, merged, paper))
+    if not panels:
+        raise ValueError("the runs have no timeout range in common")
+    title = "Figure 16, runs compared: time without a leader after the leader is killed"
+    chart.write_text(render_cdf_svg(panels, title, compare_styles(names)))
+    return [d[0] for d in done]
+
+
+def _analyze(out: Path) -> tuple[dict[str, Any], list[tuple[str, dict[str, list[float]], list[tuple[float, float]]]]]:
     meta = json.loads((out / META).read_text())
     samples = read_samples(out / "load.jsonl")
     # A run stopped early still reports the ranges it began (their costs are measured before the cluster starts).
@@ -149,17 +184,22 @@ def analyze(out: Path) -> dict[str, Any]:
     write_csv(out / "trials.csv", trials)
     (out / "table.txt").write_text(text)
     title = f"Figure 16 on {meta['nodes']} real processes: time without a leader after the leader is killed"
+    if meta.get("core", "builtin") != "builtin":
+        title += f" (core {meta['core']})"
     (out / "fig16.svg").write_text(render_cdf_svg(panels, title))
-    summary = {"run_dir": str(out), "load": load, "ranges": per_range, "table": text}
+    summary = {"run_dir": str(out), "core": meta.get("core", "builtin"), "hints": bool(meta.get("hints")),
+               "load": load, "ranges": per_range, "table": text}
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return summary
+    return summary, panels
 
 
 def _header(meta: dict[str, Any], load: dict[str, Any]) -> str:
     machine = (f"load average {load['load1_mean']} (max {load['load1_max']}) on {load['cpus']} CPUs, "
                f"busy {100 * load['busy_mean']:.0f} %, steal {100 * load['steal_mean']:.1f} % "
                f"(max {100 * load['steal_max']:.1f} %)" if load.get("samples") else "no load samples")
-    return (f"{meta['nodes']} nodes; times in ms from the kill's mono_ns to the new leader's became_leader\n"
+    hints = "on" if meta.get("hints") else "off"
+    return (f"{meta['nodes']} nodes, core {meta.get('core', 'builtin')}, hints {hints}; times in ms from the kill's "
+            "mono_ns to the new leader's became_leader\n"
             f"machine while it ran: {machine}; a trial is 'under load' when the machine was >= "
             f"{BUSY_LIMIT:.0%} busy or >= {STEAL_LIMIT:.0%} stolen around its kill; sim and model use the "
             "median one-way latency measured before each range and the persist time the nodes paid in it")

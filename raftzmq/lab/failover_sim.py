@@ -70,11 +70,11 @@ class _Driver:
 
 def run_sim_trials(log_dir: Path, *, timeout_ms: tuple[int, int], heartbeat_ms: int, nodes: int, trials: int,
                    one_way_ms: float, jitter_ms: float, persist_ms: float, settle_s: float, seed: int,
-                   hints: bool = False) -> Path:
+                   hints: bool = False, core: str = "builtin") -> Path:
     """Run `trials` leader kills on the simulator and write its logs to `log_dir`."""
     config = SimConfig(nodes=nodes, duration=1e7, faults=frozenset(), election_timeout_ms=timeout_ms,
                        heartbeat_ms=heartbeat_ms, delay_ms=one_way_ms, jitter_ms=min(jitter_ms, one_way_ms),
-                       persist_ms=persist_ms, vote_crash=0.0, hints=hints)
+                       persist_ms=persist_ms, vote_crash=0.0, hints=hints, core=core)
     sim = Simulator(config, seed)
     driver = _Driver(sim, trials, heartbeat_ms / 1000, settle_s, seed)
     sim.call_at(0.0, driver.wait_stable)

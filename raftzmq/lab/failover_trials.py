@@ -73,8 +73,9 @@ def trials_from_run(run_dir: Path, *, source: str, label: str, samples: list[dic
         if f.seconds is None or f.new_leader is None or f.new_term is None:
             continue  # never recovered: counted below
         i = bisect.bisect_left(timeouts, f.lost_ns)
-        detect = _ms(timeouts[i] - f.lost_ns) if i < len(timeouts) else None
         leader_ns = f.lost_ns + round(f.seconds * 1e9)
+        # A failover without a timeout (a disconnect hint) has no detect time: not a later trial's timeout.
+        detect = _ms(timeouts[i] - f.lost_ns) if i < len(timeouts) and timeouts[i] <= leader_ns else None
         prevote, vote, voter = _winning_election(records, f.new_leader, f.new_term, f.lost_ns, leader_ns)
         s = load_at(samples, f.lost_ns) if samples else None
         out.append(Trial(source, label, len(out) + 1, f.leader, f.term, f.new_leader, f.new_term, f.lost_ns,

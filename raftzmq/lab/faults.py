@@ -65,13 +65,22 @@ class NetParams:
     def loss(self) -> float:
         return self.model.loss
 
-    def sampler(self, rng: random.Random) -> Callable[[], float]:
-        """A zero-argument delay sampler in seconds, parameters bound (the hot path calls it per message)."""
-        r = rng.random
+    def uniform_span(self) -> tuple[float, float] | None:
+        """(low, width) in seconds of the uniform delay, drawn as low + width * rng.random(); None if exponential.
+        (The simulator's send loop draws uniform delays itself with this, saving a call per message.)"""
+        if self.dist != "uniform":
+            return None
         delay, jitter = ms_to_s(self.model.delay_ms), ms_to_s(self.model.jitter_ms)
-        if self.dist == "uniform":
-            lo, width = max(1e-5, delay - jitter), 2 * jitter
+        return max(1e-5, delay - jitter), 2 * jitter
+
+    def sampler(self, rng: random.Random) -> Callable[[], float]:
+        """A zero-argument delay sampler in seconds, parameters bound."""
+        r = rng.random
+        span = self.uniform_span()
+        if span is not None:
+            lo, width = span
             return lambda: lo + width * r()
+        delay, jitter = ms_to_s(self.model.delay_ms), ms_to_s(self.model.jitter_ms)
         base, scale, log = max(1e-5, delay - jitter), jitter, math.log
         return lambda: base - scale * log(1.0 - r())
 

@@ -1,5 +1,6 @@
 """The CDF plot of Figure 16 as hand-written SVG: one panel per timeout range, x = time without a leader (ms, log
-scale), y = cumulative share of trials; one curve per source (paper, model, simulator, real processes).
+scale), y = cumulative share of trials; one curve per source (paper, model, simulator, real processes), or per
+run and source when several runs are compared (`bench failover --from A --from B`).
 
 Each curve is a <path> with `data-source`, `data-range` and `data-values` (the sorted downtimes it draws, ms), so
 a reader (and the test) can check the picture against the logs it came from.
@@ -9,11 +10,27 @@ from __future__ import annotations
 import math
 from html import escape
 
-__all__ = ["COLORS", "render_cdf_svg"]
+__all__ = ["SOURCES", "Style", "compare_styles", "render_cdf_svg"]
 
-COLORS = {"paper": "#888888", "model": "#2c7bb6", "sim": "#1a9641", "real": "#d7191c"}
-_DASH = {"paper": "6,3", "model": "2,2", "sim": "", "real": ""}
+Style = tuple[str, str, str]  # stroke colour, dash pattern ("" = solid), legend text
+# One curve per key of a panel's series, drawn in this order (paper first, from its own points).
+SOURCES: dict[str, Style] = {"paper": ("#888888", "6,3", "paper (LogCabin, 1000 trials)"),
+                             "model": ("#2c7bb6", "2,2", "model (Monte Carlo)"),
+                             "sim": ("#1a9641", "", "simulator"), "real": ("#d7191c", "", "real processes")}
+_RUN_COLORS = ("#d7191c", "#7b3294", "#e66101", "#008837", "#0571b0")
 _PANEL_W, _PANEL_H, _MARGIN, _COLS = 330, 210, 44, 3
+_LEGEND_ROW = 16
+
+
+def compare_styles(runs: list[str]) -> dict[str, Style]:
+    """Styles for several runs on one chart: the paper and the model as usual, then per run (by name) its real
+    curve solid and its simulated one dashed, in one colour per run; series keys are "real <name>", "sim <name>"."""
+    styles = {k: SOURCES[k] for k in ("paper", "model")}
+    for i, name in enumerate(runs):
+        color = _RUN_COLORS[i % len(_RUN_COLORS)]
+        styles[f"real {name}"] = (color, "", f"real, {name}")
+        styles[f"sim {name}"] = (color, "5,2", f"simulator, {name}")
+    return styles
 
 
 def _ticks(lo: float, hi: float) -> list[float]:
@@ -49,11 +66,14 @@ def _steps(panel: _Panel, values: list[float]) -> str:
     return "".join(parts)
 
 
-def _path(d: str, source: str, label: str, values: list[float]) -> str:
+def _dash(style: Style) -> str:
+    return f' stroke-dasharray="{style[1]}"' if style[1] else ""
+
+
+def _path(d: str, source: str, style: Style, label: str, values: list[float]) -> str:
     data = " ".join(f"{v:g}" for v in values)
-    dash = f' stroke-dasharray="{_DASH[source]}"' if _DASH[source] else ""
-    return (f'<path d="{d}" fill="none" stroke="{COLORS[source]}" stroke-width="1.4"{dash} '
-            f'data-source="{source}" data-range="{label}" data-values="{data}"/>')
+    return (f'<path d="{d}" fill="none" stroke="{style[0]}" stroke-width="1.4"{_dash(style)} '
+            f'data-source="{escape(source)}" data-range="{label}" data-values="{data}"/>')
 
 
 def _axes(panel: _Panel, lo: float, hi: float, title: str) -> list[str]:
@@ -76,35 +96,41 @@ def _axes(panel: _Panel, lo: float, hi: float, title: str) -> list[str]:
     return out
 
 
-def _legend(y: float) -> list[str]:
+def _legend(y: float, styles: dict[str, Style], width: float) -> tuple[list[str], float]:
+    """The legend from `y` on, wrapped to `width`; (SVG elements, the y below it)."""
     out, x = [], 10.0
-    names = {"paper": "paper (LogCabin, 1000 trials)", "model": "model (Monte Carlo)", "sim": "simulator",
-             "real": "real processes"}
-    for source, name in names.items():
-        out.append(f'<line x1="{x}" y1="{y}" x2="{x + 24}" y2="{y}" stroke="{COLORS[source]}" stroke-width="2"'
-                   + (f' stroke-dasharray="{_DASH[source]}"' if _DASH[source] else "") + "/>")
-        out.append(f'<text x="{x + 28}" y="{y + 4}">{escape(name)}</text>')
-        x += 40 + 7 * len(name)
-    return out
+    for style in styles.values():
+        step = 40 + 6 * len(style[2])
+        if x > 10 and x + step > width:
+            x, y = 10.0, y + _LEGEND_ROW
+        out.append(f'<line x1="{x}" y1="{y}" x2="{x + 24}" y2="{y}" stroke="{style[0]}" stroke-width="2"'
+                   f"{_dash(style)}/>")
+        out.append(f'<text x="{x + 28}" y="{y + 4}">{escape(style[2])}</text>')
+        x += step
+    return out, y + _LEGEND_ROW
 
 
-def render_cdf_svg(panels: list[tuple[str, dict[str, list[float]], list[tuple[float, float]]]], title: str) -> str:
-    """panels: (range label, {source: downtimes ms}, paper points [(ms, share)]) -> an SVG document."""
+def render_cdf_svg(panels: list[tuple[str, dict[str, list[float]], list[tuple[float, float]]]], title: str,
+                   styles: dict[str, Style] = SOURCES) -> str:
+    """panels: (range label, {series key: downtimes ms}, paper points [(ms, share)]) -> an SVG document; one
+    curve per key of `styles` that a panel has (`compare_styles` for several runs on one chart)."""
     rows = max(1, math.ceil(len(panels) / _COLS))
-    width, height = _COLS * _PANEL_W + 10, rows * _PANEL_H + 60
-    body = [f'<text x="10" y="18" font-weight="bold" font-size="13">{escape(title)}</text>'] + _legend(36)
+    width = _COLS * _PANEL_W + 10
+    legend, top = _legend(36, styles, width)
+    height = rows * _PANEL_H + top + 4
+    body = [f'<text x="10" y="18" font-weight="bold" font-size="13">{escape(title)}</text>'] + legend
     for i, (label, series, paper) in enumerate(panels):
         everything = [v for vs in series.values() for v in vs] + [p[0] for p in paper]
         lo = max(1.0, min(everything, default=1.0) * 0.8)
         hi = max(lo * 10, max(everything, default=10.0) * 1.2)
-        panel = _Panel((i % _COLS) * _PANEL_W, 50 + (i // _COLS) * _PANEL_H, lo, hi)
+        panel = _Panel((i % _COLS) * _PANEL_W, top - 2 + (i // _COLS) * _PANEL_H, lo, hi)
         body += _axes(panel, lo, hi, f"{label} ms")
         if paper:
-            body.append(_path(_line(panel, paper), "paper", label, [p[0] for p in paper]))
-        for source in ("model", "sim", "real"):
-            values = sorted(series.get(source) or [])
+            body.append(_path(_line(panel, paper), "paper", styles["paper"], label, [p[0] for p in paper]))
+        for source, style in styles.items():
+            values = sorted(series.get(source) or []) if source != "paper" else []
             if values:
-                body.append(_path(_steps(panel, values), source, label, values))
+                body.append(_path(_steps(panel, values), source, style, label, values))
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
             f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="10">\n'
             f'<rect width="{width}" height="{height}" fill="#fff"/>\n' + "\n".join(body) + "\n</svg>\n")

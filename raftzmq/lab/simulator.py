@@ -92,6 +92,7 @@ class Simulator:
         self.heap: list[tuple] = []
         self.seq = 0
         self.now = 0.0
+        self._stamped_at, self._ts, self._mono_ns = 0.0, 0.0, 0  # the clock's last stamp (see time())
         # evidence
         self.files: dict[str, list[dict[str, Any]]] = {"supervisor.jsonl": []}
         for i in range(1, n + 1):
@@ -118,12 +119,21 @@ class Simulator:
 
     # ------------------------------------------------------------------ records
 
-    # The simulator is the LogWriter clock: ts and mono_ns both count simulated time from 0.
+    # The simulator is the LogWriter clock: ts and mono_ns both count simulated time from 0. Both are computed
+    # once per simulated instant (an Output's records share one; round(x, 9) costs more than the call).
     def time(self) -> float:
-        return round(self.now, 9)
+        if self.now != self._stamped_at:
+            self._stamp()
+        return self._ts
 
     def monotonic_ns(self) -> int:
-        return round(self.now * 1e9)
+        if self.now != self._stamped_at:
+            self._stamp()
+        return self._mono_ns
+
+    def _stamp(self) -> None:
+        now = self._stamped_at = self.now
+        self._ts, self._mono_ns = round(now, 9), round(now * 1e9)
 
     def _sink(self, name: str, node: _Node | None = None) -> Callable[[dict[str, Any]], None]:
         """Where a file's records go: the kept records, the trace, the checker, and (for a node's records) the
@@ -166,6 +176,8 @@ class Simulator:
         self.net = params
         self.links = params.model.link_matrix(self.n)  # links[src][dst]: the hot path's lookup
         self.sample_delay = params.sampler(self.net_rng)
+        self.uniform_delay = params.uniform_span()  # _send_all draws these itself (same draws as sample_delay)
+        self.net_loss, self.net_lossdup = params.loss, params.loss + params.dup
 
     def set_net_model(self, model: NetModel) -> None:
         """Partitions, cuts, loss, delay and jitter as on live nodes; duplication and distribution stay."""
@@ -250,9 +262,12 @@ class Simulator:
         self._send_all(messages, max(0.0, node.busy_until - self.now))
 
     def _send_all(self, messages, after: float = 0.0) -> None:
-        # Hot: one random draw decides loss and duplication together.
+        # Hot: one random draw decides loss and duplication together; a uniform delay is drawn inline (the
+        # sampler's formula and draw, without a call per message).
         links, rnd, now, sample = self.links, self.net_rng.random, self.now + after, self.sample_delay
-        loss, lossdup, heap, push = self.net.loss, self.net.loss + self.net.dup, self.heap, heapq.heappush
+        loss, lossdup, heap, push = self.net_loss, self.net_lossdup, self.heap, heapq.heappush
+        uniform = self.uniform_delay
+        lo, width = uniform if uniform is not None else (0.0, 0.0)
         seq = self.seq
         for m in messages:
             if not links[m.src][m.dst]:
@@ -263,9 +278,9 @@ class Simulator:
                     continue
                 if r < lossdup:
                     seq += 1
-                    push(heap, (now + sample(), seq, _DELIVER, m, None))
+                    push(heap, (now + (lo + width * rnd() if uniform else sample()), seq, _DELIVER, m, None))
             seq += 1
-            push(heap, (now + sample(), seq, _DELIVER, m, None))
+            push(heap, (now + (lo + width * rnd() if uniform else sample()), seq, _DELIVER, m, None))
         self.seq = seq
 
     def _sync(self, node: _Node, gen: int) -> None:
@@ -290,6 +305,7 @@ class Simulator:
         heap, pop, push, nodes = self.heap, heapq.heappop, heapq.heappush, self.nodes
         end = cfg.duration
         delivered = 0
+        links = self.links  # changes only in fault callbacks (_CALL entries): re-read after each
         while heap:
             entry = pop(heap)
             t, _, kind, a, b = entry
@@ -299,7 +315,7 @@ class Simulator:
             self.now = t
             if kind == _DELIVER:
                 node = nodes[a.dst]
-                if not node.up or not self.links[a.src][a.dst]:
+                if not node.up or not links[a.src][a.dst]:
                     continue
                 if node.paused:
                     node.inbox.append(a)
@@ -317,12 +333,14 @@ class Simulator:
                 if not node.up or node.paused:
                     continue  # re-armed on restart / resume
                 core = node.core
-                if t < core.deadline or t < node.busy_until:
-                    self._arm(node, max(core.deadline, node.busy_until))
+                deadline = core.deadline
+                if t < deadline or t < node.busy_until:
+                    self._arm(node, max(deadline, node.busy_until))
                     continue
                 out = core.tick(t)
             else:
                 a(*b)
+                links = self.links
                 continue
             node.apply(out)  # the one embedding; no fast path of its own
             if out.deadline < node.timer_at:

@@ -186,17 +186,19 @@ class ElectionCore:
         self.now = now
         if msg.dst != self.id or msg.src not in self._peer_set:
             raise ValueError(f"message {msg} is not for node {self.id} from a peer (the codec should stop it)")
-        if msg.term > self.term and self._lease_ignores(msg):
-            self._emit("vote_denied", candidate=msg.src, reason="leader_alive")  # no answer, no term change
-            return self._flush()
-        if msg.term > self.term and not self._is_future_term_probe(msg):
-            leader = msg.src if isinstance(msg, (AppendEntries, TimeoutNow)) else None
-            reason = "transfer" if msg.src == self.transfer_target else "higher_term"
-            self._become_follower(msg.term, leader, reason)
-        elif msg.term < self.term:
+        term = msg.term
+        if term > self.term:
+            if self._lease_ignores(msg):
+                self._emit("vote_denied", candidate=msg.src, reason="leader_alive")  # no answer, no term change
+                return self._flush()
+            if not self._is_future_term_probe(msg):
+                leader = msg.src if isinstance(msg, (AppendEntries, TimeoutNow)) else None
+                reason = "transfer" if msg.src == self.transfer_target else "higher_term"
+                self._become_follower(term, leader, reason)
+        elif term < self.term:
             self._answer_stale(msg)
             return self._flush()
-        self._dispatch(msg)
+        self._handlers[type(msg)](msg)  # a flat switch on message type, as a table
         return self._flush()
 
     def tick(self, now: float) -> Output:
@@ -318,10 +320,6 @@ class ElectionCore:
 
     # ------------------------------------------------------------------ dispatch (msg.term >= self.term)
 
-    def _dispatch(self, msg: Message) -> None:
-        # A flat switch on message type, as a table (this is the hot path of the simulator).
-        self._handlers[type(msg)](msg)
-
     def _on_append_response(self, msg: AppendResponse) -> None:
         if self.role == LEADER:
             self.peer_heard_at[msg.src] = self.now
@@ -404,7 +402,7 @@ class ElectionCore:
                 and self.now - self.hint_at < self.config.hint_window)
 
     def _on_heartbeat(self, msg: AppendEntries) -> None:
-        if self._is_ghost(msg):
+        if self.hint_round and self._is_ghost(msg):  # (hint_round is _is_ghost's first test: skip the call)
             self._emit("message_dropped", peer=msg.src, kind=msg.kind, reason="after_hint")
             return
         if self.role == LEADER:
@@ -416,8 +414,8 @@ class ElectionCore:
             # A (pre)candidate that meets this term's leader simply follows it; that is not a step-down.
             self._become_follower(self.term, msg.src, None)
         self.leader_heard_at = self.now
-        self._reset_election_timer()
-        self._send(AppendResponse(self.term, self.id, msg.src, success=True))
+        self._reset_election_timer()  # (a method: lab/mutants.py's FixedTimeouts overrides it)
+        self._messages.append(AppendResponse(self.term, self.id, msg.src, success=True))  # _send, inlined
 
     # ------------------------------------------------------------------ role changes
 
@@ -497,8 +495,9 @@ class ElectionCore:
     # ------------------------------------------------------------------ leader duties
 
     def _broadcast_heartbeat(self) -> None:
+        term, me, append = self.term, self.id, self._messages.append
         for peer in self.peers:
-            self._send(AppendEntries(self.term, self.id, peer))
+            append(AppendEntries(term, me, peer))
         self.heartbeat_deadline = self.now + self.config.heartbeat_interval
 
     def _quorum_active(self) -> bool:
@@ -535,6 +534,12 @@ class ElectionCore:
         if durable != self._persisted:  # compare plain tuples: this runs after every input
             self._persisted = durable
             persist = HardState(*durable)
-        out = Output(persist, self._messages, self._events, self.deadline)
+        if self.role == LEADER:  # the deadline property, inlined
+            deadline = self.heartbeat_deadline
+        else:
+            deadline, hint_deadline = self.election_deadline, self.hint_deadline
+            if hint_deadline < deadline:
+                deadline = hint_deadline
+        out = Output(persist, self._messages, self._events, deadline)
         self._messages, self._events = [], []
         return out

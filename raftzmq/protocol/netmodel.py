@@ -96,7 +96,12 @@ class NetModel:
 
     def link_matrix(self, n: int) -> list[list[bool]]:
         """links[src][dst] for nodes 1..n (index 0 unused): the simulator's per-message lookup table."""
-        return [[self.allows(a, b) for b in range(n + 1)] for a in range(n + 1)]
+        # allows(a, b) for every pair, with each node's group looked up once (faults rebuild this often)
+        ids, cuts, groups = range(n + 1), self.cuts, self.groups
+        if groups is None:
+            return [[(a, b) not in cuts for b in ids] for a in ids]
+        group = [_group_of(a, groups) for a in ids]
+        return [[(a, b) not in cuts and group[a] == group[b] for b in ids] for a in ids]
 
     @property
     def partitioned(self) -> bool:
