@@ -331,3 +331,16 @@ def test_a_deleted_state_file_is_refused_not_reset_to_term_zero(cluster):
     proc = cluster.cli("restart", str(victim), check=False)
     assert proc.returncode == 2 and "is missing" in proc.stderr and str(state) in proc.stderr, proc.stderr
     assert not state.exists()
+
+
+def test_twenty_five_nodes_at_default_timings_start_behind_the_barrier_and_elect_within_three_terms(cluster):
+    """The start-up barrier (runtime/startup.py): no node campaigns before every node is up and the supervisor
+    has released the timers; then one election settles it. Not a speed test: the wait is generous."""
+    cluster.start("--nodes", "25", "--wait", "60")
+    st = cluster.wait_leader(timeout=30)
+    assert st["term"] <= 3, st
+    released = _first(cluster.records("timers_released"))
+    started = cluster.records("node_started")
+    assert len(started) == 25 and max(r["mono_ns"] for r in started) < released["mono_ns"]
+    assert not [r for r in cluster.records("election_timeout") if r["mono_ns"] < released["mono_ns"]]
+    assert {r["node"] for r in cluster.records("timer_released")} == set(range(1, 26))

@@ -289,3 +289,32 @@ def test_repeated_key_and_non_utf8_encodings_are_rejected():
         with pytest.raises(ProtocolError) as info:
             codec.decode(frame)
         assert info.value.reason == "not_json"
+
+
+# ------------------------------------------------------------------ caches (the hot path's repeated messages)
+
+def test_decode_cache_gives_the_same_message_and_never_remembers_an_invalid_frame(codec):
+    good = Codec.encode(AppendEntries(3, 2, ME))
+    assert codec.decode(good) == codec.decode(good) == AppendEntries(3, 2, ME)
+    bad = b'{"v":2,"k":"append_entries","t":3,"s":2,"d":%d}' % (ME + 1)  # addressed to another node
+    for _ in range(2):  # rejected every time: a rejection is not remembered as a message
+        with pytest.raises(ProtocolError):
+            codec.decode(bad)
+
+
+def test_codec_caches_are_bounded():
+    from raftzmq.protocol.codec import CACHE_ENTRIES
+
+    codec = Codec([1, 2, 3], 1)
+    for term in range(CACHE_ENTRIES * 2 + 1):
+        msg = AppendEntries(term, 1, 2)
+        assert codec.encode_cached(msg) == Codec.encode(msg)
+        assert codec.decode(Codec.encode(AppendEntries(term, 2, 1))) == AppendEntries(term, 2, 1)
+    assert len(codec._frames) <= CACHE_ENTRIES and len(codec._messages) <= CACHE_ENTRIES
+
+
+def test_a_cached_frame_is_still_checked_against_this_codecs_identity():
+    frame = Codec.encode(AppendEntries(1, 2, 3))
+    assert Codec([1, 2, 3], 3).decode(frame) == AppendEntries(1, 2, 3)
+    with pytest.raises(ProtocolError):  # another codec (another node) has its own cache and rules
+        Codec([1, 2, 3], 1).decode(frame)

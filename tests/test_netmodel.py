@@ -103,6 +103,21 @@ def test_netctl_frames_that_do_not_parse_are_refused_not_raised(frame):
         decode_netctl(frame)
 
 
+def test_netem_fast_path_follows_every_model_change():
+    """NetEm decides 'no faults' once per model; each fault kind, and healing, must flip that decision."""
+    em = NetEm(1, random.Random(3))
+    msg = AppendEntries(1, 1, 2)
+    assert em.route(msg, 0.0) == (SEND, None) and em.allows(2, 1)
+    em.apply({"type": "net", "version": 1, "groups": [[1], [2, 3]]})
+    assert em.route(msg, 0.0) == (DROP, "partition") and not em.allows(2, 1)
+    em.apply({"type": "net", "version": 2, "loss": 1.0})
+    assert em.route(msg, 0.0) == (DROP, "loss") and em.allows(2, 1)
+    em.apply({"type": "net", "version": 3, "delay_ms": 10})
+    assert em.route(msg, 0.0)[0] == "delayed" and em.delayed_count == 1
+    em.apply({"type": "net", "version": 4})
+    assert em.route(msg, 0.0) == (SEND, None) and em.allows(2, 1)
+
+
 @pytest.mark.parametrize("model", [
     HEALED,
     NetModel(groups=([1, 2], [3, 4, 5])),

@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -323,3 +324,53 @@ def test_storage_fatal_error_exits_4(cluster):
     assert len(failed) == 1 and "storage fatal" in failed[0]["reason"] and str(blocker) in failed[0]["reason"]
     assert str(blocker) in p1.stderr_text()
     assert not cluster.events(1, "state_persisted"), "nothing is logged as persisted when the save failed"
+
+
+# ------------------------------------------------------------------ the start-up barrier (runtime/startup.py)
+
+def _hold_all(cluster, bound_ms: int) -> None:
+    doc = json.loads((cluster.dir / "cluster.json").read_text())
+    doc["startup_hold"] = {"bound_ms": bound_ms, "incarnations": {str(i): 1 for i in range(1, cluster.n + 1)}}
+    (cluster.dir / "cluster.json").write_text(json.dumps(doc))
+
+
+def test_a_node_whose_release_never_comes_starts_its_timer_after_the_bound(cluster):
+    _hold_all(cluster, bound_ms=800)  # nobody publishes a release in this test
+    cluster.start_all()
+    term, _ = cluster.wait_leader()
+    for i in range(1, cluster.n + 1):
+        recs = cluster.records(i)
+        started = next(r for r in recs if r["event"] == "node_started")
+        released = next(r for r in recs if r["event"] == "timer_released")
+        assert released["reason"] == "bound" and released["held_ms"] >= 800
+        assert (released["mono_ns"] - started["mono_ns"]) / 1e9 >= 0.79
+        # the hold held: no election began before the release
+        assert not [r for r in recs if r["event"] == "election_timeout" and r["mono_ns"] < released["mono_ns"]]
+    assert term >= 1
+
+
+def test_the_release_starts_every_held_timer_at_once(cluster):
+    _hold_all(cluster, bound_ms=60_000)  # far beyond the test: only the release can start the timers
+    ctx = zmq.Context()
+    pub = ctx.socket(zmq.PUB)
+    try:
+        pub.bind(cluster.netctl)
+        cluster.start_all()
+        time.sleep(0.5)  # longer than an election timeout: a node that does not hold would campaign meanwhile
+        assert all(not cluster.events(i, "election_timeout") for i in range(1, cluster.n + 1))
+        # As the supervisor does: `connect` once all are up, republished; two reconnect intervals later (the
+        # config's 100 ms here: a step of the protocol, not a wait for something to happen) `release`, naming 2.
+        connect_until = time.monotonic() + 0.2
+        while time.monotonic() < connect_until:
+            pub.send(b'{"type": "connect"}')
+            time.sleep(0.02)  # the republish period
+        wait_until(lambda: pub.send(b'{"type": "release", "first": 2}') or all(
+            cluster.events(i, "timer_released") for i in range(1, cluster.n + 1)), 10, "releases")
+        assert cluster.wait_leader() == (1, 2), "the node the release names campaigns, alone, and wins term 1"
+        assert [r["reason"] for r in cluster.events(2, "timer_released")] == ["first"]
+        for i in (1, 3):  # the others held on until they heard the leader, and never campaigned
+            assert [r["reason"] for r in cluster.events(i, "timer_released")] == ["leader"]
+            assert not cluster.events(i, "election_timeout")
+    finally:
+        pub.close(linger=0)
+        ctx.term()

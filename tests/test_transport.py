@@ -341,6 +341,36 @@ def test_module_exports():
     assert set(netem_mod.__all__) >= {"NetEm", "NetModel", "NetModelError", "decode_netctl"}
 
 
+def test_log_limiter_summary_keeps_only_the_fields_its_occurrences_share():
+    clock, out = FakeClock(), []
+    lim = LogLimiter(lambda e, **f: out.append((e, f)), clock)
+    for peer in (2, 2, 3, 4):
+        lim.emit("message_dropped", "k", 1, peer=peer, kind="append_entries", reason="partition")
+    clock.t += 1.0
+    assert lim.flush() == 1
+    assert out[-1][1] == {"peer": None, "kind": "append_entries", "reason": "partition", "count": 3}
+    lim.emit("message_dropped", "k", 1, peer=5, kind="append_entries", reason="partition")
+    lim.emit("message_dropped", "k", 1, peer=5, kind="append_entries", reason="partition")
+    clock.t += 1.0
+    assert lim.flush() == 1 and out[-1][1]["peer"] == 5 and out[-1][1]["count"] == 2, "one peer: kept"
+
+
+def test_log_limiter_cap_writes_one_record_then_only_counts_until_the_stop():
+    clock, out = FakeClock(), []
+    lim = LogLimiter(lambda e, **f: out.append((e, f)), clock, cap=3)
+    occurrences = 0
+    for i in range(50):
+        for key in ("a", "b"):
+            lim.emit("message_rejected", key, 1, reason=key, size=1)
+            occurrences += 1
+        clock.t += 1.0
+        lim.flush()
+    assert [e for e, _ in out] == ["message_rejected"] * 3 + ["log_cap_reached"]
+    assert out[-1][1] == {"cap": 3}
+    assert lim.flush_all() == 2
+    assert sum(f.get("count", 0) for _, f in out) == occurrences, "every occurrence is accounted for at the stop"
+
+
 def test_disconnect_monitors_report_a_peer_whose_sockets_close_and_nothing_for_connects_or_retries(ctx, endpoints):
     """With watch_disconnects, a DEALER whose established connection closes (the peer's process died: its
     sockets close) is reported once with the endpoint; a peer that is not up yet, connect retries, our own start

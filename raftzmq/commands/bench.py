@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from ..lab import bench_cluster, bench_net
+from ..lab import bench_cluster, bench_hotpath, bench_net, bench_scale
 from ..lab.bench_failover import META, heartbeat_for, run_failover
 from ..lab.failover_report import analyze, compare
 from ..lab.fig16 import parse_ranges
@@ -62,6 +62,8 @@ def bench() -> None:
       raftzmq bench cluster                 # cold start, idle CPU, RSS for 5 nodes
       raftzmq bench large --hold 60         # 101 nodes: start-up and a stable minute
       raftzmq bench spawn                   # fork+exec vs forkserver for 101 processes
+      raftzmq bench hotpath                 # CPU per heartbeat against a bare pyzmq floor
+      raftzmq bench scale                   # 5, 25, 51, 101 nodes: start-up, elections, CPU, RSS, logs
       raftzmq bench sim --runs 9            # simulated seconds per wall second
       raftzmq bench failover --sim          # the Raft paper's Figure 16 on real processes
       raftzmq bench net --auth curve        # idle CPU and failover with CURVE
@@ -148,6 +150,61 @@ def spawn(nodes: int, runs: int, as_json: bool) -> None:
       raftzmq bench spawn --nodes 101 --runs 5
     """
     _emit(_measure(bench_cluster.spawn_methods, nodes=nodes, runs=runs), as_json)
+
+
+@bench.command()
+@cluster_options
+@click.option("--sizes", default="5", show_default=True, metavar="N[,N...]",
+              help="Cluster sizes to measure (the floor has min(N, 5) processes).")
+@click.option("--runs", type=int, default=3, show_default=True, help="Windows per size (medians are reported).")
+@click.option("--seconds", type=float, default=10.0, show_default=True, help="Length of each window.")
+@click.option("--json", "as_json", is_flag=True)
+def hotpath(sizes: str, runs: int, seconds: float, as_json: bool, **flags: Any) -> None:
+    """CPU per heartbeat of a raftzmq follower and leader against the floor (a bare pyzmq cluster doing only
+    the same traffic, in the same window), and how late the heartbeat timer fires (p50/p99).
+
+    \b
+    Examples:
+      raftzmq bench hotpath                       # 5 nodes, 3 windows of 10 s
+      raftzmq bench hotpath --sizes 5,101 --runs 3
+    """
+    try:
+        ns = [int(x) for x in sizes.split(",")]
+    except ValueError:
+        fail(f"--sizes: expected comma-separated integers, got {sizes!r}")
+    config_path = flags["config_path"]
+    config = resolve_cluster(flags)
+    res = _measure(bench_hotpath.hotpath, nodes=ns, runs=runs, seconds=seconds, heartbeat_ms=config.heartbeat_ms,
+                   extra=start_args(config, config_path))
+    _emit({"load average at start": bench_hotpath.load_average(), **res}, as_json)
+
+
+@bench.command()
+@cluster_options
+@click.option("--sizes", default="5,25,51,101", show_default=True, metavar="N[,N...]", help="Cluster sizes.")
+@click.option("--hold", type=float, default=60.0, show_default=True,
+              help="Seconds to watch each cluster after its leader is elected.")
+@click.option("--runs", type=int, default=1, show_default=True, help="Clusters per size.")
+@click.option("--json", "as_json", is_flag=True)
+def scale(sizes: str, hold: float, runs: int, as_json: bool, **flags: Any) -> None:
+    """Per cluster size: time to all up, to the first and to the stable leader, terms, elections and pre-votes
+    until it, elections during a hold, cluster CPU, RSS per node, log bytes (start-up and per idle minute).
+
+    Takes the cluster switches of `raftzmq start` (default timings unless told otherwise).
+
+    \b
+    Examples:
+      raftzmq bench scale                          # 5, 25, 51 and 101 nodes, 60 s hold each
+      raftzmq bench scale --sizes 51,101 --hold 30 --runs 3
+    """
+    try:
+        ns = [int(x) for x in sizes.split(",")]
+    except ValueError:
+        fail(f"--sizes: expected comma-separated integers, got {sizes!r}")
+    config_path = flags["config_path"]
+    config = resolve_cluster(flags)
+    res = _measure(bench_scale.scale, sizes=ns, hold=hold, runs=runs, extra=start_args(config, config_path))
+    _emit({"load average at start": bench_hotpath.load_average(), **res}, as_json)
 
 
 def _heartbeat(value: str) -> str | int:

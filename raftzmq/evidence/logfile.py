@@ -66,6 +66,9 @@ NODE_EVENT_FIELDS: dict[str, dict[str, str]] = {
     "message_rejected": {"reason": _STR, "size": _INT},
     "auth_rejected": {"reason": _STR, "address": _STR, "public_key": _STR},
     "node_stopping": {"reason": _STR},
+    "loop_stats": {"wakes": _INT, "ticks": _INT},
+    "log_cap_reached": {"cap": _INT},
+    "timer_released": {"reason": _STR, "held_ms": _INT},
     "node_failed": {"reason": _STR},
     "faults_applied": {"skew": _NUM, "failpoints": _LIST},
     "log_repaired": {"bytes": _INT},
@@ -74,6 +77,7 @@ NODE_EVENT_FIELDS: dict[str, dict[str, str]] = {
 SUPERVISOR_EVENT_FIELDS: dict[str, dict[str, str]] = {
     "cluster_started": {"nodes": _INT, "config": _DICT},
     "node_spawned": {"pid": _INT, "incarnation": _INT},
+    "timers_released": {"nodes": _INT, "first": _INT_OR_NULL},
     "node_killed": {"pid": _INT, "signal": _INT_OR_STR},
     "node_exited": {"pid": _INT, "code": _INT_OR_NULL},
     "node_failed": {"reason": _STR},

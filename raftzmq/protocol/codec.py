@@ -26,6 +26,7 @@ __all__ = ["WIRE_VERSION", "MAX_FRAME_BYTES", "ProtocolError", "Codec"]
 
 WIRE_VERSION = 3
 MAX_FRAME_BYTES = 256  # the largest valid frame is ~90 bytes; anything bigger is not ours
+CACHE_ENTRIES = 1024  # per direction; a cache that fills is emptied (new terms make the old entries useless)
 
 # kind -> (class, {wire key: attribute} for the kind-specific boolean fields)
 _FLAGS: dict[str, tuple[type[Message], dict[str, str]]] = {
@@ -47,13 +48,29 @@ class ProtocolError(ValueError):
 
 
 class Codec:
-    """Encodes any message; decodes only messages a member of `members` sent to `self_id`."""
+    """Encodes any message; decodes only messages a member of `members` sent to `self_id`.
+
+    An idle cluster sends the same few messages over and over (a leader's heartbeat to each peer, a follower's
+    answer), so `encode_cached` and `decode` remember recent results: a message and its frame determine each
+    other, and whether a frame is valid depends only on its bytes and this codec's fixed (members, self_id).
+    Only valid frames are remembered; both caches are bounded.
+    """
 
     def __init__(self, members: Iterable[int], self_id: int) -> None:
         self.members = frozenset(members)
         if self_id not in self.members:
             raise ValueError(f"node {self_id} is not a member of {sorted(self.members)}")
         self.self_id = self_id
+        self._frames: dict[Message, bytes] = {}
+        self._messages: dict[bytes, Message] = {}
+
+    def encode_cached(self, msg: Message) -> bytes:
+        frame = self._frames.get(msg)
+        if frame is None:
+            if len(self._frames) >= CACHE_ENTRIES:
+                self._frames.clear()
+            frame = self._frames[msg] = self.encode(msg)
+        return frame
 
     @staticmethod
     def encode(msg: Message) -> bytes:
@@ -63,6 +80,17 @@ class Codec:
         return _ENCODER.encode(doc).encode()
 
     def decode(self, frame: bytes) -> Message:
+        if type(frame) is not bytes:  # bytearray/memoryview: not hashable, not cached
+            return self._decode(frame)
+        msg = self._messages.get(frame)
+        if msg is None:
+            msg = self._decode(frame)
+            if len(self._messages) >= CACHE_ENTRIES:
+                self._messages.clear()
+            self._messages[frame] = msg
+        return msg
+
+    def _decode(self, frame: bytes) -> Message:
         if len(frame) > MAX_FRAME_BYTES:
             raise ProtocolError("too_large", f"{len(frame)} bytes > {MAX_FRAME_BYTES}")
         try:

@@ -172,6 +172,7 @@ class ElectionCore:
         self.now = now
         self.election_deadline = 0.0
         self.heartbeat_deadline = float("inf")
+        self._patience_until = 0.0  # campaign_now: candidacies (not pre-candidacies) last at least until then
         self._term_only = config.persist_mode == "term-only"
         self._persisted = self._durable_view()
         self._messages: list[Message] = []
@@ -233,6 +234,26 @@ class ElectionCore:
                 self.hint_deadline = now + self.rng.uniform(0.0, self.config.hint_window)
             self._emit("hint", peer=peer, closed=closed)
         return self._flush()
+
+    def restart_election_timer(self, now: float) -> None:
+        """Draw a follower's election timeout afresh from `now`, as at construction. The embedding program calls
+        this when it stops holding a new node's timer (the cluster's start-up barrier): a timer drawn when the
+        process started may have expired long ago, and all such timers firing at once would collide."""
+        if self.role == FOLLOWER:
+            self.now = now
+            self._reset_election_timer()
+
+    def campaign_now(self, now: float, patience: float = 0.0) -> Output:
+        """A follower's election timer fires now: the usual (pre-)election, as if its timeout had expired, except
+        that its candidacies last at least until `now + patience` before it tries again. The embedding
+        nominates one node so at a cluster's start, while the others hold their timers: on a busy machine one
+        round of durable votes from a large cluster can take longer than an election timeout, and restarting the
+        election would throw those votes away (pre-vote rounds, which persist nothing, retry at the usual pace).
+        Ends when it leads or follows; timers only decide liveness."""
+        if self.role == FOLLOWER:
+            self.election_deadline = now
+            self._patience_until = now + patience
+        return self.tick(now)
 
     def transfer_leadership(self, target: int, now: float) -> Output:
         """Ask `target` to take over: it campaigns at once, skipping the pre-vote."""
@@ -416,6 +437,7 @@ class ElectionCore:
         self.transfer_target = None
         self._forget_hint()
         self.heartbeat_deadline = float("inf")
+        self._patience_until = 0.0
         self._reset_election_timer()
         self._emit("became_follower", leader=leader)
 
@@ -429,6 +451,8 @@ class ElectionCore:
         self.votes = {self.id}
         self.hint_deadline, self.hint_round = float("inf"), hint  # hint_leader stays: see _is_ghost
         self._reset_election_timer()
+        if not pre:  # a pre-vote round makes nothing durable: retrying it soon costs nothing
+            self.election_deadline = max(self.election_deadline, self._patience_until)
         if pre:
             self._become(PRECANDIDATE)
             self._emit("became_precandidate", **({"hint": True} if hint else {}))
@@ -460,6 +484,7 @@ class ElectionCore:
 
     def _become_leader(self) -> None:
         self._become(LEADER)
+        self._patience_until = 0.0
         self.leader = self.id
         self.votes = set()
         # A fresh leader gives every peer one election timeout of grace before CheckQuorum counts it dead.

@@ -1,11 +1,12 @@
 """One Raft node as one OS process: `python -m raftzmq.runtime.node --run-dir DIR --id N --incarnation K
 --supervisor-pid P` (docs/CONTRACTS.md, "Node process").
 
-A single thread runs a zmq.Poller over the ROUTER (peer messages), the netctl SUB (network faults, leadership
-transfer), with hints on the DEALERs' monitor sockets (a peer's connection closed: `core.hint`), and a socketpair
-that signals wake it up. The poll timeout is the time until the next thing the node
-must do (the core's deadline or a delayed send), capped so the parent check runs at least every
-MAX_POLL_MS. Nothing sleeps; there are no locks because there is nothing to share.
+A single thread runs an epoll over the ZMQ_FDs of the ROUTER (peer messages), the netctl SUB (network faults,
+leadership transfer, the start-up barrier), the ZAP socket (CURVE only), with hints the DEALERs' monitor sockets (a
+peer's connection closed: `core.hint`), and a socketpair that signals wake it up. The poll timeout is the time
+until the next thing the node must do (the core's deadline, a delayed send, the end of the start-up hold), capped
+so the parent check runs at least every MAX_POLL_MS. Nothing sleeps; there are no locks because there is nothing
+to share.
 
 Every Output of the core is applied by the one embedding (runtime/embedding.py) in the contract's order:
   [failpoint before_persist] -> save hard state (fsync) -> log state_persisted -> [after_persist_before_send]
@@ -20,9 +21,9 @@ from __future__ import annotations
 import argparse
 import ctypes
 import json
-import math
 import os
 import random
+import select
 import signal
 import socket
 import sys
@@ -33,18 +34,20 @@ from typing import Any, NoReturn
 import zmq
 
 from raftzmq.evidence.logfile import LogWriter
-from raftzmq.protocol import LEADER, Codec, HardState
+from raftzmq.protocol import FOLLOWER, LEADER, Codec, HardState
 from raftzmq.protocol.messages import Message
 from raftzmq.runtime.clock import SkewedClock
 from raftzmq.runtime.config import ClusterConfig, ConfigError
 from raftzmq.runtime.coreload import CoreContractError, CoreLoadError, load_core
 from raftzmq.runtime.diskfaults import FaultyFileOps
 from raftzmq.runtime.embedding import Apply, embed
-from raftzmq.runtime.curve import CurveError, CurveSettings, settings_for_node
+from raftzmq.runtime.curve import ZAP_BATCH, CurveError, CurveSettings, settings_for_node
 from raftzmq.runtime.failpoints import FailpointError, Failpoints
 from raftzmq.runtime.netns import NetnsError, enter_netns
+from raftzmq.runtime.loopstats import LoopStats
 from raftzmq.runtime.netem import DROP, SEND, NetctlError, NetEm, NetModelError, decode_netctl
 from raftzmq.runtime.nodefaults import FaultReceiver, FaultsError
+from raftzmq.runtime.startup import HOLD_KEY, StartupHoldError, first_election_patience_s, held_until
 from raftzmq.runtime.storage import CorruptStateError, StateFile, StorageError, StorageFatalError
 from raftzmq.runtime.transport import AddressInUseError, LogLimiter, Transport, TransportError
 
@@ -55,6 +58,7 @@ EXIT_OK, EXIT_REFUSED, EXIT_STORAGE, EXIT_CORE = 0, 3, 4, 5
 # the primary mechanism). Every wake-up costs an idle node CPU, so this is not shorter than it must be.
 MAX_POLL_MS = 1000
 NETCTL_BATCH = 32  # netctl messages handled per wake-up
+_ROUTER, _WAKE = -2, -3  # pseudo-fds in the loop's bookkeeping (real fds are >= 0)
 AFTER_SEND_FLUSH_MS = 200  # after_send failpoint: how long the sent messages get to leave before the SIGKILL
 PR_SET_PDEATHSIG = 1
 
@@ -108,6 +112,12 @@ class Node:
         self.clock = SkewedClock()  # the core's time; skewed on request (raftzmq skew), see runtime/clock.py
         self.disk = FaultyFileOps()  # the state file's disk; fails on request (raftzmq disk), see diskfaults.py
         self.faults: Any = None
+        self.loop_stats = LoopStats()
+        self.hold_until: float | None = None  # the start-up barrier (runtime/startup.py): no election timer yet
+        self._hold_since = 0.0
+        self._hold_doc: Any = None
+        self._ep: Any = None  # the loop's epoll, once it runs
+        self._monitor_of: dict[int, Any] = {}  # monitor socket fd -> monitor socket (hints)
 
     # ------------------------------------------------------------------ failure helpers
 
@@ -163,6 +173,11 @@ class Node:
         self.netem = NetEm(self.id, random.Random(f"{seed}:netem"))
         self._open_sockets(config, endpoints, netctl)
         self.core = self._make_core(config, state)
+        now = self.clock.now()
+        self.hold_until, self._hold_since = held_until(self._hold_doc, self.id, self.incarnation, now), now
+        if not hasattr(self.core, "campaign_now"):  # a plug-in core without the barrier's two calls: no hold
+            self.hold_until = None
+            self.transport.connect_peers()
         self._write("node_started", voted_for=state.voted_for, persist_mode=config.persist, rng_seed=seed,
                     pid=os.getpid(), endpoint=self.transport.endpoint)
         if self.log.repaired_bytes:
@@ -214,7 +229,9 @@ class Node:
             config = ClusterConfig.from_dict(cluster["config"], source=str(cluster_path))
             endpoints = {int(k): v for k, v in cluster["endpoints"].items()}
             netctl = cluster.get("netctl")
-        except (OSError, ValueError, KeyError, TypeError, AttributeError, ConfigError) as exc:
+            self._hold_doc = cluster.get(HOLD_KEY)
+            held_until(self._hold_doc, self.id, self.incarnation, 0.0)  # validate now, refuse before any socket
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, ConfigError, StartupHoldError) as exc:
             self._refuse(f"bad {cluster_path}: {exc.__class__.__name__}: {exc}")
         members = config.members
         if cluster.get("nodes", config.nodes) != config.nodes or sorted(endpoints) != list(members):
@@ -279,7 +296,7 @@ class Node:
             self.transport = Transport(self.ctx, self.id, endpoints, Codec(members, self.id), self.limiter,
                                        reconnect_ms=config.effective_reconnect_ms, curve=self.curve,
                                        remote_ok=self.remote_ok, watch_disconnects=config.hints)
-            self.transport.open()
+            self.transport.open(connect=held_until(self._hold_doc, self.id, self.incarnation, 0.0) is None)
         except AddressInUseError as exc:
             self._refuse(f"cannot bind {exc.endpoint}: address already in use")
         except TransportError as exc:
@@ -320,66 +337,155 @@ class Node:
     # ------------------------------------------------------------------ the loop
 
     def _loop(self) -> None:
-        poller = zmq.Poller()
-        router = self.transport.router
-        poller.register(router, zmq.POLLIN)
+        # epoll on the sockets' ZMQ_FDs and the wakeup fd, registered once: a wake costs one epoll_wait and
+        # reports only the fds that have something to say (zmq.Poller rebuilt and re-polled every socket each
+        # call). ZMQ_FD only signals an edge, so a socket is read until ZMQ_EVENTS shows nothing left (see
+        # Transport.receive) or, when a batch cap stops early, the next poll does not sleep.
+        ep = select.epoll()
+        router_fd = self.transport.router.getsockopt(zmq.FD)
+        ep.register(router_fd, select.EPOLLIN)
+        sub_fd = -1
         if self.sub is not None:
-            poller.register(self.sub, zmq.POLLIN)
-        wake = self._wake_r
-        assert wake is not None  # created with the sockets, before the loop
-        wake_fd = wake.fileno()
-        poller.register(wake_fd, zmq.POLLIN)
-        core, netem, transport = self.core, self.netem, self.transport
-        zap = transport.zap.socket if transport.zap is not None else None  # CURVE: handshakes wait for us
-        if zap is not None:
-            poller.register(zap, zmq.POLLIN)
-        monitors = list(transport.monitors)  # empty unless hints are on
-        for mon in monitors:
-            poller.register(mon, zmq.POLLIN)
-        monotonic = self.clock.now
-        while True:
-            if self.stop_reason is not None:
-                return
-            if self.supervisor_pid is not None and os.getppid() != self.supervisor_pid:
-                self.stop_reason = "supervisor_gone"
-                return
-            now = monotonic()
-            due = core.deadline
+            sub_fd = self.sub.getsockopt(zmq.FD)
+            ep.register(sub_fd, select.EPOLLIN)
+        assert self._wake_r is not None  # created with the sockets, before the loop
+        wake_fd = self._wake_r.fileno()
+        ep.register(wake_fd, select.EPOLLIN)
+        zap_fd = -1  # CURVE: handshakes wait for our ZAP handler
+        if self.transport.zap is not None:
+            zap_fd = self.transport.zap.socket.getsockopt(zmq.FD)
+            ep.register(zap_fd, select.EPOLLIN)
+        try:
+            self._run_loop(ep, sub_fd, wake_fd, zap_fd)
+        finally:
+            ep.close()
+
+    def _run_loop(self, ep: Any, sub_fd: int, wake_fd: int, zap_fd: int) -> None:
+        core, netem, limiter, stats = self.core, self.netem, self.limiter, self.loop_stats
+        monotonic, real_seconds = self.clock.now, self.clock.real_seconds
+        self._ep = ep
+        self._watch_monitors()
+        # Sources that may hold more than one batch (or news from before the loop): read again without sleeping.
+        pending = {fd for fd in (sub_fd, zap_fd) if fd >= 0} | {_ROUTER}
+        sources = {wake_fd: _WAKE, sub_fd: sub_fd, zap_fd: zap_fd}
+        now = monotonic()
+        parent_check = now  # the getppid() fallback, at most once per MAX_POLL_MS (PR_SET_PDEATHSIG is primary)
+        while self.stop_reason is None:
+            if now >= parent_check:
+                if self.supervisor_pid is not None and os.getppid() != self.supervisor_pid:
+                    self.stop_reason = "supervisor_gone"
+                    return
+                parent_check = now + MAX_POLL_MS / 1000.0
+            due = min(core.deadline if self.hold_until is None else self.hold_until, parent_check)
             nd = netem.next_due
             if nd is not None and nd < due:
                 due = nd
-            timeout = min(MAX_POLL_MS, max(0, math.ceil(self.clock.real_seconds(due - now) * 1000.0)))
-            ready = dict(poller.poll(timeout))
-            if zap is not None and zap in ready:
-                transport.zap.handle()
-            if router in ready:
-                for msg in transport.receive():
-                    if not netem.allows(msg.src, self.id):
-                        transport.log_drop(msg.src, msg.kind, "partition")
-                        continue
-                    self._apply(core.step(msg, monotonic()))
-            for mon in monitors:
-                if mon in ready:
-                    for peer, endpoint in transport.disconnects(mon):
-                        self._apply(core.hint(peer, monotonic(), endpoint))
-            if self.sub is not None and self.sub in ready:
-                self._read_netctl()
-            if wake_fd in ready:
-                try:
-                    while wake.recv(512):
-                        pass
-                except BlockingIOError:
-                    pass
+            ready = ep.poll(0 if pending else real_seconds(max(0.0, due - now)))
             now = monotonic()
-            if netem.next_due is not None and netem.next_due <= now:
-                send_now, cut = netem.pop_due(now)
-                for msg in cut:
-                    transport.log_drop(msg.dst, msg.kind, "partition")
-                for msg in send_now:
-                    transport.send(msg)
-            if now >= core.deadline:
-                self._apply(core.tick(now))
-            self.limiter.flush()  # its own (real) clock: log windows are not skewed
+            stats.wakes += 1
+            if ready or pending:
+                pending = self._service(ready, pending, sources, now, sub_fd, zap_fd)
+            if nd is not None and nd <= now:
+                self._send_delayed(now)
+            self._timers(now)
+            limiter.flush()  # its own (real) clock: log windows are not skewed
+            now = monotonic()
+
+    def _service(self, ready: list[tuple[int, int]], pending: set[int], sources: dict[int, int], now: float,
+                 sub_fd: int, zap_fd: int) -> set[int]:
+        """Read every source that signalled or still holds frames; returns the sources still holding some."""
+        for fd, _ in ready:
+            src = sources.get(fd, _ROUTER)
+            if src == _WAKE:
+                self._drain_wake()
+            elif fd in self._monitor_of:
+                for peer, endpoint in self.transport.disconnects(self._monitor_of[fd]):
+                    self._apply(self.core.hint(peer, now, endpoint))
+            else:
+                pending.add(src)
+        transport, netem, step, node_id = self.transport, self.netem, self.core.step, self.id
+        if zap_fd in pending and transport.zap.handle() < ZAP_BATCH:
+            pending.discard(zap_fd)
+        if sub_fd in pending and not self._read_netctl():
+            pending.discard(sub_fd)
+        for msg in transport.receive():  # any wake may come with frames: ZMQ_FD signals only an edge
+            if netem.allows(msg.src, node_id):
+                self._apply(step(msg, now))
+            else:
+                transport.log_drop(msg.src, msg.kind, "partition")
+        if not transport.more:
+            pending.discard(_ROUTER)
+        return pending
+
+    def _timers(self, now: float) -> None:
+        core = self.core
+        if self.hold_until is not None:
+            if core.role != FOLLOWER:
+                self._release("campaign", now)  # e.g. a TimeoutNow: a campaigning node needs its timers
+            elif core.leader is not None:
+                self._release("leader", now)
+            elif now >= self.hold_until:
+                self._release("bound", now)
+            return
+        if now >= core.deadline:
+            self.loop_stats.tick_late(now - core.deadline)
+            self._apply(core.tick(now))
+
+    def _on_release(self, first: Any, now: float) -> None:
+        """The supervisor's release: the named node campaigns now; the others hold on until they hear a leader,
+        for at most the first election's patience (runtime/startup.py). A node that missed the connect step
+        connects only now, and its first messages would find no connection: it runs an ordinary timer instead."""
+        patience = first_election_patience_s(len(self.core.config.members))
+        if self._connect_peers():
+            self._release("release", now)
+        elif first == self.id:
+            self._release("first", now)
+            self._apply(self.core.campaign_now(now, patience))
+        else:
+            self.hold_until = now + patience
+
+    def _release(self, reason: str, now: float) -> None:
+        """End the start-up hold: from here on the election timer runs (drawn afresh unless campaigning)."""
+        self.hold_until = None
+        self._connect_peers()  # no-op unless the connect step was missed (the bound, a lost message)
+        self._write("timer_released", reason=reason, held_ms=round((now - self._hold_since) * 1000))
+        if reason != "first":
+            self.core.restart_election_timer(now)
+
+    def _connect_peers(self) -> bool:
+        """Connect the DEALERs if the start-up barrier had kept them back; True if that happened now."""
+        if not self.transport.connect_peers():
+            return False
+        self._watch_monitors()
+        return True
+
+    def _watch_monitors(self) -> None:
+        """Put the DEALERs' monitor sockets (hints) in the loop's epoll: they exist once the DEALERs do."""
+        if self._ep is None:
+            return
+        for mon in self.transport.monitors:
+            fd = mon.getsockopt(zmq.FD)
+            if fd not in self._monitor_of:
+                self._monitor_of[fd] = mon
+                self._ep.register(fd, select.EPOLLIN)
+                # ZMQ_FD signals an edge only after a read found the socket empty: read once to arm it.
+                for peer, endpoint in self.transport.disconnects(mon):
+                    self._apply(self.core.hint(peer, self.clock.now(), endpoint))
+
+    def _drain_wake(self) -> None:
+        assert self._wake_r is not None
+        try:
+            while self._wake_r.recv(512):
+                pass
+        except BlockingIOError:
+            pass
+
+    def _send_delayed(self, now: float) -> None:
+        send_now, cut = self.netem.pop_due(now)
+        for msg in cut:
+            self.transport.log_drop(msg.dst, msg.kind, "partition")
+        for msg in send_now:
+            self.transport.send(msg)
 
     # ------------------------------------------------------------------ the embedding's ports
 
@@ -420,12 +526,13 @@ class Node:
 
     # ------------------------------------------------------------------ netctl
 
-    def _read_netctl(self) -> None:
+    def _read_netctl(self) -> bool:
+        """Handle up to NETCTL_BATCH messages; True if more may be waiting (read again before sleeping)."""
         for _ in range(NETCTL_BATCH):
             try:
                 parts = self.sub.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
-                return
+                return False
             try:
                 if len(parts) != 1:
                     raise NetctlError(f"{len(parts)}-part message")
@@ -434,6 +541,7 @@ class Node:
                 self._netctl_rejected(str(exc))
                 continue
             self._apply_netctl(doc)
+        return True
 
     def _netctl_rejected(self, reason: str) -> None:
         self.limiter.emit("netctl_rejected", ("netctl_rejected",), 1, reason=reason[:200])
@@ -450,6 +558,11 @@ class Node:
                 fields = self.netem.model.to_doc()
                 del fields["type"]
                 self._write("net_applied", **fields)
+        elif kind == "connect":
+            self._connect_peers()  # every node of the start is up (the barrier's first step)
+        elif kind == "release":
+            if self.hold_until is not None:
+                self._on_release(doc.get("first"), self.clock.now())
         elif kind == "transfer":
             target, tid = doc.get("target"), doc.get("id")
             if type(tid) is not int:
@@ -479,6 +592,7 @@ class Node:
 
     def _stop(self) -> int:
         self.limiter.flush_all()
+        self._write("loop_stats", **self.loop_stats.summary())
         self._write("node_stopping", reason=self.stop_reason or "unknown")
         self._close_sockets()
         return EXIT_OK

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import random
 import signal
 import subprocess
 import time
@@ -21,7 +22,7 @@ import zmq
 from ..evidence.logfile import LogTail, LogWriter
 from ..evidence.status import RoleTracker
 from ..protocol.netmodel import HEALED, NetModel, NetModelError
-from ..protocol.units import s_to_ms
+from ..protocol.units import ms_to_s, s_to_ms
 from .config import ClusterConfig
 from .control import COMMANDS, parse_ids, validate_groups
 from .curve import AUTH_MODES, CurveError, ensure_keys
@@ -30,6 +31,7 @@ from .errors import SupervisorError
 from .nodefaults import FaultsError, FaultTable
 from .resources import check_capacity, check_ports_free, free_ports, tcp_endpoint
 from .rundir import RunDir, register_supervisor, unregister_supervisor
+from .startup import HOLD_KEY, hold_document
 from .spawn import SPAWN_METHODS, NodeHandle, Spawner, child_env, make_spawner
 
 __all__ = ["Supervisor", "SupervisorError", "EXIT_REFUSED", "NodeProc"]
@@ -42,6 +44,9 @@ _NETCTL_REPUBLISH_IDLE_S = 5.0
 _NETCTL_BUSY_WINDOW_S = 3.0
 _IDLE_POLL_S = 0.25  # how late the supervisor may notice (and log) a node's exit when nobody is asking
 _STOP_GRACE_S = 3.0
+_RELEASE_POLL_S = 0.02  # while the start-up barrier holds: how often to look for the last node_started
+_CONNECT = json.dumps({"type": "connect"}).encode()
+_RELEASE_CONNECT_IVLS = 2  # after the last node_started, wait this many reconnect intervals: DEALERs connect
 
 
 @dataclass(slots=True)
@@ -101,6 +106,10 @@ class Supervisor:
         self._next_publish = 0.0
         self._last_net_event = 0.0  # last spawn or network change: late subscribers are possible until a while after
         self._transfer_seq = 0
+        self._hold: dict[int, int] = {}  # start-up barrier: node -> incarnation still to release (startup.py)
+        self._release_at: float | None = None
+        self._release_until = 0.0  # republish the release until then (late subscribers)
+        self._release_doc = b""
 
     # ------------------------------------------------------------------ what setup() creates
 
@@ -171,6 +180,7 @@ class Supervisor:
             "control": control,
             "netctl": netctl,
             "supervisor_pid": os.getpid(),
+            HOLD_KEY: hold_document({n: p.incarnation + 1 for n, p in self.nodes.items()}, self.config.nodes),
             "spawn": self.spawn_method,
             **network_fields,
         }
@@ -228,6 +238,36 @@ class Supervisor:
     def start_all(self) -> None:
         for n in self.members:
             self.spawn(n)
+        self._hold = {n: self.nodes[n].incarnation for n in self.members}
+
+    def _is_up(self, n: int, inc: int) -> bool:
+        view = self.tracker.nodes.get(n)
+        return self.nodes[n].alive and view is not None and view.incarnation == inc and view.role is not None
+
+    def _check_release(self, now: float) -> None:
+        """The start-up barrier: once every node of this start has logged node_started (or is gone), give their
+        DEALERs time to connect, then release all election timers at once (docs/CONTRACTS.md)."""
+        if self._release_at is None:
+            self.refresh()
+            for n, inc in self._hold.items():
+                p, view = self.nodes[n], self.tracker.nodes.get(n)
+                done = view is not None and view.incarnation == inc and (view.role or view.failed or view.stopped)
+                if p.alive and p.incarnation == inc and not done:
+                    return
+            self._release_at = now + ms_to_s(_RELEASE_CONNECT_IVLS * self.config.effective_reconnect_ms)
+            self._release_doc = _CONNECT  # all up: connect now (republished until the release replaces it)
+            self._release_until = self._last_net_event = now + 0.0
+            self._release_until += _NETCTL_BUSY_WINDOW_S
+            self._publish(self.net.to_doc())
+        elif now >= self._release_at:
+            up = [n for n, inc in self._hold.items() if self._is_up(n, inc)]
+            first = random.choice(up) if up else None
+            self.log.write("timers_released", node=0, nodes=len(self._hold), first=first)
+            self._release_doc = json.dumps({"type": "release", "first": first}).encode()
+            self._hold, self._release_at = {}, None
+            self._release_until = self._last_net_event = now + 0.0  # republish busily (late subscribers)
+            self._release_until += _NETCTL_BUSY_WINDOW_S
+            self._publish(self.net.to_doc())
 
     def spawn(self, node_id: int) -> NodeProc:
         proc = self.nodes[node_id]
@@ -252,11 +292,15 @@ class Supervisor:
             # reaps exits, republishes netctl and redraws, so it need not wake often.
             now = time.monotonic()
             wake = min(self._next_publish, next_display if on_refresh is not None else now + _IDLE_POLL_S)
+            if self._hold:
+                wake = min(wake, now + _RELEASE_POLL_S)
             ready = dict(poller.poll(timeout=math.ceil(s_to_ms(max(0.0, min(_IDLE_POLL_S, wake - now))))))
             if self._control in ready:
                 self._serve_one()
             self.reap()
             now = time.monotonic()
+            if self._hold:
+                self._check_release(now)
             if now >= self._next_publish:
                 self._publish(self._for_nodes(self.net.to_doc()))
                 self._publish(self.faults.message())
@@ -552,8 +596,11 @@ class Supervisor:
         now = time.monotonic()
         busy = now - self._last_net_event < _NETCTL_BUSY_WINDOW_S
         self._next_publish = now + (_NETCTL_REPUBLISH_S if busy else _NETCTL_REPUBLISH_IDLE_S)
+        sock = self._socket(self._netctl)
         try:
-            self._socket(self._netctl).send(json.dumps(msg).encode(), zmq.NOBLOCK)
+            sock.send(json.dumps(msg).encode(), zmq.NOBLOCK)
+            if now < self._release_until:
+                sock.send(self._release_doc, zmq.NOBLOCK)
         except zmq.Again:
             pass  # republished shortly anyway
 

@@ -46,14 +46,21 @@ __all__ = [
     "RCVHWM",
     "MAXMSGSIZE",
     "RECV_BATCH",
+    "LIMITED_RECORD_CAP",
 ]
 
 SNDHWM = 16  # a few heartbeat intervals' worth per peer; older news is useless to Raft, drop instead of queue
 RCVHWM = 1000  # bounds memory under a flood; zmq drops/pushes back beyond it, the codec drops the rest
 MAXMSGSIZE = 1024  # > codec MAX_FRAME_BYTES (256): 257..1024 is rejected and logged, beyond that zmq disconnects
 RECV_BATCH = 64  # frames handled per wake-up before the loop looks at timers again (a flood cannot starve ticks)
-DROP_LOG_BUDGET = 1  # message_dropped records per (peer, kind, reason) per window
+DROP_LOG_BUDGET = 1  # message_dropped records per (kind, reason) per window
 REJECT_LOG_BUDGET = 5  # message_rejected records per window, all reasons together
+LIMITED_RECORD_CAP = 2000  # rate-limited records per node incarnation; then only counts (see LogLimiter)
+
+# Plain ints: pyzmq's enum members cost an enum construction per `&` on the hot path.
+_EVENTS, _POLLIN, _NOBLOCK = int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.NOBLOCK)
+
+_MIXED_NULL = frozenset({"peer"})  # summary fields that become null when the occurrences differ in them
 
 _ENDPOINT = re.compile(r"^(?:tcp://(?:127\.0\.0\.1|localhost|\[::1\]):(\d{1,5})|ipc://(/.+))$")
 # Any host: an IPv4 literal, a DNS name, or a bracketed IPv6 literal (only for authenticated or namespaced runs).
@@ -90,14 +97,19 @@ class LogLimiter:
 
     Every record carries `count`: the occurrences it stands for (itself plus those suppressed since the key's
     previous record). `flush(now)` writes a summary record for keys whose window has ended with suppressed
-    occurrences, so the sum of `count` over all records equals the number of occurrences once flushed.
+    occurrences, so the sum of `count` over all records equals the number of occurrences once flushed. A summary
+    carries the latest occurrence's fields, except `peer`, which is null when its occurrences involved several.
+    After `cap` records in all, the limiter writes `log_cap_reached` once and from then on only counts: the
+    totals come out at a clean stop (`flush_all`), so a flood of any length costs a bounded log.
     `log(event, **fields)` does the writing (the node adds the term).
     """
 
     def __init__(self, log: Callable[..., Any], clock: Callable[[], float] = time.monotonic,
-                 window: float = 1.0) -> None:
-        self.log, self.clock, self.window = log, clock, window
-        # key -> [window_start, records_in_window, suppressed, event, last_fields]
+                 window: float = 1.0, cap: int = LIMITED_RECORD_CAP) -> None:
+        self.log, self.clock, self.window, self.cap = log, clock, window, cap
+        self.written = 0
+        self._due = float("inf")  # no summary can be due before this
+        # key -> [window_start, records_in_window, suppressed, event, fields of the suppressed]
         self._keys: dict[Hashable, list[Any]] = {}
 
     def emit(self, event: str, key: Hashable, budget: int, **fields: Any) -> bool:
@@ -108,33 +120,52 @@ class LogLimiter:
             st = self._keys[key] = [now, 0, 0, event, fields]
         elif now - st[0] >= self.window:
             st[0], st[1] = now, 0
-        if st[1] < budget:
+        if st[1] < budget and self.written < self.cap:
             st[1] += 1
             count, st[2] = st[2] + 1, 0
-            self.log(event, **fields, count=count)
+            self._write(event, fields, count)
             return True
+        if st[2] == 0:
+            st[3], st[4] = event, dict(fields)
+        elif st[4] != fields:  # the latest value, except a peer that differs: null (the schema allows it)
+            st[4] = {k: (None if k in _MIXED_NULL and st[4].get(k) != v else v) for k, v in fields.items()}
         st[2] += 1
-        st[3], st[4] = event, fields
+        self._due = min(self._due, st[0] + self.window)
         return False
+
+    def _write(self, event: str, fields: dict[str, Any], count: int) -> None:
+        self.written += 1
+        self.log(event, **fields, count=count)
+        if self.written == self.cap:
+            self.log("log_cap_reached", cap=self.cap)
 
     def flush(self, now: float | None = None) -> int:
         """Write summaries for windows that ended with suppressed occurrences. Returns records written."""
         now = self.clock() if now is None else now
-        written = 0
+        if now < self._due or self.written >= self.cap:
+            return 0
+        written, self._due = 0, float("inf")
         for st in self._keys.values():
-            if st[2] and now - st[0] >= self.window:
-                count, st[2] = st[2], 0
-                st[0], st[1] = now, 1
-                self.log(st[3], **st[4], count=count)
-                written += 1
+            if not st[2]:
+                continue
+            if now - st[0] < self.window:
+                self._due = min(self._due, st[0] + self.window)
+                continue
+            count, st[2] = st[2], 0
+            st[0], st[1] = now, 1
+            self._write(st[3], st[4], count)
+            written += 1
+            if self.written >= self.cap:
+                break
         return written
 
     def flush_all(self) -> int:
-        """Write every pending summary regardless of windows (at shutdown)."""
+        """Write every pending summary regardless of windows and of the cap (at shutdown)."""
         written = 0
         for st in self._keys.values():
             if st[2]:
                 count, st[2] = st[2], 0
+                self.written += 1
                 self.log(st[3], **st[4], count=count)
                 written += 1
         return written
@@ -185,11 +216,13 @@ class Transport:
         self.watch_disconnects = watch_disconnects
         self.monitors: dict[zmq.Socket, int] = {}  # monitor socket -> the peer whose DEALER it watches
         self.stats: Counter[str] = Counter()  # sent, received, dropped_queue_full, rejected, rejected:<reason>
+        self.more = False  # receive() stopped at recv_batch with frames still waiting
 
     # ------------------------------------------------------------------ lifecycle
 
-    def open(self) -> None:
-        """Bind the ROUTER, connect the DEALERs. AddressInUseError / TransportError name the endpoint."""
+    def open(self, connect: bool = True) -> None:
+        """Bind the ROUTER and (unless told not to yet) connect the DEALERs. AddressInUseError / TransportError
+        name the endpoint."""
         if self.curve is not None:
             self.zap = ZapHandler(self.ctx, self.curve.public_keys, self._auth_rejected)
             self.zap.open()  # before the CURVE server binds: no handshake may happen without it
@@ -209,6 +242,15 @@ class Transport:
                 raise AddressInUseError(self.endpoint, "address already in use") from None
             raise TransportError(self.endpoint, f"cannot bind: {exc}") from None
         self.router = router
+        if connect:
+            self.connect_peers()
+
+    def connect_peers(self) -> bool:
+        """One DEALER per peer (once). A node of a cluster's start connects only when every node is up (the
+        start-up barrier, runtime/startup.py): 100 nodes that each retry every reconnect interval to peers not yet
+        started cost the machine tens of thousands of refused connects a second, and slow the start itself."""
+        if self.dealers:
+            return False
         for peer, ep in sorted(self.endpoints.items()):
             if peer == self.node_id:
                 continue
@@ -230,6 +272,7 @@ class Transport:
                 self.monitors[d.get_monitor_socket(zmq.EVENT_DISCONNECTED)] = peer
             d.connect(ep)
             self.dealers[peer] = d
+        return True
 
     def close(self, linger_ms: int = 0) -> None:
         """Close all sockets. linger_ms > 0 gives queued sends that long to leave (only the after_send
@@ -253,9 +296,12 @@ class Transport:
         """Encode and send without blocking. False (and a rate-limited message_dropped) if it could not."""
         sock = self.dealers.get(msg.dst)
         if sock is None:
-            raise ValueError(f"node {msg.dst} is not a peer of node {self.node_id}")
+            if msg.dst == self.node_id or msg.dst not in self.endpoints:
+                raise ValueError(f"node {msg.dst} is not a peer of node {self.node_id}")
+            self.log_drop(msg.dst, msg.kind, "not_connected")  # before connect_peers(): gone, as Raft allows
+            return False
         try:
-            sock.send(self.codec.encode(msg), zmq.NOBLOCK)
+            sock.send(self.codec.encode_cached(msg), _NOBLOCK)
         except zmq.Again:
             # With IMMEDIATE=1 this covers both "not connected" and "queue full"; either way the message is gone.
             self.stats["dropped_queue_full"] += 1
@@ -266,7 +312,9 @@ class Transport:
 
     def log_drop(self, peer: int | None, kind: str, reason: str) -> None:
         """Rate-limited message_dropped (also used by the node for netem drops)."""
-        self.limiter.emit("message_dropped", ("message_dropped", peer, kind, reason), DROP_LOG_BUDGET,
+        # Keyed without the peer: a leader cut off from 100 peers writes one record per kind and reason per
+        # window (peer null when it stands for several), not one per peer.
+        self.limiter.emit("message_dropped", ("message_dropped", kind, reason), DROP_LOG_BUDGET,
                           peer=peer, kind=kind, reason=reason)
 
     # ------------------------------------------------------------------ disconnects
@@ -285,14 +333,22 @@ class Transport:
     # ------------------------------------------------------------------ receiving
 
     def receive(self) -> list[Message]:
-        """Read up to `recv_batch` waiting frames; return the valid messages, reject (count, log) the rest."""
-        assert self.router is not None, "open() first"
+        """Read up to `recv_batch` waiting frames; return the valid messages, reject (count, log) the rest.
+
+        Reads while ZMQ_EVENTS says a frame is waiting (no zmq.Again exception per wake), so when it returns with
+        `more` False the ROUTER's ZMQ_FD will signal the next arrival; with `more` True the caller must call
+        again without sleeping."""
+        router = self.router
+        assert router is not None, "open() first"
         out: list[Message] = []
+        self.more = False
         for _ in range(self.recv_batch):
+            if not self._readable(router):
+                return out
             try:
                 parts, user_id = self._read()
             except zmq.Again:
-                break
+                return out
             # parts[0] is the routing id zmq assigned to the connection: it says nothing about who sent it.
             if len(parts) != 2:
                 self._reject("multipart", sum(len(p) for p in parts[1:]))
@@ -309,14 +365,20 @@ class Transport:
                 continue
             self.stats["received"] += 1
             out.append(msg)
+        self.more = self._readable(router)
         return out
+
+    @staticmethod
+    def _readable(sock: zmq.Socket) -> bool:
+        # ZMQ_EVENTS also processes the socket's pending commands, which re-arms its ZMQ_FD edge.
+        return bool(int(sock.getsockopt(_EVENTS)) & _POLLIN)
 
     def _read(self) -> tuple[list[bytes], str | None]:
         """One waiting message (zmq.Again if none) and, with CURVE, the member id (ZAP User-Id) that its
         connection authenticated as."""
         assert self.router is not None, "open() first"
         if self.curve is None:
-            return self.router.recv_multipart(zmq.NOBLOCK), None
+            return self.router.recv_multipart(_NOBLOCK), None
         frames = self.router.recv_multipart(zmq.NOBLOCK, copy=False)
         user_id = frames[-1].get("User-Id")
         return [f.bytes for f in frames], user_id if isinstance(user_id, str) else None
