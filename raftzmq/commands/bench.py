@@ -168,14 +168,9 @@ def hotpath(sizes: str, runs: int, seconds: float, as_json: bool, **flags: Any) 
       raftzmq bench hotpath                       # 5 nodes, 3 windows of 10 s
       raftzmq bench hotpath --sizes 5,101 --runs 3
     """
-    try:
-        ns = [int(x) for x in sizes.split(",")]
-    except ValueError:
-        fail(f"--sizes: expected comma-separated integers, got {sizes!r}")
-    config_path = flags["config_path"]
     config = resolve_cluster(flags)
-    res = _measure(bench_hotpath.hotpath, nodes=ns, runs=runs, seconds=seconds, heartbeat_ms=config.heartbeat_ms,
-                   extra=start_args(config, config_path))
+    res = _measure(bench_hotpath.hotpath, nodes=_sizes(sizes), runs=runs, seconds=seconds,
+                   heartbeat_ms=config.heartbeat_ms, extra=start_args(config, flags["config_path"]))
     _emit({"load average at start": bench_hotpath.load_average(), **res}, as_json)
 
 
@@ -197,14 +192,18 @@ def scale(sizes: str, hold: float, runs: int, as_json: bool, **flags: Any) -> No
       raftzmq bench scale                          # 5, 25, 51 and 101 nodes, 60 s hold each
       raftzmq bench scale --sizes 51,101 --hold 30 --runs 3
     """
-    try:
-        ns = [int(x) for x in sizes.split(",")]
-    except ValueError:
-        fail(f"--sizes: expected comma-separated integers, got {sizes!r}")
-    config_path = flags["config_path"]
     config = resolve_cluster(flags)
-    res = _measure(bench_scale.scale, sizes=ns, hold=hold, runs=runs, extra=start_args(config, config_path))
+    res = _measure(bench_scale.scale, sizes=_sizes(sizes), hold=hold, runs=runs,
+                   extra=start_args(config, flags["config_path"]))
     _emit({"load average at start": bench_hotpath.load_average(), **res}, as_json)
+
+
+def _sizes(text: str) -> list[int]:
+    """--sizes of bench hotpath and bench scale: comma-separated cluster sizes."""
+    try:
+        return [int(x) for x in text.split(",")]
+    except ValueError:
+        fail(f"--sizes: expected comma-separated integers, got {text!r}")
 
 
 def _heartbeat(value: str) -> str | int:
