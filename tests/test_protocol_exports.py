@@ -2,7 +2,7 @@
 import raftzmq.protocol as protocol
 
 EXPECTED = {
-    "AppendEntries", "AppendResponse", "CANDIDATE", "Codec", "CoreConfig", "ElectionCore", "Event", "FOLLOWER",
+    "AppendEntries", "AppendResponse", "CANDIDATE", "Codec", "CoreConfig", "ElectionCore", "Entry", "Event", "FOLLOWER",
     "HardState", "IllegalTransition", "LEADER", "MAX_FRAME_BYTES", "Message", "NetModel", "NetModelError", "Output",
     "PRECANDIDATE",
     "ProtocolError", "RequestVote", "TimeoutNow", "VoteResponse", "has_majority", "majority",

@@ -13,12 +13,12 @@ from .core import (
     IllegalTransition,
     Output,
 )
-from .messages import AppendEntries, AppendResponse, Message, RequestVote, TimeoutNow, VoteResponse
+from .messages import AppendEntries, Entry, AppendResponse, Message, RequestVote, TimeoutNow, VoteResponse
 from .netmodel import NetModel, NetModelError
 from .quorum import has_majority, majority
 
 __all__ = [
-    "AppendEntries", "AppendResponse", "CANDIDATE", "Codec", "CoreConfig", "ElectionCore", "Event", "FOLLOWER",
+    "AppendEntries", "AppendResponse", "CANDIDATE", "Codec", "CoreConfig", "ElectionCore", "Entry", "Event", "FOLLOWER",
     "HardState", "IllegalTransition", "LEADER", "MAX_FRAME_BYTES", "Message", "NetModel", "NetModelError", "Output", "PRECANDIDATE",
     "ProtocolError", "RequestVote", "TimeoutNow", "VoteResponse", "has_majority", "majority",
 ]

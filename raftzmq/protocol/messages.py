@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "MAX_TERM",
+    "Entry",
     "Message",
     "RequestVote",
     "VoteResponse",
@@ -26,6 +27,25 @@ def _check_int(name: str, value: object, low: int, high: int) -> None:
     # bool is an int subclass; a True term is a bug, not a term.
     if type(value) is not int or not low <= value <= high:
         raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One entry of the replicated log: its position, the term of the leader that created it, and the client's
+    command as opaque bytes (empty for the no-op a new leader appends). Shared by the wire (AppendEntries), the
+    core's Ready (entries to append, entries to apply) and the write-ahead log on disk."""
+
+    index: int
+    term: int
+    data: bytes = b""
+
+    def __post_init__(self) -> None:
+        if type(self.index) is not int or not 1 <= self.index <= MAX_TERM:
+            _check_int("index", self.index, 1, MAX_TERM)
+        if type(self.term) is not int or not 1 <= self.term <= MAX_TERM:
+            _check_int("term", self.term, 1, MAX_TERM)
+        if type(self.data) is not bytes:
+            raise ValueError(f"entry data must be bytes, got {type(self.data).__name__}")
 
 
 @dataclass(frozen=True, slots=True)
