@@ -38,6 +38,7 @@ class Run:
     def __init__(self, run_dir: Path, nodes: int | None = 3, *, cluster_started: bool = True,
                  replication: bool = False) -> None:
         self.replication = replication
+        self.written = 0  # records written through rec()
         self.disk: dict[int, DigestChain] = {}  # per node: its log as it is on disk (digests)
         self.entries: dict[int, list[Entry]] = {}  # ... and its entries
         self.saved_commit: dict[int, int] = {}  # per node: the commit index its hard state holds
@@ -82,6 +83,7 @@ class Run:
     # -- records
 
     def rec(self, node: int, event: str, term: int, **fields: Any) -> dict[str, Any]:
+        self.written += 1
         return self.writers[node].write(event, term=term, **fields)
 
     def persist(self, node: int, term: int, voted_for: int | None) -> None:
@@ -114,7 +116,10 @@ class Run:
         """A correct AppendEntries exchange: the follower's log from the first difference on becomes the
         leader's (its longer matching suffix, if any, stays)."""
         lead, mine = self.entries.get(leader, []), self.entries.get(follower, [])
-        p = next((k for k, (a, b) in enumerate(zip(lead, mine)) if a != b), min(len(lead), len(mine)))
+        if len(mine) <= len(lead) and (not mine or mine[-1] == lead[len(mine) - 1]):
+            p = len(mine)  # Log Matching: equal last entries, equal logs up to there (keeps long runs linear)
+        else:
+            p = next((k for k, (a, b) in enumerate(zip(lead, mine)) if a != b), min(len(lead), len(mine)))
         if p < len(lead):
             self.append_entries(follower, term, lead[p:])
 
