@@ -228,7 +228,7 @@ def test_heartbeat_response_frees_a_full_window_when_the_follower_is_behind():
     follower = RaftLog()
     p, t, b = send(pr, log, max_count=2)
     r = follower.follower_append(p, t, b, 0)
-    assert pr.on_reject(r.index, log.backup_next(r.conflict_index, r.conflict_term))
+    assert pr.on_reject(r.prev_index, log.backup_next(r.conflict_index, r.conflict_term))
     assert (pr.state, pr.next) == (PROBE, 1)
 
 
@@ -393,7 +393,7 @@ def test_lossy_reordering_pipeline_converges_and_respects_the_window(steps, data
                 elif isinstance(r, Accepted):
                     pr.on_success(r.match)
                 else:
-                    pr.on_reject(r.index, leader.backup_next(r.conflict_index, r.conflict_term))
+                    pr.on_reject(r.prev_index, leader.backup_next(r.conflict_index, r.conflict_term))
                 assert pr.match >= before
                 assert follower.entries(1, pr.match) == leader.entries(1, pr.match)
                 assert pr.match < pr.next

@@ -101,14 +101,14 @@ def test_up_to_date_is_the_lexicographic_order_of_last_term_and_index(terms, can
 # ------------------------------------------------------------------ §5.3 consistency check and append
 def test_reject_when_shorter_hints_last_index_plus_one_and_term_zero():
     r = log_of([1, 1, 2]).follower_append(5, 2, ents(6, [2]), 9)
-    assert r == Rejected(index=5, conflict_index=4, conflict_term=0)
+    assert r == Rejected(prev_index=5, conflict_index=4, conflict_term=0)
     assert not r.success
 
 
 def test_reject_on_term_mismatch_hints_that_terms_first_index():
     log = log_of([1, 2, 2, 2, 3])
     r = log.follower_append(4, 3, ents(5, [3]), 0)
-    assert r == Rejected(index=4, conflict_index=2, conflict_term=2)
+    assert r == Rejected(prev_index=4, conflict_index=2, conflict_term=2)
     assert terms_of(log) == [1, 2, 2, 2, 3]  # a rejection changes nothing
 
 
@@ -310,7 +310,7 @@ def replicate(leader, follower, pr, *, max_count=100, max_bytes=1 << 20, limit=5
         if isinstance(r, Accepted):
             assert pr.on_success(r.match)
         else:
-            assert pr.on_reject(r.index, leader.backup_next(r.conflict_index, r.conflict_term))
+            assert pr.on_reject(r.prev_index, leader.backup_next(r.conflict_index, r.conflict_term))
     return sent, answers
 
 

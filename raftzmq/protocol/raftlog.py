@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .messages import Entry
 
@@ -40,8 +40,7 @@ class LogSafetyError(RuntimeError):
     """An operation that would break a Raft safety property (lose a committed entry, commit past the log)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Accepted:
+class Accepted(NamedTuple):
     """The follower's log now matches the leader's through `match` (= prev_index + number of entries sent).
 
     entries:      the entries that were new to this log, in order: make them durable (the Ready's `entries`);
@@ -57,20 +56,24 @@ class Accepted:
     match: int
     commit: int
 
-    success = True
+    @property
+    def success(self) -> bool:
+        return True
 
 
-@dataclass(frozen=True, slots=True)
-class Rejected:
-    """The consistency check failed at `index` (the message's prev_index). The fast-backup hint:
-    conflict_term: the term of this log's entry at `index`, 0 when the log is shorter than `index`;
+class Rejected(NamedTuple):
+    """The consistency check failed at the message's `prev_index` (the rejection's AppendResponse.index).
+    The fast-backup hint:
+    conflict_term: the term of this log's entry at prev_index, 0 when the log is shorter than prev_index;
     conflict_index: the first index of conflict_term in this log, or last_index + 1 when shorter."""
 
-    index: int
+    prev_index: int
     conflict_index: int
     conflict_term: int
 
-    success = False
+    @property
+    def success(self) -> bool:
+        return False
 
 
 def _bad(msg: str) -> ValueError:
