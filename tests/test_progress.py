@@ -348,7 +348,7 @@ def test_committable_matches_the_definition(steps, npeers, data):
 
 
 # ------------------------------------------------------------------ end to end: a lossy pipeline converges
-@PROPS
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.integers(0, 2), min_size=1, max_size=30), st.data())
 def test_lossy_reordering_pipeline_converges_and_respects_the_window(steps, data):
     """A leader streams to one follower over a link that drops, duplicates and reorders messages in both
