@@ -10,7 +10,7 @@ import pytest
 
 from raftzmq.protocol import HardState
 from raftzmq.runtime.clock import SkewedClock, SkewError
-from raftzmq.runtime.diskfaults import DISK_FAULTS, DiskFaultError, FaultyFileOps
+from raftzmq.runtime.diskfaults import DISK_FAULTS, STATE_FAULTS, DiskFaultError, FaultyFileOps
 from raftzmq.runtime.failpoints import Failpoints
 from raftzmq.runtime.nodefaults import FaultReceiver, FaultsError, FaultTable, entry_for
 from raftzmq.runtime.storage import StateFile, StorageFatalError
@@ -21,7 +21,7 @@ STEP_OF = {"write": "write temp file", "fsync": "fsync temp file", "rename": "re
 
 # ---------------------------------------------------------------------------------------------- disk faults
 
-@pytest.mark.parametrize("fault", list(DISK_FAULTS))
+@pytest.mark.parametrize("fault", STATE_FAULTS)
 def test_each_disk_fault_fails_its_step_with_its_errno_and_keeps_the_old_state(tmp_path, fault):
     disk = FaultyFileOps()
     sf = StateFile(tmp_path / "node-1.state", ops=disk)
