@@ -430,3 +430,19 @@ def test_a_read_only_file_system_fails_creating_the_log(path):
 
 def test_log_faults_are_in_the_vocabulary():
     assert {"append:ENOSPC", "append:EIO", "truncate:ENOSPC", "truncate:EIO", "torn", "fsync:EIO"} <= set(LOG_FAULTS)
+
+
+def test_bench_wal_runs_and_reports_both_batches_against_the_floor(tmp_path):
+    from click.testing import CliRunner
+
+    from raftzmq.cli import main
+
+    res = CliRunner().invoke(main, ["bench", "wal", "--rounds", "3", "--size", "10", "--dir",
+                                                    str(tmp_path), "--json"])
+    assert res.exit_code == 0, res.stderr
+    doc = __import__("json").loads(res.stdout)
+    for batch in (1, 100):
+        row = doc[f"batch_{batch}"]
+        assert row["entries"] == batch and row["bytes"] == batch * (RECORD_OVERHEAD + 10)
+        assert row["wal_median_us"] > 0 and row["floor_median_us"] > 0
+    assert list(tmp_path.iterdir()) == []  # its files are removed

@@ -61,7 +61,9 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from raftzmq.protocol.core import HardState
 from raftzmq.protocol.logdigest import GENESIS, chain
 from raftzmq.protocol.messages import Entry
 
@@ -80,6 +82,7 @@ __all__ = [
     "encode_record",
     "scan_log",
     "read_log",
+    "describe_log",
 ]
 
 FILE_HEADER = b"RZQWAL1\n"
@@ -213,6 +216,28 @@ def read_log(path: str | os.PathLike[str]) -> LogScan:
     """Read-only: scan the log at `path` without repairing anything (for `raftzmq inspect`). Raises
     FileNotFoundError, OSError, CorruptLogError."""
     return scan_log(Path(path).read_bytes(), path)
+
+
+def describe_log(path: str | os.PathLike[str], state: HardState | None) -> dict[str, Any]:
+    """Read-only: what the log at `path` holds, with the hard state beside it (`raftzmq inspect`): per entry its
+    index, term, size (data bytes), byte offset of its record, chained digest, whether it is committed (index <=
+    the hard state's commit), and the data (UTF-8, undecodable bytes escaped). Raises like `read_log`."""
+    scan = read_log(path)
+    commit = state.commit if state is not None else 0
+    rows, digest = [], GENESIS
+    for entry, offset in zip(scan.entries, scan.offsets):
+        digest = chain(digest, entry.term, entry.data)
+        rows.append({"index": entry.index, "term": entry.term, "size": len(entry.data), "offset": offset,
+                     "digest": digest, "committed": entry.index <= commit,
+                     "data": entry.data.decode("utf-8", "backslashreplace")})
+    return {
+        "wal": os.fspath(path), "bytes": scan.size, "last": len(scan.entries), "digest": digest,
+        "term": state.term if state is not None else None,
+        "voted_for": state.voted_for if state is not None else None,
+        "commit": commit, "entries": rows,
+        "torn_tail": None if scan.tail is None else {"offset": scan.tail.offset, "bytes": scan.tail.bytes,
+                                                      "reason": scan.tail.reason},
+    }
 
 
 class WriteAheadLog:
