@@ -204,7 +204,7 @@ def scan_log(data: bytes, path: str | os.PathLike[str] = "<bytes>") -> LogScan:
 
 
 def _read_all(ops: FileOps, fd: int) -> bytes:
-    chunks = []
+    chunks: list[bytes] = []
     while True:
         chunk = ops.read(fd, 1 << 20)
         if not chunk:
