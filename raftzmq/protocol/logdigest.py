@@ -12,15 +12,20 @@ from collections.abc import Iterable
 
 from .messages import Entry
 
-__all__ = ["GENESIS", "chain", "chain_all"]
+__all__ = ["GENESIS", "chain", "chain_raw", "chain_all"]
 
 GENESIS = "0" * 16
 
 
 def chain(prev: str, term: int, data: bytes) -> str:
     """The digest through an entry of `term` and `data`, given the digest through the entry before it."""
+    return chain_raw(bytes.fromhex(prev), term, data).hex()
+
+
+def chain_raw(prev: bytes, term: int, data: bytes) -> bytes:
+    """`chain` on the 8 raw bytes of the digests (for a log that keeps the chain of every entry in memory)."""
     inner = hashlib.blake2b(data, digest_size=8).digest()
-    return hashlib.blake2b(bytes.fromhex(prev) + term.to_bytes(8, "big") + inner, digest_size=8).hexdigest()
+    return hashlib.blake2b(prev + term.to_bytes(8, "big") + inner, digest_size=8).digest()
 
 
 def chain_all(entries: Iterable[Entry], prev: str = GENESIS) -> list[str]:

@@ -64,7 +64,7 @@ from pathlib import Path
 from typing import Any
 
 from raftzmq.protocol.core import HardState
-from raftzmq.protocol.logdigest import GENESIS, chain
+from raftzmq.protocol.logdigest import GENESIS, chain, chain_raw
 from raftzmq.protocol.messages import Entry
 
 from .storage import CorruptStateError, FileOps, StorageFatalError
@@ -252,9 +252,9 @@ class WriteAheadLog:
         self._entries = scan.entries
         self._offsets = scan.offsets
         self._size = scan.end if scan.end else len(FILE_HEADER)
-        self._digests = [GENESIS]
+        self._digests = [bytes(8)]  # raw digests through 0..last (digest_at gives hex)
         for entry in self._entries:
-            self._digests.append(chain(self._digests[-1], entry.term, entry.data))
+            self._digests.append(chain_raw(self._digests[-1], entry.term, entry.data))
         self._commit = commit
         self._dirty = False
         self._failed: str | None = None  # why the log is unusable (an earlier I/O error)
@@ -352,7 +352,7 @@ class WriteAheadLog:
         """The chained digest through entry `index` (protocol/logdigest.py); GENESIS for 0."""
         if not 0 <= index <= len(self._entries):
             raise IndexError(f"index {index} is outside the log (0..{len(self._entries)})")
-        return self._digests[index]
+        return self._digests[index].hex()
 
     # ------------------------------------------------------------------ writing
 
@@ -390,7 +390,7 @@ class WriteAheadLog:
             self._offsets.append(offset)
             offset += RECORD_OVERHEAD + len(entry.data)
             self._entries.append(entry)
-            digests.append(chain(digests[-1], entry.term, entry.data))
+            digests.append(chain_raw(digests[-1], entry.term, entry.data))
         self._size = offset
         self._dirty = True
 
