@@ -11,8 +11,8 @@ from raftzmq.cli import main
 from raftzmq.protocol.core import HardState
 from raftzmq.protocol.logdigest import chain_all
 from raftzmq.protocol.messages import Entry
-from raftzmq.runtime.storage import StateFile
-from raftzmq.runtime.wal import FILE_HEADER, RECORD_OVERHEAD, WriteAheadLog, encode_record
+from raftzmq.runtime.node.storage import StateFile
+from raftzmq.runtime.node.wal import FILE_HEADER, RECORD_OVERHEAD, WriteAheadLog, encode_record
 
 ENTRIES = [Entry(1, 1), Entry(2, 1, b"set x 1"), Entry(3, 2, b"\xff\x00 binary"), Entry(4, 2, b"y" * 100)]
 

@@ -1,14 +1,14 @@
-"""The simulator's disk (lab/simdisk.py): what of a node's hard state and log survives a crash, per disk mode."""
+"""The simulator's disk (lab/sim/simdisk.py): what of a node's hard state and log survives a crash, per disk mode."""
 from __future__ import annotations
 
 import random
 
 import pytest
 
-from raftzmq.lab.simdisk import SimDisk
+from raftzmq.lab.sim.simdisk import SimDisk
 from raftzmq.protocol.core import HardState
 from raftzmq.protocol.messages import Entry
-from raftzmq.runtime.wal import FILE_HEADER, RECORD_OVERHEAD
+from raftzmq.runtime.node.wal import FILE_HEADER, RECORD_OVERHEAD
 
 
 def run(first, last, term, size=4):

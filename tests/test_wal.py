@@ -1,4 +1,4 @@
-"""The write-ahead log (runtime/wal.py): one test per claim of its docstring."""
+"""The write-ahead log (runtime/node/wal.py): one test per claim of its docstring."""
 from __future__ import annotations
 
 import errno
@@ -11,9 +11,9 @@ import pytest
 
 from raftzmq.protocol.logdigest import GENESIS, chain, chain_all
 from raftzmq.protocol.messages import Entry
-from raftzmq.runtime.diskfaults import LOG_FAULTS, FaultyFileOps
-from raftzmq.runtime.storage import CorruptStateError, FileOps, StorageFatalError
-from raftzmq.runtime.wal import (FILE_HEADER, RECORD_OVERHEAD, CommittedTruncationError, CorruptLogError,
+from raftzmq.runtime.node.diskfaults import LOG_FAULTS, FaultyFileOps
+from raftzmq.runtime.node.storage import CorruptStateError, FileOps, StorageFatalError
+from raftzmq.runtime.node.wal import (FILE_HEADER, RECORD_OVERHEAD, CommittedTruncationError, CorruptLogError,
                                  WriteAheadLog, encode_record, read_log, scan_log)
 
 

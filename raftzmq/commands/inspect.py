@@ -6,9 +6,9 @@ from typing import Any
 
 import click
 
-from ..runtime.rundir import RunDirError, resolve_run_dir
-from ..runtime.storage import CorruptStateError, decode_state
-from ..runtime.wal import CorruptLogError, describe_log
+from ..runtime.cluster.rundir import RunDirError, resolve_run_dir
+from ..runtime.node.storage import CorruptStateError, decode_state
+from ..runtime.node.wal import CorruptLogError, describe_log
 from .cluster import run_dir_option
 from .options import fail
 
