@@ -326,3 +326,9 @@ def test_save_rejects_invalid_state(sf, term, voted_for, commit):
     with pytest.raises(ValueError):
         sf.save(SimpleNamespace(term=term, voted_for=voted_for, commit=commit))
     assert not sf.path.exists()
+
+
+@pytest.mark.parametrize("commit", [-1, True, 1.5, "2"])
+def test_hard_state_refuses_a_bad_commit_index(commit):
+    with pytest.raises(ValueError, match="commit"):
+        HardState(1, None, commit)
