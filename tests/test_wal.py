@@ -446,3 +446,35 @@ def test_bench_wal_runs_and_reports_both_batches_against_the_floor(tmp_path):
         assert row["entries"] == batch and row["bytes"] == batch * (RECORD_OVERHEAD + 10)
         assert row["wal_median_us"] > 0 and row["floor_median_us"] > 0
     assert list(tmp_path.iterdir()) == []  # its files are removed
+
+
+def test_the_torn_tail_cut_is_made_durable(path):
+    write_log(path, run(1, 2, 1), tail=b"RZQE\x00\x00")
+    spy = Spy()
+    opened(path, spy)
+    ops = [op for op, _ in spy.calls if op != "open"]
+    assert ops == ["ftruncate", "fsync"]
+
+
+def test_the_torn_fault_really_kills_the_process_and_the_next_open_cuts_its_record(path):
+    import subprocess
+    import sys
+
+    script = f"""
+import sys
+from raftzmq.protocol.messages import Entry
+from raftzmq.runtime.node.diskfaults import FaultyFileOps
+from raftzmq.runtime.node.wal import WriteAheadLog
+disk = FaultyFileOps()
+log = WriteAheadLog.open({str(path)!r}, disk)
+log.append([Entry(1, 1, b"kept")]); log.sync()
+disk.arm("torn")
+log.append([Entry(2, 1, b"x" * 100)])
+sys.exit(0)  # not reached: the torn write SIGKILLs the process
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60)
+    assert done.returncode == -9, done.stderr.decode()
+    log, events = opened(path)
+    assert log.entries(1) == [E(1, 1, b"kept")]
+    assert events == [("log_tail_cut", {"file": str(path), "offset": len(FILE_HEADER) + RECORD_OVERHEAD + 4,
+                                        "bytes": (RECORD_OVERHEAD + 100) // 2})]

@@ -25,7 +25,9 @@ def inspect(node: int, run_dir: str | None, as_json: bool) -> None:
     """Print NODE's log from its files: index, term, size, chained digest and whether each entry is committed.
 
     Reads node-NODE.wal and node-NODE.state in the run directory and changes nothing (a torn tail is reported:
-    the node cuts it at its next start). Works on a running or a stopped cluster. The digest through an index is
+    the node cuts it at its next start). Works on a running or a stopped cluster; on a running node a record
+    being written at that moment shows as a torn tail, and "committed" is what the state file says (a commit
+    that needed no fsync may not be on disk yet). The digest through an index is
     the one `log_appended` and `commit_advanced` records carry (docs/log-schema.md): two nodes with the same
     digest at an index hold the same entries up to it.
 
