@@ -324,6 +324,22 @@ def _raw(e):  # encode_record, bypassing nothing (Entry already forbids index/te
     return encode_record(e)
 
 
+def _forged(index, term, data=b""):
+    """A checksum-valid record with values no Entry accepts (what a bug elsewhere could write)."""
+    body = struct.pack(">QQ", index, term) + data
+    length = len(body).to_bytes(4, "big")
+    return b"RZQE" + length + zlib.crc32(body, zlib.crc32(length)).to_bytes(4, "big") + body
+
+
+@pytest.mark.parametrize("index,term,fragment", [(1, 0, "term 0"), (1, 2**63, "beyond the largest term"),
+                                                 (0, 1, "index 0")])
+def test_a_checksum_valid_record_with_impossible_values_is_refused(path, index, term, fragment):
+    path.write_bytes(FILE_HEADER + _forged(index, term))
+    with pytest.raises(CorruptLogError, match=fragment) as info:
+        WriteAheadLog.open(path)
+    assert info.value.offset == len(FILE_HEADER)
+
+
 def test_a_bad_file_header_is_refused_at_offset_zero(path):
     path.write_bytes(b"RZQWAL2\n" + encode_record(E(1, 1)))
     with pytest.raises(CorruptLogError, match="at byte offset 0: not a raftzmq write-ahead log"):

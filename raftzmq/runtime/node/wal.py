@@ -65,7 +65,7 @@ from typing import Any
 
 from raftzmq.protocol.core import HardState
 from raftzmq.protocol.logdigest import GENESIS, chain, chain_raw
-from raftzmq.protocol.messages import Entry
+from raftzmq.protocol.messages import MAX_TERM, Entry
 
 from .storage import CorruptStateError, FileOps, StorageFatalError
 
@@ -195,6 +195,8 @@ def scan_log(data: bytes, path: str | os.PathLike[str] = "<bytes>") -> LogScan:
         if term < 1 or term < last_term:
             raise CorruptLogError(name, f"record {index} has term {term} after term {last_term} "
                                         "(a term going backwards)", pos)
+        if term > MAX_TERM:
+            raise CorruptLogError(name, f"record {index} has term {term}, beyond the largest term {MAX_TERM}", pos)
         start = pos + RECORD_OVERHEAD
         entries.append(Entry(index, term, data[start:pos + _HEAD.size + length]))
         offsets.append(pos)
