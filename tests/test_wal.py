@@ -494,3 +494,47 @@ sys.exit(0)  # not reached: the torn write SIGKILLs the process
     assert log.entries(1) == [E(1, 1, b"kept")]
     assert events == [("log_tail_cut", {"file": str(path), "offset": len(FILE_HEADER) + RECORD_OVERHEAD + 4,
                                         "bytes": (RECORD_OVERHEAD + 100) // 2})]
+
+
+@pytest.mark.parametrize("seed", range(15))
+def test_random_appends_replacements_syncs_and_crashes_match_a_model(tmp_path, seed):
+    """Against a model of the log: what the node sees (`mem`) and what the last fsync made durable (`durable`,
+    where the truncation's own fsync counts too). After each crash the reopened log is exactly `durable`."""
+    import random
+
+    rng = random.Random(seed)
+    path = tmp_path / "node-1.wal"
+    spy = Spy()
+    log, _ = opened(path, spy)
+    mem: list[Entry] = []
+    durable: list[Entry] = []
+    commit = 0
+    term = 1
+    for _ in range(60):
+        op = rng.random()
+        if op < 0.5:
+            first = rng.randint(commit + 1, len(mem) + 1)
+            term += rng.random() < 0.3
+            batch = [E(first + i, term, bytes(rng.randrange(256) for _ in range(rng.randrange(40))))
+                     for i in range(rng.randint(1, 5))]
+            if batch[0].term < (mem[first - 2].term if first > 1 else 0):
+                continue
+            log.append(batch)
+            if first <= len(mem):
+                durable = mem[:first - 1]  # the truncation's fsync
+            mem = mem[:first - 1] + batch
+        elif op < 0.75:
+            log.sync()
+            durable = list(mem)
+        elif op < 0.85 and durable:
+            commit = rng.randint(commit, len(durable))
+            log.set_commit(commit)
+        else:
+            log.close()
+            spy.crash()
+            log, events = opened(path, spy, commit=commit)
+            assert log.entries(1) == durable and events == []
+            mem = list(durable)
+        assert log.entries(1) == mem and log.last_index == len(mem)
+        assert [log.digest_at(i) for i in range(len(mem) + 1)] == [GENESIS, *chain_all(mem)]
+        assert log.size == len(FILE_HEADER) + sum(RECORD_OVERHEAD + len(e.data) for e in mem)
