@@ -76,3 +76,13 @@ def test_without_dask_installed_the_error_says_what_to_install(monkeypatch):
     result = CliRunner().invoke(main, ["sim", "--seeds", "3", "--scheduler", "tcp://127.0.0.1:8786"])
     assert result.exit_code == 2, result.output
     assert "pip install -e '.[dask]'" in result.output
+
+
+def test_conform_on_dask_gives_the_same_scorecard(scheduler):
+    runner = CliRunner()
+    args = ["conform", "raftzmq.lab.conform.mutants:TermOnly", "--seeds", "4", "--nodes", "3", "--json"]
+    local = runner.invoke(main, args)
+    remote = runner.invoke(main, args + ["--scheduler", scheduler])
+    assert local.exit_code == remote.exit_code == 1, remote.output
+    a, b = json.loads(local.output), json.loads(remote.output)
+    assert b == a  # claims, seeds run, the failure with its seed, trace and replay line, liveness

@@ -11,12 +11,14 @@ Dask is an optional extra (`pip install -e '.[dask]'`); nothing here is imported
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 from raftzmq.lab.sim.simtypes import SimConfig, SimResult
 
-__all__ = ["DaskUnavailable", "run_seeds_on_dask", "batch_size", "worker_count"]
+__all__ = ["DaskUnavailable", "run_seeds_on_dask", "map_seeds_on_dask", "batch_size", "worker_count"]
+
+T = TypeVar("T")
 
 _CONNECT_TIMEOUT_S = 10.0  # a scheduler that does not answer in this long is not there
 _IN_FLIGHT_PER_WORKER = 4  # batches queued per worker: enough to hide a round trip, few enough to stop fast
@@ -68,27 +70,35 @@ def run_seeds_on_dask(config: SimConfig, seeds: Sequence[int], address: str) -> 
     """Yield one SimResult per seed, in seed order, computed on the Dask cluster at `address`. A seed that fails
     ends its batch early (the caller stops there anyway), so the yielded sequence can be shorter than `seeds` only
     after a failing result."""
+    return map_seeds_on_dask(address, _run_batch, config, seeds, failed=lambda r: not r.ok)
+
+
+def map_seeds_on_dask(address: str, batch_fn: Callable[[Any, list[int]], list[T]], shared: Any,
+                      seeds: Sequence[int], failed: Callable[[T], bool]) -> Iterator[T]:
+    """Run `batch_fn(shared, batch)` on the workers for consecutive batches of `seeds` and yield the items it
+    returns, in seed order, until the first item that `failed` (batch_fn itself should stop its batch there).
+    `shared` goes to every worker once; `batch_fn` must be importable there (a module-level function)."""
     client = _connect(address)
     in_flight: deque[Any] = deque()  # futures in seed order: the oldest is the next to yield
     try:
         workers = max(1, len(client.scheduler_info().get("workers", {})))
         size = batch_size(len(seeds), workers)
         batches = (list(seeds[i:i + size]) for i in range(0, len(seeds), size))
-        config_future = client.scatter(config, broadcast=True)
+        shared_future = client.scatter(shared, broadcast=True)
 
         def submit_next() -> None:
             batch = next(batches, None)
             if batch is not None:
-                in_flight.append(client.submit(_run_batch, config_future, batch, pure=False))
+                in_flight.append(client.submit(batch_fn, shared_future, batch, pure=False))
 
         for _ in range(workers * _IN_FLIGHT_PER_WORKER):
             submit_next()
         while in_flight:
-            results = in_flight.popleft().result()  # later batches keep running on the other workers meanwhile
+            items = in_flight.popleft().result()  # later batches keep running on the other workers meanwhile
             submit_next()
-            for r in results:
-                yield r
-                if not r.ok:
+            for item in items:
+                yield item
+                if failed(item):
                     return
     finally:
         for fut in in_flight:
