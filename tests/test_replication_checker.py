@@ -587,6 +587,17 @@ def test_reader_refuses_replication_records_that_contradict_themselves(tmp_path,
         w.write("log_appended", term=1, **fields)
 
 
+def test_writers_may_pass_term_runs_as_tuples(tmp_path):
+    # protocol/raftlog.py builds [(term, count), ...]; a validating writer takes them, JSON makes them lists.
+    r = started(tmp_path)
+    c = DigestChain()
+    for i in range(3):
+        c.append(1 + i // 2, b"%d" % i)
+    r.rec(2, "log_appended", 2, first=1, last=3, terms=[(1, 2), (2, 1)], prev_digest=ZERO, digest=c.digest(3))
+    res = checked(r)
+    assert res.ok and res.stats["replication"]["last_index"]["2"] == 3
+
+
 # ------------------------------------------------------------------------------------------- scale
 
 

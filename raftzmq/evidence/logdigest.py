@@ -8,7 +8,9 @@ d_i stands for the whole prefix 1..i (terms and payloads), so two logs that repo
 same entries up to it, and any difference at an earlier index shows in every later digest. Records carry digests
 instead of payloads (docs/log-schema.md, "Replication records"), which keeps logging proportional to batches.
 
-`step` is one link. `DigestChain` keeps the digest and term of every index of one log (8 bytes + one int each in
+`chain` is one link (`chain_raw` on raw bytes, for logs that keep every digest), `chain_all` a run of them.
+The write-ahead log (runtime/node/wal.py) and the embedding use this module; the checker compares what they
+wrote. `DigestChain` keeps the digest and term of every index of one log (8 bytes + one int each in
 two arrays, so a million entries cost ~16 MB), appends in O(1) per entry, truncates in O(1) amortised, and builds
 the fields of `log_appended` / `log_loaded` records for the embedding.
 """
@@ -18,10 +20,11 @@ from array import array
 from hashlib import blake2b
 from typing import Any, Iterable, Protocol
 
-__all__ = ["ZERO", "DIGEST_LEN", "step", "chain", "term_runs", "is_digest", "EntryLike", "DigestChain"]
+__all__ = ["GENESIS", "ZERO", "DIGEST_LEN", "chain", "chain_raw", "chain_all", "term_runs", "is_digest", "EntryLike",
+           "DigestChain"]
 
 DIGEST_LEN = 16  # hex characters (8 bytes)
-ZERO = "0" * DIGEST_LEN
+GENESIS = ZERO = "0" * DIGEST_LEN  # d_0
 _ZERO_BYTES = bytes(8)
 _HEX = frozenset("0123456789abcdef")
 
@@ -39,25 +42,24 @@ class EntryLike(Protocol):
     def data(self) -> bytes: ...
 
 
-def _step(prev: bytes, term: int, data: bytes) -> bytes:
+def chain_raw(prev: bytes, term: int, data: bytes) -> bytes:
+    """`chain` on the 8 raw bytes of the digests (no checks: the hot path of a log that keeps every digest)."""
     return blake2b(prev + term.to_bytes(8, "big") + blake2b(data, digest_size=8).digest(), digest_size=8).digest()
 
 
-def step(prev_digest: str, term: int, data: bytes) -> str:
-    """d_i from d_{i-1} (hex), the entry's term (>= 1) and its payload."""
-    if type(term) is not int or term < 1:
-        raise ValueError(f"term must be an int >= 1, got {term!r}")
-    return _step(bytes.fromhex(prev_digest), term, data).hex()
+def chain(prev: str, term: int, data: bytes) -> str:
+    """d_i (hex) from d_{i-1} (hex), the entry's term and its payload."""
+    return chain_raw(bytes.fromhex(prev), term, data).hex()
 
 
-def chain(entries: Iterable[tuple[int, bytes]], prev_digest: str = ZERO) -> str:
-    """The digest after (term, data) pairs, starting from `prev_digest` (d_0 by default)."""
-    d = bytes.fromhex(prev_digest)
-    for term, data in entries:
-        if type(term) is not int or term < 1:
-            raise ValueError(f"term must be an int >= 1, got {term!r}")
-        d = _step(d, term, data)
-    return d.hex()
+def chain_all(entries: Iterable[EntryLike], prev: str = GENESIS) -> list[str]:
+    """The digest through each of `entries` (consecutive, following the entry whose digest is `prev`)."""
+    d = bytes.fromhex(prev)
+    out = []
+    for e in entries:
+        d = chain_raw(d, e.term, e.data)
+        out.append(d.hex())
+    return out
 
 
 def is_digest(v: Any) -> bool:
@@ -113,7 +115,7 @@ class DigestChain:
             raise ValueError(f"term must be an int >= 1, got {term!r}")
         n = self.last
         prev = bytes(self._digests[8 * (n - 1): 8 * n]) if n else _ZERO_BYTES
-        d = _step(prev, term, data)
+        d = chain_raw(prev, term, data)
         self._digests += d
         self._terms.append(term)
         return d.hex()

@@ -131,10 +131,10 @@ def _kind_ok(v: Any, kind: str) -> bool:
         return _is_int(v) or isinstance(v, str)
     if kind == _DIGEST:
         return is_digest(v)
-    if kind == _RUNS:  # [[term >= 1, count >= 1], ...]
-        return isinstance(v, list) and all(
-            isinstance(r, list) and len(r) == 2 and _is_int(r[0]) and _is_int(r[1]) and r[0] >= 1 and r[1] >= 1
-            for r in v)
+    if kind == _RUNS:  # [[term >= 1, count >= 1], ...] (tuples too, as writers may pass them before JSON)
+        return isinstance(v, (list, tuple)) and all(
+            isinstance(r, (list, tuple)) and len(r) == 2 and _is_int(r[0]) and _is_int(r[1]) and r[0] >= 1
+            and r[1] >= 1 for r in v)
     raise AssertionError(kind)
 
 
