@@ -112,10 +112,10 @@ class Run:
         held.extend(entries)
         return self.rec(node, "log_appended", term, **fields)
 
-    def sync(self, follower: int, leader: int, term: int) -> None:
+    def sync(self, follower: int, leader: int, term: int, upto: int | None = None) -> None:
         """A correct AppendEntries exchange: the follower's log from the first difference on becomes the
-        leader's (its longer matching suffix, if any, stays)."""
-        lead, mine = self.entries.get(leader, []), self.entries.get(follower, [])
+        leader's (its longer matching suffix, if any, stays); `upto`: only the leader's entries 1..upto."""
+        lead, mine = self.entries.get(leader, [])[:upto], self.entries.get(follower, [])
         if len(mine) <= len(lead) and (not mine or mine[-1] == lead[len(mine) - 1]):
             p = len(mine)  # Log Matching: equal last entries, equal logs up to there (keeps long runs linear)
         else:
