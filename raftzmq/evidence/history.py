@@ -159,7 +159,7 @@ def parse_history(lines: Iterable[str], name: str = "history.jsonl") -> History:
             raise HistoryError(name, number, "has a time but earlier lines do not" if has_time else
                                "has no time but earlier lines do (time goes on every line or on none)")
         t = rec.get("time")
-        if has_time and (not _is_int(t) or t < 0):
+        if has_time and not (isinstance(t, int) and not isinstance(t, bool) and t >= 0):
             raise HistoryError(name, number, f"time must be a non-negative integer (ns), got {json.dumps(t)}")
         rows.append((number, process, kind, f, rec.get("key"), "key" in rec, rec.get("value"), "value" in rec, t))
     if not rows:

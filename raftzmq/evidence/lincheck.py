@@ -49,6 +49,7 @@ MODELS: dict[str, dict[str, int]] = {
 }
 _NO = object()  # an illegal step
 _DONE: list[int] = []  # absorb(): every completed operation is linearized
+_OUT: list[int] = []  # absorb(): the state budget ran out
 
 
 def _canon(value: Any) -> Any:
@@ -226,7 +227,7 @@ def _search(ops: Sequence[_Prep], budget: _Budget) -> tuple[str, list[int], int]
     for a_, b_ in zip(chain, chain[1:]):
         cnext[a_], cprev[b_] = b_, a_
     by_ret = sorted((i for i in range(n) if definite[i]), key=lambda i: (ops[i].ret, i))
-    rets = [ops[i].ret if definite[i] else 0 for i in range(n)]
+    rets = [p.ret if p.ret is not None else 0 for p in ops]
     rnext, rprev = [head] * (n + 1), [head] * (n + 1)
     chain = [head, *by_ret, head]
     for a_, b_ in zip(chain, chain[1:]):
@@ -273,6 +274,8 @@ def _search(ops: Sequence[_Prep], budget: _Budget) -> tuple[str, list[int], int]
             if seen in cache:
                 return [], 0  # explored from here on already: nothing new
             cache.add(seen)
+            if len(cache) > max_states:
+                return _OUT, 0
             frames.append(([], 0, r, state))
             lin |= 1 << r
             cnext[cprev[r]] = cnext[r]
@@ -284,13 +287,16 @@ def _search(ops: Sequence[_Prep], budget: _Budget) -> tuple[str, list[int], int]
                 return _DONE, 0
 
     cands, at = absorb()
-    if cands is _DONE:
-        return LINEARIZABLE, [fr[2] for fr in frames], len(cache)
     steps = 0
     while True:
         steps += 1
         if not steps & 1023 and monotonic() > deadline:
             budget.exhausted = f"the time budget of {budget.seconds:g} s ran out"
+            return UNKNOWN, [], len(cache)
+        if cands is _DONE:
+            return LINEARIZABLE, [fr[2] for fr in frames], len(cache)
+        if cands is _OUT:
+            budget.exhausted = f"the budget of {max_states} explored states ran out"
             return UNKNOWN, [], len(cache)
         if at < len(cands):
             i = cands[at]
@@ -327,8 +333,6 @@ def _search(ops: Sequence[_Prep], budget: _Budget) -> tuple[str, list[int], int]
                 if not remaining:
                     return LINEARIZABLE, [fr[2] for fr in frames], len(cache)
             cands, at = absorb()
-            if cands is _DONE:
-                return LINEARIZABLE, [fr[2] for fr in frames], len(cache)
             continue
         if not frames:
             return NOT_LINEARIZABLE, [], len(cache)

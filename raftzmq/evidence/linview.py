@@ -149,7 +149,7 @@ def _svg(history: History, result: LinResult, ops: Sequence[Operation], lo_v: fl
     for op in ops:
         role = ("culprit" if w and op.index == w.culprit.index else "window" if op.index in window_ids
                 else "fail" if op.status == "fail" else "other")
-        y = _TOP + lane[op.process] * _LANE + (_LANE - _BAR) / 2
+        yb = _TOP + lane[op.process] * _LANE + (_LANE - _BAR) / 2
         x0 = x(start(op))
         end = stop(op)
         open_end = op.indefinite
@@ -170,13 +170,13 @@ def _svg(history: History, result: LinResult, ops: Sequence[Operation], lo_v: fl
         if open_end:  # solid until the client gave up, hatched after: it may take effect any time later
             solid = x(end) if end is not None else x0 + 3
             solid = max(solid, x0 + 3)
-            out.append(f'<rect x="{x0:.1f}" y="{y:.1f}" width="{_LEFT + plot_w + 10 - x0:.1f}" height="{_BAR}" '
+            out.append(f'<rect x="{x0:.1f}" y="{yb:.1f}" width="{_LEFT + plot_w + 10 - x0:.1f}" height="{_BAR}" '
                        f'rx="3" fill="url(#hatch)" stroke="{_STROKE[role]}" stroke-width="{width}" '
                        f'stroke-dasharray="6 3"/>')
-            out.append(f'<rect x="{x0:.1f}" y="{y:.1f}" width="{solid - x0:.1f}" height="{_BAR}" rx="3" '
+            out.append(f'<rect x="{x0:.1f}" y="{yb:.1f}" width="{solid - x0:.1f}" height="{_BAR}" rx="3" '
                        f'fill="{fill}" stroke="{_STROKE[role]}" stroke-width="{width}"/>')
         else:
-            out.append(f'<rect x="{x0:.1f}" y="{y:.1f}" width="{x1 - x0:.1f}" height="{_BAR}" rx="3" '
+            out.append(f'<rect x="{x0:.1f}" y="{yb:.1f}" width="{x1 - x0:.1f}" height="{_BAR}" rx="3" '
                        f'fill="{fill}" stroke="{_STROKE[role]}" stroke-width="{width}"{dash}/>')
         out.append("</g>")
         text = _label(op)
@@ -189,7 +189,7 @@ def _svg(history: History, result: LinResult, ops: Sequence[Operation], lo_v: fl
             anchor = ""
             if not fits and tx + 7.3 * len(text) > _LEFT + plot_w:  # no room on the right: before the bar
                 tx, anchor = max(x0, _LEFT) - 5, ' text-anchor="end"'
-            labels.append(f'<text x="{tx:.1f}" y="{y + _BAR / 2 + 4:.1f}" fill="{color}"{weight}{anchor}'
+            labels.append(f'<text x="{tx:.1f}" y="{yb + _BAR / 2 + 4:.1f}" fill="{color}"{weight}{anchor}'
                           f'{halo} pointer-events="none">{escape(text)}</text>')
     out.extend(labels)
     out.append("</g>")
