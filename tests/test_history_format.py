@@ -175,3 +175,38 @@ def test_bench_lincheck_runs_end_to_end():
     assert res["verdict_linearizable_history"] == "linearizable"
     assert res["verdict_stale_read_history"] == "not linearizable"
     assert res["window_culprit_line"] == res["stale_read_line"] and res["check_median_s"] > 0
+
+
+def _convert(tmp_path: Path, text: str, *flags: str) -> Path:
+    src = _write(tmp_path, text, "in.edn")
+    proc = subprocess.run([sys.executable, str(Path(__file__).parent.parent / "examples" / "jepsen_to_jsonl.py"),
+                           *flags, str(src)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return _write(tmp_path, proc.stdout, "out.jsonl")
+
+
+def test_converter_reads_jepsen_text_logs_and_edn(tmp_path):
+    log = ("INFO  jepsen.util - 0\t:invoke\t:write\t3\nINFO  jepsen.util - 0\t:ok\t:write\t3\n"
+           "INFO  jepsen.util - 1\t:invoke\t:cas\t[3 4]\nINFO  jepsen.util - 1\t:info\t:cas\t:timed-out\n"
+           "INFO  jepsen.util - 2\t:invoke\t:read\tnil\nINFO  jepsen.util - 2\t:ok\t:read\t{}\n")
+    assert _run("check", "--history", str(_convert(tmp_path, log.format(4))))[0] == 0
+    assert _run("check", "--history", str(_convert(tmp_path, log.format(5))))[0] == 1
+    # Porcupine-style kv EDN, where a key never written reads as ""
+    edn = ('{:process 0, :type :invoke, :f :append, :key "0", :value "x 0 0 y"}\n'
+           '{:process 0, :type :ok, :f :append, :key "0", :value "x 0 0 y"}\n'
+           '{:process 1, :type :invoke, :f :get, :key "1", :value nil}\n'
+           '{:process 1, :type :ok, :f :get, :key "1", :value ""}\n'
+           '{:process 1, :type :invoke, :f :get, :key "0", :value nil}\n'
+           '{:process 1, :type :ok, :f :get, :key "0", :value "x 0 0 y"}\n')
+    assert _run("check", "--history", str(_convert(tmp_path, edn, "--missing", '""')))[0] == 0
+    assert _run("check", "--history", str(_convert(tmp_path, edn)))[0] == 1  # "" is not absent
+    # Maelstrom lin-kv / jepsen.independent: [key value] tuples, nemesis events skipped
+    lin_kv = ('{:type :invoke, :f :write, :value [0 1], :process 0, :time 10}\n'
+              '{:type :info, :f :start-partition, :value nil, :process :nemesis, :time 11}\n'
+              '{:type :ok, :f :write, :value [0 1], :process 0, :time 20}\n'
+              '{:type :invoke, :f :read, :value [1 nil], :process 1, :time 30}\n'
+              '{:type :ok, :f :read, :value [1 1], :process 1, :time 40}\n')
+    out = _convert(tmp_path, lin_kv, "--independent")
+    assert json.loads(out.read_text().splitlines()[0])["key"] == 0
+    code, text, _ = _run("check", "--history", str(out), "--model", "kv")
+    assert code == 1 and "key 1" in text  # key 1 was never written

@@ -543,6 +543,11 @@ def _oracle(ops: list[dict]) -> bool:
                         ok = state == o["output"]
                     elif o["f"] == "write":
                         state = o["value"]
+                    elif o["f"] == "delete":
+                        state = None
+                    elif o["f"] == "append":
+                        ok = state is None or isinstance(state, str)
+                        state = (state if isinstance(state, str) else "") + o["value"]
                     else:
                         ok = state == o["value"][0]
                         state = o["value"][1]
@@ -553,8 +558,9 @@ def _oracle(ops: list[dict]) -> bool:
     return False
 
 
-def _random_history(rng: random.Random) -> tuple[list[str], list[dict]]:
+def _random_history(rng: random.Random, kv: bool = False) -> tuple[list[str], list[dict]]:
     procs, n_ops, values = rng.randint(2, 4), rng.randint(2, 6), rng.randint(2, 3)
+    fs = ["read", "write", "cas", "delete", "append"] if kv else ["read", "write", "cas"]
     events: list[tuple[int, int, dict]] = []
     ops: list[dict] = []
     clock = [0] * procs
@@ -563,11 +569,15 @@ def _random_history(rng: random.Random) -> tuple[list[str], list[dict]]:
         call = clock[p] + rng.randint(0, 3)
         ret = call + rng.randint(1, 6)
         clock[p] = ret + 1
-        f = rng.choice(["read", "write", "cas"])
+        f = rng.choice(fs)
         kind = rng.choices(["ok", "info", "fail"], [6, 2, 1])[0]
         value = rng.randrange(values) if f == "write" else [rng.choice([None, *range(values)]),
                                                              rng.randrange(values)] if f == "cas" else None
+        if f == "append":
+            value = rng.choice("ab")
         output = rng.choice([None, *range(values)]) if f == "read" else None
+        if f == "read" and kv and rng.random() < 0.5:
+            output = rng.choice(["a", "b", "ab", "ba", "aa"])
         events.append((call, 0, {"process": p, "type": "invoke", "f": f, "value": value, "time": call}))
         events.append((ret, 1, {"process": p, "type": kind, "f": f, "time": ret,
                                 "value": output if f == "read" else value}))
@@ -589,6 +599,18 @@ def test_verdicts_match_brute_force_on_random_small_histories():
         assert got == want, "\n".join(text)
         seen[got] += 1
     assert min(seen.values()) > 100  # both verdicts are exercised, not a vacuous agreement
+
+
+def test_kv_verdicts_match_brute_force_on_random_small_histories():
+    rng = random.Random(20)
+    seen = {LINEARIZABLE: 0, NOT_LINEARIZABLE: 0}
+    for _ in range(700):
+        text, ops = _random_history(rng, kv=True)
+        got = check_history(parse_history(text), "kv").verdict
+        want = LINEARIZABLE if _oracle(ops) else NOT_LINEARIZABLE
+        assert got == want, "\n".join(text)
+        seen[got] += 1
+    assert min(seen.values()) > 100
 
 
 # --- budget ------------------------------------------------------------------------------------------------------
