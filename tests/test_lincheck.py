@@ -663,7 +663,7 @@ def test_json_result_names_lines():
 
 
 def test_bench_generator_is_linearizable_and_its_mutant_is_not(tmp_path: Path):
-    from raftzmq.lab.bench_lincheck import generate, mutate_stale_read
+    from raftzmq.lab.bench.lincheck import generate, mutate_stale_read
 
     for seed in (1, 2, 3):
         recs = generate(ops=600, clients=6, keys=2, seed=seed, info_rate=0.05)

@@ -21,7 +21,7 @@ from ..evidence.lincheck import DEFAULT_BUDGET_S, DEFAULT_MAX_STATES, MODELS, ch
 from ..evidence.linview import write_lin_html
 from ..evidence.timeline import render_svg
 from ..evidence.logfile import EVENT_NAMES, Located, LogFormatError, LogTail, read_run
-from ..runtime.rundir import default_logs_root
+from ..runtime.cluster.rundir import default_logs_root
 from .cluster import RUN_DIR_HELP, fail
 
 __all__ = ["logs", "check", "report", "timeline", "format_record"]
