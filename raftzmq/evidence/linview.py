@@ -106,7 +106,8 @@ def _svg(history: History, result: LinResult, ops: Sequence[Operation], lo_v: fl
     procs = sorted({op.process for op in ops}, key=lambda p: (isinstance(p, str), p))
     lane = {p: i for i, p in enumerate(procs)}
     plot_w = _WIDTH - _LEFT - _RIGHT
-    height = _TOP + len(procs) * _LANE + _AXIS
+    top = _TOP if result.window is not None else 12
+    height = top + len(procs) * _LANE + _AXIS
 
     def x(v: float) -> float:
         return _LEFT + (v - lo) / (hi - lo) * plot_w
@@ -125,18 +126,18 @@ def _svg(history: History, result: LinResult, ops: Sequence[Operation], lo_v: fl
     lanes_h = len(procs) * _LANE
     if w is not None:  # the longest linearizable prefix, and where it ends
         cut = clampx(stop(w.culprit))
-        out.append(f'<rect x="{_LEFT}" y="{_TOP - 8}" width="{cut - _LEFT:.1f}" height="{lanes_h + 8}" '
+        out.append(f'<rect x="{_LEFT}" y="{top - 8}" width="{cut - _LEFT:.1f}" height="{lanes_h + 8}" '
                    f'fill="#dcfce7" opacity="0.75"/>')
-        out.append(f'<text x="{_LEFT + 6}" y="{_TOP - 14}" fill="#166534" font-weight="600">'
+        out.append(f'<text x="{_LEFT + 6}" y="{top - 14}" fill="#166534" font-weight="600">'
                    f'← longest linearizable prefix (everything before this line)</text>')
-        out.append(f'<line x1="{cut:.1f}" y1="{_TOP - 30}" x2="{cut:.1f}" y2="{_TOP + lanes_h}" stroke="#b91c1c" '
+        out.append(f'<line x1="{cut:.1f}" y1="{top - 30}" x2="{cut:.1f}" y2="{top + lanes_h}" stroke="#b91c1c" '
                    f'stroke-width="2"/>')
         note = f"{_label(w.culprit)} returned here and cannot be placed"
         anchor, tx = ("end", cut - 6) if cut > _LEFT + plot_w / 2 else ("start", cut + 6)
-        out.append(f'<text x="{tx:.1f}" y="{_TOP - 34}" fill="#b91c1c" font-weight="700" '
+        out.append(f'<text x="{tx:.1f}" y="{top - 34}" fill="#b91c1c" font-weight="700" '
                    f'text-anchor="{anchor}">{escape(note)}</text>')
     for i, p in enumerate(procs):
-        y = _TOP + i * _LANE
+        y = top + i * _LANE
         if i % 2:
             out.append(f'<rect x="{_LEFT}" y="{y}" width="{plot_w}" height="{_LANE}" fill="#f8fafc" opacity="0.6"/>')
         out.append(f'<text x="{_LEFT - 10}" y="{y + _LANE / 2 + 4}" text-anchor="end" fill="#374151">'
@@ -149,7 +150,7 @@ def _svg(history: History, result: LinResult, ops: Sequence[Operation], lo_v: fl
     for op in ops:
         role = ("culprit" if w and op.index == w.culprit.index else "window" if op.index in window_ids
                 else "fail" if op.status == "fail" else "other")
-        yb = _TOP + lane[op.process] * _LANE + (_LANE - _BAR) / 2
+        yb = top + lane[op.process] * _LANE + (_LANE - _BAR) / 2
         x0 = x(start(op))
         end = stop(op)
         open_end = op.indefinite
@@ -194,7 +195,7 @@ def _svg(history: History, result: LinResult, ops: Sequence[Operation], lo_v: fl
     out.extend(labels)
     out.append("</g>")
     # axis
-    ya = _TOP + lanes_h + 8
+    ya = top + lanes_h + 8
     out.append(f'<line x1="{_LEFT}" y1="{ya}" x2="{_LEFT + plot_w}" y2="{ya}" stroke="#6b7280"/>')
     for k in range(7):
         v = lo + (hi - lo) * k / 6
@@ -250,9 +251,15 @@ def render_lin_html(history: History, result: LinResult) -> str:
             f"One legal order of it{' (its end)' if more else ''}: {more}{shown or '(empty)'}</p></div>")
     parts.append(f"<p class='note'>Drawn: {escape(caption)}. Hover a bar for its lines.</p>")
     legend = [("culprit", "cannot be placed"), ("window", "rest of the window"), ("other", "other operations")]
+    keys = sorted({key_text(op.key) for op in ops})
+    by_key = w is None and len(keys) > 1
     parts.append("<div class='legend'>" + "".join(
         f"<span><i class='sw' style='background:{_FILL[r]};border:1px solid {_STROKE[r]}'></i>{t}</span>"
-        for r, t in (legend if w else legend[2:])) +
+        for r, t in (legend if w else [] if by_key else legend[2:])) +
+        ("".join(f"<span><i class='sw' style='background:{_KEY_COLORS[i % len(_KEY_COLORS)]};border:1px solid "
+                 f"#64748b'></i>key {escape(k)}</span>" for i, k in enumerate(keys[:len(_KEY_COLORS)]))
+         + (f"<span>(colours repeat every {len(_KEY_COLORS)} keys)</span>" if len(keys) > len(_KEY_COLORS) else "")
+         if by_key else "") +
         "<span><i class='sw' style='background:repeating-linear-gradient(45deg,#e5e7eb 0 3px,#9ca3af 3px 5px)'>"
         "</i>indefinite (info / no reply): open until the end</span>"
         "<span><i class='sw' style='border:1px dashed #9ca3af'></i>failed: did not happen</span>" +
