@@ -486,10 +486,19 @@ def _window(ops: list[_Prep], budget: _Budget) -> Window:
     cut = returns[hi]
     prefix = _prefix(ops, cut)
     culprit = next(p for p in prefix if p.ret == cut)
-    rest = [p for p in prefix if p is not culprit]
+    rest = sorted((p for p in prefix if p is not culprit), key=lambda p: p.call)
     supported = _Support(prefix)
-    rest, minimal = _shrink(rest, lambda keep: supported.keeps([*keep, culprit]) and violates([*keep, culprit]),
-                            budget)
+
+    def still(keep: list[_Prep]) -> bool:
+        return supported.keeps([*keep, culprit]) and violates([*keep, culprit])
+
+    size = 8  # a violation is usually local: try the latest 8, 16, 32... operations before shrinking those
+    while size < len(rest) and not budget.expired():
+        if still(rest[-size:]):
+            rest = rest[-size:]
+            break
+        size *= 2
+    rest, minimal = _shrink(rest, still, budget)
     window = sorted([*rest, culprit], key=lambda p: p.call)
     before = [p.op for p in prefix if p is not culprit]
     return Window(culprit.op.key, culprit.op, [p.op for p in window], minimal, cut, before,
