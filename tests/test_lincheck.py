@@ -675,3 +675,18 @@ def test_bench_generator_is_linearizable_and_its_mutant_is_not(tmp_path: Path):
         res = check_history(parse_history([json.dumps(r) for r in bad]))
         assert res.verdict == NOT_LINEARIZABLE and res.window is not None
         assert res.window.culprit.ret_line == line
+
+
+def test_structured_keys_and_unknown_keys_listed():
+    rows = [{"process": 0, "type": "invoke", "f": "put", "key": [1, "a"], "value": 1},
+            {"process": 0, "type": "ok", "f": "put", "key": [1, "a"], "value": 1},
+            {"process": 1, "type": "invoke", "f": "get", "key": [1, "a"], "value": None},
+            {"process": 1, "type": "ok", "f": "get", "key": [1, "a"], "value": 1},
+            {"process": 1, "type": "invoke", "f": "get", "key": {"k": 2}, "value": None},
+            {"process": 1, "type": "ok", "f": "get", "key": {"k": 2}, "value": None}]
+    hist = parse_history([json.dumps(r) for r in rows])
+    assert check_history(hist).verdict == LINEARIZABLE
+    # the hard key (19 operations) is searched before a larger easy one; the time runs out on it
+    big = [f"0 invoke write k=big {v}\n0 ok write k=big {v}" for v in range(25)]
+    res = check(_hard(18) + "\n" + "\n".join(big), budget_s=0.05)
+    assert res.verdict == UNKNOWN and res.unchecked_keys == ["big"] and "1 key(s) not checked" in (res.reason or "")

@@ -255,7 +255,9 @@ def _search(ops: Sequence[_Prep], budget: _Budget) -> tuple[str, list[int], int]
     max_states = budget.max_states
     deadline = budget.deadline
     monotonic = time.monotonic
-    cache: set[tuple[int, Any]] = set()
+    # explored configurations, compactly: linearization is roughly in invoke order, so the set is stored as
+    # the length of its leading run (operations numbered by invoke) and the bits above it
+    cache: set[tuple[int, int, Any]] = set()
     frames: list[tuple[list[int], int, int, Any]] = []  # (candidates, next one to try, op taken, state before)
     state: Any = None
     lin = 0
@@ -270,7 +272,9 @@ def _search(ops: Sequence[_Prep], budget: _Budget) -> tuple[str, list[int], int]
                     break
             else:
                 return cands, 0
-            seen = (lin | (1 << r), state)
+            nlin = lin | (1 << r)
+            run = (~nlin & (nlin + 1)).bit_length() - 1
+            seen = (run, nlin >> run, state)
             if seen in cache:
                 return [], 0  # explored from here on already: nothing new
             cache.add(seen)
@@ -315,7 +319,8 @@ def _search(ops: Sequence[_Prep], budget: _Budget) -> tuple[str, list[int], int]
             if new is _NO:
                 continue
             nlin = lin | (1 << i)
-            seen = (nlin, new)
+            run = (~nlin & (nlin + 1)).bit_length() - 1  # operations 0..run-1 (by invoke) are all linearized
+            seen = (run, nlin >> run, new)
             if seen in cache:
                 continue
             cache.add(seen)
@@ -347,7 +352,7 @@ def _search(ops: Sequence[_Prep], budget: _Budget) -> tuple[str, list[int], int]
 
 
 def _decide(ops: Sequence[_Prep], budget: _Budget) -> tuple[str, list[_Prep], int]:
-    pruned = _prune(ops)
+    pruned = sorted(_prune(ops), key=lambda p: p.call)
     verdict, order, states = _search(pruned, budget)
     return verdict, [pruned[i] for i in order], states
 
@@ -444,8 +449,7 @@ def check_history(history: History, model: str | None = None, *, budget_s: float
             reason = f"{budget.exhausted} on key {json.dumps(ops[0].op.key)}"
             if budget.expired():
                 break
-    checked = {k.key for k in keys}
-    unchecked = [per_key[k][0].op.key for k in order if per_key[k][0].op.key not in checked]
+    unchecked = [per_key[k][0].op.key for k in order[len(keys):]]
     if verdict == UNKNOWN and unchecked:
         reason = f"{reason}; {len(unchecked)} key(s) not checked"
     result = LinResult(history.name, model, verdict, len(history.operations), failed,
