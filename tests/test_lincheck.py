@@ -594,10 +594,22 @@ def test_verdicts_match_brute_force_on_random_small_histories():
     seen = {LINEARIZABLE: 0, NOT_LINEARIZABLE: 0}
     for _ in range(700):
         text, ops = _random_history(rng)
-        got = check_history(parse_history(text)).verdict
+        hist = parse_history(text)
+        res = check_history(hist)
         want = LINEARIZABLE if _oracle(ops) else NOT_LINEARIZABLE
-        assert got == want, "\n".join(text)
-        seen[got] += 1
+        assert res.verdict == want, "\n".join(text)
+        seen[res.verdict] += 1
+        if res.window is not None:  # the culprit: linearizable up to its return, not through it
+            cut = res.window.prefix_end
+            prefix = [op for op in hist.operations if op.status != "fail" and op.call < cut]
+
+            def as_oracle(op, through: bool) -> dict:
+                done = op.ret is not None and (op.ret <= cut if through else op.ret < cut)
+                return {"f": op.f, "value": op.value, "output": op.output, "call": op.call,
+                        "ret": op.ret if done else None}
+
+            assert _oracle([as_oracle(op, False) for op in prefix]), "\n".join(text)
+            assert not _oracle([as_oracle(op, True) for op in prefix]), "\n".join(text)
     assert min(seen.values()) > 100  # both verdicts are exercised, not a vacuous agreement
 
 

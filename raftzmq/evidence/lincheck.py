@@ -196,8 +196,12 @@ def _deadlines(ops: Sequence[_Prep]) -> list[float]:
     return out
 
 
-def _search(ops: Sequence[_Prep], budget: _Budget) -> tuple[str, list[int], int]:
-    """(verdict, a linearization as indexes into ops when linearizable, states explored).
+def _search(ops: Sequence[_Prep], budget: _Budget) -> tuple[str, list[int], int, int]:
+    """(verdict, a linearization as indexes into ops when linearizable, states explored, furthest frontier).
+
+    The furthest frontier is the operation whose return no configuration got past: when the verdict is
+    "not linearizable", it is the operation that cannot be placed, and everything before its return can be
+    linearized (some configuration got there).
 
     A configuration is (operations linearized, model state). Its frontier is the pending completed operation
     that returned first: every linearization goes on with an operation invoked before that return, so those
@@ -209,7 +213,7 @@ def _search(ops: Sequence[_Prep], budget: _Budget) -> tuple[str, list[int], int]
     n = len(ops)
     remaining = sum(1 for p in ops if p.ret is not None)
     if remaining == 0:
-        return LINEARIZABLE, [], 0
+        return LINEARIZABLE, [], 0, -1
     due = _deadlines(ops)
     codes = [p.code for p in ops]
     arg_a = [p.a for p in ops]
@@ -233,9 +237,13 @@ def _search(ops: Sequence[_Prep], budget: _Budget) -> tuple[str, list[int], int]
     for a_, b_ in zip(chain, chain[1:]):
         rnext[a_], rprev[b_] = b_, a_
 
+    furthest = [-1, -1]  # (return rank, operation) of the furthest frontier seen
+
     def candidates() -> list[int]:
         f = rnext[head]
         rf = rets[f]
+        if rf > furthest[0]:
+            furthest[0], furthest[1] = rf, f
         code = codes[f]
         need = arg_a[f] if code == _READ or code == _CAS else _NO
         makers: list[int] = []
@@ -296,12 +304,12 @@ def _search(ops: Sequence[_Prep], budget: _Budget) -> tuple[str, list[int], int]
         steps += 1
         if not steps & 1023 and monotonic() > deadline:
             budget.exhausted = f"the time budget of {budget.seconds:g} s ran out"
-            return UNKNOWN, [], len(cache)
+            return UNKNOWN, [], len(cache), furthest[1]
         if cands is _DONE:
-            return LINEARIZABLE, [fr[2] for fr in frames], len(cache)
+            return LINEARIZABLE, [fr[2] for fr in frames], len(cache), -1
         if cands is _OUT:
             budget.exhausted = f"the budget of {max_states} explored states ran out"
-            return UNKNOWN, [], len(cache)
+            return UNKNOWN, [], len(cache), furthest[1]
         if at < len(cands):
             i = cands[at]
             at += 1
@@ -326,7 +334,7 @@ def _search(ops: Sequence[_Prep], budget: _Budget) -> tuple[str, list[int], int]
             cache.add(seen)
             if len(cache) > max_states:
                 budget.exhausted = f"the budget of {max_states} explored states ran out"
-                return UNKNOWN, [], len(cache)
+                return UNKNOWN, [], len(cache), furthest[1]
             frames.append((cands, at, i, state))
             state, lin = new, nlin
             cnext[cprev[i]] = cnext[i]
@@ -336,11 +344,11 @@ def _search(ops: Sequence[_Prep], budget: _Budget) -> tuple[str, list[int], int]
                 rprev[rnext[i]] = rprev[i]
                 remaining -= 1
                 if not remaining:
-                    return LINEARIZABLE, [fr[2] for fr in frames], len(cache)
+                    return LINEARIZABLE, [fr[2] for fr in frames], len(cache), -1
             cands, at = absorb()
             continue
         if not frames:
-            return NOT_LINEARIZABLE, [], len(cache)
+            return NOT_LINEARIZABLE, [], len(cache), furthest[1]
         cands, at, i, state = frames.pop()
         lin ^= 1 << i
         if definite[i]:
@@ -351,10 +359,11 @@ def _search(ops: Sequence[_Prep], budget: _Budget) -> tuple[str, list[int], int]
         cprev[cnext[i]] = i
 
 
-def _decide(ops: Sequence[_Prep], budget: _Budget) -> tuple[str, list[_Prep], int]:
+def _decide(ops: Sequence[_Prep], budget: _Budget) -> tuple[str, list[_Prep], int, _Prep | None]:
+    """(verdict, a linearization, states explored, the operation that cannot be placed when not linearizable)."""
     pruned = sorted(_prune(ops), key=lambda p: p.call)
-    verdict, order, states = _search(pruned, budget)
-    return verdict, [pruned[i] for i in order], states
+    verdict, order, states, stuck = _search(pruned, budget)
+    return verdict, [pruned[i] for i in order], states, pruned[stuck] if stuck >= 0 else None
 
 
 @dataclass(slots=True)
@@ -435,14 +444,15 @@ def check_history(history: History, model: str | None = None, *, budget_s: float
     budget = _Budget(budget_s, max_states)
     keys: list[KeyResult] = []
     verdict, reason, found = LINEARIZABLE, None, None
+    culprit: _Prep | None = None
     order = sorted(per_key, key=lambda k: len(per_key[k]))
     for n, key in enumerate(order):
         ops = per_key[key]
         t0 = time.monotonic()
-        outcome, _, states = _decide(ops, budget)
+        outcome, _, states, stuck = _decide(ops, budget)
         keys.append(KeyResult(ops[0].op.key, len(ops), outcome, states, time.monotonic() - t0))
         if outcome == NOT_LINEARIZABLE:
-            verdict, found = NOT_LINEARIZABLE, key
+            verdict, found, culprit = NOT_LINEARIZABLE, key, stuck
             break
         if outcome == UNKNOWN:
             verdict = UNKNOWN
@@ -455,8 +465,8 @@ def check_history(history: History, model: str | None = None, *, budget_s: float
     result = LinResult(history.name, model, verdict, len(history.operations), failed,
                        sum(op.indefinite for op in history.operations), keys, 0.0, budget_s, max_states,
                        reason, None, unchecked)
-    if found is not None and window:
-        result.window = _window(per_key[found], _Budget(budget_s, max_states))
+    if found is not None and culprit is not None and window:
+        result.window = _window(per_key[found], culprit, _Budget(budget_s, max_states))
     result.seconds = time.monotonic() - started
     return result
 
@@ -466,7 +476,8 @@ def _prefix(ops: Sequence[_Prep], cut: int) -> list[_Prep]:
     return [p if p.ret is None or p.ret <= cut else replace(p, ret=None) for p in ops if p.call < cut]
 
 
-def _window(ops: list[_Prep], budget: _Budget) -> Window:
+def _window(ops: list[_Prep], stuck: _Prep, budget: _Budget) -> Window:
+    """The window of a key the search found not linearizable, `stuck` being its furthest frontier."""
     checks = 0
 
     def violates(candidate: Sequence[_Prep]) -> bool:
@@ -474,32 +485,27 @@ def _window(ops: list[_Prep], budget: _Budget) -> Window:
         checks += 1
         return _decide(candidate, budget)[0] == NOT_LINEARIZABLE
 
-    returns = sorted(p.ret for p in ops if p.ret is not None)
-    lo, hi = -1, len(returns) - 1  # prefix(returns[hi]) cannot be linearized (it is the whole key)
-    proven = True
-    linearization: list[_Prep] = []
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        checks += 1
-        outcome, order, _ = _decide(_prefix(ops, returns[mid]), budget)
-        if outcome == NOT_LINEARIZABLE:
-            hi = mid
-        else:
-            proven = proven and outcome == LINEARIZABLE
-            lo, linearization = mid, order
-    cut = returns[hi]
+    assert stuck.ret is not None
+    cut = stuck.ret
     prefix = _prefix(ops, cut)
     culprit = next(p for p in prefix if p.ret == cut)
+    # the events before the culprit's return can be linearized: one order of them, for the report
+    checks += 1
+    outcome, linearization, _, _ = _decide([replace(p, ret=None) if p is culprit else p for p in prefix], budget)
+    proven = outcome == LINEARIZABLE
     rest = sorted((p for p in prefix if p is not culprit), key=lambda p: p.call)
     supported = _Support(prefix)
 
     def still(keep: list[_Prep]) -> bool:
         return supported.keeps([*keep, culprit]) and violates([*keep, culprit])
 
-    size = 8  # a violation is usually local: try the latest 8, 16, 32... operations before shrinking those
+    size = 8  # a violation is usually local: the latest 8, 16, 32... operations (and the writes they read)
     while size < len(rest) and not budget.expired():
-        if still(rest[-size:]):
-            rest = rest[-size:]
+        candidate = supported.close(rest[-size:], rest)
+        if len(candidate) >= len(rest):
+            break
+        if still(candidate):
+            rest = candidate
             break
         size *= 2
     rest, minimal = _shrink(rest, still, budget)
@@ -527,6 +533,29 @@ class _Support:
             elif p.code == _CAS:
                 out.add(p.b)
         return out
+
+    def close(self, ops: Sequence[_Prep], pool: Sequence[_Prep]) -> list[_Prep]:
+        """`ops` plus, from `pool`, the latest producer of every value they read that nothing in them writes."""
+        if self.off:
+            return list(ops)
+        keep = list(ops)
+        chosen = {id(p) for p in keep}
+        makers: dict[Any, _Prep] = {}
+        for p in pool:  # by invoke: the latest producer wins
+            if p.code == _WRITE:
+                makers[p.a] = p
+            elif p.code == _CAS:
+                makers[p.b] = p
+        while True:
+            have = self._produced(keep)
+            extra = [makers[p.a] for p in keep if p.code in (_READ, _CAS) and p.a not in have and p.a in makers
+                     and id(makers[p.a]) not in chosen]
+            if not extra:
+                return sorted(keep, key=lambda p: p.call)
+            for p in extra:
+                if id(p) not in chosen:
+                    chosen.add(id(p))
+                    keep.append(p)
 
     def keeps(self, ops: Sequence[_Prep]) -> bool:
         if self.off:

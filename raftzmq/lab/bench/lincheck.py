@@ -161,6 +161,7 @@ def bench_lincheck(ops: int = 10_000, clients: int = 16, keys: int = 8, runs: in
             if bad_res.window is not None:
                 window = [op.line for op in bad_res.window.operations]
                 culprit = bad_res.window.culprit.ret_line
+                minimal = bad_res.window.minimal
             if cli:
                 cmd = [sys.executable, "-m", "raftzmq", "check", "--history", str(good_path)]
                 took, proc = _timed(lambda: subprocess.run(cmd, capture_output=True, text=True,
@@ -175,7 +176,9 @@ def bench_lincheck(ops: int = 10_000, clients: int = 16, keys: int = 8, runs: in
             "verdict_linearizable_history": res.verdict,
             "verdict_stale_read_history": bad_res.verdict,
             "stale_read_line": bad_line,
-            "window_lines": window,
+            "window_size": len(window),
+            "window_minimal": minimal if bad_res.window is not None else None,
+            "window_lines": window if len(window) <= 20 else window[:10] + ["..."] + window[-5:],
             "window_culprit_line": culprit if bad_res.window is not None else None,
             "check_median_s": round(statistics.median(samples["check_s"]), 3),
             "violation_median_s": round(statistics.median(samples["violation_s"]), 3),
