@@ -16,10 +16,11 @@ Method (docs/history-format.md, "How it is checked"):
   any linearization that takes it, the next operation must overwrite its value, so leaving it out changes
   nothing). This is what keeps timed-out writes of unique values from multiplying the search.
 - A budget (seconds, and explored states per key) whose exhaustion is "unknown", never "linearizable".
-- On a violation: the shortest prefix of the key's events that cannot be linearized (binary search: a prefix's
-  linearizability is monotone when operations pending at the cut count as indefinite), whose last event is the
-  return of the operation that cannot be placed; then the fewest operations of that prefix that still cannot
-  be linearized together with it (ddmin, then an exhaustive pass when few remain).
+- On a violation: the operation that cannot be placed is the failing search's furthest frontier (no
+  configuration got past its return; one got to it, so everything before that return is linearizable, and
+  one order of it is found again for the report); then the fewest operations of that prefix that still
+  cannot be linearized together with it (the latest 8, 16, 32... operations and the writes they read, then
+  ddmin, then an exhaustive pass when ten or fewer remain).
 """
 from __future__ import annotations
 
