@@ -559,8 +559,10 @@ def test_election_only_runs_are_never_asked_for_log_loaded(tmp_path):
     r = Run(tmp_path, 3)
     for n in (1, 2, 3):
         r.start(n)
+    r.rec(2, "log_tail_cut", 0, file="wal-2.log", offset=0, bytes=5)  # recovery alone does not make it replicated
     r.elect(1, 1, voters=[2, 3])
-    assert checked(r).ok
+    res = checked(r)
+    assert res.ok and "replication" not in res.stats
 
 
 # ------------------------------------------------------------------------------------------- the reader

@@ -45,6 +45,8 @@ REPLICATION_INVARIANTS = {
     "k": "committed-never-lost",
 }
 _REPLICATION = frozenset({"log_appended", "commit_advanced", "entries_applied", "log_loaded", "log_tail_cut"})
+# What makes a run "replicated" (stats, the log_loaded rule); a lone log_tail_cut (recovery) does not.
+_ACTIVATING = _REPLICATION - {"log_tail_cut"}
 _NOT_LEADING = frozenset({"became_follower", "stepped_down", "became_candidate", "became_precandidate"})
 # Records whose meaning depends on the node's log (its up-to-date check, its entries): in a run with replication
 # records, an incarnation that writes one of them before its log_loaded leaves the checker guessing its log.
@@ -198,7 +200,7 @@ class ReplicationChecks:
             ns.inc, ns.commit, ns.claimed, ns.applied, ns.leading = inc, 0, 0, 0, None
             ns.awaiting, ns.started, ns.tail_cuts = True, False, []
         if event in _REPLICATION:
-            self.active = True
+            self.active = self.active or event in _ACTIVATING
             self.records += 1
         if ns.awaiting and event in _NEEDS_LOG:
             ns.awaiting = False  # go on with the log as the last incarnation left it: a guess, hence a gap
