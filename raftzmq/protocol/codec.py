@@ -1,42 +1,61 @@
 """Bytes <-> messages, with strict validation at the one boundary where bytes come in.
 
-Wire format: a compact JSON object, e.g. {"v":3,"k":"request_vote","t":7,"s":2,"d":3,"p":true,"x":false,"h":false}.
-Version 2 added the request_vote key "x" (a vote request made for a leadership transfer); version 3 the key "h"
-(a pre-vote started by a disconnect hint; "h" true needs "p" true and "x" false).
-JSON keeps frames readable in a packet capture; every field is checked (kind known, exact key set, integer
-ranges, ids in the cluster, destination is us) so that nothing malformed or spoofed from outside the member
-set ever reaches the core. Any failure raises ProtocolError and nothing else.
+Wire format (version 4): one ZeroMQ frame per message, packed big-endian, laid out from the schema in
+protocol/messages.py (`FIELDS`): a common header
+
+    version u8 (4) | kind u8 | term u64 | src u32 | dst u32
+
+then the kind's fields in schema order: all its bools in one flags byte (bit i = its i-th bool; other bits must be
+0), each int as u64 (<= MAX_TERM), an entry list as its count u32; after that fixed part, for each entry
+`index u64 | term u64 | data length u32`, then the entries' data back to back. `layout_markdown()` renders the
+table that docs/CONTRACTS.md shows. Version 3 was compact JSON; it was replaced by measurement (docs/benchmarks.md,
+"Wire encoding": `raftzmq bench codec`): a packed frame costs a fraction of JSON for a heartbeat and about a
+fifteenth for 100 x 1 KB entries, which JSON has to carry as base64. The payload stays in the same frame rather than
+a second ZeroMQ frame: measured, that saves nothing in the codec, and ZMQ_MAXMSGSIZE bounds each frame, not a
+multipart message, so one frame keeps one limit (MAX_FRAME_BYTES) that the transport's derives from.
+
+Every field is checked (version, kind known, exact length, integer ranges, ids in the cluster, destination is us,
+entry limits and consistency) so that nothing malformed or spoofed from outside the member set ever reaches the
+core. Any failure raises ProtocolError and nothing else.
 """
 from __future__ import annotations
 
-import json
+import struct
 from collections.abc import Iterable
+from dataclasses import dataclass
+from operator import attrgetter
 
 from .messages import (
+    APPEND_ENTRIES_FIXED_BYTES,
+    ENTRY_WIRE_BYTES,
+    FIELDS,
+    MAX_ENTRIES_PER_MESSAGE,
+    MAX_ENTRY_DATA_BYTES,
+    MAX_FRAME_BYTES,
     MAX_TERM,
-    AppendEntries,
-    AppendResponse,
+    MESSAGE_TYPES,
+    Entry,
     Message,
-    RequestVote,
-    TimeoutNow,
-    VoteResponse,
+    MessageError,
 )
 
-__all__ = ["WIRE_VERSION", "MAX_FRAME_BYTES", "ProtocolError", "Codec"]
+__all__ = ["WIRE_VERSION", "MAX_FRAME_BYTES", "KIND_CODES", "REASONS", "ProtocolError", "Codec", "Layout",
+           "LAYOUTS", "layout_markdown"]
 
-WIRE_VERSION = 3
-MAX_FRAME_BYTES = 256  # the largest valid frame is ~90 bytes; anything bigger is not ours
+WIRE_VERSION = 4
 CACHE_ENTRIES = 1024  # per direction; a cache that fills is emptied (new terms make the old entries useless)
+CACHE_MAX_FRAME = 64  # only small frames (heartbeats, votes, answers) are remembered; entries never are
+KIND_CODES: dict[str, int] = {"request_vote": 1, "vote_response": 2, "append_entries": 3, "append_response": 4,
+                              "timeout_now": 5}
+HEADER = struct.Struct(">BBQII")
+ENTRY = struct.Struct(">QQI")
 
-# kind -> (class, {wire key: attribute} for the kind-specific boolean fields)
-_FLAGS: dict[str, tuple[type[Message], dict[str, str]]] = {
-    "request_vote": (RequestVote, {"p": "prevote", "x": "transfer", "h": "hint"}),
-    "vote_response": (VoteResponse, {"g": "granted", "p": "prevote"}),
-    "append_entries": (AppendEntries, {}),
-    "append_response": (AppendResponse, {"ok": "success"}),
-    "timeout_now": (TimeoutNow, {}),
-}
-_COMMON = {"v", "k", "t", "s", "d"}
+# Every reason a frame can be refused for (the transport counts them as rejected:<reason>).
+REASONS = frozenset({
+    "too_large", "truncated", "trailing_bytes", "bad_version", "unknown_kind", "bad_term", "unknown_source",
+    "spoofed_source", "wrong_destination", "bad_flag", "bad_int", "bad_position", "too_many_entries",
+    "entry_too_large", "bad_entries", "bad_field",
+})
 
 
 class ProtocolError(ValueError):
@@ -47,13 +66,106 @@ class ProtocolError(ValueError):
         self.reason = reason
 
 
+@dataclass(frozen=True)
+class Layout:
+    """The wire layout of one kind, derived from FIELDS. `slots` maps each packed value after the header to its
+    field: a bool field shares the flags slot, an entries field's slot is its count."""
+
+    kind: str
+    code: int
+    struct: struct.Struct
+    bools: tuple[str, ...]
+    ints: tuple[str, ...]  # in slot order
+    entries: str | None  # the entries field, if any
+    slots: tuple[str, ...]  # "flags" or a field name, per packed value after (version, kind, term, src, dst)
+
+    @property
+    def size(self) -> int:
+        return self.struct.size
+
+
+def _layout(kind: str) -> Layout:
+    fields = FIELDS[kind]
+    bools = tuple(f.name for f in fields if f.type == "bool")
+    fmt, slots = ">BBQII", list[str]()
+    if bools:
+        fmt, slots = fmt + "B", ["flags"]
+    for f in fields:
+        if f.type == "int":
+            fmt, slots = fmt + "Q", [*slots, f.name]
+        elif f.type == "entries":
+            fmt, slots = fmt + "I", [*slots, f.name]
+    entries = next((f.name for f in fields if f.type == "entries"), None)
+    return Layout(kind, KIND_CODES[kind], struct.Struct(fmt), bools, tuple(f.name for f in fields if f.type == "int"),
+                  entries, tuple(slots))
+
+
+LAYOUTS: dict[str, Layout] = {kind: _layout(kind) for kind in FIELDS}
+_BY_CODE: dict[int, tuple[Layout, type]] = {lay.code: (lay, MESSAGE_TYPES[k]) for k, lay in LAYOUTS.items()}
+if ENTRY.size != ENTRY_WIRE_BYTES or LAYOUTS["append_entries"].size != APPEND_ENTRIES_FIXED_BYTES:
+    raise RuntimeError("messages.py's wire sizes do not match the codec's layout")
+
+_TYPE_NAMES = {"B": "u8", "Q": "u64", "I": "u32"}
+
+
+def layout_markdown() -> str:
+    """The wire layout table of docs/CONTRACTS.md (a test keeps the document equal to this)."""
+    rows = ["| kind | code | after the header (big-endian) |", "|---|---|---|"]
+    for kind, lay in LAYOUTS.items():
+        cells = []
+        for slot, ch in zip(lay.slots, lay.struct.format[len(">BBQII"):]):
+            if slot == "flags":
+                cells.append("flags u8 (" + ", ".join(f"bit {i} {b}" for i, b in enumerate(lay.bools)) + ")")
+            elif slot == lay.entries:
+                cells.append(f"{slot} count u32")
+            else:
+                cells.append(f"{slot} {_TYPE_NAMES[ch]}")
+        if lay.entries:
+            cells.append("then per entry: index u64, term u64, data length u32; then the data of each entry")
+        rows.append(f"| `{kind}` | {lay.code} | {'; '.join(cells) or '(nothing)'} |")
+    return "\n".join(rows)
+
+
+def _encoder(lay: Layout) -> object:
+    get = attrgetter(*("term", "src", "dst", *(s if s != "flags" else lay.bools[0] for s in lay.slots)))
+    pack, code, bools, ent = lay.struct.pack, lay.code, lay.bools, lay.entries
+    flag_get = attrgetter(*bools) if len(bools) > 1 else None
+    ent_slot = lay.slots.index(ent) + 3 if ent else -1
+    pack_entry = ENTRY.pack
+
+    def encode(msg: Message) -> bytes:
+        vals = list(get(msg))
+        if bools:
+            flags = 0
+            for bit, on in enumerate(flag_get(msg) if flag_get else (vals[3],)):
+                if on:
+                    flags |= 1 << bit
+            vals[3] = flags
+        if ent_slot < 0:
+            return pack(WIRE_VERSION, code, *vals)
+        entries: tuple[Entry, ...] = vals[ent_slot]
+        vals[ent_slot] = len(entries)
+        if not entries:
+            return pack(WIRE_VERSION, code, *vals)
+        parts = [pack(WIRE_VERSION, code, *vals)]
+        parts += [pack_entry(e.index, e.term, len(e.data)) for e in entries]
+        parts += [e.data for e in entries]
+        return b"".join(parts)
+
+    return encode
+
+
+_ENCODERS = {kind: _encoder(lay) for kind, lay in LAYOUTS.items()}
+
+
 class Codec:
     """Encodes any message; decodes only messages a member of `members` sent to `self_id`.
 
     An idle cluster sends the same few messages over and over (a leader's heartbeat to each peer, a follower's
-    answer), so `encode_cached` and `decode` remember recent results: a message and its frame determine each
-    other, and whether a frame is valid depends only on its bytes and this codec's fixed (members, self_id).
-    Only valid frames are remembered; both caches are bounded.
+    answer), so `encode_cached` and `decode` remember recent results for small frames: a message and its frame
+    determine each other, and whether a frame is valid depends only on its bytes and this codec's fixed (members,
+    self_id). Only valid frames are remembered; both caches are bounded, and messages carrying entries are never
+    cached (they are large and do not repeat).
     """
 
     def __init__(self, members: Iterable[int], self_id: int) -> None:
@@ -65,6 +177,8 @@ class Codec:
         self._messages: dict[bytes, Message] = {}
 
     def encode_cached(self, msg: Message) -> bytes:
+        if msg.kind == "append_entries" and msg.entries:  # type: ignore[union-attr]
+            return self.encode(msg)
         frame = self._frames.get(msg)
         if frame is None:
             if len(self._frames) >= CACHE_ENTRIES:
@@ -74,13 +188,13 @@ class Codec:
 
     @staticmethod
     def encode(msg: Message) -> bytes:
-        doc: dict[str, object] = {"v": WIRE_VERSION, "k": msg.kind, "t": msg.term, "s": msg.src, "d": msg.dst}
-        for key, attr in _FLAGS[msg.kind][1].items():
-            doc[key] = getattr(msg, attr)
-        return _ENCODER.encode(doc).encode()
+        """The frame of `msg` (a valid message always fits in MAX_FRAME_BYTES: its construction checked)."""
+        return _ENCODERS[msg.kind](msg)  # type: ignore[operator, no-any-return]
 
     def decode(self, frame: bytes) -> Message:
         if type(frame) is not bytes:  # bytearray/memoryview: not hashable, not cached
+            return self._decode(bytes(frame))
+        if len(frame) > CACHE_MAX_FRAME:
             return self._decode(frame)
         msg = self._messages.get(frame)
         if msg is None:
@@ -91,54 +205,73 @@ class Codec:
         return msg
 
     def _decode(self, frame: bytes) -> Message:
-        if len(frame) > MAX_FRAME_BYTES:
-            raise ProtocolError("too_large", f"{len(frame)} bytes > {MAX_FRAME_BYTES}")
-        try:
-            # UTF-8 only (json.loads would sniff UTF-16/32), and a repeated key is an error, not "last one wins".
-            doc = _DECODER.decode(frame.decode("utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ProtocolError("not_json", str(exc)[:80]) from None
-        if not isinstance(doc, dict):
-            raise ProtocolError("not_object")
-        if doc.get("v") != WIRE_VERSION or type(doc.get("v")) is not int:
-            raise ProtocolError("bad_version", repr(doc.get("v"))[:20])
-        kind = doc.get("k")
-        if type(kind) is not str or kind not in _FLAGS:  # a list/dict kind is unhashable: no TypeError here
-            raise ProtocolError("unknown_kind", repr(kind)[:40])
-        cls, flags = _FLAGS[kind]
-        if set(doc) != _COMMON | set(flags):
-            raise ProtocolError("bad_fields", ",".join(sorted(map(str, set(doc) ^ (_COMMON | set(flags))))))
-        term, src, dst = doc["t"], doc["s"], doc["d"]
-        if type(term) is not int or not 0 <= term <= MAX_TERM:
-            raise ProtocolError("bad_term", repr(term)[:30])
-        if type(src) is not int or src not in self.members:
-            raise ProtocolError("unknown_source", repr(src)[:30])
+        n = len(frame)
+        if n > MAX_FRAME_BYTES:
+            raise ProtocolError("too_large", f"{n} bytes > {MAX_FRAME_BYTES}")
+        if n < 2:
+            raise ProtocolError("truncated", f"{n} bytes")
+        if frame[0] != WIRE_VERSION:
+            raise ProtocolError("bad_version", str(frame[0]))
+        found = _BY_CODE.get(frame[1])
+        if found is None:
+            raise ProtocolError("unknown_kind", str(frame[1]))
+        lay, cls = found
+        if n < lay.size:
+            raise ProtocolError("truncated", f"{n} bytes < {lay.size} for {lay.kind}")
+        if lay.entries is None and n != lay.size:
+            raise ProtocolError("trailing_bytes", f"{n} bytes > {lay.size} for {lay.kind}")
+        vals = lay.struct.unpack_from(frame)
+        term, src, dst = vals[2], vals[3], vals[4]
+        if term > MAX_TERM:
+            raise ProtocolError("bad_term", str(term))
+        if src not in self.members:
+            raise ProtocolError("unknown_source", str(src))
         if src == self.self_id:
             raise ProtocolError("spoofed_source", "claims to come from this node")
-        if type(dst) is not int or dst != self.self_id:
-            raise ProtocolError("wrong_destination", repr(dst)[:30])
-        kwargs: dict[str, bool] = {}
-        for key, attr in flags.items():
-            if type(doc[key]) is not bool:
-                raise ProtocolError("bad_flag", f"{key}={doc[key]!r}"[:40])
-            kwargs[attr] = doc[key]
+        if dst != self.self_id:
+            raise ProtocolError("wrong_destination", str(dst))
+        kwargs: dict[str, object] = {}
+        for slot, value in zip(lay.slots, vals[5:]):
+            if slot == "flags":
+                if value >> len(lay.bools):
+                    raise ProtocolError("bad_flag", f"flags 0x{value:02x} for {lay.kind}")
+                for bit, name in enumerate(lay.bools):
+                    kwargs[name] = bool(value >> bit & 1)
+            elif slot == lay.entries:
+                kwargs[slot] = self._entries(frame, lay.size, value)
+            elif value > MAX_TERM:
+                raise ProtocolError("bad_int", f"{slot}={value}")
+            else:
+                kwargs[slot] = value
         try:
-            return cls(term=term, src=src, dst=dst, **kwargs)
-        except ValueError as exc:  # flags that contradict each other (a hint that is not a pre-vote)
-            raise ProtocolError("bad_flag", str(exc)[:60]) from None
+            return cls(term=term, src=src, dst=dst, **kwargs)  # type: ignore[no-any-return]
+        except MessageError as exc:  # fields that are each in range but contradict each other
+            raise ProtocolError(exc.reason, str(exc)[:80]) from None
+    @staticmethod
+    def _entries(frame: bytes, start: int, count: int) -> tuple[Entry, ...]:
+        if count > MAX_ENTRIES_PER_MESSAGE:
+            raise ProtocolError("too_many_entries", f"{count} > {MAX_ENTRIES_PER_MESSAGE}")
+        if not count:
+            if len(frame) != start:
+                raise ProtocolError("trailing_bytes", f"{len(frame) - start} bytes after a heartbeat")
+            return ()
+        off = start + ENTRY_WIRE_BYTES * count
+        if len(frame) < off:
+            raise ProtocolError("truncated", f"{len(frame)} bytes < {off} for {count} entry headers")
+        heads = list(ENTRY.iter_unpack(memoryview(frame)[start:off]))
+        total = 0
+        for index, term, length in heads:
+            if length > MAX_ENTRY_DATA_BYTES:
+                raise ProtocolError("entry_too_large", f"entry {index}: {length} > {MAX_ENTRY_DATA_BYTES}")
+            if not (0 < index <= MAX_TERM and 0 < term <= MAX_TERM):
+                raise ProtocolError("bad_entries", f"entry index {index}, term {term}")
+            total += length
+        if len(frame) != off + total:
+            reason = "truncated" if len(frame) < off + total else "trailing_bytes"
+            raise ProtocolError(reason, f"{len(frame)} bytes, entries need {off + total}")
+        out = []
+        for index, term, length in heads:
+            out.append(Entry(index, term, frame[off:off + length]))
+            off += length
+        return tuple(out)
 
-
-def _no_dup_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    doc = dict(pairs)
-    if len(doc) != len(pairs):
-        raise ValueError("repeated key")
-    return doc
-
-
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not allowed")
-
-
-# Built once: json.loads/dumps with options construct a new decoder/encoder on every call.
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_no_dup_keys)
-_ENCODER = json.JSONEncoder(separators=(",", ":"))
