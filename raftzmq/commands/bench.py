@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from ..lab import bench_cluster, bench_hotpath, bench_net, bench_scale
+from ..lab import bench_cluster, bench_codec, bench_hotpath, bench_net, bench_scale
 from ..lab.bench_failover import META, heartbeat_for, run_failover
 from ..lab.failover_report import analyze, compare
 from ..lab.fig16 import parse_ranges
@@ -67,6 +67,7 @@ def bench() -> None:
       raftzmq bench sim --runs 9            # simulated seconds per wall second
       raftzmq bench failover --sim          # the Raft paper's Figure 16 on real processes
       raftzmq bench net --auth curve        # idle CPU and failover with CURVE
+      raftzmq bench codec                   # wire encodings: heartbeat and 100 x 1 KB entries
     """
 
 
@@ -150,6 +151,34 @@ def spawn(nodes: int, runs: int, as_json: bool) -> None:
       raftzmq bench spawn --nodes 101 --runs 5
     """
     _emit(_measure(bench_cluster.spawn_methods, nodes=nodes, runs=runs), as_json)
+
+
+@bench.command()
+@click.option("--runs", type=click.IntRange(1, 1000), default=7, show_default=True,
+              help="Timed runs per encoding and message (medians are reported).")
+@click.option("--entries", type=click.IntRange(1, 1024), default=100, show_default=True,
+              help="Entries in the batch message.")
+@click.option("--entry-bytes", type=click.IntRange(0, 64 << 10), default=1024, show_default=True,
+              help="Data bytes per entry.")
+@click.option("--json", "as_json", is_flag=True)
+def codec(runs: int, entries: int, entry_bytes: int, as_json: bool) -> None:
+    """Encode + decode cost of one message (microseconds, median of --runs) per wire encoding: the codec's
+    packed frame, the same with the data in a second ZeroMQ frame, JSON with base64 entries, and the previous
+    JSON wire (v3) for heartbeats. Pure CPU, no sockets; run it on a quiet machine.
+
+    \b
+    Examples:
+      raftzmq bench codec                          # heartbeat and 100 x 1 KB, 7 runs
+      raftzmq bench codec --runs 3 --entries 1000 --entry-bytes 64
+    """
+    res = _measure(bench_codec.measure, runs=runs, entries=entries, entry_bytes=entry_bytes)
+    if as_json:
+        _emit(res, True)
+        return
+    click.echo(f"machine: {_machine()}")
+    click.echo(bench_codec.table(res))
+    for key in ("heartbeat packed / json-v3", "heartbeat packed cached / json-v3 cached"):
+        click.echo(f"{key}: {res[key]}")
 
 
 @bench.command()

@@ -35,6 +35,7 @@ from .messages import (
     MAX_TERM,
     MESSAGE_TYPES,
     Entry,
+    AppendEntries,
     Message,
     MessageError,
 )
@@ -177,7 +178,7 @@ class Codec:
         self._messages: dict[bytes, Message] = {}
 
     def encode_cached(self, msg: Message) -> bytes:
-        if msg.kind == "append_entries" and msg.entries:  # type: ignore[union-attr]
+        if type(msg) is AppendEntries and msg.entries:
             return self.encode(msg)
         frame = self._frames.get(msg)
         if frame is None:
