@@ -325,7 +325,7 @@ ENTRY_LISTS = [(), [], (Entry(1, 1),), (Entry(4, 2), Entry(5, 3)), (Entry(4, 9),
                (Entry(4, 2), Entry(6, 2)), (Entry(4, 3), Entry(5, 2))]
 
 
-@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_fast_paths_accept_exactly_what_the_schema_driven_slow_path_accepts(data):
     cls = data.draw(st.sampled_from(list(MESSAGE_TYPES.values())))
@@ -391,7 +391,7 @@ def _message_strategy():
     return build()
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=800, deadline=None)
 @given(_message_strategy())
 def test_any_valid_message_round_trips(msg):
     assert Codec(MEMBERS, ME).decode(Codec.encode(msg)) == msg
@@ -409,7 +409,7 @@ def _check_decoded(codec, data):
     return True
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(st.binary(max_size=200) | st.builds(lambda m, b, i: (Codec.encode(m)[:i] + b + Codec.encode(m)[i:]),
                                           _message_strategy(), st.binary(max_size=12), st.integers(0, 80)))
 def test_fuzz_decode_of_arbitrary_bytes_only_raises_protocol_error(data):

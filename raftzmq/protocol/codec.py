@@ -259,20 +259,18 @@ class Codec:
         off = start + ENTRY_WIRE_BYTES * count
         if len(frame) < off:
             raise ProtocolError("truncated", f"{len(frame)} bytes < {off} for {count} entry headers")
-        heads = list(ENTRY.iter_unpack(memoryview(frame)[start:off]))
-        total = 0
-        for index, term, length in heads:
+        n, out = len(frame), []
+        for index, term, length in ENTRY.iter_unpack(memoryview(frame)[start:off]):
             if length > MAX_ENTRY_DATA_BYTES:
                 raise ProtocolError("entry_too_large", f"entry {index}: {length} > {MAX_ENTRY_DATA_BYTES}")
             if not (0 < index <= MAX_TERM and 0 < term <= MAX_TERM):
                 raise ProtocolError("bad_entries", f"entry index {index}, term {term}")
-            total += length
-        if len(frame) != off + total:
-            reason = "truncated" if len(frame) < off + total else "trailing_bytes"
-            raise ProtocolError(reason, f"{len(frame)} bytes, entries need {off + total}")
-        out = []
-        for index, term, length in heads:
-            out.append(Entry(index, term, frame[off:off + length]))
-            off += length
+            end = off + length
+            if end > n:
+                raise ProtocolError("truncated", f"{n} bytes, entry {index} needs {end}")
+            out.append(Entry(index, term, frame[off:end]))
+            off = end
+        if off != n:
+            raise ProtocolError("trailing_bytes", f"{n} bytes, entries end at {off}")
         return tuple(out)
 
