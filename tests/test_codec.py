@@ -495,3 +495,8 @@ def test_bytearray_and_memoryview_frames_decode_to_bytes_data(codec):
     for data in (bytearray(BATCH), memoryview(BATCH)):
         msg = codec.decode(data)
         assert all(type(e.data) is bytes for e in msg.entries) and Codec.encode(msg) == BATCH
+    for data in (bytearray(HB), memoryview(HB), memoryview(RV)):  # small: the cache's path
+        assert Codec.encode(codec.decode(data)) == bytes(data)
+    assert codec._messages == {} or all(type(k) is bytes for k in codec._messages)
+    codec.decode(HB)
+    assert codec.decode(memoryview(HB)) == codec.decode(HB) and all(type(k) is bytes for k in codec._messages)

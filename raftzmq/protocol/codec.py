@@ -193,12 +193,15 @@ class Codec:
         return _ENCODERS[msg.kind](msg)  # type: ignore[operator, no-any-return]
 
     def decode(self, frame: bytes) -> Message:
-        if type(frame) is not bytes:  # bytearray/memoryview: not hashable, not cached
+        if len(frame) > CACHE_MAX_FRAME:  # never hash a large frame
+            return self._decode(frame if type(frame) is bytes else bytes(frame))
+        try:
+            msg = self._messages.get(frame)
+        except TypeError:  # bytearray: not hashable, not cached
             return self._decode(bytes(frame))
-        if len(frame) > CACHE_MAX_FRAME:
-            return self._decode(frame)
-        msg = self._messages.get(frame)
         if msg is None:
+            if type(frame) is not bytes:  # a (hashable) memoryview: decoded, never kept as a key
+                return self._decode(bytes(frame))
             msg = self._decode(frame)
             if len(self._messages) >= CACHE_ENTRIES:
                 self._messages.clear()
