@@ -21,7 +21,7 @@ core. Any failure raises ProtocolError and nothing else.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from operator import attrgetter
 
@@ -88,6 +88,8 @@ class Layout:
 def _layout(kind: str) -> Layout:
     fields = FIELDS[kind]
     bools = tuple(f.name for f in fields if f.type == "bool")
+    if [f.name for f in fields[:len(bools)]] != list(bools):
+        raise RuntimeError(f"FIELDS[{kind!r}]: the bools come first (they share the flags byte)")
     fmt, slots = ">BBQII", list[str]()
     if bools:
         fmt, slots = fmt + "B", ["flags"]
@@ -107,6 +109,8 @@ if ENTRY.size != ENTRY_WIRE_BYTES or LAYOUTS["append_entries"].size != APPEND_EN
     raise RuntimeError("messages.py's wire sizes do not match the codec's layout")
 
 _TYPE_NAMES = {"B": "u8", "Q": "u64", "I": "u32"}
+# flags byte -> the bools it stands for, per number of bools (decoding looks them up)
+_FLAG_VALUES = {n: [tuple(bool(f >> i & 1) for i in range(n)) for f in range(1 << n)] for n in range(1, 9)}
 
 
 def layout_markdown() -> str:
@@ -127,33 +131,34 @@ def layout_markdown() -> str:
     return "\n".join(rows)
 
 
-def _encoder(lay: Layout) -> object:
-    get = attrgetter(*("term", "src", "dst", *(s if s != "flags" else lay.bools[0] for s in lay.slots)))
-    pack, code, bools, ent = lay.struct.pack, lay.code, lay.bools, lay.entries
-    flag_get = attrgetter(*bools) if len(bools) > 1 else None
-    ent_slot = lay.slots.index(ent) + 3 if ent else -1
+def _encoder(lay: Layout) -> Callable[[Message], bytes]:
+    """The encoding function of one kind, specialised from its layout at import."""
+    pack, code, nb = lay.struct.pack, lay.code, len(lay.bools)
+    get = attrgetter("term", "src", "dst", *(slot for slot in lay.slots if slot != "flags"))
+    if nb:
+        get_flags = attrgetter(*lay.bools)
+        codes = {(v if nb > 1 else v[0]): i for i, v in enumerate(_FLAG_VALUES[nb])}
+
+        def encode_flags(msg: Message) -> bytes:
+            vals = get(msg)
+            return pack(WIRE_VERSION, code, vals[0], vals[1], vals[2], codes[get_flags(msg)], *vals[3:])
+        return encode_flags
+    if lay.entries is None:
+        return lambda msg: pack(WIRE_VERSION, code, *get(msg))
+    at = 3 + lay.slots.index(lay.entries)
     pack_entry = ENTRY.pack
 
-    def encode(msg: Message) -> bytes:
-        vals = list(get(msg))
-        if bools:
-            flags = 0
-            for bit, on in enumerate(flag_get(msg) if flag_get else (vals[3],)):
-                if on:
-                    flags |= 1 << bit
-            vals[3] = flags
-        if ent_slot < 0:
-            return pack(WIRE_VERSION, code, *vals)
-        entries: tuple[Entry, ...] = vals[ent_slot]
-        vals[ent_slot] = len(entries)
+    def encode_entries(msg: Message) -> bytes:
+        vals = get(msg)
+        entries: tuple[Entry, ...] = vals[at]
+        head = pack(WIRE_VERSION, code, *vals[:at], len(entries), *vals[at + 1:])
         if not entries:
-            return pack(WIRE_VERSION, code, *vals)
-        parts = [pack(WIRE_VERSION, code, *vals)]
+            return head
+        parts = [head]
         parts += [pack_entry(e.index, e.term, len(e.data)) for e in entries]
         parts += [e.data for e in entries]
         return b"".join(parts)
-
-    return encode
+    return encode_entries
 
 
 _ENCODERS = {kind: _encoder(lay) for kind, lay in LAYOUTS.items()}
@@ -190,7 +195,7 @@ class Codec:
     @staticmethod
     def encode(msg: Message) -> bytes:
         """The frame of `msg` (a valid message always fits in MAX_FRAME_BYTES: its construction checked)."""
-        return _ENCODERS[msg.kind](msg)  # type: ignore[operator, no-any-return]
+        return _ENCODERS[msg.kind](msg)
 
     def decode(self, frame: bytes) -> Message:
         if len(frame) > CACHE_MAX_FRAME:  # never hash a large frame
@@ -234,21 +239,20 @@ class Codec:
             raise ProtocolError("spoofed_source", "claims to come from this node")
         if dst != self.self_id:
             raise ProtocolError("wrong_destination", str(dst))
-        kwargs: dict[str, object] = {}
-        for slot, value in zip(lay.slots, vals[5:]):
-            if slot == "flags":
-                if value >> len(lay.bools):
-                    raise ProtocolError("bad_flag", f"flags 0x{value:02x} for {lay.kind}")
-                for bit, name in enumerate(lay.bools):
-                    kwargs[name] = bool(value >> bit & 1)
-            elif slot == lay.entries:
-                kwargs[slot] = self._entries(frame, lay.size, value)
-            elif value > MAX_TERM:
-                raise ProtocolError("bad_int", f"{slot}={value}")
-            else:
-                kwargs[slot] = value
+        rest = vals[5:]
+        flags: tuple[bool, ...] = ()
+        if lay.bools:  # the bools come first, in the flags byte (FIELDS puts a kind's bools first)
+            if rest[0] >> len(lay.bools):
+                raise ProtocolError("bad_flag", f"flags 0x{rest[0]:02x} for {lay.kind}")
+            flags, rest = _FLAG_VALUES[len(lay.bools)][rest[0]], rest[1:]
+        if rest and max(rest) > MAX_TERM:  # (an entry count, u32, is always below)
+            slot, value = next((k, v) for k, v in zip(lay.slots[-len(rest):], rest) if v > MAX_TERM)
+            raise ProtocolError("bad_int", f"{slot}={value}")
+        if lay.entries is not None:
+            at = lay.slots.index(lay.entries) - (1 if lay.bools else 0)
+            rest = (*rest[:at], self._entries(frame, lay.size, rest[at]), *rest[at + 1:])
         try:
-            return cls(term=term, src=src, dst=dst, **kwargs)  # type: ignore[no-any-return]
+            return cls(term, src, dst, *flags, *rest)  # type: ignore[no-any-return]
         except MessageError as exc:  # fields that are each in range but contradict each other
             raise ProtocolError(exc.reason, str(exc)[:80]) from None
     @staticmethod
