@@ -5,7 +5,7 @@ import json
 from click.testing import CliRunner
 
 from raftzmq.cli import main
-from raftzmq.lab import bench_codec
+from raftzmq.lab.bench import codec as bench_codec
 
 
 def test_every_candidate_round_trips_both_workloads():

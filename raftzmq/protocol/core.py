@@ -4,7 +4,7 @@ Input: a message or the passage of time (`now`, seconds on any monotonic clock) 
 Output: an `Output` saying what to persist, what to send, what happened (events) and when to call again.
 It never touches sockets, files or clocks, so the very same code runs in node processes and in the simulator.
 
-The embedding (runtime/embedding.py, the one used everywhere) applies an Output in this order: log the events
+The embedding (runtime/node/embedding.py, the one used everywhere) applies an Output in this order: log the events
 produced before the core entered the persisted term, persist `persist` durably (if not None) and log
 `state_persisted`, log the remaining events, then send `messages`. That is what makes "a vote leaves only after
 it is durable" true (Raft thesis, section 3.8). Events of one Output never go back in term.
@@ -108,16 +108,19 @@ class CoreConfig:
 
 @dataclass(frozen=True, slots=True)
 class HardState:
-    """What must survive a crash: the current term and whom we voted for in it."""
+    """What must survive a crash: the current term, whom we voted for in it, and the commit index."""
 
     term: int = 0
     voted_for: int | None = None
+    commit: int = 0
 
     def __post_init__(self) -> None:
         if type(self.term) is not int or self.term < 0:
             raise ValueError(f"term must be a non-negative int, got {self.term!r}")
         if self.voted_for is not None and (type(self.voted_for) is not int or self.voted_for < 1):
             raise ValueError(f"voted_for must be None or a node id, got {self.voted_for!r}")
+        if type(self.commit) is not int or self.commit < 0:
+            raise ValueError(f"commit must be a non-negative int, got {self.commit!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -414,7 +417,7 @@ class ElectionCore:
             # A (pre)candidate that meets this term's leader simply follows it; that is not a step-down.
             self._become_follower(self.term, msg.src, None)
         self.leader_heard_at = self.now
-        self._reset_election_timer()  # (a method: lab/mutants.py's FixedTimeouts overrides it)
+        self._reset_election_timer()  # (a method: lab/conform/mutants.py's FixedTimeouts overrides it)
         self._messages.append(AppendResponse(self.term, self.id, msg.src, success=True))  # _send, inlined
 
     # ------------------------------------------------------------------ role changes
