@@ -184,24 +184,27 @@ def _time(fn: Callable[[], object], budget_s: float) -> float:
 
 def measure(*, runs: int = 7, entries: int = 100, entry_bytes: int = 1024, budget_s: float = 0.2,
             progress: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
-    """Median over `runs` of encode + decode microseconds per message, per candidate and workload."""
+    """Median over `runs` of encode + decode microseconds per message, per candidate and workload. Each run
+    times every candidate once, in turn, for about `budget_s` each."""
     if runs < 1 or entries < 1 or entry_bytes < 0:
         raise RuntimeError("--runs and --entries must be >= 1, --entry-bytes >= 0")
     workloads = {"heartbeat": heartbeat(), f"{entries} x {entry_bytes} B": batch(entries, entry_bytes)}
     makers = _candidates()
     rows: dict[str, dict[str, Any]] = {}
     for wname, msg in workloads.items():
+        fns = {}
         for cname in CANDIDATES:
             made = makers[cname](msg)
-            if made is None:
-                continue
-            fn, size = made
-            fn()  # warm the caches and check it works
-            samples = []
-            for _ in range(runs):
-                samples.append(_time(fn, budget_s))
-            rows.setdefault(wname, {})[cname] = {"us": round(statistics.median(samples), 2), "bytes": size,
-                                                 "samples_us": [round(s, 2) for s in samples]}
+            if made is not None:
+                fns[cname] = made
+                made[0]()  # warm the caches and check it works
+        samples: dict[str, list[float]] = {c: [] for c in fns}
+        for _ in range(runs):  # the candidates take turns in every run: a load that changes hits them all alike
+            for cname, (fn, _size) in fns.items():
+                samples[cname].append(_time(fn, budget_s))
+        for cname, (_fn, size) in fns.items():
+            rows.setdefault(wname, {})[cname] = {"us": round(statistics.median(samples[cname]), 2), "bytes": size,
+                                                 "samples_us": [round(x, 2) for x in samples[cname]]}
             progress(f"bench codec: {wname}, {cname}: {rows[wname][cname]['us']} us")
     hb = rows["heartbeat"]
     return {"runs": runs, "results": rows,
