@@ -169,6 +169,20 @@ def test_limits_an_entry_and_a_batch():
     assert fits_in_append(big[:15])
 
 
+def test_the_data_budget_fits_with_any_count():
+    from raftzmq.protocol.messages import MAX_APPEND_DATA_BYTES
+
+    full = tuple(Entry(i + 1, 1, b"x" * (MAX_APPEND_DATA_BYTES // MAX_ENTRIES_PER_MESSAGE))
+                 for i in range(MAX_ENTRIES_PER_MESSAGE))
+    assert fits_in_append(full)
+    per = MAX_ENTRY_DATA_BYTES
+    few = tuple(Entry(i + 1, 1, b"x" * per) for i in range(MAX_APPEND_DATA_BYTES // per))
+    rest = MAX_APPEND_DATA_BYTES - per * len(few)
+    assert fits_in_append(few + (Entry(len(few) + 1, 1, b"y" * rest),))
+    # and "one entry alone, whatever its size" always fits too
+    assert fits_in_append((Entry(1, 1, b"z" * MAX_ENTRY_DATA_BYTES),))
+
+
 def test_a_frame_of_exactly_the_limit_round_trips_and_one_byte_more_cannot_be_built(codec):
     msg = _batch_of(MAX_FRAME_BYTES)
     data = Codec.encode(msg)

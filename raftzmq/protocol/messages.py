@@ -9,7 +9,8 @@ Limits (named here so that the replication code and the KV service can refuse wh
   MAX_ENTRY_DATA_BYTES     one entry's command (64 KiB): Entry refuses more, the KV service's "value too large"
   MAX_ENTRIES_PER_MESSAGE  entries in one AppendEntries (1024)
   An AppendEntries must also fit its frame: APPEND_ENTRIES_FIXED_BYTES + sum(entry_wire_bytes(e)) <= MAX_FRAME_BYTES
-  (`fits_in_append(entries)`); a batch is cut at whichever limit it reaches first.
+  (`fits_in_append(entries)`); a batch is cut at whichever limit it reaches first. MAX_APPEND_DATA_BYTES is a data
+  budget that fits with any count up to MAX_ENTRIES_PER_MESSAGE.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ __all__ = [
     "MAX_ENTRIES_PER_MESSAGE",
     "ENTRY_WIRE_BYTES",
     "APPEND_ENTRIES_FIXED_BYTES",
+    "MAX_APPEND_DATA_BYTES",
     "entry_wire_bytes",
     "fits_in_append",
     "Field",
@@ -47,6 +49,9 @@ MAX_ENTRIES_PER_MESSAGE: Final = 1024
 # What the wire spends besides the data (protocol/codec.py checks these against its struct layouts at import):
 ENTRY_WIRE_BYTES: Final = 20  # index u64, term u64, data length u32
 APPEND_ENTRIES_FIXED_BYTES: Final = 46  # version, kind, term, src, dst, prev_index, prev_term, commit, count
+# A data budget that always fits, whatever the count (<= MAX_ENTRIES_PER_MESSAGE): the `max_bytes` to slice a batch
+# with (RaftLog.entries_from(next, MAX_ENTRIES_PER_MESSAGE, MAX_APPEND_DATA_BYTES) is always one valid message).
+MAX_APPEND_DATA_BYTES: Final = MAX_FRAME_BYTES - APPEND_ENTRIES_FIXED_BYTES - ENTRY_WIRE_BYTES * MAX_ENTRIES_PER_MESSAGE
 
 
 def entry_wire_bytes(entry: Entry) -> int:
