@@ -632,3 +632,25 @@ def test_a_100000_record_log_set_checks_in_a_few_seconds(tmp_path):
     assert 100_000 <= res.stats["records"] < 101_000
     print(f"checked {res.stats['records']} records in {elapsed:.2f} s")
     assert elapsed < 30  # a few seconds on a quiet machine; generous for a loaded one
+
+
+def test_local_violations_are_reported_as_the_record_is_fed(tmp_path):
+    # The simulator freezes its trace when checker.violations grows: the per-node checks (f, h, i, j and k on a
+    # node's own commit) must fire at the record, not at finish(); (g) and the cross-node (k) wait for finish().
+    r = elected(tmp_path)
+    r.commit(2, 1, 1)  # (j)
+    r.close()
+    from raftzmq.evidence.logfile import iter_records, run_files
+    c = Checker()
+    seen = False
+    for p in run_files(tmp_path):
+        for rec, where in iter_records(p):
+            assert c.violations == []  # nothing before the bad record
+            c.feed(rec, where)
+            if rec["event"] == "commit_advanced" and rec["node"] == 2 and rec["commit"] == 1:
+                assert [v.invariant for v in c.violations] == ["j"]
+                seen = True
+                break
+        if seen:
+            break
+    assert seen
