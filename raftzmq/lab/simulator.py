@@ -195,7 +195,7 @@ class Simulator:
         log = LogWriter(None, by="node", node=node.id, incarnation=node.inc, clock=self, validate=False,
                         sink=self._sink(name, node))
         log.write("node_started", term=state.term, voted_for=state.voted_for, persist_mode=self.cfg.persist_mode)
-        node.apply = self._embedding(node, log)
+        node.apply = self._embedding(node, log, state)
         core = self.make_core(self.cfg.core_config(node.id), state, self.now,
                               self.rng_for(f"core/{node.id}/{node.inc}"))
         node.core = core
@@ -217,8 +217,9 @@ class Simulator:
 
     # ------------------------------------------------------------------ the embedding's ports
 
-    def _embedding(self, node: _Node, log: LogWriter) -> Apply:
-        return embed(*self._ports(node, log))
+    def _embedding(self, node: _Node, log: LogWriter, state: HardState | None = None) -> Apply:
+        # No log yet (issue 18): the default append port refuses entries, the default apply port does nothing.
+        return embed(*self._ports(node, log), state=state)
 
     def _ports(self, node: _Node, log: LogWriter) -> tuple[SavePort, LogPort, SendPort]:
         """save, log and send of one node incarnation (no failpoints: the simulator crashes nodes itself)."""

@@ -13,12 +13,13 @@ from .core import (
     IllegalTransition,
     Output,
 )
+from .ready import CONTRACT_VERSION, Ready, must_sync
 from .messages import AppendEntries, Entry, AppendResponse, Message, RequestVote, TimeoutNow, VoteResponse
 from .netmodel import NetModel, NetModelError
 from .quorum import has_majority, majority
 
 __all__ = [
-    "AppendEntries", "AppendResponse", "CANDIDATE", "Codec", "CoreConfig", "ElectionCore", "Entry", "Event", "FOLLOWER",
+    "AppendEntries", "AppendResponse", "CANDIDATE", "CONTRACT_VERSION", "Codec", "CoreConfig", "ElectionCore", "Entry", "Event", "FOLLOWER",
     "HardState", "IllegalTransition", "LEADER", "MAX_FRAME_BYTES", "Message", "NetModel", "NetModelError", "Output", "PRECANDIDATE",
-    "ProtocolError", "RequestVote", "TimeoutNow", "VoteResponse", "has_majority", "majority",
+    "ProtocolError", "Ready", "RequestVote", "TimeoutNow", "VoteResponse", "has_majority", "majority", "must_sync",
 ]

@@ -34,12 +34,13 @@ yet), and of two hinted pre-candidates that meet, the lower id runs on and the o
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from .messages import AppendEntries, AppendResponse, Message, RequestVote, TimeoutNow, VoteResponse
 from .quorum import majority
+from .ready import Event, HardState, Output, Ready, must_sync
 
 __all__ = [
     "FOLLOWER",
@@ -52,6 +53,8 @@ __all__ = [
     "HardState",
     "Event",
     "Output",
+    "Ready",
+    "must_sync",
     "ElectionCore",
     "IllegalTransition",
 ]
@@ -104,37 +107,6 @@ class CoreConfig:
             raise ValueError(f"persist_mode must be one of {PERSIST_MODES}")
         if not 0 < self.hint_window < self.election_timeout_min:
             raise ValueError("hint_window must be positive and below election_timeout_min")
-
-
-@dataclass(frozen=True, slots=True)
-class HardState:
-    """What must survive a crash: the current term and whom we voted for in it."""
-
-    term: int = 0
-    voted_for: int | None = None
-
-    def __post_init__(self) -> None:
-        if type(self.term) is not int or self.term < 0:
-            raise ValueError(f"term must be a non-negative int, got {self.term!r}")
-        if self.voted_for is not None and (type(self.voted_for) is not int or self.voted_for < 1):
-            raise ValueError(f"voted_for must be None or a node id, got {self.voted_for!r}")
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """Something that happened, named as in docs/log-schema.md; `term` is the node's term after it."""
-
-    name: str
-    term: int
-    fields: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class Output:
-    persist: HardState | None
-    messages: list[Message]
-    events: list[Event]
-    deadline: float  # call tick() at or after this time
 
 
 class ElectionCore:

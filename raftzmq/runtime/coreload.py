@@ -25,7 +25,7 @@ from typing import Any
 from raftzmq.evidence.logfile import NODE_EVENT_FIELDS, validate_record
 from raftzmq.protocol.core import CANDIDATE, FOLLOWER, LEADER, PRECANDIDATE, CoreConfig, ElectionCore, Event
 from raftzmq.protocol.core import HardState, Output
-from raftzmq.protocol.messages import AppendEntries, AppendResponse, RequestVote, TimeoutNow, VoteResponse
+from raftzmq.protocol.messages import AppendEntries, AppendResponse, Entry, RequestVote, TimeoutNow, VoteResponse
 
 __all__ = ["BUILTIN", "CoreLoadError", "CoreContractError", "CheckedCore", "CoreFactory", "resolve_spec",
            "load_core", "EMBEDDING_EVENTS", "ROLES"]
@@ -228,6 +228,10 @@ class CheckedCore:
             if out.persist.term < self._durable_term:
                 self._fail(what, f"persisted term went back from {self._durable_term} to {out.persist.term}")
             self._durable_term = out.persist.term
+        for name in ("entries", "committed"):  # contract v2; a v1 core leaves both at their empty default
+            seq = getattr(out, name)
+            if not isinstance(seq, (list, tuple)) or not all(isinstance(e, Entry) for e in seq):
+                self._fail(what, f"Output.{name} must be a list of raftzmq.protocol.Entry, got {seq!r}")
         if type(out.deadline) not in (int, float) or math.isnan(out.deadline):
             self._fail(what, f"Output.deadline must be a number, got {out.deadline!r}")
         if not isinstance(out.messages, list) or not isinstance(out.events, list):
