@@ -2,8 +2,8 @@
 import raftzmq.protocol as protocol
 
 EXPECTED = {
-    "AppendEntries", "AppendResponse", "CANDIDATE", "CONTRACT_VERSION", "Codec", "CoreConfig", "ElectionCore", "Entry", "Event", "FOLLOWER",
-    "HardState", "IllegalTransition", "LEADER", "MAX_FRAME_BYTES", "Message", "NetModel", "NetModelError", "Output",
+    "AppendEntries", "AppendResponse", "CANDIDATE", "CONTRACT_VERSION", "Codec", "Core", "CoreConfig", "CoreWrapper", "ElectionCore", "ElectionRules", "Entry", "Event", "FOLLOWER",
+    "HardState", "HintedCore", "Hints", "IllegalTransition", "LEADER", "MAX_FRAME_BYTES", "Message", "NetModel", "NetModelError", "Output",
     "PRECANDIDATE",
     "ProtocolError", "Ready", "RequestVote", "TimeoutNow", "VoteResponse", "has_majority", "majority", "must_sync",
 }

@@ -28,7 +28,8 @@ from typing import Any
 
 from raftzmq.evidence.checker import Checker, Violation
 from raftzmq.evidence.logfile import LogWriter
-from raftzmq.protocol.core import LEADER, ElectionCore, HardState, Output
+from raftzmq.protocol.core import LEADER, HardState, Output
+from raftzmq.protocol.surface import HintedCore
 from raftzmq.protocol.netmodel import NetModel
 from raftzmq.protocol.quorum import majority
 from raftzmq.runtime.coreload import load_core
@@ -57,7 +58,7 @@ class _Node:
 
     def __init__(self, nid: int) -> None:
         self.id = nid
-        self.core: ElectionCore | None = None
+        self.core: HintedCore | None = None  # the built-in core, or a plug-in behind CheckedCore
         self.up = False
         self.paused = False
         self.inbox: list = []  # messages that arrived while paused
@@ -72,7 +73,7 @@ class _Node:
 class Simulator:
     def __init__(self, config: SimConfig, seed: int, make_core=None) -> None:
         self.cfg, self.seed = config, seed
-        # ElectionCore itself, or a plug-in behind its contract checks; conform passes an observing factory.
+        # the built-in ElectionCore, or a plug-in behind its contract checks; conform passes an observing factory.
         self.make_core = make_core if make_core is not None else load_core(config.core)
         n = config.nodes
         self.n, self.quorum = n, majority(n)

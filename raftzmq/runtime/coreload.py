@@ -25,6 +25,7 @@ from typing import Any
 from raftzmq.evidence.logfile import NODE_EVENT_FIELDS, validate_record
 from raftzmq.protocol.core import CANDIDATE, FOLLOWER, LEADER, PRECANDIDATE, CoreConfig, ElectionCore, Event
 from raftzmq.protocol.core import HardState, Output
+from raftzmq.protocol.surface import Core, HintedCore
 from raftzmq.protocol.messages import AppendEntries, AppendResponse, Entry, RequestVote, TimeoutNow, VoteResponse
 
 __all__ = ["BUILTIN", "CoreLoadError", "CoreContractError", "CheckedCore", "CoreFactory", "resolve_spec",
@@ -37,7 +38,9 @@ EMBEDDING_EVENTS = frozenset({"node_started", "state_persisted", "node_stopping"
 _MESSAGE_TYPES = (RequestVote, VoteResponse, AppendEntries, AppendResponse, TimeoutNow)
 _METHODS = ("step", "tick", "transfer_leadership")
 
-CoreFactory = Callable[[CoreConfig, HardState, float, Any], Any]
+CoreFactory = Callable[[CoreConfig, HardState, float, Any], Core]  # protocol/surface.py: what a core is
+# What load_core gives the embeddings: the built-in core, or a plug-in behind CheckedCore (which adds `hint`).
+LoadedFactory = Callable[[CoreConfig, HardState, float, Any], HintedCore]
 
 
 class CoreLoadError(Exception):
@@ -65,7 +68,7 @@ def resolve_spec(spec: str | None) -> str:
     return spec
 
 
-def load_core(spec: str | None, *, probe: bool = False) -> CoreFactory:
+def load_core(spec: str | None, *, probe: bool = False) -> LoadedFactory:
     """A factory `(config, state, now, rng) -> core` for `spec`. Plug-in cores come wrapped in CheckedCore."""
     if spec is None or spec == BUILTIN:
         return ElectionCore
@@ -122,7 +125,7 @@ def _import_file(path: str) -> Any:
     return module
 
 
-def _checked_factory(factory: CoreFactory, spec: str) -> CoreFactory:
+def _checked_factory(factory: CoreFactory, spec: str) -> LoadedFactory:
     def make(config: CoreConfig, state: HardState, now: float, rng: Any) -> CheckedCore:
         try:
             inner = factory(config, state, now, rng)
