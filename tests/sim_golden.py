@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from raftzmq.lab.simulator import SimConfig, Simulator
+from raftzmq.lab.sim.simulator import SimConfig, Simulator
 
 GOLDEN = Path(__file__).with_name("data") / "sim_golden.json"
 SEEDS = range(20)

@@ -16,9 +16,9 @@ from raftzmq.cli import main
 from raftzmq.commands import sim as sim_command
 from raftzmq.commands.cluster import _parse_delay
 from raftzmq.runtime.config import ClusterConfig
-from raftzmq.runtime.runs import list_runs, parse_age, select_for_removal
-from raftzmq.runtime.supervisor import NodeProc, Supervisor, SupervisorError
-from raftzmq.runtime.rundir import RunDir
+from raftzmq.runtime.cluster.runs import list_runs, parse_age, select_for_removal
+from raftzmq.runtime.cluster.supervisor import NodeProc, Supervisor, SupervisorError
+from raftzmq.runtime.cluster.rundir import RunDir
 
 
 def invoke(*args: str, **kw):
@@ -236,14 +236,14 @@ def test_shell_completion_script_is_generated():
 
 
 def _results(n: int):
-    from raftzmq.lab.simulator import SimConfig, run_seed
+    from raftzmq.lab.sim.simulator import SimConfig, run_seed
 
     return [run_seed(SimConfig(nodes=3, duration=0.5), s) for s in range(n)]
 
 
 def test_sim_progress_has_an_eta(monkeypatch):
     done = _results(3)
-    monkeypatch.setattr(sim_command, "run_seeds", lambda cfg, seeds, jobs: iter(done))
+    monkeypatch.setattr(sim_command, "run_seeds", lambda cfg, seeds, jobs, scheduler=None: iter(done))
     monkeypatch.setattr(sim_command, "_PROGRESS_EVERY_S", 0.0)
     result = invoke("sim", "--seeds", "3")
     assert result.exit_code == 0 and "[sim] 1/3 seeds, 0 violations" in result.stderr and "ETA" in result.stderr
@@ -252,7 +252,7 @@ def test_sim_progress_has_an_eta(monkeypatch):
 def test_sim_ctrl_c_prints_a_partial_summary(monkeypatch):
     done = _results(2)
 
-    def interrupted(cfg, seeds, jobs):
+    def interrupted(cfg, seeds, jobs, scheduler=None):
         yield from done
         raise KeyboardInterrupt
 

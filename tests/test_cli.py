@@ -14,7 +14,8 @@ from cluster_harness import REPO
 COMMANDS = ["start", "status", "kill", "restart", "stop", "pause", "resume", "partition", "isolate", "heal", "net",
             "transfer", "logs", "check", "report", "timeline", "sim", "chaos", "conform", "bench", "bench sim", "bench cluster", "bench large",
             "skew", "failpoint", "disk", "cut", "uncut", "scenario", "scenario double-vote", "fuzz",
-            "bench spawn", "bench hotpath", "bench scale", "bench failover", "bench net", "help", "ps", "clean", "node", "init-cluster"]
+            "bench spawn", "bench hotpath", "bench scale", "bench failover", "bench net", "bench wal", "help", "ps", "clean", "node", "init-cluster",
+            "inspect"]
 
 
 def test_the_command_list_above_is_complete():
@@ -104,7 +105,7 @@ def test_an_unwritable_run_directory_is_a_clear_error(tmp_path):
 
 
 def test_bench_net_hands_hints_to_the_cluster_it_starts(monkeypatch):
-    from raftzmq.lab import bench_net
+    from raftzmq.lab.bench import net as bench_net
     seen: dict = {}
     monkeypatch.setattr(bench_net, "net_costs", lambda **kw: seen.update(kw) or {"nodes": kw["nodes"]})
     result = CliRunner().invoke(main, ["bench", "net", "--hints", "on", "--json"])

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from core_harness import Cluster, make_core
-from raftzmq.lab.mutants import GALLERY
+from raftzmq.lab.conform.mutants import GALLERY
 from raftzmq.protocol.core import CANDIDATE, FOLLOWER, LEADER, PRECANDIDATE, ElectionCore, HardState, Hints
 from raftzmq.protocol.messages import AppendEntries, AppendResponse, RequestVote, TimeoutNow
 from raftzmq.protocol.surface import Core, CoreWrapper, HintedCore
-from raftzmq.runtime.coreload import load_core
+from raftzmq.runtime.cores.coreload import load_core
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -161,7 +161,7 @@ def _core_subclasses_with_private_methods(path: Path | str) -> list[str]:
 
 
 def test_mutants_and_test_cores_override_no_private_method_of_the_core():
-    files = [REPO / "raftzmq/lab/mutants.py", *sorted((REPO / "tests").glob("*.py"))]
+    files = [REPO / "raftzmq/lab/conform/mutants.py", *sorted((REPO / "tests").glob("*.py"))]
     found = [f for path in files for f in _core_subclasses_with_private_methods(path)]
     assert found == []
     # (the scan does see an override: a class that had one would be listed)

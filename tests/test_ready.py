@@ -8,11 +8,11 @@ import textwrap
 import pytest
 
 from cluster_harness import REPO
-from raftzmq.lab.conform import conform
-from raftzmq.lab.simulator import SimConfig, Simulator
+from raftzmq.lab.conform.scorecard import conform
+from raftzmq.lab.sim.simulator import SimConfig, Simulator
 from raftzmq.protocol import CONTRACT_VERSION, Entry, Event, HardState, Output, Ready, RequestVote, must_sync
-from raftzmq.runtime.coreload import CoreContractError, load_core
-from raftzmq.runtime.embedding import embed
+from raftzmq.runtime.cores.coreload import CoreContractError, load_core
+from raftzmq.runtime.node.embedding import embed
 
 E1, E2, E3 = Entry(1, 1, b"a"), Entry(2, 1, b"b"), Entry(3, 2, b"c")
 

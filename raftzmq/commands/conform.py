@@ -1,5 +1,5 @@
 """`raftzmq conform SPEC`: judge an election core against the paper's claims, the seeded simulator with every
-fault, the checker and liveness. Thin: parse, call raftzmq.lab.conform, print, exit 0 (pass), 1 (fail), 2 (usage)."""
+fault, the checker and liveness. Thin: parse, call raftzmq.lab.conform.scorecard, print, exit 0 (pass), 1 (fail), 2 (usage)."""
 from __future__ import annotations
 
 import json
@@ -9,10 +9,11 @@ from typing import Any
 
 import click
 
-from ..lab import faults as F
-from ..lab.conform import conform as run_conform, render, replay_seed
-from ..lab.simtypes import SimConfig, write_records
-from ..runtime.coreload import CoreLoadError, load_core, resolve_spec
+from ..lab.sim import faults as F
+from ..lab.conform.scorecard import conform as run_conform, render, replay_seed
+from ..lab.sim.simtypes import SimConfig, write_records
+from ..runtime.cores.coreload import CoreLoadError, load_core, resolve_spec
+from ..lab.sim.dask_seeds import DaskUnavailable
 from .options import fail
 
 __all__ = ["conform"]
@@ -41,9 +42,9 @@ def _sizes(text: str) -> tuple[int, ...]:
 Examples:
   raftzmq conform builtin                                  # raftzmq's own core: PASS
   raftzmq conform examples/minimal_core.py:MinimalCore     # a core to copy
-  raftzmq conform raftzmq.lab.mutants:TermOnly             # a known bug: FAIL, seed and replay command
+  raftzmq conform raftzmq.lab.conform.mutants:TermOnly             # a known bug: FAIL, seed and replay command
   raftzmq conform "exec:python3 examples/jsonl_core.py" --seeds 20   # a core in a child process
-  raftzmq conform raftzmq.lab.mutants:TermOnly --seed 0 --nodes 3 --log-dir logs/c0 && raftzmq check logs/c0
+  raftzmq conform raftzmq.lab.conform.mutants:TermOnly --seed 0 --nodes 3 --log-dir logs/c0 && raftzmq check logs/c0
 """)
 @click.argument("spec")
 @click.option("--seeds", type=click.IntRange(min=1), default=100, show_default=True,
@@ -62,8 +63,11 @@ Examples:
 @click.option("--log-dir", type=click.Path(file_okay=False), default=None,
               help="With --seed: write that run's logs here (for raftzmq check / report / timeline).")
 @click.option("--json", "as_json", is_flag=True, help="Print the scorecard as JSON.")
+@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
+              help="Run the seeds on this Dask scheduler's workers (pip install -e '.[dask]'); same scorecard. "
+                   "The core's spec must load on the workers too.")
 def conform(spec: str, seeds: int, nodes: str, duration: float, faults: str, prevote: bool, check_quorum: bool,
-            first_seed: int, seed: int | None, log_dir: str | None, as_json: bool) -> None:
+            first_seed: int, seed: int | None, log_dir: str | None, as_json: bool, scheduler: str | None) -> None:
     """Judge an election core: the Raft paper's election claims as transcripts, seeded simulator runs with
     every fault checked record by record, and liveness; then a scorecard.
 
@@ -82,8 +86,8 @@ def conform(spec: str, seeds: int, nodes: str, duration: float, faults: str, pre
     progress = None if as_json else _progress(seeds * len(sizes))
     try:
         card = run_conform(spec, seeds=seeds, sizes=sizes, duration=duration, faults=kinds, prevote=prevote,
-                           check_quorum=check_quorum, first_seed=first_seed, progress=progress)
-    except CoreLoadError as exc:
+                           check_quorum=check_quorum, first_seed=first_seed, progress=progress, scheduler=scheduler)
+    except (CoreLoadError, DaskUnavailable) as exc:
         fail(str(exc))
     click.echo(json.dumps(card.to_dict(), indent=2) if as_json else render(card))
     sys.exit(0 if card.ok else 1)

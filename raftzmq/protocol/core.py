@@ -4,7 +4,7 @@ Input: a message or the passage of time (`now`, seconds on any monotonic clock) 
 Output: an `Output` saying what to persist, what to send, what happened (events) and when to call again.
 It never touches sockets, files or clocks, so the very same code runs in node processes and in the simulator.
 
-The embedding (runtime/embedding.py, the one used everywhere) applies an Output in this order: log the events
+The embedding (runtime/node/embedding.py, the one used everywhere) applies an Output in this order: log the events
 produced before the core entered the persisted term, persist `persist` durably (if not None) and log
 `state_persisted`, log the remaining events, then send `messages`. That is what makes "a vote leaves only after
 it is durable" true (Raft thesis, section 3.8). Events of one Output never go back in term.
@@ -115,7 +115,7 @@ class CoreConfig:
 
 class ElectionRules:
     """Configuration hooks: rules of the election that an experiment may bend. `ElectionCore(..., rules=R())` runs
-    the core with a subclass that changes one decision; raftzmq/lab/mutants.py builds its deliberately broken
+    the core with a subclass that changes one decision; raftzmq/lab/conform/mutants.py builds its deliberately broken
     cores from these hooks and from composition (docs/core-contract.md, "The built-in core's hooks"). The defaults
     are Raft's; each hook is a decision (the core does the acting) and none is on the heartbeat path."""
 

@@ -3,7 +3,7 @@ may rely on, as `typing.Protocol`s, and `CoreWrapper`, the base for building a c
 
 A core is anything with the attributes and methods of `Core` (docs/core-contract.md); `hint` is optional
 (`HintedCore`). The built-in `ElectionCore` is one; so are the examples, the `exec:` adapter and the mutants of
-raftzmq/lab/mutants.py, which are built from this surface alone: by wrapping a core and editing its inputs and
+raftzmq/lab/conform/mutants.py, which are built from this surface alone: by wrapping a core and editing its inputs and
 outputs (`CoreWrapper`), or through the built-in core's documented configuration hooks (`ElectionRules`, `Hints`),
 never by overriding its private methods.
 """
