@@ -9,7 +9,7 @@ never by overriding its private methods.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from .messages import Message
@@ -105,20 +105,26 @@ class CoreWrapper:
         edited = self.edit_input(msg, now)
         if edited is None:
             return Output(None, [], [], self.inner.deadline)
-        return self.edit_output(self.inner.step(edited, now))
+        return self.call("step", self.inner.step, edited, now)
 
     def tick(self, now: float) -> Output:
-        return self.edit_output(self.inner.tick(now))
+        return self.call("tick", self.inner.tick, now)
 
     def transfer_leadership(self, target: int, now: float) -> Output:
-        return self.edit_output(self.inner.transfer_leadership(target, now))
+        return self.call("transfer_leadership", self.inner.transfer_leadership, target, now)
 
     def hint(self, peer: int, now: float, closed: str = "connection") -> Output:
+        """Hints are optional: an inner core without `hint` ignores them (an empty Output, its timer unchanged)."""
         if not isinstance(self.inner, HintedCore):
             return Output(None, [], [], self.inner.deadline)
-        return self.edit_output(self.inner.hint(peer, now, closed))
+        return self.call("hint", self.inner.hint, peer, now, closed)
 
     # the hooks
+    def call(self, what: str, fn: Callable[..., Output], *args: Any) -> Output:
+        """Every input of the inner core goes through here (`what` names it: step, tick, transfer_leadership,
+        hint); the default passes the answer through `edit_output`."""
+        return self.edit_output(fn(*args))
+
     def edit_input(self, msg: Message, now: float) -> Message | None:
         """The message the inner core gets instead of `msg` (None: it gets nothing, the Output is empty)."""
         return msg
