@@ -10,7 +10,7 @@ import pytest
 from cluster_harness import REPO
 from raftzmq.lab.conform.scorecard import conform
 from raftzmq.lab.sim.simulator import SimConfig, Simulator
-from raftzmq.protocol import CONTRACT_VERSION, Entry, Event, HardState, Output, Ready, RequestVote, must_sync
+from raftzmq.protocol import CONTRACT_VERSION, CoreWrapper, ElectionCore, Entry, Event, HardState, Output, Ready, RequestVote, must_sync
 from raftzmq.runtime.cores.coreload import CoreContractError, load_core
 from raftzmq.runtime.node.embedding import embed
 
@@ -146,3 +146,45 @@ def test_a_v1_core_runs_in_the_simulator_and_a_core_with_bad_entries_breaks_the_
     core = load_core(f"{bad}:BadEntries")(CoreConfig(1, (1, 2, 3)), HardState(), 0.0, random.Random(0))
     with pytest.raises(CoreContractError, match="Output.entries must be a list"):
         core.tick(core.deadline)
+
+
+class AppendsOnWinning(CoreWrapper):
+    """A built-in core that, in the Ready where it becomes leader, also asks for an entry (index 1, its term):
+    the simulator's append port must make it durable before that Ready's heartbeats leave."""
+
+    def __init__(self, config, state, now, rng):
+        super().__init__(ElectionCore(config, state, now, rng))
+
+    def edit_output(self, out):
+        if any(e.name == "became_leader" for e in out.events):
+            out.entries = [Entry(1, self.inner.term, b"noop")]
+        return out
+
+
+class TracingSim(Simulator):
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        self.ports_trace: list[tuple[str, int]] = []
+
+    def _append(self, node, entries, state, sync):
+        self.ports_trace.append(("append", node.id))
+        return super()._append(node, entries, state, sync)
+
+    def _send_all(self, messages, after=0.0):
+        self.ports_trace.extend(("send", m.src) for m in messages[:1])
+        return super()._send_all(messages, after)
+
+
+@pytest.mark.parametrize("persist_ms", [0.0, 2.0])
+def test_the_simulator_carries_entries_to_its_disk_before_the_ready_sends(persist_ms):
+    sim = TracingSim(SimConfig(nodes=3, duration=5.0, faults=frozenset({"crash"}), persist_ms=persist_ms), 3,
+                     make_core=AppendsOnWinning)
+    res = sim.run()
+    assert res.ok and res.leaders >= 1
+    leaders = {i for i in range(1, 4) if sim.disk.view(i)}
+    assert leaders and all(sim.disk.view(i)[0].index == 1 and sim.disk.view(i)[0].data == b"noop" for i in leaders)
+    trace = sim.ports_trace
+    appends = [i for i, (kind, _) in enumerate(trace) if kind == "append"]
+    assert len(appends) == res.leaders
+    for i in appends:  # the winning Ready's heartbeats leave right after its entries were written, not before
+        assert trace[i + 1] == ("send", trace[i][1])

@@ -21,7 +21,7 @@ from __future__ import annotations
 import heapq
 import random
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import partial
 from typing import Any
@@ -29,6 +29,7 @@ from typing import Any
 from raftzmq.evidence.checker import Checker, Violation
 from raftzmq.evidence.logfile import LogWriter
 from raftzmq.protocol.core import LEADER, HardState, Output
+from raftzmq.protocol.messages import Entry
 from raftzmq.protocol.surface import HintedCore
 from raftzmq.protocol.netmodel import NetModel
 from raftzmq.protocol.quorum import majority
@@ -219,8 +220,8 @@ class Simulator:
     # ------------------------------------------------------------------ the embedding's ports
 
     def _embedding(self, node: _Node, log: LogWriter, state: HardState | None = None) -> Apply:
-        # No log yet (issue 18): the default append port refuses entries, the default apply port does nothing.
-        return embed(*self._ports(node, log), state=state)
+        # Entries go to the SimDisk's log; nothing is applied yet (the default apply port: no state machine).
+        return embed(*self._ports(node, log), append=partial(self._append, node), state=state)
 
     def _ports(self, node: _Node, log: LogWriter) -> tuple[SavePort, LogPort, SendPort]:
         """save, log and send of one node incarnation (no failpoints: the simulator crashes nodes itself)."""
@@ -232,6 +233,21 @@ class Simulator:
         sync_at = self.disk.write(node.id, state, self.now)
         if sync_at is not None:
             self._call_at(sync_at, self._sync, node, node.gen)
+
+    def _append(self, node: _Node, entries: Sequence[Entry], state: HardState | None,
+                sync: bool) -> dict[str, Any] | None:
+        """The group commit of a Ready with entries (or with a hard state that only moved its commit index): the
+        log write and the hard state share one persist time and one writeback. No `log_appended` record yet: its
+        digest chain comes with replication (issue 18)."""
+        if sync:
+            node.busy_until = self.now + ms_to_s(self.cfg.persist_ms)
+        due = [self.disk.log_write(node.id, entries, self.now)] if entries else []
+        if state is not None:
+            due.append(self.disk.write(node.id, state, self.now))
+        times = [t for t in due if t is not None]
+        if times:
+            self._call_at(min(times), self._sync, node, node.gen)
+        return None
 
     def _on_leader(self, node: _Node, term: int, fields: dict[str, Any]) -> None:
         self.leaders += 1
