@@ -51,9 +51,11 @@ BROKEN = textwrap.dedent('''
             return out
 
     class EventWithoutField(ElectionCore):
-        def _emit(self, name, **fields):
-            fields.pop("candidate", None)
-            super()._emit(name, **fields)
+        def tick(self, now):
+            out = super().tick(now)
+            for ev in out.events:
+                ev.fields.pop("candidate", None)
+            return out
 ''')
 
 

@@ -51,6 +51,8 @@ _INT, _INT_OR_NULL, _STR, _NUM, _LIST, _DICT, _MODE, _INT_OR_STR, _DIGEST, _RUNS
 NODE_EVENT_FIELDS: dict[str, dict[str, str]] = {
     "node_started": {"voted_for": _INT_OR_NULL, "persist_mode": _MODE},
     "state_persisted": {"voted_for": _INT_OR_NULL},
+    "log_appended": {"first": _INT, "last": _INT, "terms": _LIST, "prev_digest": _STR, "digest": _STR},
+    "entries_applied": {"first": _INT, "last": _INT, "digest": _STR},
     "became_follower": {"leader": _INT_OR_NULL},
     "became_precandidate": {},
     "became_candidate": {},
