@@ -213,10 +213,12 @@ class Simulator:
                 self.tails_cut += 1
                 log.write("log_tail_cut", file=f"node-{node.id}.wal", offset=loaded.tail_cut[0],
                           bytes=loaded.tail_cut[1])
-        emb = self._embedding(node, log, state, entries if self.replicating else None)
-        node.apply = emb
         if self.replicating:
+            emb = self._embedding(node, log, state, recovered=entries)
+            node.apply = emb
             emb.log_loaded()
+        else:
+            node.apply = self._embedding(node, log, state)
         rng = self.rng_for(f"core/{node.id}/{node.inc}")
         if entries:  # (contract v1 cores never have a log: they never write entries)
             core = self.make_core(self.cfg.core_config(node.id), state, self.now, rng, log=entries)
