@@ -380,7 +380,11 @@ class ElectionCore:
         self._emit("transfer_started", target=target)
         self._maybe_send_timeout_now()
         if not self.transfer_sent:
-            self._replicate(target)
+            pr = self.tracker[target] if self.tracker is not None else None
+            if pr is not None and pr.can_send() and (pr.state == PROBE or pr.next <= self.log.last_index):
+                self._replicate(target)
+            elif pr is not None and pr.state != PROBE:
+                self._probe_tail(target)
         return self._flush()
 
     def _maybe_send_timeout_now(self) -> None:
@@ -750,11 +754,23 @@ class ElectionCore:
             pr = tracker[peer]
             if pr.can_send() and (pr.state == PROBE or pr.next <= last):
                 self._replicate(peer)
+            elif pr.match < last and pr.next > last and pr.state != PROBE:
+                self._probe_tail(peer)
             else:
                 m = pr.match
                 append(AppendEntries(term, me, peer, m, log.term_at(m) if m else 0, (),
                                      commit if commit < m else m))
         self.heartbeat_deadline = self.now + self.config.heartbeat_interval
+
+    def _probe_tail(self, peer: int) -> None:
+        """Everything was sent to `peer` (REPLICATE) but not all acknowledged: maybe lost. An empty AppendEntries
+        at next - 1 stands in for the heartbeat: accepted, it acknowledges all; rejected, it rewinds `next` with
+        the hint (as etcd-io/raft's empty MsgApp after a heartbeat response)."""
+        pr = self.tracker[peer] if self.tracker is not None else None
+        assert pr is not None
+        log = self.log
+        prev = pr.next - 1
+        self._messages.append(AppendEntries(self.term, self.id, peer, prev, log.term_at(prev), (), log.commit))
 
     def _quorum_active(self) -> bool:
         window = self.config.election_timeout_max
