@@ -40,7 +40,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple
+from typing import Any
 
 from .messages import (
     APPEND_ENTRIES_FIXED_BYTES,
@@ -57,7 +57,7 @@ from .messages import (
 )
 from .progress import PROBE, Tracker
 from .quorum import majority
-from .raftlog import LogSafetyError, RaftLog
+from .raftlog import Accepted, LogSafetyError, RaftLog
 from .hints import Hints
 from .ready import Event, HardState, Output, Ready, must_sync
 from .surface import Rng
@@ -106,7 +106,8 @@ class IllegalTransition(RuntimeError):
     pass
 
 
-class Proposal(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class Proposal:
     """What `propose` did: `accepted` means appended to the leader's log at (`index`, `term`) - not committed
     yet; the embedding learns the commit from Ready.committed. Refused (not leader, or a leadership transfer is
     under way): index and term are 0 and `leader` is the leader this node knows (None: unknown; this node's own
@@ -618,7 +619,7 @@ class ElectionCore:
             # lost a committed entry somewhere, or a mutant). Refuse it and say so; the checker judges.
             self._emit("message_dropped", peer=msg.src, kind=msg.kind, reason="conflicts_with_committed")
             return
-        if res.success:
+        if isinstance(res, Accepted):
             if res.entries:
                 self._stage(res.entries)
             self._messages.append(AppendResponse(self.term, self.id, msg.src, True, res.match))  # _send, inlined
