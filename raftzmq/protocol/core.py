@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .messages import (
@@ -612,6 +612,11 @@ class ElectionCore:
         hint. The answer leaves after the new entries are durable (the Ready's order)."""
         self.leader_heard_at = self.now
         self._reset_election_timer()
+        if not msg.entries:  # a heartbeat (the hot path)
+            match = self.log.heartbeat(msg.prev_index, msg.prev_term, msg.commit)
+            if match >= 0:
+                self._messages.append(AppendResponse(self.term, self.id, msg.src, True, match))  # _send, inlined
+                return
         try:
             res = self.log.follower_append(msg.prev_index, msg.prev_term, msg.entries, msg.commit)
         except LogSafetyError:
@@ -696,8 +701,10 @@ class ElectionCore:
         tracker = self.tracker
         if tracker is None:
             return
-        pr = tracker[peer]
+        pr = tracker.progress[peer]
         log = self.log
+        if msg.success and msg.index == pr.match == log.last_index and pr.state != PROBE:
+            return  # a caught-up follower answered a heartbeat (the hot path): nothing to do
         if msg.success:
             if pr.on_success(msg.index):
                 self._advance_commit()
@@ -751,9 +758,13 @@ class ElectionCore:
         tracker = self.tracker
         assert tracker is not None
         last, commit = log.last_index, log.commit
+        progress = tracker.progress
         for peer in self.peers:
-            pr = tracker[peer]
-            if pr.can_send() and (pr.state == PROBE or pr.next <= last):
+            pr = progress[peer]
+            m = pr.match
+            if m == last and pr.state != PROBE:  # caught up: a heartbeat (the hot path)
+                append(AppendEntries(term, me, peer, m, log.term_at(m) if m else 0, (), commit if commit < m else m))
+            elif pr.can_send() and (pr.state == PROBE or pr.next <= last):
                 self._replicate(peer)
             elif pr.match < last and pr.next > last and pr.state != PROBE:
                 self._probe_tail(peer)
@@ -804,11 +815,12 @@ class ElectionCore:
         commit = log.commit
         if self.term != durable.term or vote != durable.voted_for or commit != durable.commit:
             persist = self._persisted = HardState(self.term, vote, commit)
-        entries = self._entries
+        entries: Sequence[Entry] = self._entries
         if entries:
             self._entries = []
-        out = Output(persist, self._messages, self._events, self.deadline, entries,
-                     log.unapplied() if log.applied != commit else ())
+        else:
+            entries = ()  # (never the list the next Ready's entries go into)
+        out = Output(persist, self._messages, self._events, self.deadline, entries, log.unapplied())
         self._messages, self._events = [], []
         return out
 
