@@ -703,7 +703,7 @@ class ElectionCore:
             return
         pr = tracker.progress[peer]
         log = self.log
-        if msg.success and msg.index == pr.match == log.last_index and pr.state != PROBE:
+        if msg.success and msg.index == pr.match == len(log._ents) and pr.state != PROBE:
             return  # a caught-up follower answered a heartbeat (the hot path): nothing to do
         if msg.success:
             if pr.on_success(msg.index):
@@ -812,7 +812,7 @@ class ElectionCore:
         vote = None if self._term_only else self.voted_for
         durable = self._persisted
         log = self.log
-        commit = log.commit
+        commit = log._commit  # (the hot path: RaftLog's slots read directly, not through its properties)
         if self.term != durable.term or vote != durable.voted_for or commit != durable.commit:
             persist = self._persisted = HardState(self.term, vote, commit)
         entries: Sequence[Entry] = self._entries
@@ -820,7 +820,8 @@ class ElectionCore:
             self._entries = []
         else:
             entries = ()  # (never the list the next Ready's entries go into)
-        out = Output(persist, self._messages, self._events, self.deadline, entries, log.unapplied())
+        out = Output(persist, self._messages, self._events, self.deadline, entries,
+                     log.unapplied() if log._applied != commit else ())
         self._messages, self._events = [], []
         return out
 
