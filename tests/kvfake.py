@@ -1,0 +1,97 @@
+"""A fake KV cluster for client and workload tests: N ROUTER endpoints served by one thread of the test process,
+one KVStore behind them (no Raft: the "leader" applies each command at once, in arrival order).
+
+Knobs (set them between operations, or under `lock`): `leader` (which node serves; others answer not_leader),
+`hint` (not_leader names the leader or not), `drop_replies` (the leader applies and then loses that many
+answers), `retry_replies` (answer `retry` without applying), `silent` (nodes that never answer), `expire_on_drop`.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import zmq
+
+from raftzmq.protocol.kvstore import Command, KVStore, encode_command
+from raftzmq.protocol.kvwire import Response, WireError, decode_frames, encode_response, serve_error
+
+
+class FakeCluster:
+    def __init__(self, tmp_path: Any, nodes: int = 3, leader: int | None = 1, hint: bool = True,
+                 session_ttl_ns: int = 10**12, max_sessions: int = 1000) -> None:
+        self.endpoints = {n: f"ipc://{tmp_path}/kv-{n}.sock" for n in range(1, nodes + 1)}
+        self.store = KVStore(session_ttl_ns, max_sessions)
+        self.leader, self.hint = leader, hint
+        self.drop_replies = 0
+        self.retry_replies = 0
+        self.silent: set[int] = set()
+        self.expire_on_drop = False  # after a dropped answer, every session expires (the retry finds none)
+        self.now_ns = 1
+        self.received: dict[int, int] = {n: 0 for n in self.endpoints}
+        self.applied: list[Command] = []  # every command applied (the log)
+        self.bad: list[bytes] = []  # answers sent to malformed requests
+        self.lock = threading.Lock()
+        self._stop = threading.Event()
+        self._ctx = zmq.Context()
+        self._socks: dict[int, zmq.Socket[Any]] = {}
+        for n, ep in self.endpoints.items():
+            s = self._ctx.socket(zmq.ROUTER)
+            s.setsockopt(zmq.LINGER, 0)
+            s.bind(ep)
+            self._socks[n] = s
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        poller = zmq.Poller()
+        for s in self._socks.values():
+            poller.register(s, zmq.POLLIN)
+        by_sock = {s: n for n, s in self._socks.items()}
+        while not self._stop.is_set():
+            for sock, _ in poller.poll(20):
+                parts = sock.recv_multipart()
+                with self.lock:
+                    reply = self._handle(by_sock[sock], parts[1:])
+                if reply is not None:
+                    sock.send_multipart([parts[0], reply])
+
+    def _handle(self, node: int, frames: list[bytes]) -> bytes | None:
+        self.received[node] += 1
+        if node in self.silent:
+            return None
+        try:
+            req = decode_frames(frames)
+        except WireError as exc:
+            out = serve_error(exc)
+            self.bad.append(out)
+            return out
+        if node != self.leader:
+            leader = self.leader if (self.hint and self.leader) else 0
+            ep = self.endpoints[leader] if leader else ""
+            return encode_response(Response(req.request_id, "not_leader", None, "not the leader", leader, ep))
+        if self.retry_replies:
+            self.retry_replies -= 1
+            return encode_response(Response(req.request_id, "retry", None, "no leader yet"))
+        c = req.command
+        self.now_ns += 1
+        cmd = Command(c.op, c.key, c.value, c.new, c.client, c.seq, self.now_ns)
+        result = self.store.apply(self.store.applied_index + 1, encode_command(cmd))
+        assert result is not None
+        self.applied.append(cmd)
+        if self.drop_replies:
+            self.drop_replies -= 1
+            if self.expire_on_drop:
+                self.store.sessions.clear()
+            return None
+        return encode_response(Response(req.request_id, result.status, result.value, result.message))
+
+    def value(self, key: str) -> Any:
+        with self.lock:
+            return self.store.read(key)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        for s in self._socks.values():
+            s.close(linger=0)
+        self._ctx.term()
