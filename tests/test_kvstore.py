@@ -201,7 +201,7 @@ def test_pending_reads_release_in_read_index_order():
 
 # ------------------------------------------------------------------------ encodings
 
-GOOD = [Command("register"), Command("get", "k"), Command("get", "k", client=3, seq=4),
+GOOD = [Command("register"), Command("get", "k"),
         Command("put", "ключ", {"a": [1, 2.5]}, client=1, seq=1, stamp=2**63),
         Command("delete", "", client=1, seq=2), Command("cas", "k", None, "x", client=1, seq=3),
         Command("append", "k", ["x"], client=(1 << 64) - 1, seq=9)]
@@ -227,6 +227,7 @@ def test_every_prefix_and_extension_of_a_command_is_rejected(cmd):
     (Command("register", "k"), "register takes"),
     (Command("append", "k", 3, client=1, seq=1), "string or a list"),
     (Command("get", "k", 3), "takes no value"),
+    (Command("get", "k", client=3, seq=4), "takes no session"),
     (Command("put", "k", 1, 2, client=1, seq=1), "no second value"),
     (Command("frob", "k"), "unknown op"),
     (Command("put", "k", 1, client=-1, seq=1), "client"),

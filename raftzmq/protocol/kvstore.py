@@ -15,7 +15,7 @@ Values are JSON values compared with JSON's equality (true is not 1, lists by co
 Command encoding (Entry.data; big-endian, strict, `decode_command` rejects anything else):
     u8  version (COMMAND_VERSION = 1)
     u8  op: 0 register, 1 get, 2 put, 3 delete, 4 cas, 5 append
-    u64 client    session id (0: no session; only get and register may use 0)
+    u64 client    session id (0: no session: get and register, and only they)
     u64 seq       the client's sequence number for this command (>= 1 with a session, else 0)
     u64 stamp     the leader's proposal time in ns (see "Sessions")
     u16 key length, key (UTF-8, <= MAX_KEY_BYTES; empty for register)
@@ -196,8 +196,8 @@ def check_command(cmd: Command) -> None:
     elif cmd.op in WRITE_OPS:
         if cmd.client == 0 or cmd.seq == 0:
             raise CommandError(f"{cmd.op} needs a session: client and seq >= 1 (register first)")
-    elif cmd.client == 0 and cmd.seq:
-        raise CommandError("a get without a session has seq 0")
+    elif cmd.client or cmd.seq:
+        raise CommandError(f"{cmd.op} takes no session (client 0, seq 0)")
     if _VALUES[cmd.op] < 2 and cmd.new is not None:
         raise CommandError(f"{cmd.op} takes no second value")
     if _VALUES[cmd.op] == 0 and cmd.value is not None:
@@ -343,7 +343,7 @@ class KVStore:
             self._touch(index, _Session(0, None, self.log_time))
             self._expire()  # the bound on the number of sessions (drops the one idle longest, never this one)
             return Result(OK, index)
-        if cmd.client == 0:  # a get without a session (check_command allows nothing else)
+        if cmd.op == "get":  # no session (check_command allows nothing else): the value at this log position
             return Result(OK, self.data.get(cmd.key))
         session = self.sessions.get(cmd.client)
         if session is None:

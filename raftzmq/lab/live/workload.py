@@ -212,17 +212,20 @@ class Summary:
     def render(self) -> str:
         c = self.counts
         lat = self.latency_ms
-        fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
         lines = [f"{self.history or 'history'}: {(self.verdict or 'unchecked').upper()}",
                  f"  {c['invoke']} operations: {c['ok']} ok, {c['fail']} fail, {c['info']} info, "
                  f"{c['invoke'] - c['ok'] - c['fail'] - c['info']} never completed",
-                 f"  {self.throughput:.1f} ok ops/s over {self.duration_s:.1f} s; latency ms p50 {fmt(lat['p50'])} "
-                 f"p99 {fmt(lat['p99'])} max {fmt(lat['max'])}"]
+                 f"  {self.throughput:.1f} ok ops/s over {self.duration_s:.1f} s; latency ms p50 {_ms(lat['p50'])} "
+                 f"p99 {_ms(lat['p99'])} max {_ms(lat['max'])}"]
         for w in self.availability:
             frac = "-" if w["fraction"] is None else f"{100 * w['fraction']:.1f}%"
             lines.append(f"  availability {w['label']} [{w['start']:.1f}, {w['end']:.1f}) s: {frac} ok "
                          f"of {w['invoked']}")
         return "\n".join(lines)
+
+
+def _ms(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}"
 
 
 def summarize(rec: Recorder, duration_s: float, windows: Iterable[Window] = ()) -> Summary:
