@@ -12,8 +12,19 @@ from typing import Any
 
 import zmq
 
-from raftzmq.protocol.kvstore import Command, KVStore, encode_command
-from raftzmq.protocol.kvwire import Response, WireError, decode_frames, encode_response, serve_error
+from typing import NamedTuple
+
+from raftzmq.protocol.kvservice import KVService
+from raftzmq.protocol.kvstore import Command, KVStore, decode_command
+from raftzmq.protocol.kvwire import Response, WireError, decode_frames, decode_response, encode_response
+from raftzmq.protocol.messages import Entry
+
+
+class Proposal(NamedTuple):  # the shape of the core's
+    accepted: bool
+    index: int
+    term: int
+    leader: int | None
 
 
 class FakeCluster:
@@ -21,6 +32,8 @@ class FakeCluster:
                  session_ttl_ns: int = 10**12, max_sessions: int = 1000) -> None:
         self.endpoints = {n: f"ipc://{tmp_path}/kv-{n}.sock" for n in range(1, nodes + 1)}
         self.store = KVStore(session_ttl_ns, max_sessions)
+        self.service = KVService(self.store, self.endpoints)
+        self.log: list[Entry] = []
         self.leader, self.hint = leader, hint
         self.drop_replies = 0
         self.retry_replies = 0
@@ -56,34 +69,39 @@ class FakeCluster:
                     sock.send_multipart([parts[0], reply])
 
     def _handle(self, node: int, frames: list[bytes]) -> bytes | None:
+        """The node side is protocol/kvservice.py, as in the node process; the "log" commits at once."""
         self.received[node] += 1
         if node in self.silent:
             return None
-        try:
-            req = decode_frames(frames)
-        except WireError as exc:
-            out = serve_error(exc)
-            self.bad.append(out)
-            return out
-        if node != self.leader:
-            leader = self.leader if (self.hint and self.leader) else 0
-            ep = self.endpoints[leader] if leader else ""
-            return encode_response(Response(req.request_id, "not_leader", None, "not the leader", leader, ep))
-        if self.retry_replies:
+        if node == self.leader and self.retry_replies and len(frames) == 1:
+            try:
+                rid = decode_frames(frames).request_id
+            except WireError:
+                rid = 0
             self.retry_replies -= 1
-            return encode_response(Response(req.request_id, "retry", None, "no leader yet"))
-        c = req.command
+            return encode_response(Response(rid, "retry", None, "no leader yet"))
+        index = self.store.applied_index + 1
         self.now_ns += 1
-        cmd = Command(c.op, c.key, c.value, c.new, c.client, c.seq, self.now_ns)
-        result = self.store.apply(self.store.applied_index + 1, encode_command(cmd))
-        assert result is not None
-        self.applied.append(cmd)
-        if self.drop_replies:
-            self.drop_replies -= 1
-            if self.expire_on_drop:
-                self.store.sessions.clear()
-            return None
-        return encode_response(Response(req.request_id, result.status, result.value, result.message))
+
+        def propose(data: bytes) -> Proposal:
+            if node != self.leader:
+                return Proposal(False, 0, 0, self.leader if self.hint else None)
+            self.log.append(Entry(index, 1, data))
+            return Proposal(True, index, 1, node)
+
+        replies = self.service.handle(b"r", frames, self.now_ns, propose)
+        if node == self.leader and self.log and self.log[-1].index == index:
+            self.applied.append(decode_command(self.log[-1].data))
+            replies += self.service.apply([self.log[-1]])
+            if self.drop_replies:
+                self.drop_replies -= 1
+                if self.expire_on_drop:
+                    self.store.sessions.clear()
+                return None
+        assert len(replies) == 1
+        if decode_response(replies[0][1]).status == "bad_request":
+            self.bad.append(replies[0][1])
+        return replies[0][1]
 
     def value(self, key: str) -> Any:
         with self.lock:
