@@ -189,6 +189,7 @@ class Client:
 
     def _run(self, cmd: Command, deadline: float, fresh_session: bool) -> Response:
         attempts, sent_any, delay = 0, False, self.backoff
+        hops = 0  # redirects followed at once since the last backoff (nodes that name each other: back off)
         why = "no answer"
         while True:
             now = time.monotonic()
@@ -215,9 +216,12 @@ class Client:
                 why = "no leader answered"
                 target = resp.endpoint or self.endpoints.get(resp.leader, "")
                 if target and target != self._current:
-                    self._current = target  # a named leader: go there now
-                    continue
-                self._rotate()
+                    self._current = target  # a named leader: go there now (unless they keep naming each other)
+                    hops += 1
+                    if hops <= len(self.endpoints):
+                        continue
+                else:
+                    self._rotate()
             elif status == "session_expired" and cmd.client:
                 if fresh_session and not sent_any:  # nothing could have applied under the old session
                     self.session = 0
@@ -232,6 +236,7 @@ class Client:
                 raise Indefinite(f"{cmd.op} {cmd.key!r}: {resp.message or 'stale sequence number'}", attempts)
             else:  # retry: the attempt's outcome is unknown; back off and resend
                 sent_any, why = True, resp.message or "the node asked to retry"
+            hops = 0
             self._sleep(min(delay, max(0.0, deadline - time.monotonic())))
             delay = min(self.max_backoff, max(delay * 2, 0.001))
 

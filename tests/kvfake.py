@@ -38,6 +38,7 @@ class FakeCluster:
         self.drop_replies = 0
         self.retry_replies = 0
         self.silent: set[int] = set()
+        self.point: dict[int, int] = {}  # node -> the leader it names, whoever leads (stale views)
         self.expire_on_drop = False  # after a dropped answer, every session expires (the retry finds none)
         self.now_ns = 1
         self.received: dict[int, int] = {n: 0 for n in self.endpoints}
@@ -84,6 +85,8 @@ class FakeCluster:
         self.now_ns += 1
 
         def propose(data: bytes) -> Proposal:
+            if node in self.point:
+                return Proposal(False, 0, 0, self.point[node])
             if node != self.leader:
                 return Proposal(False, 0, 0, self.leader if self.hint else None)
             self.log.append(Entry(index, 1, data))

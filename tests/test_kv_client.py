@@ -195,3 +195,13 @@ def test_run_dir_client_talks_to_the_cluster(tmp_path, fake):
     with Client(tmp_path, timeout=2.0) as kv:
         kv.put("a", "b")
         assert kv.get("a") == "b"
+
+
+def test_nodes_that_name_each_other_make_the_client_back_off_not_spin(fake):
+    fake.point = {1: 2, 2: 1, 3: 1}  # stale views during an election: everyone names another node
+    with client(fake, timeout=0.6, backoff=0.02, max_backoff=0.1) as kv:
+        with pytest.raises(Indefinite):
+            kv.get("x")
+        fake.point = {}
+        assert sum(fake.received.values()) < 120  # backoffs between rounds of redirects
+        assert kv.get("x") is None  # and it recovers once a leader is known
