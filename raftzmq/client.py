@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import struct
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -40,12 +41,13 @@ from typing import Any
 import zmq
 
 from .protocol.kvstore import Command, CommandError
-from .protocol.kvwire import Request, Response, WireError, decode_response, encode_request
+from .protocol.kvwire import WIRE_VERSION, Request, Response, WireError, decode_response, encode_request
 
 __all__ = ["Client", "KVError", "Failed", "BadRequest", "Indefinite", "NoClientEndpoint", "client_endpoints",
            "NO_ENDPOINT_MESSAGE"]
 
 NO_ENDPOINT_MESSAGE = "no cluster with a client endpoint is running"
+_HEADER = struct.Struct(">BQ")  # the request frame's version and request id (protocol/kvwire.py)
 
 
 class KVError(Exception):
@@ -171,10 +173,6 @@ class Client:
             cmd = Command(cmd.op, cmd.key, cmd.value, cmd.new, self.session, self._seq)
         elif cmd.op == "get":
             cmd = Command("get", cmd.key)
-        try:
-            encode_request(Request(0, cmd))  # validate before anything is sent
-        except CommandError as exc:
-            raise BadRequest(str(exc)) from None
         return self._run(cmd, deadline, fresh_session=True)
 
     def _register(self, deadline: float) -> None:
@@ -188,6 +186,10 @@ class Client:
         self.stats["registrations"] += 1
 
     def _run(self, cmd: Command, deadline: float, fresh_session: bool) -> Response:
+        try:
+            body = encode_request(Request(0, cmd))[9:]  # validated before anything is sent; resent as is
+        except CommandError as exc:
+            raise BadRequest(str(exc)) from None
         attempts, sent_any, delay = 0, False, self.backoff
         hops = 0  # redirects followed at once since the last backoff (nodes that name each other: back off)
         why = "no answer"
@@ -198,7 +200,7 @@ class Client:
                                  f"{self.timeout:g} s", attempts, maybe_applied=sent_any)
             attempts += 1
             self.stats["attempts"] += 1
-            resp = self._attempt(cmd, min(deadline, now + self.attempt_timeout))
+            resp = self._attempt(body, min(deadline, now + self.attempt_timeout))
             if resp is None:  # no answer: it may have been proposed; try the next node
                 self.stats["timeouts"] += 1
                 sent_any, why = True, "no answer"
@@ -228,6 +230,7 @@ class Client:
                     self._register(deadline)
                     self._seq = 1
                     cmd = Command(cmd.op, cmd.key, cmd.value, cmd.new, self.session, self._seq)
+                    body = encode_request(Request(0, cmd))[9:]
                     continue
                 self.session = 0  # register again for the next command
                 raise Indefinite(f"{cmd.op} {cmd.key!r}: the session expired while the command was in "
@@ -263,10 +266,10 @@ class Client:
         if sock is not None:
             sock.close(linger=0)
 
-    def _attempt(self, cmd: Command, until: float) -> Response | None:
+    def _attempt(self, body: bytes, until: float) -> Response | None:
         rid = self._next_rid
         self._next_rid += 1
-        frame = encode_request(Request(rid, cmd))
+        frame = _HEADER.pack(WIRE_VERSION, rid) + body
         endpoint = self._current
         sock = self._socket(endpoint)
         try:
