@@ -98,7 +98,7 @@ def test_silence_until_the_deadline_is_indefinite(fake):
         t0 = time.monotonic()
         with pytest.raises(Indefinite) as info:
             kv.get("x")
-        assert 0.45 <= time.monotonic() - t0 < 1.5
+        assert 0.45 <= time.monotonic() - t0 < 3.0  # the deadline, with slack for a loaded machine
         assert not isinstance(info.value, Failed) and info.value.attempts >= 3
 
 

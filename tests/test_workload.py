@@ -140,7 +140,7 @@ def fake(tmp_path):
 
 def test_the_live_driver_against_the_fake_cluster_with_a_nemesis_hook(tmp_path, fake):
     fake.leader = 2
-    clients = [Client(fake.endpoints, timeout=0.3, attempt_timeout=0.1, seed=p) for p in range(4)]
+    clients = [Client(fake.endpoints, timeout=1.0, attempt_timeout=0.2, seed=p) for p in range(4)]
     window: list[float] = []
     lines: list[str] = []
 
@@ -149,14 +149,14 @@ def test_the_live_driver_against_the_fake_cluster_with_a_nemesis_hook(tmp_path, 
             if not window and elapsed >= 0.5:
                 fake.silent = {1, 2, 3}
                 window.append(elapsed)
-            elif len(window) == 1 and elapsed >= window[0] + 0.5:
+            elif len(window) == 1 and elapsed >= window[0] + 1.5:  # longer than a client's deadline
                 fake.silent = set()
                 window.append(elapsed)
 
     path = tmp_path / "history.jsonl"
     try:
         with open(path, "w") as out:
-            rec, summary = run_live(clients, generate(1, 4, 3, rate=400, duration=2.0), out, 2.0, tick_s=0.25,
+            rec, summary = run_live(clients, generate(1, 4, 3, rate=300, duration=3.0), out, 3.0, tick_s=0.25,
                                     progress=lines.append, on_tick=on_tick,
                                     windows=lambda: [Window(window[0], window[1], "silent")])
     finally:
