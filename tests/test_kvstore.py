@@ -307,3 +307,40 @@ def test_responses_round_trip(resp):
     for cut in range(len(frame)):
         with pytest.raises(WireError):
             decode_response(frame[:cut])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), ops.filter(lambda o: o[0] != "get")), min_size=1, max_size=20),
+       st.lists(st.tuples(st.integers(0, 19), st.integers(0, 40)), max_size=15), )
+def test_duplicates_anywhere_after_the_first_apply_exactly_once(commands, dups):
+    """Three sessions issue writes one at a time; the log holds each command's first proposal in issue order,
+    plus retries of it landing anywhere later (a slow copy may land after the session's next command). The
+    result must be the state of applying each command once, and each retry answers the first result, or `stale`
+    once the session has moved on."""
+    reg = [encode_command(Command("register", stamp=1)) for _ in range(3)]
+    seqs = [0, 0, 0]
+    firsts = []
+    for s, (op, key, value, new) in commands:
+        seqs[s] += 1
+        firsts.append((s, seqs[s], encode_command(Command(op, key, value, new, client=s + 1, seq=seqs[s], stamp=2))))
+    log = [(None, None, d) for d in reg] + firsts
+    for which, offset in dups:
+        if which < len(firsts):
+            first = log.index(firsts[which])  # its first proposal (copies only ever land after it)
+            log.insert(first + 1 + offset % (len(log) - first), firsts[which])
+    once = KVStore()
+    for i, d in enumerate(reg + [f[2] for f in firsts], 1):
+        once.apply(i, d)
+    store, first_result, last_seq = KVStore(), {}, [0, 0, 0]
+    for i, (s, seq, data) in enumerate(log, 1):
+        r = store.apply(i, data)
+        if s is None:
+            continue
+        if (s, seq) not in first_result:
+            first_result[(s, seq)] = r
+            last_seq[s] = seq
+        elif seq < last_seq[s]:
+            assert r.status == STALE
+        else:
+            assert r == first_result[(s, seq)]
+    assert store.data == once.data
