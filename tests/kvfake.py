@@ -29,10 +29,10 @@ class Proposal(NamedTuple):  # the shape of the core's
 
 class FakeCluster:
     def __init__(self, tmp_path: Any, nodes: int = 3, leader: int | None = 1, hint: bool = True,
-                 session_ttl_ns: int = 10**12, max_sessions: int = 1000) -> None:
+                 session_ttl_ns: int = 10**12, max_sessions: int = 1000, reads: str = "log") -> None:
         self.endpoints = {n: f"ipc://{tmp_path}/kv-{n}.sock" for n in range(1, nodes + 1)}
         self.store = KVStore(session_ttl_ns, max_sessions)
-        self.service = KVService(self.store, self.endpoints)
+        self.service = KVService(self.store, self.endpoints, reads=reads)
         self.log: list[Entry] = []
         self.leader, self.hint = leader, hint
         self.drop_replies = 0
@@ -92,7 +92,11 @@ class FakeCluster:
             self.log.append(Entry(index, 1, data))
             return Proposal(True, index, 1, node)
 
-        replies = self.service.handle(b"r", frames, self.now_ns, propose)
+        def read_index() -> int | None:  # the leader's commit index (here: everything is applied at once)
+            return self.store.applied_index if node == self.leader and node not in self.point else None
+
+        known = self.point.get(node, self.leader if self.hint else None)
+        replies = self.service.handle(b"r", frames, self.now_ns, propose, read_index=read_index, leader=known)
         if node == self.leader and self.log and self.log[-1].index == index:
             self.applied.append(decode_command(self.log[-1].data))
             replies += self.service.apply([self.log[-1]])

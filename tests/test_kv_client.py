@@ -205,3 +205,15 @@ def test_nodes_that_name_each_other_make_the_client_back_off_not_spin(fake):
         fake.point = {}
         assert sum(fake.received.values()) < 120  # backoffs between rounds of redirects
         assert kv.get("x") is None  # and it recovers once a leader is known
+
+
+def test_reads_by_read_index_are_served_without_a_log_entry(tmp_path):
+    fake = FakeCluster(tmp_path, leader=2, reads="index")
+    try:
+        with client(fake) as kv:
+            kv.put("x", "v")
+            entries = len(fake.log)
+            assert kv.get("x") == "v" and kv.get("y") is None
+            assert len(fake.log) == entries and kv.leader == fake.endpoints[2]  # redirected, then served
+    finally:
+        fake.close()
