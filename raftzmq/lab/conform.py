@@ -9,6 +9,7 @@ from a cold start must elect a leader (`no-leader` otherwise); runs under faults
 from __future__ import annotations
 
 import math
+import shlex
 import statistics
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -151,7 +152,8 @@ def _run(cfg: SimConfig, seed: int, factory: Any) -> tuple[Simulator, SimResult 
 
 
 def replay_command(spec: str, cfg: SimConfig, seed: int) -> str:
-    parts = [f"raftzmq conform {spec} --seed {seed} --nodes {cfg.nodes} --duration {cfg.duration:g}"]
+    """The shell line that replays `seed`: the spec is shell-quoted, so an `exec:` spec with spaces pastes."""
+    parts = [f"raftzmq conform {shlex.quote(spec)} --seed {seed} --nodes {cfg.nodes} --duration {cfg.duration:g}"]
     if not cfg.faults:
         parts.append("--faults none")
     elif cfg.faults != SimConfig().faults:
