@@ -248,14 +248,14 @@ LINES: dict[str, Line] = {
     "raftzmq chaos --core examples/minimal_core.py:MinimalCore --no-prevote --no-check-quorum --duration 30":
         Line("raftzmq chaos --core examples/minimal_core.py:MinimalCore --no-prevote --no-check-quorum --duration 3 "
              "--nodes 3", r"check: clean"),
-    "raftzmq conform raftzmq.lab.mutants:TermOnly":
-        Line("raftzmq conform raftzmq.lab.mutants:TermOnly --seeds 2 --nodes 3 --duration 5",
+    "raftzmq conform raftzmq.lab.conform.mutants:TermOnly":
+        Line("raftzmq conform raftzmq.lab.conform.mutants:TermOnly --seeds 2 --nodes 3 --duration 5",
              r"\(e\)[\s\S]*seed 0[\s\S]*verdict: FAIL", code=1),
-    "raftzmq conform raftzmq.lab.mutants:NoStepDown":
-        Line("raftzmq conform raftzmq.lab.mutants:NoStepDown --seeds 2 --nodes 3 --duration 5",
+    "raftzmq conform raftzmq.lab.conform.mutants:NoStepDown":
+        Line("raftzmq conform raftzmq.lab.conform.mutants:NoStepDown --seeds 2 --nodes 3 --duration 5",
              r"leader-in-unwon-term[\s\S]*verdict: FAIL", code=1),
-    "raftzmq conform raftzmq.lab.mutants:FixedTimeouts":
-        Line("raftzmq conform raftzmq.lab.mutants:FixedTimeouts --seeds 2 --nodes 3 --duration 5",
+    "raftzmq conform raftzmq.lab.conform.mutants:FixedTimeouts":
+        Line("raftzmq conform raftzmq.lab.conform.mutants:FixedTimeouts --seeds 2 --nodes 3 --duration 5",
              r"no-leader[\s\S]*verdict: FAIL", code=1),
     # ---- Configuration
     "raftzmq start --config configs/paper.toml --nodes 7 --election-timeout 300-600 --heartbeat 60":
