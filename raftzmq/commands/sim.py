@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from ..evidence.stats import quantile
 from ..lab.sim import faults as F
 from ..lab.bench.sim import bench_sim as _bench, profile_sim
 from ..lab.sim.simdisk import DISK_MODES
@@ -24,7 +25,7 @@ from ..runtime.config import ClusterConfig
 from .options import cluster_options, fail, resolve_cluster
 
 
-__all__ = ["sim", "bench_sim", "build_config", "replay_command", "percentile"]
+__all__ = ["sim", "bench_sim", "build_config", "replay_command"]
 
 _DEFAULT = SimConfig()
 
@@ -66,15 +67,6 @@ def replay_command(cfg: SimConfig, seed: int) -> str:
     flag(cfg.fault_interval != d.fault_interval, f"--fault-interval {cfg.fault_interval:g}")
     flag(cfg.core != d.core, f"--core {shlex.quote(cfg.core)}")
     return " ".join(out)
-
-
-def percentile(values: list[float], p: float) -> float | None:
-    """Nearest-rank percentile (p in 0..100) of unsorted values; None when empty."""
-    if not values:
-        return None
-    s = sorted(values)
-    k = max(0, min(len(s) - 1, -(-len(s) * p // 100) - 1))
-    return s[int(k)]
 
 
 def _round(x: float | None) -> float | None:
@@ -129,8 +121,8 @@ class _Totals:
             "max_term": self.max_term,
             "elections_per_s": round(self.elections / self.sim, 4) if self.sim else 0.0,
             "leaderless_fraction": round(self.leaderless / self.sim, 4) if self.sim else 0.0,
-            "failovers": len(f), "failover_median_s": _round(percentile(f, 50)),
-            "failover_p99_s": _round(percentile(f, 99)),
+            "failovers": len(f), "failover_median_s": _round(quantile(f, 0.5) if f else None),
+            "failover_p99_s": _round(quantile(f, 0.99) if f else None),
             "unresolved_failovers": self.unresolved, "faults_injected": self.faults, "messages": self.messages,
         }
 

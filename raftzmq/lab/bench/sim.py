@@ -10,11 +10,11 @@ import cProfile
 import io
 import platform
 import pstats
-import statistics
 import time
 from dataclasses import replace
 from typing import Any
 
+from raftzmq.evidence.stats import median
 from raftzmq.lab.sim.parallel import run_seeds
 from raftzmq.lab.sim.simulator import SimConfig, run_seed
 
@@ -46,14 +46,14 @@ def bench_sim(config: SimConfig | None = None, *, seeds: int = 20, runs: int = 5
         "config": config.to_dict(),
         "seeds": seeds,
         "runs": runs,
-        "ratio_median": statistics.median(ratios),
+        "ratio_median": median(ratios),
         "ratio_min": ratios[0],
         "ratio_max": ratios[-1],
         # CPU time is what this process got; on a shared box it is the steadier figure for comparisons.
-        "cpu_ratio_median": statistics.median(r["cpu_ratio"] for r in results) if jobs == 1 else None,
+        "cpu_ratio_median": median(r["cpu_ratio"] for r in results) if jobs == 1 else None,
         "jobs": jobs,
-        "messages_per_s_median": statistics.median(r["messages_per_s"] for r in results),
-        "wall_s_median": statistics.median(r["wall_s"] for r in results),
+        "messages_per_s_median": median(r["messages_per_s"] for r in results),
+        "wall_s_median": median(r["wall_s"] for r in results),
         "violations": results[0]["violations"],
         "python": platform.python_version(),
         "machine": platform.machine(),
