@@ -1,19 +1,21 @@
-"""Every command the README shows runs, at a tiny size, against a real cluster or run folder; and every command and
-subcommand answers `--help` with an example of itself (issue 17, deliverable 6).
+"""Every command the README and the docs it links show runs, at a tiny size, against a real cluster or run
+folder; and every command and subcommand answers `--help` with an example of itself (issue 17, deliverable 6).
 
-Each `raftzmq ...` line of README.md's ```sh blocks (comments stripped) has one entry in LINES: the shell line
-that runs it here (the README's line with tiny sizes: `--seeds 3`, `--duration 3`, `--trials 2`...), the exit code
-the README promises and a pattern from the real output. A README line without an entry, or an entry whose line
-left the README, fails `test_every_readme_line_has_a_tiny_invocation`: a new command in the README cannot land
-without running here.
+Each line of README.md's ```sh blocks that runs `raftzmq` (comments stripped, continuations joined) has one entry
+in LINES, and so do those of docs/reliability.md and docs/multi-host.md (RELIABILITY, MULTI_HOST): the shell line
+that runs it here (the line with tiny sizes: `--seeds 3`, `--duration 3`, `--trials 2`...), the exit code the
+README promises and a pattern from the real output. A line without an entry, or an entry whose line left its
+file, fails `test_every_readme_line_has_a_tiny_invocation`: a new command in the README cannot land without
+running here.
 
 The lines run through bash with a `raftzmq` on PATH (a shim for this checkout), in a scratch folder holding
 `configs/` and `examples/`, so `logs/latest` and `logs/s17` are where the README says. The walkthrough's lines
 share one cluster: `raftzmq start --nodes 5` in the foreground, as in "Terminal 1" (a module-scoped fixture
 that stops it and SIGKILLs by pid whatever is left, even on failure); they run in the README's order, so the
-session is the README's session, ending with `raftzmq stop` and the `check` of its run. Every other start
-(chaos, bench, scenario, the other `start` lines) gets a folder of its own. Lines that need root and network
-namespaces skip, saying why, only when those are missing.
+session is the README's session, ending with `raftzmq stop` and the `check` of its run. The netns path of
+docs/multi-host.md and the fuzz run of docs/reliability.md share a folder each too; every other start (chaos,
+bench, scenario, the other `start` lines) gets a folder of its own. Lines that need root and network namespaces
+skip, saying why, only when those are missing. Lines for other machines (ssh, scp, systemctl) do not run here.
 """
 from __future__ import annotations
 
@@ -44,15 +46,27 @@ HAS_NETNS = os.geteuid() == 0 and bool(shutil.which("ip")) and bool(shutil.which
 NETNS_REASON = "network namespaces need root and the ip and nft tools (`apt-get install iproute2 nftables`)"
 
 
+# `raftzmq` where a shell runs it: first on the line, after sudo, ;, &&, |, $( or a VAR=value prefix.
+_RUNS_RAFTZMQ = re.compile(r"(^|[;&|(]\s*|\bsudo\s+|\b\w+=\S+\s+)raftzmq(?=\s|$|\))")
+
+
 def readme_commands(text: str) -> list[str]:
-    """The `raftzmq` lines of the ```sh blocks, trailing comments stripped, in order, without repeats."""
+    """The lines of the ```sh blocks that run `raftzmq`, continuation lines joined, trailing comments stripped, in
+    order, without repeats."""
     found: list[str] = []
     for block in re.findall(r"^```sh\n(.*?)^```", text, re.M | re.S):
+        commands, pending = [], ""
         for line in block.splitlines():
-            if line.lstrip().startswith("#"):
+            if line.lstrip().startswith("#") and not pending:
                 continue
-            command = re.sub(r"\s+#\s.*$", "", line).strip()
-            if re.search(r"(?<![\w/.-])raftzmq(?![\w/.-])", command) and command not in found:
+            part = re.sub(r"\s+#\s.*$", "", line).strip()
+            if part.endswith("\\"):
+                pending += part[:-1]
+                continue
+            commands.append(pending + part)
+            pending = ""
+        for command in commands:
+            if _RUNS_RAFTZMQ.search(command) and command not in found:
                 found.append(command)
     return found
 
@@ -114,13 +128,14 @@ class Session:
             except subprocess.TimeoutExpired:
                 self.foreground.kill()
                 self.foreground.wait()
-        runs = [p for p in (self.home / "logs").glob("*") if (p / "cluster.json").is_file() and not p.is_symlink()]
+        runs = [p for pattern in ("logs/*", "*") for p in self.home.glob(pattern)
+                if (p / "cluster.json").is_file() and not p.is_symlink()]
         for run in runs:
             cluster = Cluster(run)
             cluster.cleanup()
             tag = json.loads((run / "cluster.json").read_text()).get("netns_tag")
             if tag:
-                from raftzmq.runtime import netns
+                from raftzmq.runtime.cluster import netns
                 netns.delete_run(tag)
             assert not cluster.live_pids(), f"processes left behind by {run}"
 
@@ -133,7 +148,8 @@ class Line:
     tiny: str | Callable[[Session], str]
     expect: str
     code: int = 0
-    shared: bool = False           # the walkthrough's cluster (else a folder of its own)
+    shared: str | None = None      # the name of a folder shared with other lines (else one of its own);
+                                   # "walkthrough" has the README's Terminal 1 cluster running
     kind: str = "run"              # run | foreground (start, wait for a leader, Ctrl-C) | follow (-f, Ctrl-C)
                                    # | terminal1 (the shared cluster's own start) | stop (ends the shared one)
     before: tuple[str, ...] = ()   # shell lines run first (their output is not checked)
@@ -166,56 +182,58 @@ def _fired(s: Session) -> bool:
     return wait_until(both, 20, "node 3 to SIGKILL itself at its failpoint and node 4 to fail on fsync:EIO")
 
 
+WALK = "walkthrough"
+
 # README line -> how it runs here. Sizes are tiny; everything else is the README's line.
 LINES: dict[str, Line] = {
     # ---- Quick start and the walkthrough: one 5-node cluster, Terminal 1 in the foreground
     "pip install -e . && raftzmq start --nodes 5":  # the install is this test's environment; the start is shared
-        Line("raftzmq start --nodes 5", r"leader=\d+ term=\d+", shared=True, kind="terminal1"),
-    "raftzmq start --nodes 5": Line("raftzmq start --nodes 5", r"leader=\d+ term=\d+", shared=True, kind="terminal1"),
-    "raftzmq status": Line("raftzmq status", r"leader: \d+ +term: \d+[\s\S]*\n5 +\d+ +running", shared=True),
-    "raftzmq logs -f": Line("raftzmq logs -f", r"became_leader", shared=True, kind="follow"),
-    "raftzmq kill 3": Line(_kill_leader, r"node \d killed \(pid \d+\)", shared=True, settle=_new_leader),
-    "raftzmq restart 3": Line(_restart_killed, r"node \d is up as follower in term \d+", shared=True),
+        Line("raftzmq start --nodes 5", r"leader=\d+ term=\d+", shared=WALK, kind="terminal1"),
+    "raftzmq start --nodes 5": Line("raftzmq start --nodes 5", r"leader=\d+ term=\d+", shared=WALK, kind="terminal1"),
+    "raftzmq status": Line("raftzmq status", r"leader: \d+ +term: \d+[\s\S]*\n5 +\d+ +running", shared=WALK),
+    "raftzmq logs -f": Line("raftzmq logs -f", r"became_leader", shared=WALK, kind="follow"),
+    "raftzmq kill 3": Line(_kill_leader, r"node \d killed \(pid \d+\)", shared=WALK, settle=_new_leader),
+    "raftzmq restart 3": Line(_restart_killed, r"node \d is up as follower in term \d+", shared=WALK),
     "raftzmq pause 2; raftzmq resume 2":
-        Line("raftzmq pause 2; raftzmq resume 2", r"node 2 paused[\s\S]*node 2 resumed", shared=True),
+        Line("raftzmq pause 2; raftzmq resume 2", r"node 2 paused[\s\S]*node 2 resumed", shared=WALK),
     "raftzmq partition 1,2 3,4,5":
-        Line("raftzmq partition 1,2 3,4,5", r"partitioned: 1,2 \| 3,4,5", shared=True, settle=_deposed_minority),
-    "raftzmq heal": Line("raftzmq heal", r"network healed", shared=True),
-    "raftzmq isolate 4": Line("raftzmq isolate 4", r"partitioned: 4 \| 1,2,3,5", shared=True),
+        Line("raftzmq partition 1,2 3,4,5", r"partitioned: 1,2 \| 3,4,5", shared=WALK, settle=_deposed_minority),
+    "raftzmq heal": Line("raftzmq heal", r"network healed", shared=WALK),
+    "raftzmq isolate 4": Line("raftzmq isolate 4", r"partitioned: 4 \| 1,2,3,5", shared=WALK),
     "raftzmq net --loss 0.2 --delay 30±20":
-        Line("raftzmq net --loss 0.2 --delay 30±20", r"net: loss 20%, delay 30±20 ms", shared=True),
+        Line("raftzmq net --loss 0.2 --delay 30±20", r"net: loss 20%, delay 30±20 ms", shared=WALK),
     "raftzmq transfer 5":  # to a follower (5 may lead already); on a healed network, so the transfer is prompt
         Line(lambda s: f"raftzmq transfer {s.follower()}", r"node \d is leader in term \d+ \(was node \d",
-             shared=True, before=("raftzmq heal",)),
+             shared=WALK, before=("raftzmq heal",)),
     "raftzmq cut 1 2 [--one-way]":
         Line("raftzmq cut 1 2 --one-way && raftzmq status && raftzmq uncut 1 2 --one-way", r"cut links: 1->2\n",
-             shared=True),
-    "raftzmq partition --ring": Line("raftzmq partition --ring", r"cut links: (\d->\d ){9}\d->\d", shared=True),
-    "raftzmq partition --bridge 3": Line("raftzmq partition --bridge 3", r"cut links: 1->4 1->5", shared=True),
-    "raftzmq skew 2 4": Line("raftzmq skew 2 4 && raftzmq status", r"node 2: timers at 4x", shared=True,
+             shared=WALK),
+    "raftzmq partition --ring": Line("raftzmq partition --ring", r"cut links: (\d->\d ){9}\d->\d", shared=WALK),
+    "raftzmq partition --bridge 3": Line("raftzmq partition --bridge 3", r"cut links: 1->4 1->5", shared=WALK),
+    "raftzmq skew 2 4": Line("raftzmq skew 2 4 && raftzmq status", r"node 2: timers at 4x", shared=WALK,
                              before=("raftzmq heal",)),
     "raftzmq failpoint 3 before_rename":
         Line("raftzmq failpoint 3 before_rename", r"node 3 \(incarnation \d+\): failpoint before_rename armed",
-             shared=True),
+             shared=WALK),
     "raftzmq disk 4 fsync:EIO":  # then a transfer changes the term: node 3 kills itself, node 4 fails, 1,2,5 go on
         Line(lambda s: f"raftzmq disk 4 fsync:EIO && raftzmq transfer {s.follower(avoid=(3, 4))}",
-             r"disk fault fsync:EIO armed[\s\S]*is leader in term", shared=True, settle=_fired),
+             r"disk fault fsync:EIO armed[\s\S]*is leader in term", shared=WALK, settle=_fired),
     "raftzmq fuzz":  # both nodes back first, so that every node can account for its frames
-        Line("raftzmq fuzz --frames 500", r"OK: every node up, term and leader unchanged", shared=True,
+        Line("raftzmq fuzz --frames 500", r"OK: every node up, term and leader unchanged", shared=WALK,
              before=("raftzmq heal && raftzmq restart 3 && raftzmq restart 4",)),
     "raftzmq start --auth curve": Line("raftzmq start --auth curve --nodes 3", r"stopped; logs in", kind="foreground"),
     "sudo raftzmq start --net netns":
         Line("raftzmq start --net netns --nodes 3", r"stopped; logs in", kind="foreground", netns=True),
-    "raftzmq stop": Line("raftzmq stop", r"cluster in \S+ stopped", shared=True, kind="stop"),
+    "raftzmq stop": Line("raftzmq stop", r"cluster in \S+ stopped", shared=WALK, kind="stop"),
     "raftzmq check": Line("raftzmq check", r"OK: no safety violations[\s\S]*incarnations per node: .*\d:[2-9]",
-                          shared=True),
-    "raftzmq report": Line("raftzmq report", r"failovers \(leader lost[\s\S]*node_killed", shared=True),
+                          shared=WALK),
+    "raftzmq report": Line("raftzmq report", r"failovers \(leader lost[\s\S]*node_killed", shared=WALK),
     "raftzmq report --html": Line("raftzmq report --html && grep -c run-data logs/latest/report.html",
-                                  r"wrote \S+/report.html\n[1-9]", shared=True),
+                                  r"wrote \S+/report.html\n[1-9]", shared=WALK),
     "raftzmq timeline": Line("raftzmq timeline && head -c 200 logs/latest/timeline.svg", r"timeline.svg\n[\s\S]*<svg",
-                             shared=True),
-    "raftzmq ps": Line("raftzmq ps", r"no cluster is running", shared=True),
-    "raftzmq clean --keep 5": Line("raftzmq clean --keep 5", r"\d+ run\(s\), freed [\d.]+ MB in logs", shared=True),
+                             shared=WALK),
+    "raftzmq ps": Line("raftzmq ps", r"no cluster is running", shared=WALK),
+    "raftzmq clean --keep 5": Line("raftzmq clean --keep 5", r"\d+ run\(s\), freed [\d.]+ MB in logs", shared=WALK),
     'eval "$(_RAFTZMQ_COMPLETE=bash_source raftzmq)"':
         Line('eval "$(_RAFTZMQ_COMPLETE=bash_source raftzmq)" && complete -p raftzmq', r"_raftzmq_completion"),
     # ---- Simulator, chaos and benchmarks
@@ -267,31 +285,96 @@ LINES: dict[str, Line] = {
 }
 
 
-def test_every_readme_line_has_a_tiny_invocation():
-    shown = readme_commands(README.read_text())
-    assert len(shown) > 30, "the README's ```sh blocks were not found"
-    missing = [line for line in shown if line not in LINES]
-    stale = [line for line in LINES if line not in shown]
-    assert not missing, f"README lines with no entry in LINES (add how to run each at a tiny size): {missing}"
-    assert not stale, f"LINES entries whose line is no longer in the README: {stale}"
+# The docs the README links that show commands: docs/reliability.md's long runs, docs/multi-host.md's one-machine
+# path (--net netns) and log collection. Lines for other machines (ssh, systemctl) do not run `raftzmq` here.
+NETNS_SESSION, FUZZ = "netns-session", "fuzz-session"
+RELIABILITY: dict[str, Line] = {
+    "raftzmq chaos --duration 2100 --seed 20261130 --run-dir /tmp/chaos-long1":
+        Line("raftzmq chaos --duration 3 --seed 20261130 --nodes 3 --run-dir chaos-long1",
+             r"seed 20261130[\s\S]*check: clean"),
+    "raftzmq chaos --duration 2400 --seed 20261201 --run-dir /tmp/chaos-long2":
+        Line("raftzmq chaos --duration 3 --seed 20261201 --nodes 3 --run-dir chaos-long2",
+             r"seed 20261201[\s\S]*check: clean"),
+    "raftzmq start --detach --run-dir /tmp/fz100k3 --nodes 5 --election-timeout 1000-2000 --heartbeat 100":
+        Line("raftzmq start --detach --run-dir fz100k3 --nodes 3 --election-timeout 1000-2000 --heartbeat 100",
+             r"3 nodes running in \S+fz100k3 .*leader \d+ in term \d+", shared=FUZZ),
+    "raftzmq fuzz --run-dir /tmp/fz100k3 --frames 100000 --seed 100":
+        Line("raftzmq fuzz --run-dir fz100k3 --frames 500 --seed 100", r"seed 100: 500 frames[\s\S]*OK: every node",
+             shared=FUZZ, before=("test -d fz100k3 || raftzmq start --detach --run-dir fz100k3 --nodes 3",)),
+}
+_COLLECTED = ("test -d collected || raftzmq sim --seed 3 --nodes 5 --log-dir collected",)
+MULTI_HOST: dict[str, Line] = {
+    "raftzmq init-cluster 10.0.0.11:7000 10.0.0.12:7000 10.0.0.13:7000 10.0.0.14:7000 10.0.0.15:7000 "
+    "--out cluster.toml --keys keys":
+        Line("raftzmq init-cluster 10.0.0.11:7000 10.0.0.12:7000 10.0.0.13:7000 10.0.0.14:7000 10.0.0.15:7000 "
+             "--out cluster.toml --keys keys && stat -c %a keys/node-5.key && grep -c 10.0.0.15:7000 cluster.toml",
+             r"\n600\n[1-9]"),
+    "raftzmq check collected": Line("raftzmq check collected", r"OK: no safety violations", before=_COLLECTED),
+    "raftzmq report collected": Line("raftzmq report collected", r"leaders:\n +[\d.]+s +term", before=_COLLECTED),
+    "raftzmq logs --run-dir collected | less -R":
+        Line("raftzmq logs --run-dir collected | less -R", r"node 1 +t\d+ +\w+", before=_COLLECTED),
+    "sudo raftzmq start --net netns --auth curve --detach":
+        Line("raftzmq start --net netns --auth curve --detach --nodes 5", r"5 nodes running in .*leader \d+",
+             shared=NETNS_SESSION, netns=True),
+    "sudo raftzmq status": Line("raftzmq status", r"packet-level faults: partition[\s\S]*tcp://10\.77\.0\.5:7000",
+                                shared=NETNS_SESSION, netns=True),
+    "sudo raftzmq partition 1,2 3,4,5": Line("raftzmq partition 1,2 3,4,5", r"partitioned: 1,2 \| 3,4,5",
+                                             shared=NETNS_SESSION, netns=True),
+    "sudo raftzmq heal": Line("raftzmq heal", r"network healed", shared=NETNS_SESSION, netns=True),
+    "sudo raftzmq stop":  # and none of the run's namespaces is left (other runs' may exist meanwhile)
+        Line("""tag=$(python3 -c 'import json; print(json.load(open("logs/latest/cluster.json"))["netns_tag"])')
+             raftzmq stop && echo "left: $(ip netns list | grep -c "^rzq$tag-")" """,
+             r"cluster in \S+ stopped\nleft: 0\n", shared=NETNS_SESSION, netns=True),
+    "sudo raftzmq clean --net": Line("raftzmq clean --net", r"removed \d+ namespace\(s\); \d+ of live runs left",
+                                     shared=NETNS_SESSION, netns=True),
+}
+SOURCES: dict[str, dict[str, Line]] = {"README.md": LINES, "docs/reliability.md": RELIABILITY,
+                                       "docs/multi-host.md": MULTI_HOST}
+ALL_LINES = [(source, line) for source, table in SOURCES.items() for line in table]
+
+
+@pytest.mark.parametrize("source", list(SOURCES))
+def test_every_readme_line_has_a_tiny_invocation(source: str) -> None:
+    shown = readme_commands((REPO / source).read_text())
+    assert len(shown) >= 4, f"{source}: its ```sh blocks were not found"
+    table = SOURCES[source]
+    missing = [line for line in shown if line not in table]
+    stale = [line for line in table if line not in shown]
+    assert not missing, f"{source}: lines with no entry in its table (add how to run each at a tiny size): {missing}"
+    assert not stale, f"{source}: table entries whose line is no longer there: {stale}"
 
 
 def test_readme_extraction_strips_comments_and_keeps_only_raftzmq_lines():
-    text = "```sh\nraftzmq kill 3   # the leader\n  # raftzmq not-me\njq . x.jsonl\nsudo raftzmq a; raftzmq b\n```\n" \
-           "raftzmq outside-a-block\n```sh\nraftzmq kill 3\n```\n"
-    assert readme_commands(text) == ["raftzmq kill 3", "sudo raftzmq a; raftzmq b"]
+    text = ("```sh\nraftzmq kill 3   # the leader\n  # raftzmq not-me\njq . x.jsonl\nsudo raftzmq a; raftzmq b\n"
+            "ssh h 'sudo useradd --system raftzmq'\nsystemctl start raftzmq@3\nraftzmq long \\\n"
+            "    --flag   # c\n```\nraftzmq outside-a-block\n```sh\nraftzmq kill 3\nX=1 raftzmq e\n```\n")
+    assert readme_commands(text) == ["raftzmq kill 3", "sudo raftzmq a; raftzmq b", "raftzmq long --flag",
+                                     "X=1 raftzmq e"]
 
 
 @pytest.fixture(scope="module")
-def walkthrough(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
-    """Terminal 1: `raftzmq start --nodes 5` in the foreground, shared by the walkthrough's lines."""
-    s = Session(tmp_path_factory.mktemp("walkthrough") / "home")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], Session]]:
+    """Folders shared by several lines, made on first use, cleaned up after the module. In "walkthrough",
+    Terminal 1 runs: `raftzmq start --nodes 5` in the foreground."""
+    made: dict[str, Session] = {}
+
+    def get(name: str) -> Session:
+        if name not in made:
+            s = made[name] = Session(tmp_path_factory.mktemp(name) / "home")
+            if name == WALK:
+                s.foreground = s.popen("raftzmq start --nodes 5", s.home / "terminal1.out")
+                s.wait_leader(timeout=30)
+        return made[name]
     try:
-        s.foreground = s.popen("raftzmq start --nodes 5", s.home / "terminal1.out")
-        s.wait_leader(timeout=30)
-        yield s
+        yield get
     finally:
-        s.cleanup()
+        problems = []
+        for s in made.values():
+            try:
+                s.cleanup()
+            except AssertionError as exc:
+                problems.append(str(exc))
+        assert not problems, problems
 
 
 @pytest.fixture
@@ -307,12 +390,12 @@ def _output(s: Session, out: Path) -> str:
     return out.read_text(errors="replace") if out.exists() else ""
 
 
-@pytest.mark.parametrize("shown", list(LINES))
-def test_readme_line(shown: str, request: pytest.FixtureRequest) -> None:
-    spec = LINES[shown]
+@pytest.mark.parametrize("source, shown", ALL_LINES, ids=[f"{src}: {line}" for src, line in ALL_LINES])
+def test_readme_line(source: str, shown: str, request: pytest.FixtureRequest) -> None:
+    spec = SOURCES[source][shown]
     if spec.netns and not HAS_NETNS:
         pytest.skip(NETNS_REASON)
-    s: Session = request.getfixturevalue("walkthrough" if spec.shared else "own")
+    s: Session = request.getfixturevalue("shared")(spec.shared) if spec.shared else request.getfixturevalue("own")
     for line in spec.before:
         s.sh(line)
     tiny = spec.tiny(s) if callable(spec.tiny) else spec.tiny

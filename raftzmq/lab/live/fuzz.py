@@ -209,10 +209,14 @@ def run_fuzz(run_dir: Path, *, frames: int = 100_000, seed: int | None = None,
     result.frames = sum(per_target.values())
     result.seconds = time.monotonic() - t0
     progress(f"fuzz: {result.frames} frames in {result.seconds:.1f} s; waiting for the nodes to account for them")
+
     def count() -> dict[int, tuple[int, int]]:
         return {n: _rejects_since(logs[n], start_ns) for n in endpoints}
-    counted = wait_until(lambda: (c := count()) if all(c[n][0] >= per_target[n] for n in endpoints) else None,
-                         SETTLE_TIMEOUT_S, interval=0.2) or count()
+
+    def settled() -> dict[int, tuple[int, int]] | None:
+        c = count()
+        return c if all(c[n][0] >= per_target[n] for n in endpoints) else None
+    counted = wait_until(settled, SETTLE_TIMEOUT_S, interval=0.2) or count()
     result.after = _snapshot(client)
     for n in endpoints:
         result.per_node[n] = {"sent": per_target[n], "rejected": counted[n][0], "records": counted[n][1],
