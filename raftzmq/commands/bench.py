@@ -21,6 +21,7 @@ from ..runtime.cores.coreload import CoreLoadError, resolve_spec
 from ..runtime.node.curve import AUTH_MODES
 from ..runtime.cluster.netns import NET_MODES
 from ..runtime.cluster.spawn import SPAWN_METHODS
+from ..lab.bench.wal import bench_wal
 from .options import cluster_options, fail, resolve_cluster, start_args
 from .sim import bench_sim
 
@@ -67,6 +68,7 @@ def bench() -> None:
       raftzmq bench sim --runs 9            # simulated seconds per wall second
       raftzmq bench failover --sim          # the Raft paper's Figure 16 on real processes
       raftzmq bench net --auth curve        # idle CPU and failover with CURVE
+      raftzmq bench wal                     # append+fsync of the write-ahead log against os.write+os.fsync
     """
 
 
@@ -198,6 +200,30 @@ def scale(sizes: str, hold: float, runs: int, as_json: bool, **flags: Any) -> No
     res = _measure(bench_scale.scale, sizes=_sizes(sizes), hold=hold, runs=runs,
                    extra=start_args(config, config_path))
     _emit({"load average at start": bench_hotpath.load_average(), **res}, as_json)
+
+
+@bench.command(name="wal")
+@click.option("--rounds", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Samples per batch size (medians are reported).")
+@click.option("--size", type=click.IntRange(min=0), default=1024, show_default=True, help="Bytes per entry.")
+@click.option("--dir", "directory", metavar="DIR", default=None,
+              help="Where to write (a temporary directory inside it, removed after; default: the logs root). "
+                   "Put it on the disk you want to measure.")
+@click.option("--json", "as_json", is_flag=True)
+def wal_bench(rounds: int, size: int, directory: str | None, as_json: bool) -> None:
+    """Latency of WriteAheadLog append+sync (one fsync) for 1 entry and for a batch of 100, against the floor of
+    a bare os.write + os.fsync of the same bytes, measured alternately in the same run (medians and p90, us).
+
+    \b
+    Examples:
+      raftzmq bench wal                          # 200 rounds, 1 KB entries, under the logs root
+      raftzmq bench wal --rounds 500 --dir /mnt/ssd --json
+    """
+    from ..runtime.cluster.rundir import default_logs_root
+
+    res = bench_wal(Path(directory) if directory else default_logs_root(), rounds=rounds, size=size,
+                    progress=_progress)
+    _emit(res, as_json)
 
 
 def _sizes(text: str) -> list[int]:
