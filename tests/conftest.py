@@ -15,3 +15,17 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
     the cluster is stopped, whatever is left SIGKILLed by pid, and `raftzmq check` must find its run clean."""
     with cluster_session(tmp_path / "run") as c:
         yield c
+
+
+@pytest.fixture(scope="module")
+def dask_scheduler() -> Iterator[str]:
+    """The address of a Dask LocalCluster on loopback (a scheduler and two single-threaded worker processes),
+    closed after the module. Skips when the dask extra is not installed."""
+    distributed = pytest.importorskip("distributed",
+                                      reason="the dask extra is not installed (pip install -e '.[dask]')")
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                       dashboard_address=None, silence_logs=40)
+    try:
+        yield cluster.scheduler_address
+    finally:
+        cluster.close()

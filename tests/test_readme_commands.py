@@ -156,7 +156,7 @@ class Line:
     settle: Callable[[Session], bool] | None = None   # then polled until true (bounded)
     netns: bool = False
     xfail: str | None = None       # the README is ahead of the code: why (strict, so it is noticed when it lands)
-    dask: bool = False             # {scheduler} is the address of a LocalCluster (scheduler + 1 worker, loopback)
+    dask: bool = False             # {scheduler}: conftest's dask_scheduler (a LocalCluster on loopback)
 
 
 def _kill_leader(s: Session) -> str:
@@ -221,7 +221,8 @@ LINES: dict[str, Line] = {
         Line(lambda s: f"raftzmq disk 4 fsync:EIO && raftzmq transfer {s.follower(avoid=(3, 4))}",
              r"disk fault fsync:EIO armed[\s\S]*is leader in term", shared=WALK, settle=_fired),
     "raftzmq inspect 2":
-        Line("raftzmq inspect 2", r"node 2: \S+node-2.wal \(\d+ entries, \d+ bytes\)[\s\S]*last \d+, digest [0-9a-f]{16}",
+        Line("raftzmq inspect 2",
+             r"node 2: \S+node-2.wal \(\d+ entries, \d+ bytes\)[\s\S]*last \d+, digest [0-9a-f]{16}",
              shared=WALK, xfail="nodes write no node-N.wal yet: the WAL is built (runtime/node/wal.py), not wired in"),
     "raftzmq fuzz":  # both nodes back first, so that every node can account for its frames
         Line("raftzmq fuzz --frames 500", r"OK: every node up, term and leader unchanged", shared=WALK,
@@ -337,8 +338,8 @@ MULTI_HOST |= {
     "raftzmq sim --nodes 5 --seeds 1000000 --scheduler tcp://10.0.0.5:8786":
         Line("raftzmq sim --nodes 5 --seeds 4 --scheduler {scheduler}", r"seeds run: 4, violations: 0", dask=True),
     "raftzmq bench sim --seeds 400 --jobs 2 --scheduler tcp://10.0.0.5:8786":
-        Line("raftzmq bench sim --seeds 4 --jobs 2 --runs 1 --scheduler {scheduler}", r"dask tcp://127\.0\.0\.1:\d+ \(1 workers\): median[\s\S]*dask / local: [\d.]+",
-             dask=True),
+        Line("raftzmq bench sim --seeds 4 --jobs 2 --runs 1 --scheduler {scheduler}",
+             r"dask tcp://127\.0\.0\.1:\d+ \(2 workers\): median[\s\S]*dask / local: [\d.]+", dask=True),
 }
 SOURCES: dict[str, dict[str, Line]] = {"README.md": LINES, "docs/reliability.md": RELIABILITY,
                                        "docs/multi-host.md": MULTI_HOST}
@@ -387,18 +388,6 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str],
             except AssertionError as exc:
                 problems.append(str(exc))
         assert not problems, problems
-
-
-@pytest.fixture(scope="module")
-def dask_scheduler() -> Iterator[str]:
-    """A Dask scheduler and one worker process on loopback, for the lines that name a scheduler."""
-    distributed = pytest.importorskip("distributed", reason="the dask extra is not installed (pip install -e '.[dask]')")
-    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                       dashboard_address=None, silence_logs=40)
-    try:
-        yield cluster.scheduler_address
-    finally:
-        cluster.close()
 
 
 @pytest.fixture

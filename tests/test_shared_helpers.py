@@ -30,7 +30,8 @@ def test_wait_until_returns_the_first_truthy_value_and_none_at_the_deadline():
 def test_procstat_reads_this_process_and_a_zombie_and_a_gone_pid():
     fields = procstat.stat_fields(os.getpid())
     assert fields is not None and fields[0] in "RS"
-    assert procstat.start_time(os.getpid()) == int(open(f"/proc/{os.getpid()}/stat").read().rsplit(")", 1)[1].split()[19])
+    with open(f"/proc/{os.getpid()}/stat") as f:
+        assert procstat.start_time(os.getpid()) == int(f.read().rsplit(")", 1)[1].split()[19])
     assert procstat.cpu_seconds(os.getpid()) > 0
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     assert wait_until(lambda: procstat.state(child.pid) == "Z", 10, interval=0.005)  # exited, not yet reaped
