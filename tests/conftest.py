@@ -10,10 +10,11 @@ from cluster_harness import Cluster, cluster_session
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
+def cluster(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Cluster]:
     """A run directory for one live cluster and the CLI acting on it (`cluster.start("--nodes", "5")`); afterwards
-    the cluster is stopped, whatever is left SIGKILLed by pid, and `raftzmq check` must find its run clean."""
-    with cluster_session(tmp_path / "run") as c:
+    the cluster is stopped, whatever is left SIGKILLed by pid, and `raftzmq check` must find its run clean.
+    A module changes that with CLUSTER_SESSION, keyword arguments of cluster_session (e.g. {"check": False})."""
+    with cluster_session(tmp_path / "run", **getattr(request.module, "CLUSTER_SESSION", {})) as c:
         yield c
 
 
