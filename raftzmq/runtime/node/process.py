@@ -8,9 +8,9 @@ until the next thing the node must do (the core's deadline, a delayed send, the 
 so the parent check runs at least every MAX_POLL_MS. Nothing sleeps; there are no locks because there is nothing
 to share.
 
-Every Output of the core is applied by the one embedding (runtime/node/embedding.py) in the contract's order:
-  [failpoint before_persist] -> save hard state (fsync) -> log state_persisted -> [after_persist_before_send]
-  -> log the events -> send messages -> [after_send]
+Every Output (Ready) of the core is applied by the one embedding (runtime/node/embedding.py) in the contract's order:
+  [failpoint before_persist] -> save hard state (+ entries, one fsync) -> log state_persisted
+  -> [after_persist_before_send] -> log the events -> send messages -> [after_send] -> apply committed entries
 so a vote is durable before it is logged as given, and logged before it can leave.
 
 Exit codes: 0 clean stop (SIGTERM/SIGINT, or the supervisor is gone), 3 refused to start (bad arguments,
@@ -171,6 +171,7 @@ class Node:
         self._arm_failpoints()
         config, endpoints, netctl = self._read_cluster()
         state = self._load_state()
+        self._apply = self._embedding(state)  # knows what is durable now: must_sync compares with it
         seed = int.from_bytes(os.urandom(8), "big")
         self.rng = random.Random(seed)
         self.netem = NetEm(self.id, random.Random(f"{seed}:netem"))
@@ -492,10 +493,11 @@ class Node:
 
     # ------------------------------------------------------------------ the embedding's ports
 
-    def _embedding(self) -> Apply:
-        """The core's Output applied through this process's disk, log, network and failpoints (one embedding:
-        runtime/node/embedding.py, the same one the simulator runs)."""
-        return embed(self._save_state, self._log_event, self._send, self._failpoint)
+    def _embedding(self, state: HardState | None = None) -> Apply:
+        """The core's Ready applied through this process's disk, log, network and failpoints (one embedding:
+        runtime/node/embedding.py, the same one the simulator runs). No write-ahead log yet (issue 18): the default
+        append port refuses entries, the default apply port does nothing."""
+        return embed(self._save_state, self._log_event, self._send, self._failpoint, state=state)
 
     def _save_state(self, state: HardState) -> None:
         try:
