@@ -258,6 +258,8 @@ LINES: dict[str, Line] = {
         Line("raftzmq bench hotpath --runs 1 --seconds 1", r"5 nodes: \{'median': \{[^}]*'follower_ratio'"),
     "raftzmq bench scale":
         Line("raftzmq bench scale --sizes 3 --hold 1", r"3 nodes: \{'nodes': 3,[^}]*'stable_term': \d"),
+    "raftzmq bench codec":
+        Line("raftzmq bench codec --runs 1 --entries 2 --entry-bytes 16", r"\| packed \| [\d.]+ \(\d+\) \|"),
     "raftzmq bench failover --sim --trials 200":
         Line("raftzmq bench failover --sim --trials 2 --timeouts 150-300 --nodes 3", r"files: \S+/trials.csv"),
     # ---- Test your own election
