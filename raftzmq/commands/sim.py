@@ -6,6 +6,7 @@ import json
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,10 @@ def replay_command(cfg: SimConfig, seed: int) -> str:
     flag(cfg.fault_interval != d.fault_interval, f"--fault-interval {cfg.fault_interval:g}")
     flag(cfg.core != d.core, f"--core {shlex.quote(cfg.core)}")
     return " ".join(out)
+
+
+def _json_or_text(result: dict[str, Any], as_json: bool, text: Callable[[], str]) -> None:
+    click.echo(json.dumps(result, indent=2) if as_json else text())
 
 
 def _round(x: float | None) -> float | None:
@@ -346,24 +351,18 @@ def bench_sim(**kw: Any) -> None:
         except DaskUnavailable as exc:
             fail(str(exc))
         local, remote = res["local"], res["dask"]
-        if as_json:
-            click.echo(json.dumps(res, indent=2))
-        else:
-            click.echo(f"{cfg.nodes} nodes, {seeds} seeds x {cfg.duration:g} simulated s, {runs} runs each, "
-                       f"interleaved\n"
-                       f"local --jobs {jobs}: median {local['seeds_per_s_median']:.1f} seeds/s\n"
-                       f"dask {scheduler} ({res['dask_workers']} workers): median "
-                       f"{remote['seeds_per_s_median']:.1f} seeds/s\n"
-                       f"dask / local: {res['ratio_median']:.2f} (median of per-pair ratios)")
+        _json_or_text(res, as_json, lambda: (
+            f"{cfg.nodes} nodes, {seeds} seeds x {cfg.duration:g} simulated s, {runs} runs each, interleaved\n"
+            f"local --jobs {jobs}: median {local['seeds_per_s_median']:.1f} seeds/s\n"
+            f"dask {scheduler} ({res['dask_workers']} workers): median {remote['seeds_per_s_median']:.1f} seeds/s\n"
+            f"dask / local: {res['ratio_median']:.2f} (median of per-pair ratios)"))
         return
     res = _bench(cfg, seeds=seeds, runs=runs, jobs=jobs)
-    if as_json:
-        click.echo(json.dumps(res, indent=2))
-    else:
-        click.echo(f"{cfg.nodes} nodes, faults {','.join(sorted(cfg.faults)) or 'none'}, {seeds} seeds x "
-                   f"{cfg.duration:g} simulated s, {runs} runs, {jobs} process(es)\n"
-                   f"simulated/wall: median {res['ratio_median']:.0f}x (min {res['ratio_min']:.0f}x, "
-                   f"max {res['ratio_max']:.0f}x); {res['messages_per_s_median']:.0f} messages/s; "
-                   f"violations {res['violations']}")
+    _json_or_text(res, as_json, lambda: (
+        f"{cfg.nodes} nodes, faults {','.join(sorted(cfg.faults)) or 'none'}, {seeds} seeds x "
+        f"{cfg.duration:g} simulated s, {runs} runs, {jobs} process(es)\n"
+        f"simulated/wall: median {res['ratio_median']:.0f}x (min {res['ratio_min']:.0f}x, "
+        f"max {res['ratio_max']:.0f}x); {res['messages_per_s_median']:.0f} messages/s; "
+        f"violations {res['violations']}"))
     if profile:
         click.echo(profile_sim(cfg, seeds=min(seeds, 10)), err=as_json)
