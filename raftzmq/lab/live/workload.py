@@ -24,7 +24,6 @@ endpoint (helper replnode).
 from __future__ import annotations
 
 import json
-import math
 import os
 import random
 import threading
@@ -33,6 +32,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
 
+from raftzmq.evidence import stats
 from raftzmq.evidence.history import read_history
 from raftzmq.evidence.lincheck import LinResult, check_history
 from raftzmq.protocol.kvstore import Command
@@ -100,11 +100,8 @@ def generate(seed: int, processes: int, keys: int, rate: float, duration: float,
 
 
 def quantile(values: Sequence[float], q: float) -> float | None:
-    """The nearest-rank quantile: the smallest value with at least q of the values at or below it."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1))]
+    """evidence/stats.py's nearest-rank quantile; None when there are no values."""
+    return stats.quantile(values, q) if values else None
 
 
 def outcome_of(op: Op, call: Callable[[Command], Any]) -> tuple[str, Any]:
