@@ -705,6 +705,9 @@ class ElectionCore:
         log = self.log
         if msg.success and msg.index == pr.match == len(log._ents) and pr.state != PROBE:
             return  # a caught-up follower answered a heartbeat (the hot path): nothing to do
+        if msg.index > len(log._ents):
+            self._emit("message_dropped", peer=peer, kind=msg.kind, reason="beyond_log")
+            return  # claims entries this leader never had: not an answer to any AppendEntries of its term
         if msg.success:
             if pr.on_success(msg.index):
                 self._advance_commit()
