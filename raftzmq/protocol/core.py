@@ -1,4 +1,4 @@
-"""The election state machine: sans-IO.
+"""The Raft state machine of one node, election and log replication: sans-IO.
 
 Input: a message or the passage of time (`now`, seconds on any monotonic clock) and an injected RNG.
 Output: an `Output` saying what to persist, what to send, what happened (events) and when to call again.
@@ -8,6 +8,18 @@ The embedding (runtime/node/embedding.py, the one used everywhere) applies an Ou
 produced before the core entered the persisted term, persist `persist` durably (if not None) and log
 `state_persisted`, log the remaining events, then send `messages`. That is what makes "a vote leaves only after
 it is durable" true (Raft thesis, section 3.8). Events of one Output never go back in term.
+
+Replication (§5.3-5.4; protocol/raftlog.py holds the log, protocol/progress.py what a leader knows of each follower):
+`propose(data, now)` appends a command on the leader (or refuses it, naming the leader); the leader streams
+AppendEntries per follower as its progress allows (PROBE: one and wait; REPLICATE: a window bounded by count and
+bytes, each message by `max_entries_per_message` / `max_bytes_per_message`); a follower checks (prev_index,
+prev_term), replaces a conflicting suffix (never a committed entry) and answers with its match or the fast-backup
+hint; the leader commits the highest index on a majority whose entry is of its own term (§5.4.2) and appends an
+empty entry when elected with entries it does not know committed; votes and pre-votes go only to candidates at
+least as up-to-date (§5.4.1); a leadership transfer sends TimeoutNow once the target's log matches. What the log
+took goes out as the Ready's `entries`, the commit index in its hard state, newly committed entries once, in log
+order, as `committed`. With no proposals every log stays empty and the election behaves (and draws) exactly as
+the election-only core did.
 
 Structure follows etcd-io/raft: term handling happens once at the top of `step`, for every role; then the
 current role's own step (a table: message type -> handler) and, on `tick`, the role's own tick. `_become` swaps
@@ -221,7 +233,13 @@ class ElectionCore:
     happens once, at the top of `step`, for every role. Disconnect hints live in the `hints` collaborator.
 
     Public state (read by embeddings, conform and tests): `config`, `id`, `peers`, `quorum`, `rng`, `now`, `term`,
-    `voted_for`, `role`, `leader`, `votes`, `deadline`, `transfer_target`, `hints`, `rules`."""
+    `voted_for`, `role`, `leader`, `votes`, `deadline`, `transfer_target`, `hints`, `rules`; replication: `log`
+    (the RaftLog), `tracker` (the leader's Tracker, else None), `last_index`, `commit_index`, `transfer_sent`.
+
+    `log`: the entries recovered from disk, in index order (the WAL's); `state.commit` is the commit index saved
+    with the hard state (cut to the recovered log). `applied`: how much of the committed prefix the state machine
+    already holds (0: everything committed is handed out again in the first Ready, for an in-memory state
+    machine rebuilt at start)."""
 
     def __init__(self, config: CoreConfig, state: HardState, now: float, rng: Rng | None = None,
                  log: Iterable[Entry] = (), *, applied: int = 0, rules: ElectionRules | None = None,
