@@ -309,3 +309,19 @@ def test_an_answer_claiming_entries_the_leader_never_had_is_dropped():
     out = lead.step(AppendResponse(1, 2, 1, True, 7), lead.now)
     assert lead.tracker[2].match == 0 and lead.commit_index == 0
     assert [e.fields["reason"] for e in out.events if e.name == "message_dropped"] == ["beyond_log"]
+
+
+def test_a_wrapped_core_proposes_through_its_hooks():
+    """CoreWrapper (protocol/surface.py): `propose` goes through `call` and `edit_output` like every input."""
+    from raftzmq.protocol.surface import CoreWrapper
+
+    seen = []
+
+    class Spy(CoreWrapper):
+        def call(self, what, fn, *args):
+            seen.append(what)
+            return super().call(what, fn, *args)
+
+    w = Spy(leader_of())
+    p, out = w.propose(b"x", w.inner.now)
+    assert p.accepted and p.index == 1 and seen == ["propose"] and list(out.entries) == [E(1, 1, b"x")]
