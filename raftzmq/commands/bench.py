@@ -87,7 +87,7 @@ def _cluster_args(flags: dict[str, Any], nodes: int | None = None) -> tuple[int,
 @bench.command()
 @cluster_options
 @click.option("--runs", type=int, default=5, show_default=True, help="Cold starts to take the median of.")
-@click.option("--spawn", type=click.Choice(SPAWN_METHODS), default="forkserver", show_default=True,
+@click.option("--spawn", type=click.Choice(SPAWN_METHODS), default="zygote", show_default=True,
               help="How the cluster starts its nodes.")
 @click.option("--idle", "idle_s", type=float, default=10.0, show_default=True, help="Idle window in seconds.")
 @click.option("--json", "as_json", is_flag=True)
@@ -123,7 +123,7 @@ def cluster(runs: int, spawn: str, idle_s: float, as_json: bool, **flags: Any) -
 @bench.command()
 @cluster_options
 @click.option("--hold", type=float, default=60.0, show_default=True, help="Seconds to watch for new terms.")
-@click.option("--spawn", type=click.Choice(SPAWN_METHODS), default="forkserver", show_default=True,
+@click.option("--spawn", type=click.Choice(SPAWN_METHODS), default="zygote", show_default=True,
               help="How the cluster starts its nodes.")
 @click.option("--json", "as_json", is_flag=True)
 def large(hold: float, spawn: str, as_json: bool, **flags: Any) -> None:

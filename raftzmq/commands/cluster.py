@@ -14,7 +14,6 @@ from typing import Any
 
 import click
 
-from ..evidence.html import existing_report
 from ..protocol.quorum import majority
 from ..lab.live.netshapes import bridge_cuts, ring_cuts
 from ..runtime.config import ConfigError, ClusterConfig
@@ -152,8 +151,9 @@ def _summary_line(st: dict[str, Any]) -> str:
 @click.option("--detach", is_flag=True, help="Run in the background; return once a leader exists.")
 @click.option("--resume", is_flag=True, help="Start again in an existing run dir (default logs/latest) from its "
                                             "state on disk.")
-@click.option("--spawn", type=click.Choice(SPAWN_METHODS), default="forkserver", show_default=True,
-              help="How node processes start: forked from a preloaded forkserver, or fork+exec.")
+@click.option("--spawn", type=click.Choice(SPAWN_METHODS), default="zygote", show_default=True,
+              help="How node processes start: forked from a zygote (a fork of this process made before it "
+                   "talks ZeroMQ), from multiprocessing's preloaded forkserver, or fork+exec.")
 @click.option("--wait", "wait_s", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
               help="With --detach: how long to wait for a leader (default 10 s + 0.1 s per node).")
 @click.option("--concurrent", is_flag=True, help="Start even though another cluster runs under the same logs "
@@ -388,6 +388,8 @@ def _stop_supervisor(pid: int) -> None:
 
 def _report_note(run_dir: str | None) -> str:
     try:
+        from ..evidence.html import existing_report  # the report's imports are not on the way to a start
+
         report = existing_report(resolve_run_dir(run_dir).path)
     except RunDirError:
         return ""
@@ -414,6 +416,8 @@ def status(as_json: bool, watch: bool, interval: float, run_dir: str | None) -> 
     except RunDirError as exc:  # e.g. the cluster has stopped: its report may still be there
         fail(str(exc) + running_hint() + _report_note(run_dir), as_json=as_json)
     while True:
+        from ..evidence.html import existing_report
+
         report = existing_report(client.run.path)
         try:
             st = client.request("status")

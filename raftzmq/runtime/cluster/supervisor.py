@@ -2,7 +2,7 @@
 
 Single-threaded like the nodes: one poll loop over the control socket, with reaping, log tailing and the
 periodic netctl republish between polls. It never touches a node's sockets; nodes are separate processes
-started by a preloaded forkserver or by fork+exec (spawn.py), so no ZeroMQ context ever crosses a fork.
+started by a zygote, a preloaded forkserver or by fork+exec (spawn.py), so no ZeroMQ context ever crosses a fork.
 """
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ class NodeProc:
     id: int
     endpoint: str
     incarnation: int = 0
-    popen: NodeHandle | None = None  # subprocess.Popen or a forkserver process, see spawn.py
+    popen: NodeHandle | None = None  # subprocess.Popen, a zygote's or forkserver's process, see spawn.py
     paused: bool = False
     exit_code: int | None = None
     failed: str | None = None
@@ -76,7 +76,7 @@ class NodeProc:
 
 class Supervisor:
     def __init__(self, run: RunDir, config: ClusterConfig, *, resume: bool = False,
-                 env: dict[str, str] | None = None, spawn: str = "forkserver", auth: str = "none",
+                 env: dict[str, str] | None = None, spawn: str = "zygote", auth: str = "none",
                  net: str = "host") -> None:
         if spawn not in SPAWN_METHODS:
             raise SupervisorError(f"unknown spawn method {spawn!r}; choose from {', '.join(SPAWN_METHODS)}")
@@ -133,15 +133,16 @@ class Supervisor:
         self._learn_incarnations()
         self.run.supervisor_pid.write_text(f"{os.getpid()}\n")
         register_supervisor(self.run)  # `raftzmq ps` finds it wherever its run dir is
+        # PYTHONPATH is set before the spawner starts: the zygote or forkserver inherits this environment, and
+        # nodes inherit its. The zygote is forked before this process has a ZeroMQ context (spawn.py).
+        os.environ["PYTHONPATH"] = self.env["PYTHONPATH"]
+        self._spawner = make_spawner(self.spawn_method)
         self._ctx = zmq.Context()
         control, netctl = self.run.ipc_endpoint("control"), self.run.ipc_endpoint("net")
         self._control = self._bind(zmq.REP, control)
         self._netctl = self._bind(zmq.PUB, netctl)
         self._write_run_files(control, netctl, network_fields)
         self._log = LogWriter(self.run.supervisor_log, by="supervisor", node=0)
-        # PYTHONPATH is set before the forkserver starts: it inherits this environment, and nodes inherit its.
-        os.environ["PYTHONPATH"] = self.env["PYTHONPATH"]
-        self._spawner = make_spawner(self.spawn_method)
         self.log.write("cluster_started", nodes=self.config.nodes, config=self.config.to_dict(),
                         resume=self.resume, pid=os.getpid(), spawn=self.spawn_method)
 
@@ -343,6 +344,9 @@ class Supervisor:
             if self._ctx is not None:
                 self._ctx.term()
             self._remove_socket_files()
+            close = getattr(self._spawner, "close", None)
+            if close is not None:
+                close()  # the zygote: its nodes are gone, so is it
             self.release_network()  # after the nodes: a namespace with a live process in it would linger
             try:
                 if self.run.supervisor_pid.read_text().strip() == str(os.getpid()):
