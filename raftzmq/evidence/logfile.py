@@ -77,6 +77,7 @@ NODE_EVENT_FIELDS: dict[str, dict[str, str]] = {
 SUPERVISOR_EVENT_FIELDS: dict[str, dict[str, str]] = {
     "cluster_started": {"nodes": _INT, "config": _DICT},
     "node_spawned": {"pid": _INT, "incarnation": _INT},
+    "timers_connecting": {"nodes": _INT, "first": _INT_OR_NULL},
     "timers_released": {"nodes": _INT, "first": _INT_OR_NULL},
     "node_killed": {"pid": _INT, "signal": _INT_OR_STR},
     "node_exited": {"pid": _INT, "code": _INT_OR_NULL},

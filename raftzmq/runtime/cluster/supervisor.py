@@ -44,8 +44,8 @@ _NETCTL_REPUBLISH_IDLE_S = 5.0
 _NETCTL_BUSY_WINDOW_S = 3.0
 _IDLE_POLL_S = 0.25  # how late the supervisor may notice (and log) a node's exit when nobody is asking
 _STOP_GRACE_S = 3.0
-_RELEASE_POLL_S = 0.02  # while the start-up barrier holds: how often to look for the last node_started
-_CONNECT = json.dumps({"type": "connect"}).encode()
+_RELEASE_POLL_S = 0.01  # while the start-up barrier holds: how often to look for the last node_started
+_CONNECT_REPUBLISH_S = 0.02  # the connect step is republished this often until the release
 _RELEASE_CONNECT_IVLS = 2  # after the last node_started, wait this many reconnect intervals: DEALERs connect
 
 
@@ -110,6 +110,8 @@ class Supervisor:
         self._release_at: float | None = None
         self._release_until = 0.0  # republish the release until then (late subscribers)
         self._release_doc = b""
+        self._first: int | None = None  # the start's first candidate, named at the connect step
+        self._next_connect_publish = 0.0
 
     # ------------------------------------------------------------------ what setup() creates
 
@@ -256,13 +258,23 @@ class Supervisor:
                 if p.alive and p.incarnation == inc and not done:
                     return
             self._release_at = now + ms_to_s(_RELEASE_CONNECT_IVLS * self.config.effective_reconnect_ms)
-            self._release_doc = _CONNECT  # all up: connect now (republished until the release replaces it)
+            up = [n for n, inc in self._hold.items() if self._is_up(n, inc)]
+            self._first = random.choice(up) if up else None
+            self.log.write("timers_connecting", node=0, nodes=len(self._hold), first=self._first)
+            # All up: connect now, and the first candidate campaigns once its connections are (startup.py);
+            # republished until the release replaces it.
+            self._release_doc = json.dumps({"type": "connect", "first": self._first}).encode()
             self._release_until = self._last_net_event = now + 0.0
             self._release_until += _NETCTL_BUSY_WINDOW_S
             self._publish(self.net.to_doc())
-        elif now >= self._release_at:
+            self._next_connect_publish = now + _CONNECT_REPUBLISH_S
+        elif now < self._release_at:
+            if now >= self._next_connect_publish:  # the last nodes' subscriptions may still be on their way
+                self._next_connect_publish = now + _CONNECT_REPUBLISH_S
+                self._publish(self.net.to_doc())
+        else:
             up = [n for n, inc in self._hold.items() if self._is_up(n, inc)]
-            first = random.choice(up) if up else None
+            first = self._first if self._first in up else random.choice(up) if up else None
             self.log.write("timers_released", node=0, nodes=len(self._hold), first=first)
             self._release_doc = json.dumps({"type": "release", "first": first}).encode()
             self._hold, self._release_at = {}, None

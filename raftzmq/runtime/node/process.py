@@ -47,7 +47,8 @@ from raftzmq.runtime.cluster.netns import NetnsError, enter_netns
 from raftzmq.runtime.node.loopstats import LoopStats
 from raftzmq.runtime.node.netem import DROP, SEND, NetctlError, NetEm, NetModelError, decode_netctl
 from raftzmq.runtime.node.nodefaults import FaultReceiver, FaultsError
-from raftzmq.runtime.node.startup import HOLD_KEY, StartupHoldError, first_election_patience_s, held_until
+from raftzmq.runtime.node.startup import (HOLD_KEY, StartupHoldError, first_connect_bound_s,
+                                          first_election_patience_s, held_until)
 from raftzmq.runtime.node.storage import CorruptStateError, StateFile, StorageError, StorageFatalError
 from raftzmq.runtime.node.transport import AddressInUseError, LogLimiter, Transport, TransportError
 
@@ -58,7 +59,8 @@ EXIT_OK, EXIT_REFUSED, EXIT_STORAGE, EXIT_CORE = 0, 3, 4, 5
 # the primary mechanism). Every wake-up costs an idle node CPU, so this is not shorter than it must be.
 MAX_POLL_MS = 1000
 NETCTL_BATCH = 32  # netctl messages handled per wake-up
-_ROUTER, _WAKE = -2, -3  # pseudo-fds in the loop's bookkeeping (real fds are >= 0)
+_ROUTER, _WAKE, _INBOUND = -2, -3, -4  # pseudo-fds in the loop's bookkeeping (real fds are >= 0)
+FIRST_CHECK_S = 0.005  # the start's first node, waiting for its connections: how often it looks at its DEALERs
 AFTER_SEND_FLUSH_MS = 200  # after_send failpoint: how long the sent messages get to leave before the SIGKILL
 PR_SET_PDEATHSIG = 1
 
@@ -118,6 +120,8 @@ class Node:
         self._hold_doc: Any = None
         self._ep: Any = None  # the loop's epoll, once it runs
         self._monitor_of: dict[int, Any] = {}  # monitor socket fd -> monitor socket (hints)
+        self._first_until: float | None = None  # named first at the connect step: campaign once connected, or then
+        self._inbound_fd = -1
 
     # ------------------------------------------------------------------ failure helpers
 
@@ -296,7 +300,10 @@ class Node:
             self.transport = Transport(self.ctx, self.id, endpoints, Codec(members, self.id), self.limiter,
                                        reconnect_ms=config.effective_reconnect_ms, curve=self.curve,
                                        remote_ok=self.remote_ok, watch_disconnects=config.hints)
-            self.transport.open(connect=held_until(self._hold_doc, self.id, self.incarnation, 0.0) is None)
+            held = held_until(self._hold_doc, self.id, self.incarnation, 0.0) is not None
+            self.transport.open(connect=not held)
+            if held:  # the start's first node is named only at the connect step: every held node counts
+                self.transport.watch_inbound()
         except AddressInUseError as exc:
             self._refuse(f"cannot bind {exc.endpoint}: address already in use")
         except TransportError as exc:
@@ -355,6 +362,9 @@ class Node:
         if self.transport.zap is not None:
             zap_fd = self.transport.zap.socket.getsockopt(zmq.FD)
             ep.register(zap_fd, select.EPOLLIN)
+        if self.transport.inbound is not None:
+            self._inbound_fd = self.transport.inbound.getsockopt(zmq.FD)
+            ep.register(self._inbound_fd, select.EPOLLIN)
         try:
             self._run_loop(ep, sub_fd, wake_fd, zap_fd)
         finally:
@@ -367,7 +377,7 @@ class Node:
         self._watch_monitors()
         # Sources that may hold more than one batch (or news from before the loop): read again without sleeping.
         pending = {fd for fd in (sub_fd, zap_fd) if fd >= 0} | {_ROUTER}
-        sources = {wake_fd: _WAKE, sub_fd: sub_fd, zap_fd: zap_fd}
+        sources = {wake_fd: _WAKE, sub_fd: sub_fd, zap_fd: zap_fd, self._inbound_fd: _INBOUND}
         now = monotonic()
         parent_check = now  # the getppid() fallback, at most once per MAX_POLL_MS (PR_SET_PDEATHSIG is primary)
         while self.stop_reason is None:
@@ -380,6 +390,8 @@ class Node:
             nd = netem.next_due
             if nd is not None and nd < due:
                 due = nd
+            if self._first_until is not None:
+                due = min(due, now + FIRST_CHECK_S)
             ready = ep.poll(0 if pending else real_seconds(max(0.0, due - now)))
             now = monotonic()
             stats.wakes += 1
@@ -398,6 +410,8 @@ class Node:
             src = sources.get(fd, _ROUTER)
             if src == _WAKE:
                 self._drain_wake()
+            elif src == _INBOUND:
+                self._inbound_news(now)
             elif fd in self._monitor_of:
                 for peer, endpoint in self.transport.disconnects(self._monitor_of[fd]):
                     self._apply(self.core.hint(peer, now, endpoint))
@@ -419,6 +433,8 @@ class Node:
 
     def _timers(self, now: float) -> None:
         core = self.core
+        if self._first_until is not None:
+            self._check_first(now)
         if self.hold_until is not None:
             if core.role != FOLLOWER:
                 self._release("campaign", now)  # e.g. a TimeoutNow: a campaigning node needs its timers
@@ -436,19 +452,60 @@ class Node:
         for at most the first election's patience (runtime/node/startup.py). A node that missed the connect step
         connects only now, and its first messages would find no connection: it runs an ordinary timer instead."""
         patience = first_election_patience_s(len(self.core.config.members))
-        if self._connect_peers():
-            self._release("release", now)
+        if self._first_until is not None:
+            return  # named at the connect step: it campaigns once connected (or at its own bound), see below
+        missed = self._connect_peers()
+        if first == self.id and missed and hasattr(self.core, "campaign_now"):
+            self._on_connect(first, now)  # connects only now: campaign once the connections are up
         elif first == self.id:
             self._release("first", now)
             self._apply(self.core.campaign_now(now, patience))
+        elif missed:
+            self._release("release", now)
         else:
             self.hold_until = now + patience
 
-    def _release(self, reason: str, now: float) -> None:
+    def _on_connect(self, first: Any, now: float) -> None:
+        """The barrier's first step: every node of the start is up, so connect. The node named `first`
+        campaigns as soon as every peer can reach it and it can reach every peer (a first round whose requests
+        or answers find no connection yet is lost, and the next comes an election timeout later), and at the
+        latest `first_connect_bound_s` from now; the others have nothing to wait for."""
+        self._connect_peers()
+        if first == self.id and self.hold_until is not None and self._first_until is None \
+                and hasattr(self.core, "campaign_now"):
+            self._first_until = now + first_connect_bound_s(len(self.core.config.members))
+            self._inbound_news(now)
+        elif self._first_until is None:
+            self._stop_inbound()
+
+    def _inbound_news(self, now: float) -> None:
+        self.transport.inbound_handshakes()  # drains the monitor (and arms its ZMQ_FD edge again)
+        if self._first_until is not None:
+            self._check_first(now)
+
+    def _check_first(self, now: float) -> None:
+        assert self._first_until is not None
+        peers = len(self.core.config.members) - 1
+        inbound = self.transport.inbound_handshakes()
+        if not (inbound >= peers and self.transport.all_writable()) and now < self._first_until:
+            return
+        self._first_until = None
+        self._stop_inbound()
+        if self.hold_until is not None:
+            self._release("first", now, inbound=inbound, outbound=self.transport.writable_count())
+            self._apply(self.core.campaign_now(now, first_election_patience_s(peers + 1)))
+
+    def _stop_inbound(self) -> None:
+        if self._inbound_fd >= 0 and self._ep is not None:
+            self._ep.unregister(self._inbound_fd)
+        self._inbound_fd = -1
+        self.transport.stop_inbound()
+
+    def _release(self, reason: str, now: float, **fields: Any) -> None:
         """End the start-up hold: from here on the election timer runs (drawn afresh unless campaigning)."""
         self.hold_until = None
         self._connect_peers()  # no-op unless the connect step was missed (the bound, a lost message)
-        self._write("timer_released", reason=reason, held_ms=round((now - self._hold_since) * 1000))
+        self._write("timer_released", reason=reason, held_ms=round((now - self._hold_since) * 1000), **fields)
         if reason != "first":
             self.core.restart_election_timer(now)
 
@@ -559,7 +616,7 @@ class Node:
                 del fields["type"]
                 self._write("net_applied", **fields)
         elif kind == "connect":
-            self._connect_peers()  # every node of the start is up (the barrier's first step)
+            self._on_connect(doc.get("first"), self.clock.now())  # every node of the start is up
         elif kind == "release":
             if self.hold_until is not None:
                 self._on_release(doc.get("first"), self.clock.now())

@@ -6,7 +6,12 @@ writes `startup_hold` into cluster.json — `{"bound_ms": B, "incarnations": {"<
 incarnation is the listed one does not run its election timer until the supervisor publishes `{"type":
 "release", "first": F}` on netctl (once every listed node has logged `node_started` and had time to connect), or
 until `bound_ms` after its own start, whichever comes first: a lost release delays elections, never stops them.
-At the release node F campaigns at once, and keeps its candidacy open for `first_election_patience_s`; the others
+The connect step (`{"type": "connect", "first": F}`, when every listed node has logged `node_started`) already
+names F: F campaigns as soon as every peer has connected to it and it to every peer (its ROUTER's handshakes,
+its DEALERs writable), or `first_connect_bound_s` after the connect step, so its first round finds every
+connection up; the release then only starts the others' patience (and names F again, or another node if F is
+gone). A node named at the release that was not named at the connect step campaigns at once, and keeps its
+candidacy open for `first_election_patience_s`; the others
 keep holding until they hear a leader, or for that long. So the first election is one election, not a storm of
 every node's timer firing while the votes of a large cluster are still being made durable. A node answers every
 message meanwhile, and a node that campaigns anyway (TimeoutNow) is no longer held. Nodes restarted later (a
@@ -17,8 +22,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["HOLD_KEY", "hold_bound_ms", "first_election_patience_s", "hold_document", "held_until",
-           "StartupHoldError"]
+__all__ = ["HOLD_KEY", "hold_bound_ms", "first_election_patience_s", "first_connect_bound_s", "hold_document",
+           "held_until", "StartupHoldError"]
 
 HOLD_KEY = "startup_hold"
 
@@ -40,6 +45,13 @@ def first_election_patience_s(nodes: int) -> float:
     to hear a leader before their own timers run. One round of durable votes from `nodes` peers took up to 2.6 s
     for 101 nodes on this 2-core machine under load (docs/benchmarks.md), far beyond a 150-300 ms timeout."""
     return 1.0 + 0.03 * nodes
+
+
+def first_connect_bound_s(nodes: int) -> float:
+    """How long the node named at the connect step waits for its connections before it campaigns anyway (a peer
+    that died during the start never connects). Loopback connects take milliseconds; `nodes` processes each
+    making `nodes - 1` of them on a loaded 2-core machine took up to ~1 s for 51 (docs/benchmarks.md)."""
+    return 0.5 + 0.02 * nodes
 
 
 def hold_document(incarnations: Mapping[int, int], nodes: int) -> dict[str, Any]:

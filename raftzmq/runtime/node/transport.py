@@ -58,7 +58,7 @@ REJECT_LOG_BUDGET = 5  # message_rejected records per window, all reasons togeth
 LIMITED_RECORD_CAP = 2000  # rate-limited records per node incarnation; then only counts (see LogLimiter)
 
 # Plain ints: pyzmq's enum members cost an enum construction per `&` on the hot path.
-_EVENTS, _POLLIN, _NOBLOCK = int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.NOBLOCK)
+_EVENTS, _POLLIN, _POLLOUT, _NOBLOCK = int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.POLLOUT), int(zmq.NOBLOCK)
 
 _MIXED_NULL = frozenset({"peer"})  # summary fields that become null when the occurrences differ in them
 
@@ -215,6 +215,8 @@ class Transport:
         self.dealers: dict[int, zmq.Socket] = {}
         self.watch_disconnects = watch_disconnects
         self.monitors: dict[zmq.Socket, int] = {}  # monitor socket -> the peer whose DEALER it watches
+        self.inbound: zmq.Socket | None = None  # the ROUTER's handshake monitor while a start connects
+        self.inbound_count = 0
         self.stats: Counter[str] = Counter()  # sent, received, dropped_queue_full, rejected, rejected:<reason>
         self.more = False  # receive() stopped at recv_batch with frames still waiting
 
@@ -274,9 +276,47 @@ class Transport:
             self.dealers[peer] = d
         return True
 
+    # ------------------------------------------------------------------ start-up: are the connections up?
+
+    def watch_inbound(self) -> None:
+        """Count the connections peers complete to our ROUTER (libzmq's monitor, handshakes only), for the
+        first node of a start, which campaigns once every peer can answer it (runtime/node/startup.py). Call
+        before the peers connect. A hostile local process that connects counts too: that only makes the first
+        campaign start early, as it did before this existed."""
+        assert self.router is not None, "open() first"
+        self.inbound = self.router.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
+        self.inbound_count = 0
+
+    def inbound_handshakes(self) -> int:
+        """Handshakes completed on the ROUTER so far (reads the monitor; never blocks)."""
+        while self.inbound is not None:
+            try:
+                frames = self.inbound.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            if len(frames) == 2 and len(frames[0]) == 6 and int.from_bytes(frames[0][:2], "little") \
+                    == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                self.inbound_count += 1
+        return self.inbound_count
+
+    def stop_inbound(self) -> None:
+        if self.inbound is not None and self.router is not None:
+            self.router.disable_monitor()
+            self.inbound.close(linger=0)
+        self.inbound = None
+
+    def all_writable(self) -> bool:
+        """Every peer's DEALER has a completed connection (with IMMEDIATE=1 a DEALER is writable only then)."""
+        return len(self.dealers) == len(self.endpoints) - 1 and all(
+            int(d.getsockopt(_EVENTS)) & _POLLOUT for d in self.dealers.values())
+
+    def writable_count(self) -> int:
+        return sum(1 for d in self.dealers.values() if int(d.getsockopt(_EVENTS)) & _POLLOUT)
+
     def close(self, linger_ms: int = 0) -> None:
         """Close all sockets. linger_ms > 0 gives queued sends that long to leave (only the after_send
         failpoint wants that); the default drops them."""
+        self.stop_inbound()
         for mon in self.monitors:
             mon.close(linger=0)  # before the DEALERs (and the context): nothing waits on a monitor
         self.monitors.clear()
