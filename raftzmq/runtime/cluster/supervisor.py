@@ -239,8 +239,16 @@ class Supervisor:
         return sock
 
     def start_all(self) -> None:
-        for n in self.members:
-            self.spawn(n)
+        many = getattr(self._spawner, "spawn_many", None)
+        if many is None:
+            for n in self.members:
+                self.spawn(n)
+        else:  # the zygote: every node in one exchange (spawn.py)
+            procs = [self._prepare_spawn(n) for n in self.members]
+            handles = many([(self.run.path, p.id, p.incarnation, self.run.path / f"node-{p.id}.err")
+                            for p in procs], self.env)
+            for p, handle in zip(procs, handles):
+                self._spawned(p, handle)
         self._hold = {n: self.nodes[n].incarnation for n in self.members}
 
     def _is_up(self, n: int, inc: int) -> bool:
@@ -283,13 +291,20 @@ class Supervisor:
             self._publish(self.net.to_doc())
 
     def spawn(self, node_id: int) -> NodeProc:
+        proc = self._prepare_spawn(node_id)
+        assert self._spawner is not None, "setup() first"
+        return self._spawned(proc, self._spawner.spawn(self.run.path, node_id, proc.incarnation,
+                                                       self.run.path / f"node-{node_id}.err", self.env))
+
+    def _prepare_spawn(self, node_id: int) -> NodeProc:
         proc = self.nodes[node_id]
         proc.incarnation += 1
         proc.paused, proc.exit_code, proc.failed = False, None, None
-        assert self._spawner is not None, "setup() first"
-        proc.popen = self._spawner.spawn(self.run.path, node_id, proc.incarnation,
-                                         self.run.path / f"node-{node_id}.err", self.env)
-        self.log.write("node_spawned", node=node_id, pid=proc.pid, incarnation=proc.incarnation)
+        return proc
+
+    def _spawned(self, proc: NodeProc, handle: NodeHandle) -> NodeProc:
+        proc.popen = handle
+        self.log.write("node_spawned", node=proc.id, pid=proc.pid, incarnation=proc.incarnation)
         self._last_net_event = time.monotonic()
         self._next_publish = min(self._next_publish, self._last_net_event + _NETCTL_REPUBLISH_S)
         return proc

@@ -47,7 +47,7 @@ from raftzmq.runtime.cluster.netns import NetnsError, enter_netns
 from raftzmq.runtime.node.loopstats import LoopStats
 from raftzmq.runtime.node.netem import DROP, SEND, NetctlError, NetEm, NetModelError, decode_netctl
 from raftzmq.runtime.node.nodefaults import FaultReceiver, FaultsError
-from raftzmq.runtime.node.startup import (HOLD_KEY, StartupHoldError, first_connect_bound_s,
+from raftzmq.runtime.node.startup import (HOLD_KEY, StartupHoldError, connected_enough, first_connect_bound_s,
                                           first_election_patience_s, held_until)
 from raftzmq.runtime.node.storage import CorruptStateError, StateFile, StorageError, StorageFatalError
 from raftzmq.runtime.node.transport import AddressInUseError, LogLimiter, Transport, TransportError
@@ -486,13 +486,14 @@ class Node:
     def _check_first(self, now: float) -> None:
         assert self._first_until is not None
         peers = len(self.core.config.members) - 1
-        inbound = self.transport.inbound_handshakes()
-        if not (inbound >= peers and self.transport.all_writable()) and now < self._first_until:
+        inbound, outbound = self.transport.inbound_handshakes(), self.transport.writable_count()
+        need = connected_enough(peers + 1)
+        if not (inbound >= need and outbound >= need) and now < self._first_until:
             return
         self._first_until = None
         self._stop_inbound()
         if self.hold_until is not None:
-            self._release("first", now, inbound=inbound, outbound=self.transport.writable_count())
+            self._release("first", now, inbound=inbound, outbound=outbound)
             self._apply(self.core.campaign_now(now, first_election_patience_s(peers + 1)))
 
     def _stop_inbound(self) -> None:

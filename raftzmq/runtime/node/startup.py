@@ -7,9 +7,9 @@ incarnation is the listed one does not run its election timer until the supervis
 "release", "first": F}` on netctl (once every listed node has logged `node_started` and had time to connect), or
 until `bound_ms` after its own start, whichever comes first: a lost release delays elections, never stops them.
 The connect step (`{"type": "connect", "first": F}`, when every listed node has logged `node_started`) already
-names F: F campaigns as soon as every peer has connected to it and it to every peer (its ROUTER's handshakes,
-its DEALERs writable), or `first_connect_bound_s` after the connect step, so its first round finds every
-connection up; the release then only starts the others' patience (and names F again, or another node if F is
+names F: F campaigns as soon as enough peers have connected to it and it to them that a majority is reachable
+both ways (its ROUTER's handshakes, its DEALERs writable; `connected_enough`), or `first_connect_bound_s` after
+the connect step, so its first round finds the connections a majority needs up; the release then only starts the others' patience (and names F again, or another node if F is
 gone). A node named at the release that was not named at the connect step campaigns at once, and keeps its
 candidacy open for `first_election_patience_s`; the others
 keep holding until they hear a leader, or for that long. So the first election is one election, not a storm of
@@ -22,8 +22,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["HOLD_KEY", "hold_bound_ms", "first_election_patience_s", "first_connect_bound_s", "hold_document",
-           "held_until", "StartupHoldError"]
+__all__ = ["HOLD_KEY", "hold_bound_ms", "first_election_patience_s", "first_connect_bound_s", "connected_enough",
+           "hold_document", "held_until", "StartupHoldError"]
 
 HOLD_KEY = "startup_hold"
 
@@ -52,6 +52,16 @@ def first_connect_bound_s(nodes: int) -> float:
     that died during the start never connects). Loopback connects take milliseconds; `nodes` processes each
     making `nodes - 1` of them on a loaded 2-core machine took up to ~1 s for 51 (docs/benchmarks.md)."""
     return 0.5 + 0.02 * nodes
+
+
+def connected_enough(nodes: int) -> int:
+    """How many connections each way the first candidate waits for: the peers that can answer it (inbound) and
+    those it can reach (outbound) are counted apart, not matched, so it waits until any peers missing from
+    either count still leave a majority's worth in both (in ≥ k and out ≥ k among P = nodes - 1 peers share at
+    least 2k - P; k = P - ⌊(P - (M - 1)) / 2⌋ makes that M - 1, M the majority). Waiting for all P would wait
+    for the slowest of N × (N - 1) connections a loaded machine makes at once; a majority is what a vote needs."""
+    peers, quorum_peers = nodes - 1, nodes // 2
+    return peers - (peers - quorum_peers) // 2
 
 
 def hold_document(incarnations: Mapping[int, int], nodes: int) -> dict[str, Any]:
