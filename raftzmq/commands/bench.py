@@ -170,33 +170,39 @@ def hotpath(sizes: str, runs: int, seconds: float, as_json: bool, **flags: Any) 
       raftzmq bench hotpath                       # 5 nodes, 3 windows of 10 s
       raftzmq bench hotpath --sizes 5,101 --runs 3
     """
+    config_path = flags["config_path"]  # resolve_cluster pops the cluster flags
     config = resolve_cluster(flags)
     res = _measure(bench_hotpath.hotpath, nodes=_sizes(sizes), runs=runs, seconds=seconds,
-                   heartbeat_ms=config.heartbeat_ms, extra=start_args(config, flags["config_path"]))
+                   heartbeat_ms=config.heartbeat_ms, extra=start_args(config, config_path))
     _emit({"load average at start": bench_hotpath.load_average(), **res}, as_json)
 
 
 @bench.command()
 @cluster_options
 @click.option("--sizes", default="5,25,51,101", show_default=True, metavar="N[,N...]", help="Cluster sizes.")
-@click.option("--hold", type=float, default=60.0, show_default=True,
-              help="Seconds to watch each cluster after its leader is elected.")
-@click.option("--runs", type=int, default=1, show_default=True, help="Clusters per size.")
+@click.option("--hold", type=click.FloatRange(min=0), default=60.0, show_default=True,
+              help="Seconds to watch each cluster after its leader is elected (0: start-up only).")
+@click.option("--runs", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Clusters per size, each in its own run directory (medians first).")
 @click.option("--json", "as_json", is_flag=True)
 def scale(sizes: str, hold: float, runs: int, as_json: bool, **flags: Any) -> None:
-    """Per cluster size: time to all up, to the first and to the stable leader, terms, elections and pre-votes
-    until it, elections during a hold, cluster CPU, RSS per node, log bytes (start-up and per idle minute).
+    """Per cluster size: the user-facing start (`raftzmq start --detach` run as a command, until it returns with
+    a leader in `status`), the start-up profile from the logs (spawned, started, connecting, released, first
+    candidate, first and stable leader), terms, elections and pre-votes until it, elections during a hold,
+    cluster CPU, RSS per node, log bytes (start-up and per idle minute). The load average beside each run.
 
     Takes the cluster switches of `raftzmq start` (default timings unless told otherwise).
 
     \b
     Examples:
-      raftzmq bench scale                          # 5, 25, 51 and 101 nodes, 60 s hold each
-      raftzmq bench scale --sizes 51,101 --hold 30 --runs 3
+      raftzmq bench scale                          # 5, 25, 51 and 101 nodes, 3 runs, 60 s hold each
+      raftzmq bench scale --sizes 5,51,101 --hold 0   # start-up only: medians of 3
+      raftzmq bench scale --sizes 51,101 --hold 30 --runs 5
     """
+    config_path = flags["config_path"]  # resolve_cluster pops the cluster flags
     config = resolve_cluster(flags)
     res = _measure(bench_scale.scale, sizes=_sizes(sizes), hold=hold, runs=runs,
-                   extra=start_args(config, flags["config_path"]))
+                   extra=start_args(config, config_path))
     _emit({"load average at start": bench_hotpath.load_average(), **res}, as_json)
 
 
