@@ -454,7 +454,9 @@ class Node:
         patience = first_election_patience_s(len(self.core.config.members))
         if self._first_until is not None:
             return  # named at the connect step: it campaigns once connected (or at its own bound), see below
-        missed = self._connect_peers()
+        missed = not self.transport.dealers
+        if missed:
+            self._connect_peers()
         if first == self.id and missed and hasattr(self.core, "campaign_now"):
             self._on_connect(first, now)  # connects only now: campaign once the connections are up
         elif first == self.id:
@@ -467,10 +469,18 @@ class Node:
 
     def _on_connect(self, first: Any, now: float) -> None:
         """The barrier's first step: every node of the start is up, so connect. The node named `first`
-        campaigns as soon as every peer can reach it and it can reach every peer (a first round whose requests
-        or answers find no connection yet is lost, and the next comes an election timeout later), and at the
-        latest `first_connect_bound_s` from now; the others have nothing to wait for."""
-        self._connect_peers()
+        connects to every peer and campaigns as soon as enough peers can reach it and it them for a majority
+        both ways (`connected_enough`: a first round whose requests or answers find no connection yet is lost,
+        and the next comes an election timeout later), and at the latest `first_connect_bound_s` from now."""
+        if type(first) is not int or first not in self.transport.endpoints or first == self.id \
+                or self.hold_until is None:
+            self._connect_peers()
+        else:
+            # Only to the first candidate for now: its election needs the N - 1 connections to and from it,
+            # not the N × (N - 1) of the whole mesh, which a loaded machine takes seconds to make (101 nodes:
+            # under 20 of F's were up after 3 s at load 40). The rest connect once a leader is heard (or the
+            # hold ends otherwise): see _release.
+            self._connect_peers(only=first)
         if first == self.id and self.hold_until is not None and self._first_until is None \
                 and hasattr(self.core, "campaign_now"):
             self._first_until = now + first_connect_bound_s(len(self.core.config.members))
@@ -505,14 +515,14 @@ class Node:
     def _release(self, reason: str, now: float, **fields: Any) -> None:
         """End the start-up hold: from here on the election timer runs (drawn afresh unless campaigning)."""
         self.hold_until = None
-        self._connect_peers()  # no-op unless the connect step was missed (the bound, a lost message)
+        self._connect_peers()  # the rest of the mesh (only the first candidate's connection may exist yet)
         self._write("timer_released", reason=reason, held_ms=round((now - self._hold_since) * 1000), **fields)
         if reason != "first":
             self.core.restart_election_timer(now)
 
-    def _connect_peers(self) -> bool:
-        """Connect the DEALERs if the start-up barrier had kept them back; True if that happened now."""
-        if not self.transport.connect_peers():
+    def _connect_peers(self, only: int | None = None) -> bool:
+        """Connect the DEALERs the start-up barrier had kept back (all, or only to `only`); True if any now."""
+        if not self.transport.connect_peers(only):
             return False
         self._watch_monitors()
         return True

@@ -4,18 +4,20 @@ Started together, N processes come up over a second or more (more under load), a
 while most peers are still starting campaigns in vain, at a cost to everyone starting up. So the supervisor
 writes `startup_hold` into cluster.json — `{"bound_ms": B, "incarnations": {"<id>": K, ...}}` — and a node whose
 incarnation is the listed one does not run its election timer until the supervisor publishes `{"type":
-"release", "first": F}` on netctl (once every listed node has logged `node_started` and had time to connect), or
-until `bound_ms` after its own start, whichever comes first: a lost release delays elections, never stops them.
-The connect step (`{"type": "connect", "first": F}`, when every listed node has logged `node_started`) already
-names F: F campaigns as soon as enough peers have connected to it and it to them that a majority is reachable
-both ways (its ROUTER's handshakes, its DEALERs writable; `connected_enough`), or `first_connect_bound_s` after
-the connect step, so its first round finds the connections a majority needs up; the release then only starts the others' patience (and names F again, or another node if F is
-gone). A node named at the release that was not named at the connect step campaigns at once, and keeps its
-candidacy open for `first_election_patience_s`; the others
-keep holding until they hear a leader, or for that long. So the first election is one election, not a storm of
-every node's timer firing while the votes of a large cluster are still being made durable. A node answers every
-message meanwhile, and a node that campaigns anyway (TimeoutNow) is no longer held. Nodes restarted later (a
-higher incarnation) never hold. See docs/CONTRACTS.md.
+"release", "first": F}` on netctl (two reconnect intervals after the connect step below), or until `bound_ms`
+after its own start, whichever comes first: a lost release delays elections, never stops them.
+
+The connect step (`{"type": "connect", "first": F}`, once every listed node has logged `node_started`) names F
+already. F connects to every peer, the others only to F (the rest of the mesh once they hear a leader): the first
+election needs the 2 (N - 1) connections to and from F, not all N (N - 1). F campaigns as soon as enough peers
+have connected to it and it to them that a majority is reachable both ways (its ROUTER's handshakes, its DEALERs
+writable; `connected_enough`), or `first_connect_bound_s` after the connect step, so its first round finds the
+connections a majority needs; F's candidacy stays open for `first_election_patience_s`. The release then only
+starts the others' patience (and names F again, or another node if F is gone; a node named only there campaigns
+at once). The others keep holding until they hear a leader, or for that long. So the first election is one
+election, not a storm of every node's timer firing while the votes of a large cluster are still being made
+durable. A node answers every message meanwhile, and a node that campaigns anyway (TimeoutNow) is no longer
+held. Nodes restarted later (a higher incarnation) never hold. See docs/CONTRACTS.md.
 """
 from __future__ import annotations
 

@@ -247,15 +247,16 @@ class Transport:
         if connect:
             self.connect_peers()
 
-    def connect_peers(self) -> bool:
-        """One DEALER per peer (once). A node of a cluster's start connects only when every node is up (the
-        start-up barrier, runtime/node/startup.py): 100 nodes that each retry every reconnect interval to peers not yet
-        started cost the machine tens of thousands of refused connects a second, and slow the start itself."""
-        if self.dealers:
-            return False
+    def connect_peers(self, only: int | None = None) -> bool:
+        """One DEALER per peer (once each), or only to peer `only` for now. A node of a cluster's start connects
+        only when every node is up (the start-up barrier, runtime/node/startup.py): 100 nodes that each retry every
+        reconnect interval to peers not yet started cost the machine tens of thousands of refused connects a
+        second, and slow the start itself. True if any DEALER was created now."""
+        created = False
         for peer, ep in sorted(self.endpoints.items()):
-            if peer == self.node_id:
+            if peer == self.node_id or peer in self.dealers or (only is not None and peer != only):
                 continue
+            created = True
             d = self.ctx.socket(zmq.DEALER)
             d.setsockopt(zmq.LINGER, 0)  # close() must not hang on a dead peer
             d.setsockopt(zmq.IMMEDIATE, 1)  # queue only on live connections: no stale votes to a restarted peer
@@ -274,7 +275,7 @@ class Transport:
                 self.monitors[d.get_monitor_socket(zmq.EVENT_DISCONNECTED)] = peer
             d.connect(ep)
             self.dealers[peer] = d
-        return True
+        return created
 
     # ------------------------------------------------------------------ start-up: are the connections up?
 
