@@ -395,6 +395,11 @@ def test_the_node_named_at_the_connect_step_campaigns_once_connected_without_a_r
         for i in (1, 2):  # they hold until the leader's first heartbeat reaches them
             assert cluster.wait_event(i, "timer_released")["reason"] == "leader"
             assert not cluster.events(i, "election_timeout")
+        # Until then 1 and 2 were connected only to 3; hearing the leader connected the rest of the mesh, so
+        # without 3 they elect each other.
+        cluster.nodes[3].kill()
+        term, leader = cluster.wait_leader([1, 2], min_term=1)
+        assert leader in (1, 2) and term >= 2
     finally:
         pub.close(linger=0)
         ctx.term()
