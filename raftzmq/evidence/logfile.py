@@ -64,6 +64,7 @@ NODE_EVENT_FIELDS: dict[str, dict[str, str]] = {
     "netctl_rejected": {"reason": _STR},
     "message_dropped": {"peer": _INT_OR_NULL, "kind": _STR, "reason": _STR},
     "message_rejected": {"reason": _STR, "size": _INT},
+    "frames_throttled": {"frames": _INT, "bytes": _INT, "connections": _INT, "window_ms": _INT},
     "auth_rejected": {"reason": _STR, "address": _STR, "public_key": _STR},
     "node_stopping": {"reason": _STR},
     "loop_stats": {"wakes": _INT, "ticks": _INT},

@@ -60,6 +60,8 @@ EXIT_OK, EXIT_REFUSED, EXIT_STORAGE, EXIT_CORE = 0, 3, 4, 5
 MAX_POLL_MS = 1000
 NETCTL_BATCH = 32  # netctl messages handled per wake-up
 _ROUTER, _WAKE, _INBOUND = -2, -3, -4  # pseudo-fds in the loop's bookkeeping (real fds are >= 0)
+_ROUTER_ONLY = {_ROUTER}
+FLOOD_PAUSE_S = 0.001  # see _run_loop: the pause between batches that were mostly over their connections' budget
 FIRST_CHECK_S = 0.005  # the start's first node, waiting for its connections: how often it looks at its DEALERs
 AFTER_SEND_FLUSH_MS = 200  # after_send failpoint: how long the sent messages get to leave before the SIGKILL
 PR_SET_PDEATHSIG = 1
@@ -371,7 +373,7 @@ class Node:
             ep.close()
 
     def _run_loop(self, ep: Any, sub_fd: int, wake_fd: int, zap_fd: int) -> None:
-        core, netem, limiter, stats = self.core, self.netem, self.limiter, self.loop_stats
+        core, netem, limiter, stats, transport = self.core, self.netem, self.limiter, self.loop_stats, self.transport
         monotonic, real_seconds = self.clock.now, self.clock.real_seconds
         self._ep = ep
         self._watch_monitors()
@@ -392,7 +394,17 @@ class Node:
                 due = nd
             if self._first_until is not None:
                 due = min(due, now + FIRST_CHECK_S)
-            ready = ep.poll(0 if pending else real_seconds(max(0.0, due - now)))
+            if not pending:
+                timeout = real_seconds(max(0.0, due - now))
+            elif transport.flooded and pending == _ROUTER_ONLY:
+                # The last batch was mostly over budget: read on after a short pause (or sooner if anything
+                # else stirs), so a flood costs at most RECV_BATCH frames per FLOOD_PAUSE_S of our CPU; its
+                # sender is held back by the ROUTER's high-water mark meanwhile, and legitimate frames, fairly
+                # queued per connection, wait at most that long.
+                timeout = min(FLOOD_PAUSE_S, real_seconds(max(0.0, due - now)))
+            else:
+                timeout = 0
+            ready = ep.poll(timeout)
             now = monotonic()
             stats.wakes += 1
             if ready or pending:
@@ -401,6 +413,8 @@ class Node:
                 self._send_delayed(now)
             self._timers(now)
             limiter.flush()  # its own (real) clock: log windows are not skewed
+            if transport.budgets.excess_frames:
+                transport.flush_budgets(time.monotonic())
             now = monotonic()
 
     def _service(self, ready: list[tuple[int, int]], pending: set[int], sources: dict[int, int], now: float,
@@ -659,6 +673,7 @@ class Node:
     # ------------------------------------------------------------------ shutdown
 
     def _stop(self) -> int:
+        self.transport.flush_budgets(time.monotonic(), force=True)
         self.limiter.flush_all()
         self._write("loop_stats", **self.loop_stats.summary())
         self._write("node_stopping", reason=self.stop_reason or "unknown")

@@ -34,6 +34,7 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from raftzmq.protocol import Codec, Message, ProtocolError
+from raftzmq.runtime.node.budget import ConnectionBudgets
 from raftzmq.runtime.node.curve import CurveSettings, ZapHandler, make_client, make_server
 
 __all__ = [
@@ -197,6 +198,7 @@ class Transport:
         curve: CurveSettings | None = None,
         remote_ok: bool = False,
         watch_disconnects: bool = False,
+        budgets: ConnectionBudgets | None = None,
     ) -> None:
         if node_id not in endpoints:
             raise ValueError(f"no endpoint for node {node_id}")
@@ -219,6 +221,11 @@ class Transport:
         self.inbound_count = 0
         self.stats: Counter[str] = Counter()  # sent, received, dropped_queue_full, rejected, rejected:<reason>
         self.more = False  # receive() stopped at recv_batch with frames still waiting
+        # Per-connection frame and byte budgets (budget.py); frames beyond them are dropped undecoded, counted,
+        # and summarised once a second in `frames_throttled`.
+        self.budgets = budgets if budgets is not None else ConnectionBudgets()
+        self.flooded = False  # the last batch was mostly over budget: the caller may pause before reading on
+        self.clock: Callable[[], float] = time.monotonic  # the budgets' clock (tests replace it)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -382,15 +389,20 @@ class Transport:
         router = self.router
         assert router is not None, "open() first"
         out: list[Message] = []
-        self.more = False
+        self.more = self.flooded = False
+        admit, now, throttled = self.budgets.admit, self.clock(), 0
         for _ in range(self.recv_batch):
             if not self._readable(router):
-                return out
+                break
             try:
                 parts, user_id = self._read()
             except zmq.Again:
-                return out
-            # parts[0] is the routing id zmq assigned to the connection: it says nothing about who sent it.
+                break
+            # parts[0] is the routing id zmq assigned to the connection: it says nothing about who sent it, but
+            # it is one connection, and that is what the budget is per.
+            if not admit(parts[0], len(parts[-1]), now):
+                throttled += 1
+                continue
             if len(parts) != 2:
                 self._reject("multipart", sum(len(p) for p in parts[1:]))
                 continue
@@ -406,8 +418,21 @@ class Transport:
                 continue
             self.stats["received"] += 1
             out.append(msg)
-        self.more = self._readable(router)
+        else:
+            self.more = self._readable(router)
+        if throttled:
+            self.flooded = 2 * throttled >= self.recv_batch
+            self.flush_budgets(now)
         return out
+
+    def flush_budgets(self, now: float, force: bool = False) -> None:
+        """Write the `frames_throttled` summary once its window is over (at most one record a second)."""
+        budgets = self.budgets
+        if budgets.excess_frames:
+            summary = budgets.summary(now, force)
+            if summary is not None:
+                self.stats["throttled"] += summary["frames"]
+                self.limiter.log("frames_throttled", **summary)
 
     @staticmethod
     def _readable(sock: zmq.Socket) -> bool:
