@@ -324,6 +324,29 @@ class _Progress:
         click.echo(f"raftzmq: starting: {up}/{self.nodes} nodes up, {leader} ({now - self.began:.1f} s)", err=True)
 
 
+_DETACH_POLL_S = 0.02  # `start --detach`: how often to ask the new supervisor for a leader
+
+
+def _done() -> None:
+    """`start --detach` has its leader: end this process now. Tearing down an interpreter that imported the
+    supervisor and the node costs 70-125 ms on a loaded 2-core machine (docs/benchmarks.md), all of it after the
+    user's answer; nothing here needs it (the cluster runs in its own session; our files are closed). Under
+    click's test runner (stdout not a real file) it returns normally instead."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if _real_stdio():
+        os._exit(0)
+
+
+def _real_stdio() -> bool:
+    try:
+        sys.stdout.fileno()
+        sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False
+    return True
+
+
 def _exited(pid: int) -> int | None:
     """The exit code of our child `pid` if it has exited (reaping it), else None."""
     done, status = os.waitpid(pid, os.WNOHANG)
@@ -354,10 +377,11 @@ def _start_detached(run: RunDir, config: ClusterConfig, resume: bool, spawn: str
                            f"leader {st['leader']} in term {st['term']}")
                 for n in failed:
                     click.echo(f"raftzmq: warning: node {n['id']} refused to start: {n['failed']}", err=True)
+                _done()
                 return
             if len(failed) > config.nodes - majority(config.nodes):
                 break  # no majority can ever form: say so now rather than at the deadline
-        time.sleep(0.05)  # polling a condition with a deadline, not synchronisation by sleep
+        time.sleep(_DETACH_POLL_S)  # polling a condition with a deadline, not synchronisation by sleep
     detail = render_status(st) if st else "the supervisor did not answer"
     _stop_supervisor(pid)
     why = "too many nodes refused to start for a majority" if st and any(n["failed"] for n in st["nodes"]) \

@@ -62,7 +62,10 @@ NETCTL_BATCH = 32  # netctl messages handled per wake-up
 _ROUTER, _WAKE, _INBOUND = -2, -3, -4  # pseudo-fds in the loop's bookkeeping (real fds are >= 0)
 _ROUTER_ONLY = {_ROUTER}
 FLOOD_PAUSE_S = 0.001  # see _run_loop: the pause between batches that were mostly over their connections' budget
-FIRST_CHECK_S = 0.005  # the start's first node, waiting for its connections: how often it looks at its DEALERs
+FIRST_CHECK_S = 0.005
+# After a start's first leader: how many new connections per second the whole cluster makes, at most, while the
+# followers connect the rest of the mesh (each follower one peer every N / this seconds; 101 nodes: 5 s).
+MESH_CONNECTS_PER_S = 2000  # the start's first node, waiting for its connections: how often it looks at its DEALERs
 AFTER_SEND_FLUSH_MS = 200  # after_send failpoint: how long the sent messages get to leave before the SIGKILL
 PR_SET_PDEATHSIG = 1
 
@@ -123,6 +126,9 @@ class Node:
         self._ep: Any = None  # the loop's epoll, once it runs
         self._monitor_of: dict[int, Any] = {}  # monitor socket fd -> monitor socket (hints)
         self._first_until: float | None = None  # named first at the connect step: campaign once connected, or then
+        self._mesh_pending: list[int] = []  # after the star of the start-up: peers still to connect, paced
+        self._mesh_next = 0.0
+        self._mesh_every = 0.0
         self._inbound_fd = -1
 
     # ------------------------------------------------------------------ failure helpers
@@ -394,6 +400,8 @@ class Node:
                 due = nd
             if self._first_until is not None:
                 due = min(due, now + FIRST_CHECK_S)
+            if self._mesh_pending and self._mesh_next < due:
+                due = self._mesh_next
             if not pending:
                 timeout = real_seconds(max(0.0, due - now))
             elif transport.flooded and pending == _ROUTER_ONLY:
@@ -437,6 +445,9 @@ class Node:
         if sub_fd in pending and not self._read_netctl():
             pending.discard(sub_fd)
         for msg in transport.receive():  # any wake may come with frames: ZMQ_FD signals only an edge
+            if self._mesh_pending and msg.src not in transport.dealers and msg.src in self._mesh_pending:
+                self._mesh_pending.remove(msg.src)  # e.g. a candidate: our answer needs this connection now
+                self._connect_peers(only=msg.src)
             if netem.allows(msg.src, node_id):
                 self._apply(step(msg, now))
             else:
@@ -449,6 +460,8 @@ class Node:
         core = self.core
         if self._first_until is not None:
             self._check_first(now)
+        if self._mesh_pending:
+            self._mesh_step(now)
         if self.hold_until is not None:
             if core.role != FOLLOWER:
                 self._release("campaign", now)  # e.g. a TimeoutNow: a campaigning node needs its timers
@@ -529,10 +542,32 @@ class Node:
     def _release(self, reason: str, now: float, **fields: Any) -> None:
         """End the start-up hold: from here on the election timer runs (drawn afresh unless campaigning)."""
         self.hold_until = None
-        self._connect_peers()  # the rest of the mesh (only the first candidate's connection may exist yet)
+        if reason == "leader" and self.transport.dealers:
+            # Connected to the first candidate only (the star of the connect step): the rest of the mesh at a
+            # pace, not at once. 100 followers connecting 99 peers each the moment they hear the new leader
+            # starve it on a loaded machine until CheckQuorum deposes it (seen at 101 nodes, load 18).
+            n = len(self.core.config.members)
+            self._mesh_pending = [p for p in sorted(self.transport.endpoints)
+                                  if p != self.id and p not in self.transport.dealers]
+            self.rng.shuffle(self._mesh_pending)
+            self._mesh_every = n / MESH_CONNECTS_PER_S
+            self._mesh_next = now + self.rng.uniform(0, self._mesh_every)
+        else:
+            self._connect_peers()  # the rest of the mesh (only the first candidate's connection may exist yet)
         self._write("timer_released", reason=reason, held_ms=round((now - self._hold_since) * 1000), **fields)
         if reason != "first":
             self.core.restart_election_timer(now)
+
+    def _mesh_step(self, now: float) -> None:
+        """Connect the next peer of the paced mesh; all the rest at once if this node campaigns (it needs them)."""
+        if self.core.role != FOLLOWER:
+            pending, self._mesh_pending = self._mesh_pending, []
+            for peer in pending:
+                self._connect_peers(only=peer)
+            return
+        if now >= self._mesh_next:
+            self._connect_peers(only=self._mesh_pending.pop())
+            self._mesh_next = now + self._mesh_every
 
     def _connect_peers(self, only: int | None = None) -> bool:
         """Connect the DEALERs the start-up barrier had kept back (all, or only to `only`); True if any now."""
