@@ -64,8 +64,8 @@ _ROUTER_ONLY = {_ROUTER}
 FLOOD_PAUSE_S = 0.001  # see _run_loop: the pause between batches that were mostly over their connections' budget
 FIRST_CHECK_S = 0.005
 # After a start's first leader: how many new connections per second the whole cluster makes, at most, while the
-# followers connect the rest of the mesh (each follower one peer every N / this seconds; 101 nodes: 5 s).
-MESH_CONNECTS_PER_S = 2000  # the start's first node, waiting for its connections: how often it looks at its DEALERs
+# followers connect the rest of the mesh (each follower one peer every N / this seconds; 101 nodes: 10 s).
+MESH_CONNECTS_PER_S = 1000  # the start's first node, waiting for its connections: how often it looks at its DEALERs
 AFTER_SEND_FLUSH_MS = 200  # after_send failpoint: how long the sent messages get to leave before the SIGKILL
 PR_SET_PDEATHSIG = 1
 
