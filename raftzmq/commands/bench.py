@@ -12,7 +12,8 @@ from typing import Any
 
 import click
 
-from ..lab.bench import cluster as bench_cluster, hotpath as bench_hotpath, net as bench_net, scale as bench_scale
+from ..lab.bench import cluster as bench_cluster, codec as bench_codec, hotpath as bench_hotpath
+from ..lab.bench import net as bench_net, scale as bench_scale
 from ..lab.bench.failover import META, heartbeat_for, run_failover
 from ..lab.bench.failover_report import analyze, compare
 from ..lab.bench.fig16 import parse_ranges
@@ -22,6 +23,7 @@ from ..runtime.node.curve import AUTH_MODES
 from ..runtime.cluster.netns import NET_MODES
 from ..runtime.cluster.spawn import SPAWN_METHODS
 from ..lab.bench.wal import bench_wal
+from ..lab.bench import lincheck as bench_lincheck
 from .options import cluster_options, fail, resolve_cluster, start_args
 from .sim import bench_sim
 
@@ -68,7 +70,9 @@ def bench() -> None:
       raftzmq bench sim --runs 9            # simulated seconds per wall second
       raftzmq bench failover --sim          # the Raft paper's Figure 16 on real processes
       raftzmq bench net --auth curve        # idle CPU and failover with CURVE
+      raftzmq bench codec                   # wire encodings: heartbeat and 100 x 1 KB entries
       raftzmq bench wal                     # append+fsync of the write-ahead log against os.write+os.fsync
+      raftzmq bench lincheck                # the linearizability checker on 10,000 operations
     """
 
 
@@ -152,6 +156,34 @@ def spawn(nodes: int, runs: int, as_json: bool) -> None:
       raftzmq bench spawn --nodes 101 --runs 5
     """
     _emit(_measure(bench_cluster.spawn_methods, nodes=nodes, runs=runs), as_json)
+
+
+@bench.command()
+@click.option("--runs", type=click.IntRange(1, 1000), default=7, show_default=True,
+              help="Timed runs per encoding and message (medians are reported).")
+@click.option("--entries", type=click.IntRange(1, 1024), default=100, show_default=True,
+              help="Entries in the batch message.")
+@click.option("--entry-bytes", type=click.IntRange(0, 64 << 10), default=1024, show_default=True,
+              help="Data bytes per entry.")
+@click.option("--json", "as_json", is_flag=True)
+def codec(runs: int, entries: int, entry_bytes: int, as_json: bool) -> None:
+    """Encode + decode cost of one message (microseconds, median of --runs) per wire encoding: the codec's
+    packed frame, the same with the data in a second ZeroMQ frame, JSON with base64 entries, and the previous
+    JSON wire (v3) for heartbeats. Pure CPU, no sockets; run it on a quiet machine.
+
+    \b
+    Examples:
+      raftzmq bench codec                          # heartbeat and 100 x 1 KB, 7 runs
+      raftzmq bench codec --runs 3 --entries 1000 --entry-bytes 64
+    """
+    res = _measure(bench_codec.measure, runs=runs, entries=entries, entry_bytes=entry_bytes)
+    if as_json:
+        _emit(res, True)
+        return
+    click.echo(f"machine: {_machine()}")
+    click.echo(bench_codec.table(res))
+    for key in ("heartbeat packed / json-v3", "heartbeat packed cached / json-v3 cached"):
+        click.echo(f"{key}: {res[key]}")
 
 
 @bench.command()
@@ -380,3 +412,39 @@ def net_bench(nodes: int, failovers: int, idle_s: float, partitions: int, hold_s
     extra = ["--auth", auth, "--net", net_mode, "--hints", hints]
     _emit(_measure(bench_net.net_costs, nodes=nodes, failovers=failovers, idle_s=idle_s, partitions=partitions,
                    hold_s=hold_s, extra=extra), as_json)
+
+
+@bench.command(name="lincheck")
+@click.option("--ops", type=click.IntRange(100, 10_000_000), default=10_000, show_default=True,
+              help="Operations in the generated history.")
+@click.option("--clients", type=click.IntRange(1, 10_000), default=16, show_default=True)
+@click.option("--keys", type=click.IntRange(1, 100_000), default=8, show_default=True)
+@click.option("--runs", type=click.IntRange(1, 1000), default=5, show_default=True,
+              help="Checks of the same history to take the median of.")
+@click.option("--info-rate", type=click.FloatRange(0, 1), default=0.01, show_default=True,
+              help="Fraction of operations that time out (info); half of them took effect.")
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--cli/--no-cli", default=True, show_default=True,
+              help="Also time `raftzmq check --history` as a command (interpreter start included).")
+@click.option("--json", "as_json", is_flag=True)
+def lincheck_bench(ops: int, clients: int, keys: int, runs: int, info_rate: float, seed: int, cli: bool,
+                   as_json: bool) -> None:
+    """Speed of `raftzmq check --history`: generate a history from a simulated linearizable register (random
+    overlaps, some timed-out operations, unique values), read and check it RUNS times, and report the median
+    in seconds; the same for a copy with one stale read planted (so the violation path, with its window, is
+    timed too). The target (issue 19): 10,000 operations, 16 clients, 8 keys in at most 10 s.
+
+    \b
+    Examples:
+      raftzmq bench lincheck                          # 10,000 ops, 16 clients, 8 keys, 5 runs
+      raftzmq bench lincheck --ops 100000 --runs 3 --json
+      raftzmq bench lincheck --keys 1 --info-rate 0.05  # every client on one register
+    """
+    res = _measure(bench_lincheck.bench_lincheck, ops=ops, clients=clients, keys=keys, runs=runs, seed=seed,
+                   info_rate=info_rate, cli=cli)
+    if res["verdict_linearizable_history"] != "linearizable" or res["verdict_stale_read_history"] != \
+            "not linearizable":
+        click.echo(f"raftzmq: error: wrong verdicts: {res['verdict_linearizable_history']} / "
+                   f"{res['verdict_stale_read_history']}", err=True)
+        sys.exit(1)
+    _emit(res, as_json)

@@ -6,6 +6,8 @@ Invariants (letters are stable; docs/log-schema.md explains them):
   (c) durable-term            terms go backwards within an incarnation, or a restart loads less than was durable
   (d) leader-has-majority     a `became_leader` without `vote_granted` for it from a strict majority, same term
   (e) vote-durable-first      a `vote_granted` not covered by durable state (term, voted_for) of that incarnation
+  (f)-(k)                     replication (log matching, leader completeness, state machine safety, leader
+                              append-only, commit monotonic, committed never lost): evidence/replication_checks.py
 
 `Checker` is incremental: feed each file's records in file order (files may be interleaved arbitrarily), then
 `finish()`. Per-record work is O(1) with dict/set state, so the simulator can feed it records in memory.
@@ -20,6 +22,7 @@ from typing import Any, Iterable, TextIO
 
 from .coverage import Coverage, Gap
 from .logfile import Located, LogFormatError, iter_records, run_files
+from .replication_checks import REPLICATION_INVARIANTS, WATCHED_EVENTS, ReplicationChecks
 
 __all__ = [
     "INVARIANTS",
@@ -39,6 +42,7 @@ INVARIANTS = {
     "c": "durable-term",
     "d": "leader-has-majority",
     "e": "vote-durable-first",
+    **REPLICATION_INVARIANTS,
 }
 TERM_AND_VOTE = "term+vote"
 EXIT_INCOMPLETE = 3  # `raftzmq check`: records are missing, so there is no verdict (README, "Exit codes")
@@ -140,6 +144,7 @@ class Checker:
         self.coverage = Coverage()
         self.last_ns = 0
         self.expect_supervisor_log = False  # check_run sets it for live runs (they have a cluster.json)
+        self._replication = ReplicationChecks(self._violate, self.warnings.append)
 
     # ---------------------------------------------------------------------------------------------- feeding
 
@@ -171,6 +176,8 @@ class Checker:
         self._terms.add(term)
         self._term_never_goes_back(node, inc, term, st, where)
         self._judge(rec, st, where)
+        if event in WATCHED_EVENTS:
+            self._replication.feed(rec, where)
 
     def _feed_supervisor(self, rec: dict[str, Any], where: str | None) -> None:
         self.supervisor_records += 1
@@ -291,6 +298,7 @@ class Checker:
                                            f"{sorted(voters) or 'nobody'}: {len(voters)} of {size} is no majority",
                                       where, *voters.values())
 
+        replication_gaps = self._replication.finish()
         leaders = {str(t): sorted(ns) for t, ns in sorted(self._leaders.items())}
         stats = {
             "records": self.records,
@@ -305,9 +313,12 @@ class Checker:
             "leaders_per_term": leaders,
             "events": dict(sorted(self.events.items())),
         }
+        if self._replication.active:  # election-only runs keep exactly their output
+            stats["replication"] = self._replication.stats()
         self.violations.sort(key=lambda v: v.invariant)
         gaps = self.coverage.finish(expect_supervisor_log=self.expect_supervisor_log,
                                     supervisor_records=self.supervisor_records, last_ns=self.last_ns)
+        gaps = gaps + replication_gaps
         return CheckResult(self.violations, stats, size, source, self.warnings, self.suppressed, gaps)
 
 
@@ -398,6 +409,11 @@ def render_summary(result: CheckResult, *, max_violations: int = 50, max_terms: 
         shown = per_term[-max_terms:]
         more = f" (last {len(shown)} of {len(per_term)})" if len(per_term) > len(shown) else ""
         lines.append(f"leaders per term{more}: " + ", ".join(f"{t}:{'/'.join(map(str, ns))}" for t, ns in shown))
+    rep = s.get("replication")
+    if rep is not None:
+        per_node = ", ".join(f"{n}:{rep['commit_index'][n]}/{last}" for n, last in rep["last_index"].items())
+        lines.append(f"replication: {rep['records']} records, committed up to {rep['max_commit']}; "
+                     f"commit/last index per node: {per_node or '-'}")
     for w in result.warnings:
         lines.append(f"warning: {w}")
     return "\n".join(lines) + "\n"

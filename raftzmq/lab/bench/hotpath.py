@@ -28,11 +28,13 @@ from raftzmq.evidence.logfile import read_run
 from raftzmq.runtime.cluster.resources import free_ports
 from raftzmq.runtime.cluster.spawn import child_env
 from raftzmq.lab.live.cli_driver import run_cli
+from raftzmq.protocol import AppendEntries, AppendResponse, Codec
 
 __all__ = ["hotpath", "cpu_ns", "load_average", "floor_main", "stop_cluster"]
 
-_HEARTBEAT_FRAME = b'{"v":2,"k":"append_entries","t":1,"s":1,"d":2}'
-_ANSWER_FRAME = b'{"v":2,"k":"append_response","t":1,"s":2,"d":1,"ok":true}'
+# The floor sends frames of the same size as raftzmq's (wire version 4), without decoding them.
+_HEARTBEAT_FRAME = Codec.encode(AppendEntries(1, 1, 2))
+_ANSWER_FRAME = Codec.encode(AppendResponse(1, 2, 1, success=True))
 
 
 def cpu_ns(pid: int) -> int:

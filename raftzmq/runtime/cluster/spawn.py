@@ -318,7 +318,8 @@ def _zygote_main(sock: socket.socket) -> None:
     children: set[int] = set()
     open_ = True
     while open_ or children:
-        ready, _, _ = select.select([sock, wake_r] if open_ else [wake_r], [], [], 5.0)
+        watched: list[int] = [sock.fileno(), wake_r] if open_ else [wake_r]
+        ready, _, _ = select.select(watched, [], [], 5.0)
         if wake_r in ready:
             try:
                 while os.read(wake_r, 512):
@@ -339,7 +340,7 @@ def _zygote_main(sock: socket.socket) -> None:
                     sock.sendall(json.dumps({"exit": pid, "code": os.waitstatus_to_exitcode(status)}).encode())
                 except OSError:
                     open_ = False
-        if open_ and sock in ready:
+        if open_ and sock.fileno() in ready:
             data = sock.recv(_MSG_MAX)
             if not data:
                 open_ = False  # the supervisor is gone or done: its nodes die with us (PDEATHSIG)

@@ -8,9 +8,9 @@ until the next thing the node must do (the core's deadline, a delayed send, the 
 so the parent check runs at least every MAX_POLL_MS. Nothing sleeps; there are no locks because there is nothing
 to share.
 
-Every Output of the core is applied by the one embedding (runtime/node/embedding.py) in the contract's order:
-  [failpoint before_persist] -> save hard state (fsync) -> log state_persisted -> [after_persist_before_send]
-  -> log the events -> send messages -> [after_send]
+Every Output (Ready) of the core is applied by the one embedding (runtime/node/embedding.py) in the contract's order:
+  [failpoint before_persist] -> save hard state (+ entries, one fsync) -> log state_persisted
+  -> [after_persist_before_send] -> log the events -> send messages -> [after_send] -> apply committed entries
 so a vote is durable before it is logged as given, and logged before it can leave.
 
 Exit codes: 0 clean stop (SIGTERM/SIGINT, or the supervisor is gone), 3 refused to start (bad arguments,
@@ -62,10 +62,10 @@ NETCTL_BATCH = 32  # netctl messages handled per wake-up
 _ROUTER, _WAKE, _INBOUND = -2, -3, -4  # pseudo-fds in the loop's bookkeeping (real fds are >= 0)
 _ROUTER_ONLY = {_ROUTER}
 FLOOD_PAUSE_S = 0.001  # see _run_loop: the pause between batches that were mostly over their connections' budget
-FIRST_CHECK_S = 0.005
+FIRST_CHECK_S = 0.005  # the start's first node, waiting for its connections: how often it looks at its DEALERs
 # After a start's first leader: how many new connections per second the whole cluster makes, at most, while the
 # followers connect the rest of the mesh (each follower one peer every N / this seconds; 101 nodes: 10 s).
-MESH_CONNECTS_PER_S = 1000  # the start's first node, waiting for its connections: how often it looks at its DEALERs
+MESH_CONNECTS_PER_S = 1000
 AFTER_SEND_FLUSH_MS = 200  # after_send failpoint: how long the sent messages get to leave before the SIGKILL
 PR_SET_PDEATHSIG = 1
 
@@ -180,6 +180,7 @@ class Node:
         self._arm_failpoints()
         config, endpoints, netctl = self._read_cluster()
         state = self._load_state()
+        self._apply = self._embedding(state)  # knows what is durable now: must_sync compares with it
         seed = int.from_bytes(os.urandom(8), "big")
         self.rng = random.Random(seed)
         self.netem = NetEm(self.id, random.Random(f"{seed}:netem"))
@@ -606,10 +607,11 @@ class Node:
 
     # ------------------------------------------------------------------ the embedding's ports
 
-    def _embedding(self) -> Apply:
-        """The core's Output applied through this process's disk, log, network and failpoints (one embedding:
-        runtime/node/embedding.py, the same one the simulator runs)."""
-        return embed(self._save_state, self._log_event, self._send, self._failpoint)
+    def _embedding(self, state: HardState | None = None) -> Apply:
+        """The core's Ready applied through this process's disk, log, network and failpoints (one embedding:
+        runtime/node/embedding.py, the same one the simulator runs). No write-ahead log yet (issue 18): the default
+        append port refuses entries, the default apply port does nothing."""
+        return embed(self._save_state, self._log_event, self._send, self._failpoint, state=state)
 
     def _save_state(self, state: HardState) -> None:
         try:
