@@ -22,6 +22,7 @@ from ..runtime.cores.coreload import CoreLoadError, resolve_spec
 from ..runtime.node.curve import AUTH_MODES
 from ..runtime.cluster.netns import NET_MODES
 from ..runtime.cluster.spawn import SPAWN_METHODS
+from ..lab.bench import flood as bench_flood
 from ..lab.bench.wal import bench_wal
 from ..lab.bench import lincheck as bench_lincheck
 from .options import cluster_options, fail, resolve_cluster, start_args
@@ -72,6 +73,7 @@ def bench() -> None:
       raftzmq bench net --auth curve        # idle CPU and failover with CURVE
       raftzmq bench codec                   # wire encodings: heartbeat and 100 x 1 KB entries
       raftzmq bench wal                     # append+fsync of the write-ahead log against os.write+os.fsync
+      raftzmq bench flood                   # hostile frames: CPU per rejected frame, elections caused
       raftzmq bench lincheck                # the linearizability checker on 10,000 operations
     """
 
@@ -234,6 +236,30 @@ def scale(sizes: str, hold: float, runs: int, as_json: bool, **flags: Any) -> No
     config_path = flags["config_path"]  # resolve_cluster pops the cluster flags
     config = resolve_cluster(flags)
     res = _measure(bench_scale.scale, sizes=_sizes(sizes), hold=hold, runs=runs,
+                   extra=start_args(config, config_path))
+    _emit({"load average at start": bench_hotpath.load_average(), **res}, as_json)
+
+
+@bench.command(name="flood")
+@cluster_options
+@click.option("--frames", type=click.IntRange(min=1000), default=200_000, show_default=True,
+              help="Hostile frames per run (raftzmq fuzz at full rate).")
+@click.option("--runs", type=click.IntRange(min=1), default=3, show_default=True, help="Runs (medians first).")
+@click.option("--second/--no-second", default=True, show_default=True,
+              help="Run a second 5-node cluster beside the target as load.")
+@click.option("--json", "as_json", is_flag=True)
+def flood_bench(frames: int, runs: int, second: bool, as_json: bool, **flags: Any) -> None:
+    """A flood of hostile frames against a 5-node cluster: CPU per rejected frame, elections caused (target 0),
+    leader and term held, frames dropped undecoded by the per-connection budgets; the load beside each run.
+
+    \b
+    Examples:
+      raftzmq bench flood                          # 3 runs of 200,000 frames, a second cluster as load
+      raftzmq bench flood --frames 50000 --runs 1 --no-second
+    """
+    config_path = flags["config_path"]  # resolve_cluster pops the cluster flags
+    config = resolve_cluster(flags)
+    res = _measure(bench_flood.flood, frames=frames, runs=runs, second=second,
                    extra=start_args(config, config_path))
     _emit({"load average at start": bench_hotpath.load_average(), **res}, as_json)
 

@@ -20,8 +20,8 @@ from typing import Any
 
 __all__ = ["ConnectionBudgets", "FRAMES_PER_S", "BYTES_PER_S"]
 
-FRAMES_PER_S = 5_000  # per connection; a Python node handles ~20-50 k frames a second in all
-BYTES_PER_S = 8 * 2**20  # per connection
+FRAMES_PER_S = 10_000  # per connection; a Python node handles ~20-50 k frames a second in all
+BYTES_PER_S = 64 * 2**20  # per connection (frames reach 1 MiB: a leader shipping entries may send tens of MB/s)
 _OVERFLOW = b""  # the shared bucket of connections beyond max_connections
 
 

@@ -60,8 +60,11 @@ EXIT_OK, EXIT_REFUSED, EXIT_STORAGE, EXIT_CORE = 0, 3, 4, 5
 MAX_POLL_MS = 1000
 NETCTL_BATCH = 32  # netctl messages handled per wake-up
 _ROUTER, _WAKE, _INBOUND = -2, -3, -4  # pseudo-fds in the loop's bookkeeping (real fds are >= 0)
-_ROUTER_ONLY = {_ROUTER}
-FLOOD_PAUSE_S = 0.001  # see _run_loop: the pause between batches that were mostly over their connections' budget
+# A batch of frames that held nothing but hostile ones (rejected by the codec or over their connection's budget):
+# the ROUTER is left unread this long, so that a flood is read in full batches of RECV_BATCH frames, each wake's
+# fixed cost (~30-50 us of Python) spread over them, instead of one wake per frame. Legitimate frames that arrive
+# during a flood wait at most this long (they are fairly queued per connection). See _pause_router.
+FLOOD_PAUSE_S = 0.002
 FIRST_CHECK_S = 0.005  # the start's first node, waiting for its connections: how often it looks at its DEALERs
 # After a start's first leader: how many new connections per second the whole cluster makes, at most, while the
 # followers connect the rest of the mesh (each follower one peer every N / this seconds; 101 nodes: 10 s).
@@ -126,6 +129,8 @@ class Node:
         self._ep: Any = None  # the loop's epoll, once it runs
         self._monitor_of: dict[int, Any] = {}  # monitor socket fd -> monitor socket (hints)
         self._first_until: float | None = None  # named first at the connect step: campaign once connected, or then
+        self._router_fd = -1
+        self._router_paused_until: float | None = None  # see FLOOD_PAUSE_S
         self._mesh_pending: list[int] = []  # after the star of the start-up: peers still to connect, paced
         self._mesh_next = 0.0
         self._mesh_every = 0.0
@@ -358,7 +363,7 @@ class Node:
         # call). ZMQ_FD only signals an edge, so a socket is read until ZMQ_EVENTS shows nothing left (see
         # Transport.receive) or, when a batch cap stops early, the next poll does not sleep.
         ep = select.epoll()
-        router_fd = self.transport.router.getsockopt(zmq.FD)
+        router_fd = self._router_fd = self.transport.router.getsockopt(zmq.FD)
         ep.register(router_fd, select.EPOLLIN)
         sub_fd = -1
         if self.sub is not None:
@@ -403,17 +408,14 @@ class Node:
                 due = min(due, now + FIRST_CHECK_S)
             if self._mesh_pending and self._mesh_next < due:
                 due = self._mesh_next
-            if not pending:
-                timeout = real_seconds(max(0.0, due - now))
-            elif transport.flooded and pending == _ROUTER_ONLY:
-                # The last batch was mostly over budget: read on after a short pause (or sooner if anything
-                # else stirs), so a flood costs at most RECV_BATCH frames per FLOOD_PAUSE_S of our CPU; its
-                # sender is held back by the ROUTER's high-water mark meanwhile, and legitimate frames, fairly
-                # queued per connection, wait at most that long.
-                timeout = min(FLOOD_PAUSE_S, real_seconds(max(0.0, due - now)))
-            else:
-                timeout = 0
-            ready = ep.poll(timeout)
+            paused = self._router_paused_until
+            if paused is not None:
+                if now >= paused:
+                    self._resume_router()
+                    pending.add(_ROUTER)
+                elif paused < due:
+                    due = paused
+            ready = ep.poll(0 if pending else real_seconds(max(0.0, due - now)))
             now = monotonic()
             stats.wakes += 1
             if ready or pending:
@@ -455,7 +457,23 @@ class Node:
                 transport.log_drop(msg.src, msg.kind, "partition")
         if not transport.more:
             pending.discard(_ROUTER)
+        if transport.hostile_only and self._router_paused_until is None:
+            self._pause_router(now)
+            pending.discard(_ROUTER)
         return pending
+
+    def _pause_router(self, now: float) -> None:
+        """Stop watching the ROUTER for FLOOD_PAUSE_S (its frames wait in libzmq's queue, bounded by RCVHWM, and
+        its senders are pushed back); the loop reads it again after that."""
+        assert self._ep is not None
+        self._ep.modify(self._router_fd, 0)
+        self._router_paused_until = now + FLOOD_PAUSE_S
+        self.loop_stats.flood_pauses += 1
+
+    def _resume_router(self) -> None:
+        assert self._ep is not None
+        self._ep.modify(self._router_fd, select.EPOLLIN)
+        self._router_paused_until = None
 
     def _timers(self, now: float) -> None:
         core = self.core

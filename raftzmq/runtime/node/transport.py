@@ -230,7 +230,7 @@ class Transport:
         # Per-connection frame and byte budgets (budget.py); frames beyond them are dropped undecoded, counted,
         # and summarised once a second in `frames_throttled`.
         self.budgets = budgets if budgets is not None else ConnectionBudgets()
-        self.flooded = False  # the last batch was mostly over budget: the caller may pause before reading on
+        self.hostile_only = False  # the last batch had hostile frames (rejected or over budget) and nothing else
         self.clock: Callable[[], float] = time.monotonic  # the budgets' clock (tests replace it)
 
     # ------------------------------------------------------------------ lifecycle
@@ -395,8 +395,9 @@ class Transport:
         router = self.router
         assert router is not None, "open() first"
         out: list[Message] = []
-        self.more = self.flooded = False
+        self.more = self.hostile_only = False
         admit, now, throttled = self.budgets.admit, self.clock(), 0
+        rejected0 = self.stats["rejected"]
         for _ in range(self.recv_batch):
             if not self._readable(router):
                 break
@@ -427,8 +428,8 @@ class Transport:
         else:
             self.more = self._readable(router)
         if throttled:
-            self.flooded = 2 * throttled >= self.recv_batch
             self.flush_budgets(now)
+        self.hostile_only = not out and (throttled > 0 or self.stats["rejected"] > rejected0)
         return out
 
     def flush_budgets(self, now: float, force: bool = False) -> None:
