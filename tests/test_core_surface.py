@@ -21,7 +21,8 @@ REPO = Path(__file__).resolve().parent.parent
 # State that is not per-term: reset(term) leaves it alone (timers, clocks, what was persisted, the role, wiring).
 NOT_PER_TERM = {"config", "id", "peers", "_peer_set", "rules", "hints", "_steps", "_ticks", "quorum", "rng", "role",
                 "_step_role", "_tick_role", "now", "election_deadline", "transfer_deadline", "_patience_until",
-                "_term_only", "_persisted", "_messages", "_events", "term", "voted_for"}
+                "_term_only", "_persisted", "_messages", "_events", "term", "voted_for",
+                "_early", "_own_vote"}  # (the own vote is counted only in its own candidacy's term and role)
 
 
 def _leader_with_everything_set() -> ElectionCore:

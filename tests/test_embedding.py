@@ -18,7 +18,7 @@ import raftzmq.runtime.node.process as node_mod
 from raftzmq.evidence.logfile import LogWriter
 from raftzmq.lab.sim.simulator import SimConfig, Simulator
 from raftzmq.protocol.core import HardState, Output
-from raftzmq.protocol.messages import VoteResponse
+from raftzmq.protocol.messages import RequestVote, VoteResponse
 from raftzmq.runtime.node.embedding import embed, persist_index
 from raftzmq.runtime.node.failpoints import Failpoints
 from raftzmq.runtime.node.netem import NetEm
@@ -135,7 +135,8 @@ def assert_durable_before_visible(trace: Trace, loaded: HardState) -> None:
             msg = entry[1]
             if isinstance(msg, VoteResponse) and msg.granted and not msg.prevote:
                 assert durable == HardState(msg.term, msg.dst), f"{msg} sent before durable {durable}"
-            if not getattr(msg, "prevote", False):
+            early = isinstance(msg, RequestVote) and msg.term == durable.term + 1  # a candidate asks early (Output.early)
+            if not getattr(msg, "prevote", False) and not early:
                 assert msg.term <= durable.term, f"{msg} sent before its term was durable ({durable})"
 
 
@@ -171,8 +172,8 @@ def _send_first(save, log, send, failpoint=None, **ports):
     """Mutant embedding: sends before it persists (and logs)."""
 
     def apply(out: Output) -> None:
-        if out.messages:
-            send(out.messages)
+        if out.early or out.messages:
+            send([*out.early, *out.messages])
         if out.persist is not None:
             save(out.persist)
             log("state_persisted", term=out.persist.term, voted_for=out.persist.voted_for)
@@ -231,6 +232,9 @@ def test_a_storage_fatal_error_mid_output_is_logged_without_going_back_in_term(t
     node.log = LogWriter.to_list(by="node", node=1, incarnation=1)
     node.state_file, node.failpoints = BrokenDisk(), Failpoints([], 1, 1)
     node.core = ElectionCore(CoreConfig(1, (1, 2, 3)), HardState(0, None), 0.0)
+    sent: list = []
+    node._send = sent.extend  # no network here; the candidate's RequestVotes leave before its save (early)
+    node._apply = node._embedding()
     with pytest.raises(node_mod._Exit) as exit_:
         node._apply(node.core.step(TimeoutNow(3, 2, 1), 0.0))
     assert exit_.value.code == node_mod.EXIT_STORAGE

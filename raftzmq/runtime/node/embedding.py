@@ -3,6 +3,7 @@
 Used by the node process (runtime/node/process.py), the simulator (lab/sim/simulator.py) and the test harnesses, so the
 order below is the order everywhere and a reordering bug shows in every simulated seed:
 
+    send `early` (messages that may leave before the persist: a candidate's RequestVotes)
     log the events the core produced before it changed durable state
     [failpoint before_persist]
     -> one group commit: append `entries` to the log and save the hard state, fsync if `must_sync`
@@ -12,10 +13,12 @@ order below is the order everywhere and a reordering bug shows in every simulate
     -> apply `committed` (durable by now) -> log entries_applied
 
 Nothing leaves before what it depends on is durable: a message is sent only after the hard state and the entries
-of the same Ready are on disk, and committed entries are applied only after that too. Raft allows one exception
-that this embedding does NOT use yet: a leader may write its own new entries to its log in parallel with sending
-them in AppendEntries (thesis §10.2.1), because it counts itself towards a commit only once its own write is
-durable. When replication lands and uses it, it will be a separate, tested path; today every send waits.
+of the same Ready are on disk, and committed entries are applied only after that too. The one exception is
+`early`, which the core fills only with messages that depend on nothing in the persist: a candidate's
+RequestVotes go out before its own term and vote are durable, so that its fsync and its voters' run in parallel,
+and the core counts its own vote only at its next input, when this Ready has been carried out
+(docs/core-contract.md, "Asking before the own vote is durable"). The same argument lets a leader write its own
+new entries in parallel with sending them (thesis §10.2.1); replication does not use it yet.
 
 Records come out in the order the core produced them, and every record's `term` is the node's term right after
 that record's event (docs/log-schema.md). `state_persisted` therefore goes right before the first event of the
@@ -123,6 +126,8 @@ def embed(save: SavePort, log: LogPort, send: SendPort, failpoint: FailpointPort
         return events[cut:]
 
     def carry_out(out: Output) -> None:
+        if out.early:  # before anything is made durable: these depend on nothing in this Ready's persist
+            send(list(out.early))
         events = out.events
         if out.persist is not None or out.entries:
             events = group(out)
