@@ -240,3 +240,27 @@ def test_a_storage_fatal_error_mid_output_is_logged_without_going_back_in_term(t
     assert exit_.value.code == node_mod.EXIT_STORAGE
     records = node.log.records
     assert [(r["event"], r["term"]) for r in records] == [("became_follower", 3), ("node_failed", 4)]
+
+
+def test_early_messages_leave_after_the_old_terms_records_and_before_the_persist():
+    """Output.early: a candidate's RequestVotes go after the records of its old term (anything sending logs, such
+    as a drop, carries the new term) and before its new term and vote are saved; the rest waits for the save."""
+    from raftzmq.protocol.core import Event
+    from raftzmq.protocol.messages import AppendEntries
+    from raftzmq.runtime.node.embedding import embed
+
+    trace: list = []
+    apply = embed(lambda st: trace.append(("save", st)),
+                  lambda event, term, **f: trace.append(("log", event, term)),
+                  lambda msgs: trace.append(("send", [type(m).__name__ for m in msgs])),
+                  state=HardState(4, None))
+    ask = [RequestVote(5, 1, 2), RequestVote(5, 1, 3)]
+    later = [AppendEntries(5, 1, 2)]
+    apply(Output(HardState(5, 1), later, [Event("election_timeout", 4), Event("became_candidate", 5),
+                                          Event("vote_granted", 5, {"candidate": 1})], 1.0, early=ask))
+    assert trace == [("log", "election_timeout", 4), ("send", ["RequestVote", "RequestVote"]),
+                     ("save", HardState(5, 1)), ("log", "state_persisted", 5), ("log", "became_candidate", 5),
+                     ("log", "vote_granted", 5), ("send", ["AppendEntries"])]
+    trace.clear()
+    apply(Output(None, [], [], 2.0, early=ask))  # nothing to persist: they simply leave
+    assert trace == [("send", ["RequestVote", "RequestVote"])]

@@ -3,8 +3,8 @@
 Used by the node process (runtime/node/process.py), the simulator (lab/sim/simulator.py) and the test harnesses, so the
 order below is the order everywhere and a reordering bug shows in every simulated seed:
 
-    send `early` (messages that may leave before the persist: a candidate's RequestVotes)
     log the events the core produced before it changed durable state
+    -> send `early` (messages that may leave before the persist: a candidate's RequestVotes)
     [failpoint before_persist]
     -> one group commit: append `entries` to the log and save the hard state, fsync if `must_sync`
     -> log state_persisted (term or vote changed) / log_appended (entries)
@@ -104,6 +104,8 @@ def embed(save: SavePort, log: LogPort, send: SendPort, failpoint: FailpointPort
             cut = 0  # entries or a commit-only change: every event of this Ready is logged after the write
         for ev in events[:cut]:
             log(ev.name, term=ev.term, **ev.fields)
+        if out.early:  # after the old term's records: what sending logs (a drop) carries the new term
+            send(list(out.early))
         sync = must_sync(prev, out)
         if sync and failpoint is not None:
             failpoint("before_persist")
@@ -126,11 +128,11 @@ def embed(save: SavePort, log: LogPort, send: SendPort, failpoint: FailpointPort
         return events[cut:]
 
     def carry_out(out: Output) -> None:
-        if out.early:  # before anything is made durable: these depend on nothing in this Ready's persist
-            send(list(out.early))
         events = out.events
         if out.persist is not None or out.entries:
-            events = group(out)
+            events = group(out)  # sends `early` before it makes anything durable
+        elif out.early:
+            send(list(out.early))
         if events:  # the hot path (a heartbeat or its answer) has neither persist nor events
             for ev in events:
                 log(ev.name, term=ev.term, **ev.fields)
