@@ -11,7 +11,6 @@ beside each run.
 """
 from __future__ import annotations
 
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from raftzmq.evidence.logfile import read_run
+from raftzmq.evidence.stats import median
 from raftzmq.lab.bench.hotpath import cpu_ns, load_average, stop_cluster
 from raftzmq.lab.live.cli_driver import run_cli
 from raftzmq.lab.live.fuzz import run_fuzz
@@ -88,7 +88,7 @@ def flood(*, frames: int = 200_000, runs: int = 3, second: bool = True, extra: l
         progress(f"flood run {i + 1}/{runs}: {samples[-1]}")
     cpu = [s["cpu_us_per_frame"] for s in samples]
     return {
-        "median cpu_us_per_frame": round(statistics.median(cpu), 2),
+        "median cpu_us_per_frame": round(median(cpu), 2),
         "elections during the floods": sum(s["elections_during"] for s in samples),
         "runs with leader and term held": sum(s["leader_term_held"] for s in samples),
         "samples": samples,

@@ -14,13 +14,13 @@ medians come first.
 from __future__ import annotations
 
 import json
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from raftzmq.evidence.stats import median
 from raftzmq.evidence.logfile import read_run
 from raftzmq.lab.bench.hotpath import cpu_ns, load_average, stop_cluster
 from raftzmq.lab.live.cli_driver import run_cli
@@ -155,8 +155,8 @@ def _hold(run: Path, st: dict[str, Any], nodes: int, hold: float, bytes0: int,
         "_h0_ns": h0_ns,
         "hold_s": round(held, 1),
         "cluster_cpu_pct": round(100 * cpu / 1e9 / held, 1),
-        "rss_mb_median": round(statistics.median(rss), 1), "rss_mb_max": round(max(rss), 1),
-        "pss_mb_median": round(statistics.median(pss), 1),
+        "rss_mb_median": round(median(rss), 1), "rss_mb_max": round(max(rss), 1),
+        "pss_mb_median": round(median(pss), 1),
         "log_bytes_per_node_per_idle_min": round((bytes1 - bytes0) / nodes * 60 / held),
     }
 
@@ -172,7 +172,7 @@ def medians(samples: list[dict[str, Any]]) -> dict[str, Any]:
     for key in MEDIAN_KEYS:
         values = [s[key] for s in samples if isinstance(s.get(key), (int, float))]
         if values:
-            out[key] = round(statistics.median(values), 3)
+            out[key] = round(median(values), 3)
     loads = [float(s["load"].split()[0]) for s in samples if s.get("load")]
     if loads:
         out["load_1min_range"] = [min(loads), max(loads)]
