@@ -295,12 +295,18 @@ def test_cluster_size_from_cluster_json_then_parameter_then_inferred(tmp_path):
     assert any("inferred 3" in w for w in res.warnings)
     assert "inferred from node logs" in render_summary(res)
 
+    # Told 5 members, the records hold 3: nodes 4 and 5 are missing evidence, so 2 of 5 votes is no verdict
+    # (their records could hold anything), not a (d) violation.
     res = check_run(tmp_path / "inferred", cluster_size=5)
-    assert res.cluster_size_source == "parameter" and letters(res) == ["d"]
+    assert res.cluster_size_source == "parameter" and letters(res) == [] and res.verdict == "incomplete"
+    assert [(g.kind, g.node) for g in res.incomplete] == [("missing_member", 4), ("missing_member", 5)]
+    assert res.withheld == 1
 
-    (tmp_path / "inferred" / "cluster.json").write_text(json.dumps({"run_id": "x", "nodes": 4}))
+    (tmp_path / "inferred" / "cluster.json").write_text(json.dumps({"run_id": "x", "nodes": 4, "spawn": "standalone"}))
     res = check_run(tmp_path / "inferred", cluster_size=3)
-    assert res.cluster_size == 4 and res.cluster_size_source == "cluster.json" and letters(res) == ["d"]
+    assert res.cluster_size == 4 and res.cluster_size_source == "cluster.json" and letters(res) == []
+    assert [(g.kind, g.node) for g in res.incomplete] == [("missing_member", 4)]
+    assert any("it wins over the 3 asked for" in w for w in res.warnings)
 
 
 def test_cluster_started_wins_over_cluster_json(tmp_path):
