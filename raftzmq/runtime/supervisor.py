@@ -520,10 +520,13 @@ class Supervisor:
         return f"node {p.id} killed (pid {p.pid})"
 
     def _restart(self, p: NodeProc) -> str:
+        killed = ""
         if p.alive:
+            old = p.pid
             self._kill(p)
+            killed = f"node {p.id} was running (pid {old}): SIGKILLed it; "
         self.spawn(p.id)
-        return f"node {p.id} started as incarnation {p.incarnation} (pid {p.pid})"
+        return f"{killed}node {p.id} started as incarnation {p.incarnation} (pid {p.pid})"
 
     def _stop(self, p: NodeProc) -> str:
         if not p.alive:
