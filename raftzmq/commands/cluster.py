@@ -91,9 +91,13 @@ _ROLE_STYLE: dict[str, dict[str, Any]] = {"leader": {"fg": "green", "bold": True
                "precandidate": {"fg": "yellow"}, "follower": {}}
 
 
+_STATE_WIDTH = 40  # a failure reason in the STATE column is cut here; the full one follows the table
+
+
 def _state_word(node: dict[str, Any]) -> str:
     if node["failed"]:
-        return "failed"
+        word = f"failed: {node['failed']}"
+        return word if len(word) <= _STATE_WIDTH else word[:_STATE_WIDTH - 1] + "…"
     if node["paused"]:
         return "paused"
     if not node["alive"]:

@@ -72,6 +72,7 @@ NODE_EVENT_FIELDS: dict[str, dict[str, str]] = {
     "log_cap_reached": {"cap": _INT},
     "timer_released": {"reason": _STR, "held_ms": _INT},
     "node_failed": {"reason": _STR},
+    "failpoint_hit": {"name": _STR},
     "faults_applied": {"skew": _NUM, "failpoints": _LIST},
     "log_repaired": {"bytes": _INT},
     "log_reopened": {"reason": _STR, "records_before": _INT},
@@ -216,6 +217,7 @@ class LogWriter:
         self.clock: Clock = clock or _SYSTEM_CLOCK
         self.sink, self.validate = sink, validate
         self.seq = 0
+        self.last_term: int | None = None  # the term of the last record written (node writers)
         self.repaired_bytes = 0
         self.reopened = 0  # how many times the file disappeared and was opened again
         self._written = 0  # records written into the currently open file
@@ -312,6 +314,7 @@ class LogWriter:
             self._written += 1
         if self.by == "node":
             self.seq += 1
+            self.last_term = rec["term"]
         if self.sink is not None:
             self.sink(rec)
 
