@@ -156,3 +156,13 @@ def test_the_status_word_of_a_failed_node_says_why():
     tracker.feed({"by": "node", "node": 3, "incarnation": 1, "term": 1, "mono_ns": 1, "event": "failpoint_hit",
                   "name": "before_rename"})
     assert tracker.nodes[3].failed == "failpoint before_rename"
+
+
+def test_the_readme_timeline_has_every_mark_labelled_and_in_the_legend():
+    from pathlib import Path
+    root = ET.parse(Path(__file__).resolve().parent.parent / "docs" / "timeline-example.svg").getroot()
+    lines = [e for e in root.iter(f"{SVG}line") if _classes(e)[:1] == ["fault"]]
+    labelled = _texts(root, "fault-label") + _texts(root, "note")
+    assert lines and len(labelled) >= len(lines)
+    legend = _legend(root)
+    assert all(MARK_STYLE[_classes(e)[1]][1] in legend for e in lines)

@@ -173,7 +173,8 @@
   }
   // A label never silently vanishes: it goes into the first of LABEL_ROWS rows with room, abbreviated (the full
   // text in its tooltip) if only that fits; a mark whose label fits nowhere joins the label that blocks it, which
-  // then reads "... +N", lists them all on hover and zooms to them on click.
+  // then reads "... +N", lists them all on hover and zooms to them on click. (A joined label is not moved:
+  // the rows only grow at their ends, so nothing placed later overlaps it.)
   function drawMarks(g, G) {
     const marks = D.marks, rowEnd = new Array(LABEL_ROWS).fill(-1e9), rowLast = new Array(LABEL_ROWS).fill(null);
     let i = firstAt(markTimes, win[0]);
@@ -185,11 +186,11 @@
       rowEnd[row] = start + w + 6;
       return { x: x, y: G.labelsY + row * 13 + 10, anchor: anchor, row: row };
     };
-    const join = (k) => {  // the mark's label goes with the last label of the row that ends first
-      let row = 0;
-      rowEnd.forEach((end, r) => { if (end < rowEnd[row]) row = r; });
+    const join = (k) => {  // the mark's label goes with the nearest label before it (the last placed in any row)
+      let row = -1;
+      rowLast.forEach((last, r) => { if (last && (row < 0 || last.x > rowLast[row].x)) row = r; });
+      if (row < 0) return;
       const last = rowLast[row];
-      if (!last) return;
       last.marks.push(k);
       const text = last.text + ' +' + (last.marks.length - 1);
       last.el.textContent = text;
@@ -411,9 +412,12 @@
     if (kind === 'seg') { const node = t.parentNode.dataset.node; showRecords(at, +node, [D.lanes[node][i][4]]); }
     else if (kind === 'mark') showRecords(D.marks[i].t, D.marks[i].node || null, [D.marks[i].rec]);
     else if (kind === 'crowd') {
-      const ks = t.dataset.marks.split(',').map(Number), a = D.marks[ks[0]].t, b = D.marks[ks[ks.length - 1]].t;
-      const pad = Math.max(MIN_SPAN, (b - a) * 0.5, (win[1] - win[0]) / 200);
-      setWindow(a - pad, b + pad); showRecords(a, null, ks.map((k) => D.marks[k].rec));
+      // Zoom until the crowd's marks stand ~16 px apart on average: three rows then hold most of their labels.
+      const ks = t.dataset.marks.split(',').map(Number), times = ks.map((k) => D.marks[k].t).sort((x, y) => x - y);
+      const gap = times.length > 1 && times[times.length - 1] > times[0]
+        ? (times[times.length - 1] - times[0]) / (times.length - 1) : (win[1] - win[0]) / 100;
+      const span = Math.min(win[1] - win[0], Math.max(MIN_SPAN, gap * geometry().plotW / 16));
+      setWindow(times[0] - span * 0.05, times[0] + span * 0.95); showRecords(times[0], null, ks.map((k) => D.marks[k].rec));
     }
     else if (kind === 'skew') showRecords(D.skews[i].t0, D.skews[i].node, [D.skews[i].rec]);
     else if (kind === 'vote') showRecords(D.votes[i][0], D.votes[i][2], [D.votes[i][6]]);
