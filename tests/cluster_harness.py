@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from proc_helpers import wait_until
-from raftzmq.runtime.rundir import pid_alive
+from raftzmq.runtime.cluster.rundir import pid_alive
 from raftzmq.evidence.logfile import read_run
 
 REPO = Path(__file__).resolve().parent.parent

@@ -4,7 +4,7 @@
 - `make_core`: one core with a pinned RNG and the default timings below.
 - `Cluster`: several cores, a FIFO "network" of pending messages, a shared clock, the durable HardState of
   every node, the records every node logged and a transcript of every Output. Outputs are applied by the one
-  embedding (runtime/embedding.py) with in-memory ports, as in the node and the simulator.
+  embedding (runtime/node/embedding.py) with in-memory ports, as in the node and the simulator.
 
 Nothing here is clever; tests read like transcripts: fire(1), deliver(), assert on the Outputs.
 """
@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 
 from raftzmq.protocol.core import LEADER, CoreConfig, ElectionCore, Event, HardState, Output
 from raftzmq.protocol.messages import Message
-from raftzmq.runtime.embedding import Apply, embed
+from raftzmq.runtime.node.embedding import Apply, embed
 
 __all__ = [
     "ET_MIN",

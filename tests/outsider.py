@@ -15,7 +15,7 @@ from pathlib import Path
 import zmq
 
 from raftzmq.protocol import AppendEntries, Codec, RequestVote, VoteResponse
-from raftzmq.runtime import curve
+from raftzmq.runtime.node import curve
 
 
 def main(run_dir: str, seconds: float) -> None:

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from raftzmq.runtime.rundir import pid_alive
+from raftzmq.runtime.cluster.rundir import pid_alive
 
 __all__ = [
     "REPO_ROOT",

@@ -13,7 +13,7 @@ import zmq
 
 from cluster_harness import cluster_session, wait_for
 from raftzmq.protocol import AppendEntries, Codec, RequestVote, VoteResponse
-from raftzmq.runtime import curve
+from raftzmq.runtime.node import curve
 
 pytestmark = pytest.mark.cluster
 

@@ -15,12 +15,12 @@ import pytest
 
 from cluster_harness import Cluster, REPO
 from raftzmq.evidence.logfile import read_run
-from raftzmq.lab import bench_failover, failover_sim
-from raftzmq.lab.bench_failover import run_failover
-from raftzmq.lab.failover_sim import run_sim_trials
-from raftzmq.lab.failover_trials import disruptions, read_csv, trials_from_run
-from raftzmq.lab.fig16 import model_trials, parse_ranges, summarize
-from raftzmq.lab.fig16_svg import render_cdf_svg
+from raftzmq.lab.bench import failover as bench_failover, failover_sim
+from raftzmq.lab.bench.failover import run_failover
+from raftzmq.lab.bench.failover_sim import run_sim_trials
+from raftzmq.lab.bench.failover_trials import disruptions, read_csv, trials_from_run
+from raftzmq.lab.bench.fig16 import model_trials, parse_ranges, summarize
+from raftzmq.lab.bench.fig16_svg import render_cdf_svg
 
 
 def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -16,9 +16,9 @@ from raftzmq.cli import main
 from raftzmq.commands import sim as sim_command
 from raftzmq.commands.cluster import _parse_delay
 from raftzmq.runtime.config import ClusterConfig
-from raftzmq.runtime.runs import list_runs, parse_age, select_for_removal
-from raftzmq.runtime.supervisor import NodeProc, Supervisor, SupervisorError
-from raftzmq.runtime.rundir import RunDir
+from raftzmq.runtime.cluster.runs import list_runs, parse_age, select_for_removal
+from raftzmq.runtime.cluster.supervisor import NodeProc, Supervisor, SupervisorError
+from raftzmq.runtime.cluster.rundir import RunDir
 
 
 def invoke(*args: str, **kw):
@@ -236,7 +236,7 @@ def test_shell_completion_script_is_generated():
 
 
 def _results(n: int):
-    from raftzmq.lab.simulator import SimConfig, run_seed
+    from raftzmq.lab.sim.simulator import SimConfig, run_seed
 
     return [run_seed(SimConfig(nodes=3, duration=0.5), s) for s in range(n)]
 

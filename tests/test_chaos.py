@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from raftzmq.lab.chaos import run_chaos
-from raftzmq.lab.nemesis import NEMESES, plan
-from raftzmq.runtime.node import EXIT_STORAGE
+from raftzmq.lab.live.chaos import run_chaos
+from raftzmq.lab.live.nemesis import NEMESES, plan
+from raftzmq.runtime.node.process import EXIT_STORAGE
 from cluster_harness import Cluster, cluster_session
 
 pytestmark = pytest.mark.cluster
@@ -32,8 +32,8 @@ def test_a_minute_of_every_fault_kind_checks_clean_and_converges(tmp_path):
 
 @pytest.mark.parametrize("where", ["chaos", "scenario"])
 def test_a_run_that_fails_midway_still_stops_every_process(tmp_path, monkeypatch, where):
-    from raftzmq.lab import chaos, scenario
-    from raftzmq.runtime.rundir import RunDir
+    from raftzmq.lab.live import chaos, scenario
+    from raftzmq.runtime.cluster.rundir import RunDir
 
     def boom(*args, **kwargs):
         raise RuntimeError("a nemesis bug")

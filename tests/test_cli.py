@@ -104,7 +104,7 @@ def test_an_unwritable_run_directory_is_a_clear_error(tmp_path):
 
 
 def test_bench_net_hands_hints_to_the_cluster_it_starts(monkeypatch):
-    from raftzmq.lab import bench_net
+    from raftzmq.lab.bench import net as bench_net
     seen: dict = {}
     monkeypatch.setattr(bench_net, "net_costs", lambda **kw: seen.update(kw) or {"nodes": kw["nodes"]})
     result = CliRunner().invoke(main, ["bench", "net", "--hints", "on", "--json"])

@@ -140,8 +140,8 @@ def test_check_quorum_lease_keeps_the_leader_against_vote_requests_of_a_higher_t
     and again at ever higher terms; its RequestVotes reach everyone, who ignore them inside the lease (etcd-io/raft's
     inLease), so the leader stays. On heal, F's reply to a heartbeat carries its higher term and deposes the leader
     (as in etcd: the one disruption only PreVote prevents)."""
-    from raftzmq.runtime.control import ControlClient
-    from raftzmq.runtime.rundir import RunDir
+    from raftzmq.runtime.cluster.control import ControlClient
+    from raftzmq.runtime.cluster.rundir import RunDir
 
     cluster.start("--nodes", "3", "--no-prevote")
     old = cluster.wait_leader()
@@ -334,7 +334,7 @@ def test_a_deleted_state_file_is_refused_not_reset_to_term_zero(cluster):
 
 
 def test_twenty_five_nodes_at_default_timings_start_behind_the_barrier_and_elect_within_three_terms(cluster):
-    """The start-up barrier (runtime/startup.py): no node campaigns before every node is up and the supervisor
+    """The start-up barrier (runtime/node/startup.py): no node campaigns before every node is up and the supervisor
     has released the timers; then one election settles it. Not a speed test: the wait is generous."""
     cluster.start("--nodes", "25", "--wait", "60")
     st = cluster.wait_leader(timeout=30)

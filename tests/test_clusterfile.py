@@ -1,4 +1,4 @@
-"""The cluster file (runtime/clusterfile.py), init-cluster, a standalone node's preparation, and the netns
+"""The cluster file (runtime/cluster/clusterfile.py), init-cluster, a standalone node's preparation, and the netns
 packet rules (pure text; the live rules are exercised in test_netns.py)."""
 from __future__ import annotations
 
@@ -8,16 +8,16 @@ import pytest
 from click.testing import CliRunner
 
 from raftzmq.cli import main
-from raftzmq.runtime.clusterfile import ClusterFileError, load, parse
+from raftzmq.runtime.cluster.clusterfile import ClusterFileError, load, parse
 from raftzmq.runtime.config import default_config
-from raftzmq.runtime.curve import generate_keypair
+from raftzmq.runtime.node.curve import generate_keypair
 from raftzmq.protocol import NetModel
-from raftzmq.runtime.netns import node_address, rules_for
+from raftzmq.runtime.cluster.netns import node_address, rules_for
 
 
 def groups_allow(groups):
     return NetModel(groups=groups).allows
-from raftzmq.runtime.standalone import StandaloneError, init_cluster, prepare_node
+from raftzmq.runtime.cluster.standalone import StandaloneError, init_cluster, prepare_node
 
 KEY = generate_keypair().public.decode()
 

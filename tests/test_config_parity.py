@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from raftzmq.cli import main
-from raftzmq.lab.simtypes import SimConfig
+from raftzmq.lab.sim.simtypes import SimConfig
 from raftzmq.runtime.config import ClusterConfig
 
 # Each command with arguments that keep it short should a refusal be missing (the test then fails, not hangs).

@@ -9,11 +9,11 @@ from click.testing import CliRunner
 
 from cluster_harness import REPO
 from raftzmq.cli import main
-from raftzmq.lab.claims import CLAIMS
-from raftzmq.lab.conform import conform, replay_seed
-from raftzmq.lab.mutants import GALLERY
-from raftzmq.lab.simtypes import SimConfig
-from raftzmq.runtime.coreload import load_core
+from raftzmq.lab.conform.claims import CLAIMS
+from raftzmq.lab.conform.scorecard import conform, replay_seed
+from raftzmq.lab.conform.mutants import GALLERY
+from raftzmq.lab.sim.simtypes import SimConfig
+from raftzmq.runtime.cores.coreload import load_core
 
 # Few, short seeds: enough for every mutant below to fail (CountsDuplicateVotes needs 5 nodes and a duplicated
 # grant; GrantsAnyTerm a stale candidate), cheap in CI.
@@ -32,7 +32,7 @@ def test_builtin_core_passes_conform():
 @pytest.mark.parametrize("name", sorted(GALLERY))
 def test_each_mutant_fails_its_claim_and_its_finding_at_the_smallest_seed(name):
     mutant = GALLERY[name]
-    spec = f"raftzmq.lab.mutants:{name}"
+    spec = f"raftzmq.lab.conform.mutants:{name}"
     card = conform(spec, seeds=SEEDS, duration=DURATION)
     assert not card.ok
     failed = {c.name for c in card.claims if not c.ok}
@@ -69,10 +69,10 @@ def test_conform_cli_exit_codes(tmp_path):
     runner = CliRunner()
     ok = runner.invoke(main, ["conform", "builtin", "--seeds", "1", "--nodes", "3", "--duration", "5"])
     assert ok.exit_code == 0 and "verdict: PASS" in ok.output
-    bad = runner.invoke(main, ["conform", "raftzmq.lab.mutants:TermOnly", "--seeds", "2", "--nodes", "3"])
+    bad = runner.invoke(main, ["conform", "raftzmq.lab.conform.mutants:TermOnly", "--seeds", "2", "--nodes", "3"])
     assert bad.exit_code == 1 and "verdict: FAIL" in bad.output
-    assert "replay: raftzmq conform raftzmq.lab.mutants:TermOnly --seed 0 --nodes 3" in bad.output
-    replay = runner.invoke(main, ["conform", "raftzmq.lab.mutants:TermOnly", "--seed", "0", "--nodes", "3",
+    assert "replay: raftzmq conform raftzmq.lab.conform.mutants:TermOnly --seed 0 --nodes 3" in bad.output
+    replay = runner.invoke(main, ["conform", "raftzmq.lab.conform.mutants:TermOnly", "--seed", "0", "--nodes", "3",
                                   "--log-dir", str(tmp_path / "c0")])
     assert replay.exit_code == 1 and "(e)" in replay.output
     check = runner.invoke(main, ["check", str(tmp_path / "c0")])

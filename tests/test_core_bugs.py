@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from raftzmq.protocol.core import CANDIDATE, FOLLOWER, LEADER, PRECANDIDATE, ElectionCore, HardState, Output
-from raftzmq.lab.mutants import NaiveTally  # the gallery of mutant cores lives in the package (raftzmq conform)
+from raftzmq.lab.conform.mutants import NaiveTally  # the gallery of mutant cores lives in the package (raftzmq conform)
 from raftzmq.protocol.messages import AppendEntries, Message, RequestVote, VoteResponse
-from raftzmq.runtime.embedding import Apply, embed
+from raftzmq.runtime.node.embedding import Apply, embed
 
 # ---------------------------------------------------------------------------------------------- mutants
 

@@ -11,9 +11,9 @@ from click.testing import CliRunner
 
 from cluster_harness import REPO
 from raftzmq.cli import main
-from raftzmq.lab.simulator import SimConfig, Simulator
+from raftzmq.lab.sim.simulator import SimConfig, Simulator
 from raftzmq.protocol import ElectionCore
-from raftzmq.runtime.coreload import CoreContractError, CoreLoadError, load_core, resolve_spec
+from raftzmq.runtime.cores.coreload import CoreContractError, CoreLoadError, load_core, resolve_spec
 
 DIED = "closed its stdout|its stdin is closed"  # which end the adapter notices first is a race
 BROKEN = textwrap.dedent('''
@@ -122,7 +122,7 @@ def test_start_refuses_a_bad_core_before_anything_starts(tmp_path):
     result = CliRunner().invoke(main, ["start", "--run-dir", str(run), "--core", "no_such_module:Core"])
     assert result.exit_code == 2 and "cannot import no_such_module" in result.output
     assert not (run / "cluster.json").exists()
-    result = CliRunner().invoke(main, ["start", "--run-dir", str(run), "--core", "raftzmq.lab.mutants:TermOnly",
+    result = CliRunner().invoke(main, ["start", "--run-dir", str(run), "--core", "raftzmq.lab.conform.mutants:TermOnly",
                                        "--persist", "term-only"])
     assert result.exit_code == 2 and "built-in core only" in result.output
 
@@ -130,10 +130,10 @@ def test_start_refuses_a_bad_core_before_anything_starts(tmp_path):
 def test_a_plugin_core_runs_in_the_simulator_and_its_replay_names_it():
     from raftzmq.commands.sim import replay_command
 
-    cfg = SimConfig(nodes=3, duration=5.0, core="raftzmq.lab.mutants:TermOnly")
+    cfg = SimConfig(nodes=3, duration=5.0, core="raftzmq.lab.conform.mutants:TermOnly")
     result = Simulator(cfg, 0).run()
     assert not result.ok and {v.invariant for v in result.violations} == {"e"}
-    assert "--core raftzmq.lab.mutants:TermOnly" in replay_command(cfg, 0)
+    assert "--core raftzmq.lab.conform.mutants:TermOnly" in replay_command(cfg, 0)
 
 
 def _child(tmp_path, body: str) -> str:
@@ -163,7 +163,7 @@ def test_a_misbehaving_child_process_is_a_contract_error(tmp_path, body, rule):
 
 def test_child_messages_round_trip_and_missing_flags_take_defaults():
     from raftzmq.protocol import AppendEntries, AppendResponse, RequestVote, TimeoutNow, VoteResponse
-    from raftzmq.runtime.extcore import message_from_json, message_to_json
+    from raftzmq.runtime.cores.extcore import message_from_json, message_to_json
 
     for msg in (RequestVote(3, 1, 2, prevote=True), VoteResponse(3, 2, 1, granted=True, prevote=True),
                 AppendEntries(3, 1, 2), AppendResponse(3, 2, 1, success=False), TimeoutNow(3, 1, 2)):

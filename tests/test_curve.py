@@ -1,4 +1,4 @@
-"""CURVE authentication (runtime/curve.py): key files, and transports that accept only the cluster's keys.
+"""CURVE authentication (runtime/node/curve.py): key files, and transports that accept only the cluster's keys.
 
 Each transport gets its own zmq context, as each node process has: a ZAP handler serves one context.
 """
@@ -12,10 +12,10 @@ import zmq
 
 from proc_helpers import free_tcp_ports, wait_until
 from raftzmq.protocol import AppendEntries, Codec, RequestVote
-from raftzmq.runtime import curve
-from raftzmq.runtime.curve import CurveError, CurveSettings, ZapHandler, generate_keypair, load_keypair, \
+from raftzmq.runtime.node import curve
+from raftzmq.runtime.node.curve import CurveError, CurveSettings, ZapHandler, generate_keypair, load_keypair, \
     write_keypair
-from raftzmq.runtime.transport import LogLimiter, Transport, TransportError, check_endpoint
+from raftzmq.runtime.node.transport import LogLimiter, Transport, TransportError, check_endpoint
 
 MEMBERS = (1, 2, 3)
 
@@ -164,7 +164,7 @@ def test_without_the_zap_handler_an_outsider_would_get_in(contexts, endpoints, k
         def _verdict(self, version, domain, mechanism, credentials):
             return 1  # "you are member 1", whoever you are
 
-    import raftzmq.runtime.transport as transport_mod
+    import raftzmq.runtime.node.transport as transport_mod
     original = transport_mod.ZapHandler
     transport_mod.ZapHandler = AcceptAll
     try:

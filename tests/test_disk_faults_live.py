@@ -8,8 +8,8 @@ import os
 import pytest
 
 from cluster_harness import Cluster, cluster_session, wait_for
-from raftzmq.runtime.diskfaults import DISK_FAULTS
-from raftzmq.runtime.node import EXIT_STORAGE
+from raftzmq.runtime.node.diskfaults import DISK_FAULTS
+from raftzmq.runtime.node.process import EXIT_STORAGE
 
 pytestmark = pytest.mark.cluster
 

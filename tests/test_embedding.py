@@ -13,15 +13,15 @@ from typing import Any
 
 import pytest
 
-import raftzmq.lab.simulator as simulator_mod
-import raftzmq.runtime.node as node_mod
+import raftzmq.lab.sim.simulator as simulator_mod
+import raftzmq.runtime.node.process as node_mod
 from raftzmq.evidence.logfile import LogWriter
-from raftzmq.lab.simulator import SimConfig, Simulator
+from raftzmq.lab.sim.simulator import SimConfig, Simulator
 from raftzmq.protocol.core import HardState, Output
 from raftzmq.protocol.messages import VoteResponse
-from raftzmq.runtime.embedding import embed, persist_index
-from raftzmq.runtime.failpoints import Failpoints
-from raftzmq.runtime.netem import NetEm
+from raftzmq.runtime.node.embedding import embed, persist_index
+from raftzmq.runtime.node.failpoints import Failpoints
+from raftzmq.runtime.node.netem import NetEm
 
 SCENARIO = SimConfig(nodes=3, duration=8.0)  # all faults, including crashes right after a vote
 SEED = 2  # 5 crashes, 7 campaigns, 5 leaders
@@ -219,7 +219,7 @@ def test_a_storage_fatal_error_mid_output_is_logged_without_going_back_in_term(t
     before the save of the next term fails; node_failed then carries the core's term, not the loaded one."""
     from raftzmq.protocol.core import CoreConfig, ElectionCore
     from raftzmq.protocol.messages import TimeoutNow
-    from raftzmq.runtime.storage import StorageFatalError
+    from raftzmq.runtime.node.storage import StorageFatalError
 
     class BrokenDisk:
         path = tmp_path / "node-1.state"

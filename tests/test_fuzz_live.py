@@ -9,7 +9,7 @@ import random
 import pytest
 
 from cluster_harness import cluster_session
-from raftzmq.lab.fuzz import CATEGORIES, FrameFactory
+from raftzmq.lab.live.fuzz import CATEGORIES, FrameFactory
 from raftzmq.protocol import Codec, ProtocolError
 
 FRAMES = 10_000

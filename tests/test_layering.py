@@ -22,10 +22,14 @@ IO_MODULES = {"os", "socket", "time", "zmq", "select", "selectors", "threading",
 
 
 def _imports(path: Path) -> set[str]:
-    return _imports_of(path.read_text(), path.relative_to(PKG).parts[0])
+    rel = path.relative_to(PKG.parent).with_suffix("")
+    parts = list(rel.parts)
+    package = parts[:-1] if parts[-1] != "__init__" else parts[:-1]
+    return _imports_of(path.read_text(), ".".join(package))
 
 
-def _imports_of(source: str, layer_pkg: str) -> set[str]:
+def _imports_of(source: str, package: str) -> set[str]:
+    """Every module `source` imports, relative imports resolved against `package` (e.g. "raftzmq.lab.sim")."""
     tree = ast.parse(source)
     found = set()
     for node in ast.walk(tree):
@@ -33,11 +37,12 @@ def _imports_of(source: str, layer_pkg: str) -> set[str]:
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             if node.level == 0:
-                found.add(node.module or "")
-            elif node.level == 1:
-                found.add(f"raftzmq.{layer_pkg}.{node.module or ''}".rstrip("."))
-            else:  # from ..x import y
-                found.add(f"raftzmq.{node.module}" if node.module else "raftzmq")
+                base = node.module or ""
+            else:
+                up = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join(up + ([node.module] if node.module else []))
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)  # `from pkg import module`
     return found
 
 
@@ -63,8 +68,41 @@ def test_protocol_layer_does_no_io():
 
 
 def test_these_checks_catch_wrong_way_imports():
-    bad = "from ..runtime.storage import StateFile\nimport raftzmq.lab.simulator\nfrom .quorum import majority\n"
-    names = _imports_of(bad, "protocol")
-    assert names == {"raftzmq.runtime.storage", "raftzmq.lab.simulator", "raftzmq.protocol.quorum"}
-    assert _forbidden("protocol", names) == {"raftzmq.runtime.storage", "raftzmq.lab.simulator"}
+    bad = "from ..runtime.node.storage import StateFile\nimport raftzmq.lab.sim.simulator\nfrom .quorum import majority\n"
+    names = _imports_of(bad, "raftzmq.protocol")
+    assert {"raftzmq.runtime.node.storage", "raftzmq.lab.sim.simulator", "raftzmq.protocol.quorum"} <= names
+    assert _forbidden("protocol", names) == {"raftzmq.runtime.node.storage", "raftzmq.runtime.node.storage.StateFile",
+                                             "raftzmq.lab.sim.simulator"}
+    nested = _imports_of("from ...runtime.cluster import control\n", "raftzmq.lab.live")
+    assert "raftzmq.runtime.cluster.control" in nested
     assert _forbidden("evidence", {"raftzmq.protocol.core"}) == {"raftzmq.protocol.core"}
+
+
+# Inside runtime/ and lab/, the sub-packages point one way too. A node process knows nothing of the supervisor
+# around it (it only enters the namespace netns made for it); the simulator is below the campaigns, benchmarks and
+# the scorecard that drive it.
+SUBPACKAGE_FORBIDDEN = {
+    "runtime.node": {"runtime.cluster.supervisor", "runtime.cluster.spawn", "runtime.cluster.launch",
+                     "runtime.cluster.control", "runtime.cluster.runs", "lab"},
+    "runtime.cores": {"runtime.cluster", "runtime.node", "lab"},
+    "lab.sim": {"lab.bench", "lab.live", "lab.conform", "runtime.cluster"},
+    "lab.conform": {"lab.bench", "lab.live", "runtime.cluster"},
+}
+
+
+@pytest.mark.parametrize("sub", sorted(SUBPACKAGE_FORBIDDEN))
+def test_subpackages_point_one_way(sub):
+    folder = PKG.joinpath(*sub.split("."))
+    assert folder.is_dir(), f"raftzmq/{sub.replace('.', '/')} is gone: update the README's architecture and this test"
+    for path in sorted(folder.rglob("*.py")):
+        bad = {n for n in _imports(path) for f in SUBPACKAGE_FORBIDDEN[sub]
+               if n == f"raftzmq.{f}" or n.startswith(f"raftzmq.{f}.")}
+        assert not bad, f"{path.relative_to(PKG)} imports {sorted(bad)}"
+
+
+def test_every_module_sits_in_a_subpackage_that_says_its_job():
+    # lab/ and runtime/ hold sub-packages (and runtime/config.py, shared by node, cluster and sim), not loose modules.
+    loose = {p.name for layer in ("lab", "runtime") for p in (PKG / layer).glob("*.py")} - {"__init__.py", "config.py"}
+    assert not loose, f"modules outside a sub-package: {sorted(loose)}"
+    for init in list((PKG / "lab").glob("*/__init__.py")) + list((PKG / "runtime").glob("*/__init__.py")):
+        assert ast.get_docstring(ast.parse(init.read_text())), f"{init.relative_to(PKG)} needs a docstring: its job"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cluster_harness import cluster_session, wait_for
-from raftzmq.lab.netshapes import bridge_cuts, into_cuts, ring_cuts
+from raftzmq.lab.live.netshapes import bridge_cuts, into_cuts, ring_cuts
 
 MEMBERS = (1, 2, 3, 4, 5)
 

@@ -1,11 +1,11 @@
-"""The chaos schedule (lab/nemesis.py) and the leaderless-with-a-majority figure (lab/leaderless.py), without
+"""The chaos schedule (lab/live/nemesis.py) and the leaderless-with-a-majority figure (lab/live/leaderless.py), without
 processes."""
 from __future__ import annotations
 
 import pytest
 
-from raftzmq.lab.leaderless import longest_leaderless
-from raftzmq.lab.nemesis import DOWN_KINDS, NEMESES, plan
+from raftzmq.lab.live.leaderless import longest_leaderless
+from raftzmq.lab.live.nemesis import DOWN_KINDS, NEMESES, plan
 from raftzmq.protocol.quorum import majority
 
 

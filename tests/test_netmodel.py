@@ -3,15 +3,15 @@ import random
 
 import pytest
 
-from raftzmq.lab import faults as F
-from raftzmq.lab.simulator import SimConfig, Simulator
+from raftzmq.lab.sim import faults as F
+from raftzmq.lab.sim.simulator import SimConfig, Simulator
 from raftzmq.protocol.messages import AppendEntries
 from raftzmq.protocol.netmodel import HEALED, NetModel, NetModelError, cuts_outside
 from raftzmq.runtime.config import ClusterConfig
-from raftzmq.runtime.errors import SupervisorError
-from raftzmq.runtime.netem import DROP, SEND, NetctlError, NetEm, decode_netctl
-from raftzmq.runtime.rundir import RunDir
-from raftzmq.runtime.supervisor import Supervisor
+from raftzmq.runtime.cluster.errors import SupervisorError
+from raftzmq.runtime.node.netem import DROP, SEND, NetctlError, NetEm, decode_netctl
+from raftzmq.runtime.cluster.rundir import RunDir
+from raftzmq.runtime.cluster.supervisor import Supervisor
 
 # Bad values and the one message every user of the model gives for them.
 BAD_VALUES = [

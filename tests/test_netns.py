@@ -20,9 +20,9 @@ from click.testing import CliRunner
 
 from cluster_harness import REPO, Cluster, cluster_session, wait_for
 from raftzmq.cli import main
-from raftzmq.runtime import netns
-from raftzmq.runtime.control import ControlClient
-from raftzmq.runtime.rundir import RunDir
+from raftzmq.runtime.cluster import netns
+from raftzmq.runtime.cluster.control import ControlClient
+from raftzmq.runtime.cluster.rundir import RunDir
 
 pytestmark = [pytest.mark.cluster]
 
@@ -190,9 +190,9 @@ def test_netns_one_way_cuts_from_the_leader_are_packet_rules_at_the_receivers(cl
 @needs_root
 def test_a_start_that_fails_after_the_namespaces_exist_removes_them(tmp_path, monkeypatch):
     from raftzmq.runtime.config import default_config
-    from raftzmq.runtime.errors import SupervisorError
-    from raftzmq.runtime.launch import run_supervisor
-    from raftzmq.runtime.supervisor import Supervisor
+    from raftzmq.runtime.cluster.errors import SupervisorError
+    from raftzmq.runtime.cluster.launch import run_supervisor
+    from raftzmq.runtime.cluster.supervisor import Supervisor
 
     def refuse(self, kind, endpoint):
         assert len(netns.list_namespaces()) > len(before), "the namespaces exist by now"

@@ -1,5 +1,5 @@
 """Faults inside a node, without processes: the disk fault port under StateFile, a real read-only directory, the
-skewed clock, and the supervisor<->node faults contract (runtime/nodefaults.py)."""
+skewed clock, and the supervisor<->node faults contract (runtime/node/nodefaults.py)."""
 from __future__ import annotations
 
 import errno
@@ -9,11 +9,11 @@ import subprocess
 import pytest
 
 from raftzmq.protocol import HardState
-from raftzmq.runtime.clock import SkewedClock, SkewError
-from raftzmq.runtime.diskfaults import DISK_FAULTS, DiskFaultError, FaultyFileOps
-from raftzmq.runtime.failpoints import Failpoints
-from raftzmq.runtime.nodefaults import FaultReceiver, FaultsError, FaultTable, entry_for
-from raftzmq.runtime.storage import StateFile, StorageFatalError
+from raftzmq.runtime.node.clock import SkewedClock, SkewError
+from raftzmq.runtime.node.diskfaults import DISK_FAULTS, DiskFaultError, FaultyFileOps
+from raftzmq.runtime.node.failpoints import Failpoints
+from raftzmq.runtime.node.nodefaults import FaultReceiver, FaultsError, FaultTable, entry_for
+from raftzmq.runtime.node.storage import StateFile, StorageFatalError
 
 STEP_OF = {"write": "write temp file", "fsync": "fsync temp file", "rename": "replace state file",
            "create": "open temp file"}

@@ -17,7 +17,7 @@ from proc_helpers import Procs, free_tcp_ports, pid_exists, repo_env, wait_until
 from raftzmq.evidence.logfile import iter_records
 from raftzmq.protocol import HardState
 from raftzmq.runtime.config import ClusterConfig
-from raftzmq.runtime.storage import StateFile
+from raftzmq.runtime.node.storage import StateFile
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="node processes need Linux")
 
@@ -326,7 +326,7 @@ def test_storage_fatal_error_exits_4(cluster):
     assert not cluster.events(1, "state_persisted"), "nothing is logged as persisted when the save failed"
 
 
-# ------------------------------------------------------------------ the start-up barrier (runtime/startup.py)
+# ------------------------------------------------------------------ the start-up barrier (runtime/node/startup.py)
 
 def _hold_all(cluster, bound_ms: int) -> None:
     doc = json.loads((cluster.dir / "cluster.json").read_text())

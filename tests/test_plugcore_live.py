@@ -8,9 +8,9 @@ import sys
 import pytest
 
 from cluster_harness import REPO, Cluster, wait_for
-from raftzmq.runtime.rundir import pid_alive
+from raftzmq.runtime.cluster.rundir import pid_alive
 from raftzmq.evidence.checker import check_run
-from raftzmq.lab.chaos import run_chaos
+from raftzmq.lab.live.chaos import run_chaos
 
 pytestmark = pytest.mark.cluster
 

@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from raftzmq.cli import main
-from raftzmq.lab import bench_cluster
-from raftzmq.lab.conform import Scorecard, render
-from raftzmq.runtime.coreload import ignores_prevote
+from raftzmq.lab.bench import cluster as bench_cluster
+from raftzmq.lab.conform.scorecard import Scorecard, render
+from raftzmq.runtime.cores.coreload import ignores_prevote
 
 MINIMAL = "examples/minimal_core.py:MinimalCore"
 
@@ -53,7 +53,7 @@ def test_check_errors_carry_the_prefix_every_command_uses(args, tmp_path, monkey
 def test_a_core_without_prevote_run_with_prevote_on_is_warned_about(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert ignores_prevote(f"{_repo()}/{MINIMAL}")
-    assert not ignores_prevote("builtin") and not ignores_prevote("raftzmq.lab.mutants:NoStepDown")
+    assert not ignores_prevote("builtin") and not ignores_prevote("raftzmq.lab.conform.mutants:NoStepDown")
     core = f"{_repo()}/{MINIMAL}"
     warned = CliRunner().invoke(main, ["sim", "--core", core, "--seeds", "1", "--duration", "0.2", "--no-check-quorum"])
     assert "raftzmq: warning: core" in warned.stderr and "does not do PreVote" in warned.stderr, warned.output

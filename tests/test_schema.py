@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from raftzmq.evidence.logfile import EVENT_NAMES, NODE_EVENT_FIELDS, SUPERVISOR_EVENT_FIELDS, LogWriter
-from raftzmq.lab.simulator import SimConfig, run_seed
+from raftzmq.lab.sim.simulator import SimConfig, run_seed
 
 ROOT = Path(__file__).resolve().parent.parent
 PKG, DOC = ROOT / "raftzmq", ROOT / "docs" / "log-schema.md"
@@ -114,7 +114,7 @@ def test_every_event_written_in_the_package_is_in_the_table_and_the_doc():
 def test_the_scan_catches_an_undocumented_event():
     src = ('self._emit("warp_drive")\nself._emit_at(3, "became_leader")\nself.sup.write("node_paused")\n'
            'self.limiter.emit("x_y" if a else "y_z", key, 1)\n')
-    assert written_events(src, Path("lab/simulator.py")) == {
+    assert written_events(src, Path("lab/sim/simulator.py")) == {
         ("node", "warp_drive"), ("node", "became_leader"), ("supervisor", "node_paused"), ("node", "x_y"),
         ("node", "y_z")}
 

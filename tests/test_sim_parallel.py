@@ -1,8 +1,8 @@
 """Seeds run on a worker pool give exactly the results of one process, in seed order."""
 from dataclasses import replace
 
-from raftzmq.lab.parallel import run_seeds
-from raftzmq.lab.simulator import SimConfig
+from raftzmq.lab.sim.parallel import run_seeds
+from raftzmq.lab.sim.simulator import SimConfig
 
 
 def _digest(r):

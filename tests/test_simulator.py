@@ -9,9 +9,9 @@ from click.testing import CliRunner
 from raftzmq.commands.sim import bench_sim, percentile, replay_command, sim
 from raftzmq.evidence.checker import check_run
 from raftzmq.evidence.logfile import read_run, validate_record
-from raftzmq.lab import faults as F
-from raftzmq.lab.simdisk import SimDisk
-from raftzmq.lab.simulator import SimConfig, Simulator, run_seed, write_logs
+from raftzmq.lab.sim import faults as F
+from raftzmq.lab.sim.simdisk import SimDisk
+from raftzmq.lab.sim.simulator import SimConfig, Simulator, run_seed, write_logs
 from raftzmq.protocol.core import HardState
 from raftzmq.protocol.messages import AppendEntries
 from raftzmq.protocol.netmodel import NetModel

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from raftzmq.evidence.report import failovers
-from raftzmq.lab.simulator import HINT_DELAY, SimConfig, Simulator, run_seed
+from raftzmq.lab.sim.simulator import HINT_DELAY, SimConfig, Simulator, run_seed
 from raftzmq.protocol.core import LEADER
 
 HINTED = SimConfig(nodes=5, duration=20.0, hints=True, record_logs=True)

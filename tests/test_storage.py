@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from raftzmq.protocol.core import HardState
-from raftzmq.runtime.storage import (
+from raftzmq.runtime.node.storage import (
     CorruptStateError,
     StateFile,
     StorageFatalError,

@@ -9,10 +9,10 @@ import zmq
 
 from proc_helpers import free_tcp_ports, wait_until
 from raftzmq.protocol import AppendEntries, Codec, VoteResponse
-from raftzmq.runtime import netem as netem_mod
-from raftzmq.runtime.failpoints import FailpointError, Failpoints, FailpointSpec, parse
-from raftzmq.runtime.netem import DELAYED, DROP, SEND, NetEm, NetModelError
-from raftzmq.runtime.transport import (
+from raftzmq.runtime.node import netem as netem_mod
+from raftzmq.runtime.node.failpoints import FailpointError, Failpoints, FailpointSpec, parse
+from raftzmq.runtime.node.netem import DELAYED, DROP, SEND, NetEm, NetModelError
+from raftzmq.runtime.node.transport import (
     REJECT_LOG_BUDGET,
     AddressInUseError,
     LogLimiter,

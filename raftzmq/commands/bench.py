@@ -12,15 +12,15 @@ from typing import Any
 
 import click
 
-from ..lab import bench_cluster, bench_hotpath, bench_net, bench_scale
-from ..lab.bench_failover import META, heartbeat_for, run_failover
-from ..lab.failover_report import analyze, compare
-from ..lab.fig16 import parse_ranges
-from ..runtime.control import ControlError
-from ..runtime.coreload import CoreLoadError, resolve_spec
-from ..runtime.curve import AUTH_MODES
-from ..runtime.netns import NET_MODES
-from ..runtime.spawn import SPAWN_METHODS
+from ..lab.bench import cluster as bench_cluster, hotpath as bench_hotpath, net as bench_net, scale as bench_scale
+from ..lab.bench.failover import META, heartbeat_for, run_failover
+from ..lab.bench.failover_report import analyze, compare
+from ..lab.bench.fig16 import parse_ranges
+from ..runtime.cluster.control import ControlError
+from ..runtime.cores.coreload import CoreLoadError, resolve_spec
+from ..runtime.node.curve import AUTH_MODES
+from ..runtime.cluster.netns import NET_MODES
+from ..runtime.cluster.spawn import SPAWN_METHODS
 from .options import cluster_options, fail, resolve_cluster, start_args
 from .sim import bench_sim
 

@@ -11,8 +11,8 @@ from typing import Any
 import click
 
 from ..evidence.checker import EXIT_INCOMPLETE
-from ..lab.chaos import NEMESES, ChaosResult, run_chaos
-from ..runtime.rundir import new_run_dir
+from ..lab.live.chaos import NEMESES, ChaosResult, run_chaos
+from ..runtime.cluster.rundir import new_run_dir
 from .options import cluster_options, resolve_cluster, start_args
 
 __all__ = ["chaos"]

@@ -16,18 +16,18 @@ import click
 
 from ..evidence.html import existing_report
 from ..protocol.quorum import majority
-from ..lab.netshapes import bridge_cuts, ring_cuts
+from ..lab.live.netshapes import bridge_cuts, ring_cuts
 from ..runtime.config import ConfigError, ClusterConfig
 from .options import cluster_options, fail, resolve_cluster
-from ..runtime.control import ControlClient, ControlError
-from ..runtime.rundir import (RunDir, RunDirError, default_logs_root, new_run_dir, point_latest, resolve_run_dir,
+from ..runtime.cluster.control import ControlClient, ControlError
+from ..runtime.cluster.rundir import (RunDir, RunDirError, default_logs_root, new_run_dir, point_latest, resolve_run_dir,
                               running_clusters)
-from ..runtime.spawn import SPAWN_METHODS
-from ..runtime.errors import SupervisorError
-from ..runtime.launch import fork_detached_supervisor, run_supervisor
-from ..runtime.curve import AUTH_MODES
-from ..runtime.netns import NET_MODES, require_root
-from ..runtime.netns import check_config as check_netns_config
+from ..runtime.cluster.spawn import SPAWN_METHODS
+from ..runtime.cluster.errors import SupervisorError
+from ..runtime.cluster.launch import fork_detached_supervisor, run_supervisor
+from ..runtime.node.curve import AUTH_MODES
+from ..runtime.cluster.netns import NET_MODES, require_root
+from ..runtime.cluster.netns import check_config as check_netns_config
 
 __all__ = ["start", "status", "kill", "restart", "stop", "pause", "resume", "partition", "isolate", "heal",
            "net", "transfer", "fail", "render_status", "running_hint"]
@@ -153,7 +153,7 @@ def render_status(st: dict[str, Any], color: bool = False) -> str:
 
 
 def _fault_lines(faults: dict[str, Any]) -> list[str]:
-    """What `skew`, `failpoint` and `disk` injected (runtime/nodefaults.py), one line per node."""
+    """What `skew`, `failpoint` and `disk` injected (runtime/node/nodefaults.py), one line per node."""
     out = []
     for node, f in faults.items():
         what = [f"timers at {f['skew']:g}x"] if f["skew"] != 1.0 else []

@@ -1,5 +1,5 @@
 """`raftzmq conform SPEC`: judge an election core against the paper's claims, the seeded simulator with every
-fault, the checker and liveness. Thin: parse, call raftzmq.lab.conform, print, exit 0 (pass), 1 (fail), 2 (usage)."""
+fault, the checker and liveness. Thin: parse, call raftzmq.lab.conform.scorecard, print, exit 0 (pass), 1 (fail), 2 (usage)."""
 from __future__ import annotations
 
 import json
@@ -9,10 +9,10 @@ from typing import Any
 
 import click
 
-from ..lab import faults as F
-from ..lab.conform import conform as run_conform, render, replay_seed
-from ..lab.simtypes import SimConfig, write_records
-from ..runtime.coreload import CoreLoadError, load_core, resolve_spec
+from ..lab.sim import faults as F
+from ..lab.conform.scorecard import conform as run_conform, render, replay_seed
+from ..lab.sim.simtypes import SimConfig, write_records
+from ..runtime.cores.coreload import CoreLoadError, load_core, resolve_spec
 from .options import fail
 
 __all__ = ["conform"]
@@ -41,9 +41,9 @@ def _sizes(text: str) -> tuple[int, ...]:
 Examples:
   raftzmq conform builtin                                  # raftzmq's own core: PASS
   raftzmq conform examples/minimal_core.py:MinimalCore     # a core to copy
-  raftzmq conform raftzmq.lab.mutants:TermOnly             # a known bug: FAIL, seed and replay command
+  raftzmq conform raftzmq.lab.conform.mutants:TermOnly             # a known bug: FAIL, seed and replay command
   raftzmq conform "exec:python3 examples/jsonl_core.py" --seeds 20   # a core in a child process
-  raftzmq conform raftzmq.lab.mutants:TermOnly --seed 0 --nodes 3 --log-dir logs/c0 && raftzmq check logs/c0
+  raftzmq conform raftzmq.lab.conform.mutants:TermOnly --seed 0 --nodes 3 --log-dir logs/c0 && raftzmq check logs/c0
 """)
 @click.argument("spec")
 @click.option("--seeds", type=click.IntRange(min=1), default=100, show_default=True,

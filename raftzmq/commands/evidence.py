@@ -18,7 +18,7 @@ from ..evidence.report import failovers, recovery_summary, render_report
 from ..evidence.html import existing_report, write_html_report
 from ..evidence.timeline import render_svg
 from ..evidence.logfile import EVENT_NAMES, Located, LogFormatError, LogTail, NotARunError, find_runs, read_run
-from ..runtime.rundir import default_logs_root
+from ..runtime.cluster.rundir import default_logs_root
 from .cluster import RUN_DIR_HELP, fail
 
 __all__ = ["logs", "check", "report", "timeline", "format_record"]

@@ -1,12 +1,12 @@
 """Faults inside one running node: `skew` (its timers run fast or slow), `failpoint` (it SIGKILLs itself at an
 exact moment of a persist/send), `disk` (its state file's disk starts failing); the supervisor passes them to
-the node over netctl (runtime/nodefaults.py). And faults of single links: `cut`, `uncut` (protocol/netmodel.py)."""
+the node over netctl (runtime/node/nodefaults.py). And faults of single links: `cut`, `uncut` (protocol/netmodel.py)."""
 from __future__ import annotations
 
 import click
 
-from ..runtime.diskfaults import DISK_FAULTS
-from ..runtime.failpoints import NAMES as FAILPOINTS
+from ..runtime.node.diskfaults import DISK_FAULTS
+from ..runtime.node.failpoints import NAMES as FAILPOINTS
 from .cluster import _request, cuts_text, run_dir_option
 
 __all__ = ["skew", "failpoint", "disk", "cut", "uncut"]

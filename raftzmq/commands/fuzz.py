@@ -6,9 +6,9 @@ import sys
 
 import click
 
-from ..lab.fuzz import CATEGORIES, run_fuzz
-from ..runtime.control import ControlError
-from ..runtime.rundir import RunDirError, resolve_run_dir
+from ..lab.live.fuzz import CATEGORIES, run_fuzz
+from ..runtime.cluster.control import ControlError
+from ..runtime.cluster.rundir import RunDirError, resolve_run_dir
 from .cluster import fail, run_dir_option
 
 __all__ = ["fuzz"]

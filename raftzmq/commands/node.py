@@ -9,9 +9,9 @@ from pathlib import Path
 import click
 
 from ..runtime.config import ConfigError, default_config, load_config
-from ..runtime.curve import AUTH_MODES
-from ..runtime.netns import NetnsError, list_namespaces, require_root, stale_namespaces, sweep_stale
-from ..runtime.standalone import StandaloneError, init_cluster as write_cluster, prepare_node, run_standalone
+from ..runtime.node.curve import AUTH_MODES
+from ..runtime.cluster.netns import NetnsError, list_namespaces, require_root, stale_namespaces, sweep_stale
+from ..runtime.cluster.standalone import StandaloneError, init_cluster as write_cluster, prepare_node, run_standalone
 from .cluster import fail
 
 __all__ = ["node", "init_cluster", "clean_namespaces"]

@@ -14,7 +14,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from ..protocol.core import PERSIST_MODES
-from ..runtime.coreload import CoreLoadError, ignores_prevote, resolve_spec
+from ..runtime.cores.coreload import CoreLoadError, ignores_prevote, resolve_spec
 from ..runtime.config import ClusterConfig, ConfigError, default_config, load_config, with_overrides
 
 __all__ = ["cluster_options", "fail", "resolve_cluster", "start_args", "CLUSTER_KEYS"]

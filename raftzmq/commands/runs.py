@@ -8,9 +8,9 @@ from typing import Any
 
 import click
 
-from ..runtime.control import ControlClient, ControlError
-from ..runtime.rundir import RunDir, RunDirError, default_logs_root, running_clusters
-from ..runtime.runs import list_runs, parse_age, remove_run, select_for_removal
+from ..runtime.cluster.control import ControlClient, ControlError
+from ..runtime.cluster.rundir import RunDir, RunDirError, default_logs_root, running_clusters
+from ..runtime.cluster.runs import list_runs, parse_age, remove_run, select_for_removal
 from .node import clean_namespaces
 from .cluster import fail
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from ..evidence.checker import render_summary
-from ..lab.scenario import ScenarioError, double_vote
-from ..runtime.rundir import new_run_dir
+from ..lab.live.scenario import ScenarioError, double_vote
+from ..runtime.cluster.rundir import new_run_dir
 
 __all__ = ["scenario"]
 
@@ -34,7 +34,7 @@ def double_vote_cmd(persist: str, run_dir: str | None, as_json: bool) -> None:
     """A voter grants its vote, is killed, restarts, and a second candidate asks it in the same term.
 
     Three nodes, PreVote off, scripted with kill, transfer, skew, partition and restart so that the
-    interleaving is the same every time (see raftzmq/lab/scenario.py). With term-only persistence the
+    interleaving is the same every time (see raftzmq/lab/live/scenario.py). With term-only persistence the
     voter forgets its vote and grants it again: two leaders in one term, and the checker says so (exit 1).
     With term+vote (the default) it refuses: clean (exit 0). Exit 2 if a step did not happen in time.
 

@@ -12,14 +12,14 @@ from typing import Any
 
 import click
 
-from raftzmq.lab import faults as F
-from raftzmq.lab.bench_sim import bench_sim as _bench, profile_sim
-from raftzmq.lab.simdisk import DISK_MODES
-from raftzmq.lab.parallel import default_jobs, run_seeds
-from raftzmq.lab.simulator import SimConfig, SimResult, format_record, run_seed, write_logs
-from raftzmq.runtime.coreload import CoreContractError
-from raftzmq.protocol.units import s_to_ms
-from raftzmq.runtime.config import ClusterConfig
+from ..lab.sim import faults as F
+from ..lab.bench.sim import bench_sim as _bench, profile_sim
+from ..lab.sim.simdisk import DISK_MODES
+from ..lab.sim.parallel import default_jobs, run_seeds
+from ..lab.sim.simulator import SimConfig, SimResult, format_record, run_seed, write_logs
+from ..runtime.cores.coreload import CoreContractError
+from ..protocol.units import s_to_ms
+from ..runtime.config import ClusterConfig
 
 from .options import cluster_options, fail, resolve_cluster
 

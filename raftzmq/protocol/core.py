@@ -4,7 +4,7 @@ Input: a message or the passage of time (`now`, seconds on any monotonic clock) 
 Output: an `Output` saying what to persist, what to send, what happened (events) and when to call again.
 It never touches sockets, files or clocks, so the very same code runs in node processes and in the simulator.
 
-The embedding (runtime/embedding.py, the one used everywhere) applies an Output in this order: log the events
+The embedding (runtime/node/embedding.py, the one used everywhere) applies an Output in this order: log the events
 produced before the core entered the persisted term, persist `persist` durably (if not None) and log
 `state_persisted`, log the remaining events, then send `messages`. That is what makes "a vote leaves only after
 it is durable" true (Raft thesis, section 3.8). Events of one Output never go back in term.
@@ -414,7 +414,7 @@ class ElectionCore:
             # A (pre)candidate that meets this term's leader simply follows it; that is not a step-down.
             self._become_follower(self.term, msg.src, None)
         self.leader_heard_at = self.now
-        self._reset_election_timer()  # (a method: lab/mutants.py's FixedTimeouts overrides it)
+        self._reset_election_timer()  # (a method: lab/conform/mutants.py's FixedTimeouts overrides it)
         self._messages.append(AppendResponse(self.term, self.id, msg.src, success=True))  # _send, inlined
 
     # ------------------------------------------------------------------ role changes

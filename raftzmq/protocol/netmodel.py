@@ -1,7 +1,7 @@
 """The network-fault model: one type, one validation, one version rule.
 
-The supervisor publishes a NetModel (netctl, net.json), every node applies it to its own traffic (runtime/netem.py),
-and the simulator drives its links and delays from it (lab/simulator.py). Pure: no sockets, files or clocks.
+The supervisor publishes a NetModel (netctl, net.json), every node applies it to its own traffic (runtime/node/netem.py),
+and the simulator drives its links and delays from it (lab/sim/simulator.py). Pure: no sockets, files or clocks.
 
 What it says about a message from `src` to `dst`:
 - `groups`: disjoint partition groups; nodes listed in no group form one more implicit group, so

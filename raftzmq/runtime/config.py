@@ -146,7 +146,7 @@ class ClusterConfig:
     base_port: int = 0
     reconnect_ms: int | None = None  # None: derived, see effective_reconnect_ms
     name: str | None = None
-    core: str = "builtin"  # which election core the nodes run; loaded by runtime/coreload.py
+    core: str = "builtin"  # which election core the nodes run; loaded by runtime/cores/coreload.py
 
     def __post_init__(self) -> None:
         nodes = _want_int("nodes", self.nodes)

@@ -1,0 +1,134 @@
+"""`raftzmq bench scale`: how start-up, elections, CPU, memory and log volume grow with the cluster size.
+
+Per size, one cluster started as a user would (`raftzmq start --detach`, interpreter start included), timed from
+the logs' mono_ns against the moment just before the command: all nodes up (the last `node_started`), the first
+`became_leader`, the leader that then holds (its term, and how many elections and pre-elections it took), then a
+hold window counting new elections, with the cluster's CPU from /proc/<pid>/task/*/schedstat, each node's RSS,
+and the bytes the logs grew by. The load average is recorded beside every run: the machine is shared.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from raftzmq.evidence.logfile import read_run
+from raftzmq.lab.bench.hotpath import cpu_ns, load_average, stop_cluster
+from raftzmq.lab.live.cli_driver import run_cli
+
+__all__ = ["scale", "one_size"]
+
+_PAGE = 4096
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * _PAGE / 2**20
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def _pss_mb(pid: int) -> float:
+    """Proportional set size: shared pages (the forkserver's preloaded modules, libzmq) split among sharers."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("Pss:")) / 1024
+    except (OSError, ValueError, StopIteration):
+        return 0.0
+
+
+def _log_bytes(run: Path) -> int:
+    return sum(p.stat().st_size for p in run.glob("*.jsonl"))
+
+
+def _records(run: Path) -> list[dict[str, Any]]:
+    return sorted((loc.record for loc in read_run(run)), key=lambda r: r["mono_ns"])
+
+
+def _start(run: Path, nodes: int, extra: list[str]) -> tuple[int, str | None]:
+    t0 = time.monotonic_ns()
+    try:
+        run_cli("start", "--detach", "--run-dir", str(run), "--nodes", str(nodes), "--wait", str(30 + nodes * 0.3),
+                *extra, timeout=120 + nodes)
+    except RuntimeError as exc:
+        return t0, str(exc).splitlines()[-1][:200]
+    return t0, None
+
+
+def _startup(records: list[dict[str, Any]], t0: int, nodes: int, leader: int | None, term: int | None
+             ) -> dict[str, Any]:
+    started = [r["mono_ns"] for r in records if r["event"] == "node_started"]
+    leaders = [r for r in records if r["event"] == "became_leader"]
+    stable = next((r for r in leaders if r["node"] == leader and r["term"] == term), None)
+    before = [r for r in records if stable is None or r["mono_ns"] <= stable["mono_ns"]]
+    return {
+        "all_up_s": round((max(started) - t0) / 1e9, 3) if len(started) >= nodes else None,
+        "first_leader_s": round((leaders[0]["mono_ns"] - t0) / 1e9, 3) if leaders else None,
+        "stable_leader_s": round((stable["mono_ns"] - t0) / 1e9, 3) if stable else None,
+        "stable_term": term,
+        "elections_until_stable": sum(r["event"] == "became_candidate" for r in before),
+        "prevotes_until_stable": sum(r["event"] == "became_precandidate" for r in before),
+    }
+
+
+def one_size(nodes: int, hold: float, extra: list[str], tmp: Path,
+             progress: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
+    run = tmp / f"scale-{nodes}"
+    load0 = load_average()
+    t0, failed = _start(run, nodes, extra)
+    try:
+        if failed is not None:
+            records = _records(run) if run.exists() else []
+            return {"nodes": nodes, "load": load0, "failed": failed,
+                    **(_startup(records, t0, nodes, None, None) if records else {}),
+                    "log_bytes_startup": _log_bytes(run) if run.exists() else None}
+        st = json.loads(run_cli("status", "--json", "--run-dir", str(run)).stdout)
+        pids = [n["pid"] for n in st["nodes"] if n["pid"]] + [int((run / "supervisor.pid").read_text())]
+        bytes0, cpu0, h0 = _log_bytes(run), sum(cpu_ns(p) for p in pids), time.monotonic()
+        h0_ns = time.monotonic_ns()
+        progress(f"{nodes} nodes: leader {st['leader']} in term {st['term']}; holding {hold:.0f} s")
+        time.sleep(hold)  # the hold window itself
+        held = time.monotonic() - h0
+        cpu = sum(cpu_ns(p) for p in pids) - cpu0
+        rss = [_rss_mb(p) for p in pids[:-1]]
+        pss = [_pss_mb(p) for p in pids[:-1]]
+        final = json.loads(run_cli("status", "--json", "--run-dir", str(run)).stdout)
+        bytes1 = _log_bytes(run)
+    except RuntimeError as exc:  # the supervisor did not answer a status request
+        return {"nodes": nodes, "load": load0, "failed": str(exc).splitlines()[-1][:200]}
+    finally:
+        stop_cluster(run, nodes)
+    records = _records(run)
+    in_hold = [r for r in records if h0_ns <= r["mono_ns"] <= h0_ns + held * 1e9]
+    return {
+        "nodes": nodes, "load": load0, "load_after": load_average(),
+        **_startup(records, t0, nodes, final["leader"], final["term"]),
+        "hold_s": round(held, 1),
+        "elections_in_hold": sum(r["event"] == "became_candidate" for r in in_hold),
+        "term_before_after_hold": [st["term"], final["term"]],
+        "cluster_cpu_pct": round(100 * cpu / 1e9 / held, 1),
+        "rss_mb_median": round(statistics.median(rss), 1), "rss_mb_max": round(max(rss), 1),
+        "pss_mb_median": round(statistics.median(pss), 1),
+        "log_bytes_startup": bytes0,
+        "log_bytes_per_node_per_idle_min": round((bytes1 - bytes0) / nodes * 60 / held),
+    }
+
+
+def scale(*, sizes: list[int], hold: float = 60.0, runs: int = 1, extra: list[str] | None = None,
+          progress: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="raftzmq-scale-") as tmp:
+        for n in sizes:
+            samples = []
+            for i in range(runs):
+                base = Path(tmp) / f"r{i}"
+                base.mkdir(exist_ok=True)
+                samples.append(one_size(n, hold, extra or [], base, progress))
+                progress(f"{n} nodes, run {i + 1}/{runs}: {samples[-1]}")
+            out[f"{n} nodes"] = samples if runs > 1 else samples[0]
+    return out

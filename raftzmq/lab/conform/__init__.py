@@ -1,0 +1,1 @@
+"""Judging any core (docs/core-contract.md): the paper's claims as transcripts, the scorecard, broken cores."""

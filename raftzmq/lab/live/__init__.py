@@ -1,0 +1,1 @@
+"""Fault campaigns against live clusters: the chaos nemesis, scripted scenarios, the frame fuzzer, link shapes."""

@@ -1,0 +1,1 @@
+"""Around the nodes: the supervisor, process spawning, the control endpoint, run folders, configs, netns."""

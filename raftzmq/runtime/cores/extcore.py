@@ -1,0 +1,197 @@
+"""A core in any language: a child process that speaks line-delimited JSON on stdin/stdout (`--core exec:COMMAND`).
+
+The protocol is in docs/core-contract.md ("Cores in other languages"). In short, one JSON object per line:
+  to the child:   {"op":"init","config":{...},"state":{"term":T,"voted_for":V},"now":S,"seed":N}
+                  {"op":"step","msg":{message},"now":S}   {"op":"tick","now":S}
+                  {"op":"transfer","target":ID,"now":S}
+                  {"op":"persisted","term":T,"voted_for":V}   (an acknowledgement; no answer)
+  from the child: {"persist":null|{"term":T,"voted_for":V},"messages":[...],"events":[{"name","term","fields"}],
+                   "deadline":S,"role":"follower"|...,"term":T}   (one line per init/step/tick/transfer)
+A message is its kind and its fields, e.g. {"kind":"request_vote","term":5,"src":2,"dst":1,"prevote":false}; flags
+a child leaves out take their defaults, so a child keeps working when a message gains a flag. The embedding
+applies an Output completely (persist first) before it calls the core again, so the adapter acknowledges each
+persist request with "persisted" just before the next call. A child that answers late, exits, or writes anything else
+is a CoreContractError; a child must exit when its stdin closes (that is how it learns its node died).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import select
+import shlex
+import subprocess
+import time
+from typing import Any
+
+from raftzmq.protocol.core import CoreConfig, Event, HardState, Output
+from raftzmq.protocol.messages import MESSAGE_TYPES, Message
+
+from raftzmq.runtime.cores.coreload import CoreContractError
+
+__all__ = ["ExternalCore", "ExternalCoreFactory", "ANSWER_TIMEOUT_S", "message_to_json", "message_from_json"]
+
+ANSWER_TIMEOUT_S = 10.0  # generous: a loaded machine; a core that takes this long per call is broken anyway
+_MAX_LINE = 1 << 20
+
+
+class _Child:
+    """One child process and its line-buffered pipes."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+        try:
+            self.proc = subprocess.Popen(shlex.split(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         close_fds=True)
+        except (OSError, ValueError) as exc:
+            raise CoreContractError(f"core exec:{command}: cannot start: {exc}") from None
+        assert self.proc.stdin is not None and self.proc.stdout is not None  # both are PIPE
+        self.stdin, self.stdout = self.proc.stdin, self.proc.stdout
+        self.buf = b""
+
+    def send(self, *docs: dict[str, Any]) -> None:
+        """Write the lines in one go (an acknowledgement and the next request share a write)."""
+        data = b"".join(json.dumps(doc, separators=(",", ":")).encode() + b"\n" for doc in docs)
+        try:
+            self.stdin.write(data)
+            self.stdin.flush()
+        except (BrokenPipeError, OSError):
+            self._died("its stdin is closed")
+
+    def receive(self) -> dict[str, Any]:
+        line = self._readline()
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            raise CoreContractError(f"core exec:{self.command}: answered with a line that is not JSON: "
+                                    f"{line[:120]!r}") from None
+        if not isinstance(doc, dict):
+            raise CoreContractError(f"core exec:{self.command}: answer is not a JSON object: {line[:120]!r}")
+        if "error" in doc:
+            raise CoreContractError(f"core exec:{self.command}: reported an error: {str(doc['error'])[:200]}")
+        return doc
+
+    def _readline(self) -> bytes:
+        fd, deadline = self.stdout.fileno(), time.monotonic() + ANSWER_TIMEOUT_S
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise CoreContractError(f"core exec:{self.command}: no answer within {ANSWER_TIMEOUT_S:g} s")
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                self._died("it closed its stdout")
+            self.buf += chunk
+            if len(self.buf) > _MAX_LINE:
+                raise CoreContractError(f"core exec:{self.command}: an answer longer than {_MAX_LINE} bytes")
+        line, _, self.buf = self.buf.partition(b"\n")
+        return line
+
+    def _died(self, how: str) -> None:
+        code = self.proc.poll()
+        raise CoreContractError(f"core exec:{self.command}: {how}"
+                                + (f" (exited with {code})" if code is not None else ""))
+
+    def close(self) -> None:
+        for pipe in (self.stdin, self.stdout):
+            try:
+                pipe.close()
+            except OSError:
+                pass
+        try:
+            self.proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class ExternalCore:
+    """The core contract on top of a child process (one per node; re-initialised on each incarnation)."""
+
+    def __init__(self, child: _Child, config: CoreConfig, state: HardState, now: float, rng: Any) -> None:
+        self.child, self.id = child, config.node_id
+        self.peers = tuple(m for m in config.members if m != self.id)
+        self._unacked: HardState | None = None
+        self.role, self.term, self.deadline = "follower", state.term, now
+        cfg = {"node_id": config.node_id, "members": list(config.members),
+               "election_timeout_min": config.election_timeout_min,
+               "election_timeout_max": config.election_timeout_max,
+               "heartbeat_interval": config.heartbeat_interval, "prevote": config.prevote,
+               "check_quorum": config.check_quorum}
+        seed = int(rng.uniform(0, 2**53))  # the child's own randomness, drawn from the injected RNG: replayable
+        self._call({"op": "init", "config": cfg, "state": {"term": state.term, "voted_for": state.voted_for},
+                    "now": now, "seed": seed})
+
+    def step(self, msg: Message, now: float) -> Output:
+        return self._call({"op": "step", "msg": message_to_json(msg), "now": now})
+
+    def tick(self, now: float) -> Output:
+        return self._call({"op": "tick", "now": now})
+
+    def transfer_leadership(self, target: int, now: float) -> Output:
+        return self._call({"op": "transfer", "target": target, "now": now})
+
+    def _call(self, request: dict[str, Any]) -> Output:
+        ack = self._unacked
+        if ack is None:
+            self.child.send(request)
+        else:
+            self.child.send({"op": "persisted", "term": ack.term, "voted_for": ack.voted_for}, request)
+        out = self._output(self.child.receive())
+        self._unacked = out.persist
+        return out
+
+    def _output(self, doc: dict[str, Any]) -> Output:
+        try:
+            persist = doc["persist"]
+            hard = None if persist is None else HardState(persist["term"], persist["voted_for"])
+            messages = [self._message(m) for m in doc["messages"]]
+            events = [Event(e["name"], e["term"], dict(e.get("fields", {}))) for e in doc["events"]]
+            self.role, self.term, self.deadline = doc["role"], doc["term"], doc["deadline"]
+            return Output(hard, messages, events, doc["deadline"])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise CoreContractError(f"core exec:{self.child.command}: malformed answer ({exc.__class__.__name__}: "
+                                    f"{exc}): {json.dumps(doc)[:200]}") from None
+
+    def _message(self, doc: Any) -> Message:
+        msg = message_from_json(doc)
+        if msg.dst not in self.peers:
+            raise ValueError(f"message to {msg.dst!r}, not to a peer")
+        return msg
+
+
+def message_to_json(msg: Message) -> dict[str, Any]:
+    return {"kind": msg.kind, **{f.name: getattr(msg, f.name) for f in dataclasses.fields(msg)}}
+
+
+def message_from_json(doc: Any) -> Message:
+    """The inverse of message_to_json; missing boolean flags take their defaults, unknown keys are an error."""
+    cls = MESSAGE_TYPES.get(str(doc.get("kind"))) if isinstance(doc, dict) else None
+    if cls is None:
+        raise ValueError(f"message {doc!r}: kind must be one of {', '.join(MESSAGE_TYPES)}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(doc) - names - {"kind"}
+    if unknown:
+        raise ValueError(f"message {doc!r}: unknown field(s) {', '.join(sorted(map(str, unknown)))}")
+    return cls(**{k: v for k, v in doc.items() if k != "kind"})
+
+
+class ExternalCoreFactory:
+    """Makes ExternalCores for `command`, keeping one child per node id: a restart in the simulator re-initialises
+    the child instead of paying a process start. `close()` ends them all (a later call starts new ones)."""
+
+    def __init__(self, command: str) -> None:
+        if not shlex.split(command):
+            raise CoreContractError("core exec: needs a command, e.g. exec:python3 examples/jsonl_core.py")
+        self.command = command
+        self._children: dict[int, _Child] = {}
+
+    def __call__(self, config: CoreConfig, state: HardState, now: float, rng: Any) -> ExternalCore:
+        child = self._children.get(config.node_id)
+        if child is None or child.proc.poll() is not None:
+            child = self._children[config.node_id] = _Child(self.command)
+        return ExternalCore(child, config, state, now, rng)
+
+    def close(self) -> None:
+        children, self._children = self._children, {}
+        for child in children.values():
+            child.close()
