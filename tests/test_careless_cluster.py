@@ -101,6 +101,8 @@ def test_a_second_start_does_not_orphan_the_first_ones_pointer(tmp_path, cluster
     # Several clusters run: a command acting on logs/latest says which one it acts on.
     st = _cli(tmp_path, "status")
     assert st.returncode == 0 and f"acting on {b.run_dir} (logs/latest); also running: {a.run_dir}" in st.stderr
+    read = _cli(tmp_path, "logs")  # the evidence commands read logs/latest too, and say so
+    assert read.returncode == 0 and f"acting on {b.run_dir} (logs/latest)" in read.stderr
     restarted = _cli(tmp_path, "restart", "1", "--run-dir", str(b.run_dir))
     assert restarted.returncode == 0 and "node 1 was running (pid" in restarted.stdout, restarted.stdout
     assert "SIGKILLed it" in restarted.stdout and "acting on" not in restarted.stderr

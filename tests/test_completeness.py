@@ -128,3 +128,19 @@ def test_nodes_option_names_the_members_when_nothing_else_does(tmp_path):
     assert told.exit_code == EXIT_INCOMPLETE and "node 3: no records" in told.output and "--nodes" in told.output
     whole = cli.invoke(main, ["check", str(run), "--nodes", "2"])
     assert whole.exit_code == 0, whole.output
+
+
+def test_cluster_file_names_the_members_too(tmp_path):
+    run = _gather(tmp_path, _hosts(tmp_path))
+    (run / "cluster.json").unlink()
+    (run / "node-3.jsonl").unlink()
+    cli = CliRunner()
+    made = cli.invoke(main, ["init-cluster", "127.0.0.1:7101", "127.0.0.1:7102", "127.0.0.1:7103",
+                             "--out", str(tmp_path / "c.toml"), "--keys", str(tmp_path / "keys")])
+    assert made.exit_code == 0, made.output
+    told = cli.invoke(main, ["check", str(run), "--cluster", str(tmp_path / "c.toml")])
+    assert told.exit_code == EXIT_INCOMPLETE and "node 3: no records" in told.output, told.output
+    both = cli.invoke(main, ["check", str(run), "--cluster", str(tmp_path / "c.toml"), "--nodes", "3"])
+    assert both.exit_code == 2 and "not both" in both.stderr
+    missing = cli.invoke(main, ["check", str(run), "--cluster", str(tmp_path / "nope.toml")])
+    assert missing.exit_code == 2 and missing.stderr.startswith("raftzmq: error: ") and "nope.toml" in missing.stderr

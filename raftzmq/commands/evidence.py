@@ -18,8 +18,9 @@ from ..evidence.report import failovers, recovery_summary, render_report
 from ..evidence.html import existing_report, write_html_report
 from ..evidence.timeline import render_svg
 from ..evidence.logfile import EVENT_NAMES, Located, LogFormatError, LogTail, NotARunError, find_runs, read_run
-from ..runtime.cluster.rundir import default_logs_root
-from .cluster import RUN_DIR_HELP, fail
+from ..runtime.cluster.clusterfile import ClusterFileError, load as load_cluster_file
+from ..runtime.cluster.rundir import RunDir, default_logs_root
+from .cluster import RUN_DIR_HELP, fail, note_which
 
 __all__ = ["logs", "check", "report", "timeline", "format_record"]
 
@@ -62,6 +63,7 @@ def _run_path(run_dir: str | None) -> Path:
     latest = default_logs_root() / "latest"
     if not latest.exists():
         fail(f"no run directory at {latest}; start one with `raftzmq start` or give a path")
+    note_which(None, RunDir(latest.resolve()))  # several clusters running: say which one this reads
     return latest.resolve()
 
 
@@ -155,8 +157,11 @@ def _check_filters(path: Path, batch: list[Located], nodes: tuple[int, ...], eve
 @click.option("--nodes", "-n", "nodes", type=click.IntRange(min=1), metavar="N",
               help="The cluster has members 1..N (for logs without a cluster.json): a member without records "
                    "makes the evidence incomplete.")
+@click.option("--cluster", "cluster_file", metavar="FILE",
+              help="The cluster file the nodes ran from (`raftzmq init-cluster`): its members, like --nodes.")
 @click.option("--run-dir", "run_dir", metavar="DIR", help=RUN_DIR_HELP)
-def check(run_dir_arg: str | None, as_json: bool, nodes: int | None, run_dir: str | None) -> None:
+def check(run_dir_arg: str | None, as_json: bool, nodes: int | None, cluster_file: str | None,
+          run_dir: str | None) -> None:
     """Verify a run's logs: one leader per term, one vote per node per term (across restarts), terms never go
     back, every leader backed by a majority, every vote durable before it was sent.
 
@@ -172,8 +177,16 @@ def check(run_dir_arg: str | None, as_json: bool, nodes: int | None, run_dir: st
       raftzmq check                      # logs/latest
       raftzmq check logs/20261126-101500-ab12 --json
       raftzmq check collected --nodes 3  # logs gathered from three hosts, without their cluster.json
+      raftzmq check collected --cluster cluster.toml
       raftzmq check runs/fig16           # every run a `bench failover` kept
     """
+    if cluster_file is not None:
+        if nodes is not None:
+            fail("give --nodes or --cluster, not both", as_json=as_json)
+        try:
+            nodes = load_cluster_file(cluster_file).config.nodes
+        except ClusterFileError as exc:
+            fail(str(exc), as_json=as_json)
     path = _run_path(run_dir_arg or run_dir)
     runs = _runs(path, as_json=as_json)
     results: list[tuple[Path, CheckResult]] = []
