@@ -69,8 +69,10 @@ class CheckResult:
     suppressed: int = 0  # violations beyond max_violations, counted but not kept
     incomplete: list[Gap] = field(default_factory=list)  # what the records cannot show (coverage.py)
     # Violations seen in incomplete records are withheld, never reported: a lost vote_granted makes a legitimate
-    # leader look like one without a majority. Only their number is kept.
+    # leader look like one without a majority. Only their number is shown; the simulator, whose in-memory evidence
+    # is complete by construction, still reads them (a gap there is a bug of its own, not a reason for silence).
     withheld: int = 0
+    withheld_violations: list[Violation] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -319,7 +321,7 @@ class Checker:
         gaps += self._missing_members(size, gaps)
         if gaps:  # no verdict from part of the evidence: what was seen is counted, not reported
             withheld = len(self.violations) + self.suppressed
-            return CheckResult([], stats, size, source, self.warnings, 0, gaps, withheld)
+            return CheckResult([], stats, size, source, self.warnings, 0, gaps, withheld, self.violations)
         return CheckResult(self.violations, stats, size, source, self.warnings, self.suppressed, gaps)
 
     def _missing_members(self, size: int | None, gaps: list[Gap]) -> list[Gap]:

@@ -57,7 +57,7 @@ def _gaps(check: CheckResult, index_of: dict[str, int]) -> list[dict[str, Any]]:
 
 def _verdict(view: RunView, check: CheckResult, index_of: dict[str, int]) -> dict[str, Any]:
     return {"ok": check.ok, "verdict": check.verdict, "incomplete": _gaps(check, index_of),
-            "violations": _violations(view), "suppressed": check.suppressed,
+            "violations": _violations(view), "suppressed": check.suppressed, "withheld": check.withheld,
             "cluster_size": check.cluster_size, "cluster_size_source": check.cluster_size_source,
             "warnings": check.warnings, "stats": {k: v for k, v in check.stats.items() if k != "leaders_per_term"}}
 

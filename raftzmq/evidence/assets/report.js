@@ -469,7 +469,8 @@
     box.className = nViolations ? 'banner bad' : 'banner incomplete';
     h('strong', {}, box, nViolations ? `Checker: ${nViolations} SAFETY VIOLATION(S). `
       : 'Checker: INCOMPLETE EVIDENCE — records are missing, so there is no verdict. ');
-    box.appendChild(document.createTextNode(facts));
+    box.appendChild(document.createTextNode(facts + (V.withheld ? `. ${V.withheld} apparent violation(s) in the ` +
+      'partial records are not reported: they may be artefacts of what is missing.' : '')));
     const ul = h('ul', {}, box);
     V.incomplete.forEach((gap) => {
       const li = h('li', { class: 'gap-item' }, ul, `missing (${gap.kind}): ${gap.message}`);
