@@ -9,7 +9,9 @@ setup(
     package_data={"raftzmq.evidence": ["assets/*"]},  # the HTML report's template, stylesheet and script
     install_requires=["pyzmq>=25", "click>=8.1"],
     extras_require={
-        "test": ["pytest>=7", "hypothesis>=6"],
+        # The Dask-versus-local identity test runs in CI, so the test extra brings the scheduler too.
+        "test": ["pytest>=7", "hypothesis>=6", "distributed>=2024.1"],
+        "dask": ["distributed>=2024.1"],  # `raftzmq sim --scheduler tcp://HOST:PORT`
     },
     entry_points={"console_scripts": ["raftzmq=raftzmq.cli:main"]},
 )

@@ -243,7 +243,7 @@ def _results(n: int):
 
 def test_sim_progress_has_an_eta(monkeypatch):
     done = _results(3)
-    monkeypatch.setattr(sim_command, "run_seeds", lambda cfg, seeds, jobs: iter(done))
+    monkeypatch.setattr(sim_command, "run_seeds", lambda cfg, seeds, jobs, scheduler=None: iter(done))
     monkeypatch.setattr(sim_command, "_PROGRESS_EVERY_S", 0.0)
     result = invoke("sim", "--seeds", "3")
     assert result.exit_code == 0 and "[sim] 1/3 seeds, 0 violations" in result.stderr and "ETA" in result.stderr
@@ -252,7 +252,7 @@ def test_sim_progress_has_an_eta(monkeypatch):
 def test_sim_ctrl_c_prints_a_partial_summary(monkeypatch):
     done = _results(2)
 
-    def interrupted(cfg, seeds, jobs):
+    def interrupted(cfg, seeds, jobs, scheduler=None):
         yield from done
         raise KeyboardInterrupt
 

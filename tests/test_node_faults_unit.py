@@ -10,7 +10,7 @@ import pytest
 
 from raftzmq.protocol import HardState
 from raftzmq.runtime.node.clock import SkewedClock, SkewError
-from raftzmq.runtime.node.diskfaults import DISK_FAULTS, DiskFaultError, FaultyFileOps
+from raftzmq.runtime.node.diskfaults import DISK_FAULTS, STATE_FAULTS, DiskFaultError, FaultyFileOps
 from raftzmq.runtime.node.failpoints import Failpoints
 from raftzmq.runtime.node.nodefaults import FaultReceiver, FaultsError, FaultTable, entry_for
 from raftzmq.runtime.node.storage import StateFile, StorageFatalError
@@ -21,7 +21,7 @@ STEP_OF = {"write": "write temp file", "fsync": "fsync temp file", "rename": "re
 
 # ---------------------------------------------------------------------------------------------- disk faults
 
-@pytest.mark.parametrize("fault", list(DISK_FAULTS))
+@pytest.mark.parametrize("fault", STATE_FAULTS)
 def test_each_disk_fault_fails_its_step_with_its_errno_and_keeps_the_old_state(tmp_path, fault):
     disk = FaultyFileOps()
     sf = StateFile(tmp_path / "node-1.state", ops=disk)
@@ -181,3 +181,20 @@ def test_receiver_applies_only_newer_versions_to_the_ports():
     assert clock.factor == 2.0
     assert rx.apply(table.message()) is not None  # heal: back to normal
     assert (clock.factor, disk.armed, fps.armed) == (1.0, None, frozenset())
+
+
+@pytest.mark.parametrize("fault", [f for f in DISK_FAULTS if f not in STATE_FAULTS])
+def test_the_log_faults_travel_the_faults_contract_too(fault):
+    table = FaultTable()
+    table.arm_disk(3, 2, fault)
+    version, entry = entry_for(table.message(), 3, 2)
+    assert entry.disk == fault and version == table.version
+    disk = FaultyFileOps()
+    disk.arm(fault)  # a node accepts it; tests/test_wal.py shows what each does to the log
+    assert disk.armed == fault
+
+
+def test_state_faults_are_what_they_always_were_so_nemesis_plans_replay():
+    # The nemesis draws disk faults from STATE_FAULTS by position: a seed's plan must not change.
+    assert STATE_FAULTS == ("write:ENOSPC", "write:EIO", "fsync:ENOSPC", "fsync:EIO", "rename:ENOSPC",
+                            "rename:EIO", "readonly")

@@ -61,15 +61,58 @@ def test_survives_new_instance_and_overwrite(tmp_path):
 
 
 def test_file_format_is_documented_shape(sf):
-    sf.save(hs(5, 2))
+    sf.save(HardState(5, 2, commit=17))
     raw = sf.path.read_bytes()
     assert raw.endswith(b"\n") and raw.count(b"\n") == 1
     doc = json.loads(raw)
-    assert set(doc) == {"format", "version", "term", "voted_for", "crc32"}
-    assert doc["format"] == "raftzmq-hardstate" and doc["version"] == 1
-    body = {k: doc[k] for k in ("format", "version", "term", "voted_for")}
+    assert set(doc) == {"format", "version", "term", "voted_for", "commit", "crc32"}
+    assert doc["format"] == "raftzmq-hardstate" and doc["version"] == 2 and doc["commit"] == 17
+    body = {k: doc[k] for k in ("format", "version", "term", "voted_for", "commit")}
     canon = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
     assert doc["crc32"] == zlib.crc32(canon)
+
+
+@pytest.mark.parametrize("commit", [0, 1, 2**40])
+def test_commit_round_trips(sf, commit):
+    sf.save(HardState(3, 1, commit=commit))
+    assert sf.load() == HardState(3, 1, commit=commit)
+
+
+def test_old_version_1_files_still_load_with_commit_zero(sf):
+    # The exact bytes the version-1 writer produced (before the commit index was stored).
+    old = b'{"crc32":%d,"format":"raftzmq-hardstate","term":7,"version":1,"voted_for":3}\n' % zlib.crc32(
+        b'{"format":"raftzmq-hardstate","term":7,"version":1,"voted_for":3}')
+    write_raw(sf, old)
+    assert sf.load() == HardState(7, 3, commit=0)
+    sf.save(sf.load())  # the next save upgrades it to version 2
+    assert json.loads(sf.path.read_bytes())["version"] == 2 and sf.load() == HardState(7, 3, 0)
+
+
+def test_a_version_1_file_with_a_commit_field_is_refused(sf):
+    write_raw(sf, _doc(commit=4))
+    assert_corrupt(sf, "unexpected field(s): commit")
+
+
+def test_a_version_2_file_without_commit_is_refused(sf):
+    write_raw(sf, _doc(version=2))
+    assert_corrupt(sf, "missing field(s): commit")
+
+
+def test_a_flipped_commit_is_a_checksum_mismatch(sf):
+    sf.save(HardState(4, 1, commit=12))
+    write_raw(sf, sf.path.read_bytes().replace(b'"commit":12', b'"commit":19'))
+    assert_corrupt(sf, "checksum mismatch")
+
+
+@pytest.mark.parametrize("data,offset", [
+    (b'{"term": }\n', 9),                 # where the JSON parser stopped
+    (b'{"a":1}\n{}\n', 8),               # the first byte after the document
+    (b'{"a":1}', 7),                      # the end: the newline is missing
+])
+def test_a_corrupt_file_is_refused_with_its_byte_offset(sf, data, offset):
+    write_raw(sf, data)
+    err = assert_corrupt(sf, f"at byte offset {offset}:")
+    assert err.offset == offset
 
 
 def test_garbage_bytes(sf):
@@ -108,19 +151,19 @@ def test_every_prefix_of_term_zero_is_refused():
 
 
 def test_every_single_byte_corruption_is_refused():
-    raw = encode_state(9, 4)
+    raw = encode_state(9, 4, 6)
     for i in range(len(raw)):
         for repl in (b"0", b"9", b"x", b" "):
             if raw[i : i + 1] == repl:
                 continue
             bad = raw[:i] + repl + raw[i + 1 :]
             try:
-                term, voted_for = decode_state(bad, "p")
+                got = decode_state(bad, "p")
             except CorruptStateError:
                 continue
             # A change that survives verification must be semantically identical
             # (e.g. whitespace inside the JSON); it must never alter the state.
-            assert (term, voted_for) == (9, 4), bad
+            assert got == HardState(9, 4, 6), bad
 
 
 def _doc(**changes):
@@ -135,7 +178,7 @@ def _doc(**changes):
 @pytest.mark.parametrize(
     "data,fragment",
     [
-        (_doc(version=2), "version"),
+        (_doc(version=3), "unsupported version 3"),
         (_doc(version="1"), "version"),
         (_doc(format="something-else"), "format"),
         (_doc(term=-1), "term must be >= 0"),
@@ -276,9 +319,16 @@ def test_file_then_directory_fsynced_after_replace(sf, monkeypatch):
     assert events[0][2] == os.stat(sf.path).st_ino  # the synced temp is what got renamed
 
 
-@pytest.mark.parametrize("term,voted_for", [(-1, None), (1, 0), ("1", None), (True, None)])
-def test_save_rejects_invalid_state(sf, term, voted_for):
+@pytest.mark.parametrize("term,voted_for,commit", [(-1, None, 0), (1, 0, 0), ("1", None, 0), (True, None, 0),
+                                                   (1, None, -1), (1, None, True), (1, None, 1.0)])
+def test_save_rejects_invalid_state(sf, term, voted_for, commit):
     # HardState validates itself; storage must not trust a duck-typed stand-in either.
     with pytest.raises(ValueError):
-        sf.save(SimpleNamespace(term=term, voted_for=voted_for))
+        sf.save(SimpleNamespace(term=term, voted_for=voted_for, commit=commit))
     assert not sf.path.exists()
+
+
+@pytest.mark.parametrize("commit", [-1, True, 1.5, "2"])
+def test_hard_state_refuses_a_bad_commit_index(commit):
+    with pytest.raises(ValueError, match="commit"):
+        HardState(1, None, commit)

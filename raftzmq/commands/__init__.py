@@ -20,6 +20,7 @@ _FAMILIES = {
     "fuzz": ["fuzz"],
     "runs": ["ps", "clean"],
     "node": ["node", "init_cluster"],
+    "inspect": ["inspect"],
 }
 
 

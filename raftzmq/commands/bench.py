@@ -21,6 +21,8 @@ from ..runtime.cores.coreload import CoreLoadError, resolve_spec
 from ..runtime.node.curve import AUTH_MODES
 from ..runtime.cluster.netns import NET_MODES
 from ..runtime.cluster.spawn import SPAWN_METHODS
+from ..lab.bench.wal import bench_wal
+from ..lab.bench import lincheck as bench_lincheck
 from .options import cluster_options, fail, resolve_cluster, start_args
 from .sim import bench_sim
 
@@ -67,6 +69,8 @@ def bench() -> None:
       raftzmq bench sim --runs 9            # simulated seconds per wall second
       raftzmq bench failover --sim          # the Raft paper's Figure 16 on real processes
       raftzmq bench net --auth curve        # idle CPU and failover with CURVE
+      raftzmq bench wal                     # append+fsync of the write-ahead log against os.write+os.fsync
+      raftzmq bench lincheck                # the linearizability checker on 10,000 operations
     """
 
 
@@ -196,6 +200,30 @@ def scale(sizes: str, hold: float, runs: int, as_json: bool, **flags: Any) -> No
     res = _measure(bench_scale.scale, sizes=_sizes(sizes), hold=hold, runs=runs,
                    extra=start_args(config, flags["config_path"]))
     _emit({"load average at start": bench_hotpath.load_average(), **res}, as_json)
+
+
+@bench.command(name="wal")
+@click.option("--rounds", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Samples per batch size (medians are reported).")
+@click.option("--size", type=click.IntRange(min=0), default=1024, show_default=True, help="Bytes per entry.")
+@click.option("--dir", "directory", metavar="DIR", default=None,
+              help="Where to write (a temporary directory inside it, removed after; default: the logs root). "
+                   "Put it on the disk you want to measure.")
+@click.option("--json", "as_json", is_flag=True)
+def wal_bench(rounds: int, size: int, directory: str | None, as_json: bool) -> None:
+    """Latency of WriteAheadLog append+sync (one fsync) for 1 entry and for a batch of 100, against the floor of
+    a bare os.write + os.fsync of the same bytes, measured alternately in the same run (medians and p90, us).
+
+    \b
+    Examples:
+      raftzmq bench wal                          # 200 rounds, 1 KB entries, under the logs root
+      raftzmq bench wal --rounds 500 --dir /mnt/ssd --json
+    """
+    from ..runtime.cluster.rundir import default_logs_root
+
+    res = bench_wal(Path(directory) if directory else default_logs_root(), rounds=rounds, size=size,
+                    progress=_progress)
+    _emit(res, as_json)
 
 
 def _sizes(text: str) -> list[int]:
@@ -348,3 +376,39 @@ def net_bench(nodes: int, failovers: int, idle_s: float, partitions: int, hold_s
     extra = ["--auth", auth, "--net", net_mode, "--hints", hints]
     _emit(_measure(bench_net.net_costs, nodes=nodes, failovers=failovers, idle_s=idle_s, partitions=partitions,
                    hold_s=hold_s, extra=extra), as_json)
+
+
+@bench.command(name="lincheck")
+@click.option("--ops", type=click.IntRange(100, 10_000_000), default=10_000, show_default=True,
+              help="Operations in the generated history.")
+@click.option("--clients", type=click.IntRange(1, 10_000), default=16, show_default=True)
+@click.option("--keys", type=click.IntRange(1, 100_000), default=8, show_default=True)
+@click.option("--runs", type=click.IntRange(1, 1000), default=5, show_default=True,
+              help="Checks of the same history to take the median of.")
+@click.option("--info-rate", type=click.FloatRange(0, 1), default=0.01, show_default=True,
+              help="Fraction of operations that time out (info); half of them took effect.")
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--cli/--no-cli", default=True, show_default=True,
+              help="Also time `raftzmq check --history` as a command (interpreter start included).")
+@click.option("--json", "as_json", is_flag=True)
+def lincheck_bench(ops: int, clients: int, keys: int, runs: int, info_rate: float, seed: int, cli: bool,
+                   as_json: bool) -> None:
+    """Speed of `raftzmq check --history`: generate a history from a simulated linearizable register (random
+    overlaps, some timed-out operations, unique values), read and check it RUNS times, and report the median
+    in seconds; the same for a copy with one stale read planted (so the violation path, with its window, is
+    timed too). The target (issue 19): 10,000 operations, 16 clients, 8 keys in at most 10 s.
+
+    \b
+    Examples:
+      raftzmq bench lincheck                          # 10,000 ops, 16 clients, 8 keys, 5 runs
+      raftzmq bench lincheck --ops 100000 --runs 3 --json
+      raftzmq bench lincheck --keys 1 --info-rate 0.05  # every client on one register
+    """
+    res = _measure(bench_lincheck.bench_lincheck, ops=ops, clients=clients, keys=keys, runs=runs, seed=seed,
+                   info_rate=info_rate, cli=cli)
+    if res["verdict_linearizable_history"] != "linearizable" or res["verdict_stale_read_history"] != \
+            "not linearizable":
+        click.echo(f"raftzmq: error: wrong verdicts: {res['verdict_linearizable_history']} / "
+                   f"{res['verdict_stale_read_history']}", err=True)
+        sys.exit(1)
+    _emit(res, as_json)

@@ -13,6 +13,7 @@ from ..lab.sim import faults as F
 from ..lab.conform.scorecard import conform as run_conform, render, replay_seed
 from ..lab.sim.simtypes import SimConfig, write_records
 from ..runtime.cores.coreload import CoreLoadError, load_core, resolve_spec
+from ..lab.sim.dask_seeds import DaskUnavailable
 from .options import fail
 
 __all__ = ["conform"]
@@ -62,8 +63,11 @@ Examples:
 @click.option("--log-dir", type=click.Path(file_okay=False), default=None,
               help="With --seed: write that run's logs here (for raftzmq check / report / timeline).")
 @click.option("--json", "as_json", is_flag=True, help="Print the scorecard as JSON.")
+@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
+              help="Run the seeds on this Dask scheduler's workers (pip install -e '.[dask]'); same scorecard. "
+                   "The core's spec must load on the workers too.")
 def conform(spec: str, seeds: int, nodes: str, duration: float, faults: str, prevote: bool, check_quorum: bool,
-            first_seed: int, seed: int | None, log_dir: str | None, as_json: bool) -> None:
+            first_seed: int, seed: int | None, log_dir: str | None, as_json: bool, scheduler: str | None) -> None:
     """Judge an election core: the Raft paper's election claims as transcripts, seeded simulator runs with
     every fault checked record by record, and liveness; then a scorecard.
 
@@ -82,8 +86,8 @@ def conform(spec: str, seeds: int, nodes: str, duration: float, faults: str, pre
     progress = None if as_json else _progress(seeds * len(sizes))
     try:
         card = run_conform(spec, seeds=seeds, sizes=sizes, duration=duration, faults=kinds, prevote=prevote,
-                           check_quorum=check_quorum, first_seed=first_seed, progress=progress)
-    except CoreLoadError as exc:
+                           check_quorum=check_quorum, first_seed=first_seed, progress=progress, scheduler=scheduler)
+    except (CoreLoadError, DaskUnavailable) as exc:
         fail(str(exc))
     click.echo(json.dumps(card.to_dict(), indent=2) if as_json else render(card))
     sys.exit(0 if card.ok else 1)

@@ -15,7 +15,10 @@ import click
 
 from ..evidence.checker import CheckResult, check_located, check_run, exit_code, render_summary
 from ..evidence.report import failovers, recovery_summary, render_report
+from ..evidence.history import HistoryError, read_history
 from ..evidence.html import existing_report, write_html_report
+from ..evidence.lincheck import DEFAULT_BUDGET_S, DEFAULT_MAX_STATES, MODELS, check_history, render_text
+from ..evidence.linview import write_lin_html
 from ..evidence.timeline import render_svg
 from ..evidence.logfile import EVENT_NAMES, Located, LogFormatError, LogTail, NotARunError, find_runs, read_run
 from ..runtime.cluster.clusterfile import ClusterFileError, load as load_cluster_file
@@ -160,8 +163,22 @@ def _check_filters(path: Path, batch: list[Located], nodes: tuple[int, ...], eve
 @click.option("--cluster", "cluster_file", metavar="FILE",
               help="The cluster file the nodes ran from (`raftzmq init-cluster`): its members, like --nodes.")
 @click.option("--run-dir", "run_dir", metavar="DIR", help=RUN_DIR_HELP)
+@click.option("--history", "history", metavar="FILE",
+              help="Check a client history (JSON lines, docs/history-format.md) for linearizability instead.")
+@click.option("--model", type=click.Choice(sorted(MODELS)),
+              help="With --history: the model (default: inferred from the f names).")
+@click.option("--budget", type=click.FloatRange(min=0, min_open=True), metavar="S",
+              help=f"With --history: seconds for the search, and again for shrinking a violation's window "
+                   f"(default {DEFAULT_BUDGET_S:g}); when they run out the verdict is unknown (exit 3).")
+@click.option("--max-states", type=click.IntRange(min=1), metavar="N",
+              help=f"With --history: explored states per key before giving up as unknown "
+                   f"(default {DEFAULT_MAX_STATES}).")
+@click.option("--html", "html_out", metavar="OUT",
+              help="With --history: also write a self-contained HTML page: operations per process on a time axis, "
+                   "the longest linearizable prefix, the window and the operation that cannot be placed.")
 def check(run_dir_arg: str | None, as_json: bool, nodes: int | None, cluster_file: str | None,
-          run_dir: str | None) -> None:
+          run_dir: str | None, history: str | None, model: str | None, budget: float | None,
+          max_states: int | None, html_out: str | None) -> None:
     """Verify a run's logs: one leader per term, one vote per node per term (across restarts), terms never go
     back, every leader backed by a majority, every vote durable before it was sent.
 
@@ -170,7 +187,13 @@ def check(run_dir_arg: str | None, as_json: bool, nodes: int | None, cluster_fil
     3 incomplete evidence: records are missing (a member without records, e.g. one host's folder of a multi-host
     cluster; a deleted log file, a lost incarnation, a seq gap), so no verdict is given and no violation is
     reported; the output says what is missing. The members come from cluster.json, the supervisor's
-    cluster_started record or --nodes.
+    cluster_started record, --nodes or --cluster.
+
+    With --history FILE: is the client history linearizable? Models: cas-register (read, write, cas) and kv
+    (get, put, delete, cas, append), checked key by key; fail operations did not happen, info and unfinished
+    ones may or may not have. Exit 0 linearizable, 1 not (with the smallest window of operations that cannot
+    be linearized and the one that cannot be placed), 2 bad input (file:line), 3 unknown (the budget ran out:
+    never a pass).
 
     \b
     Examples:
@@ -179,7 +202,26 @@ def check(run_dir_arg: str | None, as_json: bool, nodes: int | None, cluster_fil
       raftzmq check collected --nodes 3  # logs gathered from three hosts, without their cluster.json
       raftzmq check collected --cluster cluster.toml
       raftzmq check runs/fig16           # every run a `bench failover` kept
+      raftzmq check --history history.jsonl
+      raftzmq check --history history.jsonl --model kv --budget 300 --json | jq .violation.window
+      raftzmq check --history history.jsonl --html lin.html
     """
+    if history is None:
+        for name, value in (("--model", model), ("--budget", budget), ("--max-states", max_states),
+                            ("--html", html_out)):
+            if value is not None:
+                fail(f"{name} is for --history FILE")
+        sys.exit(_check_runs(run_dir_arg or run_dir, as_json, nodes, cluster_file))
+    if run_dir_arg or run_dir:
+        fail("give either a run directory or --history FILE, not both")
+    if nodes is not None or cluster_file is not None:
+        fail("--nodes and --cluster are for run directories, not --history FILE")
+    sys.exit(_check_history(history, model, as_json, DEFAULT_BUDGET_S if budget is None else budget,
+                            DEFAULT_MAX_STATES if max_states is None else max_states, html_out))
+
+
+def _check_runs(run_dir: str | None, as_json: bool, nodes: int | None, cluster_file: str | None) -> int:
+    """The safety check of every run the path stands for; the exit code of the worst verdict."""
     if cluster_file is not None:
         if nodes is not None:
             fail("give --nodes or --cluster, not both", as_json=as_json)
@@ -187,7 +229,7 @@ def check(run_dir_arg: str | None, as_json: bool, nodes: int | None, cluster_fil
             nodes = load_cluster_file(cluster_file).config.nodes
         except ClusterFileError as exc:
             fail(str(exc), as_json=as_json)
-    path = _run_path(run_dir_arg or run_dir)
+    path = _run_path(run_dir)
     runs = _runs(path, as_json=as_json)
     results: list[tuple[Path, CheckResult]] = []
     for run in runs:
@@ -208,7 +250,28 @@ def check(run_dir_arg: str | None, as_json: bool, nodes: int | None, cluster_fil
             click.echo(f"{len(runs)} runs: " + ", ".join(f"{verdicts.count(v)} {v}" for v in
                                                          ("ok", "violation", "incomplete") if v in verdicts))
     codes = {exit_code(res) for _, res in results}
-    sys.exit(1 if 1 in codes else 3 if 3 in codes else 0)
+    return 1 if 1 in codes else 3 if 3 in codes else 0
+
+
+def _check_history(path: str, model: str | None, as_json: bool, budget: float, max_states: int,
+                   html_out: str | None) -> int:
+    try:
+        hist = read_history(path)
+        result = check_history(hist, model, budget_s=budget, max_states=max_states)
+    except HistoryError as exc:
+        fail(str(exc))
+    if html_out:
+        try:
+            write_lin_html(hist, result, html_out)
+        except OSError as exc:
+            fail(f"cannot write {html_out}: {exc.strerror or exc}")
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        click.echo(render_text(result), nl=False)
+    if html_out:
+        click.echo(f"wrote {html_out}", err=as_json)
+    return result.exit_code
 
 
 @click.command()

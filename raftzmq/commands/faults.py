@@ -1,5 +1,5 @@
 """Faults inside one running node: `skew` (its timers run fast or slow), `failpoint` (it SIGKILLs itself at an
-exact moment of a persist/send), `disk` (its state file's disk starts failing); the supervisor passes them to
+exact moment of a persist/send), `disk` (its disk starts failing: state file and write-ahead log); the supervisor passes them to
 the node over netctl (runtime/node/nodefaults.py). And faults of single links: `cut`, `uncut` (protocol/netmodel.py)."""
 from __future__ import annotations
 
@@ -63,18 +63,27 @@ def failpoint(node: int, name: str, run_dir: str | None) -> None:
 @click.argument("fault", type=click.Choice(list(DISK_FAULTS)))
 @run_dir_option
 def disk(node: int, fault: str, run_dir: str | None) -> None:
-    """Make NODE's disk fail: its next persist of term/vote fails with FAULT, and the node exits (code 4)
+    """Make NODE's disk fail: its next file operation of that kind fails with FAULT, and the node exits (code 4)
     without answering what it could not make durable. `status` shows why; the others keep a leader.
 
     \b
-    FAULT is one of: write:ENOSPC write:EIO fsync:ENOSPC fsync:EIO rename:ENOSPC rename:EIO readonly
-    (the file operation that fails and its errno; readonly = EROFS on creating the temp file). The next
-    incarnation (`raftzmq restart NODE`) has a working disk.
+    FAULT is the file operation that fails and its errno:
+      write:ENOSPC write:EIO        writing the state file's temp file (term/vote/commit)
+      fsync:ENOSPC fsync:EIO        any fsync (state file, directory, write-ahead log)
+      rename:ENOSPC rename:EIO      replacing the state file
+      readonly                      creating a file (EROFS)
+      append:ENOSPC append:EIO      appending entries to the write-ahead log
+      truncate:ENOSPC truncate:EIO  cutting the log back (a conflicting suffix, a torn tail at start)
+      torn                          the next log append writes half its bytes, then the node is SIGKILLed;
+                                    its next start cuts the torn record and logs log_tail_cut
+    The first four fire at the next term/vote change (an election); the log ones once the node writes its
+    log. The next incarnation (`raftzmq restart NODE`) has a working disk.
 
     \b
     Examples:
       raftzmq disk 2 fsync:EIO; raftzmq transfer 3   # the election makes 2 persist: it fails and exits
       raftzmq disk 4 readonly
+      raftzmq disk 3 append:ENOSPC                  # fires once node 3 appends to its log
     """
     reply = _request(run_dir, "disk", id=node, fault=fault)
     click.echo(f"node {reply['node']} (incarnation {reply['incarnation']}): disk fault {fault} armed; "

@@ -15,6 +15,7 @@ import click
 from ..lab.sim import faults as F
 from ..lab.bench.sim import bench_sim as _bench, profile_sim
 from ..lab.sim.simdisk import DISK_MODES
+from ..lab.sim.dask_seeds import DaskUnavailable
 from ..lab.sim.parallel import default_jobs, run_seeds
 from ..lab.sim.simulator import SimConfig, SimResult, format_record, run_seed, write_logs
 from ..runtime.cores.coreload import CoreContractError
@@ -158,6 +159,7 @@ Examples:
   raftzmq sim --seed 17 --log-dir logs/s17 && raftzmq check logs/s17
   raftzmq sim --disk unsafe-no-fsync --faults crash --seeds 50   # lost writes -> double votes
   raftzmq sim --core examples/minimal_core.py:MinimalCore --no-prevote --no-check-quorum
+  raftzmq sim --seeds 1000000 --scheduler tcp://10.0.0.5:8786   # a hunt on a Dask cluster (docs/multi-host.md)
 """
 
 
@@ -201,6 +203,9 @@ def _config_from(kw: dict[str, Any]) -> SimConfig:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
               help=f"Worker processes for a seed range (this machine: {default_jobs()} cores). Results are identical.")
+@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
+              help="Run the seeds as tasks on this Dask scheduler's workers (pip install -e '.[dask]'). "
+                   "Results, progress and the first failing seed are the same as a local run.")
 def sim(**kw: Any) -> None:
     """Run N election cores in one process on a virtual clock, with seeded faults, checking safety as it goes.
 
@@ -209,7 +214,7 @@ def sim(**kw: Any) -> None:
     stderr; Ctrl-C prints the summary of the seeds that finished and exits 130.
     """
     seeds, seed, first, log_dir, as_json = kw.pop("seeds"), kw.pop("seed"), kw.pop("first_seed"), kw.pop("log_dir"), kw.pop("as_json")
-    jobs = kw.pop("jobs")
+    jobs, scheduler = kw.pop("jobs"), kw.pop("scheduler")
     cfg = _config_from(kw)
     if seed is not None and seeds is not None:
         raise click.UsageError("give --seed S (one run) or --seeds N (a range), not both")
@@ -219,7 +224,7 @@ def sim(**kw: Any) -> None:
     single = seed is not None or len(chosen) == 1
     fast = replace(cfg, record_logs=single and log_dir is not None)
     start = time.perf_counter()
-    totals, failing, r, interrupted = _run(fast, chosen, jobs, progress=not single)
+    totals, failing, r, interrupted = _run(fast, chosen, jobs, progress=not single, scheduler=scheduler)
     wall = time.perf_counter() - start
     if interrupted:
         _report_interrupted(totals, len(chosen), wall, as_json)
@@ -261,13 +266,14 @@ _PROGRESS_EVERY_S = 2.0
 EXIT_INTERRUPTED = 130  # the shell's convention for "ended by SIGINT"
 
 
-def _run(cfg: SimConfig, chosen: Any, jobs: int, progress: bool) -> tuple[_Totals, SimResult | None, Any, bool]:
+def _run(cfg: SimConfig, chosen: Any, jobs: int, progress: bool,
+         scheduler: str | None = None) -> tuple[_Totals, SimResult | None, Any, bool]:
     """Run the seeds until the first violation or a Ctrl-C: (totals, failing result, last result, interrupted).
     With `progress`, a line on stderr every few seconds: seeds done, violations, elapsed time and an ETA."""
     totals, failing, r = _Totals(), None, None
     start = last_progress = time.perf_counter()
     try:
-        for i, r in enumerate(run_seeds(cfg, chosen, jobs), 1):
+        for i, r in enumerate(run_seeds(cfg, chosen, jobs, scheduler=scheduler), 1):
             totals.add(r)
             if not r.ok:
                 return totals, r, r, False
@@ -280,6 +286,8 @@ def _run(cfg: SimConfig, chosen: Any, jobs: int, progress: bool) -> tuple[_Total
     except KeyboardInterrupt:
         return totals, failing, r, True
     except CoreContractError as exc:  # a plug-in core that breaks the contract mid-run: which rule, no traceback
+        fail(str(exc))
+    except DaskUnavailable as exc:
         fail(str(exc))
     return totals, failing, r, False
 
@@ -324,18 +332,38 @@ def _keep_logs(result: SimResult, log_dir: str | None) -> Path | None:
 Examples:
   raftzmq bench sim                      # 5 nodes, all faults, 20 seeds x 5 runs
   raftzmq bench sim --runs 9 --profile   # and where the time goes
+  raftzmq bench sim --seeds 400 --jobs 2 --scheduler tcp://127.0.0.1:8786   # Dask against --jobs 2
 """)
 @_options
 @click.option("--seeds", type=click.IntRange(min=1), default=20, show_default=True, help="Seeds per run.")
 @click.option("--runs", type=click.IntRange(min=1), default=5, show_default=True, help="Median over this many.")
 @click.option("--profile", is_flag=True, help="Also print a cProfile of one pass, by own time.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
+@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
+              help="Run the seeds on this Dask scheduler's workers, and the same seeds with --jobs locally, "
+                   "and report both rates and their ratio.")
 @click.option("--json", "as_json", is_flag=True)
 def bench_sim(**kw: Any) -> None:
     """Simulator speed: simulated seconds per wall second (median of several runs; checker on, no log files)."""
     seeds, runs, profile, as_json = kw.pop("seeds"), kw.pop("runs"), kw.pop("profile"), kw.pop("as_json")
-    jobs = kw.pop("jobs")
+    jobs, scheduler = kw.pop("jobs"), kw.pop("scheduler")
     cfg = _config_from(kw)
+    if scheduler is not None:
+        try:
+            res = _bench(cfg, seeds=seeds, runs=runs, jobs=jobs, scheduler=scheduler)
+        except DaskUnavailable as exc:
+            fail(str(exc))
+        local, remote = res["local"], res["dask"]
+        if as_json:
+            click.echo(json.dumps(res, indent=2))
+        else:
+            click.echo(f"{cfg.nodes} nodes, {seeds} seeds x {cfg.duration:g} simulated s, {runs} runs each, "
+                       f"interleaved\n"
+                       f"local --jobs {jobs}: median {local['seeds_per_s_median']:.1f} seeds/s\n"
+                       f"dask {scheduler} ({res['dask_workers']} workers): median "
+                       f"{remote['seeds_per_s_median']:.1f} seeds/s\n"
+                       f"dask / local: {res['ratio_median']:.2f} (median of per-pair ratios)")
+        return
     res = _bench(cfg, seeds=seeds, runs=runs, jobs=jobs)
     if as_json:
         click.echo(json.dumps(res, indent=2))

@@ -108,16 +108,19 @@ class CoreConfig:
 
 @dataclass(frozen=True, slots=True)
 class HardState:
-    """What must survive a crash: the current term and whom we voted for in it."""
+    """What must survive a crash: the current term, whom we voted for in it, and the commit index."""
 
     term: int = 0
     voted_for: int | None = None
+    commit: int = 0
 
     def __post_init__(self) -> None:
         if type(self.term) is not int or self.term < 0:
             raise ValueError(f"term must be a non-negative int, got {self.term!r}")
         if self.voted_for is not None and (type(self.voted_for) is not int or self.voted_for < 1):
             raise ValueError(f"voted_for must be None or a node id, got {self.voted_for!r}")
+        if type(self.commit) is not int or self.commit < 0:
+            raise ValueError(f"commit must be a non-negative int, got {self.commit!r}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,25 +21,48 @@ from raftzmq.lab.sim.simulator import SimConfig, run_seed
 __all__ = ["bench_sim", "profile_sim"]
 
 
-def _one(config: SimConfig, seeds: range, jobs: int) -> dict[str, Any]:
+def _dask_against_local(config: SimConfig, rng: range, runs: int, jobs: int, scheduler: str) -> dict[str, Any]:
+    # By turns (local, dask, local, dask...) so that a noisy stretch of the shared machine hits both alike; the
+    # figure is the median of the per-pair ratios, the reference measured in the same run.
+    from raftzmq.lab.sim.dask_seeds import worker_count
+
+    pairs = [(_one(config, rng, jobs), _one(config, rng, 1, scheduler=scheduler)) for _ in range(runs)]
+    ratios = [d["seeds_per_s"] / loc["seeds_per_s"] for loc, d in pairs]
+
+    def side(runs_: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"seeds_per_s_median": statistics.median(r["seeds_per_s"] for r in runs_),
+                "wall_s_median": statistics.median(r["wall_s"] for r in runs_),
+                "violations": runs_[0]["violations"]}
+
+    return {"config": config.to_dict(), "seeds": len(rng), "runs": runs, "jobs": jobs, "scheduler": scheduler,
+            "dask_workers": worker_count(scheduler),
+            "local": side([p[0] for p in pairs]), "dask": side([p[1] for p in pairs]),
+            "ratio_median": statistics.median(ratios), "ratios": ratios,
+            "python": platform.python_version(), "machine": platform.machine()}
+
+
+def _one(config: SimConfig, seeds: range, jobs: int, scheduler: str | None = None) -> dict[str, Any]:
     start, cpu0 = time.perf_counter(), time.process_time()
     messages = elections = bad = 0
-    for r in run_seeds(config, seeds, jobs):
+    for r in run_seeds(config, seeds, jobs, scheduler=scheduler):
         messages += r.messages
         elections += r.elections
         bad += not r.ok
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu0
     sim = config.duration * len(seeds)
     return {"wall_s": wall, "cpu_s": cpu, "sim_s": sim, "ratio": sim / wall, "cpu_ratio": sim / cpu, "messages_per_s": messages / wall,
-            "elections": elections, "violations": bad}
+            "elections": elections, "violations": bad, "seeds_per_s": len(seeds) / wall}
 
 
 def bench_sim(config: SimConfig | None = None, *, seeds: int = 20, runs: int = 5, first_seed: int = 0,
-              jobs: int = 1) -> dict[str, Any]:
+              jobs: int = 1, scheduler: str | None = None) -> dict[str, Any]:
     """Median over `runs` of (simulated seconds / wall second) for `seeds` seeds each, on `jobs` processes
-    (with jobs > 1 the CPU ratio only counts this process, so it is reported as None)."""
+    (with jobs > 1 the CPU ratio only counts this process, so it is reported as None). With `scheduler`, the same
+    seeds on that Dask cluster and locally on `jobs` processes, run by turns, and the ratio of their rates."""
     config = replace(config or SimConfig(), record_logs=False)
     rng = range(first_seed, first_seed + seeds)
+    if scheduler is not None:
+        return _dask_against_local(config, rng, runs, jobs, scheduler)
     results = [_one(config, rng, jobs) for _ in range(runs)]
     ratios = sorted(r["ratio"] for r in results)
     return {

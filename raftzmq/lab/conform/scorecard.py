@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -19,6 +20,7 @@ from raftzmq.runtime.cores.coreload import CoreContractError, load_core
 
 from raftzmq.lab.conform.claims import ClaimResult, run_claims
 from raftzmq.lab.sim.simtypes import SimConfig, SimResult, format_record
+from raftzmq.lab.sim.dask_seeds import map_seeds_on_dask
 from raftzmq.lab.sim.simulator import Simulator
 
 __all__ = ["Finding", "Failure", "Scorecard", "conform", "replay_seed", "FINDINGS", "LIVENESS_SEEDS"]
@@ -194,7 +196,7 @@ def _shortest(spec: str, cfg: SimConfig, seed: int, factory: Any) -> Failure:
 
 def conform(spec: str, *, seeds: int = 100, sizes: tuple[int, ...] = (3, 5), duration: float = 20.0,
             faults: frozenset[str] | None = None, prevote: bool = False, check_quorum: bool = False,
-            first_seed: int = 0, progress: Any = None) -> Scorecard:
+            first_seed: int = 0, progress: Any = None, scheduler: str | None = None) -> Scorecard:
     """Claims, then `seeds` seeds per cluster size with faults (stop at the first failing seed: the smallest
     size, then the smallest seed), then fault-free liveness runs. Raises CoreLoadError for a spec that cannot load."""
     factory = load_core(spec, probe=True)
@@ -202,19 +204,19 @@ def conform(spec: str, *, seeds: int = 100, sizes: tuple[int, ...] = (3, 5), dur
         card = Scorecard(spec, run_claims(factory), sizes=sizes)
         base = SimConfig(duration=duration, prevote=prevote, check_quorum=check_quorum, core=spec, record_logs=False)
         _seeds(card, replace(base, faults=faults) if faults is not None else base, factory, seeds, first_seed,
-               progress)
+               progress, scheduler)
         _liveness(card, base, factory)
     finally:
         getattr(factory, "close", lambda: None)()  # the child processes of an exec: core, whatever happened
     return card
 
 
-def _seeds(card: Scorecard, base: SimConfig, factory: Any, seeds: int, first_seed: int, progress: Any) -> None:
+def _seeds(card: Scorecard, base: SimConfig, factory: Any, seeds: int, first_seed: int, progress: Any,
+           scheduler: str | None = None) -> None:
     totals: dict[str, Any] = {"failovers": [], "leaderless": 0.0, "sim": 0.0, "elections": 0, "unresolved": 0}
     for n in card.sizes:
         cfg = replace(base, nodes=n)
-        for seed in range(first_seed, first_seed + seeds):
-            _, result, findings, _ = _run(cfg, seed, factory)
+        for seed, result, findings in _judged(cfg, factory, range(first_seed, first_seed + seeds), scheduler):
             card.seeds_run += 1
             if findings:
                 card.failure = _shortest(card.spec, cfg, seed, factory)
@@ -225,6 +227,37 @@ def _seeds(card: Scorecard, base: SimConfig, factory: Any, seeds: int, first_see
         if card.failure is not None:
             break
     card.liveness = _figures(totals)
+
+
+_Judged = tuple[int, "SimResult | None", list[Finding]]
+
+
+def _judged(cfg: SimConfig, factory: Any, seeds: range, scheduler: str | None) -> Iterator[_Judged]:
+    """(seed, result, findings) in seed order, up to the first seed with findings: here, or on a Dask cluster
+    (each worker loads the core from its spec, so a plug-in core must be importable or runnable there too)."""
+    if scheduler is None:
+        for seed in seeds:
+            _, result, findings, _ = _run(cfg, seed, factory)
+            yield seed, result, findings
+            if findings:
+                return
+        return
+    yield from map_seeds_on_dask(scheduler, _judge_batch, cfg, list(seeds), failed=lambda item: bool(item[2]))
+
+
+def _judge_batch(cfg: SimConfig, seeds: list[int]) -> list[_Judged]:
+    # On a Dask worker: the same _run as a local conform, with the core loaded from cfg.core there.
+    factory = load_core(cfg.core, probe=False)
+    out: list[_Judged] = []
+    try:
+        for seed in seeds:
+            _, result, findings, _ = _run(cfg, seed, factory)
+            out.append((seed, result, findings))
+            if findings:
+                break
+    finally:
+        getattr(factory, "close", lambda: None)()
+    return out
 
 
 def _add(totals: dict[str, Any], r: SimResult | None) -> None:

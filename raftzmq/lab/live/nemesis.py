@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from raftzmq.protocol.quorum import majority
-from raftzmq.runtime.node.diskfaults import DISK_FAULTS
+from raftzmq.runtime.node.diskfaults import STATE_FAULTS
 from raftzmq.runtime.node.failpoints import NAMES as FAILPOINTS
 
 __all__ = ["NEMESES", "DOWN_KINDS", "NET_KINDS", "Action", "plan"]
@@ -90,7 +90,7 @@ class _Planner:
         if kind == "crash":
             return {"failpoint": FAILPOINTS[int(value * len(FAILPOINTS))]}
         if kind == "disk":
-            names = list(DISK_FAULTS)
+            names = list(STATE_FAULTS)  # the ones an election-only node meets (LOG_FAULTS once it has a log)
             return {"fault": names[int(value * len(names))]}
         return {}
 

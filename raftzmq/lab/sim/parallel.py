@@ -1,4 +1,4 @@
-"""Run simulator seeds on several cores. Each seed is independent and deterministic, so a pool changes only the
+"""Run simulator seeds on several cores (or, with a scheduler address, on a Dask cluster). Each seed is independent and deterministic, so a pool changes only the
 wall time: results come back in seed order, exactly as a single process would produce them."""
 from __future__ import annotations
 
@@ -23,9 +23,16 @@ def _ignore_ctrl_c() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def run_seeds(config: SimConfig, seeds: Iterable[int], jobs: int = 1) -> Iterator[SimResult]:
-    """Yield one SimResult per seed, in seed order. Stop iterating early and the workers are stopped too."""
+def run_seeds(config: SimConfig, seeds: Iterable[int], jobs: int = 1,
+              scheduler: str | None = None) -> Iterator[SimResult]:
+    """Yield one SimResult per seed, in seed order. Stop iterating early and the workers are stopped too.
+    With `scheduler` (a Dask scheduler's address) the seeds run as Dask tasks instead (lab/sim/dask_seeds.py)."""
     seeds = list(seeds)
+    if scheduler is not None:
+        from raftzmq.lab.sim.dask_seeds import run_seeds_on_dask  # Dask is optional: imported only when asked
+
+        yield from run_seeds_on_dask(config, seeds, scheduler)
+        return
     if jobs <= 1 or len(seeds) < 2:
         for seed in seeds:
             yield run_seed(config, seed)

@@ -69,6 +69,9 @@ class RunDir:
     def state_file(self, node: int) -> Path:
         return self.path / f"node-{node}.state"
 
+    def wal_file(self, node: int) -> Path:
+        return self.path / f"node-{node}.wal"
+
     def ipc_endpoint(self, name: str) -> str:
         """ipc://<run dir>/<name>.sock, or a short private path under /tmp when that is too long for a socket."""
         path = self.path / f"{name}.sock"

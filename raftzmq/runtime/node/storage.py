@@ -1,11 +1,13 @@
-"""Durable Raft hard state (current term and vote) in one small file.
+"""Durable Raft hard state (current term, vote and commit index) in one small file.
 
-File format: a single JSON object followed by exactly one newline::
+File format (version 2, what ``save`` writes): a single JSON object followed by exactly one newline::
 
-    {"crc32":C,"format":"raftzmq-hardstate","term":T,"version":1,"voted_for":V}\\n
+    {"commit":K,"crc32":C,"format":"raftzmq-hardstate","term":T,"version":2,"voted_for":V}\\n
 
-``C`` is ``zlib.crc32`` of the canonical serialisation of the other four fields
+``C`` is ``zlib.crc32`` of the canonical serialisation of the other five fields
 (``json.dumps(fields, sort_keys=True, separators=(",", ":"))`` encoded as UTF-8).
+Version 1 files (written before the commit index was stored: no ``commit`` field, the checksum over the other
+four fields) still load, with commit 0; each version must have exactly its own fields.
 The trailing newline is mandatory so that no strict prefix of a valid file is
 itself valid: a torn or truncated file is always refused, never read as term 0.
 
@@ -46,8 +48,10 @@ __all__ = [
 ]
 
 FORMAT = "raftzmq-hardstate"
-VERSION = 1
-_FIELDS = frozenset({"format", "version", "term", "voted_for", "crc32"})
+VERSION = 2
+# version -> the exact field set of a file of that version (1: before the commit index was stored)
+_FIELDS = {1: frozenset({"format", "version", "term", "voted_for", "crc32"}),
+           2: frozenset({"format", "version", "term", "voted_for", "commit", "crc32"})}
 
 
 
@@ -71,6 +75,18 @@ class FileOps:
     def close(self, fd: int) -> None:
         os.close(fd)
 
+    # The write-ahead log's operations (runtime/node/wal.py). `append` is a write to the end of the log (its own
+    # method so that a fault can hit the log's appends and not the state file's writes, or the other way round).
+
+    def append(self, fd: int, data: memoryview) -> int:
+        return os.write(fd, data)
+
+    def ftruncate(self, fd: int, length: int) -> None:
+        os.ftruncate(fd, length)
+
+    def read(self, fd: int, size: int) -> bytes:
+        return os.read(fd, size)
+
 
 _REAL_OPS = FileOps()
 
@@ -84,15 +100,25 @@ class StorageError(Exception):
 
 
 class CorruptStateError(StorageError):
-    """The state file exists but cannot be trusted. Never treat it as empty."""
+    """The state file exists but cannot be trusted. Never treat it as empty. `offset`: the byte offset in the
+    file where the defect is (0 when it concerns the whole document, e.g. a checksum mismatch)."""
+
+    def __init__(self, path: str | os.PathLike[str], reason: str, offset: int = 0) -> None:
+        self.offset = offset
+        super().__init__(path, f"at byte offset {offset}: {reason}")
+        self.reason = reason
 
 
 class StorageFatalError(StorageError):
     """An I/O error while reading or persisting state; the node must stop."""
 
 
-def _check_values(term: object, voted_for: object) -> str | None:
-    """Return a reason string if (term, voted_for) is not a valid hard state."""
+def _check_values(term: object, voted_for: object, commit: object = 0) -> str | None:
+    """Return a reason string if (term, voted_for, commit) is not a valid hard state."""
+    if type(commit) is not int:
+        return f"commit must be an integer, got {type(commit).__name__}"
+    if commit < 0:
+        return f"commit must be >= 0, got {commit}"
     if type(term) is not int:
         return f"term must be an integer, got {type(term).__name__}"
     if term < 0:
@@ -105,23 +131,25 @@ def _check_values(term: object, voted_for: object) -> str | None:
     return None
 
 
-def _canonical(term: int, voted_for: int | None) -> bytes:
-    body = {"format": FORMAT, "version": VERSION, "term": term, "voted_for": voted_for}
+def _body(version: int, term: int, voted_for: int | None, commit: int) -> dict[str, Any]:
+    body: dict[str, Any] = {"format": FORMAT, "version": version, "term": term, "voted_for": voted_for}
+    if version >= 2:
+        body["commit"] = commit
+    return body
+
+
+def _canonical(version: int, term: int, voted_for: int | None, commit: int) -> bytes:
+    body = _body(version, term, voted_for, commit)
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
-def encode_state(term: int, voted_for: int | None) -> bytes:
-    """Serialise a hard state to the exact bytes written to disk."""
-    reason = _check_values(term, voted_for)
+def encode_state(term: int, voted_for: int | None, commit: int = 0) -> bytes:
+    """Serialise a hard state to the exact bytes written to disk (always the current VERSION)."""
+    reason = _check_values(term, voted_for, commit)
     if reason is not None:
         raise ValueError(reason)
-    doc = {
-        "format": FORMAT,
-        "version": VERSION,
-        "term": term,
-        "voted_for": voted_for,
-        "crc32": zlib.crc32(_canonical(term, voted_for)),
-    }
+    doc = _body(VERSION, term, voted_for, commit)
+    doc["crc32"] = zlib.crc32(_canonical(VERSION, term, voted_for, commit))
     return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode("utf-8") + b"\n"
 
 
@@ -129,16 +157,20 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"non-standard JSON constant {name}")
 
 
-def decode_state(data: bytes, path: str | os.PathLike[str] = "<bytes>") -> tuple[int, int | None]:
-    """Parse and verify file bytes; return (term, voted_for) or raise CorruptStateError."""
+def decode_state(data: bytes, path: str | os.PathLike[str] = "<bytes>") -> HardState:
+    """Parse and verify file bytes (version 1 or 2); return the HardState or raise CorruptStateError."""
     try:
         return _verify(_parse(data))
     except _Bad as exc:
-        raise CorruptStateError(path, str(exc)) from None
+        raise CorruptStateError(path, str(exc), exc.offset) from None
 
 
 class _Bad(Exception):
-    """Why the bytes are not a valid state file (decode_state adds the path)."""
+    """Why the bytes are not a valid state file, and where (decode_state adds the path)."""
+
+    def __init__(self, reason: str, offset: int = 0) -> None:
+        super().__init__(reason)
+        self.offset = offset
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -155,44 +187,52 @@ def _parse(data: bytes) -> dict[str, Any]:
     if not data:
         raise _Bad("empty file (truncated write?)")
     if not data.endswith(b"\n"):
-        raise _Bad("truncated: missing trailing newline")
+        raise _Bad("truncated: missing trailing newline", len(data))
     if data.count(b"\n") != 1:
-        raise _Bad("trailing data after the JSON document")
+        raise _Bad("trailing data after the JSON document", data.index(b"\n") + 1)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise _Bad(f"not UTF-8: {exc}") from None
+        raise _Bad(f"not UTF-8: {exc}", exc.start) from None
     try:
         doc = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
-    except ValueError as exc:  # JSONDecodeError is a ValueError
+    except json.JSONDecodeError as exc:
+        raise _Bad(f"invalid JSON: {exc}", len(text[:exc.pos].encode("utf-8"))) from None
+    except ValueError as exc:  # a duplicate key or a NaN (our hooks)
         raise _Bad(f"invalid JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise _Bad(f"expected a JSON object, got {type(doc).__name__}")
     return doc
 
 
-def _verify(doc: dict[str, Any]) -> tuple[int, int | None]:
-    """Exactly our fields, our format and version, valid values, and a matching checksum."""
-    missing = sorted(_FIELDS - doc.keys())
-    extra = sorted(doc.keys() - _FIELDS)
+def _verify(doc: dict[str, Any]) -> HardState:
+    """Exactly the fields of its version, our format, a version we read, valid values, a matching checksum."""
+    version = doc.get("version")
+    if type(version) is not int or version not in _FIELDS:
+        if "version" not in doc:
+            raise _Bad("missing field(s): version")
+        raise _Bad(f"unsupported version {version!r} (this build reads versions "
+                   f"{', '.join(map(str, sorted(_FIELDS)))})")
+    fields = _FIELDS[version]
+    missing = sorted(fields - doc.keys())
+    extra = sorted(doc.keys() - fields)
     if missing:
         raise _Bad(f"missing field(s): {', '.join(missing)}")
     if extra:
         raise _Bad(f"unexpected field(s): {', '.join(extra)}")
     if doc["format"] != FORMAT:
         raise _Bad(f"format is {doc['format']!r}, expected {FORMAT!r}")
-    if type(doc["version"]) is not int or doc["version"] != VERSION:
-        raise _Bad(f"unsupported version {doc['version']!r} (this build reads version {VERSION})")
     term, voted_for, crc = doc["term"], doc["voted_for"], doc["crc32"]
-    reason = _check_values(term, voted_for)
+    commit = doc.get("commit", 0)
+    reason = _check_values(term, voted_for, commit)
     if reason is not None:
         raise _Bad(reason)
     if type(crc) is not int:
         raise _Bad(f"crc32 must be an integer, got {type(crc).__name__}")
-    expected = zlib.crc32(_canonical(term, voted_for))
+    expected = zlib.crc32(_canonical(version, term, voted_for, commit))
     if crc != expected:
         raise _Bad(f"checksum mismatch: stored crc32 {crc}, computed {expected}")
-    return term, voted_for
+    return HardState(term=term, voted_for=voted_for, commit=commit)
 
 
 class StateFile:
@@ -222,8 +262,7 @@ class StateFile:
             return None
         except OSError as exc:
             raise StorageFatalError(self.path, f"cannot read state file: {exc}") from exc
-        term, voted_for = decode_state(data, self.path)
-        return HardState(term=term, voted_for=voted_for)
+        return decode_state(data, self.path)
 
     def save(self, state: HardState) -> None:
         """Durably replace the stored state with ``state``.
@@ -233,7 +272,7 @@ class StateFile:
         cleared the error, so a second fsync can "succeed" without the data
         ever reaching the disk. The only safe reaction is to stop the node.
         """
-        payload = encode_state(state.term, state.voted_for)  # ValueError: caller bug
+        payload = encode_state(state.term, state.voted_for, getattr(state, "commit", 0))  # ValueError: caller bug
         tmp = self._tmp_path()
         ops = self._ops
         step = "open temp file"
