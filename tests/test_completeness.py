@@ -144,3 +144,9 @@ def test_cluster_file_names_the_members_too(tmp_path):
     assert both.exit_code == 2 and "not both" in both.stderr
     missing = cli.invoke(main, ["check", str(run), "--cluster", str(tmp_path / "nope.toml")])
     assert missing.exit_code == 2 and missing.stderr.startswith("raftzmq: error: ") and "nope.toml" in missing.stderr
+
+
+def test_members_options_are_for_run_directories_not_histories(tmp_path):
+    (tmp_path / "h.jsonl").write_text("")
+    got = CliRunner().invoke(main, ["check", "--history", str(tmp_path / "h.jsonl"), "--nodes", "3"])
+    assert got.exit_code == 2 and "--nodes and --cluster are for run directories" in got.stderr
