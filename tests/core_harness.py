@@ -156,7 +156,7 @@ class Cluster:
         self.cores[i] = core
         self._apply[i] = embed(lambda state: self.durable.__setitem__(i, state),
                                lambda event, term, **fields: self.records.append((i, event, term, fields)),
-                               lambda messages: self.pending.extend(messages))
+                               lambda messages: self.pending.extend(messages), state=self.durable[i])
         return core
 
     def __getitem__(self, i: int) -> ElectionCore:

@@ -19,45 +19,50 @@ from core_harness import (Cluster, apply_persist, events_named, make_core, msgs,
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from raftzmq.protocol.core import CANDIDATE, FOLLOWER, LEADER, PRECANDIDATE, ElectionCore, HardState, Output
-from raftzmq.lab.conform.mutants import NaiveTally  # the gallery of mutant cores lives in the package (raftzmq conform)
+from raftzmq.protocol.core import CANDIDATE, FOLLOWER, LEADER, PRECANDIDATE, ElectionCore, ElectionRules, HardState, Output
+from raftzmq.lab.conform.mutants import NaiveTally, PersistsView, configured  # the gallery of mutant cores lives in the package (raftzmq conform)
 from raftzmq.protocol.messages import AppendEntries, Message, RequestVote, VoteResponse
 from raftzmq.runtime.node.embedding import Apply, embed
 
 # ---------------------------------------------------------------------------------------------- mutants
 
 
-class ForgetsSelfVote(ElectionCore):
-    """Bug: the candidate bumps the term durably but does not persist its vote for itself."""
+class ForgetsSelfVote(PersistsView):
+    """Bug: the candidate bumps the term durably but does not persist its vote for itself (composition: the
+    hard state the embedding is asked to save leaves out a vote for itself)."""
 
-    def _durable_view(self) -> tuple[int, int | None]:
-        term, voted_for = ElectionCore._durable_view(self)
-        return (term, None) if voted_for == self.id else (term, voted_for)
-
-
-class ForgetsVoteOnStepDown(ElectionCore):
-    """Bug: becoming follower clears votedFor even when the term does not change."""
-
-    def _become_follower(self, term, leader, reason) -> None:
-        super()._become_follower(term, leader, reason)
-        self.voted_for = None
+    def view(self, term, voted_for):
+        return (term, None) if voted_for == self.inner.id else (term, voted_for)
 
 
-class LeaseForPreVotesOnly(ElectionCore):
-    """Bug: CheckQuorum's lease covers pre-votes only, so a real RequestVote of a higher term deposes a healthy
-    leader (what this core did before it followed etcd-io/raft's inLease)."""
-
-    def _lease_ignores(self, msg: Message) -> bool:
+class _ForgetsVoteOnStepDown(ElectionRules):
+    def keeps_vote_on_step_down(self, core):
         return False
 
 
-class LeaseIgnoresTransfers(ElectionCore):
-    """Bug: the lease does not look at the transfer flag, so a leadership transfer cannot get its votes."""
+ForgetsVoteOnStepDown = configured("ForgetsVoteOnStepDown", "Bug: becoming follower clears votedFor even when the "
+                                   "term does not change.", _ForgetsVoteOnStepDown())
 
-    def _lease_ignores(self, msg: Message) -> bool:
+
+class _LeaseForPreVotesOnly(ElectionRules):
+    def lease_ignores(self, core, msg):
+        return False
+
+
+LeaseForPreVotesOnly = configured("LeaseForPreVotesOnly", """Bug: CheckQuorum's lease covers pre-votes only, so a
+    real RequestVote of a higher term deposes a healthy leader (what this core did before it followed etcd-io/raft's
+    inLease).""", _LeaseForPreVotesOnly())
+
+
+class _LeaseIgnoresTransfers(ElectionRules):
+    def lease_ignores(self, core, msg):
         if isinstance(msg, RequestVote) and msg.transfer:
             msg = RequestVote(msg.term, msg.src, msg.dst, prevote=msg.prevote)
-        return ElectionCore._lease_ignores(self, msg)
+        return super().lease_ignores(core, msg)
+
+
+LeaseIgnoresTransfers = configured("LeaseIgnoresTransfers", "Bug: the lease does not look at the transfer flag, so "
+                                   "a leadership transfer cannot get its votes.", _LeaseIgnoresTransfers())
 
 
 def naive(**flags) -> type[ElectionCore]:

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_core_bugs import ACTIONS, Sim
 
-from raftzmq.protocol.core import FOLLOWER, LEADER, PRECANDIDATE, ElectionCore, Output
+from raftzmq.protocol.core import FOLLOWER, LEADER, PRECANDIDATE, ElectionCore, Hints, Output
 from raftzmq.protocol.messages import AppendEntries, Message, RequestVote
 
 WINDOW = 0.002  # CoreConfig's default hint window
@@ -180,20 +180,31 @@ def test_without_hints_a_silent_leader_is_replaced_through_the_election_timeout(
 # ---------------------------------------------------------------------------------------------- mutants
 
 
-class HintCampaignsForReal(ElectionCore):
-    """Bug: a hint starts a real election (term + 1) instead of a pre-vote."""
+def with_hints(name, hints_cls, doc):
+    """The built-in core with `hints_cls` as its hint collaborator (a documented configuration hook)."""
+    def __init__(self, config, state, now, rng=None):
+        ElectionCore.__init__(self, config, state, now, rng, hints=hints_cls())
+    return type(name, (ElectionCore,), {"__init__": __init__, "__doc__": doc})
 
-    def _campaign(self, pre: bool, transfer: bool = False, hint: bool = False) -> None:
-        super()._campaign(pre=pre and not hint, transfer=transfer, hint=False)
+
+class _RealCampaign(Hints):
+    def prevote_first(self, core):
+        return False
 
 
-class TrustsTheHintFlag(ElectionCore):
-    """Bug: a voter takes the candidate's word that the leader's connection closed, as if it had seen it."""
+HintCampaignsForReal = with_hints("HintCampaignsForReal", _RealCampaign,
+                                  "Bug: a hint starts a real election (term + 1) instead of a pre-vote.")
 
-    def step(self, msg: Message, now: float) -> Output:
-        if isinstance(msg, RequestVote) and msg.hint and self.leader is not None:
-            self.hint_leader, self.hint_at = self.leader, now
-        return super().step(msg, now)
+
+class _TrustsTheFlag(Hints):
+    def saw_prevote(self, core, msg):
+        super().saw_prevote(core, msg)
+        if core.leader is not None:
+            self.leader, self.at = core.leader, core.now
+
+
+TrustsTheHintFlag = with_hints("TrustsTheHintFlag", _TrustsTheFlag, "Bug: a voter takes the candidate's word that "
+                               "the leader's connection closed, as if it had seen it.")
 
 
 def one_false_hint(core_cls: type[ElectionCore]) -> Cluster:
@@ -218,13 +229,13 @@ def test_a_hint_seen_by_one_follower_alone_does_not_unseat_a_live_leader(core_cl
         assert {e.fields["reason"] for _, e in c.events("prevote_denied")} == {"leader_alive"}
 
 
-class NoDeferral(ElectionCore):
-    """Bug: granting someone's hint pre-vote leaves the voter's own hint campaign pending."""
+class _NoDeferral(Hints):
+    def defer(self, core):
+        pass
 
-    def _on_request_vote(self, msg: RequestVote) -> None:
-        pending = self.hint_deadline
-        super()._on_request_vote(msg)
-        self.hint_deadline = pending
+
+NoDeferral = with_hints("NoDeferral", _NoDeferral,
+                        "Bug: granting someone's hint pre-vote leaves the voter's own hint campaign pending.")
 
 
 @pytest.mark.parametrize("core_cls", [ElectionCore, NoDeferral])
@@ -250,13 +261,13 @@ def test_no_hint_output_ever_persists_or_sends_a_real_vote_request():
     assert not msgs(out, RequestVote, prevote=False) and not msgs(out, AppendEntries)
 
 
-class NoRivalry(ElectionCore):
-    """Bug: hinted pre-candidates that meet both run on (each grants the other)."""
+class _NoRivalry(Hints):
+    def rival(self, core, msg):
+        return None
 
-    def _on_prevote(self, msg: RequestVote) -> None:
-        rival, self.hint_round = self.hint_round, False
-        super()._on_prevote(msg)
-        self.hint_round = rival and self.role == PRECANDIDATE
+
+NoRivalry = with_hints("NoRivalry", _NoRivalry, "Bug: hinted pre-candidates that meet both run on (each grants "
+                       "the other).")
 
 
 @pytest.mark.parametrize("core_cls", [ElectionCore, NoRivalry])
@@ -279,12 +290,13 @@ def test_of_two_hinted_precandidates_that_meet_the_lower_id_runs_on_and_the_vote
     assert (denied == [(2, 4, "hint_rival")]) == (core_cls is ElectionCore), denied
 
 
-class FollowsGhosts(ElectionCore):
-    """Bug: a hinted pre-candidate takes the dead leader's last heartbeat (still in flight at the close) for a
-    live leader and goes back to following it."""
-
-    def _is_ghost(self, msg: AppendEntries) -> bool:
+class _FollowsGhosts(Hints):
+    def is_ghost(self, core, msg):
         return False
+
+
+FollowsGhosts = with_hints("FollowsGhosts", _FollowsGhosts, """Bug: a hinted pre-candidate takes the dead leader's
+    last heartbeat (still in flight at the close) for a live leader and goes back to following it.""")
 
 
 @pytest.mark.parametrize("core_cls", [ElectionCore, FollowsGhosts])
@@ -375,11 +387,13 @@ def test_random_hint_schedules_are_not_vacuous():
     assert hinted > 10  # (16 of these 60 seeds when written)
 
 
-class NoLateDeferral(ElectionCore):
-    """Bug: a follower that sees the close after another's hint pre-vote reached it starts its own round anyway."""
-
-    def _hint_round_running(self) -> bool:
+class _NoLateDeferral(Hints):
+    def round_running(self, core):
         return False
+
+
+NoLateDeferral = with_hints("NoLateDeferral", _NoLateDeferral, "Bug: a follower that sees the close after another's "
+                            "hint pre-vote reached it starts its own round anyway.")
 
 
 @pytest.mark.parametrize("core_cls", [ElectionCore, NoLateDeferral])
@@ -408,11 +422,14 @@ def test_a_late_hinted_follower_does_not_stand_against_a_candidate_that_won_its_
     assert (candidates == [4]) == (core_cls is ElectionCore), candidates
 
 
-class NoRetry(ElectionCore):
-    """Bug: a hint pre-candidate asks once; those who denied it before they saw the close are never asked again."""
+class _NoRetry(Hints):
+    def retry(self, core):
+        self.deadline = float("inf")
+        return []
 
-    def _retry_hint_prevote(self) -> None:
-        self.hint_deadline = float("inf")
+
+NoRetry = with_hints("NoRetry", _NoRetry, "Bug: a hint pre-candidate asks once; those who denied it before they saw "
+                     "the close are never asked again.")
 
 
 @pytest.mark.parametrize("core_cls", [ElectionCore, NoRetry])

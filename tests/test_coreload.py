@@ -2,6 +2,7 @@
 line, CoreContractError naming the rule at run time), never a traceback."""
 from __future__ import annotations
 
+import json
 import re
 import sys
 import textwrap
@@ -50,9 +51,11 @@ BROKEN = textwrap.dedent('''
             return out
 
     class EventWithoutField(ElectionCore):
-        def _emit(self, name, **fields):
-            fields.pop("candidate", None)
-            super()._emit(name, **fields)
+        def tick(self, now):
+            out = super().tick(now)
+            for ev in out.events:
+                ev.fields.pop("candidate", None)
+            return out
 ''')
 
 
@@ -154,7 +157,7 @@ def _child(tmp_path, body: str) -> str:
      "unknown field"),
     ("print(json.dumps({'persist': None, 'events': [], 'deadline': 1.0, 'role': 'follower', 'term': 0, "
      "'messages': [{'kind': 'vote_response', 'term': 0, 'src': 1, 'dst': 2, 'granted': 'yes'}]}), flush=True)\n",
-     "must be bools"),
+     "granted must be a bool"),
 ])
 def test_a_misbehaving_child_process_is_a_contract_error(tmp_path, body, rule):
     with pytest.raises(CoreLoadError, match=rule):
@@ -165,11 +168,37 @@ def test_child_messages_round_trip_and_missing_flags_take_defaults():
     from raftzmq.protocol import AppendEntries, AppendResponse, RequestVote, TimeoutNow, VoteResponse
     from raftzmq.runtime.cores.extcore import message_from_json, message_to_json
 
+    from raftzmq.protocol import Entry
+
     for msg in (RequestVote(3, 1, 2, prevote=True), VoteResponse(3, 2, 1, granted=True, prevote=True),
-                AppendEntries(3, 1, 2), AppendResponse(3, 2, 1, success=False), TimeoutNow(3, 1, 2)):
-        assert message_from_json(message_to_json(msg)) == msg
+                RequestVote(3, 1, 2, last_log_index=7, last_log_term=2),
+                AppendEntries(3, 1, 2), AppendResponse(3, 2, 1, success=False), TimeoutNow(3, 1, 2),
+                AppendEntries(3, 1, 2, prev_index=4, prev_term=1, commit=4,
+                              entries=(Entry(5, 2, b"\x00\xffset x"), Entry(6, 3))),
+                AppendResponse(3, 2, 1, success=False, index=4, conflict_index=2, conflict_term=1)):
+        doc = message_to_json(msg)
+        assert json.loads(json.dumps(doc)) == doc  # plain JSON
+        assert message_from_json(doc) == msg
+    assert message_to_json(AppendEntries(3, 1, 2, entries=(Entry(1, 2, b"hi"),)))["entries"] == \
+        [{"index": 1, "term": 2, "data": "aGk="}]
     assert message_from_json({"kind": "append_response", "term": 1, "src": 2, "dst": 1}).success is True
     assert message_from_json({"kind": "request_vote", "term": 1, "src": 2, "dst": 1}).prevote is False
+    assert message_from_json({"kind": "append_entries", "term": 1, "src": 2, "dst": 1}).entries == ()
+
+
+@pytest.mark.parametrize("entries, rule", [
+    ({"index": 1}, "must be a list"),
+    ([{"index": 1, "term": 1, "data": "!!"}], "not base64"),
+    ([{"index": 1, "term": 1, "data": 5}], "base64 string"),
+    ([{"index": 1, "term": 1, "extra": 1}], "an object with"),
+    ([{"index": 2, "term": 1}], "consecutive"),
+    ([{"index": 1, "term": 9}], "above the message"),
+])
+def test_malformed_child_entries_are_refused(entries, rule):
+    from raftzmq.runtime.cores.extcore import message_from_json
+
+    with pytest.raises(ValueError, match=rule):
+        message_from_json({"kind": "append_entries", "term": 1, "src": 2, "dst": 1, "entries": entries})
 
 
 def test_a_core_without_hint_ignores_disconnect_hints():

@@ -100,10 +100,10 @@ class Recording(Simulator):
             send(messages)
         return rec_save, rec_log, rec_send
 
-    def _embedding(self, node, log):
-        sim_apply = super()._embedding(node, log)
+    def _embedding(self, node, log, state=None):
+        sim_apply = super()._embedding(node, log, state)
         live = _live_node(self, node.id, node.inc, self.node_trace[(node.id, node.inc)], self.tmp)
-        live_apply = live._embedding()
+        live_apply = live._embedding(state)
 
         def both(out: Output) -> None:
             live_apply(out)
@@ -167,7 +167,7 @@ def test_simulator_and_node_process_apply_outputs_identically(tmp_path):
                for e in every)
 
 
-def _send_first(save, log, send, failpoint=None):
+def _send_first(save, log, send, failpoint=None, **ports):
     """Mutant embedding: sends before it persists (and logs)."""
 
     def apply(out: Output) -> None:

@@ -9,23 +9,34 @@ import random
 import pytest
 
 from cluster_harness import cluster_session
-from raftzmq.lab.live.fuzz import CATEGORIES, FrameFactory
+from raftzmq.lab.live.fuzz import CATEGORIES, WEIGHTS, FrameFactory
 from raftzmq.protocol import Codec, ProtocolError
+from raftzmq.protocol.codec import REASONS
 
 FRAMES = 10_000
 
 
-def test_every_generated_frame_is_one_the_codec_rejects():
+def test_every_generated_frame_is_one_the_codec_rejects_and_the_new_fields_are_covered():
     members = (1, 2, 3)
     factory = FrameFactory(random.Random(3), members)
+    reasons = set()
     for i in range(3000):
         target, category = members[i % 3], CATEGORIES[i % len(CATEGORIES)]
         parts = factory.frame(category, target)
         if len(parts) == 1:
-            with pytest.raises(ProtocolError):
+            with pytest.raises(ProtocolError) as info:
                 Codec(members, target).decode(parts[0])
+            reasons.add(info.value.reason)
         else:
             assert category == "many_parts"
+    # Wire v4's fields: ints, flags, log positions and every way an entry list can be wrong.
+    assert {"bad_int", "bad_flag", "bad_position", "bad_entries", "too_many_entries", "entry_too_large",
+            "truncated", "trailing_bytes", "too_large", "bad_version", "unknown_kind"} <= reasons, reasons
+    assert REASONS - reasons <= {"bad_field"}, REASONS - reasons
+
+
+def test_oversize_frames_are_rare_in_a_campaign():
+    assert dict(zip(CATEGORIES, WEIGHTS))["oversize"] < 0.1 and set(WEIGHTS) - {0.02} == {1.0}
 
 
 @pytest.mark.cluster

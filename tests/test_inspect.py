@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from raftzmq.cli import main
 from raftzmq.protocol.core import HardState
-from raftzmq.protocol.logdigest import chain_all
+from raftzmq.evidence.logdigest import chain_all
 from raftzmq.protocol.messages import Entry
 from raftzmq.runtime.node.storage import StateFile
 from raftzmq.runtime.node.wal import FILE_HEADER, RECORD_OVERHEAD, WriteAheadLog, encode_record

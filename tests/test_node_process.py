@@ -249,7 +249,7 @@ def test_garbage_flood_is_logged_rate_limited_and_node_keeps_working(cluster):
     rejected = cluster.events(victim, "message_rejected")
     assert counted() == n
     assert len(rejected) <= 20, f"{len(rejected)} records for one flood: not rate-limited"
-    assert {r["reason"] for r in rejected} == {"not_json"} and all(r["size"] > 0 for r in rejected)
+    assert {r["reason"] for r in rejected} == {"bad_version"} and all(r["size"] > 0 for r in rejected)
     # Still working: the flooded node takes part in the next election after the leader dies.
     cluster.nodes[leader].kill()
     others = sorted(set(range(1, 4)) - {leader})
@@ -339,14 +339,21 @@ def test_a_node_whose_release_never_comes_starts_its_timer_after_the_bound(clust
     _hold_all(cluster, bound_ms=800)  # nobody publishes a release in this test
     cluster.start_all()
     term, _ = cluster.wait_leader()
+    by_bound = []
     for i in range(1, cluster.n + 1):
         recs = cluster.records(i)
         started = next(r for r in recs if r["event"] == "node_started")
         released = next(r for r in recs if r["event"] == "timer_released")
-        assert released["reason"] == "bound" and released["held_ms"] >= 800
-        assert (released["mono_ns"] - started["mono_ns"]) / 1e9 >= 0.79
+        # Each node waits out the bound, unless a leader that did (a node started earlier, on a loaded machine)
+        # reaches it first: then it follows that leader, which also ends the hold.
+        assert released["reason"] in ("bound", "leader"), released
+        if released["reason"] == "bound":
+            by_bound.append(i)
+            assert released["held_ms"] >= 800
+            assert (released["mono_ns"] - started["mono_ns"]) / 1e9 >= 0.79
         # the hold held: no election began before the release
         assert not [r for r in recs if r["event"] == "election_timeout" and r["mono_ns"] < released["mono_ns"]]
+    assert by_bound, "without a release, some node must have started its timer at the bound"
     assert term >= 1
 
 

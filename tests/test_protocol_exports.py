@@ -2,10 +2,10 @@
 import raftzmq.protocol as protocol
 
 EXPECTED = {
-    "AppendEntries", "AppendResponse", "CANDIDATE", "Codec", "CoreConfig", "ElectionCore", "Entry", "Event", "FOLLOWER",
-    "HardState", "IllegalTransition", "LEADER", "MAX_FRAME_BYTES", "Message", "NetModel", "NetModelError", "Output",
+    "AppendEntries", "AppendResponse", "CANDIDATE", "CONTRACT_VERSION", "Codec", "Core", "CoreConfig", "CoreWrapper", "ElectionCore", "ElectionRules", "Entry", "Event", "FOLLOWER",
+    "HardState", "HintedCore", "Hints", "IllegalTransition", "LEADER", "MAX_FRAME_BYTES", "Message", "NetModel", "NetModelError", "Output",
     "PRECANDIDATE",
-    "ProtocolError", "RequestVote", "TimeoutNow", "VoteResponse", "has_majority", "majority",
+    "ProtocolError", "Ready", "RequestVote", "TimeoutNow", "VoteResponse", "has_majority", "majority", "must_sync",
 }
 
 

@@ -2,17 +2,19 @@
 from __future__ import annotations
 
 import random
+import struct
 import time
 
 import pytest
 import zmq
 
 from proc_helpers import free_tcp_ports, wait_until
-from raftzmq.protocol import AppendEntries, Codec, VoteResponse
+from raftzmq.protocol import MAX_FRAME_BYTES, AppendEntries, Codec, Entry, VoteResponse
 from raftzmq.runtime.node import netem as netem_mod
 from raftzmq.runtime.node.failpoints import FailpointError, Failpoints, FailpointSpec, parse
 from raftzmq.runtime.node.netem import DELAYED, DROP, SEND, NetEm, NetModelError
 from raftzmq.runtime.node.transport import (
+    MAXMSGSIZE,
     REJECT_LOG_BUDGET,
     AddressInUseError,
     LogLimiter,
@@ -30,6 +32,11 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.t
+
+
+def with_src(frame: bytes, src: int) -> bytes:
+    """A v4 frame claiming another sender (the header is version u8, kind u8, term u64, src u32, dst u32)."""
+    return frame[:10] + struct.pack(">I", src) + frame[14:]
 
 
 @pytest.fixture
@@ -131,11 +138,14 @@ def test_malformed_oversize_and_spoofed_frames_are_rejected_and_counted(ctx, end
     h = hostile(ctx, endpoints[2])
     good = Codec.encode(AppendEntries(5, 3, 2))
     bad_frames = {
-        "not_json": b"\xff garbage",
-        "too_large": b"x" * 300,  # above the codec's 256, below MAXMSGSIZE (1024): reaches the codec
-        "spoofed_source": Codec.encode(AppendEntries(5, 3, 2)).replace(b'"s":3', b'"s":2'),  # claims to be us
-        "unknown_source": Codec.encode(AppendEntries(5, 3, 2)).replace(b'"s":3', b'"s":9'),  # not a member
+        "bad_version": b"\xff garbage",
+        "too_large": b"x" * (MAX_FRAME_BYTES + 1),  # above the codec's limit, below MAXMSGSIZE: reaches the codec
+        "spoofed_source": with_src(good, 2),  # claims to be us
+        "unknown_source": with_src(good, 9),  # not a member
         "wrong_destination": Codec.encode(AppendEntries(5, 3, 1)),
+        "truncated": good[:-1],
+        "bad_entries": Codec.encode(AppendEntries(5, 3, 2, entries=(Entry(1, 5),)))[:-20]
+        + struct.pack(">QQI", 2, 5, 0),  # entry index 2 after prev_index 0
     }
 
     def send_all():
@@ -158,11 +168,33 @@ def test_malformed_oversize_and_spoofed_frames_are_rejected_and_counted(ctx, end
     t2.close()
 
 
+def test_a_batch_and_a_frame_of_the_full_limit_cross_the_transport(ctx, endpoints):
+    """The transport's limit derives from the codec's: the largest valid AppendEntries (exactly MAX_FRAME_BYTES)
+    arrives whole, as one frame, next to a batch of 100 x 1 KB entries."""
+    from raftzmq.protocol.messages import APPEND_ENTRIES_FIXED_BYTES, ENTRY_WIRE_BYTES, MAX_ENTRY_DATA_BYTES
+
+    assert MAX_FRAME_BYTES < MAXMSGSIZE
+    t1, _ = make(ctx, 1, endpoints)
+    t2, _ = make(ctx, 2, endpoints)
+    n = 16
+    last = MAX_FRAME_BYTES - APPEND_ENTRIES_FIXED_BYTES - n * ENTRY_WIRE_BYTES - (n - 1) * MAX_ENTRY_DATA_BYTES
+    full = AppendEntries(2, 1, 2, entries=tuple(Entry(i + 1, 2, bytes([i]) * (MAX_ENTRY_DATA_BYTES if i < n - 1
+                                                                              else last)) for i in range(n)))
+    assert len(Codec.encode(full)) == MAX_FRAME_BYTES
+    batch = AppendEntries(3, 1, 2, prev_index=16, prev_term=2, commit=16,
+                          entries=tuple(Entry(17 + i, 3, bytes([i]) * 1024) for i in range(100)))
+    got = receive_until(t2, lambda g: full in g and batch in g, "the full frame and the batch",
+                        resend=lambda: (t1.send(full), t1.send(batch)))
+    assert set(got) == {full, batch} and t2.stats["rejected"] == 0
+    t1.close()
+    t2.close()
+
+
 def test_frame_above_maxmsgsize_disconnects_sender_but_not_others(ctx, endpoints):
     t1, _ = make(ctx, 1, endpoints)
     t2, _ = make(ctx, 2, endpoints)
     h = hostile(ctx, endpoints[2])
-    h.send(b"y" * 5000)  # zmq drops the connection: never reaches the codec
+    h.send(b"y" * (MAXMSGSIZE + 1))  # zmq drops the connection: never reaches the codec
     hb = AppendEntries(1, 1, 2)
     receive_until(t2, lambda g: hb in g, "node 1's heartbeat after the oversize frame", resend=lambda: t1.send(hb))
     assert t2.stats["rejected"] == 0
@@ -191,8 +223,8 @@ def test_hostile_dealer_with_member_routing_id_cannot_cut_member_off(ctx, endpoi
                   resend=lambda: (t1.send(real2), h2.send(spoof)))
     # What the codec can check, it does: claiming to be the node itself or a non-member is rejected.
     before = t2.stats["rejected"]
-    h.send(Codec.encode(AppendEntries(9, 3, 2)).replace(b'"s":3', b'"s":2'))
-    h.send(Codec.encode(AppendEntries(9, 3, 2)).replace(b'"s":3', b'"s":42'))
+    h.send(with_src(Codec.encode(AppendEntries(9, 3, 2)), 2))
+    h.send(with_src(Codec.encode(AppendEntries(9, 3, 2)), 42))
     wait_until(lambda: t2.receive() == [] and t2.stats["rejected"] >= before + 2, 3, "two rejections")
     assert t2.stats["rejected:spoofed_source"] >= 1 and t2.stats["rejected:unknown_source"] >= 1
     for s in (h, h2):

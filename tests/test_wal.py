@@ -9,7 +9,7 @@ import zlib
 
 import pytest
 
-from raftzmq.protocol.logdigest import GENESIS, chain, chain_all
+from raftzmq.evidence.logdigest import GENESIS, chain, chain_all
 from raftzmq.protocol.messages import Entry
 from raftzmq.runtime.node.diskfaults import LOG_FAULTS, FaultyFileOps
 from raftzmq.runtime.node.storage import CorruptStateError, FileOps, StorageFatalError

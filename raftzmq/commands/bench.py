@@ -12,7 +12,8 @@ from typing import Any
 
 import click
 
-from ..lab.bench import cluster as bench_cluster, hotpath as bench_hotpath, net as bench_net, scale as bench_scale
+from ..lab.bench import cluster as bench_cluster, codec as bench_codec, hotpath as bench_hotpath
+from ..lab.bench import net as bench_net, scale as bench_scale
 from ..lab.bench.failover import META, heartbeat_for, run_failover
 from ..lab.bench.failover_report import analyze, compare
 from ..lab.bench.fig16 import parse_ranges
@@ -69,6 +70,7 @@ def bench() -> None:
       raftzmq bench sim --runs 9            # simulated seconds per wall second
       raftzmq bench failover --sim          # the Raft paper's Figure 16 on real processes
       raftzmq bench net --auth curve        # idle CPU and failover with CURVE
+      raftzmq bench codec                   # wire encodings: heartbeat and 100 x 1 KB entries
       raftzmq bench wal                     # append+fsync of the write-ahead log against os.write+os.fsync
       raftzmq bench lincheck                # the linearizability checker on 10,000 operations
     """
@@ -157,6 +159,34 @@ def spawn(nodes: int, runs: int, as_json: bool) -> None:
 
 
 @bench.command()
+@click.option("--runs", type=click.IntRange(1, 1000), default=7, show_default=True,
+              help="Timed runs per encoding and message (medians are reported).")
+@click.option("--entries", type=click.IntRange(1, 1024), default=100, show_default=True,
+              help="Entries in the batch message.")
+@click.option("--entry-bytes", type=click.IntRange(0, 64 << 10), default=1024, show_default=True,
+              help="Data bytes per entry.")
+@click.option("--json", "as_json", is_flag=True)
+def codec(runs: int, entries: int, entry_bytes: int, as_json: bool) -> None:
+    """Encode + decode cost of one message (microseconds, median of --runs) per wire encoding: the codec's
+    packed frame, the same with the data in a second ZeroMQ frame, JSON with base64 entries, and the previous
+    JSON wire (v3) for heartbeats. Pure CPU, no sockets; run it on a quiet machine.
+
+    \b
+    Examples:
+      raftzmq bench codec                          # heartbeat and 100 x 1 KB, 7 runs
+      raftzmq bench codec --runs 3 --entries 1000 --entry-bytes 64
+    """
+    res = _measure(bench_codec.measure, runs=runs, entries=entries, entry_bytes=entry_bytes)
+    if as_json:
+        _emit(res, True)
+        return
+    click.echo(f"machine: {_machine()}")
+    click.echo(bench_codec.table(res))
+    for key in ("heartbeat packed / json-v3", "heartbeat packed cached / json-v3 cached"):
+        click.echo(f"{key}: {res[key]}")
+
+
+@bench.command()
 @cluster_options
 @click.option("--sizes", default="5", show_default=True, metavar="N[,N...]",
               help="Cluster sizes to measure (the floor has min(N, 5) processes).")
@@ -172,9 +202,10 @@ def hotpath(sizes: str, runs: int, seconds: float, as_json: bool, **flags: Any) 
       raftzmq bench hotpath                       # 5 nodes, 3 windows of 10 s
       raftzmq bench hotpath --sizes 5,101 --runs 3
     """
+    config_path = flags["config_path"]  # resolve_cluster pops the cluster flags
     config = resolve_cluster(flags)
     res = _measure(bench_hotpath.hotpath, nodes=_sizes(sizes), runs=runs, seconds=seconds,
-                   heartbeat_ms=config.heartbeat_ms, extra=start_args(config, flags["config_path"]))
+                   heartbeat_ms=config.heartbeat_ms, extra=start_args(config, config_path))
     _emit({"load average at start": bench_hotpath.load_average(), **res}, as_json)
 
 
@@ -196,9 +227,10 @@ def scale(sizes: str, hold: float, runs: int, as_json: bool, **flags: Any) -> No
       raftzmq bench scale                          # 5, 25, 51 and 101 nodes, 60 s hold each
       raftzmq bench scale --sizes 51,101 --hold 30 --runs 3
     """
+    config_path = flags["config_path"]  # resolve_cluster pops the cluster flags
     config = resolve_cluster(flags)
     res = _measure(bench_scale.scale, sizes=_sizes(sizes), hold=hold, runs=runs,
-                   extra=start_args(config, flags["config_path"]))
+                   extra=start_args(config, config_path))
     _emit({"load average at start": bench_hotpath.load_average(), **res}, as_json)
 
 

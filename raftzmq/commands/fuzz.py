@@ -24,9 +24,11 @@ def fuzz(frames: int, seed: int | None, as_json: bool, run_dir: str | None) -> N
     """Send malformed frames to every node of the running cluster; check that nothing moved.
 
     \b
-    Frames: random bytes, truncated JSON, wrong types, huge and negative numbers, unknown ids,
-    spoofed ids (claiming to be the receiver), other malformed JSON, oversize, many parts. Each is
-    checked to be one the node's codec rejects (a well-formed frame claiming a member is accepted
+    Frames (wire version 4): random bytes, truncated frames, bad flag bits, numbers beyond range or
+    inconsistent log positions, unknown ids, spoofed ids (claiming to be the receiver), malformed
+    frames (other versions, unknown kinds, trailing bytes), bad entry lists (beyond the count or
+    data limit, indexes not consecutive, terms decreasing or newer than the message, lengths that
+    lie), oversize (rare: ~1 MiB each), many parts. Each is checked to be one the node's codec rejects (a well-formed frame claiming a member is accepted
     by design: no authentication, see README Limits).
 
     Exit 0 when every node stayed up (same pid), term and leader did not change, and each node's log

@@ -6,6 +6,8 @@ Invariants (letters are stable; docs/log-schema.md explains them):
   (c) durable-term            terms go backwards within an incarnation, or a restart loads less than was durable
   (d) leader-has-majority     a `became_leader` without `vote_granted` for it from a strict majority, same term
   (e) vote-durable-first      a `vote_granted` not covered by durable state (term, voted_for) of that incarnation
+  (f)-(k)                     replication (log matching, leader completeness, state machine safety, leader
+                              append-only, commit monotonic, committed never lost): evidence/replication_checks.py
 
 `Checker` is incremental: feed each file's records in file order (files may be interleaved arbitrarily), then
 `finish()`. Per-record work is O(1) with dict/set state, so the simulator can feed it records in memory.
@@ -20,6 +22,7 @@ from typing import Any, Iterable, TextIO
 
 from .coverage import Coverage, Gap
 from .logfile import Located, LogFormatError, iter_records, run_files
+from .replication_checks import REPLICATION_INVARIANTS, WATCHED_EVENTS, ReplicationChecks
 
 __all__ = [
     "INVARIANTS",
@@ -40,6 +43,7 @@ INVARIANTS = {
     "c": "durable-term",
     "d": "leader-has-majority",
     "e": "vote-durable-first",
+    **REPLICATION_INVARIANTS,
 }
 TERM_AND_VOTE = "term+vote"
 EXIT_INCOMPLETE = 3  # `raftzmq check`: records are missing, so there is no verdict (README, "Exit codes")
@@ -88,18 +92,20 @@ class CheckResult:
         return "incomplete" if self.incomplete else "violation" if self.violations else "ok"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        doc = {
             "ok": self.ok,
             "verdict": self.verdict,
             "incomplete": [g.to_dict() for g in self.incomplete],
             "violations": [v.to_dict() for v in self.violations],
             "suppressed_violations": self.suppressed,
-            "withheld_violations": self.withheld,
             "cluster_size": self.cluster_size,
             "cluster_size_source": self.cluster_size_source,
             "stats": self.stats,
             "warnings": self.warnings,
         }
+        if self.incomplete:  # only incomplete evidence withholds anything; complete runs keep their exact output
+            doc["withheld_violations"] = self.withheld
+        return doc
 
     def to_json(self, **kw: Any) -> str:
         return json.dumps(self.to_dict(), **kw)
@@ -150,6 +156,7 @@ class Checker:
         # The members whose records the evidence must hold, and who says so ("cluster.json", "--nodes"): a member
         # without a single record is missing evidence (a multi-host set with one folder not collected).
         self.expected_members: tuple[set[int], str] | None = None
+        self._replication = ReplicationChecks(self._violate, self.warnings.append)
 
     # ---------------------------------------------------------------------------------------------- feeding
 
@@ -181,6 +188,8 @@ class Checker:
         self._terms.add(term)
         self._term_never_goes_back(node, inc, term, st, where)
         self._judge(rec, st, where)
+        if event in WATCHED_EVENTS:
+            self._replication.feed(rec, where)
 
     def _feed_supervisor(self, rec: dict[str, Any], where: str | None) -> None:
         self.supervisor_records += 1
@@ -301,6 +310,7 @@ class Checker:
                                            f"{sorted(voters) or 'nobody'}: {len(voters)} of {size} is no majority",
                                       where, *voters.values())
 
+        replication_gaps = self._replication.finish()
         leaders = {str(t): sorted(ns) for t, ns in sorted(self._leaders.items())}
         stats = {
             "records": self.records,
@@ -315,9 +325,12 @@ class Checker:
             "leaders_per_term": leaders,
             "events": dict(sorted(self.events.items())),
         }
+        if self._replication.active:  # election-only runs keep exactly their output
+            stats["replication"] = self._replication.stats()
         self.violations.sort(key=lambda v: v.invariant)
         gaps = self.coverage.finish(expect_supervisor_log=self.expect_supervisor_log,
                                     supervisor_records=self.supervisor_records, last_ns=self.last_ns)
+        gaps = gaps + replication_gaps
         gaps += self._missing_members(size, gaps)
         if gaps:  # no verdict from part of the evidence: what was seen is counted, not reported
             withheld = len(self.violations) + self.suppressed
@@ -325,17 +338,19 @@ class Checker:
         return CheckResult(self.violations, stats, size, source, self.warnings, self.suppressed, gaps)
 
     def _missing_members(self, size: int | None, gaps: list[Gap]) -> list[Gap]:
-        """Members expected (cluster.json, cluster_started, --nodes) that wrote no record and that the coverage
-        did not already account for (the supervisor's spawns are its business)."""
+        """Members expected (cluster.json, cluster_started, --nodes) that wrote no record. Only without a
+        supervisor's spawns: where it logged them, it is the authority on which processes ran (one it never
+        spawned cannot have voted), and the coverage judges those it did (a silent spawn is a gap there)."""
+        if self.coverage.spawned():
+            return []
         if self.expected_members is not None:
             members, source = self.expected_members
         elif self._started_size is not None:
             members, source = set(range(1, self._started_size[0] + 1)), "cluster_started"
         else:
             return []
-        spawned = {node for node, _ in self.coverage.spawned()}
         told = {g.node for g in gaps}
-        missing = sorted(m for m in members if m not in self._nodes and m not in spawned and m not in told)
+        missing = sorted(m for m in members if m not in self._nodes and m not in told)
         if not missing:
             return []
         have = sorted(self._nodes)
@@ -439,6 +454,11 @@ def render_summary(result: CheckResult, *, max_violations: int = 50, max_terms: 
         shown = per_term[-max_terms:]
         more = f" (last {len(shown)} of {len(per_term)})" if len(per_term) > len(shown) else ""
         lines.append(f"leaders per term{more}: " + ", ".join(f"{t}:{'/'.join(map(str, ns))}" for t, ns in shown))
+    rep = s.get("replication")
+    if rep is not None:
+        per_node = ", ".join(f"{n}:{rep['commit_index'][n]}/{last}" for n, last in rep["last_index"].items())
+        lines.append(f"replication: {rep['records']} records, committed up to {rep['max_commit']}; "
+                     f"commit/last index per node: {per_node or '-'}")
     for w in result.warnings:
         lines.append(f"warning: {w}")
     return "\n".join(lines) + "\n"

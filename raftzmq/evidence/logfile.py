@@ -16,11 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol, TypeGuard
 
+from .logdigest import is_digest
+
 __all__ = [
     "NODE_EVENT_FIELDS",
     "SUPERVISOR_EVENT_FIELDS",
     "PERSIST_MODES",
     "EVENT_NAMES",
+    "REPLICATION_EVENTS",
     "Clock",
     "LogWriter",
     "LogFormatError",
@@ -38,9 +41,10 @@ __all__ = [
 PERSIST_MODES = ("term+vote", "term-only")
 
 # Field kinds for validation. Only presence and type are checked, never values (except persist_mode, which the
-# checker branches on), so writers can add reasons and fields without touching this module.
-_INT, _INT_OR_NULL, _STR, _NUM, _LIST, _DICT, _MODE, _INT_OR_STR = (
-    "int", "int|null", "str", "number", "list", "object", "persist_mode", "int|str")
+# checker branches on, and the shape of the replication records: digests, term runs and index ranges that must
+# agree with each other), so writers can add reasons and fields without touching this module.
+_INT, _INT_OR_NULL, _STR, _NUM, _LIST, _DICT, _MODE, _INT_OR_STR, _DIGEST, _RUNS = (
+    "int", "int|null", "str", "number", "list", "object", "persist_mode", "int|str", "digest", "term runs")
 
 # THE schema table: every event any raftzmq process writes, and the extra fields it must carry (term, incarnation
 # and seq are common to all node records). docs/log-schema.md documents exactly these events
@@ -49,6 +53,8 @@ _INT, _INT_OR_NULL, _STR, _NUM, _LIST, _DICT, _MODE, _INT_OR_STR = (
 NODE_EVENT_FIELDS: dict[str, dict[str, str]] = {
     "node_started": {"voted_for": _INT_OR_NULL, "persist_mode": _MODE},
     "state_persisted": {"voted_for": _INT_OR_NULL},
+    "log_appended": {"first": _INT, "last": _INT, "terms": _LIST, "prev_digest": _STR, "digest": _STR},
+    "entries_applied": {"first": _INT, "last": _INT, "digest": _STR},
     "became_follower": {"leader": _INT_OR_NULL},
     "became_precandidate": {},
     "became_candidate": {},
@@ -76,7 +82,14 @@ NODE_EVENT_FIELDS: dict[str, dict[str, str]] = {
     "faults_applied": {"skew": _NUM, "failpoints": _LIST},
     "log_repaired": {"bytes": _INT},
     "log_reopened": {"reason": _STR, "records_before": _INT},
+    # replication (issue 18): what the node's log holds, as index ranges, term runs and chained digests
+    "log_appended": {"first": _INT, "last": _INT, "terms": _RUNS, "prev_digest": _DIGEST, "digest": _DIGEST},
+    "commit_advanced": {"commit": _INT, "digest": _DIGEST},
+    "entries_applied": {"first": _INT, "last": _INT, "digest": _DIGEST},
+    "log_loaded": {"last": _INT, "digest": _DIGEST, "commit": _INT, "terms": _RUNS},
+    "log_tail_cut": {"file": _STR, "offset": _INT, "bytes": _INT},
 }
+REPLICATION_EVENTS = frozenset({"log_appended", "commit_advanced", "entries_applied", "log_loaded", "log_tail_cut"})
 SUPERVISOR_EVENT_FIELDS: dict[str, dict[str, str]] = {
     "cluster_started": {"nodes": _INT, "config": _DICT},
     "node_spawned": {"pid": _INT, "incarnation": _INT},
@@ -121,7 +134,35 @@ def _kind_ok(v: Any, kind: str) -> bool:
         return v in PERSIST_MODES
     if kind == _INT_OR_STR:
         return _is_int(v) or isinstance(v, str)
+    if kind == _DIGEST:
+        return is_digest(v)
+    if kind == _RUNS:  # [[term >= 1, count >= 1], ...] (tuples too, as writers may pass them before JSON)
+        return isinstance(v, (list, tuple)) and all(
+            isinstance(r, (list, tuple)) and len(r) == 2 and _is_int(r[0]) and _is_int(r[1]) and r[0] >= 1
+            and r[1] >= 1 for r in v)
     raise AssertionError(kind)
+
+
+def _replication_shape(event: str, rec: dict[str, Any]) -> str | None:
+    """What contradicts itself in a replication record (its fields have their types already)."""
+    if event == "log_appended":
+        first, last = rec["first"], rec["last"]
+        if not 1 <= first <= last:
+            return f"log_appended needs 1 <= first <= last, got first {first}, last {last}"
+        if sum(r[1] for r in rec["terms"]) != last - first + 1:
+            return f"log_appended.terms must cover first..last ({last - first + 1} entries), got {rec['terms']}"
+    elif event == "log_loaded":
+        if rec["last"] < 0 or not 0 <= rec["commit"]:
+            return f"log_loaded needs last >= 0 and commit >= 0, got last {rec['last']}, commit {rec['commit']}"
+        if sum(r[1] for r in rec["terms"]) != rec["last"]:
+            return f"log_loaded.terms must cover 1..last ({rec['last']} entries), got {rec['terms']}"
+    elif event == "entries_applied":
+        if not 1 <= rec["first"] <= rec["last"]:
+            return f"entries_applied needs 1 <= first <= last, got first {rec['first']}, last {rec['last']}"
+    elif event == "commit_advanced":
+        if rec["commit"] < 1:
+            return f"commit_advanced.commit must be >= 1, got {rec['commit']}"
+    return None
 
 
 def validate_record(rec: Any, *, known_event: bool = False) -> str | None:
@@ -161,6 +202,8 @@ def validate_record(rec: Any, *, known_event: bool = False) -> str | None:
                 return f"{by} event {event} needs field {key!r}"
             if not _kind_ok(rec[key], kind):
                 return f"{event}.{key} must be {kind}, got {rec[key]!r}"
+        if by == "node" and event in REPLICATION_EVENTS:
+            return _replication_shape(event, rec)
     return None
 
 

@@ -8,17 +8,21 @@ from .core import (
     PRECANDIDATE,
     CoreConfig,
     ElectionCore,
+    ElectionRules,
+    Hints,
     Event,
     HardState,
     IllegalTransition,
     Output,
 )
+from .ready import CONTRACT_VERSION, Ready, must_sync
+from .surface import Core, CoreWrapper, HintedCore
 from .messages import AppendEntries, Entry, AppendResponse, Message, RequestVote, TimeoutNow, VoteResponse
 from .netmodel import NetModel, NetModelError
 from .quorum import has_majority, majority
 
 __all__ = [
-    "AppendEntries", "AppendResponse", "CANDIDATE", "Codec", "CoreConfig", "ElectionCore", "Entry", "Event", "FOLLOWER",
-    "HardState", "IllegalTransition", "LEADER", "MAX_FRAME_BYTES", "Message", "NetModel", "NetModelError", "Output", "PRECANDIDATE",
-    "ProtocolError", "RequestVote", "TimeoutNow", "VoteResponse", "has_majority", "majority",
+    "AppendEntries", "AppendResponse", "CANDIDATE", "CONTRACT_VERSION", "Codec", "Core", "CoreConfig", "CoreWrapper", "ElectionCore", "ElectionRules", "Entry", "Event", "FOLLOWER",
+    "HardState", "HintedCore", "Hints", "IllegalTransition", "LEADER", "MAX_FRAME_BYTES", "Message", "NetModel", "NetModelError", "Output", "PRECANDIDATE",
+    "ProtocolError", "Ready", "RequestVote", "TimeoutNow", "VoteResponse", "has_majority", "majority", "must_sync",
 ]

@@ -9,8 +9,12 @@ produced before the core entered the persisted term, persist `persist` durably (
 `state_persisted`, log the remaining events, then send `messages`. That is what makes "a vote leaves only after
 it is durable" true (Raft thesis, section 3.8). Events of one Output never go back in term.
 
-Structure follows etcd-io/raft: term handling happens once at the top of `step`; then a flat dispatch on
-message type; roles change only through `_become`, which refuses transitions not in `TRANSITIONS`.
+Structure follows etcd-io/raft: term handling happens once at the top of `step`, for every role; then the
+current role's own step (a table: message type -> handler) and, on `tick`, the role's own tick. `_become` swaps
+both in and refuses transitions not in `TRANSITIONS`; `become_follower`, `become_candidate` and `become_leader`
+share one `reset(term)` of the per-term state (a pre-candidacy asks about term + 1 and keeps the term). Disconnect
+hints live in a collaborator (protocol/hints.py) that the core consults at a few points. Experiments bend the
+rules through documented configuration hooks (`ElectionRules`, a `Hints` subclass), never private overrides.
 
 CheckQuorum's leader lease, as etcd-io/raft has it (`inLease` in raft.go's Step): a node that heard from a live
 leader within the minimum election timeout (or is that leader) ignores a RequestVote of a higher term: it neither
@@ -34,12 +38,15 @@ yet), and of two hinted pre-candidates that meet, the lower id runs on and the o
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from .messages import AppendEntries, AppendResponse, Message, RequestVote, TimeoutNow, VoteResponse
 from .quorum import majority
+from .hints import Hints
+from .ready import Event, HardState, Output, Ready, must_sync
+from .surface import Rng
 
 __all__ = [
     "FOLLOWER",
@@ -52,7 +59,11 @@ __all__ = [
     "HardState",
     "Event",
     "Output",
+    "Ready",
+    "must_sync",
     "ElectionCore",
+    "ElectionRules",
+    "Hints",
     "IllegalTransition",
 ]
 
@@ -72,10 +83,6 @@ PERSIST_MODES = ("term+vote", "term-only")
 
 class IllegalTransition(RuntimeError):
     pass
-
-
-class Rng(Protocol):
-    def uniform(self, a: float, b: float) -> float: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,78 +113,91 @@ class CoreConfig:
             raise ValueError("hint_window must be positive and below election_timeout_min")
 
 
-@dataclass(frozen=True, slots=True)
-class HardState:
-    """What must survive a crash: the current term, whom we voted for in it, and the commit index."""
+class ElectionRules:
+    """Configuration hooks: rules of the election that an experiment may bend. `ElectionCore(..., rules=R())` runs
+    the core with a subclass that changes one decision; raftzmq/lab/conform/mutants.py builds its deliberately broken
+    cores from these hooks and from composition (docs/core-contract.md, "The built-in core's hooks"). The defaults
+    are Raft's; each hook is a decision (the core does the acting) and none is on the heartbeat path."""
 
-    term: int = 0
-    voted_for: int | None = None
-    commit: int = 0
+    def lease_ignores(self, core: ElectionCore, msg: Message) -> bool:
+        """A message of a higher term: ignore it, without adopting its term or answering? etcd-io/raft's inLease:
+        with CheckQuorum, a real vote request is ignored while the leader lease holds, unless it was made for a
+        leadership transfer. (Pre-votes are answered, denied, by the pre-vote rules.)"""
+        return (isinstance(msg, RequestVote) and not msg.prevote and not msg.transfer
+                and core.config.check_quorum and core.in_lease())
 
-    def __post_init__(self) -> None:
-        if type(self.term) is not int or self.term < 0:
-            raise ValueError(f"term must be a non-negative int, got {self.term!r}")
-        if self.voted_for is not None and (type(self.voted_for) is not int or self.voted_for < 1):
-            raise ValueError(f"voted_for must be None or a node id, got {self.voted_for!r}")
-        if type(self.commit) is not int or self.commit < 0:
-            raise ValueError(f"commit must be a non-negative int, got {self.commit!r}")
+    def steps_down(self, core: ElectionCore, msg: Message) -> bool:
+        """A (pre)candidate or leader hears of a higher term: become its follower (Raft, §5.1). False only adopts
+        the term and keeps the role: unsafe, for mutants."""
+        return True
+
+    def keeps_vote_on_step_down(self, core: ElectionCore) -> bool:
+        """Becoming follower without a term change keeps the vote of that term (§5.2). False forgets it: unsafe."""
+        return True
+
+    def grants_stale_vote(self, core: ElectionCore, msg: RequestVote) -> bool:
+        """A real vote request of a lower term: grant it anyway? Never in Raft (§5.1): it is denied with our term."""
+        return False
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
-    """Something that happened, named as in docs/log-schema.md; `term` is the node's term after it."""
-
-    name: str
-    term: int
-    fields: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class Output:
-    persist: HardState | None
-    messages: list[Message]
-    events: list[Event]
-    deadline: float  # call tick() at or after this time
+_RULES = ElectionRules()
+_INF = float("inf")
 
 
 class ElectionCore:
-    """One node's election state. Not thread-safe by design: one caller, one loop."""
+    """One node's election state. Not thread-safe by design: one caller, one loop.
 
-    def __init__(self, config: CoreConfig, state: HardState, now: float, rng: Rng | None = None) -> None:
+    Per role, as etcd-io/raft does it: each role has its own step table (message type -> handler) and tick, and
+    `_become` swaps them in; the `become_*` transitions share one `reset(term)` of the per-term state. Term handling
+    happens once, at the top of `step`, for every role. Disconnect hints live in the `hints` collaborator.
+
+    Public state (read by embeddings, conform and tests): `config`, `id`, `peers`, `quorum`, `rng`, `now`, `term`,
+    `voted_for`, `role`, `leader`, `votes`, `deadline`, `transfer_target`, `hints`, `rules`."""
+
+    def __init__(self, config: CoreConfig, state: HardState, now: float, rng: Rng | None = None, *,
+                 rules: ElectionRules | None = None, hints: Hints | None = None) -> None:
         self.config = config
         self.id = config.node_id
         self.peers = tuple(m for m in config.members if m != self.id)
         self._peer_set = frozenset(self.peers)
-        self._handlers: dict[type, Callable[[Any], None]] = {
-            RequestVote: self._on_request_vote,
-            VoteResponse: self._on_vote_response,
-            AppendEntries: self._on_heartbeat,
-            AppendResponse: self._on_append_response,
-            TimeoutNow: self._on_timeout_now,
+        self.rules = rules if rules is not None else _RULES
+        self.hints = hints if hints is not None else Hints()
+        vote, ignore = self._on_request_vote, self._ignore
+        self._steps: dict[str, dict[type, Callable[[Any], None]]] = {
+            FOLLOWER: {RequestVote: vote, VoteResponse: ignore, AppendEntries: self._follower_heartbeat,
+                       AppendResponse: ignore, TimeoutNow: self._follower_timeout_now},
+            PRECANDIDATE: {RequestVote: vote, VoteResponse: self._precandidate_vote_response,
+                           AppendEntries: self._precandidate_heartbeat, AppendResponse: ignore, TimeoutNow: ignore},
+            CANDIDATE: {RequestVote: vote, VoteResponse: self._candidate_vote_response,
+                        AppendEntries: self._candidate_heartbeat, AppendResponse: ignore, TimeoutNow: ignore},
+            LEADER: {RequestVote: vote, VoteResponse: ignore, AppendEntries: self._leader_heartbeat,
+                     AppendResponse: self._leader_append_response, TimeoutNow: ignore},
+        }
+        self._ticks: dict[str, Callable[[float], None]] = {
+            FOLLOWER: self._tick_follower, PRECANDIDATE: self._tick_precandidate, CANDIDATE: self._tick_candidate,
+            LEADER: self._tick_leader,
         }
         self.quorum = majority(len(config.members))
         self.rng: Rng = rng if rng is not None else random.Random()
         self.term = state.term
         self.voted_for = state.voted_for
         self.role = FOLLOWER
+        self._step_role = self._steps[FOLLOWER]
+        self._tick_role = self._ticks[FOLLOWER]
+        # per-term state: reset(term) clears all of it
         self.leader: int | None = None
         self.votes: set[int] = set()  # voters that granted this (pre)candidacy, self included
         self.leader_heard_at: float | None = None  # last heartbeat from the current leader
         self.peer_heard_at: dict[int, float] = {}  # leader only: last response per peer, for CheckQuorum
         self.transfer_target: int | None = None
+        self.heartbeat_deadline = _INF
+        # not per-term
         self.transfer_deadline = 0.0
-        self.hint_leader: int | None = None  # the leader whose connection this node saw close ...
-        self.hint_at = 0.0  # ... and when
-        self.hint_deadline = float("inf")  # when this node's own hint-driven pre-vote starts
-        self.hint_round = False  # this node's current pre-vote was started by a hint
-        self.hint_gap = 0.0  # a hint pre-candidate asks again after this long (doubling)
-        self.hint_round_seen: tuple[int, float] | None = None  # (term, when) of the last hint pre-vote received
         self.now = now
         self.election_deadline = 0.0
-        self.heartbeat_deadline = float("inf")
         self._patience_until = 0.0  # campaign_now: candidacies (not pre-candidacies) last at least until then
         self._term_only = config.persist_mode == "term-only"
-        self._persisted = self._durable_view()
+        self._persisted = HardState(self.term, None if self._term_only else self.voted_for)
         self._messages: list[Message] = []
         self._events: list[Event] = []
         self._reset_election_timer()
@@ -185,44 +205,32 @@ class ElectionCore:
     # ------------------------------------------------------------------ public API
 
     def step(self, msg: Message, now: float) -> Output:
-        """Handle one message addressed to this node."""
+        """Handle one message addressed to this node: term handling once, for every role, then the role's step."""
         self.now = now
         if msg.dst != self.id or msg.src not in self._peer_set:
             raise ValueError(f"message {msg} is not for node {self.id} from a peer (the codec should stop it)")
         term = msg.term
         if term > self.term:
-            if self._lease_ignores(msg):
+            if self.rules.lease_ignores(self, msg):
                 self._emit("vote_denied", candidate=msg.src, reason="leader_alive")  # no answer, no term change
                 return self._flush()
             if not self._is_future_term_probe(msg):
-                leader = msg.src if isinstance(msg, (AppendEntries, TimeoutNow)) else None
-                reason = "transfer" if msg.src == self.transfer_target else "higher_term"
-                self._become_follower(term, leader, reason)
+                if self.role == FOLLOWER or self.rules.steps_down(self, msg):
+                    leader = msg.src if isinstance(msg, (AppendEntries, TimeoutNow)) else None
+                    reason = "transfer" if msg.src == self.transfer_target else "higher_term"
+                    self.become_follower(term, leader, reason)
+                else:
+                    self.term, self.voted_for = term, None  # (a rules hook kept the role: unsafe, mutants only)
         elif term < self.term:
             self._answer_stale(msg)
             return self._flush()
-        self._handlers[type(msg)](msg)  # a flat switch on message type, as a table
+        self._step_role[type(msg)](msg)  # the role's step: a flat switch on message type, as a table
         return self._flush()
 
     def tick(self, now: float) -> Output:
-        """Advance time: fire the election timeout or the leader's heartbeat if due."""
+        """Advance time: the role's tick fires the election timeout, a hint or the leader's heartbeat if due."""
         self.now = now
-        if self.role == LEADER:
-            if self.transfer_target is not None and now >= self.transfer_deadline:
-                self._emit("transfer_aborted", target=self.transfer_target)
-                self.transfer_target = None
-            if now >= self.heartbeat_deadline:
-                if self.config.check_quorum and not self._quorum_active():
-                    self._step_down("check_quorum")
-                else:
-                    self._broadcast_heartbeat()
-        elif now >= self.hint_deadline and self.role == FOLLOWER:
-            self._campaign(pre=True, hint=True)  # a pre-vote whatever config.prevote says
-        elif now >= self.election_deadline:
-            self._emit("election_timeout")
-            self._campaign(pre=self.config.prevote)
-        elif now >= self.hint_deadline:
-            self._retry_hint_prevote()
+        self._tick_role(now)
         return self._flush()
 
     def hint(self, peer: int, now: float, closed: str = "connection") -> Output:
@@ -231,10 +239,7 @@ class ElectionCore:
         self.now = now
         if peer not in self._peer_set:
             raise ValueError(f"node {peer} is not a peer of node {self.id}")
-        if self.config.hints and self.role == FOLLOWER and peer == self.leader and not self._hint_holds():
-            self.hint_leader, self.hint_at = peer, now
-            if not self._hint_round_running():  # a node whose hint came late lets the running round be
-                self.hint_deadline = now + self.rng.uniform(0.0, self.config.hint_window)
+        if self.hints.observe(self, peer, now):
             self._emit("hint", peer=peer, closed=closed)
         return self._flush()
 
@@ -279,31 +284,110 @@ class ElectionCore:
     def deadline(self) -> float:
         if self.role == LEADER:
             return self.heartbeat_deadline
-        return min(self.election_deadline, self.hint_deadline)
+        hint_deadline = self.hints.deadline
+        return hint_deadline if hint_deadline < self.election_deadline else self.election_deadline
 
-    # ------------------------------------------------------------------ term handling
-
-    def _in_lease(self) -> bool:
+    def in_lease(self) -> bool:
         """This node is the leader, or heard from the current leader within the minimum election timeout and has
-        not itself seen that leader's connection close since."""
+        not itself seen that leader's connection close since (CheckQuorum's lease)."""
         return self.role == LEADER or (
             self.leader is not None
             and self.leader_heard_at is not None
             and self.now - self.leader_heard_at < self.config.election_timeout_min
-            and not self._hint_holds()
+            and not self.hints.holds(self)
         )
 
-    def _hint_holds(self) -> bool:
-        # A hint speaks for the leader it was about, and only for as long as a lease lasts: a leader that is in
-        # fact alive (a false hint) gets its lease back from the next heartbeats once this has passed.
-        return (self.hint_leader is not None and self.hint_leader == self.leader
-                and self.now - self.hint_at < self.config.election_timeout_min)
+    # ------------------------------------------------------------------ role changes
 
-    def _lease_ignores(self, msg: Message) -> bool:
-        # etcd-io/raft's inLease: with CheckQuorum, a real vote request of a higher term is ignored while the
-        # lease holds, unless it was made for a leadership transfer. (Pre-votes are answered below, denied.)
-        return (isinstance(msg, RequestVote) and not msg.prevote and not msg.transfer
-                and self.config.check_quorum and self._in_lease())
+    def reset(self, term: int) -> None:
+        """Enter `term` (the vote is cleared when the term changes) and clear every piece of per-term state: the
+        leader and when it was heard from, the votes collected, the leader's view of its peers, a pending transfer,
+        the heartbeat timer and the hint state. Called by every transition that starts a term's role (follower,
+        candidate, leader); a pre-candidacy asks about term + 1 and changes none of it but the leader and votes."""
+        if term != self.term:
+            if term < self.term:
+                raise ValueError(f"node {self.id}: term may not go back from {self.term} to {term}")
+            self.term, self.voted_for = term, None
+        self.leader = None
+        self.leader_heard_at = None
+        self.votes = set()
+        self.peer_heard_at = {}
+        self.transfer_target = None
+        self.heartbeat_deadline = _INF
+        self.hints.reset()
+
+    def _become(self, role: str) -> None:
+        if role not in TRANSITIONS[self.role]:
+            raise IllegalTransition(f"node {self.id}: {self.role} -> {role} is not allowed")
+        self.role = role
+        self._step_role = self._steps[role]
+        self._tick_role = self._ticks[role]
+
+    def become_follower(self, term: int, leader: int | None, reason: str | None) -> None:
+        if self.role != FOLLOWER and reason is not None:
+            self._emit_at(term, "stepped_down", reason=reason)
+        self._become(FOLLOWER)
+        self.reset(term)
+        if not self.rules.keeps_vote_on_step_down(self):
+            self.voted_for = None
+        self.leader = leader
+        self.leader_heard_at = self.now if leader is not None else None
+        self._patience_until = 0.0
+        self._reset_election_timer()
+        self._emit("became_follower", leader=leader)
+
+    def become_precandidate(self, hint: bool = False) -> None:
+        """Ask for pre-votes for term + 1 (nothing changes durably: a retry soon costs nothing)."""
+        self.leader = None
+        self.leader_heard_at = None
+        self.votes = {self.id}
+        self.hints.begin_round(hint)
+        self._reset_election_timer()
+        self._become(PRECANDIDATE)
+        self._emit("became_precandidate", **({"hint": True} if hint else {}))
+        if len(self.votes) >= self.quorum:  # a one-node cluster elects itself
+            self.become_candidate()
+            return
+        ask = self.term + 1
+        for peer in self.peers:
+            self._send(RequestVote(ask, self.id, peer, prevote=True, hint=hint))
+        if hint:
+            self.hints.arm_retry(self)
+
+    def become_candidate(self, transfer: bool = False) -> None:
+        self._become(CANDIDATE)
+        self.reset(self.term + 1)
+        self.voted_for = self.id  # persisted with the term before any RequestVote leaves (Output order)
+        self.votes = {self.id}
+        self._reset_election_timer()
+        self.election_deadline = max(self.election_deadline, self._patience_until)
+        self._emit("became_candidate")
+        self._emit("vote_granted", candidate=self.id)
+        if len(self.votes) >= self.quorum:
+            self.become_leader()
+            return
+        term = self.term
+        for peer in self.peers:
+            self._send(RequestVote(term, self.id, peer, prevote=False, transfer=transfer))
+
+    def become_leader(self) -> None:
+        self._become(LEADER)
+        self.reset(self.term)
+        self._patience_until = 0.0
+        self.leader = self.id
+        # A fresh leader gives every peer one election timeout of grace before CheckQuorum counts it dead.
+        self.peer_heard_at = {p: self.now for p in self.peers}
+        self._emit("became_leader")
+        self._broadcast_heartbeat()
+
+    def _campaign(self, pre: bool) -> None:
+        self.become_precandidate() if pre else self.become_candidate()
+
+    def _step_down(self, reason: str) -> None:
+        self._emit("stepped_down", reason=reason)
+        self.become_follower(self.term, None, None)
+
+    # ------------------------------------------------------------------ term handling (every role)
 
     def _is_future_term_probe(self, msg: Message) -> bool:
         # Pre-votes ask about term+1 without anyone moving to it; a granted pre-vote echoes that term back.
@@ -317,50 +401,16 @@ class ElectionCore:
         if isinstance(msg, (AppendEntries, TimeoutNow)):
             self._send(AppendResponse(self.term, self.id, msg.src, success=False))
         elif isinstance(msg, RequestVote):
+            if not msg.prevote and self.rules.grants_stale_vote(self, msg):
+                self.voted_for = msg.src
+                self._emit("vote_granted", candidate=msg.src)
+                self._send(VoteResponse(msg.term, self.id, msg.src, granted=True))
+                return
             name = "prevote_denied" if msg.prevote else "vote_denied"
             self._emit(name, candidate=msg.src, reason="stale_term")
             self._send(VoteResponse(self.term, self.id, msg.src, granted=False, prevote=msg.prevote))
 
-    # ------------------------------------------------------------------ dispatch (msg.term >= self.term)
-
-    def _on_append_response(self, msg: AppendResponse) -> None:
-        if self.role == LEADER:
-            self.peer_heard_at[msg.src] = self.now
-
-    def _on_timeout_now(self, msg: TimeoutNow) -> None:
-        if self.role == FOLLOWER and msg.src == self.leader:
-            self._campaign(pre=False, transfer=True)
-
-    def _on_prevote(self, msg: RequestVote) -> None:
-        reason = self._hint_refusal(msg) if msg.hint else None
-        in_lease = self._in_lease()
-        if reason is None and (msg.term <= self.term or in_lease):
-            reason = "leader_alive" if in_lease else "term"
-        grant = reason is None
-        if msg.hint:
-            self.hint_round_seen = (msg.term, self.now)  # someone runs a hint round for this term: see hint()
-        if grant and msg.hint:
-            self.hint_deadline = float("inf")  # the candidate saw the close too and runs already: defer to it
-            self._emit("prevote_granted", candidate=msg.src, hint=True)
-        elif grant:
-            self._emit("prevote_granted", candidate=msg.src)
-        else:
-            self._emit("prevote_denied", candidate=msg.src, reason=reason)
-        self._send(VoteResponse(msg.term if grant else self.term, self.id, msg.src, granted=grant, prevote=True))
-
-    def _hint_refusal(self, msg: RequestVote) -> str | None:
-        # Two hinted followers run at once: if both won their pre-votes they would split the real vote, so the
-        # lower id runs on and the other yields (a pre-vote changed no term or vote: nothing to undo).
-        if self.hint_round and msg.term == self.term + 1:
-            if msg.src > self.id:
-                return "hint_rival"
-            self._become_follower(self.term, None, None)
-        return None
-
-    def _hint_round_running(self) -> bool:
-        seen = self.hint_round_seen
-        return (seen is not None and seen[0] == self.term + 1
-                and self.now - seen[1] < self.config.election_timeout_min)
+    # ------------------------------------------------------------------ votes (every role: msg.term >= self.term)
 
     def _on_request_vote(self, msg: RequestVote) -> None:
         if msg.prevote:
@@ -384,118 +434,119 @@ class ElectionCore:
             self._emit("vote_denied", candidate=msg.src, reason=reason)
         self._send(VoteResponse(self.term, self.id, msg.src, granted=grant, prevote=False))
 
-    def _on_vote_response(self, msg: VoteResponse) -> None:
-        if msg.prevote:
-            # Only answers to this round's question (term + 1) count.
-            if self.role != PRECANDIDATE or msg.term != self.term + 1 or not msg.granted:
-                return
-        elif self.role != CANDIDATE or msg.term != self.term or not msg.granted:
-            return
-        self.votes.add(msg.src)  # a set: a duplicated response counts once
-        if len(self.votes) >= self.quorum:
-            if self.role == PRECANDIDATE:
-                self._campaign(pre=False)
-            else:
-                self._become_leader()
+    def _on_prevote(self, msg: RequestVote) -> None:
+        hints = self.hints
+        reason = None
+        if msg.hint:
+            hints.saw_prevote(self, msg)  # someone runs a hint round for msg.term: see Hints.round_running
+            rival = hints.rival(self, msg)
+            if rival == "refuse":
+                reason = "hint_rival"
+            elif rival == "yield":
+                self.become_follower(self.term, None, None)
+        in_lease = self.in_lease()
+        if reason is None and (msg.term <= self.term or in_lease):
+            reason = "leader_alive" if in_lease else "term"
+        grant = reason is None
+        if grant and msg.hint:
+            hints.defer(self)
+            self._emit("prevote_granted", candidate=msg.src, hint=True)
+        elif grant:
+            self._emit("prevote_granted", candidate=msg.src)
+        else:
+            self._emit("prevote_denied", candidate=msg.src, reason=reason)
+        self._send(VoteResponse(msg.term if grant else self.term, self.id, msg.src, granted=grant, prevote=True))
 
-    def _is_ghost(self, msg: AppendEntries) -> bool:
-        # A heartbeat the dead leader sent just before its connection closed can arrive after the hint (another
-        # connection, another queue). Within the hint window it is taken for that; later, the leader lives.
-        return (self.hint_round and msg.src == self.hint_leader
-                and self.now - self.hint_at < self.config.hint_window)
+    # ------------------------------------------------------------------ follower
 
-    def _on_heartbeat(self, msg: AppendEntries) -> None:
-        if self.hint_round and self._is_ghost(msg):  # (hint_round is _is_ghost's first test: skip the call)
-            self._emit("message_dropped", peer=msg.src, kind=msg.kind, reason="after_hint")
-            return
-        if self.role == LEADER:
-            # Another leader in our own term: election safety is already broken (only possible with the unsafe
-            # term-only persistence). Keep running and say so; the checker turns the logs into the verdict.
-            self._emit("message_dropped", peer=msg.src, kind=msg.kind, reason="conflicting_leader")
-            return
-        if self.role != FOLLOWER or self.leader != msg.src:
-            # A (pre)candidate that meets this term's leader simply follows it; that is not a step-down.
-            self._become_follower(self.term, msg.src, None)
+    def _ignore(self, msg: Message) -> None:
+        pass
+
+    def _follower_heartbeat(self, msg: AppendEntries) -> None:
+        if self.leader != msg.src:
+            self.become_follower(self.term, msg.src, None)
+        self._heard_from_leader(msg)
+
+    def _heard_from_leader(self, msg: AppendEntries) -> None:
         self.leader_heard_at = self.now
-        self._reset_election_timer()  # (a method: lab/conform/mutants.py's FixedTimeouts overrides it)
+        self._reset_election_timer()
         self._messages.append(AppendResponse(self.term, self.id, msg.src, success=True))  # _send, inlined
 
-    # ------------------------------------------------------------------ role changes
+    def _follower_timeout_now(self, msg: TimeoutNow) -> None:
+        if msg.src == self.leader:
+            self.become_candidate(transfer=True)
 
-    def _become(self, role: str) -> None:
-        if role not in TRANSITIONS[self.role]:
-            raise IllegalTransition(f"node {self.id}: {self.role} -> {role} is not allowed")
-        self.role = role
+    def _tick_follower(self, now: float) -> None:
+        hints = self.hints
+        if now >= hints.deadline:
+            if hints.prevote_first(self):
+                self.become_precandidate(hint=True)  # a pre-vote whatever config.prevote says
+            else:
+                self.become_candidate()
+        elif now >= self.election_deadline:
+            self._emit("election_timeout")
+            self._campaign(self.config.prevote)
 
-    def _become_follower(self, term: int, leader: int | None, reason: str | None) -> None:
-        if self.role != FOLLOWER and reason is not None:
-            self._emit_at(term, "stepped_down", reason=reason)
-        if term > self.term:
-            self.term, self.voted_for = term, None
-        self._become(FOLLOWER)
-        self.leader = leader
-        self.leader_heard_at = self.now if leader is not None else None
-        self.votes = set()
-        self.peer_heard_at = {}
-        self.transfer_target = None
-        self._forget_hint()
-        self.heartbeat_deadline = float("inf")
-        self._patience_until = 0.0
-        self._reset_election_timer()
-        self._emit("became_follower", leader=leader)
+    # ------------------------------------------------------------------ pre-candidate
 
-    def _step_down(self, reason: str) -> None:
-        self._emit("stepped_down", reason=reason)
-        self._become_follower(self.term, None, None)
+    def _precandidate_vote_response(self, msg: VoteResponse) -> None:
+        # Only granted answers to this round's question (term + 1) count; a set: a duplicate counts once.
+        if msg.prevote and msg.granted and msg.term == self.term + 1:
+            self.votes.add(msg.src)
+            if len(self.votes) >= self.quorum:
+                self.become_candidate()
 
-    def _campaign(self, pre: bool, transfer: bool = False, hint: bool = False) -> None:
-        self.leader = None
-        self.leader_heard_at = None
-        self.votes = {self.id}
-        self.hint_deadline, self.hint_round = float("inf"), hint  # hint_leader stays: see _is_ghost
-        self._reset_election_timer()
-        if not pre:  # a pre-vote round makes nothing durable: retrying it soon costs nothing
-            self.election_deadline = max(self.election_deadline, self._patience_until)
-        if pre:
-            self._become(PRECANDIDATE)
-            self._emit("became_precandidate", **({"hint": True} if hint else {}))
-            ask_term = self.term + 1
-        else:
-            self._become(CANDIDATE)
-            self.term += 1
-            self.voted_for = self.id  # persisted with the term before any RequestVote leaves (Output order)
-            self._emit("became_candidate")
-            self._emit("vote_granted", candidate=self.id)
-            ask_term = self.term
-        if len(self.votes) >= self.quorum:  # a one-node cluster elects itself
-            self._campaign(pre=False) if pre else self._become_leader()
+    def _precandidate_heartbeat(self, msg: AppendEntries) -> None:
+        hints = self.hints
+        if hints.round and hints.is_ghost(self, msg):
+            self._emit("message_dropped", peer=msg.src, kind=msg.kind, reason="after_hint")
             return
-        for peer in self.peers:
-            self._send(RequestVote(ask_term, self.id, peer, prevote=pre, transfer=transfer, hint=hint))
-        if hint:
-            self.hint_gap = self.config.hint_window
-            self.hint_deadline = self.now + self.hint_gap
+        # A pre-candidate that meets this term's leader simply follows it; that is not a step-down.
+        self.become_follower(self.term, msg.src, None)
+        self._heard_from_leader(msg)
 
-    def _retry_hint_prevote(self) -> None:
-        # Followers who denied the hint pre-vote because they had not seen the close yet (their lease held) see it
-        # a few milliseconds later, and they start no round of their own (see hint()): ask them again.
-        self.hint_gap *= 2
-        self.hint_deadline = self.now + self.hint_gap
-        for peer in self.peers:
-            if peer not in self.votes:
-                self._send(RequestVote(self.term + 1, self.id, peer, prevote=True, hint=True))
+    def _tick_precandidate(self, now: float) -> None:
+        if now >= self.election_deadline:
+            self._emit("election_timeout")
+            self._campaign(self.config.prevote)
+        elif now >= self.hints.deadline:
+            ask = self.term + 1
+            for peer in self.hints.retry(self):
+                self._send(RequestVote(ask, self.id, peer, prevote=True, hint=True))
 
-    def _become_leader(self) -> None:
-        self._become(LEADER)
-        self._patience_until = 0.0
-        self.leader = self.id
-        self.votes = set()
-        # A fresh leader gives every peer one election timeout of grace before CheckQuorum counts it dead.
-        self.peer_heard_at = {p: self.now for p in self.peers}
-        self._emit("became_leader")
-        self._broadcast_heartbeat()
+    # ------------------------------------------------------------------ candidate
 
-    # ------------------------------------------------------------------ leader duties
+    def _candidate_vote_response(self, msg: VoteResponse) -> None:
+        if not msg.prevote and msg.granted and msg.term == self.term:
+            self.votes.add(msg.src)
+            if len(self.votes) >= self.quorum:
+                self.become_leader()
+
+    def _candidate_heartbeat(self, msg: AppendEntries) -> None:
+        self.become_follower(self.term, msg.src, None)  # this term's leader: follow it (not a step-down)
+        self._heard_from_leader(msg)
+
+    _tick_candidate = _tick_precandidate  # (a candidate's hint deadline is never set: only its election timer)
+
+    # ------------------------------------------------------------------ leader
+
+    def _leader_heartbeat(self, msg: AppendEntries) -> None:
+        # Another leader in our own term: election safety is already broken (only possible with the unsafe
+        # term-only persistence). Keep running and say so; the checker turns the logs into the verdict.
+        self._emit("message_dropped", peer=msg.src, kind=msg.kind, reason="conflicting_leader")
+
+    def _leader_append_response(self, msg: AppendResponse) -> None:
+        self.peer_heard_at[msg.src] = self.now
+
+    def _tick_leader(self, now: float) -> None:
+        if self.transfer_target is not None and now >= self.transfer_deadline:
+            self._emit("transfer_aborted", target=self.transfer_target)
+            self.transfer_target = None
+        if now >= self.heartbeat_deadline:
+            if self.config.check_quorum and not self._quorum_active():
+                self._step_down("check_quorum")
+            else:
+                self._broadcast_heartbeat()
 
     def _broadcast_heartbeat(self) -> None:
         term, me, append = self.term, self.id, self._messages.append
@@ -510,17 +561,10 @@ class ElectionCore:
 
     # ------------------------------------------------------------------ plumbing
 
-    def _forget_hint(self) -> None:
-        self.hint_leader, self.hint_deadline, self.hint_round = None, float("inf"), False
-
     def _reset_election_timer(self) -> None:
         # Redrawn at every reset so that two nodes that collided once are unlikely to collide again.
         cfg = self.config
         self.election_deadline = self.now + self.rng.uniform(cfg.election_timeout_min, cfg.election_timeout_max)
-
-    def _durable_view(self) -> tuple[int, int | None]:
-        # What must be on disk; "term-only" deliberately drops the vote.
-        return (self.term, None if self._term_only else self.voted_for)
 
     def _send(self, msg: Message) -> None:
         self._messages.append(msg)
@@ -532,17 +576,13 @@ class ElectionCore:
         self._events.append(Event(name, term, fields))
 
     def _flush(self) -> Output:
-        durable = self._durable_view()
+        # What must be durable: term and vote ("term-only" deliberately drops the vote). A change of either is
+        # what protocol.must_sync syncs for; compared field by field (no HardState built on the hot path).
         persist = None
-        if durable != self._persisted:  # compare plain tuples: this runs after every input
-            self._persisted = durable
-            persist = HardState(*durable)
-        if self.role == LEADER:  # the deadline property, inlined
-            deadline = self.heartbeat_deadline
-        else:
-            deadline, hint_deadline = self.election_deadline, self.hint_deadline
-            if hint_deadline < deadline:
-                deadline = hint_deadline
-        out = Output(persist, self._messages, self._events, deadline)
+        vote = None if self._term_only else self.voted_for
+        durable = self._persisted
+        if self.term != durable.term or vote != durable.voted_for:
+            persist = self._persisted = HardState(self.term, vote)
+        out = Output(persist, self._messages, self._events, self.deadline)
         self._messages, self._events = [], []
         return out

@@ -21,14 +21,16 @@ from __future__ import annotations
 import heapq
 import random
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import partial
 from typing import Any
 
 from raftzmq.evidence.checker import Checker, Violation
 from raftzmq.evidence.logfile import LogWriter
-from raftzmq.protocol.core import LEADER, ElectionCore, HardState, Output
+from raftzmq.protocol.core import LEADER, HardState, Output
+from raftzmq.protocol.messages import Entry
+from raftzmq.protocol.surface import HintedCore
 from raftzmq.protocol.netmodel import NetModel
 from raftzmq.protocol.quorum import majority
 from raftzmq.runtime.cores.coreload import load_core
@@ -37,7 +39,8 @@ from raftzmq.runtime.node.embedding import Apply, LogPort, SavePort, SendPort, e
 
 from raftzmq.lab.sim import faults as F
 from raftzmq.lab.sim.simdisk import SimDisk
-from raftzmq.lab.sim.simtypes import SimConfig, SimResult, format_record, write_logs
+from raftzmq.evidence.recordline import format_record
+from raftzmq.lab.sim.simtypes import SimConfig, SimResult, write_logs
 
 __all__ = ["SimConfig", "SimResult", "Simulator", "run_seed", "write_logs", "format_record", "TRACE_LEN"]
 
@@ -57,7 +60,7 @@ class _Node:
 
     def __init__(self, nid: int) -> None:
         self.id = nid
-        self.core: ElectionCore | None = None
+        self.core: HintedCore | None = None  # the built-in core, or a plug-in behind CheckedCore
         self.up = False
         self.paused = False
         self.inbox: list = []  # messages that arrived while paused
@@ -72,7 +75,7 @@ class _Node:
 class Simulator:
     def __init__(self, config: SimConfig, seed: int, make_core=None) -> None:
         self.cfg, self.seed = config, seed
-        # ElectionCore itself, or a plug-in behind its contract checks; conform passes an observing factory.
+        # the built-in ElectionCore, or a plug-in behind its contract checks; conform passes an observing factory.
         self.make_core = make_core if make_core is not None else load_core(config.core)
         n = config.nodes
         self.n, self.quorum = n, majority(n)
@@ -195,7 +198,7 @@ class Simulator:
         log = LogWriter(None, by="node", node=node.id, incarnation=node.inc, clock=self, validate=False,
                         sink=self._sink(name, node))
         log.write("node_started", term=state.term, voted_for=state.voted_for, persist_mode=self.cfg.persist_mode)
-        node.apply = self._embedding(node, log)
+        node.apply = self._embedding(node, log, state)
         core = self.make_core(self.cfg.core_config(node.id), state, self.now,
                               self.rng_for(f"core/{node.id}/{node.inc}"))
         node.core = core
@@ -217,8 +220,9 @@ class Simulator:
 
     # ------------------------------------------------------------------ the embedding's ports
 
-    def _embedding(self, node: _Node, log: LogWriter) -> Apply:
-        return embed(*self._ports(node, log))
+    def _embedding(self, node: _Node, log: LogWriter, state: HardState | None = None) -> Apply:
+        # Entries go to the SimDisk's log; nothing is applied yet (the default apply port: no state machine).
+        return embed(*self._ports(node, log), append=partial(self._append, node), state=state)
 
     def _ports(self, node: _Node, log: LogWriter) -> tuple[SavePort, LogPort, SendPort]:
         """save, log and send of one node incarnation (no failpoints: the simulator crashes nodes itself)."""
@@ -230,6 +234,21 @@ class Simulator:
         sync_at = self.disk.write(node.id, state, self.now)
         if sync_at is not None:
             self._call_at(sync_at, self._sync, node, node.gen)
+
+    def _append(self, node: _Node, entries: Sequence[Entry], state: HardState | None,
+                sync: bool) -> dict[str, Any] | None:
+        """The group commit of a Ready with entries (or with a hard state that only moved its commit index): the
+        log write and the hard state share one persist time and one writeback. No `log_appended` record yet: its
+        digest chain comes with replication (issue 18)."""
+        if sync:
+            node.busy_until = self.now + ms_to_s(self.cfg.persist_ms)
+        due = [self.disk.log_write(node.id, entries, self.now)] if entries else []
+        if state is not None:
+            due.append(self.disk.write(node.id, state, self.now))
+        times = [t for t in due if t is not None]
+        if times:
+            self._call_at(min(times), self._sync, node, node.gen)
+        return None
 
     def _on_leader(self, node: _Node, term: int, fields: dict[str, Any]) -> None:
         self.leaders += 1

@@ -25,7 +25,8 @@ from typing import Any
 from raftzmq.evidence.logfile import NODE_EVENT_FIELDS, validate_record
 from raftzmq.protocol.core import CANDIDATE, FOLLOWER, LEADER, PRECANDIDATE, CoreConfig, ElectionCore, Event
 from raftzmq.protocol.core import HardState, Output
-from raftzmq.protocol.messages import AppendEntries, AppendResponse, RequestVote, TimeoutNow, VoteResponse
+from raftzmq.protocol.surface import Core, CoreWrapper, HintedCore
+from raftzmq.protocol.messages import AppendEntries, AppendResponse, Entry, RequestVote, TimeoutNow, VoteResponse
 
 __all__ = ["BUILTIN", "CoreLoadError", "CoreContractError", "CheckedCore", "CoreFactory", "resolve_spec",
            "load_core", "ignores_prevote", "EMBEDDING_EVENTS", "ROLES"]
@@ -37,7 +38,9 @@ EMBEDDING_EVENTS = frozenset({"node_started", "state_persisted", "node_stopping"
 _MESSAGE_TYPES = (RequestVote, VoteResponse, AppendEntries, AppendResponse, TimeoutNow)
 _METHODS = ("step", "tick", "transfer_leadership")
 
-CoreFactory = Callable[[CoreConfig, HardState, float, Any], Any]
+CoreFactory = Callable[[CoreConfig, HardState, float, Any], Core]  # protocol/surface.py: what a core is
+# What load_core gives the embeddings: the built-in core, or a plug-in behind CheckedCore (which adds `hint`).
+LoadedFactory = Callable[[CoreConfig, HardState, float, Any], HintedCore]
 
 
 class CoreLoadError(Exception):
@@ -65,7 +68,7 @@ def resolve_spec(spec: str | None) -> str:
     return spec
 
 
-def load_core(spec: str | None, *, probe: bool = False) -> CoreFactory:
+def load_core(spec: str | None, *, probe: bool = False) -> LoadedFactory:
     """A factory `(config, state, now, rng) -> core` for `spec`. Plug-in cores come wrapped in CheckedCore."""
     if spec is None or spec == BUILTIN:
         return ElectionCore
@@ -122,7 +125,7 @@ def _import_file(path: str) -> Any:
     return module
 
 
-def _checked_factory(factory: CoreFactory, spec: str) -> CoreFactory:
+def _checked_factory(factory: CoreFactory, spec: str) -> LoadedFactory:
     def make(config: CoreConfig, state: HardState, now: float, rng: Any) -> CheckedCore:
         try:
             inner = factory(config, state, now, rng)
@@ -169,12 +172,13 @@ def ignores_prevote(spec: str) -> bool:
 # ---------------------------------------------------------------------------------------------- run-time checks
 
 
-class CheckedCore:
+class CheckedCore(CoreWrapper):
     """Forwards to a plug-in core and checks every answer against the contract (shapes, ids, terms, names).
     Safety itself (one vote per term, persist before vote...) is the checker's job, from the records."""
 
     def __init__(self, inner: Any, config: CoreConfig, now: float, spec: str) -> None:
-        self.inner, self.spec = inner, spec
+        super().__init__(inner)
+        self.spec = spec
         self.id = config.node_id
         self.peers = tuple(m for m in config.members if m != self.id)
         self._peer_set = frozenset(self.peers)
@@ -183,34 +187,12 @@ class CheckedCore:
         self._event_term = 0
         self._check_state("constructor")
 
-    @property
-    def role(self) -> str:
-        return self.inner.role
+    def __getattr__(self, name: str) -> Any:
+        # Unlike a CoreWrapper, a checked core exposes the contract's surface only: every call goes through the
+        # checks (e.g. the node's start-up barrier uses `campaign_now` only on the built-in core).
+        raise AttributeError(name)
 
-    @property
-    def term(self) -> int:
-        return self.inner.term
-
-    @property
-    def deadline(self) -> float:
-        return self.inner.deadline
-
-    def step(self, msg: Any, now: float) -> Output:
-        return self._call("step", self.inner.step, msg, now)
-
-    def tick(self, now: float) -> Output:
-        return self._call("tick", self.inner.tick, now)
-
-    def transfer_leadership(self, target: int, now: float) -> Output:
-        return self._call("transfer_leadership", self.inner.transfer_leadership, target, now)
-
-    def hint(self, peer: int, now: float, closed: str = "connection") -> Output:
-        """Disconnect hints (`--hints on`) are optional: a core without `hint` ignores them and keeps its timer."""
-        if not callable(getattr(self.inner, "hint", None)):
-            return Output(None, [], [], self.inner.deadline)
-        return self._call("hint", self.inner.hint, peer, now, closed)
-
-    def _call(self, what: str, fn: Callable[..., Any], *args: Any) -> Output:
+    def call(self, what: str, fn: Callable[..., Any], *args: Any) -> Output:
         try:
             out = fn(*args)
         except CoreContractError:
@@ -219,7 +201,7 @@ class CheckedCore:
             self._fail(what, f"raised {exc.__class__.__name__}: {exc}")
         self._check_output(what, out)
         self._check_state(what)
-        return out
+        return out  # type: ignore[no-any-return]
 
     def _fail(self, what: str, rule: str) -> Any:
         raise CoreContractError(f"core {self.spec}, node {self.id}, {what}: {rule} (docs/core-contract.md)")
@@ -246,6 +228,10 @@ class CheckedCore:
             if out.persist.term < self._durable_term:
                 self._fail(what, f"persisted term went back from {self._durable_term} to {out.persist.term}")
             self._durable_term = out.persist.term
+        for name in ("entries", "committed"):  # contract v2; a v1 core leaves both at their empty default
+            seq = getattr(out, name)
+            if not isinstance(seq, (list, tuple)) or not all(isinstance(e, Entry) for e in seq):
+                self._fail(what, f"Output.{name} must be a list of raftzmq.protocol.Entry, got {seq!r}")
         if type(out.deadline) not in (int, float) or math.isnan(out.deadline):
             self._fail(what, f"Output.deadline must be a number, got {out.deadline!r}")
         if not isinstance(out.messages, list) or not isinstance(out.events, list):

@@ -7,14 +7,17 @@ The protocol is in docs/core-contract.md ("Cores in other languages"). In short,
                   {"op":"persisted","term":T,"voted_for":V}   (an acknowledgement; no answer)
   from the child: {"persist":null|{"term":T,"voted_for":V},"messages":[...],"events":[{"name","term","fields"}],
                    "deadline":S,"role":"follower"|...,"term":T}   (one line per init/step/tick/transfer)
-A message is its kind and its fields, e.g. {"kind":"request_vote","term":5,"src":2,"dst":1,"prevote":false}; flags
-a child leaves out take their defaults, so a child keeps working when a message gains a flag. The embedding
+A message is its kind and its fields, e.g. {"kind":"request_vote","term":5,"src":2,"dst":1,"prevote":false}; an
+append_entries' entries are [{"index":I,"term":T,"data":BASE64}, ...]. Fields a child leaves out take their defaults,
+so a child keeps working when a message gains a field. The embedding
 applies an Output completely (persist first) before it calls the core again, so the adapter acknowledges each
 persist request with "persisted" just before the next call. A child that answers late, exits, or writes anything else
 is a CoreContractError; a child must exit when its stdin closes (that is how it learns its node died).
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import json
 import os
@@ -25,14 +28,15 @@ import time
 from typing import Any
 
 from raftzmq.protocol.core import CoreConfig, Event, HardState, Output
-from raftzmq.protocol.messages import MESSAGE_TYPES, Message
+from raftzmq.protocol.messages import MESSAGE_TYPES, Entry, Message
 
 from raftzmq.runtime.cores.coreload import CoreContractError
 
-__all__ = ["ExternalCore", "ExternalCoreFactory", "ANSWER_TIMEOUT_S", "message_to_json", "message_from_json"]
+__all__ = ["ExternalCore", "ExternalCoreFactory", "ANSWER_TIMEOUT_S", "message_to_json", "message_from_json",
+           "entry_to_json", "entry_from_json"]
 
 ANSWER_TIMEOUT_S = 10.0  # generous: a loaded machine; a core that takes this long per call is broken anyway
-_MAX_LINE = 1 << 20
+_MAX_LINE = 64 << 20  # a leader may answer with a full AppendEntries (~1.4 MiB as base64 JSON) per peer
 
 
 class _Child:
@@ -160,11 +164,32 @@ class ExternalCore:
 
 
 def message_to_json(msg: Message) -> dict[str, Any]:
-    return {"kind": msg.kind, **{f.name: getattr(msg, f.name) for f in dataclasses.fields(msg)}}
+    """A message as the child sees it: its kind and its fields by name; entries as objects with base64 data."""
+    doc: dict[str, Any] = {"kind": msg.kind, **{f.name: getattr(msg, f.name) for f in dataclasses.fields(msg)}}
+    if "entries" in doc:
+        doc["entries"] = [entry_to_json(e) for e in doc["entries"]]
+    return doc
+
+
+def entry_to_json(entry: Entry) -> dict[str, Any]:
+    return {"index": entry.index, "term": entry.term, "data": base64.b64encode(entry.data).decode("ascii")}
+
+
+def entry_from_json(doc: Any) -> Entry:
+    if not isinstance(doc, dict) or set(doc) - {"index", "term", "data"} or not {"index", "term"} <= set(doc):
+        raise ValueError(f"entry {doc!r}: an object with index, term and (base64) data")
+    data = doc.get("data", "")
+    if not isinstance(data, str):
+        raise ValueError(f"entry {doc!r}: data must be a base64 string")
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except binascii.Error:
+        raise ValueError(f"entry {str(doc)[:80]}: data is not base64") from None
+    return Entry(doc["index"], doc["term"], raw)
 
 
 def message_from_json(doc: Any) -> Message:
-    """The inverse of message_to_json; missing boolean flags take their defaults, unknown keys are an error."""
+    """The inverse of message_to_json; missing fields take their defaults, unknown keys are an error."""
     cls = MESSAGE_TYPES.get(str(doc.get("kind"))) if isinstance(doc, dict) else None
     if cls is None:
         raise ValueError(f"message {doc!r}: kind must be one of {', '.join(MESSAGE_TYPES)}")
@@ -172,7 +197,12 @@ def message_from_json(doc: Any) -> Message:
     unknown = set(doc) - names - {"kind"}
     if unknown:
         raise ValueError(f"message {doc!r}: unknown field(s) {', '.join(sorted(map(str, unknown)))}")
-    return cls(**{k: v for k, v in doc.items() if k != "kind"})
+    kwargs = {k: v for k, v in doc.items() if k != "kind"}
+    if "entries" in kwargs:
+        if not isinstance(kwargs["entries"], list):
+            raise ValueError(f"message {str(doc)[:120]}: entries must be a list")
+        kwargs["entries"] = tuple(entry_from_json(e) for e in kwargs["entries"])
+    return cls(**kwargs)
 
 
 class ExternalCoreFactory:

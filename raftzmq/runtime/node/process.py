@@ -8,9 +8,9 @@ until the next thing the node must do (the core's deadline, a delayed send, the 
 so the parent check runs at least every MAX_POLL_MS. Nothing sleeps; there are no locks because there is nothing
 to share.
 
-Every Output of the core is applied by the one embedding (runtime/node/embedding.py) in the contract's order:
-  [failpoint before_persist] -> save hard state (fsync) -> log state_persisted -> [after_persist_before_send]
-  -> log the events -> send messages -> [after_send]
+Every Output (Ready) of the core is applied by the one embedding (runtime/node/embedding.py) in the contract's order:
+  [failpoint before_persist] -> save hard state (+ entries, one fsync) -> log state_persisted
+  -> [after_persist_before_send] -> log the events -> send messages -> [after_send] -> apply committed entries
 so a vote is durable before it is logged as given, and logged before it can leave.
 
 Exit codes: 0 clean stop (SIGTERM/SIGINT, or the supervisor is gone), 3 refused to start (bad arguments,
@@ -28,8 +28,9 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import zmq
 
@@ -50,6 +51,8 @@ from raftzmq.runtime.node.nodefaults import FaultReceiver, FaultsError
 from raftzmq.runtime.node.startup import HOLD_KEY, StartupHoldError, first_election_patience_s, held_until
 from raftzmq.runtime.node.storage import CorruptStateError, StateFile, StorageError, StorageFatalError
 from raftzmq.runtime.node.transport import AddressInUseError, LogLimiter, Transport, TransportError
+
+T = TypeVar("T")
 
 __all__ = ["main", "run_node", "EXIT_OK", "EXIT_REFUSED", "EXIT_STORAGE", "EXIT_CORE", "MAX_POLL_MS"]
 
@@ -168,6 +171,7 @@ class Node:
         self._arm_failpoints()
         config, endpoints, netctl = self._read_cluster()
         state = self._load_state()
+        self._apply = self._embedding(state)  # knows what is durable now: must_sync compares with it
         seed = int.from_bytes(os.urandom(8), "big")
         self.rng = random.Random(seed)
         self.netem = NetEm(self.id, random.Random(f"{seed}:netem"))
@@ -495,10 +499,11 @@ class Node:
 
     # ------------------------------------------------------------------ the embedding's ports
 
-    def _embedding(self) -> Apply:
-        """The core's Output applied through this process's disk, log, network and failpoints (one embedding:
-        runtime/node/embedding.py, the same one the simulator runs)."""
-        return embed(self._save_state, self._log_event, self._send, self._failpoint)
+    def _embedding(self, state: HardState | None = None) -> Apply:
+        """The core's Ready applied through this process's disk, log, network and failpoints (one embedding:
+        runtime/node/embedding.py, the same one the simulator runs). No write-ahead log yet (issue 18): the default
+        append port refuses entries, the default apply port does nothing."""
+        return embed(self._save_state, self._log_event, self._send, self._failpoint, state=state)
 
     def _save_state(self, state: HardState) -> None:
         try:
@@ -552,15 +557,18 @@ class Node:
     def _netctl_rejected(self, reason: str) -> None:
         self.limiter.emit("netctl_rejected", ("netctl_rejected",), 1, reason=reason[:200])
 
+    def _take_table(self, what: str, apply: Callable[[], T], errors: type[Exception]) -> T | None:
+        """A table from the supervisor (net model, node faults) applied, or rejected and logged (None)."""
+        try:
+            return apply()
+        except errors as exc:
+            self._netctl_rejected(f"{what}: {exc}")
+            return None
+
     def _apply_netctl(self, doc: dict[str, Any]) -> None:
         kind = doc.get("type")
         if kind == "net":
-            try:
-                changed = self.netem.apply(doc)
-            except NetModelError as exc:
-                self._netctl_rejected(f"net: {exc}")
-                return
-            if changed:
+            if self._take_table("net", lambda: self.netem.apply(doc), NetModelError):
                 fields = self.netem.model.to_doc()
                 del fields["type"]
                 self._write("net_applied", **fields)
@@ -584,11 +592,7 @@ class Node:
                 return
             self._apply(self.core.transfer_leadership(target, self.clock.now()))
         elif kind == "faults":
-            try:
-                applied = self.faults.apply(doc)
-            except FaultsError as exc:
-                self._netctl_rejected(f"faults: {exc}")
-                return
+            applied = self._take_table("faults", lambda: self.faults.apply(doc), FaultsError)
             if applied is not None:
                 self._write("faults_applied", **applied.log_fields())
         else:

@@ -11,6 +11,10 @@ Why this shape (see STYLE.md, ZeroMQ notes):
   keys complete a handshake, and a frame must claim the member whose key carried it.
 - Sends never block: NOBLOCK, and zmq.Again (peer not connected or its small queue full) is a dropped message,
   which Raft tolerates by design.
+- One message is one ZeroMQ frame (codec wire version 4; the ROUTER adds the routing id). Anything else is
+  rejected as `multipart`. MAXMSGSIZE derives from the codec's MAX_FRAME_BYTES: frames up to REJECT_WINDOW_BYTES
+  beyond it reach the codec and are counted (`too_large`); libzmq disconnects a sender of anything larger. Memory
+  under a flood is bounded per connection by RCVHWM frames of at most MAXMSGSIZE each.
 
 Disconnect hints (`watch_disconnects=True`): each DEALER gets libzmq's socket monitor, filtered to
 ZMQ_EVENT_DISCONNECTED, so the owner learns within a millisecond that a peer's process died (the kernel closes its
@@ -33,7 +37,7 @@ from typing import Any
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
-from raftzmq.protocol import Codec, Message, ProtocolError
+from raftzmq.protocol import MAX_FRAME_BYTES, Codec, Message, ProtocolError
 from raftzmq.runtime.node.curve import CurveSettings, ZapHandler, make_client, make_server
 
 __all__ = [
@@ -45,13 +49,15 @@ __all__ = [
     "SNDHWM",
     "RCVHWM",
     "MAXMSGSIZE",
+    "REJECT_WINDOW_BYTES",
     "RECV_BATCH",
     "LIMITED_RECORD_CAP",
 ]
 
 SNDHWM = 16  # a few heartbeat intervals' worth per peer; older news is useless to Raft, drop instead of queue
 RCVHWM = 1000  # bounds memory under a flood; zmq drops/pushes back beyond it, the codec drops the rest
-MAXMSGSIZE = 1024  # > codec MAX_FRAME_BYTES (256): 257..1024 is rejected and logged, beyond that zmq disconnects
+REJECT_WINDOW_BYTES = 64 * 1024  # frames this far beyond the codec's limit still reach it: rejected and counted
+MAXMSGSIZE = MAX_FRAME_BYTES + REJECT_WINDOW_BYTES  # beyond that libzmq disconnects the sender (per frame)
 RECV_BATCH = 64  # frames handled per wake-up before the loop looks at timers again (a flood cannot starve ticks)
 DROP_LOG_BUDGET = 1  # message_dropped records per (kind, reason) per window
 REJECT_LOG_BUDGET = 5  # message_rejected records per window, all reasons together

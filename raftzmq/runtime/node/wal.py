@@ -15,7 +15,7 @@ every burst error of up to 32 bits, every error of up to 3 bits in a record of u
 to 91,607 bits, Koopman's tables) and every 2-bit error in any record we allow; a torn write is a burst of zeros
 or of missing bytes, which the length check and the search for later records catch before the checksum matters.
 (crc32c would need a third-party package for the same strength; a blake2b-derived check costs more and buys
-nothing against accidents.) The chained blake2b digests that compare logs across nodes (protocol/logdigest.py)
+nothing against accidents.) The chained blake2b digests that compare logs across nodes (evidence/logdigest.py)
 are a different thing and are not stored.
 
 API::
@@ -67,7 +67,7 @@ from pathlib import Path
 from typing import Any
 
 from raftzmq.protocol.core import HardState
-from raftzmq.protocol.logdigest import GENESIS, chain, chain_raw
+from raftzmq.evidence.logdigest import GENESIS, chain, chain_raw
 from raftzmq.protocol.messages import MAX_TERM, Entry
 
 from .storage import CorruptStateError, FileOps, StorageFatalError
@@ -354,7 +354,7 @@ class WriteAheadLog:
         return self._entries[lo - 1:hi]
 
     def digest_at(self, index: int) -> str:
-        """The chained digest through entry `index` (protocol/logdigest.py); GENESIS for 0."""
+        """The chained digest through entry `index` (evidence/logdigest.py); GENESIS for 0."""
         if not 0 <= index <= len(self._entries):
             raise IndexError(f"index {index} is outside the log (0..{len(self._entries)})")
         return self._digests[index].hex()
