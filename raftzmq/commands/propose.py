@@ -19,8 +19,10 @@ __all__ = ["propose"]
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.01), default=5.0, show_default=True,
               metavar="SECONDS", help="How long to wait for the commit.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object: committed, index, term, node, fate.")
+@click.option("--node", "only", type=int, metavar="N",
+              help="Ask node N only, even if it does not lead (e.g. the leader of a minority partition).")
 @run_dir_option
-def propose(text: str, timeout_s: float, as_json: bool, run_dir: str | None) -> None:
+def propose(text: str, timeout_s: float, as_json: bool, only: int | None, run_dir: str | None) -> None:
     """Propose TEXT (UTF-8) to the cluster's leader; print its index and term once committed.
 
     Finds the leader through the nodes' client endpoints (following "not leader" redirects) and waits until
@@ -34,6 +36,7 @@ def propose(text: str, timeout_s: float, as_json: bool, run_dir: str | None) -> 
       raftzmq propose hello --timeout 2
       raftzmq propose 'set k v' --json | jq .index
       raftzmq propose hi && raftzmq inspect 1
+      raftzmq propose y --node 2 --timeout 1   # exit 1 if node 2 leads a minority
     """
     data = text.encode("utf-8")
     if len(data) > MAX_ENTRY_DATA_BYTES:
@@ -45,6 +48,10 @@ def propose(text: str, timeout_s: float, as_json: bool, run_dir: str | None) -> 
         endpoints = read_client_endpoints(run.read_cluster())
     except (RunDirError, ValueError) as exc:
         fail(str(exc))
+    if only is not None:
+        if only not in endpoints:
+            fail(f"node {only} is not in this cluster (nodes {min(endpoints)}..{max(endpoints)})")
+        endpoints = {only: endpoints[only]}
     result = propose_to(endpoints, data, timeout_s)
     if as_json:
         click.echo(json.dumps(result.to_doc()))
