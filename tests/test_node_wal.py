@@ -187,7 +187,10 @@ def test_the_recovered_log_is_what_log_loaded_says(tmp_path):
     entries = [Entry(1, 1, b"a"), Entry(2, 1, b"b"), Entry(3, 2, b"c")]
     _wal_with(tmp_path, entries)
     node = _node(tmp_path, [], HardState(2, 1, commit=2))
-    fields = node._loaded_fields(HardState(2, 1, commit=2))
+    node.core = type("Replicating", (), {"propose": lambda self, data, now: None})()
+    node._embedding(HardState(2, 1, commit=2))
+    node._embedder.log_loaded()
+    (fields,) = [r for r in node.log.records if r["event"] == "log_loaded"]
     assert fields["last"] == 3 and fields["commit"] == 2 and fields["terms"] == [[1, 2], [2, 1]]
     assert fields["digest"] == node.wal.digest_at(3)
 

@@ -43,7 +43,7 @@ from raftzmq.runtime.node.clock import SkewedClock
 from raftzmq.runtime.config import ClusterConfig, ConfigError
 from raftzmq.runtime.cores.coreload import CoreContractError, CoreLoadError, load_core
 from raftzmq.runtime.node.diskfaults import FaultyFileOps
-from raftzmq.runtime.node.embedding import Apply, embed
+from raftzmq.runtime.node.embedding import Apply, Embedding, embed
 from raftzmq.runtime.node.curve import ZAP_BATCH, CurveError, CurveSettings, settings_for_node
 from raftzmq.runtime.node.failpoints import FailpointError, Failpoints
 from raftzmq.runtime.cluster.netns import NetnsError, enter_netns
@@ -114,7 +114,10 @@ class Node:
         self.curve: CurveSettings | None = None
         self.netns: str | None = None
         self.remote_ok = False
-        self._apply: Apply = self._embedding()
+        self._embedder: Embedding | None = None
+        self.wal: WriteAheadLog | None = None  # the write-ahead log: the embedding's append port
+        self._in_turn = False  # the loop is in a turn: _flush comes at its end
+        self._apply: Apply = self._embedding()  # rebuilt in _start once the state, the log and the core exist
         self.clock = SkewedClock()  # the core's time; skewed on request (raftzmq skew), see runtime/node/clock.py
         self.disk = FaultyFileOps()  # the state file's disk; fails on request (raftzmq disk), see diskfaults.py
         self.faults: Any = None
@@ -124,14 +127,12 @@ class Node:
         self._hold_doc: Any = None
         self._ep: Any = None  # the loop's epoll, once it runs
         self._monitor_of: dict[int, Any] = {}  # monitor socket fd -> monitor socket (hints)
-        self.wal: WriteAheadLog | None = None  # the write-ahead log: the embedding's append port
         self._tail_cuts: list[dict[str, Any]] = []  # log_tail_cut records of the WAL's recovery (logged after start)
         self.client: ClientPort | None = None  # the client endpoint (cluster.json `client_endpoints`)
         self._client_endpoints: dict[int, str] = {}
         # Group commit per loop turn: once a Ready of this turn wrote the log or moved the hard state, everything
         # after it (records, sends, failpoints, applies) waits in `_deferred` until `_flush` made it durable with
         # one log fsync (and one state file save if term or vote changed).
-        self._in_turn = False  # the loop is in a turn: _flush comes at its end
         self._deferring = False
         self._deferred: list[tuple[Any, ...]] = []
         self._wal_dirty = False
@@ -190,12 +191,12 @@ class Node:
         config, endpoints, netctl = self._read_cluster()
         state = self._load_state()
         self._open_wal(state)
-        self._apply = self._embedding(state)  # knows what is durable now: must_sync compares with it
         seed = int.from_bytes(os.urandom(8), "big")
         self.rng = random.Random(seed)
         self.netem = NetEm(self.id, random.Random(f"{seed}:netem"))
         self._open_sockets(config, endpoints, netctl)
         self.core = self._make_core(config, state)
+        self._apply = self._embedding(state)  # knows what is durable now: must_sync compares with it
         now = self.clock.now()
         self.hold_until, self._hold_since = held_until(self._hold_doc, self.id, self.incarnation, now), now
         if not hasattr(self.core, "campaign_now"):  # a plug-in core without the barrier's two calls: no hold
@@ -205,8 +206,8 @@ class Node:
                     pid=os.getpid(), endpoint=self.transport.endpoint)
         for cut in self._tail_cuts:
             self._write("log_tail_cut", **cut)
-        if self._replicates():
-            self._write("log_loaded", **self._loaded_fields(state))
+        if self._embedder is not None and self._embedder.chain is not None:
+            self._embedder.log_loaded()  # what the log holds: last index, digest, commit, term runs
         if self.log.repaired_bytes:
             self._write("log_repaired", bytes=self.log.repaired_bytes)  # a torn last line of the last incarnation
         self._apply_saved_net()
@@ -241,13 +242,6 @@ class Node:
         except StorageFatalError as exc:
             self._refuse(f"cannot open the write-ahead log: {exc}", EXIT_STORAGE)
         self._saved_state = state
-
-    def _loaded_fields(self, state: HardState) -> dict[str, Any]:
-        wal = self.wal
-        assert wal is not None
-        last = wal.last_index
-        return {"last": last, "digest": wal.digest_at(last), "commit": state.commit,
-                "terms": term_runs(e.term for e in wal.entries(1))}
 
     def _install_signal_wakeup(self) -> None:
         # Signals only set a flag and (via the wakeup fd) make poll() return; all I/O happens in the loop.
@@ -606,8 +600,11 @@ class Node:
         """The core's Ready applied through this process's disk, log, network and failpoints (one embedding:
         runtime/node/embedding.py, the same one the simulator runs). The append port is the write-ahead log; the
         apply port answers the client proposals that were committed."""
-        carry_out = embed(self._save_state, self._log_event, self._send, self._failpoint, append=self._append,
-                          apply=self._applied, state=state)
+        wal = self.wal
+        recovered = wal.entries(1) if wal is not None and self.core is not None and self._replicates() else None
+        carry_out = self._embedder = embed(self._save_state, self._log_event, self._send, self._failpoint,
+                                           append=self._append, apply=self._applied, state=state,
+                                           recovered=recovered)
 
         def apply(out: Any) -> None:
             carry_out(out)
