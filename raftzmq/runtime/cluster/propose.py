@@ -153,19 +153,24 @@ def propose(endpoints: Mapping[int, str], data: bytes, timeout_s: float) -> Prop
 
 
 def _find_leader(cs: ClientSockets, deadline: float) -> int | None:
-    """Ask every node; the node that says it leads (highest term), else a leader some node names."""
+    """Ask every node: among those that say they lead, the one with the highest term (an old leader cut off in a
+    minority may still think it leads); else the leader the answers name in the highest term."""
     want = {cs.send(n, "info"): n for n in cs.endpoints}
     until = min(deadline, time.monotonic() + 0.5)
+    claims: dict[int, int] = {}
     named: dict[int, int] = {}
     while want and time.monotonic() < until:
         for node, resp in cs.recv(until):
             if want.pop(resp.request_id, None) != node:
                 continue
             if resp.leader == node:
-                return node
-            if resp.leader in cs.endpoints:
+                claims[node] = resp.term
+            elif resp.leader in cs.endpoints:
                 named[resp.leader] = max(named.get(resp.leader, 0), resp.term)
-    return max(named, key=lambda n: named[n]) if named else None
+        if claims and len(want) < len(cs.endpoints) / 2:  # most have answered: good enough
+            break
+    pick = claims or named
+    return max(pick, key=lambda n: pick[n]) if pick else None
 
 
 def _wait_for(cs: ClientSockets, node: int, rid: int, deadline: float) -> ClientResponse | None:
