@@ -108,6 +108,7 @@ class _Totals:
         self.sim = self.leaderless = 0.0
         self.failovers: list[float] = []
         self.unresolved = 0
+        self.replication: dict[str, int] = {}  # summed over seeds (with --proposals)
 
     def add(self, r: SimResult) -> None:
         self.seeds += 1
@@ -122,6 +123,8 @@ class _Totals:
         self.leaderless += r.leaderless
         self.failovers.extend(r.failovers)
         self.unresolved += r.unresolved_failovers
+        for k, v in r.replication.items():
+            self.replication[k] = self.replication.get(k, 0) + v
 
     def to_dict(self, wall: float) -> dict[str, Any]:
         f = self.failovers
@@ -135,6 +138,7 @@ class _Totals:
             "failovers": len(f), "failover_median_s": _round(percentile(f, 50)),
             "failover_p99_s": _round(percentile(f, 99)),
             "unresolved_failovers": self.unresolved, "faults_injected": self.faults, "messages": self.messages,
+            **({"replication": dict(self.replication)} if self.replication else {}),
         }
 
     def render(self, wall: float) -> str:
@@ -146,8 +150,16 @@ class _Totals:
                 f"time without a leader: {100 * d['leaderless_fraction']:.1f}%\n"
                 f"failover (leader lost -> new leader): n={d['failovers']} median {_ms(d['failover_median_s'])}, "
                 f"p99 {_ms(d['failover_p99_s'])}, unresolved at end {d['unresolved_failovers']}\n"
-                f"wall time: {wall:.2f} s for {d['simulated_s']:g} simulated s "
+                + (self._render_replication() if self.replication else "")
+                + f"wall time: {wall:.2f} s for {d['simulated_s']:g} simulated s "
                 f"({d['sim_per_wall'] or 0:.0f}x real time)\n")
+
+    def _render_replication(self) -> str:
+        r = self.replication
+        return (f"replication: {r.get('proposed', 0)} commands proposed, {r.get('accepted', 0)} accepted by a "
+                f"leader ({r.get('refused', 0)} refusals retried), {r.get('max_commit', 0)} entries committed "
+                f"(sum of each seed's highest commit index), {r.get('tails_cut', 0)} torn tails cut, "
+                f"{r.get('lost_entries', 0)} unsynced entries lost at crashes\n")
 
 
 _EXAMPLES = """

@@ -40,7 +40,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple
+from typing import Any
 
 from .messages import (
     APPEND_ENTRIES_FIXED_BYTES,
@@ -57,7 +57,7 @@ from .messages import (
 )
 from .progress import PROBE, Tracker
 from .quorum import majority
-from .raftlog import LogSafetyError, RaftLog
+from .raftlog import Accepted, LogSafetyError, RaftLog
 from .hints import Hints
 from .ready import Event, HardState, Output, Ready, must_sync
 from .surface import Rng
@@ -106,7 +106,8 @@ class IllegalTransition(RuntimeError):
     pass
 
 
-class Proposal(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class Proposal:
     """What `propose` did: `accepted` means appended to the leader's log at (`index`, `term`) - not committed
     yet; the embedding learns the commit from Ready.committed. Refused (not leader, or a leadership transfer is
     under way): index and term are 0 and `leader` is the leader this node knows (None: unknown; this node's own
@@ -380,7 +381,11 @@ class ElectionCore:
         self._emit("transfer_started", target=target)
         self._maybe_send_timeout_now()
         if not self.transfer_sent:
-            self._replicate(target)
+            pr = self.tracker[target] if self.tracker is not None else None
+            if pr is not None and pr.can_send() and (pr.state == PROBE or pr.next <= self.log.last_index):
+                self._replicate(target)
+            elif pr is not None and pr.state != PROBE:
+                self._probe_tail(target)
         return self._flush()
 
     def _maybe_send_timeout_now(self) -> None:
@@ -614,7 +619,7 @@ class ElectionCore:
             # lost a committed entry somewhere, or a mutant). Refuse it and say so; the checker judges.
             self._emit("message_dropped", peer=msg.src, kind=msg.kind, reason="conflicts_with_committed")
             return
-        if res.success:
+        if isinstance(res, Accepted):
             if res.entries:
                 self._stage(res.entries)
             self._messages.append(AppendResponse(self.term, self.id, msg.src, True, res.match))  # _send, inlined
@@ -750,11 +755,23 @@ class ElectionCore:
             pr = tracker[peer]
             if pr.can_send() and (pr.state == PROBE or pr.next <= last):
                 self._replicate(peer)
+            elif pr.match < last and pr.next > last and pr.state != PROBE:
+                self._probe_tail(peer)
             else:
                 m = pr.match
                 append(AppendEntries(term, me, peer, m, log.term_at(m) if m else 0, (),
                                      commit if commit < m else m))
         self.heartbeat_deadline = self.now + self.config.heartbeat_interval
+
+    def _probe_tail(self, peer: int) -> None:
+        """Everything was sent to `peer` (REPLICATE) but not all acknowledged: maybe lost. An empty AppendEntries
+        at next - 1 stands in for the heartbeat: accepted, it acknowledges all; rejected, it rewinds `next` with
+        the hint (as etcd-io/raft's empty MsgApp after a heartbeat response)."""
+        pr = self.tracker[peer] if self.tracker is not None else None
+        assert pr is not None
+        log = self.log
+        prev = pr.next - 1
+        self._messages.append(AppendEntries(self.term, self.id, peer, prev, log.term_at(prev), (), log.commit))
 
     def _quorum_active(self) -> bool:
         window = self.config.election_timeout_max
