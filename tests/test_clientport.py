@@ -134,3 +134,24 @@ def test_a_proposal_that_waits_past_its_bound_is_answered_unknown(port):
     port.expire(105.0)
     (resp,) = _serve_until_answered(port, 1, now=105.0)
     assert resp.status == "unknown" and port.n_waiting == 0 and port.next_expiry == float("inf")
+
+
+def test_stats_answers_the_counters_as_json(tmp_path):
+    import json as _json
+    ctx = zmq.Context()
+    node = FakeNode()
+    p = ClientPort(ctx, f"ipc://{tmp_path}/s.sock", propose=node.propose, info=node.info, endpoint_of=str,
+                   counters=lambda: {"sent": {"append_entries": 3}, "syncs": 2})
+    p.open()
+    client = ctx.socket(zmq.DEALER)
+    client.setsockopt(zmq.LINGER, 0)
+    client.connect(p.endpoint)
+    p.client = client  # type: ignore[attr-defined]
+    try:
+        client.send(encode_request(ClientRequest(5, "stats")))
+        (resp,) = _serve_until_answered(p, 1)
+        assert resp.status == "ok" and _json.loads(resp.message) == {"sent": {"append_entries": 3}, "syncs": 2}
+    finally:
+        client.close()
+        p.close()
+        ctx.term()

@@ -10,7 +10,7 @@ Request frame:
     u8  WIRE_TAG
     u64 request id     chosen by the client, echoed in the answer (a late answer to an earlier attempt is
                        recognised and dropped)
-    u8  op             1 propose, 2 info
+    u8  op             1 propose, 2 info, 3 stats
     u32 data length, data   (propose: the command, at most MAX_ENTRY_DATA_BYTES; info: empty)
     nothing after it
 
@@ -25,7 +25,8 @@ Response frame:
     u16 + UTF-8        a message (errors), at most MAX_MESSAGE_BYTES
 
 Statuses:
-    ok           propose: committed at (index, term); info: the answer
+    ok           propose: committed at (index, term); info: the answer; stats: the node's counters as compact
+                 JSON in the message (messages sent per kind, syncs): cheap, for benchmarks and tests
     not_leader   this node does not lead: nothing was proposed; `leader`/`endpoint` name the leader when known
     busy         too many proposals are waiting at this node: nothing was proposed, try again later
     bad_request  malformed or oversized: nothing was proposed or changed
@@ -46,7 +47,7 @@ __all__ = ["WIRE_TAG", "OPS", "STATUSES", "MAX_MESSAGE_BYTES", "MAX_ENDPOINT_BYT
            "decode_request", "encode_response", "decode_response", "error_response"]
 
 WIRE_TAG = 0x52
-OPS = {1: "propose", 2: "info"}
+OPS = {1: "propose", 2: "info", 3: "stats"}
 _OP_CODES = {name: code for code, name in OPS.items()}
 STATUSES = ("ok", "not_leader", "busy", "bad_request", "dropped", "unknown")
 _STATUS_CODES = {name: code for code, name in enumerate(STATUSES)}
@@ -96,8 +97,8 @@ def encode_request(req: ClientRequest) -> bytes:
         raise ClientWireError("data must be bytes")
     if len(req.data) > MAX_ENTRY_DATA_BYTES:
         raise ClientWireError(f"a command of {len(req.data)} bytes; the limit is {MAX_ENTRY_DATA_BYTES}")
-    if req.op == "info" and req.data:
-        raise ClientWireError("info carries no data")
+    if req.op != "propose" and req.data:
+        raise ClientWireError(f"{req.op} carries no data")
     return _REQ_HEAD.pack(WIRE_TAG, req.request_id, _OP_CODES[req.op], len(req.data)) + req.data
 
 
@@ -118,8 +119,8 @@ def decode_request(frame: bytes) -> ClientRequest:
     if _REQ_HEAD.size + length != len(frame):
         raise ClientWireError(f"data length {length} does not match the frame ({len(frame) - _REQ_HEAD.size} "
                               "bytes follow the header)", rid)
-    if OPS[op] == "info" and length:
-        raise ClientWireError("info carries no data", rid)
+    if OPS[op] != "propose" and length:
+        raise ClientWireError(f"{OPS[op]} carries no data", rid)
     return ClientRequest(rid, OPS[op], frame[_REQ_HEAD.size:])
 
 

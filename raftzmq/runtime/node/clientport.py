@@ -16,6 +16,7 @@ A request that does not decode is answered `bad_request` and changes nothing.
 from __future__ import annotations
 
 import errno
+import json
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from typing import Any
 
 import zmq
 
-from raftzmq.protocol.clientwire import (MAX_REQUEST_BYTES, WIRE_TAG, ClientResponse, ClientWireError,
+from raftzmq.protocol.clientwire import (MAX_MESSAGE_BYTES, WIRE_TAG, ClientResponse, ClientWireError,
                                          decode_request, encode_response, error_response)
 from raftzmq.protocol.messages import Entry
 
@@ -71,10 +72,12 @@ class ClientPort:
 
     def __init__(self, ctx: zmq.Context, endpoint: str, *, propose: Callable[[bytes, float], Any],
                  info: Callable[[], tuple[int | None, int, int, int]], endpoint_of: Callable[[int], str],
+                 counters: Callable[[], dict[str, Any]] | None = None,
                  max_pending: int = MAX_PENDING, pending_timeout_s: float = PENDING_TIMEOUT_S,
                  batch: int = CLIENT_BATCH) -> None:
         self.ctx, self.endpoint = ctx, endpoint
         self._propose, self._info, self._endpoint_of = propose, info, endpoint_of
+        self._counters = counters or (lambda: {})
         self.max_pending, self.pending_timeout_s, self.batch = max_pending, pending_timeout_s, batch
         self.socket: zmq.Socket | None = None
         self.more = False
@@ -164,6 +167,13 @@ class ClientPort:
             self.reply(routing, encode_response(ClientResponse(
                 req.request_id, "ok", leader or 0, last, term, commit,
                 self._endpoint_of(leader) if leader else "")))
+            return
+        if req.op == "stats":
+            leader, last, term, commit = self._info()
+            self.stats["stats"] += 1
+            text = json.dumps(self._counters(), separators=(",", ":"), sort_keys=True)
+            self.reply(routing, encode_response(ClientResponse(req.request_id, "ok", leader or 0, last, term, commit,
+                                                               message=text[:MAX_MESSAGE_BYTES])))
             return
         if self.n_waiting >= self.max_pending:
             self._answer(routing, req.request_id, "busy",

@@ -368,7 +368,8 @@ class Node:
         endpoint = self._client_endpoints.get(self.id)
         if endpoint is not None:
             self.client = ClientPort(self.ctx, endpoint, propose=self._propose, info=self._client_info,
-                                     endpoint_of=lambda n: self._client_endpoints.get(n, ""))
+                                     endpoint_of=lambda n: self._client_endpoints.get(n, ""),
+                                     counters=self._counters)
             try:
                 self.client.open()
             except ClientPortError as exc:
@@ -385,6 +386,10 @@ class Node:
         prop, out = core.propose(data, now)
         self._apply(out)
         return prop
+
+    def _counters(self) -> dict[str, Any]:
+        """The node's counters for the client port's `stats`: messages sent per kind, log fsyncs, wakes."""
+        return {"sent": dict(self.transport.sent_by_kind), "syncs": self.syncs, "wakes": self.loop_stats.wakes}
 
     def _client_info(self) -> tuple[int | None, int, int, int]:
         """(leader, last index, term, commit index) of this node, for the client port."""
