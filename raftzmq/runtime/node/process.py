@@ -495,6 +495,8 @@ class Node:
             self._flush()  # the turn's group commit, then everything that waited for it
             if client is not None:
                 client.expire(now)
+                if client.readable_after_replies():
+                    pending.add(client_fd)
             limiter.flush()  # its own (real) clock: log windows are not skewed
             now = monotonic()
 
