@@ -39,7 +39,8 @@ from raftzmq.runtime.node.embedding import Apply, Embedding, LogPort, SavePort, 
 
 from raftzmq.lab.sim import faults as F
 from raftzmq.lab.sim.simdisk import SimDisk
-from raftzmq.lab.sim.simtypes import SimConfig, SimResult, format_record, write_logs
+from raftzmq.evidence.recordline import format_record
+from raftzmq.lab.sim.simtypes import SimConfig, SimResult, write_logs
 
 __all__ = ["SimConfig", "SimResult", "Simulator", "run_seed", "write_logs", "format_record", "TRACE_LEN"]
 
