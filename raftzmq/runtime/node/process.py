@@ -235,7 +235,9 @@ class Node:
 
     def _replicates(self) -> bool:
         """A core with replication (contract v2: it takes proposals); election-only cores write no log records."""
-        return callable(getattr(self.core, "propose", None))
+        core = self.core
+        inner = getattr(core, "inner", None)  # a wrapper (surface.CoreWrapper) forwards propose only if it can
+        return callable(getattr(core if inner is None else inner, "propose", None))
 
     def _open_wal(self, state: HardState) -> None:
         """The write-ahead log, recovered (a torn tail is cut and logged after node_started); a corrupt log or
@@ -390,7 +392,7 @@ class Node:
         """Hand a client's command to the core; its Ready joins this loop turn's group commit."""
         core = self.core
         if not self._replicates():
-            return Proposal(False, 0, 0, core.leader)
+            return Proposal(False, 0, 0, getattr(core, "leader", None))
         prop, out = core.propose(data, now)
         self._apply(out)
         return prop
@@ -405,7 +407,7 @@ class Node:
         assert wal is not None
         last = getattr(core, "last_index", wal.last_index)
         commit = getattr(core, "commit_index", wal.commit)
-        return core.leader, last, core.term, commit
+        return getattr(core, "leader", None), last, core.term, commit
 
     def _subscribe_netctl(self, netctl: str, reconnect_ms: int) -> None:
         self.sub = self.ctx.socket(zmq.SUB)
@@ -503,7 +505,8 @@ class Node:
             self._flush()  # the turn's group commit, then everything that waited for it
             if client is not None:
                 client.expire(now)
-                client.leadership(core.role == LEADER, core.leader)
+                if client.kv is not None:  # (a checked plug-in core may have no `leader`)
+                    client.leadership(core.role == LEADER, getattr(core, "leader", None))
                 if client.readable_after_replies():
                     pending.add(client_fd)
             limiter.flush()  # its own (real) clock: log windows are not skewed
