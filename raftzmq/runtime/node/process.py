@@ -1,9 +1,10 @@
 """One Raft node as one OS process: `python -m raftzmq.runtime.node --run-dir DIR --id N --incarnation K
 --supervisor-pid P` (docs/CONTRACTS.md, "Node process").
 
-A single thread runs an epoll over the ZMQ_FDs of the ROUTER (peer messages), the netctl SUB (network faults,
-leadership transfer, the start-up barrier), the ZAP socket (CURVE only), with hints the DEALERs' monitor sockets (a
-peer's connection closed: `core.hint`), and a socketpair that signals wake it up. The poll timeout is the time
+A single thread runs an epoll over the ZMQ_FDs of the ROUTER (peer messages), the client endpoint's ROUTER
+(runtime/node/clientport.py: proposals, the KV wire), the netctl SUB (network faults, leadership transfer, the
+start-up barrier), the ZAP socket (CURVE only), with hints the DEALERs' monitor sockets (a peer's connection
+closed: `core.hint`), and a socketpair that signals wake it up. The poll timeout is the time
 until the next thing the node must do (the core's deadline, a delayed send, the end of the start-up hold), capped
 so the parent check runs at least every MAX_POLL_MS. Nothing sleeps; there are no locks because there is nothing
 to share.
@@ -12,9 +13,15 @@ Every Output (Ready) of the core is applied by the one embedding (runtime/node/e
   [failpoint before_persist] -> save hard state (+ entries, one fsync) -> log state_persisted
   -> [after_persist_before_send] -> log the events -> send messages -> [after_send] -> apply committed entries
 so a vote is durable before it is logged as given, and logged before it can leave.
+The append port is the write-ahead log (runtime/node/wal.py, opened at start; `log_loaded` follows
+`node_started`). Group commit per loop turn: once a Ready of the turn wrote the log or changed the hard state, the
+rest of the turn (records, sends, armed failpoints, applies) waits until the turn's end, where ONE log fsync (and
+one state save if term or vote changed) makes it durable; then it all goes, the turn's AppendEntries to one
+follower coalesced (runtime/node/coalesce.py). See `_flush`.
 
 Exit codes: 0 clean stop (SIGTERM/SIGINT, or the supervisor is gone), 3 refused to start (bad arguments,
-config, corrupt state, address in use, bad failpoint spec), 4 storage fatal error. Anything else is a crash.
+config, corrupt state or write-ahead log, address in use, bad failpoint spec), 4 storage fatal error (the state
+file or the log). Anything else is a crash.
 """
 from __future__ import annotations
 
