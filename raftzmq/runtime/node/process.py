@@ -287,6 +287,12 @@ class Node:
             self.failpoints = Failpoints.from_env(self.id, self.incarnation, self.env)
         except FailpointError as exc:
             self._refuse(str(exc))
+        self.failpoints.on_hit = self._log_failpoint_hit
+
+    def _log_failpoint_hit(self, name: str) -> None:
+        # The term of the node's last record: at before_persist/before_rename the core's new term is not durable.
+        term = self.log.last_term if self.log.last_term is not None else self.term
+        self.log.write("failpoint_hit", term=term, name=name)
 
     def _read_cluster(self) -> tuple[ClusterConfig, dict[int, str], str | None]:
         """cluster.json: the config, every member's endpoint, and the netctl endpoint (None: no netctl)."""
