@@ -14,7 +14,6 @@ from typing import Any
 
 import click
 
-from ..evidence.html import existing_report
 from ..protocol.quorum import majority
 from ..lab.live.netshapes import bridge_cuts, ring_cuts
 from ..runtime.config import ConfigError, ClusterConfig
@@ -181,8 +180,9 @@ def _summary_line(st: dict[str, Any]) -> str:
 @click.option("--detach", is_flag=True, help="Run in the background; return once a leader exists.")
 @click.option("--resume", is_flag=True, help="Start again in an existing run dir (default logs/latest) from its "
                                             "state on disk.")
-@click.option("--spawn", type=click.Choice(SPAWN_METHODS), default="forkserver", show_default=True,
-              help="How node processes start: forked from a preloaded forkserver, or fork+exec.")
+@click.option("--spawn", type=click.Choice(SPAWN_METHODS), default="zygote", show_default=True,
+              help="How node processes start: forked from a zygote (a fork of this process made before it "
+                   "talks ZeroMQ), from multiprocessing's preloaded forkserver, or fork+exec.")
 @click.option("--wait", "wait_s", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
               help="With --detach: how long to wait for a leader (default 10 s + 0.1 s per node).")
 @click.option("--concurrent", is_flag=True, help="Start even though another cluster runs under the same logs "
@@ -353,6 +353,29 @@ class _Progress:
         click.echo(f"raftzmq: starting: {up}/{self.nodes} nodes up, {leader} ({now - self.began:.1f} s)", err=True)
 
 
+_DETACH_POLL_S = 0.02  # `start --detach`: how often to ask the new supervisor for a leader
+
+
+def _done() -> None:
+    """`start --detach` has its leader: end this process now. Tearing down an interpreter that imported the
+    supervisor and the node costs 70-125 ms on a loaded 2-core machine (docs/benchmarks.md), all of it after the
+    user's answer; nothing here needs it (the cluster runs in its own session; our files are closed). Under
+    click's test runner (stdout not a real file) it returns normally instead."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if _real_stdio():
+        os._exit(0)
+
+
+def _real_stdio() -> bool:
+    try:
+        sys.stdout.fileno()
+        sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False
+    return True
+
+
 def _exited(pid: int) -> int | None:
     """The exit code of our child `pid` if it has exited (reaping it), else None."""
     done, status = os.waitpid(pid, os.WNOHANG)
@@ -384,7 +407,8 @@ def _start_detached(run: RunDir, config: ClusterConfig, resume: bool, spawn: str
             return "hopeless"  # no majority can ever form: say so now rather than at the deadline
         return None
 
-    outcome = wait_until(settled, wait_s if wait_s is not None else 10 + 0.1 * config.nodes, interval=0.05)
+    outcome = wait_until(settled, wait_s if wait_s is not None else 10 + 0.1 * config.nodes,
+                         interval=_DETACH_POLL_S)
     st = last[0]
     if outcome == "leader" and st:
         on_started()
@@ -393,6 +417,7 @@ def _start_detached(run: RunDir, config: ClusterConfig, resume: bool, spawn: str
         for n in st["nodes"]:
             if n["failed"]:
                 click.echo(f"raftzmq: warning: node {n['id']} refused to start: {n['failed']}", err=True)
+        _done()
         return
     detail = render_status(st) if st else "the supervisor did not answer"
     _stop_supervisor(pid)
@@ -424,6 +449,8 @@ def _stop_supervisor(pid: int) -> None:
 
 def _report_note(run_dir: str | None) -> str:
     try:
+        from ..evidence.html import existing_report  # the report's imports are not on the way to a start
+
         report = existing_report(resolve_run_dir(run_dir).path)
     except RunDirError:
         return ""
@@ -451,6 +478,8 @@ def status(as_json: bool, watch: bool, interval: float, run_dir: str | None) -> 
         fail(str(exc) + running_hint() + _report_note(run_dir), as_json=as_json)
     note_which(run_dir, client.run)
     while True:
+        from ..evidence.html import existing_report
+
         report = existing_report(client.run.path)
         try:
             st = client.request("status")

@@ -72,6 +72,7 @@ NODE_EVENT_FIELDS: dict[str, dict[str, str]] = {
     "netctl_rejected": {"reason": _STR},
     "message_dropped": {"peer": _INT_OR_NULL, "kind": _STR, "reason": _STR},
     "message_rejected": {"reason": _STR, "size": _INT},
+    "frames_throttled": {"frames": _INT, "bytes": _INT, "connections": _INT, "window_ms": _INT},
     "auth_rejected": {"reason": _STR, "address": _STR, "public_key": _STR},
     "node_stopping": {"reason": _STR},
     "loop_stats": {"wakes": _INT, "ticks": _INT},
@@ -93,6 +94,7 @@ REPLICATION_EVENTS = frozenset({"log_appended", "commit_advanced", "entries_appl
 SUPERVISOR_EVENT_FIELDS: dict[str, dict[str, str]] = {
     "cluster_started": {"nodes": _INT, "config": _DICT},
     "node_spawned": {"pid": _INT, "incarnation": _INT},
+    "timers_connecting": {"nodes": _INT, "first": _INT_OR_NULL},
     "timers_released": {"nodes": _INT, "first": _INT_OR_NULL},
     "node_killed": {"pid": _INT, "signal": _INT_OR_STR},
     "node_exited": {"pid": _INT, "code": _INT_OR_NULL},

@@ -58,9 +58,10 @@ def _describe(out: Output) -> str:
     for ev in out.events:
         extra = "".join(f" {k}={v}" for k, v in ev.fields.items())
         parts.append(f"{ev.name}@{ev.term}{extra}")
-    for m in out.messages:
-        flags = "".join(f" {k}={getattr(m, k)}" for k in ("granted", "prevote") if hasattr(m, k))
-        parts.append(f"send {type(m).__name__}(t{m.term} {m.src}->{m.dst}{flags})")
+    for early, batch in ((True, out.early), (False, out.messages)):
+        for m in batch:
+            flags = "".join(f" {k}={getattr(m, k)}" for k in ("granted", "prevote") if hasattr(m, k))
+            parts.append(f"send{' early' if early else ''} {type(m).__name__}(t{m.term} {m.src}->{m.dst}{flags})")
     return "; ".join(parts) or "(nothing)"
 
 
@@ -130,7 +131,8 @@ def names(out: Output) -> list[str]:
 
 
 def sent(out: Output, cls: type, **attrs: Any) -> list[Message]:
-    return [m for m in out.messages if isinstance(m, cls) and all(getattr(m, k) == v for k, v in attrs.items())]
+    return [m for m in [*out.early, *out.messages]
+            if isinstance(m, cls) and all(getattr(m, k) == v for k, v in attrs.items())]
 
 
 def granted_votes(out: Output) -> list[Any]:
@@ -150,7 +152,7 @@ def starts_as_follower(f: Ctx) -> None:
     b = Bench(f, 3, states={1: HardState(7, 3)})
     expect((b[1].role, b[1].term) == (FOLLOWER, 7), "a node starts as follower in its persisted term 7")
     out = b.tick(1, b[1].deadline - 1e-6)
-    expect(not out.messages and out.persist is None and b[1].role == FOLLOWER,
+    expect(not out.messages and not out.early and out.persist is None and b[1].role == FOLLOWER,
            "nothing happens before the election timeout")
 
 

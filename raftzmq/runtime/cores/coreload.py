@@ -243,6 +243,14 @@ class CheckedCore(CoreWrapper):
         for msg in out.messages:
             if not isinstance(msg, _MESSAGE_TYPES) or msg.src != self.id or msg.dst not in self._peer_set:
                 self._fail(what, f"message {msg!r} is not a message from node {self.id} to a peer")
+        early = out.early
+        if not isinstance(early, (list, tuple)):
+            self._fail(what, f"Output.early must be a list of messages, got {early!r}")
+        for msg in early:  # leaves before the persist: only a candidate's own RequestVotes promise nothing
+            if (not isinstance(msg, RequestVote) or msg.prevote or msg.src != self.id
+                    or msg.dst not in self._peer_set):
+                self._fail(what, f"Output.early may hold only this candidate's RequestVotes (not pre-votes), "
+                                 f"got {msg!r} (docs/core-contract.md)")
         for ev in out.events:
             self._check_event(what, ev)
 

@@ -58,7 +58,8 @@ from raftzmq.runtime.cluster.netns import NetnsError, enter_netns
 from raftzmq.runtime.node.loopstats import LoopStats
 from raftzmq.runtime.node.netem import DROP, SEND, NetctlError, NetEm, NetModelError, decode_netctl
 from raftzmq.runtime.node.nodefaults import FaultReceiver, FaultsError
-from raftzmq.runtime.node.startup import HOLD_KEY, StartupHoldError, first_election_patience_s, held_until
+from raftzmq.runtime.node.startup import (HOLD_KEY, StartupHoldError, connected_enough, first_connect_bound_s,
+                                          first_election_patience_s, held_until)
 from raftzmq.runtime.node.storage import CorruptStateError, StateFile, StorageError, StorageFatalError
 from raftzmq.runtime.node.transport import AddressInUseError, LogLimiter, Transport, TransportError, check_endpoint
 from raftzmq.protocol.kvservice import KVService
@@ -76,7 +77,16 @@ EXIT_OK, EXIT_REFUSED, EXIT_STORAGE, EXIT_CORE = 0, 3, 4, 5
 # the primary mechanism). Every wake-up costs an idle node CPU, so this is not shorter than it must be.
 MAX_POLL_MS = 1000
 NETCTL_BATCH = 32  # netctl messages handled per wake-up
-_ROUTER, _WAKE = -2, -3  # pseudo-fds in the loop's bookkeeping (real fds are >= 0)
+_ROUTER, _WAKE, _INBOUND = -2, -3, -4  # pseudo-fds in the loop's bookkeeping (real fds are >= 0)
+# A batch of frames that held nothing but hostile ones (rejected by the codec or over their connection's budget):
+# the ROUTER is left unread this long, so that a flood is read in full batches of RECV_BATCH frames, each wake's
+# fixed cost (~30-50 us of Python) spread over them, instead of one wake per frame. Legitimate frames that arrive
+# during a flood wait at most this long (they are fairly queued per connection). See _pause_router.
+FLOOD_PAUSE_S = 0.002
+FIRST_CHECK_S = 0.005  # the start's first node, waiting for its connections: how often it looks at its DEALERs
+# After a start's first leader: how many new connections per second the whole cluster makes, at most, while the
+# followers connect the rest of the mesh (each follower one peer every N / this seconds; 101 nodes: 10 s).
+MESH_CONNECTS_PER_S = 1000
 COMMIT_SAVE_INTERVAL_S = 1.0  # a commit-only change of the hard state is saved at most this often
 AFTER_SEND_FLUSH_MS = 200  # after_send failpoint: how long the sent messages get to leave before the SIGKILL
 PR_SET_PDEATHSIG = 1
@@ -153,6 +163,13 @@ class Node:
         self._saved_state: HardState | None = None  # what the state file holds
         self._state_saved_at = 0.0
         self.syncs = 0  # log fsyncs (group commits) of this incarnation
+        self._first_until: float | None = None  # named first at the connect step: campaign once connected, or then
+        self._router_fd = -1
+        self._router_paused_until: float | None = None  # see FLOOD_PAUSE_S
+        self._mesh_pending: list[int] = []  # after the star of the start-up: peers still to connect, paced
+        self._mesh_next = 0.0
+        self._mesh_every = 0.0
+        self._inbound_fd = -1
 
     # ------------------------------------------------------------------ failure helpers
 
@@ -381,7 +398,10 @@ class Node:
             self.transport = Transport(self.ctx, self.id, endpoints, Codec(members, self.id), self.limiter,
                                        reconnect_ms=config.effective_reconnect_ms, curve=self.curve,
                                        remote_ok=self.remote_ok, watch_disconnects=config.hints)
-            self.transport.open(connect=held_until(self._hold_doc, self.id, self.incarnation, 0.0) is None)
+            held = held_until(self._hold_doc, self.id, self.incarnation, 0.0) is not None
+            self.transport.open(connect=not held)
+            if held:  # the start's first node is named only at the connect step: every held node counts
+                self.transport.watch_inbound()
         except AddressInUseError as exc:
             self._refuse(f"cannot bind {exc.endpoint}: address already in use")
         except TransportError as exc:
@@ -460,7 +480,7 @@ class Node:
         # call). ZMQ_FD only signals an edge, so a socket is read until ZMQ_EVENTS shows nothing left (see
         # Transport.receive) or, when a batch cap stops early, the next poll does not sleep.
         ep = select.epoll()
-        router_fd = self.transport.router.getsockopt(zmq.FD)
+        router_fd = self._router_fd = self.transport.router.getsockopt(zmq.FD)
         ep.register(router_fd, select.EPOLLIN)
         sub_fd = -1
         if self.sub is not None:
@@ -477,19 +497,22 @@ class Node:
         if self.client is not None and self.client.socket is not None:
             client_fd = int(self.client.socket.getsockopt(zmq.FD))
             ep.register(client_fd, select.EPOLLIN)
+        if self.transport.inbound is not None:
+            self._inbound_fd = self.transport.inbound.getsockopt(zmq.FD)
+            ep.register(self._inbound_fd, select.EPOLLIN)
         try:
             self._run_loop(ep, sub_fd, wake_fd, zap_fd, client_fd)
         finally:
             ep.close()
 
     def _run_loop(self, ep: Any, sub_fd: int, wake_fd: int, zap_fd: int, client_fd: int = -1) -> None:
-        core, netem, limiter, stats = self.core, self.netem, self.limiter, self.loop_stats
+        core, netem, limiter, stats, transport = self.core, self.netem, self.limiter, self.loop_stats, self.transport
         monotonic, real_seconds = self.clock.now, self.clock.real_seconds
         self._ep = ep
         self._watch_monitors()
         # Sources that may hold more than one batch (or news from before the loop): read again without sleeping.
         pending = {fd for fd in (sub_fd, zap_fd, client_fd) if fd >= 0} | {_ROUTER}
-        sources = {wake_fd: _WAKE, sub_fd: sub_fd, zap_fd: zap_fd, client_fd: client_fd}
+        sources = {wake_fd: _WAKE, sub_fd: sub_fd, zap_fd: zap_fd, self._inbound_fd: _INBOUND, client_fd: client_fd}
         client = self.client
         self._flush()
         self._in_turn = True
@@ -507,6 +530,17 @@ class Node:
                 due = nd
             if client is not None and client.next_expiry < due:
                 due = client.next_expiry
+            if self._first_until is not None:
+                due = min(due, now + FIRST_CHECK_S)
+            if self._mesh_pending and self._mesh_next < due:
+                due = self._mesh_next
+            paused = self._router_paused_until
+            if paused is not None:
+                if now >= paused:
+                    self._resume_router()
+                    pending.add(_ROUTER)
+                elif paused < due:
+                    due = paused
             ready = ep.poll(0 if pending else real_seconds(max(0.0, due - now)))
             now = monotonic()
             stats.wakes += 1
@@ -523,6 +557,8 @@ class Node:
                 if client.readable_after_replies():
                     pending.add(client_fd)
             limiter.flush()  # its own (real) clock: log windows are not skewed
+            if transport.budgets.excess_frames:
+                transport.flush_budgets(time.monotonic())
             now = monotonic()
 
     def _service(self, ready: list[tuple[int, int]], pending: set[int], sources: dict[int, int], now: float,
@@ -532,6 +568,8 @@ class Node:
             src = sources.get(fd, _ROUTER)
             if src == _WAKE:
                 self._drain_wake()
+            elif src == _INBOUND:
+                self._inbound_news(now)
             elif fd in self._monitor_of:
                 for peer, endpoint in self.transport.disconnects(self._monitor_of[fd]):
                     self._apply(self.core.hint(peer, now, endpoint))
@@ -543,11 +581,17 @@ class Node:
         if sub_fd in pending and not self._read_netctl():
             pending.discard(sub_fd)
         for msg in transport.receive():  # any wake may come with frames: ZMQ_FD signals only an edge
+            if self._mesh_pending and msg.src not in transport.dealers and msg.src in self._mesh_pending:
+                self._mesh_pending.remove(msg.src)  # e.g. a candidate: our answer needs this connection now
+                self._connect_peers(only=msg.src)
             if netem.allows(msg.src, node_id):
                 self._apply(step(msg, now))
             else:
                 transport.log_drop(msg.src, msg.kind, "partition")
         if not transport.more:
+            pending.discard(_ROUTER)
+        if transport.hostile_only and self._router_paused_until is None:
+            self._pause_router(now)
             pending.discard(_ROUTER)
         if client_fd in pending:  # after the peers: proposals of this turn share its group commit
             assert self.client is not None
@@ -556,8 +600,25 @@ class Node:
                 pending.discard(client_fd)
         return pending
 
+    def _pause_router(self, now: float) -> None:
+        """Stop watching the ROUTER for FLOOD_PAUSE_S (its frames wait in libzmq's queue, bounded by RCVHWM, and
+        its senders are pushed back); the loop reads it again after that."""
+        assert self._ep is not None
+        self._ep.modify(self._router_fd, 0)
+        self._router_paused_until = now + FLOOD_PAUSE_S
+        self.loop_stats.flood_pauses += 1
+
+    def _resume_router(self) -> None:
+        assert self._ep is not None
+        self._ep.modify(self._router_fd, select.EPOLLIN)
+        self._router_paused_until = None
+
     def _timers(self, now: float) -> None:
         core = self.core
+        if self._first_until is not None:
+            self._check_first(now)
+        if self._mesh_pending:
+            self._mesh_step(now)
         if self.hold_until is not None:
             if core.role != FOLLOWER:
                 self._release("campaign", now)  # e.g. a TimeoutNow: a campaigning node needs its timers
@@ -575,25 +636,99 @@ class Node:
         for at most the first election's patience (runtime/node/startup.py). A node that missed the connect step
         connects only now, and its first messages would find no connection: it runs an ordinary timer instead."""
         patience = first_election_patience_s(len(self.core.config.members))
-        if self._connect_peers():
-            self._release("release", now)
+        if self._first_until is not None:
+            return  # named at the connect step: it campaigns once connected (or at its own bound), see below
+        missed = not self.transport.dealers
+        if missed:
+            self._connect_peers()
+        if first == self.id and missed and hasattr(self.core, "campaign_now"):
+            self._on_connect(first, now)  # connects only now: campaign once the connections are up
         elif first == self.id:
             self._release("first", now)
             self._apply(self.core.campaign_now(now, patience))
+        elif missed:
+            self._release("release", now)
         else:
             self.hold_until = now + patience
 
-    def _release(self, reason: str, now: float) -> None:
+    def _on_connect(self, first: Any, now: float) -> None:
+        """The barrier's first step: every node of the start is up, so connect. The node named `first`
+        connects to every peer and campaigns as soon as enough peers can reach it and it them for a majority
+        both ways (`connected_enough`: a first round whose requests or answers find no connection yet is lost,
+        and the next comes an election timeout later), and at the latest `first_connect_bound_s` from now."""
+        if type(first) is not int or first not in self.transport.endpoints or first == self.id \
+                or self.hold_until is None:
+            self._connect_peers()
+        else:
+            # Only to the first candidate for now: its election needs the N - 1 connections to and from it,
+            # not the N × (N - 1) of the whole mesh, which a loaded machine takes seconds to make (101 nodes:
+            # under 20 of F's were up after 3 s at load 40). The rest connect once a leader is heard (or the
+            # hold ends otherwise): see _release.
+            self._connect_peers(only=first)
+        if first == self.id and self.hold_until is not None and self._first_until is None \
+                and hasattr(self.core, "campaign_now"):
+            self._first_until = now + first_connect_bound_s(len(self.core.config.members))
+            self._inbound_news(now)
+        elif self._first_until is None:
+            self._stop_inbound()
+
+    def _inbound_news(self, now: float) -> None:
+        self.transport.inbound_handshakes()  # drains the monitor (and arms its ZMQ_FD edge again)
+        if self._first_until is not None:
+            self._check_first(now)
+
+    def _check_first(self, now: float) -> None:
+        assert self._first_until is not None
+        peers = len(self.core.config.members) - 1
+        inbound, outbound = self.transport.inbound_handshakes(), self.transport.writable_count()
+        need = connected_enough(peers + 1)
+        if not (inbound >= need and outbound >= need) and now < self._first_until:
+            return
+        self._first_until = None
+        self._stop_inbound()
+        if self.hold_until is not None:
+            self._release("first", now, inbound=inbound, outbound=outbound)
+            self._apply(self.core.campaign_now(now, first_election_patience_s(peers + 1)))
+
+    def _stop_inbound(self) -> None:
+        if self._inbound_fd >= 0 and self._ep is not None:
+            self._ep.unregister(self._inbound_fd)
+        self._inbound_fd = -1
+        self.transport.stop_inbound()
+
+    def _release(self, reason: str, now: float, **fields: Any) -> None:
         """End the start-up hold: from here on the election timer runs (drawn afresh unless campaigning)."""
         self.hold_until = None
-        self._connect_peers()  # no-op unless the connect step was missed (the bound, a lost message)
-        self._write("timer_released", reason=reason, held_ms=round((now - self._hold_since) * 1000))
+        if reason == "leader" and self.transport.dealers:
+            # Connected to the first candidate only (the star of the connect step): the rest of the mesh at a
+            # pace, not at once. 100 followers connecting 99 peers each the moment they hear the new leader
+            # starve it on a loaded machine until CheckQuorum deposes it (seen at 101 nodes, load 18).
+            n = len(self.core.config.members)
+            self._mesh_pending = [p for p in sorted(self.transport.endpoints)
+                                  if p != self.id and p not in self.transport.dealers]
+            self.rng.shuffle(self._mesh_pending)
+            self._mesh_every = n / MESH_CONNECTS_PER_S
+            self._mesh_next = now + self.rng.uniform(0, self._mesh_every)
+        else:
+            self._connect_peers()  # the rest of the mesh (only the first candidate's connection may exist yet)
+        self._write("timer_released", reason=reason, held_ms=round((now - self._hold_since) * 1000), **fields)
         if reason != "first":
             self.core.restart_election_timer(now)
 
-    def _connect_peers(self) -> bool:
-        """Connect the DEALERs if the start-up barrier had kept them back; True if that happened now."""
-        if not self.transport.connect_peers():
+    def _mesh_step(self, now: float) -> None:
+        """Connect the next peer of the paced mesh; all the rest at once if this node campaigns (it needs them)."""
+        if self.core.role != FOLLOWER:
+            pending, self._mesh_pending = self._mesh_pending, []
+            for peer in pending:
+                self._connect_peers(only=peer)
+            return
+        if now >= self._mesh_next:
+            self._connect_peers(only=self._mesh_pending.pop())
+            self._mesh_next = now + self._mesh_every
+
+    def _connect_peers(self, only: int | None = None) -> bool:
+        """Connect the DEALERs the start-up barrier had kept back (all, or only to `only`); True if any now."""
+        if not self.transport.connect_peers(only):
             return False
         self._watch_monitors()
         return True
@@ -816,7 +951,7 @@ class Node:
                 del fields["type"]
                 self._write("net_applied", **fields)
         elif kind == "connect":
-            self._connect_peers()  # every node of the start is up (the barrier's first step)
+            self._on_connect(doc.get("first"), self.clock.now())  # every node of the start is up
         elif kind == "release":
             if self.hold_until is not None:
                 self._on_release(doc.get("first"), self.clock.now())
@@ -852,6 +987,7 @@ class Node:
                 self.state_file.save(state)
             except StorageFatalError:
                 pass  # only the commit index: learnt again from the leader
+        self.transport.flush_budgets(time.monotonic(), force=True)
         self.limiter.flush_all()
         self._write("loop_stats", **self.loop_stats.summary(), syncs=self.syncs,
                     **({"client": dict(self.client.stats)} if self.client is not None else {}))
