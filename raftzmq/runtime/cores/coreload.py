@@ -126,9 +126,13 @@ def _import_file(path: str) -> Any:
 
 
 def _checked_factory(factory: CoreFactory, spec: str) -> LoadedFactory:
-    def make(config: CoreConfig, state: HardState, now: float, rng: Any) -> CheckedCore:
+    def make(config: CoreConfig, state: HardState, now: float, rng: Any, log: Any = ()) -> CheckedCore:
         try:
-            inner = factory(config, state, now, rng)
+            # contract v2: a recovered log is passed only when there is one (v1 cores never write entries)
+            if log:
+                inner = factory(config, state, now, rng, log=log)  # type: ignore[call-arg]
+            else:
+                inner = factory(config, state, now, rng)
         except CoreContractError:
             raise
         except Exception as exc:
