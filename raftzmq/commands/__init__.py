@@ -22,6 +22,7 @@ _FAMILIES = {
     "node": ["node", "init_cluster"],
     "inspect": ["inspect"],
     "kv": ["kv", "workload"],
+    "propose": ["propose"],
 }
 
 

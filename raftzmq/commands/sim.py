@@ -33,7 +33,8 @@ _DEFAULT = SimConfig()
 
 
 def build_config(cluster: ClusterConfig, *, duration: float, faults: str, disk: str, delay_ms: float,
-                 jitter_ms: float, delay_dist: str, vote_crash: float, fault_interval: float) -> SimConfig:
+                 jitter_ms: float, delay_dist: str, vote_crash: float, fault_interval: float,
+                 proposals: float = 0.0) -> SimConfig:
     """A resolved cluster config plus the simulator's own flags -> SimConfig; exit 2 on anything invalid."""
     try:
         kinds = F.parse_faults(faults)
@@ -42,7 +43,7 @@ def build_config(cluster: ClusterConfig, *, duration: float, faults: str, disk: 
     try:
         return SimConfig.from_cluster(cluster, duration=duration, faults=kinds, disk=disk, delay_ms=delay_ms,
                                       jitter_ms=jitter_ms, delay_dist=delay_dist, vote_crash=vote_crash,
-                                      fault_interval=fault_interval)
+                                      fault_interval=fault_interval, proposals=proposals)
     except ValueError as e:
         fail(str(e))
 
@@ -68,6 +69,7 @@ def replay_command(cfg: SimConfig, seed: int) -> str:
     flag(cfg.vote_crash != d.vote_crash, f"--vote-crash {cfg.vote_crash:g}")
     flag(cfg.fault_interval != d.fault_interval, f"--fault-interval {cfg.fault_interval:g}")
     flag(cfg.core != d.core, f"--core {shlex.quote(cfg.core)}")
+    flag(cfg.proposals != d.proposals, f"--proposals {cfg.proposals:g}")
     return " ".join(out)
 
 
@@ -103,6 +105,7 @@ class _Totals:
         self.sim = self.leaderless = 0.0
         self.failovers: list[float] = []
         self.unresolved = 0
+        self.replication: dict[str, int] = {}  # summed over seeds (with --proposals)
 
     def add(self, r: SimResult) -> None:
         self.seeds += 1
@@ -117,6 +120,8 @@ class _Totals:
         self.leaderless += r.leaderless
         self.failovers.extend(r.failovers)
         self.unresolved += r.unresolved_failovers
+        for k, v in r.replication.items():
+            self.replication[k] = self.replication.get(k, 0) + v
 
     def to_dict(self, wall: float) -> dict[str, Any]:
         f = self.failovers
@@ -130,6 +135,7 @@ class _Totals:
             "failovers": len(f), "failover_median_s": _round(quantile(f, 0.5) if f else None),
             "failover_p99_s": _round(quantile(f, 0.99) if f else None),
             "unresolved_failovers": self.unresolved, "faults_injected": self.faults, "messages": self.messages,
+            **({"replication": dict(self.replication)} if self.replication else {}),
         }
 
     def render(self, wall: float) -> str:
@@ -141,8 +147,16 @@ class _Totals:
                 f"time without a leader: {100 * d['leaderless_fraction']:.1f}%\n"
                 f"failover (leader lost -> new leader): n={d['failovers']} median {_ms(d['failover_median_s'])}, "
                 f"p99 {_ms(d['failover_p99_s'])}, unresolved at end {d['unresolved_failovers']}\n"
-                f"wall time: {wall:.2f} s for {d['simulated_s']:g} simulated s "
+                + (self._render_replication() if self.replication else "")
+                + f"wall time: {wall:.2f} s for {d['simulated_s']:g} simulated s "
                 f"({d['sim_per_wall'] or 0:.0f}x real time)\n")
+
+    def _render_replication(self) -> str:
+        r = self.replication
+        return (f"replication: {r.get('proposed', 0)} commands proposed, {r.get('accepted', 0)} accepted by a "
+                f"leader ({r.get('refused', 0)} refusals retried), {r.get('max_commit', 0)} entries committed "
+                f"(sum of each seed's highest commit index), {r.get('tails_cut', 0)} torn tails cut, "
+                f"{r.get('lost_entries', 0)} unsynced entries lost at crashes\n")
 
 
 _EXAMPLES = """
@@ -155,6 +169,8 @@ Examples:
                                                   # finds two leaders in one term, prints the seed
   raftzmq sim --seed 17 --log-dir logs/s17 && raftzmq check logs/s17
   raftzmq sim --disk unsafe-no-fsync --faults crash --seeds 50   # lost writes -> double votes
+  raftzmq sim --nodes 5 --seeds 10000 --jobs 2 --proposals 20   # replication: 20 commands/s, every fault
+  raftzmq sim --proposals 50 --disk unsafe-no-fsync --faults crash --seeds 100   # a committed entry vanishes
   raftzmq sim --core examples/minimal_core.py:MinimalCore --no-prevote --no-check-quorum
   raftzmq sim --seeds 1000000 --scheduler tcp://10.0.0.5:8786   # a hunt on a Dask cluster (docs/multi-host.md)
 """
@@ -178,6 +194,10 @@ def _options(fn):
                      help="With crash faults: chance that a node crashes right after granting a vote."),
         click.option("--fault-interval", type=click.FloatRange(min=0.001), default=_DEFAULT.fault_interval,
                      show_default=True, help="Mean simulated seconds between injected faults."),
+        click.option("--proposals", type=click.FloatRange(0, 100_000), default=_DEFAULT.proposals,
+                     show_default=True, metavar="RATE",
+                     help="Client commands per simulated second (Poisson) to whoever the simulator believes "
+                          "leads; refused ones are retried. 0: election only (no log records)."),
     ]
     for opt in reversed(opts):
         fn = opt(fn)
@@ -186,7 +206,8 @@ def _options(fn):
 
 def _config_from(kw: dict[str, Any]) -> SimConfig:
     cluster = resolve_cluster(kw)  # the live cluster's switches and rules (start, chaos, bench: the same)
-    keys = ("duration", "faults", "disk", "delay_ms", "jitter_ms", "delay_dist", "vote_crash", "fault_interval")
+    keys = ("duration", "faults", "disk", "delay_ms", "jitter_ms", "delay_dist", "vote_crash", "fault_interval",
+            "proposals")
     return build_config(cluster, **{k: kw.pop(k) for k in keys})
 
 

@@ -222,6 +222,7 @@ class Transport:
         self.watch_disconnects = watch_disconnects
         self.monitors: dict[zmq.Socket, int] = {}  # monitor socket -> the peer whose DEALER it watches
         self.stats: Counter[str] = Counter()  # sent, received, dropped_queue_full, rejected, rejected:<reason>
+        self.sent_by_kind: Counter[str] = Counter()  # messages handed to zmq, per kind (benchmarks' budgets)
         self.more = False  # receive() stopped at recv_batch with frames still waiting
 
     # ------------------------------------------------------------------ lifecycle
@@ -314,6 +315,7 @@ class Transport:
             self.log_drop(msg.dst, msg.kind, "queue_full")
             return False
         self.stats["sent"] += 1
+        self.sent_by_kind[msg.kind] += 1
         return True
 
     def log_drop(self, peer: int | None, kind: str, reason: str) -> None:
