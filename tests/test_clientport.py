@@ -155,3 +155,13 @@ def test_stats_answers_the_counters_as_json(tmp_path):
         client.close()
         p.close()
         ctx.term()
+
+
+def test_after_answers_the_port_says_whether_requests_are_waiting(port):
+    """A send on the ROUTER may consume the ZMQ_FD edge of requests that arrived meanwhile: the loop asks."""
+    port.batch = 1
+    _send(port, 20, "info", b"")
+    _send(port, 21, "info", b"")
+    wait_until(lambda: port.service(0.0) or port.stats["requests"] >= 1, 5, "one request read")
+    assert port.readable_after_replies() is True  # answered one, the other waits
+    assert port.readable_after_replies() is False  # nothing sent since

@@ -87,7 +87,7 @@ def test_one_fsync_for_every_ready_of_a_loop_turn_and_nothing_leaves_before_it(t
     assert trace == [], "nothing synced or sent before the end of the turn"
     assert not [r for r in node.log.records if r["event"] == "log_appended"], "not logged as durable yet"
     node._flush()
-    assert trace == ["fsync", ("send", 2), ("send", 2), ("send", 2)]
+    assert trace == ["fsync", ("send", 2)]  # the three appends to node 2 chain: one message (coalesce.py)
     appended = [r for r in node.log.records if r["event"] == "log_appended"]
     assert [(r["first"], r["last"]) for r in appended] == [(1, 2), (3, 4), (5, 6)]
     assert node.syncs == 1 and node.wal.last_index == 6
@@ -120,7 +120,7 @@ def test_a_vote_and_entries_in_one_turn_are_durable_before_anything_leaves(tmp_p
     node._apply(Output(HardState(3, 2), [AppendResponse(3, 1, 2)], [], 0.0))  # a term/vote change (v1 path)
     node._apply(_ready(1, 1, term=3))
     node._flush()
-    assert trace == ["fsync", ("save", HardState(3, 2)), ("send", 2), ("send", 2)]
+    assert trace == ["fsync", ("save", HardState(3, 2)), ("send", 2), ("send", 2)]  # a response, an append
 
 
 def test_a_commit_only_change_is_not_an_fsync(tmp_path):
@@ -207,3 +207,14 @@ def test_a_corrupt_record_in_the_middle_refuses_the_start_naming_file_and_offset
     assert exc.value.code == node_mod.EXIT_REFUSED
     reason = node.log.records[-1]["reason"]
     assert "corrupt write-ahead log" in reason and "node-1.wal" in reason and f"offset {second}" in reason
+
+
+def test_a_turns_appends_to_one_follower_leave_as_one_message(tmp_path):
+    sent: list = []
+    node = _node(tmp_path, [])
+    node.transport.send = sent.append
+    node._in_turn = True
+    for first in (1, 2, 3):
+        node._apply(_ready(first, 1))
+    node._flush()
+    assert len(sent) == 1 and [e.index for e in sent[0].entries] == [1, 2, 3]

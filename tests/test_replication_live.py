@@ -8,6 +8,7 @@ Few clusters, bounded waits on conditions (the nodes' own answers over the clien
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -97,6 +98,22 @@ def test_three_nodes_commit_read_back_and_a_leader_killed_with_uncommitted_entri
     i2, _ = _committed(c, "beta")
     assert i2 == i1 + 1
     wait_for(lambda: _converged(c, [1, 2, 3], i2), 10, "every node to hold and commit both entries")
+    # Many proposals in flight at once: each is answered once committed, none waits for an unrelated wake-up
+    # (answers sent on the client socket may consume the edge that announced new requests).
+    leader = c.status()["leader"]
+    cs = ClientSockets({leader: _endpoints(c)[leader]})
+    try:
+        rids = {cs.send(leader, "propose", b"burst %d" % k) for k in range(300)}
+        answers: dict[int, ClientResponse] = {}
+        deadline = time.monotonic() + 30
+        while len(answers) < 300 and time.monotonic() < deadline:
+            answers.update((r.request_id, r) for _, r in cs.recv(deadline) if r.request_id in rids)
+    finally:
+        cs.close()
+    assert len(answers) == 300 and {r.status for r in answers.values()} == {"ok"}
+    assert sorted(r.index for r in answers.values()) == list(range(i2 + 1, i2 + 301))
+    i2 += 300
+    wait_for(lambda: _converged(c, [1, 2, 3], i2), 10, "every node to hold the burst")
     st = c.status()
     assert all(n["last"] == i2 and n["lag"] == 0 for n in st["nodes"]), st  # status reports the logs
     assert "LAST" in c.cli("status").stdout
@@ -120,7 +137,8 @@ def test_three_nodes_commit_read_back_and_a_leader_killed_with_uncommitted_entri
     c.cli("stop")
     prefix = _same_committed_prefix(_logs(c, [1, 2, 3]))
     data = [d for _, d in prefix]
-    assert ["alpha", "beta", "gamma"] == [d for d in data if d]  # (no-op entries carry no data)
+    assert ["alpha", "beta"] + [f"burst {k}" for k in range(300)] + ["gamma"] == [d for d in data if d]  # (no-ops
+    # carry no data)
     assert "uncommitted" not in data
     olds = _logs(c, [old])[old]
     assert "uncommitted" not in [e["data"] for e in olds["entries"]], "the suffix was replaced on disk"

@@ -23,6 +23,7 @@ from ..runtime.node.curve import AUTH_MODES
 from ..runtime.cluster.netns import NET_MODES
 from ..runtime.cluster.spawn import SPAWN_METHODS
 from ..lab.bench.wal import bench_wal
+from ..lab.bench.replication import bench_replication
 from ..lab.bench import lincheck as bench_lincheck
 from ..lab.bench import kv as bench_kv
 from .options import cluster_options, fail, resolve_cluster, start_args
@@ -74,6 +75,7 @@ def bench() -> None:
       raftzmq bench codec                   # wire encodings: heartbeat and 100 x 1 KB entries
       raftzmq bench wal                     # append+fsync of the write-ahead log against os.write+os.fsync
       raftzmq bench lincheck                # the linearizability checker on 10,000 operations
+      raftzmq bench replication             # commit latency vs fsync + round trip, catch-up, message budgets
       raftzmq bench kv                      # closed-loop KV throughput vs PySyncObj and the fsync floor
     """
 
@@ -257,6 +259,35 @@ def wal_bench(rounds: int, size: int, directory: str | None, as_json: bool) -> N
 
     res = bench_wal(Path(directory) if directory else default_logs_root(), rounds=rounds, size=size,
                     progress=_progress)
+    _emit(res, as_json)
+
+
+@bench.command(name="replication")
+@click.option("--runs", type=click.IntRange(1, 50), default=3, show_default=True,
+              help="Fresh clusters per measurement (medians are reported).")
+@click.option("--proposals", type=click.IntRange(10, 100_000), default=200, show_default=True,
+              help="Proposals timed per latency run (after 20 of warm-up).")
+@click.option("--catchup", "catchup", type=click.IntRange(100, 1_000_000), default=10_000, show_default=True,
+              help="Entries the restarted follower is behind.")
+@click.option("--dir", "directory", metavar="DIR", default=None,
+              help="Where the run directories go (removed after; default: the logs root).")
+@click.option("--json", "as_json", is_flag=True)
+def replication_bench(runs: int, proposals: int, catchup: int, directory: str | None, as_json: bool) -> None:
+    """Replication on real processes: commit latency with one proposer on 5 nodes against the floor of one
+    fsync plus one round trip measured in the same run; catch-up speed of a follower CATCHUP entries behind;
+    messages sent to elect on 3 nodes and to commit 10 entries. Medians over RUNS fresh clusters, with the
+    machine's load (see docs/benchmarks.md, "Replication").
+
+    
+    Examples:
+      raftzmq bench replication                       # 3 runs
+      raftzmq bench replication --runs 5 --json > replication.json
+      raftzmq bench replication --runs 1 --proposals 50 --catchup 2000   # a quick look
+    """
+    from ..runtime.cluster.rundir import default_logs_root
+
+    res = _measure(bench_replication, directory=Path(directory) if directory else default_logs_root(), runs=runs,
+                   proposals=proposals, catchup=catchup)
     _emit(res, as_json)
 
 

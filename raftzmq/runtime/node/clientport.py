@@ -81,6 +81,7 @@ class ClientPort:
         self.max_pending, self.pending_timeout_s, self.batch = max_pending, pending_timeout_s, batch
         self.socket: zmq.Socket | None = None
         self.more = False
+        self.replied = False  # answers were sent since the last readable_after_replies()
         self.waiting: dict[int, list[_Waiting]] = {}  # log index -> proposals appended there
         self.n_waiting = 0
         self.stats: Counter[str] = Counter()
@@ -140,12 +141,22 @@ class ClientPort:
         sock = self.socket
         if sock is None:
             return False
+        self.replied = True
         try:
             sock.send_multipart([routing, frame], zmq.NOBLOCK)
         except zmq.ZMQError:  # Again (a full queue) or a client that is gone: its deadline covers it
             self.stats["reply_dropped"] += 1
             return False
         return True
+
+    def readable_after_replies(self) -> bool:
+        """After answers went out: are requests waiting? A send on the socket may consume the ZMQ_FD edge that
+        announced new requests (libzmq processes its pending commands then), so the loop must ask ZMQ_EVENTS
+        once after sending, or requests that arrived meanwhile would wait for an unrelated wake-up."""
+        if not self.replied or self.socket is None:
+            return False
+        self.replied = False
+        return bool(int(self.socket.getsockopt(zmq.EVENTS)) & zmq.POLLIN)
 
     def _answer(self, routing: bytes, request_id: int, status: str, index: int = 0, term: int = 0,
                 message: str = "") -> None:

@@ -54,6 +54,7 @@ from raftzmq.runtime.node.nodefaults import FaultReceiver, FaultsError
 from raftzmq.runtime.node.startup import HOLD_KEY, StartupHoldError, first_election_patience_s, held_until
 from raftzmq.runtime.node.storage import CorruptStateError, StateFile, StorageError, StorageFatalError
 from raftzmq.runtime.node.transport import AddressInUseError, LogLimiter, Transport, TransportError, check_endpoint
+from raftzmq.runtime.node.coalesce import coalesce
 from raftzmq.runtime.node.clientport import ClientPort, ClientPortError, Proposal
 from raftzmq.runtime.node.wal import CorruptLogError, WriteAheadLog
 
@@ -498,6 +499,8 @@ class Node:
             self._flush()  # the turn's group commit, then everything that waited for it
             if client is not None:
                 client.expire(now)
+                if client.readable_after_replies():
+                    pending.add(client_fd)
             limiter.flush()  # its own (real) clock: log windows are not skewed
             now = monotonic()
 
@@ -694,8 +697,21 @@ class Node:
                 self._saved_state, self._state_saved_at = state, now
         self._deferring = False
         queue, self._deferred = self._deferred, []
+        queue = self._batch_sends(queue)
         for item in queue:
             item[0](*item[1:])
+
+    def _batch_sends(self, queue: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """The turn's sends as one send at the place of its last (AppendEntries to one follower coalesced, see
+        runtime/node/coalesce.py), when there is more than one and no failpoint waits among them (records may then
+        precede messages of Readys before them: they are written after the group commit either way)."""
+        sends = [i for i, item in enumerate(queue) if item[0] == self._send_now]
+        if len(sends) < 2 or any(item[0] == self._hit for item in queue):
+            return queue
+        messages = coalesce([m for i in sends for m in queue[i][1]])
+        last, skip = sends[-1], set(sends)
+        return [(self._send_now, messages) if i == last else item for i, item in enumerate(queue)
+                if i == last or i not in skip]
 
     def _log_event(self, event: str, *, term: int, **fields: Any) -> Any:
         if self._deferring:
@@ -723,6 +739,8 @@ class Node:
                 transport.log_drop(msg.dst, msg.kind, reason)
 
     def _failpoint(self, name: str) -> None:
+        if name not in self.failpoints.armed:
+            return  # (what hit() would conclude; armed ones wait in the queue like the sends around them)
         if self._deferring and name != "before_persist":
             self._deferred.append((self._hit, name))
         else:
