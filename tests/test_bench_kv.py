@@ -182,3 +182,64 @@ def test_render_names_missed_targets_and_pending_parts():
     text = bench_kv.render(res)
     assert "MISSED       >= 8 ops per fsync at 64 clients (ours 2.0)" in text
     assert "skipped: PySyncObj is not installed" in text and "checker: no history" in text
+
+
+def _load_window(spec: dict, tmp_path: Path, duration: float = 0.4) -> dict:
+    """One kvload process through its line protocol: ready, go, result (its stderr in the failure)."""
+    from raftzmq.lab.bench.pysyncobj_peer import LineProcess
+    err = tmp_path / f"load-{spec['first']}.err"
+    with err.open("w") as sink:
+        p = LineProcess([sys.executable, "-m", "raftzmq.lab.bench.kvload", json.dumps(spec)], sink, "load process")
+        try:
+            p.expect("ready", time.monotonic() + 60)
+            t0 = time.monotonic() + 0.1
+            p.send({"go": t0, "warmup": 0.1, "duration": duration})
+            return p.expect("result", time.monotonic() + 60)["result"]
+        except RuntimeError as exc:
+            raise AssertionError(f"{exc}: {err.read_text()[-3000:]}") from None
+        finally:
+            p.stop()
+
+
+def test_load_process_kv_clients_are_closed_loops_with_sessions(tmp_path):
+    from kvfake import FakeCluster
+    fake = FakeCluster(tmp_path)
+    try:
+        res = _load_window({"api": "kv", "threads": 3, "first": 5, "endpoints": fake.endpoints, "leader": 1}, tmp_path)
+        assert res["ok"] > 0 and res["fail"] == res["info"] == res["stuck"] == 0
+        assert len(res["lat_us"]) == res["ok"] and min(res["lat_us"]) > 0
+        # Each client put 1, 2, 3, ... on its own key under its own session: the last value is its count of puts.
+        puts = {c.key: c for c in fake.applied if c.op == "put"}
+        assert sorted(puts) == ["bench/5", "bench/6", "bench/7"]
+        registers = [c for c in fake.applied if c.op == "register"]
+        assert len(registers) == 3 and len({c.client for c in puts.values()}) == 3
+        for key, cmd in puts.items():
+            assert fake.value(key) == cmd.seq == len([c for c in fake.applied if c.key == key])
+        # Only what completed inside the window is counted, and all of it was applied.
+        assert res["ok"] + res["outside"] == sum(1 for c in fake.applied if c.op == "put")
+    finally:
+        fake.close()
+
+
+def test_load_process_records_a_checkable_history(tmp_path):
+    from kvfake import FakeCluster
+    from raftzmq.evidence.history import read_history
+    from raftzmq.evidence.lincheck import check_history
+    fake = FakeCluster(tmp_path, reads="index")
+    try:
+        base = time.monotonic_ns()
+        parts = []
+        for i, first in enumerate((0, 2)):
+            part = tmp_path / f"h.{i}.jsonl"
+            parts.append(part)
+            res = _load_window({"api": "kv", "threads": 2, "first": first, "endpoints": fake.endpoints,
+                                "leader": 1, "mix": True, "seed": 3, "total": 4, "keys": 2, "rate": 2000.0,
+                                "span": 5.0, "record": str(part), "base_ns": base}, tmp_path)
+            assert res["ok"] > 0
+        out = bench_kv._merge(parts, tmp_path / "history.jsonl")
+        history = read_history(out)
+        assert {op.process for op in history.operations} == {0, 1, 2, 3}
+        assert {op.f for op in history.operations} >= {"get", "put"}
+        assert check_history(history).verdict == "linearizable"
+    finally:
+        fake.close()

@@ -226,7 +226,7 @@ def _kv_served(endpoints: dict[int, str], leader: int) -> bool:
 
 
 def _spawn_load(spec: dict[str, Any], log: IO[str]) -> LineProcess:
-    return LineProcess([sys.executable, "-m", "raftzmq.lab.bench.kvload", json.dumps(spec)], log)
+    return LineProcess([sys.executable, "-m", "raftzmq.lab.bench.kvload", json.dumps(spec)], log, "load process")
 
 
 def _window(endpoints: dict[int, str], leader: int, api: str, clients: int, procs: int, warmup: float,
@@ -273,6 +273,7 @@ def _window(endpoints: dict[int, str], leader: int, api: str, clients: int, proc
                            "fail": sum(r["fail"] for r in results), "info": sum(r["info"] for r in results),
                            "p50_ms": p50, "p99_ms": p99, "load": load}
     out |= _costs(c0, c1, leader, ok, run, t_start, t_end)
+    out["fsyncs_per_s_leader"] = round(out["fsyncs_leader"] / duration, 1)  # the leader's group commits a second
     if record is not None:
         out["history"] = str(_merge(parts, record))
     return out
@@ -335,7 +336,7 @@ def measure_cluster(nodes: int, clients: list[int], *, api: str = "auto", durati
                     extra: list[str] | None = None, progress: Callable[[str], None] = lambda s: None,
                     log: IO[str]) -> dict[str, Any]:
     """One live cluster of `nodes`, a window per client count (and the recorded window when `record`)."""
-    run = workdir / f"run-{nodes}"
+    run = Path(tempfile.mkdtemp(prefix=f"run-{nodes}-", dir=workdir)) / "run"
     run_cli("start", "--detach", "--run-dir", str(run), "--nodes", str(nodes), "--wait", str(30 + nodes),
             *(extra or []), timeout=120 + nodes)
     try:

@@ -189,7 +189,8 @@ def _free_ports(n: int) -> list[int]:
 class LineProcess:
     """A child process spoken to in JSON lines (stdin/stdout); its stderr goes to `log`."""
 
-    def __init__(self, args: list[str], log: IO[str]) -> None:
+    def __init__(self, args: list[str], log: IO[str], name: str = "PySyncObj node") -> None:
+        self.name = name
         self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
                                      bufsize=1)
         self.lines: queue.Queue[str | None] = queue.Queue()
@@ -206,16 +207,16 @@ class LineProcess:
             try:
                 line = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
             except queue.Empty:
-                raise RuntimeError(f"PySyncObj node pid {self.proc.pid}: no {key!r} in time") from None
+                raise RuntimeError(f"{self.name} pid {self.proc.pid}: no {key!r} in time") from None
             if line is None:
-                raise RuntimeError(f"PySyncObj node pid {self.proc.pid} exited (code {self.proc.poll()}) "
+                raise RuntimeError(f"{self.name} pid {self.proc.pid} exited (code {self.proc.poll()}) "
                                    f"before {key!r}")
             try:
                 doc = json.loads(line)
             except ValueError:
                 continue
             if "error" in doc:
-                raise RuntimeError(f"PySyncObj node pid {self.proc.pid}: {doc['error']}")
+                raise RuntimeError(f"{self.name} pid {self.proc.pid}: {doc['error']}")
             if key in doc:
                 return dict(doc)
 
