@@ -68,6 +68,7 @@ class _Mux:
         self.rid = (first + 1) << 32
         self.sessions = [0] * n
         self.seq = [0] * n
+        self._dec: Any
         if api == "kv":
             from raftzmq.protocol.kvstore import Command
             from raftzmq.protocol.kvwire import Request, decode_response, encode_request
