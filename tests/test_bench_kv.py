@@ -36,7 +36,8 @@ def test_smoke_run_gives_real_consistent_figures():
     floor = res["floor"]
     assert floor["fsync_p50_us"] > 0 and floor["rtt_tcp_p50_us"] > 0 and floor["rtt_ipc_p50_us"] > 0
     assert floor["floor_ms"] == pytest.approx((floor["fsync_p50_us"] + floor["rtt_tcp_p50_us"]) / 1000, abs=2e-3)
-    assert floor["fsyncs"] == 2 * 15 and floor["round_trips"] == 2 * 30  # before and after, pooled
+    assert floor["fsyncs"] == 2 * 15 and floor["round_trips"] == 2 * 30  # before the cluster and at the end
+    assert len(floor["sets"]) == 2 and floor["fsync_p10_us"] <= floor["fsync_p50_us"] <= floor["fsync_p99_us"]
 
     (ours,) = res["raftzmq"]
     assert ours["nodes"] == 3 and ours["fsync"] is True and ours["api"] in ("kv", "raw")
@@ -45,6 +46,7 @@ def test_smoke_run_gives_real_consistent_figures():
         assert w["ok"] > 0 and w["ops_per_s"] == pytest.approx(w["ok"] / duration, abs=0.1)
         assert 0 < w["p50_ms"] <= w["p99_ms"]
         assert w["fail"] == 0 and w["procs"] == min(2, w["clients"])
+        assert w["counters_span_s"] == pytest.approx(duration, abs=0.25)  # counters read at the window's edges
         assert w["fsyncs_from"] == "counters"
         assert 0 < w["fsyncs_leader"] <= w["fsyncs_all"]
         assert w["ops_per_fsync_leader"] == pytest.approx(w["ok"] / w["fsyncs_leader"], abs=0.01)
@@ -53,6 +55,9 @@ def test_smoke_run_gives_real_consistent_figures():
         assert w["entries_per_append_entries"] == pytest.approx(w["follower_entries"] / w["append_entries_sent"],
                                                                 abs=0.01)
         assert w["log_appended_records"] > 0 and len(w["load"].split()) == 3
+        cpu = w["cpu_pct"]
+        assert cpu["leader"] > 0 and len(cpu["followers"]) == 2 and cpu["load_procs"] > 0
+        assert w["fsyncs_per_s_leader"] == pytest.approx(w["fsyncs_leader"] / duration, abs=0.1)
     # Every commit waits for the leader's own fsync, and one closed-loop client has nothing to batch: about one
     # leader fsync per op (a window edge may cut one).
     one = ours["windows"][0]

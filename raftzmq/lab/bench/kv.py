@@ -21,7 +21,7 @@ inside its node processes while ours cross ZeroMQ from other processes.
 
 The floor: the median of one 64-byte write + fsync in the directory that holds the nodes' logs, plus the median
 ZeroMQ round trip between two processes over tcp://127.0.0.1 (also measured over ipc, which our clients use);
-samples taken before and after the clusters, pooled (the disk is shared with other work and bursty).
+samples taken before each cluster and at the end, pooled (the disk is shared with other work and bursty).
 """
 from __future__ import annotations
 
@@ -41,6 +41,7 @@ from ...evidence.history import read_history
 from ...evidence.lincheck import check_history
 from ...evidence.logfile import read_run
 from ...evidence.stats import median, quantile
+from ...runtime.cluster.procstat import cpu_seconds
 from ...runtime.cluster.propose import ClientSockets, node_info, read_client_endpoints
 from ...runtime.cluster.waiting import wait_until
 from ..live.cli_driver import run_cli
@@ -127,7 +128,7 @@ def _fsyncs(directory: Path, n: int) -> list[int]:
 
 def measure_floor(directory: Path, samples: int = 500, rounds: int = 1) -> dict[str, Any]:
     """The floor of one replicated command: median fsync + median loopback round trip. `rounds` sets of samples
-    are pooled (the bench takes one set before and one after the clusters: the disk is shared and bursty)."""
+    are pooled (bench_kv takes one set before each cluster and one at the end: the disk is shared and bursty)."""
     fs: list[int] = []
     tcp: list[int] = []
     ipc: list[int] = []
@@ -142,18 +143,18 @@ def measure_floor(directory: Path, samples: int = 500, rounds: int = 1) -> dict[
 
 def _floor_figures(fs: list[int], tcp: list[int], ipc: list[int], loads: list[str]) -> dict[str, Any]:
     f_us, t_us, i_us = median(fs) / 1000, median(tcp) / 1000, median(ipc) / 1000
-    return {"fsync_p50_us": round(f_us, 1), "fsync_p99_us": round(quantile(fs, 0.99) / 1000, 1),
+    return {"fsync_p50_us": round(f_us, 1), "fsync_p10_us": round(quantile(fs, 0.1) / 1000, 1), "fsync_p99_us": round(quantile(fs, 0.99) / 1000, 1),
             "rtt_tcp_p50_us": round(t_us, 1), "rtt_ipc_p50_us": round(i_us, 1),
             "floor_ms": round((f_us + t_us) / 1000, 3), "fsyncs": len(fs), "round_trips": len(tcp),
             "load": " / ".join(loads), "samples": {"fsync_ns": fs, "tcp_ns": tcp, "ipc_ns": ipc}}
 
 
-def _pool(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    s, t = a["samples"], b["samples"]
-    out = _floor_figures(s["fsync_ns"] + t["fsync_ns"], s["tcp_ns"] + t["tcp_ns"], s["ipc_ns"] + t["ipc_ns"],
-                         [a["load"], b["load"]])
-    out["before"] = {k: v for k, v in a.items() if k != "samples"}
-    out["after"] = {k: v for k, v in b.items() if k != "samples"}
+def _pool(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The floor over every set of samples of the run (taken before each cluster and at the end)."""
+    out = _floor_figures([v for p in parts for v in p["samples"]["fsync_ns"]],
+                         [v for p in parts for v in p["samples"]["tcp_ns"]],
+                         [v for p in parts for v in p["samples"]["ipc_ns"]], [p["load"] for p in parts])
+    out["sets"] = [{k: v for k, v in p.items() if k != "samples"} for p in parts]
     del out["samples"]
     return out
 
@@ -229,6 +230,15 @@ def _spawn_load(spec: dict[str, Any], log: IO[str]) -> LineProcess:
     return LineProcess([sys.executable, "-m", "raftzmq.lab.bench.kvload", json.dumps(spec)], log, "load process")
 
 
+def _node_pids(run: Path) -> dict[int, int]:
+    st = json.loads(run_cli("status", "--json", "--run-dir", str(run)).stdout)
+    return {int(n["id"]): int(n["pid"]) for n in st["nodes"] if n.get("pid")}
+
+
+def _cpu(pids: dict[Any, int]) -> dict[Any, float]:
+    return {k: cpu_seconds(p) for k, p in pids.items()}
+
+
 def _window(endpoints: dict[int, str], leader: int, api: str, clients: int, procs: int, warmup: float,
             duration: float, log: IO[str], run: Path, record: Path | None = None) -> dict[str, Any]:
     """One closed-loop window of `clients` clients over min(procs, clients) load processes."""
@@ -252,16 +262,19 @@ def _window(endpoints: dict[int, str], leader: int, api: str, clients: int, proc
         ready_by = time.monotonic() + 60 + 2 * clients
         for p in loads:
             p.expect("ready", ready_by)
+        pids: dict[Any, int] = {**_node_pids(run), **{f"load{i}": p.proc.pid for i, p in enumerate(loads)}}
         t0 = time.monotonic() + 0.3
         for p in loads:
             p.send({"go": t0, "warmup": warmup, "duration": duration})
         _sleep_until(t0 + warmup)
         load = load_average()
+        cpu0 = _cpu(pids)
         c0 = _counters(endpoints)
         t_start = time.monotonic_ns()
         _sleep_until(t0 + warmup + duration)
         c1 = _counters(endpoints)
         t_end = time.monotonic_ns()
+        cpu1 = _cpu(pids)
         results = [p.expect("result", time.monotonic() + 60)["result"] for p in loads]
     finally:
         for p in loads:
@@ -274,6 +287,12 @@ def _window(endpoints: dict[int, str], leader: int, api: str, clients: int, proc
                            "p50_ms": p50, "p99_ms": p99, "load": load}
     out |= _costs(c0, c1, leader, ok, run, t_start, t_end)
     out["fsyncs_per_s_leader"] = round(out["fsyncs_leader"] / duration, 1)  # the leader's group commits a second
+    span = (t_end - t_start) / 1e9
+    out["counters_span_s"] = round(span, 3)  # the counters' and CPU's window (the clients' is `duration`)
+    pct = {k: 100 * (cpu1[k] - cpu0[k]) / span for k in cpu0}
+    out["cpu_pct"] = {"leader": round(pct.get(leader, 0.0), 1),
+                      "followers": [round(v, 1) for k, v in pct.items() if isinstance(k, int) and k != leader],
+                      "load_procs": round(sum(v for k, v in pct.items() if isinstance(k, str)), 1)}
     if record is not None:
         out["history"] = str(_merge(parts, record))
     return out
@@ -382,21 +401,23 @@ def bench_kv(*, nodes: list[int], clients: list[int], duration_s: float = 5.0, w
     with tempfile.TemporaryDirectory(prefix="raftzmq-bench-kv-") as tmp:
         work = Path(tmp)
         with (work / "bench.log").open("w") as log:
-            progress("floor: fsync + loopback round trip (before)")
-            floor_before = measure_floor(work, floor_samples)
             recorded = 3 if 3 in nodes else nodes[0]  # the history is recorded on one cluster
-            ours = [measure_cluster(n, clients, api=api, duration_s=duration_s, warmup_s=warmup_s, procs=procs,
-                                    workdir=work, record=(i == nodes.index(recorded)), extra=extra,
-                                    progress=progress, log=log)
-                    for i, n in enumerate(nodes)]
+            floors, ours = [], []
+            for i, n in enumerate(nodes):
+                progress("floor: fsync + loopback round trip")
+                floors.append(measure_floor(work, floor_samples))
+                ours.append(measure_cluster(n, clients, api=api, duration_s=duration_s, warmup_s=warmup_s,
+                                            procs=procs, workdir=work, record=(i == nodes.index(recorded)),
+                                            extra=extra, progress=progress, log=log))
             peer: dict[str, Any] = {"skipped": "PySyncObj is not installed (pip install 'raftzmq[bench]')"}
             if pysyncobj and pysyncobj_available():
                 peer = {cfg: run_pysyncobj(clients, config=cfg, nodes=3, duration_s=duration_s,
                                            warmup_s=warmup_s, log=log, progress=progress) for cfg in CONFIGS}
             elif not pysyncobj:
                 peer = {"skipped": "--no-pysyncobj"}
-            progress("floor: fsync + loopback round trip (after)")
-            floor = _pool(floor_before, measure_floor(work, floor_samples))
+            progress("floor: fsync + loopback round trip")
+            floors.append(measure_floor(work, floor_samples))
+            floor = _pool(floors)
             checker = _check(ours)
     return {"duration_s": duration_s, "warmup_s": warmup_s, "floor": floor, "raftzmq": ours, "pysyncobj": peer,
             "checker": checker, "ratios": _ratios(ours, peer, floor), "targets": _targets(ours, peer, floor),
@@ -468,21 +489,28 @@ def _f(v: Any, spec: str = "") -> str:
     return "-" if v is None else format(v, spec)
 
 
+def _cpu_text(cpu: dict[str, Any] | None) -> str:
+    if not cpu:
+        return "-"
+    fol = max(cpu["followers"]) if cpu["followers"] else 0.0
+    return f"{cpu['leader']:.0f}/{fol:.0f}/{cpu['load_procs']:.0f}"
+
+
 def render(res: dict[str, Any]) -> str:
     """The text report of bench_kv's result (what docs/benchmarks.md quotes)."""
     fl = res["floor"]
     lines = [f"windows: {res['duration_s']:g} s after {res['warmup_s']:g} s of warm-up; latencies nearest rank",
-             f"floor: fsync p50 {fl['fsync_p50_us']} us (p99 {fl['fsync_p99_us']}) + ZeroMQ round trip tcp "
+             f"floor: fsync p50 {fl['fsync_p50_us']} us (p10 {fl.get('fsync_p10_us', '-')}, p99 {fl['fsync_p99_us']}) + ZeroMQ round trip tcp "
              f"{fl['rtt_tcp_p50_us']} us (ipc {fl['rtt_ipc_p50_us']}) = {fl['floor_ms']} ms   [load {fl['load']}]",
              "", "raftzmq (fsync on)",
              f"{'nodes':>5} {'clients':>7} {'api':>4} {'ops/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'fsync/op L':>10} "
-             f"{'fsync/op all':>12} {'ops/fsync L':>11} {'ent/AE':>7}  load"]
+             f"{'fsync/op all':>12} {'ops/fsync L':>11} {'ent/AE':>7} {'CPU% L/F/clients':>17}  load"]
     for o in res["raftzmq"]:
         for w in o["windows"]:
             lines.append(f"{o['nodes']:>5} {w['clients']:>7} {o['api']:>4} {w['ops_per_s']:>9.1f} "
                          f"{_f(w['p50_ms']):>8} {_f(w['p99_ms']):>8} {_f(w['fsyncs_per_op_leader']):>10} "
                          f"{_f(w['fsyncs_per_op_all']):>12} {_f(w['ops_per_fsync_leader']):>11} "
-                         f"{_f(w['entries_per_append_entries']):>7}  {w['load']}")
+                         f"{_f(w['entries_per_append_entries']):>7} {_cpu_text(w.get('cpu_pct')):>17}  {w['load']}")
     peer = res["pysyncobj"]
     lines += ["", "PySyncObj (3 nodes, no fsync, clients inside its node processes)"]
     if "skipped" in peer:
