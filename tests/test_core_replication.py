@@ -292,3 +292,36 @@ def test_a_restarted_follower_recovers_its_log_and_catches_up():
     c.tick(1, c[1].deadline)
     c.stabilize()
     assert c.logs[3] == c.logs[1] and c[3].last_index == 4
+
+
+def test_a_one_node_cluster_commits_its_own_entries_at_once():
+    """§5.3 with a majority of one: the leader's own durable copy commits (applied after the Ready's write)."""
+    core = make_core(1, 1, state=HardState(1), prevote=False, log=[E(1, 1, b"old")])
+    out = core.tick(core.deadline)
+    assert core.role == LEADER and core.commit_index == 2  # the no-op of term 2 committed entry 1 with it
+    assert [e.index for e in out.committed] == [1, 2] and [e.index for e in out.entries] == [2]
+    p, out = core.propose(b"x", core.now)
+    assert p.accepted and core.commit_index == 3 and list(out.committed) == [E(3, 2, b"x")]
+
+
+def test_an_answer_claiming_entries_the_leader_never_had_is_dropped():
+    lead = leader_of()
+    out = lead.step(AppendResponse(1, 2, 1, True, 7), lead.now)
+    assert lead.tracker[2].match == 0 and lead.commit_index == 0
+    assert [e.fields["reason"] for e in out.events if e.name == "message_dropped"] == ["beyond_log"]
+
+
+def test_a_wrapped_core_proposes_through_its_hooks():
+    """CoreWrapper (protocol/surface.py): `propose` goes through `call` and `edit_output` like every input."""
+    from raftzmq.protocol.surface import CoreWrapper
+
+    seen = []
+
+    class Spy(CoreWrapper):
+        def call(self, what, fn, *args):
+            seen.append(what)
+            return super().call(what, fn, *args)
+
+    w = Spy(leader_of())
+    p, out = w.propose(b"x", w.inner.now)
+    assert p.accepted and p.index == 1 and seen == ["propose"] and list(out.entries) == [E(1, 1, b"x")]

@@ -190,3 +190,27 @@ def test_five_nodes_a_follower_catches_up_a_minority_cannot_commit_and_the_old_l
     assert prefix[0] == "one" and prefix[-1] == "majority" and len(prefix) == 22
     for doc_ in logs.values():
         assert not [e for e in doc_["entries"] if e["data"].startswith("minority")], "replaced on every node"
+
+
+def test_the_kv_wire_is_served_on_the_same_endpoint_and_its_store_survives_a_new_leader(tmp_path):
+    """`raftzmq.client` (protocol/kvwire.py) against the nodes' client endpoints: writes through sessions, a cas,
+    reads through the log; after the leader is killed the new leader's store (applied from its log) answers the
+    same values, and a raw `propose` shares the log with the KV commands."""
+    from raftzmq.client import Client
+
+    with cluster_session(tmp_path / "run") as c:
+        c.start("--nodes", "3")
+        with Client(str(c.run_dir), timeout=10.0) as kv:
+            kv.put("x", 1)
+            kv.append("log", "a")
+            assert kv.cas("x", 1, 2) and not kv.cas("x", 1, 3)
+            assert kv.get("x") == 2
+            _committed(c, "raw entry between kv commands")
+            old = c.leader()
+            c.cli("kill", str(old))
+            c.wait_leader(timeout=10, other_than=old)
+            kv.append("log", "b")
+            assert (kv.get("x"), kv.get("log")) == (2, "ab")
+            c.cli("restart", str(old))
+            c.wait_leader(timeout=10)
+            assert kv.get("log") == "ab"

@@ -119,10 +119,26 @@ class CoreWrapper:
             return Output(None, [], [], self.inner.deadline)
         return self.call("hint", self.inner.hint, peer, now, closed)
 
+    def propose(self, data: bytes, now: float) -> tuple[Any, Output]:
+        """A client command (contract v2): through `call("propose", ...)` and `edit_output` like every input; the
+        inner core's Proposal comes back unchanged. An inner core without `propose` (v1) has none to forward."""
+        inner_propose = getattr(self.inner, "propose", None)
+        if inner_propose is None:
+            raise AttributeError(f"{type(self.inner).__name__} has no propose (an election-only core)")
+        proposals: list[Any] = []
+
+        def run(data: bytes, now: float) -> Output:
+            proposal, out = inner_propose(data, now)
+            proposals.append(proposal)
+            return out  # type: ignore[no-any-return]
+
+        out = self.call("propose", run, data, now)
+        return proposals[0], out
+
     # the hooks
     def call(self, what: str, fn: Callable[..., Output], *args: Any) -> Output:
         """Every input of the inner core goes through here (`what` names it: step, tick, transfer_leadership,
-        hint); the default passes the answer through `edit_output`."""
+        hint, propose); the default passes the answer through `edit_output`."""
         return self.edit_output(fn(*args))
 
     def edit_input(self, msg: Message, now: float) -> Message | None:

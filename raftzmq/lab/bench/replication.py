@@ -149,7 +149,7 @@ def _latency(run_dir: Path, proposals: int, progress: Progress | None) -> dict[s
         echo_ep = f"tcp://127.0.0.1:{port}"
         echo = subprocess.Popen([sys.executable, "-c", f"from raftzmq.lab.bench.replication import echo_main; "
                                  f"echo_main({echo_ep!r})"], env=child_env())
-        ctx = zmq.Context.instance()
+        ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
         dealer = ctx.socket(zmq.DEALER)
         dealer.setsockopt(zmq.LINGER, 0)
         dealer.connect(echo_ep)

@@ -221,10 +221,11 @@ class Simulator:
                           bytes=loaded.tail_cut[1])
         if self.replicating:
             emb = self._embedding(node, log, state, recovered=entries)
-            node.apply = emb
             emb.log_loaded()
         else:
-            node.apply = self._embedding(node, log, state)
+            emb = self._embedding(node, log, state)
+        # (the bound method: a call through the instance costs a lookup per Ready on the hot path)
+        node.apply = emb.__call__ if isinstance(emb, Embedding) else emb
         rng = self.rng_for(f"core/{node.id}/{node.inc}")
         if entries:  # contract v2: the recovered log (v1 cores never have one: they never write entries)
             core = self.make_core(self.cfg.core_config(node.id), state, self.now, rng,

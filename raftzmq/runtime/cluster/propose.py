@@ -49,7 +49,7 @@ class ClientSockets:
 
     def __init__(self, endpoints: Mapping[int, str]) -> None:
         self.endpoints = dict(endpoints)
-        self.ctx = zmq.Context.instance()
+        self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
         self.socks: dict[int, zmq.Socket] = {}
         self._rid = random.getrandbits(48)
         self.poller = zmq.Poller()

@@ -432,7 +432,8 @@ class Supervisor:
         leader = max(leaders, key=lambda x: x["term"] or 0) if leaders else None
         lead_last = leader["last"] if leader else None
         for x in nodes:  # entries the node lacks against the leader's log (None: no leader, or no log known)
-            x["lag"] = max(0, lead_last - x["last"]) if lead_last is not None and x["last"] is not None else None
+            mine = x["last"]
+            x["lag"] = max(0, lead_last - mine) if isinstance(lead_last, int) and isinstance(mine, int) else None
         terms = [x["term"] for x in nodes if x["alive"] and x["term"] is not None]
         return {
             "run_dir": str(self.run.path),

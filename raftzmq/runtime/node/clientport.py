@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import json
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ import zmq
 
 from raftzmq.protocol.clientwire import (MAX_MESSAGE_BYTES, WIRE_TAG, ClientResponse, ClientWireError,
                                          decode_request, encode_response, error_response)
+from raftzmq.protocol.kvservice import KVService
+from raftzmq.protocol.kvwire import WIRE_VERSION as KV_WIRE_VERSION, Response as KVResponse, encode_response as kv_encode
 from raftzmq.protocol.messages import Entry
 
 __all__ = ["ClientPort", "ClientPortError", "Proposal", "MAX_PENDING", "PENDING_TIMEOUT_S", "CLIENT_BATCH",
@@ -87,6 +90,35 @@ class ClientPort:
         self.stats: Counter[str] = Counter()
         self.wires: dict[int, Handler] = {WIRE_TAG: self._serve_raw}  # first byte -> handler
         self._next_expiry = float("inf")
+        self.kv: KVService | None = None
+        self._leading = False
+
+    def serve_kv(self, service: KVService) -> None:
+        """Also serve the KV wire (protocol/kvwire.py, first byte 1) through `service`, which applies every
+        committed entry to its store (`committed`) and answers its clients."""
+        self.kv = service
+        self.wires[KV_WIRE_VERSION] = self._serve_kv
+
+    def _serve_kv(self, routing: bytes, frame: bytes, now: float) -> None:
+        kv = self.kv
+        assert kv is not None
+        if len(kv.waiting) + self.n_waiting >= self.max_pending:
+            rid = int.from_bytes(frame[1:9], "big") if len(frame) >= 9 else 0
+            self.stats["busy"] += 1
+            self.reply(routing, kv_encode(KVResponse(rid, "retry", None, "too many proposals are waiting here")))
+            return
+        leader = self._info()[0]
+        for to, answer in kv.handle(routing, [frame], time.time_ns(), lambda data: self._propose(data, now),
+                                    leader=leader):
+            self.reply(to, answer)
+
+    def leadership(self, leading: bool, leader: int | None) -> None:
+        """Called after each loop turn: a node that stopped leading answers its waiting KV requests `retry`
+        (they may still commit; the session makes the client's resend safe)."""
+        if self._leading and not leading and self.kv is not None:
+            for to, answer in self.kv.step_down(leader):
+                self.reply(to, answer)
+        self._leading = leading
 
     def open(self) -> None:
         sock = self.ctx.socket(zmq.ROUTER)
@@ -203,7 +235,11 @@ class ClientPort:
     # ------------------------------------------------------------------ answers
 
     def committed(self, entries: Sequence[Entry]) -> None:
-        """Entries the node now knows committed (durable, in log order): answer the proposals waiting there."""
+        """Entries the node now knows committed (durable, in log order): the KV store applies them (every node, in
+        log order) and answers its clients; the raw proposals waiting there are answered."""
+        if self.kv is not None:
+            for to, answer in self.kv.apply(entries):
+                self.reply(to, answer)
         if not self.n_waiting:
             return
         for e in entries:

@@ -54,6 +54,8 @@ from raftzmq.runtime.node.nodefaults import FaultReceiver, FaultsError
 from raftzmq.runtime.node.startup import HOLD_KEY, StartupHoldError, first_election_patience_s, held_until
 from raftzmq.runtime.node.storage import CorruptStateError, StateFile, StorageError, StorageFatalError
 from raftzmq.runtime.node.transport import AddressInUseError, LogLimiter, Transport, TransportError, check_endpoint
+from raftzmq.protocol.kvservice import KVService
+from raftzmq.protocol.kvstore import KVStore
 from raftzmq.runtime.node.coalesce import coalesce
 from raftzmq.runtime.node.clientport import ClientPort, ClientPortError, Proposal
 from raftzmq.runtime.node.wal import CorruptLogError, WriteAheadLog
@@ -201,6 +203,8 @@ class Node:
         self._open_sockets(config, endpoints, netctl)
         self.core = self._make_core(config, state)
         self._apply = self._embedding(state)  # knows what is durable now: must_sync compares with it
+        if self.client is not None and self._replicates():  # the KV store rides on the replicated log
+            self.client.serve_kv(KVService(KVStore(), self._client_endpoints))
         now = self.clock.now()
         self.hold_until, self._hold_since = held_until(self._hold_doc, self.id, self.incarnation, now), now
         if not hasattr(self.core, "campaign_now"):  # a plug-in core without the barrier's two calls: no hold
@@ -499,6 +503,7 @@ class Node:
             self._flush()  # the turn's group commit, then everything that waited for it
             if client is not None:
                 client.expire(now)
+                client.leadership(core.role == LEADER, core.leader)
                 if client.readable_after_replies():
                     pending.add(client_fd)
             limiter.flush()  # its own (real) clock: log windows are not skewed
