@@ -37,6 +37,9 @@ def test_smoke_run_gives_real_consistent_figures():
     assert floor["fsync_p50_us"] > 0 and floor["rtt_tcp_p50_us"] > 0 and floor["rtt_ipc_p50_us"] > 0
     assert floor["floor_ms"] == pytest.approx((floor["fsync_p50_us"] + floor["rtt_tcp_p50_us"]) / 1000, abs=2e-3)
     assert floor["fsyncs"] == 2 * 15 and floor["round_trips"] == 2 * 30  # before the cluster and at the end
+    assert floor["busy_fsyncs"] == 2 * 3 * 15 and floor["fsync_busy_p50_us"] > 0
+    assert floor["floor_busy_ms"] == pytest.approx((floor["fsync_busy_p50_us"] + floor["rtt_tcp_p50_us"]) / 1000,
+                                                   abs=2e-3)
     assert len(floor["sets"]) == 2 and floor["fsync_p10_us"] <= floor["fsync_p50_us"] <= floor["fsync_p99_us"]
 
     (ours,) = res["raftzmq"]
@@ -89,6 +92,7 @@ def test_smoke_run_gives_real_consistent_figures():
     assert len(targets) == 3
     lat = next(t for name, t in targets.items() if name.startswith("1 client"))
     assert lat["met"] == (lat["ours_ms"] <= lat["limit_ms"])
+    assert lat["met_vs_busy_floor"] == (lat["ours_ms"] <= lat["limit_busy_ms"])
     assert all(t["met"] is None for name, t in targets.items() if "64 clients" in name)  # not measured here
 
 
@@ -176,7 +180,7 @@ def test_shared_clock_gives_every_recorder_one_origin():
 def test_render_names_missed_targets_and_pending_parts():
     res = {"duration_s": 1.0, "warmup_s": 0.5,
            "floor": {"fsync_p50_us": 500.0, "fsync_p99_us": 900.0, "rtt_tcp_p50_us": 50.0, "rtt_ipc_p50_us": 40.0,
-                     "floor_ms": 0.55, "load": "1 1 1"},
+                     "floor_ms": 0.55, "load": "1 1 1", "fsync_busy_p50_us": 200.0, "floor_busy_ms": 0.25},
            "raftzmq": [{"nodes": 3, "api": "raw", "windows": [
                {"clients": 64, "ops_per_s": 100.0, "p50_ms": 5.0, "p99_ms": 9.0, "fsyncs_per_op_leader": 0.5,
                 "fsyncs_per_op_all": 1.5, "ops_per_fsync_leader": 2.0, "entries_per_append_entries": 1.1,

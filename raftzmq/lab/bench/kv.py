@@ -20,7 +20,9 @@ nobatch configuration. Two differences stand beside every ratio: PySyncObj does 
 inside its node processes while ours cross ZeroMQ from other processes.
 
 The floor: the median of one 64-byte write + fsync in the directory that holds the nodes' logs, plus the median
-ZeroMQ round trip between two processes over tcp://127.0.0.1 (also measured over ipc, which our clients use);
+ZeroMQ round trip between two processes over tcp://127.0.0.1 (also measured over ipc, which our clients use),
+and the same with three writers fsyncing at once on files of their own ("busy": on this VM a lone fsync waits
+several times longer than fsyncs that overlap others, and a cluster's nodes overlap);
 samples taken before each cluster and at the end, pooled (the disk is shared with other work and bursty).
 """
 from __future__ import annotations
@@ -126,32 +128,56 @@ def _fsyncs(directory: Path, n: int) -> list[int]:
         path.unlink()
 
 
+def _busy_fsyncs(directory: Path, n: int, writers: int = 3) -> list[int]:
+    """The same fsyncs, `writers` threads at once on files of their own (as the nodes of a cluster fsync on one
+    disk): on this VM's disk one lone fsync is far slower than fsyncs that overlap others."""
+    import threading
+    out: list[list[int]] = [[] for _ in range(writers)]
+    sub = [directory / f"busy-{i}" for i in range(writers)]
+    for d in sub:
+        d.mkdir(exist_ok=True)
+    threads = [threading.Thread(target=lambda i=i: out[i].extend(_fsyncs(sub[i], n))) for i in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for d in sub:
+        d.rmdir()
+    return [v for part in out for v in part]
+
+
 def measure_floor(directory: Path, samples: int = 500, rounds: int = 1) -> dict[str, Any]:
     """The floor of one replicated command: median fsync + median loopback round trip. `rounds` sets of samples
     are pooled (bench_kv takes one set before each cluster and one at the end: the disk is shared and bursty)."""
     fs: list[int] = []
+    busy: list[int] = []
     tcp: list[int] = []
     ipc: list[int] = []
     loads = []
     for _ in range(rounds):
         loads.append(load_average())
         fs += _fsyncs(directory, max(1, samples // 2))
+        busy += _busy_fsyncs(directory, max(1, samples // 2))
         tcp += _round_trips(f"tcp://127.0.0.1:{_free_port()}", samples)
         ipc += _round_trips(f"ipc://{directory}/floor.ipc", samples)
-    return _floor_figures(fs, tcp, ipc, loads)
+    return _floor_figures(fs, busy, tcp, ipc, loads)
 
 
-def _floor_figures(fs: list[int], tcp: list[int], ipc: list[int], loads: list[str]) -> dict[str, Any]:
+def _floor_figures(fs: list[int], busy: list[int], tcp: list[int], ipc: list[int],
+                   loads: list[str]) -> dict[str, Any]:
     f_us, t_us, i_us = median(fs) / 1000, median(tcp) / 1000, median(ipc) / 1000
-    return {"fsync_p50_us": round(f_us, 1), "fsync_p10_us": round(quantile(fs, 0.1) / 1000, 1), "fsync_p99_us": round(quantile(fs, 0.99) / 1000, 1),
+    b_us = median(busy) / 1000
+    return {"fsync_busy_p50_us": round(b_us, 1), "floor_busy_ms": round((b_us + t_us) / 1000, 3),
+            "busy_fsyncs": len(busy), "fsync_p50_us": round(f_us, 1), "fsync_p10_us": round(quantile(fs, 0.1) / 1000, 1), "fsync_p99_us": round(quantile(fs, 0.99) / 1000, 1),
             "rtt_tcp_p50_us": round(t_us, 1), "rtt_ipc_p50_us": round(i_us, 1),
             "floor_ms": round((f_us + t_us) / 1000, 3), "fsyncs": len(fs), "round_trips": len(tcp),
-            "load": " / ".join(loads), "samples": {"fsync_ns": fs, "tcp_ns": tcp, "ipc_ns": ipc}}
+            "load": " / ".join(loads), "samples": {"fsync_ns": fs, "busy_ns": busy, "tcp_ns": tcp, "ipc_ns": ipc}}
 
 
 def _pool(parts: list[dict[str, Any]]) -> dict[str, Any]:
     """The floor over every set of samples of the run (taken before each cluster and at the end)."""
     out = _floor_figures([v for p in parts for v in p["samples"]["fsync_ns"]],
+                         [v for p in parts for v in p["samples"]["busy_ns"]],
                          [v for p in parts for v in p["samples"]["tcp_ns"]],
                          [v for p in parts for v in p["samples"]["ipc_ns"]], [p["load"] for p in parts])
     out["sets"] = [{k: v for k, v in p.items() if k != "samples"} for p in parts]
@@ -461,6 +487,7 @@ def _ratios(ours: list[dict[str, Any]], peer: dict[str, Any], floor: dict[str, A
                     row[f"vs_pysyncobj_{cfg}"] = round(w["ops_per_s"] / match[0]["ops_per_s"], 3)
             if w["p50_ms"] is not None and floor["floor_ms"]:
                 row["p50_vs_floor"] = round(w["p50_ms"] / floor["floor_ms"], 2)
+                row["p50_vs_busy_floor"] = round(w["p50_ms"] / floor["floor_busy_ms"], 2)
             out.append(row)
     return out
 
@@ -478,6 +505,9 @@ def _targets(ours: list[dict[str, Any]], peer: dict[str, Any], floor: dict[str, 
     w1 = win.get(1)
     out.append({"target": "1 client: p50 <= 1.5 x (fsync + round trip)", "ours_ms": w1["p50_ms"] if w1 else None,
                 "limit_ms": round(1.5 * floor["floor_ms"], 3),
+                "limit_busy_ms": round(1.5 * floor["floor_busy_ms"], 3),
+                "met_vs_busy_floor": (w1["p50_ms"] <= 1.5 * floor["floor_busy_ms"])
+                if (w1 and w1["p50_ms"] is not None) else None,
                 "met": (w1["p50_ms"] <= 1.5 * floor["floor_ms"]) if (w1 and w1["p50_ms"] is not None) else None})
     out.append({"target": ">= 8 ops per fsync at 64 clients",
                 "ours": w64["ops_per_fsync_leader"] if w64 else None,
@@ -502,6 +532,8 @@ def render(res: dict[str, Any]) -> str:
     lines = [f"windows: {res['duration_s']:g} s after {res['warmup_s']:g} s of warm-up; latencies nearest rank",
              f"floor: fsync p50 {fl['fsync_p50_us']} us (p10 {fl.get('fsync_p10_us', '-')}, p99 {fl['fsync_p99_us']}) + ZeroMQ round trip tcp "
              f"{fl['rtt_tcp_p50_us']} us (ipc {fl['rtt_ipc_p50_us']}) = {fl['floor_ms']} ms   [load {fl['load']}]",
+             f"       with 3 writers fsyncing at once (as a cluster's nodes do): fsync p50 {fl['fsync_busy_p50_us']} us, "
+             f"floor {fl['floor_busy_ms']} ms",
              "", "raftzmq (fsync on)",
              f"{'nodes':>5} {'clients':>7} {'api':>4} {'ops/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'fsync/op L':>10} "
              f"{'fsync/op all':>12} {'ops/fsync L':>11} {'ent/AE':>7} {'CPU% L/F/clients':>17}  load"]
@@ -525,7 +557,7 @@ def render(res: dict[str, Any]) -> str:
     for r in res["ratios"]:
         vs = ", ".join(f"{k[len('vs_pysyncobj_'):]} {v}" for k, v in r.items() if k.startswith("vs_pysyncobj_"))
         lines.append(f"  {r['nodes']} nodes {r['clients']:>3} clients: vs PySyncObj {vs or '-'}; p50/floor "
-                     f"{_f(r.get('p50_vs_floor'))}")
+                     f"{_f(r.get('p50_vs_floor'))} (busy floor {_f(r.get('p50_vs_busy_floor'))})")
     lines += [f"  differences: {d}" for d in res["differences"]]
     ch = res["checker"]
     lines += ["", "checker: " + (ch["pending"] if "pending" in ch else
