@@ -325,3 +325,40 @@ def test_a_wrapped_core_proposes_through_its_hooks():
     w = Spy(leader_of())
     p, out = w.propose(b"x", w.inner.now)
     assert p.accepted and p.index == 1 and seen == ["propose"] and list(out.entries) == [E(1, 1, b"x")]
+
+
+FIGURE_7_LEADER = [1, 1, 1, 4, 4, 5, 5, 6, 6, 6]
+FIGURE_7 = {  # the followers (a)-(f) of the paper's Figure 7: their terms per index
+    "a": [1, 1, 1, 4, 4, 5, 5, 6, 6],
+    "b": [1, 1, 1, 4],
+    "c": [1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 6],
+    "d": [1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 7, 7],
+    "e": [1, 1, 1, 4, 4, 4, 4],
+    "f": [1, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3],
+}
+
+
+def test_figure_7_every_follower_case_ends_with_the_leaders_log():
+    """§5.3, Figure 7: when the leader of term 8 comes to power, a follower may miss entries (a, b), have extra
+    uncommitted ones (c, d), or both (e, f). The leader forces the followers' logs to duplicate its own: each
+    ends with entries 1..10 of the leader and its no-op of term 8 at 11 (d's entries of term 7 and f's of terms
+    2-3 are replaced), and all of it commits. (c and d deny node 1 their votes, §5.4.1; the other four elect it.)"""
+    c = Cluster(7, prevote=False, fracs=[0.0] + [0.9] * 6)
+    logs = {1: FIGURE_7_LEADER, **{i + 2: FIGURE_7[k] for i, k in enumerate("abcdef")}}
+    for node, terms in logs.items():
+        c.logs[node] = [E(i + 1, t, b"%d/%d" % (i + 1, t)) for i, t in enumerate(terms)]
+        c.durable[node] = HardState(max(terms) if node != 1 else 7)
+        c.restart(node)
+    c.fire(1)
+    c.stabilize()
+    assert c.leaders() == [1] and c[1].term == 8
+    denied = {i for i, ev in c.events("vote_denied") if ev.fields.get("reason") == "log_behind"}
+    assert denied == {4, 5}  # (c) and (d)
+    for _ in range(3):
+        c.tick(1, c[1].deadline)
+        c.stabilize()
+    want = c.logs[1]
+    assert [e.term for e in want] == FIGURE_7_LEADER + [8]
+    for node in range(2, 8):
+        assert c.logs[node] == want, node
+        assert c[node].commit_index == 11

@@ -50,7 +50,9 @@ def test_disk_fault_stops_the_node_with_its_reason_and_the_others_keep_a_leader(
     assert node["exit_code"] == EXIT_STORAGE and not node["alive"]
     code = DISK_FAULTS[fault][1]
     assert f"injected: {fault}" in node["failed"] and os.strerror(code) in node["failed"]
-    assert f"node {follower} failed" in cluster.cli("status").stdout  # the human view says why too
+    assert node["failed"].startswith(f"disk fault {fault}: ")  # the armed fault is named in the reason
+    shown = cluster.cli("status").stdout
+    assert f"node {follower} failed" in shown and f"failed: disk fault {fault}" in shown  # the human view too
     mine = [r for r in cluster.records(node=follower) if r["by"] == "node" and r["incarnation"] == inc]
     assert not [r for r in mine if r["event"] in ("state_persisted", "vote_granted") and r["term"] > term], mine
     assert mine[-1]["event"] == "node_failed" and "storage fatal error" in mine[-1]["reason"]

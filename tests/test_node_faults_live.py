@@ -56,6 +56,12 @@ def test_failpoint_before_rename_kills_the_node_with_its_old_state_on_disk(clust
     dead = wait_for(lambda: (lambda n: not n["alive"] and n)(cluster.status()["nodes"][victim - 1]), 10,
                     "the node to kill itself")
     assert dead["exit_code"] == -9
+    # not an unexplained death: the node said where it died, and status says "failed: failpoint before_rename"
+    assert wait_for(lambda: cluster.status()["nodes"][victim - 1]["failed"], 5, "the failure reason") == \
+        "failpoint before_rename"
+    (hit,) = cluster.records("failpoint_hit", victim)
+    assert hit["name"] == "before_rename" and hit["term"] == term  # the new term never became durable
+    assert "failed: failpoint before_rename" in cluster.cli("status").stdout
     leftovers = sorted(p.name for p in cluster.run_dir.glob(f".node-{victim}.state.tmp-*"))
     assert leftovers, "the temp file with the new term was written before the rename"
     cluster.cli("restart", str(victim))

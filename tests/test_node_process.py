@@ -193,7 +193,8 @@ def test_failpoint_after_persist_before_send_leaves_a_durable_vote_that_never_le
     assert p3.wait(ELECTION_TIMEOUT) == -signal.SIGKILL, cluster.diagnostics(3)
     cluster.spawn(2, wait=False)
     recs = cluster.records(3)
-    last = recs[-1]
+    hit, last = recs[-1], recs[-2]  # the node says where it died, right after the persist
+    assert (hit["event"], hit["name"], hit["term"]) == ("failpoint_hit", "after_persist_before_send", last["term"])
     assert last["event"] == "state_persisted" and last["voted_for"] is not None, recs
     # The events of that Output (e.g. vote_granted) were never logged and its messages never sent...
     assert not [r for r in recs if r["event"] == "vote_granted" and r["term"] == last["term"]]

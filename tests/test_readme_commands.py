@@ -289,8 +289,8 @@ LINES: dict[str, Line] = {
     "raftzmq start --config configs/paper.toml --nodes 7 --election-timeout 300-600 --heartbeat 60":
         Line("raftzmq start --config configs/paper.toml --nodes 3 --election-timeout 300-600 --heartbeat 60",
              r"stopped; logs in", kind="foreground"),
-    "raftzmq start --no-prevote --no-check-quorum --transport ipc --base-port 7000":
-        Line("raftzmq start --no-prevote --no-check-quorum --transport ipc --base-port 7000 --nodes 3",
+    "raftzmq start --no-prevote --no-check-quorum --transport ipc":
+        Line("raftzmq start --no-prevote --no-check-quorum --transport ipc --nodes 3",
              r"stopped; logs in", kind="foreground"),
 }
 

@@ -143,6 +143,20 @@ def test_three_nodes_commit_read_back_and_a_leader_killed_with_uncommitted_entri
     olds = _logs(c, [old])[old]
     assert "uncommitted" not in [e["data"] for e in olds["entries"]], "the suffix was replaced on disk"
 
+    # A damaged record in the middle of a log (valid records after it) is not a torn tail: that node refuses to
+    # start, naming the file and the offset; the other two go on.
+    victim = next(n for n in (1, 2, 3) if n != old)
+    second = olds["entries"][1]["offset"]
+    wal = c.run_dir / f"node-{victim}.wal"
+    data = bytearray(wal.read_bytes())
+    data[second + 28] ^= 0xFF  # the first data byte of entry 2 ("beta"): its checksum no longer matches
+    wal.write_bytes(bytes(data))
+    c.start("--resume")
+    failed = wait_for(lambda: c.status()["nodes"][victim - 1]["failed"], 15, "the damaged node to refuse")
+    assert "corrupt write-ahead log" in failed and str(wal) in failed and f"byte offset {second}" in failed, failed
+    assert c.status()["nodes"][victim - 1]["exit_code"] == 3
+    c.wait_leader(timeout=15)
+
 
 def test_five_nodes_a_follower_catches_up_a_minority_cannot_commit_and_the_old_leader_backs_up(five):
     c = five

@@ -122,3 +122,22 @@ def test_election_only_runs_write_no_replication_records():
     r = run_seed(SimConfig(nodes=5, duration=10.0), 4)
     names = Counter(rec["event"] for recs in r.files.values() for rec in recs)
     assert not {"log_loaded", "log_appended", "commit_advanced", "entries_applied"} & set(names)
+
+
+def test_an_election_only_plug_in_core_runs_with_proposals_and_simply_replicates_nothing():
+    import os
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    cfg = SimConfig(nodes=3, duration=5.0, prevote=False, check_quorum=False, proposals=20.0,
+                    core=f"{repo}/examples/minimal_core.py:MinimalCore")
+    r = run_seed(cfg, 1)
+    assert r.ok and r.replication["accepted"] == 0 and r.replication["max_commit"] == 0
+
+
+def test_a_v2_plug_in_core_behind_the_contract_checks_replicates_and_restarts_with_its_log():
+    cfg = SimConfig(nodes=5, duration=10.0, proposals=20.0, faults=frozenset({"crash"}),
+                    core="raftzmq.protocol.core:ElectionCore")
+    r = run_seed(cfg, 1)
+    assert r.ok, r.violations
+    assert r.replication["max_commit"] > 100
+    assert any(rec["last"] > 0 for rec in events(r, "log_loaded"))  # a restart recovered a log

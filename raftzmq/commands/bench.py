@@ -118,7 +118,7 @@ def cluster(runs: int, spawn: str, idle_s: float, as_json: bool, **flags: Any) -
         return
     cold, idle = result["cold_start"], result["idle"]
     _emit({"nodes": nodes,
-           "cold start median (s)": cold["median_s"],
+           "cold start median (s)": f"{cold['median_s']:.3f}",
            "cold start samples (s)": ", ".join(f"{s:.3f}" for s in cold["samples_s"]),
            "leader CPU (% core)": idle["leader_cpu_pct"],
            "follower CPU median (% core)": idle["follower_cpu_pct_median"],

@@ -42,9 +42,32 @@ def run_dir_option(f: Any) -> Any:
 
 def _client(run_dir: str | None, as_json: bool = False) -> ControlClient:
     try:
-        return ControlClient(resolve_run_dir(run_dir))
+        client = ControlClient(resolve_run_dir(run_dir))
     except RunDirError as exc:
         fail(str(exc) + running_hint(), as_json=as_json)
+    note_which(run_dir, client.run)
+    return client
+
+
+def _by_default(run_dir: str | None) -> bool:
+    return not run_dir and not os.environ.get("RAFTZMQ_RUN_DIR")
+
+
+def _under_logs_root() -> list[tuple[RunDir, int]]:
+    """The live clusters whose run directories are in this logs/ directory."""
+    root = default_logs_root().absolute().resolve()
+    return [(run, pid) for run, pid in running_clusters() if run.path.resolve().parent == root]
+
+
+def note_which(run_dir: str | None, run: RunDir) -> None:
+    """With several clusters running and no --run-dir, say on stderr which one logs/latest made us act on."""
+    if not _by_default(run_dir):
+        return
+    live = _under_logs_root()
+    if len(live) > 1:
+        others = ", ".join(str(r.path) for r, _ in live if r.path.resolve() != run.path.resolve())
+        click.echo(f"raftzmq: acting on {run.path} (logs/latest); also running: {others} "
+                   f"(choose with --run-dir DIR)", err=True)
 
 
 def running_hint() -> str:
@@ -69,9 +92,13 @@ _ROLE_STYLE: dict[str, dict[str, Any]] = {"leader": {"fg": "green", "bold": True
                "precandidate": {"fg": "yellow"}, "follower": {}}
 
 
+_STATE_WIDTH = 40  # a failure reason in the STATE column is cut here; the full one follows the table
+
+
 def _state_word(node: dict[str, Any]) -> str:
     if node["failed"]:
-        return "failed"
+        word = f"failed: {node['failed']}"
+        return word if len(word) <= _STATE_WIDTH else word[:_STATE_WIDTH - 1] + "…"
     if node["paused"]:
         return "paused"
     if not node["alive"]:
@@ -422,6 +449,7 @@ def status(as_json: bool, watch: bool, interval: float, run_dir: str | None) -> 
         client = ControlClient(resolve_run_dir(run_dir))
     except RunDirError as exc:  # e.g. the cluster has stopped: its report may still be there
         fail(str(exc) + running_hint() + _report_note(run_dir), as_json=as_json)
+    note_which(run_dir, client.run)
     while True:
         report = existing_report(client.run.path)
         try:
@@ -502,27 +530,47 @@ resume = _ids_command("resume", "SIGCONT paused nodes.", "  raftzmq resume 2")
 @click.argument("ids", nargs=-1, type=int)
 @run_dir_option
 def stop(ids: tuple[int, ...], run_dir: str | None) -> None:
-    """SIGTERM the given nodes, or with no ids stop the whole cluster (nodes and supervisor).
+    """SIGTERM the given nodes, or with no ids stop whole clusters (nodes and supervisor): with no --run-dir,
+    every cluster this logs/ directory is running, each named; with --run-dir, that one.
 
     \b
     Examples:
       raftzmq stop 4
-      raftzmq stop
+      raftzmq stop                          # every cluster under logs/
+      raftzmq stop --run-dir logs/20261126-101500-ab12
     """
+    if not ids and _by_default(run_dir):
+        live = _under_logs_root()
+        if live:
+            for run, _pid in live:
+                try:
+                    client = ControlClient(run)
+                except RunDirError:
+                    continue  # stopped by itself between the listing and now
+                _stop_whole(client)
+            return
     client = _client(run_dir)
-    try:
-        reply = client.request("stop", ids=list(ids))
-    except ControlError as exc:
-        fail(str(exc))
     if ids:
+        try:
+            reply = client.request("stop", ids=list(ids))
+        except ControlError as exc:
+            fail(str(exc))
         for line in reply["done"]:
             click.echo(line)
         return
+    _stop_whole(client)
+
+
+def _stop_whole(client: ControlClient) -> None:
     pid = client.run.live_supervisor()
+    try:
+        client.request("stop", ids=[])
+    except ControlError as exc:
+        fail(str(exc))
     if pid is not None:
         wait_until(lambda: client.run.live_supervisor() != pid, 15, interval=0.05)
     if client.run.live_supervisor() == pid and pid is not None:
-        fail(f"the supervisor (pid {pid}) did not exit within 15 s")
+        fail(f"the supervisor (pid {pid}) of {client.run.path} did not exit within 15 s")
     click.echo(f"cluster in {client.run.path} stopped")
 
 

@@ -24,7 +24,7 @@ class NodeView:
     term: int | None = None
     leader: int | None = None
     incarnation: int = 0
-    failed: str | None = None  # the reason from the node's own node_failed record
+    failed: str | None = None  # the reason from the node's own node_failed (or failpoint_hit) record
     stopped: str | None = None  # the reason from node_stopping
     mono_ns: int = 0  # time of the last record
     last: int | None = None  # last log index (log_loaded / log_appended); None: the node logs no replication
@@ -64,5 +64,7 @@ class RoleTracker:
             view.last, view.commit = rec["last"], rec["commit"]
         elif event == "node_failed":
             view.failed, view.role = str(rec.get("reason", "unknown")), None
+        elif event == "failpoint_hit":
+            view.failed, view.role = f"failpoint {rec.get('name')}", None
         elif event == "node_stopping":
             view.stopped, view.role = str(rec.get("reason", "unknown")), None

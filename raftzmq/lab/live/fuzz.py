@@ -43,7 +43,7 @@ from raftzmq.runtime.cluster.rundir import RunDir
 from raftzmq.runtime.cluster.waiting import wait_until
 from raftzmq.runtime.node.transport import MAXMSGSIZE
 
-__all__ = ["CATEGORIES", "WEIGHTS", "FuzzResult", "FrameFactory", "poke", "run_fuzz"]
+__all__ = ["CATEGORIES", "WEIGHTS", "FuzzResult", "FrameFactory", "FuzzRefused", "poke", "run_fuzz"]
 
 SEND_TIMEOUT_S = 10.0  # a node that takes no frame for this long is stuck: stop and report
 SETTLE_TIMEOUT_S = 30.0  # for the rate-limited summaries to account for every frame
@@ -271,12 +271,20 @@ def _send_all(endpoints: dict[int, str], factory: FrameFactory, frames: int, rng
     return per_target
 
 
+class FuzzRefused(RuntimeError):
+    """The cluster cannot be fuzzed as asked (the message says why)."""
+
+
 def run_fuzz(run_dir: Path, *, frames: int = 100_000, seed: int | None = None,
              progress: Callable[[str], None] = lambda s: None) -> FuzzResult:
     """Fuzz the cluster running in `run_dir` (it must be running). Raises RunDirError/ControlError if none."""
     run = RunDir(run_dir)
-    client = ControlClient(run)
     cluster = run.read_cluster()
+    if cluster.get("auth") == "curve":  # its nodes drop unauthenticated connections at the handshake
+        raise FuzzRefused(f"{run.path} was started with --auth curve: every node refuses connections without a "
+                          "member's CURVE key at the handshake (logged as auth_rejected), so no fuzz frame would "
+                          "reach a codec; fuzz a cluster started without --auth curve")
+    client = ControlClient(run)
     endpoints = {int(k): v for k, v in cluster["endpoints"].items()}
     seed = seed if seed is not None else random.SystemRandom().randrange(2**32)
     rng = random.Random(seed)

@@ -148,6 +148,8 @@ def propose(endpoints: Mapping[int, str], data: bytes, timeout_s: float) -> Prop
             target = nxt
     finally:
         cs.close()
+    if not result.committed and result.attempts == 0:
+        result.definite = True  # never handed to any node
     result.elapsed_s = time.monotonic() - began
     return result
 

@@ -380,13 +380,28 @@ class Supervisor:
             if code is None:
                 continue
             p.exit_code, p.paused = code, False
+            entry = self.faults.nodes.get(p.id)
+            disk = entry.disk if entry is not None and entry.incarnation == p.incarnation else None
             if self.faults.drop_arms(p.id):
                 self._faults_changed()
             self.log.write("node_exited", node=p.id, pid=p.pid, code=code,
                             signal=signal.Signals(-code).name if code < 0 else None)
             if code > 0:  # 3 refused to start, 4 storage fatal, anything else a crash; signals are not failures
                 p.failed = self._failure_reason(p, code)
+                if disk is not None and code == 4:  # storage fatal while a disk fault was armed: say which
+                    p.failed = f"disk fault {disk}: {p.failed}"
                 self.log.write("node_failed", node=p.id, reason=p.failed)
+            elif code < 0 and (reason := self._own_failure(p)) is not None:
+                p.failed = reason  # it killed itself at an armed failpoint, and logged which first
+                self.log.write("node_failed", node=p.id, reason=reason)
+
+    def _own_failure(self, p: NodeProc) -> str | None:
+        """The reason a node killed by a signal gave itself first (failpoint_hit), or None."""
+        self.refresh()
+        view = self.tracker.nodes.get(p.id)
+        if view is not None and view.incarnation == p.incarnation and view.failed:
+            return view.failed
+        return None
 
     def _failure_reason(self, p: NodeProc, code: int) -> str:
         self.refresh()
@@ -534,10 +549,13 @@ class Supervisor:
         return f"node {p.id} killed (pid {p.pid})"
 
     def _restart(self, p: NodeProc) -> str:
+        killed = ""
         if p.alive:
+            old = p.pid
             self._kill(p)
+            killed = f"node {p.id} was running (pid {old}): SIGKILLed it; "
         self.spawn(p.id)
-        return f"node {p.id} started as incarnation {p.incarnation} (pid {p.pid})"
+        return f"{killed}node {p.id} started as incarnation {p.incarnation} (pid {p.pid})"
 
     def _stop(self, p: NodeProc) -> str:
         if not p.alive:

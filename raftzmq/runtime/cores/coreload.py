@@ -29,7 +29,7 @@ from raftzmq.protocol.surface import Core, CoreWrapper, HintedCore
 from raftzmq.protocol.messages import AppendEntries, AppendResponse, Entry, RequestVote, TimeoutNow, VoteResponse
 
 __all__ = ["BUILTIN", "CoreLoadError", "CoreContractError", "CheckedCore", "CoreFactory", "resolve_spec",
-           "load_core", "EMBEDDING_EVENTS", "ROLES"]
+           "load_core", "ignores_prevote", "EMBEDDING_EVENTS", "ROLES"]
 
 BUILTIN = "builtin"
 ROLES = (FOLLOWER, PRECANDIDATE, CANDIDATE, LEADER)
@@ -126,9 +126,13 @@ def _import_file(path: str) -> Any:
 
 
 def _checked_factory(factory: CoreFactory, spec: str) -> LoadedFactory:
-    def make(config: CoreConfig, state: HardState, now: float, rng: Any) -> CheckedCore:
+    def make(config: CoreConfig, state: HardState, now: float, rng: Any, log: Any = ()) -> CheckedCore:
         try:
-            inner = factory(config, state, now, rng)
+            # contract v2: a recovered log is passed only when there is one (v1 cores never write entries)
+            if log:
+                inner = factory(config, state, now, rng, log=log)  # type: ignore[call-arg]
+            else:
+                inner = factory(config, state, now, rng)
         except CoreContractError:
             raise
         except Exception as exc:
@@ -149,6 +153,24 @@ def _probe(factory: CoreFactory, spec: str) -> None:
         raise CoreLoadError(str(exc)) from None
     finally:
         getattr(factory, "close", lambda: None)()
+
+
+def ignores_prevote(spec: str) -> bool:
+    """True if the core, configured with prevote on, answers its first election timeout with a real election
+    (a RequestVote that is no pre-vote): the contract lets a core ignore the flag, and the user should know."""
+    if spec == BUILTIN:
+        return False
+    factory = load_core(spec)
+    try:
+        core = factory(CoreConfig(1, (1, 2, 3), prevote=True, check_quorum=False), HardState(), 0.0,
+                       random.Random(0))
+        out = core.tick(core.deadline)
+    except CoreContractError as exc:
+        raise CoreLoadError(str(exc)) from None
+    finally:
+        getattr(factory, "close", lambda: None)()
+    asks = [m for m in out.messages if isinstance(m, RequestVote)]
+    return bool(asks) and not any(m.prevote for m in asks)
 
 
 # ---------------------------------------------------------------------------------------------- run-time checks

@@ -1,9 +1,10 @@
 """One Raft node as one OS process: `python -m raftzmq.runtime.node --run-dir DIR --id N --incarnation K
 --supervisor-pid P` (docs/CONTRACTS.md, "Node process").
 
-A single thread runs an epoll over the ZMQ_FDs of the ROUTER (peer messages), the netctl SUB (network faults,
-leadership transfer, the start-up barrier), the ZAP socket (CURVE only), with hints the DEALERs' monitor sockets (a
-peer's connection closed: `core.hint`), and a socketpair that signals wake it up. The poll timeout is the time
+A single thread runs an epoll over the ZMQ_FDs of the ROUTER (peer messages), the client endpoint's ROUTER
+(runtime/node/clientport.py: proposals, the KV wire), the netctl SUB (network faults, leadership transfer, the
+start-up barrier), the ZAP socket (CURVE only), with hints the DEALERs' monitor sockets (a peer's connection
+closed: `core.hint`), and a socketpair that signals wake it up. The poll timeout is the time
 until the next thing the node must do (the core's deadline, a delayed send, the end of the start-up hold), capped
 so the parent check runs at least every MAX_POLL_MS. Nothing sleeps; there are no locks because there is nothing
 to share.
@@ -12,9 +13,15 @@ Every Output (Ready) of the core is applied by the one embedding (runtime/node/e
   [failpoint before_persist] -> save hard state (+ entries, one fsync) -> log state_persisted
   -> [after_persist_before_send] -> log the events -> send messages -> [after_send] -> apply committed entries
 so a vote is durable before it is logged as given, and logged before it can leave.
+The append port is the write-ahead log (runtime/node/wal.py, opened at start; `log_loaded` follows
+`node_started`). Group commit per loop turn: once a Ready of the turn wrote the log or changed the hard state, the
+rest of the turn (records, sends, armed failpoints, applies) waits until the turn's end, where ONE log fsync (and
+one state save if term or vote changed) makes it durable; then it all goes, the turn's AppendEntries to one
+follower coalesced (runtime/node/coalesce.py). See `_flush`.
 
 Exit codes: 0 clean stop (SIGTERM/SIGINT, or the supervisor is gone), 3 refused to start (bad arguments,
-config, corrupt state, address in use, bad failpoint spec), 4 storage fatal error. Anything else is a crash.
+config, corrupt state or write-ahead log, address in use, bad failpoint spec), 4 storage fatal error (the state
+file or the log). Anything else is a crash.
 """
 from __future__ import annotations
 
@@ -235,7 +242,9 @@ class Node:
 
     def _replicates(self) -> bool:
         """A core with replication (contract v2: it takes proposals); election-only cores write no log records."""
-        return callable(getattr(self.core, "propose", None))
+        core = self.core
+        inner = getattr(core, "inner", None)  # a wrapper (surface.CoreWrapper) forwards propose only if it can
+        return callable(getattr(core if inner is None else inner, "propose", None))
 
     def _open_wal(self, state: HardState) -> None:
         """The write-ahead log, recovered (a torn tail is cut and logged after node_started); a corrupt log or
@@ -278,6 +287,12 @@ class Node:
             self.failpoints = Failpoints.from_env(self.id, self.incarnation, self.env)
         except FailpointError as exc:
             self._refuse(str(exc))
+        self.failpoints.on_hit = self._log_failpoint_hit
+
+    def _log_failpoint_hit(self, name: str) -> None:
+        # The term of the node's last record: at before_persist/before_rename the core's new term is not durable.
+        term = self.log.last_term if self.log.last_term is not None else self.term
+        self.log.write("failpoint_hit", term=term, name=name)
 
     def _read_cluster(self) -> tuple[ClusterConfig, dict[int, str], str | None]:
         """cluster.json: the config, every member's endpoint, and the netctl endpoint (None: no netctl)."""
@@ -390,7 +405,7 @@ class Node:
         """Hand a client's command to the core; its Ready joins this loop turn's group commit."""
         core = self.core
         if not self._replicates():
-            return Proposal(False, 0, 0, core.leader)
+            return Proposal(False, 0, 0, getattr(core, "leader", None))
         prop, out = core.propose(data, now)
         self._apply(out)
         return prop
@@ -405,7 +420,7 @@ class Node:
         assert wal is not None
         last = getattr(core, "last_index", wal.last_index)
         commit = getattr(core, "commit_index", wal.commit)
-        return core.leader, last, core.term, commit
+        return getattr(core, "leader", None), last, core.term, commit
 
     def _subscribe_netctl(self, netctl: str, reconnect_ms: int) -> None:
         self.sub = self.ctx.socket(zmq.SUB)
@@ -503,7 +518,8 @@ class Node:
             self._flush()  # the turn's group commit, then everything that waited for it
             if client is not None:
                 client.expire(now)
-                client.leadership(core.role == LEADER, core.leader)
+                if client.kv is not None:  # (a checked plug-in core may have no `leader`)
+                    client.leadership(core.role == LEADER, getattr(core, "leader", None))
                 if client.readable_after_replies():
                     pending.add(client_fd)
             limiter.flush()  # its own (real) clock: log windows are not skewed
