@@ -252,3 +252,25 @@ def test_load_process_records_a_checkable_history(tmp_path):
         assert check_history(history).verdict == "linearizable"
     finally:
         fake.close()
+
+
+def test_a_child_that_never_answers_is_reported_and_ended(tmp_path):
+    from raftzmq.lab.bench.pysyncobj_peer import LineProcess
+    with (tmp_path / "err").open("w") as sink:
+        # Ignores its input and never prints: `expect` gives up at its deadline, `stop` ends it (kill after 5 s).
+        p = LineProcess([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
+                         " [time.sleep(1) for _ in range(600)]"], sink, "load process")
+        try:
+            with pytest.raises(RuntimeError, match="load process pid .*: no 'ready' in time"):
+                p.expect("ready", time.monotonic() + 0.5)
+        finally:
+            p.stop()
+        assert p.proc.poll() is not None
+
+
+def test_pysyncobj_missing_is_a_clear_error(monkeypatch):
+    from raftzmq.lab.bench import pysyncobj_peer
+    monkeypatch.setattr(pysyncobj_peer.importlib.util, "find_spec", lambda name: None)
+    assert not pysyncobj_peer.available()
+    with pytest.raises(RuntimeError, match=r"PySyncObj is not installed \(pip install 'raftzmq\[bench\]'"):
+        pysyncobj_peer.run_pysyncobj([1])
