@@ -187,9 +187,13 @@ def test_render_names_missed_targets_and_pending_parts():
                 "load": "1 1 1"}]}],
            "pysyncobj": {"skipped": "PySyncObj is not installed"}, "ratios": [],
            "checker": {"pending": "no history"}, "differences": ["a", "b"],
-           "targets": [{"target": ">= 8 ops per fsync at 64 clients", "ours": 2.0, "met": False}]}
+           "targets": [{"target": ">= 8 ops per fsync at 64 clients", "ours": 2.0, "met": False},
+                       {"target": "1 client: p50 <= 1.5 x (fsync + round trip)", "ours_ms": 0.6, "limit_ms": 0.825,
+                        "limit_busy_ms": 0.375, "met_vs_busy_floor": False, "met": True}]}
     text = bench_kv.render(res)
     assert "MISSED       >= 8 ops per fsync at 64 clients (ours 2.0)" in text
+    assert "MET          1 client: p50 <= 1.5 x (fsync + round trip) (ours_ms 0.6, limit_ms 0.825, " in text
+    assert "MISSED         the same against the busy floor" in text and "limit 0.375 ms" in text
     assert "skipped: PySyncObj is not installed" in text and "checker: no history" in text
 
 

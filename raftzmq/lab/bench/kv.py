@@ -565,7 +565,11 @@ def render(res: dict[str, Any]) -> str:
                                  f"{ch['verdict']} in {ch['seconds']} s   [load {ch['load']}]")]
     lines += ["", "targets:"]
     for t in res["targets"]:
-        verdict = {True: "MET", False: "MISSED", None: "not measured"}[t["met"]]
-        nums = ", ".join(f"{k} {v}" for k, v in t.items() if k not in ("target", "met"))
+        name = {True: "MET", False: "MISSED", None: "not measured"}
+        verdict = name[t["met"]]
+        nums = ", ".join(f"{k} {v}" for k, v in t.items() if k not in ("target", "met", "met_vs_busy_floor"))
         lines.append(f"  {verdict:<12} {t['target']} ({nums})")
+        if "met_vs_busy_floor" in t:
+            lines.append(f"  {name[t['met_vs_busy_floor']]:<12}   the same against the busy floor (fsyncs that "
+                         f"overlap, as the nodes' do): limit {t['limit_busy_ms']} ms")
     return "\n".join(lines)
