@@ -21,8 +21,8 @@ _FAMILIES = {
     "runs": ["ps", "clean"],
     "node": ["node", "init_cluster"],
     "inspect": ["inspect"],
-    "kv": ["kv", "workload"],
     "propose": ["propose"],
+    "kv": ["kv", "workload"],
 }
 
 
