@@ -21,7 +21,8 @@ REPO = Path(__file__).resolve().parent.parent
 # State that is not per-term: reset(term) leaves it alone (timers, clocks, what was persisted, the role, wiring).
 NOT_PER_TERM = {"config", "id", "peers", "_peer_set", "rules", "hints", "_steps", "_ticks", "quorum", "rng", "role",
                 "_step_role", "_tick_role", "now", "election_deadline", "transfer_deadline", "_patience_until",
-                "_term_only", "_persisted", "_messages", "_events", "term", "voted_for"}
+                "_term_only", "_persisted", "_messages", "_events", "term", "voted_for",
+                "log", "_entries"}  # the log and the entries staged for the next Ready outlive terms
 
 
 def _leader_with_everything_set() -> ElectionCore:
@@ -70,7 +71,7 @@ def test_every_field_is_either_per_term_or_declared_otherwise():
     core = make_core(1, 3)
     per_term = set(vars(core)) - NOT_PER_TERM
     assert per_term == {"leader", "leader_heard_at", "votes", "peer_heard_at", "transfer_target",
-                        "heartbeat_deadline"}
+                        "transfer_sent", "heartbeat_deadline", "tracker"}
 
 
 @pytest.mark.parametrize("role", [FOLLOWER, PRECANDIDATE, CANDIDATE, LEADER])

@@ -39,11 +39,25 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
 
-from .messages import AppendEntries, AppendResponse, Message, RequestVote, TimeoutNow, VoteResponse
+from .messages import (
+    APPEND_ENTRIES_FIXED_BYTES,
+    ENTRY_WIRE_BYTES,
+    MAX_ENTRIES_PER_MESSAGE,
+    MAX_FRAME_BYTES,
+    AppendEntries,
+    AppendResponse,
+    Entry,
+    Message,
+    RequestVote,
+    TimeoutNow,
+    VoteResponse,
+)
+from .progress import PROBE, Tracker
 from .quorum import majority
+from .raftlog import LogSafetyError, RaftLog
 from .hints import Hints
 from .ready import Event, HardState, Output, Ready, must_sync
 from .surface import Rng
@@ -63,6 +77,8 @@ __all__ = [
     "must_sync",
     "ElectionCore",
     "ElectionRules",
+    "Proposal",
+    "MAX_MESSAGE_ENTRY_BYTES",
     "Hints",
     "IllegalTransition",
 ]
@@ -81,8 +97,25 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 PERSIST_MODES = ("term+vote", "term-only")
 
 
+# The largest entry budget one AppendEntries may carry: its frame minus the fixed part. Entry sizes in the core's
+# RaftLog include ENTRY_WIRE_BYTES each, so a budget bounds the encoded message, not just the payloads.
+MAX_MESSAGE_ENTRY_BYTES = MAX_FRAME_BYTES - APPEND_ENTRIES_FIXED_BYTES
+
+
 class IllegalTransition(RuntimeError):
     pass
+
+
+class Proposal(NamedTuple):
+    """What `propose` did: `accepted` means appended to the leader's log at (`index`, `term`) - not committed
+    yet; the embedding learns the commit from Ready.committed. Refused (not leader, or a leadership transfer is
+    under way): index and term are 0 and `leader` is the leader this node knows (None: unknown; this node's own
+    id during a transfer)."""
+
+    accepted: bool
+    index: int
+    term: int
+    leader: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +130,13 @@ class CoreConfig:
     persist_mode: str = "term+vote"
     hints: bool = False
     hint_window: float = 0.002  # a hinted follower campaigns after a delay drawn from [0, hint_window)
+    # replication (per follower): one AppendEntries carries at most this many entries and bytes (entry wire size:
+    # ENTRY_WIRE_BYTES + data); at most max_inflight_messages unacknowledged AppendEntries and (softly)
+    # max_inflight_bytes of entries are out at once
+    max_entries_per_message: int = MAX_ENTRIES_PER_MESSAGE
+    max_bytes_per_message: int = MAX_MESSAGE_ENTRY_BYTES
+    max_inflight_messages: int = 256
+    max_inflight_bytes: int = 8 << 20
 
     def __post_init__(self) -> None:
         if self.node_id not in self.members:
@@ -111,6 +151,14 @@ class CoreConfig:
             raise ValueError(f"persist_mode must be one of {PERSIST_MODES}")
         if not 0 < self.hint_window < self.election_timeout_min:
             raise ValueError("hint_window must be positive and below election_timeout_min")
+        for name, value, high in (("max_entries_per_message", self.max_entries_per_message, MAX_ENTRIES_PER_MESSAGE),
+                                  ("max_bytes_per_message", self.max_bytes_per_message, MAX_MESSAGE_ENTRY_BYTES),
+                                  ("max_inflight_messages", self.max_inflight_messages, 1 << 20),
+                                  ("max_inflight_bytes", self.max_inflight_bytes, 1 << 40)):
+            if type(value) is not int or not 1 <= value <= high:
+                raise ValueError(f"{name} must be an integer in [1, {high}], got {value!r}")
+        if self.max_bytes_per_message < ENTRY_WIRE_BYTES:
+            raise ValueError(f"max_bytes_per_message must be at least {ENTRY_WIRE_BYTES} (one empty entry)")
 
 
 class ElectionRules:
@@ -139,6 +187,26 @@ class ElectionRules:
         """A real vote request of a lower term: grant it anyway? Never in Raft (§5.1): it is denied with our term."""
         return False
 
+    def candidate_up_to_date(self, core: ElectionCore, msg: RequestVote) -> bool:
+        """§5.4.1: a (pre-)vote goes only to a candidate whose log is at least as up-to-date as ours (the later
+        last term wins; with equal last terms, the longer log). False everywhere: unsafe, for mutants."""
+        return core.log.is_up_to_date(msg.last_log_index, msg.last_log_term)
+
+    def appends_noop(self, core: ElectionCore) -> bool:
+        """A new leader appends an empty entry of its term (§5.4.2, thesis §3.6.2: earlier terms' entries commit
+        only through one of the current term; a read needs the leader to know its commit index). Needed only when
+        the log holds entries the leader does not know committed: when last index == commit index, Leader
+        Completeness puts every committed entry in its log, so its commit index is already the cluster's and a
+        no-op would change nothing (an election-only run, whose logs stay empty, writes no entry at all)."""
+        return core.log.last_index > core.log.commit
+
+    def commit_index(self, core: ElectionCore) -> int:
+        """The commit index the leader may take now: the highest index on a majority whose entry is of its own
+        term (§5.4.2, the tracker); never an earlier term's entry by counting replicas (Figure 8)."""
+        tracker = core.tracker
+        assert tracker is not None
+        return tracker.committable(core.log, core.term)
+
 
 _RULES = ElectionRules()
 _INF = float("inf")
@@ -154,8 +222,9 @@ class ElectionCore:
     Public state (read by embeddings, conform and tests): `config`, `id`, `peers`, `quorum`, `rng`, `now`, `term`,
     `voted_for`, `role`, `leader`, `votes`, `deadline`, `transfer_target`, `hints`, `rules`."""
 
-    def __init__(self, config: CoreConfig, state: HardState, now: float, rng: Rng | None = None, *,
-                 rules: ElectionRules | None = None, hints: Hints | None = None) -> None:
+    def __init__(self, config: CoreConfig, state: HardState, now: float, rng: Rng | None = None,
+                 log: Iterable[Entry] = (), *, applied: int = 0, rules: ElectionRules | None = None,
+                 hints: Hints | None = None) -> None:
         self.config = config
         self.id = config.node_id
         self.peers = tuple(m for m in config.members if m != self.id)
@@ -164,7 +233,7 @@ class ElectionCore:
         self.hints = hints if hints is not None else Hints()
         vote, ignore = self._on_request_vote, self._ignore
         self._steps: dict[str, dict[type, Callable[[Any], None]]] = {
-            FOLLOWER: {RequestVote: vote, VoteResponse: ignore, AppendEntries: self._follower_heartbeat,
+            FOLLOWER: {RequestVote: vote, VoteResponse: ignore, AppendEntries: self._follower_append,
                        AppendResponse: ignore, TimeoutNow: self._follower_timeout_now},
             PRECANDIDATE: {RequestVote: vote, VoteResponse: self._precandidate_vote_response,
                            AppendEntries: self._precandidate_heartbeat, AppendResponse: ignore, TimeoutNow: ignore},
@@ -181,6 +250,12 @@ class ElectionCore:
         self.rng: Rng = rng if rng is not None else random.Random()
         self.term = state.term
         self.voted_for = state.voted_for
+        # The log as recovered; a commit index beyond it (a disk that lost a synced-looking tail) is cut to it.
+        entries = list(log)
+        commit = state.commit if state.commit <= len(entries) else len(entries)
+        self.log = RaftLog(entries, commit, applied=min(applied, commit), entry_overhead=ENTRY_WIRE_BYTES)
+        self.tracker: Tracker | None = None  # leader only: what it knows of each follower's log
+        self._entries: list[Entry] = []  # appended to the log since the last Ready: that Ready's `entries`
         self.role = FOLLOWER
         self._step_role = self._steps[FOLLOWER]
         self._tick_role = self._ticks[FOLLOWER]
@@ -190,6 +265,7 @@ class ElectionCore:
         self.leader_heard_at: float | None = None  # last heartbeat from the current leader
         self.peer_heard_at: dict[int, float] = {}  # leader only: last response per peer, for CheckQuorum
         self.transfer_target: int | None = None
+        self.transfer_sent = False  # TimeoutNow went out (once the target caught up)
         self.heartbeat_deadline = _INF
         # not per-term
         self.transfer_deadline = 0.0
@@ -197,7 +273,7 @@ class ElectionCore:
         self.election_deadline = 0.0
         self._patience_until = 0.0  # campaign_now: candidacies (not pre-candidacies) last at least until then
         self._term_only = config.persist_mode == "term-only"
-        self._persisted = HardState(self.term, None if self._term_only else self.voted_for)
+        self._persisted = HardState(self.term, None if self._term_only else self.voted_for, commit)
         self._messages: list[Message] = []
         self._events: list[Event] = []
         self._reset_election_timer()
@@ -243,6 +319,32 @@ class ElectionCore:
             self._emit("hint", peer=peer, closed=closed)
         return self._flush()
 
+    @property
+    def last_index(self) -> int:
+        return self.log.last_index
+
+    @property
+    def commit_index(self) -> int:
+        return self.log.commit
+
+    def propose(self, data: bytes, now: float) -> tuple[Proposal, Output]:
+        """A client's command: the leader appends it to its log as an entry of its term and starts replicating
+        it (Figure 2, "Rules for Servers: Leaders"); it is committed once a majority holds it (Ready.committed).
+        Anyone else, and a leader in the middle of a leadership transfer (thesis §3.10: it stops accepting
+        commands), refuses, naming the leader it knows."""
+        self.now = now
+        if self.role != LEADER:
+            return Proposal(False, 0, 0, self.leader), self._flush()
+        if self.transfer_target is not None:
+            return Proposal(False, 0, 0, self.id), self._flush()
+        entry = self.log.leader_append(self.term, data)
+        self._entries.append(entry)
+        for peer in self.peers:
+            self._replicate(peer)
+        if not self.peers:
+            self._advance_commit()
+        return Proposal(True, entry.index, entry.term, self.id), self._flush()
+
     def restart_election_timer(self, now: float) -> None:
         """Draw a follower's election timeout afresh from `now`, as at construction. The embedding program calls
         this when it stops holding a new node's timer (the cluster's start-up barrier): a timer drawn when the
@@ -271,14 +373,27 @@ class ElectionCore:
         if target not in self.peers:
             raise ValueError(f"node {target} is not a peer of node {self.id}")
         self.transfer_target = target
-        # A lost TimeoutNow must not leave the transfer pending forever (etcd aborts after an election timeout).
+        self.transfer_sent = False
+        # A lost TimeoutNow, or a target that never catches up, must not leave the transfer pending forever (etcd
+        # aborts after an election timeout).
         self.transfer_deadline = now + self.config.election_timeout_max
         self._emit("transfer_started", target=target)
-        self._send(TimeoutNow(self.term, self.id, target))
+        self._maybe_send_timeout_now()
+        if not self.transfer_sent:
+            self._replicate(target)
         return self._flush()
 
+    def _maybe_send_timeout_now(self) -> None:
+        # Thesis §3.10: TimeoutNow goes only once the target's log matches the leader's (it could not win
+        # otherwise: a voter with a longer log would deny it), and only once.
+        target, tracker = self.transfer_target, self.tracker
+        if (target is not None and not self.transfer_sent and tracker is not None
+                and tracker[target].match == self.log.last_index):
+            self.transfer_sent = True
+            self._send(TimeoutNow(self.term, self.id, target))
+
     def hard_state(self) -> HardState:
-        return HardState(self.term, self.voted_for)
+        return HardState(self.term, self.voted_for, self.log.commit)
 
     @property
     def deadline(self) -> float:
@@ -312,7 +427,9 @@ class ElectionCore:
         self.leader_heard_at = None
         self.votes = set()
         self.peer_heard_at = {}
+        self.tracker = None
         self.transfer_target = None
+        self.transfer_sent = False
         self.heartbeat_deadline = _INF
         self.hints.reset()
 
@@ -349,8 +466,10 @@ class ElectionCore:
             self.become_candidate()
             return
         ask = self.term + 1
+        li, lt = self.log.last_index, self.log.last_term
         for peer in self.peers:
-            self._send(RequestVote(ask, self.id, peer, prevote=True, hint=hint))
+            self._send(RequestVote(ask, self.id, peer, prevote=True, hint=hint, last_log_index=li,
+                                   last_log_term=lt))
         if hint:
             self.hints.arm_retry(self)
 
@@ -367,8 +486,10 @@ class ElectionCore:
             self.become_leader()
             return
         term = self.term
+        li, lt = self.log.last_index, self.log.last_term
         for peer in self.peers:
-            self._send(RequestVote(term, self.id, peer, prevote=False, transfer=transfer))
+            self._send(RequestVote(term, self.id, peer, prevote=False, transfer=transfer, last_log_index=li,
+                                   last_log_term=lt))
 
     def become_leader(self) -> None:
         self._become(LEADER)
@@ -377,7 +498,15 @@ class ElectionCore:
         self.leader = self.id
         # A fresh leader gives every peer one election timeout of grace before CheckQuorum counts it dead.
         self.peer_heard_at = {p: self.now for p in self.peers}
+        cfg, log = self.config, self.log
+        # Every follower starts in PROBE at the leader's last index + 1 (Figure 2: nextIndex), before the no-op.
+        self.tracker = Tracker(self.id, self.peers, log.last_index + 1, max_inflight=cfg.max_inflight_messages,
+                               max_inflight_bytes=cfg.max_inflight_bytes)
         self._emit("became_leader")
+        if self.rules.appends_noop(self):
+            self._entries.append(log.leader_append(self.term, b""))
+            if not self.peers:
+                self._advance_commit()
         self._broadcast_heartbeat()
 
     def _campaign(self, pre: bool) -> None:
@@ -424,6 +553,8 @@ class ElectionCore:
             grant, reason = False, f"voted_for_{self.voted_for}"
         elif self.leader is not None:
             grant, reason = False, "has_leader"
+        elif not self.rules.candidate_up_to_date(self, msg):
+            grant, reason = False, "log_behind"  # §5.4.1: the candidate's log is less up-to-date than ours
         else:
             grant, reason = True, ""
         if grant:
@@ -447,6 +578,8 @@ class ElectionCore:
         in_lease = self.in_lease()
         if reason is None and (msg.term <= self.term or in_lease):
             reason = "leader_alive" if in_lease else "term"
+        if reason is None and not self.rules.candidate_up_to_date(self, msg):
+            reason = "log_behind"  # §5.4.1 applies to pre-votes too: such a candidate could not win the real vote
         grant = reason is None
         if grant and msg.hint:
             hints.defer(self)
@@ -462,15 +595,32 @@ class ElectionCore:
     def _ignore(self, msg: Message) -> None:
         pass
 
-    def _follower_heartbeat(self, msg: AppendEntries) -> None:
+    def _follower_append(self, msg: AppendEntries) -> None:
         if self.leader != msg.src:
             self.become_follower(self.term, msg.src, None)
         self._heard_from_leader(msg)
 
     def _heard_from_leader(self, msg: AppendEntries) -> None:
+        """The AppendEntries receiver (Figure 2; §5.3): the consistency check at (prev_index, prev_term), then the
+        entries (a conflicting suffix replaced, never a committed entry) and the commit index, bounded by the
+        last entry the message vouches for. Success answers with that index; a rejection with the fast-backup
+        hint. The answer leaves after the new entries are durable (the Ready's order)."""
         self.leader_heard_at = self.now
         self._reset_election_timer()
-        self._messages.append(AppendResponse(self.term, self.id, msg.src, success=True))  # _send, inlined
+        try:
+            res = self.log.follower_append(msg.prev_index, msg.prev_term, msg.entries, msg.commit)
+        except LogSafetyError:
+            # The leader would replace an entry we know committed: safety is already broken (an unsafe disk
+            # lost a committed entry somewhere, or a mutant). Refuse it and say so; the checker judges.
+            self._emit("message_dropped", peer=msg.src, kind=msg.kind, reason="conflicts_with_committed")
+            return
+        if res.success:
+            if res.entries:
+                self._stage(res.entries)
+            self._messages.append(AppendResponse(self.term, self.id, msg.src, True, res.match))  # _send, inlined
+        else:
+            self._messages.append(AppendResponse(self.term, self.id, msg.src, False, res.prev_index,
+                                                 res.conflict_index, res.conflict_term))
 
     def _follower_timeout_now(self, msg: TimeoutNow) -> None:
         if msg.src == self.leader:
@@ -536,7 +686,47 @@ class ElectionCore:
         self._emit("message_dropped", peer=msg.src, kind=msg.kind, reason="conflicting_leader")
 
     def _leader_append_response(self, msg: AppendResponse) -> None:
-        self.peer_heard_at[msg.src] = self.now
+        peer = msg.src
+        self.peer_heard_at[peer] = self.now
+        tracker = self.tracker
+        if tracker is None:
+            return
+        pr = tracker[peer]
+        log = self.log
+        if msg.success:
+            if pr.on_success(msg.index):
+                self._advance_commit()
+                if peer == self.transfer_target:
+                    self._maybe_send_timeout_now()
+            else:  # nothing new: a heartbeat's answer (or a duplicate)
+                pr.on_heartbeat_response(log.last_index)
+        elif not pr.on_reject(msg.index, log.backup_next(msg.conflict_index, msg.conflict_term)):
+            return  # a stale rejection
+        if pr.next <= log.last_index:
+            self._replicate(peer)
+
+    def _advance_commit(self) -> None:
+        """Take the commit index the tracker allows (§5.4.2); committed entries go out in the next Ready."""
+        c = self.rules.commit_index(self)
+        if c > self.log.commit:
+            self.log.commit_to(c)
+
+    def _replicate(self, peer: int) -> None:
+        """Send `peer` what its progress allows: in PROBE one AppendEntries (then wait for its answer), in
+        REPLICATE as many as the in-flight window takes, each bounded by count and bytes (max message size)."""
+        tracker = self.tracker
+        assert tracker is not None
+        pr = tracker[peer]
+        log, cfg, term, me, send = self.log, self.config, self.term, self.id, self._messages.append
+        last = log.last_index
+        while pr.can_send():
+            nxt = pr.next
+            ents = log.entries_from(nxt, cfg.max_entries_per_message, cfg.max_bytes_per_message)
+            end = nxt - 1 + len(ents)
+            send(AppendEntries(term, me, peer, nxt - 1, log.term_at(nxt - 1), ents, log.commit))
+            pr.sent(end, log.size(nxt, end))
+            if pr.state == PROBE or end >= last:
+                break
 
     def _tick_leader(self, now: float) -> None:
         if self.transfer_target is not None and now >= self.transfer_deadline:
@@ -549,9 +739,21 @@ class ElectionCore:
                 self._broadcast_heartbeat()
 
     def _broadcast_heartbeat(self) -> None:
-        term, me, append = self.term, self.id, self._messages.append
+        """Every heartbeat interval, each follower hears from the leader: the entries it still lacks when its
+        progress allows (a PROBE not waiting for an answer, or a REPLICATE window with room), else a heartbeat at
+        its match, carrying the commit index bounded by that match (the follower holds that much of this log)."""
+        term, me, append, log = self.term, self.id, self._messages.append, self.log
+        tracker = self.tracker
+        assert tracker is not None
+        last, commit = log.last_index, log.commit
         for peer in self.peers:
-            append(AppendEntries(term, me, peer))
+            pr = tracker[peer]
+            if pr.can_send() and (pr.state == PROBE or pr.next <= last):
+                self._replicate(peer)
+            else:
+                m = pr.match
+                append(AppendEntries(term, me, peer, m, log.term_at(m) if m else 0, (),
+                                     commit if commit < m else m))
         self.heartbeat_deadline = self.now + self.config.heartbeat_interval
 
     def _quorum_active(self) -> bool:
@@ -581,8 +783,23 @@ class ElectionCore:
         persist = None
         vote = None if self._term_only else self.voted_for
         durable = self._persisted
-        if self.term != durable.term or vote != durable.voted_for:
-            persist = self._persisted = HardState(self.term, vote)
-        out = Output(persist, self._messages, self._events, self.deadline)
+        log = self.log
+        commit = log.commit
+        if self.term != durable.term or vote != durable.voted_for or commit != durable.commit:
+            persist = self._persisted = HardState(self.term, vote, commit)
+        entries = self._entries
+        if entries:
+            self._entries = []
+        out = Output(persist, self._messages, self._events, self.deadline, entries,
+                     log.unapplied() if log.applied != commit else ())
         self._messages, self._events = [], []
         return out
+
+    def _stage(self, entries: tuple[Entry, ...]) -> None:
+        """Entries the log took from `entries[0].index` on: the next Ready makes them durable (replacing any
+        staged ones from that index on, so the Ready's entries are one run from its first index)."""
+        staged = self._entries
+        if staged and entries[0].index <= staged[-1].index:
+            keep = entries[0].index - staged[0].index
+            del staged[max(keep, 0):]
+        staged.extend(entries)
