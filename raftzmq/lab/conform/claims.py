@@ -474,6 +474,19 @@ def conflict_truncates_suffix(f: Ctx) -> None:
     expect(_last_index(b, 1) == 2, f"the core says its last index is 2 ({_last_index(b, 1)})")
 
 
+def entries_durable_before_ack(f: Ctx) -> None:
+    b = Bench(f, 3, states={1: HardState(2)}, logs={1: _log(1)})
+    ents = tuple(_log(1, 2, 2)[1:])
+    out = b.step(AppendEntries(2, 2, 1, prev_index=1, prev_term=1, entries=ents, commit=0))
+    acks = sent(out, AppendResponse, success=True)
+    expect(bool(acks) and max(m.index for m in acks) == 3, "a follower acknowledges entries 2 and 3 (index 3)")
+    expect(b.logs[1][1:3] == list(ents), f"in the Ready that makes them durable, not later (durable log after "
+           f"that Ready: {_ents(b.logs[1])})")
+    out = b.step(AppendEntries(2, 2, 1, prev_index=3, prev_term=2, entries=(Entry(4, 2, b"e4.2"),), commit=0))
+    expect(len(b.logs[1]) == 4 and any(m.index == 4 for m in sent(out, AppendResponse, success=True)),
+           f"and so for the next entry (durable log {_ents(b.logs[1])})")
+
+
 def commit_bounded_by_follower_log(f: Ctx) -> None:
     b = Bench(f, 3, states={1: HardState(2)}, logs={1: _log(1, 1, 1)})
     b.step(AppendEntries(2, 2, 1, prev_index=1, prev_term=1, entries=(), commit=3))
@@ -585,6 +598,8 @@ REPLICATION_CLAIMS: dict[str, tuple[str, str, Callable[[Ctx], None]]] = {
                                      log_matching_after_conflicts),
     "conflict-truncates-suffix": ("§5.3, Fig. 2", "a conflicting entry and all that follow it are deleted; a stale "
                                   "AppendEntries deletes nothing", conflict_truncates_suffix),
+    "entries-durable-before-ack": ("§5.3, thesis §3.8", "a follower's entries are on stable storage before it "
+                                   "acknowledges them", entries_durable_before_ack),
     "commit-bounded-by-follower-log": ("§5.3, Fig. 2", "a follower's commit index is min(leaderCommit, index of "
                                        "the last new entry)", commit_bounded_by_follower_log),
     "vote-requires-up-to-date-log": ("§5.4.1", "a vote goes only to a candidate whose log is at least as "
