@@ -31,7 +31,8 @@ _DEFAULT = SimConfig()
 
 
 def build_config(cluster: ClusterConfig, *, duration: float, faults: str, disk: str, delay_ms: float,
-                 jitter_ms: float, delay_dist: str, vote_crash: float, fault_interval: float) -> SimConfig:
+                 jitter_ms: float, delay_dist: str, vote_crash: float, fault_interval: float,
+                 proposals: float = 0.0) -> SimConfig:
     """A resolved cluster config plus the simulator's own flags -> SimConfig; exit 2 on anything invalid."""
     try:
         kinds = F.parse_faults(faults)
@@ -40,7 +41,7 @@ def build_config(cluster: ClusterConfig, *, duration: float, faults: str, disk: 
     try:
         return SimConfig.from_cluster(cluster, duration=duration, faults=kinds, disk=disk, delay_ms=delay_ms,
                                       jitter_ms=jitter_ms, delay_dist=delay_dist, vote_crash=vote_crash,
-                                      fault_interval=fault_interval)
+                                      fault_interval=fault_interval, proposals=proposals)
     except ValueError as e:
         fail(str(e))
 
@@ -66,6 +67,7 @@ def replay_command(cfg: SimConfig, seed: int) -> str:
     flag(cfg.vote_crash != d.vote_crash, f"--vote-crash {cfg.vote_crash:g}")
     flag(cfg.fault_interval != d.fault_interval, f"--fault-interval {cfg.fault_interval:g}")
     flag(cfg.core != d.core, f"--core {shlex.quote(cfg.core)}")
+    flag(cfg.proposals != d.proposals, f"--proposals {cfg.proposals:g}")
     return " ".join(out)
 
 
@@ -158,6 +160,8 @@ Examples:
                                                   # finds two leaders in one term, prints the seed
   raftzmq sim --seed 17 --log-dir logs/s17 && raftzmq check logs/s17
   raftzmq sim --disk unsafe-no-fsync --faults crash --seeds 50   # lost writes -> double votes
+  raftzmq sim --nodes 5 --seeds 10000 --jobs 2 --proposals 20   # replication: 20 commands/s, every fault
+  raftzmq sim --proposals 50 --disk unsafe-no-fsync --faults crash --seeds 100   # a committed entry vanishes
   raftzmq sim --core examples/minimal_core.py:MinimalCore --no-prevote --no-check-quorum
   raftzmq sim --seeds 1000000 --scheduler tcp://10.0.0.5:8786   # a hunt on a Dask cluster (docs/multi-host.md)
 """
@@ -181,6 +185,10 @@ def _options(fn):
                      help="With crash faults: chance that a node crashes right after granting a vote."),
         click.option("--fault-interval", type=click.FloatRange(min=0.001), default=_DEFAULT.fault_interval,
                      show_default=True, help="Mean simulated seconds between injected faults."),
+        click.option("--proposals", type=click.FloatRange(0, 100_000), default=_DEFAULT.proposals,
+                     show_default=True, metavar="RATE",
+                     help="Client commands per simulated second (Poisson) to whoever the simulator believes "
+                          "leads; refused ones are retried. 0: election only (no log records)."),
     ]
     for opt in reversed(opts):
         fn = opt(fn)
@@ -189,7 +197,8 @@ def _options(fn):
 
 def _config_from(kw: dict[str, Any]) -> SimConfig:
     cluster = resolve_cluster(kw)  # the live cluster's switches and rules (start, chaos, bench: the same)
-    keys = ("duration", "faults", "disk", "delay_ms", "jitter_ms", "delay_dist", "vote_crash", "fault_interval")
+    keys = ("duration", "faults", "disk", "delay_ms", "jitter_ms", "delay_dist", "vote_crash", "fault_interval",
+            "proposals")
     return build_config(cluster, **{k: kw.pop(k) for k in keys})
 
 

@@ -41,6 +41,7 @@ class SimConfig:
     persist_ms: float = 0.0  # how long a persist takes: the node is blocked, and that step's messages wait
     record_logs: bool = True  # keep every record (needed to write logs); off: only the trace window
     core: str = "builtin"  # which core runs: a spec for raftzmq.runtime.cores.coreload (docs/core-contract.md)
+    proposals: float = 0.0  # client commands per simulated second, to the node the simulator believes leads
 
     def __post_init__(self) -> None:
         self.cluster_config()  # nodes, timeouts, heartbeat, features and persist mode: the live cluster's rules
@@ -53,6 +54,8 @@ class SimConfig:
             raise ValueError("need 0 <= jitter <= delay")
         if not 0 <= self.persist_ms < 1000:
             raise ValueError("persist_ms must be in [0, 1000)")
+        if not 0 <= self.proposals <= 100_000:
+            raise ValueError("proposals must be in [0, 100000] per simulated second")
         bad = set(self.faults) - set(F.FAULT_KINDS)
         if bad:
             raise ValueError(f"unknown faults {sorted(bad)}")
@@ -87,6 +90,8 @@ class SimConfig:
             "disk": self.disk, "delay_ms": self.delay_ms, "jitter_ms": self.jitter_ms, "delay_dist": self.delay_dist,
             "fault_interval": self.fault_interval, "vote_crash": self.vote_crash, "core": self.core,
             "persist_ms": self.persist_ms,
+            # (only when on: election-only runs keep the records they always had)
+            **({"proposals": self.proposals} if self.proposals else {}),
         }
 
 
@@ -108,6 +113,7 @@ class SimResult:
     faults_injected: int
     lost_writes: int
     stats: dict[str, Any] = field(default_factory=dict)
+    replication: dict[str, int] = field(default_factory=dict)  # with proposals: proposed, accepted, committed...
 
     @property
     def ok(self) -> bool:
@@ -120,6 +126,7 @@ class SimResult:
             "max_term": self.max_term, "leaderless_s": round(self.leaderless, 6),
             "failovers_s": [round(f, 6) for f in self.failovers], "unresolved_failovers": self.unresolved_failovers,
             "messages": self.messages, "faults": self.faults_injected, "lost_writes": self.lost_writes,
+            **({"replication": self.replication} if self.replication else {}),
         }
 
 

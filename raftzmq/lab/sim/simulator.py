@@ -35,7 +35,7 @@ from raftzmq.protocol.netmodel import NetModel
 from raftzmq.protocol.quorum import majority
 from raftzmq.runtime.cores.coreload import load_core
 from raftzmq.protocol.units import ms_to_s
-from raftzmq.runtime.node.embedding import Apply, LogPort, SavePort, SendPort, embed
+from raftzmq.runtime.node.embedding import Apply, Embedding, LogPort, SavePort, SendPort, embed
 
 from raftzmq.lab.sim import faults as F
 from raftzmq.lab.sim.simdisk import SimDisk
@@ -82,6 +82,14 @@ class Simulator:
         self.net_rng, self.fault_rng, self.vote_rng = rng("net"), rng("faults"), rng("vote-crash")
         self.fault_clock = rng("fault-clock")  # only the gaps between injections: independent of the fault kinds
         self.hint_rng = rng("hints")
+        # replication (only with proposals, so election-only runs draw exactly what they always drew)
+        self.replicating = config.proposals > 0
+        self.client_rng, self.torn_rng = rng("client"), rng("torn")
+        self.client_queue: deque[bytes] = deque()  # commands not accepted by a leader yet, oldest first
+        self.client_retry = False  # a retry of the queue is scheduled
+        self.proposed = self.accepted = self.rejected = 0
+        self.commit_max = 0
+        self.tails_cut = 0
         self.rng_for = rng
         self.disk = SimDisk(config.disk, rng("disk"))
         self.base_net = F.NetParams(
@@ -197,9 +205,25 @@ class Simulator:
         log = LogWriter(None, by="node", node=node.id, incarnation=node.inc, clock=self, validate=False,
                         sink=self._sink(name, node))
         log.write("node_started", term=state.term, voted_for=state.voted_for, persist_mode=self.cfg.persist_mode)
-        node.apply = self._embedding(node, log, state)
-        core = self.make_core(self.cfg.core_config(node.id), state, self.now,
-                              self.rng_for(f"core/{node.id}/{node.inc}"))
+        entries: list[Entry] = []
+        if self.replicating:
+            loaded = self.disk.load_log(node.id)  # what the WAL recovers (a torn tail cut, as WriteAheadLog.open)
+            entries = loaded.entries
+            if loaded.tail_cut is not None:
+                self.tails_cut += 1
+                log.write("log_tail_cut", file=f"node-{node.id}.wal", offset=loaded.tail_cut[0],
+                          bytes=loaded.tail_cut[1])
+        if self.replicating:
+            emb = self._embedding(node, log, state, recovered=entries)
+            node.apply = emb
+            emb.log_loaded()
+        else:
+            node.apply = self._embedding(node, log, state)
+        rng = self.rng_for(f"core/{node.id}/{node.inc}")
+        if entries:  # (contract v1 cores never have a log: they never write entries)
+            core = self.make_core(self.cfg.core_config(node.id), state, self.now, rng, log=entries)
+        else:
+            core = self.make_core(self.cfg.core_config(node.id), state, self.now, rng)
         node.core = core
         node.timer_at = float("inf")
         self._arm(node, core.deadline)
@@ -219,9 +243,12 @@ class Simulator:
 
     # ------------------------------------------------------------------ the embedding's ports
 
-    def _embedding(self, node: _Node, log: LogWriter, state: HardState | None = None) -> Apply:
-        # Entries go to the SimDisk's log; nothing is applied yet (the default apply port: no state machine).
-        return embed(*self._ports(node, log), append=partial(self._append, node), state=state)
+    def _embedding(self, node: _Node, log: LogWriter, state: HardState | None = None,
+                   recovered: list[Entry] | None = None) -> Embedding:
+        # Entries go to the SimDisk's log; no state machine (the default apply port), but the embedding still
+        # logs entries_applied, so the checker sees what would be applied. Replicating (recovered given): the
+        # embedding writes the replication records with its digest chain.
+        return embed(*self._ports(node, log), append=partial(self._append, node), state=state, recovered=recovered)
 
     def _ports(self, node: _Node, log: LogWriter) -> tuple[SavePort, LogPort, SendPort]:
         """save, log and send of one node incarnation (no failpoints: the simulator crashes nodes itself)."""
@@ -237,8 +264,8 @@ class Simulator:
     def _append(self, node: _Node, entries: Sequence[Entry], state: HardState | None,
                 sync: bool) -> dict[str, Any] | None:
         """The group commit of a Ready with entries (or with a hard state that only moved its commit index): the
-        log write and the hard state share one persist time and one writeback. No `log_appended` record yet: its
-        digest chain comes with replication (issue 18)."""
+        log write and the hard state share one persist time and one writeback (the log first: the hard state's
+        commit never covers entries that are not written). The embedding writes `log_appended` itself."""
         if sync:
             node.busy_until = self.now + ms_to_s(self.cfg.persist_ms)
         due = [self.disk.log_write(node.id, entries, self.now)] if entries else []
@@ -320,6 +347,8 @@ class Simulator:
             self._start(node)
         if cfg.faults:
             self._call_at(self._next_fault_gap(), self._inject)
+        if self.replicating:
+            self._call_at(self.client_rng.expovariate(cfg.proposals), self._client)
         heap, pop, push, nodes = self.heap, heapq.heappop, heapq.heappush, self.nodes
         end = cfg.duration
         delivered = 0
@@ -370,6 +399,43 @@ class Simulator:
             self.leaderless += end - self.leaderless_since
         return self._result()
 
+    # ------------------------------------------------------------------ the client (--proposals)
+
+    def _client(self) -> None:
+        """A new command arrives (Poisson, `proposals` per second); the queue goes to the believed leader."""
+        self.proposed += 1
+        self.client_queue.append(b"c%d" % self.proposed)
+        self._propose_queue()
+        self._call_at(self.now + self.client_rng.expovariate(self.cfg.proposals), self._client)
+
+    def _client_retry(self) -> None:
+        self.client_retry = False
+        self._propose_queue()
+
+    def _propose_queue(self) -> None:
+        """Hand the queued commands, oldest first, to the node the simulator believes leads; what it refuses (or
+        no leader, or it is busy persisting) waits and is retried after a short pause, as a client would."""
+        queue = self.client_queue
+        leader = self._current_leader()
+        node = self.nodes[leader] if leader is not None else None
+        while queue and node is not None and node.up and not node.paused and self.now >= node.busy_until:
+            core = node.core
+            propose = getattr(core, "propose", None)
+            if propose is None:  # a contract v1 core: no replication to drive
+                queue.clear()
+                return
+            proposal, out = propose(queue[0], self.now)
+            self._apply(node, out)
+            if not proposal.accepted:
+                self.rejected += 1
+                break
+            self.accepted += 1
+            queue.popleft()
+        if queue and not self.client_retry:
+            self.client_retry = True
+            wait = 0.02 if node is None or self.now >= node.busy_until else node.busy_until - self.now
+            self._call_at(self.now + wait, self._client_retry)
+
     def _result(self) -> SimResult:
         result = self.checker.finish()
         violations = list(result.violations)
@@ -381,7 +447,15 @@ class Simulator:
             self.seed, self.cfg, violations, self.frozen_trace or [], self.files if self.cfg.record_logs else {},
             self.cfg.duration, self.elections, self.leaders, self.max_term, self.leaderless, self.failovers,
             1 if self.loss is not None else 0, self.messages, self.faults_injected, self.disk.lost_writes,
-            result.stats)
+            result.stats, self._replication_counts(result.stats))
+
+    def _replication_counts(self, stats: dict[str, Any]) -> dict[str, int]:
+        if not self.replicating:
+            return {}
+        rep = stats.get("replication", {}) if isinstance(stats.get("replication"), dict) else {}
+        return {"proposed": self.proposed, "accepted": self.accepted, "refused": self.rejected,
+                "queued_at_end": len(self.client_queue), "max_commit": int(rep.get("max_commit", 0)),
+                "lost_entries": self.disk.lost_entries, "tails_cut": self.tails_cut}
 
     # ------------------------------------------------------------------ leadership metrics
 
@@ -459,7 +533,9 @@ class Simulator:
             self.down += 1
         node.up, node.paused, node.core, node.inbox, node.apply = False, False, None, [], _down
         node.gen += 1
-        self.disk.crash(node.id)
+        # A crash while the unsynced log tail is being written back may tear it (only a disk with unsynced
+        # writes has a tail to tear: safe mode syncs each group commit before the node goes on).
+        self.disk.crash(node.id, torn=self.replicating and self.torn_rng.random() < 0.5)
         self.sup.write("node_killed", node=node.id, pid=_FAKE_PID, signal="SIGKILL")
         self._update_leader()
         if self.cfg.hints:

@@ -45,11 +45,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from raftzmq.evidence.logdigest import DigestChain
 from raftzmq.protocol.messages import Entry, Message
 from raftzmq.protocol.ready import Event, HardState, Output, hard_state_changed, must_sync
 
-__all__ = ["Apply", "SavePort", "LogPort", "SendPort", "FailpointPort", "AppendPort", "ApplyPort", "embed",
-           "persist_index", "no_log"]
+__all__ = ["Apply", "SavePort", "LogPort", "SendPort", "FailpointPort", "AppendPort", "ApplyPort", "Embedding",
+           "embed", "merge", "persist_index", "no_log"]
 
 SavePort = Callable[[HardState], Any]
 LogPort = Callable[..., Any]  # log(event: str, *, term: int, **fields)
@@ -82,23 +83,131 @@ def _apply_nothing(committed: Sequence[Entry]) -> dict[str, Any] | None:
     return None
 
 
-def embed(save: SavePort, log: LogPort, send: SendPort, failpoint: FailpointPort | None = None, *,
-          append: AppendPort = no_log, apply: ApplyPort = _apply_nothing, state: HardState | None = None) -> Apply:
-    """Return `apply(ready)`, which carries out one core Output (a Ready) through the ports in the contract's
-    order. `state` is the hard state the node started from (None: unknown, so the first persist always syncs).
-    Without a failpoint port (the simulator, the harnesses) no failpoint is ever called."""
-    durable: list[HardState | None] = [state]  # the last durable hard state: what must_sync compares with
-    apply_committed = apply
+def _fold(entries: Sequence[Entry]) -> list[Entry]:
+    """Several Readys' entries as one run: each later group replaces the log from its first index on."""
+    run: list[Entry] = []
+    for e in entries:
+        if run and e.index != run[-1].index + 1:
+            keep = e.index - run[0].index
+            if keep < 0 or e.index > run[-1].index + 1:
+                raise ValueError(f"entry {e.index} does not follow or replace entries {run[0].index}..{run[-1].index}")
+            del run[keep:]
+        run.append(e)
+    return run
 
-    def group(out: Output) -> list[Event]:
+
+def merge(outs: Sequence[Output]) -> Output:
+    """One Ready standing for consecutive Readys of one core in which the hard state's term and vote change at
+    most in the first (see `Embedding.apply_many`): the last hard state, every message, event and committed
+    entry in order, the entries folded into one run, the last deadline."""
+    if len(outs) == 1:
+        return outs[0]
+    persist = None
+    messages: list[Message] = []
+    events: list[Event] = []
+    entries: list[Entry] = []
+    committed: list[Entry] = []
+    for out in outs:
+        if out.persist is not None:
+            persist = out.persist
+        messages += out.messages
+        events += out.events
+        entries += out.entries
+        committed += out.committed
+    return Output(persist, messages, events, outs[-1].deadline, _fold(entries) if entries else (), committed)
+
+
+class Embedding:
+    """`embedding(ready)` carries out one Ready; `apply_many(readys)` a loop turn's worth with one group commit
+    (per term/vote change). Built by `embed`.
+
+    A replicating embedding (`recovered` given: the entries the node's log holds at start) keeps the chained digest
+    of its log (evidence/logdigest.DigestChain) and writes the replication records itself (docs/log-schema.md):
+    `log_loaded` (call `log_loaded()` right after `node_started` and any `log_tail_cut`), `log_appended` after each
+    group commit that wrote entries, `commit_advanced` when the commit index of a saved hard state rises (after
+    the Ready's other events, before its messages leave), `entries_applied` after the apply port. The append
+    port's return value is then ignored. Without `recovered` (contract v1 embeddings, old harnesses) the append
+    and apply ports return the fields of those records themselves (None: no record)."""
+
+    def __init__(self, save: SavePort, log: LogPort, send: SendPort, failpoint: FailpointPort | None, *,
+                 append: AppendPort, apply: ApplyPort, state: HardState | None,
+                 recovered: Sequence[Entry] | None) -> None:
+        self._save, self._log, self._send, self._failpoint = save, log, send, failpoint
+        self._append, self._apply = append, apply
+        self.durable: HardState | None = state  # the last durable hard state: what must_sync compares with
+        self.term = state.term if state is not None else 0  # the node's current term as the records know it
+        self.chain: DigestChain | None = None
+        self.commit = 0  # the highest commit index logged (or loaded)
+        if recovered is not None:
+            chain = self.chain = DigestChain()
+            for e in recovered:
+                if e.index != chain.last + 1:
+                    raise ValueError(f"recovered entry {e.index} where {chain.last + 1} belongs")
+                chain.append(e.term, e.data)
+            c = state.commit if state is not None else 0
+            self.commit = c if c <= chain.last else chain.last
+
+    def log_loaded(self) -> None:
+        """Write `log_loaded` (what the node recovered: last index, digest, commit index, term runs)."""
+        chain = self.chain
+        if chain is None:
+            raise ValueError("log_loaded needs a replicating embedding (embed(recovered=...))")
+        self._log("log_loaded", term=self.term, **chain.loaded_fields(self.commit))
+
+    def __call__(self, out: Output) -> None:
+        events = out.events
+        if out.persist is not None or out.entries:
+            events = self._group(out)
+        log = self._log
+        if events:  # the hot path (a heartbeat or its answer) has neither persist nor events
+            for ev in events:
+                log(ev.name, term=ev.term, **ev.fields)
+            self.term = events[-1].term
+        chain = self.chain
+        if chain is not None and out.persist is not None and out.persist.commit > self.commit:
+            c = self.commit = out.persist.commit
+            log("commit_advanced", term=self.term, commit=c, digest=chain.digest(c))
+        if out.messages:
+            self._send(out.messages)
+            if self._failpoint is not None:
+                self._failpoint("after_send")
+        committed = out.committed
+        if committed:
+            applied = self._apply(committed)
+            if chain is not None:
+                last = committed[-1].index
+                applied = {"first": committed[0].index, "last": last, "digest": chain.digest(last)}
+            if applied is not None:
+                log("entries_applied", term=self.term, **applied)
+
+    def apply_many(self, outs: Sequence[Output]) -> None:
+        """Carry out consecutive Readys of one core as few as possible: merged, one group commit each, split only
+        before a Ready that changes term or vote again (its records must follow the durable state they depend
+        on: a merged Ready logs its events before the persist only up to the first event of the persisted term).
+        Effects are those of applying them one by one; messages and applies wait for the one fsync."""
+        seg: list[Output] = []
+        last = self.durable
+        for out in outs:
+            p = out.persist
+            if p is not None:
+                if seg and hard_state_changed(last, p):
+                    self(merge(seg))
+                    seg = []
+                last = p
+            seg.append(out)
+        if seg:
+            self(merge(seg))
+
+    def _group(self, out: Output) -> list[Event]:
         """The group commit and its records; returns the events still to log."""
         persist, events, entries = out.persist, out.events, out.entries
-        prev = durable[0]
+        prev = self.durable
         changed = persist is not None and hard_state_changed(prev, persist)
         if persist is not None and changed:
             cut = persist_index(events, persist.term)
         else:
             cut = 0  # entries or a commit-only change: every event of this Ready is logged after the write
+        log, failpoint = self._log, self._failpoint
         for ev in events[:cut]:
             log(ev.name, term=ev.term, **ev.fields)
         sync = must_sync(prev, out)
@@ -106,37 +215,34 @@ def embed(save: SavePort, log: LogPort, send: SendPort, failpoint: FailpointPort
             failpoint("before_persist")
         appended = None
         if entries or (persist is not None and not changed):
-            appended = append(entries, persist, sync)
+            appended = self._append(entries, persist, sync)
         elif persist is not None:
-            save(persist)  # the v1 path: term or vote changed, no entries
+            self._save(persist)  # the v1 path: term or vote changed, no entries
         if persist is not None:
-            durable[0] = persist
+            self.durable = persist
+            self.term = persist.term
             if changed:
                 log("state_persisted", term=persist.term, voted_for=persist.voted_for)
+        elif cut:
+            self.term = events[cut - 1].term
+        chain = self.chain
+        if chain is not None:
+            appended = chain.replace_from(entries) if entries else None
         if appended is not None:
-            term = persist.term if persist is not None else (prev.term if prev is not None else None)
-            if term is None:
+            if prev is None and persist is None:
                 raise ValueError("entries to append but the node's term is unknown (pass embed(state=...))")
-            log("log_appended", term=term, **appended)
+            log("log_appended", term=self.term, **appended)
         if sync and failpoint is not None:
             failpoint("after_persist_before_send")
-        return events[cut:]
+        return list(events[cut:])
 
-    def carry_out(out: Output) -> None:
-        events = out.events
-        if out.persist is not None or out.entries:
-            events = group(out)
-        if events:  # the hot path (a heartbeat or its answer) has neither persist nor events
-            for ev in events:
-                log(ev.name, term=ev.term, **ev.fields)
-        if out.messages:
-            send(out.messages)
-            if failpoint is not None:
-                failpoint("after_send")
-        if out.committed:
-            applied = apply_committed(out.committed)
-            if applied is not None:
-                d = durable[0]
-                log("entries_applied", term=d.term if d is not None else 0, **applied)
 
-    return carry_out
+def embed(save: SavePort, log: LogPort, send: SendPort, failpoint: FailpointPort | None = None, *,
+          append: AppendPort = no_log, apply: ApplyPort = _apply_nothing, state: HardState | None = None,
+          recovered: Sequence[Entry] | None = None) -> Embedding:
+    """Return the embedding whose call `apply(ready)` carries out one core Output (a Ready) through the ports in
+    the contract's order. `state` is the hard state the node started from (None: unknown, so the first persist
+    always syncs). `recovered`: the entries of the node's log at start; given, the embedding writes the
+    replication records itself (see `Embedding`). Without a failpoint port (the simulator, the harnesses) no
+    failpoint is ever called."""
+    return Embedding(save, log, send, failpoint, append=append, apply=apply, state=state, recovered=recovered)
