@@ -183,11 +183,15 @@ class _CommitsOldTerm(ElectionRules):
         assert tracker is not None
         return max(core.log.commit, tracker.quorum_match(core.log.last_index))  # no "of the current term" test
 
+    def appends_noop(self, core: ElectionCore) -> bool:
+        return False  # as in the paper's Figure 8: with a no-op, acknowledgements of old entries carry it too
+
 
 CommitsOldTerm = configured("CommitsOldTerm", """The Figure 8 bug: a leader commits the highest index held by a
     majority, whatever the term of its entry. An entry of an earlier term that a majority holds is not safe: a
-    server that lacks it can still win an election and replace it, after some nodes applied it.""",
-    _CommitsOldTerm())
+    server that lacks it can still win an election and replace it, after some nodes applied it. As in the
+    paper's figure, the new leader appends no no-op: one in its first AppendEntries would ride along with the old
+    entries, and their acknowledgement would commit through it, hiding the bug.""", _CommitsOldTerm())
 
 
 class _VotesForAnyLog(ElectionRules):
@@ -231,25 +235,35 @@ class LogView(CoreWrapper):
 
 class AcksBeforePersist(LogView):
     """Acknowledges before fsync: each Ready's new entries are handed to the embedding one Ready late, while its
-    messages (a follower's AppendResponse, a leader's AppendEntries) leave at once. Committed entries wait until
-    they are in the durable log (the embedding applies only what it holds)."""
+    messages (a follower's AppendResponse, a leader's AppendEntries) leave at once. The commit index and the
+    committed entries wait with the entries (the embedding applies only what it holds)."""
 
     def __init__(self, config: CoreConfig, state: HardState, now: float, rng: Rng | None = None,
                  log: Iterable[Entry] = ()) -> None:
         super().__init__(config, state, now, rng, log)
         self._held: list[Entry] = []
         self._waiting: list[Entry] = []
+        self._commit = state.commit  # the commit index the embedding was told
 
     def edit_ready(self, out: Output) -> Output:
-        release, self._held = self._held, _spliced(self._held, out.entries) if self._held else list(out.entries)
-        if release and out.entries and out.entries[0].index <= release[-1].index:  # cut what the new ones replace
-            self._held = list(out.entries)
-            release = release[:max(0, out.entries[0].index - release[0].index)]
+        release, new = self._held, list(out.entries)
+        if release and new and new[0].index <= release[-1].index:  # what the new entries replace is not written
+            release = release[:max(0, new[0].index - release[0].index)]
+        self._held = new
         out.entries = release
-        last = (release[-1].index if release else len(self.durable))
+        # what the embedding holds of the inner core's log: up to the held entries (beyond, it is stale)
+        last = new[0].index - 1 if new else len(_spliced(self.durable, release))
         ready = self._waiting + list(out.committed)
         out.committed = [e for e in ready if e.index <= last]
         self._waiting = [e for e in ready if e.index > last]
+        inner: Any = self.inner
+        commit = min(inner.commit_index, last)
+        if out.persist is not None and out.persist.commit != commit:
+            out.persist = replace(out.persist, commit=max(commit, self._commit))
+        elif out.persist is None and commit > self._commit:
+            out.persist = replace(inner.hard_state(), commit=commit)
+        if out.persist is not None:
+            self._commit = out.persist.commit
         return out
 
 
@@ -288,7 +302,9 @@ class CommitsBeyondLog(LogView):
             if extra:
                 out.committed = list(out.committed) + extra
                 self._applied = upto
-            out.persist = HardState(inner.term, inner.voted_for, self._commit)
+            # The durable commit index can name only entries the node holds (the embedding's digest chain
+            # ends at its last index): beyond that, the belief stays in memory and commits what arrives next.
+            out.persist = HardState(inner.term, inner.voted_for, max(upto, inner.commit_index))
         return out
 
     def edit_ready(self, out: Output) -> Output:
@@ -296,8 +312,9 @@ class CommitsBeyondLog(LogView):
         if fresh:
             self._applied = fresh[-1].index
         out.committed = fresh
-        if out.persist is not None and out.persist.commit < self._commit:
-            out.persist = replace(out.persist, commit=self._commit)
+        held = min(self._commit, len(_spliced(self.durable, out.entries)))
+        if out.persist is not None and out.persist.commit < held:
+            out.persist = replace(out.persist, commit=held)
         return out
 
 

@@ -173,7 +173,10 @@ class CheckedCore(CoreWrapper):
 
     def __getattr__(self, name: str) -> Any:
         # Unlike a CoreWrapper, a checked core exposes the contract's surface only: every call goes through the
-        # checks (e.g. the node's start-up barrier uses `campaign_now` only on the built-in core).
+        # checks (e.g. the node's start-up barrier uses `campaign_now` only on the built-in core). `propose` is
+        # there only for a contract v2 core, so `getattr(core, "propose", None)` tells an election-only one.
+        if name == "propose" and self.contract_version >= 2:
+            return self._propose
         raise AttributeError(name)
 
     @property
@@ -192,10 +195,8 @@ class CheckedCore(CoreWrapper):
     def commit_index(self) -> int:
         return int(getattr(self.inner, "commit_index", 0))
 
-    def propose(self, data: bytes, now: float) -> Any:
-        """Contract v2: (Proposal, Output), the Output checked like any other. A v1 core has none."""
-        if self.contract_version < 2:
-            self._fail("propose", "an election-only (v1) core takes no proposals")
+    def _propose(self, data: bytes, now: float) -> Any:
+        """Contract v2's `propose`: (Proposal, Output), the Output checked like any other."""
         try:
             proposal, out = self.inner.propose(data, now)
         except CoreContractError:
