@@ -39,19 +39,25 @@ __all__ = ["TermOnly", "VoteBeforePersist", "GrantsAnyTerm", "NoStepDown", "Coun
            "REPLICATION"]
 
 
-def configured(name: str, doc: str, rules: ElectionRules) -> type[ElectionCore]:
-    """The built-in core, constructed with `rules` as its configuration hook (nothing else differs)."""
+def configured(name: str, doc: str, rules: ElectionRules, version: int = 2) -> type[ElectionCore]:
+    """The built-in core, constructed with `rules` as its configuration hook (nothing else differs). `version` 1
+    (an election mutant) makes conform judge it on election alone, as a contract v1 core."""
 
     def __init__(self: ElectionCore, config: CoreConfig, state: HardState, now: float, rng: Rng | None = None,
                  log: Iterable[Entry] = (), **kw: Any) -> None:
         ElectionCore.__init__(self, config, state, now, rng, log, rules=rules, **kw)
 
-    return type(name, (ElectionCore,), {"__init__": __init__, "__doc__": doc, "__module__": __name__})
+    attrs: dict[str, Any] = {"__init__": __init__, "__doc__": doc, "__module__": __name__}
+    if version == 1:
+        attrs["contract_version"] = 1
+    return type(name, (ElectionCore,), attrs)
 
 
 class PersistsView(CoreWrapper):
     """Composition: asks the embedding to persist `view(core)` (what it believes must be durable) instead of the
     inner core's hard state, each time that view changes."""
+
+    contract_version = 1  # an election mutant: judged on election alone
 
     def __init__(self, config: CoreConfig, state: HardState, now: float, rng: Rng | None = None) -> None:
         super().__init__(ElectionCore(config, state, now, rng))
@@ -81,6 +87,8 @@ class TermOnly(PersistsView):
 class VoteBeforePersist(CoreWrapper):
     """Asks for its hard state to be saved one Output late: the vote leaves before it is durable."""
 
+    contract_version = 1  # an election mutant: judged on election alone
+
     def __init__(self, config: CoreConfig, state: HardState, now: float, rng: Rng | None = None) -> None:
         super().__init__(ElectionCore(config, state, now, rng))
         self._held: HardState | None = None
@@ -96,7 +104,7 @@ class _GrantsAnyTerm(ElectionRules):
 
 
 GrantsAnyTerm = configured("GrantsAnyTerm", """Grants a vote without comparing the request's term with its own: a
-    stale candidate collects votes that were given in a later term.""", _GrantsAnyTerm())
+    stale candidate collects votes that were given in a later term.""", _GrantsAnyTerm(), version=1)
 
 
 class _NoStepDown(ElectionRules):
@@ -105,13 +113,15 @@ class _NoStepDown(ElectionRules):
 
 
 NoStepDown = configured("NoStepDown", """Adopts a higher term it hears of but keeps its role: a leader goes on
-    leading in a term it never won.""", _NoStepDown())
+    leading in a term it never won.""", _NoStepDown(), version=1)
 
 
 class NaiveTally(CoreWrapper):
     """Counts granted VoteResponses the way buggy implementations do; each flag turns one check off. Composition:
     the wrapper keeps its own tally of the responses it takes from the inner core; once that tally says "majority",
     it hands the inner core the grants it needs to reach one itself (the inner core then campaigns or leads)."""
+
+    contract_version = 1  # an election mutant: judged on election alone
 
     check_term = True  # off: responses of another term count
     check_kind = True  # off: pre-vote and real-vote responses are interchangeable
@@ -166,6 +176,8 @@ class _MinimumTimeouts:
 class FixedTimeouts(CoreWrapper):
     """Uses the same election timeout every time instead of a random one: nodes that time out together split
     the vote again and again. Composition: the inner core draws from an RNG that always says the minimum."""
+
+    contract_version = 1  # an election mutant: judged on election alone
 
     def __init__(self, config: CoreConfig, state: HardState, now: float, rng: Rng | None = None) -> None:
         import random
@@ -322,7 +334,7 @@ class CommitsBeyondLog(LogView):
 class Mutant:
     cls: Callable[..., Any]  # a core class (docs/core-contract.md)
     claim: str  # the transcript claim that must fail
-    finding: str  # what the seeded runs must report: a checker invariant letter, or a conform finding
+    finding: str | None  # what the seeded runs must report: a checker invariant letter, or a conform finding
 
 
 GALLERY: dict[str, Mutant] = {
@@ -333,12 +345,12 @@ GALLERY: dict[str, Mutant] = {
     "CountsDuplicateVotes": Mutant(CountsDuplicateVotes, "duplicate-vote-counts-once", "d"),
     "FixedTimeouts": Mutant(FixedTimeouts, "timeouts-randomized", "no-leader"),
 }
-# Replication mutants (contract v2): conform runs their seeds with client proposals.
+# Replication mutants (contract v2): conform runs their seeds with client proposals. `finding` None: no seed
+# found yet (AcksBeforePersist needs a crash inside its window on a majority; its claim catches it).
 REPLICATION: dict[str, Mutant] = {
-    "CommitsOldTerm": Mutant(CommitsOldTerm, "figure8", "h"),
+    "CommitsOldTerm": Mutant(CommitsOldTerm, "figure8", "old-term-commit"),
     "VotesForAnyLog": Mutant(VotesForAnyLog, "vote-requires-up-to-date-log", "g"),
-    "AcksBeforePersist": Mutant(AcksBeforePersist, "entries-durable-before-ack", "k"),
+    "AcksBeforePersist": Mutant(AcksBeforePersist, "entries-durable-before-ack", None),
     "KeepsConflictingSuffix": Mutant(KeepsConflictingSuffix, "conflict-truncates-suffix", "f"),
-    "CommitsBeyondLog": Mutant(CommitsBeyondLog, "commit-bounded-by-follower-log", "j"),
+    "CommitsBeyondLog": Mutant(CommitsBeyondLog, "commit-bounded-by-follower-log", "h"),
 }
-GALLERY.update(REPLICATION)
