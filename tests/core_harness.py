@@ -84,14 +84,12 @@ def make_core(
     rng=None,
     frac: float = 0.0,
     core_cls: type[ElectionCore] = ElectionCore,
+    log=(),
     **overrides,
 ) -> ElectionCore:
-    return core_cls(
-        make_config(node_id, n, **overrides),
-        state if state is not None else HardState(),
-        now,
-        rng if rng is not None else FixedRng(frac),
-    )
+    args = (make_config(node_id, n, **overrides), state if state is not None else HardState(), now,
+            rng if rng is not None else FixedRng(frac))
+    return core_cls(*args, log=log) if log else core_cls(*args)  # (mutants built on v1 take no log)
 
 
 def names(out: Output) -> list[str]:
@@ -140,6 +138,8 @@ class Cluster:
         fracs = list(fracs) if fracs is not None else [0.0] + [0.9] * (n - 1)
         self.fracs = dict(zip(self.ids, fracs))
         self.durable: dict[int, HardState] = {i: (states or {}).get(i, HardState()) for i in self.ids}
+        self.logs: dict[int, list] = {i: [] for i in self.ids}  # each node's durable log
+        self.applied: dict[int, list] = {i: [] for i in self.ids}  # per incarnation: what it handed to its app
         self.cores: dict[int, ElectionCore] = {}
         self.pending: list[Message] = []
         self.transcript: list[tuple[int, Output]] = []
@@ -151,12 +151,21 @@ class Cluster:
     def _boot(self, i: int) -> ElectionCore:
         core = make_core(
             i, self.n, state=self.durable[i], now=self.now, frac=self.fracs[i], core_cls=self.core_cls,
-            **self.overrides,
+            log=list(self.logs[i]), **self.overrides,
         )
         self.cores[i] = core
+        self.applied[i] = []
+
+        def append(entries, state, sync):
+            if entries:
+                self.logs[i] = self.logs[i][:entries[0].index - 1] + list(entries)
+            if state is not None:
+                self.durable[i] = state
+
         self._apply[i] = embed(lambda state: self.durable.__setitem__(i, state),
                                lambda event, term, **fields: self.records.append((i, event, term, fields)),
-                               lambda messages: self.pending.extend(messages), state=self.durable[i])
+                               lambda messages: self.pending.extend(messages), state=self.durable[i],
+                               append=append, apply=self.applied[i].extend)
         return core
 
     def __getitem__(self, i: int) -> ElectionCore:
@@ -181,6 +190,12 @@ class Cluster:
 
     def step(self, msg: Message) -> Output:
         return self._record(msg.dst, self.cores[msg.dst].step(msg, self.now))
+
+    def propose(self, i: int, data: bytes):
+        """Node i gets a client command: returns the Proposal."""
+        proposal, out = self.cores[i].propose(data, self.now)
+        self._record(i, out)
+        return proposal
 
     def transfer(self, leader: int, target: int) -> Output:
         return self._record(leader, self.cores[leader].transfer_leadership(target, self.now))

@@ -18,6 +18,8 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+from raftzmq.runtime.cluster.waiting import wait_until
+
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-default-apps", "--disable-extensions", "--mute-audio", "--remote-debugging-pipe"]
@@ -139,14 +141,10 @@ class Browser:
         return result["result"].get("value")
 
     def wait_for(self, expression: str, timeout: float = 20) -> Any:
-        deadline = time.monotonic() + timeout
-        while True:
-            value = self.eval(expression)
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{expression} stayed falsy for {timeout} s")
-            time.sleep(0.05)  # polling the page with a deadline
+        value = wait_until(lambda: self.eval(expression), timeout, interval=0.05)
+        if not value:
+            raise TimeoutError(f"{expression} stayed falsy for {timeout} s")
+        return value
 
     def open(self, path: Path) -> None:
         self.page("Page.navigate", url=path.resolve().as_uri())

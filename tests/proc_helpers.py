@@ -31,7 +31,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from raftzmq.runtime.cluster.procstat import start_time
 from raftzmq.runtime.cluster.rundir import pid_alive
+from raftzmq.runtime.cluster.waiting import wait_until as poll_until
 
 __all__ = [
     "REPO_ROOT",
@@ -57,32 +59,22 @@ def wait_until(predicate: Callable[[], T], timeout: float, what: str, *, interva
                diagnostics: Callable[[], str] | None = None) -> T:
     """Call `predicate` until it returns something truthy (returned) or `timeout` seconds pass (WaitTimeout
     naming `what`, plus `diagnostics()` if given). Exceptions from the predicate propagate."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            msg = f"timed out after {timeout:g}s waiting for {what}"
-            if diagnostics is not None:
-                try:
-                    msg += "\n" + diagnostics()
-                except Exception as exc:  # diagnostics must never hide the timeout itself
-                    msg += f"\n(diagnostics failed: {exc!r})"
-            raise WaitTimeout(msg)
-        time.sleep(interval)
+    result = poll_until(predicate, timeout, interval=interval)
+    if result:
+        return result
+    msg = f"timed out after {timeout:g}s waiting for {what}"
+    if diagnostics is not None:
+        try:
+            msg += "\n" + diagnostics()
+        except Exception as exc:  # diagnostics must never hide the timeout itself
+            msg += f"\n(diagnostics failed: {exc!r})"
+    raise WaitTimeout(msg)
 
 
 pid_exists = pid_alive  # one definition of "alive" (not a zombie), shared with the runtime
 
 
-def proc_start_time(pid: int) -> int | None:
-    """Field 22 of /proc/<pid>/stat (start time in clock ticks since boot): identifies a process beyond its PID."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[19])
-    except (OSError, ValueError, IndexError):
-        return None
+proc_start_time = start_time  # field 22 of /proc/<pid>/stat: identifies a process beyond its PID
 
 
 def free_tcp_ports(n: int) -> list[int]:
@@ -215,11 +207,10 @@ class Procs:
             except subprocess.TimeoutExpired:
                 problems.append(repr(proc))
         for pid, start in list(self._adopted.items()):
-            while start is not None and proc_start_time(pid) == start and pid_exists(pid):
-                if time.monotonic() >= deadline:
-                    problems.append(f"adopted pid {pid}")
-                    break
-                time.sleep(0.01)
+            def gone(pid: int = pid, start: int | None = start) -> bool:
+                return start is None or proc_start_time(pid) != start or not pid_exists(pid)
+            if not poll_until(gone, max(0.0, deadline - time.monotonic()), interval=0.01):
+                problems.append(f"adopted pid {pid}")
         self._adopted.clear()
         return problems
 

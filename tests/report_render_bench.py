@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import tempfile
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from headless import Browser  # noqa: E402
+from raftzmq.evidence.stats import median  # noqa: E402
 
 TL = "document.getElementById('timeline').dataset"
 
@@ -47,7 +47,7 @@ def main() -> None:
                 start = (end - span) * k / max(1, args.repeat - 1)  # a different window each time: real pans
                 ms, elements = redraw(browser, start, start + span)
                 times.append(ms)
-            out[name] = {"median_ms": round(statistics.median(times), 1), "max_ms": round(max(times), 1),
+            out[name] = {"median_ms": round(median(times), 1), "max_ms": round(max(times), 1),
                          "elements": elements}
         out["errors"] = browser.errors()
     print(json.dumps(out, indent=2))

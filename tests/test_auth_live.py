@@ -11,17 +11,11 @@ import random
 import pytest
 import zmq
 
-from cluster_harness import cluster_session, wait_for
+from cluster_harness import wait_for
 from raftzmq.protocol import AppendEntries, Codec, RequestVote, VoteResponse
 from raftzmq.runtime.node import curve
 
 pytestmark = pytest.mark.cluster
-
-
-@pytest.fixture
-def cluster(tmp_path):
-    with cluster_session(tmp_path / "run") as c:
-        yield c
 
 
 class Outsider:

@@ -15,7 +15,7 @@ COMMANDS = ["start", "status", "kill", "restart", "stop", "pause", "resume", "pa
             "transfer", "logs", "check", "report", "timeline", "sim", "chaos", "conform", "bench", "bench sim", "bench cluster", "bench large",
             "skew", "failpoint", "disk", "cut", "uncut", "scenario", "scenario double-vote", "fuzz",
             "bench spawn", "bench hotpath", "bench scale", "bench failover", "bench net", "bench wal", "bench lincheck", "bench codec", "help", "ps", "clean", "node", "init-cluster",
-            "inspect"]
+            "inspect", "kv", "kv get", "kv put", "kv delete", "kv cas", "kv append", "workload"]
 
 
 def test_the_command_list_above_is_complete():

@@ -13,17 +13,11 @@ import time
 
 import pytest
 
-from cluster_harness import Cluster, cluster_session, wait_for
+from cluster_harness import Cluster, wait_for
 
 pytestmark = pytest.mark.cluster
 
 NS = 1_000_000_000
-
-
-@pytest.fixture
-def cluster(tmp_path):
-    with cluster_session(tmp_path / "run") as c:
-        yield c
 
 
 def _first(records, **match):

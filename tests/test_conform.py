@@ -2,6 +2,9 @@
 the smallest failing seed and a replay that reproduces it; cores written against the contract pass."""
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import sys
 from dataclasses import replace
 
@@ -82,3 +85,47 @@ def test_conform_cli_exit_codes(tmp_path):
     missing = runner.invoke(main, ["conform", "no_such_module:Core"])
     assert missing.exit_code == 2 and "cannot import no_such_module" in missing.output
     assert "Traceback" not in missing.output
+
+
+DOUBLE_VOTER = """\
+import os
+import shutil
+import subprocess
+import sys
+sys.path.insert(0, sys.argv[1])
+import jsonl_core
+
+
+def grant_any(self, term, src):  # the bug: a follower grants every candidate of its term, voted or not
+    grant = term == self.term and self.role == "follower"
+    if grant:
+        self.voted_for = src
+        self.reset_timer()
+        self.emit("vote_granted", candidate=src)
+    else:
+        self.emit("vote_denied", candidate=src, reason="stale_term")
+    self.send("vote_response", src, granted=grant)
+
+
+jsonl_core.Core.on_request_vote = grant_any
+jsonl_core.main()
+"""
+
+
+def test_replay_line_of_an_exec_core_with_spaces_pastes_into_a_shell(tmp_path):
+    """The printed replay line, run by bash as it stands, reproduces the finding, although the exec: spec holds
+    spaces and quotes (a folder with a space in its name, an argument)."""
+    folder = tmp_path / "my cores"
+    folder.mkdir()
+    (folder / "double_vote.py").write_text(DOUBLE_VOTER)
+    spec = f"exec:{sys.executable} '{folder}/double_vote.py' {REPO}/examples"
+    card = CliRunner().invoke(main, ["conform", spec, "--seeds", "3", "--nodes", "3", "--duration", "5"])
+    assert card.exit_code == 1 and "verdict: FAIL" in card.output, card.output
+    line = next(x.split("replay: ", 1)[1] for x in card.output.splitlines() if "replay: " in x)
+    assert line.startswith("raftzmq conform 'exec:")
+    if shutil.which("raftzmq") is None:  # not installed: the same line through the interpreter
+        line = line.replace("raftzmq ", f"{sys.executable} -m raftzmq ", 1)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    replay = subprocess.run(["bash", "-c", line], capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
+    assert replay.returncode == 1, replay.stderr
+    assert "seed 0 (3 nodes):" in replay.stdout and "(b) node" in replay.stdout, replay.stdout

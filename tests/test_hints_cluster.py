@@ -8,15 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from cluster_harness import Cluster, cluster_session, wait_for
+from cluster_harness import Cluster, wait_for
 
 pytestmark = pytest.mark.cluster
-
-
-@pytest.fixture
-def cluster(tmp_path):
-    with cluster_session(tmp_path / "run") as c:
-        yield c
 
 
 def after(records, mark_ns):

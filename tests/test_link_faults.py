@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cluster_harness import cluster_session, wait_for
+from cluster_harness import wait_for
 from raftzmq.lab.live.netshapes import bridge_cuts, into_cuts, ring_cuts
 
 MEMBERS = (1, 2, 3, 4, 5)
@@ -27,12 +27,6 @@ def test_bridge_halves_meet_only_through_the_bridge():
 
 def test_into_cuts_only_the_links_into_the_node():
     assert into_cuts(5, 2) == {(1, 2), (3, 2), (4, 2), (5, 2)}
-
-
-@pytest.fixture
-def cluster(tmp_path):
-    with cluster_session(tmp_path / "run") as c:
-        yield c
 
 
 @pytest.mark.cluster

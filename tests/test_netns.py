@@ -18,7 +18,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from cluster_harness import REPO, Cluster, cluster_session, wait_for
+from cluster_harness import REPO, Cluster, wait_for
 from raftzmq.cli import main
 from raftzmq.runtime.cluster import netns
 from raftzmq.runtime.cluster.control import ControlClient
@@ -53,10 +53,7 @@ def _remove_namespaces(c: Cluster) -> None:
     assert not (netns.REGISTRY / f"{tag}.json").exists()
 
 
-@pytest.fixture
-def cluster(tmp_path):
-    with cluster_session(tmp_path / "run", after_cleanup=_remove_namespaces) as c:
-        yield c
+CLUSTER_SESSION = {"after_cleanup": _remove_namespaces}  # for conftest's `cluster` fixture
 
 
 def _in_namespace(pid: int, name: str) -> bool:

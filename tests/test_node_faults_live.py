@@ -3,15 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from cluster_harness import cluster_session, wait_for
+from cluster_harness import wait_for
 
 pytestmark = pytest.mark.cluster
-
-
-@pytest.fixture
-def cluster(tmp_path):
-    with cluster_session(tmp_path / "run") as c:
-        yield c
 
 
 def test_a_leader_whose_timers_run_slow_is_deposed_and_the_skew_survives_its_restart(cluster):

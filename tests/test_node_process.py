@@ -338,14 +338,21 @@ def test_a_node_whose_release_never_comes_starts_its_timer_after_the_bound(clust
     _hold_all(cluster, bound_ms=800)  # nobody publishes a release in this test
     cluster.start_all()
     term, _ = cluster.wait_leader()
+    by_bound = []
     for i in range(1, cluster.n + 1):
         recs = cluster.records(i)
         started = next(r for r in recs if r["event"] == "node_started")
         released = next(r for r in recs if r["event"] == "timer_released")
-        assert released["reason"] == "bound" and released["held_ms"] >= 800
-        assert (released["mono_ns"] - started["mono_ns"]) / 1e9 >= 0.79
+        # Each node waits out the bound, unless a leader that did (a node started earlier, on a loaded machine)
+        # reaches it first: then it follows that leader, which also ends the hold.
+        assert released["reason"] in ("bound", "leader"), released
+        if released["reason"] == "bound":
+            by_bound.append(i)
+            assert released["held_ms"] >= 800
+            assert (released["mono_ns"] - started["mono_ns"]) / 1e9 >= 0.79
         # the hold held: no election began before the release
         assert not [r for r in recs if r["event"] == "election_timeout" and r["mono_ns"] < released["mono_ns"]]
+    assert by_bound, "without a release, some node must have started its timer at the bound"
     assert term >= 1
 
 

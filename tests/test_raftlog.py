@@ -484,3 +484,26 @@ def test_run_index_agrees_with_a_scan(steps, data):
     runs = log.term_runs()
     assert sum(c for _, c in runs) == len(terms)
     assert [x for term, c in runs for x in [term] * c] == terms
+
+
+def test_heartbeat_fast_path_agrees_with_follower_append_on_random_logs():
+    """RaftLog.heartbeat (the core's hot path for AppendEntries without entries) does exactly what
+    follower_append does with no entries: the same acceptance, the same match and commit, and no change on a
+    rejection."""
+    import random as _random
+
+    rng = _random.Random(7)
+    for _ in range(2000):
+        terms = sorted(rng.randint(1, 4) for _ in range(rng.randint(0, 6)))
+        ents = [Entry(i + 1, t) for i, t in enumerate(terms)]
+        commit = rng.randint(0, len(ents))
+        prev = rng.randint(0, len(ents) + 2)
+        prev_term = 0 if prev == 0 else rng.randint(1, 5)
+        leader_commit = rng.randint(0, 9)
+        a, b = RaftLog(ents, commit), RaftLog(ents, commit)
+        fast = a.heartbeat(prev, prev_term, leader_commit)
+        slow = b.follower_append(prev, prev_term, (), leader_commit)
+        if slow.success:
+            assert fast == slow.match and a.commit == b.commit
+        else:
+            assert fast == -1 and a.commit == commit

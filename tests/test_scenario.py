@@ -7,15 +7,12 @@ import json
 
 import pytest
 
-from cluster_harness import Cluster, cluster_session
+from cluster_harness import Cluster
 
 pytestmark = pytest.mark.cluster
 
 
-@pytest.fixture
-def cluster(tmp_path):
-    with cluster_session(tmp_path / "run", check=False) as c:  # the scenario's own verdict is what is tested
-        yield c
+CLUSTER_SESSION = {"check": False}  # conftest's `cluster`: the scenario's own verdict is what is tested
 
 
 def _run(c: Cluster, persist: str) -> tuple[int, dict]:

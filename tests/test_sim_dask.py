@@ -13,17 +13,12 @@ from raftzmq.lab.sim import dask_seeds
 from raftzmq.lab.sim.parallel import run_seeds
 from raftzmq.lab.sim.simulator import SimConfig
 
-distributed = pytest.importorskip("distributed", reason="the dask extra is not installed (pip install -e '.[dask]')")
+pytest.importorskip("distributed", reason="the dask extra is not installed (pip install -e '.[dask]')")
 
 
 @pytest.fixture(scope="module")
-def scheduler():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                       dashboard_address=None, silence_logs=40)
-    try:
-        yield cluster.scheduler_address
-    finally:
-        cluster.close()
+def scheduler(dask_scheduler):  # conftest.py: two worker processes on loopback
+    return dask_scheduler
 
 
 def _fingerprint(r) -> str:

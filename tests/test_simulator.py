@@ -6,7 +6,7 @@ from dataclasses import replace
 import pytest
 from click.testing import CliRunner
 
-from raftzmq.commands.sim import bench_sim, percentile, replay_command, sim
+from raftzmq.commands.sim import bench_sim, replay_command, sim
 from raftzmq.evidence.checker import check_run
 from raftzmq.evidence.logfile import read_run, validate_record
 from raftzmq.lab.sim import faults as F
@@ -210,14 +210,12 @@ def test_send_all_draws_what_the_sampler_draws(dist):
     assert len(got) > len(messages) / 2 and got == expected
 
 
-def test_parse_faults_and_percentile():
+def test_parse_faults():
     assert F.parse_faults("all") == frozenset(F.FAULT_KINDS)
     assert F.parse_faults("none") == frozenset()
     assert F.parse_faults("crash, pause") == {"crash", "pause"}
     with pytest.raises(ValueError, match="bogus"):
         F.parse_faults("crash,bogus")
-    assert percentile([], 50) is None
-    assert percentile([3.0, 1.0, 2.0], 50) == 2.0 and percentile(list(range(1, 101)), 99) == 99
 
 
 def test_replay_command_round_trips_non_defaults():

@@ -202,9 +202,10 @@ def hotpath(sizes: str, runs: int, seconds: float, as_json: bool, **flags: Any) 
       raftzmq bench hotpath                       # 5 nodes, 3 windows of 10 s
       raftzmq bench hotpath --sizes 5,101 --runs 3
     """
+    config_path = flags["config_path"]  # resolve_cluster pops the cluster flags
     config = resolve_cluster(flags)
     res = _measure(bench_hotpath.hotpath, nodes=_sizes(sizes), runs=runs, seconds=seconds,
-                   heartbeat_ms=config.heartbeat_ms, extra=start_args(config, flags["config_path"]))
+                   heartbeat_ms=config.heartbeat_ms, extra=start_args(config, config_path))
     _emit({"load average at start": bench_hotpath.load_average(), **res}, as_json)
 
 
@@ -226,9 +227,10 @@ def scale(sizes: str, hold: float, runs: int, as_json: bool, **flags: Any) -> No
       raftzmq bench scale                          # 5, 25, 51 and 101 nodes, 60 s hold each
       raftzmq bench scale --sizes 51,101 --hold 30 --runs 3
     """
+    config_path = flags["config_path"]  # resolve_cluster pops the cluster flags
     config = resolve_cluster(flags)
     res = _measure(bench_scale.scale, sizes=_sizes(sizes), hold=hold, runs=runs,
-                   extra=start_args(config, flags["config_path"]))
+                   extra=start_args(config, config_path))
     _emit({"load average at start": bench_hotpath.load_average(), **res}, as_json)
 
 

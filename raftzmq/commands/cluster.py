@@ -23,6 +23,7 @@ from ..runtime.cluster.control import ControlClient, ControlError
 from ..runtime.cluster.rundir import (RunDir, RunDirError, default_logs_root, new_run_dir, point_latest, resolve_run_dir,
                               running_clusters)
 from ..runtime.cluster.spawn import SPAWN_METHODS
+from ..runtime.cluster.waiting import wait_until
 from ..runtime.cluster.errors import SupervisorError
 from ..runtime.cluster.launch import fork_detached_supervisor, run_supervisor
 from ..runtime.node.curve import AUTH_MODES
@@ -334,30 +335,37 @@ def _start_detached(run: RunDir, config: ClusterConfig, resume: bool, spawn: str
                     on_started: Callable[[], None], network: dict[str, str]) -> None:
     pid = fork_detached_supervisor(run, config, resume=resume, spawn=spawn, **network)
     began = time.monotonic()
-    deadline = began + (wait_s if wait_s is not None else 10 + 0.1 * config.nodes)
     progress = _Progress(config.nodes, began)
-    st = None
-    while time.monotonic() < deadline:
+    last: list[dict[str, Any] | None] = [None]  # the supervisor's latest status
+
+    def settled() -> str | None:
         code = _exited(pid)
         if code is not None:
             fail("the supervisor exited: " + (" / ".join(_last_lines(run.supervisor_out, 5)) or f"code {code}"))
-        if run.live_supervisor() == pid:
-            try:
-                st = ControlClient(run, timeout_ms=1000).request("status")
-            except (ControlError, RunDirError):
-                st = None
-            failed = [n for n in st["nodes"] if n["failed"]] if st else []
-            progress.show(st)
-            if st and st["leader"] is not None:
-                on_started()
-                click.echo(f"raftzmq: {config.nodes} nodes running in {run.path} (supervisor pid {pid}); "
-                           f"leader {st['leader']} in term {st['term']}")
-                for n in failed:
-                    click.echo(f"raftzmq: warning: node {n['id']} refused to start: {n['failed']}", err=True)
-                return
-            if len(failed) > config.nodes - majority(config.nodes):
-                break  # no majority can ever form: say so now rather than at the deadline
-        time.sleep(0.05)  # polling a condition with a deadline, not synchronisation by sleep
+        if run.live_supervisor() != pid:
+            return None
+        try:
+            last[0] = ControlClient(run, timeout_ms=1000).request("status")
+        except (ControlError, RunDirError):
+            last[0] = None
+        st = last[0]
+        progress.show(st)
+        if st and st["leader"] is not None:
+            return "leader"
+        if st and sum(1 for n in st["nodes"] if n["failed"]) > config.nodes - majority(config.nodes):
+            return "hopeless"  # no majority can ever form: say so now rather than at the deadline
+        return None
+
+    outcome = wait_until(settled, wait_s if wait_s is not None else 10 + 0.1 * config.nodes, interval=0.05)
+    st = last[0]
+    if outcome == "leader" and st:
+        on_started()
+        click.echo(f"raftzmq: {config.nodes} nodes running in {run.path} (supervisor pid {pid}); "
+                   f"leader {st['leader']} in term {st['term']}")
+        for n in st["nodes"]:
+            if n["failed"]:
+                click.echo(f"raftzmq: warning: node {n['id']} refused to start: {n['failed']}", err=True)
+        return
     detail = render_status(st) if st else "the supervisor did not answer"
     _stop_supervisor(pid)
     why = "too many nodes refused to start for a majority" if st and any(n["failed"] for n in st["nodes"]) \
@@ -466,9 +474,9 @@ def restart(ids: tuple[int, ...], wait_s: float, run_dir: str | None) -> None:
     try:
         for line in client.request("restart", ids=list(ids))["done"]:
             click.echo(line)
-        deadline = time.monotonic() + wait_s
         pending = set(ids)
-        while pending and time.monotonic() < deadline:
+
+        def up() -> bool:
             nodes = {n["id"]: n for n in client.request("status")["nodes"]}
             for n in sorted(pending):
                 node = nodes[n]
@@ -478,8 +486,8 @@ def restart(ids: tuple[int, ...], wait_s: float, run_dir: str | None) -> None:
                 if node["role"] is not None:
                     click.echo(f"node {n} is up as {node['role']} in term {node['term']}")
                     pending.discard(n)
-            if pending:
-                time.sleep(0.05)  # polling the nodes' start with a deadline
+            return not pending
+        wait_until(up, wait_s, interval=0.05)
     except ControlError as exc:
         fail(str(exc))
     if pending:
@@ -510,9 +518,8 @@ def stop(ids: tuple[int, ...], run_dir: str | None) -> None:
             click.echo(line)
         return
     pid = client.run.live_supervisor()
-    deadline = time.monotonic() + 15
-    while pid is not None and client.run.live_supervisor() == pid and time.monotonic() < deadline:
-        time.sleep(0.05)  # polling the supervisor's exit with a deadline
+    if pid is not None:
+        wait_until(lambda: client.run.live_supervisor() != pid, 15, interval=0.05)
     if client.run.live_supervisor() == pid and pid is not None:
         fail(f"the supervisor (pid {pid}) did not exit within 15 s")
     click.echo(f"cluster in {client.run.path} stopped")
@@ -643,14 +650,11 @@ def transfer(target: int, wait_s: float, run_dir: str | None) -> None:
     client = _client(run_dir)
     try:
         reply = client.request("transfer", target=target)
-        deadline = time.monotonic() + wait_s
-        while time.monotonic() < deadline:
-            st = client.request("status")
-            if st["leader"] == target:
-                click.echo(f"node {target} is leader in term {st['term']} (was node {reply['leader']} "
-                           f"in term {reply['term']})")
-                return
-            time.sleep(0.05)  # polling for the outcome with a deadline
+        st = wait_until(lambda: (s := client.request("status"))["leader"] == target and s, wait_s, interval=0.05)
+        if st:
+            click.echo(f"node {target} is leader in term {st['term']} (was node {reply['leader']} "
+                       f"in term {reply['term']})")
+            return
     except ControlError as exc:
         fail(str(exc))
     fail(f"node {target} did not become leader within {wait_s} s", code=1)

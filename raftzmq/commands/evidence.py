@@ -21,10 +21,11 @@ from ..evidence.lincheck import DEFAULT_BUDGET_S, DEFAULT_MAX_STATES, MODELS, ch
 from ..evidence.linview import write_lin_html
 from ..evidence.timeline import render_svg
 from ..evidence.logfile import EVENT_NAMES, Located, LogFormatError, LogTail, read_run
+from ..evidence.recordline import format_record
 from ..runtime.cluster.rundir import default_logs_root
 from .cluster import RUN_DIR_HELP, fail
 
-__all__ = ["logs", "check", "report", "timeline", "format_record"]
+__all__ = ["logs", "check", "report", "timeline"]
 
 _NODE_COLORS = ["cyan", "magenta", "blue", "yellow", "green", "bright_cyan", "bright_magenta", "bright_blue"]
 _EVENT_STYLE: dict[str, dict[str, Any]] = {
@@ -38,22 +39,10 @@ _EVENT_STYLE: dict[str, dict[str, Any]] = {
     "partition": {"fg": "bright_red"},
     "heal": {"fg": "bright_green"},
 }
-_BASE = {"ts", "mono_ns", "event", "by", "node", "term", "incarnation", "seq"}
-
-
-def format_record(rec: dict[str, Any], color: bool) -> str:
-    clock = time.strftime("%H:%M:%S", time.localtime(rec["ts"])) + f".{int(rec['ts'] % 1 * 1000):03d}"
-    who = f"node {rec['node']}" if rec["by"] == "node" else ("supervisor" if rec["node"] == 0
-                                                                else f"sup→{rec['node']}")
-    term = f"t{rec['term']}" if "term" in rec else ""
-    extra = " ".join(f"{k}={json.dumps(v, separators=(',', ':'))}" for k, v in rec.items() if k not in _BASE)
-    event = rec["event"]
-    if color:
-        who = click.style(who.ljust(10), fg=_NODE_COLORS[rec["node"] % len(_NODE_COLORS)])
-        event = click.style(event.ljust(20), **_EVENT_STYLE.get(event, {}))
-    else:
-        who, event = who.ljust(10), event.ljust(20)
-    return f"{clock} {who} {term.ljust(5)} {event} {extra}".rstrip()
+def _paint(column: str, text: str, rec: dict[str, Any]) -> str:
+    if column == "who":
+        return click.style(text, fg=_NODE_COLORS[rec["node"] % len(_NODE_COLORS)])
+    return click.style(text, **_EVENT_STYLE.get(rec["event"], {}))
 
 
 def _run_path(run_dir: str | None) -> Path:
@@ -100,7 +89,8 @@ def logs(follow: bool, nodes: tuple[int, ...], events: tuple[str, ...], as_json:
             rec = loc.record
             if (nodes and rec["node"] not in nodes) or (events and rec["event"] not in events):
                 continue
-            click.echo(json.dumps(rec, separators=(",", ":")) if as_json else format_record(rec, color))
+            click.echo(json.dumps(rec, separators=(",", ":")) if as_json
+                       else format_record(rec, wall_clock=True, paint=_paint if color else None))
 
     if follow:
         _note_report(path)

@@ -3,6 +3,8 @@ exact moment of a persist/send), `disk` (its disk starts failing: state file and
 the node over netctl (runtime/node/nodefaults.py). And faults of single links: `cut`, `uncut` (protocol/netmodel.py)."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import click
 
 from ..runtime.node.diskfaults import DISK_FAULTS
@@ -90,11 +92,17 @@ def disk(node: int, fault: str, run_dir: str | None) -> None:
                "it fails at the node's next persist")
 
 
-@click.command()
-@click.argument("src", type=int)
-@click.argument("dst", type=int)
-@click.option("--one-way", is_flag=True, help="Cut only SRC -> DST (DST's messages still reach SRC).")
-@run_dir_option
+def _link_command(one_way_help: str) -> Callable[[Callable[..., None]], click.Command]:
+    """`cut` and `uncut`: SRC DST [--one-way] [--run-dir DIR]."""
+    def make(fn: Callable[..., None]) -> click.Command:
+        for decorate in (run_dir_option, click.option("--one-way", is_flag=True, help=one_way_help),
+                         click.argument("dst", type=int), click.argument("src", type=int)):
+            fn = decorate(fn)
+        return click.command()(fn)
+    return make
+
+
+@_link_command("Cut only SRC -> DST (DST's messages still reach SRC).")
 def cut(src: int, dst: int, one_way: bool, run_dir: str | None) -> None:
     """Cut the link between SRC and DST (both directions, or only SRC -> DST with --one-way).
 
@@ -111,11 +119,7 @@ def cut(src: int, dst: int, one_way: bool, run_dir: str | None) -> None:
     click.echo("cut links: " + cuts_text(reply["net"]["cuts"]))
 
 
-@click.command()
-@click.argument("src", type=int)
-@click.argument("dst", type=int)
-@click.option("--one-way", is_flag=True, help="Restore only SRC -> DST.")
-@run_dir_option
+@_link_command("Restore only SRC -> DST.")
 def uncut(src: int, dst: int, one_way: bool, run_dir: str | None) -> None:
     """Restore the link between SRC and DST (both directions, or only SRC -> DST with --one-way).
 

@@ -6,12 +6,14 @@ import json
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
 
+from ..evidence.stats import quantile
 from ..lab.sim import faults as F
 from ..lab.bench.sim import bench_sim as _bench, profile_sim
 from ..lab.sim.simdisk import DISK_MODES
@@ -25,7 +27,7 @@ from ..runtime.config import ClusterConfig
 from .options import cluster_options, fail, resolve_cluster
 
 
-__all__ = ["sim", "bench_sim", "build_config", "replay_command", "percentile"]
+__all__ = ["sim", "bench_sim", "build_config", "replay_command"]
 
 _DEFAULT = SimConfig()
 
@@ -71,13 +73,8 @@ def replay_command(cfg: SimConfig, seed: int) -> str:
     return " ".join(out)
 
 
-def percentile(values: list[float], p: float) -> float | None:
-    """Nearest-rank percentile (p in 0..100) of unsorted values; None when empty."""
-    if not values:
-        return None
-    s = sorted(values)
-    k = max(0, min(len(s) - 1, -(-len(s) * p // 100) - 1))
-    return s[int(k)]
+def _json_or_text(result: dict[str, Any], as_json: bool, text: Callable[[], str]) -> None:
+    click.echo(json.dumps(result, indent=2) if as_json else text())
 
 
 def _round(x: float | None) -> float | None:
@@ -108,6 +105,7 @@ class _Totals:
         self.sim = self.leaderless = 0.0
         self.failovers: list[float] = []
         self.unresolved = 0
+        self.replication: dict[str, int] = {}  # summed over seeds (with --proposals)
 
     def add(self, r: SimResult) -> None:
         self.seeds += 1
@@ -122,6 +120,8 @@ class _Totals:
         self.leaderless += r.leaderless
         self.failovers.extend(r.failovers)
         self.unresolved += r.unresolved_failovers
+        for k, v in r.replication.items():
+            self.replication[k] = self.replication.get(k, 0) + v
 
     def to_dict(self, wall: float) -> dict[str, Any]:
         f = self.failovers
@@ -132,9 +132,10 @@ class _Totals:
             "max_term": self.max_term,
             "elections_per_s": round(self.elections / self.sim, 4) if self.sim else 0.0,
             "leaderless_fraction": round(self.leaderless / self.sim, 4) if self.sim else 0.0,
-            "failovers": len(f), "failover_median_s": _round(percentile(f, 50)),
-            "failover_p99_s": _round(percentile(f, 99)),
+            "failovers": len(f), "failover_median_s": _round(quantile(f, 0.5) if f else None),
+            "failover_p99_s": _round(quantile(f, 0.99) if f else None),
             "unresolved_failovers": self.unresolved, "faults_injected": self.faults, "messages": self.messages,
+            **({"replication": dict(self.replication)} if self.replication else {}),
         }
 
     def render(self, wall: float) -> str:
@@ -146,8 +147,16 @@ class _Totals:
                 f"time without a leader: {100 * d['leaderless_fraction']:.1f}%\n"
                 f"failover (leader lost -> new leader): n={d['failovers']} median {_ms(d['failover_median_s'])}, "
                 f"p99 {_ms(d['failover_p99_s'])}, unresolved at end {d['unresolved_failovers']}\n"
-                f"wall time: {wall:.2f} s for {d['simulated_s']:g} simulated s "
+                + (self._render_replication() if self.replication else "")
+                + f"wall time: {wall:.2f} s for {d['simulated_s']:g} simulated s "
                 f"({d['sim_per_wall'] or 0:.0f}x real time)\n")
+
+    def _render_replication(self) -> str:
+        r = self.replication
+        return (f"replication: {r.get('proposed', 0)} commands proposed, {r.get('accepted', 0)} accepted by a "
+                f"leader ({r.get('refused', 0)} refusals retried), {r.get('max_commit', 0)} entries committed "
+                f"(sum of each seed's highest commit index), {r.get('tails_cut', 0)} torn tails cut, "
+                f"{r.get('lost_entries', 0)} unsynced entries lost at crashes\n")
 
 
 _EXAMPLES = """
@@ -363,24 +372,18 @@ def bench_sim(**kw: Any) -> None:
         except DaskUnavailable as exc:
             fail(str(exc))
         local, remote = res["local"], res["dask"]
-        if as_json:
-            click.echo(json.dumps(res, indent=2))
-        else:
-            click.echo(f"{cfg.nodes} nodes, {seeds} seeds x {cfg.duration:g} simulated s, {runs} runs each, "
-                       f"interleaved\n"
-                       f"local --jobs {jobs}: median {local['seeds_per_s_median']:.1f} seeds/s\n"
-                       f"dask {scheduler} ({res['dask_workers']} workers): median "
-                       f"{remote['seeds_per_s_median']:.1f} seeds/s\n"
-                       f"dask / local: {res['ratio_median']:.2f} (median of per-pair ratios)")
+        _json_or_text(res, as_json, lambda: (
+            f"{cfg.nodes} nodes, {seeds} seeds x {cfg.duration:g} simulated s, {runs} runs each, interleaved\n"
+            f"local --jobs {jobs}: median {local['seeds_per_s_median']:.1f} seeds/s\n"
+            f"dask {scheduler} ({res['dask_workers']} workers): median {remote['seeds_per_s_median']:.1f} seeds/s\n"
+            f"dask / local: {res['ratio_median']:.2f} (median of per-pair ratios)"))
         return
     res = _bench(cfg, seeds=seeds, runs=runs, jobs=jobs)
-    if as_json:
-        click.echo(json.dumps(res, indent=2))
-    else:
-        click.echo(f"{cfg.nodes} nodes, faults {','.join(sorted(cfg.faults)) or 'none'}, {seeds} seeds x "
-                   f"{cfg.duration:g} simulated s, {runs} runs, {jobs} process(es)\n"
-                   f"simulated/wall: median {res['ratio_median']:.0f}x (min {res['ratio_min']:.0f}x, "
-                   f"max {res['ratio_max']:.0f}x); {res['messages_per_s_median']:.0f} messages/s; "
-                   f"violations {res['violations']}")
+    _json_or_text(res, as_json, lambda: (
+        f"{cfg.nodes} nodes, faults {','.join(sorted(cfg.faults)) or 'none'}, {seeds} seeds x "
+        f"{cfg.duration:g} simulated s, {runs} runs, {jobs} process(es)\n"
+        f"simulated/wall: median {res['ratio_median']:.0f}x (min {res['ratio_min']:.0f}x, "
+        f"max {res['ratio_max']:.0f}x); {res['messages_per_s_median']:.0f} messages/s; "
+        f"violations {res['violations']}"))
     if profile:
         click.echo(profile_sim(cfg, seeds=min(seeds, 10)), err=as_json)

@@ -8,10 +8,11 @@ A failover came through a disconnect hint when the winner's campaign began with 
 """
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass, replace
 from collections.abc import Iterable
 from typing import Any
+
+from .stats import quantile
 
 __all__ = ["Failover", "failovers", "failover_times", "recovery_summary", "render_report"]
 
@@ -121,8 +122,7 @@ def recovery_summary(records: list[dict[str, Any]], cluster_size: int) -> dict[s
         "failovers_via_hint": via_hint,
     }
     if failovers_s:
-        ordered = sorted(failovers_s)
-        summary.update(failover_median_s=round(statistics.median(ordered), 3),
-                       failover_max_s=round(ordered[-1], 3),
-                       failover_p90_s=round(ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))], 3))
+        summary.update(failover_median_s=round(quantile(failovers_s, 0.5), 3),
+                       failover_max_s=round(max(failovers_s), 3),
+                       failover_p90_s=round(quantile(failovers_s, 0.9), 3))
     return summary

@@ -1,4 +1,4 @@
-"""The election state machine: sans-IO.
+"""The Raft state machine of one node, election and log replication: sans-IO.
 
 Input: a message or the passage of time (`now`, seconds on any monotonic clock) and an injected RNG.
 Output: an `Output` saying what to persist, what to send, what happened (events) and when to call again.
@@ -8,6 +8,18 @@ The embedding (runtime/node/embedding.py, the one used everywhere) applies an Ou
 produced before the core entered the persisted term, persist `persist` durably (if not None) and log
 `state_persisted`, log the remaining events, then send `messages`. That is what makes "a vote leaves only after
 it is durable" true (Raft thesis, section 3.8). Events of one Output never go back in term.
+
+Replication (§5.3-5.4; protocol/raftlog.py holds the log, protocol/progress.py what a leader knows of each follower):
+`propose(data, now)` appends a command on the leader (or refuses it, naming the leader); the leader streams
+AppendEntries per follower as its progress allows (PROBE: one and wait; REPLICATE: a window bounded by count and
+bytes, each message by `max_entries_per_message` / `max_bytes_per_message`); a follower checks (prev_index,
+prev_term), replaces a conflicting suffix (never a committed entry) and answers with its match or the fast-backup
+hint; the leader commits the highest index on a majority whose entry is of its own term (§5.4.2) and appends an
+empty entry when elected with entries it does not know committed; votes and pre-votes go only to candidates at
+least as up-to-date (§5.4.1); a leadership transfer sends TimeoutNow once the target's log matches. What the log
+took goes out as the Ready's `entries`, the commit index in its hard state, newly committed entries once, in log
+order, as `committed`. With no proposals every log stays empty and the election behaves (and draws) exactly as
+the election-only core did.
 
 Structure follows etcd-io/raft: term handling happens once at the top of `step`, for every role; then the
 current role's own step (a table: message type -> handler) and, on `tick`, the role's own tick. `_become` swaps
@@ -39,8 +51,8 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from .messages import (
     APPEND_ENTRIES_FIXED_BYTES,
@@ -57,7 +69,7 @@ from .messages import (
 )
 from .progress import PROBE, Tracker
 from .quorum import majority
-from .raftlog import LogSafetyError, RaftLog
+from .raftlog import Accepted, LogSafetyError, RaftLog
 from .hints import Hints
 from .ready import Event, HardState, Output, Ready, must_sync
 from .surface import Rng
@@ -106,7 +118,8 @@ class IllegalTransition(RuntimeError):
     pass
 
 
-class Proposal(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class Proposal:
     """What `propose` did: `accepted` means appended to the leader's log at (`index`, `term`) - not committed
     yet; the embedding learns the commit from Ready.committed. Refused (not leader, or a leadership transfer is
     under way): index and term are 0 and `leader` is the leader this node knows (None: unknown; this node's own
@@ -220,7 +233,13 @@ class ElectionCore:
     happens once, at the top of `step`, for every role. Disconnect hints live in the `hints` collaborator.
 
     Public state (read by embeddings, conform and tests): `config`, `id`, `peers`, `quorum`, `rng`, `now`, `term`,
-    `voted_for`, `role`, `leader`, `votes`, `deadline`, `transfer_target`, `hints`, `rules`."""
+    `voted_for`, `role`, `leader`, `votes`, `deadline`, `transfer_target`, `hints`, `rules`; replication: `log`
+    (the RaftLog), `tracker` (the leader's Tracker, else None), `last_index`, `commit_index`, `transfer_sent`.
+
+    `log`: the entries recovered from disk, in index order (the WAL's); `state.commit` is the commit index saved
+    with the hard state (cut to the recovered log). `applied`: how much of the committed prefix the state machine
+    already holds (0: everything committed is handed out again in the first Ready, for an in-memory state
+    machine rebuilt at start)."""
 
     def __init__(self, config: CoreConfig, state: HardState, now: float, rng: Rng | None = None,
                  log: Iterable[Entry] = (), *, applied: int = 0, rules: ElectionRules | None = None,
@@ -380,7 +399,11 @@ class ElectionCore:
         self._emit("transfer_started", target=target)
         self._maybe_send_timeout_now()
         if not self.transfer_sent:
-            self._replicate(target)
+            pr = self.tracker[target] if self.tracker is not None else None
+            if pr is not None and pr.can_send() and (pr.state == PROBE or pr.next <= self.log.last_index):
+                self._replicate(target)
+            elif pr is not None and pr.state != PROBE:
+                self._probe_tail(target)
         return self._flush()
 
     def _maybe_send_timeout_now(self) -> None:
@@ -607,6 +630,11 @@ class ElectionCore:
         hint. The answer leaves after the new entries are durable (the Ready's order)."""
         self.leader_heard_at = self.now
         self._reset_election_timer()
+        if not msg.entries:  # a heartbeat (the hot path)
+            match = self.log.heartbeat(msg.prev_index, msg.prev_term, msg.commit)
+            if match >= 0:
+                self._messages.append(AppendResponse(self.term, self.id, msg.src, True, match))  # _send, inlined
+                return
         try:
             res = self.log.follower_append(msg.prev_index, msg.prev_term, msg.entries, msg.commit)
         except LogSafetyError:
@@ -614,7 +642,7 @@ class ElectionCore:
             # lost a committed entry somewhere, or a mutant). Refuse it and say so; the checker judges.
             self._emit("message_dropped", peer=msg.src, kind=msg.kind, reason="conflicts_with_committed")
             return
-        if res.success:
+        if isinstance(res, Accepted):
             if res.entries:
                 self._stage(res.entries)
             self._messages.append(AppendResponse(self.term, self.id, msg.src, True, res.match))  # _send, inlined
@@ -691,8 +719,13 @@ class ElectionCore:
         tracker = self.tracker
         if tracker is None:
             return
-        pr = tracker[peer]
+        pr = tracker.progress[peer]
         log = self.log
+        if msg.success and msg.index == pr.match == len(log._ents) and pr.state != PROBE:
+            return  # a caught-up follower answered a heartbeat (the hot path): nothing to do
+        if msg.index > len(log._ents):
+            self._emit("message_dropped", peer=peer, kind=msg.kind, reason="beyond_log")
+            return  # claims entries this leader never had: not an answer to any AppendEntries of its term
         if msg.success:
             if pr.on_success(msg.index):
                 self._advance_commit()
@@ -746,15 +779,31 @@ class ElectionCore:
         tracker = self.tracker
         assert tracker is not None
         last, commit = log.last_index, log.commit
+        progress = tracker.progress
         for peer in self.peers:
-            pr = tracker[peer]
-            if pr.can_send() and (pr.state == PROBE or pr.next <= last):
+            pr = progress[peer]
+            m = pr.match
+            if m == last and pr.state != PROBE:  # caught up: a heartbeat (the hot path)
+                append(AppendEntries(term, me, peer, m, log.term_at(m) if m else 0, (), commit if commit < m else m))
+            elif pr.can_send() and (pr.state == PROBE or pr.next <= last):
                 self._replicate(peer)
+            elif pr.match < last and pr.next > last and pr.state != PROBE:
+                self._probe_tail(peer)
             else:
                 m = pr.match
                 append(AppendEntries(term, me, peer, m, log.term_at(m) if m else 0, (),
                                      commit if commit < m else m))
         self.heartbeat_deadline = self.now + self.config.heartbeat_interval
+
+    def _probe_tail(self, peer: int) -> None:
+        """Everything was sent to `peer` (REPLICATE) but not all acknowledged: maybe lost. An empty AppendEntries
+        at next - 1 stands in for the heartbeat: accepted, it acknowledges all; rejected, it rewinds `next` with
+        the hint (as etcd-io/raft's empty MsgApp after a heartbeat response)."""
+        pr = self.tracker[peer] if self.tracker is not None else None
+        assert pr is not None
+        log = self.log
+        prev = pr.next - 1
+        self._messages.append(AppendEntries(self.term, self.id, peer, prev, log.term_at(prev), (), log.commit))
 
     def _quorum_active(self) -> bool:
         window = self.config.election_timeout_max
@@ -784,14 +833,16 @@ class ElectionCore:
         vote = None if self._term_only else self.voted_for
         durable = self._persisted
         log = self.log
-        commit = log.commit
+        commit = log._commit  # (the hot path: RaftLog's slots read directly, not through its properties)
         if self.term != durable.term or vote != durable.voted_for or commit != durable.commit:
             persist = self._persisted = HardState(self.term, vote, commit)
-        entries = self._entries
+        entries: Sequence[Entry] = self._entries
         if entries:
             self._entries = []
+        else:
+            entries = ()  # (never the list the next Ready's entries go into)
         out = Output(persist, self._messages, self._events, self.deadline, entries,
-                     log.unapplied() if log.applied != commit else ())
+                     log.unapplied() if log._applied != commit else ())
         self._messages, self._events = [], []
         return out
 

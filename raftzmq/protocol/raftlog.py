@@ -258,6 +258,20 @@ class RaftLog:
             raise _bad(f"leader_commit must be >= 0, got {leader_commit}")
         return Accepted(new, replace_from, truncated, match, self._commit)
 
+    def heartbeat(self, prev_index: int, prev_term: int, leader_commit: int) -> int:
+        """`follower_append` for an AppendEntries without entries, on the hot path: when this log holds
+        (prev_index, prev_term), take the commit index (bounded by prev_index, never going back) and return
+        prev_index; otherwise return -1 and change nothing (call follower_append for the rejection's hint).
+        The arguments come from a validated message (non-negative; prev_term 0 iff prev_index 0)."""
+        ents = self._ents
+        if prev_index > len(ents) or (prev_index and ents[prev_index - 1].term != prev_term):
+            return -1
+        if leader_commit > self._commit:
+            c = leader_commit if leader_commit < prev_index else prev_index
+            if c > self._commit:
+                self._commit = c
+        return prev_index
+
     # ----------------------------------------------------------------- leader
     def leader_append(self, term: int, data: bytes = b"") -> Entry:
         """Append one entry of the leader's `term` (a client command, or b"" for the new leader's no-op)."""

@@ -119,10 +119,32 @@ class CoreWrapper:
             return Output(None, [], [], self.inner.deadline)
         return self.call("hint", self.inner.hint, peer, now, closed)
 
+    @property
+    def propose(self) -> Callable[[bytes, float], tuple[Any, Output]]:
+        """A client command (contract v2): `wrapper.propose(data, now)` goes through `call("propose", ...)` and
+        `edit_output` like every input; the inner core's Proposal comes back unchanged. Over an election-only
+        (v1) inner core there is none: the attribute is missing (`getattr(core, "propose", None)` is None)."""
+        inner_propose = getattr(self.inner, "propose", None)
+        if inner_propose is None:
+            raise AttributeError("propose")
+
+        def propose(data: bytes, now: float) -> tuple[Any, Output]:
+            proposals: list[Any] = []
+
+            def run(data: bytes, now: float) -> Output:
+                proposal, out = inner_propose(data, now)
+                proposals.append(proposal)
+                return out  # type: ignore[no-any-return]
+
+            out = self.call("propose", run, data, now)
+            return proposals[0], out
+
+        return propose
+
     # the hooks
     def call(self, what: str, fn: Callable[..., Output], *args: Any) -> Output:
         """Every input of the inner core goes through here (`what` names it: step, tick, transfer_leadership,
-        hint); the default passes the answer through `edit_output`."""
+        hint, propose); the default passes the answer through `edit_output`."""
         return self.edit_output(fn(*args))
 
     def edit_input(self, msg: Message, now: float) -> Message | None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -19,23 +18,20 @@ from pathlib import Path
 from typing import Any
 
 from raftzmq.evidence.logfile import read_run
+from raftzmq.evidence.stats import median
+from raftzmq.runtime.cluster.procstat import cpu_seconds as _cpu_seconds
 from raftzmq.runtime.cluster.spawn import child_env
+from raftzmq.runtime.cluster.waiting import wait_until
 from raftzmq.lab.live.cli_driver import run_cli
 
 __all__ = ["cold_start", "idle_usage", "large_cluster", "spawn_methods"]
 
-_CLK_TCK = os.sysconf("SC_CLK_TCK")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def _status(run: Path) -> dict[str, Any]:
     return json.loads(run_cli("status", "--json", "--run-dir", str(run)).stdout)
 
-
-def _cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _CLK_TCK  # utime + stime
 
 
 def _rss_mb(pid: int) -> float:
@@ -70,7 +66,7 @@ def cold_start(*, nodes: int = 5, runs: int = 5, extra: list[str] | None = None,
                 progress(f"run {i + 1}/{runs}: first leader after {samples[-1]:.3f} s")
             finally:
                 _stop(run)
-    return {"nodes": nodes, "runs": runs, "samples_s": samples, "median_s": statistics.median(samples),
+    return {"nodes": nodes, "runs": runs, "samples_s": samples, "median_s": median(samples),
             "min_s": min(samples), "max_s": max(samples)}
 
 
@@ -100,9 +96,9 @@ def idle_usage(*, nodes: int = 5, seconds: float = 10.0, extra: list[str] | None
     return {
         "nodes": nodes, "seconds": round(elapsed, 2), "stable": (before["leader"], before["term"]) ==
         (after["leader"], after["term"]),
-        "leader_cpu_pct": round(pct[leader], 3), "follower_cpu_pct_median": round(statistics.median(followers), 3),
+        "leader_cpu_pct": round(pct[leader], 3), "follower_cpu_pct_median": round(median(followers), 3),
         "follower_cpu_pct_max": round(max(followers), 3), "supervisor_cpu_pct": round(pct[0], 3),
-        "rss_mb_median": round(statistics.median(rss.values()), 1), "rss_mb_max": round(max(rss.values()), 1),
+        "rss_mb_median": round(median(rss.values()), 1), "rss_mb_max": round(max(rss.values()), 1),
     }
 
 
@@ -113,13 +109,11 @@ def large_cluster(*, nodes: int = 101, hold: float = 60.0, extra: list[str] | No
         run = Path(tmp) / "run"
         t0 = _started(run, ["--nodes", str(nodes), "--wait", str(60 + nodes * 0.2), *(extra or [])])
         try:
-            deadline = time.monotonic() + 60
-            while True:
+            def up() -> tuple[list[dict[str, Any]], dict[int, int]]:
                 records = [loc.record for loc in read_run(run)]
-                started = {r["node"]: r["mono_ns"] for r in records if r["event"] == "node_started"}
-                if len(started) == nodes or time.monotonic() > deadline:
-                    break
-                time.sleep(0.1)  # polling the logs with a deadline
+                return records, {r["node"]: r["mono_ns"] for r in records if r["event"] == "node_started"}
+            wait_until(lambda: len(up()[1]) == nodes, 60, interval=0.1)
+            records, started = up()
             leader_at = min(r["mono_ns"] for r in records if r["event"] == "became_leader")
             all_up = max(started.values()) if len(started) == nodes else None
             st = _status(run)
@@ -146,7 +140,7 @@ def large_cluster(*, nodes: int = 101, hold: float = 60.0, extra: list[str] | No
         "all_up_and_leader_s": None if all_up is None else round((max(all_up, leader_at) - t0) / 1e9, 3),
         "first_leader_s": round((leader_at - t0) / 1e9, 3), "hold_s": round(held, 1),
         "term_before": term0, "term_after": final["term"], "leader_changes_seen": leader_changes,
-        "cluster_cpu_pct": round(100 * cpu / held, 1), "rss_mb_median": round(statistics.median(rss), 1),
+        "cluster_cpu_pct": round(100 * cpu / held, 1), "rss_mb_median": round(median(rss), 1),
     }
 
 
@@ -221,5 +215,5 @@ def spawn_methods(*, nodes: int = 101, runs: int = 3,
             progress(f"run {i + 1}/{runs}: fork+exec {results['fork+exec'][-1]:.2f} s, "
                      f"forkserver {results['forkserver'][-1]:.2f} s")
     return {"nodes": nodes, "runs": runs,
-            **{f"{k}_median_s": round(statistics.median(v), 3) for k, v in results.items()},
+            **{f"{k}_median_s": round(median(v), 3) for k, v in results.items()},
             "samples": results}

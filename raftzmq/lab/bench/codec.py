@@ -15,11 +15,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import statistics
 import time
 from collections.abc import Callable
 from typing import Any
 
+from raftzmq.evidence.stats import median
 from raftzmq.protocol.codec import ENTRY, LAYOUTS, WIRE_VERSION, Codec
 from raftzmq.protocol.messages import AppendEntries, Entry, Message
 
@@ -203,7 +203,7 @@ def measure(*, runs: int = 7, entries: int = 100, entry_bytes: int = 1024, budge
             for cname, (fn, _size) in fns.items():
                 samples[cname].append(_time(fn, budget_s))
         for cname, (_fn, size) in fns.items():
-            rows.setdefault(wname, {})[cname] = {"us": round(statistics.median(samples[cname]), 2), "bytes": size,
+            rows.setdefault(wname, {})[cname] = {"us": round(median(samples[cname]), 2), "bytes": size,
                                                  "samples_us": [round(x, 2) for x in samples[cname]]}
             progress(f"bench codec: {wname}, {cname}: {rows[wname][cname]['us']} us")
     hb = rows["heartbeat"]

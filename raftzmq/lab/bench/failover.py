@@ -25,16 +25,17 @@ from __future__ import annotations
 
 import json
 import random
-import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from raftzmq.evidence.stats import median
 from raftzmq.evidence.logfile import LogTail
 from raftzmq.runtime.cluster.control import ControlClient, ControlError
 from raftzmq.runtime.cores.coreload import BUILTIN
 from raftzmq.runtime.cluster.rundir import RunDir
+from raftzmq.runtime.cluster.waiting import wait_until
 from raftzmq.lab.live.cli_driver import run_cli
 from raftzmq.lab.bench.failover_sim import run_sim_trials
 from raftzmq.lab.bench.failover_trials import trials_from_run
@@ -81,35 +82,36 @@ class _LiveCluster:
 
     def stable_leader(self, hold_s: float) -> tuple[int, int]:
         """(leader, term) once all nodes have followed that leader for `hold_s`."""
-        deadline, since, seen = time.monotonic() + _STABLE_TIMEOUT_S, time.monotonic(), None
-        while time.monotonic() < deadline:
+        seen: list[Any] = [None, time.monotonic()]  # (leader, term) agreed by all, and since when
+
+        def held() -> tuple[int, int] | None:
             st = self.client.request("status")
             ok = st["leader"] is not None and all(n["alive"] and n["leader"] == st["leader"] for n in st["nodes"])
             now = (st["leader"], st["term"]) if ok else None
-            if now != seen:
-                seen, since = now, time.monotonic()
-            elif now is not None and time.monotonic() - since >= hold_s:
+            if now != seen[0]:
+                seen[:] = [now, time.monotonic()]
+            elif now is not None and time.monotonic() - seen[1] >= hold_s:
                 return now
-            time.sleep(0.02)  # polling the supervisor, bounded by the deadline
-        raise RuntimeError(f"{self.run_dir}: no stable leader within {_STABLE_TIMEOUT_S:.0f} s")
+            return None
+        found = wait_until(held, _STABLE_TIMEOUT_S)
+        if found is None:
+            raise RuntimeError(f"{self.run_dir}: no stable leader within {_STABLE_TIMEOUT_S:.0f} s")
+        return found
 
     def kill_and_wait(self, leader: int, term: int) -> int | None:
         """SIGKILL the leader; the term of its successor (None if none came within the timeout)."""
         self.tail.poll()  # forget what came before the kill
         self.client.request("kill", ids=[leader])
-        deadline = time.monotonic() + _SUCCESSOR_TIMEOUT_S
-        while time.monotonic() < deadline:
-            for loc in self.tail.poll():
-                if loc.record["event"] == "became_leader" and loc.record["term"] > term:
-                    return loc.record["term"]
-            time.sleep(0.005)  # polling the logs, bounded by the deadline
-        return None
+        def successor() -> int | None:
+            return next((loc.record["term"] for loc in self.tail.poll()
+                         if loc.record["event"] == "became_leader" and loc.record["term"] > term), None)
+        return wait_until(successor, _SUCCESSOR_TIMEOUT_S, interval=0.005)
 
     def run_queue_waits(self) -> dict[str, Any]:
         """Per live node, how long its main thread waited for a CPU per wake-up since it started."""
         nodes = {str(n["id"]): run_queue_wait(n["pid"]) for n in self.client.request("status")["nodes"] if n["pid"]}
-        waits = sorted(w["wait_per_run_ms"] for w in nodes.values() if w)
-        return {"nodes": nodes, "median_wait_per_run_ms": waits[len(waits) // 2] if waits else None}
+        waits = [w["wait_per_run_ms"] for w in nodes.values() if w]
+        return {"nodes": nodes, "median_wait_per_run_ms": median(waits) if waits else None}
 
     def restart(self, node: int) -> None:
         self.client.request("restart", ids=[node])
@@ -119,9 +121,7 @@ class _LiveCluster:
             self.client.request("stop")
         except ControlError:
             return
-        deadline = time.monotonic() + 15
-        while RunDir(self.run_dir).live_supervisor() is not None and time.monotonic() < deadline:
-            time.sleep(0.05)  # waiting for the supervisor's exit, bounded
+        wait_until(lambda: RunDir(self.run_dir).live_supervisor() is None, 15, interval=0.05)
 
 
 def _live_range(out: Path, rng: tuple[int, int], meta: dict[str, Any], eta: _Eta,
@@ -164,7 +164,7 @@ def _in_run_persist(out: Path, rng: tuple[int, int], meta: dict[str, Any]) -> fl
     voter = [t.voter_ms for t in trials if t.terms == 1 and t.voter_ms is not None]
     if not voter:
         return None
-    return round(max(0.0, statistics.median(voter) - meta["costs"][label]["one_way_ms"]["median"]), 4)
+    return round(max(0.0, median(voter) - meta["costs"][label]["one_way_ms"]["median"]), 4)
 
 
 def _sim_range(out: Path, rng: tuple[int, int], meta: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from raftzmq.evidence.stats import median, quantile
 from raftzmq.lab.bench.failover import META, persist_for_models
 from raftzmq.lab.bench.failover_trials import Trial, disruptions, trials_from_run, write_csv
 from raftzmq.lab.bench.fig16 import STAT_FIELDS, Stats, model_trials, paper_cdf_points, paper_stats, range_label, summarize
@@ -85,7 +86,7 @@ def _detect_check(real: list[Trial], model_detect_ms: float) -> str:
 
 def _median(values: list[float | None]) -> str:
     present = [v for v in values if v is not None]
-    return f"{statistics.median(present):.1f}" if present else "-"
+    return f"{median(present):.1f}" if present else "-"
 
 
 def _breakdown(name: str, trials: list[Trial]) -> str:
@@ -120,8 +121,7 @@ def _one_range(out: Path, rng: tuple[int, int], meta: dict[str, Any], samples: l
     if (out / f"real-{label}").is_dir():
         lines.append(_disruption_line(out, label, meta))
     lines += [_breakdown(src, ts) for src, (ts, _) in found.items()]
-    ordered = sorted(model_d)
-    curve = [ordered[int((k + 0.5) * len(ordered) / _CURVE_POINTS)] for k in range(_CURVE_POINTS)]
+    curve = [quantile(model_d, (k + 0.5) / _CURVE_POINTS) for k in range(_CURVE_POINTS)]
     series = {"model": curve} | {src: [t.downtime_ms for t in ts] for src, (ts, _) in found.items()}
     trials = [t for ts, _ in found.values() for t in ts]
     summary: dict[str, Any] = {name: (st.to_dict() if st else None) for name, st in rows.items()}

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from raftzmq.evidence.stats import median
 from raftzmq.evidence.logfile import read_run
 from raftzmq.evidence.report import failovers
 from raftzmq.lab.bench.machine_load import is_loaded, load_at
@@ -127,7 +128,7 @@ def _winning_election(records: list[dict[str, Any]], winner: int, term: int, sta
     if persisted is None:
         return None, None, None
     prevote = None if pre is None or pre > persisted else _ms(persisted - pre)
-    return prevote, _ms(end_ns - persisted), _ms(sorted(granted)[(len(granted) - 1) // 2]) if granted else None
+    return prevote, _ms(end_ns - persisted), _ms(median(granted)) if granted else None
 
 
 _COLUMNS = [f.name for f in fields(Trial)]

@@ -13,12 +13,12 @@ downtime = the winning term's first timeout + the two rounds - φ.
 """
 from __future__ import annotations
 
-import math
 import random
 import statistics
 from dataclasses import dataclass
 from typing import Any
 
+from raftzmq.evidence.stats import quantile
 from raftzmq.protocol.quorum import majority
 
 __all__ = ["PAPER", "PAPER_RANGES", "Stats", "summarize", "model_trials", "parse_ranges", "range_label",
@@ -62,11 +62,6 @@ def parse_ranges(text: str) -> list[tuple[int, int]]:
     return out
 
 
-def _quantile(ordered: list[float], q: float) -> float:
-    # Nearest rank: a value that was observed, the same rule for every source.
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
-
-
 @dataclass(frozen=True, slots=True)
 class Stats:
     trials: int
@@ -91,8 +86,8 @@ def summarize(downtimes_ms: list[float], terms: list[int] | None = None) -> Stat
         return None
     ordered = sorted(downtimes_ms)
     multi = None if terms is None else sum(t > 1 for t in terms) / len(terms)
-    return Stats(len(ordered), ordered[0], _quantile(ordered, 0.5), _quantile(ordered, 0.9),
-                 _quantile(ordered, 0.99), ordered[-1], statistics.fmean(ordered), multi)
+    return Stats(len(ordered), ordered[0], quantile(ordered, 0.5), quantile(ordered, 0.9),
+                 quantile(ordered, 0.99), ordered[-1], statistics.fmean(ordered), multi)
 
 
 def paper_stats(rng: tuple[int, int]) -> Stats | None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,9 +23,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from raftzmq.evidence.stats import median, quantile
 from raftzmq.evidence.logfile import read_run
 from raftzmq.runtime.cluster.resources import free_ports
+from raftzmq.runtime.cluster.rundir import pid_alive
 from raftzmq.runtime.cluster.spawn import child_env
+from raftzmq.runtime.cluster.waiting import wait_until
 from raftzmq.lab.live.cli_driver import run_cli
 from raftzmq.protocol import AppendEntries, AppendResponse, Codec
 
@@ -70,11 +72,8 @@ def stop_cluster(run: Path, nodes: int) -> None:
             os.kill(pid, sig)
         except ProcessLookupError:
             return
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
-            if not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split(")")[-1].split()[0] == "Z":
-                return
-            time.sleep(0.1)  # polling the pid with a deadline
+        if wait_until(lambda: not pid_alive(pid), grace, interval=0.1):
+            return
 
 
 def load_average() -> str:
@@ -162,8 +161,7 @@ def _floor_leader(cfg: dict[str, Any]) -> None:
 def _percentiles_us(samples: list[float]) -> dict[str, Any]:
     if not samples:
         return {"late_p50_us": None, "late_p99_us": None}
-    s = sorted(samples)
-    return {"late_p50_us": round(s[len(s) // 2] * 1e6), "late_p99_us": round(s[min(len(s) - 1, int(len(s) * 0.99))] * 1e6)}
+    return {"late_p50_us": round(quantile(samples, 0.5) * 1e6), "late_p99_us": round(quantile(samples, 0.99) * 1e6)}
 
 
 class _Floor:
@@ -218,9 +216,9 @@ def _loop_stats(run: Path, leader: int) -> dict[str, Any]:
     lead = stats.get(leader, {})
     return {"leader_late_p50_us": lead.get("late_p50_us"), "leader_late_p99_us": lead.get("late_p99_us"),
             "leader_ticks": lead.get("ticks"), "leader_wakes": lead.get("wakes"),
-            "follower_wakes_median": statistics.median([r["wakes"] for n, r in stats.items() if n != leader])
+            "follower_wakes_median": median([r["wakes"] for n, r in stats.items() if n != leader])
             if len(stats) > 1 else None,
-            "follower_late_p99_us_median": statistics.median(follower_late) if follower_late else None}
+            "follower_late_p99_us_median": median(follower_late) if follower_late else None}
 
 
 def _one_run(nodes: int, heartbeat_ms: int, seconds: float, extra: list[str], tmp: Path, i: int) -> dict[str, Any]:
@@ -247,7 +245,7 @@ def _one_run(nodes: int, heartbeat_ms: int, seconds: float, extra: list[str], tm
             floor.stop()
         stop_cluster(run, nodes)
     rounds = elapsed / (heartbeat_ms / 1000)  # nominal heartbeat rounds in the window (same for both)
-    per = {k: statistics.median(v) / rounds / 1000 for k, v in used.items()}  # µs per round / heartbeat
+    per = {k: median(v) / rounds / 1000 for k, v in used.items()}  # µs per round / heartbeat
     return {"load": load, "stable": stable, "seconds": round(elapsed, 1),
             "floor_follower_us": round(per["floor_followers"], 1), "floor_leader_us": round(per["floor_leader"], 1),
             "raft_follower_us": round(per["raft_followers"], 1), "raft_leader_us": round(per["raft_leader"], 1),
@@ -277,7 +275,7 @@ def hotpath(*, nodes: list[int], runs: int = 3, seconds: float = 10.0, heartbeat
                 result[f"{n} nodes"] = {"failures": failures}
                 continue
             keys = [k for k, v in samples[0].items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
-            med = {k: statistics.median(s[k] for s in samples if s[k] is not None)
+            med = {k: median(s[k] for s in samples if s[k] is not None)
                    for k in keys if any(s[k] is not None for s in samples)}
             result[f"{n} nodes"] = {"median": med, "loads": [s["load"] for s in samples],
                                     "stable": [s["stable"] for s in samples], "samples": samples,

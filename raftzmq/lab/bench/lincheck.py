@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ...evidence.history import read_history
+from ...evidence.stats import median
 from ...evidence.lincheck import check_history
 
 __all__ = ["generate", "mutate_stale_read", "write_history", "bench_lincheck"]
@@ -180,9 +180,9 @@ def bench_lincheck(ops: int = 10_000, clients: int = 16, keys: int = 8, runs: in
             "window_minimal": minimal if bad_res.window is not None else None,
             "window_lines": window if len(window) <= 20 else window[:10] + ["..."] + window[-5:],
             "window_culprit_line": culprit if bad_res.window is not None else None,
-            "check_median_s": round(statistics.median(samples["check_s"]), 3),
-            "violation_median_s": round(statistics.median(samples["violation_s"]), 3),
-            "cli_median_s": round(statistics.median(samples["cli_s"]), 3) if samples["cli_s"] else None,
+            "check_median_s": round(median(samples["check_s"]), 3),
+            "violation_median_s": round(median(samples["violation_s"]), 3),
+            "cli_median_s": round(median(samples["cli_s"]), 3) if samples["cli_s"] else None,
             "samples": {k: [round(x, 3) for x in v] for k, v in samples.items()},
             "load_average": [round(x, 2) for x in os.getloadavg()],
         }

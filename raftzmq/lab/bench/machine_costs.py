@@ -9,7 +9,6 @@ they took 10-17 ms each against ~4 ms spaced), and a hot ping-pong never pays th
 """
 from __future__ import annotations
 
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -17,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from raftzmq.evidence.stats import quantile
 from raftzmq.protocol.core import HardState
 from raftzmq.runtime.cluster.spawn import child_env
 from raftzmq.runtime.node.storage import StateFile
@@ -37,10 +37,9 @@ while True:
 
 
 def _quantiles(samples_ms: list[float]) -> dict[str, float]:
-    ordered = sorted(samples_ms)
-    return {"p10": round(ordered[len(ordered) // 10], 4), "median": round(statistics.median(ordered), 4),
-            "p90": round(ordered[(9 * len(ordered)) // 10], 4), "p99": round(ordered[(99 * len(ordered)) // 100], 4),
-            "samples": len(ordered)}
+    return {"p10": round(quantile(samples_ms, 0.1), 4), "median": round(quantile(samples_ms, 0.5), 4),
+            "p90": round(quantile(samples_ms, 0.9), 4), "p99": round(quantile(samples_ms, 0.99), 4),
+            "samples": len(samples_ms)}
 
 
 def _one_way_ms(rounds: int) -> list[float]:

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from raftzmq.evidence.stats import median
 from raftzmq.evidence.logfile import read_run
 from raftzmq.lab.live.cli_driver import run_cli
+from raftzmq.runtime.cluster.waiting import wait_until
 
 __all__ = ["cpu_ns", "net_costs"]
 
@@ -39,13 +40,10 @@ def _status(run: Path) -> dict[str, Any]:
 
 
 def _wait(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.05)  # polling a condition with a deadline
-    raise RuntimeError(f"timed out waiting for {what}")
+    result = wait_until(predicate, timeout, interval=0.05)
+    if not result:
+        raise RuntimeError(f"timed out waiting for {what}")
+    return result
 
 
 def _settled(run: Path) -> dict[str, Any] | None:
@@ -66,7 +64,7 @@ def _idle(run: Path, seconds: float) -> dict[str, Any]:
     after = _status(run)
     followers = [v for n, v in pct.items() if n != st["leader"]]
     return {"leader_cpu_pct": round(pct[st["leader"]], 3),
-            "follower_cpu_pct_median": round(statistics.median(followers), 3),
+            "follower_cpu_pct_median": round(median(followers), 3),
             "stable": (after["leader"], after["term"]) == (st["leader"], st["term"])}
 
 
@@ -137,7 +135,7 @@ def net_costs(*, nodes: int = 5, failovers: int = 10, idle_s: float = 10.0, part
             except RuntimeError:
                 pass
     return {"nodes": nodes, "settings": " ".join(extra or []) or "loopback, no auth", **idle,
-            "failover_median_s": round(statistics.median(samples), 3) if samples else None,
+            "failover_median_s": round(median(samples), 3) if samples else None,
             "failover_max_s": round(max(samples), 3) if samples else None,
             "failover_samples_s": [round(s, 3) for s in samples],
             "hint_records_after_kills": kill_hints,

@@ -9,13 +9,13 @@ and the bytes the logs grew by. The load average is recorded beside every run: t
 from __future__ import annotations
 
 import json
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from raftzmq.evidence.stats import median
 from raftzmq.evidence.logfile import read_run
 from raftzmq.lab.bench.hotpath import cpu_ns, load_average, stop_cluster
 from raftzmq.lab.live.cli_driver import run_cli
@@ -112,8 +112,8 @@ def one_size(nodes: int, hold: float, extra: list[str], tmp: Path,
         "elections_in_hold": sum(r["event"] == "became_candidate" for r in in_hold),
         "term_before_after_hold": [st["term"], final["term"]],
         "cluster_cpu_pct": round(100 * cpu / 1e9 / held, 1),
-        "rss_mb_median": round(statistics.median(rss), 1), "rss_mb_max": round(max(rss), 1),
-        "pss_mb_median": round(statistics.median(pss), 1),
+        "rss_mb_median": round(median(rss), 1), "rss_mb_max": round(max(rss), 1),
+        "pss_mb_median": round(median(pss), 1),
         "log_bytes_startup": bytes0,
         "log_bytes_per_node_per_idle_min": round((bytes1 - bytes0) / nodes * 60 / held),
     }

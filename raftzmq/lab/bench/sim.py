@@ -10,11 +10,11 @@ import cProfile
 import io
 import platform
 import pstats
-import statistics
 import time
 from dataclasses import replace
 from typing import Any
 
+from raftzmq.evidence.stats import median
 from raftzmq.lab.sim.parallel import run_seeds
 from raftzmq.lab.sim.simulator import SimConfig, run_seed
 
@@ -30,14 +30,14 @@ def _dask_against_local(config: SimConfig, rng: range, runs: int, jobs: int, sch
     ratios = [d["seeds_per_s"] / loc["seeds_per_s"] for loc, d in pairs]
 
     def side(runs_: list[dict[str, Any]]) -> dict[str, Any]:
-        return {"seeds_per_s_median": statistics.median(r["seeds_per_s"] for r in runs_),
-                "wall_s_median": statistics.median(r["wall_s"] for r in runs_),
+        return {"seeds_per_s_median": median(r["seeds_per_s"] for r in runs_),
+                "wall_s_median": median(r["wall_s"] for r in runs_),
                 "violations": runs_[0]["violations"]}
 
     return {"config": config.to_dict(), "seeds": len(rng), "runs": runs, "jobs": jobs, "scheduler": scheduler,
             "dask_workers": worker_count(scheduler),
             "local": side([p[0] for p in pairs]), "dask": side([p[1] for p in pairs]),
-            "ratio_median": statistics.median(ratios), "ratios": ratios,
+            "ratio_median": median(ratios), "ratios": ratios,
             "python": platform.python_version(), "machine": platform.machine()}
 
 
@@ -69,14 +69,14 @@ def bench_sim(config: SimConfig | None = None, *, seeds: int = 20, runs: int = 5
         "config": config.to_dict(),
         "seeds": seeds,
         "runs": runs,
-        "ratio_median": statistics.median(ratios),
+        "ratio_median": median(ratios),
         "ratio_min": ratios[0],
         "ratio_max": ratios[-1],
         # CPU time is what this process got; on a shared box it is the steadier figure for comparisons.
-        "cpu_ratio_median": statistics.median(r["cpu_ratio"] for r in results) if jobs == 1 else None,
+        "cpu_ratio_median": median(r["cpu_ratio"] for r in results) if jobs == 1 else None,
         "jobs": jobs,
-        "messages_per_s_median": statistics.median(r["messages_per_s"] for r in results),
-        "wall_s_median": statistics.median(r["wall_s"] for r in results),
+        "messages_per_s_median": median(r["messages_per_s"] for r in results),
+        "wall_s_median": median(r["wall_s"] for r in results),
         "violations": results[0]["violations"],
         "python": platform.python_version(),
         "machine": platform.machine(),

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from raftzmq.evidence.stats import median
 from raftzmq.protocol.messages import Entry
 from raftzmq.runtime.node.wal import RECORD_OVERHEAD, WriteAheadLog
 
@@ -78,9 +78,9 @@ def _one(work: Path, rounds: int, size: int, batch: int) -> dict[str, Any]:
     finally:
         log.close()
         os.close(fd)
-    wal_med, floor_med = statistics.median(wal_us), statistics.median(floor_us)
+    wal_med, floor_med = median(wal_us), median(floor_us)
     return {"entries": batch, "bytes": len(raw), "wal_median_us": round(wal_med, 1),
             "wal_p90_us": round(_p90(wal_us), 1), "floor_median_us": round(floor_med, 1),
             "floor_p90_us": round(_p90(floor_us), 1), "ratio_of_medians": round(wal_med / floor_med, 3),
-            "append_only_median_us": round(statistics.median(append_us), 1),
-            "write_only_median_us": round(statistics.median(write_us), 1)}
+            "append_only_median_us": round(median(append_us), 1),
+            "write_only_median_us": round(median(write_us), 1)}

@@ -232,10 +232,6 @@ class LogView(CoreWrapper):
         super().__init__(ElectionCore(config, state, now, rng, entries))
         self.durable = entries
 
-    def propose(self, data: bytes, now: float) -> Any:
-        proposal, out = self.inner.propose(data, now)  # type: ignore[attr-defined]
-        return proposal, self.edit_output(out)
-
     def edit_output(self, out: Output) -> Output:
         out = self.edit_ready(out)
         self.durable = _spliced(self.durable, out.entries)

@@ -20,18 +20,19 @@ from __future__ import annotations
 import math
 import random
 import shlex
-import statistics
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from raftzmq.evidence.stats import median
 from raftzmq.evidence.checker import INVARIANTS
 from raftzmq.protocol.core import LEADER
 from raftzmq.runtime.cores.coreload import CoreContractError, load_core
 
 from raftzmq.lab.conform.claims import REPLICATION_CLAIMS, ClaimResult, contract_version, run_claims
 from raftzmq.protocol.core import CoreConfig, HardState
-from raftzmq.lab.sim.simtypes import SimConfig, SimResult, format_record
+from raftzmq.evidence.recordline import format_record
+from raftzmq.lab.sim.simtypes import SimConfig, SimResult
 from raftzmq.lab.sim.dask_seeds import map_seeds_on_dask
 from raftzmq.lab.sim.simulator import Simulator
 
@@ -208,7 +209,7 @@ def _run(cfg: SimConfig, seed: int, factory: Any) -> tuple[Simulator, SimResult 
 
 
 def replay_command(spec: str, cfg: SimConfig, seed: int) -> str:
-    """A command line that replays `seed` (the spec quoted for a shell: an exec: spec has spaces)."""
+    """The shell line that replays `seed`: the spec is shell-quoted, so an `exec:` spec with spaces pastes."""
     parts = [f"raftzmq conform {shlex.quote(spec)} --seed {seed} --nodes {cfg.nodes} --duration {cfg.duration:g}"]
     if not cfg.faults:
         parts.append("--faults none")
@@ -348,7 +349,7 @@ def _figures(t: dict[str, Any]) -> dict[str, Any]:
         "leaderless_fraction": round(t["leaderless"] / t["sim"], 4) if t["sim"] else None,
         "elections_per_s": round(t["elections"] / t["sim"], 3) if t["sim"] else None,
         "failovers": len(f),
-        "failover_median_s": round(statistics.median(f), 4) if f else None,
+        "failover_median_s": round(median(f), 4) if f else None,
         "failover_p99_s": round(f[min(len(f) - 1, math.ceil(0.99 * len(f)) - 1)], 4) if f else None,
         "unresolved_failovers": t["unresolved"],
     }
@@ -369,7 +370,7 @@ def _liveness(card: Scorecard, base: SimConfig, factory: Any) -> None:
             if obs.first_leader_at is not None:
                 firsts.append(obs.first_leader_at)
     card.liveness["cold_start_runs"] = LIVENESS_SEEDS * len(card.sizes)
-    card.liveness["first_leader_median_s"] = round(statistics.median(firsts), 4) if firsts else None
+    card.liveness["first_leader_median_s"] = round(median(firsts), 4) if firsts else None
     card.liveness["first_leader_max_s"] = round(max(firsts), 4) if firsts else None
 
 

@@ -18,6 +18,7 @@ from raftzmq.evidence.checker import check_run
 from raftzmq.evidence.logfile import read_run
 from raftzmq.evidence.report import recovery_summary
 from raftzmq.runtime.cluster.control import ControlClient, ControlError
+from raftzmq.runtime.cluster.waiting import wait_until
 from raftzmq.lab.live.cli_driver import detached_cluster
 from raftzmq.lab.live.leaderless import longest_leaderless
 from raftzmq.lab.live.netshapes import bridge_cuts, into_cuts, ring_cuts
@@ -211,10 +212,7 @@ def run_chaos(run_dir: Path, *, nodes: int = 5, duration: float = 20.0, seed: in
         _execute(executor, actions, duration, result, log, progress)
         log("nemesis: heal everything and wait for one agreed leader")
         executor.heal_all()
-        deadline = time.monotonic() + converge_s
-        while time.monotonic() < deadline and not result.converged:
-            result.converged = _agreed_leader(client)
-            time.sleep(0.05)  # polling for convergence with a deadline
+        result.converged = bool(wait_until(lambda: _agreed_leader(client), converge_s, interval=0.05))
     verdict = check_run(run_dir)
     result.check_ok, result.check_verdict = verdict.ok, verdict.verdict
     result.incomplete = [g.message for g in verdict.incomplete]

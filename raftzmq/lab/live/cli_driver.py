@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -11,6 +10,7 @@ from typing import Iterator
 from raftzmq.runtime.cluster.control import ControlClient, ControlError
 from raftzmq.runtime.cluster.rundir import RunDir
 from raftzmq.runtime.cluster.spawn import child_env
+from raftzmq.runtime.cluster.waiting import wait_until
 
 __all__ = ["detached_cluster", "run_cli", "stop_cluster"]
 
@@ -30,9 +30,7 @@ def stop_cluster(client: ControlClient, run_dir: Path, timeout: float = 15.0) ->
         client.request("stop")
     except ControlError:
         return
-    deadline = time.monotonic() + timeout
-    while RunDir(run_dir).live_supervisor() is not None and time.monotonic() < deadline:
-        time.sleep(0.05)  # waiting for the supervisor's exit, bounded
+    wait_until(lambda: RunDir(run_dir).live_supervisor() is None, timeout, interval=0.05)
 
 
 @contextmanager

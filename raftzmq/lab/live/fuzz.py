@@ -40,6 +40,7 @@ from raftzmq.protocol.messages import (
 )
 from raftzmq.runtime.cluster.control import ControlClient
 from raftzmq.runtime.cluster.rundir import RunDir
+from raftzmq.runtime.cluster.waiting import wait_until
 from raftzmq.runtime.node.transport import MAXMSGSIZE
 
 __all__ = ["CATEGORIES", "WEIGHTS", "FuzzResult", "FrameFactory", "poke", "run_fuzz"]
@@ -288,13 +289,14 @@ def run_fuzz(run_dir: Path, *, frames: int = 100_000, seed: int | None = None,
     result.frames = sum(per_target.values())
     result.seconds = time.monotonic() - t0
     progress(f"fuzz: {result.frames} frames in {result.seconds:.1f} s; waiting for the nodes to account for them")
-    deadline = time.monotonic() + SETTLE_TIMEOUT_S
-    counted: dict[int, tuple[int, int]] = {}
-    while True:
-        counted = {n: _rejects_since(logs[n], start_ns) for n in endpoints}
-        if all(counted[n][0] >= per_target[n] for n in endpoints) or time.monotonic() >= deadline:
-            break
-        time.sleep(0.2)  # polling the nodes' logs with a deadline
+
+    def count() -> dict[int, tuple[int, int]]:
+        return {n: _rejects_since(logs[n], start_ns) for n in endpoints}
+
+    def settled() -> dict[int, tuple[int, int]] | None:
+        c = count()
+        return c if all(c[n][0] >= per_target[n] for n in endpoints) else None
+    counted = wait_until(settled, SETTLE_TIMEOUT_S, interval=0.2) or count()
     result.after = _snapshot(client)
     for n in endpoints:
         result.per_node[n] = {"sent": per_target[n], "rejected": counted[n][0], "records": counted[n][1],

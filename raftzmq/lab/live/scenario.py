@@ -17,7 +17,6 @@ asks it again in T+1 (PreVote happens to hide this bug; it does not fix it).
 """
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 from raftzmq.evidence.checker import CheckResult, check_run
 from raftzmq.evidence.logfile import read_run
 from raftzmq.runtime.cluster.control import ControlClient
+from raftzmq.runtime.cluster.waiting import wait_until
 from raftzmq.lab.live.cli_driver import detached_cluster
 
 __all__ = ["ScenarioError", "ScenarioResult", "double_vote"]
@@ -57,14 +57,10 @@ class ScenarioResult:
 
 
 def _wait(what: str, predicate: Callable[[], Any], timeout: float = STEP_TIMEOUT_S) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise ScenarioError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.02)  # polling a condition with a deadline
+    value = wait_until(predicate, timeout)
+    if not value:
+        raise ScenarioError(f"timed out after {timeout:g} s waiting for {what}")
+    return value
 
 
 def _leaders(run_dir: Path) -> dict[int, list[int]]:

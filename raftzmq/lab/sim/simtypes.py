@@ -15,7 +15,7 @@ from raftzmq.runtime.config import ClusterConfig, ConfigError
 from raftzmq.lab.sim import faults as F
 from raftzmq.lab.sim.simdisk import DISK_MODES
 
-__all__ = ["SimConfig", "SimResult", "format_record", "write_logs", "write_records"]
+__all__ = ["SimConfig", "SimResult", "write_logs", "write_records"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,16 +128,6 @@ class SimResult:
             "messages": self.messages, "faults": self.faults_injected, "lost_writes": self.lost_writes,
             **({"replication": self.replication} if self.replication else {}),
         }
-
-
-def format_record(rec: dict[str, Any]) -> str:
-    """One line per record for violation reports: time, who, event, term, the remaining fields."""
-    skip = {"ts", "mono_ns", "event", "by", "node", "term", "seq", "incarnation"}
-    who = f"node {rec['node']}" if rec["by"] == "node" else "supervisor" + (f"->{rec['node']}" if rec["node"] else "")
-    inc = f"#{rec['incarnation']}" if "incarnation" in rec else ""
-    term = f" t{rec['term']}" if "term" in rec else ""
-    rest = " ".join(f"{k}={json.dumps(v, separators=(',', ':'))}" for k, v in rec.items() if k not in skip)
-    return f"{rec['mono_ns'] / 1e9:10.6f}s {who + inc:<14} {rec['event']}{term} {rest}".rstrip()
 
 
 def write_logs(result: SimResult, directory: str | os.PathLike[str]) -> Path:

@@ -39,7 +39,8 @@ from raftzmq.runtime.node.embedding import Apply, Embedding, LogPort, SavePort, 
 
 from raftzmq.lab.sim import faults as F
 from raftzmq.lab.sim.simdisk import SimDisk
-from raftzmq.lab.sim.simtypes import SimConfig, SimResult, format_record, write_logs
+from raftzmq.evidence.recordline import format_record
+from raftzmq.lab.sim.simtypes import SimConfig, SimResult, write_logs
 
 __all__ = ["SimConfig", "SimResult", "Simulator", "run_seed", "write_logs", "format_record", "TRACE_LEN"]
 
@@ -47,7 +48,12 @@ TRACE_LEN = 30  # records shown before a violation
 _DELIVER, _TICK, _CALL = 0, 1, 2  # heap entry kinds
 _INF = float("inf")
 _FAKE_PID = 0  # simulated nodes have no process; the schema wants an int
-HINT_DELAY = (0.0001, 0.002)  # seconds from a crash to a survivor's monitor event (loopback: well under 1 ms)
+HINT_DELAY = (0.0001, 0.002)
+APPEND_CRASH = 0.01  # with proposals and crash faults: chance that a node crashes inside a group commit's fsync
+
+
+class _CrashedInAppend(Exception):
+    """The node crashed inside its append port: the rest of that Ready never happens."""  # seconds from a crash to a survivor's monitor event (loopback: well under 1 ms)
 
 
 def _down(out: Output) -> None:
@@ -211,17 +217,19 @@ class Simulator:
             entries = loaded.entries
             if loaded.tail_cut is not None:
                 self.tails_cut += 1
-                log.write("log_tail_cut", file=f"node-{node.id}.wal", offset=loaded.tail_cut[0],
+                log.write("log_tail_cut", term=state.term, file=f"node-{node.id}.wal", offset=loaded.tail_cut[0],
                           bytes=loaded.tail_cut[1])
         if self.replicating:
             emb = self._embedding(node, log, state, recovered=entries)
-            node.apply = emb
             emb.log_loaded()
         else:
-            node.apply = self._embedding(node, log, state)
+            emb = self._embedding(node, log, state)
+        # (the bound method: a call through the instance costs a lookup per Ready on the hot path)
+        node.apply = emb.__call__ if isinstance(emb, Embedding) else emb
         rng = self.rng_for(f"core/{node.id}/{node.inc}")
-        if entries:  # (contract v1 cores never have a log: they never write entries)
-            core = self.make_core(self.cfg.core_config(node.id), state, self.now, rng, log=entries)
+        if entries:  # contract v2: the recovered log (v1 cores never have one: they never write entries)
+            core = self.make_core(self.cfg.core_config(node.id), state, self.now, rng,
+                                  log=entries)  # type: ignore[call-arg]
         else:
             core = self.make_core(self.cfg.core_config(node.id), state, self.now, rng)
         node.core = core
@@ -237,7 +245,10 @@ class Simulator:
 
     def _apply(self, node: _Node, out: Output) -> None:
         """The one embedding (runtime/node/embedding.py, as in the live node), then re-arm the node's timer."""
-        node.apply(out)
+        try:
+            node.apply(out)
+        except _CrashedInAppend:
+            return
         if out.deadline < node.timer_at:
             self._arm(node, out.deadline)
 
@@ -266,6 +277,13 @@ class Simulator:
         """The group commit of a Ready with entries (or with a hard state that only moved its commit index): the
         log write and the hard state share one persist time and one writeback (the log first: the hard state's
         commit never covers entries that are not written). The embedding writes `log_appended` itself."""
+        if (entries and self.replicating and "crash" in self.cfg.faults and self.down < self._max_down
+                and self.torn_rng.random() < APPEND_CRASH):
+            # Power fails inside this group commit's fsync: its entries were being written (a torn record, or
+            # whole records up to some point, survive: SimDisk.crash), its hard state not at all, and nothing
+            # of this Ready after the write happens (no log_appended, no message, no apply).
+            self._crash(node, self._downtime(self.torn_rng, False), writing=entries)
+            raise _CrashedInAppend
         if sync:
             node.busy_until = self.now + ms_to_s(self.cfg.persist_ms)
         due = [self.disk.log_write(node.id, entries, self.now)] if entries else []
@@ -389,7 +407,10 @@ class Simulator:
                 a(*b)
                 links = self.links
                 continue
-            node.apply(out)  # the one embedding; no fast path of its own
+            try:
+                node.apply(out)  # the one embedding; no fast path of its own
+            except _CrashedInAppend:
+                continue
             if out.deadline < node.timer_at:
                 self._arm(node, out.deadline)
         self.messages += delivered
@@ -526,7 +547,7 @@ class Simulator:
         if gen == node.gen and node.up and self.down < self._max_down:
             self._crash(node, self._downtime(self.vote_rng, how == "short"))
 
-    def _crash(self, node: _Node, downtime: float) -> None:
+    def _crash(self, node: _Node, downtime: float, writing: Sequence[Entry] = ()) -> None:
         self._hit_leader(node.id)
         self.faults_injected += 1
         if not node.paused:
@@ -535,7 +556,7 @@ class Simulator:
         node.gen += 1
         # A crash while the unsynced log tail is being written back may tear it (only a disk with unsynced
         # writes has a tail to tear: safe mode syncs each group commit before the node goes on).
-        self.disk.crash(node.id, torn=self.replicating and self.torn_rng.random() < 0.5)
+        self.disk.crash(node.id, torn=self.replicating and self.torn_rng.random() < 0.5, writing=writing)
         self.sup.write("node_killed", node=node.id, pid=_FAKE_PID, signal="SIGKILL")
         self._update_leader()
         if self.cfg.hints:

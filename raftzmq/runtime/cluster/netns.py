@@ -37,6 +37,7 @@ from raftzmq.protocol.netmodel import HEALED, NetModel
 from raftzmq.runtime.cluster.clusterfile import ClusterFileError, Member, load, render
 from raftzmq.runtime.config import ClusterConfig
 from raftzmq.runtime.cluster.errors import SupervisorError
+from raftzmq.runtime.cluster.procstat import start_time
 from raftzmq.runtime.cluster.rundir import RunDir, pid_alive
 
 __all__ = ["NET_MODES", "NetnsError", "NetnsNetwork", "PORT", "node_address", "enter_netns", "require_root",
@@ -207,16 +208,8 @@ class NetnsNetwork:
 
 def _register(tag: str, run: RunDir) -> None:
     REGISTRY.mkdir(mode=0o700, parents=True, exist_ok=True)
-    doc = {"pid": os.getpid(), "start": _start_time(os.getpid()), "run_dir": str(run.path)}
+    doc = {"pid": os.getpid(), "start": start_time(os.getpid()), "run_dir": str(run.path)}
     (REGISTRY / f"{tag}.json").write_text(json.dumps(doc) + "\n")
-
-
-def _start_time(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[19])
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def _owner_alive(tag: str) -> bool:
@@ -225,7 +218,7 @@ def _owner_alive(tag: str) -> bool:
         pid = int(doc["pid"])
     except (OSError, ValueError, KeyError, TypeError):
         return False
-    return pid_alive(pid) and _start_time(pid) == doc.get("start")
+    return pid_alive(pid) and start_time(pid) == doc.get("start")
 
 
 def delete_run(tag: str) -> list[str]:

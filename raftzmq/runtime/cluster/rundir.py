@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .procstat import state
+
 __all__ = [
     "RunDirError",
     "RunDir",
@@ -40,11 +42,7 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     # A zombie still answers kill(0); it is not alive for our purposes.
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
+    return state(pid) != "Z"  # unreadable: it answered kill(0), so it is there
 
 
 class RunDir:

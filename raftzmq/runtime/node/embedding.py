@@ -34,11 +34,24 @@ Ports:
     append(entries, state, sync)               the group commit when there are entries or the hard state moved
                                                only its commit index: write `entries` (may be empty), replacing
                                                the log from entries[0].index on, and `state` (None: unchanged) as
-                                               one group; fsync iff `sync`; returns the fields of the
-                                               `log_appended` record (None: no record). Default: refuses entries.
-    apply(committed)                           hand committed, durable entries to the state machine in log order;
-                                               returns the fields of the `entries_applied` record (None: none).
-                                               Default: does nothing.
+                                               one group; fsync iff `sync`. The log first: a hard state whose
+                                               commit covers new entries is saved only after they are synced.
+                                               A replicating embedding (`embed(recovered=...)`) ignores what it
+                                               returns and writes `log_appended` itself; otherwise it returns the
+                                               record's fields (None: no record). Default: refuses entries.
+    apply(committed)                           hand committed, durable entries to the state machine in log order.
+                                               Replicating: `entries_applied` is written by the embedding;
+                                               otherwise the port returns its fields (None: none). Default: nothing.
+
+Replication records (replicating embeddings, docs/log-schema.md): `log_loaded` when the caller says so
+(`Embedding.log_loaded()`, right after `node_started` and any `log_tail_cut`), `log_appended` right after the group
+commit (with `state_persisted`), `commit_advanced` after the Ready's other events and before its messages leave,
+`entries_applied` after the apply port. Digests come from one `evidence.logdigest.DigestChain` per incarnation,
+built from the recovered log. Every record's `term` is the node's current term (the last persisted or logged).
+
+One loop turn, one group commit: `Embedding.apply_many(readys)` merges consecutive Readys (the last hard state,
+entries folded into one run, messages, events and committed entries in order) and splits only before a Ready
+that changes term or vote again, so each `state_persisted` still precedes the records that depend on it.
 """
 from __future__ import annotations
 

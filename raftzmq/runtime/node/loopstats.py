@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from raftzmq.evidence.stats import quantile
+
 __all__ = ["LoopStats", "SAMPLES"]
 
 SAMPLES = 4096
@@ -32,7 +34,7 @@ class LoopStats:
             self._next = (self._next + 1) % SAMPLES
 
     def summary(self) -> dict[str, Any]:
-        s = sorted(self._late)
-        pick = (lambda q: round(s[min(len(s) - 1, int(len(s) * q))] * 1e6)) if s else (lambda q: None)
+        s = self._late
+        pick = (lambda q: round(quantile(s, q) * 1e6)) if s else (lambda q: None)
         return {"wakes": self.wakes, "ticks": self.ticks, "late_p50_us": pick(0.5), "late_p99_us": pick(0.99),
-                "late_max_us": round(s[-1] * 1e6) if s else None}
+                "late_max_us": round(max(s) * 1e6) if s else None}

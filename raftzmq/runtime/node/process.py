@@ -28,8 +28,9 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import zmq
 
@@ -50,6 +51,8 @@ from raftzmq.runtime.node.nodefaults import FaultReceiver, FaultsError
 from raftzmq.runtime.node.startup import HOLD_KEY, StartupHoldError, first_election_patience_s, held_until
 from raftzmq.runtime.node.storage import CorruptStateError, StateFile, StorageError, StorageFatalError
 from raftzmq.runtime.node.transport import AddressInUseError, LogLimiter, Transport, TransportError
+
+T = TypeVar("T")
 
 __all__ = ["main", "run_node", "EXIT_OK", "EXIT_REFUSED", "EXIT_STORAGE", "EXIT_CORE", "MAX_POLL_MS"]
 
@@ -548,15 +551,18 @@ class Node:
     def _netctl_rejected(self, reason: str) -> None:
         self.limiter.emit("netctl_rejected", ("netctl_rejected",), 1, reason=reason[:200])
 
+    def _take_table(self, what: str, apply: Callable[[], T], errors: type[Exception]) -> T | None:
+        """A table from the supervisor (net model, node faults) applied, or rejected and logged (None)."""
+        try:
+            return apply()
+        except errors as exc:
+            self._netctl_rejected(f"{what}: {exc}")
+            return None
+
     def _apply_netctl(self, doc: dict[str, Any]) -> None:
         kind = doc.get("type")
         if kind == "net":
-            try:
-                changed = self.netem.apply(doc)
-            except NetModelError as exc:
-                self._netctl_rejected(f"net: {exc}")
-                return
-            if changed:
+            if self._take_table("net", lambda: self.netem.apply(doc), NetModelError):
                 fields = self.netem.model.to_doc()
                 del fields["type"]
                 self._write("net_applied", **fields)
@@ -580,11 +586,7 @@ class Node:
                 return
             self._apply(self.core.transfer_leadership(target, self.clock.now()))
         elif kind == "faults":
-            try:
-                applied = self.faults.apply(doc)
-            except FaultsError as exc:
-                self._netctl_rejected(f"faults: {exc}")
-                return
+            applied = self._take_table("faults", lambda: self.faults.apply(doc), FaultsError)
             if applied is not None:
                 self._write("faults_applied", **applied.log_fields())
         else:

@@ -1,0 +1,137 @@
+"""The node side of the KV client endpoint, pure: request frames in, proposals and response frames out.
+
+The node process owns the ROUTER socket, the core and the clock; it hands this what arrives and what commits:
+
+    svc = KVService(KVStore(), client_endpoints)              # {node id: client endpoint} from cluster.json
+    replies = svc.handle(routing_id, frames, now_ns, propose)  # propose(data) -> core Proposal (accepted, index,
+                                                               #   term, leader); the node runs the Output
+    replies += svc.apply(ready.committed)                      # every node, in log order, after they are durable
+    replies += svc.step_down()                                 # this node stopped leading
+    for routing_id, frame in replies: router.send_multipart([routing_id, frame])
+
+- A request that does not decode gets `bad_request` and nothing is proposed.
+- A write (and register) becomes a command stamped with `now_ns` - the proposing leader's clock, use wall-clock
+  ns (`time.time_ns()`) so that log time moves on across leaders; kvstore takes the max over the log, so a
+  leader whose clock is behind only delays expiry - and is proposed; refused -> `not_leader` naming the leader
+  and its client endpoint when known. Accepted at (index, term): answered when that index is applied, with the
+  store's result if the entry there has that term, else `retry` (a new leader's entry took the slot; the client
+  resends the same (session, seq), which the store applies at most once).
+- A get goes through the log too by default (`reads="log"`, linearizable, one entry per read). With
+  `reads="index"` and a `read_index` callable (the core's ReadIndex: the commit index once leadership is
+  confirmed, or None when it cannot serve reads now) the read waits in `PendingReads` until the applied index
+  reaches it, and is answered from the store without an entry.
+- `step_down()` answers what waits on this node: proposals `retry` (they may still commit: the session makes the
+  client's resend safe), reads `not_leader`.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Protocol
+
+from .kvstore import Command, CommandError, KVStore, PendingReads, encode_command
+from .kvwire import Response, WireError, decode_frames, encode_response, serve_error
+from .messages import Entry
+
+__all__ = ["ProposalLike", "KVService", "READ_MODES"]
+
+READ_MODES = ("log", "index")
+Reply = tuple[bytes, bytes]  # (routing id, response frame)
+
+
+class ProposalLike(Protocol):
+    @property
+    def accepted(self) -> bool: ...
+    @property
+    def index(self) -> int: ...
+    @property
+    def term(self) -> int: ...
+    @property
+    def leader(self) -> int | None: ...
+
+
+class KVService:
+    def __init__(self, store: KVStore, endpoints: Mapping[int, str] | None = None, reads: str = "log") -> None:
+        if reads not in READ_MODES:
+            raise ValueError(f"reads is one of {', '.join(READ_MODES)}, got {reads!r}")
+        self.store = store
+        self.endpoints = dict(endpoints or {})
+        self.reads = reads
+        self.waiting: dict[int, tuple[int, bytes, int]] = {}  # index -> (term, routing id, request id)
+        self.pending_reads = PendingReads()
+        self.stats = {"requests": 0, "bad": 0, "proposed": 0, "refused": 0, "answered": 0, "retried": 0}
+
+    def _reply(self, routing: bytes, resp: Response) -> Reply:
+        return routing, encode_response(resp)
+
+    def not_leader(self, routing: bytes, request_id: int, leader: int | None) -> Reply:
+        self.stats["refused"] += 1
+        known = leader or 0
+        return self._reply(routing, Response(request_id, "not_leader", None, "not the leader", known,
+                                             self.endpoints.get(known, "")))
+
+    def handle(self, routing: bytes, frames: list[bytes], now_ns: int, propose: Callable[[bytes], ProposalLike],
+               read_index: Callable[[], int | None] | None = None, leader: int | None = None) -> list[Reply]:
+        """One request from `routing`. `leader` (the leader this node knows) is used when a read by read index
+        is refused; a refused proposal names the leader itself."""
+        self.stats["requests"] += 1
+        try:
+            req = decode_frames(frames)
+        except WireError as exc:
+            self.stats["bad"] += 1
+            return [(routing, serve_error(exc))]
+        c = req.command
+        if c.op == "get" and self.reads == "index" and read_index is not None:
+            r = read_index()
+            if r is None:
+                return [self.not_leader(routing, req.request_id, leader)]
+            self.pending_reads.add(r, (routing, req.request_id, c.key))
+            return self._reads_ready()
+        try:
+            data = encode_command(Command(c.op, c.key, c.value, c.new, c.client, c.seq, max(0, int(now_ns))))
+        except CommandError as exc:  # cannot happen for a decoded request; answered, never proposed
+            self.stats["bad"] += 1
+            return [(routing, serve_error(exc))]
+        p = propose(data)
+        if not p.accepted:
+            return [self.not_leader(routing, req.request_id, p.leader)]
+        self.stats["proposed"] += 1
+        old = self.waiting.pop(p.index, None)
+        out: list[Reply] = []
+        if old is not None:  # a slot reused (a new term of ours): the earlier proposal lost it
+            out.append(self._retry(old[1], old[2]))
+        self.waiting[p.index] = (p.term, routing, req.request_id)
+        return out
+
+    def _retry(self, routing: bytes, request_id: int) -> Reply:
+        self.stats["retried"] += 1
+        return self._reply(routing, Response(request_id, "retry", None, "the proposal lost its log slot; resend"))
+
+    def apply(self, entries: Iterable[Entry]) -> list[Reply]:
+        """Apply committed entries in log order; the answers to the proposals and reads they complete."""
+        out: list[Reply] = []
+        for e in entries:
+            result = self.store.apply(e.index, e.data)
+            w = self.waiting.pop(e.index, None)
+            if w is None:
+                continue
+            term, routing, rid = w
+            if term != e.term or result is None:
+                out.append(self._retry(routing, rid))
+            else:
+                self.stats["answered"] += 1
+                out.append(self._reply(routing, Response(rid, result.status, result.value, result.message)))
+        return out + self._reads_ready()
+
+    def _reads_ready(self) -> list[Reply]:
+        out: list[Reply] = []
+        for token in self.pending_reads.ready(self.store.applied_index):
+            routing, rid, key = token
+            self.stats["answered"] += 1
+            out.append(self._reply(routing, Response(rid, "ok", self.store.read(key))))
+        return out
+
+    def step_down(self, leader: int | None = None) -> list[Reply]:
+        out = [self._retry(routing, rid) for _, routing, rid in self.waiting.values()]
+        self.waiting.clear()
+        out += [self.not_leader(t[0], t[1], leader) for t in self.pending_reads.drop_all()]
+        return out

@@ -1,0 +1,127 @@
+"""protocol/kvservice.py: the node side of the client endpoint, driven by a hand-run log (no sockets)."""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import pytest
+
+from raftzmq.protocol.kvservice import KVService
+from raftzmq.protocol.kvstore import Command, KVStore, decode_command
+from raftzmq.protocol.kvwire import Request, decode_response, encode_request
+from raftzmq.protocol.messages import Entry
+
+
+class Proposal(NamedTuple):
+    accepted: bool
+    index: int
+    term: int
+    leader: int | None
+
+
+class Log:
+    """A leader's log by hand: propose appends at the end with the current term."""
+
+    def __init__(self):
+        self.entries: list[Entry] = []
+        self.term = 1
+        self.leading = True
+        self.proposed: list[bytes] = []
+
+    def propose(self, data):
+        self.proposed.append(data)
+        if not self.leading:
+            return Proposal(False, 0, 0, 2)
+        e = Entry(len(self.entries) + 1, self.term, data)
+        self.entries.append(e)
+        return Proposal(True, e.index, e.term, 1)
+
+
+def req(rid, cmd):
+    return [encode_request(Request(rid, cmd))]
+
+
+def answers(replies):
+    return [(r, decode_response(f)) for r, f in replies]
+
+
+def test_writes_are_answered_when_applied_and_every_replica_agrees():
+    log, eps = Log(), {1: "ipc://a", 2: "ipc://b"}
+    svcs = [KVService(KVStore(), eps) for _ in range(3)]
+    leader = svcs[0]
+    assert leader.handle(b"c", req(1, Command("register")), 10, log.propose) == []
+    out = answers(leader.apply(log.entries[0:1]))
+    assert out == [(b"c", out[0][1])] and out[0][1].status == "ok" and out[0][1].value == 1
+    leader.handle(b"c", req(2, Command("put", "x", [1], client=1, seq=1)), 11, log.propose)
+    leader.handle(b"d", req(3, Command("get", "x")), 12, log.propose)
+    assert decode_command(log.entries[1].data).stamp == 11  # the leader's stamp, not the client's
+    out = answers(leader.apply(log.entries[1:]))
+    assert [(r, a.request_id, a.status, a.value) for r, a in out] == [(b"c", 2, "ok", None), (b"d", 3, "ok", [1])]
+    for follower in svcs[1:]:
+        assert follower.apply(log.entries) == []  # followers apply, and answer nobody
+        assert follower.store.snapshot() == leader.store.snapshot()
+
+
+def test_a_refused_proposal_names_the_leader_and_its_endpoint():
+    log = Log()
+    log.leading = False
+    svc = KVService(KVStore(), {2: "ipc://b"})
+    [(r, a)] = answers(svc.handle(b"c", req(9, Command("register")), 1, log.propose))
+    assert a.status == "not_leader" and a.leader == 2 and a.endpoint == "ipc://b" and a.request_id == 9
+
+
+def test_malformed_requests_are_answered_and_never_proposed():
+    log, svc = Log(), KVService(KVStore())
+    good = req(4, Command("register"))[0]
+    for frames in ([b""], [good, b"x"], [good + b"x"], [good[:5]], [b"\x02" + good[1:]]):
+        [(r, a)] = answers(svc.handle(b"c", frames, 1, log.propose))
+        assert a.status == "bad_request" and a.message
+    assert log.proposed == [] and svc.store.applied_index == 0
+
+
+def test_a_lost_slot_is_answered_retry_and_the_resend_applies_once():
+    log, svc = Log(), KVService(KVStore())
+    svc.handle(b"c", req(1, Command("register")), 1, log.propose)
+    svc.apply(log.entries)
+    svc.handle(b"c", req(2, Command("append", "k", "a", client=1, seq=1)), 2, log.propose)  # index 2, term 1
+    # ...this leader is deposed before index 2 commits, and the new leader's no-op takes index 2 (term 2); the
+    # old entry was replicated elsewhere first, so the new leader also carries it at index 3 (term 2).
+    old = log.entries[1]
+    replaced = [Entry(2, 2, b""), Entry(3, 2, old.data)]
+    [(r, a)] = answers(svc.apply(replaced))
+    assert a.status == "retry" and a.request_id == 2 and svc.store.read("k") == "a"
+    log.entries, log.term = [log.entries[0], *replaced], 3  # this node leads again, in term 3
+    svc.handle(b"c", req(3, Command("append", "k", "a", client=1, seq=1)), 3, log.propose)  # the client resends
+    assert log.entries[-1].index == 4
+    [(r, a)] = answers(svc.apply(log.entries[3:]))
+    assert a.status == "ok" and svc.store.read("k") == "a"  # applied once
+
+
+def test_step_down_answers_everything_waiting():
+    log, svc = Log(), KVService(KVStore(), {2: "ipc://b"}, reads="index")
+    svc.handle(b"c", req(1, Command("register")), 1, log.propose)
+    svc.handle(b"d", req(2, Command("get", "x")), 1, log.propose, read_index=lambda: 1)
+    out = answers(svc.step_down(leader=2))
+    assert sorted((r, a.status) for r, a in out) == [(b"c", "retry"), (b"d", "not_leader")]
+    assert out[1][1].endpoint == "ipc://b" and svc.waiting == {} and len(svc.pending_reads) == 0
+
+
+def test_reads_by_read_index_wait_for_the_applied_index_and_skip_the_log():
+    log, svc = Log(), KVService(KVStore(), reads="index")
+    svc.handle(b"c", req(1, Command("register")), 1, log.propose)
+    svc.handle(b"c", req(2, Command("put", "x", 5, client=1, seq=1)), 2, log.propose)
+    svc.apply(log.entries[:1])
+    n = len(log.proposed)
+    assert svc.handle(b"r", req(3, Command("get", "x")), 3, log.propose, read_index=lambda: 2) == []
+    assert len(log.proposed) == n  # no entry for the read
+    out = answers(svc.apply(log.entries[1:2]))
+    assert [(r, a.status, a.value) for r, a in out] == [(b"c", "ok", None), (b"r", "ok", 5)]
+    [(r, a)] = answers(svc.handle(b"r", req(4, Command("get", "x")), 4, log.propose, read_index=lambda: 2))
+    assert a.value == 5  # already applied: answered at once
+    [(r, a)] = answers(svc.handle(b"r", req(5, Command("get", "x")), 4, log.propose, read_index=lambda: None,
+                                  leader=None))
+    assert a.status == "not_leader" and a.leader == 0
+
+
+def test_read_modes_are_checked():
+    with pytest.raises(ValueError):
+        KVService(KVStore(), reads="lease")
