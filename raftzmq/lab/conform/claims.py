@@ -29,7 +29,7 @@ __all__ = ["CLAIMS", "REPLICATION_CLAIMS", "ClaimResult", "ClaimFailed", "run_cl
            "FIGURE7"]
 
 ET_MIN, ET_MAX, HB = 0.150, 0.300, 0.050
-Factory = Callable[[CoreConfig, HardState, float, Any], Any]
+Factory = Callable[..., Any]  # (config, state, now, rng[, log=entries]) -> a core
 
 
 class ClaimFailed(AssertionError):
@@ -74,17 +74,19 @@ def _describe(out: Output) -> str:
     for ev in out.events:
         extra = "".join(f" {k}={v}" for k, v in ev.fields.items())
         parts.append(f"{ev.name}@{ev.term}{extra}")
-    for m in out.messages:
-        flags = "".join(f" {k}={getattr(m, k)}" for k in ("granted", "prevote") if hasattr(m, k))
-        if isinstance(m, AppendEntries) and (m.prev_index or m.entries or m.commit):
-            flags += f" prev={m.prev_index}@{m.prev_term} {_ents(m.entries)} commit={m.commit}"
-        elif isinstance(m, AppendResponse) and (m.index or not m.success):
-            flags += f" success={m.success} index={m.index}"
-            if not m.success:
-                flags += f" conflict={m.conflict_index}@{m.conflict_term}"
-        elif isinstance(m, RequestVote) and m.last_log_index:
-            flags += f" last={m.last_log_index}@{m.last_log_term}"
-        parts.append(f"send {type(m).__name__}(t{m.term} {m.src}->{m.dst}{flags})")
+    # (`early`: messages that may leave before the Ready's persist, on main's core; absent here: none)
+    for early, batch in ((True, getattr(out, "early", ())), (False, out.messages)):
+        for m in batch:
+            flags = "".join(f" {k}={getattr(m, k)}" for k in ("granted", "prevote") if hasattr(m, k))
+            if isinstance(m, AppendEntries) and (m.prev_index or m.entries or m.commit):
+                flags += f" prev={m.prev_index}@{m.prev_term} {_ents(m.entries)} commit={m.commit}"
+            elif isinstance(m, AppendResponse) and (m.index or not m.success):
+                flags += f" success={m.success} index={m.index}"
+                if not m.success:
+                    flags += f" conflict={m.conflict_index}@{m.conflict_term}"
+            elif isinstance(m, RequestVote) and m.last_log_index:
+                flags += f" last={m.last_log_index}@{m.last_log_term}"
+            parts.append(f"send{' early' if early else ''} {type(m).__name__}(t{m.term} {m.src}->{m.dst}{flags})")
     if out.committed:
         parts.append(f"apply {_ents(out.committed)}")
     return "; ".join(parts) or "(nothing)"
@@ -155,6 +157,7 @@ class Bench:
                        f"node {i} applies {_ents(out.committed)} in log order after {len(done)} applied entries")
                 if e.index > len(done):
                     done.append(e)
+        self.wire.extend(getattr(out, "early", ()))
         self.wire.extend(out.messages)
         self.lines.append(f"node {i} {call} -> {_describe(out)}")
         return out
@@ -233,8 +236,9 @@ def names(out: Output) -> list[str]:
     return [e.name for e in out.events]
 
 
-def sent(out: Output, cls: type, **attrs: Any) -> list[Message]:
-    return [m for m in out.messages if isinstance(m, cls) and all(getattr(m, k) == v for k, v in attrs.items())]
+def sent(out: Output, cls: type, **attrs: Any) -> list[Any]:
+    return [m for m in [*getattr(out, "early", ()), *out.messages]
+            if isinstance(m, cls) and all(getattr(m, k) == v for k, v in attrs.items())]
 
 
 def granted_votes(out: Output) -> list[Any]:

@@ -35,9 +35,7 @@ import time
 from typing import Any
 
 from collections.abc import Sequence
-from typing import NamedTuple
-
-from raftzmq.protocol.core import CoreConfig, Event, HardState, Output
+from raftzmq.protocol.core import CoreConfig, Event, HardState, Output, Proposal
 from raftzmq.protocol.messages import MESSAGE_TYPES, Entry, Message
 
 from raftzmq.runtime.cores.coreload import CoreContractError
@@ -45,14 +43,6 @@ from raftzmq.runtime.cores.coreload import CoreContractError
 __all__ = ["ExternalCore", "ExternalCoreFactory", "ANSWER_TIMEOUT_S", "message_to_json", "message_from_json",
            "entry_to_json", "entry_from_json", "Proposal"]
 
-try:  # contract v2's answer to propose (protocol/core.py, with replication)
-    from raftzmq.protocol.core import Proposal  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - until the core's replication lands
-    class Proposal(NamedTuple):  # type: ignore[no-redef]
-        accepted: bool
-        index: int
-        term: int
-        leader: int | None
 
 ANSWER_TIMEOUT_S = 10.0  # generous: a loaded machine; a core that takes this long per call is broken anyway
 _MAX_LINE = 64 << 20  # a leader may answer with a full AppendEntries (~1.4 MiB as base64 JSON) per peer
