@@ -1,6 +1,8 @@
 """The `raftzmq` command: assembles the command families from raftzmq/commands/."""
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from . import __version__
@@ -8,7 +10,31 @@ from . import __version__
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-@click.group(context_settings=CONTEXT)
+class _LazyGroup(click.Group):
+    """Imports a command's module only when that command runs (or help lists it): the start of a cluster does
+    not wait for the simulator, the benches and the HTML report to import."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from .commands import command_table
+
+        return sorted({*self.commands, *command_table()})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        from .commands import load_command
+
+        command = load_command(cmd_name)
+        if command is not None:
+            self.commands[cmd_name] = command
+        return command
+
+    def all_commands(self) -> dict[str, Any]:
+        """Every command, loaded (for tests and `help`-style listings)."""
+        return {name: self.get_command(click.Context(self), name) for name in self.list_commands(click.Context(self))}
+
+
+@click.group(context_settings=CONTEXT, cls=_LazyGroup)
 @click.version_option(__version__, prog_name="raftzmq")
 def main() -> None:
     """Watch and break Raft leader election on real processes.
@@ -46,13 +72,3 @@ def help_command(ctx: click.Context, command: tuple[str, ...]) -> None:
         sub_ctx = click.Context(sub, info_name=name, parent=sub_ctx)
         group = sub
     click.echo(sub_ctx.get_help())
-
-
-def _register() -> None:
-    from .commands import registered
-
-    for command in registered():
-        main.add_command(command)
-
-
-_register()

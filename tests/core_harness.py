@@ -102,7 +102,7 @@ def events_named(out: Output, name: str) -> list[Event]:
 
 def msgs(out: Output, cls: type | None = None, **attrs) -> list[Message]:
     """Messages of `out`, optionally of type `cls` and with the given attribute values."""
-    found = [m for m in out.messages if cls is None or isinstance(m, cls)]
+    found = [m for m in [*out.early, *out.messages] if cls is None or isinstance(m, cls)]  # early ones leave first
     return [m for m in found if all(getattr(m, k) == v for k, v in attrs.items())]
 
 

@@ -98,10 +98,32 @@ def test_a_second_start_does_not_orphan_the_first_ones_pointer(tmp_path, cluster
     listed = [json.loads(line)["run_dir"] for line in _cli(tmp_path, "ps", "--json").stdout.splitlines()]
     assert sorted(listed) == sorted([str(a.run_dir), str(b.run_dir)])
 
-    assert _cli(tmp_path, "stop").returncode == 0  # stops b, which logs/latest names
+    # Several clusters run: a command acting on logs/latest says which one it acts on.
+    st = _cli(tmp_path, "status")
+    assert st.returncode == 0 and f"acting on {b.run_dir} (logs/latest); also running: {a.run_dir}" in st.stderr
+    read = _cli(tmp_path, "logs")  # the evidence commands read logs/latest too, and say so
+    assert read.returncode == 0 and f"acting on {b.run_dir} (logs/latest)" in read.stderr
+    restarted = _cli(tmp_path, "restart", "1", "--run-dir", str(b.run_dir))
+    assert restarted.returncode == 0 and "node 1 was running (pid" in restarted.stdout, restarted.stdout
+    assert "SIGKILLed it" in restarted.stdout and "acting on" not in restarted.stderr
+
+    stopped_b = _cli(tmp_path, "stop", "--run-dir", str(b.run_dir))  # --run-dir: that one only
+    assert stopped_b.returncode == 0 and stopped_b.stdout == f"cluster in {b.run_dir} stopped\n"
     dead = _cli(tmp_path, "status")
     assert dead.returncode == 2 and f"no cluster is running in {b.run_dir}" in dead.stderr
     assert f"running now: {a.run_dir}" in dead.stderr
+    killed = _cli(tmp_path, "kill", "1")  # logs/latest names the stopped b: refused, and a is named
+    assert killed.returncode == 2 and str(a.run_dir) in killed.stderr
+
+    third = _cli(tmp_path, "start", "--detach", "--concurrent", "--nodes", "3")
+    assert third.returncode == 0, third.stderr
+    c = Cluster(_run_dir_of(third.stdout))
+    clusters.append(c)
+    everything = _cli(tmp_path, "stop")  # no --run-dir: every cluster of this logs/ directory, each named
+    assert everything.returncode == 0, everything.stderr
+    assert sorted(everything.stdout.splitlines()) == sorted(f"cluster in {r.run_dir} stopped" for r in (a, c))
+    assert _cli(tmp_path, "ps", "--json").stdout.strip() == ""
+    assert not a.live_pids() and not c.live_pids()
 
 
 def test_sigterm_to_the_process_group_is_a_clean_stop(tmp_path, clusters):

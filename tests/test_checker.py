@@ -295,12 +295,22 @@ def test_cluster_size_from_cluster_json_then_parameter_then_inferred(tmp_path):
     assert any("inferred 3" in w for w in res.warnings)
     assert "inferred from node logs" in render_summary(res)
 
+    # Told 5 members: the supervisor's log says it spawned 1..3 only, so 4 and 5 never ran and cannot have voted:
+    # 2 of 5 is a (d) violation, not missing evidence.
     res = check_run(tmp_path / "inferred", cluster_size=5)
-    assert res.cluster_size_source == "parameter" and letters(res) == ["d"]
+    assert res.cluster_size_source == "parameter" and letters(res) == ["d"] and res.complete
 
     (tmp_path / "inferred" / "cluster.json").write_text(json.dumps({"run_id": "x", "nodes": 4}))
     res = check_run(tmp_path / "inferred", cluster_size=3)
     assert res.cluster_size == 4 and res.cluster_size_source == "cluster.json" and letters(res) == ["d"]
+    assert any("it wins over the 3 asked for" in w for w in res.warnings)
+
+    # Without a supervisor's log nothing says which members ran: told 5, two of them missing is no verdict.
+    (tmp_path / "inferred" / "supervisor.jsonl").unlink()
+    (tmp_path / "inferred" / "cluster.json").unlink()
+    res = check_run(tmp_path / "inferred", cluster_size=5)
+    assert letters(res) == [] and res.verdict == "incomplete" and res.withheld == 1
+    assert [(g.kind, g.node) for g in res.incomplete] == [("missing_member", 4), ("missing_member", 5)]
 
 
 def test_cluster_started_wins_over_cluster_json(tmp_path):

@@ -14,14 +14,33 @@ from cluster_harness import REPO
 COMMANDS = ["start", "status", "kill", "restart", "stop", "pause", "resume", "partition", "isolate", "heal", "net",
             "transfer", "logs", "check", "report", "timeline", "sim", "chaos", "conform", "bench", "bench sim", "bench cluster", "bench large",
             "skew", "failpoint", "disk", "cut", "uncut", "scenario", "scenario double-vote", "fuzz",
-            "bench spawn", "bench hotpath", "bench scale", "bench failover", "bench net", "bench wal", "bench lincheck", "bench codec", "help", "ps", "clean", "node", "init-cluster",
-            "inspect", "kv", "kv get", "kv put", "kv delete", "kv cas", "kv append", "workload"]
+            "bench spawn", "bench hotpath", "bench scale", "bench failover", "bench net", "bench wal", "bench flood", "bench lincheck", "bench codec", "bench replication", "help", "ps", "clean", "node", "init-cluster",
+            "inspect", "propose", "kv", "kv get", "kv put", "kv delete", "kv cas", "kv append", "workload"]
 
 
 def test_the_command_list_above_is_complete():
-    groups = [c for c in main.commands.values() if hasattr(c, "commands")]
-    listed = set(main.commands) | {f"{g.name} {sub}" for g in groups for sub in g.commands}
+    commands = main.all_commands()
+    groups = [c for c in commands.values() if hasattr(c, "commands")]
+    listed = set(commands) | {f"{g.name} {sub}" for g in groups for sub in g.commands}
     assert listed == set(COMMANDS)
+
+
+def test_the_lazy_command_table_names_what_the_modules_define():
+    from raftzmq.commands import command_table, registered
+
+    assert {c.name: c for c in registered()} == {n: c for n, c in main.all_commands().items() if n != "help"}
+    assert set(command_table()) == {c.name for c in registered()}
+
+
+def test_start_imports_neither_the_simulator_nor_the_report():
+    # `raftzmq start` waits for every import before its first node starts: only the cluster family loads.
+    code = ("import sys; from raftzmq.cli import main\n"
+            "try:\n    main(['start', '--help'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('raftzmq.lab.sim.simulator', 'raftzmq.lab.bench',"
+            " 'raftzmq.evidence.html', 'raftzmq.evidence.runview', 'raftzmq.commands.'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "['raftzmq.commands.cluster', 'raftzmq.commands.options']"
 
 
 @pytest.mark.parametrize("command", COMMANDS)

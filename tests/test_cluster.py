@@ -196,7 +196,7 @@ def test_no_cluster_running_is_a_clear_error(tmp_path):
     assert proc.returncode == 2 and "no run directory" in proc.stderr
 
 
-@pytest.mark.parametrize("spawn", ["forkserver", "exec"])
+@pytest.mark.parametrize("spawn", ["zygote", "forkserver", "exec"])
 def test_sigkill_of_supervisor_leaves_no_node_behind(cluster, spawn):
     cluster.start("--nodes", "3", "--spawn", spawn)
     cluster.wait_leader()
@@ -333,8 +333,12 @@ def test_twenty_five_nodes_at_default_timings_start_behind_the_barrier_and_elect
     cluster.start("--nodes", "25", "--wait", "60")
     st = cluster.wait_leader(timeout=30)
     assert st["term"] <= 3, st
+    connecting = _first(cluster.records("timers_connecting"))
     released = _first(cluster.records("timers_released"))
     started = cluster.records("node_started")
-    assert len(started) == 25 and max(r["mono_ns"] for r in started) < released["mono_ns"]
-    assert not [r for r in cluster.records("election_timeout") if r["mono_ns"] < released["mono_ns"]]
+    assert len(started) == 25 and max(r["mono_ns"] for r in started) < connecting["mono_ns"] < released["mono_ns"]
+    # Before the release only the node named at the connect step may campaign (once its connections are up).
+    early = [r for r in cluster.records("election_timeout") if r["mono_ns"] < released["mono_ns"]]
+    assert not [r for r in cluster.records("election_timeout") if r["mono_ns"] < connecting["mono_ns"]]
+    assert {r["node"] for r in early} <= {connecting["first"]}, early
     assert {r["node"] for r in cluster.records("timer_released")} == set(range(1, 26))

@@ -191,8 +191,15 @@ def test_error_is_value_error():
 
 
 def test_ipc_transport_and_ipv6_loopback(tmp_path):
-    cfg = load_config(write(tmp_path, '[network]\ntransport = "ipc"\nhost = "::1"\nbase_port = 20000\n'))
-    assert (cfg.transport, cfg.host, cfg.base_port) == ("ipc", "::1", 20000)
+    cfg = load_config(write(tmp_path, '[network]\ntransport = "ipc"\nhost = "::1"\n'))
+    assert (cfg.transport, cfg.host, cfg.base_port) == ("ipc", "::1", 0)
+    cfg = load_config(write(tmp_path, '[network]\ntransport = "tcp"\nhost = "::1"\nbase_port = 20000\n'))
+    assert (cfg.transport, cfg.host, cfg.base_port) == ("tcp", "::1", 20000)
+
+
+def test_a_base_port_with_ipc_is_refused_not_ignored(tmp_path):
+    with pytest.raises(ConfigError, match="is for transport tcp; with ipc the nodes listen on sockets"):
+        load_config(write(tmp_path, '[network]\ntransport = "ipc"\nbase_port = 20000\n'))
 
 
 # --- direct construction, overrides ----------------------------------------------------------
@@ -260,7 +267,8 @@ def test_parse_timeout_range_errors(text):
         default_config(),
         ClusterConfig(nodes=3, election_timeout_ms=(50, 100), heartbeat_ms=15, prevote=False,
                       check_quorum=False, persist="term-only", transport="ipc", host="localhost",
-                      base_port=30000, reconnect_ms=20, name="x"),
+                      reconnect_ms=20, name="x"),
+        ClusterConfig(nodes=3, transport="tcp", host="localhost", base_port=30000),
     ],
 )
 def test_dict_round_trip_through_json(cfg):

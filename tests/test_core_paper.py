@@ -261,7 +261,9 @@ def test_candidate_whose_election_times_out_starts_a_new_election():
     assert (core.role, core.term, core.voted_for) == (CANDIDATE, 6, 1)
     assert out.persist == HardState(6, 1)
     assert sorted(m.dst for m in msgs(out, RequestVote, term=6, prevote=False)) == [2, 3]
-    assert core.votes == {1}  # the new election starts from scratch
+    assert core.votes == set(), "the new election starts from scratch; our own vote is not durable yet"
+    core.tick(core.now)  # the next input: the Ready that persisted it has been carried out
+    assert core.votes == {1}
 
 
 def test_candidate_with_prevote_whose_election_times_out_goes_back_to_prevote():
@@ -796,9 +798,11 @@ def test_one_node_cluster_elects_itself(prevote):
     """A cluster of one is its own majority: its first election timeout makes it leader of term+1 at once."""
     core = make_core(1, n=1, state=HardState(3), prevote=prevote)
     out = timeout(core)
-    assert (core.role, core.term, core.voted_for, core.leader) == (LEADER, 4, 1, 1)
     assert out.persist == HardState(4, 1)
-    assert out.messages == []
+    assert core.role == CANDIDATE and out.deadline == core.now, "its own vote counts at its next input: now"
+    out = core.tick(out.deadline)
+    assert (core.role, core.term, core.voted_for, core.leader) == (LEADER, 4, 1, 1)
+    assert out.messages == [] and not out.early
     assert names(out)[-1] == "became_leader"
     for _ in range(20):  # CheckQuorum: it is its own quorum
         core.tick(core.deadline)
@@ -841,6 +845,7 @@ def test_a_transfer_whose_timeout_now_was_lost_is_aborted_after_an_election_time
 
     core = ElectionCore(CoreConfig(1, (1,)), HardState(), 0.0, Rng())
     core.tick(1.0)
+    core.tick(1.0)  # its own vote counts at the next input
     assert core.role == LEADER
     core = ElectionCore(CoreConfig(1, (1, 2, 3), check_quorum=False), HardState(), 0.0, Rng())
     core.tick(0.2)  # pre-vote round

@@ -18,7 +18,7 @@ import raftzmq.runtime.node.process as node_mod
 from raftzmq.evidence.logfile import LogWriter
 from raftzmq.lab.sim.simulator import SimConfig, Simulator
 from raftzmq.protocol.core import HardState, Output
-from raftzmq.protocol.messages import VoteResponse
+from raftzmq.protocol.messages import RequestVote, VoteResponse
 from raftzmq.runtime.node.embedding import embed, persist_index
 from raftzmq.runtime.node.failpoints import Failpoints
 from raftzmq.runtime.node.netem import NetEm
@@ -135,7 +135,8 @@ def assert_durable_before_visible(trace: Trace, loaded: HardState) -> None:
             msg = entry[1]
             if isinstance(msg, VoteResponse) and msg.granted and not msg.prevote:
                 assert durable == HardState(msg.term, msg.dst), f"{msg} sent before durable {durable}"
-            if not getattr(msg, "prevote", False):
+            early = isinstance(msg, RequestVote) and msg.term == durable.term + 1  # a candidate asks early (Output.early)
+            if not getattr(msg, "prevote", False) and not early:
                 assert msg.term <= durable.term, f"{msg} sent before its term was durable ({durable})"
 
 
@@ -171,8 +172,8 @@ def _send_first(save, log, send, failpoint=None, **ports):
     """Mutant embedding: sends before it persists (and logs)."""
 
     def apply(out: Output) -> None:
-        if out.messages:
-            send(out.messages)
+        if out.early or out.messages:
+            send([*out.early, *out.messages])
         if out.persist is not None:
             save(out.persist)
             log("state_persisted", term=out.persist.term, voted_for=out.persist.voted_for)
@@ -231,8 +232,35 @@ def test_a_storage_fatal_error_mid_output_is_logged_without_going_back_in_term(t
     node.log = LogWriter.to_list(by="node", node=1, incarnation=1)
     node.state_file, node.failpoints = BrokenDisk(), Failpoints([], 1, 1)
     node.core = ElectionCore(CoreConfig(1, (1, 2, 3)), HardState(0, None), 0.0)
+    sent: list = []
+    node._send = sent.extend  # no network here; the candidate's RequestVotes leave before its save (early)
+    node._apply = node._embedding()
     with pytest.raises(node_mod._Exit) as exit_:
         node._apply(node.core.step(TimeoutNow(3, 2, 1), 0.0))
     assert exit_.value.code == node_mod.EXIT_STORAGE
     records = node.log.records
     assert [(r["event"], r["term"]) for r in records] == [("became_follower", 3), ("node_failed", 4)]
+
+
+def test_early_messages_leave_after_the_old_terms_records_and_before_the_persist():
+    """Output.early: a candidate's RequestVotes go after the records of its old term (anything sending logs, such
+    as a drop, carries the new term) and before its new term and vote are saved; the rest waits for the save."""
+    from raftzmq.protocol.core import Event
+    from raftzmq.protocol.messages import AppendEntries
+    from raftzmq.runtime.node.embedding import embed
+
+    trace: list = []
+    apply = embed(lambda st: trace.append(("save", st)),
+                  lambda event, term, **f: trace.append(("log", event, term)),
+                  lambda msgs: trace.append(("send", [type(m).__name__ for m in msgs])),
+                  state=HardState(4, None))
+    ask = [RequestVote(5, 1, 2), RequestVote(5, 1, 3)]
+    later = [AppendEntries(5, 1, 2)]
+    apply(Output(HardState(5, 1), later, [Event("election_timeout", 4), Event("became_candidate", 5),
+                                          Event("vote_granted", 5, {"candidate": 1})], 1.0, early=ask))
+    assert trace == [("log", "election_timeout", 4), ("send", ["RequestVote", "RequestVote"]),
+                     ("save", HardState(5, 1)), ("log", "state_persisted", 5), ("log", "became_candidate", 5),
+                     ("log", "vote_granted", 5), ("send", ["AppendEntries"])]
+    trace.clear()
+    apply(Output(None, [], [], 2.0, early=ask))  # nothing to persist: they simply leave
+    assert trace == [("send", ["RequestVote", "RequestVote"])]

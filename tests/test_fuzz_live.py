@@ -58,3 +58,8 @@ def test_live_fuzz_moves_nothing_and_every_frame_is_counted_without_a_log_flood(
             # The LogLimiter: at most 5 records per second for all rejects (plus a summary per window).
             assert row["records"] <= 6 * (seconds + 1), row
             assert row["log_bytes_added"] < 300 * row["records"] + 4096, row
+        # A batch of nothing but hostile frames leaves the ROUTER unread for a moment (the flood read in batches,
+        # not one wake per frame): the nodes' loop_stats, written at their clean stop, count those pauses.
+        c.cli("stop", check=False, timeout=60)
+        stats = c.records("loop_stats")
+        assert len(stats) == 3 and sum(r["flood_pauses"] for r in stats) > 0, stats

@@ -193,7 +193,8 @@ def test_failpoint_after_persist_before_send_leaves_a_durable_vote_that_never_le
     assert p3.wait(ELECTION_TIMEOUT) == -signal.SIGKILL, cluster.diagnostics(3)
     cluster.spawn(2, wait=False)
     recs = cluster.records(3)
-    last = recs[-1]
+    hit, last = recs[-1], recs[-2]  # the node says where it died, right after the persist
+    assert (hit["event"], hit["name"], hit["term"]) == ("failpoint_hit", "after_persist_before_send", last["term"])
     assert last["event"] == "state_persisted" and last["voted_for"] is not None, recs
     # The events of that Output (e.g. vote_granted) were never logged and its messages never sent...
     assert not [r for r in recs if r["event"] == "vote_granted" and r["term"] == last["term"]]
@@ -378,6 +379,61 @@ def test_the_release_starts_every_held_timer_at_once(cluster):
         for i in (1, 3):  # the others held on until they heard the leader, and never campaigned
             assert [r["reason"] for r in cluster.events(i, "timer_released")] == ["leader"]
             assert not cluster.events(i, "election_timeout")
+    finally:
+        pub.close(linger=0)
+        ctx.term()
+
+
+def test_the_node_named_at_the_connect_step_campaigns_once_connected_without_a_release(cluster):
+    # The release never comes here: the named node needs only its connections (runtime/node/startup.py).
+    _hold_all(cluster, bound_ms=60_000)
+    ctx = zmq.Context()
+    pub = ctx.socket(zmq.PUB)
+    try:
+        pub.bind(cluster.netctl)
+        cluster.start_all()
+        time.sleep(0.5)  # longer than an election timeout: a node that does not hold would campaign meanwhile
+        assert all(not cluster.events(i, "election_timeout") for i in range(1, cluster.n + 1))
+        wait_until(lambda: pub.send(b'{"type": "connect", "first": 3}') or cluster.leaders(), 10, "a leader")
+        assert cluster.wait_leader() == (1, 3), "the named node campaigns, alone, and wins term 1"
+        first = cluster.events(3, "timer_released")
+        assert [r["reason"] for r in first] == ["first"]
+        assert first[0]["inbound"] == first[0]["outbound"] == 2, "every connection was up before it campaigned"
+        assert len(cluster.events(3, "became_precandidate")) == 1, "one round: no request found a missing connection"
+        for i in (1, 2):  # they hold until the leader's first heartbeat reaches them
+            assert cluster.wait_event(i, "timer_released")["reason"] == "leader"
+            assert not cluster.events(i, "election_timeout")
+        # Until then 1 and 2 were connected only to 3; hearing the leader connected the rest of the mesh, so
+        # without 3 they elect each other.
+        cluster.nodes[3].kill()
+        term, leader = cluster.wait_leader([1, 2], min_term=1)
+        assert leader in (1, 2) and term >= 2
+    finally:
+        pub.close(linger=0)
+        ctx.term()
+
+
+def test_the_named_node_campaigns_at_its_bound_when_a_peer_never_connects(cluster):
+    # Node 1 of 3 never starts: node 2, named at the connect step, waits first_connect_bound_s for it, then
+    # campaigns with the connections it has, and wins with node 3's vote.
+    from raftzmq.runtime.node.startup import first_connect_bound_s
+
+    _hold_all(cluster, bound_ms=60_000)
+    ctx = zmq.Context()
+    pub = ctx.socket(zmq.PUB)
+    try:
+        pub.bind(cluster.netctl)
+        for i in (2, 3):
+            cluster.spawn(i, wait=False)
+        for i in (2, 3):
+            cluster.wait_event(i, "node_started", timeout=START_TIMEOUT)
+        sent = time.monotonic()
+        wait_until(lambda: pub.send(b'{"type": "connect", "first": 2}') or cluster.leaders([2, 3]), 10, "a leader")
+        assert cluster.wait_leader([2, 3]) == (1, 2)
+        released = cluster.events(2, "timer_released")
+        assert [r["reason"] for r in released] == ["first"]
+        assert released[0]["inbound"] == released[0]["outbound"] == 1
+        assert time.monotonic() - sent >= first_connect_bound_s(3) - 0.05, "it waited for the missing peer"
     finally:
         pub.close(linger=0)
         ctx.term()

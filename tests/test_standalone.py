@@ -45,6 +45,10 @@ def test_three_standalone_nodes_from_a_cluster_file_elect_and_their_logs_check(t
     for p in nodes:
         p.signal(signal.SIGTERM)
     assert [p.wait(20) for p in nodes] == [0, 0, 0]
+    one = procs.spawn(_cli("check", str(tmp_path / "host1")), env=env, name="check-one")  # one host's folder
+    assert one.wait(60) == 3, one.stdout_text()
+    assert "node 2: no records" in one.stdout_text() and "node 3: no records" in one.stdout_text()
+    assert "VIOLATION" not in one.stdout_text() and "leader-has-majority" not in one.stdout_text()
     collected = tmp_path / "collected"  # what docs/multi-host.md says to do with the hosts' logs
     collected.mkdir()
     for n in (1, 2, 3):

@@ -22,7 +22,9 @@ from ..runtime.cores.coreload import CoreLoadError, resolve_spec
 from ..runtime.node.curve import AUTH_MODES
 from ..runtime.cluster.netns import NET_MODES
 from ..runtime.cluster.spawn import SPAWN_METHODS
+from ..lab.bench import flood as bench_flood
 from ..lab.bench.wal import bench_wal
+from ..lab.bench.replication import bench_replication
 from ..lab.bench import lincheck as bench_lincheck
 from .options import cluster_options, fail, resolve_cluster, start_args
 from .sim import bench_sim
@@ -72,7 +74,9 @@ def bench() -> None:
       raftzmq bench net --auth curve        # idle CPU and failover with CURVE
       raftzmq bench codec                   # wire encodings: heartbeat and 100 x 1 KB entries
       raftzmq bench wal                     # append+fsync of the write-ahead log against os.write+os.fsync
+      raftzmq bench flood                   # hostile frames: CPU per rejected frame, elections caused
       raftzmq bench lincheck                # the linearizability checker on 10,000 operations
+      raftzmq bench replication             # commit latency vs fsync + round trip, catch-up, message budgets
     """
 
 
@@ -91,7 +95,7 @@ def _cluster_args(flags: dict[str, Any], nodes: int | None = None) -> tuple[int,
 @bench.command()
 @cluster_options
 @click.option("--runs", type=int, default=5, show_default=True, help="Cold starts to take the median of.")
-@click.option("--spawn", type=click.Choice(SPAWN_METHODS), default="forkserver", show_default=True,
+@click.option("--spawn", type=click.Choice(SPAWN_METHODS), default="zygote", show_default=True,
               help="How the cluster starts its nodes.")
 @click.option("--idle", "idle_s", type=float, default=10.0, show_default=True, help="Idle window in seconds.")
 @click.option("--json", "as_json", is_flag=True)
@@ -114,7 +118,7 @@ def cluster(runs: int, spawn: str, idle_s: float, as_json: bool, **flags: Any) -
         return
     cold, idle = result["cold_start"], result["idle"]
     _emit({"nodes": nodes,
-           "cold start median (s)": cold["median_s"],
+           "cold start median (s)": f"{cold['median_s']:.3f}",
            "cold start samples (s)": ", ".join(f"{s:.3f}" for s in cold["samples_s"]),
            "leader CPU (% core)": idle["leader_cpu_pct"],
            "follower CPU median (% core)": idle["follower_cpu_pct_median"],
@@ -127,7 +131,7 @@ def cluster(runs: int, spawn: str, idle_s: float, as_json: bool, **flags: Any) -
 @bench.command()
 @cluster_options
 @click.option("--hold", type=float, default=60.0, show_default=True, help="Seconds to watch for new terms.")
-@click.option("--spawn", type=click.Choice(SPAWN_METHODS), default="forkserver", show_default=True,
+@click.option("--spawn", type=click.Choice(SPAWN_METHODS), default="zygote", show_default=True,
               help="How the cluster starts its nodes.")
 @click.option("--json", "as_json", is_flag=True)
 def large(hold: float, spawn: str, as_json: bool, **flags: Any) -> None:
@@ -212,24 +216,52 @@ def hotpath(sizes: str, runs: int, seconds: float, as_json: bool, **flags: Any) 
 @bench.command()
 @cluster_options
 @click.option("--sizes", default="5,25,51,101", show_default=True, metavar="N[,N...]", help="Cluster sizes.")
-@click.option("--hold", type=float, default=60.0, show_default=True,
-              help="Seconds to watch each cluster after its leader is elected.")
-@click.option("--runs", type=int, default=1, show_default=True, help="Clusters per size.")
+@click.option("--hold", type=click.FloatRange(min=0), default=60.0, show_default=True,
+              help="Seconds to watch each cluster after its leader is elected (0: start-up only).")
+@click.option("--runs", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Clusters per size, each in its own run directory (medians first).")
 @click.option("--json", "as_json", is_flag=True)
 def scale(sizes: str, hold: float, runs: int, as_json: bool, **flags: Any) -> None:
-    """Per cluster size: time to all up, to the first and to the stable leader, terms, elections and pre-votes
-    until it, elections during a hold, cluster CPU, RSS per node, log bytes (start-up and per idle minute).
+    """Per cluster size: the user-facing start (`raftzmq start --detach` run as a command, until it returns with
+    a leader in `status`), the start-up profile from the logs (spawned, started, connecting, released, first
+    candidate, first and stable leader), terms, elections and pre-votes until it, elections during a hold,
+    cluster CPU, RSS per node, log bytes (start-up and per idle minute). The load average beside each run.
 
     Takes the cluster switches of `raftzmq start` (default timings unless told otherwise).
 
     \b
     Examples:
-      raftzmq bench scale                          # 5, 25, 51 and 101 nodes, 60 s hold each
-      raftzmq bench scale --sizes 51,101 --hold 30 --runs 3
+      raftzmq bench scale                          # 5, 25, 51 and 101 nodes, 3 runs, 60 s hold each
+      raftzmq bench scale --sizes 5,51,101 --hold 0   # start-up only: medians of 3
+      raftzmq bench scale --sizes 51,101 --hold 30 --runs 5
     """
     config_path = flags["config_path"]  # resolve_cluster pops the cluster flags
     config = resolve_cluster(flags)
     res = _measure(bench_scale.scale, sizes=_sizes(sizes), hold=hold, runs=runs,
+                   extra=start_args(config, config_path))
+    _emit({"load average at start": bench_hotpath.load_average(), **res}, as_json)
+
+
+@bench.command(name="flood")
+@cluster_options
+@click.option("--frames", type=click.IntRange(min=1000), default=200_000, show_default=True,
+              help="Hostile frames per run (raftzmq fuzz at full rate).")
+@click.option("--runs", type=click.IntRange(min=1), default=3, show_default=True, help="Runs (medians first).")
+@click.option("--second/--no-second", default=True, show_default=True,
+              help="Run a second 5-node cluster beside the target as load.")
+@click.option("--json", "as_json", is_flag=True)
+def flood_bench(frames: int, runs: int, second: bool, as_json: bool, **flags: Any) -> None:
+    """A flood of hostile frames against a 5-node cluster: CPU per rejected frame, elections caused (target 0),
+    leader and term held, frames dropped undecoded by the per-connection budgets; the load beside each run.
+
+    \b
+    Examples:
+      raftzmq bench flood                          # 3 runs of 200,000 frames, a second cluster as load
+      raftzmq bench flood --frames 50000 --runs 1 --no-second
+    """
+    config_path = flags["config_path"]  # resolve_cluster pops the cluster flags
+    config = resolve_cluster(flags)
+    res = _measure(bench_flood.flood, frames=frames, runs=runs, second=second,
                    extra=start_args(config, config_path))
     _emit({"load average at start": bench_hotpath.load_average(), **res}, as_json)
 
@@ -255,6 +287,35 @@ def wal_bench(rounds: int, size: int, directory: str | None, as_json: bool) -> N
 
     res = bench_wal(Path(directory) if directory else default_logs_root(), rounds=rounds, size=size,
                     progress=_progress)
+    _emit(res, as_json)
+
+
+@bench.command(name="replication")
+@click.option("--runs", type=click.IntRange(1, 50), default=3, show_default=True,
+              help="Fresh clusters per measurement (medians are reported).")
+@click.option("--proposals", type=click.IntRange(10, 100_000), default=200, show_default=True,
+              help="Proposals timed per latency run (after 20 of warm-up).")
+@click.option("--catchup", "catchup", type=click.IntRange(100, 1_000_000), default=10_000, show_default=True,
+              help="Entries the restarted follower is behind.")
+@click.option("--dir", "directory", metavar="DIR", default=None,
+              help="Where the run directories go (removed after; default: the logs root).")
+@click.option("--json", "as_json", is_flag=True)
+def replication_bench(runs: int, proposals: int, catchup: int, directory: str | None, as_json: bool) -> None:
+    """Replication on real processes: commit latency with one proposer on 5 nodes against the floor of one
+    fsync plus one round trip measured in the same run; catch-up speed of a follower CATCHUP entries behind;
+    messages sent to elect on 3 nodes and to commit 10 entries. Medians over RUNS fresh clusters, with the
+    machine's load (see docs/benchmarks.md, "Replication").
+
+    
+    Examples:
+      raftzmq bench replication                       # 3 runs
+      raftzmq bench replication --runs 5 --json > replication.json
+      raftzmq bench replication --runs 1 --proposals 50 --catchup 2000   # a quick look
+    """
+    from ..runtime.cluster.rundir import default_logs_root
+
+    res = _measure(bench_replication, directory=Path(directory) if directory else default_logs_root(), runs=runs,
+                   proposals=proposals, catchup=catchup)
     _emit(res, as_json)
 
 

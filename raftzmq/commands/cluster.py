@@ -14,7 +14,6 @@ from typing import Any
 
 import click
 
-from ..evidence.html import existing_report
 from ..protocol.quorum import majority
 from ..lab.live.netshapes import bridge_cuts, ring_cuts
 from ..runtime.config import ConfigError, ClusterConfig
@@ -42,9 +41,32 @@ def run_dir_option(f: Any) -> Any:
 
 def _client(run_dir: str | None, as_json: bool = False) -> ControlClient:
     try:
-        return ControlClient(resolve_run_dir(run_dir))
+        client = ControlClient(resolve_run_dir(run_dir))
     except RunDirError as exc:
         fail(str(exc) + running_hint(), as_json=as_json)
+    note_which(run_dir, client.run)
+    return client
+
+
+def _by_default(run_dir: str | None) -> bool:
+    return not run_dir and not os.environ.get("RAFTZMQ_RUN_DIR")
+
+
+def _under_logs_root() -> list[tuple[RunDir, int]]:
+    """The live clusters whose run directories are in this logs/ directory."""
+    root = default_logs_root().absolute().resolve()
+    return [(run, pid) for run, pid in running_clusters() if run.path.resolve().parent == root]
+
+
+def note_which(run_dir: str | None, run: RunDir) -> None:
+    """With several clusters running and no --run-dir, say on stderr which one logs/latest made us act on."""
+    if not _by_default(run_dir):
+        return
+    live = _under_logs_root()
+    if len(live) > 1:
+        others = ", ".join(str(r.path) for r, _ in live if r.path.resolve() != run.path.resolve())
+        click.echo(f"raftzmq: acting on {run.path} (logs/latest); also running: {others} "
+                   f"(choose with --run-dir DIR)", err=True)
 
 
 def running_hint() -> str:
@@ -69,9 +91,13 @@ _ROLE_STYLE: dict[str, dict[str, Any]] = {"leader": {"fg": "green", "bold": True
                "precandidate": {"fg": "yellow"}, "follower": {}}
 
 
+_STATE_WIDTH = 40  # a failure reason in the STATE column is cut here; the full one follows the table
+
+
 def _state_word(node: dict[str, Any]) -> str:
     if node["failed"]:
-        return "failed"
+        word = f"failed: {node['failed']}"
+        return word if len(word) <= _STATE_WIDTH else word[:_STATE_WIDTH - 1] + "…"
     if node["paused"]:
         return "paused"
     if not node["alive"]:
@@ -103,11 +129,12 @@ def render_status(st: dict[str, Any], color: bool = False) -> str:
         packet = ", ".join(net.get("packet_level") or []) or "none"
         head += (f"\nnetwork: {net.get('mode')}, auth {net.get('auth')}; packet-level faults: {packet}; "
                  "applied by the nodes: " + ("delay" if net.get("packet_level") else "all"))
-    rows = [("ID", "PID", "STATE", "ROLE", "TERM", "LEADER", "INC", "ENDPOINT")]
+    rows = [("ID", "PID", "STATE", "ROLE", "TERM", "LEADER", "LAST", "COMMIT", "LAG", "INC", "ENDPOINT")]
+    dash = lambda v: "-" if v is None else str(v)  # noqa: E731
     for n in st["nodes"]:
         rows.append((str(n["id"]), str(n["pid"] or "-"), _state_word(n), n["role"] or "-",
-                     "-" if n["term"] is None else str(n["term"]), "-" if n["leader"] is None else str(n["leader"]),
-                     str(n["incarnation"]), n["endpoint"]))
+                     dash(n["term"]), dash(n["leader"]), dash(n.get("last")), dash(n.get("commit")),
+                     dash(n.get("lag")), str(n["incarnation"]), n["endpoint"]))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = [head, ""]
     for index, row in enumerate(rows):
@@ -153,8 +180,9 @@ def _summary_line(st: dict[str, Any]) -> str:
 @click.option("--detach", is_flag=True, help="Run in the background; return once a leader exists.")
 @click.option("--resume", is_flag=True, help="Start again in an existing run dir (default logs/latest) from its "
                                             "state on disk.")
-@click.option("--spawn", type=click.Choice(SPAWN_METHODS), default="forkserver", show_default=True,
-              help="How node processes start: forked from a preloaded forkserver, or fork+exec.")
+@click.option("--spawn", type=click.Choice(SPAWN_METHODS), default="zygote", show_default=True,
+              help="How node processes start: forked from a zygote (a fork of this process made before it "
+                   "talks ZeroMQ), from multiprocessing's preloaded forkserver, or fork+exec.")
 @click.option("--wait", "wait_s", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
               help="With --detach: how long to wait for a leader (default 10 s + 0.1 s per node).")
 @click.option("--concurrent", is_flag=True, help="Start even though another cluster runs under the same logs "
@@ -325,6 +353,29 @@ class _Progress:
         click.echo(f"raftzmq: starting: {up}/{self.nodes} nodes up, {leader} ({now - self.began:.1f} s)", err=True)
 
 
+_DETACH_POLL_S = 0.02  # `start --detach`: how often to ask the new supervisor for a leader
+
+
+def _done() -> None:
+    """`start --detach` has its leader: end this process now. Tearing down an interpreter that imported the
+    supervisor and the node costs 70-125 ms on a loaded 2-core machine (docs/benchmarks.md), all of it after the
+    user's answer; nothing here needs it (the cluster runs in its own session; our files are closed). Under
+    click's test runner (stdout not a real file) it returns normally instead."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if _real_stdio():
+        os._exit(0)
+
+
+def _real_stdio() -> bool:
+    try:
+        sys.stdout.fileno()
+        sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False
+    return True
+
+
 def _exited(pid: int) -> int | None:
     """The exit code of our child `pid` if it has exited (reaping it), else None."""
     done, status = os.waitpid(pid, os.WNOHANG)
@@ -356,7 +407,8 @@ def _start_detached(run: RunDir, config: ClusterConfig, resume: bool, spawn: str
             return "hopeless"  # no majority can ever form: say so now rather than at the deadline
         return None
 
-    outcome = wait_until(settled, wait_s if wait_s is not None else 10 + 0.1 * config.nodes, interval=0.05)
+    outcome = wait_until(settled, wait_s if wait_s is not None else 10 + 0.1 * config.nodes,
+                         interval=_DETACH_POLL_S)
     st = last[0]
     if outcome == "leader" and st:
         on_started()
@@ -365,6 +417,7 @@ def _start_detached(run: RunDir, config: ClusterConfig, resume: bool, spawn: str
         for n in st["nodes"]:
             if n["failed"]:
                 click.echo(f"raftzmq: warning: node {n['id']} refused to start: {n['failed']}", err=True)
+        _done()
         return
     detail = render_status(st) if st else "the supervisor did not answer"
     _stop_supervisor(pid)
@@ -396,6 +449,8 @@ def _stop_supervisor(pid: int) -> None:
 
 def _report_note(run_dir: str | None) -> str:
     try:
+        from ..evidence.html import existing_report  # the report's imports are not on the way to a start
+
         report = existing_report(resolve_run_dir(run_dir).path)
     except RunDirError:
         return ""
@@ -421,7 +476,10 @@ def status(as_json: bool, watch: bool, interval: float, run_dir: str | None) -> 
         client = ControlClient(resolve_run_dir(run_dir))
     except RunDirError as exc:  # e.g. the cluster has stopped: its report may still be there
         fail(str(exc) + running_hint() + _report_note(run_dir), as_json=as_json)
+    note_which(run_dir, client.run)
     while True:
+        from ..evidence.html import existing_report
+
         report = existing_report(client.run.path)
         try:
             st = client.request("status")
@@ -501,27 +559,47 @@ resume = _ids_command("resume", "SIGCONT paused nodes.", "  raftzmq resume 2")
 @click.argument("ids", nargs=-1, type=int)
 @run_dir_option
 def stop(ids: tuple[int, ...], run_dir: str | None) -> None:
-    """SIGTERM the given nodes, or with no ids stop the whole cluster (nodes and supervisor).
+    """SIGTERM the given nodes, or with no ids stop whole clusters (nodes and supervisor): with no --run-dir,
+    every cluster this logs/ directory is running, each named; with --run-dir, that one.
 
     \b
     Examples:
       raftzmq stop 4
-      raftzmq stop
+      raftzmq stop                          # every cluster under logs/
+      raftzmq stop --run-dir logs/20261126-101500-ab12
     """
+    if not ids and _by_default(run_dir):
+        live = _under_logs_root()
+        if live:
+            for run, _pid in live:
+                try:
+                    client = ControlClient(run)
+                except RunDirError:
+                    continue  # stopped by itself between the listing and now
+                _stop_whole(client)
+            return
     client = _client(run_dir)
-    try:
-        reply = client.request("stop", ids=list(ids))
-    except ControlError as exc:
-        fail(str(exc))
     if ids:
+        try:
+            reply = client.request("stop", ids=list(ids))
+        except ControlError as exc:
+            fail(str(exc))
         for line in reply["done"]:
             click.echo(line)
         return
+    _stop_whole(client)
+
+
+def _stop_whole(client: ControlClient) -> None:
     pid = client.run.live_supervisor()
+    try:
+        client.request("stop", ids=[])
+    except ControlError as exc:
+        fail(str(exc))
     if pid is not None:
         wait_until(lambda: client.run.live_supervisor() != pid, 15, interval=0.05)
     if client.run.live_supervisor() == pid and pid is not None:
-        fail(f"the supervisor (pid {pid}) did not exit within 15 s")
+        fail(f"the supervisor (pid {pid}) of {client.run.path} did not exit within 15 s")
     click.echo(f"cluster in {client.run.path} stopped")
 
 

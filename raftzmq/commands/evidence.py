@@ -13,17 +13,18 @@ from typing import Any
 
 import click
 
-from ..evidence.checker import check_located, check_run, run_check
+from ..evidence.checker import CheckResult, check_located, check_run, exit_code, render_summary
 from ..evidence.report import failovers, recovery_summary, render_report
 from ..evidence.history import HistoryError, read_history
 from ..evidence.html import existing_report, write_html_report
 from ..evidence.lincheck import DEFAULT_BUDGET_S, DEFAULT_MAX_STATES, MODELS, check_history, render_text
 from ..evidence.linview import write_lin_html
 from ..evidence.timeline import render_svg
-from ..evidence.logfile import EVENT_NAMES, Located, LogFormatError, LogTail, read_run
+from ..evidence.logfile import EVENT_NAMES, Located, LogFormatError, LogTail, NotARunError, find_runs, read_run
 from ..evidence.recordline import format_record
-from ..runtime.cluster.rundir import default_logs_root
-from .cluster import RUN_DIR_HELP, fail
+from ..runtime.cluster.clusterfile import ClusterFileError, load as load_cluster_file
+from ..runtime.cluster.rundir import RunDir, default_logs_root
+from .cluster import RUN_DIR_HELP, fail, note_which
 
 __all__ = ["logs", "check", "report", "timeline"]
 
@@ -54,7 +55,25 @@ def _run_path(run_dir: str | None) -> Path:
     latest = default_logs_root() / "latest"
     if not latest.exists():
         fail(f"no run directory at {latest}; start one with `raftzmq start` or give a path")
+    note_which(None, RunDir(latest.resolve()))  # several clusters running: say which one this reads
     return latest.resolve()
+
+
+def _runs(path: Path, output: str | None = None, as_json: bool = False) -> list[Path]:
+    """The runs a path stands for (itself, or every run folder below a benchmark's or campaign's output)."""
+    try:
+        runs = find_runs(path)
+    except (NotARunError, OSError) as exc:
+        fail(str(exc), as_json=as_json)
+    if output and len(runs) > 1:
+        fail(f"{path} holds {len(runs)} runs ({', '.join(str(r.relative_to(path)) for r in runs)}); -o names one "
+             f"file: give one of them, or leave -o out to write one into each")
+    return runs
+
+
+def _heading(runs: list[Path], run: Path) -> None:
+    if len(runs) > 1:
+        click.echo(f"== run {run} ==")
 
 
 def _note_report(path: Path) -> None:
@@ -128,6 +147,11 @@ def _check_filters(path: Path, batch: list[Located], nodes: tuple[int, ...], eve
 @click.command()
 @click.argument("run_dir_arg", metavar="[RUN_DIR]", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
+@click.option("--nodes", "-n", "nodes", type=click.IntRange(min=1), metavar="N",
+              help="The cluster has members 1..N (for logs without a cluster.json): a member without records "
+                   "makes the evidence incomplete.")
+@click.option("--cluster", "cluster_file", metavar="FILE",
+              help="The cluster file the nodes ran from (`raftzmq init-cluster`): its members, like --nodes.")
 @click.option("--run-dir", "run_dir", metavar="DIR", help=RUN_DIR_HELP)
 @click.option("--history", "history", metavar="FILE",
               help="Check a client history (JSON lines, docs/history-format.md) for linearizability instead.")
@@ -142,14 +166,18 @@ def _check_filters(path: Path, batch: list[Located], nodes: tuple[int, ...], eve
 @click.option("--html", "html_out", metavar="OUT",
               help="With --history: also write a self-contained HTML page: operations per process on a time axis, "
                    "the longest linearizable prefix, the window and the operation that cannot be placed.")
-def check(run_dir_arg: str | None, as_json: bool, run_dir: str | None, history: str | None, model: str | None,
-          budget: float | None, max_states: int | None, html_out: str | None) -> None:
+def check(run_dir_arg: str | None, as_json: bool, nodes: int | None, cluster_file: str | None,
+          run_dir: str | None, history: str | None, model: str | None, budget: float | None,
+          max_states: int | None, html_out: str | None) -> None:
     """Verify a run's logs: one leader per term, one vote per node per term (across restarts), terms never go
     back, every leader backed by a majority, every vote durable before it was sent.
 
-    Works on live runs and simulator runs. Exit 0 clean, 1 a violation (with file:line), 2 unreadable input,
-    3 incomplete evidence: records are missing (a deleted log file, a lost incarnation, a seq gap), so no
-    verdict is given; the output says what is missing.
+    Works on live, chaos, scenario, benchmark and simulator runs; a folder holding several runs (a benchmark's
+    output) has each judged, under its name. Exit 0 clean, 1 a violation (with file:line), 2 unreadable input,
+    3 incomplete evidence: records are missing (a member without records, e.g. one host's folder of a multi-host
+    cluster; a deleted log file, a lost incarnation, a seq gap), so no verdict is given and no violation is
+    reported; the output says what is missing. The members come from cluster.json, the supervisor's
+    cluster_started record, --nodes or --cluster.
 
     With --history FILE: is the client history linearizable? Models: cas-register (read, write, cas) and kv
     (get, put, delete, cas, append), checked key by key; fail operations did not happen, info and unfinished
@@ -161,6 +189,9 @@ def check(run_dir_arg: str | None, as_json: bool, run_dir: str | None, history: 
     Examples:
       raftzmq check                      # logs/latest
       raftzmq check logs/20261126-101500-ab12 --json
+      raftzmq check collected --nodes 3  # logs gathered from three hosts, without their cluster.json
+      raftzmq check collected --cluster cluster.toml
+      raftzmq check runs/fig16           # every run a `bench failover` kept
       raftzmq check --history history.jsonl
       raftzmq check --history history.jsonl --model kv --budget 300 --json | jq .violation.window
       raftzmq check --history history.jsonl --html lin.html
@@ -170,12 +201,46 @@ def check(run_dir_arg: str | None, as_json: bool, run_dir: str | None, history: 
                             ("--html", html_out)):
             if value is not None:
                 fail(f"{name} is for --history FILE")
-        path = _run_path(run_dir_arg or run_dir)
-        sys.exit(run_check(path, as_json, sys.stdout))
+        sys.exit(_check_runs(run_dir_arg or run_dir, as_json, nodes, cluster_file))
     if run_dir_arg or run_dir:
         fail("give either a run directory or --history FILE, not both")
+    if nodes is not None or cluster_file is not None:
+        fail("--nodes and --cluster are for run directories, not --history FILE")
     sys.exit(_check_history(history, model, as_json, DEFAULT_BUDGET_S if budget is None else budget,
                             DEFAULT_MAX_STATES if max_states is None else max_states, html_out))
+
+
+def _check_runs(run_dir: str | None, as_json: bool, nodes: int | None, cluster_file: str | None) -> int:
+    """The safety check of every run the path stands for; the exit code of the worst verdict."""
+    if cluster_file is not None:
+        if nodes is not None:
+            fail("give --nodes or --cluster, not both", as_json=as_json)
+        try:
+            nodes = load_cluster_file(cluster_file).config.nodes
+        except ClusterFileError as exc:
+            fail(str(exc), as_json=as_json)
+    path = _run_path(run_dir)
+    runs = _runs(path, as_json=as_json)
+    results: list[tuple[Path, CheckResult]] = []
+    for run in runs:
+        try:
+            results.append((run, check_run(run, cluster_size=nodes)))
+        except (LogFormatError, OSError) as exc:
+            fail(str(exc), as_json=as_json)
+    if as_json:
+        doc = results[0][1].to_dict() if len(runs) == 1 else \
+            {"runs": [{"run_dir": str(run), **res.to_dict()} for run, res in results]}
+        click.echo(json.dumps(doc, indent=2))
+    else:
+        for run, res in results:
+            _heading(runs, run)
+            click.echo(render_summary(res), nl=False)
+        if len(runs) > 1:
+            verdicts = [res.verdict for _, res in results]
+            click.echo(f"{len(runs)} runs: " + ", ".join(f"{verdicts.count(v)} {v}" for v in
+                                                         ("ok", "violation", "incomplete") if v in verdicts))
+    codes = {exit_code(res) for _, res in results}
+    return 1 if 1 in codes else 3 if 3 in codes else 0
 
 
 def _check_history(path: str, model: str | None, as_json: bool, budget: float, max_states: int,
@@ -225,22 +290,29 @@ def report(run_dir_arg: str | None, as_json: bool, as_html: bool, output: str | 
     path = _run_path(run_dir_arg or run_dir)
     if output and not as_html:
         fail("-o/--output is for --html")
+    runs = _runs(path, output)
     if as_html:
-        _html_report(path, output)
+        for run in runs:
+            _html_report(run, output)
         return
-    try:
-        records = [loc.record for loc in read_run(path, on_warning=lambda message: None)]
-        checked = check_run(path)
-    except (LogFormatError, OSError) as exc:
-        fail(str(exc))
-    size = checked.cluster_size or 0
+    docs = []
+    for run in runs:
+        try:
+            records = [loc.record for loc in read_run(run, on_warning=lambda message: None)]
+            checked = check_run(run)
+        except (LogFormatError, OSError) as exc:
+            fail(str(exc))
+        size = checked.cluster_size or 0
+        if as_json:
+            docs.append({"run_dir": str(run), "complete": checked.complete,
+                         "incomplete": [g.to_dict() for g in checked.incomplete],
+                         "summary": recovery_summary(records, size),
+                         "failovers": [asdict(f) for f in failovers(records, size)]})
+        else:
+            _heading(runs, run)
+            click.echo(render_report(records, size, [g.message for g in checked.incomplete]), nl=False)
     if as_json:
-        click.echo(json.dumps({"run_dir": str(path), "complete": checked.complete,
-                               "incomplete": [g.to_dict() for g in checked.incomplete],
-                               "summary": recovery_summary(records, size),
-                               "failovers": [asdict(f) for f in failovers(records, size)]}, indent=2))
-    else:
-        click.echo(render_report(records, size, [g.message for g in checked.incomplete]), nl=False)
+        click.echo(json.dumps(docs[0] if len(docs) == 1 else {"runs": docs}, indent=2))
 
 
 def _html_report(path: Path, output: str | None) -> None:
@@ -267,6 +339,11 @@ def timeline(run_dir_arg: str | None, output: str | None, width: int, run_dir: s
       raftzmq timeline logs/sim-17 -o sim17.svg --width 2400
     """
     path = _run_path(run_dir_arg or run_dir)
+    for run in _runs(path, output):
+        _timeline(run, output, width)
+
+
+def _timeline(path: Path, output: str | None, width: int) -> None:
     try:
         torn: list[str] = []
         located = read_run(path, on_warning=torn.append)
@@ -276,7 +353,7 @@ def timeline(run_dir_arg: str | None, output: str | None, width: int, run_dir: s
     if not located:
         fail(f"{path}: no log records to draw")
     target = Path(output) if output else path / "timeline.svg"
-    svg = render_svg([loc.record for loc in located], width=width, title=f"raftzmq run {path.name}",
+    svg = render_svg([loc.record for loc in located], width=width, title=f"raftzmq run {path.resolve().name}",
                      wheres=[loc.where for loc in located], check=check)
     try:
         target.write_text(svg)

@@ -9,7 +9,7 @@ import click
 from ..lab.live.fuzz import CATEGORIES, run_fuzz
 from ..runtime.cluster.control import ControlError
 from ..runtime.cluster.rundir import RunDirError, resolve_run_dir
-from .cluster import fail, run_dir_option
+from .cluster import fail, note_which, run_dir_option
 
 __all__ = ["fuzz"]
 
@@ -40,7 +40,9 @@ def fuzz(frames: int, seed: int | None, as_json: bool, run_dir: str | None) -> N
       raftzmq fuzz --frames 20000 --seed 7 --json
     """
     try:
-        result = run_fuzz(resolve_run_dir(run_dir).path, frames=frames, seed=seed,
+        run = resolve_run_dir(run_dir)
+        note_which(run_dir, run)
+        result = run_fuzz(run.path, frames=frames, seed=seed,
                           progress=(lambda s: None) if as_json else (lambda s: click.echo(s, err=True)))
     except (RunDirError, ControlError, RuntimeError) as exc:
         fail(str(exc))

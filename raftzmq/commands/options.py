@@ -14,7 +14,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from ..protocol.core import PERSIST_MODES
-from ..runtime.cores.coreload import CoreLoadError, resolve_spec
+from ..runtime.cores.coreload import CoreLoadError, ignores_prevote, resolve_spec
 from ..runtime.config import ClusterConfig, ConfigError, default_config, load_config, with_overrides
 
 __all__ = ["cluster_options", "fail", "resolve_cluster", "start_args", "CLUSTER_KEYS"]
@@ -72,7 +72,12 @@ def resolve_cluster(kw: dict[str, Any], base: ClusterConfig | None = None, **mor
                                 check_quorum=flags["check_quorum"], persist=flags["persist"], core=flags["core"],
                                 hints=None if flags["hints"] is None else ON_OFF[flags["hints"]], **more)
         # The core is imported and probed now: a bad one is a one-line error before anything starts.
-        return with_overrides(config, core=resolve_spec(config.core))
+        config = with_overrides(config, core=resolve_spec(config.core))
+        if config.prevote and ignores_prevote(config.core):
+            click.echo(f"raftzmq: warning: core {config.core} does not do PreVote (with prevote on, its first "
+                       "election timeout asked for real votes), so this cluster runs without it: a node back from "
+                       "isolation can depose a healthy leader. Say so with --no-prevote.", err=True)
+        return config
     except (ConfigError, CoreLoadError) as exc:
         fail(str(exc))
 

@@ -34,6 +34,7 @@ __all__ = [
     "check_located",
     "render_summary",
     "run_check",
+    "exit_code",
 ]
 
 INVARIANTS = {
@@ -71,6 +72,11 @@ class CheckResult:
     warnings: list[str] = field(default_factory=list)
     suppressed: int = 0  # violations beyond max_violations, counted but not kept
     incomplete: list[Gap] = field(default_factory=list)  # what the records cannot show (coverage.py)
+    # Violations seen in incomplete records are withheld, never reported: a lost vote_granted makes a legitimate
+    # leader look like one without a majority. Only their number is shown; the simulator, whose in-memory evidence
+    # is complete by construction, still reads them (a gap there is a bug of its own, not a reason for silence).
+    withheld: int = 0
+    withheld_violations: list[Violation] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -86,7 +92,7 @@ class CheckResult:
         return "incomplete" if self.incomplete else "violation" if self.violations else "ok"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        doc = {
             "ok": self.ok,
             "verdict": self.verdict,
             "incomplete": [g.to_dict() for g in self.incomplete],
@@ -97,6 +103,9 @@ class CheckResult:
             "stats": self.stats,
             "warnings": self.warnings,
         }
+        if self.incomplete:  # only incomplete evidence withholds anything; complete runs keep their exact output
+            doc["withheld_violations"] = self.withheld
+        return doc
 
     def to_json(self, **kw: Any) -> str:
         return json.dumps(self.to_dict(), **kw)
@@ -144,6 +153,9 @@ class Checker:
         self.coverage = Coverage()
         self.last_ns = 0
         self.expect_supervisor_log = False  # check_run sets it for live runs (they have a cluster.json)
+        # The members whose records the evidence must hold, and who says so ("cluster.json", "--nodes"): a member
+        # without a single record is missing evidence (a multi-host set with one folder not collected).
+        self.expected_members: tuple[set[int], str] | None = None
         self._replication = ReplicationChecks(self._violate, self.warnings.append)
 
     # ---------------------------------------------------------------------------------------------- feeding
@@ -319,7 +331,32 @@ class Checker:
         gaps = self.coverage.finish(expect_supervisor_log=self.expect_supervisor_log,
                                     supervisor_records=self.supervisor_records, last_ns=self.last_ns)
         gaps = gaps + replication_gaps
+        gaps += self._missing_members(size, gaps)
+        if gaps:  # no verdict from part of the evidence: what was seen is counted, not reported
+            withheld = len(self.violations) + self.suppressed
+            return CheckResult([], stats, size, source, self.warnings, 0, gaps, withheld, self.violations)
         return CheckResult(self.violations, stats, size, source, self.warnings, self.suppressed, gaps)
+
+    def _missing_members(self, size: int | None, gaps: list[Gap]) -> list[Gap]:
+        """Members expected (cluster.json, cluster_started, --nodes) that wrote no record. Only without a
+        supervisor's spawns: where it logged them, it is the authority on which processes ran (one it never
+        spawned cannot have voted), and the coverage judges those it did (a silent spawn is a gap there)."""
+        if self.coverage.spawned():
+            return []
+        if self.expected_members is not None:
+            members, source = self.expected_members
+        elif self._started_size is not None:
+            members, source = set(range(1, self._started_size[0] + 1)), "cluster_started"
+        else:
+            return []
+        told = {g.node for g in gaps}
+        missing = sorted(m for m in members if m not in self._nodes and m not in told)
+        if not missing:
+            return []
+        have = sorted(self._nodes)
+        return [Gap("missing_member", m, f"node {m}: no records, though {source} names it a member (records here "
+                    f"are of node{'s' if len(have) != 1 else ''} {', '.join(map(str, have)) or 'none'}); "
+                    f"gather node-{m}.jsonl from its host", None) for m in missing]
 
 
 def _cluster_json(run_dir: Path) -> tuple[int, bool] | None:
@@ -342,9 +379,16 @@ def _cluster_json(run_dir: Path) -> tuple[int, bool] | None:
 def _checker_for(run_dir: Path, cluster_size: int | None) -> Checker:
     from_json = _cluster_json(run_dir)
     if from_json is None:
-        return Checker(cluster_size, size_source="parameter")
+        checker = Checker(cluster_size, size_source="parameter")
+        if cluster_size is not None:
+            checker.expected_members = (set(range(1, cluster_size + 1)), "--nodes")
+        return checker
     checker = Checker(from_json[0], size_source="cluster.json")
+    if cluster_size is not None and cluster_size != from_json[0]:
+        checker.warnings.append(f"{run_dir / 'cluster.json'} says {from_json[0]} nodes; it wins over the "
+                                f"{cluster_size} asked for")
     checker.expect_supervisor_log = from_json[1]  # supervised: only the supervisor says which incarnations ran
+    checker.expected_members = (set(range(1, from_json[0] + 1)), "cluster.json")
     return checker
 
 
@@ -387,8 +431,9 @@ def render_summary(result: CheckResult, *, max_violations: int = 50, max_terms: 
         lines.append(f"INCOMPLETE EVIDENCE: {len(result.incomplete)} gap(s) in the records; no verdict")
         for g in result.incomplete:
             lines.append(f"  {g.message}" + (f"\n      at {g.where}" if g.where else ""))
-        if n:
-            lines.append(f"violations seen in the partial records ({n}; they may be artefacts of what is missing):")
+        if result.withheld:
+            lines.append(f"{result.withheld} apparent violation(s) in the partial records are not reported: they "
+                         "may be artefacts of what is missing; complete the records for a verdict")
     else:
         lines.append("OK: no safety violations" if result.ok else f"VIOLATIONS: {n}")
     for v in result.violations[:max_violations]:
@@ -419,14 +464,20 @@ def render_summary(result: CheckResult, *, max_violations: int = 50, max_terms: 
     return "\n".join(lines) + "\n"
 
 
-def run_check(run_dir: str | os.PathLike[str], as_json: bool, out: TextIO) -> int:
-    """`raftzmq check RUN_DIR [--json]`: 0 clean, 1 violation(s), 2 unreadable input (message names path/line),
-    3 incomplete evidence (records are missing, so no verdict; the output says which)."""
+def run_check(run_dir: str | os.PathLike[str], as_json: bool, out: TextIO, *,
+              cluster_size: int | None = None) -> int:
+    """`raftzmq check RUN_DIR [--json]` for one run: 0 clean, 1 violation(s), 2 unreadable input (message names
+    path/line), 3 incomplete evidence (records are missing, so no verdict; the output says which)."""
     try:
-        result = check_run(run_dir)
+        result = check_run(run_dir, cluster_size=cluster_size)
     except (LogFormatError, OSError) as e:
         msg = str(e)  # LogFormatError says "file:line: problem"; OSErrors from open name their path
-        out.write(json.dumps({"ok": False, "error": msg}) + "\n" if as_json else f"error: {msg}\n")
+        out.write(json.dumps({"ok": False, "error": msg}) + "\n" if as_json else f"raftzmq: error: {msg}\n")
         return 2
     out.write(result.to_json(indent=2) + "\n" if as_json else render_summary(result))
+    return exit_code(result)
+
+
+def exit_code(result: CheckResult) -> int:
+    """0 ok, 1 violation, 3 incomplete (EXIT_INCOMPLETE)."""
     return {"ok": 0, "violation": 1, "incomplete": EXIT_INCOMPLETE}[result.verdict]

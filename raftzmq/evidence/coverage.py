@@ -29,7 +29,8 @@ REFUSED_EXIT_CODES = (3, 4)  # docs/CONTRACTS.md: refused to start, storage fata
 @dataclass(frozen=True, slots=True)
 class Gap:
     """One thing the evidence is missing. `kind`: seq_gap | log_reopened | missing_incarnation | missing_file |
-    missing_supervisor_log."""
+    missing_supervisor_log | missing_member (a member named by cluster.json, cluster_started or --nodes wrote no
+    record: e.g. one host's folder of a multi-host cluster was not gathered)."""
 
     kind: str
     node: int | None
@@ -53,6 +54,10 @@ class Coverage:
         self._spawn_ns: dict[tuple[int, int], int] = {}
         self._stopped = False  # cluster_stopped: every node has exited
         self._last_ns = 0  # the newest mono_ns of any record, given to finish()
+
+    def spawned(self) -> list[tuple[int, int]]:
+        """(node, incarnation) of every spawn the supervisor logged."""
+        return sorted(self._spawned)
 
     def incarnation(self, node: int, inc: int) -> None:
         self._seen.setdefault(node, set()).add(inc)

@@ -20,7 +20,7 @@ from typing import Any
 from .checker import CheckResult, check_located
 from .logfile import Located, LogFormatError, read_run
 from .report import failovers, recovery_summary
-from .runview import MARK_STYLE, ROLE_STYLE, RunView, build_view
+from .runview import MARK_STYLE, ROLE_STYLE, SKEW_STYLE, RunView, build_view, short_label
 
 __all__ = ["REPORT_NAME", "DATA_VERSION", "report_data", "render_html", "write_html_report", "existing_report",
            "read_report_data"]
@@ -57,7 +57,7 @@ def _gaps(check: CheckResult, index_of: dict[str, int]) -> list[dict[str, Any]]:
 
 def _verdict(view: RunView, check: CheckResult, index_of: dict[str, int]) -> dict[str, Any]:
     return {"ok": check.ok, "verdict": check.verdict, "incomplete": _gaps(check, index_of),
-            "violations": _violations(view), "suppressed": check.suppressed,
+            "violations": _violations(view), "suppressed": check.suppressed, "withheld": check.withheld,
             "cluster_size": check.cluster_size, "cluster_size_source": check.cluster_size_source,
             "warnings": check.warnings, "stats": {k: v for k, v in check.stats.items() if k != "leaders_per_term"}}
 
@@ -86,11 +86,13 @@ def report_data(located: Sequence[Located], check: CheckResult, *, title: str) -
     return {
         "version": DATA_VERSION, "title": title, "first_ns": view.first_ns, "t_end_ms": _ms(view, view.last_ns),
         "nodes": view.nodes, "cluster_size": size,
-        "style": {"roles": ROLE_STYLE, "marks": MARK_STYLE},
+        "style": {"roles": ROLE_STYLE, "marks": MARK_STYLE, "skew": SKEW_STYLE},
         "lanes": _lanes(view),
         "terms": [[_ms(view, t.start_ns), _ms(view, t.end_ns), t.term, list(t.leaders)] for t in view.terms],
-        "marks": [{"t": _ms(view, m.at_ns), "kind": m.kind, "node": m.node, "label": m.label, "detail": m.detail,
-                   "rec": m.index} for m in view.marks],
+        "marks": [{"t": _ms(view, m.at_ns), "kind": m.kind, "node": m.node, "label": m.label,
+                   "short": short_label(m.label), "detail": m.detail, "rec": m.index} for m in view.marks],
+        "skews": [{"t0": _ms(view, s.start_ns), "t1": _ms(view, s.end_ns), "node": s.node, "factor": s.factor,
+                   "label": s.label, "rec": s.index} for s in view.skews],
         "net": _net(view),
         "votes": [[_ms(view, a.at_ns), a.kind, a.voter, a.candidate, a.term, a.granted, a.index]
                   for a in view.arrows],

@@ -33,6 +33,8 @@ __all__ = [
     "iter_records",
     "read_run",
     "run_files",
+    "find_runs",
+    "NotARunError",
     "LogTail",
 ]
 
@@ -70,12 +72,14 @@ NODE_EVENT_FIELDS: dict[str, dict[str, str]] = {
     "netctl_rejected": {"reason": _STR},
     "message_dropped": {"peer": _INT_OR_NULL, "kind": _STR, "reason": _STR},
     "message_rejected": {"reason": _STR, "size": _INT},
+    "frames_throttled": {"frames": _INT, "bytes": _INT, "connections": _INT, "window_ms": _INT},
     "auth_rejected": {"reason": _STR, "address": _STR, "public_key": _STR},
     "node_stopping": {"reason": _STR},
     "loop_stats": {"wakes": _INT, "ticks": _INT},
     "log_cap_reached": {"cap": _INT},
     "timer_released": {"reason": _STR, "held_ms": _INT},
     "node_failed": {"reason": _STR},
+    "failpoint_hit": {"name": _STR},
     "faults_applied": {"skew": _NUM, "failpoints": _LIST},
     "log_repaired": {"bytes": _INT},
     "log_reopened": {"reason": _STR, "records_before": _INT},
@@ -90,6 +94,7 @@ REPLICATION_EVENTS = frozenset({"log_appended", "commit_advanced", "entries_appl
 SUPERVISOR_EVENT_FIELDS: dict[str, dict[str, str]] = {
     "cluster_started": {"nodes": _INT, "config": _DICT},
     "node_spawned": {"pid": _INT, "incarnation": _INT},
+    "timers_connecting": {"nodes": _INT, "first": _INT_OR_NULL},
     "timers_released": {"nodes": _INT, "first": _INT_OR_NULL},
     "node_killed": {"pid": _INT, "signal": _INT_OR_STR},
     "node_exited": {"pid": _INT, "code": _INT_OR_NULL},
@@ -257,6 +262,7 @@ class LogWriter:
         self.clock: Clock = clock or _SYSTEM_CLOCK
         self.sink, self.validate = sink, validate
         self.seq = 0
+        self.last_term: int | None = None  # the term of the last record written (node writers)
         self.repaired_bytes = 0
         self.reopened = 0  # how many times the file disappeared and was opened again
         self._written = 0  # records written into the currently open file
@@ -353,6 +359,7 @@ class LogWriter:
             self._written += 1
         if self.by == "node":
             self.seq += 1
+            self.last_term = rec["term"]
         if self.sink is not None:
             self.sink(rec)
 
@@ -484,12 +491,59 @@ def iter_records(
             yield _parse_line(raw, where), where
 
 
+def _log_files(d: Path) -> list[Path]:
+    """The schema's log files of a folder (node-<id>.jsonl, supervisor.jsonl), sorted by name."""
+    return sorted(p for p in d.glob("*.jsonl") if p.is_file() and (
+        p.name == "supervisor.jsonl" or (p.name.startswith("node-") and p.name[5:-6].isdigit())))
+
+
 def run_files(run_dir: str | os.PathLike[str]) -> list[Path]:
-    """The *.jsonl files of a run dir, sorted by name. FileNotFoundError/NotADirectoryError if it is missing."""
+    """The log files of a run dir, sorted by name: node-<id>.jsonl and supervisor.jsonl (docs/log-schema.md), so
+    a run folder may hold other JSON-lines files (a benchmark's load.jsonl, a client history) beside them; a
+    folder without either is read as its *.jsonl. FileNotFoundError/NotADirectoryError if it is missing."""
     d = Path(run_dir)
     if not d.is_dir():
         raise (NotADirectoryError if d.exists() else FileNotFoundError)(f"{d}: no such run directory")
-    return sorted(p for p in d.glob("*.jsonl") if p.is_file())
+    return _log_files(d) or sorted(p for p in d.glob("*.jsonl") if p.is_file())
+
+
+class NotARunError(ValueError):
+    """A folder that is neither a run nor holds runs; the message says what was expected and what is there."""
+
+
+_RUN_SEARCH_DEPTH = 3  # a benchmark folder holds runs one level down (bench failover: real-<range>/, sim-<range>/)
+
+
+def find_runs(path: str | os.PathLike[str]) -> list[Path]:
+    """The runs `path` stands for: itself if it holds log files (node-<id>.jsonl, supervisor.jsonl); else the
+    folders below it that do (a benchmark's or a campaign's output: every run it kept), sorted; else itself if it
+    holds other *.jsonl files. Raises FileNotFoundError/NotADirectoryError, or NotARunError naming what a run
+    folder holds and what this one has."""
+    d = Path(path)
+    if not d.is_dir():
+        raise (NotADirectoryError if d.exists() else FileNotFoundError)(f"{d}: no such run directory")
+    if _log_files(d):
+        return [d]
+    found: list[Path] = []
+    for root, dirs, _files in os.walk(d):
+        here = Path(root)
+        depth = len(here.relative_to(d).parts)
+        if depth and _log_files(here):
+            found.append(here)
+            dirs[:] = []  # a run's own subfolders are not runs of their own
+        elif depth >= _RUN_SEARCH_DEPTH:
+            dirs[:] = []
+        else:
+            dirs[:] = sorted(x for x in dirs if not (here / x).is_symlink())  # logs/latest is a link to a run
+    if found:
+        return sorted(found)
+    if any(p.is_file() for p in d.glob("*.jsonl")):
+        return [d]
+    there = sorted(p.name for p in d.iterdir())
+    listing = ", ".join(there[:8]) + (f", ... ({len(there)} entries)" if len(there) > 8 else "") or "nothing"
+    raise NotARunError(f"{d}: not a run folder: expected node-<id>.jsonl and supervisor.jsonl logs (a live, "
+                       f"chaos, scenario or simulator run), or folders holding them (a benchmark's output); "
+                       f"it holds {listing}")
 
 
 def read_run(

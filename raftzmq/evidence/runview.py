@@ -13,8 +13,9 @@ from typing import Any
 
 from .checker import CheckResult
 
-__all__ = ["ROLE_STYLE", "MARK_STYLE", "Segment", "Mark", "NetSpan", "Arrow", "TermSpan", "ViolationMark",
-           "RunView", "build_view", "role_segments", "mark_of", "net_label"]
+__all__ = ["ROLE_STYLE", "MARK_STYLE", "SKEW_STYLE", "Segment", "Mark", "NetSpan", "Arrow", "TermSpan",
+           "ViolationMark", "SkewSpan", "RunView", "build_view", "role_segments", "mark_of", "net_label",
+           "short_label"]
 
 # state -> (colour, legend text). "down" is a gap (killed or crashed); "stopped" a planned stop.
 ROLE_STYLE: dict[str, tuple[str, str]] = {
@@ -38,10 +39,16 @@ MARK_STYLE: dict[str, tuple[str, str]] = {
     "heal": ("#00897b", "heal (network restored)"),
     "net": ("#6d4c41", "net: loss / delay changed"),
     "transfer": ("#fb8c00", "leadership transfer requested"),
-    "failed": ("#b71c1c", "node failed (refused / storage fatal)"),
+    "failed": ("#b71c1c", "node failed (refused / storage fatal / its failpoint fired)"),
+    "skew": ("#0097a7", "skew: the node's timers run ×factor (band on its lane)"),
+    "failpoint": ("#ff6f00", "failpoint armed (the node SIGKILLs itself there)"),
+    "disk": ("#5d4037", "disk fault armed (its next state write fails)"),
     "hint": ("#00c853", "hint pre-vote (the leader's connection closed)"),
     "violation": ("#ff1744", "safety violation (checker)"),
 }
+# the band a skewed node's lane carries while its timers run fast or slow: (colour, legend text)
+SKEW_STYLE = ("#0097a7", "skew band: the node's timers run ×factor (label: the factor)")
+_SHORT_LABEL = 18  # characters: a longer label is abbreviated where space is short (the full one in its tooltip)
 _ROLE_OF = {"node_started": "follower", "became_follower": "follower", "became_precandidate": "precandidate",
             "became_candidate": "candidate", "became_leader": "leader"}
 _KILL_SIGNALS = ("SIGKILL", 9)
@@ -65,6 +72,24 @@ class Mark:
     label: str  # short, drawn next to the mark
     detail: str  # everything the record says
     index: int
+
+
+def short_label(label: str, limit: int = _SHORT_LABEL) -> str:
+    """The label cut to `limit` characters with an ellipsis (its full text goes into the tooltip)."""
+    return label if len(label) <= limit else label[:limit - 1] + "…"
+
+
+@dataclass(frozen=True, slots=True)
+class SkewSpan:
+    node: int
+    start_ns: int
+    end_ns: int
+    factor: float
+    index: int  # the fault_injected record
+
+    @property
+    def label(self) -> str:
+        return f"×{self.factor:g}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +164,7 @@ class RunView:
     net: list[NetSpan]
     arrows: list[Arrow]
     violations: list[ViolationMark] = field(default_factory=list)
+    skews: list[SkewSpan] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------------------------- lanes
@@ -183,7 +209,7 @@ def _lane_node_record(lanes: _Lanes, rec: dict[str, Any], i: int, stopping: bool
             lanes.switch(node, rec["mono_ns"], _ROLE_OF[event], rec["term"], i)
     elif event == "node_stopping":
         lanes.switch(node, rec["mono_ns"], "stopped", rec["term"], i)
-    elif event == "node_failed":
+    elif event in ("node_failed", "failpoint_hit"):
         lanes.switch(node, rec["mono_ns"], "stopped" if stopping else "down", rec["term"], i)
 
 
@@ -271,12 +297,17 @@ def mark_of(rec: dict[str, Any], i: int, stopping: bool) -> Mark | None:
         kind = "pause" if event == "node_paused" else "resume"
         label = f"{kind} {node}"
     elif event == "node_failed":
-        kind, label = "failed", f"{node} failed"
+        if str(rec.get("reason", "")).startswith("failpoint "):
+            return None  # the node's own failpoint_hit record is the mark
+        kind, label = "failed", f"{node} failed: {rec.get('reason')}"
+    elif event == "fault_injected" and rec.get("kind") in ("skew", "failpoint", "disk"):
+        kind = str(rec["kind"])
+        label = f"skew {node} ×{rec.get('value')}" if kind == "skew" else f"{kind} {node} {rec.get('value')}"
     elif event == "transfer_requested":
         kind, label = "transfer", f"transfer {rec.get('leader')}→{node}"
     elif event in _NET_EVENTS or "cuts" in rec:
         kind = "heal" if event == "heal" else "net" if event == "net_changed" else "partition"
-        label = "heal" if event == "heal" else net_label(rec)
+        label = "heal" if event == "heal" else net_label(rec) or "no partition"
     if kind is None:
         return None
     return Mark(rec["mono_ns"], kind, node, label, _detail(rec), i)
@@ -287,6 +318,9 @@ def _marks(records: Sequence[dict[str, Any]]) -> list[Mark]:
     for i, rec in enumerate(records):
         if rec["event"] == "became_precandidate" and rec.get("hint") is True:  # a campaign started by a hint
             out.append(Mark(rec["mono_ns"], "hint", rec["node"], f"hint {rec['node']}", _detail(rec), i))
+        if rec["event"] == "failpoint_hit":  # the node is about to SIGKILL itself
+            out.append(Mark(rec["mono_ns"], "failed", rec["node"],
+                            f"{rec['node']} failed: failpoint {rec.get('name')}", _detail(rec), i))
         if rec["by"] != "supervisor":
             continue
         stopping = stopping or rec["event"] == "cluster_stopping"
@@ -335,6 +369,35 @@ def _net_spans(records: Sequence[dict[str, Any]], last: int) -> list[NetSpan]:
     if state != _CLEAR and last > since:
         out.append(NetSpan(since, last, index=index, **state))
     return out
+
+
+def _skew_spans(records: Sequence[dict[str, Any]], last: int) -> list[SkewSpan]:
+    """Per node, the intervals its timers ran skewed: from `fault_injected kind=skew` to the next skew of that
+    node, a heal (which clears every node fault) or the end of the run. A factor of 1 is no band."""
+    out: list[SkewSpan] = []
+    open_: dict[int, tuple[int, float, int]] = {}  # node -> (since, factor, index)
+
+    def close(node: int, at: int) -> None:
+        since, factor, index = open_.pop(node)
+        if at > since:
+            out.append(SkewSpan(node, since, at, factor, index))
+
+    for i, rec in enumerate(records):
+        if rec["by"] != "supervisor":
+            continue
+        if rec["event"] == "heal":
+            for node in list(open_):
+                close(node, rec["mono_ns"])
+        elif rec["event"] == "fault_injected" and rec.get("kind") == "skew":
+            node = rec["node"]
+            if node in open_:
+                close(node, rec["mono_ns"])
+            value = rec.get("value")
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value != 1:
+                open_[node] = (rec["mono_ns"], float(value), i)
+    for node in list(open_):
+        close(node, last)
+    return sorted(out, key=lambda s: (s.start_ns, s.node))
 
 
 # ---------------------------------------------------------------------------------------------- votes, terms
@@ -390,4 +453,5 @@ def build_view(records: Sequence[dict[str, Any]], *, wheres: Sequence[str] | Non
     lanes, first, last = role_segments(records)
     nodes = sorted(set(lanes) | {r["node"] for r in records if r["by"] == "node"})
     return RunView(records, first, last, nodes, lanes, _terms(records, last), _marks(records),
-                   _net_spans(records, last), _arrows(records), _violations(check, wheres, records))
+                   _net_spans(records, last), _arrows(records), _violations(check, wheres, records),
+                   _skew_spans(records, last))

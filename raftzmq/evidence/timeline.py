@@ -11,13 +11,14 @@ from html import escape
 from typing import Any
 
 from .checker import CheckResult
-from .runview import MARK_STYLE, ROLE_STYLE, RunView, Segment, build_view, role_segments
+from .runview import MARK_STYLE, ROLE_STYLE, SKEW_STYLE, Mark, RunView, Segment, build_view, role_segments
 
 __all__ = ["Segment", "role_segments", "render_svg", "nice_ticks", "GROUP_COLORS"]
 
 GROUP_COLORS = ("#1565c0", "#ef6c00", "#6a1b9a", "#2e7d32", "#ad1457", "#00838f")
 _PARTITION_SHADE, _NET_SHADE = "#d81b60", "#6d4c41"
 _LEFT, _RIGHT, _LANE_H, _LANE_GAP, _LABEL_ROWS, _LABEL_ROW_H = 70, 20, 22, 14, 3, 13
+_MAX_LABEL_ROWS = 8  # rows of fault labels above the lanes; labels that fit in none are numbered notes below
 _CHAR_W = 6.2  # average width of an 11 px sans-serif character, for fitting labels
 
 
@@ -39,11 +40,12 @@ def _tick_text(t: float, step: float) -> str:
 class _Canvas:
     """Coordinates of one picture: time to x, node to lane y."""
 
-    def __init__(self, view: RunView, width: int) -> None:
+    def __init__(self, view: RunView, width: int, label_rows: int = _LABEL_ROWS) -> None:
         self.view, self.width = view, width
         self.plot_w = width - _LEFT - _RIGHT
         self.span = max(1, view.last_ns - view.first_ns)
-        self.net_y = 34 + _LABEL_ROWS * _LABEL_ROW_H
+        self.label_rows = label_rows
+        self.net_y = 34 + label_rows * _LABEL_ROW_H
         self.top = self.net_y + 26
         self.row = {node: i for i, node in enumerate(view.nodes)}
         self.bottom = self.top + len(view.nodes) * (_LANE_H + _LANE_GAP)
@@ -157,31 +159,118 @@ def _group_strips(c: _Canvas, span: Any, x0: float, w: float) -> list[str]:
     return out
 
 
-def _marks(c: _Canvas) -> list[str]:
+class _Placed:
+    """Where each mark's label goes: a row above the lanes (`rows`: mark, row, anchor, note numbers), or, when no
+    row has room, a numbered note below the legend; its number joins the label placed last before it."""
+
+    def __init__(self, c: _Canvas) -> None:
+        self.rows: list[tuple[Mark, int, str, list[int]]] = []
+        self.notes: list[Mark] = []
+        row_end = [-1e9] * _MAX_LABEL_ROWS  # x where the last label in each row ends
+        row_last: list[int | None] = [None] * _MAX_LABEL_ROWS  # index in self.rows of each row's last label
+        used = 0
+        for m in c.view.marks:
+            spot = _row_for(row_end, c.x(m.at_ns), m.label, c.width)
+            if spot is not None:
+                row_last[spot[0]] = len(self.rows)
+                self.rows.append((m, spot[0], spot[1], []))
+                used = max(used, spot[0] + 1)
+                continue
+            self.notes.append(m)
+            # its number goes with the label placed last (the crowd's neighbour); only that row grows by it
+            row = self.rows[-1][1] if self.rows else 0
+            last = row_last[row]
+            if last is not None:
+                held, _, anchor, refs = self.rows[last]
+                refs.append(len(self.notes))
+                if anchor == "start":
+                    row_end[row] = c.x(held.at_ns) + len(held.label + _refs_text(refs)) * _CHAR_W + 6
+        self.used_rows = max(_LABEL_ROWS, used)
+
+
+def _refs_text(refs: list[int]) -> str:
+    """Note numbers as " [1–5,9]" (ascending runs joined by a dash)."""
+    if not refs:
+        return ""
+    runs: list[list[int]] = []
+    for n in refs:
+        if runs and n == runs[-1][1] + 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    return " [" + ",".join(str(a) if a == b else f"{a}–{b}" for a, b in runs) + "]"
+
+
+def _row_for(row_end: list[float], xf: float, text: str, width: int) -> tuple[int, str] | None:
+    label_w = len(text) * _CHAR_W
+    anchor = "end" if xf + label_w > width else "start"  # keep labels near the right edge inside
+    start = xf - label_w if anchor == "end" else xf
+    row = next((r for r in range(len(row_end)) if row_end[r] < start), None)
+    if row is None:
+        return None
+    row_end[row] = start + label_w + 6
+    return row, anchor
+
+
+def _marks(c: _Canvas, placed: _Placed) -> list[str]:
     parts: list[str] = []
-    row_end = [-1e9] * _LABEL_ROWS  # x where the last label in each row ends
     last_x: dict[int, float] = {}
     for m in c.view.marks:
         color, xf = MARK_STYLE[m.kind][0], c.x(m.at_ns)
         if xf - last_x.get(m.node, -1e9) < 2:
-            continue  # one mark per node every 2 pixels: a dense run stays a picture (the HTML report zooms)
+            continue  # one line per node every 2 pixels (its label is still placed, or a numbered note)
         last_x[m.node] = xf
         y_from = c.net_y if m.node == 0 else c.y(m.node) - 4
         y_to = c.bottom if m.node == 0 else c.y(m.node) + _LANE_H + 4
         parts.append(f'<line class="fault {m.kind}" x1="{xf:.1f}" y1="{y_from}" x2="{xf:.1f}" y2="{y_to}" '
                      f'stroke="{color}" stroke-width="2"><title>{escape(m.detail)}</title></line>')
-        label_w = len(m.label) * _CHAR_W
-        anchor = "end" if xf + label_w > c.width else "start"  # keep labels near the right edge inside
-        start = xf - label_w if anchor == "end" else xf
-        row = next((r for r in range(_LABEL_ROWS) if row_end[r] < start), None)
-        if row is None:
-            continue  # crowded: the line and its title stay, the label would overlap
-        row_end[row] = start + label_w + 6
+    for m, row, anchor, refs in placed.rows:
+        color, xf = MARK_STYLE[m.kind][0], c.x(m.at_ns)
         y = 34 + row * _LABEL_ROW_H + 10
+        y_from = c.net_y if m.node == 0 else c.y(m.node) - 4
+        ref = f'<tspan class="note-ref" fill="#424242">{_refs_text(refs)}</tspan>' if refs else ""
         parts.append(f'<text class="fault-label" x="{xf:.1f}" y="{y}" font-size="11" fill="{color}" '
-                     f'text-anchor="{anchor}">{escape(m.label)}</text>')
+                     f'text-anchor="{anchor}">{escape(m.label)}{ref}</text>')
         parts.append(f'<line x1="{xf:.1f}" y1="{y + 2}" x2="{xf:.1f}" y2="{y_from}" stroke="{color}" '
                      'stroke-width="0.6" stroke-dasharray="1,2"/>')
+    return parts
+
+
+def _notes(c: _Canvas, placed: _Placed, y0: int) -> tuple[list[str], int]:
+    """The labels that fit above the lanes in no row, numbered as their marks, with their times."""
+    if not placed.notes:
+        return [], y0
+    parts = [f'<text x="{_LEFT}" y="{y0 + 10}" font-size="11" font-weight="bold">labels of crowded marks '
+             f'(their numbers follow the label above the lanes next to them):</text>']
+    x, y = float(_LEFT), y0 + 18
+    for k, m in enumerate(placed.notes, 1):
+        text = f"[{k}] {(m.at_ns - c.view.first_ns) / 1e9:.3f}s {m.label}"
+        w = len(text) * _CHAR_W + 14
+        if x + w > c.width and x > _LEFT:
+            x, y = _LEFT, y + 15
+        parts.append(f'<text class="fault-label note" x="{x:.1f}" y="{y + 10}" font-size="11" '
+                     f'fill="{MARK_STYLE[m.kind][0]}">{escape(text)}</text>')
+        x += w
+    return parts, y + 18
+
+
+def _skews(c: _Canvas) -> list[str]:
+    """A band at the bottom of a skewed node's lane while its timers run fast or slow, labelled with the factor."""
+    parts: list[str] = []
+    color = SKEW_STYLE[0]
+    for s in c.view.skews:
+        if s.node not in c.row:
+            continue
+        x0, x1, y = c.x(s.start_ns), c.x(s.end_ns), c.y(s.node)
+        w = max(1.0, x1 - x0)
+        title = f"node {s.node}: timers skewed {s.label} for {(s.end_ns - s.start_ns) / 1e9:.3f}s"
+        parts.append(f'<rect class="skew-band" x="{x0:.1f}" y="{y + _LANE_H - 5}" width="{w:.1f}" height="5" '
+                     f'fill="{color}" fill-opacity="0.8"><title>{escape(title)}</title></rect>')
+        # the factor, inside the band's lane when there is room, else just after it (never left out)
+        inside = w > len(s.label) * _CHAR_W + 4
+        tx, anchor = (x1 - 2, "end") if inside else (x1 + 2, "start")
+        parts.append(f'<text class="skew-label" x="{tx:.1f}" y="{y + _LANE_H - 7}" font-size="10" font-weight="bold" '
+                     f'fill="{color}" text-anchor="{anchor}">{escape(s.label)}</text>')
     return parts
 
 
@@ -224,6 +313,7 @@ def _legend_items() -> list[tuple[str, str]]:
     items += [(f'<rect width="12" height="12" fill="{_PARTITION_SHADE}" fill-opacity="0.25"/>',
                "network row: partition / cut links (strip above a lane: its group, or pink: a cut link)"),
               (f'<rect width="12" height="12" fill="{_NET_SHADE}" fill-opacity="0.25"/>', "network row: loss / delay"),
+              (f'<rect y="7" width="12" height="5" fill="{SKEW_STYLE[0]}" fill-opacity="0.8"/>', SKEW_STYLE[1]),
               (f'<path d="M0,0 L12,0 L6,12 Z" fill="{MARK_STYLE["violation"][0]}"/>', MARK_STYLE["violation"][1]),
               ('<text x="0" y="10" font-size="10" fill="#2e7d32">t7</text>', "leader's term (above: a short term)")]
     return items
@@ -253,11 +343,13 @@ def render_svg(records: Sequence[dict[str, Any]], *, width: int = 1200, title: s
     """The run as an SVG document (a string). Pass `wheres` ("file:line" per record) and `check` to mark the
     checker's violations on the records that broke an invariant."""
     view = build_view(records, wheres=wheres, check=check)
-    c = _Canvas(view, width)
-    legend, height = _legend(c, c.bottom + 30)
+    placed = _Placed(_Canvas(view, width))  # label rows do not move x: place first, then size the canvas
+    c = _Canvas(view, width, placed.used_rows)
+    legend, after_legend = _legend(c, c.bottom + 30)
+    notes, height = _notes(c, placed, after_legend + 4)
     verdict = "" if check is None else f" — checker: {_verdict_text(check)}"
     body = [f'<text x="{_LEFT}" y="20" font-size="14">{escape(title + verdict)}</text>', *_net(c), *_lanes(c),
-            *_marks(c), *_violations(c), *_axis(c), *legend]
+            *_skews(c), *_marks(c, placed), *_violations(c), *_axis(c), *legend, *notes]
     return "\n".join([f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 4}" '
                       'font-family="sans-serif" font-size="12">', _defs(),
                       '<rect width="100%" height="100%" fill="white"/>', *body, "</svg>"]) + "\n"

@@ -294,6 +294,8 @@ class ElectionCore:
         self._term_only = config.persist_mode == "term-only"
         self._persisted = HardState(self.term, None if self._term_only else self.voted_for, commit)
         self._messages: list[Message] = []
+        self._early: list[Message] = []  # may leave before this input's persist is durable (see become_candidate)
+        self._own_vote = 0  # a candidacy's term whose own vote counts at the next input (it is durable by then)
         self._events: list[Event] = []
         self._reset_election_timer()
 
@@ -304,6 +306,8 @@ class ElectionCore:
         self.now = now
         if msg.dst != self.id or msg.src not in self._peer_set:
             raise ValueError(f"message {msg} is not for node {self.id} from a peer (the codec should stop it)")
+        if self._own_vote:
+            self._count_own_vote()
         term = msg.term
         if term > self.term:
             if self.rules.lease_ignores(self, msg):
@@ -325,6 +329,8 @@ class ElectionCore:
     def tick(self, now: float) -> Output:
         """Advance time: the role's tick fires the election timeout, a hint or the leader's heartbeat if due."""
         self.now = now
+        if self._own_vote:
+            self._count_own_vote()
         self._tick_role(now)
         return self._flush()
 
@@ -334,6 +340,8 @@ class ElectionCore:
         self.now = now
         if peer not in self._peer_set:
             raise ValueError(f"node {peer} is not a peer of node {self.id}")
+        if self._own_vote:
+            self._count_own_vote()
         if self.hints.observe(self, peer, now):
             self._emit("hint", peer=peer, closed=closed)
         return self._flush()
@@ -497,22 +505,36 @@ class ElectionCore:
             self.hints.arm_retry(self)
 
     def become_candidate(self, transfer: bool = False) -> None:
+        """Vote for ourselves in term + 1 and ask the peers. The RequestVotes go out *early*, while the new term
+        and vote are being made durable (`Output.early`): they promise nothing a crash could take back, and the
+        voters' fsyncs then run in parallel with ours instead of after it. Our own vote counts only from our next
+        input on, when the embedding has made it durable (docs/core-contract.md, "Asking before the own vote is
+        durable"); the `vote_granted` record for it is logged after `state_persisted`, as every vote's is."""
         self._become(CANDIDATE)
         self.reset(self.term + 1)
-        self.voted_for = self.id  # persisted with the term before any RequestVote leaves (Output order)
-        self.votes = {self.id}
+        self.voted_for = self.id  # persisted with the term; counted once durable (_count_own_vote)
+        self.votes = set()
+        self._own_vote = self.term
         self._reset_election_timer()
         self.election_deadline = max(self.election_deadline, self._patience_until)
         self._emit("became_candidate")
         self._emit("vote_granted", candidate=self.id)
-        if len(self.votes) >= self.quorum:
-            self.become_leader()
+        if self.quorum <= 1:
+            self.election_deadline = self.now  # nobody else will write: the next input is our own tick, now
             return
         term = self.term
         li, lt = self.log.last_index, self.log.last_term
         for peer in self.peers:
-            self._send(RequestVote(term, self.id, peer, prevote=False, transfer=transfer, last_log_index=li,
-                                   last_log_term=lt))
+            self._early.append(RequestVote(term, self.id, peer, prevote=False, transfer=transfer, last_log_index=li,
+                                            last_log_term=lt))
+
+    def _count_own_vote(self) -> None:
+        """The candidacy's own vote is durable now (the Ready that persisted it has been carried out)."""
+        term, self._own_vote = self._own_vote, 0
+        if self.role == CANDIDATE and self.term == term and self.voted_for == self.id:
+            self.votes.add(self.id)
+            if len(self.votes) >= self.quorum:
+                self.become_leader()
 
     def become_leader(self) -> None:
         self._become(LEADER)
@@ -843,6 +865,8 @@ class ElectionCore:
             entries = ()  # (never the list the next Ready's entries go into)
         out = Output(persist, self._messages, self._events, self.deadline, entries,
                      log.unapplied() if log._applied != commit else ())
+        if self._early:
+            out.early, self._early = self._early, []
         self._messages, self._events = [], []
         return out
 

@@ -5,13 +5,18 @@ election-only core that builds `Output(persist, messages, events, deadline)` and
 unchanged:
 
     HardState(term=0, voted_for=None, commit=0)
-    Output(persist, messages, events, deadline, entries=(), committed=())      `Ready` is the same class
+    Output(persist, messages, events, deadline, entries=(), committed=(), early=())   `Ready` is the same class
 
 - `persist`: the hard state to make durable, or None when it did not change.
 - `entries`: entries to make durable; the log is replaced from `entries[0].index` on (the suffix from there is
   truncated, then the entries are appended). Written in the same group commit as `persist`.
 - `messages`: to send once everything they depend on is durable (see `must_sync`).
 - `committed`: newly committed entries, in log order, to apply once they are durable.
+- `early`: messages that may leave *before* `persist` and `entries` are durable (the embedding sends them first,
+  then makes the rest durable). Only messages that promise nothing a crash could take back belong here: a
+  candidate's RequestVotes (docs/core-contract.md, "Asking before the own vote is durable"). A core that puts them
+  there counts its own vote only at its next input: an embedding carries out a Ready completely (the persist
+  durable) before it gives the core anything else.
 - `events`, `deadline`: as in v1.
 
 `must_sync(prev, ready)` is the rule for the fsync: needed when term or vote changed, or when there are entries; a
@@ -68,6 +73,7 @@ class Output:
     deadline: float  # call tick() at or after this time
     entries: Sequence[Entry] = ()  # to make durable; the log is replaced from entries[0].index on
     committed: Sequence[Entry] = ()  # newly committed, in log order: apply after they are durable
+    early: Sequence[Message] = ()  # may leave before persist/entries are durable (a candidate's RequestVotes)
 
 
 Ready = Output

@@ -68,7 +68,9 @@ def merge_outputs(outs: Sequence[Output]) -> Output:
     events: list[Event] = []
     entries: list[Any] = []
     committed: list[Any] = []
+    early: list[Message] = []
     for out in outs:
+        early += out.early  # (an earlier Output's early messages cannot depend on a later one's persist)
         if out.persist is not None:
             persist = out.persist
         messages += out.messages
@@ -76,7 +78,7 @@ def merge_outputs(outs: Sequence[Output]) -> Output:
         if out.entries:  # (entries of a later Output replace the log from their first index: keep them all)
             entries += out.entries
         committed += out.committed
-    return Output(persist, messages, events, outs[-1].deadline, entries, committed)
+    return Output(persist, messages, events, outs[-1].deadline, entries, committed, early)
 
 
 class CoreWrapper:

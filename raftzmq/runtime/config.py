@@ -216,6 +216,9 @@ class ClusterConfig:
                 raise ConfigError(
                     "ClusterConfig", "base_port", f"must be 0 (pick free ports) or 1024..65535, got {port}"
                 )
+            if self.transport == "ipc":
+                raise ConfigError("ClusterConfig", "base_port", f"{port} is for transport tcp; with ipc the nodes "
+                                  "listen on sockets in the run directory and take no port (leave it 0)")
             if port + nodes - 1 > 65535:
                 raise ConfigError(
                     "ClusterConfig",

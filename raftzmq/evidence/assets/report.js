@@ -13,7 +13,8 @@
   const GROUP_COLORS = ['#1565c0', '#ef6c00', '#6a1b9a', '#2e7d32', '#ad1457', '#00838f'];
   const END = Math.max(D.t_end_ms, 0.001);
   const MIN_SPAN = 0.05;  // ms
-  const L = { left: 78, right: 14, axis: 22, labels: 2 * 13, term: 18, net: 18, lane: 24, gap: 10 };
+  const LABEL_ROWS = 3;
+  const L = { left: 78, right: 14, axis: 22, labels: LABEL_ROWS * 13, term: 18, net: 18, lane: 24, gap: 10 };
   const MAX_ARROWS = 800;
   const tl = document.getElementById('timeline'), ov = document.getElementById('overview');
   const tip = document.getElementById('tooltip'), votesNote = document.getElementById('votes-note');
@@ -96,8 +97,9 @@
       const fill = bad ? '#ff1744' : leaders.length ? (term % 2 ? '#a5d6a7' : '#c8e6c9') : (term % 2 ? '#e0e0e0' : '#f5f5f5');
       el('rect', { x: x0, y: G.termY, width: Math.max(1, x1 - x0), height: L.term, fill: fill, class: 'term',
         'data-kind': 'term', 'data-i': i }, g);
-      const label = 'T' + term + (leaders.length ? ' ▸ ' + leaders.join('/') : '');
-      if (x1 - x0 > label.length * 6.5 + 4) el('text', { x: x0 + 3, y: G.termY + 13, 'font-size': 11, 'pointer-events': 'none' }, g, label);
+      const full = 'T' + term + (leaders.length ? ' ▸ ' + leaders.join('/') : ''), short = 'T' + term;
+      const label = x1 - x0 > full.length * 6.5 + 4 ? full : x1 - x0 > short.length * 6.5 + 4 ? short : null;
+      if (label) el('text', { x: x0 + 3, y: G.termY + 13, 'font-size': 11, 'pointer-events': 'none', class: 'term-text' }, g, label);
     }
   }
   // Network states shorter than a pixel are folded into the one drawn before them (partition wins over loss/delay).
@@ -169,26 +171,64 @@
     }
     flush();
   }
+  // A label never silently vanishes: it goes into the first of LABEL_ROWS rows with room, abbreviated (the full
+  // text in its tooltip) if only that fits; a mark whose label fits nowhere joins the label that blocks it, which
+  // then reads "... +N", lists them all on hover and zooms to them on click. (A joined label is not moved:
+  // the rows only grow at their ends, so nothing placed later overlaps it.)
   function drawMarks(g, G) {
-    const marks = D.marks, rowEnd = [-1e9, -1e9];
+    const marks = D.marks, rowEnd = new Array(LABEL_ROWS).fill(-1e9), rowLast = new Array(LABEL_ROWS).fill(null);
     let i = firstAt(markTimes, win[0]);
     const lastX = {};
+    const place = (x, text) => {
+      const w = text.length * 6.2, anchor = x + w > G.width ? 'end' : 'start', start = anchor === 'end' ? x - w : x;
+      const row = rowEnd.findIndex((end) => end < start);
+      if (row < 0) return null;
+      rowEnd[row] = start + w + 6;
+      return { x: x, y: G.labelsY + row * 13 + 10, anchor: anchor, row: row };
+    };
+    const join = (k) => {  // the mark's label goes with the nearest label before it (the last placed in any row)
+      let row = -1;
+      rowLast.forEach((last, r) => { if (last && (row < 0 || last.x > rowLast[row].x)) row = r; });
+      if (row < 0) return;
+      const last = rowLast[row];
+      last.marks.push(k);
+      const text = last.text + ' +' + (last.marks.length - 1);
+      last.el.textContent = text;
+      last.el.setAttribute('data-kind', 'crowd'); last.el.setAttribute('data-marks', last.marks.join(','));
+      last.el.classList.add('crowd');
+      if (last.anchor === 'start') rowEnd[row] = Math.max(rowEnd[row], last.x + text.length * 6.2 + 6);
+    };
     for (; i < marks.length && marks[i].t <= win[1]; i++) {
       const m = marks[i], x = G.x(m.t), color = MARKS[m.kind][0];
-      if (lastX[m.node] !== undefined && x - lastX[m.node] < 2) continue;  // one mark per node and pixel
-      lastX[m.node] = x;
-      const y0 = m.node ? G.y(m.node) - 5 : G.termY, y1 = m.node ? G.y(m.node) + L.lane + 5 : G.height;
-      el('line', { x1: x, x2: x, y1: y0, y2: y1, stroke: color, 'stroke-width': 2.5, class: 'mark ' + m.kind,
-        'data-kind': 'mark', 'data-i': i }, g);
+      const sameSpot = lastX[m.node] !== undefined && x - lastX[m.node] < 2;
+      if (!sameSpot) {  // one line per node and pixel; the label of a hidden line still counts
+        lastX[m.node] = x;
+        const y0 = m.node ? G.y(m.node) - 5 : G.termY, y1 = m.node ? G.y(m.node) + L.lane + 5 : G.height;
+        el('line', { x1: x, x2: x, y1: y0, y2: y1, stroke: color, 'stroke-width': 2.5, class: 'mark ' + m.kind,
+          'data-kind': 'mark', 'data-i': i }, g);
+      }
       if (!opts.labels) continue;
-      const w = m.label.length * 6.2, anchor = x + w > G.width ? 'end' : 'start';
-      const start = anchor === 'end' ? x - w : x;
-      const row = rowEnd.findIndex((end) => end < start);
-      if (row < 0) continue;
-      rowEnd[row] = start + w + 6;
-      el('text', { x: x, y: G.labelsY + row * 13 + 10, fill: color, 'font-size': 11, 'text-anchor': anchor,
-        class: 'mark-label', 'data-kind': 'mark', 'data-i': i }, g, m.label);
+      const full = sameSpot ? null : place(x, m.label);
+      const short = full || sameSpot || m.short === m.label ? null : place(x, m.short);
+      const at = full || short;
+      if (!at) { join(i); continue; }
+      const text = full ? m.label : m.short;
+      const e = el('text', { x: at.x, y: at.y, fill: color, 'font-size': 11, 'text-anchor': at.anchor,
+        class: 'mark-label' + (full ? '' : ' short'), 'data-kind': 'mark', 'data-i': i }, g, text);
+      rowLast[at.row] = { el: e, text: text, marks: [i], x: at.x, anchor: at.anchor };
     }
+  }
+  // A skewed node's lane carries a band (its factor as the label) while its timers run fast or slow.
+  function drawSkews(g, G) {
+    D.skews.forEach((s, i) => {
+      if (s.t1 < win[0] || s.t0 > win[1] || laneOf[s.node] === undefined) return;
+      const x0 = Math.max(L.left, G.x(s.t0)), x1 = Math.min(G.width - L.right, G.x(s.t1)), y = G.y(s.node);
+      el('rect', { x: x0, y: y + L.lane - 6, width: Math.max(1, x1 - x0), height: 6, fill: D.style.skew[0],
+        'fill-opacity': 0.75, class: 'skew-band', 'data-kind': 'skew', 'data-i': i }, g);
+      const text = x1 - x0 > s.label.length * 6.5 + 4 ? s.label : null;
+      if (text) el('text', { x: x1 - 3, y: y + L.lane - 8, 'text-anchor': 'end', 'font-size': 10, fill: D.style.skew[0],
+        'font-weight': 'bold', 'pointer-events': 'none', class: 'skew-label' }, g, text);
+    });
   }
   function drawVotes(g, G) {
     votesNote.textContent = '';
@@ -242,7 +282,7 @@
     const prof = {}, timed = (name, f) => { const t0 = performance.now(); f(); prof[name] = +(performance.now() - t0).toFixed(1); };
     timed('axis', () => drawAxis(g, G)); timed('terms', () => drawTerms(g, G)); timed('net', () => drawNet(g, G));
     timed('lanes', () => D.nodes.forEach((node) => drawLane(g, G, node)));
-    timed('marks', () => drawMarks(g, G)); timed('votes', () => drawVotes(g, G)); timed('violations', () => drawViolations(g, G));
+    timed('skews', () => drawSkews(g, G)); timed('marks', () => drawMarks(g, G)); timed('votes', () => drawVotes(g, G)); timed('violations', () => drawViolations(g, G));
     timed('attach', () => tl.appendChild(g));
     timed('overview', () => drawOverview(G));
     tl.dataset.profile = JSON.stringify(prof);
@@ -349,7 +389,9 @@
     }
     if (kind === 'term') { const t = D.terms[i]; return `term ${t[2]}: ${t[3].length ? 'leader ' + t[3].join(' and ') : 'no leader'}\n${fmtT(t[0])} – ${fmtT(t[1])}`; }
     if (kind === 'net') { const s = D.net[i]; return `network ${fmtT(s.t0)} – ${fmtT(s.t1)}\n${s.label}` + (s.groups && !s.views ? '\ngroups: ' + s.groups.map((g, k) => String.fromCharCode(65 + k) + '=' + g.join(',')).join('  ') : ''); }
-    if (kind === 'mark') { const m = D.marks[i]; return `${MARKS[m.kind][1]} at ${fmtT(m.t)}\n${m.detail}`; }
+    if (kind === 'mark') { const m = D.marks[i]; return `${m.label}\n${MARKS[m.kind][1]} at ${fmtT(m.t)}\n${m.detail}`; }
+    if (kind === 'crowd') return target.dataset.marks.split(',').map((k) => `${fmtT(D.marks[+k].t)}  ${D.marks[+k].label}`).join('\n') + '\n(click to zoom in)';
+    if (kind === 'skew') { const s = D.skews[i]; return `node ${s.node}: timers skewed ${s.label}\n${fmtT(s.t0)} – ${fmtT(s.t1)}`; }
     if (kind === 'vote') { const v = D.votes[i]; return `${v[1]} ${v[5] ? 'granted' : 'denied'} by node ${v[2]} to node ${v[3]} (term ${v[4]}) at ${fmtT(v[0])}`; }
     if (kind === 'violation') { const v = D.verdict.violations[i]; return `(${v.invariant}) ${v.name}: ${v.message}`; }
     return null;
@@ -369,6 +411,15 @@
     const rect = tl.getBoundingClientRect(), at = timeAt(e.clientX - rect.left);
     if (kind === 'seg') { const node = t.parentNode.dataset.node; showRecords(at, +node, [D.lanes[node][i][4]]); }
     else if (kind === 'mark') showRecords(D.marks[i].t, D.marks[i].node || null, [D.marks[i].rec]);
+    else if (kind === 'crowd') {
+      // Zoom until the crowd's marks stand ~16 px apart on average: three rows then hold most of their labels.
+      const ks = t.dataset.marks.split(',').map(Number), times = ks.map((k) => D.marks[k].t).sort((x, y) => x - y);
+      const gap = times.length > 1 && times[times.length - 1] > times[0]
+        ? (times[times.length - 1] - times[0]) / (times.length - 1) : (win[1] - win[0]) / 100;
+      const span = Math.min(win[1] - win[0], Math.max(MIN_SPAN, gap * geometry().plotW / 16));
+      setWindow(times[0] - span * 0.05, times[0] + span * 0.95); showRecords(times[0], null, ks.map((k) => D.marks[k].rec));
+    }
+    else if (kind === 'skew') showRecords(D.skews[i].t0, D.skews[i].node, [D.skews[i].rec]);
     else if (kind === 'vote') showRecords(D.votes[i][0], D.votes[i][2], [D.votes[i][6]]);
     else if (kind === 'net') showRecords(D.net[i].t0, null, [D.net[i].rec]);
     else if (kind === 'violation') showViolation(i);
@@ -418,7 +469,8 @@
     box.className = nViolations ? 'banner bad' : 'banner incomplete';
     h('strong', {}, box, nViolations ? `Checker: ${nViolations} SAFETY VIOLATION(S). `
       : 'Checker: INCOMPLETE EVIDENCE — records are missing, so there is no verdict. ');
-    box.appendChild(document.createTextNode(facts));
+    box.appendChild(document.createTextNode(facts + (V.withheld ? `. ${V.withheld} apparent violation(s) in the ` +
+      'partial records are not reported: they may be artefacts of what is missing.' : '')));
     const ul = h('ul', {}, box);
     V.incomplete.forEach((gap) => {
       const li = h('li', { class: 'gap-item' }, ul, `missing (${gap.kind}): ${gap.message}`);
@@ -465,6 +517,8 @@
       if (kind === 'violation') el('path', { d: 'M0,1 L14,1 L7,13 Z', fill: MARKS[kind][0] }, s);
       else el('line', { x1: 7, x2: 7, y1: 0, y2: 14, stroke: MARKS[kind][0], 'stroke-width': 2.5 }, s);
     }), MARKS[kind][1]);
+    item(sw((s) => el('rect', { y: 8, width: 14, height: 6, fill: D.style.skew[0], 'fill-opacity': 0.75 }, s)), D.style.skew[1]);
+    item(sw((s) => el('text', { x: 0, y: 11, 'font-size': 10, 'font-weight': 'bold', fill: '#424242' }, s, '+3')), 'crowded labels: hover for them, click to zoom in');
     item(sw((s) => el('rect', { width: 14, height: 14, fill: MARKS.partition[0], 'fill-opacity': 0.28 }, s)), 'network: partitioned / links cut');
     item(sw((s) => el('rect', { width: 14, height: 14, fill: MARKS.net[0], 'fill-opacity': 0.28 }, s)), 'network: loss / delay');
     item(sw((s) => { el('rect', { y: 0, width: 14, height: 4, fill: GROUP_COLORS[0] }, s); el('rect', { y: 8, width: 14, height: 4, fill: GROUP_COLORS[1] }, s); }), 'strip above a lane: its partition group');

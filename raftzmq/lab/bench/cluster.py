@@ -62,12 +62,12 @@ def cold_start(*, nodes: int = 5, runs: int = 5, extra: list[str] | None = None,
             t0 = _started(run, ["--nodes", str(nodes), *(extra or [])])
             try:
                 leader = min(loc.record["mono_ns"] for loc in read_run(run) if loc.record["event"] == "became_leader")
-                samples.append((leader - t0) / 1e9)
+                samples.append(round((leader - t0) / 1e9, 4))
                 progress(f"run {i + 1}/{runs}: first leader after {samples[-1]:.3f} s")
             finally:
                 _stop(run)
-    return {"nodes": nodes, "runs": runs, "samples_s": samples, "median_s": median(samples),
-            "min_s": min(samples), "max_s": max(samples)}
+    return {"nodes": nodes, "runs": runs, "samples_s": samples, "median_s": round(median(samples), 3),
+            "min_s": round(min(samples), 3), "max_s": round(max(samples), 3)}
 
 
 def idle_usage(*, nodes: int = 5, seconds: float = 10.0, extra: list[str] | None = None,

@@ -74,8 +74,7 @@ def _describe(out: Output) -> str:
     for ev in out.events:
         extra = "".join(f" {k}={v}" for k, v in ev.fields.items())
         parts.append(f"{ev.name}@{ev.term}{extra}")
-    # (`early`: messages that may leave before the Ready's persist, on main's core; absent here: none)
-    for early, batch in ((True, getattr(out, "early", ())), (False, out.messages)):
+    for early, batch in ((True, out.early), (False, out.messages)):
         for m in batch:
             flags = "".join(f" {k}={getattr(m, k)}" for k in ("granted", "prevote") if hasattr(m, k))
             if isinstance(m, AppendEntries) and (m.prev_index or m.entries or m.commit):
@@ -157,7 +156,7 @@ class Bench:
                        f"node {i} applies {_ents(out.committed)} in log order after {len(done)} applied entries")
                 if e.index > len(done):
                     done.append(e)
-        self.wire.extend(getattr(out, "early", ()))
+        self.wire.extend(out.early)
         self.wire.extend(out.messages)
         self.lines.append(f"node {i} {call} -> {_describe(out)}")
         return out
@@ -237,7 +236,7 @@ def names(out: Output) -> list[str]:
 
 
 def sent(out: Output, cls: type, **attrs: Any) -> list[Any]:
-    return [m for m in [*getattr(out, "early", ()), *out.messages]
+    return [m for m in [*out.early, *out.messages]
             if isinstance(m, cls) and all(getattr(m, k) == v for k, v in attrs.items())]
 
 
@@ -258,7 +257,7 @@ def starts_as_follower(f: Ctx) -> None:
     b = Bench(f, 3, states={1: HardState(7, 3)})
     expect((b[1].role, b[1].term) == (FOLLOWER, 7), "a node starts as follower in its persisted term 7")
     out = b.tick(1, b[1].deadline - 1e-6)
-    expect(not out.messages and out.persist is None and b[1].role == FOLLOWER,
+    expect(not out.messages and not out.early and out.persist is None and b[1].role == FOLLOWER,
            "nothing happens before the election timeout")
 
 

@@ -400,10 +400,13 @@ def render(card: Scorecard) -> str:
         lines.extend(f"    {t}" for t in f.trace)
         lines.append(f"  replay: {f.replay}")
     lv = card.liveness
-    lines.append(f"liveness: first leader after a cold start median {lv.get('first_leader_median_s')} s, "
-                 f"max {lv.get('first_leader_max_s')} s ({lv.get('cold_start_runs')} runs); under faults: "
-                 f"{lv.get('failovers')} failovers, median {lv.get('failover_median_s')} s, "
-                 f"p99 {lv.get('failover_p99_s')} s, leaderless {lv.get('leaderless_fraction')} of "
+    first = "no leader in any cold start" if lv.get("first_leader_median_s") is None else \
+        f"median {lv.get('first_leader_median_s')} s, max {lv.get('first_leader_max_s')} s"
+    times = "" if not lv.get("failovers") else \
+        f" (median {lv.get('failover_median_s')} s, p99 {lv.get('failover_p99_s')} s)"
+    leaderless = "-" if lv.get("leaderless_fraction") is None else lv.get("leaderless_fraction")
+    lines.append(f"liveness: first leader after a cold start {first} ({lv.get('cold_start_runs')} runs); "
+                 f"under faults: {lv.get('failovers')} failovers{times}, leaderless {leaderless} of "
                  f"{lv.get('simulated_s')} simulated s, {lv.get('unresolved_failovers')} unresolved")
     lines.append("verdict: " + ("PASS" if card.ok else "FAIL"))
     return "\n".join(lines)

@@ -1,7 +1,8 @@
 """Hostile input against a live cluster: many malformed frames into every node's ROUTER, then proof that nothing
 moved. Every node stays up (same pid, same incarnation), term and leader stay the same, and each node's logs
-account for every frame it was sent (the sum of `count` over its `message_rejected` records) in a bounded number
-of records (the transport's LogLimiter): hostile input cannot flood the disk.
+account for every frame it was sent (the sum of `count` over its `message_rejected` records, plus `frames` over
+its `frames_throttled` records: frames beyond their connection's budget, dropped undecoded) in a bounded number
+of records (the transport's LogLimiter and budgets): hostile input cannot flood the disk.
 
 Frames are generated from a seed. Each one is checked against the target's own codec before it is sent and
 replaced if that codec would accept it, so every frame is one the node must reject: a well-formed frame that
@@ -43,7 +44,7 @@ from raftzmq.runtime.cluster.rundir import RunDir
 from raftzmq.runtime.cluster.waiting import wait_until
 from raftzmq.runtime.node.transport import MAXMSGSIZE
 
-__all__ = ["CATEGORIES", "WEIGHTS", "FuzzResult", "FrameFactory", "poke", "run_fuzz"]
+__all__ = ["CATEGORIES", "WEIGHTS", "FuzzResult", "FrameFactory", "FuzzRefused", "poke", "run_fuzz"]
 
 SEND_TIMEOUT_S = 10.0  # a node that takes no frame for this long is stuck: stop and report
 SETTLE_TIMEOUT_S = 30.0  # for the rate-limited summaries to account for every frame
@@ -231,14 +232,21 @@ def _snapshot(client: ControlClient) -> dict[str, Any]:
             "nodes": {str(n["id"]): [n["pid"], n["incarnation"], n["alive"]] for n in st["nodes"]}}
 
 
-def _rejects_since(path: Path, since_ns: int) -> tuple[int, int]:
-    """(frames accounted for, records written) by message_rejected records after `since_ns`."""
-    total = records = 0
+def _rejects_since(path: Path, since_ns: int) -> tuple[int, int, int]:
+    """(frames accounted for, records written, of those frames the ones throttled undecoded) by
+    message_rejected and frames_throttled records after `since_ns`."""
+    total = records = throttled = 0
     for rec, _ in iter_records(path, on_warning=lambda m: None):
-        if rec["event"] == "message_rejected" and rec["mono_ns"] >= since_ns:
+        if rec["mono_ns"] < since_ns:
+            continue
+        if rec["event"] == "message_rejected":
             total += rec.get("count", 1)
             records += 1
-    return total, records
+        elif rec["event"] == "frames_throttled":
+            total += rec["frames"]
+            throttled += rec["frames"]
+            records += 1
+    return total, records, throttled
 
 
 def _send_all(endpoints: dict[int, str], factory: FrameFactory, frames: int, rng: random.Random,
@@ -271,12 +279,20 @@ def _send_all(endpoints: dict[int, str], factory: FrameFactory, frames: int, rng
     return per_target
 
 
+class FuzzRefused(RuntimeError):
+    """The cluster cannot be fuzzed as asked (the message says why)."""
+
+
 def run_fuzz(run_dir: Path, *, frames: int = 100_000, seed: int | None = None,
              progress: Callable[[str], None] = lambda s: None) -> FuzzResult:
     """Fuzz the cluster running in `run_dir` (it must be running). Raises RunDirError/ControlError if none."""
     run = RunDir(run_dir)
-    client = ControlClient(run)
     cluster = run.read_cluster()
+    if cluster.get("auth") == "curve":  # its nodes drop unauthenticated connections at the handshake
+        raise FuzzRefused(f"{run.path} was started with --auth curve: every node refuses connections without a "
+                          "member's CURVE key at the handshake (logged as auth_rejected), so no fuzz frame would "
+                          "reach a codec; fuzz a cluster started without --auth curve")
+    client = ControlClient(run)
     endpoints = {int(k): v for k, v in cluster["endpoints"].items()}
     seed = seed if seed is not None else random.SystemRandom().randrange(2**32)
     rng = random.Random(seed)
@@ -290,16 +306,17 @@ def run_fuzz(run_dir: Path, *, frames: int = 100_000, seed: int | None = None,
     result.seconds = time.monotonic() - t0
     progress(f"fuzz: {result.frames} frames in {result.seconds:.1f} s; waiting for the nodes to account for them")
 
-    def count() -> dict[int, tuple[int, int]]:
+    def count() -> dict[int, tuple[int, int, int]]:
         return {n: _rejects_since(logs[n], start_ns) for n in endpoints}
 
-    def settled() -> dict[int, tuple[int, int]] | None:
+    def settled() -> dict[int, tuple[int, int, int]] | None:
         c = count()
         return c if all(c[n][0] >= per_target[n] for n in endpoints) else None
     counted = wait_until(settled, SETTLE_TIMEOUT_S, interval=0.2) or count()
     result.after = _snapshot(client)
     for n in endpoints:
         result.per_node[n] = {"sent": per_target[n], "rejected": counted[n][0], "records": counted[n][1],
+                              "throttled": counted[n][2],
                               "log_bytes_added": logs[n].stat().st_size - sizes[n]}
     result.problems = _problems(result)
     return result

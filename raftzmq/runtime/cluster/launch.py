@@ -14,7 +14,7 @@ from raftzmq.runtime.cluster.supervisor import Supervisor
 __all__ = ["run_supervisor", "fork_detached_supervisor"]
 
 
-def run_supervisor(run: RunDir, config: ClusterConfig, *, resume: bool = False, spawn: str = "forkserver",
+def run_supervisor(run: RunDir, config: ClusterConfig, *, resume: bool = False, spawn: str = "zygote",
                    on_ready: Callable[[], None] | None = None,
                    on_refresh: Callable[[dict[str, Any]], None] | None = None, refresh_s: float = 0.25,
                    **options: Any) -> None:
@@ -37,7 +37,7 @@ def run_supervisor(run: RunDir, config: ClusterConfig, *, resume: bool = False, 
 
 
 def fork_detached_supervisor(run: RunDir, config: ClusterConfig, *, resume: bool = False,
-                             spawn: str = "forkserver", **options: Any) -> int:
+                             spawn: str = "zygote", **options: Any) -> int:
     """Fork a supervisor into its own session and return its pid; its output goes to supervisor.out.
 
     A fork, not an exec: the CLI has already imported everything, which saves an interpreter start on the way

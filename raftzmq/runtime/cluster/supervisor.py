@@ -2,7 +2,7 @@
 
 Single-threaded like the nodes: one poll loop over the control socket, with reaping, log tailing and the
 periodic netctl republish between polls. It never touches a node's sockets; nodes are separate processes
-started by a preloaded forkserver or by fork+exec (spawn.py), so no ZeroMQ context ever crosses a fork.
+started by a zygote, a preloaded forkserver or by fork+exec (spawn.py), so no ZeroMQ context ever crosses a fork.
 """
 from __future__ import annotations
 
@@ -44,8 +44,8 @@ _NETCTL_REPUBLISH_IDLE_S = 5.0
 _NETCTL_BUSY_WINDOW_S = 3.0
 _IDLE_POLL_S = 0.25  # how late the supervisor may notice (and log) a node's exit when nobody is asking
 _STOP_GRACE_S = 3.0
-_RELEASE_POLL_S = 0.02  # while the start-up barrier holds: how often to look for the last node_started
-_CONNECT = json.dumps({"type": "connect"}).encode()
+_RELEASE_POLL_S = 0.01  # while the start-up barrier holds: how often to look for the last node_started
+_CONNECT_REPUBLISH_S = 0.02  # the connect step is republished this often until the release
 _RELEASE_CONNECT_IVLS = 2  # after the last node_started, wait this many reconnect intervals: DEALERs connect
 
 
@@ -54,7 +54,7 @@ class NodeProc:
     id: int
     endpoint: str
     incarnation: int = 0
-    popen: NodeHandle | None = None  # subprocess.Popen or a forkserver process, see spawn.py
+    popen: NodeHandle | None = None  # subprocess.Popen, a zygote's or forkserver's process, see spawn.py
     paused: bool = False
     exit_code: int | None = None
     failed: str | None = None
@@ -76,7 +76,7 @@ class NodeProc:
 
 class Supervisor:
     def __init__(self, run: RunDir, config: ClusterConfig, *, resume: bool = False,
-                 env: dict[str, str] | None = None, spawn: str = "forkserver", auth: str = "none",
+                 env: dict[str, str] | None = None, spawn: str = "zygote", auth: str = "none",
                  net: str = "host") -> None:
         if spawn not in SPAWN_METHODS:
             raise SupervisorError(f"unknown spawn method {spawn!r}; choose from {', '.join(SPAWN_METHODS)}")
@@ -110,6 +110,8 @@ class Supervisor:
         self._release_at: float | None = None
         self._release_until = 0.0  # republish the release until then (late subscribers)
         self._release_doc = b""
+        self._first: int | None = None  # the start's first candidate, named at the connect step
+        self._next_connect_publish = 0.0
 
     # ------------------------------------------------------------------ what setup() creates
 
@@ -133,15 +135,16 @@ class Supervisor:
         self._learn_incarnations()
         self.run.supervisor_pid.write_text(f"{os.getpid()}\n")
         register_supervisor(self.run)  # `raftzmq ps` finds it wherever its run dir is
+        # PYTHONPATH is set before the spawner starts: the zygote or forkserver inherits this environment, and
+        # nodes inherit its. The zygote is forked before this process has a ZeroMQ context (spawn.py).
+        os.environ["PYTHONPATH"] = self.env["PYTHONPATH"]
+        self._spawner = make_spawner(self.spawn_method)
         self._ctx = zmq.Context()
         control, netctl = self.run.ipc_endpoint("control"), self.run.ipc_endpoint("net")
         self._control = self._bind(zmq.REP, control)
         self._netctl = self._bind(zmq.PUB, netctl)
         self._write_run_files(control, netctl, network_fields)
         self._log = LogWriter(self.run.supervisor_log, by="supervisor", node=0)
-        # PYTHONPATH is set before the forkserver starts: it inherits this environment, and nodes inherit its.
-        os.environ["PYTHONPATH"] = self.env["PYTHONPATH"]
-        self._spawner = make_spawner(self.spawn_method)
         self.log.write("cluster_started", nodes=self.config.nodes, config=self.config.to_dict(),
                         resume=self.resume, pid=os.getpid(), spawn=self.spawn_method)
 
@@ -177,6 +180,7 @@ class Supervisor:
             "nodes": self.config.nodes,
             "config": self.config.to_dict(),
             "endpoints": {str(n): p.endpoint for n, p in self.nodes.items()},
+            "client_endpoints": {str(n): self.client_endpoint(n) for n in self.nodes},
             "control": control,
             "netctl": netctl,
             "supervisor_pid": os.getpid(),
@@ -187,6 +191,10 @@ class Supervisor:
         run.write_json_atomic(run.cluster_json, cluster)
         run.write_json_atomic(run.net_json, self._for_nodes(self.net.to_doc()))
         run.write_json_atomic(run.faults_json, self.faults.message())
+
+    def client_endpoint(self, node: int) -> str:
+        """Node `node`'s client endpoint (runtime/node/clientport.py): ipc in the 0700 run dir."""
+        return self.run.ipc_endpoint(f"client-{node}")
 
     def _prepare_network(self) -> dict[str, Any]:
         """Endpoints and the cluster.json fields of the network mode and authentication (keys are created
@@ -236,8 +244,16 @@ class Supervisor:
         return sock
 
     def start_all(self) -> None:
-        for n in self.members:
-            self.spawn(n)
+        many = getattr(self._spawner, "spawn_many", None)
+        if many is None:
+            for n in self.members:
+                self.spawn(n)
+        else:  # the zygote: every node in one exchange (spawn.py)
+            procs = [self._prepare_spawn(n) for n in self.members]
+            handles = many([(self.run.path, p.id, p.incarnation, self.run.path / f"node-{p.id}.err")
+                            for p in procs], self.env)
+            for p, handle in zip(procs, handles):
+                self._spawned(p, handle)
         self._hold = {n: self.nodes[n].incarnation for n in self.members}
 
     def _is_up(self, n: int, inc: int) -> bool:
@@ -255,13 +271,23 @@ class Supervisor:
                 if p.alive and p.incarnation == inc and not done:
                     return
             self._release_at = now + ms_to_s(_RELEASE_CONNECT_IVLS * self.config.effective_reconnect_ms)
-            self._release_doc = _CONNECT  # all up: connect now (republished until the release replaces it)
+            up = [n for n, inc in self._hold.items() if self._is_up(n, inc)]
+            self._first = random.choice(up) if up else None
+            self.log.write("timers_connecting", node=0, nodes=len(self._hold), first=self._first)
+            # All up: connect now, and the first candidate campaigns once its connections are (startup.py);
+            # republished until the release replaces it.
+            self._release_doc = json.dumps({"type": "connect", "first": self._first}).encode()
             self._release_until = self._last_net_event = now + 0.0
             self._release_until += _NETCTL_BUSY_WINDOW_S
             self._publish(self.net.to_doc())
-        elif now >= self._release_at:
+            self._next_connect_publish = now + _CONNECT_REPUBLISH_S
+        elif now < self._release_at:
+            if now >= self._next_connect_publish:  # the last nodes' subscriptions may still be on their way
+                self._next_connect_publish = now + _CONNECT_REPUBLISH_S
+                self._publish(self.net.to_doc())
+        else:
             up = [n for n, inc in self._hold.items() if self._is_up(n, inc)]
-            first = random.choice(up) if up else None
+            first = self._first if self._first in up else random.choice(up) if up else None
             self.log.write("timers_released", node=0, nodes=len(self._hold), first=first)
             self._release_doc = json.dumps({"type": "release", "first": first}).encode()
             self._hold, self._release_at = {}, None
@@ -270,13 +296,20 @@ class Supervisor:
             self._publish(self.net.to_doc())
 
     def spawn(self, node_id: int) -> NodeProc:
+        proc = self._prepare_spawn(node_id)
+        assert self._spawner is not None, "setup() first"
+        return self._spawned(proc, self._spawner.spawn(self.run.path, node_id, proc.incarnation,
+                                                       self.run.path / f"node-{node_id}.err", self.env))
+
+    def _prepare_spawn(self, node_id: int) -> NodeProc:
         proc = self.nodes[node_id]
         proc.incarnation += 1
         proc.paused, proc.exit_code, proc.failed = False, None, None
-        assert self._spawner is not None, "setup() first"
-        proc.popen = self._spawner.spawn(self.run.path, node_id, proc.incarnation,
-                                         self.run.path / f"node-{node_id}.err", self.env)
-        self.log.write("node_spawned", node=node_id, pid=proc.pid, incarnation=proc.incarnation)
+        return proc
+
+    def _spawned(self, proc: NodeProc, handle: NodeHandle) -> NodeProc:
+        proc.popen = handle
+        self.log.write("node_spawned", node=proc.id, pid=proc.pid, incarnation=proc.incarnation)
         self._last_net_event = time.monotonic()
         self._next_publish = min(self._next_publish, self._last_net_event + _NETCTL_REPUBLISH_S)
         return proc
@@ -343,6 +376,9 @@ class Supervisor:
             if self._ctx is not None:
                 self._ctx.term()
             self._remove_socket_files()
+            close = getattr(self._spawner, "close", None)
+            if close is not None:
+                close()  # the zygote: its nodes are gone, so is it
             self.release_network()  # after the nodes: a namespace with a live process in it would linger
             try:
                 if self.run.supervisor_pid.read_text().strip() == str(os.getpid()):
@@ -357,6 +393,7 @@ class Supervisor:
             return  # setup did not get as far as binding: another supervisor may own these files
         endpoints = [self.run.ipc_endpoint("control"), self.run.ipc_endpoint("net")]
         endpoints += [p.endpoint for p in self.nodes.values() if not p.alive]
+        endpoints += [self.client_endpoint(p.id) for p in self.nodes.values() if not p.alive]
         for endpoint in endpoints:
             if endpoint.startswith("ipc://"):
                 try:
@@ -374,13 +411,28 @@ class Supervisor:
             if code is None:
                 continue
             p.exit_code, p.paused = code, False
+            entry = self.faults.nodes.get(p.id)
+            disk = entry.disk if entry is not None and entry.incarnation == p.incarnation else None
             if self.faults.drop_arms(p.id):
                 self._faults_changed()
             self.log.write("node_exited", node=p.id, pid=p.pid, code=code,
                             signal=signal.Signals(-code).name if code < 0 else None)
             if code > 0:  # 3 refused to start, 4 storage fatal, anything else a crash; signals are not failures
                 p.failed = self._failure_reason(p, code)
+                if disk is not None and code == 4:  # storage fatal while a disk fault was armed: say which
+                    p.failed = f"disk fault {disk}: {p.failed}"
                 self.log.write("node_failed", node=p.id, reason=p.failed)
+            elif code < 0 and (reason := self._own_failure(p)) is not None:
+                p.failed = reason  # it killed itself at an armed failpoint, and logged which first
+                self.log.write("node_failed", node=p.id, reason=reason)
+
+    def _own_failure(self, p: NodeProc) -> str | None:
+        """The reason a node killed by a signal gave itself first (failpoint_hit), or None."""
+        self.refresh()
+        view = self.tracker.nodes.get(p.id)
+        if view is not None and view.incarnation == p.incarnation and view.failed:
+            return view.failed
+        return None
 
     def _failure_reason(self, p: NodeProc, code: int) -> str:
         self.refresh()
@@ -417,9 +469,17 @@ class Supervisor:
                 "incarnation": p.incarnation,
                 "exit_code": p.exit_code,
                 "failed": p.failed,
+                # From the node's replication records (log_loaded, log_appended, commit_advanced): what it
+                # has written to its log and knows committed; None for an election-only core.
+                "last": current.last if current else None,
+                "commit": current.commit if current else None,
             })
         leaders = [x for x in nodes if x["role"] == "leader"]
         leader = max(leaders, key=lambda x: x["term"] or 0) if leaders else None
+        lead_last = leader["last"] if leader else None
+        for x in nodes:  # entries the node lacks against the leader's log (None: no leader, or no log known)
+            mine = x["last"]
+            x["lag"] = max(0, lead_last - mine) if isinstance(lead_last, int) and isinstance(mine, int) else None
         terms = [x["term"] for x in nodes if x["alive"] and x["term"] is not None]
         return {
             "run_dir": str(self.run.path),
@@ -520,10 +580,13 @@ class Supervisor:
         return f"node {p.id} killed (pid {p.pid})"
 
     def _restart(self, p: NodeProc) -> str:
+        killed = ""
         if p.alive:
+            old = p.pid
             self._kill(p)
+            killed = f"node {p.id} was running (pid {old}): SIGKILLed it; "
         self.spawn(p.id)
-        return f"node {p.id} started as incarnation {p.incarnation} (pid {p.pid})"
+        return f"{killed}node {p.id} started as incarnation {p.incarnation} (pid {p.pid})"
 
     def _stop(self, p: NodeProc) -> str:
         if not p.alive:

@@ -29,7 +29,7 @@ from raftzmq.protocol.surface import Core, CoreWrapper, HintedCore
 from raftzmq.protocol.messages import AppendEntries, AppendResponse, Entry, RequestVote, TimeoutNow, VoteResponse
 
 __all__ = ["BUILTIN", "CoreLoadError", "CoreContractError", "CheckedCore", "CoreFactory", "resolve_spec",
-           "load_core", "EMBEDDING_EVENTS", "ROLES"]
+           "load_core", "ignores_prevote", "EMBEDDING_EVENTS", "ROLES"]
 
 BUILTIN = "builtin"
 ROLES = (FOLLOWER, PRECANDIDATE, CANDIDATE, LEADER)
@@ -156,6 +156,24 @@ def _probe(factory: CoreFactory, spec: str) -> None:
         getattr(factory, "close", lambda: None)()
 
 
+def ignores_prevote(spec: str) -> bool:
+    """True if the core, configured with prevote on, answers its first election timeout with a real election
+    (a RequestVote that is no pre-vote): the contract lets a core ignore the flag, and the user should know."""
+    if spec == BUILTIN:
+        return False
+    factory = load_core(spec)
+    try:
+        core = factory(CoreConfig(1, (1, 2, 3), prevote=True, check_quorum=False), HardState(), 0.0,
+                       random.Random(0))
+        out = core.tick(core.deadline)
+    except CoreContractError as exc:
+        raise CoreLoadError(str(exc)) from None
+    finally:
+        getattr(factory, "close", lambda: None)()
+    asks = [m for m in out.messages if isinstance(m, RequestVote)]
+    return bool(asks) and not any(m.prevote for m in asks)
+
+
 # ---------------------------------------------------------------------------------------------- run-time checks
 
 
@@ -250,6 +268,14 @@ class CheckedCore(CoreWrapper):
         for msg in out.messages:
             if not isinstance(msg, _MESSAGE_TYPES) or msg.src != self.id or msg.dst not in self._peer_set:
                 self._fail(what, f"message {msg!r} is not a message from node {self.id} to a peer")
+        early = out.early
+        if not isinstance(early, (list, tuple)):
+            self._fail(what, f"Output.early must be a list of messages, got {early!r}")
+        for msg in early:  # leaves before the persist: only a candidate's own RequestVotes promise nothing
+            if (not isinstance(msg, RequestVote) or msg.prevote or msg.src != self.id
+                    or msg.dst not in self._peer_set):
+                self._fail(what, f"Output.early may hold only this candidate's RequestVotes (not pre-votes), "
+                                 f"got {msg!r} (docs/core-contract.md)")
         for ev in out.events:
             self._check_event(what, ev)
 

@@ -4,6 +4,7 @@ Used by the node process (runtime/node/process.py), the simulator (lab/sim/simul
 order below is the order everywhere and a reordering bug shows in every simulated seed:
 
     log the events the core produced before it changed durable state
+    -> send `early` (messages that may leave before the persist: a candidate's RequestVotes)
     [failpoint before_persist]
     -> one group commit: append `entries` to the log and save the hard state, fsync if `must_sync`
     -> log state_persisted (term or vote changed) / log_appended (entries)
@@ -12,10 +13,12 @@ order below is the order everywhere and a reordering bug shows in every simulate
     -> apply `committed` (durable by now) -> log entries_applied
 
 Nothing leaves before what it depends on is durable: a message is sent only after the hard state and the entries
-of the same Ready are on disk, and committed entries are applied only after that too. Raft allows one exception
-that this embedding does NOT use yet: a leader may write its own new entries to its log in parallel with sending
-them in AppendEntries (thesis §10.2.1), because it counts itself towards a commit only once its own write is
-durable. When replication lands and uses it, it will be a separate, tested path; today every send waits.
+of the same Ready are on disk, and committed entries are applied only after that too. The one exception is
+`early`, which the core fills only with messages that depend on nothing in the persist: a candidate's
+RequestVotes go out before its own term and vote are durable, so that its fsync and its voters' run in parallel,
+and the core counts its own vote only at its next input, when this Ready has been carried out
+(docs/core-contract.md, "Asking before the own vote is durable"). The same argument lets a leader write its own
+new entries in parallel with sending them (thesis §10.2.1); replication does not use it yet.
 
 Records come out in the order the core produced them, and every record's `term` is the node's term right after
 that record's event (docs/log-schema.md). `state_persisted` therefore goes right before the first event of the
@@ -120,6 +123,7 @@ def merge(outs: Sequence[Output]) -> Output:
     events: list[Event] = []
     entries: list[Entry] = []
     committed: list[Entry] = []
+    early: list[Message] = []
     for out in outs:
         if out.persist is not None:
             persist = out.persist
@@ -127,7 +131,11 @@ def merge(outs: Sequence[Output]) -> Output:
         events += out.events
         entries += out.entries
         committed += out.committed
-    return Output(persist, messages, events, outs[-1].deadline, _fold(entries) if entries else (), committed)
+        early += out.early
+    merged = Output(persist, messages, events, outs[-1].deadline, _fold(entries) if entries else (), committed)
+    if early:
+        merged.early = early
+    return merged
 
 
 class Embedding:
@@ -170,7 +178,9 @@ class Embedding:
     def __call__(self, out: Output) -> None:
         events = out.events
         if out.persist is not None or out.entries:
-            events = self._group(out)
+            events = self._group(out)  # sends `early` before it makes anything durable
+        elif out.early:
+            self._send(list(out.early))
         log = self._log
         if events:  # the hot path (a heartbeat or its answer) has neither persist nor events
             for ev in events:
@@ -223,6 +233,8 @@ class Embedding:
         log, failpoint = self._log, self._failpoint
         for ev in events[:cut]:
             log(ev.name, term=ev.term, **ev.fields)
+        if out.early:  # after the old term's records: what sending logs (a drop) carries the new term
+            self._send(list(out.early))
         sync = must_sync(prev, out)
         if sync and failpoint is not None:
             failpoint("before_persist")

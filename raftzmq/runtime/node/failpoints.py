@@ -71,6 +71,7 @@ class Failpoints:
         self._from_env = frozenset(s.name for s in specs if s.matches(node, incarnation))
         self.armed = self._from_env
         self._kill = kill or _sigkill_self
+        self.on_hit: Callable[[str], None] | None = None  # told the name just before the kill (the node logs it)
 
     def inject(self, names: list[str]) -> None:
         """Arm `names` in addition to the environment's (failpoints injected into a running node; a new list
@@ -90,6 +91,8 @@ class Failpoints:
         if name not in NAMES:
             raise ValueError(f"unknown failpoint {name!r}")  # a typo in the caller must not silently never fire
         if name in self.armed:
+            if self.on_hit is not None:
+                self.on_hit(name)
             if before_kill is not None:
                 before_kill()
             self._kill()

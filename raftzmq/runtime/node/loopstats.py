@@ -16,10 +16,11 @@ SAMPLES = 4096
 
 
 class LoopStats:
-    __slots__ = ("wakes", "ticks", "_late", "_next")
+    __slots__ = ("wakes", "ticks", "flood_pauses", "_late", "_next")
 
     def __init__(self) -> None:
         self.wakes = 0
+        self.flood_pauses = 0  # the ROUTER left unread for a moment after a batch of nothing but hostile frames
         self.ticks = 0
         self._late: list[float] = []
         self._next = 0
@@ -36,5 +37,6 @@ class LoopStats:
     def summary(self) -> dict[str, Any]:
         s = self._late
         pick = (lambda q: round(quantile(s, q) * 1e6)) if s else (lambda q: None)
-        return {"wakes": self.wakes, "ticks": self.ticks, "late_p50_us": pick(0.5), "late_p99_us": pick(0.99),
+        return {"wakes": self.wakes, "ticks": self.ticks, "flood_pauses": self.flood_pauses,
+                "late_p50_us": pick(0.5), "late_p99_us": pick(0.99),
                 "late_max_us": round(max(s) * 1e6) if s else None}

@@ -32,12 +32,13 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable, Hashable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from raftzmq.protocol import MAX_FRAME_BYTES, Codec, Message, ProtocolError
+from raftzmq.runtime.node.budget import ConnectionBudgets
 from raftzmq.runtime.node.curve import CurveSettings, ZapHandler, make_client, make_server
 
 __all__ = [
@@ -64,7 +65,8 @@ REJECT_LOG_BUDGET = 5  # message_rejected records per window, all reasons togeth
 LIMITED_RECORD_CAP = 2000  # rate-limited records per node incarnation; then only counts (see LogLimiter)
 
 # Plain ints: pyzmq's enum members cost an enum construction per `&` on the hot path.
-_EVENTS, _POLLIN, _NOBLOCK = int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.NOBLOCK)
+_EVENTS, _POLLIN, _POLLOUT, _NOBLOCK = int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.POLLOUT), int(zmq.NOBLOCK)
+_RCVMORE = int(zmq.RCVMORE)
 
 _MIXED_NULL = frozenset({"peer"})  # summary fields that become null when the occurrences differ in them
 
@@ -203,6 +205,7 @@ class Transport:
         curve: CurveSettings | None = None,
         remote_ok: bool = False,
         watch_disconnects: bool = False,
+        budgets: ConnectionBudgets | None = None,
     ) -> None:
         if node_id not in endpoints:
             raise ValueError(f"no endpoint for node {node_id}")
@@ -221,8 +224,16 @@ class Transport:
         self.dealers: dict[int, zmq.Socket] = {}
         self.watch_disconnects = watch_disconnects
         self.monitors: dict[zmq.Socket, int] = {}  # monitor socket -> the peer whose DEALER it watches
+        self.inbound: zmq.Socket | None = None  # the ROUTER's handshake monitor while a start connects
+        self.inbound_count = 0
         self.stats: Counter[str] = Counter()  # sent, received, dropped_queue_full, rejected, rejected:<reason>
+        self.sent_by_kind: Counter[str] = Counter()  # messages handed to zmq, per kind (benchmarks' budgets)
         self.more = False  # receive() stopped at recv_batch with frames still waiting
+        # Per-connection frame and byte budgets (budget.py); frames beyond them are dropped undecoded, counted,
+        # and summarised once a second in `frames_throttled`.
+        self.budgets = budgets if budgets is not None else ConnectionBudgets()
+        self.hostile_only = False  # the last batch had hostile frames (rejected or over budget) and nothing else
+        self.clock: Callable[[], float] = time.monotonic  # the budgets' clock (tests replace it)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -251,15 +262,16 @@ class Transport:
         if connect:
             self.connect_peers()
 
-    def connect_peers(self) -> bool:
-        """One DEALER per peer (once). A node of a cluster's start connects only when every node is up (the
-        start-up barrier, runtime/node/startup.py): 100 nodes that each retry every reconnect interval to peers not yet
-        started cost the machine tens of thousands of refused connects a second, and slow the start itself."""
-        if self.dealers:
-            return False
+    def connect_peers(self, only: int | None = None) -> bool:
+        """One DEALER per peer (once each), or only to peer `only` for now. A node of a cluster's start connects
+        only when every node is up (the start-up barrier, runtime/node/startup.py): 100 nodes that each retry every
+        reconnect interval to peers not yet started cost the machine tens of thousands of refused connects a
+        second, and slow the start itself. True if any DEALER was created now."""
+        created = False
         for peer, ep in sorted(self.endpoints.items()):
-            if peer == self.node_id:
+            if peer == self.node_id or peer in self.dealers or (only is not None and peer != only):
                 continue
+            created = True
             d = self.ctx.socket(zmq.DEALER)
             d.setsockopt(zmq.LINGER, 0)  # close() must not hang on a dead peer
             d.setsockopt(zmq.IMMEDIATE, 1)  # queue only on live connections: no stale votes to a restarted peer
@@ -278,11 +290,49 @@ class Transport:
                 self.monitors[d.get_monitor_socket(zmq.EVENT_DISCONNECTED)] = peer
             d.connect(ep)
             self.dealers[peer] = d
-        return True
+        return created
+
+    # ------------------------------------------------------------------ start-up: are the connections up?
+
+    def watch_inbound(self) -> None:
+        """Count the connections peers complete to our ROUTER (libzmq's monitor, handshakes only), for the
+        first node of a start, which campaigns once every peer can answer it (runtime/node/startup.py). Call
+        before the peers connect. A hostile local process that connects counts too: that only makes the first
+        campaign start early, as it did before this existed."""
+        assert self.router is not None, "open() first"
+        self.inbound = self.router.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
+        self.inbound_count = 0
+
+    def inbound_handshakes(self) -> int:
+        """Handshakes completed on the ROUTER so far (reads the monitor; never blocks)."""
+        while self.inbound is not None:
+            try:
+                frames = self.inbound.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            if len(frames) == 2 and len(frames[0]) == 6 and int.from_bytes(frames[0][:2], "little") \
+                    == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                self.inbound_count += 1
+        return self.inbound_count
+
+    def stop_inbound(self) -> None:
+        if self.inbound is not None and self.router is not None:
+            self.router.disable_monitor()
+            self.inbound.close(linger=0)
+        self.inbound = None
+
+    def all_writable(self) -> bool:
+        """Every peer's DEALER has a completed connection (with IMMEDIATE=1 a DEALER is writable only then)."""
+        return len(self.dealers) == len(self.endpoints) - 1 and all(
+            int(d.getsockopt(_EVENTS)) & _POLLOUT for d in self.dealers.values())
+
+    def writable_count(self) -> int:
+        return sum(1 for d in self.dealers.values() if int(d.getsockopt(_EVENTS)) & _POLLOUT)
 
     def close(self, linger_ms: int = 0) -> None:
         """Close all sockets. linger_ms > 0 gives queued sends that long to leave (only the after_send
         failpoint wants that); the default drops them."""
+        self.stop_inbound()
         for mon in self.monitors:
             mon.close(linger=0)  # before the DEALERs (and the context): nothing waits on a monitor
         self.monitors.clear()
@@ -314,6 +364,7 @@ class Transport:
             self.log_drop(msg.dst, msg.kind, "queue_full")
             return False
         self.stats["sent"] += 1
+        self.sent_by_kind[msg.kind] += 1
         return True
 
     def log_drop(self, peer: int | None, kind: str, reason: str) -> None:
@@ -341,21 +392,25 @@ class Transport:
     def receive(self) -> list[Message]:
         """Read up to `recv_batch` waiting frames; return the valid messages, reject (count, log) the rest.
 
-        Reads while ZMQ_EVENTS says a frame is waiting (no zmq.Again exception per wake), so when it returns with
-        `more` False the ROUTER's ZMQ_FD will signal the next arrival; with `more` True the caller must call
-        again without sleeping."""
+        Reads until zmq.Again (which leaves the ROUTER's ZMQ_FD armed for the next arrival) or `recv_batch`
+        frames; with `more` True (the batch filled and ZMQ_EVENTS shows more) the caller must call again without
+        sleeping."""
         router = self.router
         assert router is not None, "open() first"
         out: list[Message] = []
-        self.more = False
+        self.more = self.hostile_only = False
+        admit, now, throttled = self.budgets.admit, self.clock(), 0
+        rejected0 = self.stats["rejected"]
         for _ in range(self.recv_batch):
-            if not self._readable(router):
-                return out
-            try:
+            try:  # no ZMQ_EVENTS per frame (a getsockopt each): one zmq.Again ends the batch, and re-arms ZMQ_FD
                 parts, user_id = self._read()
             except zmq.Again:
-                return out
-            # parts[0] is the routing id zmq assigned to the connection: it says nothing about who sent it.
+                break
+            # parts[0] is the routing id zmq assigned to the connection: it says nothing about who sent it, but
+            # it is one connection, and that is what the budget is per.
+            if not admit(parts[0], len(parts[-1]), now):
+                throttled += 1
+                continue
             if len(parts) != 2:
                 self._reject("multipart", sum(len(p) for p in parts[1:]))
                 continue
@@ -371,20 +426,39 @@ class Transport:
                 continue
             self.stats["received"] += 1
             out.append(msg)
-        self.more = self._readable(router)
+        else:
+            self.more = self._readable(router)
+        if throttled:
+            self.flush_budgets(now)
+        self.hostile_only = not out and (throttled > 0 or self.stats["rejected"] > rejected0)
         return out
+
+    def flush_budgets(self, now: float, force: bool = False) -> None:
+        """Write the `frames_throttled` summary once its window is over (at most one record a second)."""
+        budgets = self.budgets
+        if budgets.excess_frames:
+            summary = budgets.summary(now, force)
+            if summary is not None:
+                self.stats["throttled"] += summary["frames"]
+                self.limiter.log("frames_throttled", **summary)
 
     @staticmethod
     def _readable(sock: zmq.Socket) -> bool:
         # ZMQ_EVENTS also processes the socket's pending commands, which re-arms its ZMQ_FD edge.
-        return bool(int(sock.getsockopt(_EVENTS)) & _POLLIN)
+        return bool(cast(int, sock.get(_EVENTS)) & _POLLIN)
 
     def _read(self) -> tuple[list[bytes], str | None]:
         """One waiting message (zmq.Again if none) and, with CURVE, the member id (ZAP User-Id) that its
         connection authenticated as."""
         assert self.router is not None, "open() first"
         if self.curve is None:
-            return self.router.recv_multipart(_NOBLOCK), None
+            # recv_multipart builds pyzmq enum members per part (~4 per message, a quarter of a rejected frame's
+            # cost); the Cython-level recv/get with plain ints do not.
+            router = self.router
+            parts = [router.recv(_NOBLOCK)]
+            while router.get(_RCVMORE):
+                parts.append(router.recv(_NOBLOCK))
+            return parts, None
         frames = self.router.recv_multipart(zmq.NOBLOCK, copy=False)
         user_id = frames[-1].get("User-Id")
         return [f.bytes for f in frames], user_id if isinstance(user_id, str) else None
