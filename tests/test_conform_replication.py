@@ -38,6 +38,8 @@ def test_v2_jsonl_example_holds_every_claim_over_the_exec_adapter():
         assert not bad, bad
     finally:
         factory.close()
+    card = conform(V2_EXAMPLE, seeds=1, sizes=(3,), duration=5.0)  # its seeds run with proposals, checked
+    assert card.ok and card.contract == 2 and card.proposals == PROPOSALS, card.to_dict()
 
 
 def test_v1_core_is_judged_on_election_alone():
