@@ -38,6 +38,9 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "faults-net": {"faults": frozenset({"loss", "dup", "delay"})},
     "unsafe-disk": {"disk": "unsafe-no-fsync"},
     "persist-ms": {"persist_ms": 2.0, "delay_dist": "exponential"},
+    # replication (issue 18): client proposals, every fault, logs on the SimDisk with torn tails
+    "proposals-20": {"proposals": 20.0},
+    "proposals-unsafe-3": {"proposals": 50.0, "nodes": 3, "disk": "unsafe-no-fsync"},
 }
 
 COUNTS = ("elections", "leaders", "max_term", "messages", "faults", "lost_writes", "unresolved_failovers")

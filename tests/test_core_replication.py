@@ -363,3 +363,17 @@ def test_figure_7_every_follower_case_ends_with_the_leaders_log():
     for node in range(2, 8):
         assert c.logs[node] == want, node
         assert c[node].commit_index == 11
+
+
+def test_a_follower_that_lost_acknowledged_entries_does_not_start_a_reject_resend_storm():
+    """Only a disk that broke its fsync promise gets here (the checker's (k) judges that): the follower rejects
+    at or below its match. The leader has nothing to rewind to; it must not answer each rejection with another
+    AppendEntries at once (an endless ping-pong at network speed)."""
+    lead = leader_of()
+    lead.tracker[2].become_replicate()
+    for _ in range(3):
+        lead.propose(b"x", lead.now)
+    lead.step(AppendResponse(1, 2, 1, True, 3), lead.now)
+    assert lead.tracker[2].match == 3
+    out = lead.step(AppendResponse(1, 2, 1, False, 3, conflict_index=2, conflict_term=0), lead.now)
+    assert out.messages == []

@@ -755,6 +755,11 @@ class ElectionCore:
                     self._maybe_send_timeout_now()
             else:  # nothing new: a heartbeat's answer (or a duplicate)
                 pr.on_heartbeat_response(log.last_index)
+        elif msg.index <= pr.match:
+            # Stale, or the follower lost entries it had acknowledged (a disk that broke its fsync promise, the
+            # checker's (k)): there is nothing to rewind to, and probing again at once would ping-pong without
+            # end. Ignored: the heartbeats keep the follower's timer and nothing else moves.
+            return
         elif not pr.on_reject(msg.index, log.backup_next(msg.conflict_index, msg.conflict_term)):
             return  # a stale rejection
         if pr.next <= log.last_index:
