@@ -341,12 +341,12 @@ GALLERY: dict[str, Mutant] = {
     "CountsDuplicateVotes": Mutant(CountsDuplicateVotes, "duplicate-vote-counts-once", "d"),
     "FixedTimeouts": Mutant(FixedTimeouts, "timeouts-randomized", "no-leader"),
 }
-# Replication mutants (contract v2): conform runs their seeds with client proposals. `finding` None: no seed
-# found yet (AcksBeforePersist needs a crash inside its window on a majority; its claim catches it).
+# Replication mutants (contract v2): conform runs their seeds with client proposals. (`finding` None would mean:
+# no seed known to catch it, only its claim.)
 REPLICATION: dict[str, Mutant] = {
     "CommitsOldTerm": Mutant(CommitsOldTerm, "figure8", "old-term-commit"),
     "VotesForAnyLog": Mutant(VotesForAnyLog, "vote-requires-up-to-date-log", "g"),
-    "AcksBeforePersist": Mutant(AcksBeforePersist, "entries-durable-before-ack", None),
+    "AcksBeforePersist": Mutant(AcksBeforePersist, "entries-durable-before-ack", "g"),
     "KeepsConflictingSuffix": Mutant(KeepsConflictingSuffix, "conflict-truncates-suffix", "f"),
     "CommitsBeyondLog": Mutant(CommitsBeyondLog, "commit-bounded-by-follower-log", "h"),
 }
