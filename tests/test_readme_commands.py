@@ -254,6 +254,9 @@ LINES: dict[str, Line] = {
     "raftzmq chaos --duration 30": Line("raftzmq chaos --duration 3 --nodes 3", r"check: clean"),
     "raftzmq scenario double-vote --persist term-only":
         Line("raftzmq scenario double-vote --persist term-only", r"two leaders|leaders per term: [\s\S]*/", code=1),
+    "raftzmq scenario figure8 --core raftzmq.lab.conform.mutants:CommitsOldTerm":
+        Line("raftzmq scenario figure8 --core raftzmq.lab.conform.mutants:CommitsOldTerm",
+             r"\(h\) state-machine-safety", code=1),
     "raftzmq bench cluster":
         Line("raftzmq bench cluster --nodes 3 --runs 1 --idle 1", r"cold start median \(s\): [\d.]+"),
     "raftzmq bench hotpath":
