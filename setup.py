@@ -12,6 +12,8 @@ setup(
         # The Dask-versus-local identity test runs in CI, so the test extra brings the scheduler too.
         "test": ["pytest>=7", "hypothesis>=6", "distributed>=2024.1"],
         "dask": ["distributed>=2024.1"],  # `raftzmq sim --scheduler tcp://HOST:PORT`
+        # `raftzmq bench kv` measures PySyncObj beside raftzmq in the same run (never a runtime dependency).
+        "bench": ["pysyncobj>=0.3.12"],
     },
     entry_points={"console_scripts": ["raftzmq=raftzmq.cli:main"]},
 )

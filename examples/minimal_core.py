@@ -1,5 +1,9 @@
 """A minimal Raft election core to copy: the paper's §5.2 election, nothing more (no PreVote, no CheckQuorum).
 
+It stays contract v1 (election only, no `propose`, no log): `raftzmq conform` judges it on the election claims and
+election-only seeds and says the replication claims were skipped. For a core with log replication (contract v2)
+see examples/jsonl_raft_core.py.
+
 Run it:   raftzmq conform examples/minimal_core.py:MinimalCore
           raftzmq start --core examples/minimal_core.py:MinimalCore
 The contract it implements is docs/core-contract.md. It only uses raftzmq.protocol's value types; everything else

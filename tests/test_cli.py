@@ -13,9 +13,9 @@ from cluster_harness import REPO
 
 COMMANDS = ["start", "status", "kill", "restart", "stop", "pause", "resume", "partition", "isolate", "heal", "net",
             "transfer", "logs", "check", "report", "timeline", "sim", "chaos", "conform", "bench", "bench sim", "bench cluster", "bench large",
-            "skew", "failpoint", "disk", "cut", "uncut", "scenario", "scenario double-vote", "fuzz",
-            "bench spawn", "bench hotpath", "bench scale", "bench failover", "bench net", "bench wal", "bench flood", "bench lincheck", "bench codec", "help", "ps", "clean", "node", "init-cluster",
-            "inspect", "kv", "kv get", "kv put", "kv delete", "kv cas", "kv append", "workload"]
+            "skew", "failpoint", "disk", "cut", "uncut", "scenario", "scenario double-vote", "scenario figure8", "fuzz",
+            "bench spawn", "bench hotpath", "bench scale", "bench failover", "bench net", "bench wal", "bench flood", "bench lincheck", "bench codec", "bench replication", "bench kv", "help", "ps", "clean", "node", "init-cluster",
+            "inspect", "propose", "kv", "kv get", "kv put", "kv delete", "kv cas", "kv append", "workload"]
 
 
 def test_the_command_list_above_is_complete():

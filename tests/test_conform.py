@@ -6,14 +6,15 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 from click.testing import CliRunner
 
 from cluster_harness import REPO
 from raftzmq.cli import main
-from raftzmq.lab.conform.claims import CLAIMS
-from raftzmq.lab.conform.scorecard import conform, replay_seed
+from raftzmq.lab.conform.claims import CLAIMS, REPLICATION_CLAIMS
+from raftzmq.lab.conform.scorecard import base_config, conform, replay_seed
 from raftzmq.lab.conform.mutants import GALLERY
 from raftzmq.lab.sim.simtypes import SimConfig
 from raftzmq.runtime.cores.coreload import load_core
@@ -26,13 +27,14 @@ SEEDS, DURATION = 8, 20.0
 def test_builtin_core_passes_conform():
     card = conform("builtin", seeds=3, duration=10.0)
     assert card.ok, card.to_dict()
-    assert [c.name for c in card.claims if c.ok] == list(CLAIMS)
+    assert [c.name for c in card.claims if c.ok] == list(CLAIMS) + list(REPLICATION_CLAIMS)
+    assert card.contract == 2 and card.proposals > 0  # the built-in core replicates: seeds with proposals
     assert card.seeds_run == 6 and card.failure is None
     assert card.liveness["first_leader_max_s"] < 20 * 0.3
     assert card.liveness["failovers"] > 0  # the seeds did inject faults that cost leaders
 
 
-@pytest.mark.parametrize("name", sorted(GALLERY))
+@pytest.mark.parametrize("name", sorted(GALLERY))  # (the election mutants; replication: test_conform_replication)
 def test_each_mutant_fails_its_claim_and_its_finding_at_the_smallest_seed(name):
     mutant = GALLERY[name]
     spec = f"raftzmq.lab.conform.mutants:{name}"
@@ -45,13 +47,13 @@ def test_each_mutant_fails_its_claim_and_its_finding_at_the_smallest_seed(name):
     # The smallest failing seed: every earlier seed of that size (and every seed of smaller sizes) was clean.
     if not f.fault_free:
         factory = load_core(spec)
-        base = SimConfig(nodes=f.nodes, duration=DURATION, prevote=False, check_quorum=False, core=spec)
+        base = replace(base_config(spec, 1, duration=DURATION), nodes=f.nodes, record_logs=True)
         for seed in range(f.seed):
             assert replay_seed(spec, base, seed, factory)[0] is None, seed
     # The replay command names the seed and replays the same first finding.
     assert f"--seed {f.seed} --nodes {f.nodes}" in f.replay
-    cfg = SimConfig(nodes=f.nodes, duration=float(f.replay.split("--duration ")[1].split()[0]), prevote=False,
-                    check_quorum=False, core=spec, **({"faults": frozenset()} if f.fault_free else {}))
+    cfg = replace(base_config(spec, 1, duration=float(f.replay.split("--duration ")[1].split()[0])),
+                  nodes=f.nodes, record_logs=True, **({"faults": frozenset()} if f.fault_free else {}))
     again, _ = replay_seed(spec, cfg, f.seed, load_core(spec))
     assert again is not None and again.findings[0] == f.findings[0]
 

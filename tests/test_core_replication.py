@@ -297,8 +297,8 @@ def test_a_restarted_follower_recovers_its_log_and_catches_up():
 def test_a_one_node_cluster_commits_its_own_entries_at_once():
     """§5.3 with a majority of one: the leader's own durable copy commits (applied after the Ready's write)."""
     core = make_core(1, 1, state=HardState(1), prevote=False, log=[E(1, 1, b"old")])
-    core.tick(core.deadline)  # candidate: its own vote counts at its next input, once durable
-    out = core.tick(core.deadline)
+    core.tick(core.deadline)  # a candidate: its own vote counts from its next input, once that Ready made it durable
+    out = core.tick(core.now)
     assert core.role == LEADER and core.commit_index == 2  # the no-op of term 2 committed entry 1 with it
     assert [e.index for e in out.committed] == [1, 2] and [e.index for e in out.entries] == [2]
     p, out = core.propose(b"x", core.now)

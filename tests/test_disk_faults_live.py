@@ -3,12 +3,14 @@ why and exits with its storage code (4) without answering what it could not make
 the others keep a leader. One 5-node cluster serves every fault (a restart gives the node a working disk)."""
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
 
 from cluster_harness import Cluster, cluster_session, wait_for
 from raftzmq.runtime.node.diskfaults import DISK_FAULTS, STATE_FAULTS
+from raftzmq.runtime.cluster.propose import node_info, propose
 from raftzmq.runtime.node.process import EXIT_STORAGE
 
 pytestmark = pytest.mark.cluster
@@ -89,3 +91,42 @@ def test_a_voter_whose_disk_fails_never_answers_the_vote(tmp_path):
         c.cli("heal")  # the voter's clock back to normal too
         c.cli("restart", str(voter))
         assert c.wait_leader(timeout=10, min_term=term + 1)["leader"] in (voter, survivor)
+
+
+def _client_endpoints(c: Cluster) -> dict[int, str]:
+    doc = json.loads((c.run_dir / "cluster.json").read_text())
+    return {int(k): v for k, v in doc["client_endpoints"].items()}
+
+
+@pytest.mark.parametrize("fault", ["append:EIO", "append:ENOSPC", "torn"])  # what only the log meets
+def test_a_log_fault_stops_the_follower_before_it_acknowledges_and_a_restart_catches_up(cluster, fault):
+    """The follower's next append fails (exit 4, `node_failed` says why) or is torn (it SIGKILLs itself half-way
+    through the write); it acknowledges nothing it could not make durable, the others commit without it, and its
+    restart cuts a torn tail (`log_tail_cut`), loads its log and catches up."""
+    st = cluster.wait_leader(timeout=10)
+    follower = next(n["id"] for n in st["nodes"] if n["id"] != st["leader"])
+    inc = st["nodes"][follower - 1]["incarnation"]
+    _arm(cluster, follower, fault)
+    result = propose(_client_endpoints(cluster), f"after {fault}".encode(), 10.0)
+    assert result.committed, result  # a majority without the follower
+    wait_for(lambda: not cluster.status()["nodes"][follower - 1]["alive"], 10, "the follower to stop")
+    node = cluster.status()["nodes"][follower - 1]
+    mine = [r for r in cluster.records(node=follower) if r["by"] == "node" and r["incarnation"] == inc]
+    assert not [r for r in mine if r["event"] == "log_appended" and r["last"] >= result.index], \
+        "nothing logged as durable that the disk refused"
+    if fault == "torn":
+        assert node["exit_code"] is not None and node["exit_code"] < 0  # a crash (SIGKILL), not a failure
+    else:
+        assert node["exit_code"] == EXIT_STORAGE and f"injected: {fault}" in node["failed"]
+    cluster.cli("restart", str(follower))
+    again = inc + 1
+
+    def caught_up():
+        got = node_info(_client_endpoints(cluster), timeout_s=1.0)
+        mine, lead = got.get(follower), got.get(cluster.status()["leader"] or 0)
+        return mine is not None and lead is not None and mine.commit >= result.index and mine.index == lead.index
+    wait_for(caught_up, 15, "the restarted follower to catch up")
+    recs = [r for r in cluster.records(node=follower) if r["by"] == "node" and r["incarnation"] == again]
+    events = [r["event"] for r in recs]
+    assert events[:2] == ["node_started", "log_tail_cut"] if fault == "torn" else events[0] == "node_started"
+    assert "log_loaded" in events[:3]

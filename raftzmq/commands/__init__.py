@@ -21,6 +21,7 @@ _FAMILIES = {
     "runs": ["ps", "clean"],
     "node": ["node", "init_cluster"],
     "inspect": ["inspect"],
+    "propose": ["propose"],
     "kv": ["kv", "workload"],
 }
 

@@ -24,7 +24,9 @@ from ..runtime.cluster.netns import NET_MODES
 from ..runtime.cluster.spawn import SPAWN_METHODS
 from ..lab.bench import flood as bench_flood
 from ..lab.bench.wal import bench_wal
+from ..lab.bench.replication import bench_replication
 from ..lab.bench import lincheck as bench_lincheck
+from ..lab.bench import kv as bench_kv
 from .options import cluster_options, fail, resolve_cluster, start_args
 from .sim import bench_sim
 
@@ -75,6 +77,8 @@ def bench() -> None:
       raftzmq bench wal                     # append+fsync of the write-ahead log against os.write+os.fsync
       raftzmq bench flood                   # hostile frames: CPU per rejected frame, elections caused
       raftzmq bench lincheck                # the linearizability checker on 10,000 operations
+      raftzmq bench replication             # commit latency vs fsync + round trip, catch-up, message budgets
+      raftzmq bench kv                      # closed-loop KV throughput vs PySyncObj and the fsync floor
     """
 
 
@@ -288,6 +292,35 @@ def wal_bench(rounds: int, size: int, directory: str | None, as_json: bool) -> N
     _emit(res, as_json)
 
 
+@bench.command(name="replication")
+@click.option("--runs", type=click.IntRange(1, 50), default=3, show_default=True,
+              help="Fresh clusters per measurement (medians are reported).")
+@click.option("--proposals", type=click.IntRange(10, 100_000), default=200, show_default=True,
+              help="Proposals timed per latency run (after 20 of warm-up).")
+@click.option("--catchup", "catchup", type=click.IntRange(100, 1_000_000), default=10_000, show_default=True,
+              help="Entries the restarted follower is behind.")
+@click.option("--dir", "directory", metavar="DIR", default=None,
+              help="Where the run directories go (removed after; default: the logs root).")
+@click.option("--json", "as_json", is_flag=True)
+def replication_bench(runs: int, proposals: int, catchup: int, directory: str | None, as_json: bool) -> None:
+    """Replication on real processes: commit latency with one proposer on 5 nodes against the floor of one
+    fsync plus one round trip measured in the same run; catch-up speed of a follower CATCHUP entries behind;
+    messages sent to elect on 3 nodes and to commit 10 entries. Medians over RUNS fresh clusters, with the
+    machine's load (see docs/benchmarks.md, "Replication").
+
+    
+    Examples:
+      raftzmq bench replication                       # 3 runs
+      raftzmq bench replication --runs 5 --json > replication.json
+      raftzmq bench replication --runs 1 --proposals 50 --catchup 2000   # a quick look
+    """
+    from ..runtime.cluster.rundir import default_logs_root
+
+    res = _measure(bench_replication, directory=Path(directory) if directory else default_logs_root(), runs=runs,
+                   proposals=proposals, catchup=catchup)
+    _emit(res, as_json)
+
+
 def _sizes(text: str) -> list[int]:
     """--sizes of bench hotpath and bench scale: comma-separated cluster sizes."""
     try:
@@ -474,3 +507,59 @@ def lincheck_bench(ops: int, clients: int, keys: int, runs: int, info_rate: floa
                    f"{res['verdict_stale_read_history']}", err=True)
         sys.exit(1)
     _emit(res, as_json)
+
+
+def _counts(text: str, what: str, low: int, high: int) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or any(not low <= v <= high for v in values):
+        fail(f"{what} takes a comma-separated list of integers in {low}..{high}, got {text!r}")
+    return values
+
+
+@bench.command(name="kv")
+@click.option("--nodes", "nodes_text", default="3,5", show_default=True, metavar="N[,N...]",
+              help="Cluster sizes (fsync on).")
+@click.option("--clients", "clients_text", default="1,16,64", show_default=True, metavar="C[,C...]",
+              help="Closed-loop client counts (the same for PySyncObj).")
+@click.option("--duration", type=click.FloatRange(0.1, 3600), default=5.0, show_default=True,
+              help="Seconds of each measured window.")
+@click.option("--warmup", type=click.FloatRange(0, 600), default=1.0, show_default=True,
+              help="Seconds of load before each window.")
+@click.option("--procs", type=click.IntRange(1, bench_kv.MAX_PROCS), default=4, show_default=True,
+              help="Load processes the clients are spread over (one Python process tops out at a few "
+                   "thousand requests/s).")
+@click.option("--api", type=click.Choice(bench_kv.APIS), default="auto", show_default=True,
+              help="kv: raftzmq.client puts; raw: the node's raw propose; auto: kv when the nodes serve it.")
+@click.option("--pysyncobj/--no-pysyncobj", default=True, show_default=True,
+              help="Measure PySyncObj too (skipped, and said so, when it is not installed).")
+@click.option("--floor-samples", type=click.IntRange(10, 100_000), default=500, show_default=True,
+              help="Round trips per floor measurement (half as many fsyncs).")
+@click.option("--json", "as_json", is_flag=True)
+def kv(nodes_text: str, clients_text: str, duration: float, warmup: float, procs: int, api: str, pysyncobj: bool,
+       floor_samples: int, as_json: bool) -> None:
+    """Closed-loop throughput and latency of the replicated service (ops/s, p50/p99, fsyncs per op, entries per
+    AppendEntries) on live clusters, in the same run as PySyncObj (3 nodes, its default and its nobatch
+    configuration, same client counts) and the floor of one fsync plus one loopback round trip; a history is
+    recorded on the 3-node cluster and checked (seconds). Every figure carries the load average.
+
+    PySyncObj does not fsync, and its clients sit inside its node processes while ours cross ZeroMQ: both
+    differences are printed beside the ratios. PySyncObj is the optional extra `pip install 'raftzmq[bench]'`.
+
+    \b
+    Examples:
+      raftzmq bench kv                                  # 3 and 5 nodes x 1, 16, 64 clients, 5 s windows
+      raftzmq bench kv --nodes 3 --clients 64 --duration 10 --json
+      raftzmq bench kv --nodes 3 --clients 1,4 --duration 0.5 --warmup 0.2 --no-pysyncobj   # a smoke run
+    """
+    nodes = _counts(nodes_text, "--nodes", 1, 25)
+    clients = _counts(clients_text, "--clients", 1, 512)
+    res = _measure(bench_kv.bench_kv, nodes=nodes, clients=clients, duration_s=duration, warmup_s=warmup,
+                   api=api, procs=procs, pysyncobj=pysyncobj, floor_samples=floor_samples)
+    if as_json:
+        _emit(res, True)
+        return
+    click.echo(f"machine: {_machine()}")
+    click.echo(bench_kv.render(res))

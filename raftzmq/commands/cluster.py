@@ -129,11 +129,12 @@ def render_status(st: dict[str, Any], color: bool = False) -> str:
         packet = ", ".join(net.get("packet_level") or []) or "none"
         head += (f"\nnetwork: {net.get('mode')}, auth {net.get('auth')}; packet-level faults: {packet}; "
                  "applied by the nodes: " + ("delay" if net.get("packet_level") else "all"))
-    rows = [("ID", "PID", "STATE", "ROLE", "TERM", "LEADER", "INC", "ENDPOINT")]
+    rows = [("ID", "PID", "STATE", "ROLE", "TERM", "LEADER", "LAST", "COMMIT", "LAG", "INC", "ENDPOINT")]
+    dash = lambda v: "-" if v is None else str(v)  # noqa: E731
     for n in st["nodes"]:
         rows.append((str(n["id"]), str(n["pid"] or "-"), _state_word(n), n["role"] or "-",
-                     "-" if n["term"] is None else str(n["term"]), "-" if n["leader"] is None else str(n["leader"]),
-                     str(n["incarnation"]), n["endpoint"]))
+                     dash(n["term"]), dash(n["leader"]), dash(n.get("last")), dash(n.get("commit")),
+                     dash(n.get("lag")), str(n["incarnation"]), n["endpoint"]))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = [head, ""]
     for index, row in enumerate(rows):

@@ -10,8 +10,8 @@ from typing import Any
 import click
 
 from ..lab.sim import faults as F
-from ..lab.conform.scorecard import conform as run_conform, render, replay_seed
-from ..lab.sim.simtypes import SimConfig, write_records
+from ..lab.conform.scorecard import base_config, conform as run_conform, core_version, render, replay_seed
+from ..lab.sim.simtypes import write_records
 from ..runtime.cores.coreload import CoreLoadError, load_core, resolve_spec
 from ..lab.sim.dask_seeds import DaskUnavailable
 from .options import fail
@@ -62,12 +62,16 @@ Examples:
 @click.option("--seed", type=int, default=None, help="Replay one seed (with --nodes N): trace and findings.")
 @click.option("--log-dir", type=click.Path(file_okay=False), default=None,
               help="With --seed: write that run's logs here (for raftzmq check / report / timeline).")
+@click.option("--proposals", type=click.FloatRange(0, 100_000), default=None, metavar="RATE",
+              help="Client commands per simulated second in the seeds of a contract v2 core (default 20; a v1, "
+                   "election-only core gets none).")
 @click.option("--json", "as_json", is_flag=True, help="Print the scorecard as JSON.")
 @click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
               help="Run the seeds on this Dask scheduler's workers (pip install -e '.[dask]'); same scorecard. "
                    "The core's spec must load on the workers too.")
 def conform(spec: str, seeds: int, nodes: str, duration: float, faults: str, prevote: bool, check_quorum: bool,
-            first_seed: int, seed: int | None, log_dir: str | None, as_json: bool, scheduler: str | None) -> None:
+            first_seed: int, seed: int | None, log_dir: str | None, proposals: float | None, as_json: bool,
+            scheduler: str | None) -> None:
     """Judge an election core: the Raft paper's election claims as transcripts, seeded simulator runs with
     every fault checked record by record, and liveness; then a scorecard.
 
@@ -82,11 +86,12 @@ def conform(spec: str, seeds: int, nodes: str, duration: float, faults: str, pre
         raise click.BadParameter(str(e), param_hint="--faults") from None
     spec = checked_spec(spec)
     if seed is not None:
-        _replay(spec, seed, sizes, duration, kinds, prevote, check_quorum, log_dir, as_json)
+        _replay(spec, seed, sizes, duration, kinds, prevote, check_quorum, log_dir, as_json, proposals)
     progress = None if as_json else _progress(seeds * len(sizes))
     try:
         card = run_conform(spec, seeds=seeds, sizes=sizes, duration=duration, faults=kinds, prevote=prevote,
-                           check_quorum=check_quorum, first_seed=first_seed, progress=progress, scheduler=scheduler)
+                           check_quorum=check_quorum, first_seed=first_seed, progress=progress, scheduler=scheduler,
+                           proposals=proposals)
     except (CoreLoadError, DaskUnavailable) as exc:
         fail(str(exc))
     click.echo(json.dumps(card.to_dict(), indent=2) if as_json else render(card))
@@ -104,12 +109,18 @@ def _progress(total: int) -> Any:
 
 
 def _replay(spec: str, seed: int, sizes: tuple[int, ...], duration: float, kinds: frozenset[str], prevote: bool,
-            check_quorum: bool, log_dir: str | None, as_json: bool) -> None:
+            check_quorum: bool, log_dir: str | None, as_json: bool, proposals: float | None = None) -> None:
     if len(sizes) != 1:
         raise click.UsageError("--seed replays one run: give one cluster size with --nodes N")
-    cfg = SimConfig(nodes=sizes[0], duration=duration, faults=kinds, prevote=prevote, check_quorum=check_quorum,
-                    core=spec)
-    failure, files = replay_seed(spec, cfg, seed, load_core(spec))
+    factory = load_core(spec)
+    base = base_config(spec, core_version(factory), duration=duration, prevote=prevote, check_quorum=check_quorum,
+                       proposals=proposals)
+    from dataclasses import replace
+    cfg = replace(base, nodes=sizes[0], faults=kinds, record_logs=True)
+    try:
+        failure, files = replay_seed(spec, cfg, seed, factory)
+    finally:
+        getattr(factory, "close", lambda: None)()
     written = write_records(files, Path(log_dir)) if log_dir else None
     if as_json:
         click.echo(json.dumps({"ok": failure is None, "failure": failure.to_dict() if failure else None,

@@ -27,6 +27,8 @@ class NodeView:
     failed: str | None = None  # the reason from the node's own node_failed (or failpoint_hit) record
     stopped: str | None = None  # the reason from node_stopping
     mono_ns: int = 0  # time of the last record
+    last: int | None = None  # last log index (log_loaded / log_appended); None: the node logs no replication
+    commit: int | None = None  # commit index (log_loaded / commit_advanced)
 
 
 class RoleTracker:
@@ -42,6 +44,7 @@ class RoleTracker:
             return  # a late line of an older incarnation says nothing about the current one
         if inc > view.incarnation:
             view.incarnation, view.role, view.leader, view.failed, view.stopped = inc, None, None, None, None
+            view.last = view.commit = None
         event = rec["event"]
         view.term = rec.get("term", view.term)
         view.mono_ns = rec["mono_ns"]
@@ -53,6 +56,12 @@ class RoleTracker:
                 view.leader = rec.get("leader")
             else:
                 view.leader = None
+        elif event == "log_appended":
+            view.last = rec["last"]
+        elif event == "commit_advanced":
+            view.commit = rec["commit"]
+        elif event == "log_loaded":
+            view.last, view.commit = rec["last"], rec["commit"]
         elif event == "node_failed":
             view.failed, view.role = str(rec.get("reason", "unknown")), None
         elif event == "failpoint_hit":

@@ -525,8 +525,8 @@ class ElectionCore:
         term = self.term
         li, lt = self.log.last_index, self.log.last_term
         for peer in self.peers:
-            self._early.append(RequestVote(term, self.id, peer, prevote=False, transfer=transfer,
-                                           last_log_index=li, last_log_term=lt))
+            self._early.append(RequestVote(term, self.id, peer, prevote=False, transfer=transfer, last_log_index=li,
+                                            last_log_term=lt))
 
     def _count_own_vote(self) -> None:
         """The candidacy's own vote is durable now (the Ready that persisted it has been carried out)."""

@@ -1,4 +1,4 @@
-"""The Raft paper's election claims as deterministic transcripts, runnable against any core (docs/core-contract.md).
+"""The Raft paper's claims as deterministic transcripts, runnable against any core (docs/core-contract.md).
 
 Each claim drives one to five cores by hand through the contract alone (construct, step, tick; read `role`,
 `term`, `deadline` and the Outputs) and states the expected events. A claim returns a `ClaimResult`; on failure it
@@ -6,6 +6,13 @@ carries what was expected and the transcript of every call and its Output, so a 
 another way. Paper sections: Raft (Ongaro & Ousterhout 2014) §5.1-5.2; Ongaro's thesis §3.8 (persisted state).
 
 Claims use the paper's settings (no PreVote, no CheckQuorum), so a core that implements neither is judged fairly.
+
+Two sets: `CLAIMS`, the election (§5.1-5.2, contract v1: every core is judged on them), and `REPLICATION_CLAIMS`,
+log replication and safety (§5.3-5.4, thesis §3.10: contract v2 only). A v2 core is one with `propose`
+(`contract_version`); a v1 core (election only, e.g. examples/minimal_core.py) has its replication claims skipped,
+not failed. Replication benches build cores with `log=` (the recovered entries), keep each node's durable log the
+way the embedding does (`Ready.entries` replace the log from their first index) and the entries each node applied
+(`Ready.committed`), and carry messages between chosen nodes (`Bench.pump`): nothing but the contract is read.
 """
 from __future__ import annotations
 
@@ -15,12 +22,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from raftzmq.protocol.core import CANDIDATE, FOLLOWER, LEADER, CoreConfig, HardState, Output
-from raftzmq.protocol.messages import AppendEntries, Message, RequestVote, VoteResponse
+from raftzmq.protocol.messages import AppendEntries, AppendResponse, Entry, Message, RequestVote, TimeoutNow
+from raftzmq.protocol.messages import VoteResponse
 
-__all__ = ["CLAIMS", "ClaimResult", "ClaimFailed", "run_claims"]
+__all__ = ["CLAIMS", "REPLICATION_CLAIMS", "ClaimResult", "ClaimFailed", "run_claims", "contract_version",
+           "FIGURE7"]
 
 ET_MIN, ET_MAX, HB = 0.150, 0.300, 0.050
-Factory = Callable[[CoreConfig, HardState, float, Any], Any]
+Factory = Callable[..., Any]  # (config, state, now, rng[, log=entries]) -> a core
 
 
 class ClaimFailed(AssertionError):
@@ -51,17 +60,34 @@ class ClaimResult:
                 "expected": self.expected, "transcript": self.transcript}
 
 
+def _ents(entries: Any) -> str:
+    return "[" + " ".join(f"{e.index}@{e.term}" for e in entries) + "]"
+
+
 def _describe(out: Output) -> str:
     parts = []
     if out.persist is not None:
-        parts.append(f"persist(term={out.persist.term}, voted_for={out.persist.voted_for})")
+        commit = f", commit={out.persist.commit}" if out.persist.commit else ""
+        parts.append(f"persist(term={out.persist.term}, voted_for={out.persist.voted_for}{commit})")
+    if out.entries:
+        parts.append(f"append {_ents(out.entries)}")
     for ev in out.events:
         extra = "".join(f" {k}={v}" for k, v in ev.fields.items())
         parts.append(f"{ev.name}@{ev.term}{extra}")
     for early, batch in ((True, out.early), (False, out.messages)):
         for m in batch:
             flags = "".join(f" {k}={getattr(m, k)}" for k in ("granted", "prevote") if hasattr(m, k))
+            if isinstance(m, AppendEntries) and (m.prev_index or m.entries or m.commit):
+                flags += f" prev={m.prev_index}@{m.prev_term} {_ents(m.entries)} commit={m.commit}"
+            elif isinstance(m, AppendResponse) and (m.index or not m.success):
+                flags += f" success={m.success} index={m.index}"
+                if not m.success:
+                    flags += f" conflict={m.conflict_index}@{m.conflict_term}"
+            elif isinstance(m, RequestVote) and m.last_log_index:
+                flags += f" last={m.last_log_index}@{m.last_log_term}"
             parts.append(f"send{' early' if early else ''} {type(m).__name__}(t{m.term} {m.src}->{m.dst}{flags})")
+    if out.committed:
+        parts.append(f"apply {_ents(out.committed)}")
     return "; ".join(parts) or "(nothing)"
 
 
@@ -74,22 +100,37 @@ class Ctx:
 
 
 class Bench:
-    """Cores of one cluster driven by hand, the durable state of each, and a transcript of every call."""
+    """Cores of one cluster driven by hand, the durable state of each, and a transcript of every call.
+
+    With `logs` (contract v2), each node starts from that log (`log=` at construction), and the bench keeps, per
+    node, the durable log (`logs[i]`, as the embedding keeps it: each Ready's `entries` replace the log from their
+    first index), the entries handed to the state machine (`applied[i]`) and every message sent (`wire`, for
+    `pump`)."""
 
     def __init__(self, ctx: Ctx, n: int = 3, *, fracs: dict[int, float] | None = None,
-                 states: dict[int, HardState] | None = None) -> None:
+                 states: dict[int, HardState] | None = None, logs: dict[int, list[Entry]] | None = None) -> None:
         self.factory, self.n, self.now = ctx.factory, n, 0.0
         self.members = tuple(range(1, n + 1))
         self.fracs = {i: (fracs or {}).get(i, 0.0 if i == 1 else 0.9) for i in self.members}
         self.durable = {i: (states or {}).get(i, HardState()) for i in self.members}
+        self.v2 = logs is not None
+        self.logs: dict[int, list[Entry]] = {i: list((logs or {}).get(i, [])) for i in self.members}
+        self.applied: dict[int, list[Entry]] = {i: [] for i in self.members}
+        self.wire: list[Message] = []
         self.lines = ctx.lines
         self.lines.append(f"--- a {n}-node cluster")
         self.cores = {i: self._boot(i) for i in self.members}
 
     def _boot(self, i: int) -> Any:
         config = CoreConfig(i, self.members, ET_MIN, ET_MAX, HB, prevote=False, check_quorum=False)
-        core = self.factory(config, self.durable[i], self.now, FixedRng(self.fracs[i]))
-        self.lines.append(f"node {i} starts at {self.now:.3f} from {self.durable[i]}: role {core.role}, "
+        if self.v2:
+            log = tuple(self.logs[i])
+            core = self.factory(config, self.durable[i], self.now, FixedRng(self.fracs[i]), log=log)
+            what = f"{self.durable[i]} and log {_ents(log)}"
+        else:
+            core = self.factory(config, self.durable[i], self.now, FixedRng(self.fracs[i]))
+            what = f"{self.durable[i]}"
+        self.lines.append(f"node {i} starts at {self.now:.3f} from {what}: role {core.role}, "
                           f"term {core.term}, deadline {core.deadline:.3f}")
         return core
 
@@ -99,6 +140,24 @@ class Bench:
     def _record(self, i: int, call: str, out: Output) -> Output:
         if out.persist is not None:
             self.durable[i] = out.persist
+        if out.entries:
+            first = out.entries[0].index
+            log = self.logs[i]
+            expect(1 <= first <= len(log) + 1 and all(e.index == first + k for k, e in enumerate(out.entries)),
+                   f"node {i}'s Ready.entries {_ents(out.entries)} follow its log (1..{len(log)}) consecutively")
+            self.logs[i] = log[:first - 1] + list(out.entries)
+        if out.committed:
+            done = self.applied[i]
+            expect(out.committed[-1].index <= len(self.logs[i]) and all(
+                self.logs[i][e.index - 1] == e for e in out.committed),
+                f"node {i} applies {_ents(out.committed)}: entries of its durable log")
+            for e in out.committed:  # in log order; an entry applied again (a replay) must be the same entry
+                expect(e.index <= len(done) + 1 and (e.index > len(done) or done[e.index - 1] == e),
+                       f"node {i} applies {_ents(out.committed)} in log order after {len(done)} applied entries")
+                if e.index > len(done):
+                    done.append(e)
+        self.wire.extend(out.early)
+        self.wire.extend(out.messages)
         self.lines.append(f"node {i} {call} -> {_describe(out)}")
         return out
 
@@ -115,10 +174,56 @@ class Bench:
         call = f"step({type(msg).__name__} t{msg.term} from {msg.src})"
         return self._record(msg.dst, call, self.cores[msg.dst].step(msg, self.now))
 
+    def propose(self, i: int, data: bytes) -> Any:
+        proposal, out = self.cores[i].propose(data, self.now)
+        self._record(i, f"propose({data!r}) = {proposal}", out)
+        return proposal
+
     def restart(self, i: int) -> Any:
         self.lines.append(f"node {i} crashes")
         self.cores[i] = self._boot(i)
         return self.cores[i]
+
+    def drop(self) -> None:
+        """Lose every message in flight."""
+        if self.wire:
+            self.lines.append(f"({len(self.wire)} messages in flight are lost)")
+        self.wire = []
+
+    def pump(self, among: set[int], *, leader: int | None = None, rounds: int = 4,
+             stop: Callable[[], bool] = lambda: False, limit: int = 2000) -> None:
+        """Deliver the messages in flight, in order, between the nodes in `among` (others are lost), until none is
+        left; then, `rounds` times, advance the clock to `leader`'s deadline, tick it (its heartbeat) and deliver
+        again. Only the leader is ticked: nobody else's timer fires."""
+        for r in range(rounds + 1):
+            if r and leader is not None:
+                self.fire(leader)
+            steps = 0
+            while self.wire and not stop():
+                msg = self.wire.pop(0)
+                if msg.src in among and msg.dst in among:
+                    self.step(msg)
+                    steps += 1
+                    expect(steps < limit, f"the exchange among nodes {sorted(among)} ends ({limit} messages)")
+            if stop():
+                return
+
+
+def _log(*terms: int) -> list[Entry]:
+    """Entries 1..n of the given terms; an entry's data names its index and term (equal entries, equal data)."""
+    return [Entry(i, t, b"e%d.%d" % (i, t)) for i, t in enumerate(terms, 1)]
+
+
+def _become_leader(b: Bench, i: int = 1, voters: tuple[int, ...] = ()) -> Output:
+    """Node i times out and wins: the RequestVotes are lost, grants come from `voters` (default: enough peers)."""
+    out = _candidate(b, i)
+    term = b[i].term
+    b.drop()
+    need = [p for p in b.members if p != i][:len(b.members) // 2]
+    for p in voters or tuple(need):
+        out = b.step(VoteResponse(term, p, i, granted=True))
+    expect(b[i].role == LEADER, f"node {i} leads term {term} after a majority of grants")
+    return out
 
 
 def expect(cond: bool, what: str) -> None:
@@ -130,7 +235,7 @@ def names(out: Output) -> list[str]:
     return [e.name for e in out.events]
 
 
-def sent(out: Output, cls: type, **attrs: Any) -> list[Message]:
+def sent(out: Output, cls: type, **attrs: Any) -> list[Any]:
     return [m for m in [*out.early, *out.messages]
             if isinstance(m, cls) and all(getattr(m, k) == v for k, v in attrs.items())]
 
@@ -284,6 +389,233 @@ def leader_keeps_heartbeating(f: Ctx) -> None:
     expect({m.dst for m in sent(out, AppendEntries, term=5)} == {2, 3}, "each heartbeat round reaches every peer")
 
 
+# ---------------------------------------------------------------------------------------------- replication (v2)
+
+# The paper's Figure 7: the leader's log and the six followers' (terms of entries 1, 2, ...).
+FIGURE7: dict[str, tuple[int, ...]] = {
+    "leader": (1, 1, 1, 4, 4, 5, 5, 6, 6, 6),
+    "a": (1, 1, 1, 4, 4, 5, 5, 6, 6),
+    "b": (1, 1, 1, 4),
+    "c": (1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 6),
+    "d": (1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 7, 7),
+    "e": (1, 1, 1, 4, 4, 4, 4),
+    "f": (1, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3),
+}
+
+
+def _same_log(b: Bench, i: int, j: int) -> bool:
+    return b.logs[i] == b.logs[j]
+
+
+def _last_index(b: Bench, i: int) -> int:
+    """The core's own last index when it says (`last_index`, contract v2), else its durable log's."""
+    value = getattr(b[i], "last_index", None)
+    return value if isinstance(value, int) else len(b.logs[i])
+
+
+def _figure7(case: str) -> Callable[[Ctx], None]:
+    def scenario(f: Ctx) -> None:
+        follower = FIGURE7[case]
+        b = Bench(f, 3, states={1: HardState(7), 2: HardState(max(follower)), 3: HardState(7)},
+                  logs={1: _log(*FIGURE7["leader"]), 2: _log(*follower), 3: _log(*FIGURE7["leader"])})
+        _become_leader(b, 1, voters=(3,))
+        expect(len(b.logs[1]) == 11 and b.logs[1][10].term == 8,
+               "the leader of term 8 appends an entry of term 8 at index 11 (its no-op) to its durable log")
+        b.pump({1, 2}, leader=1, rounds=3)
+        expect(_same_log(b, 1, 2), f"follower ({case}) ends with exactly the leader's log: leader "
+               f"{_ents(b.logs[1])}, follower {_ents(b.logs[2])}")
+        expect(_last_index(b, 2) == 11, f"the follower's core says its last index is 11 ({_last_index(b, 2)})")
+        expect(b.applied[1] == b.logs[1],
+               f"with the follower, a majority holds the leader's log: the leader applies 1..11 "
+               f"(applied {_ents(b.applied[1])})")
+        expect(b.applied[2] == b.logs[1], f"and the follower, told the commit index by a heartbeat, applies "
+               f"1..11 too (applied {_ents(b.applied[2])})")
+    scenario.__name__ = f"figure7_{case}"
+    return scenario
+
+
+def noop_on_election(f: Ctx) -> None:
+    b = Bench(f, 3, states={1: HardState(1), 2: HardState(1), 3: HardState(1)},
+              logs={1: _log(1, 1), 2: _log(1, 1), 3: _log(1)})
+    out = _become_leader(b, 1, voters=(3,))
+    expect([(e.index, e.term) for e in out.entries] == [(3, 2)],
+           f"the Ready in which it wins term 2 appends one entry of term 2 at index 3, its no-op "
+           f"(entries {_ents(out.entries)})")
+    expect(not b.applied[1], "entries of term 1 are not committed by the election alone")
+    b.pump({1, 2}, leader=1, rounds=2)
+    expect([e.index for e in b.applied[1]] == [1, 2, 3],
+           f"once node 2 holds the no-op, the leader commits it and, through it, the entries of term 1 "
+           f"(applied {_ents(b.applied[1])})")
+
+
+def log_matching_after_conflicts(f: Ctx) -> None:
+    b = Bench(f, 3, states={1: HardState(3), 2: HardState(2), 3: HardState(3)},
+              logs={1: _log(1, 1, 3), 2: _log(1, 1, 2, 2, 2), 3: _log(1, 1)})
+    _become_leader(b, 1, voters=(3,))
+    b.pump({1, 2}, leader=1, rounds=2)
+    expect(_same_log(b, 1, 2), f"node 2's conflicting entries 3..5 of term 2 are replaced by the leader's: "
+           f"leader {_ents(b.logs[1])}, node 2 {_ents(b.logs[2])}")
+    expect(_last_index(b, 2) == 4, f"node 2's core says its last index is 4 ({_last_index(b, 2)})")
+    b.pump({1, 2, 3}, leader=1, rounds=2)
+    expect(_same_log(b, 1, 3) and _same_log(b, 2, 3), "node 3, which was behind, ends with the same log too")
+    expect(b.applied[2] == b.applied[3] == b.logs[1], "and every node applies the same entries 1..4")
+
+
+def conflict_truncates_suffix(f: Ctx) -> None:
+    b = Bench(f, 3, states={1: HardState(2)}, logs={1: _log(1, 2, 2)})
+    before = list(b.logs[1])
+    out = b.step(AppendEntries(2, 2, 1, prev_index=1, prev_term=1, entries=tuple(_log(1, 2)[1:]), commit=0))
+    expect(bool(sent(out, AppendResponse, success=True)), "a late duplicate of an AppendEntries that carried entry "
+           "2@2 is accepted")
+    expect(b.logs[1] == before, f"and deletes nothing: entry 3@2 is still there ({_ents(b.logs[1])})")
+    new = Entry(2, 3, b"e2.3")
+    out = b.step(AppendEntries(3, 3, 1, prev_index=1, prev_term=1, entries=(new,), commit=0))
+    expect(bool(sent(out, AppendResponse, success=True)), "an AppendEntries of term 3 whose entry 2@3 conflicts "
+           "with 2@2 is accepted")
+    expect(b.logs[1] == before[:1] + [new], f"the conflicting entry and all that follow it are deleted: the log is "
+           f"[1@1 2@3] ({_ents(b.logs[1])})")
+    expect(_last_index(b, 1) == 2, f"the core says its last index is 2 ({_last_index(b, 1)})")
+
+
+def entries_durable_before_ack(f: Ctx) -> None:
+    b = Bench(f, 3, states={1: HardState(2)}, logs={1: _log(1)})
+    ents = tuple(_log(1, 2, 2)[1:])
+    out = b.step(AppendEntries(2, 2, 1, prev_index=1, prev_term=1, entries=ents, commit=0))
+    acks = sent(out, AppendResponse, success=True)
+    expect(bool(acks) and max(m.index for m in acks) == 3, "a follower acknowledges entries 2 and 3 (index 3)")
+    expect(b.logs[1][1:3] == list(ents), f"in the Ready that makes them durable, not later (durable log after "
+           f"that Ready: {_ents(b.logs[1])})")
+    out = b.step(AppendEntries(2, 2, 1, prev_index=3, prev_term=2, entries=(Entry(4, 2, b"e4.2"),), commit=0))
+    expect(len(b.logs[1]) == 4 and any(m.index == 4 for m in sent(out, AppendResponse, success=True)),
+           f"and so for the next entry (durable log {_ents(b.logs[1])})")
+
+
+def commit_bounded_by_follower_log(f: Ctx) -> None:
+    b = Bench(f, 3, states={1: HardState(2)}, logs={1: _log(1, 1, 1)})
+    b.step(AppendEntries(2, 2, 1, prev_index=1, prev_term=1, entries=(), commit=3))
+    expect([e.index for e in b.applied[1]] == [1], f"a heartbeat that vouches for index 1 only (prev_index 1) "
+           f"commits 1, not the leader's 3: entries 2 and 3 may not be the leader's (applied {_ents(b.applied[1])})")
+    expect(b.durable[1].commit <= 1, f"the persisted commit index is at most 1 ({b.durable[1].commit})")
+    b.step(AppendEntries(2, 2, 1, prev_index=3, prev_term=1, entries=(), commit=3))
+    expect([e.index for e in b.applied[1]] == [1, 2, 3], f"a heartbeat that matches at index 3 commits 2 and 3 "
+           f"(applied {_ents(b.applied[1])})")
+    b.step(AppendEntries(2, 2, 1, prev_index=3, prev_term=1, entries=(Entry(4, 2, b"e4.2"),), commit=9))
+    expect([e.index for e in b.applied[1]] == [1, 2, 3, 4] and b.durable[1].commit <= 4,
+           f"leader commit 9 with the log ending at 4: the commit index stops at 4, never beyond the log "
+           f"(applied {_ents(b.applied[1])}, persisted commit {b.durable[1].commit})")
+
+
+def vote_requires_up_to_date_log(f: Ctx) -> None:
+    b = Bench(f, 5, states={1: HardState(2)}, logs={1: _log(1, 2)})
+    out = b.step(RequestVote(3, 2, 1, last_log_index=5, last_log_term=1))
+    expect(not sent(out, VoteResponse, granted=True) and not granted_votes(out),
+           "a candidate whose last entry is of an older term (5@1 against 2@2) is denied, however long its log")
+    out = b.step(RequestVote(3, 3, 1, last_log_index=1, last_log_term=2))
+    expect(not sent(out, VoteResponse, granted=True) and not granted_votes(out),
+           "a candidate with the same last term and a shorter log (1@2 against 2@2) is denied")
+    out = b.step(RequestVote(3, 4, 1, last_log_index=2, last_log_term=2))
+    expect(bool(sent(out, VoteResponse, granted=True, dst=4)), "a candidate as up-to-date (2@2) is granted")
+    out = b.fire(1)
+    asks = sent(out, RequestVote)
+    expect(bool(asks) and all((m.last_log_index, m.last_log_term) == (2, 2) for m in asks),
+           "its own RequestVotes carry its last log index and term (2, 2)")
+
+
+def figure8(f: Ctx) -> None:
+    # Figure 8 (c): S1 leads term 4; entry 2@2 (from its term 2) is on S1, S2, S3; S5 holds 2@3.
+    b = Bench(f, 5, states={1: HardState(3, None, 1), 2: HardState(3, None, 1), 3: HardState(3, None, 1),
+                            4: HardState(3, None, 1), 5: HardState(4, 5, 1)},
+              logs={1: _log(1, 2), 2: _log(1, 2), 3: _log(1, 2), 4: _log(1), 5: _log(1, 3)})
+    b.applied = {i: _log(1) for i in b.members}  # entry 1 was committed and applied before
+    _candidate(b, 1)
+    b.drop()
+    for voter in (2, 3):
+        b.step(RequestVote(4, 1, voter, last_log_index=2, last_log_term=2))
+    for m in [m for m in b.wire if isinstance(m, VoteResponse)]:
+        b.step(m)
+    b.drop()
+    expect(b[1].role == LEADER and b[1].term == 4, "S1 wins term 4 with the votes of S2 and S3")
+    b.pump({1, 2}, leader=1, rounds=1)
+    expect(b.logs[2][-1].term == 4, "S2 holds S1's entry of term 4")
+    out = b.step(AppendResponse(4, 3, 1, success=True, index=2))
+    old = [e for e in b.applied[1] if e.index == 2]
+    expect(not old and b.durable[1].commit < 2, f"S1, S2 and S3 hold 2@2, a majority, but it is of term 2: S1 does "
+           f"not commit it by counting replicas (applied {_ents(b.applied[1])}, persisted commit "
+           f"{b.durable[1].commit})")
+    expect(all(m.commit < 2 for m in sent(out, AppendEntries)), "nor tells anyone it is committed")
+    b.pump({1, 2, 3}, leader=1, rounds=2)
+    expect([(e.index, e.term) for e in b.applied[1]] == [(1, 1), (2, 2), (3, 4)],
+           f"once S3 holds 3@4 too, S1 commits 3@4 and, through it, 2@2 (applied {_ents(b.applied[1])})")
+    # (e): S5 cannot win any more: a majority holds an entry of term 4, newer than its last (2@3).
+    b.drop()
+    out = b.fire(5)
+    ask = b[5].term
+    for voter in (2, 3):
+        out = b.step(RequestVote(ask, 5, voter, last_log_index=2, last_log_term=3))
+        expect(not sent(out, VoteResponse, granted=True), f"S{voter} denies S5 (2@3 is older than its 3@4)")
+
+
+def transfer_waits_for_catch_up(f: Ctx) -> None:
+    b = Bench(f, 3, states={1: HardState(1), 2: HardState(1), 3: HardState(1)},
+              logs={1: _log(1, 1), 2: _log(1), 3: _log(1, 1)})
+    _become_leader(b, 1, voters=(3,))
+    b.drop()
+    out = b._record(1, "transfer_leadership(2)", b[1].transfer_leadership(2, b.now))
+    expect(not sent(out, TimeoutNow), "node 2 lacks entries 2 and 3: no TimeoutNow yet")
+    seen: list[bool] = []
+
+    def timeout_now_sent() -> bool:
+        if not seen and any(isinstance(m, TimeoutNow) for m in b.wire):
+            seen.append(_same_log(b, 1, 2))
+        return bool(seen)
+
+    b.pump({1, 2}, leader=1, rounds=2, stop=timeout_now_sent)
+    expect(bool(seen), "once node 2 catches up, the leader sends it TimeoutNow (within two heartbeats)")
+    expect(seen[0], f"and not before: node 2's log is the leader's when TimeoutNow leaves "
+           f"(leader {_ents(b.logs[1])}, node 2 {_ents(b.logs[2])})")
+
+
+def propose_on_leader(f: Ctx) -> None:
+    b = Bench(f, 3, states={1: HardState(1), 2: HardState(1), 3: HardState(1)},
+              logs={1: _log(1), 2: _log(1), 3: _log(1)})
+    _become_leader(b, 1, voters=(3,))
+    b.pump({1, 2}, leader=1, rounds=1)
+    last = len(b.logs[1])
+    p = b.propose(1, b"x")
+    expect(p.accepted and (p.index, p.term) == (last + 1, 2), f"the leader accepts a proposal at index "
+           f"{last + 1}, term 2 ({p})")
+    expect(b.logs[1][-1] == Entry(last + 1, 2, b"x"), "and its Ready appends it")
+    q = b.propose(2, b"y")
+    expect(not q.accepted and q.leader == 1, f"a follower refuses, naming the leader it knows (1) ({q})")
+    b.pump({1, 2}, leader=1, rounds=1)
+    expect(b.applied[1][-1:] == [Entry(last + 1, 2, b"x")] and b.applied[2] == b.applied[1],
+           f"the entry commits and both apply it (leader {_ents(b.applied[1])}, node 2 {_ents(b.applied[2])})")
+
+
+REPLICATION_CLAIMS: dict[str, tuple[str, str, Callable[[Ctx], None]]] = {
+    **{f"figure7-{c}": ("§5.3, Fig. 7", f"a leader of term 8 brings follower ({c}) of Figure 7 to exactly its log",
+                        _figure7(c)) for c in "abcdef"},
+    "noop-on-election": ("§5.4.2, §8", "a new leader appends an entry of its term; earlier entries commit through "
+                         "it", noop_on_election),
+    "log-matching-after-conflicts": ("§5.3", "after conflicts are repaired every log matches the leader's",
+                                     log_matching_after_conflicts),
+    "conflict-truncates-suffix": ("§5.3, Fig. 2", "a conflicting entry and all that follow it are deleted; a stale "
+                                  "AppendEntries deletes nothing", conflict_truncates_suffix),
+    "entries-durable-before-ack": ("§5.3, thesis §3.8", "a follower's entries are on stable storage before it "
+                                   "acknowledges them", entries_durable_before_ack),
+    "commit-bounded-by-follower-log": ("§5.3, Fig. 2", "a follower's commit index is min(leaderCommit, index of "
+                                       "the last new entry)", commit_bounded_by_follower_log),
+    "vote-requires-up-to-date-log": ("§5.4.1", "a vote goes only to a candidate whose log is at least as "
+                                     "up-to-date", vote_requires_up_to_date_log),
+    "figure8": ("§5.4.2, Fig. 8", "an entry of an earlier term is not committed by counting replicas; it commits "
+                "through an entry of the current term", figure8),
+    "transfer-waits-for-catch-up": ("thesis §3.10", "a leadership transfer sends TimeoutNow only once the target "
+                                    "holds the leader's log", transfer_waits_for_catch_up),
+    "propose-on-leader": ("§5.3, §8", "the leader appends a proposal at (index, term) and commits it; a follower "
+                          "refuses, naming the leader", propose_on_leader),
+}
+
+
 # name -> (paper section, claim, scenario)
 CLAIMS: dict[str, tuple[str, str, Callable[[Ctx], None]]] = {
     "starts-as-follower": ("§5.2", "servers start as followers, in their persisted term", starts_as_follower),
@@ -313,8 +645,16 @@ CLAIMS: dict[str, tuple[str, str, Callable[[Ctx], None]]] = {
 }
 
 
+def contract_version(core: Any) -> int:
+    """2 when a core (or a CheckedCore around one) replicates (`propose`, docs/core-contract.md), else 1."""
+    version = getattr(core, "contract_version", None)
+    if version in (1, 2):
+        return int(version)
+    return 2 if callable(getattr(core, "propose", None)) else 1
+
+
 def run_claim(name: str, factory: Factory) -> ClaimResult:
-    section, text, scenario = CLAIMS[name]
+    section, text, scenario = CLAIMS[name] if name in CLAIMS else REPLICATION_CLAIMS[name]
     ctx = Ctx(factory)
     try:
         scenario(ctx)
@@ -325,5 +665,7 @@ def run_claim(name: str, factory: Factory) -> ClaimResult:
     return ClaimResult(name, section, text, True, transcript=ctx.lines)
 
 
-def run_claims(factory: Factory) -> list[ClaimResult]:
-    return [run_claim(name, factory) for name in CLAIMS]
+def run_claims(factory: Factory, version: int = 1) -> list[ClaimResult]:
+    """The election claims; with `version` 2 the replication claims too (a v1 core is judged on election alone)."""
+    names = list(CLAIMS) + (list(REPLICATION_CLAIMS) if version >= 2 else [])
+    return [run_claim(name, factory) for name in names]

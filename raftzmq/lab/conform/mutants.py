@@ -1,39 +1,63 @@
-"""A gallery of deliberately broken election cores: each reintroduces one bug that real implementations have had.
+"""A gallery of deliberately broken cores: each reintroduces one bug that real implementations have had.
 
 They exist to show that `raftzmq conform` (its transcripts, its seeded simulator runs and the checker) can fail,
 and what each kind of bug looks like in the evidence. Run any of them: `raftzmq conform raftzmq.lab.conform.mutants:TermOnly`.
 Each is built from the built-in core's public surface only (raftzmq/protocol/surface.py): by composition (a
 `CoreWrapper` that edits the core's inputs, outputs or random draws) or through a documented configuration hook
 (`ElectionRules`); none overrides a private method. `GALLERY` says what conform must report.
+
+Election (contract v1 claims): TermOnly, VoteBeforePersist, GrantsAnyTerm, NoStepDown, CountsDuplicateVotes,
+FixedTimeouts. Replication (contract v2, §5.3-5.4; conform runs their seeds with client proposals):
+  CommitsOldTerm          the Figure 8 bug: a leader commits the highest index on a majority whatever its term
+                          (`ElectionRules.commit_index` without the current-term test)
+  VotesForAnyLog          no up-to-date check on (pre-)votes (`ElectionRules.candidate_up_to_date` always true)
+  AcksBeforePersist       acknowledges before fsync: its Ready asks for new entries to be made durable one Ready
+                          late, so the AppendResponse (or, on a leader, the AppendEntries) that depends on them
+                          leaves first; a crash in between loses entries the cluster counted (composition)
+  KeepsConflictingSuffix  overwrites conflicting entries in place but keeps the rest of its old suffix
+                          (composition: the durable log keeps what the inner core cut)
+  CommitsBeyondLog        a follower takes the leader's commit index as is, beyond its own log, and applies
+                          what it holds up to there, matching or not (composition)
+"Acknowledging before fsync" is a core here, not a disk: conform judges cores, and a core that puts its
+acknowledgement in an earlier Ready than the entries it depends on is the same bug, seen from the embedding, as a
+storage layer that returns before fsync - which the simulator models separately (`sim --disk unsafe-no-fsync`).
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
-from raftzmq.protocol.core import CANDIDATE, PRECANDIDATE, CoreConfig, ElectionCore, ElectionRules, HardState
-from raftzmq.protocol.core import Output
-from raftzmq.protocol.messages import Message, RequestVote, VoteResponse
+from raftzmq.protocol.core import CANDIDATE, FOLLOWER, LEADER, PRECANDIDATE, CoreConfig, ElectionCore
+from raftzmq.protocol.core import ElectionRules, HardState, Output
+from raftzmq.protocol.messages import AppendEntries, Entry, Message, RequestVote, VoteResponse
 from raftzmq.protocol.surface import CoreWrapper, Rng, merge_outputs
 
 __all__ = ["TermOnly", "VoteBeforePersist", "GrantsAnyTerm", "NoStepDown", "CountsDuplicateVotes",
-           "FixedTimeouts", "NaiveTally", "PersistsView", "configured", "Mutant", "GALLERY"]
+           "FixedTimeouts", "NaiveTally", "PersistsView", "configured", "Mutant", "GALLERY", "CommitsOldTerm",
+           "VotesForAnyLog", "AcksBeforePersist", "KeepsConflictingSuffix", "CommitsBeyondLog", "LogView",
+           "REPLICATION"]
 
 
-def configured(name: str, doc: str, rules: ElectionRules) -> type[ElectionCore]:
-    """The built-in core, constructed with `rules` as its configuration hook (nothing else differs)."""
+def configured(name: str, doc: str, rules: ElectionRules, version: int = 2) -> type[ElectionCore]:
+    """The built-in core, constructed with `rules` as its configuration hook (nothing else differs). `version` 1
+    (an election mutant) makes conform judge it on election alone, as a contract v1 core."""
 
     def __init__(self: ElectionCore, config: CoreConfig, state: HardState, now: float, rng: Rng | None = None,
-                 **kw: Any) -> None:
-        ElectionCore.__init__(self, config, state, now, rng, rules=rules, **kw)
+                 log: Iterable[Entry] = (), **kw: Any) -> None:
+        ElectionCore.__init__(self, config, state, now, rng, log, rules=rules, **kw)
 
-    return type(name, (ElectionCore,), {"__init__": __init__, "__doc__": doc, "__module__": __name__})
+    attrs: dict[str, Any] = {"__init__": __init__, "__doc__": doc, "__module__": __name__}
+    if version == 1:
+        attrs["contract_version"] = 1
+    return type(name, (ElectionCore,), attrs)
 
 
 class PersistsView(CoreWrapper):
     """Composition: asks the embedding to persist `view(core)` (what it believes must be durable) instead of the
     inner core's hard state, each time that view changes."""
+
+    contract_version = 1  # an election mutant: judged on election alone
 
     def __init__(self, config: CoreConfig, state: HardState, now: float, rng: Rng | None = None) -> None:
         super().__init__(ElectionCore(config, state, now, rng))
@@ -63,6 +87,8 @@ class TermOnly(PersistsView):
 class VoteBeforePersist(CoreWrapper):
     """Asks for its hard state to be saved one Output late: the vote leaves before it is durable."""
 
+    contract_version = 1  # an election mutant: judged on election alone
+
     def __init__(self, config: CoreConfig, state: HardState, now: float, rng: Rng | None = None) -> None:
         super().__init__(ElectionCore(config, state, now, rng))
         self._held: HardState | None = None
@@ -78,7 +104,7 @@ class _GrantsAnyTerm(ElectionRules):
 
 
 GrantsAnyTerm = configured("GrantsAnyTerm", """Grants a vote without comparing the request's term with its own: a
-    stale candidate collects votes that were given in a later term.""", _GrantsAnyTerm())
+    stale candidate collects votes that were given in a later term.""", _GrantsAnyTerm(), version=1)
 
 
 class _NoStepDown(ElectionRules):
@@ -87,13 +113,15 @@ class _NoStepDown(ElectionRules):
 
 
 NoStepDown = configured("NoStepDown", """Adopts a higher term it hears of but keeps its role: a leader goes on
-    leading in a term it never won.""", _NoStepDown())
+    leading in a term it never won.""", _NoStepDown(), version=1)
 
 
 class NaiveTally(CoreWrapper):
     """Counts granted VoteResponses the way buggy implementations do; each flag turns one check off. Composition:
     the wrapper keeps its own tally of the responses it takes from the inner core; once that tally says "majority",
     it hands the inner core the grants it needs to reach one itself (the inner core then campaigns or leads)."""
+
+    contract_version = 1  # an election mutant: judged on election alone
 
     check_term = True  # off: responses of another term count
     check_kind = True  # off: pre-vote and real-vote responses are interchangeable
@@ -149,6 +177,8 @@ class FixedTimeouts(CoreWrapper):
     """Uses the same election timeout every time instead of a random one: nodes that time out together split
     the vote again and again. Composition: the inner core draws from an RNG that always says the minimum."""
 
+    contract_version = 1  # an election mutant: judged on election alone
+
     def __init__(self, config: CoreConfig, state: HardState, now: float, rng: Rng | None = None) -> None:
         import random
 
@@ -156,11 +186,151 @@ class FixedTimeouts(CoreWrapper):
                                       _MinimumTimeouts(rng if rng is not None else random.Random(), config)))
 
 
+# ---------------------------------------------------------------------------------------------- replication
+
+
+class _CommitsOldTerm(ElectionRules):
+    def commit_index(self, core: ElectionCore) -> int:
+        tracker = core.tracker
+        assert tracker is not None
+        return max(core.log.commit, tracker.quorum_match(core.log.last_index))  # no "of the current term" test
+
+    def appends_noop(self, core: ElectionCore) -> bool:
+        return False  # as in the paper's Figure 8: with a no-op, acknowledgements of old entries carry it too
+
+
+CommitsOldTerm = configured("CommitsOldTerm", """The Figure 8 bug: a leader commits the highest index held by a
+    majority, whatever the term of its entry. An entry of an earlier term that a majority holds is not safe: a
+    server that lacks it can still win an election and replace it, after some nodes applied it. As in the
+    paper's figure, the new leader appends no no-op: one in its first AppendEntries would ride along with the old
+    entries, and their acknowledgement would commit through it, hiding the bug.""", _CommitsOldTerm())
+
+
+class _VotesForAnyLog(ElectionRules):
+    def candidate_up_to_date(self, core: ElectionCore, msg: RequestVote) -> bool:
+        return True
+
+
+VotesForAnyLog = configured("VotesForAnyLog", """No up-to-date check (§5.4.1): votes and pre-votes go to a
+    candidate whatever its log, so a leader can be elected without entries the cluster committed.""",
+    _VotesForAnyLog())
+
+
+def _spliced(log: list[Entry], entries: Sequence[Entry]) -> list[Entry]:
+    """`log` after a Ready's entries: replaced from entries[0].index on."""
+    return log[:entries[0].index - 1] + list(entries) if entries else log
+
+
+class LogView(CoreWrapper):
+    """Composition, for the log mutants: the built-in core inside, and the node's durable log as the embedding
+    keeps it (`durable`: the recovered log, then every Ready's `entries` as handed out), which the subclasses
+    edit in `edit_ready`."""
+
+    def __init__(self, config: CoreConfig, state: HardState, now: float, rng: Rng | None = None,
+                 log: Iterable[Entry] = ()) -> None:
+        entries = list(log)
+        super().__init__(ElectionCore(config, state, now, rng, entries))
+        self.durable = entries
+
+    def edit_output(self, out: Output) -> Output:
+        out = self.edit_ready(out)
+        self.durable = _spliced(self.durable, out.entries)
+        return out
+
+    def edit_ready(self, out: Output) -> Output:
+        return out
+
+
+class AcksBeforePersist(LogView):
+    """Acknowledges before fsync: each Ready's new entries are handed to the embedding one Ready late, while its
+    messages (a follower's AppendResponse, a leader's AppendEntries) leave at once. The commit index and the
+    committed entries wait with the entries (the embedding applies only what it holds)."""
+
+    def __init__(self, config: CoreConfig, state: HardState, now: float, rng: Rng | None = None,
+                 log: Iterable[Entry] = ()) -> None:
+        super().__init__(config, state, now, rng, log)
+        self._held: list[Entry] = []
+        self._waiting: list[Entry] = []
+        self._commit = state.commit  # the commit index the embedding was told
+
+    def edit_ready(self, out: Output) -> Output:
+        release, new = self._held, list(out.entries)
+        if release and new and new[0].index <= release[-1].index:  # what the new entries replace is not written
+            release = release[:max(0, new[0].index - release[0].index)]
+        self._held = new
+        out.entries = release
+        # what the embedding holds of the inner core's log: up to the held entries (beyond, it is stale)
+        last = new[0].index - 1 if new else len(_spliced(self.durable, release))
+        ready = self._waiting + list(out.committed)
+        out.committed = [e for e in ready if e.index <= last]
+        self._waiting = [e for e in ready if e.index > last]
+        inner: Any = self.inner
+        commit = min(inner.commit_index, last)
+        if out.persist is not None and out.persist.commit != commit:
+            out.persist = replace(out.persist, commit=max(commit, self._commit))
+        elif out.persist is None and commit > self._commit:
+            out.persist = replace(inner.hard_state(), commit=commit)
+        if out.persist is not None:
+            self._commit = out.persist.commit
+        return out
+
+
+class KeepsConflictingSuffix(LogView):
+    """Does not truncate a conflicting suffix: where an AppendEntries replaces entries, the entries after the
+    replaced ones stay in the log (the inner core cut them from its memory; the durable log keeps them)."""
+
+    def edit_ready(self, out: Output) -> Output:
+        ents = out.entries
+        if ents:
+            end = ents[-1].index
+            tail = self.durable[end:]
+            if ents[0].index <= len(self.durable) and tail:
+                out.entries = list(ents) + tail
+        return out
+
+
+class CommitsBeyondLog(LogView):
+    """A follower that takes the leader's commit index as it comes, beyond what its log holds (and beyond what the
+    message vouches for), and applies every entry it holds up to there, matching the leader's or not."""
+
+    def __init__(self, config: CoreConfig, state: HardState, now: float, rng: Rng | None = None,
+                 log: Iterable[Entry] = ()) -> None:
+        super().__init__(config, state, now, rng, log)
+        self._commit = state.commit  # what this node believes committed
+        self._applied = 0  # what it handed out for applying (the inner core's replays included)
+
+    def step(self, msg: Message, now: float) -> Output:
+        out = super().step(msg, now)
+        inner: Any = self.inner
+        if isinstance(msg, AppendEntries) and inner.role == FOLLOWER and msg.term == inner.term \
+                and msg.commit > self._commit:
+            self._commit = msg.commit
+            upto = min(self._commit, len(self.durable))
+            extra = self.durable[self._applied:upto]
+            if extra:
+                out.committed = list(out.committed) + extra
+                self._applied = upto
+            # The durable commit index can name only entries the node holds (the embedding's digest chain
+            # ends at its last index): beyond that, the belief stays in memory and commits what arrives next.
+            out.persist = HardState(inner.term, inner.voted_for, max(upto, inner.commit_index))
+        return out
+
+    def edit_ready(self, out: Output) -> Output:
+        fresh = [e for e in out.committed if e.index > self._applied]
+        if fresh:
+            self._applied = fresh[-1].index
+        out.committed = fresh
+        held = min(self._commit, len(_spliced(self.durable, out.entries)))
+        if out.persist is not None and out.persist.commit < held:
+            out.persist = replace(out.persist, commit=held)
+        return out
+
+
 @dataclass(frozen=True, slots=True)
 class Mutant:
     cls: Callable[..., Any]  # a core class (docs/core-contract.md)
     claim: str  # the transcript claim that must fail
-    finding: str  # what the seeded runs must report: a checker invariant letter, or a conform finding
+    finding: str | None  # what the seeded runs must report: a checker invariant letter, or a conform finding
 
 
 GALLERY: dict[str, Mutant] = {
@@ -170,4 +340,13 @@ GALLERY: dict[str, Mutant] = {
     "NoStepDown": Mutant(NoStepDown, "higher-term-steps-down", "leader-in-unwon-term"),
     "CountsDuplicateVotes": Mutant(CountsDuplicateVotes, "duplicate-vote-counts-once", "d"),
     "FixedTimeouts": Mutant(FixedTimeouts, "timeouts-randomized", "no-leader"),
+}
+# Replication mutants (contract v2): conform runs their seeds with client proposals. (`finding` None would mean:
+# no seed known to catch it, only its claim.)
+REPLICATION: dict[str, Mutant] = {
+    "CommitsOldTerm": Mutant(CommitsOldTerm, "figure8", "old-term-commit"),
+    "VotesForAnyLog": Mutant(VotesForAnyLog, "vote-requires-up-to-date-log", "g"),
+    "AcksBeforePersist": Mutant(AcksBeforePersist, "entries-durable-before-ack", "g"),
+    "KeepsConflictingSuffix": Mutant(KeepsConflictingSuffix, "conflict-truncates-suffix", "f"),
+    "CommitsBeyondLog": Mutant(CommitsBeyondLog, "commit-bounded-by-follower-log", "h"),
 }

@@ -1,14 +1,24 @@
-"""`raftzmq conform`: judge an election core — the paper's claims as transcripts, seeded simulator runs with every
-fault under the checker, and liveness — and print a scorecard with a replayable counterexample.
+"""`raftzmq conform`: judge a core — the paper's claims as transcripts, seeded simulator runs with every fault
+under the checker, and liveness — and print a scorecard with a replayable counterexample.
 
-Besides the checker's invariants (a)-(e), read from the records, the seeded runs watch the cores' own state:
-a core whose `role` is leader in a term it never won (no `became_leader` in that term) is reported as
-`leader-in-unwon-term` — the trace of a node that did not step down on a higher term. Liveness: fault-free runs
-from a cold start must elect a leader (`no-leader` otherwise); runs under faults give the figures.
+Which contract the core implements decides what is judged (`claims.contract_version`): a v2 core (with `propose`)
+gets the election and the replication claims, and its seeds run with client proposals (`PROPOSALS` per simulated
+second, as `raftzmq sim --proposals`), so the checker's replication invariants (f)-(k) judge them too; a v1 core
+(election only) gets the election claims and election-only seeds, and the scorecard says the replication claims
+were skipped.
+
+Besides the checker's invariants, read from the records, the seeded runs watch the cores' own state: a core whose
+`role` is leader in a term it never won (no `became_leader` in that term) is reported as `leader-in-unwon-term` —
+the trace of a node that did not step down on a higher term; a leader whose commit index reaches an entry of an
+earlier term than its own (§5.4.2: only entries of the current term are committed by counting replicas) is
+reported as `old-term-commit` — the Figure 8 bug, seen where it happens, before (or without) the run going on to
+lose the entry. Liveness: fault-free runs from a cold start must elect a leader (`no-leader` otherwise); runs
+under faults give the figures.
 """
 from __future__ import annotations
 
 import math
+import random
 import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -19,23 +29,27 @@ from raftzmq.evidence.checker import INVARIANTS
 from raftzmq.protocol.core import LEADER
 from raftzmq.runtime.cores.coreload import CoreContractError, load_core
 
-from raftzmq.lab.conform.claims import ClaimResult, run_claims
+from raftzmq.lab.conform.claims import REPLICATION_CLAIMS, ClaimResult, contract_version, run_claims
+from raftzmq.protocol.core import CoreConfig, HardState
 from raftzmq.evidence.recordline import format_record
 from raftzmq.lab.sim.simtypes import SimConfig, SimResult
 from raftzmq.lab.sim.dask_seeds import map_seeds_on_dask
 from raftzmq.lab.sim.simulator import Simulator
 
-__all__ = ["Finding", "Failure", "Scorecard", "conform", "replay_seed", "FINDINGS", "LIVENESS_SEEDS"]
+__all__ = ["Finding", "Failure", "Scorecard", "conform", "replay_seed", "FINDINGS", "LIVENESS_SEEDS", "PROPOSALS",
+           "core_version", "base_config"]
 
 # Conform's own findings, next to the checker's invariant letters.
 FINDINGS = {
     **INVARIANTS,
     "leader-in-unwon-term": "a core is leader in a term it did not win",
     "no-leader": "a fault-free cluster elected no leader",
+    "old-term-commit": "a leader committed an entry of an earlier term by counting replicas (§5.4.2)",
     "contract": "the core broke docs/core-contract.md",
 }
 LIVENESS_SEEDS = 3
 LIVENESS_TIMEOUTS = 20  # a fault-free cold start must elect within this many maximum election timeouts
+PROPOSALS = 20.0  # client commands per simulated second in the seeds of a contract v2 core
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,13 +83,21 @@ class Scorecard:
     sizes: tuple[int, ...] = ()
     failure: Failure | None = None
     liveness: dict[str, Any] = field(default_factory=dict)
+    contract: int = 1  # the contract version judged: 1 election only, 2 election and replication
+    proposals: float = 0.0  # client commands per simulated second in the seeds
 
     @property
     def ok(self) -> bool:
         return self.failure is None and all(c.ok for c in self.claims)
 
+    @property
+    def skipped(self) -> list[str]:
+        """Claims not run: the replication claims, for a v1 core."""
+        return [] if self.contract >= 2 else list(REPLICATION_CLAIMS)
+
     def to_dict(self) -> dict[str, Any]:
-        return {"core": self.spec, "ok": self.ok, "claims_passed": sum(c.ok for c in self.claims),
+        return {"core": self.spec, "ok": self.ok, "contract": self.contract, "proposals": self.proposals,
+                "claims_skipped": self.skipped, "claims_passed": sum(c.ok for c in self.claims),
                 "claims": [c.to_dict() for c in self.claims], "seeds_run": self.seeds_run, "sizes": list(self.sizes),
                 "failure": self.failure.to_dict() if self.failure else None, "liveness": self.liveness}
 
@@ -87,29 +109,41 @@ class _Violation(Exception):
 
 
 class _Observer:
-    """Wraps every core the simulator builds; after each call checks that a leader leads only a term it won,
-    and notes when the first leader appeared."""
+    """Wraps every core the simulator builds; after each call checks that a leader leads only a term it won and
+    commits by counting only entries of its own term, and notes when the first leader appeared."""
 
     def __init__(self, factory: Any) -> None:
         self.factory = factory
         self.first_leader_at: float | None = None
 
-    def __call__(self, config: Any, state: Any, now: float, rng: Any) -> "_Watched":
-        return _Watched(self, self.factory(config, state, now, rng), config.node_id)
+    def __call__(self, config: Any, state: Any, now: float, rng: Any, log: Any = ()) -> "_Watched":
+        inner = self.factory(config, state, now, rng, log=log) if log else self.factory(config, state, now, rng)
+        return _Watched(self, inner, config.node_id, state, log)
 
     def close(self) -> None:
         getattr(self.factory, "close", lambda: None)()
 
 
 class _Watched:
-    def __init__(self, obs: _Observer, inner: Any, node: int) -> None:
+    def __init__(self, obs: _Observer, inner: Any, node: int, state: Any, log: Any) -> None:
         self.obs, self.inner, self.node = obs, inner, node
         self.won: int | None = None
+        self.terms = [e.term for e in log]  # the term of each entry of the node's log, as its Readys wrote it
+        self.commit = state.commit
 
     role = property(lambda self: self.inner.role)
     term = property(lambda self: self.inner.term)
     deadline = property(lambda self: self.inner.deadline)
     peers = property(lambda self: self.inner.peers)
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "propose" and callable(getattr(self.inner, "propose", None)):
+            return self._propose  # only for a contract v2 core: the simulator asks getattr(core, "propose", None)
+        raise AttributeError(name)
+
+    def _propose(self, data: bytes, now: float) -> Any:
+        proposal, out = self.inner.propose(data, now)
+        return proposal, self._seen(out, now)
 
     def step(self, msg: Any, now: float) -> Any:
         return self._seen(self.inner.step(msg, now), now)
@@ -133,7 +167,26 @@ class _Watched:
         if inner.role == LEADER and inner.term != self.won:
             raise _Violation(Finding("leader-in-unwon-term", f"at {now:.6f}s node {self.node} is leader in term "
                                      f"{inner.term}, but the last term it won is {self.won}"))
+        if out.entries:
+            first = out.entries[0].index
+            del self.terms[first - 1:]
+            self.terms.extend(e.term for e in out.entries)
+        if out.committed:
+            c = out.committed[-1].index
+            if c > self.commit:
+                if inner.role == LEADER and c <= len(self.terms) and self.terms[c - 1] < inner.term:
+                    raise _Violation(Finding("old-term-commit", f"at {now:.6f}s node {self.node}, leader of term "
+                                             f"{inner.term}, committed through index {c}, an entry of term "
+                                             f"{self.terms[c - 1]}, by counting replicas (Figure 8)"))
+                self.commit = c
         return out
+
+
+def core_version(factory: Any) -> int:
+    """The contract version of the cores `factory` builds (one probe core of a 3-node cluster)."""
+    core = factory(CoreConfig(1, (1, 2, 3), prevote=False, check_quorum=False), HardState(), 0.0,
+                   random.Random(0))
+    return contract_version(core)
 
 
 # ---------------------------------------------------------------------------------------------- one seed
@@ -146,8 +199,9 @@ def _run(cfg: SimConfig, seed: int, factory: Any) -> tuple[Simulator, SimResult 
         result = sim.run()
     except _Violation as v:
         return sim, None, [v.finding], obs
-    except CoreContractError as exc:
-        return sim, None, [Finding("contract", str(exc))], obs
+    except CoreContractError as exc:  # what the checker had found by then, then the broken rule
+        found = [Finding(v.invariant, v.message) for v in sim.checker.violations]
+        return sim, None, found + [Finding("contract", str(exc))], obs
     findings = [Finding(v.invariant, v.message) for v in result.violations]
     if not cfg.faults and obs.first_leader_at is None:
         findings.append(Finding("no-leader", f"no leader in {cfg.duration:g} simulated s without faults"))
@@ -163,6 +217,7 @@ def replay_command(spec: str, cfg: SimConfig, seed: int) -> str:
         parts.append("--faults " + ",".join(sorted(cfg.faults)))
     parts += ["--prevote"] if cfg.prevote else []
     parts += ["--check-quorum"] if cfg.check_quorum else []
+    parts += [f"--proposals {cfg.proposals:g}"] if cfg.proposals else []
     return " ".join(parts)
 
 
@@ -197,15 +252,29 @@ def _shortest(spec: str, cfg: SimConfig, seed: int, factory: Any) -> Failure:
 # ---------------------------------------------------------------------------------------------- the whole run
 
 
+def base_config(spec: str, version: int, *, duration: float = 20.0, prevote: bool = False,
+                check_quorum: bool = False, proposals: float | None = None) -> SimConfig:
+    """The seeds' simulator settings for a core of contract `version` (proposals None: PROPOSALS for v2, none
+    for v1; a v1 core takes no proposals)."""
+    rate = (PROPOSALS if version >= 2 else 0.0) if proposals is None else (proposals if version >= 2 else 0.0)
+    return SimConfig(duration=duration, prevote=prevote, check_quorum=check_quorum, core=spec, record_logs=False,
+                     proposals=rate)
+
+
 def conform(spec: str, *, seeds: int = 100, sizes: tuple[int, ...] = (3, 5), duration: float = 20.0,
             faults: frozenset[str] | None = None, prevote: bool = False, check_quorum: bool = False,
-            first_seed: int = 0, progress: Any = None, scheduler: str | None = None) -> Scorecard:
+            first_seed: int = 0, progress: Any = None, scheduler: str | None = None,
+            proposals: float | None = None) -> Scorecard:
     """Claims, then `seeds` seeds per cluster size with faults (stop at the first failing seed: the smallest
-    size, then the smallest seed), then fault-free liveness runs. Raises CoreLoadError for a spec that cannot load."""
+    size, then the smallest seed), then fault-free liveness runs. Raises CoreLoadError for a spec that cannot load.
+    A v2 core's seeds run with `proposals` client commands per simulated second (None: PROPOSALS)."""
     factory = load_core(spec, probe=True)
     try:
-        card = Scorecard(spec, run_claims(factory), sizes=sizes)
-        base = SimConfig(duration=duration, prevote=prevote, check_quorum=check_quorum, core=spec, record_logs=False)
+        version = core_version(factory)
+        card = Scorecard(spec, run_claims(factory, version), sizes=sizes, contract=version)
+        base = base_config(spec, version, duration=duration, prevote=prevote, check_quorum=check_quorum,
+                           proposals=proposals)
+        card.proposals = base.proposals
         _seeds(card, replace(base, faults=faults) if faults is not None else base, factory, seeds, first_seed,
                progress, scheduler)
         _liveness(card, base, factory)
@@ -306,7 +375,14 @@ def _liveness(card: Scorecard, base: SimConfig, factory: Any) -> None:
 
 
 def render(card: Scorecard) -> str:
-    lines = [f"core {card.spec}", f"claims: {sum(c.ok for c in card.claims)}/{len(card.claims)} passed"]
+    lines = [f"core {card.spec}"]
+    if card.contract >= 2:
+        lines.append("contract v2 (election and replication): election and replication claims; seeds with "
+                     f"{card.proposals:g} client proposals per simulated second")
+    else:
+        lines.append(f"contract v1 (election only): election claims; {len(card.skipped)} replication claims "
+                     "skipped; election-only seeds")
+    lines.append(f"claims: {sum(c.ok for c in card.claims)}/{len(card.claims)} passed")
     for c in card.claims:
         lines.append(f"  {'ok  ' if c.ok else 'FAIL'} {c.name} ({c.section}): {c.text}")
         if not c.ok:

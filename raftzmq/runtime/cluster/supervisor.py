@@ -180,6 +180,7 @@ class Supervisor:
             "nodes": self.config.nodes,
             "config": self.config.to_dict(),
             "endpoints": {str(n): p.endpoint for n, p in self.nodes.items()},
+            "client_endpoints": {str(n): self.client_endpoint(n) for n in self.nodes},
             "control": control,
             "netctl": netctl,
             "supervisor_pid": os.getpid(),
@@ -190,6 +191,10 @@ class Supervisor:
         run.write_json_atomic(run.cluster_json, cluster)
         run.write_json_atomic(run.net_json, self._for_nodes(self.net.to_doc()))
         run.write_json_atomic(run.faults_json, self.faults.message())
+
+    def client_endpoint(self, node: int) -> str:
+        """Node `node`'s client endpoint (runtime/node/clientport.py): ipc in the 0700 run dir."""
+        return self.run.ipc_endpoint(f"client-{node}")
 
     def _prepare_network(self) -> dict[str, Any]:
         """Endpoints and the cluster.json fields of the network mode and authentication (keys are created
@@ -388,6 +393,7 @@ class Supervisor:
             return  # setup did not get as far as binding: another supervisor may own these files
         endpoints = [self.run.ipc_endpoint("control"), self.run.ipc_endpoint("net")]
         endpoints += [p.endpoint for p in self.nodes.values() if not p.alive]
+        endpoints += [self.client_endpoint(p.id) for p in self.nodes.values() if not p.alive]
         for endpoint in endpoints:
             if endpoint.startswith("ipc://"):
                 try:
@@ -463,9 +469,17 @@ class Supervisor:
                 "incarnation": p.incarnation,
                 "exit_code": p.exit_code,
                 "failed": p.failed,
+                # From the node's replication records (log_loaded, log_appended, commit_advanced): what it
+                # has written to its log and knows committed; None for an election-only core.
+                "last": current.last if current else None,
+                "commit": current.commit if current else None,
             })
         leaders = [x for x in nodes if x["role"] == "leader"]
         leader = max(leaders, key=lambda x: x["term"] or 0) if leaders else None
+        lead_last = leader["last"] if leader else None
+        for x in nodes:  # entries the node lacks against the leader's log (None: no leader, or no log known)
+            mine = x["last"]
+            x["lag"] = max(0, lead_last - mine) if isinstance(lead_last, int) and isinstance(mine, int) else None
         terms = [x["term"] for x in nodes if x["alive"] and x["term"] is not None]
         return {
             "run_dir": str(self.run.path),

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from raftzmq.evidence.logfile import NODE_EVENT_FIELDS, validate_record
+from raftzmq.evidence.logfile import NODE_EVENT_FIELDS, REPLICATION_EVENTS, validate_record
 from raftzmq.protocol.core import CANDIDATE, FOLLOWER, LEADER, PRECANDIDATE, CoreConfig, ElectionCore, Event
 from raftzmq.protocol.core import HardState, Output
 from raftzmq.protocol.surface import Core, CoreWrapper, HintedCore
@@ -34,7 +34,8 @@ __all__ = ["BUILTIN", "CoreLoadError", "CoreContractError", "CheckedCore", "Core
 BUILTIN = "builtin"
 ROLES = (FOLLOWER, PRECANDIDATE, CANDIDATE, LEADER)
 # Records only the embedding writes: a core that emitted them could fake durability for the checker.
-EMBEDDING_EVENTS = frozenset({"node_started", "state_persisted", "node_stopping", "node_failed", "message_rejected"})
+EMBEDDING_EVENTS = frozenset({"node_started", "state_persisted", "node_stopping", "node_failed", "message_rejected",
+                              *REPLICATION_EVENTS})
 _MESSAGE_TYPES = (RequestVote, VoteResponse, AppendEntries, AppendResponse, TimeoutNow)
 _METHODS = ("step", "tick", "transfer_leadership")
 
@@ -195,6 +196,30 @@ class CheckedCore(CoreWrapper):
         # Unlike a CoreWrapper, a checked core exposes the contract's surface only: every call goes through the
         # checks (e.g. the node's start-up barrier uses `campaign_now` only on the built-in core).
         raise AttributeError(name)
+
+    @property
+    def propose(self) -> Callable[[bytes, float], tuple[Any, Output]]:
+        """Only for a contract v2 core (an exec: child that never said "contract": 2 is v1 even though its adapter
+        has the method), so `getattr(core, "propose", None)` tells an election-only one."""
+        if self.contract_version < 2:
+            raise AttributeError("propose")
+        return CoreWrapper.propose.fget(self)  # type: ignore[attr-defined,no-any-return]
+
+    @property
+    def contract_version(self) -> int:
+        """2 when the plug-in replicates (has `propose`, or an exec: child said so), 1 when election-only."""
+        version = getattr(self.inner, "contract_version", None)
+        if version in (1, 2):
+            return int(version)
+        return 2 if callable(getattr(self.inner, "propose", None)) else 1
+
+    @property
+    def last_index(self) -> int:
+        return int(getattr(self.inner, "last_index", 0))
+
+    @property
+    def commit_index(self) -> int:
+        return int(getattr(self.inner, "commit_index", 0))
 
     def call(self, what: str, fn: Callable[..., Any], *args: Any) -> Output:
         try:

@@ -1,15 +1,22 @@
 """A core in any language: a child process that speaks line-delimited JSON on stdin/stdout (`--core exec:COMMAND`).
 
 The protocol is in docs/core-contract.md ("Cores in other languages"). In short, one JSON object per line:
-  to the child:   {"op":"init","config":{...},"state":{"term":T,"voted_for":V},"now":S,"seed":N}
+  to the child:   {"op":"init","config":{...},"state":{"term":T,"voted_for":V,"commit":C},"log":[entry...],
+                   "now":S,"seed":N}
                   {"op":"step","msg":{message},"now":S}   {"op":"tick","now":S}
                   {"op":"transfer","target":ID,"now":S}
-                  {"op":"persisted","term":T,"voted_for":V}   (an acknowledgement; no answer)
-  from the child: {"persist":null|{"term":T,"voted_for":V},"messages":[...],"events":[{"name","term","fields"}],
-                   "deadline":S,"role":"follower"|...,"term":T}   (one line per init/step/tick/transfer)
+                  {"op":"propose","data":BASE64,"now":S}                                (contract v2 only)
+                  {"op":"persisted","term":T,"voted_for":V[,"commit":C,"last_index":I]}  (an acknowledgement; no
+                   answer; commit and last_index for a v2 child)
+  from the child: {"persist":null|{"term":T,"voted_for":V[,"commit":C]},"messages":[...],
+                   "events":[{"name","term","fields"}],"deadline":S,"role":"follower"|...,"term":T
+                   [,"entries":[entry...],"committed":[entry...],"contract":2][,"proposal":{...}]}
+                   (one line per init/step/tick/transfer/propose)
 A message is its kind and its fields, e.g. {"kind":"request_vote","term":5,"src":2,"dst":1,"prevote":false}; an
-append_entries' entries are [{"index":I,"term":T,"data":BASE64}, ...]. Fields a child leaves out take their defaults,
-so a child keeps working when a message gains a field. The embedding
+entry is {"index":I,"term":T,"data":BASE64} (in messages, in `log`, `entries` and `committed`). Fields a child
+leaves out take their defaults, so a child keeps working when a message gains a field, and an election-only (v1)
+child that never says `"contract": 2` keeps working unchanged: the adapter's core then reports
+`contract_version` 1 and refuses `propose`, so the embedding and `conform` treat it as election-only. The embedding
 applies an Output completely (persist first) before it calls the core again, so the adapter acknowledges each
 persist request with "persisted" just before the next call. A child that answers late, exits, or writes anything else
 is a CoreContractError; a child must exit when its stdin closes (that is how it learns its node died).
@@ -27,13 +34,15 @@ import subprocess
 import time
 from typing import Any
 
-from raftzmq.protocol.core import CoreConfig, Event, HardState, Output
+from collections.abc import Sequence
+from raftzmq.protocol.core import CoreConfig, Event, HardState, Output, Proposal
 from raftzmq.protocol.messages import MESSAGE_TYPES, Entry, Message
 
 from raftzmq.runtime.cores.coreload import CoreContractError
 
 __all__ = ["ExternalCore", "ExternalCoreFactory", "ANSWER_TIMEOUT_S", "message_to_json", "message_from_json",
-           "entry_to_json", "entry_from_json"]
+           "entry_to_json", "entry_from_json", "Proposal"]
+
 
 ANSWER_TIMEOUT_S = 10.0  # generous: a loaded machine; a core that takes this long per call is broken anyway
 _MAX_LINE = 64 << 20  # a leader may answer with a full AppendEntries (~1.4 MiB as base64 JSON) per peer
@@ -109,21 +118,34 @@ class _Child:
 
 
 class ExternalCore:
-    """The core contract on top of a child process (one per node; re-initialised on each incarnation)."""
+    """The core contract on top of a child process (one per node; re-initialised on each incarnation).
+    `contract_version` is what the child said in its first answer: 2 (`"contract": 2`: replication, `propose`)
+    or 1 (election only)."""
 
-    def __init__(self, child: _Child, config: CoreConfig, state: HardState, now: float, rng: Any) -> None:
+    def __init__(self, child: _Child, config: CoreConfig, state: HardState, now: float, rng: Any,
+                 log: Sequence[Entry] = ()) -> None:
         self.child, self.id = child, config.node_id
         self.peers = tuple(m for m in config.members if m != self.id)
-        self._unacked: HardState | None = None
+        self._unacked: tuple[HardState | None, int] | None = None
+        self.contract_version = 1
+        self.last_index, self.commit_index = len(log), state.commit
         self.role, self.term, self.deadline = "follower", state.term, now
+        self._hard = state
+        self._proposal: Any = None
         cfg = {"node_id": config.node_id, "members": list(config.members),
                "election_timeout_min": config.election_timeout_min,
                "election_timeout_max": config.election_timeout_max,
                "heartbeat_interval": config.heartbeat_interval, "prevote": config.prevote,
                "check_quorum": config.check_quorum}
         seed = int(rng.uniform(0, 2**53))  # the child's own randomness, drawn from the injected RNG: replayable
-        self._call({"op": "init", "config": cfg, "state": {"term": state.term, "voted_for": state.voted_for},
-                    "now": now, "seed": seed})
+        request: dict[str, Any] = {"op": "init", "config": cfg,
+                                   "state": {"term": state.term, "voted_for": state.voted_for,
+                                             "commit": state.commit},
+                                   "log": [entry_to_json(e) for e in log], "now": now, "seed": seed}
+        if not log and not state.commit:  # exactly the v1 init line for a node with nothing logged
+            del request["log"]
+            del request["state"]["commit"]
+        self._call(request, first=True)
 
     def step(self, msg: Message, now: float) -> Output:
         return self._call({"op": "step", "msg": message_to_json(msg), "now": now})
@@ -134,24 +156,61 @@ class ExternalCore:
     def transfer_leadership(self, target: int, now: float) -> Output:
         return self._call({"op": "transfer", "target": target, "now": now})
 
-    def _call(self, request: dict[str, Any]) -> Output:
+    def propose(self, data: bytes, now: float) -> tuple[Any, Output]:
+        """Contract v2: hand the leader a command. A v1 child has no `propose`: CoreContractError."""
+        if self.contract_version < 2:
+            raise CoreContractError(f"core exec:{self.child.command}: propose on an election-only (v1) core "
+                                    "(its answers never said \"contract\": 2)")
+        out = self._call({"op": "propose", "data": base64.b64encode(data).decode("ascii"), "now": now})
+        doc = self._proposal
+        try:
+            leader = doc.get("leader")
+            proposal = Proposal(bool(doc["accepted"]), int(doc.get("index", 0)), int(doc.get("term", self.term)),
+                                None if leader is None else int(leader))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise CoreContractError(f"core exec:{self.child.command}: malformed proposal "
+                                    f"({exc.__class__.__name__}: {exc}): {str(doc)[:200]}") from None
+        return proposal, out
+
+    def _call(self, request: dict[str, Any], first: bool = False) -> Output:
         ack = self._unacked
         if ack is None:
             self.child.send(request)
         else:
-            self.child.send({"op": "persisted", "term": ack.term, "voted_for": ack.voted_for}, request)
-        out = self._output(self.child.receive())
-        self._unacked = out.persist
+            hard, last = ack
+            state = hard if hard is not None else self._hard
+            line: dict[str, Any] = {"op": "persisted", "term": state.term, "voted_for": state.voted_for}
+            if self.contract_version >= 2:
+                line.update(commit=state.commit, last_index=last)
+            self.child.send(line, request)
+        doc = self.child.receive()
+        if first and doc.get("contract") == 2:
+            self.contract_version = 2
+        out = self._output(doc)
+        if out.persist is not None:
+            self._hard = out.persist
+        if out.entries:
+            self.last_index = out.entries[-1].index
+        if out.committed:
+            self.commit_index = max(self.commit_index, out.committed[-1].index)
+        self._unacked = (out.persist, self.last_index) if out.persist is not None or out.entries else None
         return out
 
     def _output(self, doc: dict[str, Any]) -> Output:
+        v2 = self.contract_version >= 2
         try:
             persist = doc["persist"]
-            hard = None if persist is None else HardState(persist["term"], persist["voted_for"])
+            hard = None if persist is None else HardState(persist["term"], persist["voted_for"],
+                                                          persist.get("commit", 0) if v2 else 0)
             messages = [self._message(m) for m in doc["messages"]]
             events = [Event(e["name"], e["term"], dict(e.get("fields", {}))) for e in doc["events"]]
+            entries = [entry_from_json(e) for e in doc.get("entries", ())] if v2 else []
+            committed = [entry_from_json(e) for e in doc.get("committed", ())] if v2 else []
+            if not v2 and (doc.get("entries") or doc.get("committed")):
+                raise ValueError("entries or committed from a core that did not say \"contract\": 2 at init")
+            self._proposal = doc.get("proposal")
             self.role, self.term, self.deadline = doc["role"], doc["term"], doc["deadline"]
-            return Output(hard, messages, events, doc["deadline"])
+            return Output(hard, messages, events, doc["deadline"], entries, committed)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise CoreContractError(f"core exec:{self.child.command}: malformed answer ({exc.__class__.__name__}: "
                                     f"{exc}): {json.dumps(doc)[:200]}") from None
@@ -215,11 +274,12 @@ class ExternalCoreFactory:
         self.command = command
         self._children: dict[int, _Child] = {}
 
-    def __call__(self, config: CoreConfig, state: HardState, now: float, rng: Any) -> ExternalCore:
+    def __call__(self, config: CoreConfig, state: HardState, now: float, rng: Any,
+                 log: Sequence[Entry] = ()) -> ExternalCore:
         child = self._children.get(config.node_id)
         if child is None or child.proc.poll() is not None:
             child = self._children[config.node_id] = _Child(self.command)
-        return ExternalCore(child, config, state, now, rng)
+        return ExternalCore(child, config, state, now, rng, log)
 
     def close(self) -> None:
         children, self._children = self._children, {}

@@ -132,8 +132,10 @@ def merge(outs: Sequence[Output]) -> Output:
         entries += out.entries
         committed += out.committed
         early += out.early
-    return Output(persist, messages, events, outs[-1].deadline, _fold(entries) if entries else (), committed,
-                  early)
+    merged = Output(persist, messages, events, outs[-1].deadline, _fold(entries) if entries else (), committed)
+    if early:
+        merged.early = early
+    return merged
 
 
 class Embedding:

@@ -1,9 +1,10 @@
 """One Raft node as one OS process: `python -m raftzmq.runtime.node --run-dir DIR --id N --incarnation K
 --supervisor-pid P` (docs/CONTRACTS.md, "Node process").
 
-A single thread runs an epoll over the ZMQ_FDs of the ROUTER (peer messages), the netctl SUB (network faults,
-leadership transfer, the start-up barrier), the ZAP socket (CURVE only), with hints the DEALERs' monitor sockets (a
-peer's connection closed: `core.hint`), and a socketpair that signals wake it up. The poll timeout is the time
+A single thread runs an epoll over the ZMQ_FDs of the ROUTER (peer messages), the client endpoint's ROUTER
+(runtime/node/clientport.py: proposals, the KV wire), the netctl SUB (network faults, leadership transfer, the
+start-up barrier), the ZAP socket (CURVE only), with hints the DEALERs' monitor sockets (a peer's connection
+closed: `core.hint`), and a socketpair that signals wake it up. The poll timeout is the time
 until the next thing the node must do (the core's deadline, a delayed send, the end of the start-up hold), capped
 so the parent check runs at least every MAX_POLL_MS. Nothing sleeps; there are no locks because there is nothing
 to share.
@@ -12,9 +13,15 @@ Every Output (Ready) of the core is applied by the one embedding (runtime/node/e
   [failpoint before_persist] -> save hard state (+ entries, one fsync) -> log state_persisted
   -> [after_persist_before_send] -> log the events -> send messages -> [after_send] -> apply committed entries
 so a vote is durable before it is logged as given, and logged before it can leave.
+The append port is the write-ahead log (runtime/node/wal.py, opened at start; `log_loaded` follows
+`node_started`). Group commit per loop turn: once a Ready of the turn wrote the log or changed the hard state, the
+rest of the turn (records, sends, armed failpoints, applies) waits until the turn's end, where ONE log fsync (and
+one state save if term or vote changed) makes it durable; then it all goes, the turn's AppendEntries to one
+follower coalesced (runtime/node/coalesce.py). See `_flush`.
 
 Exit codes: 0 clean stop (SIGTERM/SIGINT, or the supervisor is gone), 3 refused to start (bad arguments,
-config, corrupt state, address in use, bad failpoint spec), 4 storage fatal error. Anything else is a crash.
+config, corrupt state or write-ahead log, address in use, bad failpoint spec), 4 storage fatal error (the state
+file or the log). Anything else is a crash.
 """
 from __future__ import annotations
 
@@ -30,18 +37,21 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, NoReturn, TypeVar
 
 import zmq
 
+from raftzmq.evidence.logdigest import term_runs
 from raftzmq.evidence.logfile import LogWriter
 from raftzmq.protocol import FOLLOWER, LEADER, Codec, HardState
-from raftzmq.protocol.messages import Message
+from raftzmq.protocol.messages import Entry, Message
+from raftzmq.protocol.ready import hard_state_changed
 from raftzmq.runtime.node.clock import SkewedClock
 from raftzmq.runtime.config import ClusterConfig, ConfigError
 from raftzmq.runtime.cores.coreload import CoreContractError, CoreLoadError, load_core
 from raftzmq.runtime.node.diskfaults import FaultyFileOps
-from raftzmq.runtime.node.embedding import Apply, embed
+from raftzmq.runtime.node.embedding import Apply, Embedding, embed
 from raftzmq.runtime.node.curve import ZAP_BATCH, CurveError, CurveSettings, settings_for_node
 from raftzmq.runtime.node.failpoints import FailpointError, Failpoints
 from raftzmq.runtime.cluster.netns import NetnsError, enter_netns
@@ -51,7 +61,12 @@ from raftzmq.runtime.node.nodefaults import FaultReceiver, FaultsError
 from raftzmq.runtime.node.startup import (HOLD_KEY, StartupHoldError, connected_enough, first_connect_bound_s,
                                           first_election_patience_s, held_until)
 from raftzmq.runtime.node.storage import CorruptStateError, StateFile, StorageError, StorageFatalError
-from raftzmq.runtime.node.transport import AddressInUseError, LogLimiter, Transport, TransportError
+from raftzmq.runtime.node.transport import AddressInUseError, LogLimiter, Transport, TransportError, check_endpoint
+from raftzmq.protocol.kvservice import KVService
+from raftzmq.protocol.kvstore import KVStore
+from raftzmq.runtime.node.coalesce import coalesce
+from raftzmq.runtime.node.clientport import ClientPort, ClientPortError, Proposal
+from raftzmq.runtime.node.wal import CorruptLogError, WriteAheadLog
 
 T = TypeVar("T")
 
@@ -72,6 +87,7 @@ FIRST_CHECK_S = 0.005  # the start's first node, waiting for its connections: ho
 # After a start's first leader: how many new connections per second the whole cluster makes, at most, while the
 # followers connect the rest of the mesh (each follower one peer every N / this seconds; 101 nodes: 10 s).
 MESH_CONNECTS_PER_S = 1000
+COMMIT_SAVE_INTERVAL_S = 1.0  # a commit-only change of the hard state is saved at most this often
 AFTER_SEND_FLUSH_MS = 200  # after_send failpoint: how long the sent messages get to leave before the SIGKILL
 PR_SET_PDEATHSIG = 1
 
@@ -121,7 +137,10 @@ class Node:
         self.curve: CurveSettings | None = None
         self.netns: str | None = None
         self.remote_ok = False
-        self._apply: Apply = self._embedding()
+        self._embedder: Embedding | None = None
+        self.wal: WriteAheadLog | None = None  # the write-ahead log: the embedding's append port
+        self._in_turn = False  # the loop is in a turn: _flush comes at its end
+        self._apply: Apply = self._embedding()  # rebuilt in _start once the state, the log and the core exist
         self.clock = SkewedClock()  # the core's time; skewed on request (raftzmq skew), see runtime/node/clock.py
         self.disk = FaultyFileOps()  # the state file's disk; fails on request (raftzmq disk), see diskfaults.py
         self.faults: Any = None
@@ -131,6 +150,19 @@ class Node:
         self._hold_doc: Any = None
         self._ep: Any = None  # the loop's epoll, once it runs
         self._monitor_of: dict[int, Any] = {}  # monitor socket fd -> monitor socket (hints)
+        self._tail_cuts: list[dict[str, Any]] = []  # log_tail_cut records of the WAL's recovery (logged after start)
+        self.client: ClientPort | None = None  # the client endpoint (cluster.json `client_endpoints`)
+        self._client_endpoints: dict[int, str] = {}
+        # Group commit per loop turn: once a Ready of this turn wrote the log or moved the hard state, everything
+        # after it (records, sends, failpoints, applies) waits in `_deferred` until `_flush` made it durable with
+        # one log fsync (and one state file save if term or vote changed).
+        self._deferring = False
+        self._deferred: list[tuple[Any, ...]] = []
+        self._wal_dirty = False
+        self._pending_state: HardState | None = None
+        self._saved_state: HardState | None = None  # what the state file holds
+        self._state_saved_at = 0.0
+        self.syncs = 0  # log fsyncs (group commits) of this incarnation
         self._first_until: float | None = None  # named first at the connect step: campaign once connected, or then
         self._router_fd = -1
         self._router_paused_until: float | None = None  # see FLOOD_PAUSE_S
@@ -188,12 +220,15 @@ class Node:
         self._arm_failpoints()
         config, endpoints, netctl = self._read_cluster()
         state = self._load_state()
-        self._apply = self._embedding(state)  # knows what is durable now: must_sync compares with it
+        self._open_wal(state)
         seed = int.from_bytes(os.urandom(8), "big")
         self.rng = random.Random(seed)
         self.netem = NetEm(self.id, random.Random(f"{seed}:netem"))
         self._open_sockets(config, endpoints, netctl)
         self.core = self._make_core(config, state)
+        self._apply = self._embedding(state)  # knows what is durable now: must_sync compares with it
+        if self.client is not None and self._replicates():  # the KV store rides on the replicated log
+            self.client.serve_kv(KVService(KVStore(), self._client_endpoints))
         now = self.clock.now()
         self.hold_until, self._hold_since = held_until(self._hold_doc, self.id, self.incarnation, now), now
         if not hasattr(self.core, "campaign_now"):  # a plug-in core without the barrier's two calls: no hold
@@ -201,16 +236,46 @@ class Node:
             self.transport.connect_peers()
         self._write("node_started", voted_for=state.voted_for, persist_mode=config.persist, rng_seed=seed,
                     pid=os.getpid(), endpoint=self.transport.endpoint)
+        for cut in self._tail_cuts:
+            self._write("log_tail_cut", **cut)
+        if self._embedder is not None and self._embedder.chain is not None:
+            self._embedder.log_loaded()  # what the log holds: last index, digest, commit, term runs
         if self.log.repaired_bytes:
             self._write("log_repaired", bytes=self.log.repaired_bytes)  # a torn last line of the last incarnation
         self._apply_saved_net()
 
     def _make_core(self, config: ClusterConfig, state: HardState) -> Any:
-        """The configured core: the built-in one, or a plug-in behind its contract checks (runtime/cores/coreload.py)."""
+        """The configured core: the built-in one, or a plug-in behind its contract checks (runtime/cores/coreload.py).
+        A core gets the recovered log (`log=`) only when there is one: election-only cores take no such argument."""
+        assert self.wal is not None
         try:
-            return load_core(config.core)(config.core_config(self.id), state, self.clock.now(), self.rng)
+            factory = load_core(config.core)
+            args = (config.core_config(self.id), state, self.clock.now(), self.rng)
+            if self.wal.last_index:
+                return factory(*args, log=self.wal.entries(1))  # type: ignore[call-arg]
+            return factory(*args)
         except CoreLoadError as exc:
             self._refuse(str(exc))
+
+    def _replicates(self) -> bool:
+        """A core with replication (contract v2: it takes proposals); election-only cores write no log records."""
+        core = self.core
+        inner = getattr(core, "inner", None)  # a wrapper (surface.CoreWrapper) forwards propose only if it can
+        return callable(getattr(core if inner is None else inner, "propose", None))
+
+    def _open_wal(self, state: HardState) -> None:
+        """The write-ahead log, recovered (a torn tail is cut and logged after node_started); a corrupt log or
+        committed entries missing refuse the start, naming the file and the offset."""
+        def tail_cut(event: str, **fields: Any) -> None:
+            self._tail_cuts.append(fields)
+        try:
+            self.wal = WriteAheadLog.open(self.run_dir / f"node-{self.id}.wal", self.disk, tail_cut,
+                                          commit=state.commit)
+        except CorruptLogError as exc:
+            self._refuse(f"corrupt write-ahead log, refusing to start: {exc}")
+        except StorageFatalError as exc:
+            self._refuse(f"cannot open the write-ahead log: {exc}", EXIT_STORAGE)
+        self._saved_state = state
 
     def _install_signal_wakeup(self) -> None:
         # Signals only set a flag and (via the wakeup fd) make poll() return; all I/O happens in the loop.
@@ -268,6 +333,16 @@ class Node:
         if netctl is not None and not isinstance(netctl, str):
             self._refuse(f"bad {cluster_path}: netctl must be an endpoint string")
         self._read_network(cluster)
+        clients = cluster.get("client_endpoints")
+        if clients is not None:
+            try:
+                self._client_endpoints = {int(k): str(v) for k, v in clients.items()}
+                if sorted(self._client_endpoints) != list(members):
+                    raise ValueError(f"for nodes {sorted(self._client_endpoints)}, not for members {list(members)}")
+                for ep in self._client_endpoints.values():
+                    check_endpoint(ep, self.remote_ok)
+            except (AttributeError, ValueError, TransportError) as exc:
+                self._refuse(f"bad {cluster_path}: client_endpoints: {exc}")
         return config, endpoints, netctl
 
     def _read_network(self, cluster: dict[str, Any]) -> None:
@@ -333,6 +408,39 @@ class Node:
             self._refuse(f"transport: {exc}")
         if netctl is not None:
             self._subscribe_netctl(netctl, config.effective_reconnect_ms)
+        endpoint = self._client_endpoints.get(self.id)
+        if endpoint is not None:
+            self.client = ClientPort(self.ctx, endpoint, propose=self._propose, info=self._client_info,
+                                     endpoint_of=lambda n: self._client_endpoints.get(n, ""),
+                                     counters=self._counters)
+            try:
+                self.client.open()
+            except ClientPortError as exc:
+                self.client = None
+                self._refuse(f"client endpoint: {exc}")
+
+    # ------------------------------------------------------------------ the client endpoint's calls
+
+    def _propose(self, data: bytes, now: float) -> Any:
+        """Hand a client's command to the core; its Ready joins this loop turn's group commit."""
+        core = self.core
+        if not self._replicates():
+            return Proposal(False, 0, 0, getattr(core, "leader", None))
+        prop, out = core.propose(data, now)
+        self._apply(out)
+        return prop
+
+    def _counters(self) -> dict[str, Any]:
+        """The node's counters for the client port's `stats`: messages sent per kind, log fsyncs, wakes."""
+        return {"sent": dict(self.transport.sent_by_kind), "syncs": self.syncs, "wakes": self.loop_stats.wakes}
+
+    def _client_info(self) -> tuple[int | None, int, int, int]:
+        """(leader, last index, term, commit index) of this node, for the client port."""
+        core, wal = self.core, self.wal
+        assert wal is not None
+        last = getattr(core, "last_index", wal.last_index)
+        commit = getattr(core, "commit_index", wal.commit)
+        return getattr(core, "leader", None), last, core.term, commit
 
     def _subscribe_netctl(self, netctl: str, reconnect_ms: int) -> None:
         self.sub = self.ctx.socket(zmq.SUB)
@@ -385,22 +493,29 @@ class Node:
         if self.transport.zap is not None:
             zap_fd = self.transport.zap.socket.getsockopt(zmq.FD)
             ep.register(zap_fd, select.EPOLLIN)
+        client_fd = -1
+        if self.client is not None and self.client.socket is not None:
+            client_fd = int(self.client.socket.getsockopt(zmq.FD))
+            ep.register(client_fd, select.EPOLLIN)
         if self.transport.inbound is not None:
             self._inbound_fd = self.transport.inbound.getsockopt(zmq.FD)
             ep.register(self._inbound_fd, select.EPOLLIN)
         try:
-            self._run_loop(ep, sub_fd, wake_fd, zap_fd)
+            self._run_loop(ep, sub_fd, wake_fd, zap_fd, client_fd)
         finally:
             ep.close()
 
-    def _run_loop(self, ep: Any, sub_fd: int, wake_fd: int, zap_fd: int) -> None:
+    def _run_loop(self, ep: Any, sub_fd: int, wake_fd: int, zap_fd: int, client_fd: int = -1) -> None:
         core, netem, limiter, stats, transport = self.core, self.netem, self.limiter, self.loop_stats, self.transport
         monotonic, real_seconds = self.clock.now, self.clock.real_seconds
         self._ep = ep
         self._watch_monitors()
         # Sources that may hold more than one batch (or news from before the loop): read again without sleeping.
-        pending = {fd for fd in (sub_fd, zap_fd) if fd >= 0} | {_ROUTER}
-        sources = {wake_fd: _WAKE, sub_fd: sub_fd, zap_fd: zap_fd, self._inbound_fd: _INBOUND}
+        pending = {fd for fd in (sub_fd, zap_fd, client_fd) if fd >= 0} | {_ROUTER}
+        sources = {wake_fd: _WAKE, sub_fd: sub_fd, zap_fd: zap_fd, self._inbound_fd: _INBOUND, client_fd: client_fd}
+        client = self.client
+        self._flush()
+        self._in_turn = True
         now = monotonic()
         parent_check = now  # the getppid() fallback, at most once per MAX_POLL_MS (PR_SET_PDEATHSIG is primary)
         while self.stop_reason is None:
@@ -413,6 +528,8 @@ class Node:
             nd = netem.next_due
             if nd is not None and nd < due:
                 due = nd
+            if client is not None and client.next_expiry < due:
+                due = client.next_expiry
             if self._first_until is not None:
                 due = min(due, now + FIRST_CHECK_S)
             if self._mesh_pending and self._mesh_next < due:
@@ -428,17 +545,24 @@ class Node:
             now = monotonic()
             stats.wakes += 1
             if ready or pending:
-                pending = self._service(ready, pending, sources, now, sub_fd, zap_fd)
+                pending = self._service(ready, pending, sources, now, sub_fd, zap_fd, client_fd)
             if nd is not None and nd <= now:
                 self._send_delayed(now)
             self._timers(now)
+            self._flush()  # the turn's group commit, then everything that waited for it
+            if client is not None:
+                client.expire(now)
+                if client.kv is not None:  # (a checked plug-in core may have no `leader`)
+                    client.leadership(core.role == LEADER, getattr(core, "leader", None))
+                if client.readable_after_replies():
+                    pending.add(client_fd)
             limiter.flush()  # its own (real) clock: log windows are not skewed
             if transport.budgets.excess_frames:
                 transport.flush_budgets(time.monotonic())
             now = monotonic()
 
     def _service(self, ready: list[tuple[int, int]], pending: set[int], sources: dict[int, int], now: float,
-                 sub_fd: int, zap_fd: int) -> set[int]:
+                 sub_fd: int, zap_fd: int, client_fd: int = -1) -> set[int]:
         """Read every source that signalled or still holds frames; returns the sources still holding some."""
         for fd, _ in ready:
             src = sources.get(fd, _ROUTER)
@@ -469,6 +593,11 @@ class Node:
         if transport.hostile_only and self._router_paused_until is None:
             self._pause_router(now)
             pending.discard(_ROUTER)
+        if client_fd in pending:  # after the peers: proposals of this turn share its group commit
+            assert self.client is not None
+            self.client.service(now)
+            if not self.client.more:
+                pending.discard(client_fd)
         return pending
 
     def _pause_router(self, now: float) -> None:
@@ -636,20 +765,126 @@ class Node:
 
     def _embedding(self, state: HardState | None = None) -> Apply:
         """The core's Ready applied through this process's disk, log, network and failpoints (one embedding:
-        runtime/node/embedding.py, the same one the simulator runs). No write-ahead log yet (issue 18): the default
-        append port refuses entries, the default apply port does nothing."""
-        return embed(self._save_state, self._log_event, self._send, self._failpoint, state=state)
+        runtime/node/embedding.py, the same one the simulator runs). The append port is the write-ahead log; the
+        apply port answers the client proposals that were committed."""
+        wal = self.wal
+        recovered = wal.entries(1) if wal is not None and self.core is not None and self._replicates() else None
+        carry_out = self._embedder = embed(self._save_state, self._log_event, self._send, self._failpoint,
+                                           append=self._append, apply=self._applied, state=state,
+                                           recovered=recovered)
+
+        def apply(out: Any) -> None:
+            carry_out(out)
+            if not self._in_turn:  # outside the loop's turns (start-up, tests): each Ready is its own turn
+                self._flush()
+        return apply
+
+    # Group commit. The embedding calls the ports in its order for each Ready; within one loop turn the first port
+    # call that needs durability (a hard state save, an append) switches the turn to deferring: the log write
+    # happens at once (without fsync) and the state is kept, and every later record, send, failpoint and apply of
+    # the turn is queued in order. `_flush` (end of the turn) makes it all durable with ONE log fsync and at most
+    # one state file save, then carries out the queue. So nothing that depends on the turn's entries or votes
+    # leaves before they are durable, however many Readys the turn had. before_persist fires at once (a crash
+    # before the persist: what was queued is lost with the process, as it would be).
 
     def _save_state(self, state: HardState) -> None:
-        try:
-            self.state_file.save(state)
-        except StorageFatalError as exc:
-            self._refuse(f"storage fatal error: {exc}", EXIT_STORAGE)
+        self._pending_state = state
+        self._deferring = True
 
-    def _log_event(self, event: str, *, term: int, **fields: Any) -> dict[str, Any]:
+    def _append(self, entries: Sequence[Entry], state: HardState | None, sync: bool) -> dict[str, Any] | None:
+        wal = self.wal
+        assert wal is not None
+        fields = None
+        if entries:
+            try:
+                wal.append(entries)
+            except StorageFatalError as exc:
+                self._refuse(f"storage fatal error: {exc}", EXIT_STORAGE)
+            self._wal_dirty = True
+            first, last = entries[0].index, wal.last_index
+            fields = {"first": first, "last": last, "terms": term_runs(e.term for e in entries),
+                      "prev_digest": wal.digest_at(first - 1), "digest": wal.digest_at(last)}
+        if state is not None:
+            if state.commit > wal.commit:
+                wal.set_commit(min(state.commit, wal.last_index))
+            self._pending_state = state
+        self._deferring = True
+        return fields
+
+    def _applied(self, committed: Sequence[Entry]) -> dict[str, Any] | None:
+        if not committed:
+            return None
+        assert self.wal is not None
+        first, last = committed[0].index, committed[-1].index
+        fields = {"first": first, "last": last, "digest": self.wal.digest_at(last)}
+        if self._deferring:
+            self._deferred.append((self._answer_committed, committed))
+        else:
+            self._answer_committed(committed)
+        return fields
+
+    def _answer_committed(self, committed: Sequence[Entry]) -> None:
+        if self.client is not None:
+            self.client.committed(committed)
+
+    def _flush(self) -> None:
+        """End of a loop turn: one log fsync and one state save for the turn, then what waited for them."""
+        if not self._deferring:
+            return
+        if self._wal_dirty:
+            assert self.wal is not None
+            try:
+                self.wal.sync()
+            except StorageFatalError as exc:
+                self._refuse(f"storage fatal error: {exc}", EXIT_STORAGE)
+            self._wal_dirty = False
+            self.syncs += 1
+        state, saved = self._pending_state, self._saved_state
+        if state is not None and state != saved:
+            now = time.monotonic()
+            # Term or vote changed: durable now (before anything of this turn leaves). The commit index alone
+            # needs no fsync (a lost commit index is learnt again): it is saved with the next term/vote change,
+            # at most once a second otherwise, and at a clean stop.
+            if hard_state_changed(saved, state) or now - self._state_saved_at >= COMMIT_SAVE_INTERVAL_S:
+                try:
+                    self.state_file.save(state)
+                except StorageFatalError as exc:
+                    self._refuse(f"storage fatal error: {exc}", EXIT_STORAGE)
+                self._saved_state, self._state_saved_at = state, now
+        self._deferring = False
+        queue, self._deferred = self._deferred, []
+        queue = self._batch_sends(queue)
+        for item in queue:
+            item[0](*item[1:])
+
+    def _batch_sends(self, queue: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """The turn's sends as one send at the place of its last (AppendEntries to one follower coalesced, see
+        runtime/node/coalesce.py), when there is more than one and no failpoint waits among them (records may then
+        precede messages of Readys before them: they are written after the group commit either way)."""
+        sends = [i for i, item in enumerate(queue) if item[0] == self._send_now]
+        if len(sends) < 2 or any(item[0] == self._hit for item in queue):
+            return queue
+        messages = coalesce([m for i in sends for m in queue[i][1]])
+        last, skip = sends[-1], set(sends)
+        return [(self._send_now, messages) if i == last else item for i, item in enumerate(queue)
+                if i == last or i not in skip]
+
+    def _log_event(self, event: str, *, term: int, **fields: Any) -> Any:
+        if self._deferring:
+            self._deferred.append((self._write_deferred, event, term, fields))
+            return None
         return self.log.write(event, term=term, **fields)  # self.log exists once _open_log ran
 
+    def _write_deferred(self, event: str, term: int, fields: dict[str, Any]) -> None:
+        self.log.write(event, term=term, **fields)
+
     def _send(self, messages: list[Message]) -> None:
+        if self._deferring:
+            self._deferred.append((self._send_now, messages))
+        else:
+            self._send_now(messages)
+
+    def _send_now(self, messages: list[Message]) -> None:
         now = self.clock.now()
         netem, transport = self.netem, self.transport
         for msg in messages:
@@ -660,6 +895,14 @@ class Node:
                 transport.log_drop(msg.dst, msg.kind, reason)
 
     def _failpoint(self, name: str) -> None:
+        if name not in self.failpoints.armed:
+            return  # (what hit() would conclude; armed ones wait in the queue like the sends around them)
+        if self._deferring and name != "before_persist":
+            self._deferred.append((self._hit, name))
+        else:
+            self._hit(name)
+
+    def _hit(self, name: str) -> None:
         self.failpoints.hit(name, before_kill=self._flush_before_kill if name == "after_send" else None)
 
     def _flush_before_kill(self) -> None:
@@ -736,9 +979,18 @@ class Node:
     # ------------------------------------------------------------------ shutdown
 
     def _stop(self) -> int:
+        self._in_turn = False
+        self._flush()
+        state = self._pending_state
+        if state is not None and state != self._saved_state:  # a commit index not saved yet
+            try:
+                self.state_file.save(state)
+            except StorageFatalError:
+                pass  # only the commit index: learnt again from the leader
         self.transport.flush_budgets(time.monotonic(), force=True)
         self.limiter.flush_all()
-        self._write("loop_stats", **self.loop_stats.summary())
+        self._write("loop_stats", **self.loop_stats.summary(), syncs=self.syncs,
+                    **({"client": dict(self.client.stats)} if self.client is not None else {}))
         self._write("node_stopping", reason=self.stop_reason or "unknown")
         self._close_sockets()
         return EXIT_OK
@@ -748,6 +1000,8 @@ class Node:
             signal.set_wakeup_fd(-1)
         except ValueError:
             pass
+        if self.client is not None:
+            self.client.close()
         if self.transport is not None:
             self.transport.close(linger_ms=0)
         if self.sub is not None:
@@ -759,6 +1013,8 @@ class Node:
         for s in (self._wake_r, self._wake_w):
             if s is not None:
                 s.close()
+        if self.wal is not None:
+            self.wal.close()
 
 
 def run_node(run_dir: str | os.PathLike[str], node_id: int, incarnation: int, supervisor_pid: int,

@@ -227,6 +227,7 @@ class Transport:
         self.inbound: zmq.Socket | None = None  # the ROUTER's handshake monitor while a start connects
         self.inbound_count = 0
         self.stats: Counter[str] = Counter()  # sent, received, dropped_queue_full, rejected, rejected:<reason>
+        self.sent_by_kind: Counter[str] = Counter()  # messages handed to zmq, per kind (benchmarks' budgets)
         self.more = False  # receive() stopped at recv_batch with frames still waiting
         # Per-connection frame and byte budgets (budget.py); frames beyond them are dropped undecoded, counted,
         # and summarised once a second in `frames_throttled`.
@@ -363,6 +364,7 @@ class Transport:
             self.log_drop(msg.dst, msg.kind, "queue_full")
             return False
         self.stats["sent"] += 1
+        self.sent_by_kind[msg.kind] += 1
         return True
 
     def log_drop(self, peer: int | None, kind: str, reason: str) -> None:
