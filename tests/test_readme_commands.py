@@ -226,6 +226,13 @@ LINES: dict[str, Line] = {
         Line("raftzmq inspect 2",
              r"node 2: \S+node-2.wal \(\d+ entries, \d+ bytes\)[\s\S]*last \d+, digest [0-9a-f]{16}",
              shared=WALK),
+    "raftzmq kv put x 1": Line("raftzmq kv put x 1", r"(?m)^ok$", shared=WALK),
+    "raftzmq kv get x": Line("raftzmq kv get x", r"(?m)^1$", shared=WALK),
+    "raftzmq workload --duration 10":  # a majority is up: the history must be linearizable
+        Line("raftzmq workload --duration 2 --clients 2 --keys 2 --rate 40", r"LINEARIZABLE", shared=WALK),
+    "raftzmq check --history logs/latest/history.jsonl --html lin.html":
+        Line("raftzmq check --history logs/latest/history.jsonl --html lin.html",
+             r"LINEARIZABLE \(model kv[\s\S]*wrote lin.html", shared=WALK),
     "raftzmq fuzz":  # both nodes back first, so that every node can account for its frames
         Line("raftzmq fuzz --frames 500", r"OK: every node up, term and leader unchanged", shared=WALK,
              before=("raftzmq heal && raftzmq restart 3 && raftzmq restart 4",)),
