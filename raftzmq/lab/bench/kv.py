@@ -44,7 +44,7 @@ from ...evidence.lincheck import check_history
 from ...evidence.logfile import read_run
 from ...evidence.stats import median, quantile
 from ...runtime.cluster.procstat import cpu_seconds
-from ...runtime.cluster.propose import ClientSockets, node_info, read_client_endpoints
+from ...runtime.cluster.propose import ask_all, node_info, read_client_endpoints
 from ...runtime.cluster.waiting import wait_until
 from ..live.cli_driver import run_cli
 from .hotpath import load_average, stop_cluster
@@ -195,18 +195,7 @@ def _free_port() -> int:
 # ------------------------------------------------------------------------------------------------ our cluster
 
 def _ask(endpoints: dict[int, str], op: str, timeout_s: float = 2.0) -> dict[int, Any]:
-    cs = ClientSockets(endpoints)
-    try:
-        want = {cs.send(n, op): n for n in endpoints}
-        got: dict[int, Any] = {}
-        deadline = time.monotonic() + timeout_s
-        while want and time.monotonic() < deadline:
-            for node, resp in cs.recv(deadline):
-                if want.pop(resp.request_id, None) == node:
-                    got[node] = resp
-        return got
-    finally:
-        cs.close()
+    return ask_all(endpoints, op, timeout_s)
 
 
 def _counters(endpoints: dict[int, str]) -> dict[int, dict[str, Any]]:

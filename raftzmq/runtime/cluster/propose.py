@@ -20,7 +20,7 @@ import zmq
 from raftzmq.protocol.clientwire import (ClientRequest, ClientResponse, ClientWireError, decode_response,
                                          encode_request)
 
-__all__ = ["ProposeResult", "propose", "node_info", "ClientSockets", "read_client_endpoints"]
+__all__ = ["ProposeResult", "propose", "node_info", "ask_all", "ClientSockets", "read_client_endpoints"]
 
 _BACKOFF_S = 0.02
 _MAX_BACKOFF_S = 0.25
@@ -92,11 +92,11 @@ class ClientSockets:
         self.socks.clear()
 
 
-def node_info(endpoints: Mapping[int, str], timeout_s: float = 1.0) -> dict[int, ClientResponse]:
-    """Ask every node for (leader, last index, term, commit); the answers that came within `timeout_s`."""
+def ask_all(endpoints: Mapping[int, str], op: str, timeout_s: float = 1.0) -> dict[int, ClientResponse]:
+    """Send `op` ("info", "stats") to every node's client endpoint; the answers that came within `timeout_s`."""
     cs = ClientSockets(endpoints)
     try:
-        want = {cs.send(n, "info"): n for n in endpoints}
+        want = {cs.send(n, op): n for n in endpoints}
         got: dict[int, ClientResponse] = {}
         deadline = time.monotonic() + timeout_s
         while want and time.monotonic() < deadline:
@@ -106,6 +106,11 @@ def node_info(endpoints: Mapping[int, str], timeout_s: float = 1.0) -> dict[int,
         return got
     finally:
         cs.close()
+
+
+def node_info(endpoints: Mapping[int, str], timeout_s: float = 1.0) -> dict[int, ClientResponse]:
+    """Ask every node for (leader, last index, term, commit); the answers that came within `timeout_s`."""
+    return ask_all(endpoints, "info", timeout_s)
 
 
 def propose(endpoints: Mapping[int, str], data: bytes, timeout_s: float) -> ProposeResult:
