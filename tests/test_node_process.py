@@ -2,6 +2,7 @@
 the test process plays the supervisor (it writes cluster.json, is the nodes' parent, publishes netctl)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -357,12 +358,22 @@ def test_a_node_whose_release_never_comes_starts_its_timer_after_the_bound(clust
     assert term >= 1
 
 
-def test_the_release_starts_every_held_timer_at_once(cluster):
-    _hold_all(cluster, bound_ms=60_000)  # far beyond the test: only the release can start the timers
+@contextlib.contextmanager
+def _netctl_publisher(cluster):
+    """A PUB bound where the supervisor's netctl socket would be, so a test can speak the start-up protocol."""
     ctx = zmq.Context()
     pub = ctx.socket(zmq.PUB)
     try:
         pub.bind(cluster.netctl)
+        yield pub
+    finally:
+        pub.close(linger=0)
+        ctx.term()
+
+
+def test_the_release_starts_every_held_timer_at_once(cluster):
+    _hold_all(cluster, bound_ms=60_000)  # far beyond the test: only the release can start the timers
+    with _netctl_publisher(cluster) as pub:
         cluster.start_all()
         time.sleep(0.5)  # longer than an election timeout: a node that does not hold would campaign meanwhile
         assert all(not cluster.events(i, "election_timeout") for i in range(1, cluster.n + 1))
@@ -379,18 +390,12 @@ def test_the_release_starts_every_held_timer_at_once(cluster):
         for i in (1, 3):  # the others held on until they heard the leader, and never campaigned
             assert [r["reason"] for r in cluster.events(i, "timer_released")] == ["leader"]
             assert not cluster.events(i, "election_timeout")
-    finally:
-        pub.close(linger=0)
-        ctx.term()
 
 
 def test_the_node_named_at_the_connect_step_campaigns_once_connected_without_a_release(cluster):
     # The release never comes here: the named node needs only its connections (runtime/node/startup.py).
     _hold_all(cluster, bound_ms=60_000)
-    ctx = zmq.Context()
-    pub = ctx.socket(zmq.PUB)
-    try:
-        pub.bind(cluster.netctl)
+    with _netctl_publisher(cluster) as pub:
         cluster.start_all()
         time.sleep(0.5)  # longer than an election timeout: a node that does not hold would campaign meanwhile
         assert all(not cluster.events(i, "election_timeout") for i in range(1, cluster.n + 1))
@@ -408,9 +413,6 @@ def test_the_node_named_at_the_connect_step_campaigns_once_connected_without_a_r
         cluster.nodes[3].kill()
         term, leader = cluster.wait_leader([1, 2], min_term=1)
         assert leader in (1, 2) and term >= 2
-    finally:
-        pub.close(linger=0)
-        ctx.term()
 
 
 def test_the_named_node_campaigns_at_its_bound_when_a_peer_never_connects(cluster):
@@ -419,10 +421,7 @@ def test_the_named_node_campaigns_at_its_bound_when_a_peer_never_connects(cluste
     from raftzmq.runtime.node.startup import first_connect_bound_s
 
     _hold_all(cluster, bound_ms=60_000)
-    ctx = zmq.Context()
-    pub = ctx.socket(zmq.PUB)
-    try:
-        pub.bind(cluster.netctl)
+    with _netctl_publisher(cluster) as pub:
         for i in (2, 3):
             cluster.spawn(i, wait=False)
         for i in (2, 3):
@@ -434,6 +433,3 @@ def test_the_named_node_campaigns_at_its_bound_when_a_peer_never_connects(cluste
         assert [r["reason"] for r in released] == ["first"]
         assert released[0]["inbound"] == released[0]["outbound"] == 1
         assert time.monotonic() - sent >= first_connect_bound_s(3) - 0.05, "it waited for the missing peer"
-    finally:
-        pub.close(linger=0)
-        ctx.term()
