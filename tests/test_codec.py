@@ -64,6 +64,8 @@ ALL_MESSAGES = [
     AppendEntries(4, 4, ME, entries=(Entry(1, 1), Entry(2, 4, b"")), commit=MAX_TERM),
     AppendResponse(4, 4, ME, success=True),
     AppendResponse(4, 4, ME, success=True, index=17),
+    AppendEntries(4, 4, ME, prev_index=10, prev_term=2, commit=9, round=7),
+    AppendResponse(4, 4, ME, success=False, index=3, conflict_index=2, conflict_term=1, round=MAX_TERM),
     AppendResponse(5, 4, ME, success=False, index=9, conflict_index=6, conflict_term=3),
     AppendResponse(5, 4, ME, success=False),
     TimeoutNow(6, 1, ME),
@@ -114,25 +116,26 @@ def test_round_trip(codec, msg):
 
 
 def test_the_documented_layout_byte_for_byte():
-    msg = AppendEntries(7, 2, 3, prev_index=5, prev_term=6, entries=(Entry(6, 7, b"ab"), Entry(7, 7)), commit=4)
-    expected = (struct.pack(">BBQII", 4, 3, 7, 2, 3) + struct.pack(">QQIQ", 5, 6, 2, 4)
+    msg = AppendEntries(7, 2, 3, prev_index=5, prev_term=6, entries=(Entry(6, 7, b"ab"), Entry(7, 7)), commit=4,
+                        round=9)
+    expected = (struct.pack(">BBQII", 5, 3, 7, 2, 3) + struct.pack(">QQIQQ", 5, 6, 2, 4, 9)
                 + struct.pack(">QQI", 6, 7, 2) + struct.pack(">QQI", 7, 7, 0) + b"ab")
     assert Codec.encode(msg) == expected
     rv = RequestVote(7, 2, 3, prevote=True, hint=True, last_log_index=1, last_log_term=2)
-    assert Codec.encode(rv) == struct.pack(">BBQIIBQQ", 4, 1, 7, 2, 3, 0b101, 1, 2)
-    assert Codec.encode(AppendResponse(7, 2, 3, success=False, index=9, conflict_index=3, conflict_term=1)) == \
-        struct.pack(">BBQIIBQQQ", 4, 4, 7, 2, 3, 0, 9, 3, 1)
+    assert Codec.encode(rv) == struct.pack(">BBQIIBQQ", 5, 1, 7, 2, 3, 0b101, 1, 2)
+    assert Codec.encode(AppendResponse(7, 2, 3, success=False, index=9, conflict_index=3, conflict_term=1, round=2)) == \
+        struct.pack(">BBQIIBQQQQ", 5, 4, 7, 2, 3, 0, 9, 3, 1, 2)
 
 
 def test_sizes_named_in_messages_match_the_layout():
     assert ENTRY.size == ENTRY_WIRE_BYTES and LAYOUTS["append_entries"].size == APPEND_ENTRIES_FIXED_BYTES
-    assert HEADER.size == 18 and WIRE_VERSION == 4 and set(KIND_CODES) == set(FIELDS)
+    assert HEADER.size == 18 and WIRE_VERSION == 5 and set(KIND_CODES) == set(FIELDS)
 
 
 def test_docs_show_the_layout_the_codec_uses():
     text = (ROOT / "docs" / "CONTRACTS.md").read_text()
     assert layout_markdown() in text, "regenerate docs/CONTRACTS.md's wire table from codec.layout_markdown()"
-    assert "wire version 4" in text
+    assert f"wire version {WIRE_VERSION}" in text
     contract = (ROOT / "docs" / "core-contract.md").read_text()
     for kind, fields in FIELDS.items():
         assert kind in contract
@@ -215,8 +218,8 @@ def test_every_truncation_and_any_extra_byte_is_refused(codec, msg):
     assert reason_of(codec, data + b"\0") == "trailing_bytes"
 
 
-@pytest.mark.parametrize("version", [0, 1, 2, 3, 5, 255, ord("{")])
-def test_wrong_version_including_a_v3_json_frame(codec, version):
+@pytest.mark.parametrize("version", [0, 1, 2, 3, 4, 6, 255, ord("{")])
+def test_wrong_version_including_v3_json_and_v4_frames(codec, version):
     assert reason_of(codec, bytes([version]) + HB[1:]) == "bad_version"
 
 
@@ -285,7 +288,7 @@ def test_a_successful_append_response_with_a_conflict_hint_is_refused(codec):
 
 def _entries_frame(prev=(3, 2), heads=((4, 2, 1), (5, 5, 1)), data=b"ab", count=None, term=5) -> bytes:
     lay = LAYOUTS["append_entries"]
-    fixed = lay.struct.pack(4, 3, term, 2, ME, prev[0], prev[1], len(heads) if count is None else count, 3)
+    fixed = lay.struct.pack(WIRE_VERSION, 3, term, 2, ME, prev[0], prev[1], len(heads) if count is None else count, 3, 0)
     return fixed + b"".join(ENTRY.pack(*h) for h in heads) + data
 
 

@@ -23,7 +23,8 @@ NOT_PER_TERM = {"config", "id", "peers", "_peer_set", "rules", "hints", "_steps"
                 "_step_role", "_tick_role", "now", "election_deadline", "transfer_deadline", "_patience_until",
                 "_term_only", "_persisted", "_messages", "_events", "term", "voted_for",
                 "log", "_entries",  # the log and the entries staged for the next Ready outlive terms
-                "_early", "_own_vote"}  # (the own vote is counted only in its own candidacy's term and role)
+                "_early", "_own_vote",  # (the own vote is counted only in its own candidacy's term and role)
+                "_reads"}  # ReadIndex answers staged for the next Ready (waiting reads are per term: refused)
 
 
 def _leader_with_everything_set() -> ElectionCore:
@@ -72,7 +73,9 @@ def test_every_field_is_either_per_term_or_declared_otherwise():
     core = make_core(1, 3)
     per_term = set(vars(core)) - NOT_PER_TERM
     assert per_term == {"leader", "leader_heard_at", "votes", "peer_heard_at", "transfer_target",
-                        "transfer_sent", "heartbeat_deadline", "tracker"}
+                        "transfer_sent", "heartbeat_deadline", "tracker",
+                        "_read_round", "_read_acked", "_read_quorum_round", "_read_sent_at", "_read_waiting",
+                        "_lease_until", "_lease_off", "_term_start"}
 
 
 @pytest.mark.parametrize("role", [FOLLOWER, PRECANDIDATE, CANDIDATE, LEADER])

@@ -1,9 +1,9 @@
 """Bytes <-> messages, with strict validation at the one boundary where bytes come in.
 
-Wire format (version 4): one ZeroMQ frame per message, packed big-endian, laid out from the schema in
+Wire format (version 5; 4 had no read `round` in append_entries and append_response): one ZeroMQ frame per message, packed big-endian, laid out from the schema in
 protocol/messages.py (`FIELDS`): a common header
 
-    version u8 (4) | kind u8 | term u64 | src u32 | dst u32
+    version u8 (5) | kind u8 | term u64 | src u32 | dst u32
 
 then the kind's fields in schema order: all its bools in one flags byte (bit i = its i-th bool; other bits must be
 0), each int as u64 (<= MAX_TERM), an entry list as its count u32; after that fixed part, for each entry
@@ -43,7 +43,7 @@ from .messages import (
 __all__ = ["WIRE_VERSION", "MAX_FRAME_BYTES", "KIND_CODES", "REASONS", "ProtocolError", "Codec", "Layout",
            "LAYOUTS", "layout_markdown"]
 
-WIRE_VERSION = 4
+WIRE_VERSION = 5
 CACHE_ENTRIES = 1024  # per direction; a cache that fills is emptied (new terms make the old entries useless)
 CACHE_MAX_FRAME = 64  # only small frames (heartbeats, votes, answers) are remembered; entries never are
 KIND_CODES: dict[str, int] = {"request_vote": 1, "vote_response": 2, "append_entries": 3, "append_response": 4,

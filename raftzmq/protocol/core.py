@@ -71,7 +71,7 @@ from .progress import PROBE, Tracker
 from .quorum import majority
 from .raftlog import Accepted, LogSafetyError, RaftLog
 from .hints import Hints
-from .ready import Event, HardState, Output, Ready, must_sync
+from .ready import Event, HardState, Output, ReadState, Ready, must_sync
 from .surface import Rng
 
 __all__ = [
@@ -81,6 +81,7 @@ __all__ = [
     "LEADER",
     "TRANSITIONS",
     "PERSIST_MODES",
+    "READ_MODES",
     "CoreConfig",
     "HardState",
     "Event",
@@ -107,6 +108,10 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 
 # "term-only" is deliberately unsafe: it exists so users can watch the checker catch the double vote it allows.
 PERSIST_MODES = ("term+vote", "term-only")
+# How `read_index` confirms leadership (docs/core-contract.md, "ReadIndex"): "index" by a quorum's answer to a
+# heartbeat round sent after the read arrived (thesis §6.4); "lease" serves at once while CheckQuorum's lease holds
+# (thesis §6.4.1), which assumes clocks that run at the same rate within `max_clock_drift` (clock-dependent).
+READ_MODES = ("index", "lease")
 
 
 # The largest entry budget one AppendEntries may carry: its frame minus the fixed part. Entry sizes in the core's
@@ -150,6 +155,11 @@ class CoreConfig:
     max_bytes_per_message: int = MAX_MESSAGE_ENTRY_BYTES
     max_inflight_messages: int = 256
     max_inflight_bytes: int = 8 << 20
+    # reads (read_index): "index" (ReadIndex) or "lease" (served locally while the leader lease holds: the last
+    # quorum-acknowledged heartbeat round's send time + election_timeout_min * (1 - max_clock_drift); needs
+    # CheckQuorum, and no disconnect hints, which end followers' leases early)
+    read_mode: str = "index"
+    max_clock_drift: float = 0.1
 
     def __post_init__(self) -> None:
         if self.node_id not in self.members:
@@ -170,6 +180,13 @@ class CoreConfig:
                                   ("max_inflight_bytes", self.max_inflight_bytes, 1 << 40)):
             if type(value) is not int or not 1 <= value <= high:
                 raise ValueError(f"{name} must be an integer in [1, {high}], got {value!r}")
+        if self.read_mode not in READ_MODES:
+            raise ValueError(f"read_mode must be one of {READ_MODES}, got {self.read_mode!r}")
+        if self.read_mode == "lease" and (not self.check_quorum or self.hints):
+            raise ValueError("lease reads need check_quorum on and hints off (the followers' lease is what they "
+                             "rely on)")
+        if not (isinstance(self.max_clock_drift, (int, float)) and 0 <= self.max_clock_drift < 1):
+            raise ValueError(f"max_clock_drift must be in [0, 1), got {self.max_clock_drift!r}")
         if self.max_bytes_per_message < ENTRY_WIRE_BYTES:
             raise ValueError(f"max_bytes_per_message must be at least {ENTRY_WIRE_BYTES} (one empty entry)")
 
@@ -286,6 +303,16 @@ class ElectionCore:
         self.transfer_target: int | None = None
         self.transfer_sent = False  # TimeoutNow went out (once the target caught up)
         self.heartbeat_deadline = _INF
+        # ReadIndex (per term; the leader's): rounds of heartbeats, each read waits for a quorum's answer to one
+        self._read_round = 0  # the round the leader's AppendEntries carry now (0: no read yet this term)
+        self._read_acked: dict[int, int] = {}  # peer -> highest round it answered
+        self._read_quorum_round = 0  # highest round a quorum (the leader included) answered
+        self._read_sent_at: dict[int, float] = {}  # lease mode: round -> when it started
+        self._read_waiting: list[tuple[int, int, int]] = []  # (round, ctx, read index), rounds ascending
+        self._lease_until = -_INF
+        self._lease_off = False  # TimeoutNow went out this term: the lease no longer holds
+        self._term_start = 0  # the leader's last index when elected: reads need the commit index there
+        self._reads: list[ReadState] = []  # answers of this input: the Ready's `reads`
         # not per-term
         self.transfer_deadline = 0.0
         self.now = now
@@ -372,6 +399,83 @@ class ElectionCore:
             self._advance_commit()
         return Proposal(True, entry.index, entry.term, self.id), self._flush()
 
+    def read_index(self, ctx: int, now: float) -> Output:
+        """A linearizable read, `ctx` chosen by the caller (thesis §6.4, ReadIndex): answered in this or a later
+        Ready's `reads` as ReadState(ctx, index, leader). The leader takes its commit index as the read index
+        once it knows that index is the cluster's (an entry of its term committed, or every entry it held when
+        elected; else refused at once, leader = its own id) and answers when a quorum has answered a heartbeat
+        round that started after the read arrived: reads arriving while a round is out share the next one. A
+        follower or candidate refuses (index None) naming the leader it knows; a leader that steps down refuses
+        what still waits. With `read_mode="lease"` a leader whose lease holds answers at once (clock-dependent);
+        otherwise it falls back to a round."""
+        self.now = now
+        if self._own_vote:
+            self._count_own_vote()
+        log = self.log
+        if self.role != LEADER:
+            self._reads.append(ReadState(ctx, None, self.leader))
+        elif log.commit < self._term_start:
+            self._reads.append(ReadState(ctx, None, self.id))
+        elif not self.peers or self._lease_holds(now):
+            self._reads.append(ReadState(ctx, log.commit, self.id))
+        elif self._read_quorum_round == self._read_round:  # no round out: start one for this read
+            self._start_round()
+            self._read_waiting.append((self._read_round, ctx, log.commit))
+            self._broadcast_heartbeat()
+        else:  # a round is out: this read waits for the next, started when that one is answered
+            self._read_waiting.append((self._read_round + 1, ctx, log.commit))
+        return self._flush()
+
+    def lease_holds(self, now: float) -> bool:
+        """Lease reads (`read_mode="lease"`): this leader may serve a read locally at `now`."""
+        return self.role == LEADER and self._lease_holds(now)
+
+    def _lease_holds(self, now: float) -> bool:
+        return (self.config.read_mode == "lease" and not self._lease_off and self.transfer_target is None
+                and now < self._lease_until)
+
+    def _start_round(self) -> None:
+        r = self._read_round = self._read_round + 1
+        if self.config.read_mode == "lease":
+            self._read_sent_at[r] = self.now
+
+    def _read_answered(self, peer: int, r: int) -> None:
+        """`peer` answered an AppendEntries of round `r` (> the quorum's round): confirm what a quorum now
+        answered, release the reads of those rounds, extend the lease, and start the next round if reads wait."""
+        self._read_acked[peer] = r
+        need = self.quorum - 1  # the leader answers every round itself
+        rounds = sorted((self._read_acked.get(p, 0) for p in self.peers), reverse=True)
+        q = min(rounds[need - 1] if need > 0 else self._read_round, self._read_round)
+        if q <= self._read_quorum_round:
+            return
+        self._read_quorum_round = q
+        sent_at = self._read_sent_at
+        if sent_at:
+            started = sent_at.get(q)
+            if started is not None:
+                cfg = self.config
+                until = started + cfg.election_timeout_min * (1.0 - cfg.max_clock_drift)
+                if until > self._lease_until:
+                    self._lease_until = until
+            for k in [k for k in sent_at if k <= q]:
+                del sent_at[k]
+        waiting = self._read_waiting
+        n = 0
+        while n < len(waiting) and waiting[n][0] <= q:
+            _, ctx, index = waiting[n]
+            self._reads.append(ReadState(ctx, index, self.id))
+            n += 1
+        if n:
+            del waiting[:n]
+        if waiting and q == self._read_round:
+            self._start_round()
+            self._broadcast_heartbeat()
+
+    def _refuse_reads(self, leader: int | None) -> None:
+        if self._read_waiting:
+            self._reads.extend(ReadState(ctx, None, leader) for _, ctx, _ in self._read_waiting)
+            self._read_waiting = []
+
     def restart_election_timer(self, now: float) -> None:
         """Draw a follower's election timeout afresh from `now`, as at construction. The embedding program calls
         this when it stops holding a new node's timer (the cluster's start-up barrier): a timer drawn when the
@@ -421,6 +525,7 @@ class ElectionCore:
         if (target is not None and not self.transfer_sent and tracker is not None
                 and tracker[target].match == self.log.last_index):
             self.transfer_sent = True
+            self._lease_off = True  # the target may lead before our lease runs out: no more lease reads this term
             self._send(TimeoutNow(self.term, self.id, target))
 
     def hard_state(self) -> HardState:
@@ -462,6 +567,13 @@ class ElectionCore:
         self.transfer_target = None
         self.transfer_sent = False
         self.heartbeat_deadline = _INF
+        self._refuse_reads(None)
+        self._read_round = self._read_quorum_round = 0
+        self._read_acked = {}
+        self._read_sent_at = {}
+        self._lease_until = -_INF
+        self._lease_off = False
+        self._term_start = 0
         self.hints.reset()
 
     def _become(self, role: str) -> None:
@@ -475,6 +587,7 @@ class ElectionCore:
         if self.role != FOLLOWER and reason is not None:
             self._emit_at(term, "stepped_down", reason=reason)
         self._become(FOLLOWER)
+        self._refuse_reads(leader)  # a deposed leader's waiting reads: refused, naming the leader it now knows
         self.reset(term)
         if not self.rules.keeps_vote_on_step_down(self):
             self.voted_for = None
@@ -548,6 +661,9 @@ class ElectionCore:
         self.tracker = Tracker(self.id, self.peers, log.last_index + 1, max_inflight=cfg.max_inflight_messages,
                                max_inflight_bytes=cfg.max_inflight_bytes)
         self._emit("became_leader")
+        self._term_start = log.last_index
+        if self.config.read_mode == "lease":
+            self._start_round()  # the first heartbeats start the lease
         if self.rules.appends_noop(self):
             self._entries.append(log.leader_append(self.term, b""))
             if not self.peers:
@@ -655,7 +771,7 @@ class ElectionCore:
         if not msg.entries:  # a heartbeat (the hot path)
             match = self.log.heartbeat(msg.prev_index, msg.prev_term, msg.commit)
             if match >= 0:
-                self._messages.append(AppendResponse(self.term, self.id, msg.src, True, match))  # _send, inlined
+                self._messages.append(AppendResponse(self.term, self.id, msg.src, True, match, 0, 0, msg.round))
                 return
         try:
             res = self.log.follower_append(msg.prev_index, msg.prev_term, msg.entries, msg.commit)
@@ -667,10 +783,10 @@ class ElectionCore:
         if isinstance(res, Accepted):
             if res.entries:
                 self._stage(res.entries)
-            self._messages.append(AppendResponse(self.term, self.id, msg.src, True, res.match))  # _send, inlined
+            self._messages.append(AppendResponse(self.term, self.id, msg.src, True, res.match, 0, 0, msg.round))
         else:
             self._messages.append(AppendResponse(self.term, self.id, msg.src, False, res.prev_index,
-                                                 res.conflict_index, res.conflict_term))
+                                                 res.conflict_index, res.conflict_term, msg.round))
 
     def _follower_timeout_now(self, msg: TimeoutNow) -> None:
         if msg.src == self.leader:
@@ -738,6 +854,8 @@ class ElectionCore:
     def _leader_append_response(self, msg: AppendResponse) -> None:
         peer = msg.src
         self.peer_heard_at[peer] = self.now
+        if msg.round > self._read_quorum_round:  # (an idle leader's answers repeat the answered round: skipped)
+            self._read_answered(peer, msg.round)
         tracker = self.tracker
         if tracker is None:
             return
@@ -783,7 +901,7 @@ class ElectionCore:
             nxt = pr.next
             ents = log.entries_from(nxt, cfg.max_entries_per_message, cfg.max_bytes_per_message)
             end = nxt - 1 + len(ents)
-            send(AppendEntries(term, me, peer, nxt - 1, log.term_at(nxt - 1), ents, log.commit))
+            send(AppendEntries(term, me, peer, nxt - 1, log.term_at(nxt - 1), ents, log.commit, self._read_round))
             pr.sent(end, log.size(nxt, end))
             if pr.state == PROBE or end >= last:
                 break
@@ -796,6 +914,8 @@ class ElectionCore:
             if self.config.check_quorum and not self._quorum_active():
                 self._step_down("check_quorum")
             else:
+                if self.config.read_mode == "lease":
+                    self._start_round()  # every heartbeat renews the lease (and is then a new frame)
                 self._broadcast_heartbeat()
 
     def _broadcast_heartbeat(self) -> None:
@@ -805,13 +925,14 @@ class ElectionCore:
         term, me, append, log = self.term, self.id, self._messages.append, self.log
         tracker = self.tracker
         assert tracker is not None
-        last, commit = log.last_index, log.commit
+        last, commit, rnd = log.last_index, log.commit, self._read_round
         progress = tracker.progress
         for peer in self.peers:
             pr = progress[peer]
             m = pr.match
             if m == last and pr.state != PROBE:  # caught up: a heartbeat (the hot path)
-                append(AppendEntries(term, me, peer, m, log.term_at(m) if m else 0, (), commit if commit < m else m))
+                append(AppendEntries(term, me, peer, m, log.term_at(m) if m else 0, (), commit if commit < m else m,
+                                     rnd))
             elif pr.can_send() and (pr.state == PROBE or pr.next <= last):
                 self._replicate(peer)
             elif pr.match < last and pr.next > last and pr.state != PROBE:
@@ -819,7 +940,7 @@ class ElectionCore:
             else:
                 m = pr.match
                 append(AppendEntries(term, me, peer, m, log.term_at(m) if m else 0, (),
-                                     commit if commit < m else m))
+                                     commit if commit < m else m, rnd))
         self.heartbeat_deadline = self.now + self.config.heartbeat_interval
 
     def _probe_tail(self, peer: int) -> None:
@@ -830,7 +951,8 @@ class ElectionCore:
         assert pr is not None
         log = self.log
         prev = pr.next - 1
-        self._messages.append(AppendEntries(self.term, self.id, peer, prev, log.term_at(prev), (), log.commit))
+        self._messages.append(AppendEntries(self.term, self.id, peer, prev, log.term_at(prev), (), log.commit,
+                                            self._read_round))
 
     def _quorum_active(self) -> bool:
         window = self.config.election_timeout_max
@@ -872,6 +994,8 @@ class ElectionCore:
                      log.unapplied() if log._applied != commit else ())
         if self._early:
             out.early, self._early = self._early, []
+        if self._reads:
+            out.reads, self._reads = self._reads, []
         self._messages, self._events = [], []
         return out
 

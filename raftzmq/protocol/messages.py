@@ -48,7 +48,7 @@ MAX_ENTRY_DATA_BYTES: Final = 64 << 10
 MAX_ENTRIES_PER_MESSAGE: Final = 1024
 # What the wire spends besides the data (protocol/codec.py checks these against its struct layouts at import):
 ENTRY_WIRE_BYTES: Final = 20  # index u64, term u64, data length u32
-APPEND_ENTRIES_FIXED_BYTES: Final = 46  # version, kind, term, src, dst, prev_index, prev_term, commit, count
+APPEND_ENTRIES_FIXED_BYTES: Final = 54  # version, kind, term, src, dst, prev_index, prev_term, commit, round, count
 # A data budget that always fits, whatever the count (<= MAX_ENTRIES_PER_MESSAGE): the `max_bytes` to slice a batch
 # with (RaftLog.entries_from(next, MAX_ENTRIES_PER_MESSAGE, MAX_APPEND_DATA_BYTES) is always one valid message).
 MAX_APPEND_DATA_BYTES: Final = MAX_FRAME_BYTES - APPEND_ENTRIES_FIXED_BYTES - ENTRY_WIRE_BYTES * MAX_ENTRIES_PER_MESSAGE
@@ -96,6 +96,8 @@ FIELDS: Final[dict[str, tuple[Field, ...]]] = {
         Field("prev_term", "int", "term of that entry (0 iff prev_index is 0; <= term)"),
         Field("entries", "entries", "entries prev_index+1, prev_index+2, ... (empty: a heartbeat)"),
         Field("commit", "int", "the leader's commit index"),
+        Field("round", "int", "the leader's read round (ReadIndex, thesis §6.4): echoed in the answer; 0 before "
+                              "the term's first read"),
     ),
     "append_response": (
         Field("success", "bool", "the follower's log matched at the request's prev_index"),
@@ -104,6 +106,7 @@ FIELDS: Final[dict[str, tuple[Field, ...]]] = {
                                        "index + 1 when shorter (0 on success)"),
         Field("conflict_term", "int", "reject: term of the follower's entry at prev_index, 0 if its log is "
                                       "shorter (0 on success)"),
+        Field("round", "int", "the read round of the AppendEntries this answers (0 for a stale term's)"),
     ),
     "timeout_now": (),
 }
@@ -274,18 +277,22 @@ class VoteResponse(_Base):
 class AppendEntries(_Base):
     """From the leader `src` of `term`: `entries` (consecutive, from prev_index + 1) to append after the entry at
     (`prev_index`, `prev_term`), which the follower must hold for the append to succeed, and the leader's
-    `commit` index. Without entries it is a heartbeat (and still carries the position and commit)."""
+    `commit` index. Without entries it is a heartbeat (and still carries the position and commit). `round`: the
+    leader's read round (ReadIndex): the follower echoes it, so an answer proves the follower took `src` as its
+    leader after that round began. It changes only when reads arrive, so an idle leader's heartbeats repeat
+    (and their encoding is cached)."""
 
     prev_index: int = 0
     prev_term: int = 0
     entries: tuple[Entry, ...] = ()
     commit: int = 0
+    round: int = 0
     kind = "append_entries"
 
     def __post_init__(self) -> None:
         _Base.__post_init__(self)
-        c, e = self.commit, self.entries
-        if not (type(c) is int and 0 <= c <= MAX_TERM and type(e) is tuple
+        c, e, r = self.commit, self.entries, self.round
+        if not (type(c) is int and 0 <= c <= MAX_TERM and type(e) is tuple and type(r) is int and 0 <= r <= MAX_TERM
                 and _position_ok(self.prev_index, self.prev_term, self.term)):
             _reject(self)
         elif e:
@@ -298,19 +305,21 @@ class AppendResponse(_Base):
     term. `success`: `index` is the highest index the follower now knows matches the leader's log. Reject:
     `index` is the prev_index that failed, and (conflict_term, conflict_index) the fast-backup hint: the term of
     the follower's entry at prev_index (0 if its log is shorter) and the first index of that term in its log (its
-    last index + 1 when shorter)."""
+    last index + 1 when shorter). `round`: the read round of the AppendEntries answered (its `round`)."""
 
     success: bool = True
     index: int = 0
     conflict_index: int = 0
     conflict_term: int = 0
+    round: int = 0
     kind = "append_response"
 
     def __post_init__(self) -> None:
         _Base.__post_init__(self)
-        ok, i, ci, ct = self.success, self.index, self.conflict_index, self.conflict_term
-        if not (type(ok) is bool and type(i) is int and type(ci) is int and type(ct) is int
-                and 0 <= i <= MAX_TERM and 0 <= ci <= MAX_TERM and 0 <= ct <= MAX_TERM and not (ok and (ci or ct))):
+        ok, i, ci, ct, r = self.success, self.index, self.conflict_index, self.conflict_term, self.round
+        if not (type(ok) is bool and type(i) is int and type(ci) is int and type(ct) is int and type(r) is int
+                and 0 <= i <= MAX_TERM and 0 <= ci <= MAX_TERM and 0 <= ct <= MAX_TERM and 0 <= r <= MAX_TERM
+                and not (ok and (ci or ct))):
             _reject(self)
 
 

@@ -5,7 +5,8 @@ election-only core that builds `Output(persist, messages, events, deadline)` and
 unchanged:
 
     HardState(term=0, voted_for=None, commit=0)
-    Output(persist, messages, events, deadline, entries=(), committed=(), early=())   `Ready` is the same class
+    Output(persist, messages, events, deadline, entries=(), committed=(), early=(), reads=())   `Ready` is the same
+    ReadState(ctx, index, leader)
 
 - `persist`: the hard state to make durable, or None when it did not change.
 - `entries`: entries to make durable; the log is replaced from `entries[0].index` on (the suffix from there is
@@ -17,6 +18,10 @@ unchanged:
   candidate's RequestVotes (docs/core-contract.md, "Asking before the own vote is durable"). A core that puts them
   there counts its own vote only at its next input: an embedding carries out a Ready completely (the persist
   durable) before it gives the core anything else.
+- `reads`: answers to `read_index(ctx, now)` (an optional input, docs/core-contract.md "ReadIndex"), in any
+  Ready: `ReadState(ctx, index, leader)`. `index` is the commit index the read may be served at once the state
+  machine has applied it; None means refused (`leader` names the leader this node knows, its own id when it
+  leads but cannot serve reads yet). An embedding hands them to the state machine after `committed`.
 - `events`, `deadline`: as in v1.
 
 `must_sync(prev, ready)` is the rule for the fsync: needed when term or vote changed, or when there are entries; a
@@ -32,7 +37,7 @@ from typing import Any
 
 from .messages import Entry, Message
 
-__all__ = ["CONTRACT_VERSION", "HardState", "Event", "Output", "Ready", "must_sync", "hard_state_changed"]
+__all__ = ["CONTRACT_VERSION", "HardState", "Event", "ReadState", "Output", "Ready", "must_sync", "hard_state_changed"]
 
 CONTRACT_VERSION = 2  # 1: Output(persist, messages, events, deadline), HardState(term, voted_for)
 
@@ -63,6 +68,17 @@ class Event:
     fields: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class ReadState:
+    """The answer to `read_index(ctx, now)`: serve the read `ctx` once the applied index reaches `index` (the
+    leader's commit index when the read arrived, confirmed by a quorum after it did), or refused (`index` None:
+    not the leader, deposed, or no entry of its term committed yet); `leader` is the leader this node knows."""
+
+    ctx: int
+    index: int | None
+    leader: int | None
+
+
 @dataclass(slots=True)
 class Output:
     """The Ready: everything one input produced. Positional v1 fields first; v2 fields default to empty."""
@@ -74,6 +90,7 @@ class Output:
     entries: Sequence[Entry] = ()  # to make durable; the log is replaced from entries[0].index on
     committed: Sequence[Entry] = ()  # newly committed, in log order: apply after they are durable
     early: Sequence[Message] = ()  # may leave before persist/entries are durable (a candidate's RequestVotes)
+    reads: Sequence[ReadState] = ()  # answers to read_index (ReadIndex): hand to the state machine after committed
 
 
 Ready = Output

@@ -69,7 +69,9 @@ def merge_outputs(outs: Sequence[Output]) -> Output:
     entries: list[Any] = []
     committed: list[Any] = []
     early: list[Message] = []
+    reads: list[Any] = []
     for out in outs:
+        reads += out.reads
         early += out.early  # (an earlier Output's early messages cannot depend on a later one's persist)
         if out.persist is not None:
             persist = out.persist
@@ -78,7 +80,7 @@ def merge_outputs(outs: Sequence[Output]) -> Output:
         if out.entries:  # (entries of a later Output replace the log from their first index: keep them all)
             entries += out.entries
         committed += out.committed
-    return Output(persist, messages, events, outs[-1].deadline, entries, committed, early)
+    return Output(persist, messages, events, outs[-1].deadline, entries, committed, early, reads)
 
 
 class CoreWrapper:

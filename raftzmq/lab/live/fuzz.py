@@ -150,7 +150,8 @@ class FrameFactory:
                         if h[2] < MAX_ENTRY_DATA_BYTES)
         if how >= 6:
             data = data[:-1] if rng.random() < 0.5 and data else data + b"x"
-        fixed = lay.struct.pack(WIRE_VERSION, lay.code, term, self._peer(target), target, prev, pt, count, prev)
+        fixed = lay.struct.pack(WIRE_VERSION, lay.code, term, self._peer(target), target, prev, pt, count, prev,
+                                rng.randint(0, 9))  # (commit, round)
         return [fixed + b"".join(ENTRY.pack(*h) for h in heads) + data]
 
     def oversize(self, target: int) -> list[bytes]:

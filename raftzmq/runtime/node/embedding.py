@@ -10,7 +10,7 @@ order below is the order everywhere and a reordering bug shows in every simulate
     -> log state_persisted (term or vote changed) / log_appended (entries)
     -> [failpoint after_persist_before_send]
     -> log the remaining events -> send the messages -> [failpoint after_send]
-    -> apply `committed` (durable by now) -> log entries_applied
+    -> apply `committed` (durable by now) -> log entries_applied -> hand `reads` (ReadIndex answers) to the reads port
 
 Nothing leaves before what it depends on is durable: a message is sent only after the hard state and the entries
 of the same Ready are on disk, and committed entries are applied only after that too. The one exception is
@@ -45,6 +45,8 @@ Ports:
     apply(committed)                           hand committed, durable entries to the state machine in log order.
                                                Replicating: `entries_applied` is written by the embedding;
                                                otherwise the port returns its fields (None: none). Default: nothing.
+    reads(states)                              ReadIndex answers (ReadState), after the Ready's applies: the state
+                                               machine serves each once it has applied its index. Default: nothing.
 
 Replication records (replicating embeddings, docs/log-schema.md): `log_loaded` when the caller says so
 (`Embedding.log_loaded()`, right after `node_started` and any `log_tail_cut`), `log_appended` right after the group
@@ -63,9 +65,10 @@ from typing import Any
 
 from raftzmq.evidence.logdigest import DigestChain
 from raftzmq.protocol.messages import Entry, Message
-from raftzmq.protocol.ready import Event, HardState, Output, hard_state_changed, must_sync
+from raftzmq.protocol.ready import Event, HardState, Output, ReadState, hard_state_changed, must_sync
 
-__all__ = ["Apply", "SavePort", "LogPort", "SendPort", "FailpointPort", "AppendPort", "ApplyPort", "Embedding",
+__all__ = ["Apply", "SavePort", "LogPort", "SendPort", "FailpointPort", "AppendPort", "ApplyPort", "ReadsPort",
+           "Embedding",
            "embed", "merge", "persist_index", "no_log"]
 
 SavePort = Callable[[HardState], Any]
@@ -74,6 +77,7 @@ SendPort = Callable[[list[Message]], Any]
 FailpointPort = Callable[[str], Any]
 AppendPort = Callable[[Sequence[Entry], "HardState | None", bool], "dict[str, Any] | None"]
 ApplyPort = Callable[[Sequence[Entry]], "dict[str, Any] | None"]
+ReadsPort = Callable[[Sequence[ReadState]], Any]
 Apply = Callable[[Output], None]
 
 
@@ -96,6 +100,10 @@ def no_log(entries: Sequence[Entry], state: HardState | None, sync: bool) -> dic
 
 
 def _apply_nothing(committed: Sequence[Entry]) -> dict[str, Any] | None:
+    return None
+
+
+def _read_nothing(states: Sequence[ReadState]) -> None:
     return None
 
 
@@ -124,7 +132,9 @@ def merge(outs: Sequence[Output]) -> Output:
     entries: list[Entry] = []
     committed: list[Entry] = []
     early: list[Message] = []
+    reads: list[ReadState] = []
     for out in outs:
+        reads += out.reads
         if out.persist is not None:
             persist = out.persist
         messages += out.messages
@@ -135,6 +145,8 @@ def merge(outs: Sequence[Output]) -> Output:
     merged = Output(persist, messages, events, outs[-1].deadline, _fold(entries) if entries else (), committed)
     if early:
         merged.early = early
+    if reads:
+        merged.reads = reads
     return merged
 
 
@@ -152,9 +164,9 @@ class Embedding:
 
     def __init__(self, save: SavePort, log: LogPort, send: SendPort, failpoint: FailpointPort | None, *,
                  append: AppendPort, apply: ApplyPort, state: HardState | None,
-                 recovered: Sequence[Entry] | None) -> None:
+                 recovered: Sequence[Entry] | None, reads: ReadsPort = _read_nothing) -> None:
         self._save, self._log, self._send, self._failpoint = save, log, send, failpoint
-        self._append, self._apply = append, apply
+        self._append, self._apply, self._reads = append, apply, reads
         self.durable: HardState | None = state  # the last durable hard state: what must_sync compares with
         self.term = state.term if state is not None else 0  # the node's current term as the records know it
         self.chain: DigestChain | None = None
@@ -202,6 +214,8 @@ class Embedding:
                 applied = {"first": committed[0].index, "last": last, "digest": chain.digest(last)}
             if applied is not None:
                 log("entries_applied", term=self.term, **applied)
+        if out.reads:
+            self._reads(out.reads)
 
     def apply_many(self, outs: Sequence[Output]) -> None:
         """Carry out consecutive Readys of one core as few as possible: merged, one group commit each, split only
@@ -264,10 +278,11 @@ class Embedding:
 
 def embed(save: SavePort, log: LogPort, send: SendPort, failpoint: FailpointPort | None = None, *,
           append: AppendPort = no_log, apply: ApplyPort = _apply_nothing, state: HardState | None = None,
-          recovered: Sequence[Entry] | None = None) -> Embedding:
+          recovered: Sequence[Entry] | None = None, reads: ReadsPort = _read_nothing) -> Embedding:
     """Return the embedding whose call `apply(ready)` carries out one core Output (a Ready) through the ports in
     the contract's order. `state` is the hard state the node started from (None: unknown, so the first persist
     always syncs). `recovered`: the entries of the node's log at start; given, the embedding writes the
     replication records itself (see `Embedding`). Without a failpoint port (the simulator, the harnesses) no
     failpoint is ever called."""
-    return Embedding(save, log, send, failpoint, append=append, apply=apply, state=state, recovered=recovered)
+    return Embedding(save, log, send, failpoint, append=append, apply=apply, state=state, recovered=recovered,
+                     reads=reads)
