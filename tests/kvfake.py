@@ -18,6 +18,7 @@ from raftzmq.protocol.kvservice import KVService
 from raftzmq.protocol.kvstore import Command, KVStore, decode_command
 from raftzmq.protocol.kvwire import Response, WireError, decode_frames, decode_response, encode_response
 from raftzmq.protocol.messages import Entry
+from raftzmq.protocol.ready import ReadState
 
 
 class Proposal(NamedTuple):  # the shape of the core's
@@ -92,10 +93,12 @@ class FakeCluster:
             self.log.append(Entry(index, 1, data))
             return Proposal(True, index, 1, node)
 
-        def read_index() -> int | None:  # the leader's commit index (here: everything is applied at once)
-            return self.store.applied_index if node == self.leader and node not in self.point else None
-
         known = self.point.get(node, self.leader if self.hint else None)
+
+        def read_index(ctx: int) -> None:  # the leader's commit index (here: everything is applied at once)
+            ok = node == self.leader and node not in self.point
+            self.service.read_states([ReadState(ctx, self.store.applied_index if ok else None, known)])
+
         replies = self.service.handle(b"r", frames, self.now_ns, propose, read_index=read_index, leader=known)
         if node == self.leader and self.log and self.log[-1].index == index:
             self.applied.append(decode_command(self.log[-1].data))

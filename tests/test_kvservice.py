@@ -6,6 +6,7 @@ from typing import NamedTuple
 import pytest
 
 from raftzmq.protocol.kvservice import KVService
+from raftzmq.protocol.ready import ReadState
 from raftzmq.protocol.kvstore import Command, KVStore, decode_command
 from raftzmq.protocol.kvwire import Request, decode_response, encode_request
 from raftzmq.protocol.messages import Entry
@@ -99,10 +100,12 @@ def test_a_lost_slot_is_answered_retry_and_the_resend_applies_once():
 def test_step_down_answers_everything_waiting():
     log, svc = Log(), KVService(KVStore(), {2: "ipc://b"}, reads="index")
     svc.handle(b"c", req(1, Command("register")), 1, log.propose)
-    svc.handle(b"d", req(2, Command("get", "x")), 1, log.propose, read_index=lambda: 1)
+    svc.handle(b"d", req(2, Command("get", "x")), 1, log.propose, read_index=at(svc, 1))
+    svc.handle(b"e", req(3, Command("get", "x")), 1, log.propose, read_index=lambda ctx: None)  # at the core
     out = answers(svc.step_down(leader=2))
-    assert sorted((r, a.status) for r, a in out) == [(b"c", "retry"), (b"d", "not_leader")]
+    assert sorted((r, a.status) for r, a in out) == [(b"c", "retry"), (b"d", "not_leader"), (b"e", "not_leader")]
     assert out[1][1].endpoint == "ipc://b" and svc.waiting == {} and len(svc.pending_reads) == 0
+    assert svc.reading == {} and svc.read_states([ReadState(2, 1, 1)]) == []  # a late answer: ignored
 
 
 def test_reads_by_read_index_wait_for_the_applied_index_and_skip_the_log():
@@ -111,15 +114,35 @@ def test_reads_by_read_index_wait_for_the_applied_index_and_skip_the_log():
     svc.handle(b"c", req(2, Command("put", "x", 5, client=1, seq=1)), 2, log.propose)
     svc.apply(log.entries[:1])
     n = len(log.proposed)
-    assert svc.handle(b"r", req(3, Command("get", "x")), 3, log.propose, read_index=lambda: 2) == []
+    assert svc.handle(b"r", req(3, Command("get", "x")), 3, log.propose, read_index=at(svc, 2)) == []
     assert len(log.proposed) == n  # no entry for the read
     out = answers(svc.apply(log.entries[1:2]))
     assert [(r, a.status, a.value) for r, a in out] == [(b"c", "ok", None), (b"r", "ok", 5)]
-    [(r, a)] = answers(svc.handle(b"r", req(4, Command("get", "x")), 4, log.propose, read_index=lambda: 2))
+    [(r, a)] = answers(svc.handle(b"r", req(4, Command("get", "x")), 4, log.propose, read_index=at(svc, 2)))
     assert a.value == 5  # already applied: answered at once
-    [(r, a)] = answers(svc.handle(b"r", req(5, Command("get", "x")), 4, log.propose, read_index=lambda: None,
-                                  leader=None))
+    [(r, a)] = answers(svc.handle(b"r", req(5, Command("get", "x")), 4, log.propose, read_index=at(svc, None)))
     assert a.status == "not_leader" and a.leader == 0
+
+
+def test_a_read_answered_later_by_the_core_and_the_refusals():
+    """The core answers a read in a later Ready (a heartbeat round): read_states gives the reply then. A refusal
+    naming another node is not_leader with that leader; one naming this node (it leads, no entry of its term
+    committed yet) is retry."""
+    log, svc = Log(), KVService(KVStore(), {3: "ipc://c"}, reads="index", node_id=1)
+    asked: list[int] = []
+    for rid in (1, 2, 3):
+        assert svc.handle(b"r%d" % rid, req(rid, Command("get", "x")), 1, log.propose, read_index=asked.append) == []
+    assert len(asked) == 3 and not log.proposed
+    out = answers(svc.read_states([ReadState(asked[0], 0, 1), ReadState(asked[1], None, 3),
+                                   ReadState(asked[2], None, 1)]))
+    assert [(r, a.status, a.leader) for r, a in out] == [(b"r2", "not_leader", 3), (b"r3", "retry", 0),
+                                                       (b"r1", "ok", 0)]
+    assert out[0][1].endpoint == "ipc://c"
+
+
+def at(svc: KVService, index: int | None, leader: int | None = None):
+    """A read_index hook whose core answers at once with `index` (None: refused)."""
+    return lambda ctx: svc.read_states([ReadState(ctx, index, leader)])
 
 
 def test_read_modes_are_checked():

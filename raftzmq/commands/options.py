@@ -15,7 +15,7 @@ import click
 
 from ..protocol.core import PERSIST_MODES
 from ..runtime.cores.coreload import CoreLoadError, ignores_prevote, resolve_spec
-from ..runtime.config import ClusterConfig, ConfigError, default_config, load_config, with_overrides
+from ..runtime.config import READ_MODES, ClusterConfig, ConfigError, default_config, load_config, with_overrides
 
 __all__ = ["cluster_options", "fail", "resolve_cluster", "start_args", "CLUSTER_KEYS"]
 
@@ -23,7 +23,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 # Flag parameters that cluster_options adds, in the order `start` documents them.
 CLUSTER_KEYS = ("config_path", "nodes", "election_timeout", "heartbeat", "prevote", "check_quorum", "persist",
-                "hints", "core")
+                "hints", "reads", "core")
 ON_OFF = {"on": True, "off": False}
 
 
@@ -38,7 +38,7 @@ def fail(message: str, code: int = 2, as_json: bool = False) -> NoReturn:
 
 def cluster_options(fn: F) -> F:
     """--config, --nodes, --election-timeout, --heartbeat, --prevote/--no-prevote, --check-quorum/--no-check-quorum,
-    --persist, --hints, --core. Unset flags keep the config file's value (default: configs/default.toml)."""
+    --persist, --hints, --reads, --core. Unset flags keep the config file's value (default: configs/default.toml)."""
     opts = [
         click.option("--config", "config_path", metavar="FILE",
                      help="TOML cluster config (default: configs/default.toml)."),
@@ -53,6 +53,10 @@ def cluster_options(fn: F) -> F:
         click.option("--hints", type=click.Choice(tuple(ON_OFF)),
                      help="Disconnect hints: a follower that sees its leader's connection close starts a pre-vote "
                           "at once instead of waiting out its timeout (default: off, from the config)."),
+        click.option("--reads", type=click.Choice(READ_MODES),
+                     help="How KV gets are served: index (ReadIndex, linearizable; the default), log (one entry "
+                          "each), lease (the leader's lease: clock-dependent, see `raftzmq scenario lease-skew`) or stale "
+                          "(deliberately unsafe: every node answers from its own store; watch `check` catch it)."),
         click.option("--core", metavar="SPEC", help="Election core: builtin, package.module:Class, "
                      "path/file.py:Class or exec:COMMAND (docs/core-contract.md; `raftzmq conform` judges one)."),
     ]
@@ -70,6 +74,7 @@ def resolve_cluster(kw: dict[str, Any], base: ClusterConfig | None = None, **mor
         config = with_overrides(config, nodes=flags["nodes"], election_timeout_ms=flags["election_timeout"],
                                 heartbeat_ms=flags["heartbeat"], prevote=flags["prevote"],
                                 check_quorum=flags["check_quorum"], persist=flags["persist"], core=flags["core"],
+                                reads=flags["reads"],
                                 hints=None if flags["hints"] is None else ON_OFF[flags["hints"]], **more)
         # The core is imported and probed now: a bad one is a one-line error before anything starts.
         config = with_overrides(config, core=resolve_spec(config.core))
@@ -89,4 +94,4 @@ def start_args(config: ClusterConfig, config_path: str | None = None) -> list[st
     return [*(["--config", config_path] if config_path else []), "--election-timeout", f"{lo}-{hi}",
             "--heartbeat", str(config.heartbeat_ms), "--prevote" if config.prevote else "--no-prevote",
             "--check-quorum" if config.check_quorum else "--no-check-quorum", "--persist", config.persist,
-            "--hints", "on" if config.hints else "off", "--core", config.core]
+            "--hints", "on" if config.hints else "off", "--reads", config.reads, "--core", config.core]

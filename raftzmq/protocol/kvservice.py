@@ -16,12 +16,19 @@ The node process owns the ROUTER socket, the core and the clock; it hands this w
   and its client endpoint when known. Accepted at (index, term): answered when that index is applied, with the
   store's result if the entry there has that term, else `retry` (a new leader's entry took the slot; the client
   resends the same (session, seq), which the store applies at most once).
-- A get goes through the log too by default (`reads="log"`, linearizable, one entry per read). With
-  `reads="index"` and a `read_index` callable (the core's ReadIndex: the commit index once leadership is
-  confirmed, or None when it cannot serve reads now) the read waits in `PendingReads` until the applied index
-  reaches it, and is answered from the store without an entry.
+- A get goes through the log with `reads="log"` (linearizable, one entry per read). With `reads="index"` (what
+  the node runs by default) and a `read_index(ctx)` callable, the get is handed to the core's ReadIndex
+  (`core.read_index(ctx, now)`, docs/core-contract.md) and its answer comes back through `read_states(states)`
+  (the Ready's `reads`; during `handle` or any time later): a read index -> the read waits in `PendingReads`
+  until the applied index reaches it and is answered from the store without an entry; refused -> `not_leader`
+  naming the leader, or `retry` when this node leads but has no entry of its term committed yet (the client
+  resends in a moment). The core decides how leadership is confirmed (a heartbeat round, or its lease).
+- `reads="stale"` is a mutant, deliberately unsafe: every node answers a get at once from its own store, as a
+  store that spreads reads over its replicas would. A follower's store lags the leader's (it learns the commit
+  index with the next AppendEntries), so a get there can miss an acknowledged write: `raftzmq check --history`
+  rejects such a history (tests/test_reads_live.py).
 - `step_down()` answers what waits on this node: proposals `retry` (they may still commit: the session makes the
-  client's resend safe), reads `not_leader`.
+  client's resend safe), reads `not_leader` (those waiting for the core's answer too).
 """
 from __future__ import annotations
 
@@ -31,10 +38,11 @@ from typing import Protocol
 from .kvstore import Command, CommandError, KVStore, PendingReads, encode_command
 from .kvwire import Response, WireError, decode_frames, encode_response, serve_error
 from .messages import Entry
+from .ready import ReadState
 
 __all__ = ["ProposalLike", "KVService", "READ_MODES"]
 
-READ_MODES = ("log", "index")
+READ_MODES = ("log", "index", "stale")  # "stale": the mutant store, deliberately unsafe (below)
 Reply = tuple[bytes, bytes]  # (routing id, response frame)
 
 
@@ -50,7 +58,8 @@ class ProposalLike(Protocol):
 
 
 class KVService:
-    def __init__(self, store: KVStore, endpoints: Mapping[int, str] | None = None, reads: str = "log") -> None:
+    def __init__(self, store: KVStore, endpoints: Mapping[int, str] | None = None, reads: str = "log",
+                 node_id: int | None = None) -> None:
         if reads not in READ_MODES:
             raise ValueError(f"reads is one of {', '.join(READ_MODES)}, got {reads!r}")
         self.store = store
@@ -58,6 +67,10 @@ class KVService:
         self.reads = reads
         self.waiting: dict[int, tuple[int, bytes, int]] = {}  # index -> (term, routing id, request id)
         self.pending_reads = PendingReads()
+        self.node_id = node_id  # a refusal naming this node: it leads but cannot serve reads yet (retry)
+        self.reading: dict[int, tuple[bytes, int, str]] = {}  # ctx -> (routing id, request id, key): at the core
+        self._ctx = 0
+        self._buffer: list[Reply] | None = None  # read_states' replies while handle() runs: handle returns them
         self.stats = {"requests": 0, "bad": 0, "proposed": 0, "refused": 0, "answered": 0, "retried": 0}
 
     def _reply(self, routing: bytes, resp: Response) -> Reply:
@@ -70,9 +83,10 @@ class KVService:
                                              self.endpoints.get(known, "")))
 
     def handle(self, routing: bytes, frames: list[bytes], now_ns: int, propose: Callable[[bytes], ProposalLike],
-               read_index: Callable[[], int | None] | None = None, leader: int | None = None) -> list[Reply]:
-        """One request from `routing`. `leader` (the leader this node knows) is used when a read by read index
-        is refused; a refused proposal names the leader itself."""
+               read_index: Callable[[int], object] | None = None, leader: int | None = None) -> list[Reply]:
+        """One request from `routing`. `read_index(ctx)` hands a get to the core's ReadIndex (reads="index"); its
+        answer comes through `read_states`. `leader` (the leader this node knows) names the leader when a read
+        is refused here; a refused proposal names the leader itself."""
         self.stats["requests"] += 1
         try:
             req = decode_frames(frames)
@@ -80,12 +94,18 @@ class KVService:
             self.stats["bad"] += 1
             return [(routing, serve_error(exc))]
         c = req.command
+        if c.op == "get" and self.reads == "stale":  # the mutant: this node's store, whatever its role
+            self.stats["answered"] += 1
+            return [self._reply(routing, Response(req.request_id, "ok", self.store.read(c.key)))]
         if c.op == "get" and self.reads == "index" and read_index is not None:
-            r = read_index()
-            if r is None:
-                return [self.not_leader(routing, req.request_id, leader)]
-            self.pending_reads.add(r, (routing, req.request_id, c.key))
-            return self._reads_ready()
+            ctx = self._ctx = self._ctx + 1
+            self.reading[ctx] = (routing, req.request_id, c.key)
+            self._buffer = []
+            try:
+                read_index(ctx)
+            finally:
+                answered, self._buffer = self._buffer, None
+            return answered
         try:
             data = encode_command(Command(c.op, c.key, c.value, c.new, c.client, c.seq, max(0, int(now_ns))))
         except CommandError as exc:  # cannot happen for a decoded request; answered, never proposed
@@ -100,6 +120,29 @@ class KVService:
         if old is not None:  # a slot reused (a new term of ours): the earlier proposal lost it
             out.append(self._retry(old[1], old[2]))
         self.waiting[p.index] = (p.term, routing, req.request_id)
+        return out
+
+    def read_states(self, states: Iterable[ReadState]) -> list[Reply]:
+        """The core's answers to `read_index` (the Ready's `reads`): the replies they allow now (none while
+        `handle` runs: it returns them). Unknown contexts (answered already, or dropped by step_down) are ignored."""
+        out: list[Reply] = []
+        for st in states:
+            token = self.reading.pop(st.ctx, None)
+            if token is None:
+                continue
+            routing, rid, _ = token
+            if st.index is not None:
+                self.pending_reads.add(st.index, token)
+            elif st.leader is not None and st.leader == self.node_id:
+                self.stats["retried"] += 1
+                out.append(self._reply(routing, Response(rid, "retry", None, "the leader has not committed an "
+                                                         "entry of its term yet; resend")))
+            else:
+                out.append(self.not_leader(routing, rid, st.leader))
+        out += self._reads_ready()
+        if self._buffer is not None:
+            self._buffer += out
+            return []
         return out
 
     def _retry(self, routing: bytes, request_id: int) -> Reply:
@@ -134,4 +177,6 @@ class KVService:
         out = [self._retry(routing, rid) for _, routing, rid in self.waiting.values()]
         self.waiting.clear()
         out += [self.not_leader(t[0], t[1], leader) for t in self.pending_reads.drop_all()]
+        out += [self.not_leader(t[0], t[1], leader) for t in self.reading.values()]
+        self.reading.clear()
         return out

@@ -13,6 +13,7 @@ equal configs/default.toml)::
     check_quorum = true
     persist = "term+vote"             # or "term-only" (deliberately unsafe)
     hints = false                     # disconnect hints: a crashed leader is replaced in milliseconds
+    reads = "index"                   # KV gets: "index" (ReadIndex), "log" (an entry each), "lease" (clock-dependent)
     core = "builtin"                  # or module:Class, file.py:Class, exec:COMMAND (docs/core-contract.md)
     [network]
     transport = "tcp"                 # or "ipc"
@@ -48,6 +49,7 @@ __all__ = [
     "MAX_NODES",
     "MAX_TIMEOUT_MS",
     "PERSIST_MODES",
+    "READ_MODES",
     "TRANSPORTS",
     "config_from_toml",
     "default_config",
@@ -64,6 +66,11 @@ MAX_NODES = 256
 # Guards against seconds-vs-milliseconds typos; no experiment here needs a minute.
 MAX_TIMEOUT_MS = 60_000
 TRANSPORTS = ("tcp", "ipc")
+# How the KV service serves a get (docs/kv.md "Reads"): "index" (ReadIndex, thesis §6.4: linearizable, no entry),
+# "log" (through the log, one entry per read), "lease" (the leader's CheckQuorum lease, thesis §6.4.1: no message
+# per read, but only as safe as the clocks: `raftzmq scenario lease-skew` shows a skewed clock break it).
+# "stale" is deliberately unsafe (the stale-read mutant store): every node answers gets from its own store.
+READ_MODES = ("index", "log", "lease", "stale")
 # Nodes accept unauthenticated messages: nothing may listen beyond loopback.
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 # Disconnect hints: a hinted follower waits a random delay within this many one-way latencies before its
@@ -83,6 +90,7 @@ _TOML_TABLE: dict[str, str | None] = {
     "check_quorum": "features",
     "persist": "features",
     "hints": "features",
+    "reads": "features",
     "core": "features",
     "transport": "network",
     "host": "network",
@@ -141,6 +149,7 @@ class ClusterConfig:
     check_quorum: bool = True
     persist: str = PERSIST_MODES[0]
     hints: bool = False
+    reads: str = "index"  # how the KV service serves gets (READ_MODES; the core's read_mode for "lease")
     transport: str = "tcp"
     host: str = "127.0.0.1"
     base_port: int = 0
@@ -193,6 +202,10 @@ class ClusterConfig:
         _want_bool("check_quorum", self.check_quorum)
         _want_bool("hints", self.hints)
         _want_choice("persist", self.persist, PERSIST_MODES)
+        _want_choice("reads", self.reads, READ_MODES)
+        if self.reads == "lease" and (not self.check_quorum or self.hints):
+            raise ConfigError("ClusterConfig", "reads", "lease reads need check_quorum on and hints off (a leader "
+                              "serves from its lease only because followers ignore votes while it holds)")
         if not isinstance(self.core, str) or not self.core.strip():
             raise ConfigError("ClusterConfig", "core", f"expected a core spec string, got {self.core!r}")
         if self.core != "builtin" and self.persist != "term+vote":
@@ -248,7 +261,8 @@ class ClusterConfig:
         lo, hi = self.election_timeout_ms
         return CoreConfig(node_id, self.members, ms_to_s(lo), ms_to_s(hi), ms_to_s(self.heartbeat_ms), self.prevote,
                           self.check_quorum, self.persist, self.hints,
-                          ms_to_s(min(HINT_WINDOW_LATENCIES * one_way_ms, lo / 2)))
+                          ms_to_s(min(HINT_WINDOW_LATENCIES * one_way_ms, lo / 2)),
+                          read_mode="lease" if self.reads == "lease" else "index")
 
     def to_dict(self) -> dict[str, Any]:
         """Flat JSON-ready dict (for cluster.json); from_dict(to_dict()) == self."""

@@ -12,6 +12,8 @@ applied): `ok` with (index, term) if it is our entry, `dropped` if another entry
 be committed then). At most `max_pending` proposals wait (more are answered `busy` and not proposed); one that waits
 longer than `pending_timeout_s` is answered `unknown` (its fate is not known; it may still commit).
 A request that does not decode is answered `bad_request` and changes nothing.
+KV gets by ReadIndex (`read_index(ctx, now)`, the node's hook into the core) are answered when the core's answer
+comes back through `read_states` (the Ready's `reads`, handed over after its applies).
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ from raftzmq.protocol.clientwire import (MAX_MESSAGE_BYTES, WIRE_TAG, ClientResp
 from raftzmq.protocol.kvservice import KVService
 from raftzmq.protocol.kvwire import WIRE_VERSION as KV_WIRE_VERSION, Response as KVResponse, encode_response as kv_encode
 from raftzmq.protocol.messages import Entry
+from raftzmq.protocol.ready import ReadState
 
 __all__ = ["ClientPort", "ClientPortError", "Proposal", "MAX_PENDING", "PENDING_TIMEOUT_S", "CLIENT_BATCH",
            "MAXMSGSIZE"]
@@ -74,12 +77,14 @@ class ClientPort:
     without sleeping while `more` is set), `committed(entries)` after each apply, `expire(now)` now and then."""
 
     def __init__(self, ctx: zmq.Context, endpoint: str, *, propose: Callable[[bytes, float], Any],
+                 read_index: Callable[[int, float], None] | None = None,
                  info: Callable[[], tuple[int | None, int, int, int]], endpoint_of: Callable[[int], str],
                  counters: Callable[[], dict[str, Any]] | None = None,
                  max_pending: int = MAX_PENDING, pending_timeout_s: float = PENDING_TIMEOUT_S,
                  batch: int = CLIENT_BATCH) -> None:
         self.ctx, self.endpoint = ctx, endpoint
         self._propose, self._info, self._endpoint_of = propose, info, endpoint_of
+        self._read_index = read_index
         self._counters = counters or (lambda: {})
         self.max_pending, self.pending_timeout_s, self.batch = max_pending, pending_timeout_s, batch
         self.socket: zmq.Socket | None = None
@@ -102,15 +107,23 @@ class ClientPort:
     def _serve_kv(self, routing: bytes, frame: bytes, now: float) -> None:
         kv = self.kv
         assert kv is not None
-        if len(kv.waiting) + self.n_waiting >= self.max_pending:
+        if len(kv.waiting) + len(kv.reading) + len(kv.pending_reads) + self.n_waiting >= self.max_pending:
             rid = int.from_bytes(frame[1:9], "big") if len(frame) >= 9 else 0
             self.stats["busy"] += 1
             self.reply(routing, kv_encode(KVResponse(rid, "retry", None, "too many proposals are waiting here")))
             return
         leader = self._info()[0]
+        ri = self._read_index
+        read_index = None if ri is None else (lambda ctx: ri(ctx, now))
         for to, answer in kv.handle(routing, [frame], time.time_ns(), lambda data: self._propose(data, now),
-                                    leader=leader):
+                                    read_index=read_index, leader=leader):
             self.reply(to, answer)
+
+    def read_states(self, states: Sequence[ReadState]) -> None:
+        """The core's ReadIndex answers (a Ready's `reads`, after its applies): the KV replies they allow."""
+        if self.kv is not None:
+            for to, answer in self.kv.read_states(states):
+                self.reply(to, answer)
 
     def leadership(self, leading: bool, leader: int | None) -> None:
         """Called after each loop turn: a node that stopped leading answers its waiting KV requests `retry`

@@ -46,7 +46,7 @@ from raftzmq.evidence.logdigest import term_runs
 from raftzmq.evidence.logfile import LogWriter
 from raftzmq.protocol import FOLLOWER, LEADER, Codec, HardState
 from raftzmq.protocol.messages import Entry, Message
-from raftzmq.protocol.ready import hard_state_changed
+from raftzmq.protocol.ready import ReadState, hard_state_changed
 from raftzmq.runtime.node.clock import SkewedClock
 from raftzmq.runtime.config import ClusterConfig, ConfigError
 from raftzmq.runtime.cores.coreload import CoreContractError, CoreLoadError, load_core
@@ -228,7 +228,11 @@ class Node:
         self.core = self._make_core(config, state)
         self._apply = self._embedding(state)  # knows what is durable now: must_sync compares with it
         if self.client is not None and self._replicates():  # the KV store rides on the replicated log
-            self.client.serve_kv(KVService(KVStore(), self._client_endpoints))
+            # gets by the core's ReadIndex (or its lease) unless --reads log, or a plug-in core without read_index
+            reads = "index" if config.reads in ("index", "lease") and hasattr(self.core, "read_index") else "log"
+            if config.reads == "stale":
+                reads = "stale"  # the mutant store (deliberately unsafe): every node answers from its own store
+            self.client.serve_kv(KVService(KVStore(), self._client_endpoints, reads=reads, node_id=self.id))
         now = self.clock.now()
         self.hold_until, self._hold_since = held_until(self._hold_doc, self.id, self.incarnation, now), now
         if not hasattr(self.core, "campaign_now"):  # a plug-in core without the barrier's two calls: no hold
@@ -410,7 +414,8 @@ class Node:
             self._subscribe_netctl(netctl, config.effective_reconnect_ms)
         endpoint = self._client_endpoints.get(self.id)
         if endpoint is not None:
-            self.client = ClientPort(self.ctx, endpoint, propose=self._propose, info=self._client_info,
+            self.client = ClientPort(self.ctx, endpoint, propose=self._propose, read_index=self._read_index,
+                                     info=self._client_info,
                                      endpoint_of=lambda n: self._client_endpoints.get(n, ""),
                                      counters=self._counters)
             try:
@@ -429,6 +434,10 @@ class Node:
         prop, out = core.propose(data, now)
         self._apply(out)
         return prop
+
+    def _read_index(self, ctx: int, now: float) -> None:
+        """Hand a KV get to the core's ReadIndex; the answer comes back in a Ready's `reads` (this turn or later)."""
+        self._apply(self.core.read_index(ctx, now))
 
     def _counters(self) -> dict[str, Any]:
         """The node's counters for the client port's `stats`: messages sent per kind, log fsyncs, wakes."""
@@ -771,7 +780,7 @@ class Node:
         recovered = wal.entries(1) if wal is not None and self.core is not None and self._replicates() else None
         carry_out = self._embedder = embed(self._save_state, self._log_event, self._send, self._failpoint,
                                            append=self._append, apply=self._applied, state=state,
-                                           recovered=recovered)
+                                           recovered=recovered, reads=self._read_states)
 
         def apply(out: Any) -> None:
             carry_out(out)
@@ -822,6 +831,17 @@ class Node:
         else:
             self._answer_committed(committed)
         return fields
+
+    def _read_states(self, states: Sequence[ReadState]) -> None:
+        """The Ready's ReadIndex answers, after its applies (queued behind them while the turn defers)."""
+        if self._deferring:
+            self._deferred.append((self._answer_reads, states))
+        else:
+            self._answer_reads(states)
+
+    def _answer_reads(self, states: Sequence[ReadState]) -> None:
+        if self.client is not None:
+            self.client.read_states(states)
 
     def _answer_committed(self, committed: Sequence[Entry]) -> None:
         if self.client is not None:
