@@ -264,6 +264,8 @@ LINES: dict[str, Line] = {
     "raftzmq scenario figure8 --core raftzmq.lab.conform.mutants:CommitsOldTerm":
         Line("raftzmq scenario figure8 --core raftzmq.lab.conform.mutants:CommitsOldTerm",
              r"\(h\) state-machine-safety", code=1),
+    "raftzmq scenario lease-skew":
+        Line("raftzmq scenario lease-skew", r"5\. get x at node \d: 1[\s\S]*NOT LINEARIZABLE", code=1),
     "raftzmq bench cluster":
         Line("raftzmq bench cluster --nodes 3 --runs 1 --idle 1", r"cold start median \(s\): [\d.]+"),
     "raftzmq bench hotpath":

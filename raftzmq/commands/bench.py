@@ -537,9 +537,13 @@ def _counts(text: str, what: str, low: int, high: int) -> list[int]:
               help="Measure PySyncObj too (skipped, and said so, when it is not installed).")
 @click.option("--floor-samples", type=click.IntRange(10, 100_000), default=500, show_default=True,
               help="Round trips per floor measurement (half as many fsyncs).")
+@click.option("--op", type=click.Choice(["put", "get"]), default="put", show_default=True,
+              help="What the measured windows send: puts (through the log) or gets (served per --reads).")
+@click.option("--reads", type=click.Choice(["index", "log", "lease"]), default="index", show_default=True,
+              help="How the nodes serve gets: ReadIndex, through the log, or from the leader's lease.")
 @click.option("--json", "as_json", is_flag=True)
 def kv(nodes_text: str, clients_text: str, duration: float, warmup: float, procs: int, api: str, pysyncobj: bool,
-       floor_samples: int, as_json: bool) -> None:
+       floor_samples: int, op: str, reads: str, as_json: bool) -> None:
     """Closed-loop throughput and latency of the replicated service (ops/s, p50/p99, fsyncs per op, entries per
     AppendEntries) on live clusters, in the same run as PySyncObj (3 nodes, its default and its nobatch
     configuration, same client counts) and the floor of one fsync plus one loopback round trip; a history is
@@ -553,11 +557,14 @@ def kv(nodes_text: str, clients_text: str, duration: float, warmup: float, procs
       raftzmq bench kv                                  # 3 and 5 nodes x 1, 16, 64 clients, 5 s windows
       raftzmq bench kv --nodes 3 --clients 64 --duration 10 --json
       raftzmq bench kv --nodes 3 --clients 1,4 --duration 0.5 --warmup 0.2 --no-pysyncobj   # a smoke run
+      raftzmq bench kv --nodes 3 --clients 1,16 --op get --reads log --no-pysyncobj   # reads through the log
+      raftzmq bench kv --nodes 3 --clients 1,16 --op get --reads index --no-pysyncobj # ReadIndex reads
     """
     nodes = _counts(nodes_text, "--nodes", 1, 25)
     clients = _counts(clients_text, "--clients", 1, 512)
     res = _measure(bench_kv.bench_kv, nodes=nodes, clients=clients, duration_s=duration, warmup_s=warmup,
-                   api=api, procs=procs, pysyncobj=pysyncobj, floor_samples=floor_samples)
+                   api=api, procs=procs, pysyncobj=pysyncobj, floor_samples=floor_samples, op=op,
+                   extra=["--reads", reads])
     if as_json:
         _emit(res, True)
         return

@@ -255,7 +255,7 @@ def _cpu(pids: dict[Any, int]) -> dict[Any, float]:
 
 
 def _window(endpoints: dict[int, str], leader: int, api: str, clients: int, procs: int, warmup: float,
-            duration: float, log: IO[str], run: Path, record: Path | None = None) -> dict[str, Any]:
+            duration: float, log: IO[str], run: Path, record: Path | None = None, op: str = "put") -> dict[str, Any]:
     """One closed-loop window of `clients` clients over min(procs, clients) load processes."""
     nproc = max(1, min(procs, clients))
     shares = [clients // nproc + (1 if i < clients % nproc else 0) for i in range(nproc)]
@@ -266,7 +266,7 @@ def _window(endpoints: dict[int, str], leader: int, api: str, clients: int, proc
         first = 0
         for i, k in enumerate(shares):
             spec: dict[str, Any] = {"api": api, "threads": k, "first": first, "endpoints": endpoints,
-                                    "leader": leader}
+                                    "leader": leader, "op": op}
             if record is not None:
                 part = record.with_name(f"{record.stem}.{i}.jsonl")
                 parts.append(part)
@@ -297,7 +297,7 @@ def _window(endpoints: dict[int, str], leader: int, api: str, clients: int, proc
     lat = [v for r in results for v in r["lat_us"]]
     ok = sum(r["ok"] for r in results)
     p50, p99 = _quantiles_ms(lat)
-    out: dict[str, Any] = {"clients": clients, "procs": nproc, "ops_per_s": round(ok / duration, 1), "ok": ok,
+    out: dict[str, Any] = {"clients": clients, "procs": nproc, "op": op, "ops_per_s": round(ok / duration, 1), "ok": ok,
                            "fail": sum(r["fail"] for r in results), "info": sum(r["info"] for r in results),
                            "p50_ms": p50, "p99_ms": p99, "load": load}
     out |= _costs(c0, c1, leader, ok, run, t_start, t_end)
@@ -368,7 +368,7 @@ def _sleep_until(t: float) -> None:
 def measure_cluster(nodes: int, clients: list[int], *, api: str = "auto", duration_s: float = 5.0,
                     warmup_s: float = 1.0, procs: int = 4, workdir: Path, record: bool = False,
                     extra: list[str] | None = None, progress: Callable[[str], None] = lambda s: None,
-                    log: IO[str]) -> dict[str, Any]:
+                    log: IO[str], op: str = "put") -> dict[str, Any]:
     """One live cluster of `nodes`, a window per client count (and the recorded window when `record`)."""
     run = Path(tempfile.mkdtemp(prefix=f"run-{nodes}-", dir=workdir)) / "run"
     run_cli("start", "--detach", "--run-dir", str(run), "--nodes", str(nodes), "--wait", str(30 + nodes),
@@ -384,8 +384,9 @@ def measure_cluster(nodes: int, clients: list[int], *, api: str = "auto", durati
         windows = []
         for c in clients:
             leader = _leader(endpoints, 30.0)
-            w = _window(endpoints, leader, used, c, procs, warmup_s, duration_s, log, run)
-            progress(f"raftzmq {nodes} nodes, {used}: {c} clients: {w['ops_per_s']} ops/s, p50 {w['p50_ms']} ms, "
+            w = _window(endpoints, leader, used, c, procs, warmup_s, duration_s, log, run,
+                        op=op if used == "kv" else "put")
+            progress(f"raftzmq {nodes} nodes, {used} {w['op']}: {c} clients: {w['ops_per_s']} ops/s, p50 {w['p50_ms']} ms, "
                      f"{w['ops_per_fsync_leader']} ops per leader fsync (load {w['load']})")
             windows.append(w)
         history = None
@@ -407,8 +408,10 @@ def measure_cluster(nodes: int, clients: list[int], *, api: str = "auto", durati
 
 def bench_kv(*, nodes: list[int], clients: list[int], duration_s: float = 5.0, warmup_s: float = 1.0,
              api: str = "auto", procs: int = 4, pysyncobj: bool = True, floor_samples: int = 500,
-             extra: list[str] | None = None, progress: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
-    """The whole comparison in one run (see the module docstring)."""
+             extra: list[str] | None = None, progress: Callable[[str], None] = lambda s: None,
+             op: str = "put") -> dict[str, Any]:
+    """The whole comparison in one run (see the module docstring). `op` "get": the windows measure gets of
+    the clients' keys instead of puts (how the nodes serve them: `extra` = ["--reads", MODE])."""
     if api not in APIS:
         raise ValueError(f"api is one of {', '.join(APIS)}")
     if not 1 <= procs <= MAX_PROCS:
@@ -423,7 +426,7 @@ def bench_kv(*, nodes: list[int], clients: list[int], duration_s: float = 5.0, w
                 floors.append(measure_floor(work, floor_samples))
                 ours.append(measure_cluster(n, clients, api=api, duration_s=duration_s, warmup_s=warmup_s,
                                             procs=procs, workdir=work, record=(i == nodes.index(recorded)),
-                                            extra=extra, progress=progress, log=log))
+                                            extra=extra, progress=progress, log=log, op=op))
             peer: dict[str, Any] = {"skipped": "PySyncObj is not installed (pip install 'raftzmq[bench]')"}
             if pysyncobj and pysyncobj_available():
                 peer = {cfg: run_pysyncobj(clients, config=cfg, nodes=3, duration_s=duration_s,

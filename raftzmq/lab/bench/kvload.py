@@ -17,7 +17,7 @@ with raftzmq.client.Client, which retries and follows redirects as users' client
 
 Two APIs:
   kv    raftzmq.client.Client (the KV wire: sessions, exactly once): `put` of a small value on the client's own
-        key; with "mix", the Jepsen-style workload's operations (lab/live/workload.generate: get/put/cas/append/
+        key (or, with "op": "get", a get of it: how the nodes serve reads, --reads); with "mix", the Jepsen-style workload's operations (lab/live/workload.generate: get/put/cas/append/
         delete on `keys` shared keys, unique values), recorded as a history (workload.Recorder) for the checker
   raw   the node's raw propose (protocol/clientwire.py, as `raftzmq propose`): an opaque command of `payload`
         bytes to the leader, answered at its commit; no session, no state machine
@@ -59,11 +59,12 @@ def shared_clock(base_ns: int) -> Any:
 class _Mux:
     """`n` closed-loop clients over one DEALER (see the module docstring)."""
 
-    def __init__(self, ctx: zmq.Context[Any], endpoint: str, api: str, n: int, first: int, payload: int) -> None:
+    def __init__(self, ctx: zmq.Context[Any], endpoint: str, api: str, n: int, first: int, payload: int,
+                 op: str = "put") -> None:
         self.sock = ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.connect(endpoint)
-        self.api, self.n, self.first = api, n, first
+        self.api, self.n, self.first, self.op = api, n, first, op
         self.pad = b"x" * max(0, payload - 12)
         self.rid = (first + 1) << 32
         self.sessions = [0] * n
@@ -78,6 +79,8 @@ class _Mux:
             self._creq, self._cenc, self._dec = ClientRequest, enc, dec
 
     def _frame(self, c: int, rid: int) -> bytes:
+        if self.api == "kv" and self.op == "get":
+            return bytes(self._enc(self._req(rid, self._cmd("get", f"bench/{self.first + c}"))))
         if self.api == "kv":
             self.seq[c] += 1
             cmd = self._cmd("put", f"bench/{self.first + c}", self.seq[c], None, self.sessions[c], self.seq[c])
@@ -184,7 +187,7 @@ def main(argv: list[str]) -> int:
                                  float(spec["span"]))
                 plans = [[op for _, p, op in sched if p == first + t] for t in range(threads)]
         mux = None if spec.get("record") else _Mux(ctx, endpoints[leader], api, threads, first,
-                                                   int(spec.get("payload", 16)))
+                                                   int(spec.get("payload", 16)), str(spec.get("op", "put")))
         if mux is not None:
             mux.register()
         _say({"ready": True})
