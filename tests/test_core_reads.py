@@ -323,3 +323,20 @@ def test_the_same_skew_cannot_make_a_readindex_read_stale():
     lines, state = _stale_read_history("index")
     assert state is None
     assert check_history(parse_history(lines)).verdict == LINEARIZABLE
+
+
+def test_an_idle_leaders_heartbeats_repeat_after_a_read_so_their_encoding_stays_cached():
+    """The round moves only when reads arrive (index mode): the periodic heartbeats before and after a read
+    round are each one repeated message, so the codec's encode cache (keyed by the message) keeps hitting."""
+    from raftzmq.protocol.codec import Codec
+
+    lead = committed_leader(3)
+    before = [heartbeats(lead.tick(lead.deadline)) for _ in range(2)]
+    assert before[0] == before[1] and before[0]
+    lead.read_index(1, lead.now)
+    ack(lead, 2, 1)
+    after = [heartbeats(lead.tick(lead.deadline)) for _ in range(3)]
+    assert after[0] == after[1] == after[2] and {m.round for m in after[0]} == {1}
+    codec = Codec((1, 2, 3), 1)
+    frames = [codec.encode_cached(m) for m in after[0] + after[1]]
+    assert len(codec._frames) == 2 and frames[:2] == frames[2:]
