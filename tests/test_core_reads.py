@@ -340,3 +340,17 @@ def test_an_idle_leaders_heartbeats_repeat_after_a_read_so_their_encoding_stays_
     codec = Codec((1, 2, 3), 1)
     frames = [codec.encode_cached(m) for m in after[0] + after[1]]
     assert len(codec._frames) == 2 and frames[:2] == frames[2:]
+
+
+def test_the_cluster_config_carries_the_read_mode_to_the_core_and_the_cli():
+    from raftzmq.commands.options import start_args
+    from raftzmq.runtime.config import ClusterConfig, ConfigError
+
+    assert ClusterConfig().reads == "index" and ClusterConfig().core_config(1).read_mode == "index"
+    lease = ClusterConfig(nodes=3, reads="lease")
+    assert lease.core_config(2).read_mode == "lease" and ClusterConfig(reads="log").core_config(1).read_mode == "index"
+    assert start_args(lease)[start_args(lease).index("--reads") + 1] == "lease"
+    assert ClusterConfig.from_dict(lease.to_dict()) == lease
+    for bad in ({"reads": "lease", "check_quorum": False}, {"reads": "lease", "hints": True}, {"reads": "fast"}):
+        with pytest.raises(ConfigError, match="reads"):
+            ClusterConfig(**bad)

@@ -208,6 +208,7 @@ def start(transport: str | None, base_port: int | None, run_dir: str | None, det
       raftzmq start --config configs/fast.toml --detach
       raftzmq start --persist term-only          # unsafe on purpose
       raftzmq start --hints on                   # a killed leader is replaced in milliseconds
+      raftzmq start --reads lease                # KV gets from the leader's lease (clock-dependent)
       raftzmq stop && raftzmq start --resume     # terms continue from disk
       raftzmq start --auth curve                 # peers authenticate (CURVE + ZAP)
       sudo raftzmq start --net netns --detach    # namespaces, real TCP, packet-level partitions
