@@ -354,3 +354,19 @@ def test_the_cluster_config_carries_the_read_mode_to_the_core_and_the_cli():
     for bad in ({"reads": "lease", "check_quorum": False}, {"reads": "lease", "hints": True}, {"reads": "fast"}):
         with pytest.raises(ConfigError, match="reads"):
             ClusterConfig(**bad)
+
+
+def test_with_lease_reads_a_restarted_node_ignores_candidates_for_a_minimum_election_timeout():
+    """A follower that acknowledged a leader's lease round and crashed comes back knowing no leader; granting a
+    vote at once would let a new leader commit while the old leader's lease still holds. With lease reads a
+    (re)started node ignores real votes (and denies pre-votes) for election_timeout_min after its start; with
+    ReadIndex it votes at once, as before."""
+    from raftzmq.protocol.messages import RequestVote
+
+    ask = RequestVote(2, 3, 2, prevote=False)
+    lease = make_core(2, 3, state=HardState(1), now=10.0, read_mode="lease", prevote=False)
+    out = lease.step(ask, 10.1)
+    assert lease.term == 1 and not out.messages  # ignored: no term change, no answer
+    assert [m.granted for m in lease.step(RequestVote(2, 3, 2, prevote=False), 10.16).messages] == [True]
+    index = make_core(2, 3, state=HardState(1), now=10.0, prevote=False)
+    assert [m.granted for m in index.step(ask, 10.1).messages] == [True]

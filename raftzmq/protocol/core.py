@@ -318,6 +318,9 @@ class ElectionCore:
         self.now = now
         self.election_deadline = 0.0
         self._patience_until = 0.0  # campaign_now: candidacies (not pre-candidacies) last at least until then
+        # Lease reads: a node that (re)starts may have acknowledged a leader's heartbeat just before it crashed; it
+        # keeps that leader's lease by ignoring candidates for a minimum election timeout from its start
+        self._start_lease_until = now + config.election_timeout_min if config.read_mode == "lease" else -_INF
         self._term_only = config.persist_mode == "term-only"
         self._persisted = HardState(self.term, None if self._term_only else self.voted_for, commit)
         self._messages: list[Message] = []
@@ -540,13 +543,14 @@ class ElectionCore:
 
     def in_lease(self) -> bool:
         """This node is the leader, or heard from the current leader within the minimum election timeout and has
-        not itself seen that leader's connection close since (CheckQuorum's lease)."""
+        not itself seen that leader's connection close since (CheckQuorum's lease); with lease reads, also for a
+        minimum election timeout after the node started (it may have acknowledged a lease before a crash)."""
         return self.role == LEADER or (
             self.leader is not None
             and self.leader_heard_at is not None
             and self.now - self.leader_heard_at < self.config.election_timeout_min
             and not self.hints.holds(self)
-        )
+        ) or self.now < self._start_lease_until
 
     # ------------------------------------------------------------------ role changes
 
