@@ -370,3 +370,19 @@ def test_with_lease_reads_a_restarted_node_ignores_candidates_for_a_minimum_elec
     assert [m.granted for m in lease.step(RequestVote(2, 3, 2, prevote=False), 10.16).messages] == [True]
     index = make_core(2, 3, state=HardState(1), now=10.0, prevote=False)
     assert [m.granted for m in index.step(ask, 10.1).messages] == [True]
+
+
+def test_the_embedding_hands_reads_over_after_the_applies_and_merging_keeps_them_in_order():
+    from raftzmq.protocol.ready import Output
+    from raftzmq.protocol.surface import merge_outputs
+    from raftzmq.runtime.node.embedding import embed, merge
+
+    order: list = []
+    carry = embed(lambda s: None, lambda *a, **k: None, lambda m: None, state=HardState(1, None, 0),
+                  append=lambda e, s, sync: None, apply=lambda c: order.append(("apply", [e.index for e in c])),
+                  recovered=[E(1, 1)], reads=lambda states: order.append(("reads", [r.ctx for r in states])))
+    a = Output(HardState(1, None, 1), [], [], 1.0, (), (E(1, 1),), (), (ReadState(1, 1, 1),))
+    b = Output(None, [], [], 2.0, reads=(ReadState(2, None, 3),))
+    assert [r.ctx for r in merge([a, b]).reads] == [1, 2] == [r.ctx for r in merge_outputs([a, b]).reads]
+    carry.apply_many([a, b])
+    assert order == [("apply", [1]), ("reads", [1, 2])]
