@@ -24,6 +24,8 @@ def skew(node: int, factor: float, run_dir: str | None) -> None:
     The node hands its Raft core a clock that runs FACTOR times as fast: with FACTOR 3 its election timeouts
     fire three times as often (it campaigns early; PreVote keeps it from disrupting a healthy leader), with
     0.2 a leader's heartbeats come five times too rarely and its followers depose it. Survives restarts.
+    Raft's safety never depends on clocks, but lease reads (`start --reads lease`) do: a slow leader clock
+    keeps serving reads from a lease the followers have ended (`raftzmq scenario lease-skew` shows it).
 
     \b
     Examples:
