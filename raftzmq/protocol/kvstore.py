@@ -43,8 +43,8 @@ gone on another, and a retried command would apply on one and not on the other -
 
 Reads (the ReadIndex interface the node needs from the store):
     A linearizable get need not go through the log. The node asks its core for a read index r (the leader's
-    commit index once its leadership is confirmed by a heartbeat quorum; the core side of ReadIndex is the
-    replication helper's: `core.read_index(now) -> (r | None, Output)` or similar), then answers the get with
+    commit index once its leadership is confirmed by a heartbeat quorum: `core.read_index(ctx, now)`, answered
+    in a Ready's `reads` as ReadState(ctx, r, leader); protocol/kvservice.py drives it), then answers the get with
     `store.read(key)` once `store.applied_index >= r`. `PendingReads` holds the waiting reads and releases
     them in applied-index order: `add(r, token)`, and after each apply `ready(store.applied_index)` gives the
     tokens to answer now. A get may also be proposed through the log (op get, client 0); then its result is
