@@ -59,9 +59,11 @@ def _workload(c: Cluster, path: Path, *, seed: int, duration: float, rate: float
             cl.close()
 
 
-def test_index_reads_give_a_linearizable_history_without_a_log_entry_per_read(tmp_path):
+@pytest.mark.parametrize("reads", ["index", "lease"])
+def test_index_and_lease_reads_give_a_linearizable_history_without_a_log_entry_per_read(tmp_path, reads):
+    """ReadIndex (the default), and lease reads with clocks that agree: linearizable, no entry per read."""
     with cluster_session(tmp_path / "run") as c:
-        c.start("--nodes", "3")  # reads = "index" is the default
+        c.start("--nodes", "3", "--reads", reads)
         path = tmp_path / "history.jsonl"
         _workload(c, path, seed=3, duration=3.0, rate=120, keys=2)
         history = read_history(path)
