@@ -13,7 +13,7 @@ from cluster_harness import REPO
 
 COMMANDS = ["start", "status", "kill", "restart", "stop", "pause", "resume", "partition", "isolate", "heal", "net",
             "transfer", "logs", "check", "report", "timeline", "sim", "chaos", "conform", "bench", "bench sim", "bench cluster", "bench large",
-            "skew", "failpoint", "disk", "cut", "uncut", "scenario", "scenario double-vote", "scenario figure8", "fuzz",
+            "skew", "failpoint", "disk", "cut", "uncut", "scenario", "scenario double-vote", "scenario figure8", "scenario lease-skew", "fuzz",
             "bench spawn", "bench hotpath", "bench scale", "bench failover", "bench net", "bench wal", "bench flood", "bench lincheck", "bench codec", "bench replication", "bench kv", "help", "ps", "clean", "node", "init-cluster",
             "inspect", "propose", "kv", "kv get", "kv put", "kv delete", "kv cas", "kv append", "workload"]
 
