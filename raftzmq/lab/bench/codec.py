@@ -44,14 +44,14 @@ _AE = LAYOUTS["append_entries"].struct
 
 def _mp_encode(msg: AppendEntries) -> list[bytes]:
     head = [_AE.pack(WIRE_VERSION, 3, msg.term, msg.src, msg.dst, msg.prev_index, msg.prev_term, len(msg.entries),
-                     msg.commit)]
+                     msg.commit, msg.round)]
     head += [ENTRY.pack(e.index, e.term, len(e.data)) for e in msg.entries]
     return [b"".join(head), b"".join(e.data for e in msg.entries)]
 
 
 def _mp_decode(parts: list[bytes]) -> AppendEntries:
     head, data = parts
-    _, _, term, src, dst, pi, pt, n, commit = _AE.unpack_from(head)
+    _, _, term, src, dst, pi, pt, n, commit, rnd = _AE.unpack_from(head)
     if len(head) != _AE.size + ENTRY.size * n:
         raise ValueError("bad length")
     entries, off = [], 0
@@ -60,7 +60,8 @@ def _mp_decode(parts: list[bytes]) -> AppendEntries:
         off += length
     if off != len(data):
         raise ValueError("bad data length")
-    return AppendEntries(term, src, dst, prev_index=pi, prev_term=pt, entries=tuple(entries), commit=commit)
+    return AppendEntries(term, src, dst, prev_index=pi, prev_term=pt, entries=tuple(entries), commit=commit,
+                         round=rnd)
 
 
 # ------------------------------------------------------------------ JSON, entries as base64
@@ -71,7 +72,7 @@ _DEC = json.JSONDecoder()
 
 def _json_encode(msg: AppendEntries) -> bytes:
     return _ENC.encode({"v": 4, "k": "append_entries", "t": msg.term, "s": msg.src, "d": msg.dst,
-                        "pi": msg.prev_index, "pt": msg.prev_term, "c": msg.commit,
+                        "pi": msg.prev_index, "pt": msg.prev_term, "c": msg.commit, "r": msg.round,
                         "e": [[e.index, e.term, base64.b64encode(e.data).decode("ascii")] for e in msg.entries]}
                        ).encode()
 
@@ -83,7 +84,7 @@ def _json_decode(frame: bytes) -> AppendEntries:
     except binascii.Error:
         raise ValueError("bad base64") from None
     return AppendEntries(doc["t"], doc["s"], doc["d"], prev_index=doc["pi"], prev_term=doc["pt"], entries=entries,
-                         commit=doc["c"])
+                         commit=doc["c"], round=doc["r"])
 
 
 # ------------------------------------------------------------------ the previous wire (v3), heartbeat only
