@@ -10,7 +10,9 @@ import click
 
 from ..evidence.checker import render_summary
 from ..lab.live.scenario import ScenarioError, double_vote
+from ..runtime.cluster.control import ControlError
 from ..runtime.cluster.rundir import new_run_dir
+from .options import fail
 
 __all__ = ["scenario"]
 
@@ -98,11 +100,11 @@ def figure8_cmd(core: str, live: bool, run_dir: str | None, attempts: int, log_d
     say = (lambda s: None) if as_json else click.echo
     if live:
         if log_dir:
-            raise click.UsageError("--log-dir is for the simulator; with --live the logs are in --run-dir")
+            fail("--log-dir is for the simulator; with --live the logs are in --run-dir")
         _figure8_live(spec, run_dir, attempts, as_json, say)
         return
     if run_dir:
-        raise click.UsageError("--run-dir needs --live (the simulator writes its logs with --log-dir)")
+        fail("--run-dir needs --live (the simulator writes its logs with --log-dir)")
     from ..lab.live.figure8 import figure8_sim
     from ..lab.sim.simtypes import write_logs
 
@@ -127,7 +129,7 @@ def _figure8_live(spec: str, run_dir: str | None, attempts: int, as_json: bool, 
     run = Path(run_dir) if run_dir else new_run_dir().path
     try:
         result = figure8_live(run, spec, log=say, attempts=attempts)
-    except (ScenarioError, RuntimeError, TimeoutError) as exc:
+    except (ScenarioError, RuntimeError, TimeoutError, ControlError) as exc:
         click.echo(f"raftzmq: error: {exc} (logs: {run})", err=True)
         sys.exit(2)
     if as_json:

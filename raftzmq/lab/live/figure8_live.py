@@ -152,6 +152,7 @@ class _Attempt:
         self.endpoints = read_client_endpoints(RunDir(run_dir).read_cluster())
         self.ids = sorted(self.endpoints)
         self.down: set[int] = set()
+        self._links = False  # explicit cuts are in force (set by `links`, cleared by `heal`)
         self.t0 = time.monotonic()
 
     def say(self, text: str) -> None:
@@ -170,10 +171,21 @@ class _Attempt:
 
     def hear(self, pairs: Iterable[tuple[int, int]]) -> None:
         """Exactly these directed links carry messages (every other is cut); wait until every running node
-        applied the new network state (net_applied), so nothing that follows runs under the old one."""
+        applied the new network state (net_applied), so nothing that follows runs under the old one. A state
+        that is disjoint groups goes as a `partition` (its pictures show the groups), everything open as `heal`,
+        any other as `links` (an explicit set of cut links)."""
         allowed = set(pairs)
         cuts = [[a, b] for a in self.ids for b in self.ids if a != b and (a, b) not in allowed]
-        version = self.client.request("links", cuts=cuts)["net"]["version"]
+        groups = _groups(self.ids, allowed)
+        if not cuts:
+            reply = self.client.request("heal")
+            self._links = False
+        elif groups is not None and not self._links:  # (a partition keeps earlier explicit cuts)
+            reply = self.client.request("partition", groups=groups)
+        else:
+            reply = self.client.request("links", cuts=cuts)
+            self._links = True
+        version = reply["net"]["version"]
         up = [n for n in self.ids if n not in self.down]
         self.wait(f"nodes {up} to apply network version {version}",
                   lambda: all(self.nodes.net_version.get(n, -1) >= version for n in up))
@@ -284,6 +296,19 @@ class _Attempt:
         self.say(f"6. node {res.node} leads term {res.term}; Z committed at index {res.index} and applied by "
                  "every running node")
         return False
+
+
+def _groups(ids: list[int], allowed: set[tuple[int, int]]) -> list[list[int]] | None:
+    """`allowed` as disjoint groups (every link within a group open both ways, none between), else None."""
+    groups: list[list[int]] = []
+    for n in ids:
+        home = next((g for g in groups if (g[0], n) in allowed), None)
+        if home is None:
+            groups.append([n])
+        else:
+            home.append(n)
+    same = {(a, b) for g in groups for a, b in itertools.permutations(g, 2)}
+    return groups if same == allowed else None
 
 
 def _within(*groups: list[int]) -> list[tuple[int, int]]:
