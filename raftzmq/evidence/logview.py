@@ -4,7 +4,8 @@
 Per node, the last index of its log over time is a step function: `log_loaded` sets it at a (re)start,
 `log_appended` sets it to the batch's `last` (a batch that replaced a suffix can lower it), and it holds while the
 node is down (its log stays on disk). The commit index is another step function, from `commit_advanced` (and the
-commit a restart loaded); every `commit_advanced` is a commit mark. Both pictures (timeline.py's SVG and the HTML
+commit a restart loaded); every `commit_advanced` is a commit mark, and every `log_appended` whose `first` is at or
+below the node's last index replaced a suffix (a replacement mark: how Figure 8's overwrite shows). Both pictures (timeline.py's SVG and the HTML
 report) draw this one model, on one index scale shared by all nodes (0 at the bottom of a lane, `max_index` at its
 top), so two lanes at one height hold logs of one length.
 """
@@ -14,13 +15,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["LogStep", "CommitMark", "LogView", "build_log_view", "LOG_STYLE"]
+__all__ = ["LogStep", "CommitMark", "Replacement", "LogView", "build_log_view", "LOG_STYLE"]
 
 # (colour, legend text) of each part of a log lane
 LOG_STYLE: dict[str, tuple[str, str]] = {
     "growth": ("#90caf9", "log lane: the node's last index over time (area; 0 at the bottom, the run's highest "
                           "index at the top)"),
     "commit": ("#0d47a1", "its commit index (line) and each commit_advanced (dot)"),
+    "replaced": ("#e65100", "a conflicting suffix replaced (bar: the replaced indexes)"),
 }
 
 
@@ -39,11 +41,21 @@ class CommitMark:
     index: int  # the commit_advanced record
 
 
+@dataclass(frozen=True, slots=True)
+class Replacement:
+    at_ns: int
+    node: int
+    first: int  # entries first..old_last were replaced (a conflicting suffix cut, §5.3)
+    old_last: int
+    index: int  # the log_appended record
+
+
 @dataclass
 class LogView:
     growth: dict[int, list[LogStep]] = field(default_factory=dict)  # node -> its last index, in time order
     commit_line: dict[int, list[LogStep]] = field(default_factory=dict)  # node -> its commit index
     commits: list[CommitMark] = field(default_factory=list)  # every commit_advanced, in time order
+    replaced: list[Replacement] = field(default_factory=list)  # every log_appended that replaced a suffix
     max_index: int = 0
 
     @property
@@ -71,6 +83,10 @@ def build_log_view(records: Sequence[dict[str, Any]]) -> LogView:
             _step(view.growth, node, rec["mono_ns"], rec["last"], i)
             _step(view.commit_line, node, rec["mono_ns"], rec["commit"], i)
         elif event == "log_appended":
+            steps = view.growth.get(node)
+            old_last = steps[-1].value if steps else 0
+            if rec["first"] <= old_last:
+                view.replaced.append(Replacement(rec["mono_ns"], node, rec["first"], old_last, i))
             _step(view.growth, node, rec["mono_ns"], rec["last"], i)
         elif event == "commit_advanced":
             _step(view.commit_line, node, rec["mono_ns"], rec["commit"], i)

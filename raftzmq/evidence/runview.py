@@ -357,6 +357,9 @@ def _next_net(state: dict[str, Any], rec: dict[str, Any]) -> dict[str, Any] | No
         new = {**state, **{k: float(rec.get(k, 0.0)) for k in ("loss", "delay_ms", "jitter_ms")}}
     elif "cuts" in rec:
         new = dict(state)
+        if "groups" in rec:  # link_cut says the groups in force with its cuts (null after `links`: none)
+            new["groups"] = rec["groups"] or None
+            new["views"] = bool(rec["groups"]) and state.get("views", False)
     else:
         return None
     if "cuts" in rec:

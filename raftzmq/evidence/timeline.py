@@ -305,15 +305,15 @@ def _violations(c: _Canvas) -> list[str]:
 
 
 def _step_points(c: _Canvas, node: int, steps: list[LogStep]) -> list[tuple[float, float]]:
-    """A step function as polyline points (x, y) up to the end of the run; steps that land within half a pixel
-    of the previous point only move that point (a long run draws a line, not thousands of risers), so the last
+    """A step function as polyline points (x, y) up to the end of the run; steps that land within a pixel of
+    the previous point only move that point (a long run draws a line, not thousands of risers), so the last
     point is always at the last value."""
     pts: list[tuple[float, float]] = []
     for st in steps:
         x, y = c.x(st.at_ns), c.log_y(node, st.value)
-        if pts and x - pts[-1][0] < 0.5:
-            pts[-1] = (pts[-1][0], y)  # the same column: the riser ends at the newest value
-        else:
+        if pts and x - pts[-1][0] < 1.0:
+            pts[-1] = (pts[-1][0], y)  # the same pixel column: the riser ends at the newest value
+        elif not pts or y != pts[-1][1]:
             if pts:
                 pts.append((x, pts[-1][1]))  # hold the previous value until this step
             pts.append((x, y))
@@ -367,6 +367,16 @@ def _log_lanes(c: _Canvas) -> list[str]:
                          f'<line x1="{x:.1f}" y1="{y0:.1f}" x2="{x:.1f}" y2="{y:.1f}" stroke="{commit_color}" '
                          f'stroke-width="1" stroke-opacity="0.5"/>'
                          f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.6" fill="{commit_color}"/></g>')
+        for r in logs.replaced:
+            if r.node != node:
+                continue
+            x, t = c.x(r.at_ns), (r.at_ns - c.view.first_ns) / 1e9
+            span = f"{r.first}" if r.first == r.old_last else f"{r.first}–{r.old_last}"
+            parts.append(f'<g class="log-replaced" data-node="{node}" data-first="{r.first}" data-x="{x:.1f}">'
+                         f'<title>node {node} replaced entries {span} at {t:.3f}s</title>'
+                         f'<rect x="{x - 2:.1f}" y="{c.log_y(node, r.old_last):.1f}" width="4" '
+                         f'height="{max(2.0, c.log_y(node, r.first - 1) - c.log_y(node, r.old_last)):.1f}" '
+                         f'fill="{LOG_STYLE["replaced"][0]}"/></g>')
         text = f"last {logs.last(node)} · commit {logs.commit(node)}"
         parts.append(f'<text class="log-final" data-node="{node}" x="{_LEFT + c.plot_w}" y="{y0 - _LOG_H - 2:.1f}" '
                      f'font-size="10" text-anchor="end" fill="#0d47a1">{text}</text>')
@@ -402,7 +412,9 @@ def _legend_items(logs: bool = False) -> list[tuple[str, str]]:
         items += [(f'<rect y="4" width="12" height="8" fill="{LOG_STYLE["growth"][0]}" stroke="#1e88e5"/>',
                    LOG_STYLE["growth"][1]),
                   (f'<path d="M0,9 L5,9 L5,4 L12,4" fill="none" stroke="{LOG_STYLE["commit"][0]}" stroke-width="1.6"/>'
-                   f'<circle cx="5" cy="4" r="2.6" fill="{LOG_STYLE["commit"][0]}"/>', LOG_STYLE["commit"][1])]
+                   f'<circle cx="5" cy="4" r="2.6" fill="{LOG_STYLE["commit"][0]}"/>', LOG_STYLE["commit"][1]),
+                  (f'<rect x="4" y="1" width="4" height="10" fill="{LOG_STYLE["replaced"][0]}"/>',
+                   LOG_STYLE["replaced"][1])]
     return items
 
 
