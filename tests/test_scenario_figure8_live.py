@@ -93,3 +93,57 @@ def test_live_figure8_options_are_refused_where_they_do_not_apply(tmp_path):
     assert out.exit_code == 2 and "--run-dir needs --live" in out.output
     out = runner.invoke(main, ["scenario", "figure8", "--live", "--core", "no_such_module:Core"])
     assert out.exit_code == 2 and "cannot import no_such_module" in out.output
+
+
+class _FakeCheck:
+    ok = True
+    violations: list = []
+
+    def to_dict(self) -> dict:
+        return {"ok": True}
+
+
+def _fake_attempts(monkeypatch, spoil: int):
+    """figure8_live with no processes: attempts 1..spoil are spoiled, the next completes."""
+    import contextlib
+
+    from raftzmq.lab.live import figure8_live as live
+
+    calls: list[Path] = []
+
+    @contextlib.contextmanager
+    def cluster(run_dir, *args):
+        calls.append(run_dir)
+        yield None
+
+    class Attempt:
+        def __init__(self, run_dir, client, out, say):
+            self.n = len(calls)
+
+        def say(self, text):
+            pass
+
+        def run(self):
+            if self.n <= spoil:
+                raise live.Spoiled(f"cut late in attempt {self.n}")
+            return True
+
+    monkeypatch.setattr(live, "detached_cluster", cluster)
+    monkeypatch.setattr(live, "_Attempt", Attempt)
+    monkeypatch.setattr(live, "check_run", lambda d: _FakeCheck())
+    return live, calls
+
+
+def test_a_spoiled_attempt_is_run_again_in_a_fresh_cluster_at_most_attempts_times(tmp_path, monkeypatch):
+    live, calls = _fake_attempts(monkeypatch, spoil=2)
+    out = live.figure8_live(tmp_path / "r", attempts=3)
+    assert out.completed and out.attempts == 3 and len(out.spoiled) == 2 and len(out.checks) == 3
+    assert [p.name for p in calls] == ["attempt-1", "attempt-2", "attempt-3"]
+    live, calls = _fake_attempts(monkeypatch, spoil=5)
+    out = live.figure8_live(tmp_path / "s", attempts=2)
+    assert not out.completed and out.attempts == 2 and out.spoiled == ["cut late in attempt 1",
+                                                                      "cut late in attempt 2"]
+    monkeypatch.setattr("raftzmq.commands.scenario.render_summary", lambda check: "OK\n")
+    result = CliRunner().invoke(main, ["scenario", "figure8", "--live", "--attempts", "2", "--run-dir",
+                                       str(tmp_path / "t")])
+    assert result.exit_code == 2 and "all 2 attempts were spoiled: cut late in attempt" in result.output

@@ -25,6 +25,7 @@ def scenario() -> None:
     Examples:
       raftzmq scenario double-vote                       # clean: exit 0
       raftzmq scenario double-vote --persist term-only   # two leaders in one term: exit 1
+      raftzmq scenario figure8 --live --core raftzmq.lab.conform.mutants:CommitsOldTerm   # Figure 8: exit 1
     """
 
 
