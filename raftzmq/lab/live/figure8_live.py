@@ -246,11 +246,18 @@ class _Attempt:
                  f"(term {t2}) and is killed: Y is on node {e} alone")
         # 3. A or B leads a later term and commits index i: nobody else may learn it
         self.hear(_within([a, b, c]))
-        lead, t3 = self.wait(f"node {a} or {b} to lead a term above {t2}", lambda: nodes.leader_after([a, b], t2))
+        def answered() -> tuple[int, int] | None:
+            """The latest leader among A and B, once C stored X from it and the other answered it (a leader that
+            lost its term before that is simply replaced by the next one)."""
+            latest = nodes.leader_after([a, b], t2)
+            if latest is None or nodes.leader_after([a, b, c, d, e], latest[1]) is not None:
+                return None
+            lead, term = latest
+            answer = nodes.follows.get(b if lead == a else a) == (term, lead)
+            return latest if answer and nodes.term_at(c, i) == t and nodes.term.get(c) == term else None
+        lead, t3 = self.wait(f"node {a} or {b} to lead a term above {t2}, node {c} to store X from it and the "
+                             "other to answer it", answered)
         other = b if lead == a else a
-        self.wait(f"node {c} to store X from node {lead} and node {other} to answer it",
-                  lambda: nodes.term_at(c, i) == t and nodes.follows.get(other) == (t3, lead)
-                  and nodes.leader_after([a, b, c, d, e], t3) is None)
         self.hear((x, lead) for x in (other, c))  # L's acknowledgements come in; nothing of L's goes out
         cut_at = time.monotonic()
         self.wait(f"node {lead} to apply index {i}", lambda: nodes.applied.get(lead, 0) >= i, timeout=10.0)
