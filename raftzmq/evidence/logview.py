@@ -7,7 +7,7 @@ node is down (its log stays on disk). The commit index is another step function,
 commit a restart loaded); every `commit_advanced` is a commit mark, and every `log_appended` whose `first` is at or
 below the node's last index replaced a suffix (a replacement mark: how Figure 8's overwrite shows). Both pictures (timeline.py's SVG and the HTML
 report) draw this one model, on one index scale shared by all nodes (0 at the bottom of a lane, `max_index` at its
-top), so two lanes at one height hold logs of one length.
+top; the HTML report's follows the window it shows), so two lanes at one height hold logs of one length.
 """
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ __all__ = ["LogStep", "CommitMark", "Replacement", "LogView", "build_log_view", 
 
 # (colour, legend text) of each part of a log lane
 LOG_STYLE: dict[str, tuple[str, str]] = {
-    "growth": ("#90caf9", "log lane: the node's last index over time (area; 0 at the bottom, the run's highest "
-                          "index at the top)"),
+    "growth": ("#90caf9", "log lane: the node's last index over time (area; one index scale for every lane, "
+                          "given above them)"),
     "commit": ("#0d47a1", "its commit index (line) and each commit_advanced (dot)"),
     "replaced": ("#e65100", "a conflicting suffix replaced (bar: the replaced indexes)"),
 }

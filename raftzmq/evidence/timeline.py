@@ -234,7 +234,7 @@ def _marks(c: _Canvas, placed: _Placed) -> list[str]:
             continue  # one line per node every 2 pixels (its label is still placed, or a numbered note)
         last_x[m.node] = xf
         y_from = c.net_y if m.node == 0 else c.y(m.node) - 4
-        y_to = c.bottom if m.node == 0 else c.y(m.node) + _LANE_H + 4
+        y_to = c.lanes_bottom if m.node == 0 else c.y(m.node) + _LANE_H + 4  # (not over the log lanes)
         parts.append(f'<line class="fault {m.kind}" x1="{xf:.1f}" y1="{y_from}" x2="{xf:.1f}" y2="{y_to}" '
                      f'stroke="{color}" stroke-width="2"><title>{escape(m.detail)}</title></line>')
     for m, row, anchor, refs in placed.rows:
@@ -378,8 +378,9 @@ def _log_lanes(c: _Canvas) -> list[str]:
                          f'height="{max(2.0, c.log_y(node, r.first - 1) - c.log_y(node, r.old_last)):.1f}" '
                          f'fill="{LOG_STYLE["replaced"][0]}"/></g>')
         text = f"last {logs.last(node)} · commit {logs.commit(node)}"
-        parts.append(f'<text class="log-final" data-node="{node}" x="{_LEFT + c.plot_w}" y="{y0 - _LOG_H - 2:.1f}" '
-                     f'font-size="10" text-anchor="end" fill="#0d47a1">{text}</text>')
+        parts.append(f'<text class="log-final" data-node="{node}" x="{_LEFT + c.plot_w}" y="{y0 - _LOG_H - 4:.1f}" '
+                     f'font-size="10" text-anchor="end" fill="#0d47a1" stroke="white" stroke-width="3" '
+                     f'paint-order="stroke">{text}</text>')
     return parts
 
 

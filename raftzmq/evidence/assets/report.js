@@ -15,8 +15,17 @@
   const MIN_SPAN = 0.05;  // ms
   const LABEL_ROWS = 3;
   const L = { left: 78, right: 14, axis: 22, labels: LABEL_ROWS * 13, term: 18, net: 18, lane: 24, gap: 10,
-    logTop: 24, log: 30 };
+    logTop: 24, log: 30, logGap: 14 };
   const LOGS = D.logs || null;  // the log lanes (evidence/logview.py), null for an election-only run
+  const STEP_TIMES = new Map();  // each step list's times, computed once (binary searches on every render)
+  const COMMITS_OF = {}, COMMIT_TIMES = {}, REPLACED_OF = {};  // node -> indexes into LOGS.commits / .replaced (and the commits' times), in time order
+  if (LOGS) {
+    LOGS.commits.forEach((c, k) => {
+      (COMMITS_OF[c[1]] = COMMITS_OF[c[1]] || []).push(k); (COMMIT_TIMES[c[1]] = COMMIT_TIMES[c[1]] || []).push(c[0]);
+    });
+    LOGS.replaced.forEach((r, k) => { (REPLACED_OF[r[1]] = REPLACED_OF[r[1]] || []).push(k); });
+  }
+  const timesOf = (steps) => { let t = STEP_TIMES.get(steps); if (!t) { t = steps.map((s) => s[0]); STEP_TIMES.set(steps, t); } return t; };
   const MAX_ARROWS = 800;
   const tl = document.getElementById('timeline'), ov = document.getElementById('overview');
   const tip = document.getElementById('tooltip'), votesNote = document.getElementById('votes-note');
@@ -72,7 +81,7 @@
     const termY = L.axis + labels, netY = termY + L.term + 4, lanesY = netY + L.net + 10;
     const lanesEnd = lanesY + D.nodes.length * (L.lane + L.gap);
     const logsY = lanesEnd + L.logTop;
-    const height = (LOGS ? logsY + D.nodes.length * (L.log + L.gap) : lanesEnd) + 4;
+    const height = (LOGS ? logsY + D.nodes.length * (L.log + L.logGap) : lanesEnd) + 4;
     const plotW = width - L.left - L.right;
     const x = (t) => L.left + (t - win[0]) * plotW / (win[1] - win[0]);
     const y = (node) => lanesY + (laneOf[node] || 0) * (L.lane + L.gap);
@@ -207,7 +216,7 @@
       const sameSpot = lastX[m.node] !== undefined && x - lastX[m.node] < 2;
       if (!sameSpot) {  // one line per node and pixel; the label of a hidden line still counts
         lastX[m.node] = x;
-        const y0 = m.node ? G.y(m.node) - 5 : G.termY, y1 = m.node ? G.y(m.node) + L.lane + 5 : G.height;
+        const y0 = m.node ? G.y(m.node) - 5 : G.termY, y1 = m.node ? G.y(m.node) + L.lane + 5 : G.lanesEnd;  // (not over the log lanes)
         el('line', { x1: x, x2: x, y1: y0, y2: y1, stroke: color, 'stroke-width': 2.5, class: 'mark ' + m.kind,
           'data-kind': 'mark', 'data-i': i }, g);
       }
@@ -261,7 +270,7 @@
   // line runs on to the window's right edge (or the end of the run).
   function stepPoints(G, logY, node, steps) {
     const pts = [];
-    let i = firstAt(steps.map((s) => s[0]), win[0]);
+    let i = firstAt(timesOf(steps), win[0]);
     if (i > 0) pts.push([L.left, logY(node, steps[i - 1][1])]);
     for (; i < steps.length && steps[i][0] <= win[1]; i++) {
       const x = G.x(steps[i][0]), y = logY(node, steps[i][1]);
@@ -275,7 +284,7 @@
   }
   function pathOf(pts) { return 'M' + pts.map((p) => p[0].toFixed(1) + ',' + p[1].toFixed(1)).join(' L'); }
   function valueAt(steps, t) {  // the step function's value at t (0 before its first step)
-    const i = firstAt(steps.map((s) => s[0]), t + 1e-9);
+    const i = firstAt(timesOf(steps), t + 1e-9);
     return i > 0 ? steps[i - 1][1] : 0;
   }
   // The index scale of the log lanes: the lowest and highest index any lane shows in the window (one scale for
@@ -284,8 +293,8 @@
     let lo = Infinity, hi = -Infinity;
     const see = (steps) => {
       if (!steps.length) return;
-      const from = firstAt(steps.map((s) => s[0]), win[0]);
-      const vals = steps.slice(from, firstAt(steps.map((s) => s[0]), win[1] + 1e-9)).map((s) => s[1]);
+      const from = firstAt(timesOf(steps), win[0]);
+      const vals = steps.slice(from, firstAt(timesOf(steps), win[1] + 1e-9)).map((s) => s[1]);
       if (from > 0) vals.push(steps[from - 1][1]);
       vals.forEach((v) => { lo = Math.min(lo, v); hi = Math.max(hi, v); });
     };
@@ -297,13 +306,10 @@
   function drawLogs(g, G) {
     if (!LOGS) return;
     const S = LOGS.style, [lo, hi] = logScale();
-    const logY = (node, index) => G.logsY + (laneOf[node] || 0) * (L.log + L.gap) + L.log -
+    const logY = (node, index) => G.logsY + (laneOf[node] || 0) * (L.log + L.logGap) + L.log -
       (Math.max(lo, Math.min(hi, index)) - lo) * (L.log - 4) / (hi - lo);
     el('text', { x: L.left, y: G.logsY - 8, 'font-size': 11, fill: '#424242', class: 'log-title' }, g,
       `log: last index (area) and commit index (line, a dot per commit_advanced); every lane from index ${lo} (bottom) to ${hi} (top) in this window`);
-    const commitsOf = {}, replacedOf = {};
-    LOGS.commits.forEach((c, k) => { (commitsOf[c[1]] = commitsOf[c[1]] || []).push(k); });
-    LOGS.replaced.forEach((r, k) => { (replacedOf[r[1]] = replacedOf[r[1]] || []).push(k); });
     D.nodes.forEach((node) => {
       const y0 = logY(node, lo), yTop = logY(node, hi);
       el('text', { x: L.left - 6, y: y0 - 9, 'text-anchor': 'end', 'font-size': 12, class: 'log-label' }, g, 'log ' + node);
@@ -321,16 +327,16 @@
       if (committed.length) el('path', { d: pathOf(committed), fill: 'none', stroke: S.commit[0], 'stroke-width': 1.6,
         class: 'commit-line', 'data-node': node, 'pointer-events': 'none' }, g);
       let lastX = -1e9;
-      (commitsOf[node] || []).forEach((k) => {
-        const [t, , commit] = LOGS.commits[k];
-        if (t < win[0] || t > win[1]) return;
+      const mine = COMMITS_OF[node] || [], times = COMMIT_TIMES[node] || [];
+      for (let j = firstAt(times, win[0]); j < mine.length && times[j] <= win[1]; j++) {
+        const k = mine[j], [t, , commit] = LOGS.commits[k];
         const x = G.x(t);
-        if (x - lastX < 1.5) return;  // one dot per node every 1.5 pixels
+        if (x - lastX < 1.5) continue;  // one dot per node every 1.5 pixels
         lastX = x;
         el('circle', { cx: x, cy: logY(node, commit), r: 3, fill: S.commit[0], class: 'commit-mark', 'data-node': node,
           'data-commit': commit, 'data-kind': 'commit', 'data-i': k }, g);
-      });
-      (replacedOf[node] || []).forEach((k) => {
+      }
+      (REPLACED_OF[node] || []).forEach((k) => {
         const [t, , first, oldLast] = LOGS.replaced[k];
         if (t < win[0] || t > win[1]) return;
         const x = G.x(t), top = logY(node, oldLast);
@@ -338,8 +344,8 @@
           class: 'log-replaced', 'data-node': node, 'data-first': first, 'data-kind': 'replaced', 'data-i': k }, g);
       });
       const at = Math.min(win[1], END);
-      el('text', { x: G.width - L.right, y: y0 - L.log - 2, 'text-anchor': 'end', 'font-size': 10, fill: S.commit[0],
-        class: 'log-final', 'data-node': node }, g, `last ${valueAt(growth, at)} · commit ${valueAt(commitLine, at)} at ${fmtT(at)}`);
+      el('text', { x: G.width - L.right, y: y0 - L.log - 4, 'text-anchor': 'end', 'font-size': 10, fill: S.commit[0],
+        stroke: 'white', 'stroke-width': 3, 'paint-order': 'stroke', class: 'log-final', 'data-node': node }, g, `last ${valueAt(growth, at)} · commit ${valueAt(commitLine, at)} at ${fmtT(at)}`);
     });
   }
   function drawViolations(g, G) {
