@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cluster_harness import Cluster
+from cluster_harness import REPO, Cluster
 from raftzmq.cli import main
 from raftzmq.evidence.logfile import read_run
 
@@ -93,6 +93,9 @@ def test_live_figure8_options_are_refused_where_they_do_not_apply(tmp_path):
     assert out.exit_code == 2 and "--run-dir needs --live" in out.output
     out = runner.invoke(main, ["scenario", "figure8", "--live", "--core", "no_such_module:Core"])
     assert out.exit_code == 2 and "cannot import no_such_module" in out.output
+    for live in (["--live"], []):  # an election-only core: one line, before any process starts
+        out = runner.invoke(main, ["scenario", "figure8", *live, "--core", f"{REPO}/examples/minimal_core.py:MinimalCore"])
+        assert out.exit_code == 2 and "election-only" in out.output and "Traceback" not in out.output, out.output
 
 
 class _FakeCheck:

@@ -98,6 +98,7 @@ def figure8_cmd(core: str, live: bool, run_dir: str | None, attempts: int, log_d
     from .conform import checked_spec
 
     spec = checked_spec(core)
+    _require_replication(spec, core)
     say = (lambda s: None) if as_json else click.echo
     if live:
         if log_dir:
@@ -122,6 +123,16 @@ def figure8_cmd(core: str, live: bool, run_dir: str | None, attempts: int, log_d
         click.echo("raftzmq: error: the figure8 script did not reach its last step", err=True)
         sys.exit(2)
     sys.exit(0 if result.ok else 1)
+
+
+def _require_replication(spec: str, given: str) -> None:
+    """Figure 8 is about replication: an election-only core (contract v1) is a one-line error, not a traceback."""
+    from ..lab.conform.scorecard import core_version
+    from ..runtime.cores.coreload import load_core
+
+    if core_version(load_core(spec)) < 2:
+        fail(f"core {given} is election-only (contract v1: no propose); Figure 8 needs a replicating core "
+             "(docs/core-contract.md, contract v2)")
 
 
 def _figure8_live(spec: str, run_dir: str | None, attempts: int, as_json: bool, say: Callable[[str], None]) -> None:
