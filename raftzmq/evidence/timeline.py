@@ -364,8 +364,6 @@ def _log_lanes(c: _Canvas) -> list[str]:
             t = (m.at_ns - c.view.first_ns) / 1e9
             parts.append(f'<g class="commit-mark" data-node="{node}" data-commit="{m.commit}" data-x="{x:.1f}">'
                          f'<title>node {node} commits up to index {m.commit} at {t:.3f}s</title>'
-                         f'<line x1="{x:.1f}" y1="{y0:.1f}" x2="{x:.1f}" y2="{y:.1f}" stroke="{commit_color}" '
-                         f'stroke-width="1" stroke-opacity="0.5"/>'
                          f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.6" fill="{commit_color}"/></g>')
         for r in logs.replaced:
             if r.node != node:
