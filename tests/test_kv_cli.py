@@ -73,5 +73,5 @@ def test_workload_command_records_and_checks(fake, tmp_path):
     doc = json.loads(out.output.strip().splitlines()[-1])
     assert doc["verdict"] == "linearizable" and doc["counts"]["ok"] > 50
     assert len(read_history(path).operations) == doc["counts"]["invoke"]
-    nem = CliRunner().invoke(main, ["workload", "--nemesis", "kill", *eps(fake)])
-    assert nem.exit_code == 2 and "not wired yet" in nem.output
+    nem = CliRunner().invoke(main, ["workload", "--nemesis", "kill", *eps(fake)])  # faults need the supervisor
+    assert nem.exit_code == 2 and "needs the cluster's run directory" in nem.output
