@@ -72,6 +72,6 @@ def test_workload_command_records_and_checks(fake, tmp_path):
     assert out.exit_code == 0, out.output
     doc = json.loads(out.output.strip().splitlines()[-1])
     assert doc["verdict"] == "linearizable" and doc["counts"]["ok"] > 50
-    assert len(read_history(path).operations) == doc["counts"]["invoke"]
+    assert len(read_history(path).operations) == doc["counts"]["invoke"] + doc["final"]["keys_read"]  # + final reads
     nem = CliRunner().invoke(main, ["workload", "--nemesis", "kill", *eps(fake)])  # faults need the supervisor
     assert nem.exit_code == 2 and "needs the cluster's run directory" in nem.output
