@@ -166,7 +166,8 @@ def test_the_final_read_of_the_last_acknowledged_write_is_not_a_loss():
 
 def test_an_acknowledged_write_missing_from_the_final_read_is_lost_and_not_linearizable():
     report, result = _lost(HAND[:-1] + [(9, "get", "x", None, 4.5, 4.6, "ok", [4])])
-    assert [(r["key"], r["final"], r["overwritten_by"]) for r in report["lost"]] == [("x", [4], "p0 put x=[6] ok")]
+    assert [(r["key"], r["final"], r["write"], r["line"], r["reason"]) for r in report["lost"]] == [
+        ("x", [4], "p0 put x=[6] ok", 19, "an acknowledged write came after the one read")]
     assert result.verdict == NOT_LINEARIZABLE  # the checker agrees
 
 
@@ -190,11 +191,31 @@ CASES = [  # ops on key y, the final read's value, whether an acknowledged write
 def test_lost_writes_agree_with_the_checker(ops, final, lost):
     report, result = _lost([*ops, (9, "get", "y", None, 10, 11, "ok", final)])
     assert bool(report["lost"]) is lost and report["judged"] == 1
+    if final == [7]:
+        assert report["lost"][0]["reason"] == "no write wrote this value" and report["lost"][0]["write"] is None
     assert (result.verdict == NOT_LINEARIZABLE) is lost
 
 
-def test_keys_with_appends_are_left_to_the_checker():
-    report, _ = _lost([(0, "append", "z", [1], 0, 1, "ok", None), (9, "get", "z", None, 2, 3, "ok", [1])])
+APPENDS = [  # ops on key z, the final read's value, whether an acknowledged append is lost
+    ([(0, "append", "z", [1], 0, 1, "ok", None), (1, "append", "z", [2], 2, 3, "ok", None)], [1, 2], False),
+    ([(0, "append", "z", [1], 0, 1, "ok", None), (1, "append", "z", [2], 2, 3, "ok", None)], [1], True),
+    ([(0, "append", "z", [1], 0, 1, "ok", None), (1, "append", "z", [2], 2, 3, "info", None)], [1], False),
+    ([(0, "append", "z", [1], 0, 1, "ok", None)], None, True),
+    ([(0, "append", "z", [1], 0, 1, "ok", None), (1, "put", "z", [5], 2, 3, "ok", None)], [5], False),
+    ([(0, "append", "z", [1], 0, 1, "ok", None), (1, "delete", "z", None, 0.5, 3, "ok", None)], None, False),
+    ([(0, "append", "z", [1], 2, 3, "ok", None), (1, "delete", "z", None, 0, 1, "ok", None)], None, True),
+]
+
+
+@pytest.mark.parametrize("ops, final, lost", APPENDS)
+def test_lost_appends_agree_with_the_checker(ops, final, lost):
+    report, result = _lost([*ops, (9, "get", "z", None, 10, 11, "ok", final)])
+    assert bool(report["lost"]) is lost and report["judged"] == 1
+    assert (result.verdict == NOT_LINEARIZABLE) is lost
+
+
+def test_keys_with_string_appends_are_left_to_the_checker():
+    report, _ = _lost([(0, "append", "s", "ab", 0, 1, "ok", None), (9, "get", "s", None, 2, 3, "ok", "ab")])
     assert report["left_to_checker"] == 1 and report["judged"] == 0 and not report["lost"]
 
 

@@ -224,8 +224,9 @@ def workload(clients: int, keys: int, rate: float, duration: float, seed: int, n
              run_dir: str | None, endpoints: tuple[str, ...], timeout: float, as_json: bool) -> None:
     """Run a Jepsen-style workload against the cluster, record history.jsonl and check it for linearizability.
 
-    With --nemesis, faults from the seeded schedule of `raftzmq chaos` hit the cluster while the clients work;
-    at the end everything is healed and the command waits for one agreed leader. Then every key is read once
+    With --nemesis, faults from the seeded schedule of `raftzmq chaos` hit the cluster while the clients work,
+    after a calm first --nemesis-interval (at most a quarter of the run); at the end everything is healed and the
+    command waits for one agreed leader. Then every key is read once
     more (the reads go into the history, and each final value is compared with the acknowledged writes).
     workload.json, beside the history, records the schedule, what each step did, the windows of time each fault
     was in force (on the history's clock; t0_mono_ns puts them on the logs' mono_ns axis) and the summary.
@@ -271,8 +272,9 @@ def workload(clients: int, keys: int, rate: float, duration: float, seed: int, n
         with open(history_path, "w", encoding="utf-8") as out:
             rec = Recorder(out)
             if control is not None:
-                actions = plan(seed, nodes, duration, kinds, (nemesis_interval / 2, nemesis_interval * 1.5))
-                nem = NemesisRun(control, nodes, actions, rec.now, log=say)
+                calm = min(nemesis_interval, duration / 4)  # a calm start first, to compare the faults with
+                actions = plan(seed, nodes, duration - calm, kinds, (nemesis_interval / 2, nemesis_interval * 1.5))
+                nem = NemesisRun(control, nodes, actions, rec.now, log=say, offset_s=calm)
                 nem.start()
             status = None if nem is None else (lambda: "faults: " + (", ".join(nem.open_now()) or "none"))
             try:
@@ -318,12 +320,14 @@ def workload(clients: int, keys: int, rate: float, duration: float, seed: int, n
                        f"({len(nem.actions)} planned, seed {seed}); then {nem.heal.get('did')}: one agreed leader "
                        + (f"after {nem.heal['converge_s']:.1f} s" if converged else "NOT reached"))
         if lost is not None:
+            left = f", {lost['left_to_checker']} with string appends left to the checker" \
+                if lost["left_to_checker"] else ""
             click.echo(f"  final reads: {lost['keys_read']} of {keys} keys; acknowledged writes lost: "
-                       f"{len(lost['lost'])} ({lost['judged']} keys judged directly, {lost['left_to_checker']} "
-                       f"with appends left to the checker)")
+                       f"{len(lost['lost'])} ({lost['judged']} keys judged directly{left})")
             for row in lost["lost"][:10]:
+                write = f": {row['write']} (line {row['line']})" if row["write"] else ""
                 click.echo(f"    LOST key {json.dumps(row['key'])}: read {json.dumps(row['final'])} "
-                           f"(line {row['read_line']}), after {row['overwritten_by']} (line {row['line']})")
+                           f"(line {row['read_line']}); {row['reason']}{write}")
         click.echo(f"  {side}")
     code = result.exit_code
     if code == 0 and ((lost is not None and lost["lost"]) or not converged):

@@ -108,11 +108,13 @@ def fault_windows(executed: Sequence[dict[str, Any]], end_s: float, instant_s: f
 
 
 class NemesisRun:
-    """Executes `actions` against the supervisor from a thread, on `clock` (ns since the workload's start)."""
+    """Executes `actions` against the supervisor from a thread, on `clock` (ns since the workload's start),
+    each at its planned time plus `offset_s`."""
 
     def __init__(self, client: ControlClient, nodes: int, actions: list[Action], clock: Callable[[], int],
-                 log: Callable[[str], None] = lambda s: None) -> None:
+                 log: Callable[[str], None] = lambda s: None, offset_s: float = 0.0) -> None:
         self.client, self.actions, self.clock, self.log = client, actions, clock, log
+        self.offset_s = offset_s  # each action runs at its `at` + offset_s (a calm start to compare with)
         self.executor = Executor(client, nodes, actions)
         self.executed: list[dict[str, Any]] = []
         self.heal: dict[str, Any] = {}
@@ -125,7 +127,7 @@ class NemesisRun:
 
     def _run(self) -> None:
         for action in self.actions:
-            if self._stop.wait(max(0.0, action.at - self.clock() / 1e9)):
+            if self._stop.wait(max(0.0, action.at + self.offset_s - self.clock() / 1e9)):
                 return
             at = self.clock()
             try:
@@ -169,7 +171,8 @@ class NemesisRun:
         return fault_windows(self.executed, end)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schedule": [a.to_dict() for a in self.actions], "executed": self.executed, "heal": self.heal,
+        return {"offset_s": self.offset_s, "schedule": [a.to_dict() for a in self.actions],
+                "executed": self.executed, "heal": self.heal,
                 "windows": [{"start": round(w.start, 4), "end": round(w.end, 4), "label": w.label, "kind": w.kind}
                             for w in self.windows()]}
 

@@ -487,11 +487,13 @@ def _written(op: Any) -> Any:
 
 def lost_writes(history: History, processes: Iterable[int | str], readers: Iterable[int | str]) -> dict[str, Any]:
     """Is every acknowledged write still visible to the final reads (the ok gets of `readers`)? Judged per key
-    from the history, without the checker: the value a final read returned must come from a write of
-    `processes` (or be the initial absence) that no acknowledged write followed in real time - one invoked after
-    it had returned and answered before the read was invoked. Keys with appends are left to the checker (their
-    value is a history, not one write). `lost` lists the keys whose final value breaks the rule, with the write
-    that should have overwritten it."""
+    from the history, without the checker; a write "before the read" is one answered before the read was invoked.
+    - A key written by put/cas/delete: the value read must come from a write of `processes` (or be the initial
+      absence) that no acknowledged write followed in real time (invoked after it had returned).
+    - A key with list appends: each acknowledged append's elements must be in the value read, unless a put, cas
+      or delete could have come after it (one not answered before the append was invoked).
+    Keys with other appends (strings) are left to the checker. `lost` lists the keys whose final value breaks the
+    rule, with the write that should have shown (or overwritten it)."""
     keep, final_by = set(processes), set(readers)
     by_key: dict[str, list[Any]] = {}
     finals: dict[str, Any] = {}
@@ -501,25 +503,48 @@ def lost_writes(history: History, processes: Iterable[int | str], readers: Itera
         elif op.process in final_by and op.f == "get" and op.status == "ok":
             finals[json.dumps(op.key)] = op
     lost: list[dict[str, Any]] = []
-    judged, appended = 0, 0
+    judged, unjudged = 0, 0
     for key, read in sorted(finals.items()):
         ops = by_key.get(key, [])
-        if any(op.f == "append" for op in ops):
-            appended += 1
+        appends = [op for op in ops if op.f == "append"]
+        if any(not isinstance(op.value, list) for op in appends):
+            unjudged += 1
             continue
         judged += 1
-        value = read.output
-        acked = [op for op in ops if op.status == "ok" and op.ret_time < read.call_time]
-        sources = [op for op in ops if _written(op) == value]
-        ends = [None if op.indefinite else op.ret_time for op in sources]  # None: may take effect at any time
-        if value is None:
-            ends.append(-1)  # the initial absence "returned" before anything
-        overwriters = [next((op for op in acked if end is not None and op.call_time > end
-                             and _written(op) != value), None) for end in ends]
-        if all(o is not None for o in overwriters):  # also when nothing ever wrote this value
-            first = next((o for o in overwriters if o is not None), None)
-            lost.append({"key": read.key, "final": value, "read_line": read.line,
-                         "sources": [op.describe() for op in sources],
-                         "overwritten_by": first.describe() if first is not None else None,
-                         "line": first.line if first is not None else None})
-    return {"keys_read": len(finals), "judged": judged, "left_to_checker": appended, "lost": lost}
+        culprit = _lost_append(ops, appends, read) if appends else _lost_overwrite(ops, read)
+        if culprit is None:
+            continue
+        reason = ("an acknowledged append is missing" if appends else "no write wrote this value"
+                  if culprit is read else "an acknowledged write came after the one read")
+        lost.append({"key": read.key, "final": read.output, "read_line": read.line, "reason": reason,
+                     "write": None if culprit is read else culprit.describe(),
+                     "line": None if culprit is read else culprit.line})
+    return {"keys_read": len(finals), "judged": judged, "left_to_checker": unjudged, "lost": lost}
+
+
+def _lost_overwrite(ops: Sequence[Any], read: Any) -> Any:
+    """The acknowledged write that should have overwritten the value read, or None if the read is explained."""
+    value = read.output
+    acked = [op for op in ops if op.status == "ok" and op.ret_time < read.call_time]
+    sources = [op for op in ops if _written(op) == value]
+    ends = [None if op.indefinite else op.ret_time for op in sources]  # None: may take effect at any time
+    if value is None:
+        ends.append(-1)  # the initial absence "returned" before anything
+    overwriters = [next((op for op in acked if end is not None and op.call_time > end and _written(op) != value),
+                        None) for end in ends]
+    if all(o is not None for o in overwriters):  # also when nothing ever wrote this value: then None
+        return next((o for o in overwriters if o is not None), read)
+    return None
+
+
+def _lost_append(ops: Sequence[Any], appends: Sequence[Any], read: Any) -> Any:
+    """An acknowledged append missing from the value read with no overwrite that could have followed it."""
+    value = read.output
+    elements = value if isinstance(value, list) else [] if value is None else [value]
+    texts = {json.dumps(e) for e in elements}
+    for a in appends:
+        if a.status != "ok" or a.ret_time >= read.call_time or all(json.dumps(e) in texts for e in a.value):
+            continue
+        if not any(op.f != "append" and (op.indefinite or op.ret_time > a.call_time) for op in ops):
+            return a
+    return None
