@@ -250,9 +250,25 @@ def test_workload_reads_every_key_at_the_end_and_writes_workload_json(fake, tmp_
     assert "final reads: 4 of 4 keys; acknowledged writes lost: 0" in out.output
     history = read_history(path)
     finals = [op for op in history.operations if op.process not in (0, 1, 2)]
-    assert sorted(op.key for op in finals) == ["k0", "k1", "k2", "k3"] and all(op.status == "ok" for op in finals)
-    assert all(op.output == fake.value(op.key) for op in finals)  # what the store holds at the end
     doc = json.loads((tmp_path / "workload.json").read_text())
+    tag = doc["key_prefix"]
+    assert sorted(op.key for op in finals) == [f"{tag}k{i}" for i in range(4)] and all(op.status == "ok"
+                                                                                          for op in finals)
+    assert all(op.output == fake.value(op.key) for op in finals)  # what the store holds at the end
     assert doc["verdict"] == LINEARIZABLE and doc["final"]["keys_read"] == 4 and doc["nemesis"] is None
     assert doc["counts"]["invoke"] == len(history.operations) - 4  # the run's figures leave the final reads out
     assert isinstance(doc["t0_mono_ns"], int)
+
+
+def test_a_second_run_on_the_same_cluster_does_not_meet_the_first_ones_values(fake, tmp_path):
+    """Each run's history starts every key absent and writes [1], [2], ...: on the keys of an earlier run it
+    would read that run's values and be judged not linearizable. A fresh key prefix per run keeps them apart."""
+    args = ["workload", "--clients", "3", "--keys", "2", "--rate", "200", "--duration", "0.5", *_eps(fake)]
+    tags = []
+    for n in range(2):
+        out = CliRunner().invoke(main, [*args, "--history", str(tmp_path / f"h{n}.jsonl")])
+        assert out.exit_code == 0, out.output
+        tags.append(json.loads((tmp_path / "workload.json").read_text())["key_prefix"])
+    assert tags[0] != tags[1]
+    same = CliRunner().invoke(main, [*args, "--history", str(tmp_path / "h2.jsonl"), "--key-prefix", tags[1]])
+    assert same.exit_code == 1 and "NOT LINEARIZABLE" in same.output  # what the prefix prevents

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import sys
 from pathlib import Path
 from typing import Any, Callable, TypeVar
@@ -217,11 +218,15 @@ def kv_append(key: str, value: str, run_dir: str | None, endpoints: tuple[str, .
               help="Where to write the history (default: <run dir>/history.jsonl, or ./history.jsonl); "
                    "workload.json goes beside it.")
 @click.option("--budget", type=float, default=60.0, show_default=True, help="Checker time budget (s).")
+@click.option("--key-prefix", default=None, metavar="TEXT",
+              help="Keys are TEXTk0, TEXTk1, ... (default: a fresh tag per run, e.g. w3f0a., so that a run never "
+                   "meets the values an earlier run left: each history starts every key absent).")
 @_endpoint_options
 @_json_option
 def workload(clients: int, keys: int, rate: float, duration: float, seed: int, nemesis: str | None,
              nemesis_interval: float, final_reads: bool, history_path: str | None, budget: float,
-             run_dir: str | None, endpoints: tuple[str, ...], timeout: float, as_json: bool) -> None:
+             key_prefix: str | None, run_dir: str | None, endpoints: tuple[str, ...], timeout: float,
+             as_json: bool) -> None:
     """Run a Jepsen-style workload against the cluster, record history.jsonl and check it for linearizability.
 
     With --nemesis, faults from the seeded schedule of `raftzmq chaos` hit the cluster while the clients work,
@@ -261,7 +266,8 @@ def workload(clients: int, keys: int, rate: float, duration: float, seed: int, n
     if history_path is None:
         base = Path(".") if endpoints else resolve_run_dir(run_dir).path
         history_path = str(base / "history.jsonl")
-    schedule = generate(seed, clients, keys, rate, duration)
+    prefix = key_prefix if key_prefix is not None else f"w{secrets.token_hex(2)}."
+    schedule = generate(seed, clients, keys, rate, duration, prefix=prefix)
     conns = [Client(targets, timeout=timeout, seed=seed * 1000 + p) for p in range(clients)]
     say = (lambda line: None) if as_json else (lambda line: click.echo(line, err=True))
     readers = min(8, keys) if final_reads else 0
@@ -285,7 +291,7 @@ def workload(clients: int, keys: int, rate: float, duration: float, seed: int, n
                     nem.stop_and_heal(converge_s=max(20.0, 2 * timeout))
             if readers:
                 workload_mod.final_reads(rec, lambda i: Client(targets, timeout=timeout, seed=seed * 1000 + clients + i),
-                                         [f"k{i}" for i in range(keys)], clients, readers=readers,
+                                         [f"{prefix}k{i}" for i in range(keys)], clients, readers=readers,
                                          deadline_s=max(30.0, 3 * timeout))
             rec.close()
     except OSError as exc:
@@ -301,7 +307,7 @@ def workload(clients: int, keys: int, rate: float, duration: float, seed: int, n
     except HistoryError as exc:
         fail(str(exc), as_json=as_json)
     lost = workload_mod.lost_writes(history, range(clients), range(clients, clients + readers)) if readers else None
-    summary.extra.update(history_path=os.fspath(history_path), t0_mono_ns=rec.t0_ns, seed=seed,
+    summary.extra.update(history_path=os.fspath(history_path), t0_mono_ns=rec.t0_ns, seed=seed, key_prefix=prefix,
                          final=lost, nemesis=None if nem is None else {"kinds": list(kinds), **nem.to_dict()})
     doc = summary.to_dict()
     side = Path(history_path).with_name("workload.json")

@@ -71,8 +71,10 @@ class Window:
 
 
 def generate(seed: int, processes: int, keys: int, rate: float, duration: float,
-             mix: dict[str, float] | None = None) -> list[tuple[int, int, Op]]:
-    """The schedule: (time ns from the start, process, op), in time order."""
+             mix: dict[str, float] | None = None, prefix: str = "") -> list[tuple[int, int, Op]]:
+    """The schedule: (time ns from the start, process, op), in time order, on keys `prefix`k0 ... The live
+    workload gives each run a fresh prefix: its history starts every key absent and its values are [1], [2], ...,
+    so a second run on the same cluster must not meet the first one's keys."""
     if not 1 <= processes <= MAX_CLIENTS:
         raise ValueError(f"processes must be 1..{MAX_CLIENTS}, got {processes}")
     if keys < 1 or rate <= 0 or duration <= 0:
@@ -90,7 +92,7 @@ def generate(seed: int, processes: int, keys: int, rate: float, duration: float,
         t += rng.expovariate(rate)
         if t >= duration:
             return out
-        key = f"k{rng.randrange(keys)}"
+        key = f"{prefix}k{rng.randrange(keys)}"
         f = rng.choices(names, weights)[0]
         n += 1
         if f in ("put", "append"):
