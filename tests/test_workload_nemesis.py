@@ -204,6 +204,14 @@ APPENDS = [  # ops on key z, the final read's value, whether an acknowledged app
     ([(0, "append", "z", [1], 0, 1, "ok", None), (1, "put", "z", [5], 2, 3, "ok", None)], [5], False),
     ([(0, "append", "z", [1], 0, 1, "ok", None), (1, "delete", "z", None, 0.5, 3, "ok", None)], None, False),
     ([(0, "append", "z", [1], 2, 3, "ok", None), (1, "delete", "z", None, 0, 1, "ok", None)], None, True),
+    ([(0, "put", "z", [5], 0, 1, "ok", None), (1, "append", "z", [1], 2, 3, "ok", None)], [5, 1], False),
+    ([(0, "put", "z", [5], 0, 1, "ok", None), (1, "append", "z", [1], 2, 3, "ok", None)], [1], True),
+    ([(0, "put", "z", [5], 0, 1, "ok", None), (1, "append", "z", [1], 2, 3, "info", None)], None, True),
+    ([(0, "put", "z", [5], 0, 1, "ok", None), (1, "append", "z", [1], 2, 3, "ok", None),
+      (0, "delete", "z", None, 4, 5, "info", None)], None, False),
+    ([(0, "put", "z", [5], 0, 1, "ok", None), (1, "append", "z", [1], 0.5, 3, "ok", None)], [1], True),
+    ([(0, "put", "z", [5], 0, 2, "ok", None), (1, "cas", "z", [[5], [6]], 1, 3, "ok", None),
+      (0, "append", "z", [1], 4, 5, "ok", None)], [6, 1], False),
 ]
 
 
@@ -272,3 +280,25 @@ def test_a_second_run_on_the_same_cluster_does_not_meet_the_first_ones_values(fa
     assert tags[0] != tags[1]
     same = CliRunner().invoke(main, [*args, "--history", str(tmp_path / "h2.jsonl"), "--key-prefix", tags[1]])
     assert same.exit_code == 1 and "NOT LINEARIZABLE" in same.output  # what the prefix prevents
+
+
+def test_a_store_that_forgets_its_data_fails_the_run_and_names_the_lost_writes(fake, tmp_path, monkeypatch):
+    """Before the final reads the store loses everything (as a node that never fsynced would after a power
+    cut): the reads see every key absent; the checker and the direct comparison both say so, exit 1."""
+    from raftzmq.lab.live import workload as workload_mod
+
+    real = workload_mod.final_reads
+
+    def forgetful(*args, **kwargs):
+        with fake.lock:
+            fake.store.data.clear()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(workload_mod, "final_reads", forgetful)
+    out = CliRunner().invoke(main, ["workload", "--clients", "3", "--keys", "3", "--rate", "200", "--duration",
+                                    "1", "--history", str(tmp_path / "h.jsonl"), *_eps(fake)])
+    assert out.exit_code == 1, out.output
+    lost = out.output.count("    LOST key ")
+    assert "NOT LINEARIZABLE" in out.output and f"acknowledged writes lost: {lost} (3 keys judged directly)" \
+        in out.output
+    assert lost >= 1 and "read null" in out.output

@@ -493,7 +493,8 @@ def lost_writes(history: History, processes: Iterable[int | str], readers: Itera
     - A key written by put/cas/delete: the value read must come from a write of `processes` (or be the initial
       absence) that no acknowledged write followed in real time (invoked after it had returned).
     - A key with list appends: each acknowledged append's elements must be in the value read, unless a put, cas
-      or delete could have come after it (one not answered before the append was invoked).
+      or delete could have come after it (one not answered before the append was invoked); and an acknowledged
+      put/cas after which no other put/cas/delete can have come must start the value read.
     Keys with other appends (strings) are left to the checker. `lost` lists the keys whose final value breaks the
     rule, with the write that should have shown (or overwritten it)."""
     keep, final_by = set(processes), set(readers)
@@ -516,7 +517,7 @@ def lost_writes(history: History, processes: Iterable[int | str], readers: Itera
         culprit = _lost_append(ops, appends, read) if appends else _lost_overwrite(ops, read)
         if culprit is None:
             continue
-        reason = ("an acknowledged append is missing" if appends else "no write wrote this value"
+        reason = ("an acknowledged append is missing" if culprit.f == "append" else "no write wrote this value"
                   if culprit is read else "an acknowledged write came after the one read")
         lost.append({"key": read.key, "final": read.output, "read_line": read.line, "reason": reason,
                      "write": None if culprit is read else culprit.describe(),
@@ -540,13 +541,25 @@ def _lost_overwrite(ops: Sequence[Any], read: Any) -> Any:
 
 
 def _lost_append(ops: Sequence[Any], appends: Sequence[Any], read: Any) -> Any:
-    """An acknowledged append missing from the value read with no overwrite that could have followed it."""
+    """An acknowledged append missing from the value read with no overwrite that could have followed it; or an
+    acknowledged put/cas that every other put/cas/delete preceded, whose value the read does not start with."""
     value = read.output
     elements = value if isinstance(value, list) else [] if value is None else [value]
     texts = {json.dumps(e) for e in elements}
-    for a in appends:
-        if a.status != "ok" or a.ret_time >= read.call_time or all(json.dumps(e) in texts for e in a.value):
-            continue
-        if not any(op.f != "append" and (op.indefinite or op.ret_time > a.call_time) for op in ops):
+
+    def could_follow(op: Any, first: Any) -> bool:  # op may be linearized after `first`
+        return bool(op.indefinite or op.ret_time > first.call_time)
+
+    before = [op for op in ops if op.status == "ok" and op.ret_time < read.call_time]
+    for a in (op for op in before if op.f == "append"):
+        if not all(json.dumps(e) in texts for e in a.value) and \
+                not any(op.f != "append" and could_follow(op, a) for op in ops):
             return a
+    for w in (op for op in before if op.f in ("put", "cas")):
+        start = _written(w)
+        if any(op is not w and op.f != "append" and could_follow(op, w) for op in ops):
+            continue  # another overwrite may be the last one
+        prefix = start if isinstance(start, list) else [start]
+        if not isinstance(value, list) or json.dumps(value[:len(prefix)]) != json.dumps(prefix):
+            return w
     return None
