@@ -112,3 +112,28 @@ def test_nothing_in_a_history_escapes_its_section(run):
     page = path.read_text()
     assert "<script>alert(1)" not in page and data["history"]["result"]["violation"]["key"] == nasty
     assert page.count("<section id='history'") == 1 and page.count('id="run-data"') == 1
+
+
+def test_the_history_section_in_headless_chromium(run, tmp_path):
+    """The page with a violating history loads with no script error or network request; the section shows the
+    culprit's red bar and the timeline still draws its lanes (the section's CSS and ids stay inside it)."""
+    from headless import Browser, chromium_path
+
+    if chromium_path() is None:
+        pytest.skip("chromium is not installed (.ci/run installs it with apt-get)")
+    _write(run / "history.jsonl", STALE)
+    _workload_json(run)
+    path, data = html_report(run)
+    with Browser(tmp_path / "profile") as browser:
+        browser.open(path)
+        status = browser.wait_for("document.getElementById('status').dataset.status !== 'loading' && "
+                                  "document.getElementById('status').dataset.status")
+        assert status == "ok" and browser.errors() == []
+        assert all(url.startswith("file:") for url in browser.requested_urls())
+        red = browser.eval("""[...document.querySelectorAll('#history rect')].filter(r =>
+            r.getAttribute('fill') === '#dc2626').map(r => r.getBoundingClientRect().width)""")
+        assert len(red) == 1 and red[0] > 5  # the operation that cannot be placed, drawn
+        lanes = browser.eval("document.querySelectorAll('#timeline g.lane').length")
+        assert lanes == len(data["nodes"])
+        body_margin = browser.eval("getComputedStyle(document.body).margin")
+        assert body_margin != "24px"  # the section's page CSS did not leak onto the report's body
