@@ -7,21 +7,10 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from kvfake import FakeCluster
+from kvfake import endpoint_args as eps
 from raftzmq.cli import main
 from raftzmq.client import NO_ENDPOINT_MESSAGE
 from raftzmq.evidence.history import read_history
-
-
-@pytest.fixture
-def fake(tmp_path):
-    cluster = FakeCluster(tmp_path)
-    yield cluster
-    cluster.close()
-
-
-def eps(fake):
-    return [a for e in fake.endpoints.values() for a in ("--endpoint", e)]
 
 
 @pytest.mark.parametrize("args", [["kv", "get", "x"], ["kv", "put", "x", "1"], ["kv", "cas", "x", "1", "2"],

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from kvfake import FakeCluster
+from kvfake import endpoint_args as _eps
 from raftzmq.cli import main
 from raftzmq.evidence.history import parse_history, read_history
 from raftzmq.evidence.lincheck import LINEARIZABLE, NOT_LINEARIZABLE, check_history
@@ -228,17 +228,6 @@ def test_keys_with_string_appends_are_left_to_the_checker():
 
 
 # ------------------------------------------------------------------------------------------- the command
-
-@pytest.fixture
-def fake(tmp_path):
-    cluster = FakeCluster(tmp_path)
-    yield cluster
-    cluster.close()
-
-
-def _eps(fake):
-    return [a for n in sorted(fake.endpoints) for a in ("--endpoint", fake.endpoints[n])]
-
 
 def test_workload_refuses_bad_kinds_and_a_nemesis_without_a_run_directory(fake, tmp_path, monkeypatch):
     bad = CliRunner().invoke(main, ["workload", "--nemesis", "kill,frob", *_eps(fake)])
