@@ -71,6 +71,7 @@ def test_each_fault_is_in_force_until_undone_healed_or_replaced():
         _step(5, "heal", 5.0, done=5.1),
         _step(6, "restart", 6.0, node=1),  # an instant: the 2 s after it
         _step(7, "pause", 6.5, did="skipped: no eligible node"),  # opens nothing
+        _step(11, "kill", 6.6, did="error: KeyError: 'nodes'"),  # nor does a step that broke
         _step(8, "skew", 7.0, node=1, params={"factor": 4.0}),
         _step(9, "skew", 8.0, node=1, params={"factor": 0.5}),  # replaces node 1's skew
         _step(10, "pause", 8.5, node=3),  # never undone: ends at the final heal
@@ -291,3 +292,41 @@ def test_a_store_that_forgets_its_data_fails_the_run_and_names_the_lost_writes(f
     assert "NOT LINEARIZABLE" in out.output and f"acknowledged writes lost: {lost} (3 keys judged directly)" \
         in out.output
     assert lost >= 1 and "read null" in out.output
+
+
+class _Supervisor:
+    """Answers the control requests the nemesis makes; the first status request breaks (KeyError)."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.broken = 1
+
+    def request(self, cmd, **args):
+        self.calls.append(cmd)
+        if cmd != "status":
+            return {}
+        if self.broken:
+            self.broken -= 1
+            raise KeyError("nodes")
+        return {"leader": 1, "term": 1, "nodes": [{"id": i, "alive": True, "paused": False, "leader": 1,
+                                                  "role": "leader" if i == 1 else "follower"} for i in (1, 2, 3)]}
+
+
+def test_a_step_that_breaks_is_recorded_and_the_schedule_goes_on_then_everything_heals():
+    import time
+
+    from raftzmq.lab.live.kvnemesis import NemesisRun
+    from raftzmq.lab.live.nemesis import Action
+    from raftzmq.runtime.cluster.waiting import wait_until
+
+    sup = _Supervisor()
+    t0 = time.monotonic_ns()
+    nem = NemesisRun(sup, 3, [Action(0, 0.0, "kill", target="leader"),  # type: ignore[arg-type]
+                              Action(1, 0.01, "partition", params={"groups": [[1], [2, 3]]})],
+                     lambda: time.monotonic_ns() - t0)
+    nem.start()
+    assert wait_until(lambda: len(nem.executed) == 2, 10.0), nem.executed
+    assert nem.executed[0]["did"] == "error: KeyError: 'nodes'" and nem.executed[1]["did"].startswith("partition")
+    assert nem.stop_and_heal(converge_s=5.0) and nem.heal["did"] == "healed"
+    assert "partition" in sup.calls and "heal" in sup.calls and "kill" not in sup.calls
+    assert [w.kind for w in nem.windows()] == ["partition"]  # the broken kill opened no window

@@ -271,7 +271,7 @@ def workload(clients: int, keys: int, rate: float, duration: float, seed: int, n
     conns = [Client(targets, timeout=timeout, seed=seed * 1000 + p) for p in range(clients)]
     say = (lambda line: None) if as_json else (lambda line: click.echo(line, err=True))
     readers = min(8, keys) if final_reads else 0
-    from ..lab.live.kvnemesis import NemesisRun  # the chaos executor and the checker: only for the workload
+    from ..lab.live.kvnemesis import NOT_DONE, NemesisRun  # the chaos executor and the checker: only here
 
     nem: NemesisRun | None = None
     try:
@@ -321,7 +321,7 @@ def workload(clients: int, keys: int, rate: float, duration: float, seed: int, n
     else:
         click.echo(summary.render())
         if nem is not None:
-            done = sum(not str(e["did"]).startswith(("skipped", "refused")) for e in nem.executed)
+            done = sum(not str(e["did"]).startswith(NOT_DONE) for e in nem.executed)
             click.echo(f"  nemesis {','.join(kinds)}: {done} of {len(nem.executed)} steps done "
                        f"({len(nem.actions)} planned, seed {seed}); then {nem.heal.get('did')}: one agreed leader "
                        + (f"after {nem.heal['converge_s']:.1f} s" if converged else "NOT reached"))

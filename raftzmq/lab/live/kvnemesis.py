@@ -30,9 +30,10 @@ from raftzmq.lab.live.workload import Window
 from raftzmq.runtime.cluster.control import ControlClient, ControlError
 from raftzmq.runtime.cluster.waiting import wait_until
 
-__all__ = ["INSTANT_S", "NemesisRun", "describe", "fault_windows"]
+__all__ = ["INSTANT_S", "NOT_DONE", "NemesisRun", "describe", "fault_windows"]
 
 INSTANT_S = 2.0
+NOT_DONE = ("skipped", "refused", "error")  # how a step that changed nothing starts its `did`
 _GROUPS = ("partition", "isolate-leader")
 _SHAPES = ("ring", "bridge", "simplex-leader")
 _LINKS = ("cut", "one-way")
@@ -79,7 +80,7 @@ def fault_windows(executed: Sequence[dict[str, Any]], end_s: float, instant_s: f
 
     for step in sorted(executed, key=lambda s: s["at"]):
         did = str(step.get("did", ""))
-        if did.startswith(("skipped", "refused")):
+        if did.startswith(NOT_DONE):
             continue
         kind, at = step["kind"], float(step["at"])
         done = float(step.get("done", at))
@@ -134,6 +135,8 @@ class NemesisRun:
                 did = self.executor.run(action)
             except ControlError as exc:
                 did = f"refused: {exc}"
+            except Exception as exc:  # noqa: BLE001 - a broken step is recorded, the schedule goes on
+                did = f"error: {type(exc).__name__}: {exc}"
             step = {"index": action.index, "kind": action.kind, "at": round(at / 1e9, 4),
                     "done": round(self.clock() / 1e9, 4), "did": did,
                     "node": self.executor.node_of.get(action.index), "params": action.params,
