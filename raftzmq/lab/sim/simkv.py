@@ -44,6 +44,7 @@ from raftzmq.protocol.kvstore import Command, KVStore, WRITE_OPS
 from raftzmq.protocol.kvwire import Request, Response, WireError, decode_frames, decode_response, encode_request
 from raftzmq.protocol.kvwire import encode_response
 from raftzmq.protocol.messages import Entry
+from raftzmq.runtime.cores.coreload import CoreContractError
 
 __all__ = ["WorkloadConfig", "SimKV", "StaleReads", "KV_MUTANTS", "MAX_OPS"]
 
@@ -181,6 +182,9 @@ class SimKV:
 
     def start(self) -> None:
         cfg, sim = self.cfg, self.sim
+        if getattr(sim.nodes[1].core, "propose", None) is None:
+            raise CoreContractError(f"core {sim.cfg.core!r} is election-only (contract v1): --workload needs a core "
+                                    "that replicates (contract v2, propose)")
         if cfg.rate > 0:
             seed = random.Random(f"{sim.seed}/kv-schedule").getrandbits(63)
             for t, p, op in generate(seed, cfg.clients, cfg.keys, cfg.rate, sim.cfg.duration):
@@ -248,7 +252,10 @@ class SimKV:
         if not net.loss and not net.dup:
             return 1
         r = self.rng.random()
-        return 0 if r < net.loss else 2 if r < net.loss + net.dup else 1
+        copies = 0 if r < net.loss else 2 if r < net.loss + net.dup else 1
+        if copies != 1:
+            self.attempts["lost" if copies == 0 else "duplicated"] += 1
+        return copies
 
     def _to_node(self, node_id: int, routing: bytes, frame: bytes) -> None:
         sim = self.sim
@@ -281,9 +288,7 @@ class SimKV:
         if core is None or got is None or got[0] != node.inc:
             return
         svc = got[1]
-        propose = getattr(core, "propose", None)
-        if propose is None:
-            raise ValueError("--workload needs a core that replicates (contract v2: propose)")
+        propose = core.propose  # (start() refused an election-only core)
         outs: list[Any] = []
         now = sim.now
 
