@@ -202,3 +202,9 @@ def test_help_shows_the_workload_options_with_examples():
     for text in ("--workload", "--clients", "--keys", "--rate", "--timeout", "--budget", "--kv-mutant",
                  "raftzmq sim --workload --seeds 200 --jobs 2"):
         assert text in out
+
+
+def test_a_checker_that_runs_out_of_budget_fails_the_seed_as_unknown():
+    r = run_seed(replace(KV3, workload=WorkloadConfig(max_states=1), duration=3.0, record_logs=False), 0)
+    assert r.workload["verdict"] == "unknown" and not r.ok and not r.violations
+    assert r.workload["history"]  # kept (not linearizable or unknown), even though the run kept no records

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from raftzmq.evidence.history import parse_history
-from raftzmq.evidence.lincheck import LINEARIZABLE, check_history, render_text
+from raftzmq.evidence.lincheck import DEFAULT_MAX_STATES, LINEARIZABLE, check_history, render_text
 from raftzmq.lab.live.workload import DEFAULT_MIX, MAX_CLIENTS, Op, Recorder, generate
 from raftzmq.protocol.kvservice import KVService
 from raftzmq.protocol.kvstore import Command, KVStore, WRITE_OPS
@@ -82,6 +82,7 @@ class WorkloadConfig:
     backoff: float = 0.01
     max_backoff: float = 0.25
     budget_s: float = 60.0  # the checker's time budget per seed
+    max_states: int = DEFAULT_MAX_STATES  # and its bound on explored states per key (exhausted: unknown)
     mutant: str | None = None  # a key of KV_MUTANTS (tests and demonstrations)
 
     def __post_init__(self) -> None:
@@ -93,8 +94,8 @@ class WorkloadConfig:
             raise ValueError("rate must be in [0, 100000] per simulated second (0: closed loop)")
         if not (self.timeout > 0 and self.attempt_timeout > 0 and 0 <= self.backoff <= self.max_backoff):
             raise ValueError("timeout and attempt timeout must be > 0, 0 <= backoff <= max backoff")
-        if not self.budget_s > 0:
-            raise ValueError("budget must be > 0")
+        if not self.budget_s > 0 or self.max_states < 1:
+            raise ValueError("budget must be > 0 and max states >= 1")
         if self.mutant is not None and self.mutant not in KV_MUTANTS:
             raise ValueError(f"unknown KV mutant {self.mutant!r} (mutants: {', '.join(KV_MUTANTS)})")
 
@@ -232,7 +233,8 @@ class SimKV:
         if counts["invoke"] == 0:
             result.update(verdict=LINEARIZABLE, check=None, report="no operations", history=text if keep_history else None)
             return result
-        lin = check_history(parse_history(text.splitlines(), "history.jsonl"), "kv", budget_s=self.cfg.budget_s)
+        lin = check_history(parse_history(text.splitlines(), "history.jsonl"), "kv", budget_s=self.cfg.budget_s,
+                            max_states=self.cfg.max_states)
         bad = lin.verdict != LINEARIZABLE
         result.update(verdict=lin.verdict, check=lin.to_dict(), history=text if keep_history or bad else None,
                       report=render_text(lin) if bad else "")
