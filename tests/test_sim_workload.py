@@ -208,3 +208,13 @@ def test_a_checker_that_runs_out_of_budget_fails_the_seed_as_unknown():
     r = run_seed(replace(KV3, workload=WorkloadConfig(max_states=1), duration=3.0, record_logs=False), 0)
     assert r.workload["verdict"] == "unknown" and not r.ok and not r.violations
     assert r.workload["history"]  # kept (not linearizable or unknown), even though the run kept no records
+
+
+def test_dask_gives_the_histories_and_the_first_failing_seed_of_a_local_run(dask_scheduler):
+    cfg = replace(KV3, duration=3.0)
+    local = list(run_seeds(cfg, range(4)))
+    remote = list(run_seeds(cfg, range(4), scheduler=dask_scheduler))
+    assert [history(r) for r in remote] == [history(r) for r in local]
+    bad = replace(KV3, workload=WorkloadConfig(mutant="stale-reads"), record_logs=False)
+    first = lambda results: next(r.seed for r in results if not r.ok)  # noqa: E731
+    assert first(run_seeds(bad, range(6), scheduler=dask_scheduler)) == first(run_seeds(bad, range(6)))
