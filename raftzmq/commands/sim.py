@@ -20,7 +20,7 @@ from ..lab.sim import faults as F
 from ..lab.bench.sim import bench_sim as _bench, profile_sim
 from ..lab.sim.simdisk import DISK_MODES
 from ..lab.sim.simkv import KV_MUTANTS, WorkloadConfig
-from ..lab.live.workload import MAX_CLIENTS
+from ..lab.kv.schedule import MAX_CLIENTS
 from ..lab.sim.dask_seeds import DaskUnavailable
 from ..lab.sim.parallel import default_jobs, run_seeds
 from ..lab.sim.simulator import SimConfig, SimResult, format_record, run_seed, write_logs

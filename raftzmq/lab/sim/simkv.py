@@ -38,7 +38,7 @@ from typing import Any
 
 from raftzmq.evidence.history import parse_history
 from raftzmq.evidence.lincheck import DEFAULT_MAX_STATES, LINEARIZABLE, check_history, render_text
-from raftzmq.lab.live.workload import DEFAULT_MIX, MAX_CLIENTS, Op, Recorder, generate
+from raftzmq.lab.kv.schedule import MAX_CLIENTS, Op, OpMaker, Recorder, generate
 from raftzmq.protocol.kvservice import KVService
 from raftzmq.protocol.kvstore import Command, KVStore, WRITE_OPS
 from raftzmq.protocol.kvwire import Request, Response, WireError, decode_frames, decode_response, encode_request
@@ -107,32 +107,6 @@ class WorkloadConfig:
         return d
 
 
-class _Ops:
-    """Closed loop: the next operation on demand, drawn as `generate` draws them (mix, unique `[n]` values, a cas
-    usually expecting the last value the generator wrote to its key)."""
-
-    def __init__(self, rng: random.Random, keys: int) -> None:
-        self.rng, self.keys, self.n = rng, keys, 0
-        self.names, self.weights = list(DEFAULT_MIX), list(DEFAULT_MIX.values())
-        self.last: dict[str, Any] = {}
-
-    def next(self) -> Op:
-        rng = self.rng
-        key = f"k{rng.randrange(self.keys)}"
-        f = rng.choices(self.names, self.weights)[0]
-        self.n += 1
-        value: Any = None
-        if f in ("put", "append"):
-            value = [self.n]
-            self.last[key] = value if f == "put" else None
-        elif f == "cas":
-            value = [self.last.get(key), [self.n]]
-            self.last[key] = [self.n]
-        elif f == "delete":
-            self.last[key] = None
-        return Op(f, key, value)
-
-
 class _Client:
     """One process: the raftzmq.client.Client's `execute` as states (see the module docstring)."""
 
@@ -170,7 +144,7 @@ class SimKV:
         self.recorder = Recorder(self.out, clock=lambda: self.now_ns())
         self.clients = [_Client(p, sim.rng_for(f"kv-client/{p}"), p % self.n + 1) for p in range(cfg.clients)]
         self.service_cls = KV_MUTANTS[cfg.mutant] if cfg.mutant else KVService
-        self.closed_ops = _Ops(sim.rng_for("kv-ops"), cfg.keys) if cfg.rate == 0 else None
+        self.closed_ops = OpMaker(sim.rng_for("kv-ops"), cfg.keys) if cfg.rate == 0 else None
         self.issued = 0
         self.attempts = Counter[str]()
         self._net: Any = None
