@@ -218,3 +218,14 @@ def test_dask_gives_the_histories_and_the_first_failing_seed_of_a_local_run(dask
     bad = replace(KV3, workload=WorkloadConfig(mutant="stale-reads"), record_logs=False)
     first = lambda results: next(r.seed for r in results if not r.ok)  # noqa: E731
     assert first(run_seeds(bad, range(6), scheduler=dask_scheduler)) == first(run_seeds(bad, range(6)))
+
+
+def test_requests_wait_for_a_paused_node_and_an_fsync_and_stay_linearizable_with_hints():
+    cfg = SimConfig(nodes=3, duration=10.0, persist_ms=2.0, hints=True, workload=WorkloadConfig(), record_logs=False)
+    waited = {"waited_in_pause": 0, "waited_for_fsync": 0}
+    for seed in range(3):
+        r = run_seed(cfg, seed)
+        assert r.ok and r.workload["verdict"] == "linearizable", (seed, r.violations, r.workload["report"])
+        for k in waited:
+            waited[k] += r.workload["attempts"].get(k, 0)
+    assert all(v > 0 for v in waited.values()), waited

@@ -251,9 +251,11 @@ class SimKV:
         if not node.up:
             return  # nobody listens: the client's attempt times out
         if node.paused:
+            self.attempts["waited_in_pause"] += 1
             self.stash.setdefault(node.id, []).append((node.gen, routing, frame))
             return
         if self.sim.now < node.busy_until:
+            self.attempts["waited_for_fsync"] += 1
             self.sim.call_at(node.busy_until, self._arrive, node, routing, frame)
             return
         self._deliver_request(node, routing, frame)
