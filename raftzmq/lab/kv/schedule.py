@@ -44,20 +44,20 @@ class Op:
 class OpMaker:
     """Draws operations from `rng` (see the module docstring); `generate` and the simulator's closed loop use it."""
 
-    def __init__(self, rng: random.Random, keys: int, mix: dict[str, float] | None = None) -> None:
+    def __init__(self, rng: random.Random, keys: int, mix: dict[str, float] | None = None, prefix: str = "") -> None:
         mix = mix or DEFAULT_MIX
         unknown = set(mix) - set(DEFAULT_MIX)
         if unknown or not mix or min(mix.values()) < 0 or sum(mix.values()) <= 0:
             raise ValueError(f"a mix gives non-negative weights to {', '.join(DEFAULT_MIX)}")
         if keys < 1:
             raise ValueError("keys >= 1")
-        self.rng, self.keys, self.n = rng, keys, 0
+        self.rng, self.keys, self.n, self.prefix = rng, keys, 0, prefix
         self.names, self.weights = list(mix), list(mix.values())
         self.last: dict[str, Any] = {}  # the last value written per key: cas usually expects it
 
     def next(self) -> Op:
         rng, last = self.rng, self.last
-        key = f"k{rng.randrange(self.keys)}"
+        key = f"{self.prefix}k{rng.randrange(self.keys)}"
         f = rng.choices(self.names, self.weights)[0]
         self.n += 1
         n = self.n
@@ -75,14 +75,16 @@ class OpMaker:
 
 
 def generate(seed: int, processes: int, keys: int, rate: float, duration: float,
-             mix: dict[str, float] | None = None) -> list[tuple[int, int, Op]]:
-    """The schedule: (time ns from the start, process, op), in time order."""
+             mix: dict[str, float] | None = None, prefix: str = "") -> list[tuple[int, int, Op]]:
+    """The schedule: (time ns from the start, process, op), in time order, on keys `prefix`k0 ... The live
+    workload gives each run a fresh prefix: its history starts every key absent and its values are [1], [2], ...,
+    so a second run on the same cluster must not meet the first one's keys."""
     if not 1 <= processes <= MAX_CLIENTS:
         raise ValueError(f"processes must be 1..{MAX_CLIENTS}, got {processes}")
     if keys < 1 or rate <= 0 or duration <= 0:
         raise ValueError("keys >= 1, rate > 0 and duration > 0")
     rng = random.Random(seed)
-    maker = OpMaker(rng, keys, mix)
+    maker = OpMaker(rng, keys, mix, prefix)
     out: list[tuple[int, int, Op]] = []
     t = 0.0
     while True:
@@ -112,6 +114,11 @@ class Recorder:
 
     def now(self) -> int:
         return self._clock() - self._t0
+
+    @property
+    def t0_ns(self) -> int:
+        """The clock's reading at time 0 of the history (time.monotonic_ns(): the logs' mono_ns)."""
+        return self._t0
 
     def _emit(self, rec: dict[str, Any]) -> None:
         if self.keep:
