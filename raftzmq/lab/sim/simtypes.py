@@ -127,10 +127,6 @@ class SimResult:
         failing seed)."""
         return not self.violations and (self.workload is None or self.workload["verdict"] == "linearizable")
 
-    @property
-    def linearizable(self) -> bool | None:
-        return None if self.workload is None else self.workload["verdict"] == "linearizable"
-
     def summary(self) -> dict[str, Any]:
         return {
             "seed": self.seed, "ok": self.ok, "violations": [v.to_dict() for v in self.violations],

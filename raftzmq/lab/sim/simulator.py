@@ -12,6 +12,9 @@ ports: a SimDisk for saves, in-memory records for the log, the event heap for se
 Records go to in-memory lists with the live schema (node-<id>.jsonl, supervisor.jsonl) and are fed to the
 evidence Checker as they are written; `write_logs` dumps them for `raftzmq check`.
 
+With a workload (`sim --workload`, lab/sim/simkv.py) each node incarnation also runs the KV service over what it
+applies, and simulated clients talk to it; the hooks here are few: its apply port, step-down, resume, start, end.
+
 Connection-close events (disconnect hints): a crash closes the crashed node's connections, and each other node's
 transport notices after HINT_DELAY (the kernel closes a dead process's sockets at once; a pause or a partition
 closes nothing, so neither produces one). Modelled only with hints on, so runs with hints off replay as before.
@@ -89,7 +92,7 @@ class Simulator:
         self.net_rng, self.fault_rng, self.vote_rng = rng("net"), rng("faults"), rng("vote-crash")
         self.fault_clock = rng("fault-clock")  # only the gaps between injections: independent of the fault kinds
         self.hint_rng = rng("hints")
-        # replication (only with proposals, so election-only runs draw exactly what they always drew)
+        # replication (only with proposals or --workload, so election-only runs draw exactly what they always drew)
         self.replicating = config.proposals > 0 or config.workload is not None
         self.client_rng, self.torn_rng = rng("client"), rng("torn")
         self.client_queue: deque[bytes] = deque()  # commands not accepted by a leader yet, oldest first
