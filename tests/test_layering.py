@@ -87,6 +87,7 @@ SUBPACKAGE_FORBIDDEN = {
     "runtime.cores": {"runtime.cluster", "runtime.node", "lab"},
     "lab.sim": {"lab.bench", "lab.live", "lab.conform", "runtime.cluster"},
     "lab.conform": {"lab.bench", "lab.live", "runtime.cluster"},
+    "lab.kv": {"lab.bench", "lab.live", "lab.sim", "lab.conform", "runtime"},  # shared by live and sim: below both
 }
 
 

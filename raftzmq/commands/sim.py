@@ -3,9 +3,11 @@ raftzmq.lab, print, exit 0 (clean), 1 (a safety violation), 2 (usage)."""
 from __future__ import annotations
 
 import json
+import math
 import shlex
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -17,6 +19,8 @@ from ..evidence.stats import quantile
 from ..lab.sim import faults as F
 from ..lab.bench.sim import bench_sim as _bench, profile_sim
 from ..lab.sim.simdisk import DISK_MODES
+from ..lab.sim.simkv import KV_MUTANTS, WorkloadConfig
+from ..lab.kv.schedule import MAX_CLIENTS
 from ..lab.sim.dask_seeds import DaskUnavailable
 from ..lab.sim.parallel import default_jobs, run_seeds
 from ..lab.sim.simulator import SimConfig, SimResult, format_record, run_seed, write_logs
@@ -34,7 +38,7 @@ _DEFAULT = SimConfig()
 
 def build_config(cluster: ClusterConfig, *, duration: float, faults: str, disk: str, delay_ms: float,
                  jitter_ms: float, delay_dist: str, vote_crash: float, fault_interval: float,
-                 proposals: float = 0.0) -> SimConfig:
+                 proposals: float = 0.0, workload: WorkloadConfig | None = None) -> SimConfig:
     """A resolved cluster config plus the simulator's own flags -> SimConfig; exit 2 on anything invalid."""
     try:
         kinds = F.parse_faults(faults)
@@ -43,7 +47,7 @@ def build_config(cluster: ClusterConfig, *, duration: float, faults: str, disk: 
     try:
         return SimConfig.from_cluster(cluster, duration=duration, faults=kinds, disk=disk, delay_ms=delay_ms,
                                       jitter_ms=jitter_ms, delay_dist=delay_dist, vote_crash=vote_crash,
-                                      fault_interval=fault_interval, proposals=proposals)
+                                      fault_interval=fault_interval, proposals=proposals, workload=workload)
     except ValueError as e:
         fail(str(e))
 
@@ -70,6 +74,22 @@ def replay_command(cfg: SimConfig, seed: int) -> str:
     flag(cfg.fault_interval != d.fault_interval, f"--fault-interval {cfg.fault_interval:g}")
     flag(cfg.core != d.core, f"--core {shlex.quote(cfg.core)}")
     flag(cfg.proposals != d.proposals, f"--proposals {cfg.proposals:g}")
+    if cfg.workload is not None:
+        out.append(_workload_flags(cfg.workload))
+    return " ".join(out)
+
+
+_WL_DEFAULT = WorkloadConfig()
+
+
+def _workload_flags(w: WorkloadConfig) -> str:
+    d, out = _WL_DEFAULT, ["--workload"]
+    out += [f"--clients {w.clients}"] if w.clients != d.clients else []
+    out += [f"--keys {w.keys}"] if w.keys != d.keys else []
+    out += [f"--rate {w.rate:g}"] if w.rate != d.rate else []
+    out += [f"--timeout {w.timeout:g}"] if w.timeout != d.timeout else []
+    out += [f"--budget {w.budget_s:g}"] if w.budget_s != d.budget_s else []
+    out += [f"--kv-mutant {w.mutant}"] if w.mutant else []
     return " ".join(out)
 
 
@@ -106,6 +126,7 @@ class _Totals:
         self.failovers: list[float] = []
         self.unresolved = 0
         self.replication: dict[str, int] = {}  # summed over seeds (with --proposals)
+        self.workload: _WorkloadTotals | None = None  # with --workload
 
     def add(self, r: SimResult) -> None:
         self.seeds += 1
@@ -122,6 +143,10 @@ class _Totals:
         self.unresolved += r.unresolved_failovers
         for k, v in r.replication.items():
             self.replication[k] = self.replication.get(k, 0) + v
+        if r.workload is not None:
+            if self.workload is None:
+                self.workload = _WorkloadTotals()
+            self.workload.add(r)
 
     def to_dict(self, wall: float) -> dict[str, Any]:
         f = self.failovers
@@ -136,6 +161,7 @@ class _Totals:
             "failover_p99_s": _round(quantile(f, 0.99) if f else None),
             "unresolved_failovers": self.unresolved, "faults_injected": self.faults, "messages": self.messages,
             **({"replication": dict(self.replication)} if self.replication else {}),
+            **({"workload": self.workload.to_dict(self.sim)} if self.workload is not None else {}),
         }
 
     def render(self, wall: float) -> str:
@@ -148,15 +174,70 @@ class _Totals:
                 f"failover (leader lost -> new leader): n={d['failovers']} median {_ms(d['failover_median_s'])}, "
                 f"p99 {_ms(d['failover_p99_s'])}, unresolved at end {d['unresolved_failovers']}\n"
                 + (self._render_replication() if self.replication else "")
+                + (self.workload.render(self.sim) if self.workload is not None else "")
                 + f"wall time: {wall:.2f} s for {d['simulated_s']:g} simulated s "
                 f"({d['sim_per_wall'] or 0:.0f}x real time)\n")
 
     def _render_replication(self) -> str:
         r = self.replication
-        return (f"replication: {r.get('proposed', 0)} commands proposed, {r.get('accepted', 0)} accepted by a "
-                f"leader ({r.get('refused', 0)} refusals retried), {r.get('max_commit', 0)} entries committed "
+        proposed = (f"{r.get('proposed', 0)} commands proposed, {r.get('accepted', 0)} accepted by a leader "
+                    f"({r.get('refused', 0)} refusals retried), ") if r.get("proposed") else ""
+        return (f"replication: {proposed}{r.get('max_commit', 0)} entries committed "
                 f"(sum of each seed's highest commit index), {r.get('tails_cut', 0)} torn tails cut, "
                 f"{r.get('lost_entries', 0)} unsynced entries lost at crashes\n")
+
+
+class _WorkloadTotals:
+    """`sim --workload` over the seeds: operations by outcome, verdicts by seed, virtual latency of ok operations
+    (0.1 ms buckets), the first seed that is not linearizable (or unknown)."""
+
+    _BUCKET_NS = 100_000
+
+    def __init__(self) -> None:
+        self.counts = {"invoke": 0, "ok": 0, "fail": 0, "info": 0, "open": 0}
+        self.verdicts = {"linearizable": 0, "not linearizable": 0, "unknown": 0}
+        self.latency: Counter[int] = Counter()
+        self.first_bad: int | None = None
+        self.check_s = 0.0
+
+    def add(self, r: SimResult) -> None:
+        w = r.workload
+        assert w is not None
+        for k in self.counts:
+            self.counts[k] += w["counts"][k]
+        self.verdicts[w["verdict"]] += 1
+        if w["verdict"] != "linearizable" and self.first_bad is None:
+            self.first_bad = r.seed
+        self.latency.update(ns // self._BUCKET_NS for ns in w["latency_ns"])
+        self.check_s += (w["check"] or {}).get("seconds", 0.0)
+
+    def _quantile_ms(self, q: float) -> float | None:
+        total = sum(self.latency.values())
+        if not total:
+            return None
+        rank, seen = max(1, math.ceil(q * total)), 0  # nearest rank, as evidence/stats.quantile
+        for bucket in sorted(self.latency):
+            seen += self.latency[bucket]
+            if seen >= rank:
+                return bucket * self._BUCKET_NS / 1e6
+        return None  # (unreachable)
+
+    def to_dict(self, sim_s: float) -> dict[str, Any]:
+        return {"counts": dict(self.counts), "seeds": dict(self.verdicts),
+                "ok_per_simulated_s": round(self.counts["ok"] / sim_s, 2) if sim_s else 0.0,
+                "latency_ms": {"p50": self._quantile_ms(0.5), "p99": self._quantile_ms(0.99),
+                               "max": self._quantile_ms(1.0)},
+                "first_failing_seed": self.first_bad, "check_s": round(self.check_s, 3)}
+
+    def render(self, sim_s: float) -> str:
+        d = self.to_dict(sim_s)
+        c, v, lat = d["counts"], d["seeds"], d["latency_ms"]
+        ms = lambda x: "-" if x is None else f"{x:.1f}"  # noqa: E731
+        return (f"workload: {c['invoke']} operations: {c['ok']} ok, {c['fail']} fail, {c['info']} info, "
+                f"{c['open']} never completed; {d['ok_per_simulated_s']:.1f} ok ops per simulated s, latency "
+                f"(virtual) ms p50 {ms(lat['p50'])} p99 {ms(lat['p99'])} max {ms(lat['max'])}\n"
+                f"histories: {v['linearizable']} linearizable, {v['not linearizable']} not linearizable, "
+                f"{v['unknown']} unknown (checked in {d['check_s']:.1f} s)\n")
 
 
 _EXAMPLES = """
@@ -173,6 +254,10 @@ Examples:
   raftzmq sim --proposals 50 --disk unsafe-no-fsync --faults crash --seeds 100   # a committed entry vanishes
   raftzmq sim --core examples/minimal_core.py:MinimalCore --no-prevote --no-check-quorum
   raftzmq sim --seeds 1000000 --scheduler tcp://10.0.0.5:8786   # a hunt on a Dask cluster (docs/multi-host.md)
+  raftzmq sim --workload --seeds 200 --jobs 2     # KV clients: a history per seed, checked for linearizability
+  raftzmq sim --workload --clients 16 --keys 4 --rate 0 --nodes 3 --seeds 50   # closed loop, 16 clients
+  raftzmq sim --workload --seed 3 --log-dir logs/kv3 && raftzmq check --history logs/kv3/history.jsonl
+  raftzmq sim --workload --kv-mutant stale-reads --nodes 3 --seeds 20   # reads from local state: caught
 """
 
 
@@ -198,6 +283,27 @@ def _options(fn):
                      show_default=True, metavar="RATE",
                      help="Client commands per simulated second (Poisson) to whoever the simulator believes "
                           "leads; refused ones are retried. 0: election only (no log records)."),
+        click.option("--workload", is_flag=True,
+                     help="KV clients (as `raftzmq workload`) against the simulated nodes' KV services: a "
+                          "history.jsonl per seed in virtual time, checked for linearizability; a seed that is "
+                          "not linearizable (or unknown) fails."),
+        click.option("--clients", type=click.IntRange(1, MAX_CLIENTS), default=None,
+                     help=f"With --workload: client processes [default: {_WL_DEFAULT.clients}]."),
+        click.option("--keys", type=click.IntRange(1, 10_000), default=None,
+                     help=f"With --workload: keys [default: {_WL_DEFAULT.keys}]."),
+        click.option("--rate", type=click.FloatRange(0, 100_000), default=None,
+                     help=f"With --workload: operations per simulated second, all clients together (open loop); "
+                          f"0: closed loop, each client's next as soon as its last completes "
+                          f"[default: {_WL_DEFAULT.rate:g}]."),
+        click.option("--timeout", type=click.FloatRange(min=0.001, min_open=False), default=None,
+                     help=f"With --workload: an operation's deadline in simulated s; past it the outcome is "
+                          f"indefinite (info) [default: {_WL_DEFAULT.timeout:g}]."),
+        click.option("--budget", type=click.FloatRange(min=0.001), default=None,
+                     help=f"With --workload: the checker's time budget per seed in s; exhausted: unknown, a "
+                          f"failing seed [default: {_WL_DEFAULT.budget_s:g}]."),
+        click.option("--kv-mutant", type=click.Choice(sorted(KV_MUTANTS)), default=None,
+                     help="With --workload: a broken KV node, to see the checker reject its histories "
+                          "(stale-reads: every node answers gets from its own store at once)."),
     ]
     for opt in reversed(opts):
         fn = opt(fn)
@@ -205,10 +311,31 @@ def _options(fn):
 
 
 def _config_from(kw: dict[str, Any]) -> SimConfig:
+    workload = _workload_from(kw)
     cluster = resolve_cluster(kw)  # the live cluster's switches and rules (start, chaos, bench: the same)
     keys = ("duration", "faults", "disk", "delay_ms", "jitter_ms", "delay_dist", "vote_crash", "fault_interval",
             "proposals")
-    return build_config(cluster, **{k: kw.pop(k) for k in keys})
+    return build_config(cluster, workload=workload, **{k: kw.pop(k) for k in keys})
+
+
+_WL_OPTIONS = {"clients": "clients", "keys": "keys", "rate": "rate", "timeout": "timeout", "budget": "budget_s",
+               "kv_mutant": "mutant"}
+
+
+def _workload_from(kw: dict[str, Any]) -> WorkloadConfig | None:
+    """--workload and its options -> WorkloadConfig (None without --workload); an option of the workload given
+    without it is a usage error."""
+    on = kw.pop("workload")
+    given = {field: v for opt, field in _WL_OPTIONS.items() if (v := kw.pop(opt)) is not None}
+    if not on:
+        if given:
+            flag = next(o for o, f in _WL_OPTIONS.items() if f in given)
+            fail(f"--{flag.replace('_', '-')} is an option of --workload (add --workload)")
+        return None
+    try:
+        return WorkloadConfig(**given)
+    except ValueError as exc:
+        fail(str(exc))
 
 
 @click.command("sim", epilog=_EXAMPLES)
@@ -259,9 +386,12 @@ def sim(**kw: Any) -> None:
         click.echo(json.dumps(_json_result(cfg, summary, written, r if single else None, failing), indent=2))
     else:
         if failing is not None:
-            click.echo(_violation_report(failing, written, replay_command(cfg, failing.seed)))
+            click.echo(_failure_report(failing, written, replay_command(cfg, failing.seed)))
         elif written is not None:
             click.echo(f"logs: {written}  (raftzmq check {written})")
+            if r is not None and r.workload is not None:
+                click.echo(f"history: {written / 'history.jsonl'}: {r.workload['verdict'].upper()}  "
+                           f"(raftzmq check --history {written / 'history.jsonl'})")
         click.echo(totals.render(wall), nl=False)
     sys.exit(1 if failing is not None else 0)
 
@@ -277,7 +407,29 @@ def _json_result(cfg: SimConfig, summary: dict[str, Any], written: Path | None, 
         out["violations"] = [v.to_dict() for v in failing.violations]
         out["trace"] = failing.trace
         out["replay"] = replay_command(cfg, failing.seed)
+        if failing.workload is not None:
+            out["workload"] = {k: v for k, v in failing.workload.items() if k not in ("history", "latency_ns")}
     return out
+
+
+def _failure_report(r: SimResult, log_dir: Path | None, replay: str) -> str:
+    """A safety violation (the records that led to it), a history that is not linearizable (the checker's
+    window), or both; then the logs and the replay line."""
+    parts = []
+    if r.violations:
+        parts.append(_violation_report(r, log_dir, replay).rsplit("\nreplay: ", 1)[0])
+    w = r.workload
+    if w is not None and w["verdict"] != "linearizable":
+        lines = [f"{w['verdict'].upper()} history with seed {r.seed}:"]
+        lines += ["  " + line for line in w["report"].splitlines()]
+        if log_dir is not None:
+            h = log_dir / "history.jsonl"
+            lines.append(f"history: {h}  (raftzmq check --history {h} --html lin.html)")
+            if not r.violations:
+                lines.append(f"logs: {log_dir}  (raftzmq check {log_dir})")
+        parts.append("\n".join(lines))
+    parts.append(f"replay: {replay}")
+    return "\n".join(parts)
 
 
 _PROGRESS_EVERY_S = 2.0
@@ -338,7 +490,11 @@ def _keep_logs(result: SimResult, log_dir: str | None) -> Path | None:
     verdict stands without the files and the replay command reproduces them."""
     target = Path(log_dir) if log_dir is not None else Path("logs") / f"sim-{result.seed}"
     try:
-        return write_logs(result, target)
+        written = write_logs(result, target)
+        history = result.workload.get("history") if result.workload is not None else None
+        if history is not None:
+            (written / "history.jsonl").write_text(history, encoding="utf-8")
+        return written
     except OSError as exc:
         click.echo(f"raftzmq: warning: cannot write the logs to {target}: {exc.strerror or exc} "
                    "(choose a writable --log-dir to keep them)", err=True)

@@ -2,13 +2,11 @@
 the outcomes are recorded as `history.jsonl` (docs/history-format.md), then checked by evidence/lincheck.py.
 
 Three parts, so that the live cluster and the simulator share everything but the transport:
-- `generate(...)`: the schedule, a seeded list of (time ns, process, Op): Poisson arrivals at `rate`, each given
-  to a process round-robin, keys uniform over K. Values are unique (`[n]` lists, so put, cas and append mix:
-  append of a list extends it), which keeps the checker's search narrow.
-- `Recorder`: writes the events (invoke before sending; ok/fail/info after) with their time, under one lock, so
-  line order is time order; and the counts and latencies for the summary.
+- `generate(...)` and `Recorder` (lab/kv/schedule.py, re-exported here): the seeded schedule of (time ns,
+  process, Op) and the history writer, which `raftzmq sim --workload` (lab/sim/simkv.py) uses too.
 - drivers: `run_live` (threads with raftzmq.client Clients) and `SimWorkload` (transport-free: the simulator
-  gives it the time and a `submit` function and reports completions back; `sim --workload` can use it).
+  gives it the time and a `submit` function and reports completions back; `raftzmq sim --workload` drives its
+  own event-driven clients instead, lab/sim/simkv.py).
 
 Why threads for the live workload: the clients spend their time blocked in ZeroMQ polls (the GIL is released), a
 single process keeps one clock and one history file with no merging, and N is bounded (MAX_CLIENTS); the
@@ -28,7 +26,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -38,28 +35,15 @@ from typing import Any, Protocol, TextIO
 from raftzmq.evidence import stats
 from raftzmq.evidence.history import History, read_history
 from raftzmq.evidence.lincheck import LinResult, check_history
+from raftzmq.lab.kv.schedule import DEFAULT_MIX, MAX_CLIENTS, Op, Recorder, generate
 from raftzmq.protocol.kvstore import Command
 
 __all__ = ["MAX_CLIENTS", "DEFAULT_MIX", "MAX_WINDOW_LINES", "Op", "generate", "quantile", "Recorder", "Summary",
            "Window", "SimWorkload", "run_live", "outcome_of", "summarize", "summarize_ops", "history_spans",
            "calm_windows", "availability", "final_reads", "lost_writes"]
 
-MAX_CLIENTS = 256
-DEFAULT_MIX = {"get": 0.4, "put": 0.25, "cas": 0.15, "append": 0.15, "delete": 0.05}
 MAX_WINDOW_LINES = 12  # the text summary lists single windows up to this many (JSON: all of them)
 Span = tuple[int, int | None, str]  # an operation: (invoke ns, completion ns or None, ok|fail|info|open)
-
-
-@dataclass(frozen=True, slots=True)
-class Op:
-    f: str  # get, put, delete, cas, append
-    key: str
-    value: Any = None  # put/append: the value; cas: [from, to]; get/delete: None
-
-    def command(self) -> Command:
-        if self.f == "cas":
-            return Command("cas", self.key, self.value[0], self.value[1])
-        return Command(self.f, self.key, self.value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,44 +52,6 @@ class Window:
     end: float
     label: str
     kind: str = ""  # a nemesis kind, or "calm"; "" for a window that is only itself (no per-kind row)
-
-
-def generate(seed: int, processes: int, keys: int, rate: float, duration: float,
-             mix: dict[str, float] | None = None, prefix: str = "") -> list[tuple[int, int, Op]]:
-    """The schedule: (time ns from the start, process, op), in time order, on keys `prefix`k0 ... The live
-    workload gives each run a fresh prefix: its history starts every key absent and its values are [1], [2], ...,
-    so a second run on the same cluster must not meet the first one's keys."""
-    if not 1 <= processes <= MAX_CLIENTS:
-        raise ValueError(f"processes must be 1..{MAX_CLIENTS}, got {processes}")
-    if keys < 1 or rate <= 0 or duration <= 0:
-        raise ValueError("keys >= 1, rate > 0 and duration > 0")
-    mix = mix or DEFAULT_MIX
-    unknown = set(mix) - set(DEFAULT_MIX)
-    if unknown or not mix or min(mix.values()) < 0 or sum(mix.values()) <= 0:
-        raise ValueError(f"a mix gives non-negative weights to {', '.join(DEFAULT_MIX)}")
-    rng = random.Random(seed)
-    names, weights = list(mix), list(mix.values())
-    out: list[tuple[int, int, Op]] = []
-    t, n = 0.0, 0
-    last: dict[str, Any] = {}  # the last value the schedule wrote per key: cas usually expects it
-    while True:
-        t += rng.expovariate(rate)
-        if t >= duration:
-            return out
-        key = f"{prefix}k{rng.randrange(keys)}"
-        f = rng.choices(names, weights)[0]
-        n += 1
-        if f in ("put", "append"):
-            value: Any = [n]
-            last[key] = value if f == "put" else None
-        elif f == "cas":
-            value = [last.get(key), [n]]
-            last[key] = [n]
-        else:
-            value = None
-            if f == "delete":
-                last[key] = None
-        out.append((int(t * 1e9), n % processes, Op(f, key, value)))
 
 
 def quantile(values: Sequence[float], q: float) -> float | None:
@@ -124,82 +70,6 @@ def outcome_of(op: Op, call: Callable[[Command], Any]) -> tuple[str, Any]:
     except Failed:
         return "fail", None
     return "ok", (resp.value if op.f == "get" else None)
-
-
-class Recorder:
-    """Writes a history as it happens (thread-safe) and keeps what the summary needs."""
-
-    def __init__(self, out: TextIO | None = None, clock: Callable[[], int] | None = None) -> None:
-        self.out = out
-        self.lines: list[dict[str, Any]] = []  # kept when there is no file
-        self.keep = out is None
-        self.closed = False  # after close(), late completions are not written (the operation stays open)
-        self._clock = clock or time.monotonic_ns
-        self._t0 = self._clock()
-        self._lock = threading.Lock()
-        self._open: dict[int, tuple[Op, int]] = {}
-        self.counts = {"invoke": 0, "ok": 0, "fail": 0, "info": 0}
-        self.latencies_ns: list[int] = []  # of ok operations
-        self.ops: list[tuple[int, int | None, str]] = []  # (invoke ns, completion ns or None, type) per operation
-        self._op_index: dict[int, int] = {}
-
-    def now(self) -> int:
-        return self._clock() - self._t0
-
-    @property
-    def t0_ns(self) -> int:
-        """The clock's reading at time 0 of the history (time.monotonic_ns(): the logs' mono_ns)."""
-        return self._t0
-
-    def _emit(self, rec: dict[str, Any]) -> None:
-        if self.keep:
-            self.lines.append(rec)
-        if self.out is not None:
-            self.out.write(json.dumps(rec, separators=(", ", ": ")) + "\n")
-
-    def invoke(self, process: int, op: Op, at: int | None = None) -> int:
-        with self._lock:
-            if self.closed:
-                raise ValueError("the recorder is closed")
-            if process in self._open:
-                raise ValueError(f"process {process} invokes while its operation is open")
-            t = self.now() if at is None else at
-            self._open[process] = (op, t)
-            self._op_index[process] = len(self.ops)
-            self.ops.append((t, None, "open"))
-            self.counts["invoke"] += 1
-            self._emit({"process": process, "type": "invoke", "f": op.f, "key": op.key,
-                        "value": op.value, "time": t})
-            return t
-
-    def complete(self, process: int, kind: str, value: Any = None, at: int | None = None) -> int:
-        if kind not in ("ok", "fail", "info"):
-            raise ValueError(f"a completion is ok, fail or info, got {kind!r}")
-        with self._lock:
-            if self.closed:
-                return -1
-            op, t_call = self._open.pop(process)
-            t = max(self.now() if at is None else at, t_call)
-            self.counts[kind] += 1
-            if kind == "ok":
-                self.latencies_ns.append(t - t_call)
-            self.ops[self._op_index.pop(process)] = (t_call, t, kind)
-            self._emit({"process": process, "type": kind, "f": op.f, "key": op.key,
-                        "value": value if op.f == "get" and kind == "ok" else op.value, "time": t})
-            return t
-
-    def flush(self) -> None:
-        if self.out is not None:
-            with self._lock:
-                if not self.closed:
-                    self.out.flush()
-
-    def close(self) -> None:
-        """No more events: what is open stays open (indefinite). The caller closes the file."""
-        with self._lock:
-            if self.out is not None and not self.closed:
-                self.out.flush()
-            self.closed = True
 
 
 @dataclass(slots=True)

@@ -5,7 +5,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from raftzmq.evidence.checker import Violation
 from raftzmq.protocol.core import PERSIST_MODES, CoreConfig
@@ -14,6 +14,9 @@ from raftzmq.runtime.config import ClusterConfig, ConfigError
 
 from raftzmq.lab.sim import faults as F
 from raftzmq.lab.sim.simdisk import DISK_MODES
+
+if TYPE_CHECKING:
+    from raftzmq.lab.sim.simkv import WorkloadConfig
 
 __all__ = ["SimConfig", "SimResult", "write_logs", "write_records"]
 
@@ -42,6 +45,7 @@ class SimConfig:
     record_logs: bool = True  # keep every record (needed to write logs); off: only the trace window
     core: str = "builtin"  # which core runs: a spec for raftzmq.runtime.cores.coreload (docs/core-contract.md)
     proposals: float = 0.0  # client commands per simulated second, to the node the simulator believes leads
+    workload: WorkloadConfig | None = None  # sim --workload: KV clients, a history per seed (lab/sim/simkv.py)
 
     def __post_init__(self) -> None:
         self.cluster_config()  # nodes, timeouts, heartbeat, features and persist mode: the live cluster's rules
@@ -92,6 +96,7 @@ class SimConfig:
             "persist_ms": self.persist_ms,
             # (only when on: election-only runs keep the records they always had)
             **({"proposals": self.proposals} if self.proposals else {}),
+            **({"workload": self.workload.to_dict()} if self.workload is not None else {}),
         }
 
 
@@ -114,10 +119,13 @@ class SimResult:
     lost_writes: int
     stats: dict[str, Any] = field(default_factory=dict)
     replication: dict[str, int] = field(default_factory=dict)  # with proposals: proposed, accepted, committed...
+    workload: dict[str, Any] | None = None  # sim --workload: counts, verdict, check, history (SimKV.finish)
 
     @property
     def ok(self) -> bool:
-        return not self.violations
+        """No safety violation, and with --workload a linearizable history (not linearizable or unknown: a
+        failing seed)."""
+        return not self.violations and (self.workload is None or self.workload["verdict"] == "linearizable")
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -127,6 +135,8 @@ class SimResult:
             "failovers_s": [round(f, 6) for f in self.failovers], "unresolved_failovers": self.unresolved_failovers,
             "messages": self.messages, "faults": self.faults_injected, "lost_writes": self.lost_writes,
             **({"replication": self.replication} if self.replication else {}),
+            **({"workload": {k: v for k, v in self.workload.items() if k not in ("history", "latency_ns")}}
+               if self.workload is not None else {}),
         }
 
 

@@ -12,6 +12,9 @@ ports: a SimDisk for saves, in-memory records for the log, the event heap for se
 Records go to in-memory lists with the live schema (node-<id>.jsonl, supervisor.jsonl) and are fed to the
 evidence Checker as they are written; `write_logs` dumps them for `raftzmq check`.
 
+With a workload (`sim --workload`, lab/sim/simkv.py) each node incarnation also runs the KV service over what it
+applies, and simulated clients talk to it; the hooks here are few: its apply port, step-down, resume, start, end.
+
 Connection-close events (disconnect hints): a crash closes the crashed node's connections, and each other node's
 transport notices after HINT_DELAY (the kernel closes a dead process's sockets at once; a pause or a partition
 closes nothing, so neither produces one). Modelled only with hints on, so runs with hints off replay as before.
@@ -39,6 +42,7 @@ from raftzmq.runtime.node.embedding import Apply, Embedding, LogPort, SavePort, 
 
 from raftzmq.lab.sim import faults as F
 from raftzmq.lab.sim.simdisk import SimDisk
+from raftzmq.lab.sim.simkv import SimKV
 from raftzmq.evidence.recordline import format_record
 from raftzmq.lab.sim.simtypes import SimConfig, SimResult, write_logs
 
@@ -88,8 +92,8 @@ class Simulator:
         self.net_rng, self.fault_rng, self.vote_rng = rng("net"), rng("faults"), rng("vote-crash")
         self.fault_clock = rng("fault-clock")  # only the gaps between injections: independent of the fault kinds
         self.hint_rng = rng("hints")
-        # replication (only with proposals, so election-only runs draw exactly what they always drew)
-        self.replicating = config.proposals > 0
+        # replication (only with proposals or --workload, so election-only runs draw exactly what they always drew)
+        self.replicating = config.proposals > 0 or config.workload is not None
         self.client_rng, self.torn_rng = rng("client"), rng("torn")
         self.client_queue: deque[bytes] = deque()  # commands not accepted by a leader yet, oldest first
         self.client_retry = False  # a retry of the queue is scheduled
@@ -132,6 +136,7 @@ class Simulator:
         # the events the run's metrics follow, and who follows them (see _sink)
         self._watched = {"became_leader": self._on_leader, "became_candidate": self._on_candidate,
                          "stepped_down": self._on_stepped_down, "vote_granted": self._on_vote}
+        self.kv = SimKV(self, config.workload) if config.workload is not None else None  # sim --workload
 
     # ------------------------------------------------------------------ records
 
@@ -259,6 +264,9 @@ class Simulator:
         # Entries go to the SimDisk's log; no state machine (the default apply port), but the embedding still
         # logs entries_applied, so the checker sees what would be applied. Replicating (recovered given): the
         # embedding writes the replication records with its digest chain.
+        if self.kv is not None:  # sim --workload: each incarnation's KV service applies what commits
+            return embed(*self._ports(node, log), append=partial(self._append, node), apply=self.kv.apply_port(node),
+                         state=state, recovered=recovered)
         return embed(*self._ports(node, log), append=partial(self._append, node), state=state, recovered=recovered)
 
     def _ports(self, node: _Node, log: LogWriter) -> tuple[SavePort, LogPort, SendPort]:
@@ -313,6 +321,8 @@ class Simulator:
 
     def _on_stepped_down(self, node: _Node, term: int, fields: dict[str, Any]) -> None:
         self._update_leader()
+        if self.kv is not None:
+            self.kv.stepped_down(node)
 
     def _on_vote(self, node: _Node, term: int, fields: dict[str, Any]) -> None:
         if (fields["candidate"] != node.id and "crash" in self.cfg.faults
@@ -365,8 +375,10 @@ class Simulator:
             self._start(node)
         if cfg.faults:
             self._call_at(self._next_fault_gap(), self._inject)
-        if self.replicating:
+        if cfg.proposals > 0:
             self._call_at(self.client_rng.expovariate(cfg.proposals), self._client)
+        if self.kv is not None:
+            self.kv.start()
         heap, pop, push, nodes = self.heap, heapq.heappop, heapq.heappush, self.nodes
         end = cfg.duration
         delivered = 0
@@ -469,7 +481,8 @@ class Simulator:
             self.seed, self.cfg, violations, self.frozen_trace or [], self.files if self.cfg.record_logs else {},
             self.cfg.duration, self.elections, self.leaders, self.max_term, self.leaderless, self.failovers,
             1 if self.loss is not None else 0, self.messages, self.faults_injected, self.disk.lost_writes,
-            result.stats, self._replication_counts(result.stats))
+            result.stats, self._replication_counts(result.stats),
+            self.kv.finish(keep_history=self.cfg.record_logs) if self.kv is not None else None)
 
     def _replication_counts(self, stats: dict[str, Any]) -> dict[str, int]:
         if not self.replicating:
@@ -615,6 +628,8 @@ class Simulator:
         for peer in hints:
             if node.up:
                 self._apply(node, node.core.hint(peer, self.now, "simulated"))
+        if node.up and self.kv is not None:
+            self.kv.resumed(node)  # client requests that waited in the socket
         if node.up:
             core = node.core
             if self.now >= core.deadline:
