@@ -528,7 +528,7 @@ class Node:
             nd = netem.next_due
             if nd is not None and nd < due:
                 due = nd
-            if client is not None and client.next_expiry < due:
+            if client is not None and client.next_expiry < due:  # inf unless a proposal waits there
                 due = client.next_expiry
             if self._first_until is not None:
                 due = min(due, now + FIRST_CHECK_S)
@@ -549,12 +549,14 @@ class Node:
             if nd is not None and nd <= now:
                 self._send_delayed(now)
             self._timers(now)
-            self._flush()  # the turn's group commit, then everything that waited for it
-            if client is not None:
-                client.expire(now)
-                if client.kv is not None:  # (a checked plug-in core may have no `leader`)
-                    client.leadership(core.role == LEADER, getattr(core, "leader", None))
-                if client.readable_after_replies():
+            if self._deferring:
+                self._flush()  # the turn's group commit, then everything that waited for it
+            if client is not None:  # an idle turn only reads three attributes here
+                if now >= client.next_expiry:
+                    client.expire(now)
+                if client.kv is not None and client.leading != (core.role == LEADER):
+                    client.leadership(core.role == LEADER, getattr(core, "leader", None))  # (a plug-in: no leader)
+                if client.replied and client.readable_after_replies():
                     pending.add(client_fd)
             limiter.flush()  # its own (real) clock: log windows are not skewed
             if transport.budgets.excess_frames:
