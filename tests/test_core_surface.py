@@ -72,7 +72,8 @@ def test_every_field_is_either_per_term_or_declared_otherwise():
     core = make_core(1, 3)
     per_term = set(vars(core)) - NOT_PER_TERM
     assert per_term == {"leader", "leader_heard_at", "votes", "peer_heard_at", "transfer_target",
-                        "transfer_sent", "heartbeat_deadline", "tracker"}
+                        "transfer_sent", "heartbeat_deadline", "tracker",
+                        "_beats", "_answer"}  # the reused heartbeats and heartbeat answer (the idle hot path)
 
 
 @pytest.mark.parametrize("role", [FOLLOWER, PRECANDIDATE, CANDIDATE, LEADER])

@@ -294,6 +294,12 @@ class ElectionCore:
         self._term_only = config.persist_mode == "term-only"
         self._persisted = HardState(self.term, None if self._term_only else self.voted_for, commit)
         self._messages: list[Message] = []
+        # The idle hot path sends the same messages again and again: the last heartbeat to each peer and the last
+        # heartbeat answer are reused while every field is the same (messages are immutable; an equal message
+        # is the same message), which spares building and validating them, and the codec's cache finds them
+        # by identity.
+        self._beats: dict[int, AppendEntries] = {}
+        self._answer: AppendResponse | None = None
         self._early: list[Message] = []  # may leave before this input's persist is durable (see become_candidate)
         self._own_vote = 0  # a candidacy's term whose own vote counts at the next input (it is durable by then)
         self._events: list[Event] = []
@@ -448,7 +454,7 @@ class ElectionCore:
     def reset(self, term: int) -> None:
         """Enter `term` (the vote is cleared when the term changes) and clear every piece of per-term state: the
         leader and when it was heard from, the votes collected, the leader's view of its peers, a pending transfer,
-        the heartbeat timer and the hint state. Called by every transition that starts a term's role (follower,
+        the heartbeat timer, the reused heartbeat messages and the hint state. Called by every transition that starts a term's role (follower,
         candidate, leader); a pre-candidacy asks about term + 1 and changes none of it but the leader and votes."""
         if term != self.term:
             if term < self.term:
@@ -462,6 +468,7 @@ class ElectionCore:
         self.transfer_target = None
         self.transfer_sent = False
         self.heartbeat_deadline = _INF
+        self._beats, self._answer = {}, None  # the reused heartbeats and answer belong to one term
         self.hints.reset()
 
     def _become(self, role: str) -> None:
@@ -655,7 +662,10 @@ class ElectionCore:
         if not msg.entries:  # a heartbeat (the hot path)
             match = self.log.heartbeat(msg.prev_index, msg.prev_term, msg.commit)
             if match >= 0:
-                self._messages.append(AppendResponse(self.term, self.id, msg.src, True, match))  # _send, inlined
+                ans = self._answer
+                if ans is None or ans.index != match or ans.dst != msg.src or ans.term != self.term:
+                    ans = self._answer = AppendResponse(self.term, self.id, msg.src, True, match)
+                self._messages.append(ans)  # _send, inlined
                 return
         try:
             res = self.log.follower_append(msg.prev_index, msg.prev_term, msg.entries, msg.commit)
@@ -806,12 +816,16 @@ class ElectionCore:
         tracker = self.tracker
         assert tracker is not None
         last, commit = log.last_index, log.commit
-        progress = tracker.progress
+        progress, beats = tracker.progress, self._beats
         for peer in self.peers:
             pr = progress[peer]
             m = pr.match
             if m == last and pr.state != PROBE:  # caught up: a heartbeat (the hot path)
-                append(AppendEntries(term, me, peer, m, log.term_at(m) if m else 0, (), commit if commit < m else m))
+                c, t = commit if commit < m else m, log.term_at(m) if m else 0
+                hb = beats.get(peer)
+                if hb is None or hb.prev_index != m or hb.commit != c or hb.term != term or hb.prev_term != t:
+                    hb = beats[peer] = AppendEntries(term, me, peer, m, t, (), c)
+                append(hb)
             elif pr.can_send() and (pr.state == PROBE or pr.next <= last):
                 self._replicate(peer)
             elif pr.match < last and pr.next > last and pr.state != PROBE:
