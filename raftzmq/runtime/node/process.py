@@ -842,22 +842,30 @@ class Node:
             self._wal_dirty = False
             self.syncs += 1
         state, saved = self._pending_state, self._saved_state
+        commit_only = None
         if state is not None and state != saved:
-            now = time.monotonic()
             # Term or vote changed: durable now (before anything of this turn leaves). The commit index alone
             # needs no fsync (a lost commit index is learnt again): it is saved with the next term/vote change,
-            # at most once a second otherwise, and at a clean stop.
-            if hard_state_changed(saved, state) or now - self._state_saved_at >= COMMIT_SAVE_INTERVAL_S:
-                try:
-                    self.state_file.save(state)
-                except StorageFatalError as exc:
-                    self._refuse(f"storage fatal error: {exc}", EXIT_STORAGE)
-                self._saved_state, self._state_saved_at = state, now
+            # at most once a second otherwise (after this turn's sends and applies: a state save is several
+            # fsyncs, and nothing waits for it), and at a clean stop.
+            if hard_state_changed(saved, state):
+                self._save_hard_state(state)
+            elif time.monotonic() - self._state_saved_at >= COMMIT_SAVE_INTERVAL_S:
+                commit_only = state
         self._deferring = False
         queue, self._deferred = self._deferred, []
         queue = self._batch_sends(queue)
         for item in queue:
             item[0](*item[1:])
+        if commit_only is not None and self._saved_state != commit_only:
+            self._save_hard_state(commit_only)
+
+    def _save_hard_state(self, state: HardState) -> None:
+        try:
+            self.state_file.save(state)
+        except StorageFatalError as exc:
+            self._refuse(f"storage fatal error: {exc}", EXIT_STORAGE)
+        self._saved_state, self._state_saved_at = state, time.monotonic()
 
     def _batch_sends(self, queue: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         """The turn's sends as one send at the place of its last (AppendEntries to one follower coalesced, see
