@@ -587,7 +587,12 @@ class Node:
                 self._mesh_pending.remove(msg.src)  # e.g. a candidate: our answer needs this connection now
                 self._connect_peers(only=msg.src)
             if netem.allows(msg.src, node_id):
-                self._apply(step(msg, now))
+                out = step(msg, now)
+                # A Ready with nothing to carry out (a leader hearing a caught-up follower's answer) skips the
+                # embedding: it would only find every field empty.
+                if out.messages or out.persist is not None or out.events or out.entries or out.committed \
+                        or out.early:
+                    self._apply(out)
             else:
                 transport.log_drop(msg.src, msg.kind, "partition")
         if not transport.more:
