@@ -410,7 +410,7 @@ class Transport:
         stats = self.stats
         rejected0 = stats["rejected"]
         for n in range(self.recv_batch):
-            if n < EAGER_EVENTS and not router.get(_EVENTS) & _POLLIN:
+            if n < EAGER_EVENTS and not cast(int, router.get(_EVENTS)) & _POLLIN:
                 break
             try:
                 parts, user_id = self._read()
