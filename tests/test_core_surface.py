@@ -201,3 +201,19 @@ def test_idle_heartbeats_and_their_answers_are_reused_only_while_every_field_is_
     c.pending = []
     c[2].reset(c[2].term + 1)  # a new term forgets them
     assert c[2]._answer is None and c[2]._beats == {}
+
+
+def test_a_probing_leaders_empty_appendentries_are_reused_too():
+    """A follower the leader still probes (its answers not delivered) gets the same empty AppendEntries each
+    heartbeat: the same message object while its fields are the same (equal to a freshly built one)."""
+    c = Cluster(3, prevote=False)
+    c.fire(1)
+    c.stabilize()
+    c.pending = []
+    first = _heartbeats(c, 1)  # answers never delivered from here on
+    c.pending = []
+    again = _heartbeats(c, 1)
+    assert set(first) == set(again) == {2, 3}
+    for p in first:
+        assert again[p] is first[p]
+        assert again[p] == AppendEntries(c[1].term, 1, p, again[p].prev_index, again[p].prev_term, (), again[p].commit)

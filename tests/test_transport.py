@@ -108,7 +108,9 @@ def test_reading_as_the_loop_does_gets_every_frame_of_a_burst_the_fd_edge_never_
 
     from raftzmq.runtime.node import transport as transport_mod
 
-    t1, _ = make(ctx, 1, endpoints)
+    t1 = Transport(ctx, 1, endpoints, Codec(MEMBERS, 1), LogLimiter(lambda e, **f: None), reconnect_ms=10,
+                   sndhwm=1000)  # the whole burst fits in the sender's queue
+    t1.open()
     t2, _ = make(ctx, 2, endpoints)
     hb = AppendEntries(3, 1, 2)
     receive_until(t2, lambda g: hb in g, "the connection", resend=lambda: t1.send(hb))

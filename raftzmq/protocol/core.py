@@ -793,7 +793,10 @@ class ElectionCore:
             nxt = pr.next
             ents = log.entries_from(nxt, cfg.max_entries_per_message, cfg.max_bytes_per_message)
             end = nxt - 1 + len(ents)
-            send(AppendEntries(term, me, peer, nxt - 1, log.term_at(nxt - 1), ents, log.commit))
+            if ents:
+                send(AppendEntries(term, me, peer, nxt - 1, log.term_at(nxt - 1), ents, log.commit))
+            else:  # an empty probe (a PROBE follower with nothing to send, e.g. an idle cluster's empty log)
+                send(self._beat(peer, nxt - 1, log.term_at(nxt - 1), log.commit))
             pr.sent(end, log.size(nxt, end))
             if pr.state == PROBE or end >= last:
                 break
@@ -832,9 +835,16 @@ class ElectionCore:
                 self._probe_tail(peer)
             else:
                 m = pr.match
-                append(AppendEntries(term, me, peer, m, log.term_at(m) if m else 0, (),
-                                     commit if commit < m else m))
+                append(self._beat(peer, m, log.term_at(m) if m else 0, commit if commit < m else m))
         self.heartbeat_deadline = self.now + self.config.heartbeat_interval
+
+    def _beat(self, peer: int, prev: int, prev_term: int, commit: int) -> AppendEntries:
+        """An AppendEntries without entries to `peer`: the last one sent it when every field is the same."""
+        hb = self._beats.get(peer)
+        if hb is None or hb.prev_index != prev or hb.commit != commit or hb.term != self.term \
+                or hb.prev_term != prev_term:
+            hb = self._beats[peer] = AppendEntries(self.term, self.id, peer, prev, prev_term, (), commit)
+        return hb
 
     def _probe_tail(self, peer: int) -> None:
         """Everything was sent to `peer` (REPLICATE) but not all acknowledged: maybe lost. An empty AppendEntries
@@ -844,7 +854,7 @@ class ElectionCore:
         assert pr is not None
         log = self.log
         prev = pr.next - 1
-        self._messages.append(AppendEntries(self.term, self.id, peer, prev, log.term_at(prev), (), log.commit))
+        self._messages.append(self._beat(peer, prev, log.term_at(prev), log.commit))
 
     def _quorum_active(self) -> bool:
         window = self.config.election_timeout_max
