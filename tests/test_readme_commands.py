@@ -295,6 +295,9 @@ LINES: dict[str, Line] = {
     "raftzmq scenario figure8 --core raftzmq.lab.conform.mutants:CommitsOldTerm":
         Line("raftzmq scenario figure8 --core raftzmq.lab.conform.mutants:CommitsOldTerm",
              r"\(h\) state-machine-safety", code=1),
+    "raftzmq scenario figure8 --live --core raftzmq.lab.conform.mutants:CommitsOldTerm":
+        Line("raftzmq scenario figure8 --live --core raftzmq.lab.conform.mutants:CommitsOldTerm",
+             r"5\. node \d leads term \d+ \(incarnation 2\)[\s\S]*\(h\) state-machine-safety", code=1),
     "raftzmq bench cluster":
         Line("raftzmq bench cluster --nodes 3 --runs 1 --idle 1", r"cold start median \(s\): [\d.]+"),
     "raftzmq bench hotpath":

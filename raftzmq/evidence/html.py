@@ -22,6 +22,7 @@ from typing import Any
 from .checker import CheckResult, check_located
 from .linview import Band, lin_section
 from .logfile import Located, LogFormatError, read_run
+from .logview import LOG_STYLE, build_log_view
 from .report import failovers, recovery_summary
 from .runhistory import RunHistory, run_history
 from .runview import MARK_STYLE, ROLE_STYLE, SKEW_STYLE, RunView, build_view, short_label
@@ -75,6 +76,21 @@ def _failovers(view: RunView, size: int) -> list[dict[str, Any]]:
     return out
 
 
+def _logs(view: RunView) -> dict[str, Any] | None:
+    """The log lanes (evidence/logview.py): per node its last index and commit index as steps [t, value, rec],
+    every commit_advanced [t, node, commit, rec] and replaced suffix [t, node, first, old_last, rec]; None for
+    a run without replication records (the page then draws no log lanes)."""
+    logs = build_log_view(view.records)
+    if logs.empty:
+        return None
+    def steps(lines: dict[int, Any]) -> dict[str, list[list[Any]]]:
+        return {str(n): [[_ms(view, st.at_ns), st.value, st.index] for st in lines.get(n, [])] for n in view.nodes}
+    return {"max_index": logs.max_index, "growth": steps(logs.growth), "commit_line": steps(logs.commit_line),
+            "commits": [[_ms(view, m.at_ns), m.node, m.commit, m.index] for m in logs.commits],
+            "replaced": [[_ms(view, r.at_ns), r.node, r.first, r.old_last, r.index] for r in logs.replaced],
+            "style": LOG_STYLE}
+
+
 def _records(located: Sequence[Located], files: dict[str, int], view: RunView) -> list[list[Any]]:
     return [[files.setdefault(loc.file, len(files)), loc.line, _ms(view, loc.record["mono_ns"]), loc.record]
             for loc in located]
@@ -104,6 +120,7 @@ def report_data(located: Sequence[Located], check: CheckResult, *, title: str,
                   for a in view.arrows],
         "verdict": _verdict(view, check, {w: i for i, w in enumerate(wheres)}),
         "failovers": _failovers(view, size),
+        "logs": _logs(view),
         "summary": recovery_summary(records, size),
         "files": [Path(name).name for name in files],
         "records": rows,
