@@ -136,6 +136,26 @@ def test_a_proposal_that_waits_past_its_bound_is_answered_unknown(port):
     assert resp.status == "unknown" and port.n_waiting == 0 and port.next_expiry == float("inf")
 
 
+def test_the_expiry_is_armed_only_while_a_proposal_waits_and_still_fires(port):
+    """The node's loop arms no timer for the port while nothing waits (next_expiry inf); one proposal waiting
+    arms it at its deadline, answering it disarms it, and a later proposal arms it again and expires."""
+    assert port.next_expiry == float("inf")
+    _send(port, 20)
+    _serve_all(port, 1, now=10.0)
+    assert port.next_expiry == 15.0
+    port.committed([Entry(1, 2, b"x")])
+    (resp,) = _serve_until_answered(port, 1, now=11.0)
+    assert resp.status == "ok" and port.next_expiry == float("inf"), "nothing waits: disarmed"
+    _send(port, 21)
+    _serve_all(port, 2, now=20.0)
+    assert port.next_expiry == 25.0
+    port.expire(24.9)
+    assert port.n_waiting == 1
+    port.expire(25.0)
+    (resp,) = _serve_until_answered(port, 1, now=25.0)
+    assert (resp.request_id, resp.status) == (21, "unknown") and port.next_expiry == float("inf")
+
+
 def test_stats_answers_the_counters_as_json(tmp_path):
     import json as _json
     ctx = zmq.Context()

@@ -75,7 +75,8 @@ def test_every_field_is_either_per_term_or_declared_otherwise():
     assert per_term == {"leader", "leader_heard_at", "votes", "peer_heard_at", "transfer_target",
                         "transfer_sent", "heartbeat_deadline", "tracker",
                         "_read_round", "_read_acked", "_read_quorum_round", "_read_sent_at", "_read_waiting",
-                        "_lease_until", "_lease_off", "_term_start"}
+                        "_lease_until", "_lease_off", "_term_start",
+                        "_beats", "_answer"}  # the reused heartbeats and heartbeat answer (the idle hot path)
 
 
 @pytest.mark.parametrize("role", [FOLLOWER, PRECANDIDATE, CANDIDATE, LEADER])
@@ -172,3 +173,50 @@ def test_mutants_and_test_cores_override_no_private_method_of_the_core():
     # (the scan does see an override: a class that had one would be listed)
     probe = "class Bad(ElectionCore):\n    def __init__(self): pass\n    def _flush(self): pass\n"
     assert _core_subclasses_with_private_methods(probe) == ["<src>:Bad._flush"]
+
+
+def _heartbeats(c: Cluster, leader: int) -> dict[int, AppendEntries]:
+    out = c.fire(leader)
+    return {m.dst: m for m in out.messages if isinstance(m, AppendEntries)}
+
+
+def test_idle_heartbeats_and_their_answers_are_reused_only_while_every_field_is_the_same():
+    """The idle hot path reuses the last heartbeat to each peer and the last answer (immutable messages); a
+    heartbeat whose commit moved, or an answer at a new match or in a new term, is a new message."""
+    c = Cluster(3, prevote=False)
+    c.fire(1)
+    c.stabilize()
+    leader = c[1]
+    assert leader.role == LEADER
+    first = _heartbeats(c, 1)
+    answers = [c.step(m).messages[0] for m in first.values()]
+    again = _heartbeats(c, 1)
+    assert all(again[p] is first[p] for p in first), "same fields: the same message"
+    answers2 = [c.step(m).messages[0] for m in again.values()]
+    assert [a.index for a in answers2] == [a.index for a in answers] and answers2[-1] is answers[-1]
+    c.pending = []
+    c.propose(1, b"x")
+    c.stabilize()  # replicated and committed: match and commit moved
+    moved = _heartbeats(c, 1)
+    assert all(moved[p] is not first[p] and moved[p].prev_index > first[p].prev_index for p in first)
+    answer = c.step(moved[2]).messages[0]
+    assert isinstance(answer, AppendResponse) and answer.index == moved[2].prev_index and answer is not answers[0]
+    c.pending = []
+    c[2].reset(c[2].term + 1)  # a new term forgets them
+    assert c[2]._answer is None and c[2]._beats == {}
+
+
+def test_a_probing_leaders_empty_appendentries_are_reused_too():
+    """A follower the leader still probes (its answers not delivered) gets the same empty AppendEntries each
+    heartbeat: the same message object while its fields are the same (equal to a freshly built one)."""
+    c = Cluster(3, prevote=False)
+    c.fire(1)
+    c.stabilize()
+    c.pending = []
+    first = _heartbeats(c, 1)  # answers never delivered from here on
+    c.pending = []
+    again = _heartbeats(c, 1)
+    assert set(first) == set(again) == {2, 3}
+    for p in first:
+        assert again[p] is first[p]
+        assert again[p] == AppendEntries(c[1].term, 1, p, again[p].prev_index, again[p].prev_term, (), again[p].commit)

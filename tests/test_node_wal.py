@@ -133,6 +133,22 @@ def test_a_commit_only_change_is_not_an_fsync(tmp_path):
     assert trace == [] and node.wal.commit == 2
 
 
+def test_a_due_commit_only_save_comes_after_the_turns_sends_and_a_vote_before_them(tmp_path):
+    trace: list = []
+    node = _node(tmp_path, trace)
+    node._apply(_ready(1, 2))
+    trace.clear()
+    node._state_saved_at = 0.0  # a second has passed: the commit index is saved in this turn...
+    node._in_turn = True
+    node._apply(_ready(3, 1, persist=HardState(2, 1, commit=2)))
+    node._flush()
+    assert trace == ["fsync", ("send", 2), ("save", HardState(2, 1, commit=2))], "...after what it sent"
+    trace.clear()
+    node._apply(_ready(4, 1, term=3, persist=HardState(3, None, commit=2)))  # a term change: before the send
+    node._flush()
+    assert trace == ["fsync", ("save", HardState(3, None, commit=2)), ("send", 2)]
+
+
 @pytest.mark.parametrize("fault, where", [("append:EIO", "append"), ("fsync:EIO", "fsync"),
                                           ("append:ENOSPC", "append")])
 def test_a_log_disk_fault_stops_the_node_before_anything_of_the_turn_leaves(tmp_path, fault, where):

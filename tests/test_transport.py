@@ -98,6 +98,43 @@ def test_two_transports_exchange_messages(ctx, endpoints):
     t2.close()
 
 
+@pytest.mark.parametrize("batch", [2, 64])
+def test_reading_as_the_loop_does_gets_every_frame_of_a_burst_the_fd_edge_never_lost(ctx, endpoints, batch):
+    """receive() reads the first EAGER_EVENTS frames of a wake after asking ZMQ_EVENTS and the rest until
+    zmq.Again. Driven as the node's loop drives it (read; sleep on the ROUTER's edge-triggered ZMQ_FD unless `more`
+    says frames wait), a burst of 3 x EAGER_EVENTS frames all arrive: a read that stopped early without `more`
+    would leave the edge unarmed and the poll below would time out with frames unread."""
+    import select
+
+    from raftzmq.runtime.node import transport as transport_mod
+
+    t1 = Transport(ctx, 1, endpoints, Codec(MEMBERS, 1), LogLimiter(lambda e, **f: None), reconnect_ms=10,
+                   sndhwm=1000)  # the whole burst fits in the sender's queue
+    t1.open()
+    t2, _ = make(ctx, 2, endpoints)
+    hb = AppendEntries(3, 1, 2)
+    receive_until(t2, lambda g: hb in g, "the connection", resend=lambda: t1.send(hb))
+    t2.recv_batch = batch
+    ep = select.epoll()
+    ep.register(t2.router.getsockopt(zmq.FD), select.EPOLLIN)
+    try:
+        t2.receive()  # late resends of the connection's heartbeat, if any
+        got: list = []
+        burst = [AppendEntries(3, 1, 2, prev_index=i, prev_term=3) for i in range(1, 3 * transport_mod.EAGER_EVENTS + 1)]
+        for m in burst:
+            assert t1.send(m)
+        deadline = time.monotonic() + 5
+        while len(got) < len(burst) and time.monotonic() < deadline:
+            if not t2.more:
+                assert ep.poll(3.0), f"ZMQ_FD did not signal again with {len(burst) - len(got)} frames unread"
+            got += [m for m in t2.receive() if m.prev_index]
+        assert [m.prev_index for m in got] == [m.prev_index for m in burst]
+    finally:
+        ep.close()
+        t1.close()
+        t2.close()
+
+
 def test_send_to_dead_peer_drops_without_blocking(ctx, endpoints):
     t1, records = make(ctx, 1, endpoints)  # nobody listens on 2's or 3's endpoint
     start = time.monotonic()

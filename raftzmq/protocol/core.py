@@ -324,6 +324,12 @@ class ElectionCore:
         self._term_only = config.persist_mode == "term-only"
         self._persisted = HardState(self.term, None if self._term_only else self.voted_for, commit)
         self._messages: list[Message] = []
+        # The idle hot path sends the same messages again and again: the last heartbeat to each peer and the last
+        # heartbeat answer are reused while every field is the same (messages are immutable; an equal message
+        # is the same message), which spares building and validating them, and the codec's cache finds them
+        # by identity.
+        self._beats: dict[int, AppendEntries] = {}
+        self._answer: AppendResponse | None = None
         self._early: list[Message] = []  # may leave before this input's persist is durable (see become_candidate)
         self._own_vote = 0  # a candidacy's term whose own vote counts at the next input (it is durable by then)
         self._events: list[Event] = []
@@ -557,7 +563,7 @@ class ElectionCore:
     def reset(self, term: int) -> None:
         """Enter `term` (the vote is cleared when the term changes) and clear every piece of per-term state: the
         leader and when it was heard from, the votes collected, the leader's view of its peers, a pending transfer,
-        the heartbeat timer and the hint state. Called by every transition that starts a term's role (follower,
+        the heartbeat timer, the reused heartbeat messages and the hint state. Called by every transition that starts a term's role (follower,
         candidate, leader); a pre-candidacy asks about term + 1 and changes none of it but the leader and votes."""
         if term != self.term:
             if term < self.term:
@@ -578,6 +584,7 @@ class ElectionCore:
         self._lease_until = -_INF
         self._lease_off = False
         self._term_start = 0
+        self._beats, self._answer = {}, None  # the reused heartbeats and answer belong to one term
         self.hints.reset()
 
     def _become(self, role: str) -> None:
@@ -775,7 +782,11 @@ class ElectionCore:
         if not msg.entries:  # a heartbeat (the hot path)
             match = self.log.heartbeat(msg.prev_index, msg.prev_term, msg.commit)
             if match >= 0:
-                self._messages.append(AppendResponse(self.term, self.id, msg.src, True, match, 0, 0, msg.round))
+                ans = self._answer
+                if ans is None or ans.index != match or ans.dst != msg.src or ans.term != self.term \
+                        or ans.round != msg.round:
+                    ans = self._answer = AppendResponse(self.term, self.id, msg.src, True, match, 0, 0, msg.round)
+                self._messages.append(ans)  # _send, inlined
                 return
         try:
             res = self.log.follower_append(msg.prev_index, msg.prev_term, msg.entries, msg.commit)
@@ -905,7 +916,11 @@ class ElectionCore:
             nxt = pr.next
             ents = log.entries_from(nxt, cfg.max_entries_per_message, cfg.max_bytes_per_message)
             end = nxt - 1 + len(ents)
-            send(AppendEntries(term, me, peer, nxt - 1, log.term_at(nxt - 1), ents, log.commit, self._read_round))
+            if ents:
+                send(AppendEntries(term, me, peer, nxt - 1, log.term_at(nxt - 1), ents, log.commit,
+                                   self._read_round))
+            else:  # an empty probe (a PROBE follower with nothing to send, e.g. an idle cluster's empty log)
+                send(self._beat(peer, nxt - 1, log.term_at(nxt - 1), log.commit))
             pr.sent(end, log.size(nxt, end))
             if pr.state == PROBE or end >= last:
                 break
@@ -930,22 +945,33 @@ class ElectionCore:
         tracker = self.tracker
         assert tracker is not None
         last, commit, rnd = log.last_index, log.commit, self._read_round
-        progress = tracker.progress
+        progress, beats = tracker.progress, self._beats
         for peer in self.peers:
             pr = progress[peer]
             m = pr.match
             if m == last and pr.state != PROBE:  # caught up: a heartbeat (the hot path)
-                append(AppendEntries(term, me, peer, m, log.term_at(m) if m else 0, (), commit if commit < m else m,
-                                     rnd))
+                c, t = commit if commit < m else m, log.term_at(m) if m else 0
+                hb = beats.get(peer)
+                if hb is None or hb.prev_index != m or hb.commit != c or hb.term != term or hb.prev_term != t \
+                        or hb.round != rnd:
+                    hb = beats[peer] = AppendEntries(term, me, peer, m, t, (), c, rnd)
+                append(hb)
             elif pr.can_send() and (pr.state == PROBE or pr.next <= last):
                 self._replicate(peer)
             elif pr.match < last and pr.next > last and pr.state != PROBE:
                 self._probe_tail(peer)
             else:
                 m = pr.match
-                append(AppendEntries(term, me, peer, m, log.term_at(m) if m else 0, (),
-                                     commit if commit < m else m, rnd))
+                append(self._beat(peer, m, log.term_at(m) if m else 0, commit if commit < m else m))
         self.heartbeat_deadline = self.now + self.config.heartbeat_interval
+
+    def _beat(self, peer: int, prev: int, prev_term: int, commit: int) -> AppendEntries:
+        """An AppendEntries without entries to `peer`: the last one sent it when every field is the same."""
+        hb, rnd = self._beats.get(peer), self._read_round
+        if hb is None or hb.prev_index != prev or hb.commit != commit or hb.term != self.term \
+                or hb.prev_term != prev_term or hb.round != rnd:
+            hb = self._beats[peer] = AppendEntries(self.term, self.id, peer, prev, prev_term, (), commit, rnd)
+        return hb
 
     def _probe_tail(self, peer: int) -> None:
         """Everything was sent to `peer` (REPLICATE) but not all acknowledged: maybe lost. An empty AppendEntries
@@ -955,8 +981,7 @@ class ElectionCore:
         assert pr is not None
         log = self.log
         prev = pr.next - 1
-        self._messages.append(AppendEntries(self.term, self.id, peer, prev, log.term_at(prev), (), log.commit,
-                                            self._read_round))
+        self._messages.append(self._beat(peer, prev, log.term_at(prev), log.commit))
 
     def _quorum_active(self) -> bool:
         window = self.config.election_timeout_max

@@ -10,6 +10,11 @@ defaults (an idle follower gets 20 frames a second from a 50 ms leader, a vote r
 The excess is never logged per frame: `summary()` hands back one record's fields per `window_s` at most
 (`frames_throttled {frames, bytes, connections}`), which the transport writes through its LogLimiter.
 
+Each bucket is kept as the time at which it would be full again (its "theoretical arrival time", as in the
+generic cell rate algorithm: the same admissions as a token bucket, in one number per budget): a frame is admitted
+while paying for it leaves that time at most `burst_s` ahead of now. An admitted frame costs a few comparisons and
+two stores, and nothing is recomputed for a connection that stays within its budget (every legitimate one).
+
 Throttled connections are kept in a bounded table (`max_connections`; beyond it, new connections share one
 bucket), and entries idle for `idle_s` are dropped, so a process that opens connection after connection cannot
 grow it without bound.
@@ -34,7 +39,12 @@ class ConnectionBudgets:
         self.frames_per_s, self.bytes_per_s = float(frames_per_s), float(bytes_per_s)
         self.max_frames, self.max_bytes = self.frames_per_s * burst_s, self.bytes_per_s * burst_s
         self.window_s, self.max_connections, self.idle_s = window_s, max_connections, idle_s
-        # routing id -> [frame tokens, byte tokens, last refill]
+        # A frame costs 1/frames_per_s seconds of the frame budget and size/bytes_per_s of the byte budget; the
+        # bucket holds burst_s seconds (the epsilon absorbs the rounding of summing many costs: 100 frames of
+        # 1/100 s fill exactly one second).
+        self._frame_cost, self._byte_cost = 1.0 / self.frames_per_s, 1.0 / self.bytes_per_s
+        self._burst = burst_s * (1.0 + 1e-9)
+        # routing id -> [frame budget full again at, byte budget full again at]
         self._buckets: dict[bytes, list[float]] = {}
         self.excess_frames = self.excess_bytes = 0  # since the last summary
         self._excess_conns: set[bytes] = set()
@@ -50,17 +60,12 @@ class ConnectionBudgets:
                 conn = _OVERFLOW
                 b = self._buckets.get(conn)
             if b is None:
-                b = self._buckets[conn] = [self.max_frames, self.max_bytes, now]
-        elapsed = now - b[2]
-        if elapsed > 0:
-            b[2] = now
-            f = b[0] + elapsed * self.frames_per_s
-            b[0] = f if f < self.max_frames else self.max_frames
-            y = b[1] + elapsed * self.bytes_per_s
-            b[1] = y if y < self.max_bytes else self.max_bytes
-        if b[0] >= 1.0 and b[1] >= size:
-            b[0] -= 1.0
-            b[1] -= size
+                b = self._buckets[conn] = [now, now]
+        f, y = b
+        f = (f if f > now else now) + self._frame_cost
+        y = (y if y > now else now) + size * self._byte_cost
+        if f - now <= self._burst and y - now <= self._burst:
+            b[0], b[1] = f, y
             return True
         self.excess_frames += 1
         self.excess_bytes += size
@@ -74,7 +79,8 @@ class ConnectionBudgets:
         ended (or `force`, at a stop); None if there is nothing to report yet. Also forgets idle connections."""
         if now >= self._next_sweep:
             self._next_sweep = now + self.idle_s
-            for conn in [c for c, b in self._buckets.items() if now - b[2] > self.idle_s]:
+            # A bucket full again idle_s ago: its connection sent nothing it had to pay for since (about) then.
+            for conn in [c for c, b in self._buckets.items() if now - b[0] > self.idle_s]:
                 del self._buckets[conn]
         if self._window_start is None or (not force and now - self._window_start < self.window_s):
             return None

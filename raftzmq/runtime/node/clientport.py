@@ -74,7 +74,7 @@ Handler = Callable[[bytes, bytes, float], None]  # (routing id, frame, now)
 
 class ClientPort:
     """Bind with `open()`, register `socket` in the loop's poller, call `service(now)` when it signals (and again
-    without sleeping while `more` is set), `committed(entries)` after each apply, `expire(now)` now and then."""
+    without sleeping while `more` is set), `committed(entries)` after each apply, `expire(now)` once `next_expiry` has come."""
 
     def __init__(self, ctx: zmq.Context, endpoint: str, *, propose: Callable[[bytes, float], Any],
                  read_index: Callable[[int, float], None] | None = None,
@@ -94,9 +94,12 @@ class ClientPort:
         self.n_waiting = 0
         self.stats: Counter[str] = Counter()
         self.wires: dict[int, Handler] = {WIRE_TAG: self._serve_raw}  # first byte -> handler
-        self._next_expiry = float("inf")
+        # When `expire` has something to do: the earliest deadline of a waiting proposal, inf while none waits (an
+        # idle node's loop compares it with its clock and arms no timer). Never later than the earliest deadline;
+        # it may be earlier (an answered proposal's), and `expire` then only recomputes it.
+        self.next_expiry = float("inf")
         self.kv: KVService | None = None
-        self._leading = False
+        self.leading = False  # as of the last `leadership` call
 
     def serve_kv(self, service: KVService) -> None:
         """Also serve the KV wire (protocol/kvwire.py, first byte 1) through `service`, which applies every
@@ -128,10 +131,10 @@ class ClientPort:
     def leadership(self, leading: bool, leader: int | None) -> None:
         """Called after each loop turn: a node that stopped leading answers its waiting KV requests `retry`
         (they may still commit; the session makes the client's resend safe)."""
-        if self._leading and not leading and self.kv is not None:
+        if self.leading and not leading and self.kv is not None:
             for to, answer in self.kv.step_down(leader):
                 self.reply(to, answer)
-        self._leading = leading
+        self.leading = leading
 
     def open(self) -> None:
         sock = self.ctx.socket(zmq.ROUTER)
@@ -243,7 +246,7 @@ class ClientPort:
         self.waiting.setdefault(prop.index, []).append(
             _Waiting(routing, req.request_id, prop.term, now + self.pending_timeout_s))
         self.n_waiting += 1
-        self._next_expiry = min(self._next_expiry, now + self.pending_timeout_s)
+        self.next_expiry = min(self.next_expiry, now + self.pending_timeout_s)
 
     # ------------------------------------------------------------------ answers
 
@@ -260,6 +263,8 @@ class ClientPort:
             if waiting is None:
                 continue
             self.n_waiting -= len(waiting)
+            if not self.n_waiting:
+                self.next_expiry = float("inf")
             for w in waiting:
                 if w.term == e.term:
                     self._answer(w.routing, w.request_id, "ok", e.index, e.term)
@@ -267,13 +272,9 @@ class ClientPort:
                     self._answer(w.routing, w.request_id, "dropped", e.index, w.term,
                                  f"another entry (term {e.term}) was committed at index {e.index}")
 
-    @property
-    def next_expiry(self) -> float:
-        return self._next_expiry if self.n_waiting else float("inf")
-
     def expire(self, now: float) -> None:
         """Answer `unknown` to proposals that waited past their deadline."""
-        if now < self._next_expiry or not self.n_waiting:
+        if now < self.next_expiry:
             return
         nxt = float("inf")
         for index in list(self.waiting):
@@ -290,4 +291,4 @@ class ClientPort:
                 self.waiting[index] = keep
             else:
                 del self.waiting[index]
-        self._next_expiry = nxt
+        self.next_expiry = nxt

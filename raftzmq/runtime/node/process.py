@@ -537,7 +537,7 @@ class Node:
             nd = netem.next_due
             if nd is not None and nd < due:
                 due = nd
-            if client is not None and client.next_expiry < due:
+            if client is not None and client.next_expiry < due:  # inf unless a proposal waits there
                 due = client.next_expiry
             if self._first_until is not None:
                 due = min(due, now + FIRST_CHECK_S)
@@ -558,12 +558,14 @@ class Node:
             if nd is not None and nd <= now:
                 self._send_delayed(now)
             self._timers(now)
-            self._flush()  # the turn's group commit, then everything that waited for it
-            if client is not None:
-                client.expire(now)
-                if client.kv is not None:  # (a checked plug-in core may have no `leader`)
-                    client.leadership(core.role == LEADER, getattr(core, "leader", None))
-                if client.readable_after_replies():
+            if self._deferring:
+                self._flush()  # the turn's group commit, then everything that waited for it
+            if client is not None:  # an idle turn only reads three attributes here
+                if now >= client.next_expiry:
+                    client.expire(now)
+                if client.kv is not None and client.leading != (core.role == LEADER):
+                    client.leadership(core.role == LEADER, getattr(core, "leader", None))  # (a plug-in: no leader)
+                if client.replied and client.readable_after_replies():
                     pending.add(client_fd)
             limiter.flush()  # its own (real) clock: log windows are not skewed
             if transport.budgets.excess_frames:
@@ -594,7 +596,12 @@ class Node:
                 self._mesh_pending.remove(msg.src)  # e.g. a candidate: our answer needs this connection now
                 self._connect_peers(only=msg.src)
             if netem.allows(msg.src, node_id):
-                self._apply(step(msg, now))
+                out = step(msg, now)
+                # A Ready with nothing to carry out (a leader hearing a caught-up follower's answer) skips the
+                # embedding: it would only find every field empty.
+                if out.messages or out.persist is not None or out.events or out.entries or out.committed \
+                        or out.early:
+                    self._apply(out)
             else:
                 transport.log_drop(msg.src, msg.kind, "partition")
         if not transport.more:
@@ -860,22 +867,30 @@ class Node:
             self._wal_dirty = False
             self.syncs += 1
         state, saved = self._pending_state, self._saved_state
+        commit_only = None
         if state is not None and state != saved:
-            now = time.monotonic()
             # Term or vote changed: durable now (before anything of this turn leaves). The commit index alone
             # needs no fsync (a lost commit index is learnt again): it is saved with the next term/vote change,
-            # at most once a second otherwise, and at a clean stop.
-            if hard_state_changed(saved, state) or now - self._state_saved_at >= COMMIT_SAVE_INTERVAL_S:
-                try:
-                    self.state_file.save(state)
-                except StorageFatalError as exc:
-                    self._refuse(f"storage fatal error: {exc}", EXIT_STORAGE)
-                self._saved_state, self._state_saved_at = state, now
+            # at most once a second otherwise (after this turn's sends and applies: a state save is several
+            # fsyncs, and nothing waits for it), and at a clean stop.
+            if hard_state_changed(saved, state):
+                self._save_hard_state(state)
+            elif time.monotonic() - self._state_saved_at >= COMMIT_SAVE_INTERVAL_S:
+                commit_only = state
         self._deferring = False
         queue, self._deferred = self._deferred, []
         queue = self._batch_sends(queue)
         for item in queue:
             item[0](*item[1:])
+        if commit_only is not None and self._saved_state != commit_only:
+            self._save_hard_state(commit_only)
+
+    def _save_hard_state(self, state: HardState) -> None:
+        try:
+            self.state_file.save(state)
+        except StorageFatalError as exc:
+            self._refuse(f"storage fatal error: {exc}", EXIT_STORAGE)
+        self._saved_state, self._state_saved_at = state, time.monotonic()
 
     def _batch_sends(self, queue: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         """The turn's sends as one send at the place of its last (AppendEntries to one follower coalesced, see
