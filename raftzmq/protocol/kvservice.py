@@ -28,8 +28,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol
 
-from .kvstore import Command, CommandError, KVStore, PendingReads, encode_command
-from .kvwire import Response, WireError, decode_frames, encode_response, serve_error
+from .kvstore import CommandError, KVStore, PendingReads
+from .kvwire import Response, WireError, decode_frames, encode_response, entry_data, serve_error
 from .messages import Entry
 
 __all__ = ["ProposalLike", "KVService", "READ_MODES"]
@@ -87,8 +87,8 @@ class KVService:
             self.pending_reads.add(r, (routing, req.request_id, c.key))
             return self._reads_ready()
         try:
-            data = encode_command(Command(c.op, c.key, c.value, c.new, c.client, c.seq, max(0, int(now_ns))))
-        except CommandError as exc:  # cannot happen for a decoded request; answered, never proposed
+            data = entry_data(frames[0], max(0, int(now_ns)))  # the request's own bytes, stamped: no re-encoding
+        except (CommandError, WireError) as exc:  # cannot happen for a decoded request; answered, never proposed
             self.stats["bad"] += 1
             return [(routing, serve_error(exc))]
         p = propose(data)

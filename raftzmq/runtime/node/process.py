@@ -152,6 +152,7 @@ class Node:
         self._monitor_of: dict[int, Any] = {}  # monitor socket fd -> monitor socket (hints)
         self._tail_cuts: list[dict[str, Any]] = []  # log_tail_cut records of the WAL's recovery (logged after start)
         self.client: ClientPort | None = None  # the client endpoint (cluster.json `client_endpoints`)
+        self._proposals: list[Any] | None = None  # the Readys of a batch of client proposals (_serve_clients)
         self._client_endpoints: dict[int, str] = {}
         # Group commit per loop turn: once a Ready of this turn wrote the log or moved the hard state, everything
         # after it (records, sends, failpoints, applies) waits in `_deferred` until `_flush` made it durable with
@@ -422,13 +423,38 @@ class Node:
     # ------------------------------------------------------------------ the client endpoint's calls
 
     def _propose(self, data: bytes, now: float) -> Any:
-        """Hand a client's command to the core; its Ready joins this loop turn's group commit."""
+        """Hand a client's command to the core; its Ready joins this loop turn's group commit (and, inside
+        `_serve_clients`, the batch's one Ready)."""
         core = self.core
         if not self._replicates():
             return Proposal(False, 0, 0, getattr(core, "leader", None))
         prop, out = core.propose(data, now)
-        self._apply(out)
+        if self._proposals is not None:
+            self._proposals.append(out)
+        else:
+            self._apply(out)
         return prop
+
+    def _serve_clients(self, now: float) -> None:
+        """One batch of the client endpoint's requests. The Readys of its proposals are carried out together once
+        the batch is read (Embedding.apply_many: one log write, one `log_appended` record and one message list
+        for the batch, instead of one of each per command); nothing else reaches the core in between, and the
+        turn's group commit still makes them durable before anything that depends on them leaves."""
+        assert self.client is not None
+        self._proposals = []
+        try:
+            self.client.service(now)
+        finally:
+            outs, self._proposals = self._proposals, None
+            if outs:
+                self._apply_many(outs)
+
+    def _apply_many(self, outs: list[Any]) -> None:
+        """Consecutive Readys of the core carried out as one (see Embedding.apply_many)."""
+        assert self._embedder is not None
+        self._embedder.apply_many(outs)
+        if not self._in_turn:
+            self._flush()
 
     def _counters(self) -> dict[str, Any]:
         """The node's counters for the client port's `stats`: messages sent per kind, log fsyncs, wakes."""
@@ -595,7 +621,7 @@ class Node:
             pending.discard(_ROUTER)
         if client_fd in pending:  # after the peers: proposals of this turn share its group commit
             assert self.client is not None
-            self.client.service(now)
+            self._serve_clients(now)
             if not self.client.more:
                 pending.discard(client_fd)
         return pending
@@ -859,10 +885,12 @@ class Node:
 
     def _batch_sends(self, queue: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         """The turn's sends as one send at the place of its last (AppendEntries to one follower coalesced, see
-        runtime/node/coalesce.py), when there is more than one and no failpoint waits among them (records may then
-        precede messages of Readys before them: they are written after the group commit either way)."""
+        runtime/node/coalesce.py), when there is more than one message and no failpoint waits among them (records
+        may then precede messages of Readys before them: they are written after the group commit either way). One
+        send of several messages is coalesced too (a batch of client proposals carried out as one Ready)."""
         sends = [i for i, item in enumerate(queue) if item[0] == self._send_now]
-        if len(sends) < 2 or any(item[0] == self._hit for item in queue):
+        if not sends or (len(sends) == 1 and len(queue[sends[0]][1]) < 2) \
+                or any(item[0] == self._hit for item in queue):
             return queue
         messages = coalesce([m for i in sends for m in queue[i][1]])
         last, skip = sends[-1], set(sends)
