@@ -159,11 +159,14 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)  # one for all (json.loads with options builds one a call)
+
+
 def decode_value(raw: bytes, what: str = "value") -> Any:
     if len(raw) > MAX_VALUE_BYTES:
         raise CommandError(f"{what} is {len(raw)} bytes; the limit is {MAX_VALUE_BYTES}")
     try:
-        value = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        value = _DECODER.decode(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise CommandError(f"{what} is not UTF-8 JSON ({str(exc).splitlines()[0][:60]})") from None
     if not _finite(value):

@@ -43,7 +43,7 @@ from .kvstore import (COMMAND_VERSION, Command, CommandError, MAX_COMMAND_BYTES,
 
 __all__ = ["WIRE_VERSION", "MAX_REQUEST_BYTES", "MAX_RESPONSE_BYTES", "MAX_MESSAGE_BYTES", "MAX_ENDPOINT_BYTES",
            "STATUS_CODES", "STATUSES", "WireError", "Request", "Response", "encode_request", "decode_request",
-           "encode_response", "decode_response", "decode_frames", "entry_data", "serve_error"]
+           "encode_response", "decode_response", "peek_response", "decode_frames", "entry_data", "serve_error"]
 
 WIRE_VERSION = 1
 MAX_MESSAGE_BYTES = 1024
@@ -185,6 +185,17 @@ def decode_response(frame: bytes) -> Response:
     except (UnicodeDecodeError, CommandError) as exc:
         raise WireError(f"response field not UTF-8/JSON ({exc})", rid) from None
     return Response(rid, STATUSES[code], value, message, leader, endpoint)
+
+
+def peek_response(frame: bytes) -> tuple[int, str]:
+    """(request id, status) from a response frame's header, the rest unread: for a load generator that counts
+    answers; `decode_response` checks the whole frame. WireError if the header is not one."""
+    if len(frame) < _RHEAD.size:
+        raise WireError(f"response of {len(frame)} bytes is too short")
+    version, rid, code, _ = _RHEAD.unpack_from(frame, 0)
+    if version != WIRE_VERSION or code >= len(STATUSES):
+        raise WireError(f"not a response header (version {version}, status code {code})", rid)
+    return rid, STATUSES[code]
 
 
 def serve_error(exc: WireError | CommandError) -> bytes:

@@ -827,9 +827,10 @@ class Node:
             except StorageFatalError as exc:
                 self._refuse(f"storage fatal error: {exc}", EXIT_STORAGE)
             self._wal_dirty = True
-            first, last = entries[0].index, wal.last_index
-            fields = {"first": first, "last": last, "terms": term_runs(e.term for e in entries),
-                      "prev_digest": wal.digest_at(first - 1), "digest": wal.digest_at(last)}
+            if not self._records_own_digests():
+                first, last = entries[0].index, wal.last_index
+                fields = {"first": first, "last": last, "terms": term_runs(e.term for e in entries),
+                          "prev_digest": wal.digest_at(first - 1), "digest": wal.digest_at(last)}
         if state is not None:
             if state.commit > wal.commit:
                 wal.set_commit(min(state.commit, wal.last_index))
@@ -842,12 +843,18 @@ class Node:
             return None
         assert self.wal is not None
         first, last = committed[0].index, committed[-1].index
-        fields = {"first": first, "last": last, "digest": self.wal.digest_at(last)}
+        fields = None if self._records_own_digests() else \
+            {"first": first, "last": last, "digest": self.wal.digest_at(last)}
         if self._deferring:
             self._deferred.append((self._answer_committed, committed))
         else:
             self._answer_committed(committed)
         return fields
+
+    def _records_own_digests(self) -> bool:
+        """The embedding keeps the log's digest chain and writes log_appended/entries_applied itself, ignoring
+        the fields the append and apply ports return (runtime/node/embedding.py): then they need not be built."""
+        return self._embedder is not None and self._embedder.chain is not None
 
     def _answer_committed(self, committed: Sequence[Entry]) -> None:
         if self.client is not None:
