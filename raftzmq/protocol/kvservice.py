@@ -26,13 +26,14 @@ The node process owns the ROUTER socket, the core and the clock; it hands this w
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
-from .kvstore import CommandError, KVStore, PendingReads
+from .kvstore import Command, CommandError, KVStore, PendingReads
 from .kvwire import Response, WireError, decode_frames, encode_response, entry_data, serve_error
 from .messages import Entry
 
-__all__ = ["ProposalLike", "KVService", "READ_MODES"]
+__all__ = ["ProposalLike", "KVService", "ToPropose", "READ_MODES"]
 
 READ_MODES = ("log", "index")
 Reply = tuple[bytes, bytes]  # (routing id, response frame)
@@ -49,6 +50,18 @@ class ProposalLike(Protocol):
     def leader(self) -> int | None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class ToPropose:
+    """A decoded request whose command is to be proposed: its entry data, and the command that data decodes to
+    (stamped), which the store then applies without decoding the entry again if this node's proposal is the
+    entry committed at its index."""
+
+    routing: bytes
+    request_id: int
+    data: bytes
+    command: Command
+
+
 class KVService:
     def __init__(self, store: KVStore, endpoints: Mapping[int, str] | None = None, reads: str = "log") -> None:
         if reads not in READ_MODES:
@@ -58,6 +71,7 @@ class KVService:
         self.reads = reads
         self.waiting: dict[int, tuple[int, bytes, int]] = {}  # index -> (term, routing id, request id)
         self.pending_reads = PendingReads()
+        self._commands: dict[int, tuple[bytes, Command]] = {}  # index -> (data, its command) of our proposals
         self.stats = {"requests": 0, "bad": 0, "proposed": 0, "refused": 0, "answered": 0, "retried": 0}
 
     def _reply(self, routing: bytes, resp: Response) -> Reply:
@@ -72,34 +86,52 @@ class KVService:
     def handle(self, routing: bytes, frames: list[bytes], now_ns: int, propose: Callable[[bytes], ProposalLike],
                read_index: Callable[[], int | None] | None = None, leader: int | None = None) -> list[Reply]:
         """One request from `routing`. `leader` (the leader this node knows) is used when a read by read index
-        is refused; a refused proposal names the leader itself."""
+        is refused; a refused proposal names the leader itself. (`prepare`, then `settle` with its proposal.)"""
+        ready, out = self.prepare(routing, frames, now_ns, read_index, leader)
+        if ready is not None:
+            out += self.settle(ready, propose(ready.data))
+        return out
+
+    def prepare(self, routing: bytes, frames: list[bytes], now_ns: int,
+                read_index: Callable[[], int | None] | None = None,
+                leader: int | None = None) -> tuple[ToPropose | None, list[Reply]]:
+        """The first half of `handle`: decode the request; a command to propose comes back as a ToPropose (its
+        entry data), to be proposed (alone, or with the others of a batch) and `settle`d with the proposal;
+        anything else (a bad request, a read by read index) is answered or queued here."""
         self.stats["requests"] += 1
         try:
             req = decode_frames(frames)
         except WireError as exc:
             self.stats["bad"] += 1
-            return [(routing, serve_error(exc))]
+            return None, [(routing, serve_error(exc))]
         c = req.command
         if c.op == "get" and self.reads == "index" and read_index is not None:
             r = read_index()
             if r is None:
-                return [self.not_leader(routing, req.request_id, leader)]
+                return None, [self.not_leader(routing, req.request_id, leader)]
             self.pending_reads.add(r, (routing, req.request_id, c.key))
-            return self._reads_ready()
+            return None, self._reads_ready()
+        stamp = max(0, int(now_ns))
         try:
-            data = entry_data(frames[0], max(0, int(now_ns)))  # the request's own bytes, stamped: no re-encoding
+            data = entry_data(frames[0], stamp)  # the request's own bytes, stamped: no re-encoding
         except (CommandError, WireError) as exc:  # cannot happen for a decoded request; answered, never proposed
             self.stats["bad"] += 1
-            return [(routing, serve_error(exc))]
-        p = propose(data)
+            return None, [(routing, serve_error(exc))]
+        return ToPropose(routing, req.request_id, data,
+                         Command(c.op, c.key, c.value, c.new, c.client, c.seq, stamp)), []
+
+    def settle(self, ready: ToPropose, p: ProposalLike) -> list[Reply]:
+        """The second half of `handle`: what the core said of `ready`'s proposal. Refused: `not_leader`;
+        accepted at (index, term): answered once that index is applied (`apply`)."""
         if not p.accepted:
-            return [self.not_leader(routing, req.request_id, p.leader)]
+            return [self.not_leader(ready.routing, ready.request_id, p.leader)]
         self.stats["proposed"] += 1
         old = self.waiting.pop(p.index, None)
         out: list[Reply] = []
         if old is not None:  # a slot reused (a new term of ours): the earlier proposal lost it
             out.append(self._retry(old[1], old[2]))
-        self.waiting[p.index] = (p.term, routing, req.request_id)
+        self.waiting[p.index] = (p.term, ready.routing, ready.request_id)
+        self._commands[p.index] = (ready.data, ready.command)
         return out
 
     def _retry(self, routing: bytes, request_id: int) -> Reply:
@@ -109,8 +141,12 @@ class KVService:
     def apply(self, entries: Iterable[Entry]) -> list[Reply]:
         """Apply committed entries in log order; the answers to the proposals and reads they complete."""
         out: list[Reply] = []
+        commands = self._commands
         for e in entries:
-            result = self.store.apply(e.index, e.data)
+            known = commands.pop(e.index, None) if commands else None
+            # The command this node decoded when it proposed the entry, if the entry there is that one (its
+            # bytes): the store need not decode it again. Any other entry is decoded from its bytes.
+            result = self.store.apply(e.index, e.data, known[1] if known is not None and known[0] == e.data else None)
             w = self.waiting.pop(e.index, None)
             if w is None:
                 continue
@@ -133,5 +169,6 @@ class KVService:
     def step_down(self, leader: int | None = None) -> list[Reply]:
         out = [self._retry(routing, rid) for _, routing, rid in self.waiting.values()]
         self.waiting.clear()
+        self._commands.clear()
         out += [self.not_leader(t[0], t[1], leader) for t in self.pending_reads.drop_all()]
         return out

@@ -311,17 +311,21 @@ class KVStore:
         self.expired = 0  # sessions dropped so far (by age or by the bound)
 
     # ---------------------------------------------------------------- applying
-    def apply(self, index: int, data: bytes) -> Result | None:
-        """Apply the committed entry at `index` (must be applied_index + 1). None for the no-op entry."""
+    def apply(self, index: int, data: bytes, decoded: Command | None = None) -> Result | None:
+        """Apply the committed entry at `index` (must be applied_index + 1). None for the no-op entry.
+        `decoded`: `decode_command(data)` when the caller has it already (the node that proposed the entry)."""
         if index != self.applied_index + 1:
             raise ValueError(f"entry {index} applied after {self.applied_index}: entries apply in log order")
         self.applied_index = index
         if not data:
             return None
-        try:
-            cmd = decode_command(data)
-        except CommandError as exc:
-            return Result(INVALID, None, str(exc))
+        if decoded is not None:
+            cmd = decoded
+        else:
+            try:
+                cmd = decode_command(data)
+            except CommandError as exc:
+                return Result(INVALID, None, str(exc))
         if cmd.stamp > self.log_time:
             self.log_time = cmd.stamp
             self._expire()

@@ -27,7 +27,7 @@ import zmq
 
 from raftzmq.protocol.clientwire import (MAX_MESSAGE_BYTES, WIRE_TAG, ClientResponse, ClientWireError,
                                          decode_request, encode_response, error_response)
-from raftzmq.protocol.kvservice import KVService
+from raftzmq.protocol.kvservice import KVService, ToPropose
 from raftzmq.protocol.kvwire import WIRE_VERSION as KV_WIRE_VERSION, Response as KVResponse, encode_response as kv_encode
 from raftzmq.protocol.messages import Entry
 
@@ -80,9 +80,14 @@ class ClientPort:
                  info: Callable[[], tuple[int | None, int, int, int]], endpoint_of: Callable[[int], str],
                  counters: Callable[[], dict[str, Any]] | None = None,
                  max_pending: int = MAX_PENDING, pending_timeout_s: float = PENDING_TIMEOUT_S,
-                 batch: int = CLIENT_BATCH) -> None:
+                 batch: int = CLIENT_BATCH,
+                 propose_batch: Callable[[list[bytes], float], Sequence[Any]] | None = None) -> None:
         self.ctx, self.endpoint = ctx, endpoint
         self._propose, self._info, self._endpoint_of = propose, info, endpoint_of
+        # Several commands at once, in order (one Proposal each): the KV writes of one `service` call are
+        # proposed together when given (the core appends them as one run, one AppendEntries per follower).
+        self._propose_batch = propose_batch
+        self._to_propose: list[ToPropose] = []
         self._counters = counters or (lambda: {})
         self.max_pending, self.pending_timeout_s, self.batch = max_pending, pending_timeout_s, batch
         self.socket: zmq.Socket | None = None
@@ -105,15 +110,36 @@ class ClientPort:
     def _serve_kv(self, routing: bytes, frame: bytes, now: float) -> None:
         kv = self.kv
         assert kv is not None
-        if len(kv.waiting) + self.n_waiting >= self.max_pending:
+        if len(kv.waiting) + len(self._to_propose) + self.n_waiting >= self.max_pending:
             rid = int.from_bytes(frame[1:9], "big") if len(frame) >= 9 else 0
             self.stats["busy"] += 1
             self.reply(routing, kv_encode(KVResponse(rid, "retry", None, "too many proposals are waiting here")))
             return
         leader = self._info()[0]
-        for to, answer in kv.handle(routing, [frame], time.time_ns(), lambda data: self._propose(data, now),
-                                    leader=leader):
+        if self._propose_batch is None:
+            for to, answer in kv.handle(routing, [frame], time.time_ns(), lambda data: self._propose(data, now),
+                                        leader=leader):
+                self.reply(to, answer)
+            return
+        ready, replies = kv.prepare(routing, [frame], time.time_ns(), leader=leader)
+        for to, answer in replies:
             self.reply(to, answer)
+        if ready is not None:
+            self._to_propose.append(ready)
+
+    def _propose_kv(self, now: float) -> None:
+        """Propose the KV writes `service` read, together, and settle each with its proposal (in order)."""
+        batch, self._to_propose = self._to_propose, []
+        if not batch:
+            return
+        kv, propose_batch = self.kv, self._propose_batch
+        assert kv is not None and propose_batch is not None
+        proposals = propose_batch([r.data for r in batch], now)
+        if len(proposals) != len(batch):
+            raise ValueError(f"{len(proposals)} proposals for {len(batch)} commands")
+        for ready, prop in zip(batch, proposals):
+            for to, answer in kv.settle(ready, prop):
+                self.reply(to, answer)
 
     def leadership(self, leading: bool, leader: int | None) -> None:
         """Called after each loop turn: a node that stopped leading answers its waiting KV requests `retry`
@@ -145,14 +171,17 @@ class ClientPort:
     # ------------------------------------------------------------------ requests
 
     def service(self, now: float) -> None:
-        """Handle up to `batch` waiting requests; `more` says whether frames are still waiting."""
+        """Handle up to `batch` waiting requests; `more` says whether frames are still waiting. The KV writes
+        among them are proposed together at the end (with `propose_batch`)."""
+        self._read(now)
+        self._propose_kv(now)
+
+    def _read(self, now: float) -> None:
         sock = self.socket
         assert sock is not None, "open() first"
         self.more = False
         for _ in range(self.batch):
-            if not sock.getsockopt(_EVENTS) & _POLLIN:
-                return
-            try:
+            try:  # read until EAGAIN (which also re-arms ZMQ_FD's edge); no ZMQ_EVENTS query a request
                 parts = [sock.recv(_NOBLOCK)]  # recv_multipart, without its enum arithmetic
                 while sock.getsockopt(_RCVMORE):
                     parts.append(sock.recv(_NOBLOCK))

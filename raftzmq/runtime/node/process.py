@@ -45,6 +45,7 @@ import zmq
 from raftzmq.evidence.logdigest import term_runs
 from raftzmq.evidence.logfile import LogWriter
 from raftzmq.protocol import FOLLOWER, LEADER, Codec, HardState
+from raftzmq.protocol.core import ElectionCore
 from raftzmq.protocol.messages import Entry, Message
 from raftzmq.protocol.ready import hard_state_changed
 from raftzmq.runtime.node.clock import SkewedClock
@@ -413,7 +414,7 @@ class Node:
         if endpoint is not None:
             self.client = ClientPort(self.ctx, endpoint, propose=self._propose, info=self._client_info,
                                      endpoint_of=lambda n: self._client_endpoints.get(n, ""),
-                                     counters=self._counters)
+                                     counters=self._counters, propose_batch=self._propose_batch)
             try:
                 self.client.open()
             except ClientPortError as exc:
@@ -434,6 +435,20 @@ class Node:
         else:
             self._apply(out)
         return prop
+
+    def _propose_batch(self, datas: list[bytes], now: float) -> list[Any]:
+        """Several client commands at once, in order: the built-in core's `propose_batch` (one run of entries,
+        one AppendEntries per follower); any other core (a plug-in behind its contract checks) one `propose`
+        each, their Readys carried out together (`_serve_clients`)."""
+        core = self.core
+        if type(core) is not ElectionCore:
+            return [self._propose(d, now) for d in datas]
+        props, out = core.propose_batch(datas, now)
+        if self._proposals is not None:
+            self._proposals.append(out)
+        else:
+            self._apply(out)
+        return props
 
     def _serve_clients(self, now: float) -> None:
         """One batch of the client endpoint's requests. The Readys of its proposals are carried out together once
