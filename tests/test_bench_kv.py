@@ -278,3 +278,20 @@ def test_pysyncobj_missing_is_a_clear_error(monkeypatch):
     assert not pysyncobj_peer.available()
     with pytest.raises(RuntimeError, match=r"PySyncObj is not installed \(pip install 'raftzmq\[bench\]'"):
         pysyncobj_peer.run_pysyncobj([1])
+
+
+def test_the_load_process_sends_the_clients_frames_and_reads_answer_headers():
+    """kvload.put_frame is byte for byte kvwire.encode_request of the put (the load generator's shortcut sends
+    what raftzmq.client would); kvwire.peek_response reads (request id, status) and refuses what is not a header."""
+    from raftzmq.lab.bench.kvload import put_frame
+    from raftzmq.protocol.kvstore import Command
+    from raftzmq.protocol.kvwire import (Request, Response, WireError, encode_request, encode_response,
+                                         peek_response)
+    for rid, session, seq, key in ((1, 2, 3, "bench/1"), (2**64 - 1, 2**40, 2**63, "é" * 100)):
+        assert put_frame(rid, session, seq, key.encode(), seq) == \
+            encode_request(Request(rid, Command("put", key, seq, None, session, seq)))
+    for status in ("ok", "retry", "not_leader"):
+        assert peek_response(encode_response(Response(9, status, [1], "m", 2, "ipc://x"))) == (9, status)
+    for bad in (b"", b"\x01" * 5, b"\x02" + bytes(13), b"\x01" + bytes(8) + b"\x63" + bytes(4)):
+        with pytest.raises(WireError):
+            peek_response(bad)

@@ -197,7 +197,7 @@ class ClientPort:
                 self._bad(routing, ClientWireError(f"unknown client wire (first byte {frames[0][0]:#04x})"))
                 continue
             handler(routing, frames[0], now)
-        self.more = bool(sock.getsockopt(_EVENTS) & _POLLIN)
+        self.more = bool(int(sock.getsockopt(_EVENTS)) & _POLLIN)
 
     def _bad(self, routing: bytes, exc: ClientWireError) -> None:
         self.stats["bad_request"] += 1
