@@ -146,6 +146,8 @@ def encode_value(value: Any, what: str = "value") -> bytes:
 
 
 def _finite(value: Any) -> bool:
+    if type(value) is int or type(value) is str:  # (the common values: nothing to walk)
+        return True
     if isinstance(value, float):
         return math.isfinite(value)
     if isinstance(value, list):
@@ -193,6 +195,11 @@ def check_command(cmd: Command) -> None:
     for name, v in (("client", cmd.client), ("seq", cmd.seq), ("stamp", cmd.stamp)):
         if not (isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_U64):
             raise CommandError(f"{name} must be an integer in 0..2**64-1, got {v!r}")
+    _check_shape(cmd)
+
+
+def _check_shape(cmd: Command) -> None:
+    """check_command's rules after its integer ranges (which a decoded command meets by construction)."""
     if cmd.op == "register":
         if cmd.client or cmd.seq or cmd.key:
             raise CommandError("register takes no client, seq or key")
@@ -257,7 +264,7 @@ def decode_body(data: bytes, at: int, what: str = "command") -> tuple[Command, i
         at += vlen
     values += [None] * (2 - len(values))
     cmd = Command(op, key, values[0], values[1], client, seq, stamp)
-    check_command(cmd)
+    _check_shape(cmd)  # (op is one of OPS, and client/seq/stamp are u64 from the struct)
     return cmd, at
 
 
