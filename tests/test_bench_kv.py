@@ -75,6 +75,8 @@ def test_smoke_run_gives_real_consistent_figures():
             for r in runs:
                 assert r["ok"] > 0 and r["errors"] == 0 and 0 < r["p50_ms"] <= r["p99_ms"]
                 assert r["ops_per_s"] == pytest.approx(r["ok"] / duration, abs=0.1)
+                cpu = r["cpu_pct"]  # the node processes' CPU over the window (the leader runs the clients)
+                assert cpu["leader"] > 0 and len(cpu["others"]) == 2 and all(v >= 0 for v in cpu["others"])
         for row in res["ratios"]:
             assert row["vs_pysyncobj_nobatch"] > 0 and row["vs_pysyncobj_default"] > 0
     else:
