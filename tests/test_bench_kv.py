@@ -236,6 +236,31 @@ def test_load_process_kv_clients_are_closed_loops_with_sessions(tmp_path):
         fake.close()
 
 
+def test_load_process_follows_a_new_leader_and_does_not_hammer_the_old_one(tmp_path):
+    """The leader changes between registration and the window: the clients' first puts are answered not_leader
+    (counted as info), they back off and go where the answer points, and the old leader is not flooded."""
+    from raftzmq.lab.bench.pysyncobj_peer import LineProcess
+    from kvfake import FakeCluster
+    fake = FakeCluster(tmp_path)
+    spec = {"api": "kv", "threads": 3, "first": 0, "endpoints": fake.endpoints, "leader": 1}
+    try:
+        with (tmp_path / "load.err").open("w") as sink:
+            p = LineProcess([sys.executable, "-m", "raftzmq.lab.bench.kvload", json.dumps(spec)], sink, "load")
+            try:
+                p.expect("ready", time.monotonic() + 60)
+                with fake.lock:
+                    fake.leader = 2
+                    before = fake.received[1]
+                p.send({"go": time.monotonic() + 0.1, "warmup": 0.0, "duration": 0.5})
+                res = p.expect("result", time.monotonic() + 60)["result"]
+            finally:
+                p.stop()
+        assert res["ok"] > 0 and res["info"] == 3 and res["stuck"] == 0  # one not_leader per client, then node 2
+        assert fake.received[1] - before == 3 and fake.received[2] >= res["ok"]
+    finally:
+        fake.close()
+
+
 def test_load_process_records_a_checkable_history(tmp_path):
     from kvfake import FakeCluster
     from raftzmq.evidence.history import read_history

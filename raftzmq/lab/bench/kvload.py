@@ -13,7 +13,11 @@ leader and one thread; each client keeps exactly one command outstanding and sen
 (a closed loop per client, without a thread per client: Python threads would spend the load processes' CPU, on a
 machine whose CPU the nodes need). A KV client registers its session first (a `register` through the log), then
 sends `put` with its session and seq. The recorded window (a history for the checker) runs one thread per client
-with raftzmq.client.Client, which retries and follows redirects as users' clients do.
+with raftzmq.client.Client, which retries and follows redirects as users' clients do. The multiplexed clients
+spend little CPU of their own (they share the machine with the nodes): a put's frame is built directly
+(`put_frame`, byte for byte what kvwire.encode_request writes) and an answer's header alone is read
+(kvwire.peek_response); a client answered not_leader or retry resends after RETRY_BACKOFF_S, to the leader the
+answer names, instead of at once (a closed loop on a node that no longer leads would only burn CPU).
 
 Two APIs:
   kv    raftzmq.client.Client (the KV wire: sessions, exactly once): `put` of a small value on the client's own
@@ -24,6 +28,7 @@ Two APIs:
 """
 from __future__ import annotations
 
+import heapq
 import json
 import struct
 import sys
@@ -39,6 +44,7 @@ from raftzmq.protocol.kvwire import WIRE_VERSION, peek_response
 __all__ = ["main", "shared_clock", "put_frame"]
 
 ATTEMPT_TIMEOUT_S = 5.0
+RETRY_BACKOFF_S = 0.01  # a client answered not_leader or retry resends after this (no busy loop on a non-leader)
 
 
 _NOBLOCK = int(zmq.NOBLOCK)
@@ -79,6 +85,7 @@ class _Mux:
         self.sock = ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.connect(endpoint)
+        self.endpoint = endpoint
         self.api, self.n, self.first = api, n, first
         self.pad = b"x" * max(0, payload - 12)
         self.rid = (first + 1) << 32
@@ -148,8 +155,15 @@ class _Mux:
         for c in range(self.n):
             send(c)
         drain_until = end + ATTEMPT_TIMEOUT_S
-        while out and time.monotonic() < drain_until:
-            if not poll(100):
+        later: list[tuple[float, int]] = []  # (when, client): resends after a not_leader/retry answer, backed off
+        while (out or later) and time.monotonic() < drain_until:
+            if later:
+                now = time.monotonic()
+                while later and later[0][0] <= now:
+                    c = heapq.heappop(later)[1]
+                    if now < end:
+                        send(c)
+            if not poll(int(max(0.0, later[0][0] - time.monotonic()) * 1000) + 1 if later else 100):
                 now = time.monotonic()
                 for rid, (c, sent) in list(out.items()):  # no answer in time: indefinite, the client goes on
                     if now - sent > ATTEMPT_TIMEOUT_S:
@@ -176,9 +190,22 @@ class _Mux:
                         lat_us.append(int((now - sent) * 1e6))
                 else:
                     counts["outside"] += 1
-                if now < end:
+                if kind == "info":  # not served now (e.g. a new leader): as raftzmq.client does, back off and
+                    self._follow(frame)  # go where the answer says the leader is
+                    heapq.heappush(later, (now + RETRY_BACKOFF_S, c))
+                elif now < end:
                     send(c)
         return {**counts, "lat_us": lat_us, "stuck": len(out)}
+
+    def _follow(self, frame: bytes) -> None:
+        """A not_leader answer naming the leader's client endpoint: send there from now on."""
+        if self.api != "kv":
+            return
+        resp = self._dec(frame)
+        if resp.status == "not_leader" and resp.endpoint and resp.endpoint != self.endpoint:
+            self.sock.disconnect(self.endpoint)
+            self.endpoint = resp.endpoint
+            self.sock.connect(self.endpoint)
 
     def close(self) -> None:
         self.sock.close(linger=0)
