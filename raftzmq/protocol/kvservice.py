@@ -5,17 +5,21 @@ The node process owns the ROUTER socket, the core and the clock; it hands this w
     svc = KVService(KVStore(), client_endpoints)              # {node id: client endpoint} from cluster.json
     replies = svc.handle(routing_id, frames, now_ns, propose)  # propose(data) -> core Proposal (accepted, index,
                                                                #   term, leader); the node runs the Output
+    ready, replies = svc.prepare(routing_id, frames, now_ns)   # or in two halves: decode now, and propose the
+    replies += svc.settle(ready, proposal)                     #   writes of a batch together (ready: ToPropose)
     replies += svc.apply(ready.committed)                      # every node, in log order, after they are durable
     replies += svc.step_down()                                 # this node stopped leading
     for routing_id, frame in replies: router.send_multipart([routing_id, frame])
 
 - A request that does not decode gets `bad_request` and nothing is proposed.
-- A write (and register) becomes a command stamped with `now_ns` - the proposing leader's clock, use wall-clock
+- A write (and register) becomes an entry: the request's own bytes (kvwire.entry_data), stamped with `now_ns` -
+  the proposing leader's clock, use wall-clock
   ns (`time.time_ns()`) so that log time moves on across leaders; kvstore takes the max over the log, so a
   leader whose clock is behind only delays expiry - and is proposed; refused -> `not_leader` naming the leader
   and its client endpoint when known. Accepted at (index, term): answered when that index is applied, with the
   store's result if the entry there has that term, else `retry` (a new leader's entry took the slot; the client
-  resends the same (session, seq), which the store applies at most once).
+  resends the same (session, seq), which the store applies at most once). The store applies the command this
+  node decoded when it proposed the entry, if the entry committed there is that one (same bytes).
 - A get goes through the log too by default (`reads="log"`, linearizable, one entry per read). With
   `reads="index"` and a `read_index` callable (the core's ReadIndex: the commit index once leadership is
   confirmed, or None when it cannot serve reads now) the read waits in `PendingReads` until the applied index
