@@ -457,12 +457,10 @@ class Node:
         turn's group commit still makes them durable before anything that depends on them leaves."""
         assert self.client is not None
         self._proposals = []
-        try:
-            self.client.service(now)
-        finally:
-            outs, self._proposals = self._proposals, None
-            if outs:
-                self._apply_many(outs)
+        self.client.service(now)
+        outs, self._proposals = self._proposals, None
+        if outs:
+            self._apply_many(outs)
 
     def _apply_many(self, outs: list[Any]) -> None:
         """Consecutive Readys of the core carried out as one (see Embedding.apply_many)."""
