@@ -430,10 +430,7 @@ class Node:
         if not self._replicates():
             return Proposal(False, 0, 0, getattr(core, "leader", None))
         prop, out = core.propose(data, now)
-        if self._proposals is not None:
-            self._proposals.append(out)
-        else:
-            self._apply(out)
+        self._carry_out_proposed(out)
         return prop
 
     def _propose_batch(self, datas: list[bytes], now: float) -> list[Any]:
@@ -444,11 +441,15 @@ class Node:
         if type(core) is not ElectionCore:
             return [self._propose(d, now) for d in datas]
         props, out = core.propose_batch(datas, now)
+        self._carry_out_proposed(out)
+        return props
+
+    def _carry_out_proposed(self, out: Any) -> None:
+        """A proposal's Ready: kept for the batch's one Ready inside `_serve_clients`, else carried out now."""
         if self._proposals is not None:
             self._proposals.append(out)
         else:
             self._apply(out)
-        return props
 
     def _serve_clients(self, now: float) -> None:
         """One batch of the client endpoint's requests. The Readys of its proposals are carried out together once
