@@ -75,6 +75,10 @@ def test_smoke_run_gives_real_consistent_figures():
             for r in runs:
                 assert r["ok"] > 0 and r["errors"] == 0 and 0 < r["p50_ms"] <= r["p99_ms"]
                 assert r["ops_per_s"] == pytest.approx(r["ok"] / duration, abs=0.1)
+                cpu = r["cpu_pct"]  # the node processes' CPU over the window (the leader runs the clients)
+                assert all(v >= 0 for v in cpu["others"])
+                if r["leader_known"]:  # (default's one client may use less than a clock tick in the window)
+                    assert len(cpu["others"]) == 2 and (cpu["leader"] > 0 if cfg == "nobatch" else cpu["leader"] >= 0)
         for row in res["ratios"]:
             assert row["vs_pysyncobj_nobatch"] > 0 and row["vs_pysyncobj_default"] > 0
     else:
@@ -234,6 +238,31 @@ def test_load_process_kv_clients_are_closed_loops_with_sessions(tmp_path):
         fake.close()
 
 
+def test_load_process_follows_a_new_leader_and_does_not_hammer_the_old_one(tmp_path):
+    """The leader changes between registration and the window: the clients' first puts are answered not_leader
+    (counted as info), they back off and go where the answer points, and the old leader is not flooded."""
+    from raftzmq.lab.bench.pysyncobj_peer import LineProcess
+    from kvfake import FakeCluster
+    fake = FakeCluster(tmp_path)
+    spec = {"api": "kv", "threads": 3, "first": 0, "endpoints": fake.endpoints, "leader": 1}
+    try:
+        with (tmp_path / "load.err").open("w") as sink:
+            p = LineProcess([sys.executable, "-m", "raftzmq.lab.bench.kvload", json.dumps(spec)], sink, "load")
+            try:
+                p.expect("ready", time.monotonic() + 60)
+                with fake.lock:
+                    fake.leader = 2
+                    before = fake.received[1]
+                p.send({"go": time.monotonic() + 0.1, "warmup": 0.0, "duration": 0.5})
+                res = p.expect("result", time.monotonic() + 60)["result"]
+            finally:
+                p.stop()
+        assert res["ok"] > 0 and res["info"] == 3 and res["stuck"] == 0  # one not_leader per client, then node 2
+        assert fake.received[1] - before == 3 and fake.received[2] >= res["ok"]
+    finally:
+        fake.close()
+
+
 def test_load_process_records_a_checkable_history(tmp_path):
     from kvfake import FakeCluster
     from raftzmq.evidence.history import read_history
@@ -278,3 +307,20 @@ def test_pysyncobj_missing_is_a_clear_error(monkeypatch):
     assert not pysyncobj_peer.available()
     with pytest.raises(RuntimeError, match=r"PySyncObj is not installed \(pip install 'raftzmq\[bench\]'"):
         pysyncobj_peer.run_pysyncobj([1])
+
+
+def test_the_load_process_sends_the_clients_frames_and_reads_answer_headers():
+    """kvload.put_frame is byte for byte kvwire.encode_request of the put (the load generator's shortcut sends
+    what raftzmq.client would); kvwire.peek_response reads (request id, status) and refuses what is not a header."""
+    from raftzmq.lab.bench.kvload import put_frame
+    from raftzmq.protocol.kvstore import Command
+    from raftzmq.protocol.kvwire import (Request, Response, WireError, encode_request, encode_response,
+                                         peek_response)
+    for rid, session, seq, key in ((1, 2, 3, "bench/1"), (2**64 - 1, 2**40, 2**63, "é" * 100)):
+        assert put_frame(rid, session, seq, key.encode(), seq) == \
+            encode_request(Request(rid, Command("put", key, seq, None, session, seq)))
+    for status in ("ok", "retry", "not_leader"):
+        assert peek_response(encode_response(Response(9, status, [1], "m", 2, "ipc://x"))) == (9, status)
+    for bad in (b"", b"\x01" * 5, b"\x02" + bytes(13), b"\x01" + bytes(8) + b"\x63" + bytes(4)):
+        with pytest.raises(WireError):
+            peek_response(bad)

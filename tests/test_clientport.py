@@ -185,3 +185,55 @@ def test_after_answers_the_port_says_whether_requests_are_waiting(port):
     wait_until(lambda: port.service(0.0) or port.stats["requests"] >= 1, 5, "one request read")
     assert port.readable_after_replies() is True  # answered one, the other waits
     assert port.readable_after_replies() is False  # nothing sent since
+
+
+
+def test_kv_writes_read_in_one_service_call_are_proposed_together_in_order(tmp_path):
+    """With propose_batch, the KV writes of one service call go to the core in one call, in arrival order, and
+    each is answered once its own entry is applied; refused ones are answered not_leader at once."""
+    from raftzmq.protocol.kvservice import KVService
+    from raftzmq.protocol.kvstore import Command, KVStore
+    from raftzmq.protocol.kvwire import Request, decode_response as kv_decode, encode_request as kv_encode
+    ctx = zmq.Context()
+    node = FakeNode()
+    batches: list[list[bytes]] = []
+
+    def propose_batch(datas, now):
+        batches.append(list(datas))
+        return [node.propose(d, now) for d in datas]
+    p = ClientPort(ctx, f"ipc://{tmp_path}/c.sock", propose=node.propose, info=node.info,
+                   endpoint_of=lambda n: "", propose_batch=propose_batch)
+    p.open()
+    p.serve_kv(KVService(KVStore()))
+    client = ctx.socket(zmq.DEALER)
+    client.setsockopt(zmq.LINGER, 0)
+    client.connect(p.endpoint)
+    got: dict[int, object] = {}
+
+    def answered(n: int) -> bool:
+        p.service(0.0)
+        while client.poll(0):
+            r = kv_decode(client.recv())
+            got[r.request_id] = r
+        return len(got) >= n
+    try:
+        for rid in (1, 2, 3):  # one service call's worth, as the loop's read hands them over
+            p._serve_kv(b"c%d" % rid, kv_encode(Request(rid, Command("register"))), 0.0)
+        assert batches == [] and node.proposed == []  # nothing proposed while the batch is read
+        p._propose_kv(0.0)
+        assert len(batches) == 1 and len(batches[0]) == 3 and node.proposed == batches[0]
+        assert p.kv is not None and sorted(p.kv.waiting) == [1, 2, 3]
+        for rid in (4, 5):  # through the socket: answered once applied
+            client.send(kv_encode(Request(rid, Command("register"))))
+        wait_until(lambda: p.service(0.0) or len(node.proposed) >= 5, 5, "2 more proposals")
+        p.committed([Entry(i, 2, d) for i, d in enumerate(node.proposed, 1)])
+        wait_until(lambda: answered(2), 5, "2 answers")
+        assert {rid: (r.status, r.value) for rid, r in got.items()} == {4: ("ok", 4), 5: ("ok", 5)}
+        node.leader = 2
+        client.send(kv_encode(Request(6, Command("register"))))
+        wait_until(lambda: answered(3), 5, "an answer")
+        assert got[6].status == "not_leader" and p.kv.waiting == {}
+    finally:
+        client.close()
+        p.close()
+        ctx.term()

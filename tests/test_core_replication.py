@@ -377,3 +377,40 @@ def test_a_follower_that_lost_acknowledged_entries_does_not_start_a_reject_resen
     assert lead.tracker[2].match == 3
     out = lead.step(AppendResponse(1, 2, 1, False, 3, conflict_index=2, conflict_term=0), lead.now)
     assert out.messages == []
+
+
+
+def _batch_vs_one_by_one(datas, **cfg):
+    """Two identical elected clusters: one proposes `datas` with propose_batch, the other one propose each;
+    returns both, the proposals of each, and the messages each sent (the one-by-one ones coalesced as the node
+    coalesces a turn's sends)."""
+    from raftzmq.runtime.node.coalesce import coalesce
+    one, batch = elected_cluster(**cfg), elected_cluster(**cfg)
+    singles = [one.propose(1, d) for d in datas]
+    props, out = batch.cores[1].propose_batch(datas, batch.now)
+    batch._record(1, out)
+    return one, batch, singles, props, coalesce(one.pending), list(batch.pending)
+
+
+def test_propose_batch_is_propose_one_by_one_in_one_ready():
+    """The same proposals, log and commits as the commands proposed one after the other, and the same
+    AppendEntries as those after the node's per-turn coalescing: one run of entries, one message per follower."""
+    datas = [b"a", b"bb", b"c" * 40]
+    one, batch, singles, props, merged, sent = _batch_vs_one_by_one(datas)
+    assert props == singles and [p.index for p in props] == [1, 2, 3] and all(p.accepted for p in props)
+    assert sent == merged and sorted(m.dst for m in sent) == [2, 3]
+    assert all(isinstance(m, AppendEntries) and [e.data for e in m.entries] == datas for m in sent)
+    assert batch.logs[1] == one.logs[1]
+    one.stabilize()
+    batch.stabilize()
+    assert batch[1].commit_index == one[1].commit_index == 3 and batch.logs == one.logs
+
+
+def test_propose_batch_keeps_the_message_bounds_and_refuses_like_propose():
+    datas = [b"%d" % k for k in range(7)]
+    _, _, singles, props, _, sent = _batch_vs_one_by_one(datas, max_entries_per_message=3)
+    assert props == singles and all(len(m.entries) <= 3 for m in sent if isinstance(m, AppendEntries))
+    c = elected_cluster()
+    props, out = c.cores[2].propose_batch([b"x", b"y"], c.now)  # a follower: refused, naming the leader
+    assert [(p.accepted, p.leader) for p in props] == [(False, 1), (False, 1)] and not out.entries
+    assert c.cores[1].propose_batch([], c.now)[0] == []

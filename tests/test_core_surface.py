@@ -220,3 +220,18 @@ def test_a_probing_leaders_empty_appendentries_are_reused_too():
     for p in first:
         assert again[p] is first[p]
         assert again[p] == AppendEntries(c[1].term, 1, p, again[p].prev_index, again[p].prev_term, (), again[p].commit)
+
+
+def test_the_node_loops_empty_ready_shortcut_names_every_field_of_the_ready():
+    """The node skips the embedding for a Ready with nothing in it (runtime/node/process.py `_service`); a field
+    added to the Ready and missing there would be silently dropped (as ReadIndex answers once were)."""
+    import dataclasses
+    import inspect
+
+    from raftzmq.protocol.ready import Output
+    from raftzmq.runtime.node import process
+
+    source = inspect.getsource(process.Node._service)
+    for field in dataclasses.fields(Output):
+        if field.name != "deadline":
+            assert f"out.{field.name}" in source, field.name

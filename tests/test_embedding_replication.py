@@ -118,3 +118,21 @@ def test_merge_keeps_order_and_the_last_hard_state():
                                                                             [E1])])
     assert m.persist == HardState(1, None, 1) and list(m.entries) == [E1, E2] and list(m.committed) == [E1]
     assert m.deadline == 2.0
+
+
+def test_merge_carries_fields_added_to_the_ready_later(monkeypatch):
+    """A field added to Output later (a sequence, e.g. ReadIndex's `reads`) is concatenated in order by merge,
+    not dropped: the node merges a batch of client proposals' Readys."""
+    import dataclasses
+
+    import raftzmq.runtime.node.embedding as embedding
+
+    @dataclasses.dataclass(slots=True)
+    class Later(Ready):
+        reads: tuple = ()
+    monkeypatch.setattr(embedding, "Output", Later)
+    a = Later(None, [], [], 1.0, reads=("r1",))
+    b = Later(None, [], [], 2.0)
+    c = Later(None, [], [], 3.0, reads=("r2", "r3"))
+    assert list(merge([a, b, c]).reads) == ["r1", "r2", "r3"] and merge([a, b, c]).deadline == 3.0
+    assert list(merge([b, b]).reads) == []

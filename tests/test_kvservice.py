@@ -148,3 +148,77 @@ def at(svc: KVService, index: int | None, leader: int | None = None):
 def test_read_modes_are_checked():
     with pytest.raises(ValueError):
         KVService(KVStore(), reads="lease")
+
+
+def _frame(rid, cmd):
+    return encode_request(Request(rid, cmd))
+
+
+def test_the_entry_is_the_request_s_own_bytes_stamped():
+    """kvwire.entry_data: for a frame encode_request wrote, exactly encode_command of the stamped command; for an
+    accepted frame whose JSON is written differently, bytes that decode to the same command on every node."""
+    from raftzmq.protocol.kvstore import encode_command
+    from raftzmq.protocol.kvwire import WireError, decode_request, entry_data
+    for cmd in (Command("put", "k", {"a": [1, "é"]}, client=3, seq=9), Command("cas", "k", None, 2, 3, 10),
+                Command("register"), Command("get", "k"), Command("append", "k", ["x"], client=1, seq=2)):
+        frame = _frame(7, cmd)
+        c = decode_request(frame).command
+        stamped = Command(c.op, c.key, c.value, c.new, c.client, c.seq, 123456789)
+        assert entry_data(frame, 123456789) == encode_command(stamped)
+    base = _frame(8, Command("put", "k", 1, client=3, seq=9))  # ends with the value: u32 length 1, b"1"
+    spaced = base[:-5] + (3).to_bytes(4, "big") + b" 1 "  # the same value written as " 1 "
+    assert decode_request(spaced).command.value == 1
+    data = entry_data(spaced, 5)
+    assert decode_command(data) == Command("put", "k", 1, None, 3, 9, 5) and data != encode_command(decode_command(data))
+    with pytest.raises(WireError):
+        entry_data(b"\x01" + bytes(8), 1)
+
+
+def test_prepare_and_settle_are_handle_in_two_halves():
+    """A batch of writes prepared, proposed together and settled gives the answers handle gives one by one;
+    a refused batch answers not_leader for each, and nothing waits."""
+    reqs = [(b"c", _frame(1, Command("register"))), (b"c", _frame(2, Command("put", "x", 1, client=1, seq=1))),
+            (b"d", [b"\x01junk"]), (b"c", _frame(3, Command("get", "x")))]
+    outs = []
+    for batched in (False, True):
+        log, svc = Log(), KVService(KVStore(), {2: "ipc://b"})
+        replies = []
+        if batched:
+            ready = []
+            for routing, frame in reqs:
+                r, out = svc.prepare(routing, frame if isinstance(frame, list) else [frame], 10)
+                replies += out
+                ready += [r] if r is not None else []
+            for r, p in zip(ready, [log.propose(r.data) for r in ready]):
+                replies += svc.settle(r, p)
+        else:
+            for routing, frame in reqs:
+                replies += svc.handle(routing, frame if isinstance(frame, list) else [frame], 10, log.propose)
+        replies += svc.apply(log.entries)
+        outs.append(([(r, a.request_id, a.status, a.value) for r, a in answers(replies)], log.proposed))
+    assert outs[0] == outs[1] and [s for _, _, s, _ in outs[0][0]] == ["bad_request", "ok", "ok", "ok"]
+    log, svc = Log(), KVService(KVStore(), {2: "ipc://b"})
+    log.leading = False
+    r, _ = svc.prepare(b"c", [_frame(1, Command("register"))], 10)
+    assert [a.status for _, a in answers(svc.settle(r, log.propose(r.data)))] == ["not_leader"]
+    assert svc.waiting == {}
+
+
+def test_the_store_reuses_the_proposer_s_decoded_command_only_for_its_own_entry(monkeypatch):
+    """The leader decodes a request once: the store applies that command when the entry committed at its index
+    is the proposed one (same bytes), and decodes the entry there otherwise (another leader's entry took the
+    slot: its command is applied, the client gets retry)."""
+    import raftzmq.protocol.kvstore as kvstore
+    log, svc = Log(), KVService(KVStore())
+    svc.handle(b"c", [_frame(1, Command("register"))], 10, log.propose)
+    svc.apply(log.entries)
+    calls = []
+    real = kvstore.decode_command
+    monkeypatch.setattr(kvstore, "decode_command", lambda data: calls.append(data) or real(data))
+    svc.handle(b"c", [_frame(2, Command("put", "x", 1, client=1, seq=1))], 11, log.propose)
+    assert [a.status for _, a in answers(svc.apply(log.entries[1:]))] == ["ok"] and calls == []
+    assert svc.store.read("x") == 1
+    svc.handle(b"c", [_frame(3, Command("put", "x", 2, client=1, seq=2))], 12, log.propose)
+    other = kvstore.encode_command(Command("put", "x", 3, None, 1, 2, 12))  # a new leader's entry at index 3
+    out = answers(svc.apply([Entry(3, 2, other)]))
+    assert [a.status for _, a in out] == ["retry"] and calls == [other] and svc.store.read("x") == 3

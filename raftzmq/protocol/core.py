@@ -485,6 +485,25 @@ class ElectionCore:
             self._reads.extend(ReadState(ctx, None, leader) for _, ctx, _ in self._read_waiting)
             self._read_waiting = []
 
+    def propose_batch(self, datas: Sequence[bytes], now: float) -> tuple[list[Proposal], Output]:
+        """Several client commands at once, in order: what `propose` does for each one after the other (the same
+        log, the same answers, all accepted or all refused), in one Ready whose AppendEntries carry them together
+        (one message per follower where the progress allows, not one per command; the embedding program reads a
+        batch of requests per wake-up). tests/test_core_replication.py holds it to `propose` one by one."""
+        self.now = now
+        if self.role != LEADER or self.transfer_target is not None:
+            refused = Proposal(False, 0, 0, self.leader if self.role != LEADER else self.id)
+            return [refused] * len(datas), self._flush()
+        entries = self.log.leader_append_batch(self.term, datas)
+        self._entries.extend(entries)
+        if entries:
+            for peer in self.peers:
+                self._replicate(peer)
+            if not self.peers:
+                self._advance_commit()
+        me, term = self.id, self.term
+        return [Proposal(True, e.index, term, me) for e in entries], self._flush()
+
     def restart_election_timer(self, now: float) -> None:
         """Draw a follower's election timeout afresh from `now`, as at construction. The embedding program calls
         this when it stops holding a new node's timer (the cluster's start-up barrier): a timer drawn when the

@@ -5,17 +5,21 @@ The node process owns the ROUTER socket, the core and the clock; it hands this w
     svc = KVService(KVStore(), client_endpoints)              # {node id: client endpoint} from cluster.json
     replies = svc.handle(routing_id, frames, now_ns, propose)  # propose(data) -> core Proposal (accepted, index,
                                                                #   term, leader); the node runs the Output
+    ready, replies = svc.prepare(routing_id, frames, now_ns)   # or in two halves: decode now, and propose the
+    replies += svc.settle(ready, proposal)                     #   writes of a batch together (ready: ToPropose)
     replies += svc.apply(ready.committed)                      # every node, in log order, after they are durable
     replies += svc.step_down()                                 # this node stopped leading
     for routing_id, frame in replies: router.send_multipart([routing_id, frame])
 
 - A request that does not decode gets `bad_request` and nothing is proposed.
-- A write (and register) becomes a command stamped with `now_ns` - the proposing leader's clock, use wall-clock
+- A write (and register) becomes an entry: the request's own bytes (kvwire.entry_data), stamped with `now_ns` -
+  the proposing leader's clock, use wall-clock
   ns (`time.time_ns()`) so that log time moves on across leaders; kvstore takes the max over the log, so a
   leader whose clock is behind only delays expiry - and is proposed; refused -> `not_leader` naming the leader
   and its client endpoint when known. Accepted at (index, term): answered when that index is applied, with the
   store's result if the entry there has that term, else `retry` (a new leader's entry took the slot; the client
-  resends the same (session, seq), which the store applies at most once).
+  resends the same (session, seq), which the store applies at most once). The store applies the command this
+  node decoded when it proposed the entry, if the entry committed there is that one (same bytes).
 - A get goes through the log with `reads="log"` (linearizable, one entry per read). With `reads="index"` (what
   the node runs by default) and a `read_index(ctx)` callable, the get is handed to the core's ReadIndex
   (`core.read_index(ctx, now)`, docs/core-contract.md) and its answer comes back through `read_states(states)`
@@ -33,14 +37,15 @@ The node process owns the ROUTER socket, the core and the clock; it hands this w
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
-from .kvstore import Command, CommandError, KVStore, PendingReads, encode_command
-from .kvwire import Response, WireError, decode_frames, encode_response, serve_error
+from .kvstore import Command, CommandError, KVStore, PendingReads
+from .kvwire import Response, WireError, decode_frames, encode_response, entry_data, serve_error
 from .messages import Entry
 from .ready import ReadState
 
-__all__ = ["ProposalLike", "KVService", "READ_MODES"]
+__all__ = ["ProposalLike", "KVService", "ToPropose", "READ_MODES"]
 
 READ_MODES = ("log", "index", "stale")  # "stale": the mutant store, deliberately unsafe (below)
 Reply = tuple[bytes, bytes]  # (routing id, response frame)
@@ -57,6 +62,18 @@ class ProposalLike(Protocol):
     def leader(self) -> int | None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class ToPropose:
+    """A decoded request whose command is to be proposed: its entry data, and the command that data decodes to
+    (stamped), which the store then applies without decoding the entry again if this node's proposal is the
+    entry committed at its index."""
+
+    routing: bytes
+    request_id: int
+    data: bytes
+    command: Command
+
+
 class KVService:
     def __init__(self, store: KVStore, endpoints: Mapping[int, str] | None = None, reads: str = "log",
                  node_id: int | None = None) -> None:
@@ -71,6 +88,7 @@ class KVService:
         self.reading: dict[int, tuple[bytes, int, str]] = {}  # ctx -> (routing id, request id, key): at the core
         self._ctx = 0
         self._buffer: list[Reply] | None = None  # read_states' replies while handle() runs: handle returns them
+        self._commands: dict[int, tuple[bytes, Command]] = {}  # index -> (data, its command) of our proposals
         self.stats = {"requests": 0, "bad": 0, "proposed": 0, "refused": 0, "answered": 0, "retried": 0}
 
     def _reply(self, routing: bytes, resp: Response) -> Reply:
@@ -86,17 +104,29 @@ class KVService:
                read_index: Callable[[int], object] | None = None, leader: int | None = None) -> list[Reply]:
         """One request from `routing`. `read_index(ctx)` hands a get to the core's ReadIndex (reads="index"); its
         answer comes through `read_states`. `leader` (the leader this node knows) names the leader when a read
-        is refused here; a refused proposal names the leader itself."""
+        is refused here; a refused proposal names the leader itself. (`prepare`, then `settle` with its
+        proposal.)"""
+        ready, out = self.prepare(routing, frames, now_ns, read_index, leader)
+        if ready is not None:
+            out += self.settle(ready, propose(ready.data))
+        return out
+
+    def prepare(self, routing: bytes, frames: list[bytes], now_ns: int,
+                read_index: Callable[[int], object] | None = None,
+                leader: int | None = None) -> tuple[ToPropose | None, list[Reply]]:
+        """The first half of `handle`: decode the request; a command to propose comes back as a ToPropose (its
+        entry data), to be proposed (alone, or with the others of a batch) and `settle`d with the proposal;
+        anything else (a bad request, a read) is answered or handed to the core's ReadIndex here."""
         self.stats["requests"] += 1
         try:
             req = decode_frames(frames)
         except WireError as exc:
             self.stats["bad"] += 1
-            return [(routing, serve_error(exc))]
+            return None, [(routing, serve_error(exc))]
         c = req.command
         if c.op == "get" and self.reads == "stale":  # the mutant: this node's store, whatever its role
             self.stats["answered"] += 1
-            return [self._reply(routing, Response(req.request_id, "ok", self.store.read(c.key)))]
+            return None, [self._reply(routing, Response(req.request_id, "ok", self.store.read(c.key)))]
         if c.op == "get" and self.reads == "index" and read_index is not None:
             ctx = self._ctx = self._ctx + 1
             self.reading[ctx] = (routing, req.request_id, c.key)
@@ -105,21 +135,28 @@ class KVService:
                 read_index(ctx)
             finally:
                 answered, self._buffer = self._buffer, None
-            return answered
+            return None, answered
+        stamp = max(0, int(now_ns))
         try:
-            data = encode_command(Command(c.op, c.key, c.value, c.new, c.client, c.seq, max(0, int(now_ns))))
-        except CommandError as exc:  # cannot happen for a decoded request; answered, never proposed
+            data = entry_data(frames[0], stamp)  # the request's own bytes, stamped: no re-encoding
+        except (CommandError, WireError) as exc:  # cannot happen for a decoded request; answered, never proposed
             self.stats["bad"] += 1
-            return [(routing, serve_error(exc))]
-        p = propose(data)
+            return None, [(routing, serve_error(exc))]
+        return ToPropose(routing, req.request_id, data,
+                         Command(c.op, c.key, c.value, c.new, c.client, c.seq, stamp)), []
+
+    def settle(self, ready: ToPropose, p: ProposalLike) -> list[Reply]:
+        """The second half of `handle`: what the core said of `ready`'s proposal. Refused: `not_leader`;
+        accepted at (index, term): answered once that index is applied (`apply`)."""
         if not p.accepted:
-            return [self.not_leader(routing, req.request_id, p.leader)]
+            return [self.not_leader(ready.routing, ready.request_id, p.leader)]
         self.stats["proposed"] += 1
         old = self.waiting.pop(p.index, None)
         out: list[Reply] = []
         if old is not None:  # a slot reused (a new term of ours): the earlier proposal lost it
             out.append(self._retry(old[1], old[2]))
-        self.waiting[p.index] = (p.term, routing, req.request_id)
+        self.waiting[p.index] = (p.term, ready.routing, ready.request_id)
+        self._commands[p.index] = (ready.data, ready.command)
         return out
 
     def read_states(self, states: Iterable[ReadState]) -> list[Reply]:
@@ -152,8 +189,12 @@ class KVService:
     def apply(self, entries: Iterable[Entry]) -> list[Reply]:
         """Apply committed entries in log order; the answers to the proposals and reads they complete."""
         out: list[Reply] = []
+        commands = self._commands
         for e in entries:
-            result = self.store.apply(e.index, e.data)
+            known = commands.pop(e.index, None) if commands else None
+            # The command this node decoded when it proposed the entry, if the entry there is that one (its
+            # bytes): the store need not decode it again. Any other entry is decoded from its bytes.
+            result = self.store.apply(e.index, e.data, known[1] if known is not None and known[0] == e.data else None)
             w = self.waiting.pop(e.index, None)
             if w is None:
                 continue
@@ -176,6 +217,7 @@ class KVService:
     def step_down(self, leader: int | None = None) -> list[Reply]:
         out = [self._retry(routing, rid) for _, routing, rid in self.waiting.values()]
         self.waiting.clear()
+        self._commands.clear()
         out += [self.not_leader(t[0], t[1], leader) for t in self.pending_reads.drop_all()]
         out += [self.not_leader(t[0], t[1], leader) for t in self.reading.values()]
         self.reading.clear()

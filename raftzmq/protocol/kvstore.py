@@ -146,6 +146,8 @@ def encode_value(value: Any, what: str = "value") -> bytes:
 
 
 def _finite(value: Any) -> bool:
+    if type(value) is int or type(value) is str:  # (the common values: nothing to walk)
+        return True
     if isinstance(value, float):
         return math.isfinite(value)
     if isinstance(value, list):
@@ -159,11 +161,14 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)  # one for all (json.loads with options builds one a call)
+
+
 def decode_value(raw: bytes, what: str = "value") -> Any:
     if len(raw) > MAX_VALUE_BYTES:
         raise CommandError(f"{what} is {len(raw)} bytes; the limit is {MAX_VALUE_BYTES}")
     try:
-        value = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        value = _DECODER.decode(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise CommandError(f"{what} is not UTF-8 JSON ({str(exc).splitlines()[0][:60]})") from None
     if not _finite(value):
@@ -190,6 +195,11 @@ def check_command(cmd: Command) -> None:
     for name, v in (("client", cmd.client), ("seq", cmd.seq), ("stamp", cmd.stamp)):
         if not (isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_U64):
             raise CommandError(f"{name} must be an integer in 0..2**64-1, got {v!r}")
+    _check_shape(cmd)
+
+
+def _check_shape(cmd: Command) -> None:
+    """check_command's rules after its integer ranges (which a decoded command meets by construction)."""
     if cmd.op == "register":
         if cmd.client or cmd.seq or cmd.key:
             raise CommandError("register takes no client, seq or key")
@@ -254,7 +264,7 @@ def decode_body(data: bytes, at: int, what: str = "command") -> tuple[Command, i
         at += vlen
     values += [None] * (2 - len(values))
     cmd = Command(op, key, values[0], values[1], client, seq, stamp)
-    check_command(cmd)
+    _check_shape(cmd)  # (op is one of OPS, and client/seq/stamp are u64 from the struct)
     return cmd, at
 
 
@@ -308,17 +318,21 @@ class KVStore:
         self.expired = 0  # sessions dropped so far (by age or by the bound)
 
     # ---------------------------------------------------------------- applying
-    def apply(self, index: int, data: bytes) -> Result | None:
-        """Apply the committed entry at `index` (must be applied_index + 1). None for the no-op entry."""
+    def apply(self, index: int, data: bytes, decoded: Command | None = None) -> Result | None:
+        """Apply the committed entry at `index` (must be applied_index + 1). None for the no-op entry.
+        `decoded`: `decode_command(data)` when the caller has it already (the node that proposed the entry)."""
         if index != self.applied_index + 1:
             raise ValueError(f"entry {index} applied after {self.applied_index}: entries apply in log order")
         self.applied_index = index
         if not data:
             return None
-        try:
-            cmd = decode_command(data)
-        except CommandError as exc:
-            return Result(INVALID, None, str(exc))
+        if decoded is not None:
+            cmd = decoded
+        else:
+            try:
+                cmd = decode_command(data)
+            except CommandError as exc:
+                return Result(INVALID, None, str(exc))
         if cmd.stamp > self.log_time:
             self.log_time = cmd.stamp
             self._expire()

@@ -38,12 +38,12 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-from .kvstore import (Command, CommandError, MAX_COMMAND_BYTES, decode_body, decode_value,
+from .kvstore import (COMMAND_VERSION, Command, CommandError, MAX_COMMAND_BYTES, decode_body, decode_value,
                       encode_body, validate_value)
 
 __all__ = ["WIRE_VERSION", "MAX_REQUEST_BYTES", "MAX_RESPONSE_BYTES", "MAX_MESSAGE_BYTES", "MAX_ENDPOINT_BYTES",
            "STATUS_CODES", "STATUSES", "WireError", "Request", "Response", "encode_request", "decode_request",
-           "encode_response", "decode_response", "decode_frames", "serve_error"]
+           "encode_response", "decode_response", "peek_response", "decode_frames", "entry_data", "serve_error"]
 
 WIRE_VERSION = 1
 MAX_MESSAGE_BYTES = 1024
@@ -53,6 +53,7 @@ MAX_RESPONSE_BYTES = 1 + 8 + 1 + 4 + 2 + MAX_ENDPOINT_BYTES + 4 + 1 + MAX_COMMAN
 STATUSES = ("ok", "fail", "not_leader", "session_expired", "stale", "bad_request", "retry")
 STATUS_CODES = {name: code for code, name in enumerate(STATUSES)}
 _RHEAD = struct.Struct(">BQBI")
+_EMPTY_TAIL = bytes(2 + 4 + 2)  # no endpoint, no value, no message
 MAX_U64 = (1 << 64) - 1
 
 
@@ -108,6 +109,21 @@ def decode_request(frame: bytes) -> Request:
     return Request(rid, cmd)
 
 
+_STAMP_AT = 1 + 8 + 1 + 8 + 8  # version, request id, op, client, seq: where a request's stamp begins
+
+
+def entry_data(frame: bytes, stamp: int) -> bytes:
+    """The Entry.data of the request `frame` (one that `decode_request` accepted) stamped with `stamp`: the
+    command version byte, then the request's own body with `stamp` in place of its 0. No re-encoding: for a frame
+    that `encode_request` wrote this is exactly `encode_command(command with stamp)`; for any other accepted frame
+    (JSON values written differently) it is bytes that `decode_command` reads as the same command, on every node."""
+    if not 0 <= stamp <= MAX_U64:
+        raise CommandError(f"stamp {stamp} out of range")
+    if len(frame) < _STAMP_AT + 8 or frame[0] != WIRE_VERSION:
+        raise WireError("not a request frame")
+    return bytes((COMMAND_VERSION,)) + frame[9:_STAMP_AT] + stamp.to_bytes(8, "big") + frame[_STAMP_AT + 8:]
+
+
 def decode_frames(frames: list[bytes]) -> Request:
     """The frames a ROUTER received after the routing id: exactly one request frame."""
     if len(frames) != 1:
@@ -132,6 +148,8 @@ def encode_response(resp: Response) -> bytes:
         raise WireError(f"unknown status {resp.status!r}")
     if not (0 <= resp.request_id <= MAX_U64 and 0 <= resp.leader < 1 << 32):
         raise WireError("request id or leader out of range")
+    if resp.value is None and not resp.endpoint and not resp.message:  # the common answer (ok to a write)
+        return _RHEAD.pack(WIRE_VERSION, resp.request_id, STATUS_CODES[resp.status], resp.leader) + _EMPTY_TAIL
     value = b"" if resp.value is None else validate_value(resp.value)
     return (_RHEAD.pack(WIRE_VERSION, resp.request_id, STATUS_CODES[resp.status], resp.leader)
             + _text(resp.endpoint, MAX_ENDPOINT_BYTES, "endpoint")
@@ -167,6 +185,17 @@ def decode_response(frame: bytes) -> Response:
     except (UnicodeDecodeError, CommandError) as exc:
         raise WireError(f"response field not UTF-8/JSON ({exc})", rid) from None
     return Response(rid, STATUSES[code], value, message, leader, endpoint)
+
+
+def peek_response(frame: bytes) -> tuple[int, str]:
+    """(request id, status) from a response frame's header, the rest unread: for a load generator that counts
+    answers; `decode_response` checks the whole frame. WireError if the header is not one."""
+    if len(frame) < _RHEAD.size:
+        raise WireError(f"response of {len(frame)} bytes is too short")
+    version, rid, code, _ = _RHEAD.unpack_from(frame, 0)
+    if version != WIRE_VERSION or code >= len(STATUSES):
+        raise WireError(f"not a response header (version {version}, status code {code})", rid)
+    return rid, STATUSES[code]
 
 
 def serve_error(exc: WireError | CommandError) -> bytes:

@@ -518,6 +518,12 @@ def _cpu_text(cpu: dict[str, Any] | None) -> str:
     return f"{cpu['leader']:.0f}/{fol:.0f}/{cpu['load_procs']:.0f}"
 
 
+def _cpu_per_op(ops: float, *pcts: float | None) -> str:
+    """CPU microseconds per completed op of the processes whose CPU % (of one core) are given."""
+    total = sum(p for p in pcts if p is not None)
+    return "-" if not ops or not total else f"{total * 1e4 / ops:.0f}"
+
+
 def render(res: dict[str, Any]) -> str:
     """The text report of bench_kv's result (what docs/benchmarks.md quotes)."""
     fl = res["floor"]
@@ -528,23 +534,34 @@ def render(res: dict[str, Any]) -> str:
              f"floor {fl['floor_busy_ms']} ms",
              "", "raftzmq (fsync on)",
              f"{'nodes':>5} {'clients':>7} {'api':>4} {'ops/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'fsync/op L':>10} "
-             f"{'fsync/op all':>12} {'ops/fsync L':>11} {'ent/AE':>7} {'CPU% L/F/clients':>17}  load"]
+             f"{'fsync/op all':>12} {'ops/fsync L':>11} {'ent/AE':>7} {'CPU% L/F/clients':>17} "
+             f"{'CPU us/op L/all':>15}  load"]
     for o in res["raftzmq"]:
         for w in o["windows"]:
+            c = w.get("cpu_pct") or {}
+            per_op = (f"{_cpu_per_op(w['ops_per_s'], c.get('leader'))}/"
+                      f"{_cpu_per_op(w['ops_per_s'], c.get('leader'), *c.get('followers', []), c.get('load_procs'))}")
             lines.append(f"{o['nodes']:>5} {w['clients']:>7} {o['api']:>4} {w['ops_per_s']:>9.1f} "
                          f"{_f(w['p50_ms']):>8} {_f(w['p99_ms']):>8} {_f(w['fsyncs_per_op_leader']):>10} "
                          f"{_f(w['fsyncs_per_op_all']):>12} {_f(w['ops_per_fsync_leader']):>11} "
-                         f"{_f(w['entries_per_append_entries']):>7} {_cpu_text(w.get('cpu_pct')):>17}  {w['load']}")
+                         f"{_f(w['entries_per_append_entries']):>7} {_cpu_text(w.get('cpu_pct')):>17} "
+                         f"{per_op:>15}  {w['load']}")
     peer = res["pysyncobj"]
     lines += ["", "PySyncObj (3 nodes, no fsync, clients inside its node processes)"]
     if "skipped" in peer:
         lines.append(f"  skipped: {peer['skipped']}")
     else:
-        lines.append(f"{'config':>8} {'clients':>7} {'ops/s':>9} {'p50 ms':>8} {'p99 ms':>8}  load")
+        lines.append(f"{'config':>8} {'clients':>7} {'ops/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU% L/F':>9} "
+                     f"{'CPU us/op L/all':>15}  load")
         for cfg in CONFIGS:
             for r in peer[cfg]["runs"]:
+                c = r.get("cpu_pct") or {}
+                others = c.get("others", [])
+                cpu = "-" if c.get("leader") is None else f"{c['leader']:.0f}/{max(others, default=0):.0f}"
+                per_op = (f"{_cpu_per_op(r['ops_per_s'], c.get('leader'))}/"
+                          f"{_cpu_per_op(r['ops_per_s'], c.get('leader'), *others)}")
                 lines.append(f"{cfg:>8} {r['clients']:>7} {r['ops_per_s']:>9.1f} {_f(r['p50_ms']):>8} "
-                             f"{_f(r['p99_ms']):>8}  {r['load']}")
+                             f"{_f(r['p99_ms']):>8} {cpu:>9} {per_op:>15}  {r['load']}")
     lines += ["", "ratios (ours / PySyncObj's ops/s; our p50 / floor):"]
     for r in res["ratios"]:
         vs = ", ".join(f"{k[len('vs_pysyncobj_'):]} {v}" for k, v in r.items() if k.startswith("vs_pysyncobj_"))

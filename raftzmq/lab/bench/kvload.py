@@ -13,7 +13,11 @@ leader and one thread; each client keeps exactly one command outstanding and sen
 (a closed loop per client, without a thread per client: Python threads would spend the load processes' CPU, on a
 machine whose CPU the nodes need). A KV client registers its session first (a `register` through the log), then
 sends `put` with its session and seq. The recorded window (a history for the checker) runs one thread per client
-with raftzmq.client.Client, which retries and follows redirects as users' clients do.
+with raftzmq.client.Client, which retries and follows redirects as users' clients do. The multiplexed clients
+spend little CPU of their own (they share the machine with the nodes): a put's frame is built directly
+(`put_frame`, byte for byte what kvwire.encode_request writes) and an answer's header alone is read
+(kvwire.peek_response); a client answered not_leader or retry resends after RETRY_BACKOFF_S, to the leader the
+answer names, instead of at once (a closed loop on a node that no longer leads would only burn CPU).
 
 Two APIs:
   kv    raftzmq.client.Client (the KV wire: sessions, exactly once): `put` of a small value on the client's own
@@ -24,7 +28,9 @@ Two APIs:
 """
 from __future__ import annotations
 
+import heapq
 import json
+import struct
 import sys
 import threading
 import time
@@ -32,9 +38,25 @@ from typing import Any
 
 import zmq
 
-__all__ = ["main", "shared_clock"]
+from raftzmq.protocol.kvstore import OP_CODES
+from raftzmq.protocol.kvwire import WIRE_VERSION, peek_response
+
+__all__ = ["main", "shared_clock", "put_frame"]
 
 ATTEMPT_TIMEOUT_S = 5.0
+RETRY_BACKOFF_S = 0.01  # a client answered not_leader or retry resends after this (no busy loop on a non-leader)
+
+
+_NOBLOCK = int(zmq.NOBLOCK)
+_PUT_HEAD = struct.Struct(">BQBQQQH")  # wire version, request id, op, client, seq, stamp, key length
+
+
+def put_frame(request_id: int, session: int, seq: int, key: bytes, value: int) -> bytes:
+    """The KV wire's request frame for `put key value` (an int value) with (session, seq): byte for byte what
+    kvwire.encode_request writes for that command (tests/test_bench_kv.py checks), built without its checks."""
+    text = b"%d" % value
+    return (_PUT_HEAD.pack(WIRE_VERSION, request_id, OP_CODES["put"], session, seq, 0, len(key)) + key
+            + len(text).to_bytes(4, "big") + text)
 
 
 def _say(doc: dict[str, Any]) -> None:
@@ -64,11 +86,15 @@ class _Mux:
         self.sock = ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.connect(endpoint)
+        self.endpoint = endpoint
         self.api, self.n, self.first, self.op = api, n, first, op
         self.pad = b"x" * max(0, payload - 12)
         self.rid = (first + 1) << 32
         self.sessions = [0] * n
         self.seq = [0] * n
+        self.keys = [f"bench/{first + c}".encode() for c in range(n)]
+        self.poller = zmq.Poller()  # one for the run (Socket.poll builds a Poller a call)
+        self.poller.register(self.sock, zmq.POLLIN)
         self._dec: Any
         if api == "kv":
             from raftzmq.protocol.kvstore import Command
@@ -83,10 +109,16 @@ class _Mux:
             return bytes(self._enc(self._req(rid, self._cmd("get", f"bench/{self.first + c}"))))
         if self.api == "kv":
             self.seq[c] += 1
-            cmd = self._cmd("put", f"bench/{self.first + c}", self.seq[c], None, self.sessions[c], self.seq[c])
-            return bytes(self._enc(self._req(rid, cmd)))
+            return put_frame(rid, self.sessions[c], self.seq[c], self.keys[c], self.seq[c])
         return bytes(self._cenc(self._creq(rid, "propose", (self.first + c).to_bytes(4, "big") +
                                            rid.to_bytes(8, "big") + self.pad)))
+
+    def _status(self, frame: bytes) -> tuple[int, str]:
+        """(request id, status) of an answer: the KV wire's header only (kvwire.peek_response)."""
+        if self.api == "kv":
+            return peek_response(frame)
+        resp = self._dec(frame)
+        return resp.request_id, resp.status
 
     def register(self) -> None:
         """A KV session per client, through the log (one at a time: before the window)."""
@@ -113,10 +145,12 @@ class _Mux:
         counts = {"ok": 0, "fail": 0, "info": 0, "outside": 0}
         out: dict[int, tuple[int, float]] = {}  # request id -> (client, sent)
 
+        sock, poll, frame_of, status_of = self.sock, self.poller.poll, self._frame, self._status
+
         def send(c: int) -> None:
             self.rid += 1
             out[self.rid] = (c, time.monotonic())
-            self.sock.send(self._frame(c, self.rid))
+            sock.send(frame_of(c, self.rid))
 
         wait = t0 - time.monotonic()
         if wait > 0:
@@ -124,8 +158,15 @@ class _Mux:
         for c in range(self.n):
             send(c)
         drain_until = end + ATTEMPT_TIMEOUT_S
-        while out and time.monotonic() < drain_until:
-            if not self.sock.poll(100):
+        later: list[tuple[float, int]] = []  # (when, client): resends after a not_leader/retry answer, backed off
+        while (out or later) and time.monotonic() < drain_until:
+            if later:
+                now = time.monotonic()
+                while later and later[0][0] <= now:
+                    c = heapq.heappop(later)[1]
+                    if now < end:
+                        send(c)
+            if not poll(int(max(0.0, later[0][0] - time.monotonic()) * 1000) + 1 if later else 100):
                 now = time.monotonic()
                 for rid, (c, sent) in list(out.items()):  # no answer in time: indefinite, the client goes on
                     if now - sent > ATTEMPT_TIMEOUT_S:
@@ -136,25 +177,38 @@ class _Mux:
                 continue
             while True:
                 try:
-                    frame = self.sock.recv(zmq.NOBLOCK)
+                    frame = sock.recv(_NOBLOCK)
                 except zmq.Again:
                     break
                 now = time.monotonic()
-                resp = self._dec(frame)
-                got = out.pop(resp.request_id, None)
+                rid, status = status_of(frame)
+                got = out.pop(rid, None)
                 if got is None:
                     continue
                 c, sent = got
-                kind = "ok" if resp.status == "ok" else "fail" if resp.status in ("fail", "bad_request") else "info"
+                kind = "ok" if status == "ok" else "fail" if status in ("fail", "bad_request") else "info"
                 if start <= now < end:
                     counts[kind] += 1
                     if kind == "ok":
                         lat_us.append(int((now - sent) * 1e6))
                 else:
                     counts["outside"] += 1
-                if now < end:
+                if kind == "info":  # not served now (e.g. a new leader): as raftzmq.client does, back off and
+                    self._follow(frame)  # go where the answer says the leader is
+                    heapq.heappush(later, (now + RETRY_BACKOFF_S, c))
+                elif now < end:
                     send(c)
         return {**counts, "lat_us": lat_us, "stuck": len(out)}
+
+    def _follow(self, frame: bytes) -> None:
+        """A not_leader answer naming the leader's client endpoint: send there from now on."""
+        if self.api != "kv":
+            return
+        resp = self._dec(frame)
+        if resp.status == "not_leader" and resp.endpoint and resp.endpoint != self.endpoint:
+            self.sock.disconnect(self.endpoint)
+            self.endpoint = resp.endpoint
+            self.sock.connect(self.endpoint)
 
     def close(self) -> None:
         self.sock.close(linger=0)

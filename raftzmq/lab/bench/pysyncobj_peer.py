@@ -274,6 +274,27 @@ def run_pysyncobj(clients: list[int], *, config: str = "nobatch", nodes: int = 3
     return {"config": config, "nodes": nodes, "placement": placement, "fsync": False, "runs": runs}
 
 
+def _sleep_until(t: float) -> None:
+    wait = t - time.monotonic()
+    if wait > 0:
+        time.sleep(wait)  # a measurement window's edge (not synchronisation)
+
+
+def _cpu_in_window(procs: list[LineProcess], addrs: list[str], leader: str | None, start: float,
+                   end: float) -> dict[str, Any]:
+    """The node processes' CPU (% of one core) over [start, end) (CLOCK_MONOTONIC): the leader's (its clients
+    run in it) and the others', as bench kv reports ours."""
+    from ...runtime.cluster.procstat import cpu_seconds
+    _sleep_until(start)
+    c0, t_a = [cpu_seconds(p.proc.pid) for p in procs], time.monotonic()
+    _sleep_until(end)
+    c1, span = [cpu_seconds(p.proc.pid) for p in procs], max(1e-9, time.monotonic() - t_a)
+    pct = [round(100 * (b - a) / span, 1) for a, b in zip(c0, c1)]
+    lead = addrs.index(leader) if leader in addrs else None
+    return {"leader": pct[lead] if lead is not None else None,
+            "others": [v for i, v in enumerate(pct) if i != lead]}
+
+
 def _window(procs: list[LineProcess], addrs: list[str], count: int, placement: str, warmup_s: float,
             duration_s: float, progress: Callable[[str], None], config: str) -> dict[str, Any]:
     deadline = time.monotonic() + 10.0
@@ -291,13 +312,14 @@ def _window(procs: list[LineProcess], addrs: list[str], count: int, placement: s
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     for p, k in zip(procs, share):
         p.send({"go": t0, "clients": k, "warmup": warmup_s, "duration": duration_s})
+    cpu = _cpu_in_window(procs, addrs, leader, t0 + warmup_s, t0 + warmup_s + duration_s)
     results = [p.expect("result", t0 + warmup_s + duration_s + DRAIN_S + 30)["result"] for p in procs]
     lat = [v for r in results for v in r["lat_us"]]
     ok = sum(r["ok"] for r in results)
     out = {"clients": count, "ops_per_s": round(ok / duration_s, 1), "ok": ok,
            "errors": sum(r["errors"] for r in results), "p50_ms": round(quantile(lat, 0.5) / 1000, 3) if lat else None,
            "p99_ms": round(quantile(lat, 0.99) / 1000, 3) if lat else None, "load": load,
-           "leader_known": leader is not None}
+           "leader_known": leader is not None, "cpu_pct": cpu}
     progress(f"pysyncobj {config}: {count} clients: {out['ops_per_s']} ops/s, p50 {out['p50_ms']} ms")
     return out
 

@@ -29,7 +29,7 @@ import zmq
 
 from raftzmq.protocol.clientwire import (MAX_MESSAGE_BYTES, WIRE_TAG, ClientResponse, ClientWireError,
                                          decode_request, encode_response, error_response)
-from raftzmq.protocol.kvservice import KVService
+from raftzmq.protocol.kvservice import KVService, ToPropose
 from raftzmq.protocol.kvwire import WIRE_VERSION as KV_WIRE_VERSION, Response as KVResponse, encode_response as kv_encode
 from raftzmq.protocol.messages import Entry
 from raftzmq.protocol.ready import ReadState
@@ -41,6 +41,9 @@ MAX_PENDING = 1024  # proposals waiting for their commit at one node; more are a
 PENDING_TIMEOUT_S = 60.0  # a proposal waiting longer is answered `unknown` (memory stays bounded)
 CLIENT_BATCH = 64  # requests handled per wake-up: a flood of clients cannot starve the peers and the timers
 RCVHWM = 1000
+_NOBLOCK = int(zmq.NOBLOCK)  # plain ints: arithmetic on pyzmq's enums costs microseconds a request
+_EVENTS, _POLLIN, _RCVMORE = int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.RCVMORE)
+_SNDMORE_NOBLOCK = int(zmq.SNDMORE) | _NOBLOCK
 MAXMSGSIZE = 256 * 1024  # beyond the largest request of any wire we serve: bigger frames reach the decoder
 # (answered bad_request) up to this size; libzmq disconnects a client sending more
 
@@ -81,10 +84,15 @@ class ClientPort:
                  info: Callable[[], tuple[int | None, int, int, int]], endpoint_of: Callable[[int], str],
                  counters: Callable[[], dict[str, Any]] | None = None,
                  max_pending: int = MAX_PENDING, pending_timeout_s: float = PENDING_TIMEOUT_S,
-                 batch: int = CLIENT_BATCH) -> None:
+                 batch: int = CLIENT_BATCH,
+                 propose_batch: Callable[[list[bytes], float], Sequence[Any]] | None = None) -> None:
         self.ctx, self.endpoint = ctx, endpoint
         self._propose, self._info, self._endpoint_of = propose, info, endpoint_of
         self._read_index = read_index
+        # Several commands at once, in order (one Proposal each): the KV writes of one `service` call are
+        # proposed together when given (the core appends them as one run, one AppendEntries per follower).
+        self._propose_batch = propose_batch
+        self._to_propose: list[ToPropose] = []
         self._counters = counters or (lambda: {})
         self.max_pending, self.pending_timeout_s, self.batch = max_pending, pending_timeout_s, batch
         self.socket: zmq.Socket | None = None
@@ -110,7 +118,8 @@ class ClientPort:
     def _serve_kv(self, routing: bytes, frame: bytes, now: float) -> None:
         kv = self.kv
         assert kv is not None
-        if len(kv.waiting) + len(kv.reading) + len(kv.pending_reads) + self.n_waiting >= self.max_pending:
+        if len(kv.waiting) + len(kv.reading) + len(kv.pending_reads) + len(self._to_propose) + self.n_waiting \
+                >= self.max_pending:
             rid = int.from_bytes(frame[1:9], "big") if len(frame) >= 9 else 0
             self.stats["busy"] += 1
             self.reply(routing, kv_encode(KVResponse(rid, "retry", None, "too many proposals are waiting here")))
@@ -118,9 +127,30 @@ class ClientPort:
         leader = self._info()[0]
         ri = self._read_index
         read_index = None if ri is None else (lambda ctx: ri(ctx, now))
-        for to, answer in kv.handle(routing, [frame], time.time_ns(), lambda data: self._propose(data, now),
-                                    read_index=read_index, leader=leader):
+        if self._propose_batch is None:
+            for to, answer in kv.handle(routing, [frame], time.time_ns(), lambda data: self._propose(data, now),
+                                        read_index=read_index, leader=leader):
+                self.reply(to, answer)
+            return
+        ready, replies = kv.prepare(routing, [frame], time.time_ns(), read_index=read_index, leader=leader)
+        for to, answer in replies:
             self.reply(to, answer)
+        if ready is not None:
+            self._to_propose.append(ready)
+
+    def _propose_kv(self, now: float) -> None:
+        """Propose the KV writes `service` read, together, and settle each with its proposal (in order)."""
+        batch, self._to_propose = self._to_propose, []
+        if not batch:
+            return
+        kv, propose_batch = self.kv, self._propose_batch
+        assert kv is not None and propose_batch is not None
+        proposals = propose_batch([r.data for r in batch], now)
+        if len(proposals) != len(batch):
+            raise ValueError(f"{len(proposals)} proposals for {len(batch)} commands")
+        for ready, prop in zip(batch, proposals):
+            for to, answer in kv.settle(ready, prop):
+                self.reply(to, answer)
 
     def read_states(self, states: Sequence[ReadState]) -> None:
         """The core's ReadIndex answers (a Ready's `reads`, after its applies): the KV replies they allow."""
@@ -158,15 +188,20 @@ class ClientPort:
     # ------------------------------------------------------------------ requests
 
     def service(self, now: float) -> None:
-        """Handle up to `batch` waiting requests; `more` says whether frames are still waiting."""
+        """Handle up to `batch` waiting requests; `more` says whether frames are still waiting. The KV writes
+        among them are proposed together at the end (with `propose_batch`)."""
+        self._read(now)
+        self._propose_kv(now)
+
+    def _read(self, now: float) -> None:
         sock = self.socket
         assert sock is not None, "open() first"
         self.more = False
         for _ in range(self.batch):
-            if not int(sock.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
-                return
-            try:
-                parts = sock.recv_multipart(zmq.NOBLOCK)
+            try:  # read until EAGAIN (which also re-arms ZMQ_FD's edge); no ZMQ_EVENTS query a request
+                parts = [sock.recv(_NOBLOCK)]  # recv_multipart, without its enum arithmetic
+                while sock.getsockopt(_RCVMORE):
+                    parts.append(sock.recv(_NOBLOCK))
             except zmq.Again:
                 return
             self.stats["requests"] += 1
@@ -179,7 +214,7 @@ class ClientPort:
                 self._bad(routing, ClientWireError(f"unknown client wire (first byte {frames[0][0]:#04x})"))
                 continue
             handler(routing, frames[0], now)
-        self.more = bool(int(sock.getsockopt(zmq.EVENTS)) & zmq.POLLIN)
+        self.more = bool(int(sock.getsockopt(_EVENTS)) & _POLLIN)
 
     def _bad(self, routing: bytes, exc: ClientWireError) -> None:
         self.stats["bad_request"] += 1
@@ -190,8 +225,9 @@ class ClientPort:
         if sock is None:
             return False
         self.replied = True
-        try:
-            sock.send_multipart([routing, frame], zmq.NOBLOCK)
+        try:  # two sends with plain int flags: send_multipart's enum arithmetic costs more than the sends
+            sock.send(routing, _SNDMORE_NOBLOCK)
+            sock.send(frame, _NOBLOCK)
         except zmq.ZMQError:  # Again (a full queue) or a client that is gone: its deadline covers it
             self.stats["reply_dropped"] += 1
             return False

@@ -60,6 +60,7 @@ that changes term or vote again, so each `state_persisted` still precedes the re
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -132,9 +133,7 @@ def merge(outs: Sequence[Output]) -> Output:
     entries: list[Entry] = []
     committed: list[Entry] = []
     early: list[Message] = []
-    reads: list[ReadState] = []
     for out in outs:
-        reads += out.reads
         if out.persist is not None:
             persist = out.persist
         messages += out.messages
@@ -145,9 +144,18 @@ def merge(outs: Sequence[Output]) -> Output:
     merged = Output(persist, messages, events, outs[-1].deadline, _fold(entries) if entries else (), committed)
     if early:
         merged.early = early
-    if reads:
-        merged.reads = reads
+    for name in _extra_fields():  # fields added to the Ready later (e.g. `reads`): sequences, concatenated
+        more = [v for out in outs for v in getattr(out, name)]
+        if more:
+            setattr(merged, name, more)
     return merged
+
+
+_MERGED = frozenset({"persist", "messages", "events", "deadline", "entries", "committed", "early"})
+
+
+def _extra_fields() -> list[str]:
+    return [f.name for f in dataclasses.fields(Output) if f.name not in _MERGED]
 
 
 class Embedding:

@@ -45,6 +45,7 @@ import zmq
 from raftzmq.evidence.logdigest import term_runs
 from raftzmq.evidence.logfile import LogWriter
 from raftzmq.protocol import FOLLOWER, LEADER, Codec, HardState
+from raftzmq.protocol.core import ElectionCore
 from raftzmq.protocol.messages import Entry, Message
 from raftzmq.protocol.ready import ReadState, hard_state_changed
 from raftzmq.runtime.node.clock import SkewedClock
@@ -152,6 +153,7 @@ class Node:
         self._monitor_of: dict[int, Any] = {}  # monitor socket fd -> monitor socket (hints)
         self._tail_cuts: list[dict[str, Any]] = []  # log_tail_cut records of the WAL's recovery (logged after start)
         self.client: ClientPort | None = None  # the client endpoint (cluster.json `client_endpoints`)
+        self._proposals: list[Any] | None = None  # the Readys of a batch of client proposals (_serve_clients)
         self._client_endpoints: dict[int, str] = {}
         # Group commit per loop turn: once a Ready of this turn wrote the log or moved the hard state, everything
         # after it (records, sends, failpoints, applies) waits in `_deferred` until `_flush` made it durable with
@@ -417,7 +419,7 @@ class Node:
             self.client = ClientPort(self.ctx, endpoint, propose=self._propose, read_index=self._read_index,
                                      info=self._client_info,
                                      endpoint_of=lambda n: self._client_endpoints.get(n, ""),
-                                     counters=self._counters)
+                                     counters=self._counters, propose_batch=self._propose_batch)
             try:
                 self.client.open()
             except ClientPortError as exc:
@@ -427,17 +429,56 @@ class Node:
     # ------------------------------------------------------------------ the client endpoint's calls
 
     def _propose(self, data: bytes, now: float) -> Any:
-        """Hand a client's command to the core; its Ready joins this loop turn's group commit."""
+        """Hand a client's command to the core; its Ready joins this loop turn's group commit (and, inside
+        `_serve_clients`, the batch's one Ready)."""
         core = self.core
         if not self._replicates():
             return Proposal(False, 0, 0, getattr(core, "leader", None))
         prop, out = core.propose(data, now)
-        self._apply(out)
+        self._carry_out_proposed(out)
         return prop
 
     def _read_index(self, ctx: int, now: float) -> None:
         """Hand a KV get to the core's ReadIndex; the answer comes back in a Ready's `reads` (this turn or later)."""
-        self._apply(self.core.read_index(ctx, now))
+        self._carry_out_proposed(self.core.read_index(ctx, now))  # in order with the batch's proposals
+
+    def _propose_batch(self, datas: list[bytes], now: float) -> list[Any]:
+        """Several client commands at once, in order: the built-in core's `propose_batch` (one run of entries,
+        one AppendEntries per follower); any other core (a plug-in behind its contract checks) one `propose`
+        each, their Readys carried out together (`_serve_clients`)."""
+        core = self.core
+        if type(core) is not ElectionCore:
+            return [self._propose(d, now) for d in datas]
+        props, out = core.propose_batch(datas, now)
+        self._carry_out_proposed(out)
+        return props
+
+    def _carry_out_proposed(self, out: Any) -> None:
+        """A proposal's (or a client read's ReadIndex) Ready: kept for the batch's one Ready inside
+        `_serve_clients`, in the order the core made them, else carried out now."""
+        if self._proposals is not None:
+            self._proposals.append(out)
+        else:
+            self._apply(out)
+
+    def _serve_clients(self, now: float) -> None:
+        """One batch of the client endpoint's requests. The Readys of its proposals are carried out together once
+        the batch is read (Embedding.apply_many: one log write, one `log_appended` record and one message list
+        for the batch, instead of one of each per command); nothing else reaches the core in between, and the
+        turn's group commit still makes them durable before anything that depends on them leaves."""
+        assert self.client is not None
+        self._proposals = []
+        self.client.service(now)
+        outs, self._proposals = self._proposals, None
+        if outs:
+            self._apply_many(outs)
+
+    def _apply_many(self, outs: list[Any]) -> None:
+        """Consecutive Readys of the core carried out as one (see Embedding.apply_many)."""
+        assert self._embedder is not None
+        self._embedder.apply_many(outs)
+        if not self._in_turn:
+            self._flush()
 
     def _counters(self) -> dict[str, Any]:
         """The node's counters for the client port's `stats`: messages sent per kind, log fsyncs, wakes."""
@@ -598,9 +639,10 @@ class Node:
             if netem.allows(msg.src, node_id):
                 out = step(msg, now)
                 # A Ready with nothing to carry out (a leader hearing a caught-up follower's answer) skips the
-                # embedding: it would only find every field empty.
+                # embedding: it would only find every field empty. Every field of the Ready must be named here
+                # (tests/test_core_surface.py holds this list to Output's fields).
                 if out.messages or out.persist is not None or out.events or out.entries or out.committed \
-                        or out.early:
+                        or out.early or out.reads:
                     self._apply(out)
             else:
                 transport.log_drop(msg.src, msg.kind, "partition")
@@ -611,7 +653,7 @@ class Node:
             pending.discard(_ROUTER)
         if client_fd in pending:  # after the peers: proposals of this turn share its group commit
             assert self.client is not None
-            self.client.service(now)
+            self._serve_clients(now)
             if not self.client.more:
                 pending.discard(client_fd)
         return pending
@@ -817,9 +859,10 @@ class Node:
             except StorageFatalError as exc:
                 self._refuse(f"storage fatal error: {exc}", EXIT_STORAGE)
             self._wal_dirty = True
-            first, last = entries[0].index, wal.last_index
-            fields = {"first": first, "last": last, "terms": term_runs(e.term for e in entries),
-                      "prev_digest": wal.digest_at(first - 1), "digest": wal.digest_at(last)}
+            if not self._records_own_digests():
+                first, last = entries[0].index, wal.last_index
+                fields = {"first": first, "last": last, "terms": term_runs(e.term for e in entries),
+                          "prev_digest": wal.digest_at(first - 1), "digest": wal.digest_at(last)}
         if state is not None:
             if state.commit > wal.commit:
                 wal.set_commit(min(state.commit, wal.last_index))
@@ -832,7 +875,8 @@ class Node:
             return None
         assert self.wal is not None
         first, last = committed[0].index, committed[-1].index
-        fields = {"first": first, "last": last, "digest": self.wal.digest_at(last)}
+        fields = None if self._records_own_digests() else \
+            {"first": first, "last": last, "digest": self.wal.digest_at(last)}
         if self._deferring:
             self._deferred.append((self._answer_committed, committed))
         else:
@@ -849,6 +893,11 @@ class Node:
     def _answer_reads(self, states: Sequence[ReadState]) -> None:
         if self.client is not None:
             self.client.read_states(states)
+
+    def _records_own_digests(self) -> bool:
+        """The embedding keeps the log's digest chain and writes log_appended/entries_applied itself, ignoring
+        the fields the append and apply ports return (runtime/node/embedding.py): then they need not be built."""
+        return self._embedder is not None and self._embedder.chain is not None
 
     def _answer_committed(self, committed: Sequence[Entry]) -> None:
         if self.client is not None:
@@ -894,10 +943,12 @@ class Node:
 
     def _batch_sends(self, queue: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         """The turn's sends as one send at the place of its last (AppendEntries to one follower coalesced, see
-        runtime/node/coalesce.py), when there is more than one and no failpoint waits among them (records may then
-        precede messages of Readys before them: they are written after the group commit either way)."""
+        runtime/node/coalesce.py), when there is more than one message and no failpoint waits among them (records
+        may then precede messages of Readys before them: they are written after the group commit either way). One
+        send of several messages is coalesced too (a batch of client proposals carried out as one Ready)."""
         sends = [i for i, item in enumerate(queue) if item[0] == self._send_now]
-        if len(sends) < 2 or any(item[0] == self._hit for item in queue):
+        if not sends or (len(sends) == 1 and len(queue[sends[0]][1]) < 2) \
+                or any(item[0] == self._hit for item in queue):
             return queue
         messages = coalesce([m for i in sends for m in queue[i][1]])
         last, skip = sends[-1], set(sends)

@@ -257,9 +257,9 @@ class WriteAheadLog:
         self._entries = scan.entries
         self._offsets = scan.offsets
         self._size = scan.end if scan.end else len(FILE_HEADER)
-        self._digests = [bytes(8)]  # raw digests through 0..last (digest_at gives hex)
-        for entry in self._entries:
-            self._digests.append(chain_raw(self._digests[-1], entry.term, entry.data))
+        # Raw digests through 0..k for a prefix of the log (digest_at gives hex), extended only when asked: the
+        # node's records take their digests from the embedding's own chain, so appends do not pay for these.
+        self._digests = [bytes(8)]
         self._commit = commit
         self._dirty = False
         self._failed: str | None = None  # why the log is unusable (an earlier I/O error)
@@ -357,7 +357,10 @@ class WriteAheadLog:
         """The chained digest through entry `index` (evidence/logdigest.py); GENESIS for 0."""
         if not 0 <= index <= len(self._entries):
             raise IndexError(f"index {index} is outside the log (0..{len(self._entries)})")
-        return self._digests[index].hex()
+        digests = self._digests
+        for entry in self._entries[len(digests) - 1:index]:
+            digests.append(chain_raw(digests[-1], entry.term, entry.data))
+        return digests[index].hex()
 
     # ------------------------------------------------------------------ writing
 
@@ -390,12 +393,10 @@ class WriteAheadLog:
             _write_all(self._ops, self._fd, buf)
         except OSError as exc:
             self._fail("append", exc)
-        digests = self._digests
         for entry in entries:
             self._offsets.append(offset)
             offset += RECORD_OVERHEAD + len(entry.data)
             self._entries.append(entry)
-            digests.append(chain_raw(digests[-1], entry.term, entry.data))
         self._size = offset
         self._dirty = True
 
