@@ -23,7 +23,8 @@ NOT_PER_TERM = {"config", "id", "peers", "_peer_set", "rules", "hints", "_steps"
                 "_step_role", "_tick_role", "now", "election_deadline", "transfer_deadline", "_patience_until",
                 "_term_only", "_persisted", "_messages", "_events", "term", "voted_for",
                 "log", "_entries",  # the log and the entries staged for the next Ready outlive terms
-                "_early", "_own_vote"}  # (the own vote is counted only in its own candidacy's term and role)
+                "_early", "_own_vote",  # (the own vote is counted only in its own candidacy's term and role)
+                "_durable_index"}  # what the embedding acknowledged durable: a fact about the disk, not the term
 
 
 def _leader_with_everything_set() -> ElectionCore:

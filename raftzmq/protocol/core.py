@@ -215,10 +215,12 @@ class ElectionRules:
 
     def commit_index(self, core: ElectionCore) -> int:
         """The commit index the leader may take now: the highest index on a majority whose entry is of its own
-        term (§5.4.2, the tracker); never an earlier term's entry by counting replicas (Figure 8)."""
+        term (§5.4.2, the tracker); never an earlier term's entry by counting replicas (Figure 8). The leader
+        counts itself as holding `core.own_match`: its whole log, or, once the embedding acknowledges writes
+        (`persisted`), only what is durable (thesis §10.2.1)."""
         tracker = core.tracker
         assert tracker is not None
-        return tracker.committable(core.log, core.term)
+        return tracker.committable(core.log, core.term, core.own_match)
 
 
 _RULES = ElectionRules()
@@ -295,7 +297,10 @@ class ElectionCore:
         self._persisted = HardState(self.term, None if self._term_only else self.voted_for, commit)
         self._messages: list[Message] = []
         self._early: list[Message] = []  # may leave before this input's persist is durable (see become_candidate)
-        self._own_vote = 0  # a candidacy's term whose own vote counts at the next input (it is durable by then)
+        self._own_vote = 0  # a candidacy's term whose own vote is not counted yet (it is not known durable)
+        # Durability acknowledgements (`persisted`): None until the embedding first calls it, and then the core
+        # counts its own vote and (as leader) its own log only from them; else at its next input, as before.
+        self._durable_index: int | None = None  # the log is durable up to here (acknowledged mode)
         self._events: list[Event] = []
         self._reset_election_timer()
 
@@ -306,7 +311,7 @@ class ElectionCore:
         self.now = now
         if msg.dst != self.id or msg.src not in self._peer_set:
             raise ValueError(f"message {msg} is not for node {self.id} from a peer (the codec should stop it)")
-        if self._own_vote:
+        if self._own_vote and self._durable_index is None:
             self._count_own_vote()
         term = msg.term
         if term > self.term:
@@ -329,7 +334,7 @@ class ElectionCore:
     def tick(self, now: float) -> Output:
         """Advance time: the role's tick fires the election timeout, a hint or the leader's heartbeat if due."""
         self.now = now
-        if self._own_vote:
+        if self._own_vote and self._durable_index is None:
             self._count_own_vote()
         self._tick_role(now)
         return self._flush()
@@ -340,11 +345,42 @@ class ElectionCore:
         self.now = now
         if peer not in self._peer_set:
             raise ValueError(f"node {peer} is not a peer of node {self.id}")
-        if self._own_vote:
+        if self._own_vote and self._durable_index is None:
             self._count_own_vote()
         if self.hints.observe(self, peer, now):
             self._emit("hint", peer=peer, closed=closed)
         return self._flush()
+
+    def persisted(self, state: HardState, last_index: int, now: float) -> Output:
+        """The embedding's acknowledgement: the hard state `state` and the log up to `last_index` are durable
+        (called right after each group commit; a write completes in order, so everything handed out before it
+        is durable too). From the first call on, the core is in *acknowledged mode*: a candidate counts its own
+        vote only once `state` covers its candidacy's term, and a leader counts itself towards a commit only up
+        to `last_index`, which lets its AppendEntries with new entries leave in `Output.early`, before its own
+        write (thesis §10.2.1; docs/core-contract.md, "Durability acknowledgements"). An embedding that calls
+        it once calls it after every write; calling it at start with the loaded state (true: it is durable)
+        switches the mode on before the first input."""
+        self.now = now
+        if type(last_index) is not int or last_index < 0:
+            raise ValueError(f"last_index must be a non-negative int, got {last_index!r}")
+        self._durable_index = last_index
+        if self._own_vote and state.term >= self._own_vote:
+            self._count_own_vote()
+        elif self.role == LEADER:
+            self._advance_commit()
+        return self._flush()
+
+    @property
+    def own_match(self) -> int:
+        """How much of its log the node counts as its own copy towards a commit: all of it, or in acknowledged
+        mode what `persisted` said is durable (never beyond the log: a durable index from before a truncation)."""
+        durable, last = self._durable_index, self.log.last_index
+        return last if durable is None or durable > last else durable
+
+    @property
+    def acknowledged(self) -> bool:
+        """Whether the embedding acknowledges writes (`persisted` was called): see `persisted`."""
+        return self._durable_index is not None
 
     @property
     def last_index(self) -> int:
@@ -520,7 +556,8 @@ class ElectionCore:
         self._emit("became_candidate")
         self._emit("vote_granted", candidate=self.id)
         if self.quorum <= 1:
-            self.election_deadline = self.now  # nobody else will write: the next input is our own tick, now
+            if self._durable_index is None:  # (acknowledged mode: `persisted` counts it and elects us)
+                self.election_deadline = self.now  # nobody else will write: the next input is our own tick, now
             return
         term = self.term
         li, lt = self.log.last_index, self.log.last_term
@@ -529,7 +566,8 @@ class ElectionCore:
                                             last_log_term=lt))
 
     def _count_own_vote(self) -> None:
-        """The candidacy's own vote is durable now (the Ready that persisted it has been carried out)."""
+        """The candidacy's own vote is durable now: `persisted` said so, or (without acknowledgements) the Ready
+        that persisted it has been carried out before this input."""
         term, self._own_vote = self._own_vote, 0
         if self.role == CANDIDATE and self.term == term and self.voted_for == self.id:
             self.votes.add(self.id)
@@ -777,13 +815,16 @@ class ElectionCore:
         tracker = self.tracker
         assert tracker is not None
         pr = tracker[peer]
-        log, cfg, term, me, send = self.log, self.config, self.term, self.id, self._messages.append
+        log, cfg, term, me = self.log, self.config, self.term, self.id
+        # Acknowledged mode: entries go out early, while the leader writes them itself (thesis §10.2.1).
+        send = self._messages.append if self._durable_index is None else self._early.append
         last = log.last_index
         while pr.can_send():
             nxt = pr.next
             ents = log.entries_from(nxt, cfg.max_entries_per_message, cfg.max_bytes_per_message)
             end = nxt - 1 + len(ents)
-            send(AppendEntries(term, me, peer, nxt - 1, log.term_at(nxt - 1), ents, log.commit))
+            (send if ents else self._messages.append)(
+                AppendEntries(term, me, peer, nxt - 1, log.term_at(nxt - 1), ents, log.commit))
             pr.sent(end, log.size(nxt, end))
             if pr.state == PROBE or end >= last:
                 break

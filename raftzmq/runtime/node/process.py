@@ -47,6 +47,7 @@ from raftzmq.evidence.logfile import LogWriter
 from raftzmq.protocol import FOLLOWER, LEADER, Codec, HardState
 from raftzmq.protocol.messages import Entry, Message
 from raftzmq.protocol.ready import hard_state_changed
+from raftzmq.protocol.surface import acknowledges
 from raftzmq.runtime.node.clock import SkewedClock
 from raftzmq.runtime.config import ClusterConfig, ConfigError
 from raftzmq.runtime.cores.coreload import CoreContractError, CoreLoadError, load_core
@@ -771,7 +772,11 @@ class Node:
         recovered = wal.entries(1) if wal is not None and self.core is not None and self._replicates() else None
         carry_out = self._embedder = embed(self._save_state, self._log_event, self._send, self._failpoint,
                                            append=self._append, apply=self._applied, state=state,
-                                           recovered=recovered)
+                                           recovered=recovered, early=self._send_early)
+        core = self.core
+        if acknowledges(core):  # durability acknowledgements: from _flush, once the turn's writes are durable
+            carry_out.auto_ack = False
+            carry_out.persisted_port = lambda st, last: core.persisted(st, last, self.clock.now())
 
         def apply(out: Any) -> None:
             carry_out(out)
@@ -856,6 +861,11 @@ class Node:
         queue = self._batch_sends(queue)
         for item in queue:
             item[0](*item[1:])
+        emb = self._embedder
+        if getattr(emb, "persisted_port", None) is not None:
+            emb.acknowledge()  # type: ignore[union-attr]  # the turn's writes are durable: tell the core (its answer may write again)
+            if self._deferring:
+                self._flush()
 
     def _batch_sends(self, queue: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         """The turn's sends as one send at the place of its last (AppendEntries to one follower coalesced, see
@@ -883,6 +893,10 @@ class Node:
             self._deferred.append((self._send_now, messages))
         else:
             self._send_now(messages)
+
+    def _send_early(self, messages: list[Message]) -> None:
+        # Output.early: at once, even when this turn already defers its sends behind the group commit.
+        (self._send_now if self._deferring else self._send)(messages)
 
     def _send_now(self, messages: list[Message]) -> None:
         now = self.clock.now()
