@@ -39,6 +39,7 @@ from raftzmq.runtime.node.embedding import Apply, Embedding, LogPort, SavePort, 
 
 from raftzmq.lab.sim import faults as F
 from raftzmq.lab.sim.simdisk import SimDisk
+from raftzmq.lab.sim.asyncdisk import AsyncDisk
 from raftzmq.evidence.recordline import format_record
 from raftzmq.lab.sim.simtypes import SimConfig, SimResult, write_logs
 
@@ -98,6 +99,9 @@ class Simulator:
         self.tails_cut = 0
         self.rng_for = rng
         self.disk = SimDisk(config.disk, rng("disk"))
+        # --disk async: writes complete while the node goes on (lab/sim/asyncdisk.py); None: synchronous
+        self.async_disk = (AsyncDisk(self, config.persist_ms, rng("async-disk"), rng("async-crash"))
+                           if config.disk == "async" else None)
         self.base_net = F.NetParams(
             NetModel(delay_ms=config.delay_ms, jitter_ms=config.jitter_ms,
                      loss=0.01 if "loss" in config.faults else 0.0),
@@ -233,6 +237,8 @@ class Simulator:
         else:
             core = self.make_core(self.cfg.core_config(node.id), state, self.now, rng)
         node.core = core
+        if self.async_disk is not None:
+            self.async_disk.attach(node, emb, core)  # asynchronous for a core with `persisted`, else blocking
         node.timer_at = float("inf")
         self._arm(node, core.deadline)
 
@@ -259,6 +265,10 @@ class Simulator:
         # Entries go to the SimDisk's log; no state machine (the default apply port), but the embedding still
         # logs entries_applied, so the checker sees what would be applied. Replicating (recovered given): the
         # embedding writes the replication records with its digest chain.
+        if self.async_disk is not None:
+            p = self.async_disk.ports(node, log)
+            return embed(p["save"], p["log"], p["send"], append=p["append"], early=p["early"], state=state,
+                         recovered=recovered)
         return embed(*self._ports(node, log), append=partial(self._append, node), state=state, recovered=recovered)
 
     def _ports(self, node: _Node, log: LogWriter) -> tuple[SavePort, LogPort, SendPort]:
@@ -555,6 +565,8 @@ class Simulator:
             self.down += 1
         node.up, node.paused, node.core, node.inbox, node.apply = False, False, None, [], _down
         node.gen += 1
+        if self.async_disk is not None:  # its writes still pending were being written: lost, or torn
+            writing = self.async_disk.crash(node) or writing
         # A crash while the unsynced log tail is being written back may tear it (only a disk with unsynced
         # writes has a tail to tear: safe mode syncs each group commit before the node goes on).
         self.disk.crash(node.id, torn=self.replicating and self.torn_rng.random() < 0.5, writing=writing)
