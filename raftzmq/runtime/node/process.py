@@ -159,6 +159,7 @@ class Node:
         # one log fsync (and one state file save if term or vote changed).
         self._deferring = False
         self._deferred: list[tuple[Any, ...]] = []
+        self._early_out: list[Message] = []  # Output.early of this turn: sent (coalesced) before its fsync
         self._wal_dirty = False
         self._pending_state: HardState | None = None
         self._saved_state: HardState | None = None  # what the state file holds
@@ -834,6 +835,10 @@ class Node:
 
     def _flush(self) -> None:
         """End of a loop turn: one log fsync and one state save for the turn, then what waited for them."""
+        early = self._early_out
+        if early:  # (before the fsync: they depend on nothing it makes durable)
+            self._early_out = []
+            self._send_now(coalesce(early) if len(early) > 1 else early)
         if not self._deferring:
             return
         if self._wal_dirty:
@@ -895,8 +900,12 @@ class Node:
             self._send_now(messages)
 
     def _send_early(self, messages: list[Message]) -> None:
-        # Output.early: at once, even when this turn already defers its sends behind the group commit.
-        (self._send_now if self._deferring else self._send)(messages)
+        # Output.early: in a turn, gathered and sent (coalesced, as the turn's other sends) at its _flush before
+        # the fsync; outside turns at once, even when the sends already wait for a group commit.
+        if self._in_turn:
+            self._early_out.extend(messages)
+        else:
+            (self._send_now if self._deferring else self._send)(messages)
 
     def _send_now(self, messages: list[Message]) -> None:
         now = self.clock.now()
