@@ -319,10 +319,10 @@ class Checker:
             # A leader is also known from those that followed it (only a leader of T sends AppendEntries or
             # TimeoutNow in T): its own became_leader may be lost with a crash, its acting as leader is not.
             for (term, leader), where in sorted(self._followed.items()):
-                leaders = self._leaders.get(term, {})
-                if leader in leaders:
+                known = self._leaders.get(term, {})
+                if leader in known:
                     continue
-                for other, other_where in leaders.items():
+                for other, other_where in known.items():
                     self._violate("a", f"term {term}: node {other} became leader and node {leader} acted as "
                                        f"leader too (followed as leader)", where, other_where)
                 voters = self._voters.get((term, leader), {})

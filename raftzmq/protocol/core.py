@@ -21,6 +21,19 @@ took goes out as the Ready's `entries`, the commit index in its hard state, newl
 order, as `committed`. With no proposals every log stays empty and the election behaves (and draws) exactly as
 the election-only core did.
 
+Durability acknowledgements (`persisted(state, last_index, now)`, docs/core-contract.md): once the embedding calls
+it, the core is in acknowledged mode. A candidate counts its own vote only when `state` covers its candidacy; a
+leader counts its own log towards a commit only up to `last_index` (`own_match`), and so its AppendEntries with
+new entries go out in `Output.early`, before its own write (the Raft thesis, §10.2.1). Why that is safe: the
+AppendEntries promise nothing a crash takes back. A leader that crashes before its write completes comes back
+with a shorter log at its durable term; what it sent is on the followers, durably once they answer, and an entry
+counts as committed only on a majority of durable copies - the leader's own only once acknowledged - so a
+minority's crash loses no committed entry and the election restriction keeps the entry in every later leader.
+What it cannot do is commit on a copy that is not durable, and that is exactly what it never counts. Everything
+else (votes granted, AppendResponses, heartbeats, TimeoutNow, commit-dependent replies) still leaves only after
+what it depends on is durable. Without acknowledgements (embeddings that never call it) the core counts both at
+its next input, as before, and sends entries only with its other messages.
+
 Structure follows etcd-io/raft: term handling happens once at the top of `step`, for every role; then the
 current role's own step (a table: message type -> handler) and, on `tick`, the role's own tick. `_become` swaps
 both in and refuses transitions not in `TRANSITIONS`; `become_follower`, `become_candidate` and `become_leader`
