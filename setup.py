@@ -3,7 +3,7 @@ from setuptools import find_packages, setup
 setup(
     name="raftzmq",
     version="0.1.0",
-    description="Watch and break Raft leader election on real processes over ZeroMQ",
+    description="Watch and break Raft (election, replication, a KV store) on real processes over ZeroMQ",
     python_requires=">=3.11",
     packages=find_packages(include=["raftzmq", "raftzmq.*"]),
     package_data={"raftzmq.evidence": ["assets/*"]},  # the HTML report's template, stylesheet and script

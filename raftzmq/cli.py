@@ -37,16 +37,19 @@ class _LazyGroup(click.Group):
 @click.group(context_settings=CONTEXT, cls=_LazyGroup)
 @click.version_option(__version__, prog_name="raftzmq")
 def main() -> None:
-    """Watch and break Raft leader election on real processes.
+    """Watch and break Raft on real processes: leader election, log replication and a replicated KV store.
 
     \b
     Examples:
       raftzmq start --nodes 5            # a live cluster, one process per node
       raftzmq kill 3                     # from another terminal
       raftzmq logs -f                    # merged, coloured, following
-      raftzmq check                      # prove no term had two leaders
+      raftzmq propose hello              # replicate a command; prints its index and term once committed
+      raftzmq kv put x 1                 # the KV service; `raftzmq workload` records a checkable history
+      raftzmq check                      # prove the run safe: elections, logs, commits
+      raftzmq check --history h.jsonl    # is this client history linearizable?
       raftzmq sim --nodes 5 --seeds 1000 # the same core in a seeded simulator
-      raftzmq conform my_core.py:MyCore  # judge your own election core (docs/core-contract.md)
+      raftzmq conform my_core.py:MyCore  # judge your own Raft core (docs/core-contract.md)
     """
 
 

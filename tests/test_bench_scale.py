@@ -31,3 +31,21 @@ def test_medians_skip_missing_figures_and_count_failures():
     m = medians(samples)
     assert m["command_s"] == 2.0 and m["first_leader_s"] == 1.5 and m["failed"] == 1 and m["runs"] == 4
     assert m["load_1min_range"] == [7.5, 9.0]
+
+
+def test_the_scale_table_puts_the_user_facing_median_first_and_every_run_beside_it():
+    from raftzmq.commands.bench import _scale_table
+    from raftzmq.lab.bench.scale import medians
+
+    samples = [{"nodes": 5, "load": "0.10 0.2 0.3", "command_s": 0.31, "first_leader_s": 0.27, "stable_term": 1,
+                "last_node_started_s": 0.25, "elections_until_stable": 1, "elections_in_hold": 0},
+               {"nodes": 5, "load": "0.40 0.2 0.3", "command_s": 0.29, "first_leader_s": 0.26, "stable_term": 2,
+                "last_node_started_s": 0.24, "elections_until_stable": 2, "elections_in_hold": 1},
+               {"nodes": 5, "load": "0.40 0.2 0.3", "command_s": None, "failed": "no leader in 30 s"}]
+    table = _scale_table({"5 nodes": {"median": medians(samples), "samples": samples}})
+    row = next(line for line in table.splitlines() if line.startswith("5 nodes "))
+    cells = row.split()
+    assert cells[2] == "0.29"  # nearest-rank median of 0.31 and 0.29 (the lower middle)
+    assert cells[5] == "1,2"  # terms are listed, not averaged
+    assert "0.31 0.29 failed" in row and row.endswith("0.10 0.40")
+    assert "5 nodes: failed 1" in table and "elections_in_hold 0" in table

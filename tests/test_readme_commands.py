@@ -269,7 +269,8 @@ LINES: dict[str, Line] = {
     "raftzmq bench hotpath":
         Line("raftzmq bench hotpath --runs 1 --seconds 1", r"5 nodes: \{'median': \{[^}]*'follower_ratio'"),
     "raftzmq bench scale":
-        Line("raftzmq bench scale --sizes 3 --hold 1 --runs 1", r"3 nodes: \{'nodes': 3,[^}]*'command_s': [\d.]+,[^}]*'stable_term': \d"),
+        Line("raftzmq bench scale --sizes 3 --hold 1 --runs 1",
+             r"command→leader s.*\n3 nodes +[\d.]+ +[\d.]+ +[\d.]+ +\d+ +\d+ +[\d.]+ .*\n3 nodes: .*elections_in_hold \d+"),
     "raftzmq bench codec":
         Line("raftzmq bench codec --runs 1 --entries 2 --entry-bytes 16", r"\| packed \| [\d.]+ \(\d+\) \|"),
     "raftzmq bench failover --sim --trials 200":

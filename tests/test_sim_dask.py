@@ -81,3 +81,39 @@ def test_conform_on_dask_gives_the_same_scorecard(scheduler):
     assert local.exit_code == remote.exit_code == 1, remote.output
     a, b = json.loads(local.output), json.loads(remote.output)
     assert b == a  # claims, seeds run, the failure with its seed, trace and replay line, liveness
+
+
+def _batch_on_a_worker_without_raftzmq(shared, seeds):
+    # What a worker with another Python environment raises when it unpickles our task.
+    raise ModuleNotFoundError("No module named 'raftzmq'")
+
+
+def test_workers_that_cannot_import_raftzmq_give_a_one_line_reason(scheduler):
+    with pytest.raises(dask_seeds.DaskUnavailable) as caught:
+        list(dask_seeds.map_seeds_on_dask(scheduler, _batch_on_a_worker_without_raftzmq, None, list(range(4)),
+                                          failed=lambda item: False))
+    message = str(caught.value)
+    assert "cannot run raftzmq's tasks" in message and "No module named 'raftzmq'" in message
+    assert "install the same raftzmq on every worker" in message and "\n" not in message
+
+
+def _batch_with_a_bug(shared, seeds):
+    raise ZeroDivisionError("a real bug in a task")
+
+
+def test_a_real_error_in_a_task_is_not_disguised_as_an_environment_problem(scheduler):
+    with pytest.raises(ZeroDivisionError):
+        list(dask_seeds.map_seeds_on_dask(scheduler, _batch_with_a_bug, None, [0], failed=lambda item: False))
+
+
+def test_a_scheduler_without_workers_is_an_error_not_a_wait_forever(monkeypatch):
+    distributed = pytest.importorskip("distributed")
+    monkeypatch.setattr(dask_seeds, "_WORKER_WAIT_S", 1.0)
+    cluster = distributed.LocalCluster(n_workers=0, processes=True, host="127.0.0.1", dashboard_address=None,
+                                       silence_logs=40)
+    try:
+        result = CliRunner().invoke(main, ["sim", "--seeds", "3", "--scheduler", cluster.scheduler_address])
+    finally:
+        cluster.close()
+    assert result.exit_code == 2, result.output
+    assert "has no workers after 1 s" in result.output and "Traceback" not in result.output

@@ -241,7 +241,43 @@ def scale(sizes: str, hold: float, runs: int, as_json: bool, **flags: Any) -> No
     config = resolve_cluster(flags)
     res = _measure(bench_scale.scale, sizes=_sizes(sizes), hold=hold, runs=runs,
                    extra=start_args(config, config_path))
-    _emit({"load average at start": bench_hotpath.load_average(), **res}, as_json)
+    if as_json:
+        _emit({"load average at start": bench_hotpath.load_average(), **res}, True)
+    else:
+        click.echo(_scale_table(res))
+
+
+_SCALE_COLUMNS = (("command_s", "command→leader s"), ("first_leader_s", "first leader s"),
+                  ("last_node_started_s", "last started s"), ("stable_term", "term"),
+                  ("elections_until_stable", "elections"))
+
+
+def _scale_table(res: dict[str, Any]) -> str:
+    """One row per size: the user-facing figure first (the median, then every run's), the start-up milestones
+    from the logs beside it, the load at the starts; whatever else was measured (a hold window) below."""
+    rows = [["size", *(title for _, title in _SCALE_COLUMNS), "runs: command→leader s", "load"]]
+    extra_lines = []
+    for size, entry in res.items():
+        samples = entry["samples"] if "samples" in entry else [entry]
+        summary = entry.get("median", entry)
+        row = [size]
+        for key, _ in _SCALE_COLUMNS:
+            value = summary.get(key)
+            if key == "stable_term":  # a term is not a quantity: every run's, not a median
+                value = ",".join(sorted({str(s[key]) for s in samples if s.get(key) is not None})) or None
+            row.append("-" if value is None else f"{value:g}" if isinstance(value, (int, float)) else str(value))
+        row.append(" ".join(f"{s['command_s']:g}" if s.get("command_s") is not None else "failed" for s in samples))
+        row.append(" ".join(sorted({str(s.get("load", "?")).split()[0] for s in samples})))
+        rows.append(row)
+        rest = {k: v for k, v in summary.items() if k not in dict(_SCALE_COLUMNS) and k not in ("load", "load_after")
+                and not k.endswith("_s") and k not in ("runs", "load_1min_range", "nodes")}
+        if rest:
+            extra_lines.append(f"{size}: " + ", ".join(f"{k} {v}" for k, v in rest.items()))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = [f"machine: {_machine()}", f"load average now: {bench_hotpath.load_average()}"]
+    lines += ["  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(r, widths)))
+              for r in rows]
+    return "\n".join(lines + extra_lines)
 
 
 @bench.command(name="flood")

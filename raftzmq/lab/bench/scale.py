@@ -163,7 +163,10 @@ def _hold(run: Path, st: dict[str, Any], nodes: int, hold: float, bytes0: int,
 
 MEDIAN_KEYS = ("command_s", "first_leader_s", "stable_leader_s", "cluster_started_s", "last_spawned_s",
                "last_node_started_s", "connecting_s", "released_s", "first_candidate_s",
-               "elections_until_stable", "prevotes_until_stable")
+               "elections_until_stable", "prevotes_until_stable", "log_bytes_startup",
+               # the hold window's, when there is one
+               "elections_in_hold", "cluster_cpu_pct", "rss_mb_median", "rss_mb_max", "pss_mb_median",
+               "log_bytes_per_node_per_idle_min")
 
 
 def medians(samples: list[dict[str, Any]]) -> dict[str, Any]:

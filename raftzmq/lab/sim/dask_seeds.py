@@ -22,6 +22,7 @@ T = TypeVar("T")
 
 _CONNECT_TIMEOUT_S = 10.0  # a scheduler that does not answer in this long is not there
 _IN_FLIGHT_PER_WORKER = 4  # batches queued per worker: enough to hide a round trip, few enough to stop fast
+_WORKER_WAIT_S = 30.0  # a scheduler with no worker after this long would leave every task queued forever
 
 
 class DaskUnavailable(RuntimeError):
@@ -58,6 +59,27 @@ def _connect(address: str) -> Any:
         raise DaskUnavailable(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
 
 
+def _environment_error(address: str, exc: BaseException) -> DaskUnavailable | None:
+    """A task that failed because the worker's Python is not ours (raftzmq missing or another version there):
+    a one-line reason for the user, or None when the failure is something else (a real error in the task, shown
+    as it is)."""
+    text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, ImportError) or "raftzmq" in text and "No module named" in text \
+            or "deserializ" in text.lower():
+        return DaskUnavailable(f"the Dask workers of {address} cannot run raftzmq's tasks ({text.splitlines()[0]}): "
+                               "install the same raftzmq on every worker and the scheduler (docs/multi-host.md)")
+    return None
+
+
+def _wait_for_workers(client: Any, address: str) -> int:
+    try:
+        client.wait_for_workers(1, timeout=_WORKER_WAIT_S)
+    except (OSError, TimeoutError) as exc:
+        raise DaskUnavailable(f"the Dask scheduler at {address} has no workers after {_WORKER_WAIT_S:g} s: "
+                              "start some with `dask worker " + address + "`") from exc
+    return max(1, len(client.scheduler_info().get("workers", {})))
+
+
 def worker_count(address: str) -> int:
     client = _connect(address)
     try:
@@ -81,10 +103,13 @@ def map_seeds_on_dask(address: str, batch_fn: Callable[[Any, list[int]], list[T]
     client = _connect(address)
     in_flight: deque[Any] = deque()  # futures in seed order: the oldest is the next to yield
     try:
-        workers = max(1, len(client.scheduler_info().get("workers", {})))
+        workers = _wait_for_workers(client, address)
         size = batch_size(len(seeds), workers)
         batches = (list(seeds[i:i + size]) for i in range(0, len(seeds), size))
-        shared_future = client.scatter(shared, broadcast=True)
+        try:
+            shared_future = client.scatter(shared, broadcast=True)
+        except Exception as exc:  # the workers could not even unpickle our config
+            raise _environment_error(address, exc) or exc
 
         def submit_next() -> None:
             batch = next(batches, None)
@@ -94,7 +119,10 @@ def map_seeds_on_dask(address: str, batch_fn: Callable[[Any, list[int]], list[T]
         for _ in range(workers * _IN_FLIGHT_PER_WORKER):
             submit_next()
         while in_flight:
-            items = in_flight.popleft().result()  # later batches keep running on the other workers meanwhile
+            try:
+                items = in_flight.popleft().result()  # later batches keep running on the other workers meanwhile
+            except Exception as exc:
+                raise _environment_error(address, exc) or exc
             submit_next()
             for item in items:
                 yield item
