@@ -476,3 +476,63 @@ def test_the_parallel_write_takes_one_persist_off_the_commit_path():
     Simulator(cfg, 0, make_core=parallel).run()
     Simulator(cfg, 0, make_core=blocking).run()
     assert parallel.p50() < 0.7 * blocking.p50(), (parallel.p50(), blocking.p50())
+
+
+# ------------------------------------------------------------------------------------------------- the node process
+
+
+def test_a_node_sends_its_leaders_new_entries_before_its_fsync_and_acknowledges_after_it(tmp_path):
+    """The node process (one fsync per loop turn): the turn's early AppendEntries leave (coalesced) before the
+    fsync, the leader counts its own entries only from the acknowledgement _flush gives after it, and a follower's
+    answer in the same turn waits for the fsync."""
+    import raftzmq.runtime.node.process as node_mod
+    from raftzmq.evidence.logfile import LogWriter
+    from raftzmq.runtime.node.failpoints import Failpoints
+    from raftzmq.runtime.node.netem import NetEm
+    from test_node_wal import MemStateFile, MemTransport, TracedDisk
+
+    core = make_core(1, 3, state=HardState(1), prevote=False, check_quorum=False)
+    core.persisted(HardState(1), 0, 0.0)
+    _candidate(core)
+    core.persisted(HardState(2, 1), 0, core.now)
+    core.step(VoteResponse(2, 2, 1, granted=True), core.now)
+    for peer in (2, 3):
+        core.step(AppendResponse(2, peer, 1, True, 0), core.now)
+    assert core.role == LEADER
+    trace: list = []
+    node = node_mod.Node(tmp_path, 1, 1, os.getpid(), env={})
+    node.log = LogWriter.to_list(by="node", node=1, incarnation=1)
+    node.disk, node.state_file, node.transport = TracedDisk(trace), MemStateFile(trace), MemTransport(trace)
+    node.netem, node.failpoints = NetEm(1, None), Failpoints([], 1, 1)
+    node._open_wal(HardState(2, 1))
+    node.core = core
+    node._apply = node._embedding(HardState(2, 1))
+    trace.clear()
+    node._in_turn = True
+    for data in (b"a", b"b"):
+        node._apply(core.propose(data, core.now)[1])
+    assert trace == [] and core.own_match == 0
+    node._flush()
+    assert trace[:3] == [("send", 2), ("send", 3), "fsync"]  # two proposals, one AppendEntries per follower
+    assert core.own_match == 2  # acknowledged after the fsync
+    out = core.step(AppendResponse(2, 2, 1, True, 2), core.now)
+    assert core.commit_index == 2 and [e.index for e in out.committed] == [1, 2]
+
+
+def test_in_acknowledged_mode_everything_else_still_waits_for_the_write():
+    """Only RequestVotes and AppendEntries with entries go early: votes granted, AppendResponses, heartbeats and
+    TimeoutNow stay with the messages that leave after the persist."""
+    follower = make_core(2, 3, prevote=False, check_quorum=False)
+    follower.persisted(HardState(), 0, 0.0)
+    out = follower.step(RequestVote(1, 1, 2), 0.01)
+    assert not out.early and msgs(out, VoteResponse, granted=True) and out.persist == HardState(1, 1)
+    out = follower.step(AppendEntries(1, 1, 2, 0, 0, (Entry(1, 1, b"a"),), 0), 0.02)
+    assert not out.early and msgs(out, AppendResponse, success=True) and out.entries
+    leader = _acked_leader(3)
+    out = leader.tick(leader.heartbeat_deadline)
+    assert not out.early and msgs(out, AppendEntries)  # heartbeats
+    leader.propose(b"x", leader.now)
+    leader.persisted(HardState(1, 1), 1, leader.now)
+    leader.step(AppendResponse(1, 2, 1, True, 1), leader.now)
+    out = leader.transfer_leadership(2, leader.now)
+    assert not out.early and [m.dst for m in out.messages if type(m).__name__ == "TimeoutNow"] == [2]
