@@ -8,7 +8,9 @@ simulated seconds; events sit in a heapq ordered by (time, insertion number), so
 wall time.
 
 Each node applies a core Output through the live node's own embedding (runtime/node/embedding.py) with simulated
-ports: a SimDisk for saves, in-memory records for the log, the event heap for sends.
+ports: a SimDisk for saves, in-memory records for the log, the event heap for sends. With `--disk async` the ports
+come from lab/sim/asyncdisk.py instead: writes complete later while the node goes on, and a core with `persisted`
+is told when they do (the default disks never call it, so their runs are unchanged).
 Records go to in-memory lists with the live schema (node-<id>.jsonl, supervisor.jsonl) and are fed to the
 evidence Checker as they are written; `write_logs` dumps them for `raftzmq check`.
 
