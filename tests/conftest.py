@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from cluster_harness import Cluster, cluster_session
+from kvfake import FakeCluster
 
 
 @pytest.fixture
@@ -16,6 +17,14 @@ def cluster(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Cluster]
     A module changes that with CLUSTER_SESSION, keyword arguments of cluster_session (e.g. {"check": False})."""
     with cluster_session(tmp_path / "run", **getattr(request.module, "CLUSTER_SESSION", {})) as c:
         yield c
+
+
+@pytest.fixture
+def fake(tmp_path: Path) -> Iterator[FakeCluster]:
+    """A fake KV cluster (tests/kvfake.py: client endpoints served by one thread, no Raft), closed afterwards."""
+    cluster = FakeCluster(tmp_path)
+    yield cluster
+    cluster.close()
 
 
 @pytest.fixture(scope="module")

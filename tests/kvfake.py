@@ -120,3 +120,8 @@ class FakeCluster:
         for s in self._socks.values():
             s.close(linger=0)
         self._ctx.term()
+
+
+def endpoint_args(fake: FakeCluster) -> list[str]:
+    """`--endpoint URL` for each of the fake's nodes, in node order (for the CLI commands)."""
+    return [a for n in sorted(fake.endpoints) for a in ("--endpoint", fake.endpoints[n])]

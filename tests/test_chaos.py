@@ -39,7 +39,7 @@ def test_a_run_that_fails_midway_still_stops_every_process(tmp_path, monkeypatch
         raise RuntimeError("a nemesis bug")
 
     if where == "chaos":
-        monkeypatch.setattr(chaos._Executor, "run", boom)
+        monkeypatch.setattr(chaos.Executor, "run", boom)
         run = lambda run_dir: run_chaos(run_dir, nodes=3, duration=5.0, seed=1)  # noqa: E731
     else:
         monkeypatch.setattr(scenario._Script, "run", boom)

@@ -206,3 +206,30 @@ def test_a_core_without_hint_ignores_disconnect_hints():
                     core=f"{REPO}/examples/minimal_core.py:MinimalCore")
     result = Simulator(cfg, 0).run()
     assert result.ok and result.leaders >= 1
+
+
+def test_a_checked_core_says_who_leads_so_clients_find_the_leader():
+    """The client endpoint's `info` asks the core for `leader`; a plug-in core without that attribute was an
+    unknown leader everywhere, so `raftzmq propose` never found one. Its own `leader` when it is a member, else
+    itself while it leads, else None; never a value that is not a member."""
+    from raftzmq.protocol import CoreConfig, HardState
+    from raftzmq.runtime.cores.coreload import CheckedCore
+
+    class Inner:
+        role, term, deadline = "follower", 1, 1.0
+
+    cfg = CoreConfig(node_id=1, members=(1, 2, 3))
+    inner = Inner()
+    core = CheckedCore(inner, cfg, 0.0, "test:Inner")
+    assert core.leader is None
+    inner.role = "leader"
+    assert core.leader == 1
+    inner.role, inner.leader = "follower", 3
+    assert core.leader == 3
+    inner.leader = 7  # not a member: not believed
+    assert core.leader is None
+    inner.leader = True  # not an id
+    assert core.leader is None
+    factory = load_core("raftzmq.lab.conform.mutants:CommitsOldTerm")
+    mutant = factory(cfg, HardState(0, None), 0.0, None)
+    assert mutant.leader is None  # (a wrapped replicating core: forwards its own)

@@ -7,21 +7,10 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from kvfake import FakeCluster
+from kvfake import endpoint_args as eps
 from raftzmq.cli import main
 from raftzmq.client import NO_ENDPOINT_MESSAGE
 from raftzmq.evidence.history import read_history
-
-
-@pytest.fixture
-def fake(tmp_path):
-    cluster = FakeCluster(tmp_path)
-    yield cluster
-    cluster.close()
-
-
-def eps(fake):
-    return [a for e in fake.endpoints.values() for a in ("--endpoint", e)]
 
 
 @pytest.mark.parametrize("args", [["kv", "get", "x"], ["kv", "put", "x", "1"], ["kv", "cas", "x", "1", "2"],
@@ -72,6 +61,6 @@ def test_workload_command_records_and_checks(fake, tmp_path):
     assert out.exit_code == 0, out.output
     doc = json.loads(out.output.strip().splitlines()[-1])
     assert doc["verdict"] == "linearizable" and doc["counts"]["ok"] > 50
-    assert len(read_history(path).operations) == doc["counts"]["invoke"]
-    nem = CliRunner().invoke(main, ["workload", "--nemesis", "kill", *eps(fake)])
-    assert nem.exit_code == 2 and "not wired yet" in nem.output
+    assert len(read_history(path).operations) == doc["counts"]["invoke"] + doc["final"]["keys_read"]  # + final reads
+    nem = CliRunner().invoke(main, ["workload", "--nemesis", "kill", *eps(fake)])  # faults need the supervisor
+    assert nem.exit_code == 2 and "needs the cluster's run directory" in nem.output

@@ -15,13 +15,6 @@ from raftzmq.protocol.kvstore import MAX_KEY_BYTES, MAX_VALUE_BYTES
 from raftzmq.protocol.kvwire import WIRE_VERSION, decode_response
 
 
-@pytest.fixture
-def fake(tmp_path):
-    cluster = FakeCluster(tmp_path)
-    yield cluster
-    cluster.close()
-
-
 def client(fake, **kw):
     kw.setdefault("timeout", 3.0)
     kw.setdefault("attempt_timeout", 0.2)

@@ -185,6 +185,16 @@ def _fired(s: Session) -> bool:
 
 
 WALK = "walkthrough"
+KV = "kv"  # the KV walk: its own 3-node cluster, started --detach by its first line
+
+
+def _kill_during_workload(s: Session) -> str:
+    """A workload in the background; once it has recorded 40 events, kill the leader; its summary then."""
+    s.killed = s.wait_leader()
+    return ("rm -f logs/latest/history.jsonl; (raftzmq workload --clients 8 --duration 4 --rate 100 > wl.out 2>&1; "
+            "echo exit=$? >> wl.out) & timeout 30 bash -c 'until [ -s logs/latest/history.jsonl ] && "
+            "[ $(wc -l < logs/latest/history.jsonl) -gt 40 ]; do sleep 0.05; done'; "
+            f"raftzmq kill {s.killed}; wait; cat wl.out")
 
 # README line -> how it runs here. Sizes are tiny; everything else is the README's line.
 LINES: dict[str, Line] = {
@@ -233,6 +243,27 @@ LINES: dict[str, Line] = {
     "raftzmq check --history logs/latest/history.jsonl --html lin.html":
         Line("raftzmq check --history logs/latest/history.jsonl --html lin.html",
              r"LINEARIZABLE \(model kv[\s\S]*wrote lin.html", shared=WALK),
+    # ---- The KV service, step by step: its own cluster
+    "raftzmq start --nodes 3 --detach":
+        Line("raftzmq start --nodes 3 --detach", r"3 nodes running in .*leader \d+", shared=KV),
+    "raftzmq kv put greeting hello": Line("raftzmq kv put greeting hello", r"(?m)^ok$", shared=KV),
+    "raftzmq kv get greeting --json": Line("raftzmq kv get greeting --json", r'"value": "hello"', shared=KV),
+    "raftzmq workload --clients 8 --duration 30":
+        Line("raftzmq workload --clients 8 --duration 2 --rate 100",
+             r"LINEARIZABLE[\s\S]*availability all[\s\S]*acknowledged writes lost: 0", shared=KV),
+    "raftzmq kill 1":  # while a workload runs: it goes on with the new leader, linearizable, nothing lost
+        Line(_kill_during_workload, r"node \d killed[\s\S]*LINEARIZABLE[\s\S]*acknowledged writes lost: 0 [\s\S]*"
+             r"exit=0", shared=KV, settle=_new_leader),
+    "raftzmq restart 1": Line(_restart_killed, r"node \d is up as follower in term \d+", shared=KV),
+    "raftzmq check --history logs/latest/history.jsonl":
+        Line("raftzmq check --history logs/latest/history.jsonl", r"LINEARIZABLE \(model kv", shared=KV),
+    "raftzmq workload --duration 60 --nemesis kill,partition,restart":  # seed 52: kill, undo, restart, partition
+        Line("raftzmq workload --duration 6 --nemesis kill,partition,restart --nemesis-interval 1.5 --seed 52 "
+             "--timeout 2", r"LINEARIZABLE[\s\S]*availability kill[\s\S]*availability restart[\s\S]*"
+             r"availability partition[\s\S]*availability calm[\s\S]*acknowledged writes lost: 0", shared=KV),
+    "raftzmq report --html -o kv.html":
+        Line("raftzmq report --html -o kv.html && grep -c \"<section id='history'\" kv.html",
+             r"wrote kv.html\n1\n", shared=KV),
     "raftzmq fuzz":  # both nodes back first, so that every node can account for its frames
         Line("raftzmq fuzz --frames 500", r"OK: every node up, term and leader unchanged", shared=WALK,
              before=("raftzmq heal && raftzmq restart 3 && raftzmq restart 4",)),
@@ -264,6 +295,9 @@ LINES: dict[str, Line] = {
     "raftzmq scenario figure8 --core raftzmq.lab.conform.mutants:CommitsOldTerm":
         Line("raftzmq scenario figure8 --core raftzmq.lab.conform.mutants:CommitsOldTerm",
              r"\(h\) state-machine-safety", code=1),
+    "raftzmq scenario figure8 --live --core raftzmq.lab.conform.mutants:CommitsOldTerm":
+        Line("raftzmq scenario figure8 --live --core raftzmq.lab.conform.mutants:CommitsOldTerm",
+             r"5\. node \d leads term \d+ \(incarnation 2\)[\s\S]*\(h\) state-machine-safety", code=1),
     "raftzmq bench cluster":
         Line("raftzmq bench cluster --nodes 3 --runs 1 --idle 1", r"cold start median \(s\): [\d.]+"),
     "raftzmq bench hotpath":

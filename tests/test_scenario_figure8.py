@@ -1,6 +1,6 @@
 """`raftzmq scenario figure8` (simulator schedule): with the Figure 8 mutant two nodes apply different entries at
 one index and both the scenario and `raftzmq check` on its logs exit 1; with the built-in core the same script is
-clean (exit 0). The live-process version is pending."""
+clean (exit 0). The live-process version: tests/test_scenario_figure8_live.py."""
 from __future__ import annotations
 
 from click.testing import CliRunner

@@ -11,7 +11,6 @@ import threading
 
 import pytest
 
-from kvfake import FakeCluster
 from raftzmq.client import Client
 from raftzmq.evidence.history import parse_history, read_history
 from raftzmq.evidence.lincheck import LINEARIZABLE, NOT_LINEARIZABLE, check_history
@@ -129,13 +128,6 @@ def test_the_simulated_driver_records_a_linearizable_history_of_a_correct_store(
 def test_the_simulated_driver_catches_stale_reads():
     verdicts = [_simulate(seed, stale=True)[0].verdict for seed in range(3)]
     assert NOT_LINEARIZABLE in verdicts
-
-
-@pytest.fixture
-def fake(tmp_path):
-    cluster = FakeCluster(tmp_path)
-    yield cluster
-    cluster.close()
 
 
 def test_the_live_driver_against_the_fake_cluster_with_a_nemesis_hook(tmp_path, fake):

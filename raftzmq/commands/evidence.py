@@ -19,6 +19,7 @@ from ..evidence.history import HistoryError, read_history
 from ..evidence.html import existing_report, write_html_report
 from ..evidence.lincheck import DEFAULT_BUDGET_S, DEFAULT_MAX_STATES, MODELS, check_history, render_text
 from ..evidence.linview import write_lin_html
+from ..evidence.runhistory import run_history
 from ..evidence.timeline import render_svg
 from ..evidence.logfile import EVENT_NAMES, Located, LogFormatError, LogTail, NotARunError, find_runs, read_run
 from ..evidence.recordline import format_record
@@ -280,6 +281,11 @@ def report(run_dir_arg: str | None, as_json: bool, as_html: bool, output: str | 
     partitions, votes, the checker's verdict linking to the violating records, and the failovers with their CDF;
     zoom with the wheel, pan by dragging, click for the records.
 
+    A run with a client history (RUN_DIR/history.jsonl, from `raftzmq workload`) is checked for
+    linearizability too: one line in the text report; with --html a section with the verdict, the availability
+    per nemesis window and, for a violation, the smallest window drawn (operations per client on a time axis,
+    the longest linearizable prefix, the operation that cannot be placed).
+
     \b
     Examples:
       raftzmq report
@@ -303,14 +309,18 @@ def report(run_dir_arg: str | None, as_json: bool, as_html: bool, output: str | 
         except (LogFormatError, OSError) as exc:
             fail(str(exc))
         size = checked.cluster_size or 0
+        history = run_history(run)
         if as_json:
             docs.append({"run_dir": str(run), "complete": checked.complete,
                          "incomplete": [g.to_dict() for g in checked.incomplete],
                          "summary": recovery_summary(records, size),
-                         "failovers": [asdict(f) for f in failovers(records, size)]})
+                         "failovers": [asdict(f) for f in failovers(records, size)],
+                         "history": None if history is None else history.to_dict()})
         else:
             _heading(runs, run)
             click.echo(render_report(records, size, [g.message for g in checked.incomplete]), nl=False)
+            if history is not None:
+                click.echo(history.line())
     if as_json:
         click.echo(json.dumps(docs[0] if len(docs) == 1 else {"runs": docs}, indent=2))
 

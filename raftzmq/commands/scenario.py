@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
 from ..evidence.checker import render_summary
 from ..lab.live.scenario import ScenarioError, double_vote
+from ..runtime.cluster.control import ControlError
 from ..runtime.cluster.rundir import new_run_dir
+from .options import fail
 
 __all__ = ["scenario"]
 
@@ -22,6 +25,7 @@ def scenario() -> None:
     Examples:
       raftzmq scenario double-vote                       # clean: exit 0
       raftzmq scenario double-vote --persist term-only   # two leaders in one term: exit 1
+      raftzmq scenario figure8 --live --core raftzmq.lab.conform.mutants:CommitsOldTerm   # Figure 8: exit 1
     """
 
 
@@ -63,30 +67,49 @@ def double_vote_cmd(persist: str, run_dir: str | None, as_json: bool) -> None:
 @scenario.command(name="figure8")
 @click.option("--core", "core", default="builtin", show_default=True, metavar="SPEC",
               help="The core every node runs (docs/core-contract.md), e.g. raftzmq.lab.conform.mutants:CommitsOldTerm.")
-@click.option("--log-dir", "log_dir", metavar="DIR", help="Write the run's logs here (for raftzmq check / report).")
+@click.option("--live", is_flag=True, help="On 5 real processes (a cluster per attempt) instead of the simulator.")
+@click.option("--run-dir", "run_dir", metavar="DIR",
+              help="With --live: the run directory (default: a new logs/<run-id>/); attempts go in attempt-K/.")
+@click.option("--attempts", type=click.IntRange(1, 20), default=3, show_default=True,
+              help="With --live: fresh clusters to try when an attempt is spoiled (a cut came too late).")
+@click.option("--log-dir", "log_dir", metavar="DIR", help="Simulator: write the run's logs here (for check / report).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
-def figure8_cmd(core: str, log_dir: str | None, as_json: bool) -> None:
-    """The Raft paper's Figure 8 as a scripted schedule on the simulator (5 nodes; live processes: pending).
+def figure8_cmd(core: str, live: bool, run_dir: str | None, attempts: int, log_dir: str | None,
+                as_json: bool) -> None:
+    """The Raft paper's Figure 8 as a scripted schedule, on the simulator or (--live) on real processes.
 
-    An entry of an earlier term reaches a majority under a new leader, which commits index i and is killed at
-    once; a node holding a different entry at i, of a later term, restarts. A core that commits the old entry
-    by counting replicas lets that node win and overwrite it: two nodes apply different entries at index i
-    (state machine safety) and the checker says so, exit 1. The built-in core commits it only through an entry
-    of its own term (its no-op), so the later node cannot win: clean, exit 0. Exit 2 for a core that cannot be
-    loaded or a script that did not complete. See raftzmq/lab/live/figure8.py.
+    An entry of an earlier term reaches a majority under a new leader, which commits index i and is cut off
+    and killed before it tells anyone; a node holding a different entry at i, of a later term, restarts. A core
+    that commits the old entry by counting replicas lets that node win and overwrite it: two nodes apply
+    different entries at index i (state machine safety) and the checker says so, exit 1. The built-in core
+    commits it only through an entry of its own term (its no-op), so the later node cannot win: clean, exit 0.
+    Exit 2 for a core that cannot be loaded or a script that did not complete. See raftzmq/lab/live/figure8.py
+    and (live: every step waits on the nodes' records, partitions and one-way cuts decide who hears whom)
+    raftzmq/lab/live/figure8_live.py.
 
     \b
     Examples:
       raftzmq scenario figure8                                              # exit 0
       raftzmq scenario figure8 --core raftzmq.lab.conform.mutants:CommitsOldTerm --log-dir /tmp/f8   # exit 1
       raftzmq check /tmp/f8                                                 # the same verdict, from the logs
+      raftzmq scenario figure8 --live --core raftzmq.lab.conform.mutants:CommitsOldTerm --run-dir /tmp/f8l
+      raftzmq report --html /tmp/f8l/attempt-1                              # see it
     """
-    from ..lab.live.figure8 import figure8_sim
-    from ..lab.sim.simtypes import write_logs
     from .conform import checked_spec
 
     spec = checked_spec(core)
+    _require_replication(spec, core)
     say = (lambda s: None) if as_json else click.echo
+    if live:
+        if log_dir:
+            fail("--log-dir is for the simulator; with --live the logs are in --run-dir")
+        _figure8_live(spec, run_dir, attempts, as_json, say)
+        return
+    if run_dir:
+        fail("--run-dir needs --live (the simulator writes its logs with --log-dir)")
+    from ..lab.live.figure8 import figure8_sim
+    from ..lab.sim.simtypes import write_logs
+
     result = figure8_sim(spec, log=say)
     if log_dir and result.result is not None:
         write_logs(result.result, log_dir)
@@ -98,5 +121,37 @@ def figure8_cmd(core: str, log_dir: str | None, as_json: bool) -> None:
         click.echo("verdict: " + ("clean" if result.ok else "violations") + (f"  (logs: {log_dir})" if log_dir else ""))
     if not result.completed:
         click.echo("raftzmq: error: the figure8 script did not reach its last step", err=True)
+        sys.exit(2)
+    sys.exit(0 if result.ok else 1)
+
+
+def _require_replication(spec: str, given: str) -> None:
+    """Figure 8 is about replication: an election-only core (contract v1) is a one-line error, not a traceback."""
+    from ..lab.conform.scorecard import core_version
+    from ..runtime.cores.coreload import load_core
+
+    if core_version(load_core(spec)) < 2:
+        fail(f"core {given} is election-only (contract v1: no propose); Figure 8 needs a replicating core "
+             "(docs/core-contract.md, contract v2)")
+
+
+def _figure8_live(spec: str, run_dir: str | None, attempts: int, as_json: bool, say: Callable[[str], None]) -> None:
+    from ..lab.live.figure8_live import figure8_live
+
+    run = Path(run_dir) if run_dir else new_run_dir().path
+    try:
+        result = figure8_live(run, spec, log=say, attempts=attempts)
+    except (ScenarioError, RuntimeError, TimeoutError, ControlError) as exc:
+        click.echo(f"raftzmq: error: {exc} (logs: {run})", err=True)
+        sys.exit(2)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        for attempt, check in result.checks:
+            click.echo(f"\nraftzmq check {attempt}:")
+            click.echo(render_summary(check), nl=False)
+    if not result.completed:
+        click.echo(f"raftzmq: error: all {result.attempts} attempts were spoiled: " + "; ".join(result.spoiled),
+                   err=True)
         sys.exit(2)
     sys.exit(0 if result.ok else 1)

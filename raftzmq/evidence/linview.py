@@ -7,6 +7,10 @@ that cannot be linearized around its window: the longest linearizable prefix sha
 the operation that cannot be placed (red), the other operations of the window in orange, timed-out
 operations open to the right edge (hatched), failed ones dashed (they did not happen). Hover a bar for its
 lines. The result as JSON sits in `<script type="application/json" id="lincheck-data">`.
+
+`lin_section` gives the same verdict, window and picture as one `<section id="history">` (its CSS scoped to it,
+its SVG ids prefixed) for `raftzmq report --html` to put under a run's timeline, with the nemesis windows of
+`raftzmq workload --nemesis` as bands behind the operations (Band: start and end ns on the history's clock).
 """
 from __future__ import annotations
 
@@ -16,12 +20,12 @@ import os
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .history import History, Operation, key_text
 from .lincheck import LINEARIZABLE, NOT_LINEARIZABLE, LinResult
 
-__all__ = ["render_lin_html", "write_lin_html", "read_lin_data", "MAX_BARS"]
+__all__ = ["render_lin_html", "write_lin_html", "read_lin_data", "lin_section", "Band", "MAX_BARS"]
 
 MAX_BARS = 400  # operations drawn at most (the rest is summarised)
 _DATA_TAG = '<script type="application/json" id="lincheck-data">'
@@ -52,6 +56,25 @@ svg text{font:12px ui-monospace,SFMono-Regular,Menlo,monospace}
 _FILL = {"culprit": "#dc2626", "window": "#f59e0b", "other": "#cbd5e1", "fail": "#ffffff"}
 _STROKE = {"culprit": "#7f1d1d", "window": "#92400e", "other": "#64748b", "fail": "#9ca3af"}
 _KEY_COLORS = ["#93c5fd", "#a7f3d0", "#fde68a", "#f9a8d4", "#c4b5fd", "#fdba74", "#99f6e4", "#d9f99d"]
+
+
+class Band(NamedTuple):
+    """A stretch of time drawn behind the lanes (a nemesis window): ns on the history's clock."""
+    start: int
+    end: int
+    label: str
+
+
+def _scoped(css: str, scope: str) -> str:
+    """`css` with every selector inside `scope` (body becomes the scope itself)."""
+    out = []
+    for rule in css.strip().split("}"):
+        if "{" not in rule:
+            continue
+        selectors, body = rule.split("{", 1)
+        sel = ",".join(scope if x.strip() == "body" else f"{scope} {x.strip()}" for x in selectors.split(","))
+        out.append(f"{sel.strip()}{{{body}}}")
+    return "\n".join(out)
 
 
 def _x_of(history: History) -> tuple[Any, Any, str]:
@@ -94,7 +117,7 @@ def _pick(history: History, result: LinResult) -> tuple[list[Operation], str, fl
 
 
 def _svg(history: History, result: LinResult, ops: Sequence[Operation], lo_v: float | None,
-         hi_v: float | None) -> str:
+         hi_v: float | None, ids: str = "", bands: Sequence[Band] = ()) -> str:
     start, stop, unit = _x_of(history)
     if not ops:
         return ""
@@ -117,13 +140,21 @@ def _svg(history: History, result: LinResult, ops: Sequence[Operation], lo_v: fl
 
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{_WIDTH}" height="{height}" '
            f'viewBox="0 0 {_WIDTH} {height}" role="img">',
-           '<defs><pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse" '
+           '<defs><pattern id="{3}hatch" width="6" height="6" patternUnits="userSpaceOnUse" '
            'patternTransform="rotate(45)"><rect width="6" height="6" fill="#e5e7eb"/>'
            '<line x1="0" y1="0" x2="0" y2="6" stroke="#9ca3af" stroke-width="2"/></pattern>'
-           '<clipPath id="plot"><rect x="{0}" y="0" width="{1}" height="{2}"/></clipPath></defs>'
-           .format(_LEFT, plot_w, height)]
+           '<clipPath id="{3}plot"><rect x="{0}" y="0" width="{1}" height="{2}"/></clipPath></defs>'
+           .format(_LEFT, plot_w, height, ids)]
     w = result.window
     lanes_h = len(procs) * _LANE
+    if history.timed:  # nemesis windows behind everything, where they meet the drawn range
+        for band in bands:
+            if band.end <= lo or band.start >= hi:
+                continue
+            bx0, bx1 = clampx(band.start), clampx(band.end)
+            out.append(f'<g><title>{escape(band.label)}</title><rect x="{bx0:.1f}" y="{top - 4}" '
+                       f'width="{max(bx1 - bx0, 1.5):.1f}" height="{lanes_h + 4}" fill="#ede9fe" '
+                       f'stroke="#a78bfa" stroke-dasharray="3 3" opacity="0.7"/></g>')
     if w is not None:  # the longest linearizable prefix, and where it ends
         cut = clampx(stop(w.culprit))
         out.append(f'<rect x="{_LEFT}" y="{top - 8}" width="{cut - _LEFT:.1f}" height="{lanes_h + 8}" '
@@ -145,7 +176,7 @@ def _svg(history: History, result: LinResult, ops: Sequence[Operation], lo_v: fl
     window_ids = {op.index for op in w.operations} if w else set()
     keys = sorted({key_text(op.key) for op in ops})
     key_color = {k: _KEY_COLORS[i % len(_KEY_COLORS)] for i, k in enumerate(keys)}
-    out.append('<g clip-path="url(#plot)">')
+    out.append(f'<g clip-path="url(#{ids}plot)">')
     labels = []
     for op in ops:
         role = ("culprit" if w and op.index == w.culprit.index else "window" if op.index in window_ids
@@ -172,7 +203,7 @@ def _svg(history: History, result: LinResult, ops: Sequence[Operation], lo_v: fl
             solid = x(end) if end is not None else x0 + 3
             solid = max(solid, x0 + 3)
             out.append(f'<rect x="{x0:.1f}" y="{yb:.1f}" width="{_LEFT + plot_w + 10 - x0:.1f}" height="{_BAR}" '
-                       f'rx="3" fill="url(#hatch)" stroke="{_STROKE[role]}" stroke-width="{width}" '
+                       f'rx="3" fill="url(#{ids}hatch)" stroke="{_STROKE[role]}" stroke-width="{width}" '
                        f'stroke-dasharray="6 3"/>')
             out.append(f'<rect x="{x0:.1f}" y="{yb:.1f}" width="{solid - x0:.1f}" height="{_BAR}" rx="3" '
                        f'fill="{fill}" stroke="{_STROKE[role]}" stroke-width="{width}"/>')
@@ -214,16 +245,12 @@ def _where(op: Operation) -> str:
     return f"{op.line}" + (f"–{op.ret_line}" if op.ret_line else "")
 
 
-def render_lin_html(history: History, result: LinResult) -> str:
+def _fragment(history: History, result: LinResult, ids: str = "", bands: Sequence[Band] = ()) -> list[str]:
+    """The page's body after its heading: counts, the unknown or violation box, the legend and the picture."""
     ops, caption, lo_v, hi_v = _pick(history, result)
     verdict = result.verdict
-    cls = "ok" if verdict == LINEARIZABLE else "bad" if verdict == NOT_LINEARIZABLE else "unknown"
-    title = f"raftzmq check — {Path(history.name).name}"
     nkeys = len(result.keys) + len(result.unchecked_keys)
-    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{escape(title)}</title>"
-             f"<style>{_CSS}</style></head><body>",
-             f"<h1>{escape(title)} <span class='badge {cls}'>{escape(verdict)}</span></h1>",
-             f"<p class='sub'>model <b>{escape(result.model)}</b> · {result.operations} operations on {nkeys} "
+    parts = [f"<p class='sub'>model <b>{escape(result.model)}</b> · {result.operations} operations on {nkeys} "
              f"key{'s' if nkeys != 1 else ''} · {result.failed} failed (ignored) · {result.indefinite} "
              f"indefinite · checked in {result.seconds:.2f} s</p>"]
     if verdict == "unknown":
@@ -265,10 +292,36 @@ def render_lin_html(history: History, result: LinResult) -> str:
         "<span><i class='sw' style='border:1px dashed #9ca3af'></i>failed: did not happen</span>" +
         ("<span><i class='sw' style='background:#dcfce7'></i>longest linearizable prefix</span>" if w else "") +
         "</div>")
-    parts.append(_svg(history, result, ops, lo_v, hi_v))
+    if bands and history.timed:
+        parts.append("<div class='legend'><span><i class='sw' style='background:#ede9fe;border:1px dashed "
+                     "#a78bfa'></i>a nemesis window (hover for which)</span></div>")
+    parts.append(_svg(history, result, ops, lo_v, hi_v, ids, bands))
+    return parts
+
+
+def _badge(verdict: str) -> str:
+    cls = "ok" if verdict == LINEARIZABLE else "bad" if verdict == NOT_LINEARIZABLE else "unknown"
+    return f"<span class='badge {cls}'>{escape(verdict)}</span>"
+
+
+def render_lin_html(history: History, result: LinResult) -> str:
+    title = f"raftzmq check — {Path(history.name).name}"
+    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{escape(title)}</title>"
+             f"<style>{_CSS}</style></head><body>",
+             f"<h1>{escape(title)} {_badge(result.verdict)}</h1>", *_fragment(history, result)]
     data = json.dumps(result.to_dict(), separators=(",", ":"), allow_nan=False).replace("<", "\\u003c")
     parts.append(f"{_DATA_TAG}{data}</script></body></html>\n")
     return "\n".join(parts)
+
+
+def lin_section(history: History, result: LinResult, *, title: str, note: str = "",
+                bands: Sequence[Band] = ()) -> str:
+    """The verdict and picture as one self-contained `<section id="history">` for another page. `note`: HTML
+    put under the heading (the caller escapes it)."""
+    css = _scoped(_CSS, "#history") + "\n#history{margin:24px 0}"  # the host page's margins, not a page's
+    return "\n".join([f"<section id='history' class='lin'><style>{css}</style>",
+                      f"<h2>{escape(title)} {_badge(result.verdict)}</h2>", note,
+                      *_fragment(history, result, "lin-", bands), "</section>"])
 
 
 def write_lin_html(history: History, result: LinResult, target: str | os.PathLike[str]) -> Path:

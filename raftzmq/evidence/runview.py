@@ -258,7 +258,18 @@ def _groups_text(groups: list[Any]) -> str:
     return " | ".join(",".join(map(str, g)) if isinstance(g, list) else str(g) for g in groups)
 
 
+_LONG_CUTS = 12  # more cut links than this are said by what stays open (a scripted shape), when that is shorter
+
+
 def _cuts_text(cuts: list[Any]) -> str:
+    pairs = [(c[0], c[1]) for c in cuts if isinstance(c, list) and len(c) == 2]
+    if len(cuts) > _LONG_CUTS and len(pairs) == len(cuts):
+        nodes = sorted({n for p in pairs for n in p}, key=str)
+        cut = set(pairs)
+        open_ = [(a, b) for a in nodes for b in nodes if a != b and (a, b) not in cut]
+        if len(open_) < len(cut):  # "all but" the open links, among the nodes the cuts name (said, not assumed)
+            kept = ", ".join(f"{a}→{b}" for a, b in open_) if open_ else "none"
+            return f"every link among nodes {','.join(map(str, nodes))} except {kept}"
     return ", ".join(f"{c[0]}→{c[1]}" if isinstance(c, list) and len(c) == 2 else str(c) for c in cuts)
 
 
@@ -346,6 +357,9 @@ def _next_net(state: dict[str, Any], rec: dict[str, Any]) -> dict[str, Any] | No
         new = {**state, **{k: float(rec.get(k, 0.0)) for k in ("loss", "delay_ms", "jitter_ms")}}
     elif "cuts" in rec:
         new = dict(state)
+        if "groups" in rec:  # link_cut says the groups in force with its cuts (null after `links`: none)
+            new["groups"] = rec["groups"] or None
+            new["views"] = bool(rec["groups"]) and state.get("views", False)
     else:
         return None
     if "cuts" in rec:

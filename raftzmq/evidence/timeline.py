@@ -11,6 +11,7 @@ from html import escape
 from typing import Any
 
 from .checker import CheckResult
+from .logview import LOG_STYLE, LogStep, LogView, build_log_view
 from .runview import MARK_STYLE, ROLE_STYLE, SKEW_STYLE, Mark, RunView, Segment, build_view, role_segments
 
 __all__ = ["Segment", "role_segments", "render_svg", "nice_ticks", "GROUP_COLORS"]
@@ -20,6 +21,7 @@ _PARTITION_SHADE, _NET_SHADE = "#d81b60", "#6d4c41"
 _LEFT, _RIGHT, _LANE_H, _LANE_GAP, _LABEL_ROWS, _LABEL_ROW_H = 70, 20, 22, 14, 3, 13
 _MAX_LABEL_ROWS = 8  # rows of fault labels above the lanes; labels that fit in none are numbered notes below
 _CHAR_W = 6.2  # average width of an 11 px sans-serif character, for fitting labels
+_LOG_H, _LOG_TOP_GAP = 30, 22  # a node's log lane (below the role lanes, when the run replicates)
 
 
 def nice_ticks(span_s: float, max_ticks: int = 10) -> list[float]:
@@ -40,7 +42,7 @@ def _tick_text(t: float, step: float) -> str:
 class _Canvas:
     """Coordinates of one picture: time to x, node to lane y."""
 
-    def __init__(self, view: RunView, width: int, label_rows: int = _LABEL_ROWS) -> None:
+    def __init__(self, view: RunView, width: int, label_rows: int = _LABEL_ROWS, logs: LogView | None = None) -> None:
         self.view, self.width = view, width
         self.plot_w = width - _LEFT - _RIGHT
         self.span = max(1, view.last_ns - view.first_ns)
@@ -48,7 +50,18 @@ class _Canvas:
         self.net_y = 34 + label_rows * _LABEL_ROW_H
         self.top = self.net_y + 26
         self.row = {node: i for i, node in enumerate(view.nodes)}
-        self.bottom = self.top + len(view.nodes) * (_LANE_H + _LANE_GAP)
+        self.bottom = self.lanes_bottom = self.top + len(view.nodes) * (_LANE_H + _LANE_GAP)
+        # The log lanes (one per node, the same order) sit below the role lanes, on the same time axis.
+        self.logs = logs if logs is not None and not logs.empty else None
+        self.log_top = self.bottom + _LOG_TOP_GAP
+        if self.logs is not None:
+            self.bottom = self.log_top + len(view.nodes) * (_LOG_H + _LANE_GAP)
+
+    def log_y(self, node: int, index: int) -> float:
+        """The y of log index `index` in `node`'s log lane: 0 at its bottom, the run's highest index at its top."""
+        base = self.log_top + self.row.get(node, 0) * (_LOG_H + _LANE_GAP) + _LOG_H
+        top = self.logs.max_index if self.logs is not None else 0
+        return base - (index * (_LOG_H - 4) / top if top else 0.0)
 
     def x(self, ns: int) -> float:
         return _LEFT + (ns - self.view.first_ns) * self.plot_w / self.span
@@ -136,7 +149,7 @@ def _net(c: _Canvas) -> list[str]:
             parts.append(f'<text x="{x0 + 2:.1f}" y="{c.net_y + 12}" font-size="10">{escape(label)}</text>')
         if span.partitioned:
             parts.append(f'<rect class="partition-band" x="{x0:.1f}" y="{c.top - 2}" width="{w:.1f}" '
-                         f'height="{c.bottom - c.top}" fill="{_PARTITION_SHADE}" fill-opacity="0.07"/>')
+                         f'height="{c.lanes_bottom - c.top}" fill="{_PARTITION_SHADE}" fill-opacity="0.07"/>')
             parts += _group_strips(c, span, x0, w)
     return parts
 
@@ -221,7 +234,7 @@ def _marks(c: _Canvas, placed: _Placed) -> list[str]:
             continue  # one line per node every 2 pixels (its label is still placed, or a numbered note)
         last_x[m.node] = xf
         y_from = c.net_y if m.node == 0 else c.y(m.node) - 4
-        y_to = c.bottom if m.node == 0 else c.y(m.node) + _LANE_H + 4
+        y_to = c.lanes_bottom if m.node == 0 else c.y(m.node) + _LANE_H + 4  # (not over the log lanes)
         parts.append(f'<line class="fault {m.kind}" x1="{xf:.1f}" y1="{y_from}" x2="{xf:.1f}" y2="{y_to}" '
                      f'stroke="{color}" stroke-width="2"><title>{escape(m.detail)}</title></line>')
     for m, row, anchor, refs in placed.rows:
@@ -291,6 +304,84 @@ def _violations(c: _Canvas) -> list[str]:
     return parts
 
 
+def _step_points(c: _Canvas, node: int, steps: list[LogStep]) -> list[tuple[float, float]]:
+    """A step function as polyline points (x, y) up to the end of the run; steps that land within a pixel of
+    the previous point only move that point (a long run draws a line, not thousands of risers), so the last
+    point is always at the last value."""
+    pts: list[tuple[float, float]] = []
+    for st in steps:
+        x, y = c.x(st.at_ns), c.log_y(node, st.value)
+        if pts and x - pts[-1][0] < 1.0:
+            pts[-1] = (pts[-1][0], y)  # the same pixel column: the riser ends at the newest value
+        elif not pts or y != pts[-1][1]:
+            if pts:
+                pts.append((x, pts[-1][1]))  # hold the previous value until this step
+            pts.append((x, y))
+    if pts:
+        pts.append((c.x(c.view.last_ns), pts[-1][1]))
+    return pts
+
+
+def _path(pts: list[tuple[float, float]]) -> str:
+    return "M" + " L".join(f"{x:.1f},{y:.1f}" for x, y in pts)
+
+
+def _log_lanes(c: _Canvas) -> list[str]:
+    """Per node: its log's last index as an area, its commit index as a line with a tick at each commit_advanced,
+    and the final values at the lane's right end."""
+    logs = c.logs
+    if logs is None:
+        return []
+    area_color, commit_color = LOG_STYLE["growth"][0], LOG_STYLE["commit"][0]
+    parts = [f'<text class="log-title" x="{_LEFT}" y="{c.log_top - 8}" font-size="11" fill="#424242">log: last index '
+             f'(area) and commit index (line, a dot per commit_advanced); scale 0 – {logs.max_index} on every lane'
+             '</text>']
+    for node in c.view.nodes:
+        y0, y_top = c.log_y(node, 0), c.log_y(node, logs.max_index)
+        parts.append(f'<text x="{_LEFT - 8}" y="{y0 - 9:.0f}" text-anchor="end">log {node}</text>')
+        parts.append(f'<rect class="log-lane" data-node="{node}" data-y0="{y0:.1f}" data-ytop="{y_top:.1f}" '
+                     f'data-max="{logs.max_index}" x="{_LEFT}" y="{y0 - _LOG_H:.1f}" width="{c.plot_w}" '
+                     f'height="{_LOG_H}" fill="#fafafa" stroke="#e0e0e0"/>')
+        grown = _step_points(c, node, logs.growth.get(node, []))
+        if grown:
+            area = _path([(grown[0][0], y0), *grown, (grown[-1][0], y0)]) + " Z"
+            parts.append(f'<path class="log-area" d="{area}" fill="{area_color}" fill-opacity="0.55"/>')
+            parts.append(f'<path class="log-growth" data-node="{node}" data-last="{logs.last(node)}" '
+                         f'd="{_path(grown)}" fill="none" stroke="#1e88e5" stroke-width="1.2"/>')
+        committed = _step_points(c, node, logs.commit_line.get(node, []))
+        if committed:
+            parts.append(f'<path class="commit-line" data-node="{node}" data-commit="{logs.commit(node)}" '
+                         f'd="{_path(committed)}" fill="none" stroke="{commit_color}" stroke-width="1.6"/>')
+        last_x = -1e9
+        for m in logs.commits:
+            if m.node != node:
+                continue
+            x = c.x(m.at_ns)
+            if x - last_x < 1.5:
+                continue  # one tick per node every 1.5 pixels (a busy run's commits form a comb, not a blot)
+            last_x = x
+            y = c.log_y(node, m.commit)
+            t = (m.at_ns - c.view.first_ns) / 1e9
+            parts.append(f'<g class="commit-mark" data-node="{node}" data-commit="{m.commit}" data-x="{x:.1f}">'
+                         f'<title>node {node} commits up to index {m.commit} at {t:.3f}s</title>'
+                         f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.6" fill="{commit_color}"/></g>')
+        for r in logs.replaced:
+            if r.node != node:
+                continue
+            x, t = c.x(r.at_ns), (r.at_ns - c.view.first_ns) / 1e9
+            span = f"{r.first}" if r.first == r.old_last else f"{r.first}–{r.old_last}"
+            parts.append(f'<g class="log-replaced" data-node="{node}" data-first="{r.first}" data-x="{x:.1f}">'
+                         f'<title>node {node} replaced entries {span} at {t:.3f}s</title>'
+                         f'<rect x="{x - 2:.1f}" y="{c.log_y(node, r.old_last):.1f}" width="4" '
+                         f'height="{max(2.0, c.log_y(node, r.first - 1) - c.log_y(node, r.old_last)):.1f}" '
+                         f'fill="{LOG_STYLE["replaced"][0]}"/></g>')
+        text = f"last {logs.last(node)} · commit {logs.commit(node)}"
+        parts.append(f'<text class="log-final" data-node="{node}" x="{_LEFT + c.plot_w}" y="{y0 - _LOG_H - 4:.1f}" '
+                     f'font-size="10" text-anchor="end" fill="#0d47a1" stroke="white" stroke-width="3" '
+                     f'paint-order="stroke">{text}</text>')
+    return parts
+
+
 def _axis(c: _Canvas) -> list[str]:
     seconds = c.span / 1e9
     ticks = nice_ticks(seconds)
@@ -304,8 +395,8 @@ def _axis(c: _Canvas) -> list[str]:
     return parts
 
 
-def _legend_items() -> list[tuple[str, str]]:
-    """(swatch svg, text) for every kind of mark the picture can contain."""
+def _legend_items(logs: bool = False) -> list[tuple[str, str]]:
+    """(swatch svg, text) for every kind of mark the picture can contain (the log lanes' only when drawn)."""
     items = [(f'<rect width="12" height="12" fill="{_fill(state)}" stroke="#9e9e9e"/>', text)
              for state, (_, text) in ROLE_STYLE.items()]
     items += [(f'<line x1="6" y1="0" x2="6" y2="12" stroke="{color}" stroke-width="2"/>', text)
@@ -316,13 +407,20 @@ def _legend_items() -> list[tuple[str, str]]:
               (f'<rect y="7" width="12" height="5" fill="{SKEW_STYLE[0]}" fill-opacity="0.8"/>', SKEW_STYLE[1]),
               (f'<path d="M0,0 L12,0 L6,12 Z" fill="{MARK_STYLE["violation"][0]}"/>', MARK_STYLE["violation"][1]),
               ('<text x="0" y="10" font-size="10" fill="#2e7d32">t7</text>', "leader's term (above: a short term)")]
+    if logs:
+        items += [(f'<rect y="4" width="12" height="8" fill="{LOG_STYLE["growth"][0]}" stroke="#1e88e5"/>',
+                   LOG_STYLE["growth"][1]),
+                  (f'<path d="M0,9 L5,9 L5,4 L12,4" fill="none" stroke="{LOG_STYLE["commit"][0]}" stroke-width="1.6"/>'
+                   f'<circle cx="5" cy="4" r="2.6" fill="{LOG_STYLE["commit"][0]}"/>', LOG_STYLE["commit"][1]),
+                  (f'<rect x="4" y="1" width="4" height="10" fill="{LOG_STYLE["replaced"][0]}"/>',
+                   LOG_STYLE["replaced"][1])]
     return items
 
 
 def _legend(c: _Canvas, y0: int) -> tuple[list[str], int]:
     parts: list[str] = []
     x, y = float(_LEFT), y0
-    for swatch, text in _legend_items():
+    for swatch, text in _legend_items(c.logs is not None):
         item_w = 18 + len(text) * _CHAR_W + 16
         if x + item_w > c.width and x > _LEFT:
             x, y = _LEFT, y + 18
@@ -344,12 +442,12 @@ def render_svg(records: Sequence[dict[str, Any]], *, width: int = 1200, title: s
     checker's violations on the records that broke an invariant."""
     view = build_view(records, wheres=wheres, check=check)
     placed = _Placed(_Canvas(view, width))  # label rows do not move x: place first, then size the canvas
-    c = _Canvas(view, width, placed.used_rows)
+    c = _Canvas(view, width, placed.used_rows, build_log_view(records))
     legend, after_legend = _legend(c, c.bottom + 30)
     notes, height = _notes(c, placed, after_legend + 4)
     verdict = "" if check is None else f" — checker: {_verdict_text(check)}"
     body = [f'<text x="{_LEFT}" y="20" font-size="14">{escape(title + verdict)}</text>', *_net(c), *_lanes(c),
-            *_skews(c), *_marks(c, placed), *_violations(c), *_axis(c), *legend, *notes]
+            *_log_lanes(c), *_skews(c), *_marks(c, placed), *_violations(c), *_axis(c), *legend, *notes]
     return "\n".join([f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 4}" '
                       'font-family="sans-serif" font-size="12">', _defs(),
                       '<rect width="100%" height="100%" fill="white"/>', *body, "</svg>"]) + "\n"

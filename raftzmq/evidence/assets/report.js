@@ -14,7 +14,18 @@
   const END = Math.max(D.t_end_ms, 0.001);
   const MIN_SPAN = 0.05;  // ms
   const LABEL_ROWS = 3;
-  const L = { left: 78, right: 14, axis: 22, labels: LABEL_ROWS * 13, term: 18, net: 18, lane: 24, gap: 10 };
+  const L = { left: 78, right: 14, axis: 22, labels: LABEL_ROWS * 13, term: 18, net: 18, lane: 24, gap: 10,
+    logTop: 24, log: 30, logGap: 14 };
+  const LOGS = D.logs || null;  // the log lanes (evidence/logview.py), null for an election-only run
+  const STEP_TIMES = new Map();  // each step list's times, computed once (binary searches on every render)
+  const COMMITS_OF = {}, COMMIT_TIMES = {}, REPLACED_OF = {};  // node -> indexes into LOGS.commits / .replaced (and the commits' times), in time order
+  if (LOGS) {
+    LOGS.commits.forEach((c, k) => {
+      (COMMITS_OF[c[1]] = COMMITS_OF[c[1]] || []).push(k); (COMMIT_TIMES[c[1]] = COMMIT_TIMES[c[1]] || []).push(c[0]);
+    });
+    LOGS.replaced.forEach((r, k) => { (REPLACED_OF[r[1]] = REPLACED_OF[r[1]] || []).push(k); });
+  }
+  const timesOf = (steps) => { let t = STEP_TIMES.get(steps); if (!t) { t = steps.map((s) => s[0]); STEP_TIMES.set(steps, t); } return t; };
   const MAX_ARROWS = 800;
   const tl = document.getElementById('timeline'), ov = document.getElementById('overview');
   const tip = document.getElementById('tooltip'), votesNote = document.getElementById('votes-note');
@@ -68,11 +79,13 @@
     const width = Math.max(400, tl.clientWidth || tl.parentNode.clientWidth || 1200);
     const labels = opts.labels ? L.labels : 0;
     const termY = L.axis + labels, netY = termY + L.term + 4, lanesY = netY + L.net + 10;
-    const height = lanesY + D.nodes.length * (L.lane + L.gap) + 4;
+    const lanesEnd = lanesY + D.nodes.length * (L.lane + L.gap);
+    const logsY = lanesEnd + L.logTop;
+    const height = (LOGS ? logsY + D.nodes.length * (L.log + L.logGap) : lanesEnd) + 4;
     const plotW = width - L.left - L.right;
     const x = (t) => L.left + (t - win[0]) * plotW / (win[1] - win[0]);
     const y = (node) => lanesY + (laneOf[node] || 0) * (L.lane + L.gap);
-    return { width, height, plotW, termY, netY, lanesY, x, y, labelsY: L.axis };
+    return { width, height, plotW, termY, netY, lanesY, lanesEnd, logsY, x, y, labelsY: L.axis };
   }
 
   // ------------------------------------------------------------------------------------------ drawing
@@ -120,7 +133,7 @@
       if (!s.partitioned) continue;
       if (x1 > bandTo + 1) {
         const bx = Math.max(x0, bandTo);
-        el('rect', { x: bx, y: G.lanesY - 4, width: Math.max(1, x1 - bx), height: G.height - G.lanesY, fill: MARKS.partition[0],
+        el('rect', { x: bx, y: G.lanesY - 4, width: Math.max(1, x1 - bx), height: G.lanesEnd - G.lanesY, fill: MARKS.partition[0],
           'fill-opacity': 0.06, 'pointer-events': 'none', class: 'partition-band' }, g);
         bandTo = x1;
       }
@@ -203,7 +216,7 @@
       const sameSpot = lastX[m.node] !== undefined && x - lastX[m.node] < 2;
       if (!sameSpot) {  // one line per node and pixel; the label of a hidden line still counts
         lastX[m.node] = x;
-        const y0 = m.node ? G.y(m.node) - 5 : G.termY, y1 = m.node ? G.y(m.node) + L.lane + 5 : G.height;
+        const y0 = m.node ? G.y(m.node) - 5 : G.termY, y1 = m.node ? G.y(m.node) + L.lane + 5 : G.lanesEnd;  // (not over the log lanes)
         el('line', { x1: x, x2: x, y1: y0, y2: y1, stroke: color, 'stroke-width': 2.5, class: 'mark ' + m.kind,
           'data-kind': 'mark', 'data-i': i }, g);
       }
@@ -251,6 +264,90 @@
         class: 'vote ' + kind + (granted ? ' granted' : ' denied'), 'data-kind': 'vote', 'data-i': vi }, g);
     });
   }
+  // ------------------------------------------------------------------------------------------ log lanes
+  // A step function [[t, value, rec], ...] as points in the window: the value before the window holds from its left
+  // edge, steps within a pixel of the previous point only move it (the last point is the last value), and the
+  // line runs on to the window's right edge (or the end of the run).
+  function stepPoints(G, logY, node, steps) {
+    const pts = [];
+    let i = firstAt(timesOf(steps), win[0]);
+    if (i > 0) pts.push([L.left, logY(node, steps[i - 1][1])]);
+    for (; i < steps.length && steps[i][0] <= win[1]; i++) {
+      const x = G.x(steps[i][0]), y = logY(node, steps[i][1]);
+      if (pts.length && x - pts[pts.length - 1][0] < 1) { pts[pts.length - 1][1] = y; continue; }
+      if (pts.length && y === pts[pts.length - 1][1]) continue;
+      if (pts.length) pts.push([x, pts[pts.length - 1][1]]);
+      pts.push([x, y]);
+    }
+    if (pts.length) pts.push([Math.min(G.x(Math.min(win[1], END)), G.width - L.right), pts[pts.length - 1][1]]);
+    return pts;
+  }
+  function pathOf(pts) { return 'M' + pts.map((p) => p[0].toFixed(1) + ',' + p[1].toFixed(1)).join(' L'); }
+  function valueAt(steps, t) {  // the step function's value at t (0 before its first step)
+    const i = firstAt(timesOf(steps), t + 1e-9);
+    return i > 0 ? steps[i - 1][1] : 0;
+  }
+  // The index scale of the log lanes: the lowest and highest index any lane shows in the window (one scale for
+  // every node, so two lanes at one height hold logs of one length); zoomed in, the lanes keep their detail.
+  function logScale() {
+    let lo = Infinity, hi = -Infinity;
+    const see = (steps) => {
+      if (!steps.length) return;
+      const from = firstAt(timesOf(steps), win[0]);
+      const vals = steps.slice(from, firstAt(timesOf(steps), win[1] + 1e-9)).map((s) => s[1]);
+      if (from > 0) vals.push(steps[from - 1][1]);
+      vals.forEach((v) => { lo = Math.min(lo, v); hi = Math.max(hi, v); });
+    };
+    D.nodes.forEach((n) => { see(LOGS.growth[n] || []); see(LOGS.commit_line[n] || []); });
+    if (lo === Infinity) { lo = 0; hi = LOGS.max_index; }
+    if (hi <= lo) { lo = Math.max(0, hi - 1); hi = lo + 1; }
+    return [lo, hi];
+  }
+  function drawLogs(g, G) {
+    if (!LOGS) return;
+    const S = LOGS.style, [lo, hi] = logScale();
+    const logY = (node, index) => G.logsY + (laneOf[node] || 0) * (L.log + L.logGap) + L.log -
+      (Math.max(lo, Math.min(hi, index)) - lo) * (L.log - 4) / (hi - lo);
+    el('text', { x: L.left, y: G.logsY - 8, 'font-size': 11, fill: '#424242', class: 'log-title' }, g,
+      `log: last index (area) and commit index (line, a dot per commit_advanced); every lane from index ${lo} (bottom) to ${hi} (top) in this window`);
+    D.nodes.forEach((node) => {
+      const y0 = logY(node, lo), yTop = logY(node, hi);
+      el('text', { x: L.left - 6, y: y0 - 9, 'text-anchor': 'end', 'font-size': 12, class: 'log-label' }, g, 'log ' + node);
+      el('rect', { x: L.left, y: y0 - L.log, width: G.plotW, height: L.log, fill: '#fafafa', stroke: '#e0e0e0',
+        class: 'log-lane', 'data-node': node, 'data-y0': y0, 'data-ytop': yTop, 'data-lo': lo, 'data-hi': hi }, g);
+      const growth = LOGS.growth[node] || [], commitLine = LOGS.commit_line[node] || [];
+      const grown = stepPoints(G, logY, node, growth);
+      if (grown.length) {
+        el('path', { d: pathOf([[grown[0][0], y0], ...grown, [grown[grown.length - 1][0], y0]]) + ' Z', fill: S.growth[0],
+          'fill-opacity': 0.55, class: 'log-area', 'pointer-events': 'none' }, g);
+        el('path', { d: pathOf(grown), fill: 'none', stroke: '#1e88e5', 'stroke-width': 1.2, class: 'log-growth',
+          'data-node': node, 'pointer-events': 'none' }, g);
+      }
+      const committed = stepPoints(G, logY, node, commitLine);
+      if (committed.length) el('path', { d: pathOf(committed), fill: 'none', stroke: S.commit[0], 'stroke-width': 1.6,
+        class: 'commit-line', 'data-node': node, 'pointer-events': 'none' }, g);
+      let lastX = -1e9;
+      const mine = COMMITS_OF[node] || [], times = COMMIT_TIMES[node] || [];
+      for (let j = firstAt(times, win[0]); j < mine.length && times[j] <= win[1]; j++) {
+        const k = mine[j], [t, , commit] = LOGS.commits[k];
+        const x = G.x(t);
+        if (x - lastX < 1.5) continue;  // one dot per node every 1.5 pixels
+        lastX = x;
+        el('circle', { cx: x, cy: logY(node, commit), r: 3, fill: S.commit[0], class: 'commit-mark', 'data-node': node,
+          'data-commit': commit, 'data-kind': 'commit', 'data-i': k }, g);
+      }
+      (REPLACED_OF[node] || []).forEach((k) => {
+        const [t, , first, oldLast] = LOGS.replaced[k];
+        if (t < win[0] || t > win[1]) return;
+        const x = G.x(t), top = logY(node, oldLast);
+        el('rect', { x: x - 2.5, y: top, width: 5, height: Math.max(2, logY(node, first - 1) - top), fill: S.replaced[0],
+          class: 'log-replaced', 'data-node': node, 'data-first': first, 'data-kind': 'replaced', 'data-i': k }, g);
+      });
+      const at = Math.min(win[1], END);
+      el('text', { x: G.width - L.right, y: y0 - L.log - 4, 'text-anchor': 'end', 'font-size': 10, fill: S.commit[0],
+        stroke: 'white', 'stroke-width': 3, 'paint-order': 'stroke', class: 'log-final', 'data-node': node }, g, `last ${valueAt(growth, at)} · commit ${valueAt(commitLine, at)} at ${fmtT(at)}`);
+    });
+  }
   function drawViolations(g, G) {
     D.verdict.violations.forEach((v, i) => {
       if (v.t === null || v.t < win[0] || v.t > win[1]) return;
@@ -282,6 +379,7 @@
     const prof = {}, timed = (name, f) => { const t0 = performance.now(); f(); prof[name] = +(performance.now() - t0).toFixed(1); };
     timed('axis', () => drawAxis(g, G)); timed('terms', () => drawTerms(g, G)); timed('net', () => drawNet(g, G));
     timed('lanes', () => D.nodes.forEach((node) => drawLane(g, G, node)));
+    timed('logs', () => drawLogs(g, G));
     timed('skews', () => drawSkews(g, G)); timed('marks', () => drawMarks(g, G)); timed('votes', () => drawVotes(g, G)); timed('violations', () => drawViolations(g, G));
     timed('attach', () => tl.appendChild(g));
     timed('overview', () => drawOverview(G));
@@ -394,6 +492,8 @@
     if (kind === 'skew') { const s = D.skews[i]; return `node ${s.node}: timers skewed ${s.label}\n${fmtT(s.t0)} – ${fmtT(s.t1)}`; }
     if (kind === 'vote') { const v = D.votes[i]; return `${v[1]} ${v[5] ? 'granted' : 'denied'} by node ${v[2]} to node ${v[3]} (term ${v[4]}) at ${fmtT(v[0])}`; }
     if (kind === 'violation') { const v = D.verdict.violations[i]; return `(${v.invariant}) ${v.name}: ${v.message}`; }
+    if (kind === 'commit') { const c = LOGS.commits[i]; return `node ${c[1]} commits up to index ${c[2]} at ${fmtT(c[0])}`; }
+    if (kind === 'replaced') { const r = LOGS.replaced[i]; return `node ${r[1]} replaced entries ${r[2]}${r[3] > r[2] ? '–' + r[3] : ''} (a conflicting suffix) at ${fmtT(r[0])}`; }
     return null;
   }
   function hover(e) {
@@ -424,6 +524,8 @@
     else if (kind === 'net') showRecords(D.net[i].t0, null, [D.net[i].rec]);
     else if (kind === 'violation') showViolation(i);
     else if (kind === 'term') showRecords(D.terms[i][0], null, []);
+    else if (kind === 'commit') showRecords(LOGS.commits[i][0], LOGS.commits[i][1], [LOGS.commits[i][3]]);
+    else if (kind === 'replaced') showRecords(LOGS.replaced[i][0], LOGS.replaced[i][1], [LOGS.replaced[i][4]]);
   }
   function recLine(i) {
     const [file, line, t, rec] = D.records[i];
@@ -526,6 +628,13 @@
     item(sw((s) => el('line', { x1: 1, y1: 2, x2: 13, y2: 12, stroke: '#1b5e20', 'stroke-width': 1.5 }, s)), 'vote granted (voter → candidate)');
     item(sw((s) => el('line', { x1: 1, y1: 2, x2: 13, y2: 12, stroke: '#f9a825', 'stroke-width': 1.5, 'stroke-dasharray': '3,2' }, s)), 'pre-vote granted');
     item(sw((s) => el('line', { x1: 1, y1: 2, x2: 13, y2: 12, stroke: '#c62828', 'stroke-width': 1.5 }, s)), 'vote / pre-vote denied');
+    if (LOGS) {
+      const S = LOGS.style;
+      item(sw((s) => el('rect', { y: 5, width: 14, height: 9, fill: S.growth[0], stroke: '#1e88e5' }, s)), S.growth[1]);
+      item(sw((s) => { el('path', { d: 'M0,10 L6,10 L6,4 L14,4', fill: 'none', stroke: S.commit[0], 'stroke-width': 1.6 }, s);
+        el('circle', { cx: 6, cy: 4, r: 3, fill: S.commit[0] }, s); }), S.commit[1]);
+      item(sw((s) => el('rect', { x: 5, y: 1, width: 5, height: 12, fill: S.replaced[0] }, s)), S.replaced[1]);
+    }
   }
   function defsHatch(s) {
     const d = el('defs', {}, s);

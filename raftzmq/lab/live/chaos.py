@@ -24,7 +24,7 @@ from raftzmq.lab.live.leaderless import longest_leaderless
 from raftzmq.lab.live.netshapes import bridge_cuts, into_cuts, ring_cuts
 from raftzmq.lab.live.nemesis import DOWN_KINDS, NEMESES, Action, plan
 
-__all__ = ["NEMESES", "ChaosResult", "run_chaos"]
+__all__ = ["NEMESES", "ChaosResult", "Executor", "agreed_leader", "run_chaos"]
 
 
 @dataclass
@@ -52,7 +52,7 @@ class ChaosResult:
                 "recovery": self.recovery, "schedule": self.schedule, "executed": self.executed}
 
 
-class _Executor:
+class Executor:
     """Runs plan actions against the supervisor; resolves symbolic targets against the live status."""
 
     def __init__(self, client: ControlClient, nodes: int, actions: list[Action]) -> None:
@@ -76,7 +76,7 @@ class _Executor:
 
     def _target(self, action: Action) -> int | None:
         leader = self.status["leader"]
-        if action.target == "leader" and leader is not None and (action.kind not in DOWN_KINDS
+        if action.target == "leader" and leader is not None and (action.kind not in (*DOWN_KINDS, "restart")
                                                                    or leader not in self.down):
             return leader
         eligible = self._eligible(action.kind)
@@ -104,6 +104,10 @@ class _Executor:
         return f"{action.kind} node {node}"
 
     _pause = _kill
+
+    def _restart(self, node: int, action: Action) -> str:
+        self._req("restart", ids=[node])  # SIGKILL and start again: nothing to undo
+        return f"restart node {node}"
 
     def _crash(self, node: int, action: Action) -> str:
         if action.kind == "crash":
@@ -169,7 +173,7 @@ class _Executor:
             self._bring_back(node, self._req("status")["nodes"][node - 1]["paused"])
 
 
-def _agreed_leader(client: ControlClient) -> bool:
+def agreed_leader(client: ControlClient) -> bool:
     st = client.request("status")
     return st["leader"] is not None and all(n["alive"] and n["leader"] == st["leader"] for n in st["nodes"])
 
@@ -181,7 +185,7 @@ def _progress_line(started: float, duration: float, executed: int, total: int, s
             f"up {up}/{len(st['nodes'])}")
 
 
-def _execute(executor: _Executor, actions: list[Action], duration: float, result: ChaosResult,
+def _execute(executor: Executor, actions: list[Action], duration: float, result: ChaosResult,
              log: Callable[[str], None], progress: Callable[[str], None]) -> None:
     started = time.monotonic()
     for i, action in enumerate(actions):
@@ -208,11 +212,11 @@ def run_chaos(run_dir: Path, *, nodes: int = 5, duration: float = 20.0, seed: in
     actions = plan(seed, nodes, duration, kinds, gap)
     result = ChaosResult(str(run_dir), seed, schedule=[a.to_dict() for a in actions])
     with detached_cluster(run_dir, "--nodes", str(nodes), *(extra or [])) as client:
-        executor = _Executor(client, nodes, actions)
+        executor = Executor(client, nodes, actions)
         _execute(executor, actions, duration, result, log, progress)
         log("nemesis: heal everything and wait for one agreed leader")
         executor.heal_all()
-        result.converged = bool(wait_until(lambda: _agreed_leader(client), converge_s, interval=0.05))
+        result.converged = bool(wait_until(lambda: agreed_leader(client), converge_s, interval=0.05))
     verdict = check_run(run_dir)
     result.check_ok, result.check_verdict = verdict.ok, verdict.verdict
     result.incomplete = [g.message for g in verdict.incomplete]

@@ -17,7 +17,8 @@ The script (S1 is whoever leads first; the names follow the paper):
      cannot win, and no entry is ever applied differently.
   Then the checker reads the run's records (`--log-dir` keeps them for `raftzmq check`).
 
-Live processes: pending (the same steps over `raftzmq propose` and the control socket).
+On live processes (`--live`): figure8_live.py, the same story with every step waiting on the nodes' records and
+one-way cuts in place of the instant kill.
 """
 from __future__ import annotations
 

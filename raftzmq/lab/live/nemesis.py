@@ -3,6 +3,8 @@
 Network faults: partition (two groups), isolate-leader, net (loss, delay), cut (one link, both ways), one-way (one
 direction of a link), ring (a majorities-ring in a random order), bridge (two halves joined by one node),
 simplex-leader (every link into the leader cut; it still sends). All are undone by `heal`.
+`restart` (only in WORKLOAD_KINDS, so chaos schedules of a seed stay what they were): SIGKILL a node and start it
+again at once, a crash-recovery with no down time to undo.
 
 `plan(seed, ...)` turns a seed into the whole fault schedule before anything runs: when, which fault, with which
 parameters, and what it undoes. It never consults the live cluster, so the same seed always gives the same
@@ -23,12 +25,25 @@ from raftzmq.protocol.quorum import majority
 from raftzmq.runtime.node.diskfaults import STATE_FAULTS
 from raftzmq.runtime.node.failpoints import NAMES as FAILPOINTS
 
-__all__ = ["NEMESES", "DOWN_KINDS", "NET_KINDS", "Action", "plan"]
+__all__ = ["NEMESES", "DOWN_KINDS", "NET_KINDS", "WORKLOAD_KINDS", "Action", "plan", "parse_kinds"]
 
 DOWN_KINDS = ("kill", "pause", "crash", "disk")  # take one node down (crash/disk: at its next persist)
 NET_KINDS = ("partition", "isolate-leader", "net", "cut", "one-way", "ring", "bridge", "simplex-leader")  # heal
 NEMESES = (*DOWN_KINDS, *NET_KINDS, "transfer", "skew")
+WORKLOAD_KINDS = (*NEMESES, "restart")  # `raftzmq workload --nemesis all`
 SKEWS = (0.25, 0.5, 2.0, 4.0)
+
+
+def parse_kinds(text: str, known: tuple[str, ...] = WORKLOAD_KINDS) -> tuple[str, ...]:
+    """A comma list of kinds ("all": every one of `known`); ValueError naming what is unknown."""
+    kinds = tuple(dict.fromkeys(k.strip() for k in text.split(",") if k.strip()))
+    if "all" in kinds:
+        return known
+    bad = [k for k in kinds if k not in known]
+    if bad or not kinds:
+        raise ValueError(f"unknown nemesis kind(s) {', '.join(bad) or '(none)'}; choose from all, "
+                         f"{', '.join(known)}")
+    return kinds
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +97,9 @@ class _Planner:
                 "loss": round(0.05 + 0.25 * value, 2), "delay_ms": int(40 * pick), "jitter_ms": int(20 * value)}))
         elif kind == "transfer":
             self._add(at, kind, target="pick", pick=pick)
+        elif kind == "restart":  # down for an instant: only while one more node may go down
+            if len(self.down) < self.nodes - majority(self.nodes):
+                self._add(at, kind, target="leader" if leader else "pick", pick=pick)
         elif kind == "skew":
             self.net_open.append(self._add(at, kind, target="leader" if leader else "pick", pick=pick,
                                            params={"factor": SKEWS[int(value * len(SKEWS))]}))

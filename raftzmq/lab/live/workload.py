@@ -15,11 +15,14 @@ single process keeps one clock and one history file with no merging, and N is bo
 cluster, not the client, is the bottleneck (a 2-core machine shared with the nodes). A process that cannot keep
 up with its schedule issues its next operation as soon as the last completes (closed loop), never in a burst.
 
-Nemesis hook: `run_live(..., on_tick=f)` calls f(elapsed s) about every `tick_s` from the driver's thread (the
-nemesis executor of lab/live/nemesis.py fires its planned actions there) and `windows` - (start s, end s, label)
-that the executor recorded, relative to the workload's start - give the availability (ok fraction of the
-operations invoked in the window) per window in the summary. The live wiring waits for the node's client
-endpoint (helper replnode).
+Nemesis: `raftzmq workload --nemesis KINDS` runs lab/live/kvnemesis.py's thread beside the clients, on the
+Recorder's clock, and gives its `Window`s (start s, end s, label, kind) to `summarize_ops`: the availability (ok
+fraction, and the answered fraction: ok or a definite fail, of the operations invoked in it) for the whole run,
+per fault kind, for the calm time between faults, and per window. `run_live(..., on_tick=f)` still calls f(elapsed
+s) about every `tick_s` from the driver's thread, for tests and simple nemeses.
+
+After the run: `final_reads` reads every key (processes after the clients', into the same history, so the checker
+judges them) and `lost_writes` compares each final value with the acknowledged writes directly.
 """
 from __future__ import annotations
 
@@ -33,15 +36,18 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
 
 from raftzmq.evidence import stats
-from raftzmq.evidence.history import read_history
+from raftzmq.evidence.history import History, read_history
 from raftzmq.evidence.lincheck import LinResult, check_history
 from raftzmq.protocol.kvstore import Command
 
-__all__ = ["MAX_CLIENTS", "DEFAULT_MIX", "Op", "generate", "quantile", "Recorder", "Summary", "Window",
-           "SimWorkload", "run_live", "outcome_of", "summarize"]
+__all__ = ["MAX_CLIENTS", "DEFAULT_MIX", "MAX_WINDOW_LINES", "Op", "generate", "quantile", "Recorder", "Summary",
+           "Window", "SimWorkload", "run_live", "outcome_of", "summarize", "summarize_ops", "history_spans",
+           "calm_windows", "availability", "final_reads", "lost_writes"]
 
 MAX_CLIENTS = 256
 DEFAULT_MIX = {"get": 0.4, "put": 0.25, "cas": 0.15, "append": 0.15, "delete": 0.05}
+MAX_WINDOW_LINES = 12  # the text summary lists single windows up to this many (JSON: all of them)
+Span = tuple[int, int | None, str]  # an operation: (invoke ns, completion ns or None, ok|fail|info|open)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +67,14 @@ class Window:
     start: float  # seconds after the workload's start
     end: float
     label: str
+    kind: str = ""  # a nemesis kind, or "calm"; "" for a window that is only itself (no per-kind row)
 
 
 def generate(seed: int, processes: int, keys: int, rate: float, duration: float,
-             mix: dict[str, float] | None = None) -> list[tuple[int, int, Op]]:
-    """The schedule: (time ns from the start, process, op), in time order."""
+             mix: dict[str, float] | None = None, prefix: str = "") -> list[tuple[int, int, Op]]:
+    """The schedule: (time ns from the start, process, op), in time order, on keys `prefix`k0 ... The live
+    workload gives each run a fresh prefix: its history starts every key absent and its values are [1], [2], ...,
+    so a second run on the same cluster must not meet the first one's keys."""
     if not 1 <= processes <= MAX_CLIENTS:
         raise ValueError(f"processes must be 1..{MAX_CLIENTS}, got {processes}")
     if keys < 1 or rate <= 0 or duration <= 0:
@@ -83,7 +92,7 @@ def generate(seed: int, processes: int, keys: int, rate: float, duration: float,
         t += rng.expovariate(rate)
         if t >= duration:
             return out
-        key = f"k{rng.randrange(keys)}"
+        key = f"{prefix}k{rng.randrange(keys)}"
         f = rng.choices(names, weights)[0]
         n += 1
         if f in ("put", "append"):
@@ -136,6 +145,11 @@ class Recorder:
 
     def now(self) -> int:
         return self._clock() - self._t0
+
+    @property
+    def t0_ns(self) -> int:
+        """The clock's reading at time 0 of the history (time.monotonic_ns(): the logs' mono_ns)."""
+        return self._t0
 
     def _emit(self, rec: dict[str, Any]) -> None:
         if self.keep:
@@ -214,10 +228,19 @@ class Summary:
                  f"{c['invoke'] - c['ok'] - c['fail'] - c['info']} never completed",
                  f"  {self.throughput:.1f} ok ops/s over {self.duration_s:.1f} s; latency ms p50 {_ms(lat['p50'])} "
                  f"p99 {_ms(lat['p99'])} max {_ms(lat['max'])}"]
-        for w in self.availability:
+        rows = [w for w in self.availability if w.get("scope", "window") != "window"]
+        single = [w for w in self.availability if w.get("scope", "window") == "window"]
+        if single:
+            lines.append("  availability (of the operations invoked in it: ok, and answered = ok or a definite fail):")
+        for w in rows + single[:MAX_WINDOW_LINES]:
             frac = "-" if w["fraction"] is None else f"{100 * w['fraction']:.1f}%"
-            lines.append(f"  availability {w['label']} [{w['start']:.1f}, {w['end']:.1f}) s: {frac} ok "
-                         f"of {w['invoked']}")
+            answered = "" if w.get("answered") is None else f", {100 * w['answered']:.1f}% answered"
+            where = (f"{w['windows']} window{'s' if w['windows'] != 1 else ''}, {w['seconds']:.1f} s"
+                     if w.get("scope") == "kind" else f"[{w['start']:.1f}, {w['end']:.1f}) s")
+            lines.append(f"  availability {w['label']} {where}: {frac} ok{answered} of {w['invoked']}")
+        if len(single) > MAX_WINDOW_LINES:
+            lines.append(f"  ... {len(single) - MAX_WINDOW_LINES} more windows (all of them in --json and "
+                         f"workload.json)")
         return "\n".join(lines)
 
 
@@ -225,23 +248,87 @@ def _ms(v: float | None) -> str:
     return "-" if v is None else f"{v:.2f}"
 
 
-def summarize(rec: Recorder, duration_s: float, windows: Iterable[Window] = ()) -> Summary:
-    lat = [v / 1e6 for v in rec.latencies_ns]
-    avail: list[dict[str, Any]] = []
-    spans = [Window(0.0, duration_s, "all"), *windows]
-    for w in spans:
-        inside = [kind for (t, _, kind) in rec.ops if w.start * 1e9 <= t < w.end * 1e9]
-        ok = sum(k == "ok" for k in inside)
-        avail.append({"label": w.label, "start": w.start, "end": w.end, "invoked": len(inside), "ok": ok,
-                      "fraction": ok / len(inside) if inside else None})
-    return Summary(dict(rec.counts), duration_s, rec.counts["ok"] / duration_s if duration_s > 0 else 0.0,
+def calm_windows(windows: Iterable[Window], end_s: float) -> list[Window]:
+    """The stretches of [0, end_s) that no window covers, as windows of kind "calm"."""
+    out: list[Window] = []
+    at = 0.0
+    for w in sorted(windows, key=lambda w: w.start):
+        if w.start > at:
+            out.append(Window(at, min(w.start, end_s), "calm", "calm"))
+        at = max(at, w.end)
+    if at < end_s:
+        out.append(Window(at, end_s, "calm", "calm"))
+    return [w for w in out if w.end - w.start > 1e-3]
+
+
+def _row(label: str, scope: str, kind: str, spans: Sequence[Span], parts: Sequence[Window]) -> dict[str, Any]:
+    """Availability of the operations invoked inside any of `parts` (half-open [start, end))."""
+    bounds = sorted((w.start * 1e9, w.end * 1e9) for w in parts)
+    kinds = [k for (t, _, k) in spans if any(lo <= t < hi for lo, hi in bounds)]
+    ok, fail = kinds.count("ok"), kinds.count("fail")
+    row: dict[str, Any] = {"label": label, "scope": scope, "kind": kind,
+                           "start": min((w.start for w in parts), default=0.0),
+                           "end": max((w.end for w in parts), default=0.0),
+                           "invoked": len(kinds), "ok": ok, "fail": fail, "indefinite": len(kinds) - ok - fail,
+                           "fraction": ok / len(kinds) if kinds else None,
+                           "answered": (ok + fail) / len(kinds) if kinds else None}
+    if scope == "kind":
+        row.update(windows=len(parts), seconds=round(sum(w.end - w.start for w in parts), 3))
+    return row
+
+
+def availability(spans: Sequence[Span], duration_s: float, windows: Iterable[Window] = ()) -> list[dict[str, Any]]:
+    """Rows: the whole run ("all"); per nemesis kind (every window of it together) and "calm" (the time no window
+    covers), when the windows have kinds; then each window. An operation counts where it was invoked."""
+    spans = sorted(spans)
+    faults = [w for w in windows if w.kind != "calm"]
+    rows = [_row("all", "run", "", spans, [Window(0.0, duration_s, "all")])]
+    kinds = list(dict.fromkeys(w.kind for w in faults if w.kind))
+    if kinds:
+        for kind in kinds:
+            rows.append(_row(kind, "kind", kind, spans, [w for w in faults if w.kind == kind]))
+        rows.append(_row("calm", "kind", "calm", spans, calm_windows(faults, duration_s)))
+    rows.extend(_row(w.label, "window", w.kind, spans, [w]) for w in faults)
+    return rows
+
+
+def summarize_ops(spans: Sequence[Span], duration_s: float, windows: Iterable[Window] = ()) -> Summary:
+    """The summary of operations given as spans (the recorder's, or a history's through history_spans)."""
+    counts = {"invoke": len(spans), "ok": 0, "fail": 0, "info": 0}
+    lat: list[float] = []
+    for t, done, kind in spans:
+        if kind in counts:
+            counts[kind] += 1
+        if kind == "ok" and done is not None:
+            lat.append((done - t) / 1e6)
+    return Summary(counts, duration_s, counts["ok"] / duration_s if duration_s > 0 else 0.0,
                    {"p50": quantile(lat, 0.5), "p99": quantile(lat, 0.99), "max": max(lat) if lat else None},
-                   avail)
+                   availability(spans, duration_s, windows))
 
 
-def check(path: str | os.PathLike[str], summary: Summary, budget_s: float = 60.0) -> LinResult:
-    """The verdict of the recorded history (lincheck's API on the file as written), stored in the summary."""
-    result = check_history(read_history(path), budget_s=budget_s)
+def summarize(rec: Recorder, duration_s: float, windows: Iterable[Window] = ()) -> Summary:
+    return summarize_ops(rec.ops, duration_s, windows)
+
+
+def history_spans(history: History, processes: Iterable[int | str] | None = None) -> list[Span]:
+    """A timed history's operations as spans, only those of `processes` when given (the workload's clients,
+    not its final reads). An info's completion time is kept (the client gave up then)."""
+    if not history.timed:
+        raise ValueError(f"{history.name}: availability needs times (the history has none)")
+    keep = None if processes is None else set(processes)
+    out: list[Span] = []
+    for op in history.operations:
+        if keep is None or op.process in keep:
+            assert op.call_time is not None
+            out.append((op.call_time, op.ret_time, op.status))
+    return out
+
+
+def check(path: str | os.PathLike[str], summary: Summary, budget_s: float = 60.0,
+          history: History | None = None) -> LinResult:
+    """The verdict of the recorded history (lincheck's API on the file as written, or on `history` already read
+    from it), stored in the summary."""
+    result = check_history(history if history is not None else read_history(path), budget_s=budget_s)
     summary.verdict, summary.check, summary.history = result.verdict, result.to_dict(), os.fspath(path)
     return result
 
@@ -297,13 +384,16 @@ class SimWorkload:
 def run_live(clients: Sequence[Any], schedule: Sequence[tuple[int, int, Op]], out: TextIO, duration: float, *,
              drain_s: float = 10.0, progress: Callable[[str], None] | None = None,
              on_tick: Callable[[float], None] | None = None, tick_s: float = 1.0,
-             windows: Callable[[], Iterable[Window]] | None = None) -> tuple[Recorder, Summary]:
+             windows: Callable[[], Iterable[Window]] | None = None, recorder: Recorder | None = None,
+             keep_open: bool = False, status: Callable[[], str] | None = None) -> tuple[Recorder, Summary]:
     """Run `schedule` with one thread per client (clients[p] serves process p: a raftzmq.client.Client or
-    anything with `execute(Command)`), writing the history to `out`. Stops issuing at `duration`; waits at most
-    `drain_s` for operations in flight (those left stay open: indefinite)."""
+    anything with `execute(Command)`), writing the history to `out` (or through `recorder`, whose clock the
+    schedule then runs on). Stops issuing at `duration`; waits at most `drain_s` for operations in flight (those
+    left stay open: indefinite). `keep_open`: the recorder is not closed (final reads follow); `status` adds to
+    the progress line (what the nemesis has in force)."""
     if not 1 <= len(clients) <= MAX_CLIENTS:
         raise ValueError(f"1..{MAX_CLIENTS} clients, got {len(clients)}")
-    rec = Recorder(out)
+    rec = recorder if recorder is not None else Recorder(out)
     per: dict[int, list[tuple[int, Op]]] = {p: [] for p in range(len(clients))}
     for t, p, op in schedule:
         per[p % len(clients)].append((t, op))
@@ -337,12 +427,139 @@ def run_live(clients: Sequence[Any], schedule: Sequence[tuple[int, int, Op]], ou
         if progress is not None and time.monotonic() - last >= tick_s * 0.99:
             last = time.monotonic()
             c = rec.counts
+            extra = status() if status is not None else ""
             progress(f"{elapsed:6.1f} s  {c['invoke']} ops  {c['ok']} ok  {c['fail']} fail  {c['info']} info  "
-                     f"{c['ok'] / max(elapsed, 1e-9):.0f} ok/s")
+                     f"{c['ok'] / max(elapsed, 1e-9):.0f} ok/s" + (f"  | {extra}" if extra else ""))
     stop.set()
     drain_end = time.monotonic() + drain_s
     for th in threads:
         th.join(max(0.0, drain_end - time.monotonic()))
-    rec.close()
+    if not keep_open:
+        rec.close()
     summary = summarize(rec, duration, windows() if windows else ())
     return rec, summary
+
+
+# ----------------------------------------------------------------------------------- after the run: nothing lost
+
+def final_reads(rec: Recorder, make_client: Callable[[int], Any], keys: Sequence[str], first_process: int, *,
+                readers: int = 8, deadline_s: float = 30.0) -> dict[str, Any]:
+    """Read every key once more, after the workload (and the nemesis's heal), into the same history: processes
+    first_process, first_process + 1, ... (one per reader thread, each with its own client from make_client(i)).
+    Stops issuing at `deadline_s`. Returns {key: value} of the reads that were ok (also in the history)."""
+    got: dict[str, Any] = {}
+    lock = threading.Lock()
+    until = time.monotonic() + deadline_s
+    shares = [list(keys[i::readers]) for i in range(min(readers, len(keys)))]
+
+    def reader(i: int) -> None:
+        client = make_client(i)
+        try:
+            for key in shares[i]:
+                if time.monotonic() >= until:
+                    return
+                op = Op("get", key)
+                try:
+                    rec.invoke(first_process + i, op)
+                except ValueError:
+                    return
+                kind, value = outcome_of(op, client.execute)
+                rec.complete(first_process + i, kind, value)
+                if kind == "ok":
+                    with lock:
+                        got[key] = value
+        finally:
+            client.close()
+
+    threads = [threading.Thread(target=reader, args=(i,), daemon=True, name=f"final-read-{i}")
+               for i in range(len(shares))]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(max(0.0, until - time.monotonic()) + 1.0)
+    return got
+
+
+_WRITES = ("put", "cas", "delete", "append")
+
+
+def _written(op: Any) -> Any:
+    return None if op.f == "delete" else op.value[1] if op.f == "cas" else op.value
+
+
+def lost_writes(history: History, processes: Iterable[int | str], readers: Iterable[int | str]) -> dict[str, Any]:
+    """Is every acknowledged write still visible to the final reads (the ok gets of `readers`)? Judged per key
+    from the history, without the checker; a write "before the read" is one answered before the read was invoked.
+    - A key written by put/cas/delete: the value read must come from a write of `processes` (or be the initial
+      absence) that no acknowledged write followed in real time (invoked after it had returned).
+    - A key with list appends: each acknowledged append's elements must be in the value read, unless a put, cas
+      or delete could have come after it (one not answered before the append was invoked); and an acknowledged
+      put/cas after which no other put/cas/delete can have come must start the value read.
+    Keys with other appends (strings) are left to the checker. `lost` lists the keys whose final value breaks the
+    rule, with the write that should have shown (or overwritten it)."""
+    keep, final_by = set(processes), set(readers)
+    by_key: dict[str, list[Any]] = {}
+    finals: dict[str, Any] = {}
+    for op in history.operations:
+        if op.process in keep and op.f in _WRITES and op.status != "fail":
+            by_key.setdefault(json.dumps(op.key), []).append(op)
+        elif op.process in final_by and op.f == "get" and op.status == "ok":
+            finals[json.dumps(op.key)] = op
+    lost: list[dict[str, Any]] = []
+    judged, unjudged = 0, 0
+    for key, read in sorted(finals.items()):
+        ops = by_key.get(key, [])
+        appends = [op for op in ops if op.f == "append"]
+        if any(not isinstance(op.value, list) for op in appends):
+            unjudged += 1
+            continue
+        judged += 1
+        culprit = _lost_append(ops, appends, read) if appends else _lost_overwrite(ops, read)
+        if culprit is None:
+            continue
+        reason = ("an acknowledged append is missing" if culprit.f == "append" else "no write wrote this value"
+                  if culprit is read else "an acknowledged write came after the one read")
+        lost.append({"key": read.key, "final": read.output, "read_line": read.line, "reason": reason,
+                     "write": None if culprit is read else culprit.describe(),
+                     "line": None if culprit is read else culprit.line})
+    return {"keys_read": len(finals), "judged": judged, "left_to_checker": unjudged, "lost": lost}
+
+
+def _lost_overwrite(ops: Sequence[Any], read: Any) -> Any:
+    """The acknowledged write that should have overwritten the value read, or None if the read is explained."""
+    value = read.output
+    acked = [op for op in ops if op.status == "ok" and op.ret_time < read.call_time]
+    sources = [op for op in ops if _written(op) == value]
+    ends = [None if op.indefinite else op.ret_time for op in sources]  # None: may take effect at any time
+    if value is None:
+        ends.append(-1)  # the initial absence "returned" before anything
+    overwriters = [next((op for op in acked if end is not None and op.call_time > end and _written(op) != value),
+                        None) for end in ends]
+    if all(o is not None for o in overwriters):  # also when nothing ever wrote this value: then None
+        return next((o for o in overwriters if o is not None), read)
+    return None
+
+
+def _lost_append(ops: Sequence[Any], appends: Sequence[Any], read: Any) -> Any:
+    """An acknowledged append missing from the value read with no overwrite that could have followed it; or an
+    acknowledged put/cas that every other put/cas/delete preceded, whose value the read does not start with."""
+    value = read.output
+    elements = value if isinstance(value, list) else [] if value is None else [value]
+    texts = {json.dumps(e) for e in elements}
+
+    def could_follow(op: Any, first: Any) -> bool:  # op may be linearized after `first`
+        return bool(op.indefinite or op.ret_time > first.call_time)
+
+    before = [op for op in ops if op.status == "ok" and op.ret_time < read.call_time]
+    for a in (op for op in before if op.f == "append"):
+        if not all(json.dumps(e) in texts for e in a.value) and \
+                not any(op.f != "append" and could_follow(op, a) for op in ops):
+            return a
+    for w in (op for op in before if op.f in ("put", "cas")):
+        start = _written(w)
+        if any(op is not w and op.f != "append" and could_follow(op, w) for op in ops):
+            continue  # another overwrite may be the last one
+        prefix = start if isinstance(start, list) else [start]
+        if not isinstance(value, list) or json.dumps(value[:len(prefix)]) != json.dumps(prefix):
+            return w
+    return None

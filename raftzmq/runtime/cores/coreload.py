@@ -214,6 +214,16 @@ class CheckedCore(CoreWrapper):
         return 2 if callable(getattr(self.inner, "propose", None)) else 1
 
     @property
+    def leader(self) -> int | None:
+        """The leader this node knows, for the client endpoint's `info` and `not_leader` answers (without it
+        `raftzmq propose` found no leader in a cluster of plug-in cores): the plug-in's own `leader` when it is a
+        member's id, else this node while it leads, else None. Not part of the contract: never required."""
+        known = getattr(self.inner, "leader", None)
+        if type(known) is int and (known == self.id or known in self._peer_set):
+            return known
+        return self.id if getattr(self.inner, "role", None) == LEADER else None
+
+    @property
     def last_index(self) -> int:
         return int(getattr(self.inner, "last_index", 0))
 
