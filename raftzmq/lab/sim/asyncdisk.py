@@ -59,7 +59,7 @@ class _NodeDisk:
     gen: int
     acks: bool = False  # the core takes acknowledgements: asynchronous; else blocking
     writes: deque[_Write] = field(default_factory=deque)  # pending, in order
-    held: deque[Any] = field(default_factory=deque)  # (write,) markers and (fn, *args) items, in order
+    held: deque[Any] = field(default_factory=deque)  # (write,) markers and (fn, args, kwargs) items, in order
     durable: HardState = field(default_factory=HardState)
     last: int = 0  # the durable log's last index
     emb: Embedding | None = None
@@ -189,7 +189,8 @@ class AsyncDisk:
         if nd is None or nd.gen != gen or not node.up or not nd.writes:
             return
         sim, disk = self.sim, self.sim.disk
-        if node.paused:  # the fsync returned, but the process runs nothing until it resumes
+        if node.paused:  # the process runs nothing until it resumes (a crash before then loses the write: it never
+            # learnt of it, so nothing it did can depend on it)
             sim._call_at(sim.now + _PAUSE_POLL, self._complete, node, gen)
             return
         w = nd.writes.popleft()
