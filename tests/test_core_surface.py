@@ -24,7 +24,8 @@ NOT_PER_TERM = {"config", "id", "peers", "_peer_set", "rules", "hints", "_steps"
                 "_term_only", "_persisted", "_messages", "_events", "term", "voted_for",
                 "log", "_entries",  # the log and the entries staged for the next Ready outlive terms
                 "_early", "_own_vote",  # (the own vote is counted only in its own candidacy's term and role)
-                "_reads", "_start_lease_until"}  # ReadIndex answers staged for the next Ready (waiting reads are per term: refused)
+                "_reads", "_start_lease_until",  # ReadIndex answers staged for the next Ready (waiting reads are per term: refused)
+                "_durable_index"}  # what the embedding acknowledged durable: a fact about the disk, not the term
 
 
 def _leader_with_everything_set() -> ElectionCore:

@@ -2,7 +2,7 @@
 import raftzmq.protocol as protocol
 
 EXPECTED = {
-    "AppendEntries", "AppendResponse", "CANDIDATE", "CONTRACT_VERSION", "Codec", "Core", "CoreConfig", "CoreWrapper", "ElectionCore", "ElectionRules", "Entry", "Event", "FOLLOWER",
+    "AppendEntries", "AppendResponse", "CANDIDATE", "CONTRACT_VERSION", "Codec", "Core", "CoreConfig", "CoreWrapper", "DurableCore", "ElectionCore", "ElectionRules", "Entry", "Event", "FOLLOWER",
     "HardState", "HintedCore", "Hints", "IllegalTransition", "LEADER", "MAX_FRAME_BYTES", "Message", "NetModel", "NetModelError", "Output",
     "PRECANDIDATE", "Progress", "Proposal", "RaftLog", "LogSafetyError", "Tracker",
     "ProtocolError", "Ready", "RequestVote", "TimeoutNow", "VoteResponse", "has_majority", "majority", "must_sync",

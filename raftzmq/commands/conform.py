@@ -10,7 +10,8 @@ from typing import Any
 import click
 
 from ..lab.sim import faults as F
-from ..lab.conform.scorecard import base_config, conform as run_conform, core_version, render, replay_seed
+from ..lab.conform.scorecard import CONFORM_DISKS, base_config, conform as run_conform, core_version, render
+from ..lab.conform.scorecard import replay_seed
 from ..lab.sim.simtypes import write_records
 from ..runtime.cores.coreload import CoreLoadError, load_core, resolve_spec
 from ..lab.sim.dask_seeds import DaskUnavailable
@@ -45,6 +46,7 @@ Examples:
   raftzmq conform raftzmq.lab.conform.mutants:TermOnly             # a known bug: FAIL, seed and replay command
   raftzmq conform "exec:python3 examples/jsonl_core.py" --seeds 20   # a core in a child process
   raftzmq conform raftzmq.lab.conform.mutants:TermOnly --seed 0 --nodes 3 --log-dir logs/c0 && raftzmq check logs/c0
+  raftzmq conform raftzmq.lab.conform.mutants:CountsOwnVoteEarly --disk async   # counts its vote before it is durable
 """)
 @click.argument("spec")
 @click.option("--seeds", type=click.IntRange(min=1), default=100, show_default=True,
@@ -65,13 +67,17 @@ Examples:
 @click.option("--proposals", type=click.FloatRange(0, 100_000), default=None, metavar="RATE",
               help="Client commands per simulated second in the seeds of a contract v2 core (default 20; a v1, "
                    "election-only core gets none).")
+@click.option("--disk", type=click.Choice(CONFORM_DISKS), default="safe", show_default=True,
+              help="The seeds' simulated disk: safe (each write completes before the node goes on) or async (a "
+                   "write completes later while the node goes on, for a core with persisted; the only way to tell "
+                   "a core that counts its own vote or log before it is durable).")
 @click.option("--json", "as_json", is_flag=True, help="Print the scorecard as JSON.")
 @click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
               help="Run the seeds on this Dask scheduler's workers (pip install -e '.[dask]'); same scorecard. "
                    "The core's spec must load on the workers too.")
 def conform(spec: str, seeds: int, nodes: str, duration: float, faults: str, prevote: bool, check_quorum: bool,
-            first_seed: int, seed: int | None, log_dir: str | None, proposals: float | None, as_json: bool,
-            scheduler: str | None) -> None:
+            first_seed: int, seed: int | None, log_dir: str | None, proposals: float | None, disk: str,
+            as_json: bool, scheduler: str | None) -> None:
     """Judge an election core: the Raft paper's election claims as transcripts, seeded simulator runs with
     every fault checked record by record, and liveness; then a scorecard.
 
@@ -86,12 +92,12 @@ def conform(spec: str, seeds: int, nodes: str, duration: float, faults: str, pre
         raise click.BadParameter(str(e), param_hint="--faults") from None
     spec = checked_spec(spec)
     if seed is not None:
-        _replay(spec, seed, sizes, duration, kinds, prevote, check_quorum, log_dir, as_json, proposals)
+        _replay(spec, seed, sizes, duration, kinds, prevote, check_quorum, log_dir, as_json, proposals, disk)
     progress = None if as_json else _progress(seeds * len(sizes))
     try:
         card = run_conform(spec, seeds=seeds, sizes=sizes, duration=duration, faults=kinds, prevote=prevote,
                            check_quorum=check_quorum, first_seed=first_seed, progress=progress, scheduler=scheduler,
-                           proposals=proposals)
+                           proposals=proposals, disk=disk)
     except (CoreLoadError, DaskUnavailable) as exc:
         fail(str(exc))
     click.echo(json.dumps(card.to_dict(), indent=2) if as_json else render(card))
@@ -109,12 +115,13 @@ def _progress(total: int) -> Any:
 
 
 def _replay(spec: str, seed: int, sizes: tuple[int, ...], duration: float, kinds: frozenset[str], prevote: bool,
-            check_quorum: bool, log_dir: str | None, as_json: bool, proposals: float | None = None) -> None:
+            check_quorum: bool, log_dir: str | None, as_json: bool, proposals: float | None = None,
+            disk: str = "safe") -> None:
     if len(sizes) != 1:
         raise click.UsageError("--seed replays one run: give one cluster size with --nodes N")
     factory = load_core(spec)
     base = base_config(spec, core_version(factory), duration=duration, prevote=prevote, check_quorum=check_quorum,
-                       proposals=proposals)
+                       proposals=proposals, disk=disk)
     from dataclasses import replace
     cfg = replace(base, nodes=sizes[0], faults=kinds, record_logs=True)
     try:

@@ -253,6 +253,9 @@ Examples:
   raftzmq sim --nodes 5 --seeds 10000 --jobs 2 --proposals 20   # replication: 20 commands/s, every fault
   raftzmq sim --proposals 50 --disk unsafe-no-fsync --faults crash --seeds 100   # a committed entry vanishes
   raftzmq sim --core examples/minimal_core.py:MinimalCore --no-prevote --no-check-quorum
+  raftzmq sim --disk async --proposals 20 --seeds 200   # writes complete while nodes go on: early sends, crashes
+  raftzmq sim --disk async --core raftzmq.lab.conform.mutants:CountsOwnVoteEarly --nodes 3 --duration 10 --proposals 20
+                                                  # counts its vote before it is durable: caught (seed 15)
   raftzmq sim --seeds 1000000 --scheduler tcp://10.0.0.5:8786   # a hunt on a Dask cluster (docs/multi-host.md)
   raftzmq sim --workload --seeds 200 --jobs 2     # KV clients: a history per seed, checked for linearizability
   raftzmq sim --workload --clients 16 --keys 4 --rate 0 --nodes 3 --seeds 50   # closed loop, 16 clients
@@ -269,7 +272,9 @@ def _options(fn):
         click.option("--faults", default="all", show_default=True,
                      help=f"all, none, or a comma list of: {','.join(F.FAULT_KINDS)}."),
         click.option("--disk", type=click.Choice(DISK_MODES), default="safe", show_default=True,
-                     help="unsafe-no-fsync: persists reach the disk only at a later writeback."),
+                     help="unsafe-no-fsync: persists reach the disk only at a later writeback. async: a write "
+                          "completes ~10 ms later while the node goes on (for a core with persisted); what "
+                          "depends on it waits, a crash before it loses it."),
         click.option("--delay-ms", type=float, default=_DEFAULT.delay_ms, show_default=True,
                      help="Mean one-way network delay."),
         click.option("--jitter-ms", type=float, default=_DEFAULT.jitter_ms, show_default=True,

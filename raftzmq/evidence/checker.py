@@ -1,10 +1,11 @@
 """Safety checker: reads evidence logs and reports broken election-safety invariants.
 
 Invariants (letters are stable; docs/log-schema.md explains them):
-  (a) one-leader-per-term     two distinct nodes `became_leader` in one term
+  (a) one-leader-per-term     two distinct nodes `became_leader` (or are followed as leader) in one term
   (b) one-vote-per-term       a node grants two distinct candidates in one term (across restarts, self-vote included)
   (c) durable-term            terms go backwards within an incarnation, or a restart loads less than was durable
-  (d) leader-has-majority     a `became_leader` without `vote_granted` for it from a strict majority, same term
+  (d) leader-has-majority     a `became_leader` (or a node followed as leader: `became_follower` leader=N) without
+                              `vote_granted` for it from a strict majority, same term
   (e) vote-durable-first      a `vote_granted` not covered by durable state (term, voted_for) of that incarnation
   (f)-(k)                     replication (log matching, leader completeness, state machine safety, leader
                               append-only, commit monotonic, committed never lost): evidence/replication_checks.py
@@ -146,6 +147,8 @@ class Checker:
         self._nodes: dict[int, _Node] = {}
         self._terms: set[int] = set()
         self._leaders: dict[int, dict[int, str]] = {}  # term -> leader node -> where
+        # (term, leader) -> where: a node logged became_follower with that leader (it heard from it as leader)
+        self._followed: dict[tuple[int, int], str] = {}
         self._votes: dict[tuple[int, int], tuple[int, str]] = {}  # (voter, term) -> first (candidate, where)
         self._voters: dict[tuple[int, int], dict[int, str]] = {}  # (term, candidate) -> voter -> where
         self._started_size: tuple[int, str] | None = None
@@ -246,6 +249,10 @@ class Checker:
                     self._violate("a", f"term {term}: nodes {other} and {node} both became leader",
                                   where, other_where)
                 leaders[node] = where
+        elif event == "became_follower":
+            leader = rec.get("leader")
+            if type(leader) is int and leader != node:
+                self._followed.setdefault((term, leader), where)
         elif event == "node_started":
             self._started(node, term, rec.get("voted_for"), rec.get("persist_mode", TERM_AND_VOTE), st, where)
 
@@ -309,6 +316,20 @@ class Checker:
                         self._violate("d", f"node {leader} became leader of term {term} with votes from "
                                            f"{sorted(voters) or 'nobody'}: {len(voters)} of {size} is no majority",
                                       where, *voters.values())
+            # A leader is also known from those that followed it (only a leader of T sends AppendEntries or
+            # TimeoutNow in T): its own became_leader may be lost with a crash, its acting as leader is not.
+            for (term, leader), where in sorted(self._followed.items()):
+                known = self._leaders.get(term, {})
+                if leader in known:
+                    continue
+                for other, other_where in known.items():
+                    self._violate("a", f"term {term}: node {other} became leader and node {leader} acted as "
+                                       f"leader too (followed as leader)", where, other_where)
+                voters = self._voters.get((term, leader), {})
+                if voters and 2 * len(voters) <= size:  # (no vote at all: an election the records do not show)
+                    self._violate("d", f"node {leader} acted as leader of term {term} (followed as leader, no "
+                                       f"became_leader record) with votes from {sorted(voters) or 'nobody'}: "
+                                       f"{len(voters)} of {size} is no majority", where, *voters.values())
 
         replication_gaps = self._replication.finish()
         leaders = {str(t): sorted(ns) for t, ns in sorted(self._leaders.items())}

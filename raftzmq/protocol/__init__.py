@@ -18,7 +18,7 @@ from .core import (
     Proposal,
 )
 from .ready import CONTRACT_VERSION, Ready, must_sync
-from .surface import Core, CoreWrapper, HintedCore
+from .surface import Core, CoreWrapper, DurableCore, HintedCore
 from .messages import AppendEntries, Entry, AppendResponse, Message, RequestVote, TimeoutNow, VoteResponse
 from .netmodel import NetModel, NetModelError
 from .progress import Progress, Tracker
@@ -26,7 +26,7 @@ from .raftlog import LogSafetyError, RaftLog
 from .quorum import has_majority, majority
 
 __all__ = [
-    "AppendEntries", "AppendResponse", "CANDIDATE", "CONTRACT_VERSION", "Codec", "Core", "CoreConfig", "CoreWrapper", "ElectionCore", "ElectionRules", "Entry", "Event", "FOLLOWER",
+    "AppendEntries", "AppendResponse", "CANDIDATE", "CONTRACT_VERSION", "Codec", "Core", "CoreConfig", "CoreWrapper", "DurableCore", "ElectionCore", "ElectionRules", "Entry", "Event", "FOLLOWER",
     "HardState", "HintedCore", "Hints", "IllegalTransition", "LEADER", "MAX_FRAME_BYTES", "Message", "NetModel", "NetModelError", "Output", "PRECANDIDATE", "Progress", "Proposal", "RaftLog", "LogSafetyError", "Tracker",
     "ProtocolError", "Ready", "RequestVote", "TimeoutNow", "VoteResponse", "has_majority", "majority", "must_sync",
 ]

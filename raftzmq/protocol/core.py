@@ -21,6 +21,19 @@ took goes out as the Ready's `entries`, the commit index in its hard state, newl
 order, as `committed`. With no proposals every log stays empty and the election behaves (and draws) exactly as
 the election-only core did.
 
+Durability acknowledgements (`persisted(state, last_index, now)`, docs/core-contract.md): once the embedding calls
+it, the core is in acknowledged mode. A candidate counts its own vote only when `state` covers its candidacy; a
+leader counts its own log towards a commit only up to `last_index` (`own_match`), and so its AppendEntries with
+new entries go out in `Output.early`, before its own write (the Raft thesis, §10.2.1). Why that is safe: the
+AppendEntries promise nothing a crash takes back. A leader that crashes before its write completes comes back
+with a shorter log at its durable term; what it sent is on the followers, durably once they answer, and an entry
+counts as committed only on a majority of durable copies - the leader's own only once acknowledged - so a
+minority's crash loses no committed entry and the election restriction keeps the entry in every later leader.
+What it cannot do is commit on a copy that is not durable, and that is exactly what it never counts. Everything
+else (votes granted, AppendResponses, heartbeats, TimeoutNow, commit-dependent replies) still leaves only after
+what it depends on is durable. Without acknowledgements (embeddings that never call it) the core counts both at
+its next input, as before, and sends entries only with its other messages.
+
 Structure follows etcd-io/raft: term handling happens once at the top of `step`, for every role; then the
 current role's own step (a table: message type -> handler) and, on `tick`, the role's own tick. `_become` swaps
 both in and refuses transitions not in `TRANSITIONS`; `become_follower`, `become_candidate` and `become_leader`
@@ -232,10 +245,12 @@ class ElectionRules:
 
     def commit_index(self, core: ElectionCore) -> int:
         """The commit index the leader may take now: the highest index on a majority whose entry is of its own
-        term (§5.4.2, the tracker); never an earlier term's entry by counting replicas (Figure 8)."""
+        term (§5.4.2, the tracker); never an earlier term's entry by counting replicas (Figure 8). The leader
+        counts itself as holding `core.own_match`: its whole log, or, once the embedding acknowledges writes
+        (`persisted`), only what is durable (thesis §10.2.1)."""
         tracker = core.tracker
         assert tracker is not None
-        return tracker.committable(core.log, core.term)
+        return tracker.committable(core.log, core.term, core.own_match)
 
 
 _RULES = ElectionRules()
@@ -331,7 +346,10 @@ class ElectionCore:
         self._beats: dict[int, AppendEntries] = {}
         self._answer: AppendResponse | None = None
         self._early: list[Message] = []  # may leave before this input's persist is durable (see become_candidate)
-        self._own_vote = 0  # a candidacy's term whose own vote counts at the next input (it is durable by then)
+        self._own_vote = 0  # a candidacy's term whose own vote is not counted yet (it is not known durable)
+        # Durability acknowledgements (`persisted`): None until the embedding first calls it, and then the core
+        # counts its own vote and (as leader) its own log only from them; else at its next input, as before.
+        self._durable_index: int | None = None  # the log is durable up to here (acknowledged mode)
         self._events: list[Event] = []
         self._reset_election_timer()
 
@@ -342,7 +360,7 @@ class ElectionCore:
         self.now = now
         if msg.dst != self.id or msg.src not in self._peer_set:
             raise ValueError(f"message {msg} is not for node {self.id} from a peer (the codec should stop it)")
-        if self._own_vote:
+        if self._own_vote and self._durable_index is None:
             self._count_own_vote()
         term = msg.term
         if term > self.term:
@@ -365,7 +383,7 @@ class ElectionCore:
     def tick(self, now: float) -> Output:
         """Advance time: the role's tick fires the election timeout, a hint or the leader's heartbeat if due."""
         self.now = now
-        if self._own_vote:
+        if self._own_vote and self._durable_index is None:
             self._count_own_vote()
         self._tick_role(now)
         return self._flush()
@@ -376,11 +394,42 @@ class ElectionCore:
         self.now = now
         if peer not in self._peer_set:
             raise ValueError(f"node {peer} is not a peer of node {self.id}")
-        if self._own_vote:
+        if self._own_vote and self._durable_index is None:
             self._count_own_vote()
         if self.hints.observe(self, peer, now):
             self._emit("hint", peer=peer, closed=closed)
         return self._flush()
+
+    def persisted(self, state: HardState, last_index: int, now: float) -> Output:
+        """The embedding's acknowledgement: the hard state `state` and the log up to `last_index` are durable
+        (called right after each group commit; a write completes in order, so everything handed out before it
+        is durable too). From the first call on, the core is in *acknowledged mode*: a candidate counts its own
+        vote only once `state` covers its candidacy's term, and a leader counts itself towards a commit only up
+        to `last_index`, which lets its AppendEntries with new entries leave in `Output.early`, before its own
+        write (thesis §10.2.1; docs/core-contract.md, "Durability acknowledgements"). An embedding that calls
+        it once calls it after every write; calling it at start with the loaded state (true: it is durable)
+        switches the mode on before the first input."""
+        self.now = now
+        if type(last_index) is not int or last_index < 0:
+            raise ValueError(f"last_index must be a non-negative int, got {last_index!r}")
+        self._durable_index = last_index
+        if self._own_vote and state.term >= self._own_vote:
+            self._count_own_vote()
+        elif self.role == LEADER:
+            self._advance_commit()
+        return self._flush()
+
+    @property
+    def own_match(self) -> int:
+        """How much of its log the node counts as its own copy towards a commit: all of it, or in acknowledged
+        mode what `persisted` said is durable (never beyond the log: a durable index from before a truncation)."""
+        durable, last = self._durable_index, self.log.last_index
+        return last if durable is None or durable > last else durable
+
+    @property
+    def acknowledged(self) -> bool:
+        """Whether the embedding acknowledges writes (`persisted` was called): see `persisted`."""
+        return self._durable_index is not None
 
     @property
     def last_index(self) -> int:
@@ -663,7 +712,8 @@ class ElectionCore:
         self._emit("became_candidate")
         self._emit("vote_granted", candidate=self.id)
         if self.quorum <= 1:
-            self.election_deadline = self.now  # nobody else will write: the next input is our own tick, now
+            if self._durable_index is None:  # (acknowledged mode: `persisted` counts it and elects us)
+                self.election_deadline = self.now  # nobody else will write: the next input is our own tick, now
             return
         term = self.term
         li, lt = self.log.last_index, self.log.last_term
@@ -672,7 +722,8 @@ class ElectionCore:
                                             last_log_term=lt))
 
     def _count_own_vote(self) -> None:
-        """The candidacy's own vote is durable now (the Ready that persisted it has been carried out)."""
+        """The candidacy's own vote is durable now: `persisted` said so, or (without acknowledgements) the Ready
+        that persisted it has been carried out before this input."""
         term, self._own_vote = self._own_vote, 0
         if self.role == CANDIDATE and self.term == term and self.voted_for == self.id:
             self.votes.add(self.id)
@@ -929,7 +980,9 @@ class ElectionCore:
         tracker = self.tracker
         assert tracker is not None
         pr = tracker[peer]
-        log, cfg, term, me, send = self.log, self.config, self.term, self.id, self._messages.append
+        log, cfg, term, me = self.log, self.config, self.term, self.id
+        # Acknowledged mode: entries go out early, while the leader writes them itself (thesis §10.2.1).
+        send = self._messages.append if self._durable_index is None else self._early.append
         last = log.last_index
         while pr.can_send():
             nxt = pr.next
@@ -939,7 +992,7 @@ class ElectionCore:
                 send(AppendEntries(term, me, peer, nxt - 1, log.term_at(nxt - 1), ents, log.commit,
                                    self._read_round))
             else:  # an empty probe (a PROBE follower with nothing to send, e.g. an idle cluster's empty log)
-                send(self._beat(peer, nxt - 1, log.term_at(nxt - 1), log.commit))
+                self._messages.append(self._beat(peer, nxt - 1, log.term_at(nxt - 1), log.commit))
             pr.sent(end, log.size(nxt, end))
             if pr.state == PROBE or end >= last:
                 break

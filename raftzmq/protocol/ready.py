@@ -15,8 +15,10 @@ unchanged:
 - `committed`: newly committed entries, in log order, to apply once they are durable.
 - `early`: messages that may leave *before* `persist` and `entries` are durable (the embedding sends them first,
   then makes the rest durable). Only messages that promise nothing a crash could take back belong here: a
-  candidate's RequestVotes (docs/core-contract.md, "Asking before the own vote is durable"). A core that puts them
-  there counts its own vote only at its next input: an embedding carries out a Ready completely (the persist
+  candidate's RequestVotes (docs/core-contract.md, "Asking before the own vote is durable") and, from a core that
+  takes durability acknowledgements (`persisted`), a leader's AppendEntries with new entries (thesis §10.2.1,
+  "Durability acknowledgements"). A core counts its own vote (and log) only once `persisted` says they are durable,
+  or, without `persisted`, at its next input: an embedding then carries out a Ready completely (the persist
   durable) before it gives the core anything else.
 - `reads`: answers to `read_index(ctx, now)` (an optional input, docs/core-contract.md "ReadIndex"), in any
   Ready: `ReadState(ctx, index, leader)`. `index` is the commit index the read may be served at once the state

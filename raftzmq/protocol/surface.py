@@ -15,7 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 from .messages import Message
 from .ready import Event, HardState, Output
 
-__all__ = ["Rng", "Core", "HintedCore", "CoreFactory", "CoreWrapper", "merge_outputs", "ROLES"]
+__all__ = ["Rng", "Core", "HintedCore", "DurableCore", "acknowledges", "CoreFactory", "CoreWrapper", "merge_outputs", "ROLES"]
 
 ROLES = ("follower", "precandidate", "candidate", "leader")
 
@@ -52,6 +52,24 @@ class HintedCore(Core, Protocol):
     """A core that takes disconnect hints (`--hints on`); a core without `hint` simply never gets them."""
 
     def hint(self, peer: int, now: float, closed: str = "connection") -> Output: ...
+
+
+@runtime_checkable
+class DurableCore(Core, Protocol):
+    """A core that takes durability acknowledgements (optional): `persisted(state, last_index, now)` says the hard
+    state `state` and the log up to `last_index` are durable. Such a core counts its own vote, and as leader its
+    own log, only from them, so its embedding may give it inputs while a write is still under way (the
+    simulator's `--disk async`) and its leader may send new entries before writing them (`Output.early`). A core
+    without it (contract v1/v2 plug-ins, the `exec:` adapter) counts them at its next input: an embedding then
+    carries out a Ready completely before the next input (docs/core-contract.md, "Durability
+    acknowledgements")."""
+
+    def persisted(self, state: HardState, last_index: int, now: float) -> Output: ...
+
+
+def acknowledges(core: object) -> bool:
+    """Whether `core` takes durability acknowledgements (has a callable `persisted`)."""
+    return callable(getattr(core, "persisted", None))
 
 
 class CoreFactory(Protocol):
@@ -145,10 +163,25 @@ class CoreWrapper:
 
         return propose
 
+    @property
+    def persisted(self) -> Callable[[HardState, int, float], Output]:
+        """A durability acknowledgement (optional, `DurableCore`): `wrapper.persisted(state, last_index, now)`
+        goes through `call("persisted", ...)` and `edit_output` like every input. Over an inner core without it
+        the attribute is missing (`acknowledges(wrapper)` is False), so the wrapper keeps the inner core's
+        behaviour."""
+        inner_persisted = getattr(self.inner, "persisted", None)
+        if not callable(inner_persisted):
+            raise AttributeError("persisted")
+
+        def persisted(state: HardState, last_index: int, now: float) -> Output:
+            return self.call("persisted", inner_persisted, state, last_index, now)
+
+        return persisted
+
     # the hooks
     def call(self, what: str, fn: Callable[..., Output], *args: Any) -> Output:
         """Every input of the inner core goes through here (`what` names it: step, tick, transfer_leadership,
-        hint, propose); the default passes the answer through `edit_output`."""
+        hint, propose, persisted); the default passes the answer through `edit_output`."""
         return self.edit_output(fn(*args))
 
     def edit_input(self, msg: Message, now: float) -> Message | None:

@@ -179,6 +179,12 @@ class Bench:
         self._record(i, f"propose({data!r}) = {proposal}", out)
         return proposal
 
+    def persisted(self, i: int, last_index: int) -> Output:
+        """Tell node i its durable hard state and log up to `last_index` are durable (`persisted`)."""
+        state = self.durable[i]
+        return self._record(i, f"persisted({state}, {last_index})", self.cores[i].persisted(state, last_index,
+                                                                                         self.now))
+
     def restart(self, i: int) -> Any:
         self.lines.append(f"node {i} crashes")
         self.cores[i] = self._boot(i)
@@ -592,6 +598,56 @@ def propose_on_leader(f: Ctx) -> None:
            f"the entry commits and both apply it (leader {_ents(b.applied[1])}, node 2 {_ents(b.applied[2])})")
 
 
+def _acknowledging(b: Bench, i: int) -> bool:
+    """Whether node i takes durability acknowledgements; if so, it is told its start state is durable (which
+    switches it to counting only from them). A core without `persisted` counts at its next input, which the
+    embedding's contract makes safe: nothing to judge (said in the transcript)."""
+    if not callable(getattr(b[i], "persisted", None)):
+        b.lines.append(f"node {i} takes no durability acknowledgements (no persisted): it counts its own vote and "
+                       "log at its next input, after the embedding carried out the Ready; nothing more to judge")
+        return False
+    b.persisted(i, len(b.logs[i]))
+    return True
+
+
+def own_vote_counted_once_durable(f: Ctx) -> None:
+    b = Bench(f, 3, logs={})
+    if not _acknowledging(b, 1):
+        return
+    _candidate(b)
+    term = b[1].term
+    b.step(VoteResponse(term, 2, 1, granted=True))
+    expect(b[1].role == CANDIDATE, f"with one grant and its own vote not yet durable node 1 stays candidate "
+                                   f"(role {b[1].role})")
+    b.persisted(1, 0)
+    expect(b[1].role == LEADER, f"once persisted says term {term} and its vote are durable it counts itself and "
+                                f"leads (role {b[1].role})")
+
+
+def leader_counts_itself_once_durable(f: Ctx) -> None:
+    b = Bench(f, 3, logs={})
+    if not _acknowledging(b, 1):
+        return
+    _candidate(b)
+    term = b[1].term
+    b.persisted(1, 0)
+    b.step(VoteResponse(term, 2, 1, granted=True))
+    expect(b[1].role == LEADER, f"node 1 leads term {term}")
+    b.drop()
+    out = b.cores[1].propose(b"x", b.now)[1]
+    b._record(1, "propose(b'x')", out)
+    expect(any(isinstance(m, AppendEntries) and m.entries for m in out.early) or not any(
+        isinstance(m, AppendEntries) and m.entries for m in out.messages),
+        "an AppendEntries carrying the new entry may leave early, before the leader's own write (§10.2.1)")
+    b.step(AppendResponse(term, 2, 1, True, 1))
+    expect(b[1].commit_index == 0, f"one follower's copy and the leader's copy that is not durable yet do not "
+                                   f"commit entry 1 of 3 nodes (commit {b[1].commit_index})")
+    out = b.persisted(1, 1)
+    expect(b[1].commit_index == 1 and [e.index for e in out.committed] == [1],
+           f"once persisted says the leader's log is durable through 1, entry 1 commits (commit "
+           f"{b[1].commit_index})")
+
+
 REPLICATION_CLAIMS: dict[str, tuple[str, str, Callable[[Ctx], None]]] = {
     **{f"figure7-{c}": ("§5.3, Fig. 7", f"a leader of term 8 brings follower ({c}) of Figure 7 to exactly its log",
                         _figure7(c)) for c in "abcdef"},
@@ -613,6 +669,11 @@ REPLICATION_CLAIMS: dict[str, tuple[str, str, Callable[[Ctx], None]]] = {
                                     "holds the leader's log", transfer_waits_for_catch_up),
     "propose-on-leader": ("§5.3, §8", "the leader appends a proposal at (index, term) and commits it; a follower "
                           "refuses, naming the leader", propose_on_leader),
+    "own-vote-counted-once-durable": ("thesis §3.8, §10.2.1", "a candidate counts its own vote only once it is "
+                                      "durable (cores with persisted)", own_vote_counted_once_durable),
+    "leader-counts-itself-once-durable": ("thesis §10.2.1", "a leader may send new entries before writing them, "
+                                          "but counts its own copy only once durable (cores with persisted)",
+                                          leader_counts_itself_once_durable),
 }
 
 

@@ -18,6 +18,14 @@ FixedTimeouts. Replication (contract v2, §5.3-5.4; conform runs their seeds wit
                           (composition: the durable log keeps what the inner core cut)
   CommitsBeyondLog        a follower takes the leader's commit index as is, beyond its own log, and applies
                           what it holds up to there, matching or not (composition)
+Durability acknowledgements (a core with `persisted`; conform runs their seeds with `--disk async`, where a write
+completes while the node goes on, lab/sim/asyncdisk.py):
+  CountsOwnVoteEarly      a candidate counts its own vote as soon as it asks for it to be saved, not when
+                          `persisted` says it is durable (composition: the wrapper acknowledges the vote to the inner
+                          core itself); after a crash before the write it can vote again in that term
+  CountsOwnMatchEarly     a leader counts its own log towards a commit before its write is durable
+                          (`ElectionRules.commit_index` counting the whole log); a crash before the write can lose
+                          an entry the cluster was told is committed
 "Acknowledging before fsync" is a core here, not a disk: conform judges cores, and a core that puts its
 acknowledgement in an earlier Ready than the entries it depends on is the same bug, seen from the embedding, as a
 storage layer that returns before fsync - which the simulator models separately (`sim --disk unsafe-no-fsync`).
@@ -36,7 +44,7 @@ from raftzmq.protocol.surface import CoreWrapper, Rng, merge_outputs
 __all__ = ["TermOnly", "VoteBeforePersist", "GrantsAnyTerm", "NoStepDown", "CountsDuplicateVotes",
            "FixedTimeouts", "NaiveTally", "PersistsView", "configured", "Mutant", "GALLERY", "CommitsOldTerm",
            "VotesForAnyLog", "AcksBeforePersist", "KeepsConflictingSuffix", "CommitsBeyondLog", "LogView",
-           "REPLICATION"]
+           "REPLICATION", "CountsOwnVoteEarly", "CountsOwnMatchEarly", "DURABILITY"]
 
 
 def configured(name: str, doc: str, rules: ElectionRules, version: int = 2) -> type[ElectionCore]:
@@ -326,11 +334,52 @@ class CommitsBeyondLog(LogView):
         return out
 
 
+# ---------------------------------------------------------------------------------------------- durability
+
+
+class CountsOwnVoteEarly(CoreWrapper):
+    """Counts its own vote before it is durable: whenever the inner core asks for a new term and its own vote to be
+    saved, the wrapper tells it at once that they are (`persisted`), as if the write had completed. With a
+    synchronous disk nobody can tell; with an asynchronous one the candidate may win before its vote is on disk,
+    and a crash before the write leaves it free to vote for someone else in the term it led."""
+
+    def __init__(self, config: CoreConfig, state: HardState, now: float, rng: Rng | None = None,
+                 log: Iterable[Entry] = ()) -> None:
+        super().__init__(ElectionCore(config, state, now, rng, log))
+        self._id = config.node_id
+        self._durable_last = 0  # the last index the embedding really acknowledged
+
+    def call(self, what: str, fn: Callable[..., Output], *args: Any) -> Output:
+        if what == "persisted":
+            self._durable_last = args[1]
+        out = fn(*args)
+        p = out.persist
+        inner: Any = self.inner
+        if p is not None and p.voted_for == self._id and inner.acknowledged and inner.role == CANDIDATE:
+            now = args[1] if what == "hint" else args[-1]
+            out = merge_outputs([out, inner.persisted(p, self._durable_last, now)])  # a lie: not durable yet
+        return out
+
+
+class _CountsOwnMatchEarly(ElectionRules):
+    def commit_index(self, core: ElectionCore) -> int:
+        tracker = core.tracker
+        assert tracker is not None
+        return tracker.committable(core.log, core.term, core.log.last_index)  # its whole log, durable or not
+
+
+CountsOwnMatchEarly = configured("CountsOwnMatchEarly", """A leader that counts its own log towards a commit
+    before its write is durable, while its AppendEntries leave before that write (thesis §10.2.1 allows the send,
+    not the count): an entry can be committed with one durable copy too few, and a crash of the leader before its
+    write loses it from a cluster that was told it is committed.""", _CountsOwnMatchEarly())
+
+
 @dataclass(frozen=True, slots=True)
 class Mutant:
     cls: Callable[..., Any]  # a core class (docs/core-contract.md)
     claim: str  # the transcript claim that must fail
     finding: str | None  # what the seeded runs must report: a checker invariant letter, or a conform finding
+    disk: str = "safe"  # the simulator disk conform's seeds need to tell it (`conform --disk`)
 
 
 GALLERY: dict[str, Mutant] = {
@@ -349,4 +398,9 @@ REPLICATION: dict[str, Mutant] = {
     "AcksBeforePersist": Mutant(AcksBeforePersist, "entries-durable-before-ack", "g"),
     "KeepsConflictingSuffix": Mutant(KeepsConflictingSuffix, "conflict-truncates-suffix", "f"),
     "CommitsBeyondLog": Mutant(CommitsBeyondLog, "commit-bounded-by-follower-log", "h"),
+}
+# Durability mutants (a core with `persisted`): only an asynchronous disk tells them apart (`conform --disk async`).
+DURABILITY: dict[str, Mutant] = {
+    "CountsOwnVoteEarly": Mutant(CountsOwnVoteEarly, "own-vote-counted-once-durable", "d", disk="async"),
+    "CountsOwnMatchEarly": Mutant(CountsOwnMatchEarly, "leader-counts-itself-once-durable", "g", disk="async"),
 }

@@ -37,7 +37,9 @@ from raftzmq.lab.sim.dask_seeds import map_seeds_on_dask
 from raftzmq.lab.sim.simulator import Simulator
 
 __all__ = ["Finding", "Failure", "Scorecard", "conform", "replay_seed", "FINDINGS", "LIVENESS_SEEDS", "PROPOSALS",
-           "core_version", "base_config"]
+           "core_version", "base_config", "CONFORM_DISKS"]
+
+CONFORM_DISKS = ("safe", "async")  # the seeds' simulated disk (lab/sim/asyncdisk.py)
 
 # Conform's own findings, next to the checker's invariant letters.
 FINDINGS = {
@@ -139,7 +141,12 @@ class _Watched:
     def __getattr__(self, name: str) -> Any:
         if name == "propose" and callable(getattr(self.inner, "propose", None)):
             return self._propose  # only for a contract v2 core: the simulator asks getattr(core, "propose", None)
+        if name == "persisted" and callable(getattr(self.inner, "persisted", None)):
+            return self._persisted  # only for a core that takes durability acknowledgements
         raise AttributeError(name)
+
+    def _persisted(self, state: Any, last_index: int, now: float) -> Any:
+        return self._seen(self.inner.persisted(state, last_index, now), now)
 
     def _propose(self, data: bytes, now: float) -> Any:
         proposal, out = self.inner.propose(data, now)
@@ -218,6 +225,7 @@ def replay_command(spec: str, cfg: SimConfig, seed: int) -> str:
     parts += ["--prevote"] if cfg.prevote else []
     parts += ["--check-quorum"] if cfg.check_quorum else []
     parts += [f"--proposals {cfg.proposals:g}"] if cfg.proposals else []
+    parts += [f"--disk {cfg.disk}"] if cfg.disk != "safe" else []
     return " ".join(parts)
 
 
@@ -253,18 +261,18 @@ def _shortest(spec: str, cfg: SimConfig, seed: int, factory: Any) -> Failure:
 
 
 def base_config(spec: str, version: int, *, duration: float = 20.0, prevote: bool = False,
-                check_quorum: bool = False, proposals: float | None = None) -> SimConfig:
+                check_quorum: bool = False, proposals: float | None = None, disk: str = "safe") -> SimConfig:
     """The seeds' simulator settings for a core of contract `version` (proposals None: PROPOSALS for v2, none
     for v1; a v1 core takes no proposals)."""
     rate = (PROPOSALS if version >= 2 else 0.0) if proposals is None else (proposals if version >= 2 else 0.0)
     return SimConfig(duration=duration, prevote=prevote, check_quorum=check_quorum, core=spec, record_logs=False,
-                     proposals=rate)
+                     proposals=rate, disk=disk)
 
 
 def conform(spec: str, *, seeds: int = 100, sizes: tuple[int, ...] = (3, 5), duration: float = 20.0,
             faults: frozenset[str] | None = None, prevote: bool = False, check_quorum: bool = False,
             first_seed: int = 0, progress: Any = None, scheduler: str | None = None,
-            proposals: float | None = None) -> Scorecard:
+            proposals: float | None = None, disk: str = "safe") -> Scorecard:
     """Claims, then `seeds` seeds per cluster size with faults (stop at the first failing seed: the smallest
     size, then the smallest seed), then fault-free liveness runs. Raises CoreLoadError for a spec that cannot load.
     A v2 core's seeds run with `proposals` client commands per simulated second (None: PROPOSALS)."""
@@ -273,7 +281,7 @@ def conform(spec: str, *, seeds: int = 100, sizes: tuple[int, ...] = (3, 5), dur
         version = core_version(factory)
         card = Scorecard(spec, run_claims(factory, version), sizes=sizes, contract=version)
         base = base_config(spec, version, duration=duration, prevote=prevote, check_quorum=check_quorum,
-                           proposals=proposals)
+                           proposals=proposals, disk=disk)
         card.proposals = base.proposals
         _seeds(card, replace(base, faults=faults) if faults is not None else base, factory, seeds, first_seed,
                progress, scheduler)

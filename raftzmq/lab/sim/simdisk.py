@@ -30,7 +30,7 @@ from raftzmq.runtime.node.wal import FILE_HEADER, RECORD_OVERHEAD
 
 __all__ = ["DISK_MODES", "SimDisk", "LogLoad"]
 
-DISK_MODES = ("safe", "unsafe-no-fsync")
+DISK_MODES = ("safe", "unsafe-no-fsync", "async")  # async: safe writes, made when they complete (asyncdisk.py)
 
 # Writeback delay after the first unsynced write (Linux' dirty_expire is seconds; shorter keeps runs eventful).
 _WRITEBACK = (0.05, 1.0)
@@ -77,7 +77,7 @@ class SimDisk:
 
     def write(self, node: int, state: HardState, now: float) -> float | None:
         """Persist `state`. Returns when the caller must call `sync(node)` (unsafe mode, first dirty write)."""
-        if self.mode == "safe":
+        if self.mode != "unsafe-no-fsync":
             self.durable[node] = state
             return None
         first = not self._has_unsynced(node)
@@ -98,7 +98,7 @@ class SimDisk:
             return None
         log = self.logs.setdefault(node, _Log())
         self._check(self.view(node), entries)
-        if self.mode == "safe":
+        if self.mode != "unsafe-no-fsync":
             log.synced = _apply(log.synced, entries)
             return None
         first = not self._has_unsynced(node)

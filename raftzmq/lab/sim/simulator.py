@@ -8,7 +8,9 @@ simulated seconds; events sit in a heapq ordered by (time, insertion number), so
 wall time.
 
 Each node applies a core Output through the live node's own embedding (runtime/node/embedding.py) with simulated
-ports: a SimDisk for saves, in-memory records for the log, the event heap for sends.
+ports: a SimDisk for saves, in-memory records for the log, the event heap for sends. With `--disk async` the ports
+come from lab/sim/asyncdisk.py instead: writes complete later while the node goes on, and a core with `persisted`
+is told when they do (the default disks never call it, so their runs are unchanged).
 Records go to in-memory lists with the live schema (node-<id>.jsonl, supervisor.jsonl) and are fed to the
 evidence Checker as they are written; `write_logs` dumps them for `raftzmq check`.
 
@@ -43,6 +45,7 @@ from raftzmq.runtime.node.embedding import Apply, Embedding, LogPort, SavePort, 
 from raftzmq.lab.sim import faults as F
 from raftzmq.lab.sim.simdisk import SimDisk
 from raftzmq.lab.sim.simkv import SimKV
+from raftzmq.lab.sim.asyncdisk import AsyncDisk
 from raftzmq.evidence.recordline import format_record
 from raftzmq.lab.sim.simtypes import SimConfig, SimResult, write_logs
 
@@ -81,6 +84,10 @@ class _Node:
         self.busy_until = 0.0  # a live node blocks in fsync: nothing else happens to it until then
 
 
+def _no_state_machine(committed: Sequence[Entry]) -> None:
+    """Without --workload nothing applies the committed entries (the embedding still logs entries_applied)."""
+
+
 class Simulator:
     def __init__(self, config: SimConfig, seed: int, make_core=None) -> None:
         self.cfg, self.seed = config, seed
@@ -102,6 +109,9 @@ class Simulator:
         self.tails_cut = 0
         self.rng_for = rng
         self.disk = SimDisk(config.disk, rng("disk"))
+        # --disk async: writes complete while the node goes on (lab/sim/asyncdisk.py); None: synchronous
+        self.async_disk = (AsyncDisk(self, config.persist_ms, rng("async-disk"), rng("async-crash"))
+                           if config.disk == "async" else None)
         self.base_net = F.NetParams(
             NetModel(delay_ms=config.delay_ms, jitter_ms=config.jitter_ms,
                      loss=0.01 if "loss" in config.faults else 0.0),
@@ -238,6 +248,8 @@ class Simulator:
         else:
             core = self.make_core(self.cfg.core_config(node.id), state, self.now, rng)
         node.core = core
+        if self.async_disk is not None:
+            self.async_disk.attach(node, emb, core)  # asynchronous for a core with `persisted`, else blocking
         node.timer_at = float("inf")
         self._arm(node, core.deadline)
 
@@ -264,10 +276,14 @@ class Simulator:
         # Entries go to the SimDisk's log; no state machine (the default apply port), but the embedding still
         # logs entries_applied, so the checker sees what would be applied. Replicating (recovered given): the
         # embedding writes the replication records with its digest chain.
-        if self.kv is not None:  # sim --workload: each incarnation's KV service applies what commits
-            return embed(*self._ports(node, log), append=partial(self._append, node), apply=self.kv.apply_port(node),
+        # sim --workload: each incarnation's KV service applies what commits
+        apply = self.kv.apply_port(node) if self.kv is not None else _no_state_machine
+        if self.async_disk is not None:
+            p = self.async_disk.ports(node, log)
+            return embed(p["save"], p["log"], p["send"], append=p["append"], early=p["early"], apply=apply,
                          state=state, recovered=recovered)
-        return embed(*self._ports(node, log), append=partial(self._append, node), state=state, recovered=recovered)
+        return embed(*self._ports(node, log), append=partial(self._append, node), apply=apply, state=state,
+                     recovered=recovered)
 
     def _ports(self, node: _Node, log: LogWriter) -> tuple[SavePort, LogPort, SendPort]:
         """save, log and send of one node incarnation (no failpoints: the simulator crashes nodes itself)."""
@@ -568,6 +584,8 @@ class Simulator:
             self.down += 1
         node.up, node.paused, node.core, node.inbox, node.apply = False, False, None, [], _down
         node.gen += 1
+        if self.async_disk is not None:  # its writes still pending were being written: lost, or torn
+            writing = self.async_disk.crash(node) or writing
         # A crash while the unsynced log tail is being written back may tear it (only a disk with unsynced
         # writes has a tail to tear: safe mode syncs each group commit before the node goes on).
         self.disk.crash(node.id, torn=self.replicating and self.torn_rng.random() < 0.5, writing=writing)

@@ -25,7 +25,7 @@ from typing import Any
 from raftzmq.evidence.logfile import NODE_EVENT_FIELDS, REPLICATION_EVENTS, validate_record
 from raftzmq.protocol.core import CANDIDATE, FOLLOWER, LEADER, PRECANDIDATE, CoreConfig, ElectionCore, Event
 from raftzmq.protocol.core import HardState, Output
-from raftzmq.protocol.surface import Core, CoreWrapper, HintedCore
+from raftzmq.protocol.surface import Core, CoreWrapper, HintedCore, acknowledges
 from raftzmq.protocol.messages import AppendEntries, AppendResponse, Entry, RequestVote, TimeoutNow, VoteResponse
 
 __all__ = ["BUILTIN", "CoreLoadError", "CoreContractError", "CheckedCore", "CoreFactory", "resolve_spec",
@@ -281,11 +281,16 @@ class CheckedCore(CoreWrapper):
         early = out.early
         if not isinstance(early, (list, tuple)):
             self._fail(what, f"Output.early must be a list of messages, got {early!r}")
-        for msg in early:  # leaves before the persist: only a candidate's own RequestVotes promise nothing
-            if (not isinstance(msg, RequestVote) or msg.prevote or msg.src != self.id
-                    or msg.dst not in self._peer_set):
-                self._fail(what, f"Output.early may hold only this candidate's RequestVotes (not pre-votes), "
-                                 f"got {msg!r} (docs/core-contract.md)")
+        # Leaves before the persist: only what promises nothing a crash could take back - a candidate's own
+        # RequestVotes, and (for a core that counts itself only from `persisted`) a leader's AppendEntries with
+        # entries (thesis §10.2.1).
+        appends = acknowledges(self.inner) and getattr(self.inner, "role", None) == "leader"
+        for msg in early:
+            ok = (isinstance(msg, RequestVote) and not msg.prevote) or (
+                appends and isinstance(msg, AppendEntries) and bool(msg.entries))
+            if not ok or msg.src != self.id or msg.dst not in self._peer_set:
+                self._fail(what, f"Output.early may hold only this candidate's RequestVotes (not pre-votes), or "
+                                 f"a leader's AppendEntries with entries from a core with persisted, got {msg!r}")
         for ev in out.events:
             self._check_event(what, ev)
 

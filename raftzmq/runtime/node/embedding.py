@@ -18,7 +18,16 @@ of the same Ready are on disk, and committed entries are applied only after that
 RequestVotes go out before its own term and vote are durable, so that its fsync and its voters' run in parallel,
 and the core counts its own vote only at its next input, when this Ready has been carried out
 (docs/core-contract.md, "Asking before the own vote is durable"). The same argument lets a leader write its own
-new entries in parallel with sending them (thesis §10.2.1); replication does not use it yet.
+new entries in parallel with sending them (thesis §10.2.1): a core that takes durability acknowledgements
+(`persisted`, below) puts its AppendEntries with new entries in `early` and counts itself only once told.
+
+Durability acknowledgements (`embed(persisted=...)`, for a core with `persisted(state, last_index, now)`): right
+after each Ready whose group commit synced (and after the rest of that Ready is carried out), the embedding
+calls `persisted(durable hard state, durable last index)` and carries out the Output it returns the same way
+(that one may sync again: repeated until nothing new is durable). An embedding whose group commit completes
+later (the node process, which syncs once per loop turn; the simulator's asynchronous disk) calls
+`acknowledge()` itself when it completes instead. `early=` is where early messages go (default: `send`), for an
+embedding whose `send` waits for the group commit.
 
 Records come out in the order the core produced them, and every record's `term` is the node's term right after
 that record's event (docs/log-schema.md). `state_persisted` therefore goes right before the first event of the
@@ -33,6 +42,8 @@ Ports:
     save(state: HardState)                     durable write of a changed term/vote; returns once durable
     log(event, *, term, **fields)              append one record (LogWriter.write is one)
     send(messages: list[Message])              hand the messages to the network (non-empty lists only)
+    early(messages: list[Message])             send `early` messages at once (default: send)
+    persisted(state, last_index) -> Output     the core's acknowledgement input, bound to its clock (optional)
     failpoint(name: str)                       one of runtime/failpoints.NAMES; may not return
     append(entries, state, sync)               the group commit when there are entries or the hard state moved
                                                only its commit index: write `entries` (may be empty), replacing
@@ -69,6 +80,7 @@ from raftzmq.protocol.messages import Entry, Message
 from raftzmq.protocol.ready import Event, HardState, Output, ReadState, hard_state_changed, must_sync
 
 __all__ = ["Apply", "SavePort", "LogPort", "SendPort", "FailpointPort", "AppendPort", "ApplyPort", "ReadsPort",
+           "PersistedPort",
            "Embedding",
            "embed", "merge", "persist_index", "no_log"]
 
@@ -76,6 +88,7 @@ SavePort = Callable[[HardState], Any]
 LogPort = Callable[..., Any]  # log(event: str, *, term: int, **fields)
 SendPort = Callable[[list[Message]], Any]
 FailpointPort = Callable[[str], Any]
+PersistedPort = Callable[[HardState, int], "Output | None"]
 AppendPort = Callable[[Sequence[Entry], "HardState | None", bool], "dict[str, Any] | None"]
 ApplyPort = Callable[[Sequence[Entry]], "dict[str, Any] | None"]
 ReadsPort = Callable[[Sequence[ReadState]], Any]
@@ -172,9 +185,15 @@ class Embedding:
 
     def __init__(self, save: SavePort, log: LogPort, send: SendPort, failpoint: FailpointPort | None, *,
                  append: AppendPort, apply: ApplyPort, state: HardState | None,
-                 recovered: Sequence[Entry] | None, reads: ReadsPort = _read_nothing) -> None:
+                 recovered: Sequence[Entry] | None, reads: ReadsPort = _read_nothing,
+                 early: SendPort | None = None, persisted: PersistedPort | None = None) -> None:
         self._save, self._log, self._send, self._failpoint = save, log, send, failpoint
+        self._early = early if early is not None else send
         self._append, self._apply, self._reads = append, apply, reads
+        self.persisted_port = persisted  # set later by a caller that builds the core after the embedding
+        self.auto_ack = True  # False: the caller calls acknowledge() when its group commit completes
+        self._synced = False  # a group commit synced since the last acknowledgement
+        self.last_index = len(recovered) if recovered is not None else 0  # the log's last index as written
         self.durable: HardState | None = state  # the last durable hard state: what must_sync compares with
         self.term = state.term if state is not None else 0  # the node's current term as the records know it
         self.chain: DigestChain | None = None
@@ -200,7 +219,7 @@ class Embedding:
         if out.persist is not None or out.entries:
             events = self._group(out)  # sends `early` before it makes anything durable
         elif out.early:
-            self._send(list(out.early))
+            self._early(list(out.early))
         log = self._log
         if events:  # the hot path (a heartbeat or its answer) has neither persist nor events
             for ev in events:
@@ -224,6 +243,36 @@ class Embedding:
                 log("entries_applied", term=self.term, **applied)
         if out.reads:
             self._reads(out.reads)
+        if self._synced and self.auto_ack and self.persisted_port is not None:
+            self.acknowledge()
+
+    def acknowledge(self, state: HardState | None = None, last_index: int | None = None) -> None:
+        """Tell the core what is durable (`persisted(state, last_index)`) and carry out its answer. Without
+        arguments (a synchronous group commit): the last hard state and log written, only if something was
+        synced since the last acknowledgement, repeated while the answer syncs again. With them (a write that
+        completed later, e.g. the simulator's asynchronous disk): exactly that, once; the caller acknowledges
+        whatever the answer writes when that completes. Nothing happens without a persisted port."""
+        port = self.persisted_port
+        if port is None:
+            return
+        given = state is not None
+        while True:
+            if not given:
+                if not self._synced or self.durable is None:
+                    return
+                state, last_index = self.durable, self.last_index
+            assert state is not None and last_index is not None
+            self._synced = False
+            out = port(state, last_index)
+            if out is None:
+                return
+            auto, self.auto_ack = self.auto_ack, False
+            try:
+                self(out)
+            finally:
+                self.auto_ack = auto
+            if given or not auto:
+                return
 
     def apply_many(self, outs: Sequence[Output]) -> None:
         """Carry out consecutive Readys of one core as few as possible: merged, one group commit each, split only
@@ -256,11 +305,15 @@ class Embedding:
         for ev in events[:cut]:
             log(ev.name, term=ev.term, **ev.fields)
         if out.early:  # after the old term's records: what sending logs (a drop) carries the new term
-            self._send(list(out.early))
+            self._early(list(out.early))
         sync = must_sync(prev, out)
         if sync and failpoint is not None:
             failpoint("before_persist")
         appended = None
+        if sync:
+            self._synced = True
+        if entries:
+            self.last_index = entries[-1].index  # (the log is replaced from entries[0].index on)
         if entries or (persist is not None and not changed):
             appended = self._append(entries, persist, sync)
         elif persist is not None:
@@ -286,11 +339,12 @@ class Embedding:
 
 def embed(save: SavePort, log: LogPort, send: SendPort, failpoint: FailpointPort | None = None, *,
           append: AppendPort = no_log, apply: ApplyPort = _apply_nothing, state: HardState | None = None,
-          recovered: Sequence[Entry] | None = None, reads: ReadsPort = _read_nothing) -> Embedding:
+          recovered: Sequence[Entry] | None = None, reads: ReadsPort = _read_nothing,
+          early: SendPort | None = None, persisted: PersistedPort | None = None) -> Embedding:
     """Return the embedding whose call `apply(ready)` carries out one core Output (a Ready) through the ports in
     the contract's order. `state` is the hard state the node started from (None: unknown, so the first persist
     always syncs). `recovered`: the entries of the node's log at start; given, the embedding writes the
     replication records itself (see `Embedding`). Without a failpoint port (the simulator, the harnesses) no
-    failpoint is ever called."""
+    failpoint is ever called. `early`, `persisted`: see the module docstring (durability acknowledgements)."""
     return Embedding(save, log, send, failpoint, append=append, apply=apply, state=state, recovered=recovered,
-                     reads=reads)
+                     reads=reads, early=early, persisted=persisted)

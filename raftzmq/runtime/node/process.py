@@ -48,6 +48,7 @@ from raftzmq.protocol import FOLLOWER, LEADER, Codec, HardState
 from raftzmq.protocol.core import ElectionCore
 from raftzmq.protocol.messages import Entry, Message
 from raftzmq.protocol.ready import ReadState, hard_state_changed
+from raftzmq.protocol.surface import acknowledges
 from raftzmq.runtime.node.clock import SkewedClock
 from raftzmq.runtime.config import ClusterConfig, ConfigError
 from raftzmq.runtime.cores.coreload import CoreContractError, CoreLoadError, load_core
@@ -160,6 +161,7 @@ class Node:
         # one log fsync (and one state file save if term or vote changed).
         self._deferring = False
         self._deferred: list[tuple[Any, ...]] = []
+        self._early_out: list[Message] = []  # Output.early of this turn: sent (coalesced) before its fsync
         self._wal_dirty = False
         self._pending_state: HardState | None = None
         self._saved_state: HardState | None = None  # what the state file holds
@@ -829,7 +831,11 @@ class Node:
         recovered = wal.entries(1) if wal is not None and self.core is not None and self._replicates() else None
         carry_out = self._embedder = embed(self._save_state, self._log_event, self._send, self._failpoint,
                                            append=self._append, apply=self._applied, state=state,
-                                           recovered=recovered, reads=self._read_states)
+                                           recovered=recovered, reads=self._read_states, early=self._send_early)
+        core = self.core
+        if acknowledges(core):  # durability acknowledgements: from _flush, once the turn's writes are durable
+            carry_out.auto_ack = False
+            carry_out.persisted_port = lambda st, last: core.persisted(st, last, self.clock.now())
 
         def apply(out: Any) -> None:
             carry_out(out)
@@ -905,6 +911,10 @@ class Node:
 
     def _flush(self) -> None:
         """End of a loop turn: one log fsync and one state save for the turn, then what waited for them."""
+        early = self._early_out
+        if early:  # (before the fsync: they depend on nothing it makes durable)
+            self._early_out = []
+            self._send_now(coalesce(early) if len(early) > 1 else early)
         if not self._deferring:
             return
         if self._wal_dirty:
@@ -933,6 +943,11 @@ class Node:
             item[0](*item[1:])
         if commit_only is not None and self._saved_state != commit_only:
             self._save_hard_state(commit_only)
+        emb = self._embedder
+        if getattr(emb, "persisted_port", None) is not None:
+            emb.acknowledge()  # type: ignore[union-attr]  # the turn's writes are durable: tell the core (its answer may write again)
+            if self._deferring:
+                self._flush()
 
     def _save_hard_state(self, state: HardState) -> None:
         try:
@@ -969,6 +984,14 @@ class Node:
             self._deferred.append((self._send_now, messages))
         else:
             self._send_now(messages)
+
+    def _send_early(self, messages: list[Message]) -> None:
+        # Output.early: in a turn, gathered and sent (coalesced, as the turn's other sends) at its _flush before
+        # the fsync; outside turns at once, even when the sends already wait for a group commit.
+        if self._in_turn:
+            self._early_out.extend(messages)
+        else:
+            (self._send_now if self._deferring else self._send)(messages)
 
     def _send_now(self, messages: list[Message]) -> None:
         now = self.clock.now()
