@@ -414,3 +414,20 @@ def test_propose_batch_keeps_the_message_bounds_and_refuses_like_propose():
     props, out = c.cores[2].propose_batch([b"x", b"y"], c.now)  # a follower: refused, naming the leader
     assert [(p.accepted, p.leader) for p in props] == [(False, 1), (False, 1)] and not out.entries
     assert c.cores[1].propose_batch([], c.now)[0] == []
+
+
+def test_a_hard_state_older_than_its_log_takes_the_logs_term_without_a_vote_and_persists_it():
+    """An unsafe disk (`sim --disk unsafe-no-fsync`) can lose a term/vote write yet keep later entries. The node
+    must not send messages its own log contradicts (it used to crash building a RequestVote): it takes the log's
+    last term, with no vote, and its first Ready makes that term durable."""
+    core = make_core(1, 3, state=HardState(6, 2), log=[E(1, 5), E(2, 7)])
+    assert core.term == 7 and core.voted_for is None
+    out = core.tick(core.deadline)  # a (pre-)campaign: every RequestVote it builds is valid for term >= 7
+    assert out.persist is not None and out.persist.term >= 7
+    asks = [m for m in [*out.messages, *out.early] if isinstance(m, RequestVote)]
+    assert asks and all(m.last_log_term == 7 and m.term >= 7 for m in asks)
+
+
+def test_a_hard_state_at_or_above_its_logs_term_is_taken_as_it_is():
+    core = make_core(1, 3, state=HardState(9, 3), log=[E(1, 5), E(2, 7)])
+    assert core.term == 9 and core.voted_for == 3

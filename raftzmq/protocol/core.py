@@ -305,6 +305,12 @@ class ElectionCore:
         entries = list(log)
         commit = state.commit if state.commit <= len(entries) else len(entries)
         self.log = RaftLog(entries, commit, applied=min(applied, commit), entry_overhead=ENTRY_WIRE_BYTES)
+        if self.log.last_term > self.term:
+            # A hard state older than the log it wrote (an entry of term T is appended only once T is adopted):
+            # only a disk that loses writes out of order does this (`sim --disk unsafe-no-fsync`). The node takes
+            # the log's term with no vote - the vote it may have cast there is lost, which the checker can catch
+            # as a double vote - instead of sending messages its own log contradicts.
+            self.term, self.voted_for = self.log.last_term, None
         self.tracker: Tracker | None = None  # leader only: what it knows of each follower's log
         self._entries: list[Entry] = []  # appended to the log since the last Ready: that Ready's `entries`
         self.role = FOLLOWER
@@ -337,7 +343,8 @@ class ElectionCore:
         # keeps that leader's lease by ignoring candidates for a minimum election timeout from its start
         self._start_lease_until = now + config.election_timeout_min if config.read_mode == "lease" else -_INF
         self._term_only = config.persist_mode == "term-only"
-        self._persisted = HardState(self.term, None if self._term_only else self.voted_for, commit)
+        # what is on disk (the recovered state): a term taken from the log above is persisted with the first Ready
+        self._persisted = HardState(state.term, None if self._term_only else state.voted_for, commit)
         self._messages: list[Message] = []
         # The idle hot path sends the same messages again and again: the last heartbeat to each peer and the last
         # heartbeat answer are reused while every field is the same (messages are immutable; an equal message
