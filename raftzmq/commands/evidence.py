@@ -17,9 +17,10 @@ from ..evidence.checker import CheckResult, check_located, check_run, exit_code,
 from ..evidence.report import failovers, recovery_summary, render_report
 from ..evidence.history import HistoryError, read_history
 from ..evidence.html import existing_report, write_html_report
-from ..evidence.lincheck import DEFAULT_BUDGET_S, DEFAULT_MAX_STATES, MODELS, check_history, render_text
+from ..evidence.lincheck import (DEFAULT_BUDGET_S, DEFAULT_MAX_STATES, LINEARIZABLE, MODELS, NOT_LINEARIZABLE,
+                                 check_history, render_text)
 from ..evidence.linview import write_lin_html
-from ..evidence.runhistory import run_history
+from ..evidence.runhistory import RunHistory, run_history
 from ..evidence.timeline import render_svg
 from ..evidence.logfile import EVENT_NAMES, Located, LogFormatError, LogTail, NotARunError, find_runs, read_run
 from ..evidence.recordline import format_record
@@ -171,7 +172,9 @@ def check(run_dir_arg: str | None, as_json: bool, nodes: int | None, cluster_fil
           run_dir: str | None, history: str | None, model: str | None, budget: float | None,
           max_states: int | None, html_out: str | None) -> None:
     """Verify a run's logs: one leader per term, one vote per node per term (across restarts), terms never go
-    back, every leader backed by a majority, every vote durable before it was sent.
+    back, every leader backed by a majority, every vote durable before it was sent; logs that match, commits that
+    never go back or vanish, one entry applied per index. A run folder holding a workload's history.jsonl has
+    that history checked for linearizability too (and workload.json's acknowledged writes found lost).
 
     Works on live, chaos, scenario, benchmark and simulator runs; a folder holding several runs (a benchmark's
     output) has each judged, under its name. Exit 0 clean, 1 a violation (with file:line), 2 unreadable input,
@@ -223,25 +226,47 @@ def _check_runs(run_dir: str | None, as_json: bool, nodes: int | None, cluster_f
     path = _run_path(run_dir)
     runs = _runs(path, as_json=as_json)
     results: list[tuple[Path, CheckResult]] = []
+    histories: dict[Path, RunHistory] = {}
     for run in runs:
         try:
             results.append((run, check_run(run, cluster_size=nodes)))
         except (LogFormatError, OSError) as exc:
             fail(str(exc), as_json=as_json)
+        history = run_history(run)  # a workload's history.jsonl in the run folder is judged with it
+        if history is not None:
+            histories[run] = history
     if as_json:
-        doc = results[0][1].to_dict() if len(runs) == 1 else \
-            {"runs": [{"run_dir": str(run), **res.to_dict()} for run, res in results]}
+        def one(run: Path, res: CheckResult) -> dict[str, Any]:
+            doc = res.to_dict()
+            if run in histories:
+                doc["history"] = histories[run].to_dict()
+            return doc
+        doc = one(*results[0]) if len(runs) == 1 else \
+            {"runs": [{"run_dir": str(run), **one(run, res)} for run, res in results]}
         click.echo(json.dumps(doc, indent=2))
     else:
         for run, res in results:
             _heading(runs, run)
             click.echo(render_summary(res), nl=False)
+            if run in histories:
+                click.echo(histories[run].line())
         if len(runs) > 1:
             verdicts = [res.verdict for _, res in results]
             click.echo(f"{len(runs)} runs: " + ", ".join(f"{verdicts.count(v)} {v}" for v in
                                                          ("ok", "violation", "incomplete") if v in verdicts))
-    codes = {exit_code(res) for _, res in results}
-    return 1 if 1 in codes else 3 if 3 in codes else 0
+    codes = {exit_code(res) for _, res in results} | {_history_code(h) for h in histories.values()}
+    return 1 if 1 in codes else 2 if 2 in codes else 3 if 3 in codes else 0
+
+
+def _history_code(history: RunHistory) -> int:
+    """A run's client history as an exit code: 1 not linearizable or an acknowledged write lost (workload.json),
+    2 unreadable, 3 unknown (the checker's budget ran out), 0 linearizable."""
+    if history.error is not None or history.result is None:
+        return 2
+    final = history.workload.get("final")
+    if isinstance(final, dict) and final.get("lost"):
+        return 1
+    return {LINEARIZABLE: 0, NOT_LINEARIZABLE: 1}.get(history.result.verdict, 3)
 
 
 def _check_history(path: str, model: str | None, as_json: bool, budget: float, max_states: int,
