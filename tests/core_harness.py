@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from raftzmq.protocol.core import LEADER, CoreConfig, ElectionCore, Event, HardState, Output
-from raftzmq.protocol.messages import Message
+from raftzmq.protocol.messages import Entry, Message, VoteResponse
 from raftzmq.runtime.node.embedding import Apply, embed
 
 __all__ = [
@@ -90,6 +90,20 @@ def make_core(
     args = (make_config(node_id, n, **overrides), state if state is not None else HardState(), now,
             rng if rng is not None else FixedRng(frac))
     return core_cls(*args, log=log) if log else core_cls(*args)  # (mutants built on v1 take no log)
+
+
+def E(index: int, term: int, data: bytes = b"") -> Entry:
+    return Entry(index, term, data)
+
+
+def leader_of(n: int = 3, log=(), term: int = 1, **cfg) -> ElectionCore:
+    """Node 1 leads `term` (prevote off), elected by the first quorum of its peers, with `log` recovered."""
+    core = make_core(1, n, state=HardState(term - 1), prevote=False, log=list(log), **cfg)
+    core.tick(core.deadline)
+    for peer in core.peers[: core.quorum - 1]:
+        core.step(VoteResponse(core.term, peer, 1, granted=True), core.now)
+    assert core.role == LEADER and core.term == term
+    return core
 
 
 def names(out: Output) -> list[str]:

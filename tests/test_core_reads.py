@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from core_harness import Cluster, make_core
+from core_harness import Cluster, E, leader_of, make_core
 
 from raftzmq.evidence.history import parse_history
 from raftzmq.evidence.lincheck import LINEARIZABLE, NOT_LINEARIZABLE, check_history
@@ -20,18 +20,6 @@ from raftzmq.protocol.messages import AppendEntries, AppendResponse, Entry, Vote
 from raftzmq.protocol.ready import ReadState
 
 
-def E(index: int, term: int, data: bytes = b"") -> Entry:
-    return Entry(index, term, data)
-
-
-def leader_of(n: int = 3, log=(), term: int = 1, **cfg) -> ElectionCore:
-    """Node 1 leads `term` (prevote off), elected by the first quorum of its peers, with `log` recovered."""
-    core = make_core(1, n, state=HardState(term - 1), prevote=False, log=list(log), **cfg)
-    core.tick(core.deadline)
-    for peer in core.peers[: core.quorum - 1]:
-        core.step(VoteResponse(core.term, peer, 1, granted=True), core.now)
-    assert core.role == LEADER and core.term == term
-    return core
 
 
 def committed_leader(n: int = 3, **cfg) -> ElectionCore:

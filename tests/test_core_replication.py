@@ -6,25 +6,13 @@ Sources: the Raft paper (Ongaro & Ousterhout 2014) §5.3 (log replication), §5.
 """
 from __future__ import annotations
 
-from core_harness import Cluster, make_core
+from core_harness import Cluster, E, leader_of, make_core
 
 from raftzmq.protocol.core import FOLLOWER, LEADER, ElectionCore, HardState
 from raftzmq.protocol.messages import AppendEntries, AppendResponse, Entry, RequestVote, TimeoutNow, VoteResponse
 from raftzmq.protocol.progress import PROBE, REPLICATE
 
 
-def E(index: int, term: int, data: bytes = b"") -> Entry:
-    return Entry(index, term, data)
-
-
-def leader_of(n: int = 3, log=(), term: int = 1, **cfg) -> ElectionCore:
-    """Node 1 leads `term` (prevote off), having been elected by node 2, with `log` recovered."""
-    core = make_core(1, n, state=HardState(term - 1), prevote=False, log=list(log), **cfg)
-    core.tick(core.deadline)
-    for peer in core.peers[: core.quorum - 1]:
-        core.step(VoteResponse(core.term, peer, 1, granted=True), core.now)
-    assert core.role == LEADER and core.term == term
-    return core
 
 
 def elected_cluster(n: int = 3, **cfg) -> Cluster:

@@ -5,6 +5,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
@@ -15,6 +16,21 @@ from ..runtime.cluster.rundir import new_run_dir
 from .options import fail
 
 __all__ = ["scenario"]
+
+T = TypeVar("T")
+
+
+def _live(run_dir: str | None, as_json: bool, script: Callable[[Path, Callable[[str], None]], T],
+          errors: tuple[type[BaseException], ...]) -> tuple[Path, T]:
+    """Run a live scenario script in `run_dir` (a new run directory by default), narrating unless --json; a step
+    that did not happen (one of `errors`) is a one-line error, exit 2, naming where the logs are."""
+    run = Path(run_dir) if run_dir else new_run_dir().path
+    say: Callable[[str], None] = (lambda s: None) if as_json else click.echo
+    try:
+        return run, script(run, say)
+    except errors as exc:
+        click.echo(f"raftzmq: error: {exc} (logs: {run})", err=True)
+        sys.exit(2)
 
 
 @click.group()
@@ -50,13 +66,8 @@ def double_vote_cmd(persist: str, run_dir: str | None, as_json: bool) -> None:
       raftzmq scenario double-vote --persist term-only --run-dir /tmp/dv
       raftzmq check /tmp/dv                              # the same verdict again, from the logs
     """
-    run = Path(run_dir) if run_dir else new_run_dir().path
-    say = (lambda s: None) if as_json else click.echo
-    try:
-        result = double_vote(run, persist=persist, log=say)
-    except (ScenarioError, RuntimeError) as exc:
-        click.echo(f"raftzmq: error: {exc} (logs: {run})", err=True)
-        sys.exit(2)
+    run, result = _live(run_dir, as_json, lambda run, say: double_vote(run, persist=persist, log=say),
+                        (ScenarioError, RuntimeError))
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
@@ -105,7 +116,7 @@ def figure8_cmd(core: str, live: bool, run_dir: str | None, attempts: int, log_d
     if live:
         if log_dir:
             fail("--log-dir is for the simulator; with --live the logs are in --run-dir")
-        _figure8_live(spec, run_dir, attempts, as_json, say)
+        _figure8_live(spec, run_dir, attempts, as_json)
         return
     if run_dir:
         fail("--run-dir needs --live (the simulator writes its logs with --log-dir)")
@@ -137,15 +148,11 @@ def _require_replication(spec: str, given: str) -> None:
              "(docs/core-contract.md, contract v2)")
 
 
-def _figure8_live(spec: str, run_dir: str | None, attempts: int, as_json: bool, say: Callable[[str], None]) -> None:
+def _figure8_live(spec: str, run_dir: str | None, attempts: int, as_json: bool) -> None:
     from ..lab.live.figure8_live import figure8_live
 
-    run = Path(run_dir) if run_dir else new_run_dir().path
-    try:
-        result = figure8_live(run, spec, log=say, attempts=attempts)
-    except (ScenarioError, RuntimeError, TimeoutError, ControlError) as exc:
-        click.echo(f"raftzmq: error: {exc} (logs: {run})", err=True)
-        sys.exit(2)
+    _, result = _live(run_dir, as_json, lambda run, say: figure8_live(run, spec, log=say, attempts=attempts),
+                      (ScenarioError, RuntimeError, TimeoutError, ControlError))
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
@@ -184,13 +191,8 @@ def lease_skew_cmd(reads: str, run_dir: str | None, as_json: bool) -> None:
     from ..evidence.lincheck import render_text
     from ..lab.live.leaseskew import LeaseSkewError, lease_skew
 
-    run = Path(run_dir) if run_dir else new_run_dir().path
-    say = (lambda s: None) if as_json else click.echo
-    try:
-        result = lease_skew(run, reads=reads, log=say)
-    except (LeaseSkewError, RuntimeError) as exc:
-        click.echo(f"raftzmq: error: {exc} (logs: {run})", err=True)
-        sys.exit(2)
+    _, result = _live(run_dir, as_json, lambda run, say: lease_skew(run, reads=reads, log=say),
+                      (LeaseSkewError, RuntimeError))
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
