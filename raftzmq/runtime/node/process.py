@@ -601,7 +601,7 @@ class Node:
             if nd is not None and nd <= now:
                 self._send_delayed(now)
             self._timers(now)
-            if self._deferring:
+            if self._deferring or self._early_out:  # (early messages of a turn with nothing to write leave too)
                 self._flush()  # the turn's group commit, then everything that waited for it
             if client is not None:  # an idle turn only reads three attributes here
                 if now >= client.next_expiry:
@@ -946,7 +946,7 @@ class Node:
         emb = self._embedder
         if getattr(emb, "persisted_port", None) is not None:
             emb.acknowledge()  # type: ignore[union-attr]  # the turn's writes are durable: tell the core (its answer may write again)
-            if self._deferring:
+            if self._deferring or self._early_out:
                 self._flush()
 
     def _save_hard_state(self, state: HardState) -> None:
