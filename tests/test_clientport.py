@@ -183,6 +183,9 @@ def test_after_answers_the_port_says_whether_requests_are_waiting(port):
     _send(port, 20, "info", b"")
     _send(port, 21, "info", b"")
     wait_until(lambda: port.service(0.0) or port.stats["requests"] >= 1, 5, "one request read")
+    assert port.stats["requests"] == 1  # batch 1: one read, one answered
+    # the second may still be on its way (a loaded machine): wait until it is queued, without reading it
+    wait_until(lambda: port.socket.poll(0) & zmq.POLLIN, 5, "the second request to be queued")
     assert port.readable_after_replies() is True  # answered one, the other waits
     assert port.readable_after_replies() is False  # nothing sent since
 

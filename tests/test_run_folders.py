@@ -38,10 +38,17 @@ def test_find_runs_of_a_run_a_benchmark_folder_and_a_logs_root(tmp_path):
 def test_other_jsonl_files_beside_the_logs_are_not_read_as_logs(tmp_path):
     clean_run(tmp_path)
     (tmp_path / "history.jsonl").write_text('{"op": "put"}\n')
+    (tmp_path / "notes.jsonl").write_text('{"op": "put"}\n')
     assert [p.name for p in run_files(tmp_path)] == ["node-1.jsonl", "node-2.jsonl", "node-3.jsonl",
                                                      "supervisor.jsonl"]
     got = CliRunner().invoke(main, ["check", str(tmp_path)])
-    assert got.exit_code == 0, got.output
+    # The logs are clean; the client history beside them is judged as a history (tests/test_check_run_history.py),
+    # and this one cannot be read: exit 2 naming it, not a log format error.
+    assert got.exit_code == 2, got.output
+    assert "OK: no safety violations" in got.output and "history.jsonl: cannot be checked" in got.output
+    (tmp_path / "history.jsonl").unlink()
+    got = CliRunner().invoke(main, ["check", str(tmp_path)])
+    assert got.exit_code == 0, got.output  # notes.jsonl is neither a log nor a history
 
 
 def test_a_folder_that_is_not_a_run_says_what_was_expected(tmp_path):
