@@ -14,7 +14,9 @@ Method (docs/history-format.md, "How it is checked"):
 - Sound pruning before the search: an indefinite read changes nothing (dropped); on a key without appends, an
   indefinite write, cas or delete whose resulting value no read returns and no cas expects is dropped too (in
   any linearization that takes it, the next operation must overwrite its value, so leaving it out changes
-  nothing). This is what keeps timed-out writes of unique values from multiplying the search.
+  nothing). On a key with appends the same holds for an indefinite string append never observed, and for an
+  indefinite write or cas of an unobserved scalar (`_prune_with_appends` says why). This
+  is what keeps timed-out writes of unique values from multiplying the search.
 - A budget (seconds, and explored states per key) whose exhaustion is "unknown", never "linearizable".
 - On a violation: the operation that cannot be placed is the failing search's furthest frontier (no
   configuration got past its return; one got to it, so everything before that return is linearizable, and
@@ -146,10 +148,54 @@ def _prepare(history: History, model: str) -> tuple[dict[str, list[_Prep]], int]
     return {k: v for k, v in out.items() if v}, failed
 
 
+def _is_list(value: Any) -> bool:
+    return isinstance(value, tuple) and value[0] == "l"
+
+
+def _seen(piece: Any, observed: Sequence[Any]) -> bool:
+    """Whether `piece` shows in a value some completed read returned or some cas expected: the value itself, an
+    element of a list, or a substring of a string (what an append of it leaves in every later state)."""
+    for o in observed:
+        if o == piece or (_is_list(o) and piece in o[1]) or (isinstance(o, str) and isinstance(piece, str)
+                                                              and piece in o):
+            return True
+    return False
+
+
+def _prune_with_appends(ops: Sequence[_Prep]) -> list[_Prep]:
+    """On a key with appends, dropping an indefinite operation is sound only when taking it can matter to no
+    completed operation (then "it never happened", always allowed for it, changes nothing):
+    - a read: it changes nothing;
+    - a string append that no read returns and no cas expects as a substring: if it happened, every state after
+      it holds that string until an overwrite, so nothing observed a state after it; and the state was then a
+      string, on which only string appends are legal, which are legal without it too;
+    - a write or cas of a scalar (not a list, a string or null) no read returns and no cas expects: no append is
+      legal on a scalar, so in a linearization that takes it the next operation overwrites it.
+    List appends, deletes, and writes of lists, strings or null are kept: leaving one out can change the type
+    of the state and so make a later append illegal (null + [2] then "a" then [0, 1] is legal; "a" then [0, 1]
+    is not: tests/test_lincheck.py has it)."""
+    observed = [p.a for p in ops if (p.code == _READ and p.ret is not None) or p.code == _CAS]
+    keep = []
+    for p in ops:
+        if p.ret is None:
+            if p.code == _READ:
+                continue
+            if p.code == _APPEND:
+                if isinstance(p.a, str) and p.a and not _seen(p.a, observed):
+                    continue
+            elif p.code in (_WRITE, _CAS):
+                result = p.a if p.code == _WRITE else p.b
+                if result is not None and not isinstance(result, str) and not _is_list(result) \
+                        and not _seen(result, observed):
+                    continue
+        keep.append(p)
+    return keep
+
+
 def _prune(ops: Sequence[_Prep]) -> list[_Prep]:
     """Drop indefinite operations that cannot change the verdict (see the module's docstring)."""
     if any(p.code == _APPEND for p in ops):
-        return [p for p in ops if not (p.ret is None and p.code == _READ)]
+        return _prune_with_appends(ops)
     observed = {p.a for p in ops if (p.code == _READ and p.ret is not None) or p.code == _CAS}
     keep = []
     for p in ops:
